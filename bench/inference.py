@@ -1,0 +1,239 @@
+"""Inference benchmark: texts/s and p50/p99 latency at concurrency 1, 8 and 32.
+
+    python bench/inference.py [--seconds 6] [--concurrency 1 8 32]      (make bench)
+
+Each system is measured back to back with its baseline, in this process, so the
+ratios compare like with like on whatever machine runs it:
+  (a) micro-batched cascade        vs one ONNX run per request
+  (b) int8 cascade                 vs the same cascade in fp32
+  (c) cascade                      vs the transformer stage alone (int8, micro-batched)
+  (d) cascade                      vs a Hugging Face ``transformers`` pipeline on PyTorch
+                                      fp32 with the same fine-tuned weights
+  (e) transformer alone batched    vs unbatched (does batching pay for that stage?)
+Clients are asyncio tasks calling the same ``SentimentService`` the HTTP API uses, over
+Rotten Tomatoes test snippets (short texts). (b) and (d) need the build cache
+(``python -m models.build``) and the ``train`` extra; without them they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from edge_node.batching import MicroBatcher  # noqa: E402
+from edge_node.bundle import encode_manifest, read_manifest, sha256_file  # noqa: E402
+from edge_node.config import EdgeSettings  # noqa: E402
+from edge_node.inference import SentimentModel  # noqa: E402
+from edge_node.sentiment_service import SentimentService  # noqa: E402
+from models import BUNDLE_DIR  # noqa: E402
+from models.data import load_corpus  # noqa: E402
+
+WORK = ROOT / "build"
+
+
+class Cascade:
+    def __init__(self, model: SentimentModel, settings: EdgeSettings) -> None:
+        self.service = SentimentService(model, settings)
+
+    async def start(self):
+        await self.service.start()
+
+    async def close(self):
+        await self.service.close()
+
+    async def score_one(self, text: str) -> float:
+        r = await self.service.score_one(text)
+        return (r.score + 1) / 2
+
+
+class TransformerAlone:
+    def __init__(self, model: SentimentModel, settings: EdgeSettings) -> None:
+        from edge_node.cascade import fast_probability
+
+        self.executor = ThreadPoolExecutor(settings.inference_workers)
+        t = model.manifest.stage("transformer").temperature
+        self.batcher = MicroBatcher(
+            lambda texts: list(fast_probability(model.transformer_stage.margins(texts), t)),
+            executor=self.executor, max_batch=settings.transformer_max_batch,
+            max_wait_s=settings.transformer_max_wait_ms / 1000, workers=settings.inference_workers, size_of=len)
+
+    async def start(self):
+        self.batcher.start()
+
+    async def close(self):
+        await self.batcher.close()
+        self.executor.shutdown()
+
+    async def score_one(self, text: str) -> float:
+        return float(await self.batcher.submit(text))
+
+
+class HuggingFacePipeline:
+    """What a user would otherwise pick: ``pipeline("text-classification")`` per request."""
+
+    def __init__(self, checkpoint: Path, threads: int) -> None:
+        import torch
+        from transformers import pipeline
+
+        torch.set_num_threads(threads)
+        self.pipe = pipeline("text-classification", model=str(checkpoint), device="cpu", top_k=None,
+                             truncation=True, max_length=128)
+        self.executor = ThreadPoolExecutor(1)  # torch parallelises one call over all cores itself
+
+    async def start(self):
+        pass
+
+    async def close(self):
+        self.executor.shutdown()
+
+    def _p_positive(self, text: str) -> float:
+        scores = {d["label"]: d["score"] for d in self.pipe(text)[0]}
+        return scores.get("positive", scores.get("LABEL_1", 0.0))
+
+    async def score_one(self, text: str) -> float:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._p_positive, text)
+
+
+async def load(system, texts: list[str], concurrency: int, seconds: float) -> dict:
+    await system.start()
+    await asyncio.gather(*(system.score_one(t) for t in texts[:concurrency]))  # warm-up
+    latencies: list[float] = []
+    cursor = 0
+    stop = time.perf_counter() + seconds
+
+    async def client():
+        nonlocal cursor
+        while time.perf_counter() < stop:
+            text = texts[cursor % len(texts)]
+            cursor += 1
+            t0 = time.perf_counter()
+            await system.score_one(text)
+            latencies.append(time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    await system.close()
+    ms = np.asarray(latencies) * 1000
+    return {"texts_per_s": len(latencies) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "n": len(latencies)}
+
+
+async def accuracy(system, texts: list[str], y: np.ndarray) -> float:
+    await system.start()
+    p = await asyncio.gather(*(system.score_one(t) for t in texts))
+    await system.close()
+    return float(((np.asarray(p) >= 0.5) == y).mean())
+
+
+def fp32_bundle(tmp: Path) -> Path | None:
+    """The release bundle with its fp32 twins from the build cache swapped in."""
+    fast, transformer = WORK / "fast-stage" / "model.fp32.onnx", WORK / "transformer-onnx" / "model.fp32.onnx"
+    if not (fast.exists() and transformer.exists()):
+        return None
+    target = tmp / "fp32-bundle"
+    shutil.copytree(BUNDLE_DIR, target)
+    shutil.copy(fast, target / "fast.onnx")
+    shutil.copy(transformer, target / "transformer.onnx")
+    manifest = read_manifest(target)
+    manifest.files = {name: sha256_file(target / name) for name in manifest.files}
+    (target / "manifest.json").write_bytes(encode_manifest(manifest))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=6.0, help="load duration per measurement")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--accuracy-texts", type=int, default=1706, help="RT test texts for the accuracy check")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
+    args = parser.parse_args(argv)
+
+    cores = os.cpu_count() or 1
+    settings = EdgeSettings(inference_threads=1, inference_workers=cores)
+    unbatched = EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=1, transformer_max_batch=1)
+    test = load_corpus().test.only("rotten_tomatoes")
+    texts = test.texts
+    tmp = Path(tempfile.mkdtemp(prefix="sentiedge-bench-"))
+    int8 = SentimentModel(BUNDLE_DIR, threads=1)
+    fp32_dir = fp32_bundle(tmp)
+    fp32 = SentimentModel(fp32_dir, threads=1) if fp32_dir else None
+    checkpoint = WORK / "minilm-finetuned"
+    have_hf = checkpoint.exists()
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        have_hf = False
+
+    systems = {
+        "cascade int8 batched": lambda: Cascade(int8, settings),
+        "cascade int8 one run/request": lambda: Cascade(int8, unbatched),
+        "transformer int8 batched": lambda: TransformerAlone(int8, settings),
+        "transformer int8 one run/request": lambda: TransformerAlone(int8, unbatched),
+    }
+    if fp32:
+        systems["cascade fp32 batched"] = lambda: Cascade(fp32, settings)
+    if have_hf:
+        systems["HF pipeline torch fp32"] = lambda: HuggingFacePipeline(checkpoint, cores)
+    pairs = [("a", "micro-batching", "cascade int8 batched", "cascade int8 one run/request"),
+             ("b", "int8 vs fp32", "cascade int8 batched", "cascade fp32 batched"),
+             ("c", "cascade vs transformer alone", "cascade int8 batched", "transformer int8 batched"),
+             ("d", "cascade vs HF pipeline", "cascade int8 batched", "HF pipeline torch fp32"),
+             ("e", "transformer batching", "transformer int8 batched", "transformer int8 one run/request")]
+
+    results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}, "accuracy_rt_test": {}}
+    print(f"{'system':<34}{'conc':>5}{'texts/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for conc in args.concurrency:
+        for key, _, system, baseline in pairs:
+            for name in (system, baseline):
+                if name not in systems or (name, conc) in results["runs"]:
+                    continue
+                r = asyncio.run(load(systems[name](), texts, conc, args.seconds))
+                results["runs"][(name, conc)] = r
+                print(f"{name:<34}{conc:>5}{r['texts_per_s']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}", flush=True)
+
+    print(f"\n{'comparison':<38}{'conc':>5}{'texts/s ratio':>15}{'p50 ratio':>11}{'p99 ratio':>11}")
+    for key, label, system, baseline in pairs:
+        if baseline not in systems:
+            why = "no fp32 models in build/ (run python -m models.build)" if key == "b" else \
+                  "no fine-tuned checkpoint in build/ or no transformers (make install-train; python -m models.build)"
+            print(f"({key}) {label:<34} skipped: {why}")
+            continue
+        for conc in args.concurrency:
+            s, b = results["runs"][(system, conc)], results["runs"][(baseline, conc)]
+            ratio = {"throughput": s["texts_per_s"] / b["texts_per_s"], "p50": b["p50_ms"] / s["p50_ms"],
+                     "p99": b["p99_ms"] / s["p99_ms"]}
+            results["ratios"][f"{key}:{conc}"] = ratio
+            print(f"({key}) {label:<34}{conc:>5}{ratio['throughput']:>14.2f}x{ratio['p50']:>10.2f}x"
+                  f"{ratio['p99']:>10.2f}x")
+    print("   (ratios > 1 favour the first system: more texts/s, lower latency)")
+
+    n = min(args.accuracy_texts, len(texts))
+    for name in ("cascade int8 batched", "HF pipeline torch fp32"):
+        if name in systems:
+            acc = asyncio.run(accuracy(systems[name](), texts[:n], test.y[:n]))
+            results["accuracy_rt_test"][name] = acc
+            print(f"accuracy on {n} RT test texts: {name:<28} {acc:.4f}")
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    results["runs"] = {f"{name}@{conc}": r for (name, conc), r in results["runs"].items()}
+    args.json.write_text(json.dumps(results, indent=2))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Dynamic micro-batching (the idea of Triton's dynamic batcher) for asyncio callers.
+
+Concurrent ``submit`` calls queue up; a collector takes up to ``max_batch`` items,
+waiting at most ``max_wait`` for the batch to fill, and runs them as one call in a
+thread pool (ONNX Runtime releases the GIL). Items are grouped by length so a short
+text is not padded to a long one. If a batch raises, its items are retried one by one,
+so a bad input fails only its own caller. At most ``workers`` batches run at once;
+while all are busy the queue keeps filling, so batches grow exactly when load does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def length_groups(sizes: Sequence[int], max_ratio: float = 2.0, floor: int = 32) -> list[list[int]]:
+    """Indices sorted by size, split wherever the longest would exceed ``max_ratio`` × the shortest."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and sizes[index] <= max_ratio * max(floor, sizes[groups[-1][0]]):
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+class MicroBatcher(Generic[T, R]):
+    def __init__(
+        self,
+        run: Callable[[list[T]], list[R]],
+        *,
+        executor: Executor,
+        max_batch: int,
+        max_wait_s: float,
+        workers: int,
+        size_of: Callable[[T], int] = lambda _: 1,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._executor = executor
+        self._max_batch = max_batch
+        self._max_wait_s = max_wait_s
+        self._size_of = size_of
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
+        self._full = asyncio.Event()
+        self._slots = asyncio.Semaphore(workers)
+        self._inflight: set[asyncio.Task] = set()
+        self._collector: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect())
+
+    async def submit(self, item: T) -> R:
+        if self._collector is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
+        if self._queue.qsize() >= self._max_batch:
+            self._full.set()
+        return await future
+
+    async def close(self) -> None:
+        """Finish everything queued, then stop."""
+        while not self._queue.empty() or self._inflight:
+            await asyncio.sleep(0.005)
+        if self._collector is not None:
+            self._collector.cancel()
+            await asyncio.gather(self._collector, return_exceptions=True)
+            self._collector = None
+
+    async def _collect(self) -> None:
+        while True:
+            await self._slots.acquire()
+            first = await self._queue.get()
+            batch = [first]
+            if self._queue.qsize() + 1 < self._max_batch and self._max_wait_s > 0:
+                self._full.clear()
+                try:
+                    await asyncio.wait_for(self._full.wait(), self._max_wait_s)
+                except TimeoutError:
+                    pass
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if self._queue.qsize() < self._max_batch:
+                self._full.clear()
+            task = asyncio.get_running_loop().create_task(self._dispatch(batch))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _dispatch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+            items = [item for item, _ in batch]
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(self._executor, self._run_grouped, items)
+            for (_, future), outcome in zip(batch, outcomes):
+                if future.done():  # the caller went away
+                    continue
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+        finally:
+            self._slots.release()
+
+    def _run_grouped(self, items: list[T]) -> list[R | BaseException]:
+        outcomes: list[R | BaseException] = [RuntimeError("not run")] * len(items)
+        for group in length_groups([self._size_of(i) for i in items]):
+            try:
+                results = self._run([items[i] for i in group])
+                for index, result in zip(group, results):
+                    outcomes[index] = result
+            except Exception:
+                for index in group:  # isolate the culprit: only its own caller fails
+                    try:
+                        outcomes[index] = self._run([items[index]])[0]
+                    except Exception as exc:
+                        outcomes[index] = exc
+        return outcomes

@@ -1,0 +1,132 @@
+"""Model bundle manifests: reading, and verifying every file against its digest.
+
+A bundle is a directory holding ``manifest.json`` and the files it lists. Loading
+refuses a bundle whose manifest is malformed, lists a path outside the bundle, or
+whose files are missing or differ from their sha256 — before any model is opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path, PurePosixPath
+
+import msgspec
+
+from edge_node.errors import BundleError
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Shared options for stored records: unknown fields are kept out, never rejected."""
+
+
+class StageSpec(Base, kw_only=True):
+    name: str  # "fast" | "transformer"
+    kind: str  # "embedding_bag" | "transformer"
+    model: str
+    tokenizer: str
+    temperature: float = 1.0
+    buckets: int = 0
+    max_tokens: int = 0
+    max_len: int = 0
+    max_windows: int = 1
+
+
+class RouteSpec(Base, kw_only=True):
+    temperature: float  # calibrates the fast stage's margin on this route
+    threshold: float  # the fast stage answers at or above this (calibrated) confidence
+    stacker: list[float]  # [w_fast, w_transformer, bias] over logit margins, for escalated texts
+
+
+class CascadeSpec(Base, kw_only=True):
+    long_text_tokens: int  # fast-tokenizer tokens above which a text takes the "long" route
+    short: RouteSpec
+    long: RouteSpec
+
+
+class Golden(Base, kw_only=True):
+    text: str
+    label: str
+
+
+class Manifest(Base, kw_only=True):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    version: str
+    labels: list[str]
+    files: dict[str, str]  # relative path -> sha256 hex
+    stages: list[StageSpec]
+    cascade: CascadeSpec
+    golden: list[Golden] = []
+    license: str = ""
+    provenance: dict = {}
+    metrics: dict = {}
+    created: str = ""
+
+    def stage(self, name: str) -> StageSpec:
+        for spec in self.stages:
+            if spec.name == name:
+                return spec
+        raise BundleError(f"manifest has no stage named {name!r}")
+
+
+_decoder = msgspec.json.Decoder(Manifest)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def safe_member(root: Path, name: str) -> Path:
+    """Resolve ``name`` inside ``root``; refuse absolute paths and ``..`` escapes."""
+    pure = PurePosixPath(name)
+    if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name:
+        raise BundleError(f"bundle file name {name!r} is not a plain relative path")
+    path = (root / pure).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise BundleError(f"bundle file {name!r} points outside the bundle")
+    return path
+
+
+def read_manifest(root: Path) -> Manifest:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{root} is not a model bundle: {MANIFEST} not found")
+    try:
+        manifest = _decoder.decode(path.read_bytes())
+    except msgspec.ValidationError as exc:
+        raise BundleError(f"{path}: invalid manifest: {exc}") from exc
+    except msgspec.DecodeError as exc:
+        raise BundleError(f"{path}: manifest is not valid JSON: {exc}") from exc
+    if manifest.schema_version != SCHEMA_VERSION:
+        raise BundleError(f"{path}: manifest schema {manifest.schema_version} is not supported "
+                          f"(this edge reads schema {SCHEMA_VERSION})")
+    return manifest
+
+
+def verify(root: Path) -> Manifest:
+    """Read the manifest and check every listed file; every stage file must be listed."""
+    manifest = read_manifest(root)
+    for name, expected in manifest.files.items():
+        path = safe_member(root, name)
+        if not path.is_file():
+            raise BundleError(f"bundle {manifest.name} {manifest.version}: file {name} is missing")
+        actual = sha256_file(path)
+        if actual != expected.lower():
+            raise BundleError(f"bundle {manifest.name} {manifest.version}: {name} has sha256 {actual[:12]}…, "
+                              f"manifest says {expected[:12]}…; the file is corrupt or was altered")
+    for spec in manifest.stages:
+        for name in (spec.model, spec.tokenizer):
+            if name not in manifest.files:
+                raise BundleError(f"stage {spec.name} uses {name}, which the manifest does not list with a digest")
+    return manifest
+
+
+def encode_manifest(manifest: Manifest) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n"

@@ -1,0 +1,63 @@
+"""Cascade arithmetic, shared by the engine and by the build that chooses its parameters.
+
+Texts take the short or the long route by length. On each route the fast stage's
+margin is temperature-scaled into a probability; where its confidence reaches the
+route's threshold it answers. Otherwise the text escalates:
+a logistic "stacker" fitted on validation data combines both stages' margins, so the
+transformer corrects the fast stage rather than replacing it (long reviews keep the
+fast stage's whole-text view). Both are fitted on validation data per route, the
+stacker on exactly the texts the route escalates, so confidences stay calibrated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_node.bundle import CascadeSpec, RouteSpec
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def is_long(tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    return np.asarray(tokens) > spec.long_text_tokens
+
+
+def route_values(tokens: np.ndarray, spec: CascadeSpec, pick) -> np.ndarray:
+    long = is_long(tokens, spec)
+    return np.where(long, pick(spec.long), pick(spec.short))
+
+
+def fast_probability(margin: np.ndarray, temperature: float) -> np.ndarray:
+    return sigmoid(np.asarray(margin, dtype=np.float64) / temperature)
+
+
+def route_fast_probability(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    return fast_probability(fast_margin, route_values(tokens, spec, lambda r: r.temperature))
+
+
+def escalate(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    p = route_fast_probability(fast_margin, tokens, spec)
+    confidence = np.maximum(p, 1 - p)
+    return confidence < route_values(tokens, spec, lambda r: r.threshold)
+
+
+def stacked_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, route: RouteSpec) -> np.ndarray:
+    w_fast, w_transformer, bias = route.stacker
+    return sigmoid(w_fast * np.asarray(fast_margin, np.float64) + w_transformer * np.asarray(transformer_margin, np.float64) + bias)
+
+
+def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    return np.where(is_long(tokens, spec), stacked_probability(fast_margin, transformer_margin, spec.long),
+                    stacked_probability(fast_margin, transformer_margin, spec.short))
+
+
+def combine(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray,
+            spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
+    """P(positive) for every text and whether it escalated. ``transformer_margin`` may
+    hold anything (e.g. NaN) where the text did not escalate."""
+    escalated = escalate(fast_margin, tokens, spec)
+    safe_tm = np.where(escalated, transformer_margin, 0.0)
+    p = np.where(escalated, stacked(fast_margin, safe_tm, tokens, spec), route_fast_probability(fast_margin, tokens, spec))
+    return p, escalated

@@ -1,0 +1,134 @@
+"""``edge-node`` command line: ``serve`` the HTTP API, or ``score`` texts and files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+
+import msgspec
+
+from edge_node import settings_loader
+from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
+from edge_node.errors import EdgeError
+from models import BUNDLE_DIR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-node", description="Sentiedge edge node")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    settings_loader.add_flags(serve, EdgeSettings, PREFIX, HELP)
+
+    score = commands.add_parser("score", help="score texts, or a CSV file, with a model bundle")
+    score.add_argument("texts", nargs="*", help="texts to score")
+    score.add_argument("--file", type=Path, help="CSV file with a text column to score")
+    score.add_argument("--column", default="text", help="column of --file holding the text (default: text)")
+    score.add_argument("--out", type=Path, help="write results here (default: stdout)")
+    score.add_argument("--format", choices=["csv", "jsonl"], default=None,
+                       help="output format (default: jsonl for --file, a table for texts)")
+    score.add_argument("--model-dir", type=Path, default=None, help=f"bundle (default: {BUNDLE_DIR})")
+    score.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    score.add_argument("--batch-size", type=int, default=64)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # Same graceful drain as uvicorn's, but a completed shutdown exits 0 instead of
+            # re-raising the signal, so supervisors see a clean stop.
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    from edge_node.app import create_app
+
+    settings = load_settings(flags=vars(args))
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=10)
+    Server(config).run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
+    return 0
+
+
+def _read_texts(path: Path, column: str) -> list[str]:
+    csv.field_size_limit(1 << 30)
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if column not in (reader.fieldnames or []):
+            raise EdgeError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
+                            field="--column")
+        return [row[column] or "" for row in reader]
+
+
+def score(args: argparse.Namespace) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from edge_node.inference import SentimentModel
+
+    if not args.texts and args.file is None:
+        raise EdgeError("give texts to score, or --file FILE.csv", field="texts")
+    environ_model = os.environ.get(PREFIX + "MODEL_DIR")
+    model_dir = args.model_dir or (Path(environ_model) if environ_model else BUNDLE_DIR)
+    model = SentimentModel(model_dir, threads=args.threads or os.cpu_count() or 1)
+    texts = _read_texts(args.file, args.column) if args.file else list(args.texts)
+    results = []
+    with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
+        for start in range(0, len(texts), args.batch_size):
+            chunk = texts[start : start + args.batch_size]
+            results.extend(model.score(chunk, batch_size=args.batch_size))
+            bar.update(len(chunk))
+    fmt = args.format or ("jsonl" if args.file else "table")
+    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        fields = ["label", "score", "confidence", "stage", "model", "version"]
+        if fmt == "jsonl":
+            for text, r in zip(texts, results):
+                out.write(msgspec.json.encode({"text": text, **msgspec.structs.asdict(r)}).decode() + "\n")
+        elif fmt == "csv":
+            writer = csv.writer(out)
+            writer.writerow(["text", *fields])
+            for text, r in zip(texts, results):
+                writer.writerow([text, *(getattr(r, f) for f in fields)])
+        else:
+            out.write(f"{'label':<9} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
+            for text, r in zip(texts, results):
+                snippet = text if len(text) <= 60 else text[:57] + "..."
+                out.write(f"{r.label:<9} {r.score:>+7.3f} {r.confidence:>5.2f}  {r.stage:<11} {snippet}\n")
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"wrote {len(results)} results to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return serve(args) if args.command == "serve" else score(args)
+    except EdgeError as exc:
+        print(f"edge-node: error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"edge-node: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The sentiment model an edge serves: a verified bundle, its two stages and the cascade.
+
+:meth:`SentimentModel.score` is the synchronous path (CLI, evaluation, build); the HTTP
+service batches concurrent callers through :mod:`edge_node.batching` into the same
+:meth:`fast` / :meth:`escalated` calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from edge_node import cascade
+from edge_node.bundle import Manifest, verify
+from edge_node.errors import BundleError
+from edge_node.stages import FastStage, TransformerStage
+
+
+class Sentiment(msgspec.Struct, frozen=True, kw_only=True):
+    label: str
+    score: float  # 2·P(positive) − 1, in [-1, 1]
+    confidence: float  # probability of the returned label, in [0.5, 1]
+    stage: str  # which stage answered: "fast" or "transformer"
+    model: str
+    version: str
+
+
+class FastVerdict(msgspec.Struct, frozen=True):
+    """What the first stage knows about one text; enough to finish or escalate it."""
+
+    margin: float
+    tokens: int
+    escalate: bool
+
+
+class SentimentModel:
+    def __init__(self, root: Path, *, threads: int = 1, check_golden: bool = True) -> None:
+        self.root = Path(root)
+        self.manifest: Manifest = verify(self.root)
+        fast = self.manifest.stage("fast")
+        transformer = self.manifest.stage("transformer")
+        try:
+            self.fast_stage = FastStage(self.root / fast.model, self.root / fast.tokenizer,
+                                        buckets=fast.buckets, max_tokens=fast.max_tokens, threads=threads)
+            self.transformer_stage = TransformerStage(
+                self.root / transformer.model, self.root / transformer.tokenizer,
+                max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads)
+        except BundleError:
+            raise
+        except Exception as exc:  # onnxruntime / tokenizers raise their own types
+            raise BundleError(f"bundle {self.root}: cannot load a stage: {exc}") from exc
+        self.labels = self.manifest.labels
+        if check_golden:
+            self.check_golden()
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def fast(self, texts: list[str]) -> list[FastVerdict]:
+        margins, tokens = self.fast_stage.margins(texts)
+        escalate = cascade.escalate(margins, tokens, self.manifest.cascade)
+        return [FastVerdict(float(m), int(t), bool(e)) for m, t, e in zip(margins, tokens, escalate)]
+
+    def result(self, p_positive: float, stage: str) -> Sentiment:
+        positive = p_positive >= 0.5
+        return Sentiment(
+            label=self.labels[1] if positive else self.labels[0],
+            score=round(2.0 * p_positive - 1.0, 6),
+            confidence=round(max(p_positive, 1.0 - p_positive), 6),
+            stage=stage, model=self.name, version=self.version,
+        )
+
+    def finish_fast(self, verdict: FastVerdict) -> Sentiment:
+        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
+        return self.result(float(p[0]), "fast")
+
+    def escalated(self, texts: list[str], verdicts: list[FastVerdict]) -> list[Sentiment]:
+        transformer_margins = self.transformer_stage.margins(texts)
+        fast_margins = np.asarray([v.margin for v in verdicts])
+        tokens = np.asarray([v.tokens for v in verdicts])
+        p = cascade.stacked(fast_margins, transformer_margins, tokens, self.manifest.cascade)
+        return [self.result(float(x), "transformer") for x in p]
+
+    def score(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
+        """Score texts synchronously, batching by length; order is preserved."""
+        results: list[Sentiment | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        pending: list[tuple[int, FastVerdict]] = []
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            for index, verdict in zip(chunk, self.fast([texts[i] for i in chunk])):
+                if verdict.escalate:
+                    pending.append((index, verdict))
+                else:
+                    results[index] = self.finish_fast(verdict)
+        for start in range(0, len(pending), batch_size):
+            chunk = pending[start : start + batch_size]
+            done = self.escalated([texts[i] for i, _ in chunk], [v for _, v in chunk])
+            for (index, _), result in zip(chunk, done):
+                results[index] = result
+        return results  # type: ignore[return-value]
+
+    def check_golden(self) -> None:
+        """Refuse a bundle whose golden examples do not come out as the manifest says."""
+        if not self.manifest.golden:
+            raise BundleError(f"bundle {self.name} {self.version} has no golden examples to check")
+        got = self.score([g.text for g in self.manifest.golden])
+        wrong = [(g, r) for g, r in zip(self.manifest.golden, got) if r.label != g.label]
+        if wrong:
+            g, r = wrong[0]
+            raise BundleError(f"bundle {self.name} {self.version} fails {len(wrong)} golden example(s), "
+                              f"e.g. {g.text[:60]!r}: expected {g.label}, got {r.label}")

@@ -1,0 +1,59 @@
+"""Async sentiment scoring for the HTTP API: two micro-batched stages over one model.
+
+Every text goes through the fast stage's batcher; only texts it is unsure of are
+submitted to the transformer's batcher. Per stage, batch size and wait are separate
+settings because batching pays very differently for a 3 MB embedding bag and a
+6-layer transformer (see ``bench/inference.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from edge_node.batching import MicroBatcher
+from edge_node.config import EdgeSettings
+from edge_node.encoding import normalize
+from edge_node.inference import FastVerdict, Sentiment, SentimentModel
+
+
+class SentimentService:
+    def __init__(self, model: SentimentModel, settings: EdgeSettings,
+                 on_batch: Callable[[str, int], None] | None = None) -> None:
+        self.model = model
+        self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
+
+        def observe(stage: str) -> Callable[[int], None] | None:
+            return None if on_batch is None else (lambda size: on_batch(stage, size))
+
+        self._fast: MicroBatcher[str, FastVerdict] = MicroBatcher(
+            model.fast, executor=self._executor, max_batch=settings.fast_max_batch,
+            max_wait_s=settings.fast_max_wait_ms / 1000, workers=settings.inference_workers,
+            size_of=len, on_batch=observe("fast"))
+        self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(
+            lambda pairs: model.escalated([t for t, _ in pairs], [v for _, v in pairs]),
+            executor=self._executor, max_batch=settings.transformer_max_batch,
+            max_wait_s=settings.transformer_max_wait_ms / 1000, workers=settings.inference_workers,
+            size_of=lambda pair: len(pair[0]), on_batch=observe("transformer"))
+
+    async def start(self) -> None:
+        self._fast.start()
+        self._transformer.start()
+        # Warm-up: the first ONNX runs allocate arenas; do it before traffic arrives.
+        await self.score(["warm-up: a short neutral sentence."] * 2)
+
+    async def close(self) -> None:
+        await self._fast.close()
+        await self._transformer.close()
+        self._executor.shutdown(wait=True)
+
+    async def score_one(self, text: str) -> Sentiment:
+        text = normalize(text)
+        verdict = await self._fast.submit(text)
+        if not verdict.escalate:
+            return self.model.finish_fast(verdict)
+        return await self._transformer.submit((text, verdict))
+
+    async def score(self, texts: list[str]) -> list[Sentiment]:
+        return list(await asyncio.gather(*(self.score_one(t) for t in texts)))

@@ -1,0 +1,9 @@
+"""Build, evaluate and hold the Sentiedge sentiment model bundles.
+
+The release bundle lives in ``models/sentiment-cascade/``. Building it needs the
+``train`` extra (torch, transformers); evaluating it needs only the serving stack.
+"""
+
+from pathlib import Path
+
+BUNDLE_DIR = Path(__file__).resolve().parent / "sentiment-cascade"

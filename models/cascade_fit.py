@@ -1,0 +1,89 @@
+"""Choosing the cascade's parameters on the validation split, and scoring them on test.
+
+Everything here works on precomputed logit margins, so trying a threshold costs
+nothing: the expensive part (running the transformer) happens once per split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_node import cascade
+from edge_node.bundle import CascadeSpec, RouteSpec
+from models.calibration import fit_logistic, fit_temperature
+from models.metrics import report
+
+# One point of accuracy is worth escalating 50 points more of the traffic: the
+# transformer costs ~50x the fast stage, so thresholds stop where gains flatten.
+ESCALATION_COST = 0.02
+THRESHOLDS = np.round(np.arange(0.50, 1.0001, 0.01), 2)
+# Fewer escalated validation texts than this and the stacker is fitted on the whole route.
+MIN_STACKER_TEXTS = 60
+
+
+@dataclass
+class Margins:
+    """Per-text margins of both stages on one split, plus labels and sources."""
+
+    fast: np.ndarray
+    tokens: np.ndarray
+    transformer: np.ndarray
+    y: np.ndarray
+    sources: np.ndarray
+
+    def where(self, mask: np.ndarray) -> Margins:
+        return Margins(self.fast[mask], self.tokens[mask], self.transformer[mask], self.y[mask], self.sources[mask])
+
+
+def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST) -> tuple[RouteSpec, dict]:
+    """Temperature of the fast stage on this route, then for every candidate threshold a
+    stacker fitted on the texts that threshold escalates; keeps the threshold that best
+    trades validation accuracy against escalation rate."""
+    temperature = fit_temperature(m.fast, m.y)
+    p_fast = cascade.fast_probability(m.fast, temperature)
+    confidence = np.maximum(p_fast, 1 - p_fast)
+    features = np.column_stack([m.fast, m.transformer])
+    whole_route = fit_logistic(features, m.y)
+    best = None
+    for threshold in THRESHOLDS:
+        escalated = confidence < threshold
+        enough = escalated.sum() >= MIN_STACKER_TEXTS and len(set(m.y[escalated].tolist())) == 2
+        stacker = fit_logistic(features[escalated], m.y[escalated]) if enough else whole_route
+        route = RouteSpec(temperature=temperature, threshold=float(threshold), stacker=stacker)
+        p = np.where(escalated, cascade.stacked_probability(m.fast, m.transformer, route), p_fast)
+        accuracy = float(((p >= 0.5) == m.y).mean())
+        utility = accuracy - escalation_cost * float(escalated.mean())
+        if best is None or utility > best[0] + 1e-12:
+            best = (utility, route, accuracy, float(escalated.mean()))
+    _, route, accuracy, rate = best
+    return route, {"validation_accuracy": round(accuracy, 4), "validation_escalation_rate": round(rate, 4),
+                   "n": int(m.y.size)}
+
+
+def fit_cascade(validation: Margins, long_text_tokens: int,
+                escalation_cost: float = ESCALATION_COST) -> tuple[CascadeSpec, dict]:
+    long = validation.tokens > long_text_tokens
+    short_spec, short_info = fit_route(validation.where(~long), escalation_cost)
+    long_spec, long_info = fit_route(validation.where(long), escalation_cost)
+    spec = CascadeSpec(long_text_tokens=long_text_tokens, short=short_spec, long=long_spec)
+    return spec, {"short": short_info, "long": long_info}
+
+
+def cascade_probability(m: Margins, spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
+    return cascade.combine(m.fast, m.transformer, m.tokens, spec)
+
+
+def evaluate(m: Margins, spec: CascadeSpec, transformer_temperature: float) -> dict:
+    """Metrics per source for each stage alone and for the cascade."""
+    out = {}
+    for source in sorted(set(m.sources.tolist())):
+        part = m.where(m.sources == source)
+        p_cascade, escalated = cascade_probability(part, spec)
+        out[source] = {
+            "fast": report(cascade.route_fast_probability(part.fast, part.tokens, spec), part.y),
+            "transformer": report(cascade.fast_probability(part.transformer, transformer_temperature), part.y),
+            "cascade": report(p_cascade, part.y) | {"escalation_rate": round(float(escalated.mean()), 4)},
+        }
+    return out

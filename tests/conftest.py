@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from models import BUNDLE_DIR
+
+# SENTIEDGE_TEST_BUNDLE points the suite at a freshly built bundle before it is released.
+BUNDLE = Path(os.environ.get("SENTIEDGE_TEST_BUNDLE", BUNDLE_DIR))
+
+
+@pytest.fixture(scope="session")
+def bundle_dir() -> Path:
+    assert (BUNDLE / "manifest.json").is_file(), f"release bundle missing at {BUNDLE}"
+    return BUNDLE
+
+
+@pytest.fixture(scope="session")
+def model(bundle_dir):
+    from edge_node.inference import SentimentModel
+
+    return SentimentModel(bundle_dir, threads=2)

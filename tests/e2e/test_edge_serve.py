@@ -1,0 +1,45 @@
+import json
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def post(base, path, body):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_edge_serves_the_bundled_model_to_concurrent_clients_and_stops_on_sigterm(spawn, bundle_dir):
+    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir))
+    texts = ["I love this place, the staff are wonderful!", "Cold food, rude waiter, never again."] * 32
+
+    with ThreadPoolExecutor(32) as pool:
+        replies = list(pool.map(lambda t: post(base, "/v1/sentiment", {"texts": [t]}), texts))
+    assert all(status == 200 for status, _ in replies)
+    labels = [body["results"][0]["label"] for _, body in replies]
+    assert labels == ["positive", "negative"] * 32
+
+    status, body = post(base, "/v1/sentiment", {"texts": ["x" * 30_000]})
+    assert status == 413 and body["field"] == "texts[0]"
+
+    assert proc.terminate() == 0
+    assert "Application shutdown complete" in proc.tail()
+
+
+def test_edge_refuses_to_start_with_a_corrupt_bundle(spawn, bundle_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_dir, broken)
+    (broken / "transformer.onnx").write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="transformer.onnx has sha256"):
+        spawn("edge-node", "serve", "--model-dir", str(broken))

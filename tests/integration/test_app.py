@@ -1,0 +1,84 @@
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from edge_node.app import create_app
+from edge_node.config import load_settings
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    app = create_app(load_settings({"EDGE_MAX_TEXTS_PER_REQUEST": "8", "EDGE_MAX_TEXT_CHARS": "5000"}), model=model)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_health_and_readiness_name_the_model(client, model):
+    assert client.get("/healthz").json() == {"status": "ok", "model": None, "version": None}
+    ready = client.get("/readyz").json()
+    assert ready == {"status": "ready", "model": model.name, "version": model.version}
+
+
+def test_scores_many_texts_in_order_with_full_results(client, model):
+    texts = ["An absolute joy, I loved every minute.", "Dreadful. A waste of two hours.", "Fine."]
+    r = client.post("/v1/sentiment", json={"texts": texts})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["label"] for x in results[:2]] == ["positive", "negative"]
+    for x in results:
+        assert -1 <= x["score"] <= 1 and 0.5 <= x["confidence"] <= 1
+        assert x["stage"] in {"fast", "transformer"}
+        assert (x["model"], x["version"]) == (model.name, model.version)
+        assert (x["score"] >= 0) == (x["label"] == "positive")
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"texts": []}, 400, "texts"),
+    ({"texts": ["ok", "   "]}, 400, "texts[1]"),
+    ({"texts": ["x"] * 9}, 413, "texts"),
+    ({"texts": ["x" * 5001]}, 413, "texts[0]"),
+    ({"texts": [3]}, 400, "texts[0]"),
+    ({"texts": "not a list"}, 400, "texts"),
+    ({}, 400, None),
+])
+def test_bad_requests_get_a_4xx_naming_the_field(client, body, status, field):
+    r = client.post("/v1/sentiment", json=body)
+    assert r.status_code == status, r.text
+    err = r.json()
+    assert err["error"] in {"invalid_input", "limit_exceeded"} and err["message"]
+    if field:
+        assert err["field"] == field
+
+
+def test_malformed_json_and_invalid_utf8_are_400(client):
+    assert client.post("/v1/sentiment", content=b"{bad", headers={"content-type": "application/json"}).status_code == 400
+    bad_utf8 = b'{"texts": ["\xff\xfe"]}'
+    assert client.post("/v1/sentiment", content=bad_utf8, headers={"content-type": "application/json"}).status_code == 400
+
+
+def test_oversized_body_is_413(client):
+    r = client.post("/v1/sentiment", content=b'{"texts": ["' + b"a" * (2 << 20) + b'"]}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_openapi_describes_the_sentiment_endpoint(client):
+    schema = client.get("/schema/openapi.json").json()
+    assert "/v1/sentiment" in schema["paths"] and "/readyz" in schema["paths"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"texts": st.lists(st.text(max_size=300), max_size=10)})))
+def test_no_input_produces_a_server_error(client, body):
+    r = client.post("/v1/sentiment", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code < 500, r.text

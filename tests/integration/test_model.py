@@ -1,0 +1,71 @@
+"""The release bundle as a user gets it: accuracy on held-out data, long texts, calibration."""
+
+import numpy as np
+import pytest
+
+from models.data import load_corpus
+from models.metrics import report
+
+
+@pytest.fixture(scope="module")
+def samples():
+    corpus = load_corpus()
+    rng = np.random.default_rng(5)
+    out = {}
+    for source, n in (("rotten_tomatoes", 500), ("imdb", 150)):
+        test = corpus.test.only(source)
+        pick = rng.permutation(len(test))[:n]
+        out[source] = ([test.texts[i] for i in pick], test.y[pick])
+    return out
+
+
+def test_held_out_accuracy_on_samples_of_each_test_split(model, samples):
+    # Samples, not the full splits (that is models.evaluate's job); bounds sit below the
+    # release targets by the sampling error of a few hundred texts.
+    for source, floor in (("rotten_tomatoes", 0.80), ("imdb", 0.87)):
+        texts, y = samples[source]
+        results = model.score(texts)
+        p = np.array([(r.score + 1) / 2 for r in results])
+        assert report(p, y)["accuracy"] >= floor, source
+
+
+def test_cascade_escalates_some_texts_but_not_all(model, samples):
+    texts, _ = samples["rotten_tomatoes"]
+    stages = [r.stage for r in model.score(texts)]
+    share = stages.count("transformer") / len(stages)
+    assert 0.05 < share < 0.9
+
+
+def test_release_manifest_records_measured_targets(model):
+    m = model.manifest.metrics
+    assert m["test_int8"]["rotten_tomatoes"]["cascade"]["accuracy"] >= 0.84
+    assert m["test_int8"]["imdb"]["cascade"]["accuracy"] >= 0.91
+    for source in ("rotten_tomatoes", "imdb"):
+        for stage in ("fast", "transformer", "cascade"):
+            drop = m["test_fp32"][source][stage]["accuracy"] - m["test_int8"][source][stage]["accuracy"]
+            assert drop <= 0.01, (source, stage)
+        assert m["test_int8"][source]["cascade"]["ece"] <= 0.05
+
+
+def test_long_texts_are_scored_whole_within_the_window_budget(model):
+    verdict = "It was a wonderful, moving film and I loved it."
+    filler = "The film runs for two hours and was shot in several cities. " * 150
+    long_text = filler + verdict
+    (result,) = model.score([long_text])
+    assert result.label in {"positive", "negative"}
+    encoder = model.transformer_stage.encoder
+    assert len(encoder.windows_of(encoder.token_ids([long_text])[0])) == model.manifest.stage("transformer").max_windows
+
+
+def test_out_of_domain_texts(model):
+    texts = ["The delivery was late and the box was crushed.", "Customer support sorted it out in minutes, thanks!",
+             "worst update ever, app keeps crashing", "Love my new running shoes, so comfortable"]
+    assert [r.label for r in model.score(texts)] == ["negative", "positive", "negative", "positive"]
+
+
+def test_scores_are_deterministic_and_batch_independent(model):
+    texts = ["great", "not great at all", "meh, it was fine I guess"]
+    together = model.score(texts)
+    alone = [model.score([t])[0] for t in texts]
+    for a, b in zip(together, alone):
+        assert a.label == b.label and abs(a.score - b.score) < 1e-4

@@ -1,0 +1,87 @@
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from edge_node.batching import MicroBatcher, length_groups
+
+
+def test_length_groups_keep_similar_lengths_together():
+    groups = length_groups([10, 500, 12, 480, 30, 1000])
+    sizes = [[[10, 500, 12, 480, 30, 1000][i] for i in g] for g in groups]
+    assert sizes == [[10, 12, 30], [480, 500], [1000]]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make(fn, **kw):
+    executor = ThreadPoolExecutor(2)
+    options = dict(executor=executor, max_batch=16, max_wait_s=0.02, workers=1) | kw
+    return MicroBatcher(fn, **options), executor
+
+
+def test_concurrent_callers_share_runs_and_each_gets_its_own_result():
+    calls = []
+    lock = threading.Lock()
+
+    def double(items):
+        with lock:
+            calls.append(len(items))
+        return [i * 2 for i in items]
+
+    async def main():
+        batcher, executor = make(double)
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(40)))
+        await batcher.close()
+        executor.shutdown()
+        return results
+
+    assert run(main()) == [i * 2 for i in range(40)]
+    assert sum(calls) == 40
+    assert len(calls) < 40 and max(calls) <= 16
+
+
+def test_one_bad_input_fails_only_its_own_caller():
+    def fragile(items):
+        if "bad" in items:
+            raise ValueError("cannot score 'bad'")
+        return [s.upper() for s in items]
+
+    async def main():
+        batcher, executor = make(fragile)
+        batcher.start()
+        results = await asyncio.gather(*(batcher.submit(s) for s in ["a", "bad", "c"]), return_exceptions=True)
+        await batcher.close()
+        executor.shutdown()
+        return results
+
+    a, bad, c = run(main())
+    assert (a, c) == ("A", "C")
+    assert isinstance(bad, ValueError)
+
+
+def test_close_finishes_queued_work():
+    async def main():
+        batcher, executor = make(lambda items: items, max_wait_s=0.05)
+        batcher.start()
+        pending = [asyncio.create_task(batcher.submit(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        await batcher.close()
+        executor.shutdown()
+        return [t.result() for t in pending]
+
+    assert run(main()) == list(range(5))
+
+
+def test_submit_before_start_is_an_error():
+    async def main():
+        batcher, executor = make(lambda items: items)
+        with pytest.raises(RuntimeError, match="start"):
+            await batcher.submit(1)
+        executor.shutdown()
+
+    run(main())

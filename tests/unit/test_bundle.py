@@ -1,0 +1,77 @@
+import json
+import shutil
+
+import pytest
+
+from edge_node.bundle import verify
+from edge_node.errors import BundleError
+from edge_node.inference import SentimentModel
+
+
+@pytest.fixture
+def copy(bundle_dir, tmp_path):
+    target = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, target)
+    return target
+
+
+def rewrite_manifest(root, change):
+    manifest = json.loads((root / "manifest.json").read_text())
+    change(manifest)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_release_bundle_verifies(copy):
+    manifest = verify(copy)
+    assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json"}
+    assert manifest.labels == ["negative", "positive"]
+
+
+def test_a_changed_byte_is_refused_naming_the_file(copy):
+    data = bytearray((copy / "fast.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "fast.onnx").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="fast.onnx has sha256"):
+        SentimentModel(copy)
+
+
+def test_a_missing_file_is_refused(copy):
+    (copy / "transformer-tokenizer.json").unlink()
+    with pytest.raises(BundleError, match="transformer-tokenizer.json is missing"):
+        verify(copy)
+
+
+@pytest.mark.parametrize("name", ["../outside.onnx", "/etc/passwd", "a/../../b", "..\\win.onnx"])
+def test_path_traversal_in_a_file_name_is_refused(copy, name):
+    rewrite_manifest(copy, lambda m: m["files"].update({name: "0" * 64}))
+    with pytest.raises(BundleError, match="plain relative path|outside the bundle"):
+        verify(copy)
+
+
+def test_a_stage_file_without_a_digest_is_refused(copy):
+    rewrite_manifest(copy, lambda m: m["files"].pop("fast-tokenizer.json"))
+    with pytest.raises(BundleError, match="does not list with a digest"):
+        verify(copy)
+
+
+def test_malformed_or_future_manifests_are_refused(copy):
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        verify(copy)
+    (copy / "manifest.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(BundleError, match="invalid manifest|schema 99"):
+        verify(copy)
+
+
+def test_a_directory_without_manifest_is_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="manifest.json not found"):
+        verify(tmp_path)
+
+
+def test_golden_examples_that_no_longer_hold_are_refused(copy):
+    def flip(m):
+        m["golden"][0]["label"] = "negative" if m["golden"][0]["label"] == "positive" else "positive"
+
+    rewrite_manifest(copy, flip)
+    with pytest.raises(BundleError, match="fails 1 golden example"):
+        SentimentModel(copy)

@@ -1,0 +1,37 @@
+import numpy as np
+
+from edge_node import cascade
+from edge_node.bundle import CascadeSpec, RouteSpec
+
+SPEC = CascadeSpec(long_text_tokens=100,
+                   short=RouteSpec(temperature=1.0, threshold=0.9, stacker=[0.0, 1.0, 0.0]),
+                   long=RouteSpec(temperature=1.0, threshold=0.7, stacker=[1.0, 0.0, 0.0]))
+
+
+def test_confident_fast_answers_stand_and_unsure_ones_escalate():
+    margins = np.array([4.0, 0.5, -4.0, 0.5])
+    tokens = np.array([10, 10, 10, 500])
+    escalated = cascade.escalate(margins, tokens, SPEC)
+    # sigmoid(0.5)=0.62: below the short route's 0.9 and the long route's 0.7.
+    assert escalated.tolist() == [False, True, False, True]
+    assert not cascade.escalate(np.array([1.0]), np.array([500]), SPEC)[0]  # 0.73 >= 0.7 on the long route
+
+
+def test_combine_uses_the_routes_stacker_only_for_escalated_texts():
+    fast = np.array([4.0, 0.5, 0.5])
+    transformer = np.array([-9.0, -3.0, -3.0])
+    tokens = np.array([10, 10, 500])
+    p, escalated = cascade.combine(fast, transformer, tokens, SPEC)
+    assert escalated.tolist() == [False, True, True]
+    assert p[0] > 0.98  # fast answer, transformer ignored
+    assert p[1] < 0.1  # short route trusts the transformer
+    assert p[2] > 0.5  # long route's stacker here trusts the fast stage
+
+
+def test_each_route_has_its_own_temperature():
+    spec = CascadeSpec(long_text_tokens=100, short=RouteSpec(temperature=1.0, threshold=0.9, stacker=[0, 0, 0]),
+                       long=RouteSpec(temperature=4.0, threshold=0.9, stacker=[0, 0, 0]))
+    p = cascade.route_fast_probability(np.array([2.0, 2.0]), np.array([10, 500]), spec)
+    assert p[0] == cascade.sigmoid(2.0) and p[1] == cascade.sigmoid(0.5)
+    # The same margin is confident on the short route and escalates on the long one.
+    assert cascade.escalate(np.array([3.0, 3.0]), np.array([10, 500]), spec).tolist() == [False, True]
