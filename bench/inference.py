@@ -10,6 +10,10 @@ ratios compare like with like on whatever machine runs it:
   (d) cascade                      vs a Hugging Face ``transformers`` pipeline on PyTorch
                                       fp32 with the same fine-tuned weights
   (e) transformer alone batched    vs unbatched (does batching pay for that stage?)
+  (f) fast stage alone batched     vs unbatched (and for this one?)
+The cascade runs with the shipped defaults of ``EdgeSettings`` (fast stage batched, transformer
+one text per run, no waiting for batches to fill); "batched" elsewhere means up to 64 texts
+(fast) or 8 (transformer) per run.
 Clients are asyncio tasks calling the same ``SentimentService`` the HTTP API uses, over
 Rotten Tomatoes test snippets (short texts). (b) and (d) need the build cache
 (``python -m models.build``) and the ``train`` extra; without them they are skipped, saying so.
@@ -79,6 +83,22 @@ class TransformerAlone:
 
     async def score_one(self, text: str) -> float:
         return float(await self.batcher.submit(text))
+
+
+class FastAlone(TransformerAlone):
+    def __init__(self, model: SentimentModel, settings: EdgeSettings) -> None:
+        from edge_node.cascade import route_fast_probability
+
+        self.executor = ThreadPoolExecutor(settings.inference_workers)
+        spec = model.manifest.cascade
+
+        def run(texts):
+            margins, tokens = model.fast_stage.margins(texts)
+            return list(route_fast_probability(margins, tokens, spec))
+
+        self.batcher = MicroBatcher(run, executor=self.executor, max_batch=settings.fast_max_batch,
+                                    max_wait_s=settings.fast_max_wait_ms / 1000, workers=settings.inference_workers,
+                                    size_of=len)
 
 
 class HuggingFacePipeline:
@@ -159,13 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="load duration per measurement")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--accuracy-texts", type=int, default=1706, help="RT test texts for the accuracy check")
+    parser.add_argument("--imdb-texts", type=int, default=500, help="IMDB test reviews for the accuracy check")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
     args = parser.parse_args(argv)
 
     cores = os.cpu_count() or 1
-    settings = EdgeSettings(inference_threads=1, inference_workers=cores)
+    shipped = EdgeSettings(inference_threads=1, inference_workers=cores)
+    batched = EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=64, transformer_max_batch=8)
     unbatched = EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=1, transformer_max_batch=1)
-    test = load_corpus().test.only("rotten_tomatoes")
+    corpus_test = load_corpus().test
+    test = corpus_test.only("rotten_tomatoes")
+    imdb = corpus_test.only("imdb")
     texts = test.texts
     tmp = Path(tempfile.mkdtemp(prefix="sentiedge-bench-"))
     int8 = SentimentModel(BUNDLE_DIR, threads=1)
@@ -179,23 +203,27 @@ def main(argv: list[str] | None = None) -> int:
         have_hf = False
 
     systems = {
-        "cascade int8 batched": lambda: Cascade(int8, settings),
+        "cascade int8 (shipped)": lambda: Cascade(int8, shipped),
         "cascade int8 one run/request": lambda: Cascade(int8, unbatched),
-        "transformer int8 batched": lambda: TransformerAlone(int8, settings),
+        "transformer int8 (shipped)": lambda: TransformerAlone(int8, shipped),
+        "transformer int8 batched": lambda: TransformerAlone(int8, batched),
         "transformer int8 one run/request": lambda: TransformerAlone(int8, unbatched),
+        "fast int8 batched": lambda: FastAlone(int8, batched),
+        "fast int8 one run/request": lambda: FastAlone(int8, unbatched),
     }
     if fp32:
-        systems["cascade fp32 batched"] = lambda: Cascade(fp32, settings)
+        systems["cascade fp32 (shipped)"] = lambda: Cascade(fp32, shipped)
     if have_hf:
         systems["HF pipeline torch fp32"] = lambda: HuggingFacePipeline(checkpoint, cores)
-    pairs = [("a", "micro-batching", "cascade int8 batched", "cascade int8 one run/request"),
-             ("b", "int8 vs fp32", "cascade int8 batched", "cascade fp32 batched"),
-             ("c", "cascade vs transformer alone", "cascade int8 batched", "transformer int8 batched"),
-             ("d", "cascade vs HF pipeline", "cascade int8 batched", "HF pipeline torch fp32"),
-             ("e", "transformer batching", "transformer int8 batched", "transformer int8 one run/request")]
+    pairs = [("a", "micro-batching (shipped vs none)", "cascade int8 (shipped)", "cascade int8 one run/request"),
+             ("b", "int8 vs fp32", "cascade int8 (shipped)", "cascade fp32 (shipped)"),
+             ("c", "cascade vs transformer alone", "cascade int8 (shipped)", "transformer int8 (shipped)"),
+             ("d", "cascade vs HF pipeline", "cascade int8 (shipped)", "HF pipeline torch fp32"),
+             ("e", "transformer batching", "transformer int8 batched", "transformer int8 one run/request"),
+             ("f", "fast-stage batching", "fast int8 batched", "fast int8 one run/request")]
 
-    results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}, "accuracy_rt_test": {}}
-    print(f"{'system':<34}{'conc':>5}{'texts/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}}
+    print(f"{'system':<36}{'conc':>5}{'texts/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for conc in args.concurrency:
         for key, _, system, baseline in pairs:
             for name in (system, baseline):
@@ -203,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 r = asyncio.run(load(systems[name](), texts, conc, args.seconds))
                 results["runs"][(name, conc)] = r
-                print(f"{name:<34}{conc:>5}{r['texts_per_s']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}", flush=True)
+                print(f"{name:<36}{conc:>5}{r['texts_per_s']:>10.1f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}", flush=True)
 
     print(f"\n{'comparison':<38}{'conc':>5}{'texts/s ratio':>15}{'p50 ratio':>11}{'p99 ratio':>11}")
     for key, label, system, baseline in pairs:
@@ -222,11 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     print("   (ratios > 1 favour the first system: more texts/s, lower latency)")
 
     n = min(args.accuracy_texts, len(texts))
-    for name in ("cascade int8 batched", "HF pipeline torch fp32"):
-        if name in systems:
-            acc = asyncio.run(accuracy(systems[name](), texts[:n], test.y[:n]))
-            results["accuracy_rt_test"][name] = acc
-            print(f"accuracy on {n} RT test texts: {name:<28} {acc:.4f}")
+    pick = np.random.default_rng(0).permutation(len(imdb))[: args.imdb_texts]
+    checks = {"rt": (texts[:n], test.y[:n]), "imdb": ([imdb.texts[i] for i in pick], imdb.y[pick])}
+    results["accuracy"] = {}
+    for name in ("cascade int8 (shipped)", "HF pipeline torch fp32"):
+        for split, (xs, ys) in checks.items():
+            if name in systems:
+                acc = asyncio.run(accuracy(systems[name](), xs, ys))
+                results["accuracy"][f"{name}@{split}"] = acc
+                print(f"accuracy on {len(xs)} {split.upper()} test texts: {name:<26} {acc:.4f}")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     results["runs"] = {f"{name}@{conc}": r for (name, conc), r in results["runs"].items()}

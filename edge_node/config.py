@@ -22,10 +22,13 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = "var/edge"
     inference_threads: int = 1
     inference_workers: int = 2
+    # Measured in bench/inference.py on 2 cores: batching pays for the fast stage, loses for
+    # the transformer at one thread per run, and waiting for a batch to fill only adds
+    # latency (batches still form from requests that queue while both workers are busy).
     fast_max_batch: int = 64
-    fast_max_wait_ms: float = 2.0
-    transformer_max_batch: int = 8
-    transformer_max_wait_ms: float = 2.0
+    fast_max_wait_ms: float = 0.0
+    transformer_max_batch: int = 1
+    transformer_max_wait_ms: float = 0.0
     max_texts_per_request: int = 64
     max_text_chars: int = 20_000
     log_level: str = "info"
