@@ -89,7 +89,12 @@ class SentimentModel:
         return [self.result(float(x), "transformer") for x in p]
 
     def score(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
-        """Score texts synchronously, batching by length; order is preserved."""
+        """Score texts synchronously; order is preserved.
+
+        The fast stage runs in length-sorted batches. The transformer runs one text per
+        call, as the HTTP service does by default: dynamic int8 quantizes activations per
+        run, so batching would let a borderline text's label depend on its neighbours, and
+        batching does not speed that stage up on CPU (see bench/inference.py)."""
         results: list[Sentiment | None] = [None] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         pending: list[tuple[int, FastVerdict]] = []
@@ -100,11 +105,8 @@ class SentimentModel:
                     pending.append((index, verdict))
                 else:
                     results[index] = self.finish_fast(verdict)
-        for start in range(0, len(pending), batch_size):
-            chunk = pending[start : start + batch_size]
-            done = self.escalated([texts[i] for i, _ in chunk], [v for _, v in chunk])
-            for (index, _), result in zip(chunk, done):
-                results[index] = result
+        for index, verdict in pending:
+            results[index] = self.escalated([texts[index]], [verdict])[0]
         return results  # type: ignore[return-value]
 
     def check_golden(self) -> None:

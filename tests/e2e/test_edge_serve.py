@@ -18,15 +18,24 @@ def post(base, path, body):
         return exc.code, json.loads(exc.read())
 
 
-def test_edge_serves_the_bundled_model_to_concurrent_clients_and_stops_on_sigterm(spawn, bundle_dir):
+def test_edge_serves_the_bundled_model_to_concurrent_clients_and_stops_on_sigterm(spawn, bundle_dir, model):
     proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir))
-    texts = ["I love this place, the staff are wonderful!", "Cold food, rude waiter, never again."] * 32
+    distinct = ["I love this place, the staff are wonderful!", "The food was cold and the waiter was rude. Never again.",
+                "An uneven film with a few good scenes.", "Refund took a month and nobody answered.",
+                "Great value, would buy again.", "Not bad, not great.", "It broke after a day.",
+                " ".join(["A long review of a long film that goes on."] * 60 + ["Loved it."])]
+    texts = distinct * 8
 
     with ThreadPoolExecutor(32) as pool:
         replies = list(pool.map(lambda t: post(base, "/v1/sentiment", {"texts": [t]}), texts))
     assert all(status == 200 for status, _ in replies)
-    labels = [body["results"][0]["label"] for _, body in replies]
-    assert labels == ["positive", "negative"] * 32
+    served = [body["results"][0] for _, body in replies]
+    # 64 concurrent callers, micro-batched across both stages: each gets exactly the answer
+    # the engine gives its own text alone.
+    expected = model.score(distinct) * 8
+    assert [(r["label"], r["stage"]) for r in served] == [(e.label, e.stage) for e in expected]
+    assert all(abs(r["score"] - e.score) < 1e-5 for r, e in zip(served, expected))
+    assert served[0]["label"] == "positive" and served[1]["label"] == "negative"
 
     status, body = post(base, "/v1/sentiment", {"texts": ["x" * 30_000]})
     assert status == 413 and body["field"] == "texts[0]"

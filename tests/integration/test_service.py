@@ -1,0 +1,38 @@
+import asyncio
+import subprocess
+import sys
+
+from edge_node.config import EdgeSettings
+from edge_node.sentiment_service import SentimentService
+from models.data import load_corpus
+
+
+def test_micro_batched_service_agrees_with_the_synchronous_engine(model):
+    texts = load_corpus().test.only("rotten_tomatoes").texts[:120]
+    batches: list[tuple[str, int]] = []
+
+    async def main():
+        service = SentimentService(model, EdgeSettings(inference_workers=2),
+                                   on_batch=lambda stage, size: batches.append((stage, size)))
+        await service.start()
+        try:
+            return await service.score(texts)
+        finally:
+            await service.close()
+
+    served = asyncio.run(main())
+    direct = model.score(texts)
+    assert [r.label for r in served] == [r.label for r in direct]
+    assert [r.stage for r in served] == [r.stage for r in direct]
+    # 120 concurrent callers must share fast-stage runs; the transformer runs one text each.
+    fast_sizes = [size for stage, size in batches if stage == "fast"]
+    assert max(fast_sizes) > 1 and sum(fast_sizes) >= len(texts)
+    assert all(size == 1 for stage, size in batches if stage == "transformer")
+
+
+def test_serving_never_imports_the_training_stack():
+    code = ("import sys, edge_node.app, edge_node.cli, edge_node.inference, models.evaluate;"
+            "bad = [m for m in ('torch', 'transformers', 'onnx') if m in sys.modules];"
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
