@@ -19,6 +19,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,25 +80,30 @@ def _in_chunks(fn, texts: list[str], desc: str, size: int = 64) -> np.ndarray:
     return np.asarray(parts, dtype=np.float64)
 
 
-def margins(split: Split, stages: tuple[FastStage, TransformerStage, str, int], desc: str, work: Path) -> Margins:
+class Stages(NamedTuple):
+    fast: FastStage
+    transformer: TransformerStage
+    models_key: str  # digests of both ONNX files, for the margins cache
+    transformer_texts_per_run: int
+
+
+def margins(split: Split, stages: Stages, desc: str, work: Path) -> Margins:
     """Both stages' margins on a split; cached by the models' digests, the split and the windowing."""
-    fast, transformer, models_key, transformer_texts_per_run = stages
-    key = hashlib.sha256(f"{models_key}|{MAX_WINDOWS}|{transformer_texts_per_run}|{len(split)}|"
+    key = hashlib.sha256(f"{stages.models_key}|{MAX_WINDOWS}|{stages.transformer_texts_per_run}|{len(split)}|"
                          f"{split.texts[:3]}".encode()).hexdigest()[:16]
     cache = work / "margins" / f"{desc.replace(' ', '-')}-{key}.npz"
     if cache.exists():
         z = np.load(cache)
         return Margins(z["fast"], z["tokens"], z["transformer"], split.y, np.asarray(split.sources))
-    f = _in_chunks(lambda ts: fast.margins(ts), split.texts, f"{desc}: fast stage")
-    t = _in_chunks(lambda ts: (transformer.margins(ts),), split.texts, f"{desc}: transformer",
-                   size=transformer_texts_per_run)
+    f = _in_chunks(stages.fast.margins, split.texts, f"{desc}: fast stage")
+    t = _in_chunks(lambda ts: (stages.transformer.margins(ts),), split.texts, f"{desc}: transformer",
+                   size=stages.transformer_texts_per_run)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, fast=f[:, 0], tokens=f[:, 1].astype(int), transformer=t[:, 0])
     return Margins(f[:, 0], f[:, 1].astype(int), t[:, 0], split.y, np.asarray(split.sources))
 
 
-def stage_pair(fast_dir: Path, tr_dir: Path, precision: str,
-               threads: int) -> tuple[FastStage, TransformerStage, str, int]:
+def stage_pair(fast_dir: Path, tr_dir: Path, precision: str, threads: int) -> Stages:
     """The two stages in one precision. int8 transformer runs score one text each, as the
     edge serves them: dynamic int8 quantizes activations per run, so a batch's makeup would
     shift scores slightly. fp32 results do not depend on batching, so fp32 runs batch."""
@@ -107,7 +113,7 @@ def stage_pair(fast_dir: Path, tr_dir: Path, precision: str,
     transformer = TransformerStage(tr_dir / f"model.{precision}.onnx", tr_dir / "tokenizer.json",
                                    max_len=TRANSFORMER_RECIPE["max_len"], max_windows=MAX_WINDOWS, threads=threads)
     models_key = sha256_file(fast_dir / f"model.{precision}.onnx") + sha256_file(tr_dir / f"model.{precision}.onnx")
-    return fast, transformer, models_key, 1 if precision == "int8" else 64
+    return Stages(fast, transformer, models_key, 1 if precision == "int8" else 64)
 
 
 def vader_baseline(test: Split) -> dict:
