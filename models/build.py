@@ -55,6 +55,12 @@ def build_fast(corpus: Corpus, work: Path, force: bool) -> Path:
     return cached(work / "fast-stage", recipe, build, force=force)
 
 
+def training_record(work: Path) -> dict:
+    """Where the transformer checkpoint was fine-tuned (written by ``finetune``)."""
+    path = work / "minilm-finetuned" / "training.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def build_transformer(corpus: Corpus, work: Path, force: bool, threads: int) -> Path:
     checkpoint = transformer_checkpoint(corpus, work, force=force, threads=threads)
     recipe = TRANSFORMER_RECIPE | {"export": "opset17", "quantize": "per-channel-int8-fp32-head"}
@@ -195,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         name=NAME, version=VERSION, labels=["negative", "positive"], files={},
         created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         license=f"Model: MIT (trained on MIT data); transformer base: {transformer_stage.MINILM_LICENSE}",
-        provenance=PROVENANCE | {"fast_recipe": fast_stage.FAST_RECIPE, "transformer_recipe": TRANSFORMER_RECIPE},
+        provenance=PROVENANCE | {"fast_recipe": fast_stage.FAST_RECIPE, "transformer_recipe": TRANSFORMER_RECIPE,
+                                 "transformer_training": training_record(args.work_dir)},
         stages=[
             StageSpec(name="fast", kind="embedding_bag", model="fast.onnx", tokenizer="fast-tokenizer.json",
                       temperature=fast_t, buckets=fast_stage.FAST_RECIPE["buckets"],

@@ -16,14 +16,18 @@ import numpy as np
 
 from models.data import Corpus
 
+# Chosen by a sweep on the validation split (never test): 8 runs over epochs 2-5,
+# 6k or all IMDB training reviews, lr 3e-5..8e-5 and two seeds; this one had the best
+# mean of Rotten Tomatoes and IMDB validation accuracy (0.864 / 0.921, fp32).
+# On a CUDA GPU it trains in about a minute; on 2 CPU cores in about 85 minutes.
 TRANSFORMER_RECIPE = {
     "base": "all-MiniLM-L6-v2",
     "max_len": 128,
-    "epochs": 2,
-    "imdb_docs": 6000,  # plus every Rotten Tomatoes training snippet
+    "epochs": 3,
+    "imdb_docs": None,  # None: every IMDB training review, plus every Rotten Tomatoes training snippet
     "batch_size": 32,
-    "lr": 8e-5,
-    "seed": 13,
+    "lr": 5e-5,
+    "seed": 7,
 }
 
 
@@ -42,7 +46,8 @@ def cached(out_dir: Path, recipe: dict, build: Callable[[Path], None], *, force:
 def transformer_training_set(corpus: Corpus, recipe: dict) -> tuple[list[str], list[int]]:
     rt = corpus.train.only("rotten_tomatoes")
     imdb = corpus.train.only("imdb")
-    pick = np.random.default_rng(recipe["seed"]).permutation(len(imdb))[: recipe["imdb_docs"]]
+    # The subset is drawn with seed 13 whatever the training seed, so seeds vary only training.
+    pick = np.random.default_rng(13).permutation(len(imdb))[: recipe["imdb_docs"]]
     texts = rt.texts + [imdb.texts[i] for i in pick]
     labels = rt.labels + [imdb.labels[i] for i in pick]
     return texts, labels

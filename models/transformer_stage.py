@@ -7,8 +7,10 @@ per epoch, so the model learns from every part of a review, as it is scored.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +58,13 @@ def finetune(
     lr: float = 8e-5,
     seed: int = 13,
     threads: int = 2,
+    base: Path | None = None,
+    device: str | None = None,
 ) -> Path:
-    """Fine-tune MiniLM on (text, label) pairs; saves a Hugging Face checkpoint in ``out_dir``."""
+    """Fine-tune MiniLM on (text, label) pairs; saves a Hugging Face checkpoint in ``out_dir``.
+
+    Runs on a CUDA GPU when one is present (``device`` overrides), else on ``threads`` CPU cores.
+    """
     import torch
     from tqdm import tqdm
     from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
@@ -65,12 +72,13 @@ def finetune(
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
-    base = base_model_dir()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    base = base or base_model_dir()
     encoder = WindowEncoder(base / "tokenizer.json", max_len=max_len, max_windows=8)
     token_ids = encoder.token_ids(texts)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
-    )
+    ).to(device)
     model.train()
     steps_per_epoch = math.ceil(len(texts) / batch_size)
     total_steps = math.ceil(steps_per_epoch * epochs)
@@ -82,6 +90,7 @@ def finetune(
     optimizer = torch.optim.AdamW(groups, lr=lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * total_steps), total_steps)
     step = 0
+    started = time.monotonic()
     with tqdm(total=total_steps, desc="fine-tune MiniLM", unit="batch") as bar:
         while step < total_steps:
             windows, ys = _training_windows(encoder, token_ids, labels, rng)
@@ -91,9 +100,9 @@ def finetune(
                     break
                 padded = encoder.pad([windows[i] for i in batch], list(range(len(batch))), len(batch))
                 out = model(
-                    input_ids=torch.from_numpy(padded.input_ids),
-                    attention_mask=torch.from_numpy(padded.attention_mask),
-                    labels=torch.tensor([ys[i] for i in batch]),
+                    input_ids=torch.from_numpy(padded.input_ids).to(device),
+                    attention_mask=torch.from_numpy(padded.attention_mask).to(device),
+                    labels=torch.tensor([ys[i] for i in batch], device=device),
                 )
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -104,7 +113,10 @@ def finetune(
                 bar.update(1)
                 bar.set_postfix(loss=f"{out.loss.item():.3f}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
+    model.cpu().save_pretrained(out_dir)
+    where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {threads} threads"
+    (out_dir / "training.json").write_text(json.dumps(
+        {"device": where, "torch": torch.__version__, "minutes": round((time.monotonic() - started) / 60, 1)}))
     shutil.copy(base / "tokenizer.json", out_dir / "tokenizer.json")
     for extra in ("tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         if (base / extra).exists():
