@@ -34,7 +34,7 @@ from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_cs
 from models.metrics import report
 
 NAME = "sentiedge-sentiment"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 MAX_WINDOWS = 3
 GATE_POINTS = 0.01
 OUT_OF_DOMAIN = Path(__file__).resolve().parent / "out_of_domain.csv"
