@@ -7,7 +7,7 @@ TRAIN_STAMP := $(VENV)/.installed-train
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: run test install install-train model evaluate bench protos clean
+.PHONY: run test install install-train model evaluate bench bench-http protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ evaluate: $(STAMP)
 
 bench: $(TRAIN_STAMP)
 	$(BIN)/python bench/inference.py
+
+bench-http: $(STAMP)
+	$(BIN)/python bench/edge_http.py
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.enums import RequestEncodingType
 from litestar.openapi import OpenAPIConfig
-from litestar.params import Body
+from litestar.params import JSONBody
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_node import __version__
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
+from edge_node.http_decisions import DecisionsController
+from edge_node.http_users import UsersController
+from edge_node.metrics import CONTENT_TYPE
 from edge_node.inference import SentimentModel
+from edge_node.node import EdgeNode, running
 from edge_node.schemas import ErrorBody, Health, SentimentRequest, SentimentResponse
-from edge_node.sentiment_service import SentimentService
 
 log = logging.getLogger("edge_node")
 
@@ -46,23 +49,55 @@ def healthz() -> Health:
 
 @get("/readyz", tags=["health"], sync_to_thread=False)
 def readyz(state: State) -> Health:
-    """Readiness: the model is loaded and warmed up."""
-    service: SentimentService | None = state.get("sentiment")
-    if service is None:
-        raise NotReady("model is not loaded yet")
-    return Health(status="ready", model=service.model.name, version=service.model.version)
+    """Readiness: the model is loaded and warmed up, and the store is open."""
+    node: EdgeNode | None = state.get("node")
+    if node is None:
+        raise NotReady("model or store is not ready yet")
+    return Health(status="ready", model=node.model.name, version=node.model.version)
+
+
+@get("/metrics", tags=["health"], sync_to_thread=False, media_type=CONTENT_TYPE)
+def metrics(state: State) -> Response[bytes]:
+    """Prometheus metrics."""
+    node = running(state)
+    return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @post("/v1/sentiment", tags=["sentiment"], status_code=200)
-async def score_sentiment(data: Annotated[SentimentRequest, Body(media_type=RequestEncodingType.JSON)],
+async def score_sentiment(data: JSONBody[SentimentRequest],
                           state: State) -> SentimentResponse:
-    """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version."""
-    settings: EdgeSettings = state.settings
-    check_texts(data.texts, settings)
-    service: SentimentService | None = state.get("sentiment")
-    if service is None:
-        raise NotReady("model is not loaded yet")
-    return SentimentResponse(results=await service.score(data.texts))
+    """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version.
+    Nothing is stored: no user, no consent needed."""
+    node = running(state)
+    check_texts(data.texts, node.settings)
+    return SentimentResponse(results=await node.score(data.texts))
+
+
+def timing(app: ASGIApp) -> ASGIApp:
+    """Request latency per route template and status, into the node's histogram."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            node = scope["litestar_app"].state.get("node")
+            if node is not None:
+                node.metrics.observe_request(scope["method"], scope.get("path_template", "?"), status,
+                                             time.perf_counter() - started)
+
+    return middleware
 
 
 def edge_error_handler(_: Request, exc: EdgeError) -> Response[ErrorBody]:
@@ -93,22 +128,24 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         loaded = model or SentimentModel(settings.model_path, threads=settings.inference_threads)
-        service = SentimentService(loaded, settings)
-        await service.start()
-        app.state.sentiment = service
-        log.info("serving model %s %s from %s", loaded.name, loaded.version, settings.model_dir)
+        node = EdgeNode(settings, loaded)
+        await node.start()
+        app.state.node = node
+        log.info("serving model %s %s from %s; store in %s", loaded.name, loaded.version, settings.model_dir,
+                 settings.data_dir)
         try:
             yield
         finally:
-            app.state.sentiment = None
-            await service.close()
+            app.state.node = None
+            await node.close()
 
     return Litestar(
-        route_handlers=[healthz, readyz, score_sentiment],
+        route_handlers=[healthz, readyz, metrics, score_sentiment, UsersController, DecisionsController],
+        middleware=[timing],
         lifespan=[lifespan],
-        state=State({"settings": settings, "sentiment": None}),
+        state=State({"settings": settings, "node": None}),
         exception_handlers={EdgeError: edge_error_handler, HTTPException: http_error_handler,
                             UnicodeDecodeError: unicode_error_handler},
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema"),
-        request_max_body_size=1 << 20,
+        request_max_body_size=settings.max_body_bytes,
     )

@@ -59,7 +59,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = load_settings(flags=vars(args))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level=settings.log_level, lifespan="on", timeout_graceful_shutdown=10)
+                            log_level=settings.log_level, access_log=settings.access_log, lifespan="on",
+                            timeout_graceful_shutdown=10)
     Server(config).run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
     return 0
 

@@ -31,6 +31,35 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     transformer_max_wait_ms: float = 0.0
     max_texts_per_request: int = 64
     max_text_chars: int = 20_000
+    max_body_bytes: int = 1 << 20
+    max_events_per_request: int = 100
+    max_candidates_per_request: int = 500
+    max_id_chars: int = 128
+    # Privacy and retention
+    retention_days: float = 30.0
+    pseudonym_key: str = ""  # empty: a random key kept in the data directory
+    store_fsync: bool = False
+    # Personalization
+    vector_dim: int = 32
+    sentiment_window_minutes: float = 30.0
+    sentiment_prior_weight: float = 2.0
+    affinity_half_life_days: float = 7.0
+    weight_personal: float = 1.0
+    weight_cohort: float = 0.5
+    weight_popularity: float = 0.3
+    exploration_slots: int = 1
+    decision_cache_ms: float = 1000.0  # reuse a user's decision this long unless their data changes
+    max_per_category: int = 3
+    # Cohorts
+    cohort_window_minutes: float = 30.0
+    cohort_min_size: int = 50
+    max_cohorts_per_user: int = 2
+    cohort_horizon_hours: float = 24.0
+    cohort_prior_refresh_s: float = 5.0
+    # Operations
+    low_confidence: float = 0.6
+    maintenance_interval_s: float = 60.0
+    access_log: bool = False  # one log line per request; /metrics has per-route latency
     log_level: str = "info"
 
     def validate(self) -> EdgeSettings:
@@ -40,7 +69,24 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.inference_workers >= 1, "inference_workers must be >= 1"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
-            (self.max_texts_per_request >= 1 and self.max_text_chars >= 1, "request limits must be >= 1"),
+            (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
+                 self.max_candidates_per_request, self.max_id_chars) >= 1, "request limits must be >= 1"),
+            (self.retention_days > 0, "retention_days must be > 0"),
+            (15 <= self.sentiment_window_minutes <= 60, "sentiment_window_minutes must be 15..60"),
+            (15 <= self.cohort_window_minutes <= 60, "cohort_window_minutes must be 15..60"),
+            (self.cohort_horizon_hours * 60 >= self.cohort_window_minutes,
+             "cohort_horizon_hours must cover at least one cohort window"),
+            (self.sentiment_prior_weight >= 0 and self.affinity_half_life_days > 0,
+             "sentiment_prior_weight must be >= 0 and affinity_half_life_days > 0"),
+            (4 <= self.vector_dim <= 1024, "vector_dim must be 4..1024"),
+            (self.exploration_slots >= 0 and self.max_per_category >= 1,
+             "exploration_slots must be >= 0 and max_per_category >= 1"),
+            (self.cohort_min_size >= 1 and self.max_cohorts_per_user >= 1,
+             "cohort_min_size and max_cohorts_per_user must be >= 1"),
+            (0.5 <= self.low_confidence <= 1, "low_confidence must be 0.5..1"),
+            (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
+            (self.decision_cache_ms >= 0 and self.cohort_prior_refresh_s >= 0,
+             "decision_cache_ms and cohort_prior_refresh_s must be >= 0"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
@@ -51,6 +97,14 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def model_path(self) -> Path:
         return Path(self.model_dir)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def retention_s(self) -> float:
+        return self.retention_days * 86400
 
 
 HELP = {
@@ -66,6 +120,31 @@ HELP = {
     "transformer_max_wait_ms": "longest a text waits for its transformer batch to fill",
     "max_texts_per_request": "most texts one /v1/sentiment call may carry",
     "max_text_chars": "most characters in one text",
+    "max_body_bytes": "largest request body in bytes",
+    "max_events_per_request": "most events one /events call may carry",
+    "max_candidates_per_request": "most candidates one /v1/rank call may carry",
+    "max_id_chars": "longest user id, item id or category",
+    "retention_days": "every per-user record expires this long after its last update",
+    "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
+    "store_fsync": "fsync every store write (survives power loss, not only a process kill)",
+    "vector_dim": "dimension of personalization vectors",
+    "sentiment_window_minutes": "temporal ensembling window for sentiment (15-60)",
+    "sentiment_prior_weight": "how many neutral texts a user's sentiment is shrunk toward",
+    "affinity_half_life_days": "half-life of behavioural affinities",
+    "weight_personal": "ranking weight of the user's own affinity",
+    "weight_cohort": "ranking weight of the cohort signal",
+    "weight_popularity": "ranking weight of item popularity",
+    "exploration_slots": "positions of the top reserved for exploration",
+    "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
+    "max_per_category": "most items of one category in a ranking's top",
+    "cohort_window_minutes": "cohort aggregation window (15-60)",
+    "cohort_min_size": "cohorts with fewer users are withheld",
+    "max_cohorts_per_user": "most cohorts one user counts in per window",
+    "cohort_horizon_hours": "how far back cohort priors look",
+    "cohort_prior_refresh_s": "how often cohort priors are recomputed from the local cells",
+    "low_confidence": "predictions under this confidence count as low-confidence",
+    "maintenance_interval_s": "how often expired records are purged",
+    "access_log": "log every request (costs throughput)",
     "log_level": "log level",
 }
 

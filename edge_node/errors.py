@@ -4,7 +4,9 @@
     ├── BundleError (500)         a model bundle is missing, corrupt, unverifiable or fails its golden examples
     ├── InvalidInput (400)        a request or argument is malformed; ``field`` names the culprit
     │   └── LimitExceeded (413)   an input is over a configured limit; names the limit
+    ├── NotFound (404)            the named user has no such record on this node
     ├── ConfigError (400)         a setting has a value that cannot work
+    ├── StoreError (500)          the disk store cannot be opened or written
     └── NotReady (503)            the model is not loaded yet (or is being replaced)
 """
 
@@ -43,3 +45,12 @@ class ConfigError(EdgeError):
 class NotReady(EdgeError):
     status_code = 503
     code = "not_ready"
+
+
+class NotFound(EdgeError):
+    status_code = 404
+    code = "not_found"
+
+
+class StoreError(EdgeError):
+    code = "store_error"

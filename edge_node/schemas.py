@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
+from edge_node.decisions import NamedAffinity
 from edge_node.inference import Sentiment
+from edge_node.ingest import Context, Event
+from edge_node.ranking import Candidate, RankedItem
 
 
 class Wire(msgspec.Struct, kw_only=True):
@@ -29,3 +34,70 @@ class Health(Wire, kw_only=True):
     status: str
     model: str | None = None
     version: str | None = None
+
+
+class GrantView(Wire, kw_only=True):
+    granted: bool
+    timestamp: dt.datetime
+    policy_version: str
+
+
+class ConsentUpdate(Wire, kw_only=True):
+    """Purposes to grant (true) or withdraw (false); purposes left out keep their state."""
+
+    purposes: dict[str, bool]
+    policy_version: str
+    timestamp: dt.datetime | None = None  # when the user chose; default: now
+
+
+class ConsentView(Wire, kw_only=True):
+    user_id: str
+    purposes: dict[str, GrantView]  # every purpose; never granted shows granted=false, policy ""
+    withdrawn: list[str] = []
+    erased: list[str] = []
+    request_id: str | None = None  # set when something was withdrawn (filed with the control plane)
+
+
+class EventsRequest(Wire, kw_only=True):
+    events: list[Event]
+    context: Context | None = None
+
+
+class SentimentWindow(Wire, kw_only=True):
+    mean: float  # smoothed toward neutral, in [-1, 1]
+    texts: float  # effective (time-decayed) number of texts in the window
+    negative_share: float
+    window_minutes: float
+
+
+class VectorView(Wire, kw_only=True):
+    user_id: str
+    vector: list[float]
+    dimension: int
+    affinities: list[NamedAffinity]
+    sentiment: SentimentWindow
+    cohort: str
+    events: int
+    last_update: dt.datetime
+
+
+class RankRequest(Wire, kw_only=True):
+    candidates: list[Candidate]
+    user_id: str | None = None
+    context: Context | None = None
+    limit: int | None = None  # size of the top (default: every candidate)
+    exploration_slots: int | None = None  # default: EDGE_EXPLORATION_SLOTS
+
+
+class RankResponse(Wire, kw_only=True):
+    source: str
+    cohort: str
+    reason: str
+    items: list[RankedItem]
+
+
+class DeletionView(Wire, kw_only=True):
+    user_id: str
+    request_id: str
+    erased: list[str]
+    suppressed_at: dt.datetime

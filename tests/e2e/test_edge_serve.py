@@ -1,21 +1,14 @@
-import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
 
 
 def post(base, path, body):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return call(base, "POST", path, body)
 
 
 def test_edge_serves_the_bundled_model_to_concurrent_clients_and_stops_on_sigterm(spawn, bundle_dir, model):

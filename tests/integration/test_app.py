@@ -1,4 +1,6 @@
+import datetime as dt
 import json
+import urllib.parse
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,8 +12,9 @@ from edge_node.config import load_settings
 
 
 @pytest.fixture(scope="module")
-def client(model):
-    app = create_app(load_settings({"EDGE_MAX_TEXTS_PER_REQUEST": "8", "EDGE_MAX_TEXT_CHARS": "5000"}), model=model)
+def client(model, tmp_path_factory):
+    app = create_app(load_settings({"EDGE_MAX_TEXTS_PER_REQUEST": "8", "EDGE_MAX_TEXT_CHARS": "5000",
+                                    "EDGE_DATA_DIR": str(tmp_path_factory.mktemp("edge"))}), model=model)
     with TestClient(app) as c:
         yield c
 
@@ -81,4 +84,51 @@ json_values = st.recursive(
 @given(body=st.one_of(json_values, st.fixed_dictionaries({"texts": st.lists(st.text(max_size=300), max_size=10)})))
 def test_no_input_produces_a_server_error(client, body):
     r = client.post("/v1/sentiment", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code < 500, r.text
+
+
+ids = st.text(min_size=0, max_size=20)
+maybe = lambda strategy: st.one_of(st.none(), strategy, json_values)  # noqa: E731
+events = st.fixed_dictionaries({
+    "type": maybe(st.sampled_from(["view", "click", "purchase", "review", "rating", "x"])),
+    "item_id": maybe(ids), "category": maybe(ids), "text": maybe(st.text(max_size=200)),
+    "value": maybe(st.floats(allow_nan=False)), "timestamp": maybe(st.datetimes(timezones=st.just(dt.UTC)).map(str)),
+})
+context = st.fixed_dictionaries({"region": maybe(ids), "device": maybe(ids),
+                                 "daypart": maybe(st.sampled_from(["morning", "evening", "lunch"])),
+                                 "tz_offset_minutes": maybe(st.integers())})
+candidates = st.fixed_dictionaries({"id": maybe(ids), "category": maybe(ids),
+                                    "popularity": maybe(st.floats(allow_nan=False)),
+                                    "features": maybe(st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False)))})
+requests = st.one_of(
+    st.tuples(st.just("PUT"), st.just("consent"), st.fixed_dictionaries({
+        "purposes": maybe(st.dictionaries(st.sampled_from(["sentiment", "personalization", "cohort_analytics", "ads"]),
+                                          maybe(st.booleans()))),
+        "policy_version": maybe(st.text(max_size=5))})),
+    st.tuples(st.just("POST"), st.just("events"), st.fixed_dictionaries({
+        "events": maybe(st.lists(events, max_size=4)), "context": maybe(context)})),
+    st.tuples(st.just("POST"), st.just("rank"), st.fixed_dictionaries({
+        "candidates": maybe(st.lists(candidates, max_size=4)), "user_id": maybe(ids), "context": maybe(context),
+        "limit": maybe(st.integers()), "exploration_slots": maybe(st.integers())})),
+    st.tuples(st.just("GET"), st.just("personalize"), st.fixed_dictionaries({
+        "user_id": ids, "region": ids, "daypart": st.sampled_from(["", "night", "noon"]),
+        "tz_offset_minutes": st.integers().map(str)})),
+    st.tuples(st.sampled_from(["GET", "DELETE"]), st.sampled_from(["vector", "consent", "user"]), st.none()),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=st.text(min_size=1, max_size=40).filter(lambda u: "/" not in u and "?" not in u and "#" not in u),
+       request=requests)
+def test_no_personalization_input_produces_a_server_error(client, user, request):
+    method, target, body = request
+    quoted = urllib.parse.quote(user, safe="")
+    if target == "rank":
+        r = client.post("/v1/rank", content=json.dumps(body), headers={"content-type": "application/json"})
+    elif target == "personalize":
+        r = client.get("/v1/personalize", params=body)
+    else:
+        url = f"/v1/users/{quoted}" + ("" if target == "user" else f"/{target}")
+        r = client.request(method, url, content=None if body is None else json.dumps(body),
+                           headers={"content-type": "application/json"})
     assert r.status_code < 500, r.text

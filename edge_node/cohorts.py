@@ -1,0 +1,217 @@
+"""Cohort aggregates: per window and cohort key (region/device/daypart), consenting users only.
+
+A cohort cell holds counts and clipped sums; each user's contribution to a cell is kept
+apart only while the window is open (so a withdrawal of ``cohort_analytics`` can take it
+back out) and expires with the window. A user counts in at most ``max_per_user``
+cohorts per window (plus the node-wide ``all`` cell). Cells under ``min_size`` users are
+never exported and never used as a prior: a small cohort could reveal one person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import msgspec
+
+from edge_node.records import CohortCell, Keys, Member
+from edge_node.store import EdgeStore
+
+ALL = "all"
+UNKNOWN = "unknown"
+SENTIMENT_CLIP = 1.0  # one user moves a cell's sentiment sum by at most this much per window
+CATEGORY_CLIP = 3.0  # ... and each category's weight by at most this much
+
+
+def daypart(at: float, tz_offset_minutes: int = 0) -> str:
+    hour = dt.datetime.fromtimestamp(at + tz_offset_minutes * 60, dt.UTC).hour
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    if 17 <= hour < 22:
+        return "evening"
+    return "night"
+
+
+def cohort_key(region: str | None, device: str | None, part: str) -> str:
+    def clean(value: str | None) -> str:
+        value = (value or "").strip().lower().replace("/", "-")
+        return value or UNKNOWN
+
+    return f"{clean(region)}/{clean(device)}/{part}"
+
+
+def _clip(value: float, bound: float) -> float:
+    return max(-bound, min(bound, value))
+
+
+class CohortPrior(msgspec.Struct, kw_only=True):
+    """What a cohort looks like over the recent windows: per-user means, never per-user data."""
+
+    users: int = 0  # sum over windows of distinct users per window
+    texts: int = 0
+    negative: int = 0
+    events: int = 0
+    sentiment_sum: float = 0.0
+    categories: dict[str, float] = {}
+
+    def add(self, cell: CohortCell) -> None:
+        self.users += cell.users
+        self.texts += cell.texts
+        self.negative += cell.negative
+        self.events += cell.events
+        self.sentiment_sum += cell.sentiment_sum
+        for c, w in cell.categories.items():
+            self.categories[c] = self.categories.get(c, 0.0) + w
+
+    @property
+    def mean_sentiment(self) -> float:
+        return self.sentiment_sum / self.users if self.users else 0.0
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.texts if self.texts else 0.0
+
+    def scores(self) -> dict[str, float]:
+        """Per-category affinity of an average member, on the same log scale as a user's."""
+        if not self.users:
+            return {}
+        return {c: math.copysign(math.log1p(abs(w / self.users)), w) for c, w in self.categories.items()}
+
+
+class CohortBook:
+    def __init__(self, store: EdgeStore, *, window_s: float, min_size: int, max_per_user: int,
+                 horizon_s: float, prior_cache_s: float = 5.0) -> None:
+        self.store = store
+        self.window_s = window_s
+        self.min_size = min_size
+        self.max_per_user = max_per_user
+        self.horizon_s = horizon_s
+        self.prior_cache_s = prior_cache_s
+        self._priors: tuple[float, dict[str, CohortPrior]] | None = None
+        # Merged priors from the control plane (other edges); set by the sync agent.
+        self.remote: dict[str, CohortPrior] = {}
+        # Bumped whenever the priors a decision can see change (local refresh or remote update).
+        self.generation = 0
+
+    def window_of(self, at: float) -> int:
+        return int(at // self.window_s * self.window_s)
+
+    def _open_windows(self, now: float) -> list[int]:
+        # Member records live for two windows, so the current and the previous one are open.
+        current = self.window_of(now)
+        return [current, current - int(self.window_s)]
+
+    def contribute(self, subject: str, key: str, at: float, member: Member, now: float) -> bool:
+        """Add one user's contribution to ``key`` (and ``all``) in the window of ``at``.
+
+        Call inside a store transaction. False when the user already counts in
+        ``max_per_user`` other cohorts this window (the contribution is not counted).
+        """
+        window = self.window_of(at)
+        ttl = window + 2 * self.window_s - now
+        if ttl <= 0:
+            return False  # the window closed long ago: too late to count
+        joined = self.store.get(f"joined|{window}|{subject}", Keys) or Keys()
+        if key not in joined.keys:
+            if len(joined.keys) >= self.max_per_user:
+                return False
+            joined.keys.append(key)
+            self.store.put(f"joined|{window}|{subject}", joined, ttl=ttl)
+        for cell_key in (key, ALL):
+            self._add(window, cell_key, subject, member, ttl)
+        return True
+
+    def _add(self, window: int, key: str, subject: str, delta: Member, ttl: float) -> None:
+        member_key = f"member|{window}|{key}|{subject}"
+        old = self.store.get(member_key, Member)
+        cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
+        if cell is None:
+            cell = CohortCell()
+            index = self.store.get(f"cohorts|{window}", Keys) or Keys()
+            index.keys.append(key)
+            self.store.put(f"cohorts|{window}", index, ttl=self.horizon_s + self.window_s)
+        new = Member(texts=(old.texts if old else 0) + delta.texts,
+                     negative=(old.negative if old else 0) + delta.negative,
+                     events=(old.events if old else 0) + delta.events,
+                     sentiment_sum=(old.sentiment_sum if old else 0.0) + delta.sentiment_sum,
+                     categories=dict(old.categories) if old else {})
+        for c, w in delta.categories.items():
+            new.categories[c] = new.categories.get(c, 0.0) + w
+        if old is None:
+            cell.users += 1
+        self._shift(cell, old, -1)
+        self._shift(cell, new, +1)
+        self.store.put(member_key, new, ttl=ttl)
+        self.store.put(f"cohort|{window}|{key}", cell, ttl=self.horizon_s + self.window_s)
+
+    @staticmethod
+    def _shift(cell: CohortCell, member: Member | None, sign: int) -> None:
+        if member is None:
+            return
+        cell.texts += sign * member.texts
+        cell.negative += sign * member.negative
+        cell.events += sign * member.events
+        cell.sentiment_sum += sign * _clip(member.sentiment_sum, SENTIMENT_CLIP)
+        for c, w in member.categories.items():
+            value = cell.categories.get(c, 0.0) + sign * _clip(w, CATEGORY_CLIP)
+            if abs(value) < 1e-9 and sign < 0:
+                cell.categories.pop(c, None)
+            else:
+                cell.categories[c] = value
+
+    def withdraw(self, subject: str, now: float) -> int:
+        """Take the user's contributions back out of every open window; returns how many."""
+        removed = 0
+        for window in self._open_windows(now):
+            joined = self.store.get(f"joined|{window}|{subject}", Keys)
+            if joined is None:
+                continue
+            for key in [*joined.keys, ALL]:
+                member = self.store.get(f"member|{window}|{key}|{subject}", Member)
+                cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
+                if member is None or cell is None:
+                    continue
+                self._shift(cell, member, -1)
+                cell.users -= 1
+                self.store.put(f"cohort|{window}|{key}", cell, ttl=self.horizon_s + self.window_s)
+                self.store.delete(f"member|{window}|{key}|{subject}")
+                removed += 1
+            self.store.delete(f"joined|{window}|{subject}")
+        return removed
+
+    def cells(self, window: int) -> dict[str, CohortCell]:
+        index = self.store.get(f"cohorts|{window}", Keys)
+        if index is None:
+            return {}
+        found = {key: self.store.get(f"cohort|{window}|{key}", CohortCell) for key in index.keys}
+        return {k: c for k, c in found.items() if c is not None}
+
+    def export(self, window: int) -> dict[str, CohortCell]:
+        """Cells of one window big enough to leave the node (the ``all`` cell included)."""
+        return {k: c for k, c in self.cells(window).items() if c.users >= self.min_size}
+
+    def set_remote(self, priors: dict[str, CohortPrior]) -> None:
+        self.remote = priors
+        self.generation += 1
+
+    def priors(self, now: float) -> dict[str, CohortPrior]:
+        """Local priors over the horizon from cells of at least ``min_size`` users, recomputed
+        at most every ``prior_cache_s`` (a busy node contributes on every event)."""
+        if self._priors is not None and 0 <= now - self._priors[0] < self.prior_cache_s:
+            return self._priors[1]
+        priors: dict[str, CohortPrior] = {}
+        window = self.window_of(now)
+        while window > now - self.horizon_s:
+            for key, cell in self.export(window).items():
+                priors.setdefault(key, CohortPrior()).add(cell)
+            window -= int(self.window_s)
+        if self._priors is None or priors != self._priors[1]:
+            self.generation += 1
+        self._priors = (now, priors)
+        return priors
+
+    def prior(self, key: str, now: float) -> CohortPrior | None:
+        """The prior for a cohort key: the control plane's merged one if any, else this node's."""
+        return self.remote.get(key) or self.priors(now).get(key)

@@ -1,0 +1,152 @@
+"""Which vector to use for a request, and the ranking built on it.
+
+A user with ``personalization`` consent and a profile gets their own vector; anyone else
+(anonymous, cold start, no consent, deleted) gets their cohort's prior when the cohort
+is big enough, else the node-wide prior, else nothing but popularity — never an error.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import msgspec
+
+from edge_node import personalization, ranking
+from edge_node.cohorts import ALL, CohortBook, CohortPrior
+from edge_node.ingest import Context, context_cohort
+from edge_node.personalization import Tuning
+from edge_node.privacy import PrivacyBook
+from edge_node.records import Profile
+from edge_node.store import EdgeStore
+
+
+CACHE_ENTRIES = 50_000
+
+
+class NamedAffinity(msgspec.Struct, kw_only=True):
+    category: str
+    score: float
+
+
+class Decision(msgspec.Struct, kw_only=True):
+    source: str  # "user", "cohort" or "global"
+    vector: list[float]
+    dimension: int
+    cohort: str
+    affinities: list[NamedAffinity]
+    reason: str
+
+
+class Chosen(msgspec.Struct, kw_only=True):
+    decision: Decision
+    scores: dict[str, float]
+    profile: Profile | None
+    cohort_scores: dict[str, float]
+
+
+class Personalizer:
+    def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
+                 dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
+                 cache_s: float = 1.0) -> None:
+        self.store = store
+        self.privacy = privacy
+        self.cohorts = cohorts
+        self.tuning = tuning
+        self.dimension = dimension
+        self.weights = weights
+        self.on_signal_used = on_signal_used
+        self.cache_s = cache_s
+        # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision)
+        self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
+
+    def _profile(self, user_id: str | None) -> tuple[str | None, Profile | None, str]:
+        """The user's usable profile, or None with the reason it cannot be used."""
+        if not user_id:
+            return None, None, "anonymous request"
+        subject = self.privacy.pseudonymize(user_id)
+        if not self.store.consent(subject).allows("personalization"):
+            return subject, None, "no personalization consent"
+        profile = self.store.profile(subject)
+        if profile is None or not profile.affinities:
+            return subject, None, "no history yet"
+        return subject, profile, ""
+
+    def choose(self, user_id: str | None, context: Context | None, now: float) -> Chosen:
+        """The decision for a user and context, reused for up to ``cache_s`` while neither the
+        user's consent nor their profile changes (any write makes it recomputed at once)."""
+        key = context_cohort(context, now)
+        subject = self.privacy.pseudonymize(user_id) if user_id else None
+        versions = self.store.versions(subject) if subject else (None, None)
+        self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
+        cached = self._cache.get((subject, key))
+        if (cached is not None and cached[0] > now and cached[1] is versions[0] and cached[2] is versions[1]
+                and cached[3] == self.cohorts.generation):
+            return cached[4]
+        chosen = self._choose(user_id, key, now)
+        if self.cache_s > 0:
+            # Read again: choosing may have written the profile (signal-to-action bookkeeping).
+            versions = self.store.versions(subject) if subject else (None, None)
+            self._cache[(subject, key)] = (now + self.cache_s, versions[0], versions[1], self.cohorts.generation,
+                                           chosen)
+            self._cache.move_to_end((subject, key))
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return chosen
+
+    def _choose(self, user_id: str | None, key: str, now: float) -> Chosen:
+        subject, profile, why_not = self._profile(user_id)
+        cohort_prior = self.cohorts.prior(key, now)
+        cohort_scores = cohort_prior.scores() if cohort_prior else {}
+        if profile is not None:
+            scores = personalization.affinity_scores(profile, now, self.tuning)
+            self._signal_used(subject, profile, now)
+            source, reason = "user", f"your own activity ({profile.events} events)"
+        elif cohort_prior is not None:
+            scores, source = cohort_scores, "cohort"
+            reason = f"{why_not}: prior of cohort {key} ({_users(cohort_prior)})"
+        else:
+            global_prior = self.cohorts.prior(ALL, now)
+            scores, source = (global_prior.scores() if global_prior else {}), "global"
+            reason = (f"{why_not}: node-wide prior ({_users(global_prior)})" if global_prior
+                      else f"{why_not}: no cohort large enough yet, popularity only")
+        decision = Decision(
+            source=source, vector=personalization.vector_of(scores, self.dimension).tolist(),
+            dimension=self.dimension, cohort=key, reason=reason,
+            affinities=[NamedAffinity(category=c, score=round(s, 4)) for c, s in personalization.top(scores, 5)])
+        return Chosen(decision=decision, scores=scores, profile=profile, cohort_scores=cohort_scores)
+
+    def _signal_used(self, subject: str | None, profile: Profile, now: float) -> None:
+        if subject is None or profile.pending_signal_at is None:
+            return
+        if self.on_signal_used is not None:
+            self.on_signal_used(max(now - profile.pending_signal_at, 0.0))
+        profile.pending_signal_at = None
+        self.store.put_profile(subject, profile)
+
+    def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
+             limit: int, exploration_slots: int, max_per_category: int, now: float,
+             ) -> tuple[Decision, list[ranking.RankedItem]]:
+        chosen = self.choose(user_id, context, now)
+        profile = chosen.profile
+        personal = chosen.scores if chosen.decision.source == "user" else {}
+        # Without a profile the chosen prior already plays the cohort's part.
+        cohort = chosen.cohort_scores if profile is not None else chosen.scores
+
+        def explain(name: str | None, display: str, score: float) -> str:
+            affinity = profile.affinities.get(name) if profile and name else None
+            sentiment = personalization.category_sentiment(affinity, now, self.tuning) if affinity else 0.0
+            # Name the category the evidence is about ("Skincare" for a Makeup item it lifted).
+            shown = display if name is None or name == personalization.normalize_category(display) else name
+            return ranking.personal_reason(shown, affinity, score, sentiment, now)
+
+        day = int(now // 86400)
+        items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=self.weights,
+                             explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
+                             exploration_slots=exploration_slots, max_per_category=max_per_category,
+                             seed=f"{user_id or chosen.decision.cohort}|{day}")
+        return chosen.decision, items
+
+
+def _users(prior: CohortPrior) -> str:
+    return f"{prior.users} user-windows"

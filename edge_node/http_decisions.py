@@ -1,0 +1,77 @@
+"""HTTP: which vector to use (``/v1/personalize``) and re-ranking (``/v1/rank``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from edge_node.decisions import Decision
+from edge_node.errors import InvalidInput, LimitExceeded
+from edge_node.http_users import check_context, check_id
+from edge_node.ingest import Context
+from edge_node.node import running
+from edge_node.schemas import RankRequest, RankResponse
+
+
+class DecisionsController(Controller):
+    path = "/v1"
+    tags = ["personalization"]
+
+    @get("/personalize", sync_to_thread=False)
+    def personalize(
+        self, state: State,
+        user_id: Annotated[str | None, QueryParameter(description="the user, if known")] = None,
+        region: FromQuery[str | None] = None, device: FromQuery[str | None] = None,
+        daypart: Annotated[str | None, QueryParameter(description="morning|afternoon|evening|night")] = None,
+        referrer: FromQuery[str | None] = None, tz_offset_minutes: FromQuery[int] = 0,
+    ) -> Decision:
+        """The vector to use for a user and/or context, and where it came from: ``user``,
+        ``cohort`` or ``global``. Cold start and users without consent get a prior, never an error."""
+        node = running(state)
+        if user_id is not None:
+            check_id(user_id, node.settings)
+        context = Context(region=region, device=device, daypart=daypart, referrer=referrer,
+                          tz_offset_minutes=tz_offset_minutes)
+        check_context(context)
+        decision = node.personalizer.choose(user_id, context, node.now()).decision
+        node.metrics.decided(decision.source)
+        return decision
+
+    @post("/rank", status_code=200)
+    async def rank(self, data: JSONBody[RankRequest],
+                   state: State) -> RankResponse:
+        """Re-rank candidates for a user or context, with a reason for every item."""
+        node = running(state)
+        settings = node.settings
+        if data.user_id is not None:
+            check_id(data.user_id, settings)
+        check_context(data.context)
+        if not data.candidates:
+            raise InvalidInput("candidates must hold at least one item", field="candidates")
+        if len(data.candidates) > settings.max_candidates_per_request:
+            raise LimitExceeded(f"candidates holds {len(data.candidates)} items; the limit is "
+                                f"{settings.max_candidates_per_request} (EDGE_MAX_CANDIDATES_PER_REQUEST)",
+                                field="candidates")
+        seen = set()
+        for i, c in enumerate(data.candidates):
+            check_id(c.id, settings, f"candidates[{i}].id")
+            check_id(c.category, settings, f"candidates[{i}].category")
+            if c.id in seen:
+                raise InvalidInput(f"candidates[{i}].id {c.id!r} appears twice", field=f"candidates[{i}].id")
+            seen.add(c.id)
+            if not c.popularity >= 0:
+                raise InvalidInput(f"candidates[{i}].popularity must be >= 0", field=f"candidates[{i}].popularity")
+        limit = data.limit if data.limit is not None else len(data.candidates)
+        if limit < 1:
+            raise InvalidInput("limit must be >= 1", field="limit")
+        slots = data.exploration_slots if data.exploration_slots is not None else settings.exploration_slots
+        if slots < 0:
+            raise InvalidInput("exploration_slots must be >= 0", field="exploration_slots")
+        decision, items = node.personalizer.rank(
+            data.user_id, data.context, data.candidates, limit=limit, exploration_slots=slots,
+            max_per_category=settings.max_per_category, now=node.now())
+        node.metrics.decided(decision.source)
+        return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason, items=items)

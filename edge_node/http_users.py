@@ -1,0 +1,136 @@
+"""HTTP: a user's consent, events, vector and deletion (``/v1/users/{user_id}/...``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from litestar import Controller, delete, get, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+
+from edge_node import personalization
+from edge_node.config import EdgeSettings
+from edge_node.decisions import NamedAffinity
+from edge_node.errors import InvalidInput, LimitExceeded, NotFound
+from edge_node.ingest import DAYPARTS, Context, IngestReport, validate_event
+from edge_node.node import running
+from edge_node.records import PURPOSES, Consent
+from edge_node.schemas import (ConsentUpdate, ConsentView, DeletionView, EventsRequest, GrantView, SentimentWindow,
+                               VectorView)
+
+
+def timestamp(at: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(at, dt.UTC)
+
+
+def check_id(value: str, settings: EdgeSettings, field: str = "user_id") -> str:
+    if not value.strip():
+        raise InvalidInput(f"{field} is empty", field=field)
+    if len(value) > settings.max_id_chars:
+        raise InvalidInput(f"{field} has {len(value)} characters; the limit is {settings.max_id_chars} "
+                           f"(EDGE_MAX_ID_CHARS)", field=field)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return value
+
+
+def check_context(context: Context | None) -> None:
+    if context is not None and context.daypart is not None and context.daypart not in DAYPARTS:
+        raise InvalidInput(f"context.daypart {context.daypart!r} is not one of {', '.join(DAYPARTS)}",
+                           field="context.daypart")
+    if context is not None and not -14 * 60 <= context.tz_offset_minutes <= 14 * 60:
+        raise InvalidInput("context.tz_offset_minutes must be within -840..840", field="context.tz_offset_minutes")
+
+
+def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
+    purposes = {}
+    for purpose in PURPOSES:
+        grant = consent.purposes.get(purpose)
+        purposes[purpose] = (GrantView(granted=grant.granted, timestamp=timestamp(grant.at),
+                                       policy_version=grant.policy_version) if grant
+                             else GrantView(granted=False, timestamp=timestamp(0), policy_version=""))
+    return ConsentView(user_id=user_id, purposes=purposes, **extra)
+
+
+class UsersController(Controller):
+    path = "/v1/users/{user_id:str}"
+    tags = ["users"]
+
+    @put("/consent")
+    async def put_consent(self, user_id: FromPath[str], data: JSONBody[ConsentUpdate],
+                          state: State) -> ConsentView:
+        """Grant or withdraw purposes. Withdrawing erases what the purpose allowed, here and
+        (through the control plane) on every other edge."""
+        node = running(state)
+        check_id(user_id, node.settings)
+        if not data.purposes:
+            raise InvalidInput("purposes must name at least one purpose", field="purposes")
+        if not data.policy_version.strip():
+            raise InvalidInput("policy_version is empty", field="policy_version")
+        now = node.now()
+        at = data.timestamp.timestamp() if data.timestamp is not None and data.timestamp.tzinfo else now
+        change = node.privacy.set_consent(user_id, data.purposes, data.policy_version, min(at, now), now)
+        for _ in change.withdrawn:
+            node.metrics.privacy_actions.labels("consent_withdrawn").inc()
+        return consent_view(user_id, change.consent, withdrawn=change.withdrawn, erased=change.erased,
+                            request_id=change.request_id)
+
+    @get("/consent", sync_to_thread=False)
+    def get_consent(self, user_id: FromPath[str], state: State) -> ConsentView:
+        """Consent per purpose; a purpose never granted reads ``granted: false``."""
+        node = running(state)
+        check_id(user_id, node.settings)
+        return consent_view(user_id, node.privacy.consent(user_id))
+
+    @post("/events", status_code=200)
+    async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
+                          state: State) -> IngestReport:
+        """Behavioural events. Texts are scored (with ``sentiment`` consent) and modulate how
+        each event moves the profile; events without consent are dropped and counted."""
+        node = running(state)
+        settings = node.settings
+        check_id(user_id, settings)
+        if not data.events:
+            raise InvalidInput("events must hold at least one event", field="events")
+        if len(data.events) > settings.max_events_per_request:
+            raise LimitExceeded(f"events holds {len(data.events)} items; the limit is "
+                                f"{settings.max_events_per_request} (EDGE_MAX_EVENTS_PER_REQUEST)", field="events")
+        check_context(data.context)
+        for i, event in enumerate(data.events):
+            validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
+        report = await node.ingestor.ingest(user_id, data.events, data.context, node.now())
+        for result in report.results:
+            node.metrics.events.labels(result.status, result.reason or "").inc()
+        return report
+
+    @get("/vector", sync_to_thread=False)
+    def get_vector(self, user_id: FromPath[str], state: State) -> VectorView:
+        """The user's own vector, top affinities and windowed sentiment (needs ``personalization``)."""
+        node = running(state)
+        check_id(user_id, node.settings)
+        subject = node.privacy.pseudonymize(user_id)
+        profile = node.store.profile(subject) if node.store.consent(subject).allows("personalization") else None
+        if profile is None:
+            raise NotFound(f"no profile for this user on this node (no personalization consent, no events yet, "
+                           f"expired or deleted)", field="user_id")
+        now = node.now()
+        scores = personalization.affinity_scores(profile, now, node.tuning)
+        mean, texts, negative = personalization.windowed_sentiment(profile, now, node.tuning)
+        return VectorView(
+            user_id=user_id, vector=personalization.vector_of(scores, node.settings.vector_dim).tolist(),
+            dimension=node.settings.vector_dim,
+            affinities=[NamedAffinity(category=c, score=round(s, 4)) for c, s in personalization.top(scores, 5)],
+            sentiment=SentimentWindow(mean=round(mean, 4), texts=round(texts, 3), negative_share=round(negative, 4),
+                                      window_minutes=node.settings.sentiment_window_minutes),
+            cohort=profile.cohort, events=profile.events, last_update=timestamp(profile.updated_at))
+
+    @delete("/", status_code=200)
+    async def delete_user(self, user_id: FromPath[str], state: State) -> DeletionView:
+        """Erase everything derived from the user on this node now and suppress late events;
+        the request is filed with the control plane so every other edge erases too."""
+        node = running(state)
+        check_id(user_id, node.settings)
+        erasure = node.privacy.delete_user(user_id, node.now())
+        node.metrics.privacy_actions.labels("deleted").inc()
+        return DeletionView(user_id=user_id, request_id=erasure.request_id, erased=erasure.erased,
+                            suppressed_at=timestamp(erasure.suppressed_at))

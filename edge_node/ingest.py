@@ -1,0 +1,188 @@
+"""Behavioural events → the user's profile and the cohort aggregates, consent permitting.
+
+An event needs ``personalization`` to move the user's profile and ``cohort_analytics`` to
+count in a cohort; with neither it is dropped. Its text is scored only with ``sentiment``
+(otherwise the event still counts, its text is ignored). Consent and suppression are read
+again after scoring, inside the transaction that writes, so a deletion that lands while
+texts are being scored is never undone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from edge_node import personalization
+from edge_node.cohorts import CohortBook, cohort_key, daypart
+from edge_node.errors import InvalidInput
+from edge_node.inference import Sentiment
+from edge_node.personalization import EVENT_WEIGHTS, Tuning
+from edge_node.privacy import PrivacyBook
+from edge_node.records import Consent, Member, Profile, Suppression
+
+# Clocks differ; an event up to this far in the future is taken as "now".
+FUTURE_TOLERANCE_S = 300.0
+
+
+class Event(msgspec.Struct, kw_only=True):
+    type: str
+    item_id: str
+    category: str
+    text: str | None = None
+    value: float | None = None  # rating value, 1..5
+    timestamp: dt.datetime | None = None  # default: when the edge receives it
+    source: str = "unknown"  # e.g. web, app, email
+    provenance: str = "first_party"  # e.g. first_party, import
+
+
+class Context(msgspec.Struct, kw_only=True):
+    region: str | None = None
+    device: str | None = None
+    daypart: str | None = None  # morning|afternoon|evening|night; default from the time
+    referrer: str | None = None
+    tz_offset_minutes: int = 0
+
+
+class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    status: str  # "accepted" or "dropped"
+    reason: str | None = None
+    sentiment: Sentiment | None = None
+    text_ignored: str | None = None  # why a text was not analysed
+
+
+class IngestReport(msgspec.Struct, kw_only=True):
+    accepted: int
+    dropped: int
+    dropped_reasons: dict[str, int]
+    texts_scored: int
+    texts_ignored: int
+    cohort: str
+    results: list[EventResult]
+
+
+DAYPARTS = ("morning", "afternoon", "evening", "night")
+
+
+def context_cohort(context: Context | None, at: float) -> str:
+    context = context or Context()
+    part = context.daypart or daypart(at, context.tz_offset_minutes)
+    return cohort_key(context.region, context.device, part)
+
+
+def event_time(event: Event, index: int, now: float) -> float:
+    if event.timestamp is None:
+        return now
+    if event.timestamp.tzinfo is None:
+        raise InvalidInput(f"events[{index}].timestamp needs a time zone (e.g. 2026-11-22T10:00:00Z)",
+                           field=f"events[{index}].timestamp")
+    at = event.timestamp.timestamp()
+    if at > now + FUTURE_TOLERANCE_S:
+        raise InvalidInput(f"events[{index}].timestamp is in the future", field=f"events[{index}].timestamp")
+    return min(at, now)
+
+
+def validate_event(event: Event, index: int, max_text_chars: int, max_id_chars: int) -> None:
+    where = f"events[{index}]"
+    if event.type not in EVENT_WEIGHTS:
+        raise InvalidInput(f"{where}.type {event.type!r} is not one of {', '.join(EVENT_WEIGHTS)}",
+                           field=f"{where}.type")
+    for name in ("item_id", "category"):
+        value = getattr(event, name)
+        if not value.strip():
+            raise InvalidInput(f"{where}.{name} is empty", field=f"{where}.{name}")
+        if len(value) > max_id_chars:
+            raise InvalidInput(f"{where}.{name} has {len(value)} characters; the limit is {max_id_chars}",
+                               field=f"{where}.{name}")
+    if event.text is not None and len(event.text) > max_text_chars:
+        raise InvalidInput(f"{where}.text has {len(event.text)} characters; the limit is {max_text_chars} "
+                           f"(EDGE_MAX_TEXT_CHARS)", field=f"{where}.text")
+    if event.type == "rating" and (event.value is None or not 1 <= event.value <= 5):
+        raise InvalidInput(f"{where}.value must be a rating from 1 to 5", field=f"{where}.value")
+
+
+def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, now: float,
+                 retention_s: float) -> str | None:
+    if suppression is not None and at <= suppression.at:
+        return "user_deleted"
+    if now - at > retention_s:
+        return "older_than_retention"
+    if not (consent.allows("personalization") or consent.allows("cohort_analytics")):
+        return "no_consent_personalization_or_cohort_analytics"
+    return None
+
+
+class Ingestor:
+    def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
+                 score: Callable[[list[str]], Awaitable[list[Sentiment]]]) -> None:
+        self.privacy = privacy
+        self.store = privacy.store
+        self.cohorts = cohorts
+        self.tuning = tuning
+        self.retention_s = retention_s
+        self.score = score
+
+    async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float) -> IngestReport:
+        subject = self.privacy.pseudonymize(user_id)
+        times = [event_time(e, i, now) for i, e in enumerate(events)]
+        consent = self.store.consent(subject)
+        suppression = self.store.suppression(subject)
+        to_score = [i for i, e in enumerate(events)
+                    if e.text and e.text.strip() and consent.allows("sentiment")
+                    and _drop_reason(consent, suppression, times[i], now, self.retention_s) is None]
+        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score]) if to_score else []))
+        with self.store.transaction():
+            # Read again: a withdrawal or deletion may have landed while texts were scored.
+            consent = self.store.consent(subject)
+            suppression = self.store.suppression(subject)
+            return self._apply(subject, events, times, scored, consent, suppression, context, now)
+
+    def _apply(self, subject: str, events: list[Event], times: list[float], scored: dict[int, Sentiment],
+               consent: Consent, suppression: Suppression | None, context: Context | None,
+               now: float) -> IngestReport:
+        profile = self.store.profile(subject) if consent.allows("personalization") else None
+        if profile is None and consent.allows("personalization"):
+            profile = Profile()
+        members: dict[tuple[str, int], Member] = {}
+        results, reasons = [], {}
+        for i, (event, at) in enumerate(zip(events, times)):
+            reason = _drop_reason(consent, suppression, at, now, self.retention_s)
+            if reason is not None:
+                reasons[reason] = reasons.get(reason, 0) + 1
+                results.append(EventResult(index=i, status="dropped", reason=reason))
+                continue
+            sentiment = scored.get(i) if consent.allows("sentiment") else None
+            result = EventResult(index=i, status="accepted", sentiment=sentiment)
+            if event.text and sentiment is None:
+                result.text_ignored = "no_consent_sentiment" if not consent.allows("sentiment") else "empty_text"
+            results.append(result)
+            category = personalization.normalize_category(event.category)
+            signal = sentiment.score if sentiment is not None else (
+                personalization.rating_signal(event.value) if event.type == "rating" and event.value else None)
+            key = context_cohort(context, at)
+            if profile is not None:
+                weight = personalization.apply_event(profile, category=category, kind=event.type, sentiment=signal,
+                                                     at=at, tuning=self.tuning)
+                profile.cohort = key
+            else:  # cohort-only consent: the event's own signal, unsmoothed (cohorts smooth over users)
+                weight = personalization.modulated(event.type, signal)
+            if consent.allows("cohort_analytics"):
+                m = members.setdefault((key, self.cohorts.window_of(at)), Member())
+                m.events += 1
+                m.categories[category] = m.categories.get(category, 0.0) + weight
+                if sentiment is not None:
+                    m.texts += 1
+                    m.negative += sentiment.score < 0
+                    m.sentiment_sum += sentiment.score
+        for (key, window), member in members.items():
+            self.cohorts.contribute(subject, key, float(window), member, now)
+        accepted = sum(r.status == "accepted" for r in results)
+        if profile is not None and accepted:
+            profile.pending_signal_at = profile.pending_signal_at or now
+            self.store.put_profile(subject, profile)
+        return IngestReport(accepted=accepted, dropped=len(events) - accepted, dropped_reasons=reasons,
+                            texts_scored=sum(r.sentiment is not None for r in results),
+                            texts_ignored=sum(r.text_ignored is not None for r in results),
+                            cohort=context_cohort(context, now), results=results)

@@ -1,0 +1,71 @@
+"""Prometheus metrics of one edge node, on a registry of its own (one per app)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from edge_node.inference import Sentiment
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+SIGNAL_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class EdgeMetrics:
+    def __init__(self, *, low_confidence: float) -> None:
+        self.registry = CollectorRegistry()
+        self.low_confidence = low_confidence
+        r = self.registry
+        self.request_seconds = Histogram("sentiedge_http_request_duration_seconds", "HTTP request latency",
+                                         ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("sentiedge_inference_batch_size", "Texts per ONNX run", ["stage"],
+                                    buckets=BATCH_BUCKETS, registry=r)
+        self.model_info = Info("sentiedge_model", "The model bundle being served", registry=r)
+        self.predictions = Counter("sentiedge_predictions_total", "Sentiment predictions by label and stage",
+                                   ["label", "stage"], registry=r)
+        self.low_confidence_total = Counter("sentiedge_low_confidence_predictions_total",
+                                            "Predictions whose confidence is under the low-confidence threshold",
+                                            registry=r)
+        self.confidence = Histogram("sentiedge_prediction_confidence", "Confidence of predictions",
+                                    buckets=(0.55, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0), registry=r)
+        self.signal_to_action = Histogram(
+            "sentiedge_signal_to_action_seconds",
+            "From an event changing a profile to the first decision (personalize/rank) that uses it",
+            buckets=SIGNAL_BUCKETS, registry=r)
+        self.events = Counter("sentiedge_events_total", "Events received, by outcome", ["outcome", "reason"],
+                              registry=r)
+        self.privacy_actions = Counter("sentiedge_privacy_actions_total", "Deletions and consent withdrawals applied",
+                                       ["kind"], registry=r)
+        self.decisions = Counter("sentiedge_decisions_total", "Personalization decisions by vector source",
+                                 ["source"], registry=r)
+        self._request_children: dict = {}
+        self._decision_children: dict = {}
+        self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        child = self._request_children.get(key)
+        if child is None:  # labels() takes a lock; keep the children it hands out
+            child = self._request_children[key] = self.request_seconds.labels(method, route, str(status))
+        child.observe(seconds)
+
+    def decided(self, source: str) -> None:
+        child = self._decision_children.get(source)
+        if child is None:
+            child = self._decision_children[source] = self.decisions.labels(source)
+        child.inc()
+
+    def model(self, name: str, version: str) -> None:
+        self.model_info.info({"name": name, "version": version})
+
+    def observe_predictions(self, results: list[Sentiment]) -> None:
+        for s in results:
+            self.predictions.labels(s.label, s.stage).inc()
+            self.confidence.observe(s.confidence)
+            if s.confidence < self.low_confidence:
+                self.low_confidence_total.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,96 @@
+"""Everything one edge node runs, built from settings: store, privacy, cohorts, ingest,
+decisions, metrics and the sentiment service. The HTTP layer only calls into this."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from edge_node.cohorts import CohortBook
+from edge_node.config import EdgeSettings
+from edge_node.decisions import Personalizer
+from edge_node.errors import NotReady
+from edge_node.inference import Sentiment, SentimentModel
+from edge_node.ingest import Ingestor
+from edge_node.metrics import EdgeMetrics
+from edge_node.personalization import Tuning
+from edge_node.privacy import PrivacyBook, Pseudonymizer
+from edge_node.ranking import Weights
+from edge_node.sentiment_service import SentimentService
+from edge_node.store import EdgeStore
+
+log = logging.getLogger("edge_node")
+
+
+class EdgeNode:
+    def __init__(self, settings: EdgeSettings, model: SentimentModel) -> None:
+        self.settings = settings
+        self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
+        self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync)
+        key = settings.pseudonym_key.encode() if settings.pseudonym_key else self.store.secret("pseudonym")
+        self.cohorts = CohortBook(self.store, window_s=settings.cohort_window_minutes * 60,
+                                  min_size=settings.cohort_min_size, max_per_user=settings.max_cohorts_per_user,
+                                  horizon_s=settings.cohort_horizon_hours * 3600,
+                                  prior_cache_s=settings.cohort_prior_refresh_s)
+        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key))
+        self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
+                             half_life_s=settings.affinity_half_life_days * 86400,
+                             prior_weight=settings.sentiment_prior_weight)
+        self.sentiment = SentimentService(model, settings,
+                                          on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
+        self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
+                                 score=self.score)
+        self.personalizer = Personalizer(
+            self.store, self.privacy, self.cohorts, self.tuning, dimension=settings.vector_dim,
+            weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
+                            popularity=settings.weight_popularity),
+            on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000)
+        self.metrics.model(model.name, model.version)
+        self._maintenance: asyncio.Task | None = None
+
+    @property
+    def model(self) -> SentimentModel:
+        return self.sentiment.model
+
+    async def score(self, texts: list[str]) -> list[Sentiment]:
+        results = await self.sentiment.score(texts)
+        self.metrics.observe_predictions(results)
+        return results
+
+    async def start(self) -> None:
+        await self.sentiment.start()
+        self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_interval_s)
+            try:
+                removed = await asyncio.to_thread(self.store.expire)
+                self.metrics.store_records.set(len(self.store))
+                if removed:
+                    log.info("purged %d expired records", removed)
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("store maintenance failed")
+
+    async def close(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            try:
+                await self._maintenance
+            except asyncio.CancelledError:
+                pass
+        await self.sentiment.close()
+        self.store.close()
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
+
+
+def running(state) -> EdgeNode:
+    """The node behind an app's state, or 503 while it starts or stops."""
+    node: EdgeNode | None = state.get("node")
+    if node is None:
+        raise NotReady("model or store is not ready yet")
+    return node

@@ -1,0 +1,185 @@
+"""How events move a user's profile, and how a profile becomes a vector.
+
+* Behaviour: each event adds its type's weight to its category's affinity; sums decay
+  with a half-life (default 7 days), so old habits fade.
+* Sentiment (temporal ensembling): scores are not applied one by one. Each category keeps
+  a decayed sum and count of scores over the sentiment window (15-60 minutes), shrunk
+  toward neutral by a prior weight: one angry sentence moves a category by a fraction of
+  its score, a sustained mood moves it fully.
+* Vector: every category name maps to a fixed pseudo-random unit vector per path prefix
+  ("beauty/skincare" shares its "beauty" part with "beauty/makeup"); the profile vector
+  is the affinity-weighted sum, L2-normalized, float32, fixed dimension.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from edge_node.records import Affinity, Profile, WindowedSentiment
+
+# Behavioural weight of each event type.
+EVENT_WEIGHTS = {
+    "view": 0.2, "click": 0.5, "search": 0.3, "add_to_cart": 1.0, "purchase": 2.0,
+    "review": 1.0, "rating": 1.5, "like": 1.0, "dislike": -1.0, "share": 0.8,
+}
+# Events that state an opinion: their weight takes the sign of the category's smoothed sentiment.
+OPINION_KINDS = frozenset({"review", "rating"})
+# How strongly a category's smoothed sentiment adds to its affinity (behaviour is log-scaled).
+SENTIMENT_INFLUENCE = 1.0
+
+
+class Tuning:
+    """The time constants and prior of the profile math, from settings."""
+
+    def __init__(self, *, sentiment_window_s: float, half_life_s: float, prior_weight: float) -> None:
+        self.sentiment_window_s = sentiment_window_s
+        self.half_life_s = half_life_s
+        self.prior_weight = prior_weight
+
+    def behaviour_decay(self, dt: float) -> float:
+        return 0.5 ** (max(dt, 0.0) / self.half_life_s)
+
+    def sentiment_decay(self, dt: float) -> float:
+        return math.exp(-max(dt, 0.0) / self.sentiment_window_s)
+
+
+def _decay_affinity(a: Affinity, now: float, tuning: Tuning) -> None:
+    b = tuning.behaviour_decay(now - a.at)
+    s = tuning.sentiment_decay(now - a.at)
+    a.weight *= b
+    a.kinds = {k: v * b for k, v in a.kinds.items() if abs(v * b) > 1e-4}
+    a.sentiment_sum *= s
+    a.sentiment_weight *= s
+    a.at = max(a.at, now)
+
+
+def _decay_sentiment(w: WindowedSentiment, now: float, tuning: Tuning) -> None:
+    s = tuning.sentiment_decay(now - w.at)
+    w.total *= s
+    w.weight *= s
+    w.negative *= s
+    w.at = max(w.at, now)
+
+
+def rating_signal(value: float) -> float:
+    """A 1-5 star rating as a sentiment score in [-1, 1]."""
+    return (value - 3.0) / 2.0
+
+
+def modulated(kind: str, smoothed_sentiment: float | None) -> float:
+    """An event's weight once sentiment is known. The *smoothed* sentiment of the category
+    is used, not the event's own score, so one angry sentence moves a category a little
+    and a sustained mood moves it fully. Opinions (review, rating) take its sign; other
+    events are scaled between 0.5x (negative) and 1.5x (positive)."""
+    base = EVENT_WEIGHTS[kind]
+    if smoothed_sentiment is None:
+        return base
+    if kind in OPINION_KINDS:
+        return base * smoothed_sentiment
+    return base * (1.0 + 0.5 * smoothed_sentiment)
+
+
+def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float | None, at: float,
+                tuning: Tuning) -> float:
+    """Fold one event into the profile (``sentiment`` in [-1, 1] or None); returns its weight."""
+    affinity = profile.affinities.get(category)
+    if affinity is None:
+        affinity = profile.affinities[category] = Affinity(at=at)
+    _decay_affinity(affinity, at, tuning)
+    smoothed_now = None
+    if sentiment is not None:
+        affinity.sentiment_sum += sentiment
+        affinity.sentiment_weight += 1.0
+        smoothed_now = smoothed(affinity.sentiment_sum, affinity.sentiment_weight, tuning.prior_weight)
+        _decay_sentiment(profile.sentiment, at, tuning)
+        profile.sentiment.total += sentiment
+        profile.sentiment.weight += 1.0
+        profile.sentiment.negative += 1.0 if sentiment < 0 else 0.0
+    weight = modulated(kind, smoothed_now)
+    affinity.weight += weight
+    affinity.kinds[kind] = affinity.kinds.get(kind, 0.0) + abs(weight)
+    profile.events += 1
+    profile.updated_at = max(profile.updated_at, at)
+    return weight
+
+
+def forget_sentiment(profile: Profile) -> None:
+    """Drop everything derived from the user's texts (consent for ``sentiment`` withdrawn)."""
+    profile.sentiment = WindowedSentiment()
+    for affinity in profile.affinities.values():
+        affinity.sentiment_sum = 0.0
+        affinity.sentiment_weight = 0.0
+
+
+def smoothed(total: float, weight: float, prior_weight: float) -> float:
+    """Mean sentiment shrunk toward neutral: a few texts count for little."""
+    return total / (weight + prior_weight) if weight > 0 else 0.0
+
+
+def category_sentiment(a: Affinity, now: float, tuning: Tuning) -> float:
+    s = tuning.sentiment_decay(now - a.at)
+    return smoothed(a.sentiment_sum * s, a.sentiment_weight * s, tuning.prior_weight)
+
+
+def affinity_score(a: Affinity, now: float, tuning: Tuning) -> float:
+    """Signed affinity: log-scaled behaviour plus smoothed sentiment."""
+    weight = a.weight * tuning.behaviour_decay(now - a.at)
+    behaviour = math.copysign(math.log1p(abs(weight)), weight)
+    return behaviour + SENTIMENT_INFLUENCE * category_sentiment(a, now, tuning)
+
+
+def affinity_scores(profile: Profile, now: float, tuning: Tuning) -> dict[str, float]:
+    return {c: affinity_score(a, now, tuning) for c, a in profile.affinities.items()}
+
+
+def windowed_sentiment(profile: Profile, now: float, tuning: Tuning) -> tuple[float, float, float]:
+    """(smoothed mean, effective number of texts, negative share) over the window."""
+    w = profile.sentiment
+    s = tuning.sentiment_decay(now - w.at)
+    weight = w.weight * s
+    share = (w.negative * s) / weight if weight > 0 else 0.0
+    return smoothed(w.total * s, weight, tuning.prior_weight), weight, share
+
+
+def prefixes(category: str) -> list[str]:
+    parts = [p for p in category.split("/") if p]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))] or [category]
+
+
+@lru_cache(maxsize=65536)
+def _unit(name: str, dim: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+    v = np.random.default_rng(seed).standard_normal(dim)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+@lru_cache(maxsize=65536)
+def category_vector(category: str, dim: int) -> np.ndarray:
+    """Unit vector of a category: the sum of its own direction and each parent's, so
+    siblings ("beauty/skincare", "beauty/makeup") point half the same way."""
+    names = prefixes(normalize_category(category))
+    v = sum(_unit(n, dim) for n in names)
+    v = np.asarray(v, dtype=np.float32)
+    v = v / np.float32(np.linalg.norm(v))
+    v.setflags(write=False)  # cached: shared by every caller
+    return v
+
+
+def normalize_category(category: str) -> str:
+    return "/".join(p.strip().lower() for p in category.split("/") if p.strip())
+
+
+def vector_of(scores: dict[str, float], dim: int) -> np.ndarray:
+    v = np.zeros(dim, dtype=np.float32)
+    for category, score in scores.items():
+        v += np.float32(score) * category_vector(category, dim)
+    norm = float(np.linalg.norm(v))
+    return v / np.float32(norm) if norm > 0 else v
+
+
+def top(scores: dict[str, float], k: int) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: -abs(kv[1]))[:k]

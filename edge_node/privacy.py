@@ -1,0 +1,134 @@
+"""Consent (default-deny, per purpose) and erasure on this node.
+
+User ids never reach the disk: every record is keyed by a keyed hash (HMAC-SHA256) of
+the id. The key is ``EDGE_PSEUDONYM_KEY`` when set — share it across a deployment's edges
+so they and the control plane name a user the same way — or a random key kept in the
+data directory.
+
+Withdrawing a purpose erases what it allowed, at once: ``personalization`` the profile,
+``sentiment`` everything derived from the user's texts, ``cohort_analytics`` the user's
+contributions to open cohort windows. Every withdrawal and deletion is also queued to be
+filed with the control plane, so it reaches the other edges the user may have visited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections import OrderedDict
+
+import msgspec
+
+from edge_node.cohorts import CohortBook
+from edge_node import personalization
+from edge_node.errors import InvalidInput
+from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
+from edge_node.store import EdgeStore
+
+
+class Pseudonymizer:
+    def __init__(self, key: bytes, cache_size: int = 100_000) -> None:
+        self._key = key
+        self._known: OrderedDict[str, str] = OrderedDict()  # in memory only, for hot users
+        self._cache_size = cache_size
+
+    def __call__(self, user_id: str) -> str:
+        subject = self._known.get(user_id)
+        if subject is None:
+            subject = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+            self._known[user_id] = subject
+            if len(self._known) > self._cache_size:
+                self._known.popitem(last=False)
+        return subject
+
+
+class ConsentChange(msgspec.Struct, kw_only=True):
+    consent: Consent
+    withdrawn: list[str]
+    erased: list[str]
+    request_id: str | None  # set when something was withdrawn
+
+
+class Erasure(msgspec.Struct, kw_only=True):
+    request_id: str
+    erased: list[str]
+    suppressed_at: float
+
+
+class PrivacyBook:
+    def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer) -> None:
+        self.store = store
+        self.cohorts = cohorts
+        self.pseudonymize = pseudonymize
+
+    def consent(self, user_id: str) -> Consent:
+        return self.store.consent(self.pseudonymize(user_id))
+
+    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str, at: float,
+                    now: float) -> ConsentChange:
+        unknown = sorted(set(purposes) - set(PURPOSES))
+        if unknown:
+            raise InvalidInput(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}",
+                               field=f"purposes.{unknown[0]}")
+        subject = self.pseudonymize(user_id)
+        with self.store.transaction():
+            consent = self.store.consent(subject)
+            withdrawn = []
+            for purpose, granted in purposes.items():
+                previous = consent.purposes.get(purpose)
+                if previous is not None and previous.at > at:
+                    continue  # an older choice arriving late never overrides a newer one
+                if previous is not None and previous.granted and not granted:
+                    withdrawn.append(purpose)
+                consent.purposes[purpose] = Grant(granted=granted, at=at, policy_version=policy_version)
+            suppression = self.store.suppression(subject)
+            if suppression is not None and any(purposes.values()) and at > suppression.at:
+                # A fresh grant after a deletion starts a new relationship; events from before
+                # the deletion stay dropped because their timestamps are older.
+                self.store.delete(f"suppressed|{subject}")
+            self.store.put_consent(subject, consent)
+            erased = self._erase_for(subject, withdrawn, now)
+            request_id = None
+            if withdrawn:
+                request_id = new_request_id()
+                self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
+                                                        subject=subject, purposes=withdrawn, at=now))
+        return ConsentChange(consent=consent, withdrawn=withdrawn, erased=erased, request_id=request_id)
+
+    def _erase_for(self, subject: str, withdrawn: list[str], now: float) -> list[str]:
+        erased = []
+        if "personalization" in withdrawn and self.store.delete(f"profile|{subject}"):
+            erased.append("profile")
+        if "sentiment" in withdrawn:
+            profile = self.store.profile(subject)
+            if profile is not None:
+                personalization.forget_sentiment(profile)
+                self.store.put_profile(subject, profile)
+                erased.append("sentiment")
+        if "cohort_analytics" in withdrawn and self.cohorts.withdraw(subject, now):
+            erased.append("cohort_contributions")
+        return erased
+
+    def delete_user(self, user_id: str, now: float, *, request_id: str | None = None,
+                    file_upstream: bool = True) -> Erasure:
+        """Erase everything derived from the user here and suppress late events."""
+        subject = self.pseudonymize(user_id)
+        return self.delete_subject(subject, now, request_id=request_id, file_upstream=file_upstream)
+
+    def delete_subject(self, subject: str, now: float, *, request_id: str | None = None,
+                       file_upstream: bool = True) -> Erasure:
+        request_id = request_id or new_request_id()
+        with self.store.transaction():
+            erased = self.store.erase_user(subject)
+            if self.cohorts.withdraw(subject, now):
+                erased.append("cohort_contributions")
+            self.store.suppress(subject, Suppression(at=now, request_id=request_id, reason="deleted"))
+            if file_upstream:
+                self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
+                                                        subject=subject, at=now))
+        return Erasure(request_id=request_id, erased=erased, suppressed_at=now)
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4().hex}"

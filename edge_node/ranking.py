@@ -1,0 +1,180 @@
+"""Re-rank candidate items: personal affinity + cohort signal + popularity, then
+exploration slots and a per-category diversity limit, each item with a reason."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+
+import msgspec
+
+from edge_node.personalization import OPINION_KINDS, normalize_category, prefixes
+from edge_node.records import Affinity
+
+
+class Candidate(msgspec.Struct, kw_only=True):
+    id: str
+    category: str
+    popularity: float = 0.0  # any non-negative scale; log-normalized across the candidates
+    features: dict[str, float] = {}  # "boost" is added to the score; others are echoed back
+
+
+class Weights(msgspec.Struct, frozen=True, kw_only=True):
+    personal: float = 1.0
+    cohort: float = 0.5
+    popularity: float = 0.3
+
+
+class Signals(msgspec.Struct, kw_only=True):
+    personal: float
+    cohort: float
+    popularity: float
+
+
+class RankedItem(msgspec.Struct, kw_only=True):
+    id: str
+    category: str
+    rank: int
+    score: float
+    reason: str
+    signals: Signals
+    exploration: bool = False
+
+
+def expand(scores: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """Scores per category and per parent: a parent ("beauty") gets half the summed scores
+    of its scored children; each entry keeps the category its score mostly came from."""
+    out: dict[str, tuple[float, str]] = {c: (s, c) for c, s in scores.items()}
+    parents: dict[str, list[tuple[float, str]]] = {}
+    for c, s in scores.items():
+        for parent in prefixes(c)[:-1]:
+            parents.setdefault(parent, []).append((s, c))
+    for parent, children in parents.items():
+        if parent not in out:
+            strongest = max(children, key=lambda t: abs(t[0]))[1]
+            out[parent] = (0.5 * sum(s for s, _ in children), strongest)
+    return out
+
+
+def lookup(expanded: dict[str, tuple[float, str]], category: str) -> tuple[float, str | None]:
+    """The category's score, else half its nearest scored parent's; with the category it came from."""
+    names = prefixes(normalize_category(category))
+    for depth, name in enumerate(reversed(names)):
+        if name in expanded:
+            score, source = expanded[name]
+            return score * (1.0 if depth == 0 else 0.5), source
+    return 0.0, None
+
+
+PHRASES = {
+    "rating": "rated", "review": "reviewed", "purchase": "bought", "add_to_cart": "added to your cart",
+    "click": "clicked on", "view": "viewed", "search": "searched for", "like": "liked", "dislike": "disliked",
+    "share": "shared",
+}
+
+
+def _when(age_s: float) -> str:
+    if age_s < 86400:
+        return "today"
+    if age_s < 7 * 86400:
+        return "this week"
+    return "recently"
+
+
+def personal_reason(display: str, affinity: Affinity | None, score: float, sentiment: float, now: float) -> str:
+    """"because you rated Skincare positively this week": the opinion behind the score when
+    the user expressed one, else the behaviour that weighs most."""
+    kinds = affinity.kinds if affinity else {}
+    opinions = {k: v for k, v in kinds.items() if k in OPINION_KINDS}
+    mood = ""
+    if opinions and abs(sentiment) >= 0.1:
+        kind = max(opinions, key=opinions.get)
+        mood = " positively" if sentiment > 0 else " negatively"
+    else:
+        kind = max(kinds, key=kinds.get) if kinds else "view"
+    when = _when(now - affinity.at) if affinity else "recently"
+    if kind == "add_to_cart":
+        phrase = f"you added {display} items to your cart {when}"
+    else:
+        phrase = f"you {PHRASES.get(kind, 'interacted with')} {display}{mood} {when}"
+    return f"because {phrase}" if score > 0 else f"ranked lower because {phrase}"
+
+
+def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dict[str, float],
+         weights: Weights, explain_personal, cohort_name: str | None, limit: int, exploration_slots: int,
+         max_per_category: int, seed: str) -> list[RankedItem]:
+    """``explain_personal(category_name, display, score)`` words a personal reason."""
+    top_pop = max((c.popularity for c in candidates), default=0.0)
+    personal_x, cohort_x = expand(personal), expand(cohort)
+    scored = []
+    for c in candidates:
+        p, p_name = lookup(personal_x, c.category)
+        q, _ = lookup(cohort_x, c.category)
+        pop = math.log1p(c.popularity) / math.log1p(top_pop) if top_pop > 0 else 0.0
+        signals = Signals(personal=round(p, 4), cohort=round(q, 4), popularity=round(pop, 4))
+        score = weights.personal * p + weights.cohort * q + weights.popularity * pop + c.features.get("boost", 0.0)
+        terms = {"personal": weights.personal * p, "cohort": weights.cohort * q,
+                 "popularity": weights.popularity * pop}
+        strongest = max(terms, key=lambda k: abs(terms[k]))
+        if abs(terms[strongest]) < 1e-9:
+            reason = "no signal yet: ordered by popularity"
+        elif strongest == "personal":
+            reason = explain_personal(p_name, c.category, p)
+        elif strongest == "cohort":
+            reason = (f"popular with people like you ({cohort_name})" if q > 0
+                      else f"ranked lower: less liked by people like you ({cohort_name})")
+        else:
+            reason = "popular right now"
+        scored.append((score, c, signals, reason))
+    scored.sort(key=lambda t: -t[0])
+    limit = min(limit, len(scored))
+
+    # Diversity: at most max_per_category of one category in the returned top; the rest wait.
+    top, overflow, per_category = [], [], {}
+    for item in scored:
+        category = normalize_category(item[1].category)
+        if len(top) < limit and per_category.get(category, 0) < max_per_category:
+            top.append(item)
+            per_category[category] = per_category.get(category, 0) + 1
+        else:
+            overflow.append(item)
+
+    # Exploration: the last slots of the top go to items picked at random (stable for the
+    # same user and day) from outside it, so the ranking keeps learning.
+    # Exploration: the last slots of the top go to items picked at random (stable for the
+    # same user and day) from outside it, so the ranking keeps learning. Items the user has
+    # shown they dislike are not explored back at them, and exploring keeps the diversity limit.
+    slots = min(exploration_slots, max(limit - 1, 0))
+    head, tail = top[: limit - slots], top[limit - slots:]
+    counts: dict[str, int] = {}
+    for item in top:
+        counts[normalize_category(item[1].category)] = counts.get(normalize_category(item[1].category), 0) + 1
+    rng = random.Random(int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=8).digest(), "little"))
+    order = [i for i, item in enumerate(overflow) if item[2].personal >= 0]
+    rng.shuffle(order)
+    picked: list[int] = []
+    for i in order:
+        if len(picked) == slots:
+            break
+        category = normalize_category(overflow[i][1].category)
+        if counts.get(category, 0) < max_per_category:
+            counts[category] = counts.get(category, 0) + 1
+            picked.append(i)
+    explored = [overflow[i] for i in sorted(picked)]
+    unfilled = slots - len(explored)
+    top = head + tail[:unfilled] + explored
+    overflow = tail[unfilled:] + [item for i, item in enumerate(overflow) if i not in set(picked)]
+    explored_ids = {item[1].id for item in explored}
+
+    out = []
+    for position, (score, c, signals, reason) in enumerate(top + overflow, start=1):
+        exploring = c.id in explored_ids
+        if exploring:
+            reason = "exploring: something you might not have seen"
+        elif position > limit:
+            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per category)" \
+                if per_category.get(normalize_category(c.category), 0) >= max_per_category else reason
+        out.append(RankedItem(id=c.id, category=c.category, rank=position, score=round(score, 4), reason=reason,
+                              signals=signals, exploration=exploring))
+    return out

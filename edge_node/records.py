@@ -1,0 +1,101 @@
+"""Records the edge keeps on disk (msgpack-encoded msgspec Structs).
+
+Stored records never forbid unknown fields and only grow with defaulted fields, so a
+node can read what an older or newer version of itself wrote. Times are Unix seconds.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+PURPOSES = ("sentiment", "personalization", "cohort_analytics")
+
+
+class Stored(msgspec.Struct, kw_only=True):
+    """Base of every stored record."""
+
+
+class Grant(Stored, kw_only=True):
+    granted: bool
+    at: float  # when the user made this choice
+    policy_version: str
+
+
+class Consent(Stored, kw_only=True):
+    """Purpose → the user's latest choice. A purpose missing here is not granted."""
+
+    purposes: dict[str, Grant] = {}
+
+    def allows(self, purpose: str) -> bool:
+        grant = self.purposes.get(purpose)
+        return grant is not None and grant.granted
+
+
+class Affinity(Stored, kw_only=True):
+    """What a user's events say about one category; every sum decays with time."""
+
+    weight: float = 0.0  # behaviour: decayed sum of event weights (signed)
+    sentiment_sum: float = 0.0  # decayed sum of sentiment scores in [-1, 1]
+    sentiment_weight: float = 0.0  # decayed count of those scores
+    kinds: dict[str, float] = {}  # event type → decayed weight, to explain a ranking
+    at: float = 0.0  # last update
+
+
+class WindowedSentiment(Stored, kw_only=True):
+    total: float = 0.0  # decayed sum of scores
+    weight: float = 0.0  # decayed count
+    negative: float = 0.0  # decayed count of negative texts
+    at: float = 0.0
+
+
+class Profile(Stored, kw_only=True):
+    affinities: dict[str, Affinity] = {}
+    sentiment: WindowedSentiment = msgspec.field(default_factory=WindowedSentiment)
+    cohort: str = ""
+    events: int = 0
+    updated_at: float = 0.0
+    # When a signal changed this profile and no decision has used it yet (signal-to-action latency).
+    pending_signal_at: float | None = None
+
+
+class Suppression(Stored, kw_only=True):
+    at: float  # events that happened at or before this time are dropped
+    request_id: str
+    reason: str  # "deleted" or "consent_withdrawn"
+
+
+class PrivacyRequest(Stored, kw_only=True):
+    """A deletion or withdrawal made at this edge, queued to be filed with the control plane."""
+
+    request_id: str
+    kind: str  # "delete_user" or "revoke_consent"
+    subject: str  # pseudonymized user id
+    purposes: list[str] = []
+    at: float
+
+
+class CohortCell(Stored, kw_only=True):
+    """One cohort in one window: aggregates over consenting users, nothing per user."""
+
+    users: int = 0
+    texts: int = 0
+    negative: int = 0
+    events: int = 0
+    sentiment_sum: float = 0.0  # sum over users of each user's clipped sentiment sum
+    categories: dict[str, float] = {}  # sum over users of each user's clipped category weight
+
+
+class Member(Stored, kw_only=True):
+    """One user's raw contribution to one open cohort cell (dropped when the window closes)."""
+
+    texts: int = 0
+    negative: int = 0
+    events: int = 0
+    sentiment_sum: float = 0.0
+    categories: dict[str, float] = {}
+
+
+class Keys(Stored, kw_only=True):
+    """A small index: the cohort keys of a window, or the cohorts a user joined in one."""
+
+    keys: list[str] = []

@@ -1,0 +1,181 @@
+"""The edge's disk store: one diskcache (SQLite, WAL) directory under the data dir.
+
+Why this is safe to kill: every multi-record change runs in one SQLite transaction
+(``with store.transaction():``), and SQLite in WAL mode commits before a call returns,
+so a process killed with SIGKILL restarts with every acknowledged write and no half
+of any change. ``synchronous=NORMAL`` (diskcache's default) survives a process kill;
+``EDGE_STORE_FSYNC=true`` also survives power loss, at the price of an fsync per write.
+
+Nothing is ever evicted for size: per-user records leave only when their retention
+TTL runs out or the user's consent or deletion removes them.
+
+One process owns a data directory (an exclusive lock is taken at open), so decoded hot
+records (consent, profile, suppression) are also kept in a small in-memory cache that every
+write through this class updates; an entry is trusted only until its record's expiry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import diskcache
+import msgspec
+
+from edge_node.errors import StoreError
+from edge_node.records import Consent, PrivacyRequest, Profile, Stored, Suppression
+
+T = TypeVar("T", bound=Stored)
+
+_encoder = msgspec.msgpack.Encoder()
+HOT_PREFIXES = ("consent|", "profile|", "suppressed|")
+_decoders: dict[type, msgspec.msgpack.Decoder] = {}
+
+
+def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
+    if cls not in _decoders:
+        _decoders[cls] = msgspec.msgpack.Decoder(cls)
+    return _decoders[cls]
+
+
+class EdgeStore:
+    def __init__(self, directory: Path, *, retention_s: float, fsync: bool = False, hot_records: int = 100_000) -> None:
+        self.directory = Path(directory)
+        self.retention_s = retention_s
+        self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
+        self._hot_max = hot_records
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._lock)
+                raise StoreError(f"the store in {self.directory} is in use by another process "
+                                 f"(one edge-node per data directory)") from None
+            self._cache = diskcache.Cache(str(self.directory / "store"), eviction_policy="none",
+                                          sqlite_synchronous=2 if fsync else 1, timeout=30)
+        except StoreError:
+            raise
+        except Exception as exc:  # OSError, sqlite3.Error
+            raise StoreError(f"cannot open the store in {self.directory}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the store and release the directory; closing twice is harmless."""
+        self._cache.close()
+        self._hot.clear()
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self._cache.transact():
+                yield
+        except BaseException:
+            self._hot.clear()  # the disk rolled back; forget what the cache saw inside
+            raise
+
+    # --- typed records -------------------------------------------------------------------
+    def _raw(self, key: str) -> bytes | None:
+        if not key.startswith(HOT_PREFIXES):
+            return self._cache.get(key)
+        entry = self._hot.get(key)
+        if entry is not None and (entry[1] is None or entry[1] > time.time()):
+            self._hot.move_to_end(key)
+            return entry[0]
+        raw, expires = self._cache.get(key, expire_time=True)
+        self._remember(key, raw, expires)
+        return raw
+
+    def get(self, key: str, cls: type[T]) -> T | None:
+        raw = self._raw(key)
+        # Decoded afresh on every read: callers may change what they get.
+        return None if raw is None else _decoder(cls).decode(raw)
+
+    def put(self, key: str, record: Stored, *, ttl: float | None) -> None:
+        raw = _encoder.encode(record)
+        self._cache.set(key, raw, expire=ttl)
+        if key.startswith(HOT_PREFIXES):
+            self._remember(key, raw, None if ttl is None else time.time() + ttl)
+
+    def delete(self, key: str) -> bool:
+        self._hot.pop(key, None)
+        return bool(self._cache.delete(key))
+
+    def _remember(self, key: str, raw: bytes | None, expires: float | None) -> None:
+        self._hot[key] = (raw, expires)
+        self._hot.move_to_end(key)
+        if len(self._hot) > self._hot_max:
+            self._hot.popitem(last=False)
+
+    # --- per user (keys hold pseudonymized ids only) --------------------------------------
+    def consent(self, subject: str) -> Consent:
+        return self.get(f"consent|{subject}", Consent) or Consent()
+
+    def put_consent(self, subject: str, consent: Consent) -> None:
+        self.put(f"consent|{subject}", consent, ttl=self.retention_s)
+
+    def profile(self, subject: str) -> Profile | None:
+        return self.get(f"profile|{subject}", Profile)
+
+    def put_profile(self, subject: str, profile: Profile) -> None:
+        """Kept for the retention period, but never past the consent record that allows it."""
+        _, consent_expires = self._cache.get(f"consent|{subject}", expire_time=True)
+        # diskcache expiry is wall-clock time, so this compares with the wall clock too.
+        ttl = self.retention_s if consent_expires is None else min(self.retention_s, consent_expires - time.time())
+        if ttl <= 0:
+            self.delete(f"profile|{subject}")
+            return
+        self.put(f"profile|{subject}", profile, ttl=ttl)
+
+    def versions(self, subject: str) -> tuple[bytes | None, bytes | None]:
+        """The stored bytes of the user's consent and profile: the same objects until either
+        is written or deleted, so a caller can tell cheaply whether anything changed."""
+        return self._raw(f"consent|{subject}"), self._raw(f"profile|{subject}")
+
+    def suppression(self, subject: str) -> Suppression | None:
+        return self.get(f"suppressed|{subject}", Suppression)
+
+    def suppress(self, subject: str, suppression: Suppression) -> None:
+        self.put(f"suppressed|{subject}", suppression, ttl=self.retention_s)
+
+    def erase_user(self, subject: str, *, keep_consent: bool = False) -> list[str]:
+        """Delete the user's per-user records; returns what existed and was erased."""
+        erased = [kind for kind in ("profile", "consent") if not (keep_consent and kind == "consent")
+                  and self.delete(f"{kind}|{subject}")]
+        return erased
+
+    # --- privacy requests waiting to be filed with the control plane ----------------------
+    def queue_request(self, request: PrivacyRequest) -> None:
+        self._cache.push(_encoder.encode(request), prefix="outbox")
+
+    def queued_requests(self) -> list[PrivacyRequest]:
+        keys = [k for k in self._cache.iterkeys() if isinstance(k, str) and k.startswith("outbox-")]
+        return [_decoder(PrivacyRequest).decode(self._cache[k]) for k in sorted(keys) if k in self._cache]
+
+    # --- housekeeping ---------------------------------------------------------------------
+    def expire(self) -> int:
+        """Remove records whose TTL ran out (reads already ignore them)."""
+        return self._cache.expire()
+
+    def secret(self, name: str) -> bytes:
+        """A random per-data-dir secret, created on first use and kept."""
+        key = f"secret|{name}"
+        with self.transaction():
+            value = self._cache.get(key)
+            if value is None:
+                value = secrets.token_bytes(32)
+                self._cache.set(key, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._cache)
