@@ -1,23 +1,225 @@
-"""``control-plane`` command line. The gRPC service and operator commands arrive with the
-control-plane issue; until then this entry point reports its version and the protocol files."""
+"""``control-plane`` command line: ``serve``, and the operator commands over gRPC.
+
+Operator commands talk to ``--target`` (``CP_TARGET``, default 127.0.0.1:50051) with a
+token from ``--token``, ``CP_TOKEN`` or the data directory's ``admin.token``. Tables for
+people by default; ``--json`` for scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
 
 from control_plane import __version__
 
+CHUNK = 1 << 20
+
 
 def main(argv: list[str] | None = None) -> int:
+    from control_plane.config import HELP, PREFIX, CpSettings
+    from edge_node import settings_loader
+
     parser = argparse.ArgumentParser(prog="control-plane", description="Sentiedge control plane")
+    parser.add_argument("--target", default=os.environ.get("CP_TARGET", "127.0.0.1:50051"),
+                        help="control plane address for operator commands (env CP_TARGET)")
+    parser.add_argument("--token", default=os.environ.get("CP_TOKEN"), help="operator token (env CP_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("version", help="print the version and the protocol package")
+    serve = commands.add_parser("serve", help="run the control plane (gRPC)")
+    settings_loader.add_flags(serve, CpSettings, PREFIX, HELP)
+
+    models = commands.add_parser("models", help="push, list, roll out and roll back model bundles")
+    m = models.add_subparsers(dest="action", required=True)
+    push = m.add_parser("push", help="upload a bundle directory (verified before it is accepted)")
+    push.add_argument("path", type=Path)
+    m.add_parser("list", help="bundles in the registry")
+    rollout = m.add_parser("rollout", help="assign a version to all nodes, a sticky percentage, or named nodes")
+    rollout.add_argument("name")
+    rollout.add_argument("version")
+    rollout.add_argument("--percent", type=int, default=100)
+    rollout.add_argument("--nodes", default="", help="comma-separated node ids")
+    rollback = m.add_parser("rollback", help="return every node to the previous version")
+    rollback.add_argument("name")
+    status = m.add_parser("status", help="which node serves what")
+    status.add_argument("name")
+
+    privacy = commands.add_parser("privacy", help="revoke consent, delete users, and follow the receipts")
+    p = privacy.add_subparsers(dest="action", required=True)
+    revoke = p.add_parser("revoke", help="withdraw purposes for a user on every edge")
+    revoke.add_argument("user")
+    revoke.add_argument("--purpose", action="append", required=True,
+                        choices=["sentiment", "personalization", "cohort_analytics"])
+    delete = p.add_parser("delete", help="erase a user on every edge")
+    delete.add_argument("user")
+    pstatus = p.add_parser("status", help="a request's state and per-node receipts")
+    pstatus.add_argument("request_id")
+    plist = p.add_parser("list", help="recent requests")
+    plist.add_argument("--limit", type=int, default=20)
+
+    nodes = commands.add_parser("nodes", help="edges with region, model, cursor lag, last seen")
+    nodes.add_argument("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")
+    commands.add_parser("cohorts", help="merged cohort signals per window (minimum size applied)")
+
     args = parser.parse_args(argv)
     if args.command == "version":
-        from protos.sentiedge.v1 import common_pb2
+        from protos.sentiedge.v1 import sync_pb2
 
-        print(f"control-plane {__version__} (protocol {common_pb2.DESCRIPTOR.package})")
+        print(f"control-plane {__version__} (protocol {sync_pb2.DESCRIPTOR.package})")
+        return 0
+    if args.command == "serve":
+        from control_plane.config import load_settings
+        from control_plane.errors import CpError
+        from control_plane.server import serve as run_server
+
+        try:
+            settings = load_settings(flags=vars(args))
+        except CpError as exc:
+            print(f"control-plane: {exc.message}", file=sys.stderr)
+            return 2
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return asyncio.run(run_server(settings))
+    return asyncio.run(_operator(args))
+
+
+def _token(args) -> str:
+    if args.token:
+        return args.token
+    path = Path(os.environ.get("CP_DATA_DIR", "var/control-plane")) / "admin.token"
+    if path.exists():
+        return path.read_text().strip()
+    raise SystemExit("control-plane: no operator token: pass --token, set CP_TOKEN, or run where CP_DATA_DIR "
+                     "holds admin.token")
+
+
+async def _operator(args) -> int:
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+
+    from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc
+
+    metadata = (("authorization", f"Bearer {_token(args)}"),)
+    async with grpc.aio.insecure_channel(args.target, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+        models = operator_pb2_grpc.ModelsStub(channel)
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        nodes = operator_pb2_grpc.NodesStub(channel)
+        cohorts = operator_pb2_grpc.CohortsStub(channel)
+        try:
+            if args.command == "models":
+                if args.action == "push":
+                    reply = await models.Push(_chunks(args.path), metadata=metadata)
+                elif args.action == "list":
+                    reply = await models.List(operator_pb2.ListModelsRequest(), metadata=metadata)
+                elif args.action == "rollout":
+                    reply = await models.Rollout(operator_pb2.RolloutRequest(
+                        name=args.name, version=args.version, percent=args.percent,
+                        nodes=[n for n in args.nodes.split(",") if n]), metadata=metadata)
+                elif args.action == "rollback":
+                    reply = await models.Rollback(operator_pb2.RollbackRequest(name=args.name), metadata=metadata)
+                else:
+                    reply = await models.Status(operator_pb2.ModelStatusRequest(name=args.name), metadata=metadata)
+            elif args.command == "privacy":
+                if args.action == "revoke":
+                    reply = await privacy.Revoke(operator_pb2.RevokeRequest(user_id=args.user, purposes=args.purpose),
+                                                 metadata=metadata)
+                elif args.action == "delete":
+                    reply = await privacy.Delete(operator_pb2.DeleteRequest(user_id=args.user), metadata=metadata)
+                elif args.action == "status":
+                    reply = await privacy.Status(operator_pb2.PrivacyStatusRequest(request_id=args.request_id),
+                                                 metadata=metadata)
+                else:
+                    reply = await privacy.List(operator_pb2.ListPrivacyRequests(limit=args.limit), metadata=metadata)
+            elif args.command == "nodes":
+                if args.decommission:
+                    reply = await nodes.Decommission(operator_pb2.DecommissionRequest(node_id=args.decommission),
+                                                     metadata=metadata)
+                else:
+                    reply = await nodes.List(operator_pb2.ListNodesRequest(), metadata=metadata)
+            else:
+                reply = await cohorts.Merged(operator_pb2.MergedCohortsRequest(), metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            print(f"control-plane: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    data = MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    print(json.dumps(data, indent=2) if args.json else _table(args, data))
     return 0
+
+
+async def _chunks(path: Path):
+    from tqdm import tqdm
+
+    from edge_node.bundle import pack
+    from protos.sentiedge.v1 import operator_pb2
+
+    if not (path / "manifest.json").is_file():
+        raise SystemExit(f"control-plane: {path} is not a bundle directory (no manifest.json)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = Path(tmp) / "bundle.tar"
+        pack(path, tar)
+        total = tar.stat().st_size
+        with tar.open("rb") as fh, tqdm(total=total, unit="B", unit_scale=True, desc=f"push {path.name}",
+                                         file=sys.stderr) as bar:
+            while block := fh.read(CHUNK):
+                bar.update(len(block))
+                yield operator_pb2.PushChunk(data=block)
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _ref(ref: dict) -> str:
+    return f"{ref.get('name', '')} {ref.get('version', '')}".strip() or "-"
+
+
+def _rows(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def _table(args, d: dict) -> str:
+    if args.command == "models" and args.action in ("push",):
+        return (f"{_ref(d['model'])}  manifest {d['model']['manifest_sha256'][:12]}  {int(d['bundle_size']):,} bytes"
+                f"{'  (already present)' if d['already_present'] else ''}")
+    if args.command == "models" and args.action == "list":
+        return _rows(["name", "version", "manifest", "size", "pushed"],
+                     [[m["model"]["name"], m["model"]["version"], m["model"]["manifest_sha256"][:12],
+                       f"{int(m['bundle_size']):,}", _when(m["pushed_at"])] for m in d["models"]])
+    if args.command == "models":
+        head = (f"{d['name']}: current {_ref(d['current'])}, previous {_ref(d['previous'])}, "
+                f"{'nodes ' + ','.join(d['nodes']) if d['nodes'] else str(d['percent']) + '% of nodes'}")
+        return head + "\n" + _rows(["node", "assigned", "serving", "state", "error"],
+                                   [[s["node_id"], _ref(s["assigned"]), _ref(s["serving"]), s["state"], s["error"]]
+                                    for s in d["node_states"]])
+    if args.command == "privacy" and args.action == "list":
+        return _rows(["request", "seq", "kind", "state", "created", "missing"],
+                     [[r["request_id"], r["seq"], r["kind"], r["state"], _when(r["created_at"]), ",".join(r["missing"])]
+                      for r in d["requests"]])
+    if args.command == "privacy":
+        receipts = "\n".join(f"  {r['node_id']:<20} {_when(r['at'])}" for r in d["receipts"]) or "  (none yet)"
+        return (f"{d['request_id']}  seq {d['seq']}  {d['kind']}  {' '.join(d['purposes'])}\n"
+                f"state: {d['state']}  created {_when(d['created_at'])}  completed {_when(d['completed_at'])}\n"
+                f"subject (pseudonymized): {d['subject']}\nreceipts:\n{receipts}\n"
+                f"missing: {', '.join(d['missing']) or '-'}")
+    if args.command == "nodes" and "nodes" in d:
+        return _rows(["node", "region", "state", "model", "cursor", "lag", "last seen", "connected since", "personal"],
+                     [[n["node_id"], n["region"], n["state"], _ref(n["model"]), n["privacy_cursor"], n["cursor_lag"],
+                       _when(n["last_seen"]), _when(n["connected_since"]), "yes" if n["serving_personal"] else "no"]
+                      for n in d["nodes"]])
+    if args.command == "nodes":
+        return f"{d['node_id']}: {d['state']}"
+    return _rows(["window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
+                 [[_when(int(c["window_start"])), c["cohort"], c["users"], c["texts"], c["negative"],
+                   f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}", c["events"]] for c in d["cohorts"]])
 
 
 if __name__ == "__main__":

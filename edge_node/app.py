@@ -20,6 +20,7 @@ from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
+from edge_node.model_updates import ModelUpdates
 from edge_node.inference import SentimentModel
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import ErrorBody, Health, SentimentRequest, SentimentResponse
@@ -53,7 +54,9 @@ def readyz(state: State) -> Health:
     node: EdgeNode | None = state.get("node")
     if node is None:
         raise NotReady("model or store is not ready yet")
-    return Health(status="ready", model=node.model.name, version=node.model.version)
+    sync = "standalone" if node.sync is None else ("connected" if node.sync.connected else "disconnected")
+    return Health(status="ready", model=node.model.name, version=node.model.version, sync=sync,
+                  serving_personal=node.personal_allowed())
 
 
 @get("/metrics", tags=["health"], sync_to_thread=False, media_type=CONTENT_TYPE)
@@ -127,7 +130,10 @@ def unicode_error_handler(_: Request, exc: UnicodeDecodeError) -> Response[Error
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        loaded = model or SentimentModel(settings.model_path, threads=settings.inference_threads)
+        # Offline first: an edge that was assigned a model serves it again after a restart.
+        assigned = ModelUpdates(settings.data_path / "models", settings.inference_threads).current() \
+            if settings.control_plane and model is None else None
+        loaded = model or SentimentModel(assigned or settings.model_path, threads=settings.inference_threads)
         node = EdgeNode(settings, loaded)
         await node.start()
         app.state.node = node

@@ -8,6 +8,8 @@ whose files are missing or differ from their sha256 — before any model is open
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tarfile
 from pathlib import Path, PurePosixPath
 
 import msgspec
@@ -130,3 +132,33 @@ def verify(root: Path) -> Manifest:
 
 def encode_manifest(manifest: Manifest) -> bytes:
     return msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n"
+
+
+def pack(bundle_dir: Path, tar_path: Path) -> None:
+    """A deterministic tar of a bundle directory (sorted names, no owners or times): the
+    form in which bundles travel between operator, control plane and edges."""
+    with tarfile.open(tar_path, "w:", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in bundle_dir.iterdir() if p.is_file()):
+            info = tar.gettarinfo(str(path), arcname=path.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
+
+
+def unpack(tar_path: Path, into: Path) -> None:
+    """Unpack a bundle tar: plain files at the top level only, nothing else is written."""
+    try:
+        with tarfile.open(tar_path, "r:") as tar:
+            members = tar.getmembers()
+            for m in members:
+                name = m.name
+                if not m.isfile() or name != PurePosixPath(name).name or name in ("", ".", "..") or "\\" in name:
+                    raise BundleError(f"bundle member {name!r} is not a plain top-level file")
+            for m in members:
+                source = tar.extractfile(m)
+                with open(into / m.name, "wb") as out:
+                    shutil.copyfileobj(source, out)
+    except tarfile.TarError as exc:
+        raise BundleError(f"not a readable bundle tar: {exc}") from exc

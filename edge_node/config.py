@@ -56,6 +56,13 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_cohorts_per_user: int = 2
     cohort_horizon_hours: float = 24.0
     cohort_prior_refresh_s: float = 5.0
+    # Control plane (empty: a standalone edge)
+    control_plane: str = ""  # HOST:PORT
+    node_id: str = ""  # default: the host name
+    region: str = ""
+    fail_closed_after_s: float = 3600.0
+    sync_backoff_max_s: float = 30.0
+    sync_audit_log: str = ""  # a file that receives every message sent upstream (JSON lines)
     # Operations
     low_confidence: float = 0.6
     maintenance_interval_s: float = 60.0
@@ -85,6 +92,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "cohort_min_size and max_cohorts_per_user must be >= 1"),
             (0.5 <= self.low_confidence <= 1, "low_confidence must be 0.5..1"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
+            (self.fail_closed_after_s > 0 and self.sync_backoff_max_s > 0,
+             "fail_closed_after_s and sync_backoff_max_s must be > 0"),
+            (not self.control_plane or ":" in self.control_plane, "control_plane must be HOST:PORT"),
             (self.decision_cache_ms >= 0 and self.cohort_prior_refresh_s >= 0,
              "decision_cache_ms and cohort_prior_refresh_s must be >= 0"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
@@ -101,6 +111,12 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def node_name(self) -> str:
+        import socket
+
+        return self.node_id or socket.gethostname()
 
     @property
     def retention_s(self) -> float:
@@ -142,6 +158,12 @@ HELP = {
     "max_cohorts_per_user": "most cohorts one user counts in per window",
     "cohort_horizon_hours": "how far back cohort priors look",
     "cohort_prior_refresh_s": "how often cohort priors are recomputed from the local cells",
+    "control_plane": "control plane HOST:PORT to sync with (empty: standalone)",
+    "node_id": "this edge's id at the control plane (default: the host name)",
+    "region": "this edge's region, reported to the control plane",
+    "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
+    "sync_backoff_max_s": "longest wait between reconnection attempts",
+    "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",
     "low_confidence": "predictions under this confidence count as low-confidence",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",

@@ -48,7 +48,7 @@ class Chosen(msgspec.Struct, kw_only=True):
 class Personalizer:
     def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
-                 cache_s: float = 1.0) -> None:
+                 cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -57,6 +57,7 @@ class Personalizer:
         self.weights = weights
         self.on_signal_used = on_signal_used
         self.cache_s = cache_s
+        self.allow_personal = allow_personal
         # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision)
         self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
 
@@ -65,6 +66,8 @@ class Personalizer:
         if not user_id:
             return None, None, "anonymous request"
         subject = self.privacy.pseudonymize(user_id)
+        if not self.allow_personal():
+            return subject, None, "edge is catching up with the privacy log (failing closed)"
         if not self.store.consent(subject).allows("personalization"):
             return subject, None, "no personalization consent"
         profile = self.store.profile(subject)
@@ -81,7 +84,8 @@ class Personalizer:
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
         cached = self._cache.get((subject, key))
         if (cached is not None and cached[0] > now and cached[1] is versions[0] and cached[2] is versions[1]
-                and cached[3] == self.cohorts.generation):
+                and cached[3] == self.cohorts.generation
+                and (cached[4].decision.source != "user" or self.allow_personal())):
             return cached[4]
         chosen = self._choose(user_id, key, now)
         if self.cache_s > 0:

@@ -40,6 +40,15 @@ class EdgeMetrics:
                                        ["kind"], registry=r)
         self.decisions = Counter("sentiedge_decisions_total", "Personalization decisions by vector source",
                                  ["source"], registry=r)
+        self.sync_connected = Gauge("sentiedge_sync_connected", "1 while the Sync stream is open", registry=r)
+        self.sync_cursor = Gauge("sentiedge_sync_privacy_cursor", "Last privacy sequence number applied", registry=r)
+        self.sync_last_success = Gauge("sentiedge_sync_last_success_timestamp_seconds",
+                                       "When this edge was last in sync with the privacy log", registry=r)
+        self.serving_personal = Gauge("sentiedge_serving_personal",
+                                      "1 when per-user vectors are served, 0 while failing closed", registry=r)
+        self.outbox_pending = Gauge("sentiedge_privacy_outbox_pending",
+                                    "Deletions and withdrawals made here not yet filed with the control plane",
+                                    registry=r)
         self._request_children: dict = {}
         self._decision_children: dict = {}
         self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)

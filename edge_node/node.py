@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 
+from edge_node.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
@@ -14,18 +15,21 @@ from edge_node.errors import NotReady
 from edge_node.inference import Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
+from edge_node.model_updates import ModelUpdates
 from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.ranking import Weights
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
+from edge_node.sync_agent import SyncAgent
 
 log = logging.getLogger("edge_node")
 
 
 class EdgeNode:
-    def __init__(self, settings: EdgeSettings, model: SentimentModel) -> None:
+    def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "") -> None:
         self.settings = settings
+        self.model_sha = model_sha or sha256_file(model.root / MANIFEST)
         self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
         self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync)
         key = settings.pseudonym_key.encode() if settings.pseudonym_key else self.store.secret("pseudonym")
@@ -45,8 +49,15 @@ class EdgeNode:
             self.store, self.privacy, self.cohorts, self.tuning, dimension=settings.vector_dim,
             weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
                             popularity=settings.weight_popularity),
-            on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000)
+            on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
+            allow_personal=self.personal_allowed)
         self.metrics.model(model.name, model.version)
+        self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads)
+        self.sync: SyncAgent | None = None
+        if settings.control_plane:
+            self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
+                                  region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
+                                  audit_log=settings.sync_audit_log or None)
         self._maintenance: asyncio.Task | None = None
 
     @property
@@ -61,6 +72,26 @@ class EdgeNode:
     async def start(self) -> None:
         await self.sentiment.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+        if self.sync is not None:
+            self.sync.start()
+
+    def personal_allowed(self) -> bool:
+        """False while failing closed: too long without a sync with the privacy log."""
+        if self.sync is None:
+            return True
+        allowed = time.time() - self.sync.last_success <= self.settings.fail_closed_after_s
+        self.metrics.serving_personal.set(int(allowed))
+        return allowed
+
+    async def swap_model(self, model: SentimentModel, sha: str) -> None:
+        """Warm the new model up, route new requests to it, let in-flight ones finish on the old."""
+        fresh = SentimentService(model, self.settings,
+                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
+        await fresh.start()
+        old, self.sentiment, self.model_sha = self.sentiment, fresh, sha
+        self.metrics.model(model.name, model.version)
+        log.info("swapped model to %s %s (%s)", model.name, model.version, sha[:12])
+        await old.close()  # drains the old batchers
 
     async def _maintain(self) -> None:
         while True:
@@ -74,6 +105,8 @@ class EdgeNode:
                 log.exception("store maintenance failed")
 
     async def close(self) -> None:
+        if self.sync is not None:
+            await self.sync.stop()
         if self._maintenance is not None:
             self._maintenance.cancel()
             try:

@@ -71,7 +71,12 @@ class PrivacyBook:
         if unknown:
             raise InvalidInput(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}",
                                field=f"purposes.{unknown[0]}")
-        subject = self.pseudonymize(user_id)
+        return self.set_subject_consent(self.pseudonymize(user_id), purposes, policy_version, at, now)
+
+    def set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
+                            now: float, *, request_id: str | None = None, file_upstream: bool = True,
+                            after=None) -> ConsentChange:
+        """``after`` runs inside the same transaction (the sync agent persists its cursor there)."""
         with self.store.transaction():
             consent = self.store.consent(subject)
             withdrawn = []
@@ -89,12 +94,15 @@ class PrivacyBook:
                 self.store.delete(f"suppressed|{subject}")
             self.store.put_consent(subject, consent)
             erased = self._erase_for(subject, withdrawn, now)
-            request_id = None
             if withdrawn:
-                request_id = new_request_id()
-                self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
-                                                        subject=subject, purposes=withdrawn, at=now))
-        return ConsentChange(consent=consent, withdrawn=withdrawn, erased=erased, request_id=request_id)
+                request_id = request_id or new_request_id()
+                if file_upstream:
+                    self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
+                                                            subject=subject, purposes=withdrawn, at=now))
+            if after is not None:
+                after()
+        return ConsentChange(consent=consent, withdrawn=withdrawn, erased=erased,
+                             request_id=request_id if withdrawn else None)
 
     def _erase_for(self, subject: str, withdrawn: list[str], now: float) -> list[str]:
         erased = []
@@ -117,7 +125,7 @@ class PrivacyBook:
         return self.delete_subject(subject, now, request_id=request_id, file_upstream=file_upstream)
 
     def delete_subject(self, subject: str, now: float, *, request_id: str | None = None,
-                       file_upstream: bool = True) -> Erasure:
+                       file_upstream: bool = True, after=None) -> Erasure:
         request_id = request_id or new_request_id()
         with self.store.transaction():
             erased = self.store.erase_user(subject)
@@ -127,6 +135,8 @@ class PrivacyBook:
             if file_upstream:
                 self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
                                                         subject=subject, at=now))
+            if after is not None:
+                after()
         return Erasure(request_id=request_id, erased=erased, suppressed_at=now)
 
 

@@ -30,10 +30,12 @@ class ErrorBody(Wire, kw_only=True):
     field: str | None = None
 
 
-class Health(Wire, kw_only=True):
+class Health(Wire, kw_only=True, omit_defaults=True):
     status: str
     model: str | None = None
     version: str | None = None
+    sync: str | None = None  # standalone, connected or disconnected
+    serving_personal: bool | None = None  # false while failing closed
 
 
 class GrantView(Wire, kw_only=True):

@@ -29,10 +29,13 @@ def add_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct], prefix
                             help=f"{help_text.get(field.name, '')} (env {env_name(prefix, field.name)}; default {default})")
 
 
-def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[str, object] | None = None) -> T:
-    """Build settings from defaults, then ``environ``, then non-None ``flags``."""
+def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[str, object] | None = None,
+         error: type[Exception] | None = None) -> T:
+    """Build settings from defaults, then ``environ``, then non-None ``flags``; a bad value
+    raises ``error`` (the calling service's config error) naming the variable."""
     from edge_node.errors import ConfigError
 
+    error = error or ConfigError
     raw: dict[str, object] = {}
     for field in msgspec.structs.fields(cls):
         value = environ.get(env_name(prefix, field.name))
@@ -44,7 +47,7 @@ def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[s
         # str_values lets "8" become 8 and "true" become True, as env vars and flags are strings.
         return msgspec.convert(raw, cls, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid setting: {_with_env_names(str(exc), prefix)}") from exc
+        raise error(f"invalid setting: {_with_env_names(str(exc), prefix)}") from exc
 
 
 def _with_env_names(message: str, prefix: str) -> str:

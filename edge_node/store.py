@@ -30,7 +30,7 @@ import diskcache
 import msgspec
 
 from edge_node.errors import StoreError
-from edge_node.records import Consent, PrivacyRequest, Profile, Stored, Suppression
+from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)
 
@@ -156,11 +156,32 @@ class EdgeStore:
 
     # --- privacy requests waiting to be filed with the control plane ----------------------
     def queue_request(self, request: PrivacyRequest) -> None:
-        self._cache.push(_encoder.encode(request), prefix="outbox")
+        """Queue a request (call inside the transaction that applied it locally)."""
+        index = self.get("outbox|index", Keys) or Keys()
+        index.keys.append(request.request_id)
+        self.put(f"outbox|{request.request_id}", request, ttl=None)
+        self.put("outbox|index", index, ttl=None)
 
     def queued_requests(self) -> list[PrivacyRequest]:
-        keys = [k for k in self._cache.iterkeys() if isinstance(k, str) and k.startswith("outbox-")]
-        return [_decoder(PrivacyRequest).decode(self._cache[k]) for k in sorted(keys) if k in self._cache]
+        index = self.get("outbox|index", Keys) or Keys()
+        found = [self.get(f"outbox|{rid}", PrivacyRequest) for rid in index.keys]
+        return [r for r in found if r is not None]
+
+    def filed(self, request_id: str) -> None:
+        """The control plane has the request: drop it from the queue."""
+        with self.transaction():
+            index = self.get("outbox|index", Keys) or Keys()
+            if request_id in index.keys:
+                index.keys.remove(request_id)
+                self.put("outbox|index", index, ttl=None)
+            self.delete(f"outbox|{request_id}")
+
+    # --- small named values (sync cursors and the like) -----------------------------------
+    def value(self, name: str, default=None):
+        return self._cache.get(f"value|{name}", default)
+
+    def set_value(self, name: str, value) -> None:
+        self._cache.set(f"value|{name}", value)
 
     # --- housekeeping ---------------------------------------------------------------------
     def expire(self) -> int:

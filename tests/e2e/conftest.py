@@ -22,26 +22,56 @@ def free_port() -> int:
 
 class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path, health_url: str) -> None:
+        self.args = args
+        self.env = env
         self.log_path = log
         self.health_url = health_url
-        self._log = log.open("wb")
+        self._log = log.open("ab")
         self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def healthy(self) -> bool:
+        if self.health_url.startswith("grpc://"):
+            import grpc
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            with grpc.insecure_channel(self.health_url[len("grpc://"):]) as channel:
+                try:
+                    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                except grpc.RpcError:
+                    return False
+                return reply.status == health_pb2.HealthCheckResponse.SERVING
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def restart(self) -> None:
+        """Start the same command again (same port, same data) after a stop or a kill."""
+        if self.proc.poll() is None:
+            raise RuntimeError("still running")
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.wait_healthy()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"process exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
+            if self.healthy():
+                return
             time.sleep(0.2)
         raise TimeoutError(f"{self.health_url} not healthy after {timeout}s:\n{self.tail()}")
 
     def terminate(self, timeout: float = 30.0) -> int:
+        if self._log.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -64,11 +94,18 @@ def spawn(tmp_path, request):
 
     def start(*args: str, health_path: str = "/readyz", env: dict[str, str] | None = None) -> tuple[Process, str]:
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        full_env = os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1",
-                                 "EDGE_DATA_DIR": str(tmp_path / f"data-{port}")} | (env or {})
+        if args[0] == "control-plane":
+            base = f"127.0.0.1:{port}"
+            full_env = os.environ | {"CP_PORT": str(port), "CP_HOST": "127.0.0.1",
+                                     "CP_DATA_DIR": str(tmp_path / f"cp-{port}")} | (env or {})
+            health = f"grpc://{base}"
+        else:
+            base = f"http://127.0.0.1:{port}"
+            full_env = os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1",
+                                     "EDGE_DATA_DIR": str(tmp_path / f"data-{port}")} | (env or {})
+            health = base + health_path
         exe = str(Path(sys.executable).parent / args[0])
-        proc = Process([exe, *args[1:]], full_env, tmp_path / f"{args[0]}-{port}.log", base + health_path)
+        proc = Process([exe, *args[1:]], full_env, tmp_path / f"{args[0]}-{port}.log", health)
         started.append(proc)
         proc.wait_healthy()
         return proc, base

@@ -20,9 +20,10 @@ def client(model, tmp_path_factory):
 
 
 def test_health_and_readiness_name_the_model(client, model):
-    assert client.get("/healthz").json() == {"status": "ok", "model": None, "version": None}
+    assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready == {"status": "ready", "model": model.name, "version": model.version}
+    assert ready == {"status": "ready", "model": model.name, "version": model.version, "sync": "standalone",
+                     "serving_personal": True}
 
 
 def test_scores_many_texts_in_order_with_full_results(client, model):

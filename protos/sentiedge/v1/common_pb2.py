@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/sentiedge/v1/common.proto\x12\x0csentiedge.v1\"B\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_sha256\x18\x03 \x01(\t*P\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43K_STATUS_ACK\x10\x01\x12\x13\n\x0f\x41\x43K_STATUS_NACK\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/sentiedge/v1/common.proto\x12\x0csentiedge.v1\"B\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x17\n\x0fmanifest_sha256\x18\x03 \x01(\t*P\n\tAckStatus\x12\x1a\n\x16\x41\x43K_STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41\x43K_STATUS_ACK\x10\x01\x12\x13\n\x0f\x41\x43K_STATUS_NACK\x10\x02*j\n\x0bPrivacyKind\x12\x1c\n\x18PRIVACY_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18PRIVACY_KIND_DELETE_USER\x10\x01\x12\x1f\n\x1bPRIVACY_KIND_REVOKE_CONSENT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACKSTATUS']._serialized_start=118
   _globals['_ACKSTATUS']._serialized_end=198
+  _globals['_PRIVACYKIND']._serialized_start=200
+  _globals['_PRIVACYKIND']._serialized_end=306
   _globals['_MODELREF']._serialized_start=50
   _globals['_MODELREF']._serialized_end=116
 # @@protoc_insertion_point(module_scope)

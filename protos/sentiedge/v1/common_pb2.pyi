@@ -10,9 +10,18 @@ class AckStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACK_STATUS_UNSPECIFIED: _ClassVar[AckStatus]
     ACK_STATUS_ACK: _ClassVar[AckStatus]
     ACK_STATUS_NACK: _ClassVar[AckStatus]
+
+class PrivacyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIVACY_KIND_UNSPECIFIED: _ClassVar[PrivacyKind]
+    PRIVACY_KIND_DELETE_USER: _ClassVar[PrivacyKind]
+    PRIVACY_KIND_REVOKE_CONSENT: _ClassVar[PrivacyKind]
 ACK_STATUS_UNSPECIFIED: AckStatus
 ACK_STATUS_ACK: AckStatus
 ACK_STATUS_NACK: AckStatus
+PRIVACY_KIND_UNSPECIFIED: PrivacyKind
+PRIVACY_KIND_DELETE_USER: PrivacyKind
+PRIVACY_KIND_REVOKE_CONSENT: PrivacyKind
 
 class ModelRef(_message.Message):
     __slots__ = ("name", "version", "manifest_sha256")

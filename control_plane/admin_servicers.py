@@ -1,0 +1,166 @@
+"""gRPC transport of the operator services (Models, Privacy, Nodes, Cohorts). Every call
+needs an operator token; domain errors become their gRPC status with the message."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import tempfile
+from pathlib import Path
+
+import grpc
+
+from control_plane import convert
+from control_plane.errors import CpError, InvalidArgument, NotFound
+from control_plane.state import ControlPlane
+from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
+
+log = logging.getLogger("control_plane.admin")
+
+
+def operator_call(method):
+    """Authenticate, run, and turn a domain error into its gRPC status."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            who = self.cp.operator(context.invocation_metadata())
+            result = await method(self, request, context, who)
+        except CpError as exc:
+            await context.abort(exc.code, exc.message)
+        return result
+
+    return wrapper
+
+
+class Base:
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+
+
+class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
+    @operator_call
+    async def Push(self, request_iterator, context, who):  # noqa: N802
+        limit = self.cp.settings.max_bundle_bytes
+        uploads = self.cp.settings.data_path / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=uploads, suffix=".tar") as tmp:
+            size = 0
+            async for chunk in request_iterator:
+                size += len(chunk.data)
+                if size > limit:
+                    raise InvalidArgument(f"bundle is over {limit} bytes (CP_MAX_BUNDLE_BYTES)")
+                tmp.write(chunk.data)
+            tmp.flush()
+            if size == 0:
+                raise InvalidArgument("empty upload: stream the bundle tar in PushChunk messages")
+            row, new = await asyncio.to_thread(self.cp.registry.accept, Path(tmp.name), self.cp.now())
+        log.info("%s pushed %s %s (%s, %d bytes)", who, row.name, row.version, "new" if new else "already present",
+                 row.size)
+        return convert.model_info(row, already=not new)
+
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return operator_pb2.ListModelsResponse(models=[convert.model_info(m) for m in self.cp.store.models()])
+
+    @operator_call
+    async def Rollout(self, request, context, who):  # noqa: N802
+        rollout = self.cp.registry.rollout(request.name, request.version, request.percent, list(request.nodes),
+                                           self.cp.now())
+        log.info("%s rolled out %s %s to %s", who, request.name, request.version,
+                 rollout.nodes or f"{rollout.percent}% of nodes")
+        self.cp.wake_all()
+        return self._status(request.name)
+
+    @operator_call
+    async def Rollback(self, request, context, who):  # noqa: N802
+        self.cp.registry.rollback(request.name, self.cp.now())
+        log.info("%s rolled back %s", who, request.name)
+        self.cp.wake_all()
+        return self._status(request.name)
+
+    @operator_call
+    async def Status(self, request, context, who):  # noqa: N802
+        return self._status(request.name)
+
+    def _status(self, name: str) -> operator_pb2.RolloutStatus:
+        store = self.cp.store
+        rollout = next((r for r in store.rollouts() if r.name == name), None)
+        if rollout is None:
+            raise NotFound(f"no rollout for {name!r}")
+        states = []
+        now = self.cp.now()
+        for view in self.cp.nodes.views(now):
+            node = view.node
+            if node.decommissioned:
+                continue
+            desired = self.cp.registry.desired(node.node_id)
+            parked = store.node_model(node.node_id, desired.manifest_sha) if desired else None
+            if desired is None:
+                state = "unassigned"
+            elif node.model_sha == desired.manifest_sha:
+                state = "serving"
+            elif parked and parked[0] == "parked":
+                state = "parked"
+            else:
+                state = "stale" if view.state == "stale" else "pending"
+            states.append(operator_pb2.NodeModelState(
+                node_id=node.node_id, assigned=convert.model_ref(desired),
+                serving=convert.model_ref(store.model(sha=node.model_sha)) if node.model_sha else None,
+                state=state, error=parked[1] if parked and parked[0] == "parked" else ""))
+        return convert.rollout_status(rollout, name, store.model(sha=rollout.current_sha),
+                                      store.model(sha=rollout.previous_sha) if rollout.previous_sha else None, states)
+
+
+class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
+    @operator_call
+    async def Revoke(self, request, context, who):  # noqa: N802
+        entry = self.cp.ledger.revoke(request.user_id, list(request.purposes), self.cp.now())
+        log.info("%s filed %s: revoke %s (seq %d)", who, entry.request_id, entry.purposes, entry.seq)
+        self.cp.wake_all()
+        return convert.request_status(self.cp.ledger.status(entry.request_id))
+
+    @operator_call
+    async def Delete(self, request, context, who):  # noqa: N802
+        entry = self.cp.ledger.delete(request.user_id, self.cp.now())
+        log.info("%s filed %s: delete (seq %d)", who, entry.request_id, entry.seq)
+        self.cp.wake_all()
+        return convert.request_status(self.cp.ledger.status(entry.request_id))
+
+    @operator_call
+    async def Status(self, request, context, who):  # noqa: N802
+        return convert.request_status(self.cp.ledger.status(request.request_id))
+
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return operator_pb2.ListPrivacyResponse(
+            requests=[convert.request_status(s) for s in self.cp.ledger.recent(request.limit)])
+
+
+class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return operator_pb2.ListNodesResponse(nodes=[convert.node_info(v) for v in self.cp.nodes.views(self.cp.now())])
+
+    @operator_call
+    async def Decommission(self, request, context, who):  # noqa: N802
+        self.cp.nodes.decommission(request.node_id)
+        log.info("%s decommissioned node %s", who, request.node_id)
+        view = next(v for v in self.cp.nodes.views(self.cp.now()) if v.node.node_id == request.node_id)
+        return convert.node_info(view)
+
+
+class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
+    @operator_call
+    async def Merged(self, request, context, who):  # noqa: N802
+        now = self.cp.now()
+        return sync_pb2.CohortPriors(generated_at=now,
+                                     cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
+
+
+def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
+    operator_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(cp), server)
+    operator_pb2_grpc.add_PrivacyServicer_to_server(PrivacyServicer(cp), server)
+    operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp), server)
+    operator_pb2_grpc.add_CohortsServicer_to_server(CohortsServicer(cp), server)

@@ -1,0 +1,79 @@
+"""Control-plane settings: every field is a ``CP_*`` variable and a ``control-plane serve`` flag."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+from control_plane.errors import ConfigError
+from edge_node import settings_loader
+
+PREFIX = "CP_"
+
+
+class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: str = "var/control-plane"
+    # Operator tokens "name:token,name:token"; empty: one is generated into the data dir.
+    admin_tokens: str = ""
+    # Key of the keyed hash that pseudonymizes user ids: the same value as every edge's
+    # EDGE_PSEUDONYM_KEY. Empty: a random key kept in the data dir (then give it to the edges).
+    pseudonym_key: str = ""
+    heartbeat_interval_s: float = 5.0
+    stale_after_s: float = 60.0
+    cohort_min_size: int = 50
+    cohort_horizon_hours: float = 24.0
+    max_message_bytes: int = 4 << 20
+    max_bundle_bytes: int = 200 << 20
+    log_level: str = "info"
+
+    def validate(self) -> CpSettings:
+        checks = [
+            (1 <= self.port <= 65535, "port must be 1..65535"),
+            (self.heartbeat_interval_s > 0 and self.stale_after_s > self.heartbeat_interval_s,
+             "stale_after_s must exceed heartbeat_interval_s > 0"),
+            (self.cohort_min_size >= 1 and self.cohort_horizon_hours > 0, "cohort settings must be positive"),
+            (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
+            (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid setting: {message}")
+        for entry in filter(None, self.admin_tokens.split(",")):
+            name, sep, token = entry.partition(":")
+            if not sep or not name.strip() or len(token) < 8:
+                raise ConfigError("invalid setting: CP_ADMIN_TOKENS entries are name:token with tokens of 8+ characters")
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+HELP = {
+    "host": "address gRPC listens on",
+    "port": "gRPC port",
+    "data_dir": "directory of the SQLite database and the model bundles",
+    "admin_tokens": "operator tokens, name:token,... (empty: one generated into the data dir)",
+    "pseudonym_key": "key that pseudonymizes user ids; equal to the edges' EDGE_PSEUDONYM_KEY",
+    "heartbeat_interval_s": "how often edges report health and cohort aggregates",
+    "stale_after_s": "a node not heard from this long is shown as stale",
+    "cohort_min_size": "merged cohorts with fewer users are withheld",
+    "cohort_horizon_hours": "how far back merged cohort priors look",
+    "max_message_bytes": "largest gRPC message accepted",
+    "max_bundle_bytes": "largest model bundle accepted by a push",
+    "log_level": "log level",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, flags: Mapping[str, object] | None = None) -> CpSettings:
+    return settings_loader.load(CpSettings, PREFIX, os.environ if environ is None else environ, flags,
+                                error=ConfigError).validate()

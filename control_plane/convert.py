@@ -1,0 +1,67 @@
+"""Protobuf ↔ control-plane domain. Nothing else in the control plane touches protobuf types
+except the servicers that call these functions."""
+
+from __future__ import annotations
+
+from control_plane.ledger import RequestStatus
+from control_plane.nodes import NodeView
+from control_plane.store import Aggregate, ModelRow, PrivacyEntry, Rollout
+from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
+
+
+def model_ref(row: ModelRow | None) -> common_pb2.ModelRef:
+    if row is None:
+        return common_pb2.ModelRef()
+    return common_pb2.ModelRef(name=row.name, version=row.version, manifest_sha256=row.manifest_sha)
+
+
+def ref_tuple(ref: common_pb2.ModelRef) -> tuple[str, str, str]:
+    return ref.name, ref.version, ref.manifest_sha256
+
+
+def model_info(row: ModelRow, already: bool = False) -> operator_pb2.ModelInfo:
+    return operator_pb2.ModelInfo(model=model_ref(row), bundle_sha256=row.bundle_sha, bundle_size=row.size,
+                                  pushed_at=row.pushed_at, already_present=already)
+
+
+def privacy_update(e: PrivacyEntry) -> sync_pb2.ControlMessage:
+    return sync_pb2.ControlMessage(privacy=sync_pb2.PrivacyUpdate(
+        seq=e.seq, request_id=e.request_id, kind=e.kind, subject=e.subject, purposes=e.purposes, at=e.at,
+        origin_node=e.origin_node))
+
+
+def aggregate_from_proto(a: sync_pb2.CohortAggregate) -> Aggregate:
+    return Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users,
+                     texts=a.texts, negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum,
+                     categories=dict(a.categories))
+
+
+def aggregate_to_proto(a: Aggregate) -> sync_pb2.CohortAggregate:
+    return sync_pb2.CohortAggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
+                                    users=a.users, texts=a.texts, negative=a.negative, events=a.events,
+                                    sentiment_sum=a.sentiment_sum, categories=a.categories)
+
+
+def request_status(s: RequestStatus) -> operator_pb2.PrivacyRequestStatus:
+    e = s.entry
+    return operator_pb2.PrivacyRequestStatus(
+        request_id=e.request_id, seq=e.seq, kind=e.kind, subject=e.subject, purposes=e.purposes, state=s.state,
+        created_at=e.created_at, completed_at=s.completed_at,
+        receipts=[operator_pb2.NodeReceipt(node_id=n, at=at) for n, at in s.receipts], missing=s.missing,
+        origin_node=e.origin_node)
+
+
+def node_info(v: NodeView) -> operator_pb2.NodeInfo:
+    n = v.node
+    return operator_pb2.NodeInfo(
+        node_id=n.node_id, region=n.region,
+        model=common_pb2.ModelRef(name=n.model_name, version=n.model_version, manifest_sha256=n.model_sha),
+        privacy_cursor=n.privacy_cursor, cursor_lag=v.cursor_lag, last_seen=n.last_seen,
+        connected_since=n.connected_since, state=v.state, serving_personal=n.serving_personal)
+
+
+def rollout_status(rollout: Rollout | None, name: str, current: ModelRow | None, previous: ModelRow | None,
+                   states: list[operator_pb2.NodeModelState]) -> operator_pb2.RolloutStatus:
+    return operator_pb2.RolloutStatus(
+        name=name, current=model_ref(current), previous=model_ref(previous),
+        percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], node_states=states)

@@ -1,0 +1,102 @@
+"""The privacy ledger: consent revocations and deletions, an append-only log with receipts.
+
+Operators name users by their raw id; it is pseudonymized (HMAC-SHA256 with the
+deployment's key, the same one the edges use) before anything is stored. A request is
+``pending`` until a node acknowledges it, ``in_progress`` while nodes that were registered
+when it was filed are still missing, ``completed`` once every one of them (decommissioned
+nodes aside) has sent its receipt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+import msgspec
+
+from control_plane.errors import InvalidArgument, NotFound
+from control_plane.store import PrivacyEntry, Store
+
+DELETE_USER = 1
+REVOKE_CONSENT = 2
+PURPOSES = ("sentiment", "personalization", "cohort_analytics")
+
+
+class RequestStatus(msgspec.Struct, kw_only=True):
+    entry: PrivacyEntry
+    state: str
+    receipts: list[tuple[str, float]]
+    missing: list[str]
+    completed_at: float
+
+
+def pseudonymize(key: bytes, user_id: str) -> str:
+    # Must match edge_node.privacy.Pseudonymizer.
+    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class Ledger:
+    def __init__(self, store: Store, key: bytes) -> None:
+        self.store = store
+        self.key = key
+
+    def _user(self, user_id: str) -> str:
+        if not user_id.strip():
+            raise InvalidArgument("user_id is empty")
+        if len(user_id) > 256:
+            raise InvalidArgument("user_id is longer than 256 characters")
+        return pseudonymize(self.key, user_id)
+
+    def delete(self, user_id: str, now: float) -> PrivacyEntry:
+        entry, _ = self.store.append_privacy(new_request_id(), DELETE_USER, self._user(user_id), [], now, "", now)
+        return entry
+
+    def revoke(self, user_id: str, purposes: list[str], now: float) -> PrivacyEntry:
+        if not purposes:
+            raise InvalidArgument(f"name at least one purpose to revoke ({', '.join(PURPOSES)})")
+        unknown = sorted(set(purposes) - set(PURPOSES))
+        if unknown:
+            raise InvalidArgument(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}")
+        entry, _ = self.store.append_privacy(new_request_id(), REVOKE_CONSENT, self._user(user_id),
+                                             sorted(set(purposes)), now, "", now)
+        return entry
+
+    def file(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float, origin: str,
+             now: float) -> tuple[PrivacyEntry, bool]:
+        """A request made at an edge (already pseudonymized there). Idempotent by request id."""
+        if kind not in (DELETE_USER, REVOKE_CONSENT):
+            raise InvalidArgument(f"unknown privacy request kind {kind}")
+        if not request_id or len(subject) != 32 or any(c not in "0123456789abcdef" for c in subject):
+            raise InvalidArgument("a filed request needs a request id and a pseudonymized subject (32 hex characters)")
+        if kind == REVOKE_CONSENT and (not purposes or set(purposes) - set(PURPOSES)):
+            raise InvalidArgument(f"a revocation names purposes from {', '.join(PURPOSES)}")
+        return self.store.append_privacy(request_id, kind, subject, purposes, at, origin, now)
+
+    def status(self, request_id: str) -> RequestStatus:
+        entry = self.store.privacy_entry(request_id)
+        if entry is None:
+            raise NotFound(f"no privacy request {request_id!r}")
+        return self._status(entry)
+
+    def _status(self, entry: PrivacyEntry) -> RequestStatus:
+        receipts = self.store.receipts(entry.seq)
+        got = {node for node, _ in receipts}
+        required = self.store.required(entry.seq)
+        missing = [n for n in required if n not in got]
+        if not missing:
+            state = "completed"
+        elif got & set(required):
+            state = "in_progress"
+        else:
+            state = "pending"
+        completed_at = max((at for node, at in receipts if node in required), default=entry.created_at) \
+            if state == "completed" else 0.0
+        return RequestStatus(entry=entry, state=state, receipts=receipts, missing=missing, completed_at=completed_at)
+
+    def recent(self, limit: int) -> list[RequestStatus]:
+        return [self._status(e) for e in self.store.privacy_recent(max(1, min(limit or 50, 1000)))]
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4().hex}"

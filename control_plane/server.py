@@ -1,0 +1,69 @@
+"""The control plane's gRPC server: EdgeSync, the operator services, health and reflection.
+SIGTERM stops accepting, lets calls finish for a grace period, and exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from control_plane import admin_servicers
+from control_plane.config import CpSettings
+from control_plane.state import ControlPlane
+from control_plane.sync_servicer import EdgeSyncServicer
+from protos.sentiedge.v1 import operator_pb2, sync_pb2, sync_pb2_grpc
+
+log = logging.getLogger("control_plane")
+
+SERVICES = [
+    sync_pb2.DESCRIPTOR.services_by_name["EdgeSync"].full_name,
+    *(operator_pb2.DESCRIPTOR.services_by_name[s].full_name for s in ("Models", "Privacy", "Nodes", "Cohorts")),
+]
+
+
+def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, health.HealthServicer]:
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+                                      ("grpc.max_send_message_length", limit),
+                                      ("grpc.keepalive_time_ms", 20_000),
+                                      ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+                                      ("grpc.keepalive_permit_without_calls", 1)])
+    sync_pb2_grpc.add_EdgeSyncServicer_to_server(EdgeSyncServicer(cp), server)
+    admin_servicers.add_all(server, cp)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    server.add_insecure_port(settings.address)
+    return server, health_servicer
+
+
+async def serve(settings: CpSettings) -> int:
+    cp = ControlPlane(settings)
+    server, health_servicer = build(settings, cp)
+    await server.start()
+    for name in ["", *SERVICES]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("control plane listening on %s (data in %s)", settings.address, settings.data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pruner = asyncio.create_task(_prune(cp))
+    await stop.wait()
+    log.info("shutting down: draining calls")
+    pruner.cancel()
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=5)
+    cp.close()
+    log.info("control plane stopped")
+    return 0
+
+
+async def _prune(cp: ControlPlane) -> None:
+    while True:
+        await asyncio.sleep(600)
+        cp.cohorts.prune(cp.now())

@@ -1,0 +1,86 @@
+"""Everything the control plane knows, built from settings, plus who to wake when it changes.
+
+Transport (gRPC servicers) depends on this; this never imports gRPC types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import time
+
+from control_plane.cohorts import CohortMerge
+from control_plane.config import CpSettings
+from control_plane.errors import Unauthenticated
+from control_plane.ledger import Ledger
+from control_plane.nodes import NodeRegistry
+from control_plane.registry import Registry
+from control_plane.store import Store
+
+log = logging.getLogger("control_plane")
+
+
+class ControlPlane:
+    def __init__(self, settings: CpSettings) -> None:
+        self.settings = settings
+        self.store = Store(settings.data_path)
+        key = settings.pseudonym_key.encode() if settings.pseudonym_key else \
+            self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
+        self.ledger = Ledger(self.store, key)
+        self.registry = Registry(self.store, settings.data_path)
+        self.nodes = NodeRegistry(self.store, stale_after_s=settings.stale_after_s)
+        self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
+                                   horizon_s=settings.cohort_horizon_hours * 3600)
+        self.tokens = self._tokens(settings)
+        self._watchers: dict[str, set[asyncio.Event]] = {}
+        # Streams that were open when the process died are not open now.
+        for node in self.store.nodes():
+            if node.connected_since:
+                node.connected_since = 0.0
+                self.store.upsert_node(node)
+
+    def _tokens(self, settings: CpSettings) -> dict[str, str]:
+        tokens = {}
+        for entry in filter(None, settings.admin_tokens.split(",")):
+            name, _, token = entry.partition(":")
+            tokens[token] = name.strip()
+        if not tokens:
+            path = settings.data_path / "admin.token"
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(24) + "\n")
+                path.chmod(0o600)
+                log.warning("no CP_ADMIN_TOKENS: generated an operator token in %s", path)
+            tokens[path.read_text().strip()] = "admin"
+        return tokens
+
+    def operator(self, metadata) -> str:
+        """The operator's name for a call's ``authorization: Bearer <token>`` metadata."""
+        for key, value in metadata or ():
+            if key == "authorization" and value.startswith("Bearer "):
+                given = value[len("Bearer "):]
+                for token, name in self.tokens.items():
+                    if hmac.compare_digest(token, given):
+                        return name
+        raise Unauthenticated("operator calls need 'authorization: Bearer <token>' with a valid token "
+                              "(control-plane --token, CP_TOKEN, or the data dir's admin.token)")
+
+    # --- waking streams ---------------------------------------------------------------------
+    def watch(self, node_id: str, event: asyncio.Event) -> None:
+        self._watchers.setdefault(node_id, set()).add(event)
+
+    def unwatch(self, node_id: str, event: asyncio.Event) -> None:
+        self._watchers.get(node_id, set()).discard(event)
+
+    def wake_all(self) -> None:
+        for events in self._watchers.values():
+            for event in events:
+                event.set()
+
+    def close(self) -> None:
+        self.store.close()
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

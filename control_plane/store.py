@@ -1,0 +1,299 @@
+"""The control plane's state behind one interface; SQLite (WAL) in the data directory.
+
+Every method is one transaction: a call that returned has committed, so a restart (even
+after SIGKILL) loses nothing acknowledged to an operator or an edge. Domain modules talk
+to :class:`Store` only; a PostgreSQL implementation can sit behind the same methods.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+
+from control_plane.errors import CpError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    node_id TEXT PRIMARY KEY, region TEXT NOT NULL DEFAULT '', model_name TEXT NOT NULL DEFAULT '',
+    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '', privacy_cursor INTEGER NOT NULL DEFAULT 0,
+    last_seen REAL NOT NULL DEFAULT 0, connected_since REAL NOT NULL DEFAULT 0, registered_at REAL NOT NULL,
+    decommissioned INTEGER NOT NULL DEFAULT 0, serving_personal INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS privacy_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
+    subject TEXT NOT NULL, purposes TEXT NOT NULL, at REAL NOT NULL, origin_node TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS privacy_required (
+    seq INTEGER NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (seq, node_id)
+);
+CREATE TABLE IF NOT EXISTS privacy_receipts (
+    seq INTEGER NOT NULL, node_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (seq, node_id)
+);
+CREATE TABLE IF NOT EXISTS models (
+    manifest_sha TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, bundle_sha TEXT NOT NULL,
+    size INTEGER NOT NULL, pushed_at REAL NOT NULL, UNIQUE (name, version)
+);
+CREATE TABLE IF NOT EXISTS rollouts (
+    name TEXT PRIMARY KEY, current_sha TEXT NOT NULL, previous_sha TEXT NOT NULL DEFAULT '',
+    percent INTEGER NOT NULL DEFAULT 100, nodes TEXT NOT NULL DEFAULT '[]', updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_models (
+    node_id TEXT NOT NULL, manifest_sha TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL, PRIMARY KEY (node_id, manifest_sha)
+);
+CREATE TABLE IF NOT EXISTS cohorts (
+    window_start INTEGER NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
+    users INTEGER NOT NULL, texts INTEGER NOT NULL, negative INTEGER NOT NULL, events INTEGER NOT NULL,
+    sentiment_sum REAL NOT NULL, categories TEXT NOT NULL, PRIMARY KEY (window_start, cohort, node_id)
+);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+"""
+
+
+class Node(msgspec.Struct, kw_only=True):
+    node_id: str
+    region: str = ""
+    model_name: str = ""
+    model_version: str = ""
+    model_sha: str = ""
+    privacy_cursor: int = 0
+    last_seen: float = 0.0
+    connected_since: float = 0.0
+    registered_at: float = 0.0
+    decommissioned: bool = False
+    serving_personal: bool = True
+
+
+class PrivacyEntry(msgspec.Struct, kw_only=True):
+    seq: int
+    request_id: str
+    kind: int
+    subject: str
+    purposes: list[str]
+    at: float
+    origin_node: str
+    created_at: float
+
+
+class ModelRow(msgspec.Struct, kw_only=True):
+    manifest_sha: str
+    name: str
+    version: str
+    bundle_sha: str
+    size: int
+    pushed_at: float
+
+
+class Rollout(msgspec.Struct, kw_only=True):
+    name: str
+    current_sha: str
+    previous_sha: str
+    percent: int
+    nodes: list[str]
+    updated_at: float
+
+
+class Aggregate(msgspec.Struct, kw_only=True):
+    window_start: int
+    window_seconds: int
+    cohort: str
+    users: int
+    texts: int
+    negative: int
+    events: int
+    sentiment_sum: float
+    categories: dict[str, float]
+
+
+class Store:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(directory / "control-plane.db", isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise CpError(f"cannot open the database in {directory}: {exc}") from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # --- secrets ----------------------------------------------------------------------------
+    def secret(self, name: str, make) -> bytes:
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return bytes(row[0])
+            value = make()
+            db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
+            return value
+
+    # --- nodes ------------------------------------------------------------------------------
+    def upsert_node(self, node: Node) -> None:
+        fields = msgspec.structs.asdict(node)
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in fields if c not in {"node_id", "registered_at"})
+        with self._tx() as db:
+            db.execute(f"INSERT INTO nodes ({columns}) VALUES ({marks}) ON CONFLICT (node_id) DO UPDATE SET {updates}",
+                       tuple(fields.values()))
+
+    def node(self, node_id: str) -> Node | None:
+        rows = self._rows("SELECT * FROM nodes WHERE node_id = ?", (node_id,))
+        return _node(rows[0]) if rows else None
+
+    def nodes(self) -> list[Node]:
+        return [_node(r) for r in self._rows("SELECT * FROM nodes ORDER BY node_id")]
+
+    # --- privacy log ------------------------------------------------------------------------
+    def append_privacy(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float,
+                       origin_node: str, now: float) -> tuple[PrivacyEntry, bool]:
+        """Append a request (idempotent by request id); returns it and whether it is new."""
+        with self._tx() as db:
+            row = db.execute("SELECT * FROM privacy_log WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                return _entry(row), False
+            cur = db.execute(
+                "INSERT INTO privacy_log (request_id, kind, subject, purposes, at, origin_node, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (request_id, kind, subject, json.dumps(purposes), at, origin_node, now))
+            seq = cur.lastrowid
+            db.execute("INSERT INTO privacy_required (seq, node_id) SELECT ?, node_id FROM nodes "
+                       "WHERE decommissioned = 0", (seq,))
+            if origin_node:  # the edge it was filed at applied it before filing
+                db.execute("INSERT OR IGNORE INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?)",
+                           (seq, origin_node, now))
+            row = db.execute("SELECT * FROM privacy_log WHERE seq = ?", (seq,)).fetchone()
+            return _entry(row), True
+
+    def privacy_after(self, cursor: int, limit: int = 500) -> list[PrivacyEntry]:
+        return [_entry(r) for r in self._rows("SELECT * FROM privacy_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                                              (cursor, limit))]
+
+    def privacy_head(self) -> int:
+        return self._rows("SELECT COALESCE(MAX(seq), 0) FROM privacy_log")[0][0]
+
+    def privacy_entry(self, request_id: str) -> PrivacyEntry | None:
+        rows = self._rows("SELECT * FROM privacy_log WHERE request_id = ?", (request_id,))
+        return _entry(rows[0]) if rows else None
+
+    def privacy_recent(self, limit: int) -> list[PrivacyEntry]:
+        return [_entry(r) for r in self._rows("SELECT * FROM privacy_log ORDER BY seq DESC LIMIT ?", (limit,))]
+
+    def add_receipt(self, seq: int, node_id: str, now: float) -> bool:
+        """Record a node's receipt (idempotent) and move its cursor; True if new."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM privacy_log WHERE seq = ?", (seq,)).fetchone() is None:
+                return False
+            cur = db.execute("INSERT OR IGNORE INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?)",
+                             (seq, node_id, now))
+            db.execute("UPDATE nodes SET privacy_cursor = MAX(privacy_cursor, ?) WHERE node_id = ?", (seq, node_id))
+            return cur.rowcount == 1
+
+    def receipts(self, seq: int) -> list[tuple[str, float]]:
+        return [(r[0], r[1]) for r in self._rows(
+            "SELECT node_id, at FROM privacy_receipts WHERE seq = ? ORDER BY at", (seq,))]
+
+    def required(self, seq: int) -> list[str]:
+        return [r[0] for r in self._rows(
+            "SELECT r.node_id FROM privacy_required r JOIN nodes n ON n.node_id = r.node_id "
+            "WHERE r.seq = ? AND n.decommissioned = 0 ORDER BY r.node_id", (seq,))]
+
+    # --- models -----------------------------------------------------------------------------
+    def add_model(self, row: ModelRow) -> bool:
+        with self._tx() as db:
+            cur = db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?, ?)",
+                             (row.manifest_sha, row.name, row.version, row.bundle_sha, row.size, row.pushed_at))
+            return cur.rowcount == 1
+
+    def models(self) -> list[ModelRow]:
+        return [ModelRow(manifest_sha=r[0], name=r[1], version=r[2], bundle_sha=r[3], size=r[4], pushed_at=r[5])
+                for r in self._rows("SELECT * FROM models ORDER BY name, pushed_at")]
+
+    def model(self, *, sha: str | None = None, name: str | None = None, version: str | None = None) -> ModelRow | None:
+        if sha is not None:
+            rows = self._rows("SELECT * FROM models WHERE manifest_sha = ?", (sha,))
+        else:
+            rows = self._rows("SELECT * FROM models WHERE name = ? AND version = ?", (name, version))
+        return ModelRow(manifest_sha=rows[0][0], name=rows[0][1], version=rows[0][2], bundle_sha=rows[0][3],
+                        size=rows[0][4], pushed_at=rows[0][5]) if rows else None
+
+    def set_rollout(self, rollout: Rollout) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO rollouts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                       "current_sha = excluded.current_sha, previous_sha = excluded.previous_sha, "
+                       "percent = excluded.percent, nodes = excluded.nodes, updated_at = excluded.updated_at",
+                       (rollout.name, rollout.current_sha, rollout.previous_sha, rollout.percent,
+                        json.dumps(rollout.nodes), rollout.updated_at))
+
+    def rollouts(self) -> list[Rollout]:
+        return [Rollout(name=r[0], current_sha=r[1], previous_sha=r[2], percent=r[3], nodes=json.loads(r[4]),
+                        updated_at=r[5]) for r in self._rows("SELECT * FROM rollouts ORDER BY name")]
+
+    def set_node_model(self, node_id: str, sha: str, state: str, error: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO node_models VALUES (?, ?, ?, ?, ?) ON CONFLICT (node_id, manifest_sha) DO UPDATE "
+                       "SET state = excluded.state, error = excluded.error, at = excluded.at",
+                       (node_id, sha, state, error, now))
+
+    def node_model(self, node_id: str, sha: str) -> tuple[str, str] | None:
+        rows = self._rows("SELECT state, error FROM node_models WHERE node_id = ? AND manifest_sha = ?", (node_id, sha))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def clear_parked(self, sha: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM node_models WHERE manifest_sha = ? AND state = 'parked'", (sha,))
+
+    # --- cohorts ----------------------------------------------------------------------------
+    def put_aggregates(self, node_id: str, aggregates: list[Aggregate]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO cohorts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (window_start, cohort, node_id) "
+                "DO UPDATE SET users = excluded.users, texts = excluded.texts, negative = excluded.negative, "
+                "events = excluded.events, sentiment_sum = excluded.sentiment_sum, categories = excluded.categories",
+                [(a.window_start, a.cohort, node_id, a.window_seconds, a.users, a.texts, a.negative, a.events,
+                  a.sentiment_sum, json.dumps(a.categories)) for a in aggregates])
+
+    def aggregates_since(self, window_start: int) -> list[tuple[str, Aggregate]]:
+        return [(r[2], Aggregate(window_start=r[0], cohort=r[1], window_seconds=r[3], users=r[4], texts=r[5],
+                                 negative=r[6], events=r[7], sentiment_sum=r[8], categories=json.loads(r[9])))
+                for r in self._rows("SELECT * FROM cohorts WHERE window_start >= ?", (window_start,))]
+
+    def prune_aggregates(self, before: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))
+
+
+def _node(r: tuple) -> Node:
+    return Node(node_id=r[0], region=r[1], model_name=r[2], model_version=r[3], model_sha=r[4], privacy_cursor=r[5],
+                last_seen=r[6], connected_since=r[7], registered_at=r[8], decommissioned=bool(r[9]),
+                serving_personal=bool(r[10]))
+
+
+def _entry(r: tuple) -> PrivacyEntry:
+    return PrivacyEntry(seq=r[0], request_id=r[1], kind=r[2], subject=r[3], purposes=json.loads(r[4]), at=r[5],
+                        origin_node=r[6], created_at=r[7])

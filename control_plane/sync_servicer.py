@@ -1,0 +1,157 @@
+"""gRPC transport of the edge-facing EdgeSync service (one bidirectional stream per edge).
+
+After the edge's Hello, the stream sends only what the edge lacks: privacy updates after
+its cursor, its model assignment unless it already serves it or parked it, merged cohort
+priors when they change, and receipts for requests it filed. It wakes on any change, and
+at least every heartbeat interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import grpc
+
+from control_plane import convert
+from control_plane.errors import CpError
+from control_plane.state import ControlPlane
+from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
+
+log = logging.getLogger("control_plane.sync")
+NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+CHUNK = 256 << 10
+
+
+class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+
+    async def Sync(self, request_iterator, context):  # noqa: N802 (gRPC method name)
+        cp = self.cp
+        try:
+            first = await request_iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        if first.WhichOneof("kind") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on Sync must be a Hello")
+        hello = first.hello
+        node_id = hello.node_id
+        if not NODE_ID.match(node_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"node id {node_id!r} must be 1-63 letters, digits, '.', '_' or '-'")
+        now = cp.now()
+        cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), hello.privacy_cursor, now)
+        log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,
+                 hello.model.name, hello.model.version, hello.privacy_cursor)
+        wake = asyncio.Event()
+        outbox: asyncio.Queue[sync_pb2.ControlMessage] = asyncio.Queue()
+        state = {"serving": hello.model.manifest_sha256}
+        cp.watch(node_id, wake)
+        reader = asyncio.create_task(self._read(node_id, request_iterator, outbox, wake, state))
+        sent_cursor = hello.privacy_cursor
+        sent_model = ""
+        sent_priors = -1
+        try:
+            yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
+                node_id=node_id, privacy_head=cp.store.privacy_head(),
+                heartbeat_interval_s=cp.settings.heartbeat_interval_s))
+            while not reader.done():
+                wake.clear()
+                for entry in cp.store.privacy_after(sent_cursor):
+                    yield convert.privacy_update(entry)
+                    sent_cursor = entry.seq
+                desired = cp.registry.desired(node_id)
+                if desired is not None and desired.manifest_sha not in (state["serving"], sent_model):
+                    parked = cp.store.node_model(node_id, desired.manifest_sha)
+                    if parked is None or parked[0] != "parked":
+                        yield sync_pb2.ControlMessage(model=sync_pb2.ModelAssignment(
+                            model=convert.model_ref(desired), bundle_sha256=desired.bundle_sha,
+                            bundle_size=desired.size))
+                        sent_model = desired.manifest_sha
+                if cp.cohorts.version != sent_priors:
+                    sent_priors = cp.cohorts.version
+                    yield sync_pb2.ControlMessage(priors=sync_pb2.CohortPriors(
+                        generated_at=cp.now(), cohorts=[convert.aggregate_to_proto(a) for a in cp.cohorts.priors(cp.now())]))
+                while not outbox.empty():
+                    yield outbox.get_nowait()
+                if cp.store.privacy_after(sent_cursor, 1) or not outbox.empty():
+                    continue
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=cp.settings.heartbeat_interval_s)
+                except TimeoutError:
+                    pass
+        finally:
+            reader.cancel()
+            cp.unwatch(node_id, wake)
+            cp.nodes.gone(node_id, cp.now())
+            log.info("node %s disconnected", node_id)
+
+    async def _read(self, node_id: str, request_iterator, outbox: asyncio.Queue, wake: asyncio.Event,
+                    state: dict) -> None:
+        cp = self.cp
+        try:
+            async for message in request_iterator:
+                kind = message.WhichOneof("kind")
+                now = cp.now()
+                if kind == "ack":
+                    self._ack(node_id, message.ack, now, state)
+                elif kind == "heartbeat":
+                    health = message.heartbeat.health
+                    state["serving"] = health.model.manifest_sha256 or state["serving"]
+                    cp.nodes.seen(node_id, now, model=convert.ref_tuple(health.model),
+                                  serving_personal=health.serving_personal)
+                    before = cp.cohorts.version
+                    cp.cohorts.ingest(node_id, [convert.aggregate_from_proto(a) for a in message.heartbeat.cohorts])
+                    if cp.cohorts.version != before:
+                        cp.wake_all()
+                elif kind == "filing":
+                    f = message.filing
+                    try:
+                        entry, new = cp.ledger.file(f.request_id, f.kind, f.subject, list(f.purposes), f.at,
+                                                    node_id, now)
+                    except CpError as exc:
+                        log.warning("node %s filed an invalid privacy request %s: %s", node_id, f.request_id,
+                                    exc.message)
+                        continue
+                    await outbox.put(sync_pb2.ControlMessage(filing_receipt=sync_pb2.FilingReceipt(
+                        request_id=entry.request_id, seq=entry.seq)))
+                    if new:
+                        cp.wake_all()
+                    wake.set()
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+
+    def _ack(self, node_id: str, ack: sync_pb2.Ack, now: float, state: dict) -> None:
+        cp = self.cp
+        subject = ack.WhichOneof("subject")
+        if subject == "privacy_seq":
+            if ack.status == common_pb2.ACK_STATUS_ACK:
+                cp.store.add_receipt(ack.privacy_seq, node_id, now)
+            else:
+                log.error("node %s could not apply privacy update %d: %s", node_id, ack.privacy_seq, ack.error)
+        elif subject == "model":
+            sha = ack.model.manifest_sha256
+            if ack.status == common_pb2.ACK_STATUS_ACK:
+                cp.store.set_node_model(node_id, sha, "serving", "", now)
+                state["serving"] = sha
+                cp.nodes.seen(node_id, now, model=convert.ref_tuple(ack.model))
+            else:
+                cp.store.set_node_model(node_id, sha, "parked", ack.error, now)
+                log.warning("node %s refused model %s %s, parked: %s", node_id, ack.model.name,
+                            ack.model.version, ack.error)
+
+    async def DownloadBundle(self, request, context):  # noqa: N802
+        row = self.cp.store.model(sha=request.manifest_sha256)
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle {request.manifest_sha256}")
+        path = self.cp.registry.tar_path(row.manifest_sha)
+        offset = request.offset
+        if offset > row.size:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"offset {offset} is past the end ({row.size})")
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            while block := fh.read(CHUNK):
+                yield sync_pb2.BundleChunk(data=block, offset=offset, total=row.size)
+                offset += len(block)

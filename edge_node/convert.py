@@ -1,0 +1,41 @@
+"""Protobuf ↔ edge domain. The sync agent is the only other edge module that sees protobuf."""
+
+from __future__ import annotations
+
+from edge_node.cohorts import CohortPrior
+from edge_node.records import CohortCell, PrivacyRequest
+from protos.sentiedge.v1 import common_pb2, sync_pb2
+
+KINDS = {"delete_user": common_pb2.PRIVACY_KIND_DELETE_USER, "revoke_consent": common_pb2.PRIVACY_KIND_REVOKE_CONSENT}
+
+
+def model_ref(name: str, version: str, manifest_sha: str) -> common_pb2.ModelRef:
+    return common_pb2.ModelRef(name=name, version=version, manifest_sha256=manifest_sha)
+
+
+def aggregate(window: int, window_s: int, cohort: str, cell: CohortCell) -> sync_pb2.CohortAggregate:
+    return sync_pb2.CohortAggregate(window_start=window, window_seconds=window_s, cohort=cohort, users=cell.users,
+                                    texts=cell.texts, negative=cell.negative, events=cell.events,
+                                    sentiment_sum=cell.sentiment_sum, categories=cell.categories)
+
+
+def priors(message: sync_pb2.CohortPriors) -> dict[str, CohortPrior]:
+    return {a.cohort: CohortPrior(users=a.users, texts=a.texts, negative=a.negative, events=a.events,
+                                  sentiment_sum=a.sentiment_sum, categories=dict(a.categories))
+            for a in message.cohorts}
+
+
+def filing(request: PrivacyRequest) -> sync_pb2.EdgeMessage:
+    return sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
+        request_id=request.request_id, kind=KINDS[request.kind], subject=request.subject,
+        purposes=request.purposes, at=request.at))
+
+
+def ack_privacy(seq: int, error: str = "") -> sync_pb2.EdgeMessage:
+    status = common_pb2.ACK_STATUS_NACK if error else common_pb2.ACK_STATUS_ACK
+    return sync_pb2.EdgeMessage(ack=sync_pb2.Ack(status=status, error=error, privacy_seq=seq))
+
+
+def ack_model(ref: common_pb2.ModelRef, error: str = "") -> sync_pb2.EdgeMessage:
+    status = common_pb2.ACK_STATUS_NACK if error else common_pb2.ACK_STATUS_ACK
+    return sync_pb2.EdgeMessage(ack=sync_pb2.Ack(status=status, error=error, model=ref))

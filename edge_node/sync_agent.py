@@ -1,0 +1,227 @@
+"""The edge's side of the Sync stream (``edge-node serve --control-plane HOST:PORT``).
+
+* Connects, says Hello with what it holds (model, privacy cursor), reconnects with
+  exponential backoff and full jitter, and resumes from the cursor it persisted.
+* Privacy updates are applied (erase, suppress) and the cursor is persisted in the same
+  store transaction, then ACKed: the ACK is the receipt. An update at or below the cursor
+  was applied before and is only ACKed again, never applied twice.
+* Deletions and withdrawals made at this edge wait in the store's outbox until the control
+  plane returns a filing receipt: nothing is lost while it is unreachable.
+* Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
+  is NACKed and the current model keeps serving.
+* Heartbeats carry health and the cohort windows that closed since the last one, aggregates
+  only: no text and no user id ever leaves the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+import grpc
+from google.protobuf.json_format import MessageToJson
+
+from edge_node import convert
+from edge_node.errors import EdgeError
+from edge_node.privacy import PrivacyBook
+from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
+
+log = logging.getLogger("edge_node.sync")
+DELETE_USER = common_pb2.PRIVACY_KIND_DELETE_USER
+
+
+class SyncAgent:
+    def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
+                 audit_log: str | None = None) -> None:
+        self.node = node
+        self.store = node.store
+        self.target = target
+        self.node_id = node_id
+        self.region = region
+        self.backoff_max_s = backoff_max_s
+        self.connected = False
+        self.head = 0
+        self.heartbeat_s = 5.0
+        self.audit_log = audit_log  # every message sent upstream, for whoever must check what leaves
+        self._task: asyncio.Task | None = None
+        self._started = time.monotonic()
+        if self.store.value("sync_last_success") is None:
+            self.store.set_value("sync_last_success", time.time())  # a new node starts in sync
+
+    # --- state the rest of the node reads -----------------------------------------------------
+    @property
+    def cursor(self) -> int:
+        return int(self.store.value("privacy_cursor", 0))
+
+    @property
+    def last_success(self) -> float:
+        return float(self.store.value("sync_last_success", 0.0))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="sync-agent")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._session()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.warning("sync with %s: %s %s", self.target, exc.code().name, exc.details())
+            except Exception:
+                log.exception("sync session failed")
+            self.connected = False
+            self.node.metrics.sync_connected.set(0)
+            delay = random.uniform(0, min(self.backoff_max_s, backoff))  # full jitter
+            backoff = min(self.backoff_max_s, backoff * 2)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> None:
+        options = [("grpc.max_receive_message_length", 8 << 20), ("grpc.keepalive_time_ms", 20_000)]
+        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
+            stub = sync_pb2_grpc.EdgeSyncStub(channel)
+            queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
+            call = stub.Sync(self._outgoing(queue))
+            model = self.node.model
+            await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
+                node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
+                model=convert.model_ref(model.name, model.version, self.node.model_sha),
+                privacy_cursor=self.cursor, agent_version="1")))
+            pump = asyncio.create_task(self._pump(queue))
+            tasks: set[asyncio.Task] = set()
+            try:
+                async for message in call:
+                    kind = message.WhichOneof("kind")
+                    if kind == "welcome":
+                        self.head = message.welcome.privacy_head
+                        self.heartbeat_s = message.welcome.heartbeat_interval_s or self.heartbeat_s
+                        self.connected = True
+                        self.node.metrics.sync_connected.set(1)
+                        log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
+                        self._caught_up()
+                    elif kind == "privacy":
+                        await queue.put(self._apply_privacy(message.privacy))
+                    elif kind == "model":
+                        task = asyncio.create_task(self._apply_model(stub, message.model, queue))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    elif kind == "priors":
+                        self.node.cohorts.set_remote(convert.priors(message.priors))
+                    elif kind == "filing_receipt":
+                        self.store.filed(message.filing_receipt.request_id)
+            finally:
+                pump.cancel()
+                for task in tasks:
+                    task.cancel()
+                await queue.put(None)
+
+    async def _outgoing(self, queue: asyncio.Queue):
+        while (message := await queue.get()) is not None:
+            if self.audit_log is not None:
+                with open(self.audit_log, "a", encoding="utf-8") as fh:
+                    fh.write(MessageToJson(message, indent=None) + "\n")
+            yield message
+
+    async def _pump(self, queue: asyncio.Queue) -> None:
+        """Filings (every unreceipted one, resent each session) and heartbeats."""
+        sent: set[str] = set()
+        next_beat = 0.0
+        while True:
+            for request in self.store.queued_requests():
+                if request.request_id not in sent:
+                    sent.add(request.request_id)
+                    await queue.put(convert.filing(request))
+            if time.monotonic() >= next_beat and self.connected:
+                next_beat = time.monotonic() + self.heartbeat_s
+                await queue.put(self._heartbeat())
+                self._caught_up()
+            self.node.metrics.outbox_pending.set(len(self.store.queued_requests()))
+            await asyncio.sleep(0.2)
+
+    def _caught_up(self) -> None:
+        if self.connected and self.cursor >= self.head:
+            self.store.set_value("sync_last_success", time.time())
+
+    def _heartbeat(self) -> sync_pb2.EdgeMessage:
+        cohorts = self.node.cohorts
+        window_s = int(cohorts.window_s)
+        last_closed = cohorts.window_of(time.time()) - window_s
+        sent_until = int(self.store.value("cohorts_sent_until", last_closed - window_s))
+        aggregates = []
+        window = sent_until + window_s
+        while window <= last_closed:
+            aggregates.extend(convert.aggregate(window, window_s, key, cell)
+                              for key, cell in cohorts.export(window).items())
+            window += window_s
+        self.store.set_value("cohorts_sent_until", last_closed)
+        model = self.node.model
+        health = sync_pb2.NodeHealth(
+            ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
+            privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
+            queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed())
+        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates))
+
+    def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
+        self.head = max(self.head, update.seq)
+        if update.seq <= self.cursor:
+            return convert.ack_privacy(update.seq)  # applied before: the receipt again, nothing twice
+        privacy: PrivacyBook = self.node.privacy
+        now = time.time()
+
+        def persist_cursor() -> None:
+            self.store.set_value("privacy_cursor", update.seq)
+
+        try:
+            if update.kind == DELETE_USER:
+                privacy.delete_subject(update.subject, now, request_id=update.request_id, file_upstream=False,
+                                       after=persist_cursor)
+                self.node.metrics.privacy_actions.labels("deleted_remote").inc()
+            else:
+                privacy.set_subject_consent(update.subject, {p: False for p in update.purposes}, "control-plane",
+                                            update.at, now, request_id=update.request_id, file_upstream=False,
+                                            after=persist_cursor)
+                self.node.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
+        except Exception as exc:  # the store failed: NACK, keep the cursor, retry on reconnect
+            log.exception("could not apply privacy update %d", update.seq)
+            return convert.ack_privacy(update.seq, error=str(exc))
+        self.node.metrics.sync_cursor.set(update.seq)
+        self._caught_up()
+        return convert.ack_privacy(update.seq)
+
+    async def _apply_model(self, stub, assignment: sync_pb2.ModelAssignment, queue: asyncio.Queue) -> None:
+        ref = assignment.model
+        sha = ref.manifest_sha256
+
+        async def download(offset: int):
+            async for chunk in stub.DownloadBundle(sync_pb2.DownloadRequest(
+                    manifest_sha256=sha, offset=offset, node_id=self.node_id)):
+                yield chunk.data
+
+        try:
+            log.info("model assignment %s %s (%s): downloading", ref.name, ref.version, sha[:12])
+            path = await self.node.updates.fetch(sha, assignment.bundle_sha256, assignment.bundle_size, download)
+            model = await self.node.updates.load(path)
+            if (model.name, model.version) != (ref.name, ref.version):
+                raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {ref.name} {ref.version}")
+            await self.node.swap_model(model, sha)
+            self.node.updates.applied(sha)
+            await queue.put(convert.ack_model(ref))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            message = exc.message if isinstance(exc, EdgeError) else f"{type(exc).__name__}: {exc}"
+            log.error("refusing model %s %s: %s (still serving %s %s)", ref.name, ref.version, message,
+                      self.node.model.name, self.node.model.version)
+            await queue.put(convert.ack_model(ref, error=message))

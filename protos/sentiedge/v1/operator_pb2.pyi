@@ -1,0 +1,201 @@
+from protos.sentiedge.v1 import common_pb2 as _common_pb2
+from protos.sentiedge.v1 import sync_pb2 as _sync_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PushChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("model", "bundle_sha256", "bundle_size", "pushed_at", "already_present")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PUSHED_AT_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_PRESENT_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    bundle_sha256: str
+    bundle_size: int
+    pushed_at: float
+    already_present: bool
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., bundle_sha256: _Optional[str] = ..., bundle_size: _Optional[int] = ..., pushed_at: _Optional[float] = ..., already_present: _Optional[bool] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+
+class RolloutRequest(_message.Message):
+    __slots__ = ("name", "version", "percent", "nodes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    percent: int
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RollbackRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ModelStatusRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class NodeModelState(_message.Message):
+    __slots__ = ("node_id", "assigned", "serving", "state", "error")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    assigned: _common_pb2.ModelRef
+    serving: _common_pb2.ModelRef
+    state: str
+    error: str
+    def __init__(self, node_id: _Optional[str] = ..., assigned: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., serving: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., state: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class RolloutStatus(_message.Message):
+    __slots__ = ("name", "current", "previous", "percent", "nodes", "node_states")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_STATES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    current: _common_pb2.ModelRef
+    previous: _common_pb2.ModelRef
+    percent: int
+    nodes: _containers.RepeatedScalarFieldContainer[str]
+    node_states: _containers.RepeatedCompositeFieldContainer[NodeModelState]
+    def __init__(self, name: _Optional[str] = ..., current: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., previous: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., node_states: _Optional[_Iterable[_Union[NodeModelState, _Mapping]]] = ...) -> None: ...
+
+class RevokeRequest(_message.Message):
+    __slots__ = ("user_id", "purposes")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class PrivacyStatusRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class ListPrivacyRequests(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class NodeReceipt(_message.Message):
+    __slots__ = ("node_id", "at")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    at: float
+    def __init__(self, node_id: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
+
+class PrivacyRequestStatus(_message.Message):
+    __slots__ = ("request_id", "seq", "kind", "subject", "purposes", "state", "created_at", "completed_at", "receipts", "missing", "origin_node")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RECEIPTS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    seq: int
+    kind: _common_pb2.PrivacyKind
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    state: str
+    created_at: float
+    completed_at: float
+    receipts: _containers.RepeatedCompositeFieldContainer[NodeReceipt]
+    missing: _containers.RepeatedScalarFieldContainer[str]
+    origin_node: str
+    def __init__(self, request_id: _Optional[str] = ..., seq: _Optional[int] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., completed_at: _Optional[float] = ..., receipts: _Optional[_Iterable[_Union[NodeReceipt, _Mapping]]] = ..., missing: _Optional[_Iterable[str]] = ..., origin_node: _Optional[str] = ...) -> None: ...
+
+class ListPrivacyResponse(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[PrivacyRequestStatus]
+    def __init__(self, requests: _Optional[_Iterable[_Union[PrivacyRequestStatus, _Mapping]]] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeInfo(_message.Message):
+    __slots__ = ("node_id", "region", "model", "privacy_cursor", "cursor_lag", "last_seen", "connected_since", "state", "serving_personal")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_LAG_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_SINCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SERVING_PERSONAL_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    region: str
+    model: _common_pb2.ModelRef
+    privacy_cursor: int
+    cursor_lag: int
+    last_seen: float
+    connected_since: float
+    state: str
+    serving_personal: bool
+    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., cursor_lag: _Optional[int] = ..., last_seen: _Optional[float] = ..., connected_since: _Optional[float] = ..., state: _Optional[str] = ..., serving_personal: _Optional[bool] = ...) -> None: ...
+
+class ListNodesResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeInfo]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeInfo, _Mapping]]] = ...) -> None: ...
+
+class DecommissionRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class MergedCohortsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,203 @@
+from protos.sentiedge.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EdgeMessage(_message.Message):
+    __slots__ = ("hello", "ack", "heartbeat", "filing")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    FILING_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    ack: Ack
+    heartbeat: Heartbeat
+    filing: PrivacyFiling
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., filing: _Optional[_Union[PrivacyFiling, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    region: str
+    capabilities: _containers.RepeatedScalarFieldContainer[str]
+    model: _common_pb2.ModelRef
+    privacy_cursor: int
+    agent_version: str
+    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., agent_version: _Optional[str] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("status", "error", "privacy_seq", "model")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    status: _common_pb2.AckStatus
+    error: str
+    privacy_seq: int
+    model: _common_pb2.ModelRef
+    def __init__(self, status: _Optional[_Union[_common_pb2.AckStatus, str]] = ..., error: _Optional[str] = ..., privacy_seq: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("health", "cohorts")
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    COHORTS_FIELD_NUMBER: _ClassVar[int]
+    health: NodeHealth
+    cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
+    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ...) -> None: ...
+
+class NodeHealth(_message.Message):
+    __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal")
+    READY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_S_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FILINGS_FIELD_NUMBER: _ClassVar[int]
+    SERVING_PERSONAL_FIELD_NUMBER: _ClassVar[int]
+    ready: bool
+    model: _common_pb2.ModelRef
+    privacy_cursor: int
+    uptime_s: float
+    queued_filings: int
+    serving_personal: bool
+    def __init__(self, ready: _Optional[bool] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., uptime_s: _Optional[float] = ..., queued_filings: _Optional[int] = ..., serving_personal: _Optional[bool] = ...) -> None: ...
+
+class CohortAggregate(_message.Message):
+    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories")
+    class CategoriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_SUM_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    window_start: int
+    window_seconds: int
+    cohort: str
+    users: int
+    texts: int
+    negative: int
+    events: int
+    sentiment_sum: float
+    categories: _containers.ScalarMap[str, float]
+    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class PrivacyFiling(_message.Message):
+    __slots__ = ("request_id", "kind", "subject", "purposes", "at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    kind: _common_pb2.PrivacyKind
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    at: float
+    def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
+
+class ControlMessage(_message.Message):
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt")
+    WELCOME_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PRIORS_FIELD_NUMBER: _ClassVar[int]
+    FILING_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    welcome: Welcome
+    privacy: PrivacyUpdate
+    model: ModelAssignment
+    priors: CohortPriors
+    filing_receipt: FilingReceipt
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ...) -> None: ...
+
+class Welcome(_message.Message):
+    __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_HEAD_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    privacy_head: int
+    heartbeat_interval_s: float
+    def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ...) -> None: ...
+
+class PrivacyUpdate(_message.Message):
+    __slots__ = ("seq", "request_id", "kind", "subject", "purposes", "at", "origin_node")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    request_id: str
+    kind: _common_pb2.PrivacyKind
+    subject: str
+    purposes: _containers.RepeatedScalarFieldContainer[str]
+    at: float
+    origin_node: str
+    def __init__(self, seq: _Optional[int] = ..., request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., origin_node: _Optional[str] = ...) -> None: ...
+
+class ModelAssignment(_message.Message):
+    __slots__ = ("model", "bundle_sha256", "bundle_size")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    bundle_sha256: str
+    bundle_size: int
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., bundle_sha256: _Optional[str] = ..., bundle_size: _Optional[int] = ...) -> None: ...
+
+class CohortPriors(_message.Message):
+    __slots__ = ("generated_at", "cohorts")
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    COHORTS_FIELD_NUMBER: _ClassVar[int]
+    generated_at: float
+    cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
+    def __init__(self, generated_at: _Optional[float] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ...) -> None: ...
+
+class FilingReceipt(_message.Message):
+    __slots__ = ("request_id", "seq")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    seq: int
+    def __init__(self, request_id: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class DownloadRequest(_message.Message):
+    __slots__ = ("manifest_sha256", "offset", "node_id")
+    MANIFEST_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    manifest_sha256: str
+    offset: int
+    node_id: str
+    def __init__(self, manifest_sha256: _Optional[str] = ..., offset: _Optional[int] = ..., node_id: _Optional[str] = ...) -> None: ...
+
+class BundleChunk(_message.Message):
+    __slots__ = ("data", "offset", "total")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    total: int
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,111 @@
+"""A control plane and three edges on loopback: privacy requests reach every edge, with
+receipts as proof; an edge that was down catches up; nothing private goes upstream."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.http import call
+
+pytestmark = pytest.mark.e2e
+
+KEY = "e2e-pseudonym-key-0123456789"
+TOKEN = "ops:e2e-operator-token"
+
+
+def operator(cp: str, *args: str) -> dict:
+    exe = str(Path(sys.executable).parent / "control-plane")
+    out = subprocess.run([exe, "--target", cp, "--token", TOKEN.split(":", 1)[1], "--json", *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def eventually(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def edge_env(cp: str, node_id: str, tmp_path) -> dict:
+    return {"EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": node_id, "EDGE_REGION": "eu", "EDGE_PSEUDONYM_KEY": KEY,
+            "EDGE_SYNC_AUDIT_LOG": str(tmp_path / f"upstream-{node_id}.jsonl")}
+
+
+def profile(edge: str, user: str, text: str) -> None:
+    assert call(edge, "PUT", f"/v1/users/{user}/consent", {
+        "purposes": {"sentiment": True, "personalization": True, "cohort_analytics": True},
+        "policy_version": "v1"})[0] == 200
+    status, report = call(edge, "POST", f"/v1/users/{user}/events", {"events": [
+        {"type": "review", "item_id": "i1", "category": "Books", "text": text}]})
+    assert status == 200 and report["accepted"] == 1
+
+
+def has_vector(edge: str, user: str) -> bool:
+    return call(edge, "GET", f"/v1/users/{user}/vector")[0] == 200
+
+
+def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_dir, tmp_path):
+    _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
+                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+    edges = {}
+    for node_id in ("edge-a", "edge-b", "edge-c"):
+        edges[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, node_id, tmp_path))
+    urls = {n: base for n, (_, base) in edges.items()}
+    eventually(lambda: sum(n["state"] == "connected" for n in operator(cp, "nodes")["nodes"]) == 3, what="3 nodes")
+
+    secret_texts = ["Zoe's private note: the blue kettle leaks", "Yan wrote: my order never came"]
+    for edge in urls.values():
+        profile(edge, "zoe@example.com", secret_texts[0])
+        profile(edge, "yan@example.com", secret_texts[1])
+    assert all(has_vector(e, "zoe@example.com") for e in urls.values())
+
+    # One edge is down when the operator deletes the user.
+    edges["edge-c"][0].terminate()
+    request = operator(cp, "privacy", "delete", "zoe@example.com")
+    rid = request["request_id"]
+    status = eventually(lambda: (s := operator(cp, "privacy", "status", rid))["state"] == "in_progress"
+                        and len(s["receipts"]) == 2 and s, what="receipts from the running edges")
+    assert status["missing"] == ["edge-c"]
+    assert {r["node_id"] for r in status["receipts"]} == {"edge-a", "edge-b"}
+    assert not has_vector(urls["edge-a"], "zoe@example.com") and not has_vector(urls["edge-b"], "zoe@example.com")
+
+    edges["edge-c"][0].restart()
+    eventually(lambda: operator(cp, "privacy", "status", rid)["state"] == "completed", what="completion")
+    assert not has_vector(urls["edge-c"], "zoe@example.com")
+    assert has_vector(urls["edge-c"], "yan@example.com")
+
+    # A deletion made at one edge is filed upstream and reaches the others.
+    status, body = call(urls["edge-a"], "DELETE", "/v1/users/yan@example.com")
+    assert status == 200
+    eventually(lambda: not has_vector(urls["edge-b"], "yan@example.com")
+               and not has_vector(urls["edge-c"], "yan@example.com"), what="edge-filed deletion to spread")
+    filed = eventually(lambda: (s := operator(cp, "privacy", "status", body["request_id"]))["state"] == "completed"
+                       and s, what="edge-filed request completed")
+    assert filed["origin_node"] == "edge-a"
+
+    # Withdrawal made by an operator: the profile goes, consent shows the withdrawal.
+    profile(urls["edge-b"], "kim", "fine")
+    revoke = operator(cp, "privacy", "revoke", "kim", "--purpose", "personalization")
+    eventually(lambda: operator(cp, "privacy", "status", revoke["request_id"])["state"] == "completed",
+               what="revocation receipts")
+    assert not has_vector(urls["edge-b"], "kim")
+    consent = call(urls["edge-b"], "GET", "/v1/users/kim/consent")[1]
+    assert not consent["purposes"]["personalization"]["granted"] and consent["purposes"]["sentiment"]["granted"]
+
+    nodes = {n["node_id"]: n for n in operator(cp, "nodes")["nodes"]}
+    assert all(int(n["cursor_lag"]) == 0 for n in nodes.values())
+
+    # Only aggregates, receipts and health went upstream: no text, no raw user id.
+    sent = "".join((tmp_path / f"upstream-{n}.jsonl").read_text() for n in urls)
+    assert '"hello"' in sent and '"ack"' in sent and '"heartbeat"' in sent and '"filing"' in sent
+    for forbidden in [*secret_texts, "zoe@example.com", "yan@example.com", "kettle", '"kim"']:
+        assert forbidden not in sent, forbidden
