@@ -210,6 +210,10 @@ class SyncAgent:
                 yield chunk.data
 
         try:
+            limit = self.node.settings.max_bundle_bytes
+            if assignment.bundle_size > limit:
+                raise EdgeError(f"bundle is {assignment.bundle_size} bytes, over this edge's limit of {limit} "
+                                f"(EDGE_MAX_BUNDLE_BYTES)")
             log.info("model assignment %s %s (%s): downloading", ref.name, ref.version, sha[:12])
             path = await self.node.updates.fetch(sha, assignment.bundle_sha256, assignment.bundle_size, download)
             model = await self.node.updates.load(path)

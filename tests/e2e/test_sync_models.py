@@ -1,0 +1,116 @@
+"""Model rollout through the control plane to three edges, and control-plane crashes."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from edge_node.bundle import sha256_file
+from tests.e2e.http import call
+from tests.e2e.test_sync_privacy import KEY, TOKEN, eventually, operator
+
+pytestmark = pytest.mark.e2e
+
+# Sticky buckets for "sentiedge-sentiment": pop-ams 26 (inside 34%), pop-fra 52, pop-lhr 95.
+EDGES = ("pop-ams", "pop-fra", "pop-lhr")
+
+
+def variant(bundle_dir, tmp_path, version: str, padding: int = 0):
+    """The shipped bundle under another version (optionally with a padding file listed in it)."""
+    out = tmp_path / f"bundle-{version}"
+    shutil.copytree(bundle_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["version"] = version
+    if padding:
+        (out / "padding.bin").write_bytes(b"\0" * padding)
+        manifest["files"]["padding.bin"] = sha256_file(out / "padding.bin")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def serving(edge: str) -> str:
+    return call(edge, "GET", "/readyz")[1]["version"]
+
+
+def metric(edge: str, name: str) -> float:
+    with urllib.request.urlopen(edge + "/metrics") as r:
+        text = r.read().decode()
+    found = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_push_rollout_percent_park_rollback_and_control_plane_crashes(spawn, bundle_dir, tmp_path):
+    cp_proc, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
+                                                       "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+    urls = {}
+    for node_id in EDGES:
+        env = {"EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": node_id, "EDGE_PSEUDONYM_KEY": KEY,
+               "EDGE_SYNC_BACKOFF_MAX_S": "1"}
+        if node_id == "pop-lhr":
+            env["EDGE_MAX_BUNDLE_BYTES"] = "28500000"  # the padded bundle below does not fit
+        urls[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=env)[1]
+    eventually(lambda: sum(n["state"] == "connected" for n in operator(cp, "nodes")["nodes"]) == 3, what="3 nodes")
+
+    # Push → rollout to all: every edge serves it.
+    pushed = operator(cp, "models", "push", str(variant(bundle_dir, tmp_path, "2.0.0")))
+    assert pushed["model"]["version"] == "2.0.0"
+    operator(cp, "models", "rollout", "sentiedge-sentiment", "2.0.0")
+    eventually(lambda: all(serving(u) == "2.0.0" for u in urls.values()), what="2.0.0 everywhere")
+    status, scored = call(urls["pop-fra"], "POST", "/v1/sentiment", {"texts": ["Loved it."]})
+    assert scored["results"][0]["version"] == "2.0.0"
+
+    # 34%: exactly the sticky subset moves; the others keep the previous version.
+    operator(cp, "models", "push", str(variant(bundle_dir, tmp_path, "3.0.0", padding=2_000_000)))
+    operator(cp, "models", "rollout", "sentiedge-sentiment", "3.0.0", "--percent", "34")
+    eventually(lambda: serving(urls["pop-ams"]) == "3.0.0", what="pop-ams on 3.0.0")
+    assert serving(urls["pop-fra"]) == "2.0.0" and serving(urls["pop-lhr"]) == "2.0.0"
+
+    # Everyone: pop-lhr cannot take it (bundle over its limit), NACKs, is parked, keeps serving.
+    operator(cp, "models", "rollout", "sentiedge-sentiment", "3.0.0")
+    eventually(lambda: serving(urls["pop-fra"]) == "3.0.0", what="pop-fra on 3.0.0")
+    states = eventually(lambda: (s := {n["node_id"]: n for n in operator(
+        cp, "models", "status", "sentiedge-sentiment")["node_states"]})["pop-lhr"]["state"] == "parked" and s,
+        what="pop-lhr parked")
+    assert "EDGE_MAX_BUNDLE_BYTES" in states["pop-lhr"]["error"]
+    assert states["pop-ams"]["state"] == states["pop-fra"]["state"] == "serving"
+    assert serving(urls["pop-lhr"]) == "2.0.0"
+    assert call(urls["pop-lhr"], "POST", "/v1/sentiment", {"texts": ["Fine."]})[0] == 200
+
+    # Rollback: everyone returns to 2.0.0 (already on disk: no download).
+    operator(cp, "models", "rollback", "sentiedge-sentiment")
+    eventually(lambda: all(serving(u) == "2.0.0" for u in urls.values()), what="rollback to 2.0.0")
+
+    # A corrupt bundle is refused at push, with the reason.
+    corrupt = variant(bundle_dir, tmp_path, "9.9.9")
+    (corrupt / "fast.onnx").write_bytes(b"garbage")
+    out = subprocess.run([str(Path(sys.executable).parent / "control-plane"), "--target", cp, "--token",
+                          TOKEN.split(":", 1)[1], "models", "push", str(corrupt)], capture_output=True, text=True)
+    assert out.returncode == 1 and "INVALID_ARGUMENT" in out.stderr and "fast.onnx" in out.stderr
+    assert "9.9.9" not in json.dumps(operator(cp, "models", "list"))
+
+    # kill -9 the control plane mid-rollout, restart it: the edges resume and converge.
+    operator(cp, "models", "rollout", "sentiedge-sentiment", "3.0.0", "--nodes", "pop-ams,pop-fra")
+    cp_proc.kill()
+    cp_proc.restart()
+    eventually(lambda: serving(urls["pop-ams"]) == "3.0.0" and serving(urls["pop-fra"]) == "3.0.0",
+               what="rollout after a control-plane crash")
+    assert serving(urls["pop-lhr"]) == "2.0.0"
+
+    # ... and mid-revocation: the request survives, completes, and is applied exactly once per edge.
+    for url in urls.values():
+        call(url, "PUT", "/v1/users/ana/consent", {"purposes": {"personalization": True}, "policy_version": "v"})
+    before = {n: metric(u, 'sentiedge_privacy_actions_total{kind="consent_withdrawn_remote"}') for n, u in urls.items()}
+    revoke = operator(cp, "privacy", "revoke", "ana", "--purpose", "personalization")
+    cp_proc.kill()
+    cp_proc.restart()
+    eventually(lambda: operator(cp, "privacy", "status", revoke["request_id"])["state"] == "completed",
+               what="revocation after a control-plane crash")
+    for node_id, url in urls.items():
+        assert not call(url, "GET", "/v1/users/ana/consent")[1]["purposes"]["personalization"]["granted"]
+        after = metric(url, 'sentiedge_privacy_actions_total{kind="consent_withdrawn_remote"}')
+        assert after - before[node_id] == 1, node_id
