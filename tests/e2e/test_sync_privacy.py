@@ -109,3 +109,35 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
     assert '"hello"' in sent and '"ack"' in sent and '"heartbeat"' in sent and '"filing"' in sent
     for forbidden in [*secret_texts, "zoe@example.com", "yan@example.com", "kettle", '"kim"']:
         assert forbidden not in sent, forbidden
+
+
+def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_path):
+    cp_proc, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
+                                                       "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+    edge_proc, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
+        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3", "EDGE_SYNC_BACKOFF_MAX_S": "1"})
+    eventually(lambda: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="edge connected")
+    profile(edge, "uma", "Lovely")
+    profile(edge, "vic", "Great")
+    personalized = lambda user: call(edge, "GET", f"/v1/personalize?user_id={user}")[1]  # noqa: E731
+    assert personalized("uma")["source"] == "user"
+
+    cp_proc.terminate()
+    # Still serving, offline: a deletion made now waits in the outbox.
+    status, body = call(edge, "DELETE", "/v1/users/vic")
+    assert status == 200
+    edge_proc.terminate()
+    edge_proc.restart()  # restarts with its model and data while the control plane is down
+    assert call(edge, "GET", "/readyz")[1]["sync"] == "disconnected"
+    assert not has_vector(edge, "vic") and has_vector(edge, "uma")
+    # Fail closed: after EDGE_FAIL_CLOSED_AFTER_S without a sync, no per-user vectors.
+    eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is False, what="failing closed")
+    closed = personalized("uma")
+    assert closed["source"] != "user" and "catching up with the privacy log" in closed["reason"]
+
+    cp_proc.restart()
+    eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is True, what="caught up again")
+    assert personalized("uma")["source"] == "user"
+    filed = eventually(lambda: (s := operator(cp, "privacy", "status", body["request_id"]))["state"] == "completed"
+                       and s, what="the queued deletion filed and completed")
+    assert filed["origin_node"] == "edge-x"

@@ -1,0 +1,145 @@
+"""The control plane's gRPC surface in-process on a loopback port: auth, errors, hostile input."""
+
+import asyncio
+import socket
+
+import grpc
+import pytest
+
+from control_plane.config import load_settings
+from control_plane.server import build
+from control_plane.state import ControlPlane
+from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2, sync_pb2_grpc
+
+TOKEN = "ops:integration-token"
+AUTH = (("authorization", "Bearer integration-token"),)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(tmp_path, scenario, **env):
+    async def main():
+        settings = load_settings({"CP_DATA_DIR": str(tmp_path), "CP_PORT": str(free_port()), "CP_ADMIN_TOKENS": TOKEN,
+                                  "CP_PSEUDONYM_KEY": "k" * 32, **env})
+        cp = ControlPlane(settings)
+        server, _ = build(settings, cp)
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(settings.address) as channel:
+                return await scenario(channel, cp)
+        finally:
+            await server.stop(0)
+            cp.close()
+
+    return asyncio.run(main())
+
+
+def test_operator_calls_need_a_valid_token(tmp_path):
+    async def scenario(channel, cp):
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        for metadata in ((), (("authorization", "Bearer wrong-token"),)):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await privacy.Delete(operator_pb2.DeleteRequest(user_id="alice"), metadata=metadata)
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert cp.store.privacy_head() == 0  # nothing written
+        reply = await privacy.Delete(operator_pb2.DeleteRequest(user_id="alice"), metadata=AUTH)
+        assert reply.state == "completed" and reply.seq == 1  # no nodes registered: nothing to wait for
+
+    run(tmp_path, scenario)
+
+
+def test_bad_requests_get_invalid_argument_or_not_found_with_a_reason(tmp_path):
+    async def scenario(channel, cp):
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        models = operator_pb2_grpc.ModelsStub(channel)
+        cases = [
+            (privacy.Revoke(operator_pb2.RevokeRequest(user_id="a", purposes=["ads"]), metadata=AUTH),
+             grpc.StatusCode.INVALID_ARGUMENT, "unknown purpose"),
+            (privacy.Status(operator_pb2.PrivacyStatusRequest(request_id="req-none"), metadata=AUTH),
+             grpc.StatusCode.NOT_FOUND, "no privacy request"),
+            (models.Rollout(operator_pb2.RolloutRequest(name="m", version="9"), metadata=AUTH),
+             grpc.StatusCode.NOT_FOUND, "push it first"),
+            (models.Rollback(operator_pb2.RollbackRequest(name="m"), metadata=AUTH),
+             grpc.StatusCode.FAILED_PRECONDITION, "no previous version"),
+        ]
+        for call, code, message in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert err.value.code() == code and message in err.value.details()
+
+    run(tmp_path, scenario)
+
+
+def test_truncated_and_oversized_uploads_are_refused_and_nothing_is_written(tmp_path):
+    async def scenario(channel, cp):
+        models = operator_pb2_grpc.ModelsStub(channel)
+
+        async def chunks(*parts):
+            for p in parts:
+                yield operator_pb2.PushChunk(data=p)
+
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await models.Push(chunks(b"ustar-but-truncated" * 10), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await models.Push(chunks(*[b"\0" * (100 << 10)] * 25), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "CP_MAX_BUNDLE_BYTES" in err.value.details()
+        with pytest.raises(grpc.aio.AioRpcError) as err:  # one message over the gRPC limit
+            await models.Push(chunks(b"\0" * (200 << 10)), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert cp.store.models() == [] and list((tmp_path / "bundles").glob("*.tar")) == []
+
+    run(tmp_path, scenario, CP_MAX_BUNDLE_BYTES=str(2 << 20), CP_MAX_MESSAGE_BYTES=str(128 << 10))
+
+
+def test_sync_must_start_with_a_valid_hello(tmp_path):
+    async def scenario(channel, cp):
+        stub = sync_pb2_grpc.EdgeSyncStub(channel)
+
+        async def messages(*items):
+            for item in items:
+                yield item
+
+        for first, message in ((sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat()), "must be a Hello"),
+                               (sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id="../etc")), "node id")):
+            call = stub.Sync(messages(first))
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                async for _ in call:
+                    pass
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()
+        assert cp.store.nodes() == []
+
+    run(tmp_path, scenario)
+
+
+def test_a_replayed_or_forged_filing_is_not_applied_twice(tmp_path):
+    async def scenario(channel, cp):
+        stub = sync_pb2_grpc.EdgeSyncStub(channel)
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def outgoing():
+            while (item := await queue.get()) is not None:
+                yield item
+
+        filing = sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
+            request_id="req-1", kind=1, subject="0" * 32, at=1.0))
+        forged = sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(request_id="req-2", kind=1, subject="alice"))
+        for item in (sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id="edge-1")), filing, filing, forged):
+            await queue.put(item)
+        receipts = []
+        call = stub.Sync(outgoing())
+        async for message in call:
+            if message.WhichOneof("kind") == "filing_receipt":
+                receipts.append((message.filing_receipt.request_id, message.filing_receipt.seq))
+                if len(receipts) == 2:
+                    break
+        await queue.put(None)
+        call.cancel()
+        assert receipts == [("req-1", 1), ("req-1", 1)]
+        assert cp.store.privacy_head() == 1  # the replay added nothing, the forged subject was refused
+
+    run(tmp_path, scenario)

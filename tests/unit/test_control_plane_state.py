@@ -1,0 +1,162 @@
+"""Control-plane domain on a real SQLite store: ledger states, rollouts, nodes, cohort merge."""
+
+import io
+import tarfile
+
+import pytest
+
+from control_plane.cohorts import CohortMerge
+from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
+from control_plane.ledger import Ledger, pseudonymize
+from control_plane.nodes import NodeRegistry
+from control_plane.registry import Registry, bucket
+from control_plane.store import Aggregate, ModelRow, Node, Store
+from edge_node.privacy import Pseudonymizer
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path)
+    yield s
+    s.close()
+
+
+def node(store, node_id, now=100.0):
+    store.upsert_node(Node(node_id=node_id, registered_at=now, last_seen=now))
+
+
+def test_pseudonyms_match_the_edges():
+    assert pseudonymize(KEY, "alice") == Pseudonymizer(KEY)("alice")
+
+
+def test_a_request_moves_pending_in_progress_completed(store):
+    for n in ("a", "b", "c"):
+        node(store, n)
+    ledger = Ledger(store, KEY)
+    entry = ledger.delete("alice", 100.0)
+    assert entry.subject == pseudonymize(KEY, "alice") and "alice" not in entry.subject
+    assert ledger.status(entry.request_id).state == "pending"
+    store.add_receipt(entry.seq, "a", 101.0)
+    status = ledger.status(entry.request_id)
+    assert status.state == "in_progress" and status.missing == ["b", "c"]
+    store.add_receipt(entry.seq, "b", 102.0)
+    assert store.add_receipt(entry.seq, "b", 103.0) is False  # a receipt twice counts once
+    store.upsert_node(Node(node_id="c", registered_at=100.0, decommissioned=True))
+    status = ledger.status(entry.request_id)
+    assert status.state == "completed" and status.completed_at == 102.0
+
+
+def test_sequence_numbers_are_monotonic_and_filing_is_idempotent(store):
+    ledger = Ledger(store, KEY)
+    first = ledger.revoke("bob", ["personalization"], 1.0)
+    subject = pseudonymize(KEY, "carol")
+    filed, new = ledger.file("req-x", 1, subject, [], 2.0, "edge-1", 2.0)
+    again, new_again = ledger.file("req-x", 1, subject, [], 3.0, "edge-1", 3.0)
+    assert new and not new_again and again.seq == filed.seq > first.seq
+    assert [e.seq for e in store.privacy_after(0)] == [first.seq, filed.seq]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda l: l.revoke("bob", [], 1.0), "at least one purpose"),
+    (lambda l: l.revoke("bob", ["ads"], 1.0), "unknown purpose"),
+    (lambda l: l.delete("  ", 1.0), "empty"),
+    (lambda l: l.file("r", 1, "not-a-hash", [], 1.0, "e", 1.0), "pseudonymized"),
+    (lambda l: l.status("req-nope"), "no privacy request"),
+])
+def test_bad_privacy_requests_are_refused_with_a_reason(store, call, message):
+    with pytest.raises((InvalidArgument, NotFound), match=message):
+        call(Ledger(store, KEY))
+
+
+def test_rollout_percent_is_sticky_and_rollback_returns(store, tmp_path):
+    registry = Registry(store, tmp_path)
+    for sha, version in (("s1", "1"), ("s2", "2")):
+        store.add_model(ModelRow(manifest_sha=sha, name="m", version=version, bundle_sha="b", size=1, pushed_at=1.0))
+    registry.rollout("m", "1", 100, [], 1.0)
+    registry.rollout("m", "2", 34, [], 2.0)
+    nodes = [f"n{i}" for i in range(200)]
+    moved = {n for n in nodes if registry.desired(n).version == "2"}
+    assert moved == {n for n in nodes if bucket(n, "m") < 34}
+    assert 40 < len(moved) < 100
+    registry.rollout("m", "2", 0, ["n0"], 3.0)
+    assert registry.desired("n0").version == "2" and registry.desired("n1").version == "1"
+    registry.rollback("m", 4.0)
+    assert {registry.desired(n).version for n in nodes} == {"1"}
+    with pytest.raises(NotFound):
+        registry.rollout("m", "7", 100, [], 5.0)
+    with pytest.raises(FailedPrecondition):
+        registry.rollback("other", 5.0)
+
+
+def test_a_parked_version_is_cleared_when_the_operator_acts(store, tmp_path):
+    registry = Registry(store, tmp_path)
+    store.add_model(ModelRow(manifest_sha="s1", name="m", version="1", bundle_sha="b", size=1, pushed_at=1.0))
+    store.set_node_model("n1", "s1", "parked", "too big", 1.0)
+    assert store.node_model("n1", "s1") == ("parked", "too big")
+    registry.rollout("m", "1", 100, [], 2.0)
+    assert store.node_model("n1", "s1") is None
+
+
+def tar_with(name: str, data: bytes = b"x", kind=tarfile.REGTYPE) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("payload, message", [
+    (tar_with("../evil.txt"), "not a plain top-level file"),
+    (tar_with("/etc/evil"), "not a plain top-level file"),
+    (tar_with("sub/manifest.json"), "not a plain top-level file"),
+    (tar_with("link", kind=tarfile.SYMTYPE), "not a plain top-level file"),
+    (b"this is not a tar", "not a readable"),
+    (tar_with("notes.txt"), "no manifest.json"),
+])
+def test_hostile_or_broken_uploads_are_rejected_and_nothing_is_stored(store, tmp_path, payload, message):
+    registry = Registry(store, tmp_path)
+    upload = tmp_path / "upload.tar"
+    upload.write_bytes(payload)
+    with pytest.raises(BundleRejected, match=message):
+        registry.accept(upload, 1.0)
+    assert store.models() == [] and not (tmp_path.parent / "evil.txt").exists()
+    assert list((tmp_path / "bundles").glob("*.tar")) == []
+
+
+def test_nodes_turn_stale_and_show_their_lag(store):
+    registry = NodeRegistry(store, stale_after_s=30)
+    registry.hello("a", "eu", ("m", "1", "s"), 0, 100.0)
+    Ledger(store, KEY).delete("x", 100.0)
+    views = {v.node.node_id: v for v in registry.views(110.0)}
+    assert views["a"].state == "connected" and views["a"].cursor_lag == 1
+    registry.gone("a", 110.0)
+    assert registry.views(120.0)[0].state == "disconnected"
+    assert registry.views(200.0)[0].state == "stale"
+
+
+def agg(cohort, users, window=0, sentiment=0.0):
+    return Aggregate(window_start=window, window_seconds=1800, cohort=cohort, users=users, texts=users, negative=0,
+                     events=users, sentiment_sum=sentiment, categories={"books": float(users)})
+
+
+def test_cohorts_merge_across_edges_without_double_counting_and_hide_small_ones(store):
+    merge = CohortMerge(store, min_size=50, horizon_s=10**10)
+    merge.ingest("e1", [agg("eu/mobile/evening", 30, sentiment=3.0), agg("us/web/night", 10)])
+    merge.ingest("e2", [agg("eu/mobile/evening", 30, sentiment=-1.0)])
+    merge.ingest("e2", [agg("eu/mobile/evening", 30, sentiment=-1.0)])  # a resend replaces
+    merged = merge.merged(now=100.0)
+    assert [(c.cohort, c.users, c.sentiment_sum) for c in merged] == [("eu/mobile/evening", 60, 2.0)]
+    assert merge.priors(100.0)[0].categories == {"books": 60.0}
+
+
+def test_state_survives_a_reopen(tmp_path):
+    store = Store(tmp_path)
+    Ledger(store, KEY).delete("x", 1.0)
+    store.close()
+    store = Store(tmp_path)
+    assert store.privacy_head() == 1
+    store.close()
