@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.installed-train
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+CP_PORT ?= 50051
+NODE_ID ?= edge-local
+# Development only: the control plane and the edge must pseudonymize user ids with the same key.
+DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run test install install-train model evaluate bench bench-http protos clean
+.PHONY: run run-edge test install install-train model evaluate bench bench-http bench-propagation protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +30,16 @@ $(TRAIN_STAMP): pyproject.toml $(STAMP)
 
 install-train: $(TRAIN_STAMP)
 
+# A control plane and an edge wired together; Ctrl-C stops both. Operator token: var/control-plane/admin.token
 run: $(STAMP)
+	@echo "control plane on 127.0.0.1:$(CP_PORT), edge $(NODE_ID) on http://$(HOST):$(PORT)"
+	@trap 'kill $$cp 2>/dev/null; wait $$cp 2>/dev/null' EXIT INT TERM; \
+	CP_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/control-plane serve --port $(CP_PORT) & cp=$$!; \
+	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
+	    --control-plane 127.0.0.1:$(CP_PORT) --node-id $(NODE_ID)
+
+# An edge on its own (no control plane).
+run-edge: $(STAMP)
 	$(BIN)/edge-node serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
@@ -43,6 +56,9 @@ bench: $(TRAIN_STAMP)
 
 bench-http: $(STAMP)
 	$(BIN)/python bench/edge_http.py
+
+bench-propagation: $(STAMP)
+	$(BIN)/python bench/propagation.py
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate

@@ -141,3 +141,28 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
     filed = eventually(lambda: (s := operator(cp, "privacy", "status", body["request_id"]))["state"] == "completed"
                        and s, what="the queued deletion filed and completed")
     assert filed["origin_node"] == "edge-x"
+
+
+def test_cohort_aggregates_merge_across_edges_and_come_back_as_priors(spawn, bundle_dir, tmp_path):
+    _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
+                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5", "CP_COHORT_MIN_SIZE": "2"})
+    urls = []
+    for node_id in ("edge-1", "edge-2"):
+        urls.append(spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
+            **edge_env(cp, node_id, tmp_path), "EDGE_COHORT_WINDOW_MINUTES": "0.05", "EDGE_COHORT_MIN_SIZE": "1",
+            "EDGE_COHORT_PRIOR_REFRESH_S": "0"})[1])
+    context = {"region": "eu", "device": "tv", "daypart": "night"}
+    for edge, user in zip(urls, ("p1", "p2")):  # one user per edge: too small anywhere alone
+        call(edge, "PUT", f"/v1/users/{user}/consent", {"purposes": {"cohort_analytics": True},
+                                                        "policy_version": "v1"})
+        status, _ = call(edge, "POST", f"/v1/users/{user}/events", {"context": context, "events": [
+            {"type": "purchase", "item_id": "g", "category": "Garden"}]})
+        assert status == 200
+    merged = eventually(lambda: [c for c in operator(cp, "cohorts")["cohorts"] if c["cohort"] == "eu/tv/night"],
+                        what="merged cohort")
+    assert merged[0]["users"] == 2 and "Garden".lower() in merged[0]["categories"]
+    assert not [c for c in operator(cp, "cohorts")["cohorts"] if c["users"] < 2]
+    query = "/v1/personalize?region=eu&device=tv&daypart=night"
+    cold = eventually(lambda: (d := call(urls[0], "GET", query)[1])["source"] == "cohort"
+                      and "(2 user-windows)" in d["reason"] and d, what="merged prior at the edge")
+    assert cold["affinities"][0]["category"] == "garden"
