@@ -176,6 +176,10 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _kind(kind: str) -> str:
+    return kind.replace("PRIVACY_KIND_", "").lower()
+
+
 def _ref(ref: dict) -> str:
     return f"{ref.get('name', '')} {ref.get('version', '')}".strip() or "-"
 
@@ -202,11 +206,11 @@ def _table(args, d: dict) -> str:
                                     for s in d["node_states"]])
     if args.command == "privacy" and args.action == "list":
         return _rows(["request", "seq", "kind", "state", "created", "missing"],
-                     [[r["request_id"], r["seq"], r["kind"], r["state"], _when(r["created_at"]), ",".join(r["missing"])]
+                     [[r["request_id"], r["seq"], _kind(r["kind"]), r["state"], _when(r["created_at"]), ",".join(r["missing"])]
                       for r in d["requests"]])
     if args.command == "privacy":
         receipts = "\n".join(f"  {r['node_id']:<20} {_when(r['at'])}" for r in d["receipts"]) or "  (none yet)"
-        return (f"{d['request_id']}  seq {d['seq']}  {d['kind']}  {' '.join(d['purposes'])}\n"
+        return (f"{d['request_id']}  seq {d['seq']}  {_kind(d['kind'])}  {' '.join(d['purposes'])}\n"
                 f"state: {d['state']}  created {_when(d['created_at'])}  completed {_when(d['completed_at'])}\n"
                 f"subject (pseudonymized): {d['subject']}\nreceipts:\n{receipts}\n"
                 f"missing: {', '.join(d['missing']) or '-'}")
