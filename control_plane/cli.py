@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("name")
     status = m.add_parser("status", help="which node serves what")
     status.add_argument("name")
+    keygen = m.add_parser("keygen", help="create an Ed25519 signing key (KEY) and its public key (KEY.pub)")
+    keygen.add_argument("key", type=Path)
+    sign = m.add_parser("sign", help="sign a bundle directory with a private key (writes signature.json)")
+    sign.add_argument("path", type=Path)
+    sign.add_argument("--key", type=Path, required=True)
 
     privacy = commands.add_parser("privacy", help="revoke consent, delete users, and follow the receipts")
     p = privacy.add_subparsers(dest="action", required=True)
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"control-plane {__version__} (protocol {sync_pb2.DESCRIPTOR.package})")
         return 0
+    if args.command == "models" and args.action in ("keygen", "sign"):
+        return _signing(args)
     if args.command == "serve":
         from control_plane.config import load_settings
         from control_plane.errors import CpError
@@ -88,6 +95,31 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return asyncio.run(run_server(settings))
     return asyncio.run(_operator(args))
+
+
+def _signing(args) -> int:
+    from edge_node import signing
+    from edge_node.errors import EdgeError
+
+    try:
+        if args.action == "keygen":
+            if args.key.exists():
+                raise SystemExit(f"control-plane: {args.key} exists; not overwriting a key")
+            public = signing.generate(args.key)
+            print(f"private key {args.key} (keep it secret), public key {args.key.with_suffix('.pub')}\n"
+                  f"key id {signing.key_id(public)}; give edges EDGE_TRUSTED_KEYS={signing.public_text(public)}")
+        else:
+            if not (args.path / "manifest.json").is_file():
+                raise SystemExit(f"control-plane: {args.path} is not a bundle directory (no manifest.json)")
+            from edge_node.bundle import verify
+
+            verify(args.path)  # never sign a bundle whose files do not match its manifest
+            kid = signing.sign(args.path, signing.load_private(args.key))
+            print(f"signed {args.path} with key {kid}")
+    except EdgeError as exc:
+        print(f"control-plane: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _token(args) -> str:

@@ -23,6 +23,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Key of the keyed hash that pseudonymizes user ids: the same value as every edge's
     # EDGE_PSEUDONYM_KEY. Empty: a random key kept in the data dir (then give it to the edges).
     pseudonym_key: str = ""
+    trusted_keys: str = ""  # Ed25519 public keys: pushes must be signed by one of them
     heartbeat_interval_s: float = 5.0
     stale_after_s: float = 60.0
     cohort_min_size: int = 50
@@ -64,6 +65,7 @@ HELP = {
     "data_dir": "directory of the SQLite database and the model bundles",
     "admin_tokens": "operator tokens, name:token,... (empty: one generated into the data dir)",
     "pseudonym_key": "key that pseudonymizes user ids; equal to the edges' EDGE_PSEUDONYM_KEY",
+    "trusted_keys": "Ed25519 public keys (base64 or files); pushed bundles must be signed by one (empty: no check)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from control_plane.errors import BundleRejected, FailedPrecondition, NotFound
 from control_plane.store import ModelRow, Rollout, Store
+from edge_node import signing
 from edge_node.bundle import MANIFEST, pack, sha256_file, unpack
 from edge_node.errors import EdgeError
 
@@ -27,8 +28,9 @@ def bucket(node_id: str, name: str) -> int:
 
 
 class Registry:
-    def __init__(self, store: Store, directory: Path) -> None:
+    def __init__(self, store: Store, directory: Path, trusted: list | None = None) -> None:
         self.store = store
+        self.trusted = trusted or []
         self.directory = directory / "bundles"
         self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -49,6 +51,8 @@ class Registry:
             if not (bundle / MANIFEST).is_file():
                 raise BundleRejected(f"the bundle has no {MANIFEST}")
             try:
+                if self.trusted:
+                    signing.verify(bundle, self.trusted)
                 model = SentimentModel(bundle, threads=1)  # digests, manifest, stages, golden examples
             except EdgeError as exc:
                 raise BundleRejected(f"bundle refused: {exc.message}") from exc

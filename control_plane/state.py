@@ -18,6 +18,7 @@ from control_plane.ledger import Ledger
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
 from control_plane.store import Store
+from edge_node import signing
 
 log = logging.getLogger("control_plane")
 
@@ -29,7 +30,7 @@ class ControlPlane:
         key = settings.pseudonym_key.encode() if settings.pseudonym_key else \
             self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
         self.ledger = Ledger(self.store, key)
-        self.registry = Registry(self.store, settings.data_path)
+        self.registry = Registry(self.store, settings.data_path, signing.trusted_keys(settings.trusted_keys))
         self.nodes = NodeRegistry(self.store, stale_after_s=settings.stale_after_s)
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
                                    horizon_s=settings.cohort_horizon_hours * 3600)

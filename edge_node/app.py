@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge_node import __version__
+from edge_node import __version__, signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http_decisions import DecisionsController
@@ -133,6 +133,8 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         # Offline first: an edge that was assigned a model serves it again after a restart.
         assigned = ModelUpdates(settings.data_path / "models", settings.inference_threads).current() \
             if settings.control_plane and model is None else None
+        if model is None and settings.trusted_keys:  # only signed bundles, the first one too
+            signing.verify(assigned or settings.model_path, signing.trusted_keys(settings.trusted_keys))
         loaded = model or SentimentModel(assigned or settings.model_path, threads=settings.inference_threads)
         node = EdgeNode(settings, loaded)
         await node.start()

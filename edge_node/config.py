@@ -62,6 +62,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     region: str = ""
     fail_closed_after_s: float = 3600.0
     sync_backoff_max_s: float = 30.0
+    trusted_keys: str = ""  # Ed25519 public keys (base64 or files), comma-separated: only signed bundles
     max_bundle_bytes: int = 512 << 20  # model bundles larger than this are refused (NACKed)
     sync_audit_log: str = ""  # a file that receives every message sent upstream (JSON lines)
     # Operations
@@ -164,6 +165,7 @@ HELP = {
     "region": "this edge's region, reported to the control plane",
     "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
     "sync_backoff_max_s": "longest wait between reconnection attempts",
+    "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",
     "max_bundle_bytes": "largest model bundle this edge accepts from the control plane (disk budget)",
     "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",
     "low_confidence": "predictions under this confidence count as low-confidence",

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from edge_node import signing
 from edge_node.bundle import MANIFEST, sha256_file, unpack
 from edge_node.errors import EdgeError
 from edge_node.inference import SentimentModel
@@ -24,10 +25,11 @@ log = logging.getLogger("edge_node.models")
 
 
 class ModelUpdates:
-    def __init__(self, directory: Path, threads: int) -> None:
+    def __init__(self, directory: Path, threads: int, trusted: list | None = None) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.threads = threads
+        self.trusted = trusted or []  # Ed25519 keys; empty: signatures are not required
 
     def current(self) -> Path | None:
         """The last assigned bundle that was applied here, to start with when offline."""
@@ -77,7 +79,9 @@ class ModelUpdates:
         return target
 
     async def load(self, path: Path) -> SentimentModel:
-        """Verify and load (digests, golden examples) off the event loop."""
+        """Verify (signature, digests, golden examples) and load, off the event loop."""
+        if self.trusted:
+            signing.verify(path, self.trusted)
         return await asyncio.to_thread(SentimentModel, path, threads=self.threads)
 
     def applied(self, sha: str) -> None:

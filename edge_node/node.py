@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 
+from edge_node import signing
 from edge_node.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
@@ -52,7 +53,8 @@ class EdgeNode:
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
             allow_personal=self.personal_allowed)
         self.metrics.model(model.name, model.version)
-        self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads)
+        self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
+                                    signing.trusted_keys(settings.trusted_keys))
         self.sync: SyncAgent | None = None
         if settings.control_plane:
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
