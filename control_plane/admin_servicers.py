@@ -19,16 +19,29 @@ from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
 log = logging.getLogger("control_plane.admin")
 
 
-def operator_call(method):
-    """Authenticate, run, and turn a domain error into its gRPC status."""
+def operator_call(method=None, *, audit=None):
+    """Authenticate, run, audit, and turn a domain error into its gRPC status.
+
+    ``audit(request, result)`` words what a changing call acted on; read-only calls pass
+    none and are not audited. A refused token is audited too.
+    """
+    if method is None:
+        return lambda m: operator_call(m, audit=audit)
+    action = f"{method.__qualname__.split('Servicer.')[0]}.{method.__name__}"
 
     @functools.wraps(method)
     async def wrapper(self, request, context):
+        who = "-"
         try:
             who = self.cp.operator(context.invocation_metadata())
             result = await method(self, request, context, who)
         except CpError as exc:
+            if audit is not None or who == "-":
+                detail = exc.message if who == "-" else f"refused: {exc.message}"
+                self.cp.audit(who, action, detail[:300], ok=False)
             await context.abort(exc.code, exc.message)
+        if audit is not None:
+            self.cp.audit(who, action, audit(request, result))
         return result
 
     return wrapper
@@ -39,8 +52,21 @@ class Base:
         self.cp = cp
 
 
+def _model(reply) -> str:
+    return f"{reply.model.name} {reply.model.version} ({reply.model.manifest_sha256[:12]})"
+
+
+def _rollout(reply) -> str:
+    target = ",".join(reply.nodes) if reply.nodes else f"{reply.percent}%"
+    return f"{reply.name} -> {reply.current.version} for {target}"
+
+
+def _request(reply) -> str:
+    return f"{reply.request_id} seq {reply.seq} subject {reply.subject} {' '.join(reply.purposes)}".strip()
+
+
 class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
-    @operator_call
+    @operator_call(audit=lambda request, reply: _model(reply))
     async def Push(self, request_iterator, context, who):  # noqa: N802
         limit = self.cp.settings.max_bundle_bytes
         uploads = self.cp.settings.data_path / "uploads"
@@ -64,7 +90,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
     async def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListModelsResponse(models=[convert.model_info(m) for m in self.cp.store.models()])
 
-    @operator_call
+    @operator_call(audit=lambda request, reply: _rollout(reply))
     async def Rollout(self, request, context, who):  # noqa: N802
         rollout = self.cp.registry.rollout(request.name, request.version, request.percent, list(request.nodes),
                                            self.cp.now())
@@ -73,7 +99,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         self.cp.wake_all()
         return self._status(request.name)
 
-    @operator_call
+    @operator_call(audit=lambda request, reply: _rollout(reply))
     async def Rollback(self, request, context, who):  # noqa: N802
         self.cp.registry.rollback(request.name, self.cp.now())
         log.info("%s rolled back %s", who, request.name)
@@ -114,14 +140,14 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 
 
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
-    @operator_call
+    @operator_call(audit=lambda request, reply: _request(reply))
     async def Revoke(self, request, context, who):  # noqa: N802
         entry = self.cp.ledger.revoke(request.user_id, list(request.purposes), self.cp.now())
         log.info("%s filed %s: revoke %s (seq %d)", who, entry.request_id, entry.purposes, entry.seq)
         self.cp.wake_all()
         return convert.request_status(self.cp.ledger.status(entry.request_id))
 
-    @operator_call
+    @operator_call(audit=lambda request, reply: _request(reply))
     async def Delete(self, request, context, who):  # noqa: N802
         entry = self.cp.ledger.delete(request.user_id, self.cp.now())
         log.info("%s filed %s: delete (seq %d)", who, entry.request_id, entry.seq)
@@ -143,7 +169,7 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
     async def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListNodesResponse(nodes=[convert.node_info(v) for v in self.cp.nodes.views(self.cp.now())])
 
-    @operator_call
+    @operator_call(audit=lambda request, reply: reply.node_id)
     async def Decommission(self, request, context, who):  # noqa: N802
         self.cp.nodes.decommission(request.node_id)
         log.info("%s decommissioned node %s", who, request.node_id)
@@ -159,7 +185,34 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
                                      cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
 
 
+class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
+    @operator_call(audit=lambda request, reply: f"token {reply.name}")
+    async def AddToken(self, request, context, who):  # noqa: N802
+        token = self.cp.add_token(request.name)
+        return operator_pb2.TokenInfo(name=request.name, token=token, created_at=self.cp.now(), source="store")
+
+    @operator_call
+    async def ListTokens(self, request, context, who):  # noqa: N802
+        configured = [operator_pb2.TokenInfo(name=name, source="config") for name in sorted(set(self.cp.tokens.values()))]
+        stored = [operator_pb2.TokenInfo(name=n, created_at=c, revoked_at=r, source="store")
+                  for n, c, r in self.cp.store.tokens()]
+        return operator_pb2.ListTokensResponse(tokens=configured + stored)
+
+    @operator_call(audit=lambda request, reply: f"token {reply.name}")
+    async def RevokeToken(self, request, context, who):  # noqa: N802
+        self.cp.revoke_token(request.name)
+        return operator_pb2.TokenInfo(name=request.name, revoked_at=self.cp.now(), source="store")
+
+    @operator_call
+    async def Audit(self, request, context, who):  # noqa: N802
+        limit = max(1, min(request.limit or 50, 10_000))
+        return operator_pb2.AuditResponse(entries=[
+            operator_pb2.AuditEntry(at=at, who=w, action=a, detail=d, ok=ok)
+            for at, w, a, d, ok in self.cp.store.audit_entries(limit)])
+
+
 def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
+    operator_pb2_grpc.add_AdminServicer_to_server(AdminServicer(cp), server)
     operator_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(cp), server)
     operator_pb2_grpc.add_PrivacyServicer_to_server(PrivacyServicer(cp), server)
     operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp), server)

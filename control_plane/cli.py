@@ -72,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     nodes = commands.add_parser("nodes", help="edges with region, model, cursor lag, last seen")
     nodes.add_argument("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")
     commands.add_parser("cohorts", help="merged cohort signals per window (minimum size applied)")
+    tokens = commands.add_parser("tokens", help="operator tokens: add (shown once), list, revoke")
+    t = tokens.add_subparsers(dest="action", required=True)
+    tadd = t.add_parser("add")
+    tadd.add_argument("name")
+    t.add_parser("list")
+    trevoke = t.add_parser("revoke")
+    trevoke.add_argument("name")
+    audit = commands.add_parser("audit", help="who did what, when (newest first)")
+    audit.add_argument("--limit", type=int, default=50)
 
     args = parser.parse_args(argv)
     if args.command == "version":
@@ -144,6 +153,7 @@ async def _operator(args) -> int:
         privacy = operator_pb2_grpc.PrivacyStub(channel)
         nodes = operator_pb2_grpc.NodesStub(channel)
         cohorts = operator_pb2_grpc.CohortsStub(channel)
+        admin = operator_pb2_grpc.AdminStub(channel)
         try:
             if args.command == "models":
                 if args.action == "push":
@@ -175,6 +185,15 @@ async def _operator(args) -> int:
                                                      metadata=metadata)
                 else:
                     reply = await nodes.List(operator_pb2.ListNodesRequest(), metadata=metadata)
+            elif args.command == "tokens":
+                if args.action == "add":
+                    reply = await admin.AddToken(operator_pb2.AddTokenRequest(name=args.name), metadata=metadata)
+                elif args.action == "revoke":
+                    reply = await admin.RevokeToken(operator_pb2.RevokeTokenRequest(name=args.name), metadata=metadata)
+                else:
+                    reply = await admin.ListTokens(operator_pb2.ListTokensRequest(), metadata=metadata)
+            elif args.command == "audit":
+                reply = await admin.Audit(operator_pb2.AuditRequest(limit=args.limit), metadata=metadata)
             else:
                 reply = await cohorts.Merged(operator_pb2.MergedCohortsRequest(), metadata=metadata)
         except grpc.aio.AioRpcError as exc:
@@ -253,6 +272,17 @@ def _table(args, d: dict) -> str:
                       for n in d["nodes"]])
     if args.command == "nodes":
         return f"{d['node_id']}: {d['state']}"
+    if args.command == "tokens" and args.action == "list":
+        return _rows(["name", "source", "created", "revoked"],
+                     [[t["name"], t["source"], _when(t["created_at"]), _when(t["revoked_at"])] for t in d["tokens"]])
+    if args.command == "tokens" and args.action == "add":
+        return f"token {d['name']}: {d['token']}\n(shown once; it is stored hashed. Revoke: control-plane tokens revoke {d['name']})"
+    if args.command == "tokens":
+        return f"revoked token {d['name']}"
+    if args.command == "audit":
+        return _rows(["when", "who", "action", "ok", "detail"],
+                     [[_when(e["at"]), e["who"], e["action"], "yes" if e["ok"] else "NO", e["detail"]]
+                      for e in d["entries"]])
     return _rows(["window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
                  [[_when(int(c["window_start"])), c["cohort"], c["users"], c["texts"], c["negative"],
                    f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}", c["events"]] for c in d["cohorts"]])

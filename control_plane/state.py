@@ -6,14 +6,16 @@ Transport (gRPC servicers) depends on this; this never imports gRPC types.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 
 from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
-from control_plane.errors import Unauthenticated
+from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.ledger import Ledger
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
@@ -21,6 +23,7 @@ from control_plane.store import Store
 from edge_node import signing
 
 log = logging.getLogger("control_plane")
+NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 class ControlPlane:
@@ -57,15 +60,38 @@ class ControlPlane:
         return tokens
 
     def operator(self, metadata) -> str:
-        """The operator's name for a call's ``authorization: Bearer <token>`` metadata."""
+        """The operator's name for a call's ``authorization: Bearer <token>`` metadata: a
+        configured token, or an active (not revoked) one from ``tokens add``."""
         for key, value in metadata or ():
             if key == "authorization" and value.startswith("Bearer "):
                 given = value[len("Bearer "):]
                 for token, name in self.tokens.items():
                     if hmac.compare_digest(token, given):
                         return name
+                name = self.store.token_name(hashlib.sha256(given.encode()).hexdigest())
+                if name is not None:
+                    return name
         raise Unauthenticated("operator calls need 'authorization: Bearer <token>' with a valid token "
                               "(control-plane --token, CP_TOKEN, or the data dir's admin.token)")
+
+    def add_token(self, name: str) -> str:
+        if not NAME.match(name):
+            raise InvalidArgument("a token name is 1-64 letters, digits, '.', '_', '-' or '@'")
+        if name in self.tokens.values():
+            raise InvalidArgument(f"{name!r} is a configured token (CP_ADMIN_TOKENS / admin.token)")
+        token = secrets.token_urlsafe(32)
+        if not self.store.add_token(name, hashlib.sha256(token.encode()).hexdigest(), self.now()):
+            raise InvalidArgument(f"an active token named {name!r} exists; revoke it first")
+        return token
+
+    def revoke_token(self, name: str) -> None:
+        if name in self.tokens.values():
+            raise FailedPrecondition(f"{name!r} is configured (CP_ADMIN_TOKENS / admin.token): remove it there")
+        if not self.store.revoke_token(name, self.now()):
+            raise NotFound(f"no active token named {name!r}")
+
+    def audit(self, who: str, action: str, detail: str, ok: bool = True) -> None:
+        self.store.audit(self.now(), who, action, detail, ok)
 
     # --- waking streams ---------------------------------------------------------------------
     def watch(self, node_id: str, event: asyncio.Event) -> None:

@@ -143,3 +143,32 @@ def test_a_replayed_or_forged_filing_is_not_applied_twice(tmp_path):
         assert cp.store.privacy_head() == 1  # the replay added nothing, the forged subject was refused
 
     run(tmp_path, scenario)
+
+
+def test_tokens_are_named_listed_revocable_and_every_action_is_audited(tmp_path):
+    async def scenario(channel, cp):
+        admin = operator_pb2_grpc.AdminStub(channel)
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        added = await admin.AddToken(operator_pb2.AddTokenRequest(name="alice"), metadata=AUTH)
+        alice = (("authorization", f"Bearer {added.token}"),)
+        assert len(added.token) > 30 and added.token not in open(tmp_path / "control-plane.db", "rb").read().decode(
+            "latin-1")  # stored hashed
+        await privacy.Delete(operator_pb2.DeleteRequest(user_id="dana@example.com"), metadata=alice)
+        listed = await admin.ListTokens(operator_pb2.ListTokensRequest(), metadata=AUTH)
+        assert {(t.name, t.source) for t in listed.tokens} == {("ops", "config"), ("alice", "store")}
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await admin.AddToken(operator_pb2.AddTokenRequest(name="alice"), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        await admin.RevokeToken(operator_pb2.RevokeTokenRequest(name="alice"), metadata=AUTH)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await privacy.Delete(operator_pb2.DeleteRequest(user_id="x"), metadata=alice)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        audit = (await admin.Audit(operator_pb2.AuditRequest(limit=10), metadata=AUTH)).entries
+        rows = [(e.who, e.action, e.ok) for e in reversed(audit)]
+        assert rows == [("ops", "Admin.AddToken", True), ("alice", "Privacy.Delete", True),
+                        ("ops", "Admin.AddToken", False), ("ops", "Admin.RevokeToken", True),
+                        ("-", "Privacy.Delete", False)]
+        assert all("dana" not in e.detail for e in audit)
+        assert all(e.at > 0 for e in audit)
+
+    run(tmp_path, scenario)

@@ -657,3 +657,208 @@ class Cohorts:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminStub:
+    """Operator tokens and the audit log.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.AddToken = channel.unary_unary(
+                '/sentiedge.v1.Admin/AddToken',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/sentiedge.v1.Admin/ListTokens',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/sentiedge.v1.Admin/RevokeToken',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.FromString,
+                _registered_method=True)
+        self.Audit = channel.unary_unary(
+                '/sentiedge.v1.Admin/Audit',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServicer:
+    """Operator tokens and the audit log.
+    """
+
+    def AddToken(self, request, context):
+        """the token is returned once, stored hashed
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Audit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'AddToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddToken,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTokenRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.SerializeToString,
+            ),
+            'Audit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Audit,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Admin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin:
+    """Operator tokens and the audit log.
+    """
+
+    @staticmethod
+    def AddToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Admin/AddToken',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTokenRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Admin/ListTokens',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Admin/RevokeToken',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeTokenRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.TokenInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Audit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Admin/Audit',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
