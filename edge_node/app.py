@@ -147,8 +147,9 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
             app.state.node = None
             await node.close()
 
+    public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
     return Litestar(
-        route_handlers=[healthz, readyz, metrics, score_sentiment, UsersController, DecisionsController],
+        route_handlers=[*public_ops, score_sentiment, UsersController, DecisionsController],
         middleware=[timing],
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None}),
@@ -157,3 +158,11 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema"),
         request_max_body_size=settings.max_body_bytes,
     )
+
+
+def create_admin_app(public: Litestar) -> Litestar:
+    """The admin listener: health, readiness and metrics of the node the public app runs
+    (EDGE_ADMIN_HOST/EDGE_ADMIN_PORT), so /metrics need not face the internet."""
+    return Litestar(route_handlers=[healthz, readyz, metrics], state=public.state,
+                    exception_handlers={EdgeError: edge_error_handler, HTTPException: http_error_handler},
+                    openapi_config=None)

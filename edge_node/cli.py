@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import logging
 import sys
@@ -54,14 +55,34 @@ def serve(args: argparse.Namespace) -> int:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    from edge_node.app import create_app
+    class AdminServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # the public server owns the signals and stops this one
+            yield
+
+    from edge_node.app import create_admin_app, create_app
 
     settings = load_settings(flags=vars(args))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level=settings.log_level, access_log=settings.access_log, lifespan="on",
-                            timeout_graceful_shutdown=10)
-    Server(config).run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10)
+    public = Server(config)
+    if not settings.admin_port:
+        public.run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
+        return 0
+    admin = AdminServer(uvicorn.Config(create_admin_app(app), host=settings.admin_host, port=settings.admin_port,
+                                       log_level=settings.log_level, access_log=False, lifespan="off"))
+
+    async def both() -> None:
+        admin_task = asyncio.create_task(admin.serve())
+        try:
+            await public.serve()
+        finally:
+            admin.should_exit = True
+            await admin_task
+
+    asyncio.run(both())
     return 0
 
 

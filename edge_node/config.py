@@ -18,6 +18,9 @@ PREFIX = "EDGE_"
 class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # A separate listener for /metrics, /healthz and /readyz (0: served on the public port).
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 0
     model_dir: str = str(BUNDLE_DIR)
     data_dir: str = "var/edge"
     inference_threads: int = 1
@@ -74,6 +77,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     def validate(self) -> EdgeSettings:
         checks = [
             (1 <= self.port <= 65535, "port must be 1..65535"),
+            (0 <= self.admin_port <= 65535 and self.admin_port != self.port,
+             "admin_port must be 0 (off) or another port than port"),
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
             (self.inference_workers >= 1, "inference_workers must be >= 1"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
@@ -128,6 +133,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
 HELP = {
     "host": "address the HTTP API listens on",
     "port": "HTTP port",
+    "admin_host": "address of the admin listener (/metrics, /healthz, /readyz)",
+    "admin_port": "admin listener port; when set, /metrics leaves the public port (0: one listener)",
     "model_dir": "model bundle directory",
     "data_dir": "directory for the node's disk store",
     "inference_threads": "ONNX Runtime intra-op threads per run",

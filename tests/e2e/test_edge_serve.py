@@ -45,3 +45,24 @@ def test_edge_refuses_to_start_with_a_corrupt_bundle(spawn, bundle_dir, tmp_path
     (broken / "transformer.onnx").write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match="transformer.onnx has sha256"):
         spawn("edge-node", "serve", "--model-dir", str(broken))
+
+
+def test_metrics_and_health_can_listen_apart_from_the_public_api(spawn, bundle_dir):
+    from tests.e2e.conftest import free_port
+
+    admin_port = free_port()
+    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), "--admin-port", str(admin_port))
+    admin = f"http://127.0.0.1:{admin_port}"
+    assert post(base, "/v1/sentiment", {"texts": ["Great."]})[0] == 200
+    import urllib.error
+    import urllib.request
+
+    with urllib.request.urlopen(admin + "/metrics") as r:
+        text = r.read().decode()
+    assert 'route="/v1/sentiment"' in text and "sentiedge_model_info" in text
+    with urllib.request.urlopen(admin + "/readyz") as r:
+        assert r.status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(base + "/metrics")
+    assert err.value.code == 404
+    assert proc.terminate() == 0
