@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="control plane address for operator commands (env CP_TARGET)")
     parser.add_argument("--token", default=os.environ.get("CP_TOKEN"), help="operator token (env CP_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--ca", default=os.environ.get("CP_CA"), help="CA certificate for mTLS (env CP_CA)")
+    parser.add_argument("--cert", default=os.environ.get("CP_CERT"), help="operator client certificate (env CP_CERT)")
+    parser.add_argument("--key", dest="client_key", default=os.environ.get("CP_KEY"),
+                        help="operator client key (env CP_KEY)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("version", help="print the version and the protocol package")
     serve = commands.add_parser("serve", help="run the control plane (gRPC)")
@@ -72,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     nodes = commands.add_parser("nodes", help="edges with region, model, cursor lag, last seen")
     nodes.add_argument("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")
     commands.add_parser("cohorts", help="merged cohort signals per window (minimum size applied)")
+    certs = commands.add_parser("certs", help="a development CA and certificates for mTLS")
+    c = certs.add_subparsers(dest="action", required=True)
+    cinit = c.add_parser("init", help="create the CA and the control plane's server certificate")
+    cinit.add_argument("--dir", type=Path, default=Path("certs"))
+    cinit.add_argument("--host", action="append", default=[], help="extra host name or IP of the control plane")
+    cissue = c.add_parser("issue", help="a client certificate for a node id (or an operator)")
+    cissue.add_argument("identity")
+    cissue.add_argument("--dir", type=Path, default=Path("certs"))
     tokens = commands.add_parser("tokens", help="operator tokens: add (shown once), list, revoke")
     t = tokens.add_subparsers(dest="action", required=True)
     tadd = t.add_parser("add")
@@ -87,6 +99,24 @@ def main(argv: list[str] | None = None) -> int:
         from protos.sentiedge.v1 import sync_pb2
 
         print(f"control-plane {__version__} (protocol {sync_pb2.DESCRIPTOR.package})")
+        return 0
+    if args.command == "certs":
+        from control_plane import certs as ca
+        from control_plane.errors import CpError
+
+        try:
+            if args.action == "init":
+                ca.init(args.dir, args.host)
+                print(f"CA and server certificate in {args.dir}: ca.crt, control-plane.crt/.key\n"
+                      f"control plane: CP_TLS_CERT={args.dir}/control-plane.crt CP_TLS_KEY={args.dir}/control-plane.key "
+                      f"CP_TLS_CLIENT_CA={args.dir}/ca.crt")
+            else:
+                path = ca.issue(args.dir, args.identity)
+                print(f"{path} and {path.with_suffix('.key')}: EDGE_TLS_CERT={path} "
+                      f"EDGE_TLS_KEY={path.with_suffix('.key')} EDGE_TLS_CA={args.dir}/ca.crt")
+        except CpError as exc:
+            print(f"control-plane: {exc.message}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "models" and args.action in ("keygen", "sign"):
         return _signing(args)
@@ -148,7 +178,15 @@ async def _operator(args) -> int:
     from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc
 
     metadata = (("authorization", f"Bearer {_token(args)}"),)
-    async with grpc.aio.insecure_channel(args.target, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+    options = [("grpc.max_send_message_length", 8 << 20)]
+    if args.ca:
+        credentials = grpc.ssl_channel_credentials(
+            Path(args.ca).read_bytes(), Path(args.client_key).read_bytes() if args.client_key else None,
+            Path(args.cert).read_bytes() if args.cert else None)
+        channel_cm = grpc.aio.secure_channel(args.target, credentials, options=options)
+    else:
+        channel_cm = grpc.aio.insecure_channel(args.target, options=options)
+    async with channel_cm as channel:
         models = operator_pb2_grpc.ModelsStub(channel)
         privacy = operator_pb2_grpc.PrivacyStub(channel)
         nodes = operator_pb2_grpc.NodesStub(channel)

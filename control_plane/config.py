@@ -24,6 +24,10 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     # EDGE_PSEUDONYM_KEY. Empty: a random key kept in the data dir (then give it to the edges).
     pseudonym_key: str = ""
     trusted_keys: str = ""  # Ed25519 public keys: pushes must be signed by one of them
+    # mTLS: all three, or none (plain gRPC, development only). With TLS no plain port is opened.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
     heartbeat_interval_s: float = 5.0
     stale_after_s: float = 60.0
     cohort_min_size: int = 50
@@ -44,6 +48,12 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid setting: {message}")
+        tls = [self.tls_cert, self.tls_key, self.tls_client_ca]
+        if any(tls) and not all(tls):
+            raise ConfigError("invalid setting: set all of CP_TLS_CERT, CP_TLS_KEY and CP_TLS_CLIENT_CA, or none")
+        for path in filter(None, tls):
+            if not Path(path).is_file():
+                raise ConfigError(f"invalid setting: {path} does not exist")
         for entry in filter(None, self.admin_tokens.split(",")):
             name, sep, token = entry.partition(":")
             if not sep or not name.strip() or len(token) < 8:
@@ -53,6 +63,10 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
 
     @property
     def address(self) -> str:
@@ -66,6 +80,9 @@ HELP = {
     "admin_tokens": "operator tokens, name:token,... (empty: one generated into the data dir)",
     "pseudonym_key": "key that pseudonymizes user ids; equal to the edges' EDGE_PSEUDONYM_KEY",
     "trusted_keys": "Ed25519 public keys (base64 or files); pushed bundles must be signed by one (empty: no check)",
+    "tls_cert": "server certificate (PEM); with tls_key and tls_client_ca turns on mTLS",
+    "tls_key": "server private key (PEM)",
+    "tls_client_ca": "CA that signs edge and operator client certificates (PEM)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",

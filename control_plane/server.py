@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -37,7 +38,13 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    server.add_insecure_port(settings.address)
+    if settings.tls:
+        credentials = grpc.ssl_server_credentials(
+            [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
+            root_certificates=Path(settings.tls_client_ca).read_bytes(), require_client_auth=True)
+        server.add_secure_port(settings.address, credentials)  # and no plain port at all
+    else:
+        server.add_insecure_port(settings.address)
     return server, health_servicer
 
 
@@ -47,7 +54,8 @@ async def serve(settings: CpSettings) -> int:
     await server.start()
     for name in ["", *SERVICES]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("control plane listening on %s (data in %s)", settings.address, settings.data_dir)
+    log.info("control plane listening on %s with %s (data in %s)", settings.address,
+             "mTLS" if settings.tls else "plain gRPC (no TLS: development only)", settings.data_dir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -41,6 +41,12 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         if not NODE_ID.match(node_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"node id {node_id!r} must be 1-63 letters, digits, '.', '_' or '-'")
+        if cp.settings.tls:
+            names = [n.decode() for n in context.auth_context().get("x509_common_name", [])]
+            if names != [node_id]:
+                log.warning("refused Sync: Hello says %s, client certificate is for %s", node_id, names or "nobody")
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                    f"client certificate is for {', '.join(names) or 'no node'}, not {node_id!r}")
         now = cp.now()
         cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), hello.privacy_cursor, now)
         log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,

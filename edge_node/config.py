@@ -63,6 +63,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     control_plane: str = ""  # HOST:PORT
     node_id: str = ""  # default: the host name
     region: str = ""
+    tls_ca: str = ""  # mTLS to the control plane: CA, and this node's certificate and key
+    tls_cert: str = ""
+    tls_key: str = ""
     fail_closed_after_s: float = 3600.0
     sync_backoff_max_s: float = 30.0
     trusted_keys: str = ""  # Ed25519 public keys (base64 or files), comma-separated: only signed bundles
@@ -99,6 +102,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "cohort_min_size and max_cohorts_per_user must be >= 1"),
             (0.5 <= self.low_confidence <= 1, "low_confidence must be 0.5..1"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
+            (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
+             "set all of tls_ca, tls_cert and tls_key, or none"),
             (self.fail_closed_after_s > 0 and self.sync_backoff_max_s > 0,
              "fail_closed_after_s and sync_backoff_max_s must be > 0"),
             (not self.control_plane or ":" in self.control_plane, "control_plane must be HOST:PORT"),
@@ -170,6 +175,9 @@ HELP = {
     "control_plane": "control plane HOST:PORT to sync with (empty: standalone)",
     "node_id": "this edge's id at the control plane (default: the host name)",
     "region": "this edge's region, reported to the control plane",
+    "tls_ca": "CA certificate of the control plane (PEM); with tls_cert and tls_key turns on mTLS",
+    "tls_cert": "this node's client certificate (PEM; its common name is the node id)",
+    "tls_key": "this node's private key (PEM)",
     "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
     "sync_backoff_max_s": "longest wait between reconnection attempts",
     "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from pathlib import Path
 
 import grpc
 from google.protobuf.json_format import MessageToJson
@@ -34,7 +35,7 @@ DELETE_USER = common_pb2.PRIVACY_KIND_DELETE_USER
 
 class SyncAgent:
     def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
-                 audit_log: str | None = None) -> None:
+                 audit_log: str | None = None, tls: tuple[str, str, str] | None = None) -> None:
         self.node = node
         self.store = node.store
         self.target = target
@@ -45,6 +46,10 @@ class SyncAgent:
         self.head = 0
         self.heartbeat_s = 5.0
         self.audit_log = audit_log  # every message sent upstream, for whoever must check what leaves
+        self.credentials = None
+        if tls is not None:  # read once at start: a missing file fails start-up, not every reconnect
+            ca, cert, key = (Path(p).read_bytes() for p in tls)
+            self.credentials = grpc.ssl_channel_credentials(ca, key, cert)
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
         if self.store.value("sync_last_success") is None:
@@ -90,7 +95,9 @@ class SyncAgent:
 
     async def _session(self) -> None:
         options = [("grpc.max_receive_message_length", 8 << 20), ("grpc.keepalive_time_ms", 20_000)]
-        async with grpc.aio.insecure_channel(self.target, options=options) as channel:
+        channel_cm = (grpc.aio.secure_channel(self.target, self.credentials, options=options) if self.credentials
+                      else grpc.aio.insecure_channel(self.target, options=options))
+        async with channel_cm as channel:
             stub = sync_pb2_grpc.EdgeSyncStub(channel)
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
             call = stub.Sync(self._outgoing(queue))

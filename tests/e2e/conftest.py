@@ -30,11 +30,17 @@ class Process:
         self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def healthy(self) -> bool:
-        if self.health_url.startswith("grpc://"):
+        if self.health_url.startswith(("grpc://", "grpcs://")):
             import grpc
             from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-            with grpc.insecure_channel(self.health_url[len("grpc://"):]) as channel:
+            target = self.health_url.split("://", 1)[1]
+            if self.health_url.startswith("grpcs://"):  # mTLS: the test's client certificate
+                ca, cert, key = (Path(self.env[k]).read_bytes() for k in ("E2E_CA", "E2E_CERT", "E2E_KEY"))
+                channel_cm = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca, key, cert))
+            else:
+                channel_cm = grpc.insecure_channel(target)
+            with channel_cm as channel:
                 try:
                     reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
                 except grpc.RpcError:
@@ -98,7 +104,7 @@ def spawn(tmp_path, request):
             base = f"127.0.0.1:{port}"
             full_env = os.environ | {"CP_PORT": str(port), "CP_HOST": "127.0.0.1",
                                      "CP_DATA_DIR": str(tmp_path / f"cp-{port}")} | (env or {})
-            health = f"grpc://{base}"
+            health = f"grpcs://{base}" if "CP_TLS_CERT" in (env or {}) else f"grpc://{base}"
         else:
             base = f"http://127.0.0.1:{port}"
             full_env = os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1",
