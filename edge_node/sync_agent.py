@@ -181,9 +181,15 @@ class SyncAgent:
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
+        cursor = self.cursor
+        if update.seq <= cursor:
+            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", update.seq, cursor)
+            return convert.ack_privacy(update.seq)
+        if update.seq != cursor + 1:
+            log.error("privacy update %d out of order (cursor %d): refused", update.seq, cursor)
+            return convert.ack_privacy(update.seq, error=f"out of order: expected sequence {cursor + 1}, "
+                                                         f"got {update.seq}; nothing applied")
         self.head = max(self.head, update.seq)
-        if update.seq <= self.cursor:
-            return convert.ack_privacy(update.seq)  # applied before: the receipt again, nothing twice
         privacy: PrivacyBook = self.node.privacy
         now = time.time()
 

@@ -1,0 +1,50 @@
+"""The edge's handling of privacy updates, on a real node and store (no network needed)."""
+
+import time
+
+import pytest
+
+from edge_node.config import load_settings
+from edge_node.node import EdgeNode
+from edge_node.records import Profile
+from protos.sentiedge.v1 import common_pb2, sync_pb2
+
+
+@pytest.fixture
+def node(model, tmp_path):
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path), "EDGE_CONTROL_PLANE": "127.0.0.1:9",
+                              "EDGE_PSEUDONYM_KEY": "k"})
+    n = EdgeNode(settings, model)
+    yield n
+    n.store.close()
+
+
+def update(seq: int, subject: str, kind=common_pb2.PRIVACY_KIND_DELETE_USER, purposes=()):
+    return sync_pb2.PrivacyUpdate(seq=seq, request_id=f"req-{seq}", kind=kind, subject=subject, purposes=purposes,
+                                  at=time.time())
+
+
+def test_updates_apply_once_in_order_and_out_of_order_ones_are_refused(node):
+    agent = node.sync
+    alice, bob = node.privacy.pseudonymize("alice"), node.privacy.pseudonymize("bob")
+    for subject in (alice, bob):
+        node.privacy.set_subject_consent(subject, {"personalization": True}, "v", time.time(), time.time())
+        node.store.put_profile(subject, Profile(events=1))
+
+    ack = agent._apply_privacy(update(1, alice)).ack
+    assert ack.status == common_pb2.ACK_STATUS_ACK and ack.privacy_seq == 1
+    assert node.store.profile(alice) is None and node.store.suppression(alice) is not None and agent.cursor == 1
+
+    gap = agent._apply_privacy(update(3, bob)).ack
+    assert gap.status == common_pb2.ACK_STATUS_NACK and "expected sequence 2" in gap.error
+    assert node.store.profile(bob) is not None and agent.cursor == 1  # nothing written
+
+    node.privacy.set_subject_consent(alice, {"personalization": True}, "v", time.time() + 1, time.time() + 1)
+    replay = agent._apply_privacy(update(1, alice)).ack
+    assert replay.status == common_pb2.ACK_STATUS_ACK  # the receipt again ...
+    assert node.privacy.store.consent(alice).allows("personalization")  # ... but not applied twice
+
+    revoke = update(2, bob, kind=common_pb2.PRIVACY_KIND_REVOKE_CONSENT, purposes=["personalization"])
+    assert agent._apply_privacy(revoke).ack.status == common_pb2.ACK_STATUS_ACK
+    assert node.store.profile(bob) is None and agent.cursor == 2
+    assert node.store.queued_requests() == []  # updates from the control plane are not filed back
