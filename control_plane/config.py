@@ -28,6 +28,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    metrics_port: int = 0  # Prometheus /metrics on this port (0: off)
     heartbeat_interval_s: float = 5.0
     stale_after_s: float = 60.0
     cohort_min_size: int = 50
@@ -83,6 +84,7 @@ HELP = {
     "tls_cert": "server certificate (PEM); with tls_key and tls_client_ca turns on mTLS",
     "tls_key": "server private key (PEM)",
     "tls_client_ca": "CA that signs edge and operator client certificates (PEM)",
+    "metrics_port": "serve Prometheus metrics on this port (0: off)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",

@@ -77,9 +77,9 @@ class Ledger:
         entry = self.store.privacy_entry(request_id)
         if entry is None:
             raise NotFound(f"no privacy request {request_id!r}")
-        return self._status(entry)
+        return self.status_of(entry)
 
-    def _status(self, entry: PrivacyEntry) -> RequestStatus:
+    def status_of(self, entry: PrivacyEntry) -> RequestStatus:
         receipts = self.store.receipts(entry.seq)
         got = {node for node, _ in receipts}
         required = self.store.required(entry.seq)
@@ -95,7 +95,7 @@ class Ledger:
         return RequestStatus(entry=entry, state=state, receipts=receipts, missing=missing, completed_at=completed_at)
 
     def recent(self, limit: int) -> list[RequestStatus]:
-        return [self._status(e) for e in self.store.privacy_recent(max(1, min(limit or 50, 1000)))]
+        return [self.status_of(e) for e in self.store.privacy_recent(max(1, min(limit or 50, 1000)))]
 
 
 def new_request_id() -> str:

@@ -52,6 +52,8 @@ async def serve(settings: CpSettings) -> int:
     cp = ControlPlane(settings)
     server, health_servicer = build(settings, cp)
     await server.start()
+    if settings.metrics_port:
+        cp.metrics.serve(settings.host, settings.metrics_port)
     for name in ["", *SERVICES]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("control plane listening on %s with %s (data in %s)", settings.address,

@@ -19,6 +19,7 @@ from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, 
 from control_plane.ledger import Ledger
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
+from control_plane.metrics import CpMetrics
 from control_plane.store import Store
 from edge_node import signing
 
@@ -38,6 +39,7 @@ class ControlPlane:
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
                                    horizon_s=settings.cohort_horizon_hours * 3600)
         self.tokens = self._tokens(settings)
+        self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}
         # Streams that were open when the process died are not open now.
         for node in self.store.nodes():
@@ -89,6 +91,17 @@ class ControlPlane:
             raise FailedPrecondition(f"{name!r} is configured (CP_ADMIN_TOKENS / admin.token): remove it there")
         if not self.store.revoke_token(name, self.now()):
             raise NotFound(f"no active token named {name!r}")
+
+    def receipt(self, seq: int, node_id: str) -> None:
+        """Record a node's receipt; observe the completion time when it was the last one needed."""
+        if not self.store.add_receipt(seq, node_id, self.now()):
+            return
+        self.metrics.receipts.inc()
+        entry = next(iter(self.store.privacy_after(seq - 1, 1)), None)
+        if entry is not None and entry.seq == seq:
+            status = self.ledger.status_of(entry)
+            if status.state == "completed":
+                self.metrics.completion.observe(max(status.completed_at - entry.created_at, 0.0))
 
     def audit(self, who: str, action: str, detail: str, ok: bool = True) -> None:
         self.store.audit(self.now(), who, action, detail, ok)

@@ -134,7 +134,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         subject = ack.WhichOneof("subject")
         if subject == "privacy_seq":
             if ack.status == common_pb2.ACK_STATUS_ACK:
-                cp.store.add_receipt(ack.privacy_seq, node_id, now)
+                cp.receipt(ack.privacy_seq, node_id)
             else:
                 log.error("node %s could not apply privacy update %d: %s", node_id, ack.privacy_seq, ack.error)
         elif subject == "model":

@@ -54,8 +54,11 @@ def has_vector(edge: str, user: str) -> bool:
 
 
 def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_dir, tmp_path):
+    from tests.e2e.conftest import free_port
+
+    metrics_port = free_port()
     _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5", "CP_METRICS_PORT": str(metrics_port)})
     edges = {}
     for node_id in ("edge-a", "edge-b", "edge-c"):
         edges[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, node_id, tmp_path))
@@ -103,6 +106,15 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
 
     nodes = {n["node_id"]: n for n in operator(cp, "nodes")["nodes"]}
     assert all(int(n["cursor_lag"]) == 0 for n in nodes.values())
+
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+        metrics = r.read().decode()
+    assert 'sentiedge_cp_node_state{node="edge-a",state="connected"} 1.0' in metrics
+    assert 'sentiedge_cp_node_cursor_lag{node="edge-c"} 0.0' in metrics
+    assert "sentiedge_cp_privacy_completion_seconds_count 3.0" in metrics
+    assert 'sentiedge_cp_node_model_info{name="sentiedge-sentiment",node="edge-b"' in metrics
 
     # Only aggregates, receipts and health went upstream: no text, no raw user id.
     sent = "".join((tmp_path / f"upstream-{n}.jsonl").read_text() for n in urls)

@@ -1,0 +1,51 @@
+"""Prometheus metrics of the control plane (``CP_METRICS_PORT``), read from its state on
+every scrape plus a histogram of privacy-request completion times."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+
+COMPLETION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600, 86400)
+
+
+class StateCollector:
+    """Nodes, their model, sync state, staleness and cursor lag, straight from the store."""
+
+    def __init__(self, cp) -> None:
+        self.cp = cp
+
+    def collect(self):
+        now = self.cp.now()
+        views = self.cp.nodes.views(now)
+        state = GaugeMetricFamily("sentiedge_cp_node_state", "1 for the state each node is in", labels=["node", "state"])
+        lag = GaugeMetricFamily("sentiedge_cp_node_cursor_lag", "Privacy updates a node has not acknowledged",
+                                labels=["node"])
+        seen = GaugeMetricFamily("sentiedge_cp_node_last_seen_seconds", "Seconds since a node was heard from",
+                                 labels=["node"])
+        model = InfoMetricFamily("sentiedge_cp_node_model", "The model each node reports serving", labels=["node"])
+        personal = GaugeMetricFamily("sentiedge_cp_node_serving_personal",
+                                     "0 while a node fails closed for per-user data", labels=["node"])
+        for v in views:
+            n = v.node
+            state.add_metric([n.node_id, v.state], 1)
+            lag.add_metric([n.node_id], v.cursor_lag)
+            seen.add_metric([n.node_id], max(now - n.last_seen, 0))
+            model.add_metric([n.node_id], {"name": n.model_name, "version": n.model_version})
+            personal.add_metric([n.node_id], int(n.serving_personal))
+        head = GaugeMetricFamily("sentiedge_cp_privacy_head", "Highest privacy sequence number")
+        head.add_metric([], self.cp.store.privacy_head())
+        yield from (state, lag, seen, model, personal, head)
+
+
+class CpMetrics:
+    def __init__(self, cp) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(StateCollector(cp))
+        self.completion = Histogram("sentiedge_cp_privacy_completion_seconds",
+                                    "From a privacy request's filing to the last required receipt",
+                                    buckets=COMPLETION_BUCKETS, registry=self.registry)
+        self.receipts = Counter("sentiedge_cp_privacy_receipts_total", "Receipts recorded", registry=self.registry)
+
+    def serve(self, host: str, port: int) -> None:
+        start_http_server(port, addr=host, registry=self.registry)
