@@ -22,7 +22,7 @@ from control_plane import __version__
 CHUNK = 1 << 20
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     from control_plane.config import HELP, PREFIX, CpSettings
     from edge_node import settings_loader
 
@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="who did what, when (newest first)")
     audit.add_argument("--limit", type=int, default=50)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "version":
         from protos.sentiedge.v1 import sync_pb2
 
