@@ -11,7 +11,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test install install-train model evaluate bench bench-http bench-propagation protos clean
+.PHONY: run run-edge test install postgres install-train model evaluate bench bench-http bench-propagation protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,16 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	@$(MAKE) --no-print-directory postgres
 	touch $@
+
+# The test-suite runs the control-plane store against a real PostgreSQL server it starts
+# itself; install the server binaries from the system package manager where they are missing.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
 
 install: $(STAMP)
 

@@ -18,6 +18,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 50051
     data_dir: str = "var/control-plane"
+    # postgresql://... to share state between control-plane replicas; empty: SQLite in data_dir.
+    database_url: str = ""
     # Operator tokens "name:token,name:token"; empty: one is generated into the data dir.
     admin_tokens: str = ""
     # Key of the keyed hash that pseudonymizes user ids: the same value as every edge's
@@ -77,7 +79,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
 HELP = {
     "host": "address gRPC listens on",
     "port": "gRPC port",
-    "data_dir": "directory of the SQLite database and the model bundles",
+    "data_dir": "directory of the SQLite database (and scratch space for uploads)",
+    "database_url": "PostgreSQL URL shared by control-plane replicas (empty: SQLite in data_dir)",
     "admin_tokens": "operator tokens, name:token,... (empty: one generated into the data dir)",
     "pseudonym_key": "key that pseudonymizes user ids; equal to the edges' EDGE_PSEUDONYM_KEY",
     "trusted_keys": "Ed25519 public keys (base64 or files); pushed bundles must be signed by one (empty: no check)",

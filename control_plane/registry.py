@@ -2,7 +2,8 @@
 
 A push is a tar of a bundle directory. It is unpacked into a scratch directory (no path
 may leave it), verified exactly as an edge would (every digest, the manifest, the golden
-examples run through the model) and only then stored under its manifest's sha256.
+examples run through the model) and only then stored — in the database, so every
+control-plane replica can serve it — under its manifest's sha256.
 """
 
 from __future__ import annotations
@@ -31,11 +32,8 @@ class Registry:
     def __init__(self, store: Store, directory: Path, trusted: list | None = None) -> None:
         self.store = store
         self.trusted = trusted or []
-        self.directory = directory / "bundles"
+        self.directory = directory / "uploads"  # scratch space only
         self.directory.mkdir(parents=True, exist_ok=True)
-
-    def tar_path(self, manifest_sha: str) -> Path:
-        return self.directory / f"{manifest_sha}.tar"
 
     def accept(self, upload: Path, now: float) -> tuple[ModelRow, bool]:
         """Verify an uploaded tar and store it; returns the model and whether it is new."""
@@ -61,11 +59,11 @@ class Registry:
             if existing is not None and existing.manifest_sha != manifest_sha:
                 raise BundleRejected(f"{model.name} {model.version} already exists with different content; "
                                      f"bundles are immutable: give this one a new version")
-            tar = self.tar_path(manifest_sha)
-            pack(bundle, tar.with_suffix(".tmp"))
-            tar.with_suffix(".tmp").replace(tar)
+            tar = Path(scratch) / "bundle.tar"
+            pack(bundle, tar)
             row = ModelRow(manifest_sha=manifest_sha, name=model.name, version=model.version,
                            bundle_sha=sha256_of(tar), size=tar.stat().st_size, pushed_at=now)
+            self.store.put_bundle(manifest_sha, tar.read_bytes())  # before the row that announces it
             new = self.store.add_model(row)
             return (row if new else self.store.model(sha=manifest_sha)), new
 

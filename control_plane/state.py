@@ -30,7 +30,7 @@ NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 class ControlPlane:
     def __init__(self, settings: CpSettings) -> None:
         self.settings = settings
-        self.store = Store(settings.data_path)
+        self.store = Store(settings.data_path, settings.database_url)
         key = settings.pseudonym_key.encode() if settings.pseudonym_key else \
             self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
         self.ledger = Ledger(self.store, key)

@@ -1,8 +1,12 @@
-"""The control plane's state behind one interface; SQLite (WAL) in the data directory.
+"""The control plane's state behind one interface: SQLite (WAL) in the data directory by
+default, or PostgreSQL (``CP_DATABASE_URL``) for several control-plane replicas.
 
 Every method is one transaction: a call that returned has committed, so a restart (even
 after SIGKILL) loses nothing acknowledged to an operator or an edge. Domain modules talk
-to :class:`Store` only; a PostgreSQL implementation can sit behind the same methods.
+to :class:`Store` only. The SQL is written once; the few dialect differences (types,
+placeholders, how a write transaction starts) are in :class:`Dialect`. Privacy sequence
+numbers are allocated under a table lock, never from a sequence generator, so they have
+no gaps even when a transaction rolls back (edges refuse a gap as out of order).
 """
 
 from __future__ import annotations
@@ -21,24 +25,24 @@ from control_plane.errors import CpError
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     node_id TEXT PRIMARY KEY, region TEXT NOT NULL DEFAULT '', model_name TEXT NOT NULL DEFAULT '',
-    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '', privacy_cursor INTEGER NOT NULL DEFAULT 0,
+    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '', privacy_cursor BIGINT NOT NULL DEFAULT 0,
     last_seen REAL NOT NULL DEFAULT 0, connected_since REAL NOT NULL DEFAULT 0, registered_at REAL NOT NULL,
     decommissioned INTEGER NOT NULL DEFAULT 0, serving_personal INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS privacy_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
+    seq BIGINT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, kind INTEGER NOT NULL,
     subject TEXT NOT NULL, purposes TEXT NOT NULL, at REAL NOT NULL, origin_node TEXT NOT NULL DEFAULT '',
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS privacy_required (
-    seq INTEGER NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (seq, node_id)
+    seq BIGINT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (seq, node_id)
 );
 CREATE TABLE IF NOT EXISTS privacy_receipts (
-    seq INTEGER NOT NULL, node_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (seq, node_id)
+    seq BIGINT NOT NULL, node_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (seq, node_id)
 );
 CREATE TABLE IF NOT EXISTS models (
     manifest_sha TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, bundle_sha TEXT NOT NULL,
-    size INTEGER NOT NULL, pushed_at REAL NOT NULL, UNIQUE (name, version)
+    size BIGINT NOT NULL, pushed_at REAL NOT NULL, UNIQUE (name, version)
 );
 CREATE TABLE IF NOT EXISTS rollouts (
     name TEXT PRIMARY KEY, current_sha TEXT NOT NULL, previous_sha TEXT NOT NULL DEFAULT '',
@@ -49,16 +53,17 @@ CREATE TABLE IF NOT EXISTS node_models (
     at REAL NOT NULL, PRIMARY KEY (node_id, manifest_sha)
 );
 CREATE TABLE IF NOT EXISTS cohorts (
-    window_start INTEGER NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
+    window_start BIGINT NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
     users INTEGER NOT NULL, texts INTEGER NOT NULL, negative INTEGER NOT NULL, events INTEGER NOT NULL,
     sentiment_sum REAL NOT NULL, categories TEXT NOT NULL, PRIMARY KEY (window_start, cohort, node_id)
 );
-CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value {BLOB} NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (manifest_sha TEXT PRIMARY KEY, data {BLOB} NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+    id {SERIAL}, at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     detail TEXT NOT NULL, ok INTEGER NOT NULL
 );
 """
@@ -119,28 +124,59 @@ class Aggregate(msgspec.Struct, kw_only=True):
     categories: dict[str, float]
 
 
+class Dialect:
+    """What differs between SQLite and PostgreSQL for this store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.types = ({"SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB", "REAL": "REAL"} if name == "sqlite"
+                      else {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"})
+        self.begin = "BEGIN IMMEDIATE" if name == "sqlite" else "BEGIN"
+
+    def schema(self) -> list[str]:
+        text = SCHEMA.replace(" REAL", " {REAL}").format(**self.types)
+        return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
+
+    def sql(self, text: str) -> str:
+        return text if self.name == "sqlite" else text.replace("?", "%s")
+
+
 class Store:
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(directory / "control-plane.db", isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise CpError(f"cannot open the database in {directory}: {exc}") from exc
+    def __init__(self, directory: Path, database_url: str = "") -> None:
         self._lock = threading.RLock()
+        try:
+            if database_url:
+                import psycopg
+
+                self.dialect = Dialect("postgresql")
+                self._db = psycopg.connect(database_url, autocommit=True)
+            else:
+                directory.mkdir(parents=True, exist_ok=True)
+                self.dialect = Dialect("sqlite")
+                self._db = sqlite3.connect(directory / "control-plane.db", isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            with self._tx() as db:
+                if self.dialect.name == "postgresql":  # replicas starting together create the schema once
+                    db.execute("SELECT pg_advisory_xact_lock(2026112201)")
+                for statement in self.dialect.schema():
+                    db.execute(statement)
+        except CpError:
+            raise
+        except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
+            where = "PostgreSQL (CP_DATABASE_URL)" if database_url else str(directory)
+            raise CpError(f"cannot open the database in {where}: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator["_Conn"]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(self.dialect.begin)
             try:
-                yield self._db
+                yield _Conn(self._db, self.dialect)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -148,7 +184,7 @@ class Store:
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return self._db.execute(self.dialect.sql(sql), args).fetchall()
 
     # --- secrets ----------------------------------------------------------------------------
     def secret(self, name: str, make) -> bytes:
@@ -166,8 +202,9 @@ class Store:
             row = db.execute("SELECT revoked_at FROM tokens WHERE name = ?", (name,)).fetchone()
             if row is not None and not row[0]:
                 return False
-            db.execute("INSERT OR REPLACE INTO tokens (name, token_sha256, created_at, revoked_at) VALUES (?, ?, ?, 0)",
-                       (name, token_sha256, now))
+            db.execute("INSERT INTO tokens (name, token_sha256, created_at, revoked_at) VALUES (?, ?, ?, 0) "
+                       "ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, "
+                       "created_at = excluded.created_at, revoked_at = 0", (name, token_sha256, now))
             return True
 
     def token_name(self, token_sha256: str) -> str | None:
@@ -193,7 +230,7 @@ class Store:
 
     # --- nodes ------------------------------------------------------------------------------
     def upsert_node(self, node: Node) -> None:
-        fields = msgspec.structs.asdict(node)
+        fields = {k: int(v) if isinstance(v, bool) else v for k, v in msgspec.structs.asdict(node).items()}
         columns = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
         updates = ", ".join(f"{c} = excluded.{c}" for c in fields if c not in {"node_id", "registered_at"})
@@ -216,14 +253,19 @@ class Store:
             row = db.execute("SELECT * FROM privacy_log WHERE request_id = ?", (request_id,)).fetchone()
             if row is not None:
                 return _entry(row), False
-            cur = db.execute(
-                "INSERT INTO privacy_log (request_id, kind, subject, purposes, at, origin_node, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (request_id, kind, subject, json.dumps(purposes), at, origin_node, now))
-            seq = cur.lastrowid
+            if self.dialect.name == "postgresql":  # one writer at a time allocates sequence numbers
+                db.execute("LOCK TABLE privacy_log IN EXCLUSIVE MODE")
+                row = db.execute("SELECT * FROM privacy_log WHERE request_id = ?", (request_id,)).fetchone()
+                if row is not None:
+                    return _entry(row), False
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM privacy_log").fetchone()[0]
+            db.execute("INSERT INTO privacy_log (seq, request_id, kind, subject, purposes, at, origin_node, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (seq, request_id, kind, subject, json.dumps(purposes), at, origin_node, now))
             db.execute("INSERT INTO privacy_required (seq, node_id) SELECT ?, node_id FROM nodes "
                        "WHERE decommissioned = 0", (seq,))
             if origin_node:  # the edge it was filed at applied it before filing
-                db.execute("INSERT OR IGNORE INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?)",
+                db.execute("INSERT INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            (seq, origin_node, now))
             row = db.execute("SELECT * FROM privacy_log WHERE seq = ?", (seq,)).fetchone()
             return _entry(row), True
@@ -247,9 +289,10 @@ class Store:
         with self._tx() as db:
             if db.execute("SELECT 1 FROM privacy_log WHERE seq = ?", (seq,)).fetchone() is None:
                 return False
-            cur = db.execute("INSERT OR IGNORE INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?)",
+            cur = db.execute("INSERT INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                              (seq, node_id, now))
-            db.execute("UPDATE nodes SET privacy_cursor = MAX(privacy_cursor, ?) WHERE node_id = ?", (seq, node_id))
+            db.execute("UPDATE nodes SET privacy_cursor = CASE WHEN privacy_cursor > ? THEN privacy_cursor ELSE ? END "
+                       "WHERE node_id = ?", (seq, seq, node_id))
             return cur.rowcount == 1
 
     def receipts(self, seq: int) -> list[tuple[str, float]]:
@@ -264,9 +307,21 @@ class Store:
     # --- models -----------------------------------------------------------------------------
     def add_model(self, row: ModelRow) -> bool:
         with self._tx() as db:
-            cur = db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?, ?)",
+            cur = db.execute("INSERT INTO models VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                              (row.manifest_sha, row.name, row.version, row.bundle_sha, row.size, row.pushed_at))
             return cur.rowcount == 1
+
+    def put_bundle(self, manifest_sha: str, data: bytes) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO bundles (manifest_sha, data) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       (manifest_sha, data))
+
+    def bundle_shas(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT manifest_sha FROM bundles ORDER BY manifest_sha")]
+
+    def bundle_chunk(self, manifest_sha: str, offset: int, size: int) -> bytes:
+        rows = self._rows("SELECT substr(data, ?, ?) FROM bundles WHERE manifest_sha = ?", (offset + 1, size, manifest_sha))
+        return bytes(rows[0][0]) if rows else b""
 
     def models(self) -> list[ModelRow]:
         return [ModelRow(manifest_sha=r[0], name=r[1], version=r[2], bundle_sha=r[3], size=r[4], pushed_at=r[5])
@@ -324,6 +379,24 @@ class Store:
     def prune_aggregates(self, before: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))
+
+
+class _Conn:
+    """The connection inside a transaction, speaking this store's dialect."""
+
+    def __init__(self, db, dialect: Dialect) -> None:
+        self._db = db
+        self._dialect = dialect
+
+    def execute(self, sql: str, args: tuple = ()):
+        return self._db.execute(self._dialect.sql(sql), args)
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        if self._dialect.name == "sqlite":
+            self._db.executemany(sql, rows)
+        else:
+            with self._db.cursor() as cur:
+                cur.executemany(self._dialect.sql(sql), rows)
 
 
 def _node(r: tuple) -> Node:

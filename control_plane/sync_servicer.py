@@ -152,12 +152,12 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         row = self.cp.store.model(sha=request.manifest_sha256)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle {request.manifest_sha256}")
-        path = self.cp.registry.tar_path(row.manifest_sha)
         offset = request.offset
         if offset > row.size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"offset {offset} is past the end ({row.size})")
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            while block := fh.read(CHUNK):
-                yield sync_pb2.BundleChunk(data=block, offset=offset, total=row.size)
-                offset += len(block)
+        while offset < row.size:
+            block = self.cp.store.bundle_chunk(row.manifest_sha, offset, CHUNK)
+            if not block:
+                break
+            yield sync_pb2.BundleChunk(data=block, offset=offset, total=row.size)
+            offset += len(block)

@@ -22,3 +22,12 @@ def model(bundle_dir):
     from edge_node.inference import SentimentModel
 
     return SentimentModel(bundle_dir, threads=2)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    from tests.postgres import Postgres
+
+    server = Postgres()
+    yield server
+    server.stop()
