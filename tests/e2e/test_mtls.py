@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.http import call
-from tests.e2e.test_sync_privacy import KEY, TOKEN, eventually
+from tests.e2e.cluster import KEY, TOKEN, eventually
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "control-plane")

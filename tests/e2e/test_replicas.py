@@ -3,16 +3,14 @@ connected to the other, and a model pushed to one is served through the other.""
 
 import pytest
 
+from tests.e2e.cluster import cp_env, edge_env, eventually, has_vector, operator, profile, serving, variant
 from tests.e2e.http import call
-from tests.e2e.test_sync_models import serving, variant
-from tests.e2e.test_sync_privacy import KEY, TOKEN, edge_env, eventually, has_vector, operator, profile
 
 pytestmark = pytest.mark.e2e
 
 
 def test_replicas_share_the_privacy_log_and_the_registry(spawn, bundle_dir, tmp_path, postgres):
-    shared = {"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN, "CP_HEARTBEAT_INTERVAL_S": "0.5",
-              "CP_DATABASE_URL": postgres.new_database()}
+    shared = cp_env(CP_DATABASE_URL=postgres.new_database())
     _, cp1 = spawn("control-plane", "serve", env=shared)
     _, cp2 = spawn("control-plane", "serve", env=shared)
     _, edge_a = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp1, "edge-a", tmp_path))

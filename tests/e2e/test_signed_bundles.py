@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cluster import cp_env, edge_env, eventually, operator, serving, variant
 from tests.e2e.http import call
-from tests.e2e.test_sync_models import serving, variant
-from tests.e2e.test_sync_privacy import KEY, TOKEN, eventually, operator
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "control-plane")
@@ -27,11 +26,9 @@ def test_only_bundles_signed_by_a_trusted_key_are_served(spawn, bundle_dir, tmp_
         assert out.returncode == 0 and "EDGE_TRUSTED_KEYS=" in out.stdout
     first = variant(bundle_dir, tmp_path, "1.0.0-signed")
     sign(first, tmp_path / "release")
-    _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5"})
-    _, edge = spawn("edge-node", "serve", "--model-dir", str(first), env={
-        "EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": "strict", "EDGE_PSEUDONYM_KEY": KEY,
-        "EDGE_TRUSTED_KEYS": str(tmp_path / "release.pub")})
+    _, cp = spawn("control-plane", "serve", env=cp_env())
+    _, edge = spawn("edge-node", "serve", "--model-dir", str(first), env=edge_env(
+        cp, "strict", tmp_path, EDGE_TRUSTED_KEYS=str(tmp_path / "release.pub")))
 
     def parked_with(version: str, reason: str) -> None:
         operator(cp, "models", "push", str(bundle))

@@ -1,18 +1,12 @@
 """Model rollout through the control plane to three edges, and control-plane crashes."""
 
 import json
-import re
-import shutil
 import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from edge_node.bundle import sha256_file
+from tests.e2e.cluster import CLI, cp_env, edge_env, eventually, metric, operator, operator_args, serving, variant
 from tests.e2e.http import call
-from tests.e2e.test_sync_privacy import KEY, TOKEN, eventually, operator
 
 pytestmark = pytest.mark.e2e
 
@@ -20,37 +14,11 @@ pytestmark = pytest.mark.e2e
 EDGES = ("pop-ams", "pop-fra", "pop-lhr")
 
 
-def variant(bundle_dir, tmp_path, version: str, padding: int = 0):
-    """The shipped bundle under another version (optionally with a padding file listed in it)."""
-    out = tmp_path / f"bundle-{version}"
-    shutil.copytree(bundle_dir, out)
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["version"] = version
-    if padding:
-        (out / "padding.bin").write_bytes(b"\0" * padding)
-        manifest["files"]["padding.bin"] = sha256_file(out / "padding.bin")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return out
-
-
-def serving(edge: str) -> str:
-    return call(edge, "GET", "/readyz")[1]["version"]
-
-
-def metric(edge: str, name: str) -> float:
-    with urllib.request.urlopen(edge + "/metrics") as r:
-        text = r.read().decode()
-    found = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
 def test_push_rollout_percent_park_rollback_and_control_plane_crashes(spawn, bundle_dir, tmp_path):
-    cp_proc, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                       "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+    cp_proc, cp = spawn("control-plane", "serve", env=cp_env())
     urls = {}
     for node_id in EDGES:
-        env = {"EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": node_id, "EDGE_PSEUDONYM_KEY": KEY,
-               "EDGE_SYNC_BACKOFF_MAX_S": "1"}
+        env = edge_env(cp, node_id, tmp_path)
         if node_id == "pop-lhr":
             env["EDGE_MAX_BUNDLE_BYTES"] = "28500000"  # the padded bundle below does not fit
         urls[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=env)[1]
@@ -88,8 +56,7 @@ def test_push_rollout_percent_park_rollback_and_control_plane_crashes(spawn, bun
     # A corrupt bundle is refused at push, with the reason.
     corrupt = variant(bundle_dir, tmp_path, "9.9.9")
     (corrupt / "fast.onnx").write_bytes(b"garbage")
-    out = subprocess.run([str(Path(sys.executable).parent / "control-plane"), "--target", cp, "--token",
-                          TOKEN.split(":", 1)[1], "models", "push", str(corrupt)], capture_output=True, text=True)
+    out = subprocess.run([CLI, *operator_args(cp), "models", "push", str(corrupt)], capture_output=True, text=True)
     assert out.returncode == 1 and "INVALID_ARGUMENT" in out.stderr and "fast.onnx" in out.stderr
     assert "9.9.9" not in json.dumps(operator(cp, "models", "list"))
 

@@ -1,64 +1,18 @@
 """A control plane and three edges on loopback: privacy requests reach every edge, with
 receipts as proof; an edge that was down catches up; nothing private goes upstream."""
 
-import json
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
+from tests.e2e.cluster import cp_env, edge_env, eventually, has_vector, operator, profile
 from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
-
-KEY = "e2e-pseudonym-key-0123456789"
-TOKEN = "ops:e2e-operator-token"
-
-
-def operator(cp: str, *args: str) -> dict:
-    exe = str(Path(sys.executable).parent / "control-plane")
-    out = subprocess.run([exe, "--target", cp, "--token", TOKEN.split(":", 1)[1], "--json", *args],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def eventually(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def edge_env(cp: str, node_id: str, tmp_path) -> dict:
-    return {"EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": node_id, "EDGE_REGION": "eu", "EDGE_PSEUDONYM_KEY": KEY,
-            "EDGE_SYNC_AUDIT_LOG": str(tmp_path / f"upstream-{node_id}.jsonl")}
-
-
-def profile(edge: str, user: str, text: str) -> None:
-    assert call(edge, "PUT", f"/v1/users/{user}/consent", {
-        "purposes": {"sentiment": True, "personalization": True, "cohort_analytics": True},
-        "policy_version": "v1"})[0] == 200
-    status, report = call(edge, "POST", f"/v1/users/{user}/events", {"events": [
-        {"type": "review", "item_id": "i1", "category": "Books", "text": text}]})
-    assert status == 200 and report["accepted"] == 1
-
-
-def has_vector(edge: str, user: str) -> bool:
-    return call(edge, "GET", f"/v1/users/{user}/vector")[0] == 200
-
 
 def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_dir, tmp_path):
     from tests.e2e.conftest import free_port
 
     metrics_port = free_port()
-    _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5", "CP_METRICS_PORT": str(metrics_port)})
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_METRICS_PORT=str(metrics_port)))
     edges = {}
     for node_id in ("edge-a", "edge-b", "edge-c"):
         edges[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, node_id, tmp_path))
@@ -124,10 +78,9 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
 
 
 def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_path):
-    cp_proc, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                       "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+    cp_proc, cp = spawn("control-plane", "serve", env=cp_env())
     edge_proc, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
-        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3", "EDGE_SYNC_BACKOFF_MAX_S": "1"})
+        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3"})
     eventually(lambda: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="edge connected")
     profile(edge, "uma", "Lovely")
     profile(edge, "vic", "Great")
@@ -156,8 +109,7 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
 
 
 def test_cohort_aggregates_merge_across_edges_and_come_back_as_priors(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": KEY, "CP_ADMIN_TOKENS": TOKEN,
-                                                  "CP_HEARTBEAT_INTERVAL_S": "0.5", "CP_COHORT_MIN_SIZE": "2"})
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2"))
     urls = []
     for node_id in ("edge-1", "edge-2"):
         urls.append(spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
