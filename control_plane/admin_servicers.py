@@ -185,6 +185,36 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
                                      cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
 
 
+def _rule(reply) -> str:
+    return f"{reply.name}: {reply.cohort} {reply.signal} {reply.op} {reply.threshold:g} -> {reply.action}"
+
+
+class RulesServicer(Base, operator_pb2_grpc.RulesServicer):
+    @operator_call(audit=lambda request, reply: _rule(reply))
+    async def Add(self, request, context, who):  # noqa: N802
+        rule = self.cp.rules.add(convert.rule_from_proto(request), self.cp.now())
+        self.cp.wake_all()
+        return convert.rule_to_proto(rule)
+
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return sync_pb2.RuleSet(version=self.cp.store.rules_version(),
+                                rules=[convert.rule_to_proto(r) for r in self.cp.rules.all()])
+
+    @operator_call(audit=lambda request, reply: _rule(reply))
+    async def Remove(self, request, context, who):  # noqa: N802
+        rule = self.cp.rules.remove(request.name, self.cp.now())
+        self.cp.wake_all()
+        return convert.rule_to_proto(rule)
+
+    @operator_call
+    async def History(self, request, context, who):  # noqa: N802
+        rows = self.cp.store.rule_history(max(1, min(request.limit or 50, 10_000)))
+        return operator_pb2.RuleHistory(entries=[
+            operator_pb2.RuleHistoryEntry(at=at, node_id=node, rule=rule, cohort=cohort, event=event, value=value)
+            for at, node, rule, cohort, event, value in rows])
+
+
 class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
     @operator_call(audit=lambda request, reply: f"token {reply.name}")
     async def AddToken(self, request, context, who):  # noqa: N802
@@ -213,6 +243,7 @@ class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
 
 def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
     operator_pb2_grpc.add_AdminServicer_to_server(AdminServicer(cp), server)
+    operator_pb2_grpc.add_RulesServicer_to_server(RulesServicer(cp), server)
     operator_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(cp), server)
     operator_pb2_grpc.add_PrivacyServicer_to_server(PrivacyServicer(cp), server)
     operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp), server)

@@ -84,6 +84,27 @@ def _parser() -> argparse.ArgumentParser:
     cissue = c.add_parser("issue", help="a client certificate for a node id (or an operator)")
     cissue.add_argument("identity")
     cissue.add_argument("--dir", type=Path, default=Path("certs"))
+    rules = commands.add_parser("rules", help="cohort sentiment triggers: add, list, remove, history")
+    r = rules.add_subparsers(dest="action", required=True)
+    radd = r.add_parser("add", help="act on a cohort when a windowed signal crosses a threshold")
+    radd.add_argument("name")
+    radd.add_argument("--cohort", required=True, help="region/device/daypart; '*' matches anything (eu/mobile/*)")
+    radd.add_argument("--signal", required=True,
+                      choices=["mean_sentiment", "negative_share", "event_volume", "text_volume"])
+    radd.add_argument("--category", default="", help="restrict negative_share or text_volume to one category")
+    radd.add_argument("--op", choices=[">", "<"], default=">")
+    radd.add_argument("--threshold", type=float, required=True)
+    radd.add_argument("--clear", type=float, default=None,
+                      help="hysteresis: clears only past this value (default: 5%% of the range back)")
+    radd.add_argument("--window", type=float, default=30.0, help="minutes")
+    radd.add_argument("--min-size", type=int, default=50, help="users the cohort needs before the rule acts")
+    radd.add_argument("--action", dest="rule_action", required=True,
+                      help="content variant or flag to serve, e.g. sustainability_note")
+    r.add_parser("list")
+    rremove = r.add_parser("remove")
+    rremove.add_argument("name")
+    rhistory = r.add_parser("history", help="changes, and activations and clearings the edges reported")
+    rhistory.add_argument("--limit", type=int, default=50)
     tokens = commands.add_parser("tokens", help="operator tokens: add (shown once), list, revoke")
     t = tokens.add_subparsers(dest="action", required=True)
     tadd = t.add_parser("add")
@@ -227,6 +248,25 @@ async def _operator(args) -> int:
                                                      metadata=metadata)
                 else:
                     reply = await nodes.List(operator_pb2.ListNodesRequest(), metadata=metadata)
+            elif args.command == "rules":
+                rules_stub = operator_pb2_grpc.RulesStub(channel)
+                if args.action == "add":
+                    step = 0.05 if args.signal in ("negative_share", "mean_sentiment") else max(1.0, abs(args.threshold) * 0.1)
+                    clear = args.clear if args.clear is not None else (
+                        args.threshold - step if args.op == ">" else args.threshold + step)
+                    from protos.sentiedge.v1 import sync_pb2
+
+                    reply = await rules_stub.Add(sync_pb2.TriggerRule(
+                        name=args.name, cohort=args.cohort, signal=args.signal, category=args.category, op=args.op,
+                        threshold=args.threshold, clear=clear, window_minutes=args.window, min_size=args.min_size,
+                        action=args.rule_action), metadata=metadata)
+                elif args.action == "remove":
+                    reply = await rules_stub.Remove(operator_pb2.RemoveRuleRequest(name=args.name), metadata=metadata)
+                elif args.action == "history":
+                    reply = await rules_stub.History(operator_pb2.RuleHistoryRequest(limit=args.limit),
+                                                     metadata=metadata)
+                else:
+                    reply = await rules_stub.List(operator_pb2.ListRulesRequest(), metadata=metadata)
             elif args.command == "tokens":
                 if args.action == "add":
                     reply = await admin.AddToken(operator_pb2.AddTokenRequest(name=args.name), metadata=metadata)
@@ -314,6 +354,17 @@ def _table(args, d: dict) -> str:
                       for n in d["nodes"]])
     if args.command == "nodes":
         return f"{d['node_id']}: {d['state']}"
+    if args.command == "rules" and args.action == "list":
+        return _rows(["rule", "cohort", "signal", "category", "when", "clear", "window", "min size", "action"],
+                     [[r["name"], r["cohort"], r["signal"], r["category"] or "-", f"{r['op']} {r['threshold']:g}",
+                       f"{r['clear']:g}", f"{r['window_minutes']:g} min", r["min_size"], r["action"]]
+                      for r in d.get("rules", [])])
+    if args.command == "rules" and args.action == "history":
+        return _rows(["when", "node", "rule", "cohort", "event", "value"],
+                     [[_when(e["at"]), e["node_id"] or "(operator)", e["rule"], e["cohort"] or "-", e["event"],
+                       f"{e['value']:g}"] for e in d["entries"]])
+    if args.command == "rules":
+        return f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
     if args.command == "tokens" and args.action == "list":
         return _rows(["name", "source", "created", "revoked"],
                      [[t["name"], t["source"], _when(t["created_at"]), _when(t["revoked_at"])] for t in d["tokens"]])

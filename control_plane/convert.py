@@ -65,3 +65,16 @@ def rollout_status(rollout: Rollout | None, name: str, current: ModelRow | None,
     return operator_pb2.RolloutStatus(
         name=name, current=model_ref(current), previous=model_ref(previous),
         percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], node_states=states)
+
+
+def rule_to_proto(r) -> sync_pb2.TriggerRule:
+    return sync_pb2.TriggerRule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op,
+                                threshold=r.threshold, clear=r.clear, window_minutes=r.window_minutes,
+                                min_size=r.min_size, action=r.action)
+
+
+def rule_from_proto(r: sync_pb2.TriggerRule):
+    from edge_node.triggers import Rule
+
+    return Rule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op, threshold=r.threshold,
+                clear=r.clear, window_minutes=r.window_minutes, min_size=r.min_size, action=r.action)

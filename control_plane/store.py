@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS cohorts (
 );
 CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value {BLOB} NOT NULL);
 CREATE TABLE IF NOT EXISTS bundles (manifest_sha TEXT PRIMARY KEY, data {BLOB} NOT NULL);
+CREATE TABLE IF NOT EXISTS rules (name TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rule_history (
+    id {SERIAL}, at REAL NOT NULL, node_id TEXT NOT NULL, rule TEXT NOT NULL, cohort TEXT NOT NULL,
+    event TEXT NOT NULL, value REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
 );
@@ -195,6 +200,38 @@ class Store:
             value = make()
             db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
             return value
+
+    # --- cohort trigger rules ---------------------------------------------------------------
+    def put_rule(self, name: str, body: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO rules (name, body, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                       "SET body = excluded.body, updated_at = excluded.updated_at", (name, body, now))
+            db.execute("INSERT INTO rule_history (at, node_id, rule, cohort, event, value) VALUES (?, '', ?, '', "
+                       "'added', 0)", (now, name))
+
+    def remove_rule(self, name: str, now: float) -> bool:
+        with self._tx() as db:
+            if db.execute("DELETE FROM rules WHERE name = ?", (name,)).rowcount != 1:
+                return False
+            db.execute("INSERT INTO rule_history (at, node_id, rule, cohort, event, value) VALUES (?, '', ?, '', "
+                       "'removed', 0)", (now, name))
+            return True
+
+    def rules(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT body FROM rules ORDER BY name")]
+
+    def rules_version(self) -> int:
+        """Grows with every operator change to the rules (replicas see each other's)."""
+        return self._rows("SELECT COALESCE(MAX(id), 0) FROM rule_history WHERE node_id = ''")[0][0]
+
+    def rule_event(self, at: float, node_id: str, rule: str, cohort: str, event: str, value: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO rule_history (at, node_id, rule, cohort, event, value) VALUES (?, ?, ?, ?, ?, ?)",
+                       (at, node_id, rule, cohort, event, value))
+
+    def rule_history(self, limit: int) -> list[tuple]:
+        return self._rows("SELECT at, node_id, rule, cohort, event, value FROM rule_history ORDER BY id DESC LIMIT ?",
+                          (limit,))
 
     # --- operator tokens and audit ------------------------------------------------------------
     def add_token(self, name: str, token_sha256: str, now: float) -> bool:

@@ -59,6 +59,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         sent_cursor = hello.privacy_cursor
         sent_model = ""
         sent_priors = -1
+        sent_rules = -1
         try:
             yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
                 node_id=node_id, privacy_head=cp.store.privacy_head(),
@@ -80,6 +81,11 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     sent_priors = cp.cohorts.version
                     yield sync_pb2.ControlMessage(priors=sync_pb2.CohortPriors(
                         generated_at=cp.now(), cohorts=[convert.aggregate_to_proto(a) for a in cp.cohorts.priors(cp.now())]))
+                rules_version = cp.store.rules_version()
+                if rules_version != sent_rules:
+                    sent_rules = rules_version
+                    yield sync_pb2.ControlMessage(rules=sync_pb2.RuleSet(
+                        version=rules_version, rules=[convert.rule_to_proto(r) for r in cp.rules.all()]))
                 while not outbox.empty():
                     yield outbox.get_nowait()
                 if cp.store.privacy_after(sent_cursor, 1) or not outbox.empty():
@@ -91,7 +97,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         finally:
             reader.cancel()
             cp.unwatch(node_id, wake)
-            cp.nodes.gone(node_id, cp.now())
+            try:
+                cp.nodes.gone(node_id, cp.now())
+            except Exception:  # shutting down: the store may already be closed; the next start resets this
+                log.debug("could not record that %s disconnected", node_id)
             log.info("node %s disconnected", node_id)
 
     async def _read(self, node_id: str, request_iterator, outbox: asyncio.Queue, wake: asyncio.Event,
@@ -108,6 +117,9 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     state["serving"] = health.model.manifest_sha256 or state["serving"]
                     cp.nodes.seen(node_id, now, model=convert.ref_tuple(health.model),
                                   serving_personal=health.serving_personal)
+                    for t in message.heartbeat.triggers:
+                        cp.store.rule_event(t.at, node_id, t.rule, t.cohort, "activated" if t.active else "cleared",
+                                            t.value)
                     before = cp.cohorts.version
                     cp.cohorts.ingest(node_id, [convert.aggregate_from_proto(a) for a in message.heartbeat.cohorts])
                     if cp.cohorts.version != before:

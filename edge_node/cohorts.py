@@ -136,9 +136,15 @@ class CohortBook:
                      negative=(old.negative if old else 0) + delta.negative,
                      events=(old.events if old else 0) + delta.events,
                      sentiment_sum=(old.sentiment_sum if old else 0.0) + delta.sentiment_sum,
-                     categories=dict(old.categories) if old else {})
+                     categories=dict(old.categories) if old else {},
+                     topic_texts=dict(old.topic_texts) if old else {},
+                     topic_negative=dict(old.topic_negative) if old else {})
         for c, w in delta.categories.items():
             new.categories[c] = new.categories.get(c, 0.0) + w
+        for field in ("topic_texts", "topic_negative"):
+            counts = getattr(new, field)
+            for c, n in getattr(delta, field).items():
+                counts[c] = counts.get(c, 0) + n
         if old is None:
             cell.users += 1
         self._shift(cell, old, -1)
@@ -160,6 +166,12 @@ class CohortBook:
                 cell.categories.pop(c, None)
             else:
                 cell.categories[c] = value
+        for field in ("topic_texts", "topic_negative"):
+            counts = getattr(cell, field)
+            for c, n in getattr(member, field).items():
+                counts[c] = counts.get(c, 0) + sign * n
+                if counts[c] <= 0:
+                    counts.pop(c)
 
     def withdraw(self, subject: str, now: float) -> int:
         """Take the user's contributions back out of every open window; returns how many."""

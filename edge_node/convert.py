@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge_node.cohorts import CohortPrior
 from edge_node.records import CohortCell, PrivacyRequest
+from edge_node.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 
 KINDS = {"delete_user": common_pb2.PRIVACY_KIND_DELETE_USER, "revoke_consent": common_pb2.PRIVACY_KIND_REVOKE_CONSENT}
@@ -39,3 +40,13 @@ def ack_privacy(seq: int, error: str = "") -> sync_pb2.EdgeMessage:
 def ack_model(ref: common_pb2.ModelRef, error: str = "") -> sync_pb2.EdgeMessage:
     status = common_pb2.ACK_STATUS_NACK if error else common_pb2.ACK_STATUS_ACK
     return sync_pb2.EdgeMessage(ack=sync_pb2.Ack(status=status, error=error, model=ref))
+
+
+def rules(message: sync_pb2.RuleSet) -> list[Rule]:
+    return [Rule(name=r.name, cohort=r.cohort, signal=r.signal, op=r.op, threshold=r.threshold, clear=r.clear,
+                 window_minutes=r.window_minutes, min_size=r.min_size, action=r.action, category=r.category)
+            for r in message.rules]
+
+
+def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
+    return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.cohort, active=t.active, value=t.value, at=t.at)

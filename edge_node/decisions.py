@@ -19,6 +19,7 @@ from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Profile
 from edge_node.store import EdgeStore
+from edge_node.triggers import Action
 
 
 CACHE_ENTRIES = 50_000
@@ -36,6 +37,7 @@ class Decision(msgspec.Struct, kw_only=True):
     cohort: str
     affinities: list[NamedAffinity]
     reason: str
+    actions: list[Action] = []  # active cohort triggers, each with its reason
 
 
 class Chosen(msgspec.Struct, kw_only=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
+
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
@@ -36,9 +38,11 @@ class DecisionsController(Controller):
         context = Context(region=region, device=device, daypart=daypart, referrer=referrer,
                           tz_offset_minutes=tz_offset_minutes)
         check_context(context)
-        decision = node.personalizer.choose(user_id, context, node.now()).decision
+        now = node.now()
+        decision = node.personalizer.choose(user_id, context, now).decision
         node.metrics.decided(decision.source)
-        return decision
+        actions = node.triggers.active(decision.cohort, now)
+        return msgspec.structs.replace(decision, actions=actions) if actions else decision
 
     @post("/rank", status_code=200)
     async def rank(self, data: JSONBody[RankRequest],
@@ -74,4 +78,5 @@ class DecisionsController(Controller):
             data.user_id, data.context, data.candidates, limit=limit, exploration_slots=slots,
             max_per_category=settings.max_per_category, now=node.now())
         node.metrics.decided(decision.source)
-        return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason, items=items)
+        return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason, items=items,
+                            actions=node.triggers.active(decision.cohort, node.now()))

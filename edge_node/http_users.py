@@ -99,6 +99,7 @@ class UsersController(Controller):
         for i, event in enumerate(data.events):
             validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
         report = await node.ingestor.ingest(user_id, data.events, data.context, node.now())
+        node.triggers.evaluate(report.cohort, node.now())  # a crossing is timed from here
         for result in report.results:
             node.metrics.events.labels(result.status, result.reason or "").inc()
         return report

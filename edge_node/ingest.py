@@ -176,6 +176,9 @@ class Ingestor:
                     m.texts += 1
                     m.negative += sentiment.score < 0
                     m.sentiment_sum += sentiment.score
+                    m.topic_texts[category] = m.topic_texts.get(category, 0) + 1
+                    if sentiment.score < 0:
+                        m.topic_negative[category] = m.topic_negative.get(category, 0) + 1
         for (key, window), member in members.items():
             self.cohorts.contribute(subject, key, float(window), member, now)
         accepted = sum(r.status == "accepted" for r in results)

@@ -49,6 +49,12 @@ class EdgeMetrics:
         self.outbox_pending = Gauge("sentiedge_privacy_outbox_pending",
                                     "Deletions and withdrawals made here not yet filed with the control plane",
                                     registry=r)
+        self.trigger_activations = Counter("sentiedge_trigger_activations_total", "Cohort trigger activations",
+                                           ["rule"], registry=r)
+        self.trigger_signal_to_action = Histogram(
+            "sentiedge_trigger_signal_to_action_seconds",
+            "From a cohort signal crossing a rule's threshold to the action first being served",
+            buckets=SIGNAL_BUCKETS, registry=r)
         self._request_children: dict = {}
         self._decision_children: dict = {}
         self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)

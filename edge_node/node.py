@@ -22,6 +22,7 @@ from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.ranking import Weights
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
+from edge_node.triggers import TriggerBook
 from edge_node.sync_agent import SyncAgent
 
 log = logging.getLogger("edge_node")
@@ -39,6 +40,9 @@ class EdgeNode:
                                   horizon_s=settings.cohort_horizon_hours * 3600,
                                   prior_cache_s=settings.cohort_prior_refresh_s)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key))
+        self.triggers = TriggerBook(self.cohorts,
+                                    on_activation=lambda rule: self.metrics.trigger_activations.labels(rule).inc(),
+                                    on_served=self.metrics.trigger_signal_to_action.observe)
         self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
                              half_life_s=settings.affinity_half_life_days * 86400,
                              prior_weight=settings.sentiment_prior_weight)

@@ -83,6 +83,8 @@ class CohortCell(Stored, kw_only=True):
     events: int = 0
     sentiment_sum: float = 0.0  # sum over users of each user's clipped sentiment sum
     categories: dict[str, float] = {}  # sum over users of each user's clipped category weight
+    topic_texts: dict[str, int] = {}  # per category: texts, and negative texts (for topic triggers)
+    topic_negative: dict[str, int] = {}
 
 
 class Member(Stored, kw_only=True):
@@ -93,6 +95,8 @@ class Member(Stored, kw_only=True):
     events: int = 0
     sentiment_sum: float = 0.0
     categories: dict[str, float] = {}
+    topic_texts: dict[str, int] = {}
+    topic_negative: dict[str, int] = {}
 
 
 class Keys(Stored, kw_only=True):

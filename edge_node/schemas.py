@@ -10,6 +10,7 @@ from edge_node.decisions import NamedAffinity
 from edge_node.inference import Sentiment
 from edge_node.ingest import Context, Event
 from edge_node.ranking import Candidate, RankedItem
+from edge_node.triggers import Action
 
 
 class Wire(msgspec.Struct, kw_only=True):
@@ -96,6 +97,7 @@ class RankResponse(Wire, kw_only=True):
     cohort: str
     reason: str
     items: list[RankedItem]
+    actions: list[Action] = []  # active cohort triggers, each with its reason
 
 
 class DeletionView(Wire, kw_only=True):

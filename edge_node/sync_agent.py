@@ -128,6 +128,9 @@ class SyncAgent:
                         self.node.cohorts.set_remote(convert.priors(message.priors))
                     elif kind == "filing_receipt":
                         self.store.filed(message.filing_receipt.request_id)
+                    elif kind == "rules":
+                        self.node.triggers.set_rules(convert.rules(message.rules), message.rules.version)
+                        log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
             finally:
                 pump.cancel()
                 for task in tasks:
@@ -178,7 +181,9 @@ class SyncAgent:
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
             privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
             queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed())
-        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates))
+        transitions = self.node.triggers.transitions
+        events = [convert.trigger_event(transitions.popleft()) for _ in range(len(transitions))]
+        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         cursor = self.cursor

@@ -8,6 +8,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ListRulesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemoveRuleRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RuleHistoryRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class RuleHistoryEntry(_message.Message):
+    __slots__ = ("at", "node_id", "rule", "cohort", "event", "value")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    at: float
+    node_id: str
+    rule: str
+    cohort: str
+    event: str
+    value: float
+    def __init__(self, at: _Optional[float] = ..., node_id: _Optional[str] = ..., rule: _Optional[str] = ..., cohort: _Optional[str] = ..., event: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class RuleHistory(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[RuleHistoryEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[RuleHistoryEntry, _Mapping]]] = ...) -> None: ...
+
 class AddTokenRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -659,6 +659,207 @@ class Cohorts:
             _registered_method=True)
 
 
+class RulesStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Add = channel.unary_unary(
+                '/sentiedge.v1.Rules/Add',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/sentiedge.v1.Rules/List',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListRulesRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.RuleSet.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/sentiedge.v1.Rules/Remove',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveRuleRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.FromString,
+                _registered_method=True)
+        self.History = channel.unary_unary(
+                '/sentiedge.v1.Rules/History',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistoryRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistory.FromString,
+                _registered_method=True)
+
+
+class RulesServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Add(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def History(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RulesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Add': grpc.unary_unary_rpc_method_handler(
+                    servicer.Add,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListRulesRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.RuleSet.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveRuleRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.SerializeToString,
+            ),
+            'History': grpc.unary_unary_rpc_method_handler(
+                    servicer.History,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistoryRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistory.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Rules', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Rules', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Rules:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Add(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Rules/Add',
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Rules/List',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListRulesRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.RuleSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Rules/Remove',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveRuleRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TriggerRule.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def History(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Rules/History',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistoryRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RuleHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class AdminStub:
     """Operator tokens and the audit log.
     """

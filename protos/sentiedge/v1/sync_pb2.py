@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.sentiedge.v1 import common_pb2 as protos_dot_sentiedge_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/sentiedge/v1/sync.proto\x12\x0csentiedge.v1\x1a protos/sentiedge/v1/common.proto\"\xba\x01\n\x0b\x45\x64geMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.sentiedge.v1.HelloH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.sentiedge.v1.AckH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.sentiedge.v1.HeartbeatH\x00\x12-\n\x06\x66iling\x18\x04 \x01(\x0b\x32\x1b.sentiedge.v1.PrivacyFilingH\x00\x42\x06\n\x04kind\"\x94\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12%\n\x05model\x18\x04 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x16\n\x0eprivacy_cursor\x18\x05 \x01(\x04\x12\x15\n\ragent_version\x18\x06 \x01(\t\"\x88\x01\n\x03\x41\x63k\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.sentiedge.v1.AckStatus\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x15\n\x0bprivacy_seq\x18\x03 \x01(\x04H\x00\x12\'\n\x05model\x18\x04 \x01(\x0b\x32\x16.sentiedge.v1.ModelRefH\x00\x42\t\n\x07subject\"e\n\tHeartbeat\x12(\n\x06health\x18\x01 \x01(\x0b\x32\x18.sentiedge.v1.NodeHealth\x12.\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32\x1d.sentiedge.v1.CohortAggregate\"\x9e\x01\n\nNodeHealth\x12\r\n\x05ready\x18\x01 \x01(\x08\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x16\n\x0eprivacy_cursor\x18\x03 \x01(\x04\x12\x10\n\x08uptime_s\x18\x04 \x01(\x01\x12\x16\n\x0equeued_filings\x18\x05 \x01(\r\x12\x18\n\x10serving_personal\x18\x06 \x01(\x08\"\x9c\x02\n\x0f\x43ohortAggregate\x12\x14\n\x0cwindow_start\x18\x01 \x01(\x03\x12\x16\n\x0ewindow_seconds\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\r\n\x05users\x18\x04 \x01(\r\x12\r\n\x05texts\x18\x05 \x01(\r\x12\x10\n\x08negative\x18\x06 \x01(\r\x12\x0e\n\x06\x65vents\x18\x07 \x01(\r\x12\x15\n\rsentiment_sum\x18\x08 \x01(\x01\x12\x41\n\ncategories\x18\t \x03(\x0b\x32-.sentiedge.v1.CohortAggregate.CategoriesEntry\x1a\x31\n\x0f\x43\x61tegoriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"{\n\rPrivacyFiling\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.sentiedge.v1.PrivacyKind\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x10\n\x08purposes\x18\x04 \x03(\t\x12\n\n\x02\x61t\x18\x05 \x01(\x01\"\x87\x02\n\x0e\x43ontrolMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.sentiedge.v1.WelcomeH\x00\x12.\n\x07privacy\x18\x02 \x01(\x0b\x32\x1b.sentiedge.v1.PrivacyUpdateH\x00\x12.\n\x05model\x18\x03 \x01(\x0b\x32\x1d.sentiedge.v1.ModelAssignmentH\x00\x12,\n\x06priors\x18\x04 \x01(\x0b\x32\x1a.sentiedge.v1.CohortPriorsH\x00\x12\x35\n\x0e\x66iling_receipt\x18\x05 \x01(\x0b\x32\x1b.sentiedge.v1.FilingReceiptH\x00\x42\x06\n\x04kind\"N\n\x07Welcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cprivacy_head\x18\x02 \x01(\x04\x12\x1c\n\x14heartbeat_interval_s\x18\x03 \x01(\x01\"\x9d\x01\n\rPrivacyUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\'\n\x04kind\x18\x03 \x01(\x0e\x32\x19.sentiedge.v1.PrivacyKind\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\n\n\x02\x61t\x18\x06 \x01(\x01\x12\x13\n\x0borigin_node\x18\x07 \x01(\t\"d\n\x0fModelAssignment\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x15\n\rbundle_sha256\x18\x02 \x01(\t\x12\x13\n\x0b\x62undle_size\x18\x03 \x01(\x04\"T\n\x0c\x43ohortPriors\x12\x14\n\x0cgenerated_at\x18\x01 \x01(\x01\x12.\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32\x1d.sentiedge.v1.CohortAggregate\"0\n\rFilingReceipt\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"K\n\x0f\x44ownloadRequest\x12\x17\n\x0fmanifest_sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0f\n\x07node_id\x18\x03 \x01(\t\":\n\x0b\x42undleChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x32\x9d\x01\n\x08\x45\x64geSync\x12\x43\n\x04Sync\x12\x19.sentiedge.v1.EdgeMessage\x1a\x1c.sentiedge.v1.ControlMessage(\x01\x30\x01\x12L\n\x0e\x44ownloadBundle\x12\x1d.sentiedge.v1.DownloadRequest\x1a\x19.sentiedge.v1.BundleChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/sentiedge/v1/sync.proto\x12\x0csentiedge.v1\x1a protos/sentiedge/v1/common.proto\"\xba\x01\n\x0b\x45\x64geMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.sentiedge.v1.HelloH\x00\x12 \n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x11.sentiedge.v1.AckH\x00\x12,\n\theartbeat\x18\x03 \x01(\x0b\x32\x17.sentiedge.v1.HeartbeatH\x00\x12-\n\x06\x66iling\x18\x04 \x01(\x0b\x32\x1b.sentiedge.v1.PrivacyFilingH\x00\x42\x06\n\x04kind\"\x94\x01\n\x05Hello\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12%\n\x05model\x18\x04 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x16\n\x0eprivacy_cursor\x18\x05 \x01(\x04\x12\x15\n\ragent_version\x18\x06 \x01(\t\"\x88\x01\n\x03\x41\x63k\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.sentiedge.v1.AckStatus\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12\x15\n\x0bprivacy_seq\x18\x03 \x01(\x04H\x00\x12\'\n\x05model\x18\x04 \x01(\x0b\x32\x16.sentiedge.v1.ModelRefH\x00\x42\t\n\x07subject\"\x93\x01\n\tHeartbeat\x12(\n\x06health\x18\x01 \x01(\x0b\x32\x18.sentiedge.v1.NodeHealth\x12.\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32\x1d.sentiedge.v1.CohortAggregate\x12,\n\x08triggers\x18\x03 \x03(\x0b\x32\x1a.sentiedge.v1.TriggerEvent\"W\n\x0cTriggerEvent\x12\x0c\n\x04rule\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x03 \x01(\x08\x12\r\n\x05value\x18\x04 \x01(\x01\x12\n\n\x02\x61t\x18\x05 \x01(\x01\"\x9e\x01\n\nNodeHealth\x12\r\n\x05ready\x18\x01 \x01(\x08\x12%\n\x05model\x18\x02 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x16\n\x0eprivacy_cursor\x18\x03 \x01(\x04\x12\x10\n\x08uptime_s\x18\x04 \x01(\x01\x12\x16\n\x0equeued_filings\x18\x05 \x01(\r\x12\x18\n\x10serving_personal\x18\x06 \x01(\x08\"\x9c\x02\n\x0f\x43ohortAggregate\x12\x14\n\x0cwindow_start\x18\x01 \x01(\x03\x12\x16\n\x0ewindow_seconds\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ohort\x18\x03 \x01(\t\x12\r\n\x05users\x18\x04 \x01(\r\x12\r\n\x05texts\x18\x05 \x01(\r\x12\x10\n\x08negative\x18\x06 \x01(\r\x12\x0e\n\x06\x65vents\x18\x07 \x01(\r\x12\x15\n\rsentiment_sum\x18\x08 \x01(\x01\x12\x41\n\ncategories\x18\t \x03(\x0b\x32-.sentiedge.v1.CohortAggregate.CategoriesEntry\x1a\x31\n\x0f\x43\x61tegoriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"{\n\rPrivacyFiling\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.sentiedge.v1.PrivacyKind\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x10\n\x08purposes\x18\x04 \x03(\t\x12\n\n\x02\x61t\x18\x05 \x01(\x01\"\xaf\x02\n\x0e\x43ontrolMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.sentiedge.v1.WelcomeH\x00\x12.\n\x07privacy\x18\x02 \x01(\x0b\x32\x1b.sentiedge.v1.PrivacyUpdateH\x00\x12.\n\x05model\x18\x03 \x01(\x0b\x32\x1d.sentiedge.v1.ModelAssignmentH\x00\x12,\n\x06priors\x18\x04 \x01(\x0b\x32\x1a.sentiedge.v1.CohortPriorsH\x00\x12\x35\n\x0e\x66iling_receipt\x18\x05 \x01(\x0b\x32\x1b.sentiedge.v1.FilingReceiptH\x00\x12&\n\x05rules\x18\x06 \x01(\x0b\x32\x15.sentiedge.v1.RuleSetH\x00\x42\x06\n\x04kind\"D\n\x07RuleSet\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12(\n\x05rules\x18\x02 \x03(\x0b\x32\x19.sentiedge.v1.TriggerRule\"\xb5\x01\n\x0bTriggerRule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x63ohort\x18\x02 \x01(\t\x12\x0e\n\x06signal\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\n\n\x02op\x18\x05 \x01(\t\x12\x11\n\tthreshold\x18\x06 \x01(\x01\x12\r\n\x05\x63lear\x18\x07 \x01(\x01\x12\x16\n\x0ewindow_minutes\x18\x08 \x01(\x01\x12\x10\n\x08min_size\x18\t \x01(\r\x12\x0e\n\x06\x61\x63tion\x18\n \x01(\t\"N\n\x07Welcome\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cprivacy_head\x18\x02 \x01(\x04\x12\x1c\n\x14heartbeat_interval_s\x18\x03 \x01(\x01\"\x9d\x01\n\rPrivacyUpdate\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\'\n\x04kind\x18\x03 \x01(\x0e\x32\x19.sentiedge.v1.PrivacyKind\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x10\n\x08purposes\x18\x05 \x03(\t\x12\n\n\x02\x61t\x18\x06 \x01(\x01\x12\x13\n\x0borigin_node\x18\x07 \x01(\t\"d\n\x0fModelAssignment\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.sentiedge.v1.ModelRef\x12\x15\n\rbundle_sha256\x18\x02 \x01(\t\x12\x13\n\x0b\x62undle_size\x18\x03 \x01(\x04\"T\n\x0c\x43ohortPriors\x12\x14\n\x0cgenerated_at\x18\x01 \x01(\x01\x12.\n\x07\x63ohorts\x18\x02 \x03(\x0b\x32\x1d.sentiedge.v1.CohortAggregate\"0\n\rFilingReceipt\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"K\n\x0f\x44ownloadRequest\x12\x17\n\x0fmanifest_sha256\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0f\n\x07node_id\x18\x03 \x01(\t\":\n\x0b\x42undleChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\r\n\x05total\x18\x03 \x01(\x04\x32\x9d\x01\n\x08\x45\x64geSync\x12\x43\n\x04Sync\x12\x19.sentiedge.v1.EdgeMessage\x1a\x1c.sentiedge.v1.ControlMessage(\x01\x30\x01\x12L\n\x0e\x44ownloadBundle\x12\x1d.sentiedge.v1.DownloadRequest\x1a\x19.sentiedge.v1.BundleChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,32 +40,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO']._serialized_end=420
   _globals['_ACK']._serialized_start=423
   _globals['_ACK']._serialized_end=559
-  _globals['_HEARTBEAT']._serialized_start=561
-  _globals['_HEARTBEAT']._serialized_end=662
-  _globals['_NODEHEALTH']._serialized_start=665
-  _globals['_NODEHEALTH']._serialized_end=823
-  _globals['_COHORTAGGREGATE']._serialized_start=826
-  _globals['_COHORTAGGREGATE']._serialized_end=1110
-  _globals['_COHORTAGGREGATE_CATEGORIESENTRY']._serialized_start=1061
-  _globals['_COHORTAGGREGATE_CATEGORIESENTRY']._serialized_end=1110
-  _globals['_PRIVACYFILING']._serialized_start=1112
-  _globals['_PRIVACYFILING']._serialized_end=1235
-  _globals['_CONTROLMESSAGE']._serialized_start=1238
-  _globals['_CONTROLMESSAGE']._serialized_end=1501
-  _globals['_WELCOME']._serialized_start=1503
-  _globals['_WELCOME']._serialized_end=1581
-  _globals['_PRIVACYUPDATE']._serialized_start=1584
-  _globals['_PRIVACYUPDATE']._serialized_end=1741
-  _globals['_MODELASSIGNMENT']._serialized_start=1743
-  _globals['_MODELASSIGNMENT']._serialized_end=1843
-  _globals['_COHORTPRIORS']._serialized_start=1845
-  _globals['_COHORTPRIORS']._serialized_end=1929
-  _globals['_FILINGRECEIPT']._serialized_start=1931
-  _globals['_FILINGRECEIPT']._serialized_end=1979
-  _globals['_DOWNLOADREQUEST']._serialized_start=1981
-  _globals['_DOWNLOADREQUEST']._serialized_end=2056
-  _globals['_BUNDLECHUNK']._serialized_start=2058
-  _globals['_BUNDLECHUNK']._serialized_end=2116
-  _globals['_EDGESYNC']._serialized_start=2119
-  _globals['_EDGESYNC']._serialized_end=2276
+  _globals['_HEARTBEAT']._serialized_start=562
+  _globals['_HEARTBEAT']._serialized_end=709
+  _globals['_TRIGGEREVENT']._serialized_start=711
+  _globals['_TRIGGEREVENT']._serialized_end=798
+  _globals['_NODEHEALTH']._serialized_start=801
+  _globals['_NODEHEALTH']._serialized_end=959
+  _globals['_COHORTAGGREGATE']._serialized_start=962
+  _globals['_COHORTAGGREGATE']._serialized_end=1246
+  _globals['_COHORTAGGREGATE_CATEGORIESENTRY']._serialized_start=1197
+  _globals['_COHORTAGGREGATE_CATEGORIESENTRY']._serialized_end=1246
+  _globals['_PRIVACYFILING']._serialized_start=1248
+  _globals['_PRIVACYFILING']._serialized_end=1371
+  _globals['_CONTROLMESSAGE']._serialized_start=1374
+  _globals['_CONTROLMESSAGE']._serialized_end=1677
+  _globals['_RULESET']._serialized_start=1679
+  _globals['_RULESET']._serialized_end=1747
+  _globals['_TRIGGERRULE']._serialized_start=1750
+  _globals['_TRIGGERRULE']._serialized_end=1931
+  _globals['_WELCOME']._serialized_start=1933
+  _globals['_WELCOME']._serialized_end=2011
+  _globals['_PRIVACYUPDATE']._serialized_start=2014
+  _globals['_PRIVACYUPDATE']._serialized_end=2171
+  _globals['_MODELASSIGNMENT']._serialized_start=2173
+  _globals['_MODELASSIGNMENT']._serialized_end=2273
+  _globals['_COHORTPRIORS']._serialized_start=2275
+  _globals['_COHORTPRIORS']._serialized_end=2359
+  _globals['_FILINGRECEIPT']._serialized_start=2361
+  _globals['_FILINGRECEIPT']._serialized_end=2409
+  _globals['_DOWNLOADREQUEST']._serialized_start=2411
+  _globals['_DOWNLOADREQUEST']._serialized_end=2486
+  _globals['_BUNDLECHUNK']._serialized_start=2488
+  _globals['_BUNDLECHUNK']._serialized_end=2546
+  _globals['_EDGESYNC']._serialized_start=2549
+  _globals['_EDGESYNC']._serialized_end=2706
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,56 @@
+"""Cohort trigger rules: validated here, stored, streamed to every edge (which evaluates them)."""
+
+from __future__ import annotations
+
+import re
+
+from control_plane.errors import InvalidArgument, NotFound
+from control_plane.store import Store
+from edge_node.triggers import SIGNALS, Rule
+import msgspec
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+PART = re.compile(r"^(\*|[a-z0-9._-]+)$")
+
+
+def validate(rule: Rule) -> Rule:
+    if not NAME.match(rule.name):
+        raise InvalidArgument("a rule name is 1-63 letters, digits, '.', '_' or '-'")
+    parts = rule.cohort.lower().split("/")
+    if len(parts) != 3 or not all(PART.match(p) for p in parts):
+        raise InvalidArgument(f"cohort {rule.cohort!r} must be region/device/daypart, each a value or '*'")
+    if rule.signal not in SIGNALS:
+        raise InvalidArgument(f"signal {rule.signal!r} is not one of {', '.join(SIGNALS)}")
+    if rule.category and rule.signal not in ("negative_share", "text_volume"):
+        raise InvalidArgument("a category restricts only negative_share and text_volume")
+    if rule.op not in (">", "<"):
+        raise InvalidArgument("op must be '>' or '<'")
+    if (rule.op == ">" and rule.clear > rule.threshold) or (rule.op == "<" and rule.clear < rule.threshold):
+        raise InvalidArgument(f"clear {rule.clear} must be on the other side of threshold {rule.threshold} "
+                              f"(hysteresis: the action clears only past it)")
+    if not 0 < rule.window_minutes <= 24 * 60:
+        raise InvalidArgument("window_minutes must be in (0, 1440]")
+    if rule.min_size < 1:
+        raise InvalidArgument("min_size must be >= 1")
+    if not rule.action.strip():
+        raise InvalidArgument("action is empty: name the content variant or flag to serve")
+    return msgspec.structs.replace(rule, cohort=rule.cohort.lower(), category=rule.category.lower())
+
+
+class RuleBook:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, rule: Rule, now: float) -> Rule:
+        rule = validate(rule)
+        self.store.put_rule(rule.name, msgspec.json.encode(rule).decode(), now)
+        return rule
+
+    def remove(self, name: str, now: float) -> Rule:
+        rule = next((r for r in self.all() if r.name == name), None)
+        if rule is None or not self.store.remove_rule(name, now):
+            raise NotFound(f"no rule {name!r}")
+        return rule
+
+    def all(self) -> list[Rule]:
+        return [msgspec.json.decode(body, type=Rule) for body in self.store.rules()]

@@ -1,0 +1,154 @@
+"""Cohort sentiment triggers: act on cohorts before persons.
+
+Rules come from the control plane. Each names a cohort selector (``eu/mobile/*``), a
+signal over a window (mean sentiment, share of negative texts, event or text volume;
+negative share and text volume optionally for one category), a comparison, a threshold,
+a minimum cohort size and an action. An action turns on when the signal crosses the
+threshold and off only when it crosses back past the ``clear`` value (hysteresis), so it
+does not flap. Signals come from this edge's cohort cells: consenting users only.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+from edge_node.cohorts import CohortBook
+
+SIGNALS = ("mean_sentiment", "negative_share", "event_volume", "text_volume")
+LABELS = {"mean_sentiment": "mean sentiment", "negative_share": "negative share", "event_volume": "event volume",
+          "text_volume": "text volume"}
+REEVALUATE_S = 1.0
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    cohort: str
+    signal: str
+    op: str
+    threshold: float
+    clear: float
+    window_minutes: float
+    min_size: int
+    action: str
+    category: str = ""
+
+
+class Action(msgspec.Struct, kw_only=True):
+    action: str
+    rule: str
+    reason: str  # "cohort eu/mobile/evening: negative share 0.41 > 0.30 over 30 min"
+
+
+class Transition(msgspec.Struct, kw_only=True):
+    rule: str
+    cohort: str
+    active: bool
+    value: float
+    at: float
+
+
+def matches(selector: str, key: str) -> bool:
+    want, have = selector.lower().split("/"), key.split("/")
+    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have))
+
+
+class _State:
+    __slots__ = ("active", "value", "checked", "crossed_at", "served")
+
+    def __init__(self) -> None:
+        self.active = False
+        self.value = 0.0
+        self.checked = 0.0
+        self.crossed_at = 0.0
+        self.served = True
+
+
+class TriggerBook:
+    def __init__(self, cohorts: CohortBook, *, on_activation: Callable[[str], None] | None = None,
+                 on_served: Callable[[float], None] | None = None) -> None:
+        self.cohorts = cohorts
+        self.rules: list[Rule] = []
+        self.version = 0
+        self.on_activation = on_activation
+        self.on_served = on_served
+        self._state: dict[tuple[str, str], _State] = {}
+        self.transitions: deque[Transition] = deque(maxlen=10_000)  # drained into heartbeats
+
+    def set_rules(self, rules: list[Rule], version: int) -> None:
+        names = {r.name for r in rules}
+        self.rules = rules
+        self.version = version
+        self._state = {k: v for k, v in self._state.items() if k[0] in names}
+
+    def signal(self, rule: Rule, key: str, now: float) -> tuple[float, int]:
+        """The rule's signal and the cohort's size (users summed over the window's cells)."""
+        users = texts = negative = events = 0
+        sentiment = 0.0
+        window = self.cohorts.window_of(now)
+        start = now - rule.window_minutes * 60
+        while window + self.cohorts.window_s > start:
+            cell = self.cohorts.cells(window).get(key)
+            if cell is not None:
+                users += cell.users
+                events += cell.events
+                sentiment += cell.sentiment_sum
+                if rule.category:
+                    texts += cell.topic_texts.get(rule.category, 0)
+                    negative += cell.topic_negative.get(rule.category, 0)
+                else:
+                    texts += cell.texts
+                    negative += cell.negative
+            window -= int(self.cohorts.window_s)
+        value = {"mean_sentiment": sentiment / users if users else 0.0,
+                 "negative_share": negative / texts if texts else 0.0,
+                 "event_volume": float(events), "text_volume": float(texts)}[rule.signal]
+        return value, users
+
+    def evaluate(self, key: str, now: float) -> None:
+        """Re-check every rule matching the cohort; record transitions."""
+        for rule in self.rules:
+            if not matches(rule.cohort, key):
+                continue
+            state = self._state.setdefault((rule.name, key), _State())
+            value, users = self.signal(rule, key, now)
+            state.value, state.checked = value, now
+            big_enough = users >= rule.min_size
+            above = value > rule.threshold if rule.op == ">" else value < rule.threshold
+            cleared = value < rule.clear if rule.op == ">" else value > rule.clear
+            if not state.active and big_enough and above:
+                state.active, state.crossed_at, state.served = True, now, False
+                self._transition(rule, key, True, value, now)
+                if self.on_activation is not None:
+                    self.on_activation(rule.name)
+            elif state.active and (cleared or not big_enough):
+                state.active = False
+                self._transition(rule, key, False, value, now)
+
+    def _transition(self, rule: Rule, key: str, active: bool, value: float, now: float) -> None:
+        self.transitions.append(Transition(rule=rule.name, cohort=key, active=active, value=round(value, 4), at=now))
+
+    def active(self, key: str, now: float) -> list[Action]:
+        """Actions to serve for a cohort now (re-evaluated at most every second)."""
+        if not self.rules:
+            return []
+        if any(matches(r.cohort, key) and now - self._state.get((r.name, key), _State()).checked > REEVALUATE_S
+               for r in self.rules):
+            self.evaluate(key, now)
+        out = []
+        for rule in self.rules:
+            state = self._state.get((rule.name, key))
+            if state is None or not state.active:
+                continue
+            if not state.served:
+                state.served = True
+                if self.on_served is not None:
+                    self.on_served(max(now - state.crossed_at, 0.0))
+            label = LABELS[rule.signal] + (f" of {rule.category}" if rule.category else "")
+            value = f"{state.value:.2f}" if "volume" not in rule.signal else f"{state.value:.0f}"
+            out.append(Action(action=rule.action, rule=rule.name,
+                              reason=f"cohort {key}: {label} {value} {rule.op} {rule.threshold:g} over "
+                                     f"{rule.window_minutes:g} min"))
+        return out
