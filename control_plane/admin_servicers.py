@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import grpc
+import msgspec
 
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument, NotFound
@@ -215,6 +216,27 @@ class RulesServicer(Base, operator_pb2_grpc.RulesServicer):
             for at, node, rule, cohort, event, value in rows])
 
 
+class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
+    @operator_call(audit=lambda request, reply: f"{reply.name}: " + ", ".join(
+        f"{a.name}={a.weight}{' (holdout)' if a.holdout else ''}" for a in reply.arms))
+    async def Add(self, request, context, who):  # noqa: N802
+        experiment = self.cp.experiments.add(convert.experiment_from_proto(request), self.cp.now())
+        self.cp.wake_all()
+        return convert.experiment_to_proto(experiment)
+
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return sync_pb2.ExperimentSet(version=self.cp.store.experiments_version(),
+                                      experiments=[convert.experiment_to_proto(e) for e in self.cp.experiments.all()])
+
+    @operator_call
+    async def Report(self, request, context, who):  # noqa: N802
+        experiment, results = self.cp.experiments.report(request.name)
+        return operator_pb2.ExperimentReport(
+            name=experiment.name, holdout=next(a.name for a in experiment.arms if a.holdout),
+            results=[operator_pb2.ArmResult(**msgspec.structs.asdict(r)) for r in results])
+
+
 class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
     @operator_call(audit=lambda request, reply: f"token {reply.name}")
     async def AddToken(self, request, context, who):  # noqa: N802
@@ -244,6 +266,7 @@ class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
 def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
     operator_pb2_grpc.add_AdminServicer_to_server(AdminServicer(cp), server)
     operator_pb2_grpc.add_RulesServicer_to_server(RulesServicer(cp), server)
+    operator_pb2_grpc.add_ExperimentsServicer_to_server(ExperimentsServicer(cp), server)
     operator_pb2_grpc.add_ModelsServicer_to_server(ModelsServicer(cp), server)
     operator_pb2_grpc.add_PrivacyServicer_to_server(PrivacyServicer(cp), server)
     operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp), server)

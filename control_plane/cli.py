@@ -105,6 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     rremove.add_argument("name")
     rhistory = r.add_parser("history", help="changes, and activations and clearings the edges reported")
     rhistory.add_argument("--limit", type=int, default=50)
+    experiments = commands.add_parser("experiments", help="experiments with holdouts: add, list, report")
+    x = experiments.add_subparsers(dest="action", required=True)
+    xadd = x.add_parser("add", help="e.g. add ranking-v2 --arm control=45 --arm treatment=45 --arm holdout=10:holdout")
+    xadd.add_argument("name")
+    xadd.add_argument("--arm", action="append", required=True, help="NAME=WEIGHT, or NAME=WEIGHT:holdout")
+    xadd.add_argument("--salt", default="", help="change it to reshuffle assignments (default: the name)")
+    x.add_parser("list")
+    xreport = x.add_parser("report", help="per arm and cohort: exposures, conversion, lift over holdout, CI, p")
+    xreport.add_argument("name")
     tokens = commands.add_parser("tokens", help="operator tokens: add (shown once), list, revoke")
     t = tokens.add_subparsers(dest="action", required=True)
     tadd = t.add_parser("add")
@@ -267,6 +276,24 @@ async def _operator(args) -> int:
                                                      metadata=metadata)
                 else:
                     reply = await rules_stub.List(operator_pb2.ListRulesRequest(), metadata=metadata)
+            elif args.command == "experiments":
+                from protos.sentiedge.v1 import sync_pb2
+
+                stub = operator_pb2_grpc.ExperimentsStub(channel)
+                if args.action == "add":
+                    arms = []
+                    for spec in args.arm:
+                        name, _, rest = spec.partition("=")
+                        weight, _, flag = rest.partition(":")
+                        if not name or not weight.isdigit() or flag not in ("", "holdout"):
+                            raise SystemExit(f"control-plane: --arm {spec!r}: use NAME=WEIGHT or NAME=WEIGHT:holdout")
+                        arms.append(sync_pb2.Arm(name=name, weight=int(weight), holdout=flag == "holdout"))
+                    reply = await stub.Add(sync_pb2.Experiment(name=args.name, salt=args.salt or args.name, arms=arms),
+                                           metadata=metadata)
+                elif args.action == "report":
+                    reply = await stub.Report(operator_pb2.ExperimentReportRequest(name=args.name), metadata=metadata)
+                else:
+                    reply = await stub.List(operator_pb2.ListExperimentsRequest(), metadata=metadata)
             elif args.command == "tokens":
                 if args.action == "add":
                     reply = await admin.AddToken(operator_pb2.AddTokenRequest(name=args.name), metadata=metadata)
@@ -365,6 +392,19 @@ def _table(args, d: dict) -> str:
                        f"{e['value']:g}"] for e in d["entries"]])
     if args.command == "rules":
         return f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
+    if args.command == "experiments" and args.action == "report":
+        rows = []
+        for r in d["results"]:
+            stats = ("(holdout)" if r["is_holdout"] else
+                     f"{r['lift']:+.1%}  [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]  p={r['p_value']:.3g}")
+            rows.append([r["arm"], r["cohort"], r["exposures"], r["conversions"], f"{r['conversion_rate']:.4f}",
+                         stats, r["warning"]])
+        return f"{d['name']} (holdout: {d['holdout']})\n" + _rows(
+            ["arm", "cohort", "exposures", "conversions", "rate", "lift  [95% CI of the difference]  p", "warning"], rows)
+    if args.command == "experiments":
+        items = d.get("experiments", [d]) if "experiments" in d or "name" in d else []
+        return "\n".join(f"{e['name']}: " + ", ".join(f"{a['name']}={a['weight']}{' (holdout)' if a['holdout'] else ''}"
+                                                     for a in e["arms"]) for e in items)
     if args.command == "tokens" and args.action == "list":
         return _rows(["name", "source", "created", "revoked"],
                      [[t["name"], t["source"], _when(t["created_at"]), _when(t["revoked_at"])] for t in d["tokens"]])

@@ -78,3 +78,15 @@ def rule_from_proto(r: sync_pb2.TriggerRule):
 
     return Rule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op, threshold=r.threshold,
                 clear=r.clear, window_minutes=r.window_minutes, min_size=r.min_size, action=r.action)
+
+
+def experiment_to_proto(e) -> sync_pb2.Experiment:
+    return sync_pb2.Experiment(name=e.name, salt=e.salt, arms=[
+        sync_pb2.Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])
+
+
+def experiment_from_proto(e: sync_pb2.Experiment):
+    from edge_node.experiments import Arm, Experiment
+
+    return Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
+                                                      for a in e.arms])

@@ -19,6 +19,7 @@ from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, 
 from control_plane.ledger import Ledger
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
+from control_plane.experiments import ExperimentBook
 from control_plane.rules import RuleBook
 from control_plane.metrics import CpMetrics
 from control_plane.store import Store
@@ -40,6 +41,7 @@ class ControlPlane:
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
                                    horizon_s=settings.cohort_horizon_hours * 3600)
         self.rules = RuleBook(self.store)
+        self.experiments = ExperimentBook(self.store)
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}

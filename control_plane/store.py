@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS rule_history (
     id {SERIAL}, at REAL NOT NULL, node_id TEXT NOT NULL, rule TEXT NOT NULL, cohort TEXT NOT NULL,
     event TEXT NOT NULL, value REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS experiments (name TEXT PRIMARY KEY, body TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS experiment_counts (
+    window_start BIGINT NOT NULL, experiment TEXT NOT NULL, arm TEXT NOT NULL, cohort TEXT NOT NULL,
+    node_id TEXT NOT NULL, exposures BIGINT NOT NULL, clicks BIGINT NOT NULL, conversions BIGINT NOT NULL,
+    value REAL NOT NULL, PRIMARY KEY (window_start, experiment, arm, cohort, node_id)
+);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
 );
@@ -232,6 +238,31 @@ class Store:
     def rule_history(self, limit: int) -> list[tuple]:
         return self._rows("SELECT at, node_id, rule, cohort, event, value FROM rule_history ORDER BY id DESC LIMIT ?",
                           (limit,))
+
+    # --- experiments ------------------------------------------------------------------------
+    def put_experiment(self, name: str, body: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO experiments (name, body, created_at) VALUES (?, ?, ?)", (name, body, now))
+
+    def experiments(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT body FROM experiments ORDER BY name")]
+
+    def experiments_version(self) -> int:
+        return self._rows("SELECT COUNT(*) FROM experiments")[0][0]
+
+    def put_experiment_counts(self, node_id: str, rows: list[tuple]) -> None:
+        """(window, experiment, arm, cohort, exposures, clicks, conversions, value); a resend replaces."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO experiment_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
+                "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
+                [(w, e, a, c, node_id, n, k, x, v) for w, e, a, c, n, k, x, v in rows])
+
+    def experiment_counts(self, name: str) -> list[tuple[str, str, int, int, float]]:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in self._rows(
+            "SELECT arm, cohort, SUM(exposures), SUM(conversions), SUM(value) FROM experiment_counts "
+            "WHERE experiment = ? GROUP BY arm, cohort", (name,))]
 
     # --- operator tokens and audit ------------------------------------------------------------
     def add_token(self, name: str, token_sha256: str, now: float) -> bool:

@@ -60,6 +60,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         sent_model = ""
         sent_priors = -1
         sent_rules = -1
+        sent_experiments = -1
         try:
             yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
                 node_id=node_id, privacy_head=cp.store.privacy_head(),
@@ -86,6 +87,12 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     sent_rules = rules_version
                     yield sync_pb2.ControlMessage(rules=sync_pb2.RuleSet(
                         version=rules_version, rules=[convert.rule_to_proto(r) for r in cp.rules.all()]))
+                experiments_version = cp.store.experiments_version()
+                if experiments_version != sent_experiments:
+                    sent_experiments = experiments_version
+                    yield sync_pb2.ControlMessage(experiments=sync_pb2.ExperimentSet(
+                        version=experiments_version,
+                        experiments=[convert.experiment_to_proto(e) for e in cp.experiments.all()]))
                 while not outbox.empty():
                     yield outbox.get_nowait()
                 if cp.store.privacy_after(sent_cursor, 1) or not outbox.empty():
@@ -117,6 +124,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     state["serving"] = health.model.manifest_sha256 or state["serving"]
                     cp.nodes.seen(node_id, now, model=convert.ref_tuple(health.model),
                                   serving_personal=health.serving_personal)
+                    if message.heartbeat.experiments:
+                        cp.store.put_experiment_counts(node_id, [
+                            (e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions,
+                             e.value) for e in message.heartbeat.experiments])
                     for t in message.heartbeat.triggers:
                         cp.store.rule_event(t.at, node_id, t.rule, t.cohort, "activated" if t.active else "cleared",
                                             t.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_node.cohorts import CohortPrior
+from edge_node.experiments import Arm, ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest
 from edge_node.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
@@ -50,3 +51,14 @@ def rules(message: sync_pb2.RuleSet) -> list[Rule]:
 
 def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
     return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.cohort, active=t.active, value=t.value, at=t.at)
+
+
+def experiments(message: sync_pb2.ExperimentSet) -> list[Experiment]:
+    return [Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
+                                                       for a in e.arms]) for e in message.experiments]
+
+
+def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: ExpCell) -> sync_pb2.ExperimentAggregate:
+    return sync_pb2.ExperimentAggregate(window_start=window, experiment=name, arm=arm, cohort=cohort,
+                                        exposures=cell.exposures, clicks=cell.clicks, conversions=cell.conversions,
+                                        value=cell.value)

@@ -19,6 +19,7 @@ from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Profile
 from edge_node.store import EdgeStore
+from edge_node.experiments import Assignment
 from edge_node.triggers import Action
 
 
@@ -38,6 +39,7 @@ class Decision(msgspec.Struct, kw_only=True):
     affinities: list[NamedAffinity]
     reason: str
     actions: list[Action] = []  # active cohort triggers, each with its reason
+    experiments: list[Assignment] = []  # this unit's arm in every running experiment
 
 
 class Chosen(msgspec.Struct, kw_only=True):
@@ -50,7 +52,8 @@ class Chosen(msgspec.Struct, kw_only=True):
 class Personalizer:
     def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
-                 cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True) -> None:
+                 cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
+                 held_out: Callable[[str], str | None] = lambda unit: None) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -60,6 +63,7 @@ class Personalizer:
         self.on_signal_used = on_signal_used
         self.cache_s = cache_s
         self.allow_personal = allow_personal
+        self.held_out = held_out
         # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision)
         self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
 
@@ -81,6 +85,11 @@ class Personalizer:
         """The decision for a user and context, reused for up to ``cache_s`` while neither the
         user's consent nor their profile changes (any write makes it recomputed at once)."""
         key = context_cohort(context, now)
+        experiment = self.held_out(user_id or key)
+        if experiment is not None:  # the holdout of an experiment: no personalization at all
+            decision = Decision(source="global", vector=[0.0] * self.dimension, dimension=self.dimension, cohort=key,
+                                affinities=[], reason=f"holdout arm of experiment {experiment}: no personalization")
+            return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
         subject = self.privacy.pseudonymize(user_id) if user_id else None
         versions = self.store.versions(subject) if subject else (None, None)
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due

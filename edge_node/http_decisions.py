@@ -12,10 +12,11 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from edge_node.decisions import Decision
 from edge_node.errors import InvalidInput, LimitExceeded
+from edge_node.experiments import Assignment
 from edge_node.http_users import check_context, check_id
-from edge_node.ingest import Context
+from edge_node.ingest import Context, context_cohort
 from edge_node.node import running
-from edge_node.schemas import RankRequest, RankResponse
+from edge_node.schemas import ExperimentEvent, RankRequest, RankResponse
 
 
 class DecisionsController(Controller):
@@ -42,7 +43,8 @@ class DecisionsController(Controller):
         decision = node.personalizer.choose(user_id, context, now).decision
         node.metrics.decided(decision.source)
         actions = node.triggers.active(decision.cohort, now)
-        return msgspec.structs.replace(decision, actions=actions) if actions else decision
+        arms = node.experiments.assignments(user_id or decision.cohort)
+        return msgspec.structs.replace(decision, actions=actions, experiments=arms) if actions or arms else decision
 
     @post("/rank", status_code=200)
     async def rank(self, data: JSONBody[RankRequest],
@@ -79,4 +81,19 @@ class DecisionsController(Controller):
             max_per_category=settings.max_per_category, now=node.now())
         node.metrics.decided(decision.source)
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason, items=items,
-                            actions=node.triggers.active(decision.cohort, node.now()))
+                            actions=node.triggers.active(decision.cohort, node.now()),
+                            experiments=node.experiments.assignments(data.user_id or decision.cohort))
+
+    @post("/experiments/events", status_code=200, tags=["experiments"])
+    async def experiment_event(self, data: JSONBody[ExperimentEvent], state: State) -> Assignment:
+        """Count an exposure or an outcome for a user (or an anonymous context); returns its arm.
+        Only counts per window, arm and cohort are kept — never who."""
+        node = running(state)
+        if data.user_id is not None:
+            check_id(data.user_id, node.settings)
+        check_context(data.context)
+        if not data.value >= 0:
+            raise InvalidInput("value must be >= 0", field="value")
+        now = node.now()
+        cohort = context_cohort(data.context, now)
+        return node.experiments.record(data.experiment, data.user_id or cohort, data.kind, data.value, cohort, now)

@@ -13,6 +13,7 @@ from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
 from edge_node.errors import NotReady
+from edge_node.experiments import ExperimentBook
 from edge_node.inference import Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
@@ -40,6 +41,9 @@ class EdgeNode:
                                   horizon_s=settings.cohort_horizon_hours * 3600,
                                   prior_cache_s=settings.cohort_prior_refresh_s)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key))
+        self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
+                                          min_size=settings.cohort_min_size,
+                                          horizon_s=settings.cohort_horizon_hours * 3600)
         self.triggers = TriggerBook(self.cohorts,
                                     on_activation=lambda rule: self.metrics.trigger_activations.labels(rule).inc(),
                                     on_served=self.metrics.trigger_signal_to_action.observe)
@@ -55,7 +59,7 @@ class EdgeNode:
             weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
                             popularity=settings.weight_popularity),
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
-            allow_personal=self.personal_allowed)
+            allow_personal=self.personal_allowed, held_out=self.held_out)
         self.metrics.model(model.name, model.version)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
@@ -81,6 +85,10 @@ class EdgeNode:
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
         if self.sync is not None:
             self.sync.start()
+
+    def held_out(self, unit: str) -> str | None:
+        """The experiment whose holdout arm this unit is in, if any (no personalization then)."""
+        return next((a.experiment for a in self.experiments.assignments(unit) if a.holdout), None)
 
     def personal_allowed(self) -> bool:
         """False while failing closed: too long without a sync with the privacy log."""

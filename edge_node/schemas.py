@@ -10,6 +10,7 @@ from edge_node.decisions import NamedAffinity
 from edge_node.inference import Sentiment
 from edge_node.ingest import Context, Event
 from edge_node.ranking import Candidate, RankedItem
+from edge_node.experiments import Assignment
 from edge_node.triggers import Action
 
 
@@ -98,6 +99,17 @@ class RankResponse(Wire, kw_only=True):
     reason: str
     items: list[RankedItem]
     actions: list[Action] = []  # active cohort triggers, each with its reason
+    experiments: list[Assignment] = []  # this unit's arm in every running experiment
+
+
+class ExperimentEvent(Wire, kw_only=True):
+    """An exposure or an outcome, reported by a client for a user or (anonymous) a context."""
+
+    experiment: str
+    kind: str  # exposure, click or conversion
+    user_id: str | None = None
+    context: Context | None = None
+    value: float = 0.0  # a conversion's value
 
 
 class DeletionView(Wire, kw_only=True):

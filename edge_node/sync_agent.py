@@ -128,6 +128,9 @@ class SyncAgent:
                         self.node.cohorts.set_remote(convert.priors(message.priors))
                     elif kind == "filing_receipt":
                         self.store.filed(message.filing_receipt.request_id)
+                    elif kind == "experiments":
+                        self.node.experiments.set(convert.experiments(message.experiments),
+                                                  message.experiments.version)
                     elif kind == "rules":
                         self.node.triggers.set_rules(convert.rules(message.rules), message.rules.version)
                         log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
@@ -176,6 +179,11 @@ class SyncAgent:
                               for key, cell in cohorts.export(window).items())
             window += window_s
         self.store.set_value("cohorts_sent_until", last_closed)
+        experiments = []
+        window = sent_until + window_s
+        while window <= last_closed:
+            experiments.extend(convert.experiment_aggregate(window, *row) for row in self.node.experiments.export(window))
+            window += window_s
         model = self.node.model
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
@@ -183,7 +191,8 @@ class SyncAgent:
             queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed())
         transitions = self.node.triggers.transitions
         events = [convert.trigger_event(transitions.popleft()) for _ in range(len(transitions))]
-        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events))
+        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,
+                                                                 experiments=experiments))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         cursor = self.cursor

@@ -60,3 +60,22 @@ def test_negative_cohort_gets_the_action_others_do_not_and_it_clears(spawn, bund
     assert {e["node_id"] for e in history if e["event"] in ("activated", "cleared")} == {"edge-t"}
     operator(cp, "rules", "remove", "sad-eu")
     assert operator(cp, "rules", "list").get("rules", []) == []
+
+
+def test_experiments_reach_the_edge_and_report_from_the_control_plane(spawn, bundle_dir, tmp_path):
+    _, cp = spawn("control-plane", "serve", env=cp_env())
+    _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
+        cp, "edge-x", tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="1"))
+    added = operator(cp, "experiments", "add", "ranking-v2", "--arm", "control=50", "--arm", "holdout=50:holdout")
+    assert [a["name"] for a in added["arms"]] == ["control", "holdout"]
+    arms = eventually(lambda: call(edge, "GET", "/v1/personalize?user_id=u1")[1]["experiments"],
+                      what="the experiment to reach the edge")
+    assert arms[0]["experiment"] == "ranking-v2"
+    for i in range(40):
+        body = {"experiment": "ranking-v2", "kind": "exposure", "user_id": f"user-{i}"}
+        assert call(edge, "POST", "/v1/experiments/events", body)[0] == 200
+    report = eventually(lambda: (r := operator(cp, "experiments", "report", "ranking-v2")).get("results") and r,
+                        what="aggregates to reach the control plane")
+    overall = {r["arm"]: r for r in report["results"] if r["cohort"] == "all"}
+    assert int(overall["control"]["exposures"]) + int(overall["holdout"]["exposures"]) == 40
+    assert "too small" in overall["control"]["warning"]

@@ -46,6 +46,56 @@ class RuleHistory(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[RuleHistoryEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[RuleHistoryEntry, _Mapping]]] = ...) -> None: ...
 
+class ListExperimentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExperimentReportRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ArmResult(_message.Message):
+    __slots__ = ("arm", "cohort", "exposures", "conversions", "conversion_rate", "lift", "diff", "ci_low", "ci_high", "p_value", "is_holdout", "warning", "value")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSION_RATE_FIELD_NUMBER: _ClassVar[int]
+    LIFT_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    IS_HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    cohort: str
+    exposures: int
+    conversions: int
+    conversion_rate: float
+    lift: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    is_holdout: bool
+    warning: str
+    value: float
+    def __init__(self, arm: _Optional[str] = ..., cohort: _Optional[str] = ..., exposures: _Optional[int] = ..., conversions: _Optional[int] = ..., conversion_rate: _Optional[float] = ..., lift: _Optional[float] = ..., diff: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., is_holdout: _Optional[bool] = ..., warning: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ExperimentReport(_message.Message):
+    __slots__ = ("name", "holdout", "results")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    holdout: str
+    results: _containers.RepeatedCompositeFieldContainer[ArmResult]
+    def __init__(self, name: _Optional[str] = ..., holdout: _Optional[str] = ..., results: _Optional[_Iterable[_Union[ArmResult, _Mapping]]] = ...) -> None: ...
+
 class AddTokenRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -860,6 +860,164 @@ class Rules:
             _registered_method=True)
 
 
+class ExperimentsStub:
+    """Missing associated documentation comment in .proto file."""
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Add = channel.unary_unary(
+                '/sentiedge.v1.Experiments/Add',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/sentiedge.v1.Experiments/List',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListExperimentsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.ExperimentSet.FromString,
+                _registered_method=True)
+        self.Report = channel.unary_unary(
+                '/sentiedge.v1.Experiments/Report',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReportRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReport.FromString,
+                _registered_method=True)
+
+
+class ExperimentsServicer:
+    """Missing associated documentation comment in .proto file."""
+
+    def Add(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Report(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ExperimentsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Add': grpc.unary_unary_rpc_method_handler(
+                    servicer.Add,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListExperimentsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.ExperimentSet.SerializeToString,
+            ),
+            'Report': grpc.unary_unary_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReportRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReport.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Experiments', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Experiments', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Experiments:
+    """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Add(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Experiments/Add',
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.Experiment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Experiments/List',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListExperimentsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.ExperimentSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Report(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Experiments/Report',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReportRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ExperimentReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class AdminStub:
     """Operator tokens and the audit log.
     """

@@ -48,14 +48,16 @@ class Ack(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.AckStatus, str]] = ..., error: _Optional[str] = ..., privacy_seq: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("health", "cohorts", "triggers")
+    __slots__ = ("health", "cohorts", "triggers", "experiments")
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
     TRIGGERS_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
     health: NodeHealth
     cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
     triggers: _containers.RepeatedCompositeFieldContainer[TriggerEvent]
-    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ...) -> None: ...
+    experiments: _containers.RepeatedCompositeFieldContainer[ExperimentAggregate]
+    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ...) -> None: ...
 
 class TriggerEvent(_message.Message):
     __slots__ = ("rule", "cohort", "active", "value", "at")
@@ -131,20 +133,70 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIORS_FIELD_NUMBER: _ClassVar[int]
     FILING_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
     model: ModelAssignment
     priors: CohortPriors
     filing_receipt: FilingReceipt
     rules: RuleSet
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ...) -> None: ...
+    experiments: ExperimentSet
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ...) -> None: ...
+
+class ExperimentSet(_message.Message):
+    __slots__ = ("version", "experiments")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    experiments: _containers.RepeatedCompositeFieldContainer[Experiment]
+    def __init__(self, version: _Optional[int] = ..., experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
+
+class Experiment(_message.Message):
+    __slots__ = ("name", "salt", "arms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    salt: str
+    arms: _containers.RepeatedCompositeFieldContainer[Arm]
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[Arm, _Mapping]]] = ...) -> None: ...
+
+class Arm(_message.Message):
+    __slots__ = ("name", "weight", "holdout")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: int
+    holdout: bool
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., holdout: _Optional[bool] = ...) -> None: ...
+
+class ExperimentAggregate(_message.Message):
+    __slots__ = ("window_start", "experiment", "arm", "cohort", "exposures", "clicks", "conversions", "value")
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURES_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    window_start: int
+    experiment: str
+    arm: str
+    cohort: str
+    exposures: int
+    clicks: int
+    conversions: int
+    value: float
+    def __init__(self, window_start: _Optional[int] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., cohort: _Optional[str] = ..., exposures: _Optional[int] = ..., clicks: _Optional[int] = ..., conversions: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("version", "rules")

@@ -1,0 +1,113 @@
+"""Experiments with holdouts on the edge: deterministic assignment and aggregate counting.
+
+A unit (the user id, or the request's cohort for anonymous traffic) is assigned by a hash
+of experiment name, salt and unit, so every edge puts it in the same arm with no state and
+no coordination. The holdout arm gets no personalization. Exposures and outcomes are
+counted per window, experiment, arm and cohort — counts only, never who — and windows with
+fewer exposures than the minimum size never leave the edge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from edge_node.errors import InvalidInput
+from edge_node.records import Keys, Stored
+from edge_node.store import EdgeStore
+
+KINDS = ("exposure", "click", "conversion")
+
+
+class Arm(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    weight: int
+    holdout: bool = False
+
+
+class Experiment(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    salt: str
+    arms: list[Arm]
+
+
+class Assignment(msgspec.Struct, kw_only=True):
+    experiment: str
+    arm: str
+    holdout: bool
+
+
+class ExpCell(Stored, kw_only=True):
+    exposures: int = 0
+    clicks: int = 0
+    conversions: int = 0
+    value: float = 0.0
+
+
+def assign(experiment: Experiment, unit: str) -> Arm:
+    total = sum(a.weight for a in experiment.arms)
+    digest = hashlib.sha256(f"{experiment.name}|{experiment.salt}|{unit}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % total
+    for arm in experiment.arms:
+        if point < arm.weight:
+            return arm
+        point -= arm.weight
+    return experiment.arms[-1]
+
+
+class ExperimentBook:
+    def __init__(self, store: EdgeStore, *, window_s: float, min_size: int, horizon_s: float) -> None:
+        self.store = store
+        self.window_s = window_s
+        self.min_size = min_size
+        self.horizon_s = horizon_s
+        self.experiments: dict[str, Experiment] = {}
+        self.version = 0
+
+    def set(self, experiments: list[Experiment], version: int) -> None:
+        self.experiments = {e.name: e for e in experiments if e.arms and sum(a.weight for a in e.arms) > 0}
+        self.version = version
+
+    def assignments(self, unit: str) -> list[Assignment]:
+        out = []
+        for experiment in self.experiments.values():
+            arm = assign(experiment, unit)
+            out.append(Assignment(experiment=experiment.name, arm=arm.name, holdout=arm.holdout))
+        return out
+
+    def held_out(self, unit: str) -> bool:
+        return any(a.holdout for a in self.assignments(unit))
+
+    def record(self, name: str, unit: str, kind: str, value: float, cohort: str, now: float) -> Assignment:
+        experiment = self.experiments.get(name)
+        if experiment is None:
+            raise InvalidInput(f"no running experiment {name!r}", field="experiment")
+        if kind not in KINDS:
+            raise InvalidInput(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
+        arm = assign(experiment, unit)
+        window = int(now // self.window_s * self.window_s)
+        key = f"exp|{window}|{name}|{arm.name}|{cohort}"
+        with self.store.transaction():
+            cell = self.store.get(key, ExpCell) or ExpCell()
+            if cell.exposures == cell.clicks == cell.conversions == 0:
+                index = self.store.get(f"exps|{window}", Keys) or Keys()
+                index.keys.append(key)
+                self.store.put(f"exps|{window}", index, ttl=self.horizon_s + self.window_s)
+            cell.exposures += kind == "exposure"
+            cell.clicks += kind == "click"
+            cell.conversions += kind == "conversion"
+            cell.value += value if kind == "conversion" else 0.0
+            self.store.put(key, cell, ttl=self.horizon_s + self.window_s)
+        return Assignment(experiment=name, arm=arm.name, holdout=arm.holdout)
+
+    def export(self, window: int) -> list[tuple[str, str, str, ExpCell]]:
+        """(experiment, arm, cohort, cell) of a window, minimum size applied."""
+        index = self.store.get(f"exps|{window}", Keys)
+        out = []
+        for key in index.keys if index else []:
+            cell = self.store.get(key, ExpCell)
+            _, _, name, arm, cohort = key.split("|", 4)
+            if cell is not None and cell.exposures >= self.min_size:
+                out.append((name, arm, cohort, cell))
+        return out
