@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -110,6 +111,35 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
     @operator_call
     async def Status(self, request, context, who):  # noqa: N802
         return self._status(request.name)
+
+    @operator_call
+    async def Drift(self, request, context, who):  # noqa: N802
+        """PSI of each node's recent predictions against its model's reference, and of all
+        nodes on the same model together."""
+        from edge_node.monitoring import psi
+
+        threshold = 0.2
+        rows, merged = [], {}
+        for node_id, body, _ in self.cp.store.outputs():
+            o = json.loads(body)
+            if not o["reference_labels"]:
+                continue
+            rows.append(self._drift_row(node_id, o, psi, threshold))
+            m = merged.setdefault(o["model"], {**o, "label_counts": [0] * len(o["label_counts"]),
+                                               "confidence_counts": [0] * len(o["confidence_counts"])})
+            m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"])]
+            m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
+        rows += [self._drift_row(f"all {model}", o, psi, threshold) for model, o in sorted(merged.items())]
+        return operator_pb2.DriftReport(rows=rows, threshold=threshold)
+
+    @staticmethod
+    def _drift_row(scope: str, o: dict, psi, threshold: float) -> operator_pb2.DriftRow:
+        n = sum(o["label_counts"])
+        label_psi = psi(o["reference_labels"], o["label_counts"])
+        confidence_psi = psi(o["reference_confidence"], o["confidence_counts"])
+        return operator_pb2.DriftRow(scope=scope, model=o["model"], predictions=n, label_psi=label_psi,
+                                     confidence_psi=confidence_psi,
+                                     drift=n >= 100 and max(label_psi, confidence_psi) > threshold)
 
     def _status(self, name: str) -> operator_pb2.RolloutStatus:
         store = self.cp.store

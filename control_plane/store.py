@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS experiment_counts (
     node_id TEXT NOT NULL, exposures BIGINT NOT NULL, clicks BIGINT NOT NULL, conversions BIGINT NOT NULL,
     value REAL NOT NULL, PRIMARY KEY (window_start, experiment, arm, cohort, node_id)
 );
+CREATE TABLE IF NOT EXISTS node_outputs (node_id TEXT PRIMARY KEY, body TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
 );
@@ -263,6 +264,15 @@ class Store:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in self._rows(
             "SELECT arm, cohort, SUM(exposures), SUM(conversions), SUM(value) FROM experiment_counts "
             "WHERE experiment = ? GROUP BY arm, cohort", (name,))]
+
+    # --- model outputs (drift) ------------------------------------------------------------
+    def put_outputs(self, node_id: str, body: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO node_outputs (node_id, body, at) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE "
+                       "SET body = excluded.body, at = excluded.at", (node_id, body, now))
+
+    def outputs(self) -> list[tuple[str, str, float]]:
+        return [(r[0], r[1], r[2]) for r in self._rows("SELECT node_id, body, at FROM node_outputs ORDER BY node_id")]
 
     # --- operator tokens and audit ------------------------------------------------------------
     def add_token(self, name: str, token_sha256: str, now: float) -> bool:

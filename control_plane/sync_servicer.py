@@ -9,6 +9,7 @@ at least every heartbeat interval.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 
@@ -122,6 +123,13 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                 elif kind == "heartbeat":
                     health = message.heartbeat.health
                     state["serving"] = health.model.manifest_sha256 or state["serving"]
+                    if health.HasField("outputs"):
+                        cp.store.put_outputs(node_id, json.dumps({
+                            "model": f"{health.model.name} {health.model.version}",
+                            "labels": list(health.outputs.labels), "label_counts": list(health.outputs.label_counts),
+                            "reference_labels": list(health.outputs.reference_labels),
+                            "confidence_counts": list(health.outputs.confidence_counts),
+                            "reference_confidence": list(health.outputs.reference_confidence)}), now)
                     cp.nodes.seen(node_id, now, model=convert.ref_tuple(health.model),
                                   serving_personal=health.serving_personal)
                     if message.heartbeat.experiments:

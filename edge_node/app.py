@@ -63,6 +63,7 @@ def readyz(state: State) -> Health:
 def metrics(state: State) -> Response[bytes]:
     """Prometheus metrics."""
     node = running(state)
+    node.drift_status()  # refreshes the drift gauges
     return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 

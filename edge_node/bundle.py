@@ -65,6 +65,8 @@ class Manifest(Base, kw_only=True):
     license: str = ""
     provenance: dict = {}
     metrics: dict = {}
+    # Predicted-label and confidence-bin shares on the test splits, for drift (edge_node.monitoring).
+    reference: dict = {}
     created: str = ""
 
     def stage(self, name: str) -> StageSpec:

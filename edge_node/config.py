@@ -73,6 +73,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     sync_audit_log: str = ""  # a file that receives every message sent upstream (JSON lines)
     # Operations
     low_confidence: float = 0.6
+    drift_psi_threshold: float = 0.2
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
     log_level: str = "info"
@@ -184,6 +185,7 @@ HELP = {
     "max_bundle_bytes": "largest model bundle this edge accepts from the control plane (disk budget)",
     "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",
     "low_confidence": "predictions under this confidence count as low-confidence",
+    "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",
     "log_level": "log level",

@@ -55,6 +55,9 @@ class EdgeMetrics:
             "sentiedge_trigger_signal_to_action_seconds",
             "From a cohort signal crossing a rule's threshold to the action first being served",
             buckets=SIGNAL_BUCKETS, registry=r)
+        self.drift_psi = Gauge("sentiedge_drift_psi", "Population stability index of recent predictions against "
+                               "the model's reference (labels, confidence)", ["what"], registry=r)
+        self.drift = Gauge("sentiedge_drift", "1 when either PSI is over EDGE_DRIFT_PSI_THRESHOLD", registry=r)
         self._request_children: dict = {}
         self._decision_children: dict = {}
         self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)

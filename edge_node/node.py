@@ -17,6 +17,7 @@ from edge_node.experiments import ExperimentBook
 from edge_node.inference import Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
+from edge_node.monitoring import DriftMonitor
 from edge_node.model_updates import ModelUpdates
 from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook, Pseudonymizer
@@ -61,6 +62,7 @@ class EdgeNode:
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
             allow_personal=self.personal_allowed, held_out=self.held_out)
         self.metrics.model(model.name, model.version)
+        self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
         self.sync: SyncAgent | None = None
@@ -78,7 +80,19 @@ class EdgeNode:
     async def score(self, texts: list[str]) -> list[Sentiment]:
         results = await self.sentiment.score(texts)
         self.metrics.observe_predictions(results)
+        now = time.time()
+        for r in results:
+            self.drift.observe(r.label, r.confidence, now)
         return results
+
+    def drift_status(self) -> tuple[float, float, int, bool]:
+        """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""
+        label_psi, confidence_psi, n = self.drift.score(time.time())
+        drifted = n >= self.drift.min_predictions and max(label_psi, confidence_psi) > self.settings.drift_psi_threshold
+        self.metrics.drift_psi.labels("labels").set(label_psi)
+        self.metrics.drift_psi.labels("confidence").set(confidence_psi)
+        self.metrics.drift.set(int(drifted))
+        return label_psi, confidence_psi, n, drifted
 
     async def start(self) -> None:
         await self.sentiment.start()
@@ -104,6 +118,7 @@ class EdgeNode:
                                  on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
         await fresh.start()
         old, self.sentiment, self.model_sha = self.sentiment, fresh, sha
+        self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=self.drift.window_s)
         self.metrics.model(model.name, model.version)
         log.info("swapped model to %s %s (%s)", model.name, model.version, sha[:12])
         await old.close()  # drains the old batchers

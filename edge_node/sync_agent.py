@@ -185,10 +185,18 @@ class SyncAgent:
             experiments.extend(convert.experiment_aggregate(window, *row) for row in self.node.experiments.export(window))
             window += window_s
         model = self.node.model
+        label_psi, confidence_psi, _, _ = self.node.drift_status()
+        labels, bins = self.node.drift.recent(time.time())
+        reference = self.node.drift.reference
+        outputs = sync_pb2.ModelOutputs(
+            labels=self.node.drift.labels, label_counts=labels, confidence_counts=bins,
+            reference_labels=[reference.get("labels", {}).get(n, 0.0) for n in self.node.drift.labels],
+            reference_confidence=reference.get("confidence", []), label_psi=label_psi, confidence_psi=confidence_psi)
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
             privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
-            queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed())
+            queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed(),
+            outputs=outputs)
         transitions = self.node.triggers.transitions
         events = [convert.trigger_event(transitions.popleft()) for _ in range(len(transitions))]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edge_node.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
+from edge_node import monitoring
 from edge_node.inference import SentimentModel
 from edge_node.stages import FastStage, TransformerStage
 from models import BUNDLE_DIR, fast_stage, transformer_stage
@@ -34,7 +35,7 @@ from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_cs
 from models.metrics import report
 
 NAME = "sentiedge-sentiment"
-VERSION = "1.1.0"
+VERSION = "1.1.1"
 MAX_WINDOWS = 3
 GATE_POINTS = 0.01
 OUT_OF_DOMAIN = Path(__file__).resolve().parent / "out_of_domain.csv"
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                       max_len=TRANSFORMER_RECIPE["max_len"], max_windows=MAX_WINDOWS),
         ],
         cascade=spec, golden=golden,
+        reference=monitoring.reference_of(p_all.tolist(), ["negative", "positive"]),
         metrics={
             "test_int8": metrics_int8, "test_fp32": metrics_fp32,
             "test_overall_int8": report(p_all, test_int8.y) | {"escalation_rate": round(float(escalated_all.mean()), 4)},

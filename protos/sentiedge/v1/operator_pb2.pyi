@@ -8,6 +8,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class DriftRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DriftRow(_message.Message):
+    __slots__ = ("scope", "model", "predictions", "label_psi", "confidence_psi", "drift")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_PSI_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_PSI_FIELD_NUMBER: _ClassVar[int]
+    DRIFT_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    model: str
+    predictions: int
+    label_psi: float
+    confidence_psi: float
+    drift: bool
+    def __init__(self, scope: _Optional[str] = ..., model: _Optional[str] = ..., predictions: _Optional[int] = ..., label_psi: _Optional[float] = ..., confidence_psi: _Optional[float] = ..., drift: _Optional[bool] = ...) -> None: ...
+
+class DriftReport(_message.Message):
+    __slots__ = ("rows", "threshold")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[DriftRow]
+    threshold: float
+    def __init__(self, rows: _Optional[_Iterable[_Union[DriftRow, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
+
 class ListRulesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -60,6 +60,11 @@ class ModelsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ModelStatusRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RolloutStatus.FromString,
                 _registered_method=True)
+        self.Drift = channel.unary_unary(
+                '/sentiedge.v1.Models/Drift',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.FromString,
+                _registered_method=True)
 
 
 class ModelsServicer:
@@ -96,6 +101,12 @@ class ModelsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Drift(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +134,11 @@ def add_ModelsServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ModelStatusRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RolloutStatus.SerializeToString,
+            ),
+            'Drift': grpc.unary_unary_rpc_method_handler(
+                    servicer.Drift,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -260,6 +276,33 @@ class Models:
             '/sentiedge.v1.Models/Status',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.ModelStatusRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.RolloutStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Drift(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Models/Drift',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.FromString,
             options,
             channel_credentials,
             insecure,

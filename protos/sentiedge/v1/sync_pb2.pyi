@@ -74,20 +74,40 @@ class TriggerEvent(_message.Message):
     def __init__(self, rule: _Optional[str] = ..., cohort: _Optional[str] = ..., active: _Optional[bool] = ..., value: _Optional[float] = ..., at: _Optional[float] = ...) -> None: ...
 
 class NodeHealth(_message.Message):
-    __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal")
+    __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal", "outputs")
     READY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
     UPTIME_S_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FILINGS_FIELD_NUMBER: _ClassVar[int]
     SERVING_PERSONAL_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     ready: bool
     model: _common_pb2.ModelRef
     privacy_cursor: int
     uptime_s: float
     queued_filings: int
     serving_personal: bool
-    def __init__(self, ready: _Optional[bool] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., uptime_s: _Optional[float] = ..., queued_filings: _Optional[int] = ..., serving_personal: _Optional[bool] = ...) -> None: ...
+    outputs: ModelOutputs
+    def __init__(self, ready: _Optional[bool] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., uptime_s: _Optional[float] = ..., queued_filings: _Optional[int] = ..., serving_personal: _Optional[bool] = ..., outputs: _Optional[_Union[ModelOutputs, _Mapping]] = ...) -> None: ...
+
+class ModelOutputs(_message.Message):
+    __slots__ = ("labels", "label_counts", "reference_labels", "confidence_counts", "reference_confidence", "label_psi", "confidence_psi")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_PSI_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_PSI_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    label_counts: _containers.RepeatedScalarFieldContainer[int]
+    reference_labels: _containers.RepeatedScalarFieldContainer[float]
+    confidence_counts: _containers.RepeatedScalarFieldContainer[int]
+    reference_confidence: _containers.RepeatedScalarFieldContainer[float]
+    label_psi: float
+    confidence_psi: float
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., label_counts: _Optional[_Iterable[int]] = ..., reference_labels: _Optional[_Iterable[float]] = ..., confidence_counts: _Optional[_Iterable[int]] = ..., reference_confidence: _Optional[_Iterable[float]] = ..., label_psi: _Optional[float] = ..., confidence_psi: _Optional[float] = ...) -> None: ...
 
 class CohortAggregate(_message.Message):
     __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories")
