@@ -54,6 +54,11 @@ class Base:
         self.cp = cp
 
 
+def _quality_row(model: str, scope: str, labelled: int, disagreements: int) -> operator_pb2.QualityRow:
+    return operator_pb2.QualityRow(model=model, scope=scope, labelled=labelled, disagreements=disagreements,
+                                   disagreement_rate=disagreements / labelled if labelled else 0.0)
+
+
 def _model(reply) -> str:
     return f"{reply.model.name} {reply.model.version} ({reply.model.manifest_sha256[:12]})"
 
@@ -131,6 +136,18 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
             m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
         rows += [self._drift_row(f"all {model}", o, psi, threshold) for model, o in sorted(merged.items())]
         return operator_pb2.DriftReport(rows=rows, threshold=threshold)
+
+    @operator_call
+    async def Quality(self, request, context, who):  # noqa: N802
+        """Disagreement of sampled, labelled predictions per model version: each node, and all."""
+        rows, merged = [], {}
+        for node_id, model, labelled, disagreements in self.cp.store.quality():
+            rows.append(_quality_row(model, node_id, labelled, disagreements))
+            total = merged.setdefault(model, [0, 0])
+            total[0] += labelled
+            total[1] += disagreements
+        rows += [_quality_row(model, "all", n, d) for model, (n, d) in sorted(merged.items())]
+        return operator_pb2.QualityReport(rows=rows)
 
     @staticmethod
     def _drift_row(scope: str, o: dict, psi, threshold: float) -> operator_pb2.DriftRow:

@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("name")
     status = m.add_parser("status", help="which node serves what")
     status.add_argument("name")
+    m.add_parser("quality", help="disagreement rate of sampled, labelled predictions per model version")
     m.add_parser("drift", help="PSI of recent predictions against the model's reference, per node and overall")
     keygen = m.add_parser("keygen", help="create an Ed25519 signing key (KEY) and its public key (KEY.pub)")
     keygen.add_argument("key", type=Path)
@@ -237,6 +238,8 @@ async def _operator(args) -> int:
                     reply = await models.Rollout(operator_pb2.RolloutRequest(
                         name=args.name, version=args.version, percent=args.percent,
                         nodes=[n for n in args.nodes.split(",") if n]), metadata=metadata)
+                elif args.action == "quality":
+                    reply = await models.Quality(operator_pb2.QualityRequest(), metadata=metadata)
                 elif args.action == "drift":
                     reply = await models.Drift(operator_pb2.DriftRequest(), metadata=metadata)
                 elif args.action == "rollback":
@@ -361,6 +364,10 @@ def _table(args, d: dict) -> str:
         return _rows(["name", "version", "manifest", "size", "pushed"],
                      [[m["model"]["name"], m["model"]["version"], m["model"]["manifest_sha256"][:12],
                        f"{int(m['bundle_size']):,}", _when(m["pushed_at"])] for m in d["models"]])
+    if args.command == "models" and args.action == "quality":
+        return _rows(["model", "scope", "labelled", "disagreements", "rate"],
+                     [[r["model"], r["scope"], r["labelled"], r["disagreements"], f"{r['disagreement_rate']:.1%}"]
+                      for r in d.get("rows", [])])
     if args.command == "models" and args.action == "drift":
         return _rows(["scope", "model", "predictions", "label PSI", "confidence PSI", "drift"],
                      [[r["scope"], r["model"], r["predictions"], f"{r['label_psi']:.3f}", f"{r['confidence_psi']:.3f}",

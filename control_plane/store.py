@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS experiment_counts (
     node_id TEXT NOT NULL, exposures BIGINT NOT NULL, clicks BIGINT NOT NULL, conversions BIGINT NOT NULL,
     value REAL NOT NULL, PRIMARY KEY (window_start, experiment, arm, cohort, node_id)
 );
+CREATE TABLE IF NOT EXISTS node_quality (
+    node_id TEXT NOT NULL, model TEXT NOT NULL, labelled BIGINT NOT NULL, disagreements BIGINT NOT NULL,
+    PRIMARY KEY (node_id, model)
+);
 CREATE TABLE IF NOT EXISTS node_outputs (node_id TEXT PRIMARY KEY, body TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
@@ -270,6 +274,16 @@ class Store:
         with self._tx() as db:
             db.execute("INSERT INTO node_outputs (node_id, body, at) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE "
                        "SET body = excluded.body, at = excluded.at", (node_id, body, now))
+
+    def put_quality(self, node_id: str, rows: list[tuple[str, int, int]]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT INTO node_quality VALUES (?, ?, ?, ?) ON CONFLICT (node_id, model) DO UPDATE SET "
+                           "labelled = excluded.labelled, disagreements = excluded.disagreements",
+                           [(node_id, m, n, d) for m, n, d in rows])
+
+    def quality(self) -> list[tuple[str, str, int, int]]:
+        return [(r[0], r[1], r[2], r[3]) for r in self._rows(
+            "SELECT node_id, model, labelled, disagreements FROM node_quality ORDER BY model, node_id")]
 
     def outputs(self) -> list[tuple[str, str, float]]:
         return [(r[0], r[1], r[2]) for r in self._rows("SELECT node_id, body, at FROM node_outputs ORDER BY node_id")]

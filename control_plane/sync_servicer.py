@@ -123,6 +123,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                 elif kind == "heartbeat":
                     health = message.heartbeat.health
                     state["serving"] = health.model.manifest_sha256 or state["serving"]
+                    if health.quality:
+                        cp.store.put_quality(node_id, [(q.model, q.labelled, q.disagreements) for q in health.quality])
                     if health.HasField("outputs"):
                         cp.store.put_outputs(node_id, json.dumps({
                             "model": f"{health.model.name} {health.model.version}",

@@ -23,7 +23,7 @@ from edge_node.metrics import CONTENT_TYPE
 from edge_node.model_updates import ModelUpdates
 from edge_node.inference import SentimentModel
 from edge_node.node import EdgeNode, running
-from edge_node.schemas import ErrorBody, Health, SentimentRequest, SentimentResponse
+from edge_node.schemas import ErrorBody, Health, LabelRequest, LabelResponse, SentimentRequest, SentimentResponse
 
 log = logging.getLogger("edge_node")
 
@@ -104,6 +104,15 @@ def timing(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+@post("/v1/labels", tags=["sentiment"], status_code=200)
+async def submit_label(data: JSONBody[LabelRequest], state: State) -> LabelResponse:
+    """The true label of a sampled prediction (its ``sample_id``), for the model's quality report."""
+    node = running(state)
+    sample, agreed = node.quality.label(data.sample_id, data.label)
+    return LabelResponse(sample_id=data.sample_id, predicted=sample.label, label=data.label, agreed=agreed,
+                         model=sample.model, version=sample.version)
+
+
 def edge_error_handler(_: Request, exc: EdgeError) -> Response[ErrorBody]:
     if exc.status_code >= 500:
         log.error("request failed: %s", exc.message)
@@ -150,7 +159,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
 
     public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
     return Litestar(
-        route_handlers=[*public_ops, score_sentiment, UsersController, DecisionsController],
+        route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController],
         middleware=[timing],
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None}),

@@ -74,6 +74,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Operations
     low_confidence: float = 0.6
     drift_psi_threshold: float = 0.2
+    label_sample_rate: float = 0.01  # share of predictions marked for review
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
     log_level: str = "info"
@@ -102,6 +103,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.cohort_min_size >= 1 and self.max_cohorts_per_user >= 1,
              "cohort_min_size and max_cohorts_per_user must be >= 1"),
             (0.5 <= self.low_confidence <= 1, "low_confidence must be 0.5..1"),
+            (0 <= self.label_sample_rate <= 1, "label_sample_rate must be 0..1"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
              "set all of tls_ca, tls_cert and tls_key, or none"),
@@ -185,6 +187,7 @@ HELP = {
     "max_bundle_bytes": "largest model bundle this edge accepts from the control plane (disk budget)",
     "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",
     "low_confidence": "predictions under this confidence count as low-confidence",
+    "label_sample_rate": "share of predictions given a sample_id for review (POST /v1/labels)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",

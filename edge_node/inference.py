@@ -18,13 +18,14 @@ from edge_node.errors import BundleError
 from edge_node.stages import FastStage, TransformerStage
 
 
-class Sentiment(msgspec.Struct, frozen=True, kw_only=True):
+class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     label: str
     score: float  # 2·P(positive) − 1, in [-1, 1]
     confidence: float  # probability of the returned label, in [0.5, 1]
     stage: str  # which stage answered: "fast" or "transformer"
     model: str
     version: str
+    sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
 
 
 class FastVerdict(msgspec.Struct, frozen=True):

@@ -18,6 +18,7 @@ from edge_node.inference import Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
 from edge_node.monitoring import DriftMonitor
+from edge_node.quality import QualityBook
 from edge_node.model_updates import ModelUpdates
 from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook, Pseudonymizer
@@ -63,6 +64,7 @@ class EdgeNode:
             allow_personal=self.personal_allowed, held_out=self.held_out)
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
+        self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
         self.sync: SyncAgent | None = None
@@ -83,7 +85,7 @@ class EdgeNode:
         now = time.time()
         for r in results:
             self.drift.observe(r.label, r.confidence, now)
-        return results
+        return self.quality.sample(results, texts, now)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""

@@ -117,3 +117,17 @@ class DeletionView(Wire, kw_only=True):
     request_id: str
     erased: list[str]
     suppressed_at: dt.datetime
+
+
+class LabelRequest(Wire, kw_only=True):
+    sample_id: str
+    label: str
+
+
+class LabelResponse(Wire, kw_only=True):
+    sample_id: str
+    predicted: str
+    label: str
+    agreed: bool
+    model: str
+    version: str

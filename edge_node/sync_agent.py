@@ -196,7 +196,9 @@ class SyncAgent:
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
             privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
             queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed(),
-            outputs=outputs)
+            outputs=outputs,
+            quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
+                     for m, q in self.node.quality.counts().items()])
         transitions = self.node.triggers.transitions
         events = [convert.trigger_event(transitions.popleft()) for _ in range(len(transitions))]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,

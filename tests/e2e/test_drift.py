@@ -28,3 +28,27 @@ def test_a_shift_in_the_input_distribution_is_flagged(spawn, bundle_dir, tmp_pat
     rows = eventually(lambda: (r := operator(cp, "models", "drift").get("rows")) and len(r) == 2
                       and all(x["drift"] for x in r) and r, what="drift flagged at the control plane")
     assert {r["scope"] for r in rows} == {"edge-d", "all sentiedge-sentiment 1.1.1"}
+
+
+def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn, bundle_dir, tmp_path):
+    _, cp = spawn("control-plane", "serve", env=cp_env())
+    _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir),
+                    env=edge_env(cp, "edge-q", tmp_path, EDGE_LABEL_SAMPLE_RATE="1"))
+    results = call(edge, "POST", "/v1/sentiment", {"texts": ["I love it.", "Horrible, never again.", "Great!"]})[1]
+    samples = [(r["sample_id"], r["label"]) for r in results["results"]]
+    assert all(sid.startswith("smp-") for sid, _ in samples)
+    flip = {"positive": "negative", "negative": "positive"}
+    answers = [label for _, label in samples[:2]] + [flip[samples[2][1]]]  # the reviewer disagrees once
+    for (sid, _), answer in zip(samples, answers):
+        status, body = call(edge, "POST", "/v1/labels", {"sample_id": sid, "label": answer})
+        assert status == 200 and body["agreed"] == (answer == dict(samples)[sid])
+    assert call(edge, "POST", "/v1/labels", {"sample_id": "smp-unknown", "label": "positive"})[0] == 404
+    assert call(edge, "POST", "/v1/labels", {"sample_id": samples[0][0], "label": "meh"})[0] == 400
+    rows = eventually(lambda: (r := operator(cp, "models", "quality").get("rows")) and r, what="quality upstream")
+    overall = next(r for r in rows if r["scope"] == "all")
+    assert overall["model"] == "sentiedge-sentiment 1.1.1"
+    assert (int(overall["labelled"]), int(overall["disagreements"])) == (3, 1)
+    assert abs(overall["disagreement_rate"] - 1 / 3) < 1e-9
+    # The sampled texts stay on the edge: nothing upstream carries them.
+    sent = (tmp_path / "upstream-edge-q.jsonl").read_text()
+    assert "never again" not in sent and "smp-" not in sent

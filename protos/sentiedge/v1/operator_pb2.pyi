@@ -8,6 +8,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class QualityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class QualityRow(_message.Message):
+    __slots__ = ("model", "scope", "labelled", "disagreements", "disagreement_rate")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_FIELD_NUMBER: _ClassVar[int]
+    DISAGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    DISAGREEMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    scope: str
+    labelled: int
+    disagreements: int
+    disagreement_rate: float
+    def __init__(self, model: _Optional[str] = ..., scope: _Optional[str] = ..., labelled: _Optional[int] = ..., disagreements: _Optional[int] = ..., disagreement_rate: _Optional[float] = ...) -> None: ...
+
+class QualityReport(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[QualityRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[QualityRow, _Mapping]]] = ...) -> None: ...
+
 class DriftRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -65,6 +65,11 @@ class ModelsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.FromString,
                 _registered_method=True)
+        self.Quality = channel.unary_unary(
+                '/sentiedge.v1.Models/Quality',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.FromString,
+                _registered_method=True)
 
 
 class ModelsServicer:
@@ -107,6 +112,12 @@ class ModelsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Quality(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -139,6 +150,11 @@ def add_ModelsServicer_to_server(servicer, server):
                     servicer.Drift,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.SerializeToString,
+            ),
+            'Quality': grpc.unary_unary_rpc_method_handler(
+                    servicer.Quality,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -303,6 +319,33 @@ class Models:
             '/sentiedge.v1.Models/Drift',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.DriftReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Quality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Models/Quality',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.FromString,
             options,
             channel_credentials,
             insecure,

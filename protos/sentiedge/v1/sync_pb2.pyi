@@ -74,7 +74,7 @@ class TriggerEvent(_message.Message):
     def __init__(self, rule: _Optional[str] = ..., cohort: _Optional[str] = ..., active: _Optional[bool] = ..., value: _Optional[float] = ..., at: _Optional[float] = ...) -> None: ...
 
 class NodeHealth(_message.Message):
-    __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal", "outputs")
+    __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal", "outputs", "quality")
     READY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class NodeHealth(_message.Message):
     QUEUED_FILINGS_FIELD_NUMBER: _ClassVar[int]
     SERVING_PERSONAL_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     ready: bool
     model: _common_pb2.ModelRef
     privacy_cursor: int
@@ -89,7 +90,18 @@ class NodeHealth(_message.Message):
     queued_filings: int
     serving_personal: bool
     outputs: ModelOutputs
-    def __init__(self, ready: _Optional[bool] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., uptime_s: _Optional[float] = ..., queued_filings: _Optional[int] = ..., serving_personal: _Optional[bool] = ..., outputs: _Optional[_Union[ModelOutputs, _Mapping]] = ...) -> None: ...
+    quality: _containers.RepeatedCompositeFieldContainer[ModelQuality]
+    def __init__(self, ready: _Optional[bool] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., uptime_s: _Optional[float] = ..., queued_filings: _Optional[int] = ..., serving_personal: _Optional[bool] = ..., outputs: _Optional[_Union[ModelOutputs, _Mapping]] = ..., quality: _Optional[_Iterable[_Union[ModelQuality, _Mapping]]] = ...) -> None: ...
+
+class ModelQuality(_message.Message):
+    __slots__ = ("model", "labelled", "disagreements")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_FIELD_NUMBER: _ClassVar[int]
+    DISAGREEMENTS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    labelled: int
+    disagreements: int
+    def __init__(self, model: _Optional[str] = ..., labelled: _Optional[int] = ..., disagreements: _Optional[int] = ...) -> None: ...
 
 class ModelOutputs(_message.Message):
     __slots__ = ("labels", "label_counts", "reference_labels", "confidence_counts", "reference_confidence", "label_psi", "confidence_psi")

@@ -1,0 +1,89 @@
+"""Sampled labels: how often do people disagree with the model?
+
+A configurable fraction of predictions (``EDGE_LABEL_SAMPLE_RATE``) gets a ``sample_id``.
+A client or reviewer can submit the true label for it (``POST /v1/labels``); the edge counts
+labelled samples and disagreements per model version and sends the counts upstream
+(``control-plane models quality``). A sample — prediction, and the text for reviewers at
+this edge — is kept for the retention period and never leaves the edge.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import msgspec
+
+from edge_node.errors import InvalidInput, NotFound
+from edge_node.inference import Sentiment
+from edge_node.records import Stored
+from edge_node.store import EdgeStore
+
+
+class Sample(Stored, kw_only=True):
+    model: str
+    version: str
+    label: str
+    confidence: float
+    at: float
+    text: str = ""
+    true_label: str = ""
+
+
+class Quality(Stored, kw_only=True):
+    labelled: int = 0
+    disagreements: int = 0
+
+
+class QualityBook:
+    def __init__(self, store: EdgeStore, *, rate: float, labels: list[str], seed: int | None = None) -> None:
+        self.store = store
+        self.rate = rate
+        self.labels = labels
+        self._random = random.Random(seed)
+
+    def sample(self, results: list[Sentiment], texts: list[str], now: float) -> list[Sentiment]:
+        if self.rate <= 0:
+            return results
+        out = []
+        for result, text in zip(results, texts):
+            if self._random.random() < self.rate:
+                sample_id = f"smp-{uuid.uuid4().hex}"
+                self.store.put(f"sample|{sample_id}", Sample(model=result.model, version=result.version,
+                                                             label=result.label, confidence=result.confidence,
+                                                             at=now, text=text), ttl=self.store.retention_s)
+                result = msgspec.structs.replace(result, sample_id=sample_id)
+            out.append(result)
+        return out
+
+    def label(self, sample_id: str, true_label: str) -> tuple[Sample, bool]:
+        """Record the true label; returns the sample and whether the model agreed. Idempotent."""
+        if true_label not in self.labels:
+            raise InvalidInput(f"label {true_label!r} is not one of {', '.join(self.labels)}", field="label")
+        with self.store.transaction():
+            sample = self.store.get(f"sample|{sample_id}", Sample)
+            if sample is None:
+                raise NotFound(f"no sampled prediction {sample_id!r} on this edge (unknown or expired)",
+                               field="sample_id")
+            key = f"quality|{sample.model}|{sample.version}"
+            quality = self.store.get(key, Quality) or Quality()
+            if sample.true_label:  # labelled before: replace the earlier answer
+                quality.labelled -= 1
+                quality.disagreements -= sample.true_label != sample.label
+            sample.true_label = true_label
+            quality.labelled += 1
+            quality.disagreements += true_label != sample.label
+            self.store.put(f"sample|{sample_id}", sample, ttl=self.store.retention_s)
+            self.store.put(key, quality, ttl=None)
+            self.store.set_value("quality_models", sorted(set(self.store.value("quality_models", [])) | {key}))
+        return sample, true_label == sample.label
+
+    def counts(self) -> dict[str, Quality]:
+        """Per "model version": labelled samples and disagreements."""
+        out = {}
+        for key in self.store.value("quality_models", []):
+            quality = self.store.get(key, Quality)
+            if quality is not None:
+                _, model, version = key.split("|", 2)
+                out[f"{model} {version}"] = quality
+        return out
