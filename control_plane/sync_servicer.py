@@ -81,8 +81,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                         sent_model = desired.manifest_sha
                 if cp.cohorts.version != sent_priors:
                     sent_priors = cp.cohorts.version
+                    now = cp.now()
                     yield sync_pb2.ControlMessage(priors=sync_pb2.CohortPriors(
-                        generated_at=cp.now(), cohorts=[convert.aggregate_to_proto(a) for a in cp.cohorts.priors(cp.now())]))
+                        generated_at=now, cohorts=[convert.aggregate_to_proto(a) for a in cp.cohorts.priors(now)],
+                        recent=[convert.aggregate_to_proto(a) for a in cp.cohorts.merged(now)]))
                 rules_version = cp.store.rules_version()
                 if rules_version != sent_rules:
                     sent_rules = rules_version

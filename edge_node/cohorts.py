@@ -92,6 +92,8 @@ class CohortBook:
         self._priors: tuple[float, dict[str, CohortPrior]] | None = None
         # Merged priors from the control plane (other edges); set by the sync agent.
         self.remote: dict[str, CohortPrior] = {}
+        # Merged closed windows from every edge: (window, cohort) → cell; set by the sync agent.
+        self.remote_windows: dict[tuple[int, str], CohortCell] = {}
         # Bumped whenever the priors a decision can see change (local refresh or remote update).
         self.generation = 0
 

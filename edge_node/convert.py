@@ -62,3 +62,9 @@ def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: Ex
     return sync_pb2.ExperimentAggregate(window_start=window, experiment=name, arm=arm, cohort=cohort,
                                         exposures=cell.exposures, clicks=cell.clicks, conversions=cell.conversions,
                                         value=cell.value)
+
+
+def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], CohortCell]:
+    return {(a.window_start, a.cohort): CohortCell(users=a.users, texts=a.texts, negative=a.negative, events=a.events,
+                                                   sentiment_sum=a.sentiment_sum, categories=dict(a.categories))
+            for a in message.recent}

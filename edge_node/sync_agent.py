@@ -126,6 +126,7 @@ class SyncAgent:
                         task.add_done_callback(tasks.discard)
                     elif kind == "priors":
                         self.node.cohorts.set_remote(convert.priors(message.priors))
+                        self.node.cohorts.remote_windows = convert.recent_cells(message.priors)
                     elif kind == "filing_receipt":
                         self.store.filed(message.filing_receipt.request_id)
                     elif kind == "experiments":

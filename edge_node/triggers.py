@@ -5,7 +5,9 @@ signal over a window (mean sentiment, share of negative texts, event or text vol
 negative share and text volume optionally for one category), a comparison, a threshold,
 a minimum cohort size and an action. An action turns on when the signal crosses the
 threshold and off only when it crosses back past the ``clear`` value (hysteresis), so it
-does not flap. Signals come from this edge's cohort cells: consenting users only.
+does not flap. Signals come from the cohort windows merged over every edge by the control plane
+where a window has closed and been merged, and from this edge's own cells otherwise
+(the open window): consenting users only.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ class TriggerBook:
         window = self.cohorts.window_of(now)
         start = now - rule.window_minutes * 60
         while window + self.cohorts.window_s > start:
-            cell = self.cohorts.cells(window).get(key)
+            # A closed window merged over every edge (it includes this one) beats the local view;
+            # the open window is only known here.
+            cell = self.cohorts.remote_windows.get((window, key)) or self.cohorts.cells(window).get(key)
             if cell is not None:
                 users += cell.users
                 events += cell.events

@@ -79,3 +79,21 @@ def test_experiments_reach_the_edge_and_report_from_the_control_plane(spawn, bun
     overall = {r["arm"]: r for r in report["results"] if r["cohort"] == "all"}
     assert int(overall["control"]["exposures"]) + int(overall["holdout"]["exposures"]) == 40
     assert "too small" in overall["control"]["warning"]
+
+
+def test_rules_act_on_cohorts_merged_across_edges(spawn, bundle_dir, tmp_path):
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2"))
+    edges = [spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
+        cp, node_id, tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="1"))[1]
+        for node_id in ("edge-m1", "edge-m2")]
+    operator(cp, "rules", "add", "sad-eu", "--cohort", "eu/*/*", "--signal", "negative_share", "--threshold", "0.5",
+             "--clear", "0.4", "--min-size", "4", "--window", "5", "--action", "calm_tone")
+    for edge in edges:
+        eventually(lambda edge=edge: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="connected")
+    for e, edge in enumerate(edges):  # two unhappy users per edge: under the rule's minimum size on either edge
+        for u in range(2):
+            speak(edge, f"e{e}-u{u}", EU, SAD)
+    assert all(actions(edge, EU) == [] for edge in edges)
+    for edge in edges:  # once the windows close and merge: four users, the rule fires on both edges
+        (action,) = eventually(lambda edge=edge: actions(edge, EU), timeout=45, what="the merged cohort to fire")
+        assert action["action"] == "calm_tone"

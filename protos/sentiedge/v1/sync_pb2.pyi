@@ -301,12 +301,14 @@ class ModelAssignment(_message.Message):
     def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., bundle_sha256: _Optional[str] = ..., bundle_size: _Optional[int] = ...) -> None: ...
 
 class CohortPriors(_message.Message):
-    __slots__ = ("generated_at", "cohorts")
+    __slots__ = ("generated_at", "cohorts", "recent")
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_FIELD_NUMBER: _ClassVar[int]
     generated_at: float
     cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
-    def __init__(self, generated_at: _Optional[float] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ...) -> None: ...
+    recent: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
+    def __init__(self, generated_at: _Optional[float] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., recent: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ...) -> None: ...
 
 class FilingReceipt(_message.Message):
     __slots__ = ("request_id", "seq")
