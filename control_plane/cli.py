@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     radd.add_argument("--cohort", required=True, help="region/device/daypart; '*' matches anything (eu/mobile/*)")
     radd.add_argument("--signal", required=True,
                       choices=["mean_sentiment", "negative_share", "event_volume", "text_volume"])
-    radd.add_argument("--category", default="", help="restrict negative_share or text_volume to one category")
+    radd.add_argument("--category", default="", help="restrict the signal to one category (topic)")
     radd.add_argument("--op", choices=[">", "<"], default=">")
     radd.add_argument("--threshold", type=float, required=True)
     radd.add_argument("--clear", type=float, default=None,

@@ -21,8 +21,6 @@ def validate(rule: Rule) -> Rule:
         raise InvalidArgument(f"cohort {rule.cohort!r} must be region/device/daypart, each a value or '*'")
     if rule.signal not in SIGNALS:
         raise InvalidArgument(f"signal {rule.signal!r} is not one of {', '.join(SIGNALS)}")
-    if rule.category and rule.signal not in ("negative_share", "text_volume"):
-        raise InvalidArgument("a category restricts only negative_share and text_volume")
     if rule.op not in (">", "<"):
         raise InvalidArgument("op must be '>' or '<'")
     if (rule.op == ">" and rule.clear > rule.threshold) or (rule.op == "<" and rule.clear < rule.threshold):

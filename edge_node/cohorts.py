@@ -140,10 +140,12 @@ class CohortBook:
                      sentiment_sum=(old.sentiment_sum if old else 0.0) + delta.sentiment_sum,
                      categories=dict(old.categories) if old else {},
                      topic_texts=dict(old.topic_texts) if old else {},
-                     topic_negative=dict(old.topic_negative) if old else {})
+                     topic_negative=dict(old.topic_negative) if old else {},
+                     topic_events=dict(old.topic_events) if old else {},
+                     topic_sentiment=dict(old.topic_sentiment) if old else {})
         for c, w in delta.categories.items():
             new.categories[c] = new.categories.get(c, 0.0) + w
-        for field in ("topic_texts", "topic_negative"):
+        for field in ("topic_texts", "topic_negative", "topic_events", "topic_sentiment"):
             counts = getattr(new, field)
             for c, n in getattr(delta, field).items():
                 counts[c] = counts.get(c, 0) + n
@@ -168,12 +170,14 @@ class CohortBook:
                 cell.categories.pop(c, None)
             else:
                 cell.categories[c] = value
-        for field in ("topic_texts", "topic_negative"):
+        for field in ("topic_texts", "topic_negative", "topic_events"):
             counts = getattr(cell, field)
             for c, n in getattr(member, field).items():
                 counts[c] = counts.get(c, 0) + sign * n
                 if counts[c] <= 0:
                     counts.pop(c)
+        for c, total in member.topic_sentiment.items():
+            cell.topic_sentiment[c] = cell.topic_sentiment.get(c, 0.0) + sign * _clip(total, SENTIMENT_CLIP)
 
     def withdraw(self, subject: str, now: float) -> int:
         """Take the user's contributions back out of every open window; returns how many."""

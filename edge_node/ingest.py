@@ -171,12 +171,14 @@ class Ingestor:
             if consent.allows("cohort_analytics"):
                 m = members.setdefault((key, self.cohorts.window_of(at)), Member())
                 m.events += 1
+                m.topic_events[category] = m.topic_events.get(category, 0) + 1
                 m.categories[category] = m.categories.get(category, 0.0) + weight
                 if sentiment is not None:
                     m.texts += 1
                     m.negative += sentiment.score < 0
                     m.sentiment_sum += sentiment.score
                     m.topic_texts[category] = m.topic_texts.get(category, 0) + 1
+                    m.topic_sentiment[category] = m.topic_sentiment.get(category, 0.0) + sentiment.score
                     if sentiment.score < 0:
                         m.topic_negative[category] = m.topic_negative.get(category, 0) + 1
         for (key, window), member in members.items():

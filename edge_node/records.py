@@ -83,8 +83,10 @@ class CohortCell(Stored, kw_only=True):
     events: int = 0
     sentiment_sum: float = 0.0  # sum over users of each user's clipped sentiment sum
     categories: dict[str, float] = {}  # sum over users of each user's clipped category weight
-    topic_texts: dict[str, int] = {}  # per category: texts, and negative texts (for topic triggers)
+    topic_texts: dict[str, int] = {}  # per category: texts, negative texts, events (for topic triggers)
     topic_negative: dict[str, int] = {}
+    topic_events: dict[str, int] = {}
+    topic_sentiment: dict[str, float] = {}  # per category: sum over users of each user's clipped sum
 
 
 class Member(Stored, kw_only=True):
@@ -97,6 +99,8 @@ class Member(Stored, kw_only=True):
     categories: dict[str, float] = {}
     topic_texts: dict[str, int] = {}
     topic_negative: dict[str, int] = {}
+    topic_events: dict[str, int] = {}
+    topic_sentiment: dict[str, float] = {}
 
 
 class Keys(Stored, kw_only=True):

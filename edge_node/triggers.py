@@ -1,8 +1,8 @@
 """Cohort sentiment triggers: act on cohorts before persons.
 
 Rules come from the control plane. Each names a cohort selector (``eu/mobile/*``), a
-signal over a window (mean sentiment, share of negative texts, event or text volume;
-negative share and text volume optionally for one category), a comparison, a threshold,
+signal over a window (mean sentiment, share of negative texts, event or text volume, each
+optionally for one category), a comparison, a threshold,
 a minimum cohort size and an action. An action turns on when the signal crosses the
 threshold and off only when it crosses back past the ``clear`` value (hysteresis), so it
 does not flap. Signals come from the cohort windows merged over every edge by the control plane
@@ -97,12 +97,14 @@ class TriggerBook:
             cell = self.cohorts.remote_windows.get((window, key)) or self.cohorts.cells(window).get(key)
             if cell is not None:
                 users += cell.users
-                events += cell.events
-                sentiment += cell.sentiment_sum
-                if rule.category:
+                if rule.category:  # the topic's share of the cohort's activity
+                    events += cell.topic_events.get(rule.category, 0)
+                    sentiment += cell.topic_sentiment.get(rule.category, 0.0)
                     texts += cell.topic_texts.get(rule.category, 0)
                     negative += cell.topic_negative.get(rule.category, 0)
                 else:
+                    events += cell.events
+                    sentiment += cell.sentiment_sum
                     texts += cell.texts
                     negative += cell.negative
             window -= int(self.cohorts.window_s)

@@ -26,7 +26,9 @@ def book(tmp_path):
 def texts(book, user, key, negative: int, positive: int, category="garden"):
     m = Member(texts=negative + positive, negative=negative, events=negative + positive,
                sentiment_sum=-0.8 * negative + 0.8 * positive,
-               topic_texts={category: negative + positive}, topic_negative={category: negative})
+               topic_texts={category: negative + positive}, topic_negative={category: negative},
+               topic_events={category: negative + positive},
+               topic_sentiment={category: -0.8 * negative + 0.8 * positive})
     with book.cohorts.store.transaction():
         book.cohorts.contribute(user, key, NOW, m, NOW)
 
@@ -69,3 +71,15 @@ def test_a_category_rule_counts_only_that_topic(book):
     book.evaluate(KEY, NOW + 1)
     (action,) = book.active(KEY, NOW + 1)
     assert "negative share of garden 1.00" in action.reason
+
+
+def test_mean_sentiment_and_volume_can_be_restricted_to_a_topic(book):
+    mood = Rule(name="garden-mood", cohort="*/*/*", signal="mean_sentiment", category="garden", op="<", threshold=-0.4,
+                clear=-0.3, window_minutes=30, min_size=1, action="garden_help")
+    book.set_rules([mood], 3)
+    texts(book, "u1", KEY, negative=3, positive=0, category="garden")  # clipped: -1 per user
+    texts(book, "u2", KEY, negative=0, positive=4, category="books")
+    book.evaluate(KEY, NOW + 1)
+    (action,) = book.active(KEY, NOW + 1)
+    assert action.reason == "cohort eu/mobile/evening: mean sentiment of garden -0.50 < -0.4 over 30 min"
+    assert book.signal(mood, KEY, NOW + 1)[0] == pytest.approx(-0.5)  # -1 over the cohort's 2 users
