@@ -61,11 +61,13 @@ def serve(args: argparse.Namespace) -> int:
             yield
 
     from edge_node.app import create_admin_app, create_app
+    from edge_node.fast_path import FastPersonalize
 
     settings = load_settings(flags=vars(args))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+    # The hottest route skips the framework's machinery on its happy path (edge_node/fast_path.py).
+    config = uvicorn.Config(FastPersonalize(app), host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10)
     public = Server(config)
     if not settings.admin_port:
