@@ -16,6 +16,7 @@ import msgspec
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument, NotFound
 from control_plane.state import ControlPlane
+from edge_node.monitoring import psi
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")
@@ -121,20 +122,18 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
     async def Drift(self, request, context, who):  # noqa: N802
         """PSI of each node's recent predictions against its model's reference, and of all
         nodes on the same model together."""
-        from edge_node.monitoring import psi
-
         threshold = 0.2
         rows, merged = [], {}
         for node_id, body, _ in self.cp.store.outputs():
             o = json.loads(body)
             if not o["reference_labels"]:
                 continue
-            rows.append(self._drift_row(node_id, o, psi, threshold))
+            rows.append(self._drift_row(node_id, o, threshold))
             m = merged.setdefault(o["model"], {**o, "label_counts": [0] * len(o["label_counts"]),
                                                "confidence_counts": [0] * len(o["confidence_counts"])})
             m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"])]
             m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
-        rows += [self._drift_row(f"all {model}", o, psi, threshold) for model, o in sorted(merged.items())]
+        rows += [self._drift_row(f"all {model}", o, threshold) for model, o in sorted(merged.items())]
         return operator_pb2.DriftReport(rows=rows, threshold=threshold)
 
     @operator_call
@@ -150,7 +149,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         return operator_pb2.QualityReport(rows=rows)
 
     @staticmethod
-    def _drift_row(scope: str, o: dict, psi, threshold: float) -> operator_pb2.DriftRow:
+    def _drift_row(scope: str, o: dict, threshold: float) -> operator_pb2.DriftRow:
         n = sum(o["label_counts"])
         label_psi = psi(o["reference_labels"], o["label_counts"])
         confidence_psi = psi(o["reference_confidence"], o["confidence_counts"])

@@ -416,7 +416,7 @@ def _table(args, d: dict) -> str:
         return f"{d['name']} (holdout: {d['holdout']})\n" + _rows(
             ["arm", "cohort", "exposures", "conversions", "rate", "lift  [95% CI of the difference]  p", "warning"], rows)
     if args.command == "experiments":
-        items = d.get("experiments", [d]) if "experiments" in d or "name" in d else []
+        items = d["experiments"] if "experiments" in d else [d]
         return "\n".join(f"{e['name']}: " + ", ".join(f"{a['name']}={a['weight']}{' (holdout)' if a['holdout'] else ''}"
                                                      for a in e["arms"]) for e in items)
     if args.command == "tokens" and args.action == "list":

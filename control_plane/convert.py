@@ -90,3 +90,11 @@ def experiment_from_proto(e: sync_pb2.Experiment):
 
     return Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
                                                       for a in e.arms])
+
+
+def outputs_record(health: sync_pb2.NodeHealth) -> dict:
+    """A node's recent prediction counts and its model's reference, as the drift report reads them."""
+    o = health.outputs
+    return {"model": f"{health.model.name} {health.model.version}", "labels": list(o.labels),
+            "label_counts": list(o.label_counts), "reference_labels": list(o.reference_labels),
+            "confidence_counts": list(o.confidence_counts), "reference_confidence": list(o.reference_confidence)}

@@ -9,14 +9,13 @@ nodes aside) has sent its receipt.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 
 import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import PrivacyEntry, Store
+from edge_node.privacy import Pseudonymizer
 
 DELETE_USER = 1
 REVOKE_CONSENT = 2
@@ -32,21 +31,21 @@ class RequestStatus(msgspec.Struct, kw_only=True):
 
 
 def pseudonymize(key: bytes, user_id: str) -> str:
-    # Must match edge_node.privacy.Pseudonymizer.
-    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+    """The edges' keyed hash (edge_node.privacy.Pseudonymizer), so both name a user alike."""
+    return Pseudonymizer(key)(user_id)
 
 
 class Ledger:
     def __init__(self, store: Store, key: bytes) -> None:
         self.store = store
-        self.key = key
+        self.pseudonymize = Pseudonymizer(key)
 
     def _user(self, user_id: str) -> str:
         if not user_id.strip():
             raise InvalidArgument("user_id is empty")
         if len(user_id) > 256:
             raise InvalidArgument("user_id is longer than 256 characters")
-        return pseudonymize(self.key, user_id)
+        return self.pseudonymize(user_id)
 
     def delete(self, user_id: str, now: float) -> PrivacyEntry:
         entry, _ = self.store.append_privacy(new_request_id(), DELETE_USER, self._user(user_id), [], now, "", now)

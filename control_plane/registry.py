@@ -19,10 +19,6 @@ from edge_node.bundle import MANIFEST, pack, sha256_file, unpack
 from edge_node.errors import EdgeError
 
 
-def sha256_of(path: Path) -> str:
-    return sha256_file(path)
-
-
 def bucket(node_id: str, name: str) -> int:
     """A node's sticky position 0..99 for a model name's percentage rollouts."""
     return int.from_bytes(hashlib.sha256(f"{name}|{node_id}".encode()).digest()[:4], "big") % 100
@@ -54,7 +50,7 @@ class Registry:
                 model = SentimentModel(bundle, threads=1)  # digests, manifest, stages, golden examples
             except EdgeError as exc:
                 raise BundleRejected(f"bundle refused: {exc.message}") from exc
-            manifest_sha = sha256_of(bundle / MANIFEST)
+            manifest_sha = sha256_file(bundle / MANIFEST)
             existing = self.store.model(name=model.name, version=model.version)
             if existing is not None and existing.manifest_sha != manifest_sha:
                 raise BundleRejected(f"{model.name} {model.version} already exists with different content; "
@@ -62,7 +58,7 @@ class Registry:
             tar = Path(scratch) / "bundle.tar"
             pack(bundle, tar)
             row = ModelRow(manifest_sha=manifest_sha, name=model.name, version=model.version,
-                           bundle_sha=sha256_of(tar), size=tar.stat().st_size, pushed_at=now)
+                           bundle_sha=sha256_file(tar), size=tar.stat().st_size, pushed_at=now)
             self.store.put_bundle(manifest_sha, tar.read_bytes())  # before the row that announces it
             new = self.store.add_model(row)
             return (row if new else self.store.model(sha=manifest_sha)), new

@@ -128,12 +128,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     if health.quality:
                         cp.store.put_quality(node_id, [(q.model, q.labelled, q.disagreements) for q in health.quality])
                     if health.HasField("outputs"):
-                        cp.store.put_outputs(node_id, json.dumps({
-                            "model": f"{health.model.name} {health.model.version}",
-                            "labels": list(health.outputs.labels), "label_counts": list(health.outputs.label_counts),
-                            "reference_labels": list(health.outputs.reference_labels),
-                            "confidence_counts": list(health.outputs.confidence_counts),
-                            "reference_confidence": list(health.outputs.reference_confidence)}), now)
+                        cp.store.put_outputs(node_id, json.dumps(convert.outputs_record(health)), now)
                     cp.nodes.seen(node_id, now, model=convert.ref_tuple(health.model),
                                   serving_personal=health.serving_personal)
                     if message.heartbeat.experiments:

@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_node import __version__, signing
 from edge_node.config import EdgeSettings
-from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
+from edge_node.errors import EdgeError, InvalidInput, LimitExceeded
 from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
@@ -51,9 +51,7 @@ def healthz() -> Health:
 @get("/readyz", tags=["health"], sync_to_thread=False)
 def readyz(state: State) -> Health:
     """Readiness: the model is loaded and warmed up, and the store is open."""
-    node: EdgeNode | None = state.get("node")
-    if node is None:
-        raise NotReady("model or store is not ready yet")
+    node = running(state)
     sync = "standalone" if node.sync is None else ("connected" if node.sync.connected else "disconnected")
     return Health(status="ready", model=node.model.name, version=node.model.version, sync=sync,
                   serving_personal=node.personal_allowed())

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from edge_node.errors import EdgeError
-from edge_node.http_users import check_context, check_id
+from edge_node.http_decisions import personalize_for
 from edge_node.ingest import Context
 
 ROUTE = "/v1/personalize"
@@ -52,20 +52,10 @@ class FastPersonalize:
             params = dict(pairs)
             if len(params) != len(pairs) or not params.keys() <= PARAMS:
                 return None  # repeated or unknown parameters: the framework decides
-            tz = int(params.get("tz_offset_minutes", 0))
-            user_id = params.get("user_id")
-            if user_id is not None:
-                check_id(user_id, node.settings)
             context = Context(region=params.get("region"), device=params.get("device"),
-                              daypart=params.get("daypart"), referrer=params.get("referrer"), tz_offset_minutes=tz)
-            check_context(context)
-            now = node.now()
-            decision = node.personalizer.choose(user_id, context, now).decision
-            actions = node.triggers.active(decision.cohort, now)
-            arms = node.experiments.assignments(user_id or decision.cohort)
-            if actions or arms:
-                decision = msgspec.structs.replace(decision, actions=actions, experiments=arms)
+                              daypart=params.get("daypart"), referrer=params.get("referrer"),
+                              tz_offset_minutes=int(params.get("tz_offset_minutes", 0)))
+            decision = personalize_for(node, params.get("user_id"), context)
         except (EdgeError, ValueError, UnicodeDecodeError):
             return None
-        node.metrics.decided(decision.source)
         return _encode(decision)

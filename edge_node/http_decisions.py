@@ -15,8 +15,22 @@ from edge_node.errors import InvalidInput, LimitExceeded
 from edge_node.experiments import Assignment
 from edge_node.http_users import check_context, check_id
 from edge_node.ingest import Context, context_cohort
-from edge_node.node import running
+from edge_node.node import EdgeNode, running
 from edge_node.schemas import ExperimentEvent, RankRequest, RankResponse
+
+
+def personalize_for(node: EdgeNode, user_id: str | None, context: Context) -> Decision:
+    """Validate, decide, add the active trigger actions and experiment arms, count it.
+    Shared by the route below and the fast path in front of the app (edge_node.fast_path)."""
+    if user_id is not None:
+        check_id(user_id, node.settings)
+    check_context(context)
+    now = node.now()
+    decision = node.personalizer.choose(user_id, context, now).decision
+    node.metrics.decided(decision.source)
+    actions = node.triggers.active(decision.cohort, now)
+    arms = node.experiments.assignments(user_id or decision.cohort)
+    return msgspec.structs.replace(decision, actions=actions, experiments=arms) if actions or arms else decision
 
 
 class DecisionsController(Controller):
@@ -33,18 +47,8 @@ class DecisionsController(Controller):
     ) -> Decision:
         """The vector to use for a user and/or context, and where it came from: ``user``,
         ``cohort`` or ``global``. Cold start and users without consent get a prior, never an error."""
-        node = running(state)
-        if user_id is not None:
-            check_id(user_id, node.settings)
-        context = Context(region=region, device=device, daypart=daypart, referrer=referrer,
-                          tz_offset_minutes=tz_offset_minutes)
-        check_context(context)
-        now = node.now()
-        decision = node.personalizer.choose(user_id, context, now).decision
-        node.metrics.decided(decision.source)
-        actions = node.triggers.active(decision.cohort, now)
-        arms = node.experiments.assignments(user_id or decision.cohort)
-        return msgspec.structs.replace(decision, actions=actions, experiments=arms) if actions or arms else decision
+        return personalize_for(running(state), user_id, Context(
+            region=region, device=device, daypart=daypart, referrer=referrer, tz_offset_minutes=tz_offset_minutes))
 
     @post("/rank", status_code=200)
     async def rank(self, data: JSONBody[RankRequest],

@@ -112,8 +112,8 @@ class UsersController(Controller):
         subject = node.privacy.pseudonymize(user_id)
         profile = node.store.profile(subject) if node.store.consent(subject).allows("personalization") else None
         if profile is None:
-            raise NotFound(f"no profile for this user on this node (no personalization consent, no events yet, "
-                           f"expired or deleted)", field="user_id")
+            raise NotFound("no profile for this user on this node (no personalization consent, no events yet, "
+                           "expired or deleted)", field="user_id")
         now = node.now()
         scores = personalization.affinity_scores(profile, now, node.tuning)
         mean, texts, negative = personalization.windowed_sentiment(profile, now, node.tuning)

@@ -52,8 +52,7 @@ class EdgeNode:
         self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
                              half_life_s=settings.affinity_half_life_days * 86400,
                              prior_weight=settings.sentiment_prior_weight)
-        self.sentiment = SentimentService(model, settings,
-                                          on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
+        self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score)
         self.personalizer = Personalizer(
@@ -74,6 +73,10 @@ class EdgeNode:
                                   audit_log=settings.sync_audit_log or None,
                                   tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None)
         self._maintenance: asyncio.Task | None = None
+
+    def _service(self, model: SentimentModel) -> SentimentService:
+        return SentimentService(model, self.settings,
+                                on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
 
     @property
     def model(self) -> SentimentModel:
@@ -116,8 +119,7 @@ class EdgeNode:
 
     async def swap_model(self, model: SentimentModel, sha: str) -> None:
         """Warm the new model up, route new requests to it, let in-flight ones finish on the old."""
-        fresh = SentimentService(model, self.settings,
-                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
+        fresh = self._service(model)
         await fresh.start()
         old, self.sentiment, self.model_sha = self.sentiment, fresh, sha
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=self.drift.window_s)

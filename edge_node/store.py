@@ -148,11 +148,9 @@ class EdgeStore:
     def suppress(self, subject: str, suppression: Suppression) -> None:
         self.put(f"suppressed|{subject}", suppression, ttl=self.retention_s)
 
-    def erase_user(self, subject: str, *, keep_consent: bool = False) -> list[str]:
+    def erase_user(self, subject: str) -> list[str]:
         """Delete the user's per-user records; returns what existed and was erased."""
-        erased = [kind for kind in ("profile", "consent") if not (keep_consent and kind == "consent")
-                  and self.delete(f"{kind}|{subject}")]
-        return erased
+        return [kind for kind in ("profile", "consent") if self.delete(f"{kind}|{subject}")]
 
     # --- privacy requests waiting to be filed with the control plane ----------------------
     def queue_request(self, request: PrivacyRequest) -> None:

@@ -54,6 +54,8 @@ class SyncAgent:
         self._started = time.monotonic()
         if self.store.value("sync_last_success") is None:
             self.store.set_value("sync_last_success", time.time())  # a new node starts in sync
+        # Read on every personalize request (fail-closed check): kept in memory, persisted on change.
+        self._last_success = float(self.store.value("sync_last_success"))
 
     # --- state the rest of the node reads -----------------------------------------------------
     @property
@@ -62,7 +64,7 @@ class SyncAgent:
 
     @property
     def last_success(self) -> float:
-        return float(self.store.value("sync_last_success", 0.0))
+        return self._last_success
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="sync-agent")
@@ -153,38 +155,34 @@ class SyncAgent:
         sent: set[str] = set()
         next_beat = 0.0
         while True:
-            for request in self.store.queued_requests():
+            queued = self.store.queued_requests()
+            for request in queued:
                 if request.request_id not in sent:
                     sent.add(request.request_id)
                     await queue.put(convert.filing(request))
+            self.node.metrics.outbox_pending.set(len(queued))
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
-                await queue.put(self._heartbeat())
+                await queue.put(self._heartbeat(len(queued)))
                 self._caught_up()
-            self.node.metrics.outbox_pending.set(len(self.store.queued_requests()))
             await asyncio.sleep(0.2)
 
     def _caught_up(self) -> None:
         if self.connected and self.cursor >= self.head:
-            self.store.set_value("sync_last_success", time.time())
+            self._last_success = time.time()
+            self.store.set_value("sync_last_success", self._last_success)
 
-    def _heartbeat(self) -> sync_pb2.EdgeMessage:
+    def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
         cohorts = self.node.cohorts
         window_s = int(cohorts.window_s)
         last_closed = cohorts.window_of(time.time()) - window_s
         sent_until = int(self.store.value("cohorts_sent_until", last_closed - window_s))
-        aggregates = []
-        window = sent_until + window_s
-        while window <= last_closed:
+        aggregates, experiments = [], []
+        for window in range(sent_until + window_s, last_closed + 1, window_s):  # windows closed since the last one
             aggregates.extend(convert.aggregate(window, window_s, key, cell)
                               for key, cell in cohorts.export(window).items())
-            window += window_s
-        self.store.set_value("cohorts_sent_until", last_closed)
-        experiments = []
-        window = sent_until + window_s
-        while window <= last_closed:
             experiments.extend(convert.experiment_aggregate(window, *row) for row in self.node.experiments.export(window))
-            window += window_s
+        self.store.set_value("cohorts_sent_until", last_closed)
         model = self.node.model
         label_psi, confidence_psi, _, _ = self.node.drift_status()
         labels, bins = self.node.drift.recent(time.time())
@@ -196,7 +194,7 @@ class SyncAgent:
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
             privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
-            queued_filings=len(self.store.queued_requests()), serving_personal=self.node.personal_allowed(),
+            queued_filings=queued_filings, serving_personal=self.node.personal_allowed(),
             outputs=outputs,
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
                      for m, q in self.node.quality.counts().items()])

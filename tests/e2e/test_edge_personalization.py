@@ -8,7 +8,6 @@ import urllib.request
 
 import pytest
 
-from edge_node.cohorts import CohortBook
 from edge_node.records import CohortCell, Member
 from edge_node.store import EdgeStore
 from tests.e2e.http import call
