@@ -16,10 +16,18 @@ import msgspec
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument, NotFound
 from control_plane.state import ControlPlane
+from control_plane.sync_servicer import NODE_ID
 from edge_node.monitoring import psi
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")
+
+
+def pseudonym_hint(user_id: str) -> str:
+    """Audit rows never hold a raw user id."""
+    import hashlib
+
+    return hashlib.sha256(user_id.encode()).hexdigest()[:12]
 
 
 def operator_call(method=None, *, audit=None):
@@ -212,16 +220,94 @@ class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
 
 
 class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
+    def _info(self, node_id: str) -> operator_pb2.NodeInfo:
+        view = next((v for v in self.cp.nodes.views(self.cp.now()) if v.node.node_id == node_id), None)
+        quarantined = node_id in self.cp.store.quarantined()
+        credential = self.cp.node_auth.credential_of(node_id)
+        if view is None:  # enrolled, never connected yet
+            return operator_pb2.NodeInfo(node_id=node_id, state="never connected", credential=credential,
+                                         quarantined=quarantined)
+        return convert.node_info(view, credential, quarantined)
+
     @operator_call
     async def List(self, request, context, who):  # noqa: N802
-        return operator_pb2.ListNodesResponse(nodes=[convert.node_info(v) for v in self.cp.nodes.views(self.cp.now())])
+        quarantined = self.cp.store.quarantined()
+        return operator_pb2.ListNodesResponse(nodes=[
+            convert.node_info(v, self.cp.node_auth.credential_of(v.node.node_id), v.node.node_id in quarantined)
+            for v in self.cp.nodes.views(self.cp.now())])
 
     @operator_call(audit=lambda request, reply: reply.node_id)
     async def Decommission(self, request, context, who):  # noqa: N802
         self.cp.nodes.decommission(request.node_id)
         log.info("%s decommissioned node %s", who, request.node_id)
-        view = next(v for v in self.cp.nodes.views(self.cp.now()) if v.node.node_id == request.node_id)
-        return convert.node_info(view)
+        return self._info(request.node_id)
+
+    @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires {reply.expires_at:.0f})")
+    async def Enroll(self, request, context, who):  # noqa: N802
+        if not NODE_ID.match(request.node_id):
+            raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
+        if self.cp.settings.tls:
+            raise InvalidArgument("this control plane uses mTLS: issue the node a certificate "
+                                  "(control-plane certs issue NODE) instead of an enrollment token")
+        token, expires = self.cp.node_auth.enroll(request.node_id, request.ttl_s or 86400.0, self.cp.now())
+        return operator_pb2.NodeEnrollment(node_id=request.node_id, enrollment_token=token, expires_at=expires)
+
+    @operator_call(audit=lambda request, reply: reply.node_id)
+    async def Revoke(self, request, context, who):  # noqa: N802
+        if not NODE_ID.match(request.node_id):
+            raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
+        self.cp.store.revoke_credential(request.node_id, self.cp.now())
+        log.warning("%s revoked node %s", who, request.node_id)
+        self.cp.wake_all()  # its open streams close
+        return self._info(request.node_id)
+
+    @operator_call(audit=lambda request, reply: f"{reply.node_id} quarantined={reply.quarantined}")
+    async def Quarantine(self, request, context, who):  # noqa: N802
+        if not NODE_ID.match(request.node_id):
+            raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
+        self.cp.store.set_quarantine(request.node_id, not request.release)
+        self.cp.cohorts.changed()
+        self.cp.wake_all()  # merged priors change for every edge
+        return self._info(request.node_id)
+
+
+class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
+    @operator_call(audit=lambda request, reply: f"app {reply.name} ({reply.app_id}) origins {','.join(reply.origins)}")
+    async def Add(self, request, context, who):  # noqa: N802
+        issued = self.cp.apps.add(request.name, list(request.origins), request.public_key, self.cp.now())
+        self.cp.wake_all()
+        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
+
+    @operator_call
+    async def List(self, request, context, who):  # noqa: N802
+        return operator_pb2.ListAppsResponse(apps=[convert.app_info(a) for a in self.cp.apps.all()])
+
+    @operator_call(audit=lambda request, reply: f"app {reply.name}: new client key and signing secret {reply.kid}")
+    async def Rotate(self, request, context, who):  # noqa: N802
+        issued = self.cp.apps.rotate(request.name, request.grace_s, self.cp.now())
+        self.cp.wake_all()
+        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
+
+    @operator_call(audit=lambda request, reply: f"app {reply.name}" + (
+        f" server key {request.server_key}" if request.server_key else ""))
+    async def Revoke(self, request, context, who):  # noqa: N802
+        app = self.cp.apps.revoke(request.name, request.server_key, self.cp.now())
+        self.cp.wake_all()
+        return convert.app_info(app)
+
+    @operator_call(audit=lambda request, reply: f"app {reply.name} server key {request.key_name} "
+                                                f"scopes {','.join(request.scopes)}")
+    async def AddServerKey(self, request, context, who):  # noqa: N802
+        issued = self.cp.apps.add_server_key(request.name, request.key_name, list(request.scopes), self.cp.now())
+        self.cp.wake_all()
+        return convert.app_info(issued.app, server_key=issued.server_key)
+
+    @operator_call(audit=lambda request, reply: f"app {request.name}: development token for subject "
+                                                f"{pseudonym_hint(request.user_id)}")
+    async def Token(self, request, context, who):  # noqa: N802
+        token, expires = self.cp.apps.token(request.name, request.user_id, request.ttl_s or 3600.0,
+                                            list(request.consent), request.policy_version, self.cp.now())
+        return operator_pb2.AppToken(token=token, expires_at=expires)
 
 
 class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
@@ -317,3 +403,4 @@ def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
     operator_pb2_grpc.add_PrivacyServicer_to_server(PrivacyServicer(cp), server)
     operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp), server)
     operator_pb2_grpc.add_CohortsServicer_to_server(CohortsServicer(cp), server)
+    operator_pb2_grpc.add_AppsServicer_to_server(AppsServicer(cp), server)

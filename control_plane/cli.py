@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from control_plane import __version__
+from control_plane import __version__, cli_access
 
 CHUNK = 1 << 20
 
@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     nodes = commands.add_parser("nodes", help="edges with region, model, cursor lag, last seen")
     nodes.add_argument("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")
+    cli_access.add_parsers(commands, nodes)
     commands.add_parser("cohorts", help="merged cohort signals per window (minimum size applied)")
     certs = commands.add_parser("certs", help="a development CA and certificates for mTLS")
     c = certs.add_subparsers(dest="action", required=True)
@@ -229,7 +230,9 @@ async def _operator(args) -> int:
         cohorts = operator_pb2_grpc.CohortsStub(channel)
         admin = operator_pb2_grpc.AdminStub(channel)
         try:
-            if args.command == "models":
+            if cli_access.handles(args):
+                reply = await cli_access.call(args, channel, metadata)
+            elif args.command == "models":
                 if args.action == "push":
                     reply = await models.Push(_chunks(args.path), metadata=metadata)
                 elif args.action == "list":
@@ -357,6 +360,8 @@ def _rows(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _table(args, d: dict) -> str:
+    if cli_access.handles(args):
+        return cli_access.table(args, d)
     if args.command == "models" and args.action in ("push",):
         return (f"{_ref(d['model'])}  manifest {d['model']['manifest_sha256'][:12]}  {int(d['bundle_size']):,} bytes"
                 f"{'  (already present)' if d['already_present'] else ''}")

@@ -1,13 +1,23 @@
 """Cohort merge: every edge's aggregates per window and cohort, summed; small cohorts hidden.
 
-Edges send each closed window once, but a resend (after a reconnect) replaces that edge's
+Edges resend a closed window until its heartbeat is receipted; a resend replaces that edge's
 row rather than adding to it, so nothing is counted twice. Priors for cold start are the
 merged cohorts over the horizon; they stream back to every edge.
+
+One edge cannot poison the fleet. Each aggregate is bounded before it is stored: users at
+most ``max_node_users`` and at most ``growth`` times the largest cell that node reported
+before (a new node starts at the minimum cohort size), every sum clipped to what that many
+users can contribute (the edges' own per-user clips). An operator can quarantine a node:
+its aggregates are then left out of every merge until released.
 """
 
 from __future__ import annotations
 
 from control_plane.store import Aggregate, Store
+
+SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.cohorts)
+CATEGORY_PER_USER = 3.0
+EVENTS_PER_USER = 1000
 
 
 def _add(into: Aggregate, a: Aggregate) -> None:
@@ -21,21 +31,56 @@ def _add(into: Aggregate, a: Aggregate) -> None:
 
 
 class CohortMerge:
-    def __init__(self, store: Store, *, min_size: int, horizon_s: float) -> None:
+    def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
+                 growth: float = 2.0) -> None:
         self.store = store
         self.min_size = min_size
         self.horizon_s = horizon_s
+        self.max_node_users = max_node_users
+        self.growth = growth
         self.version = 0  # bumped when new aggregates arrive
+        self._largest: dict[str, int] = {}  # node -> largest cell it reported (accepted)
 
-    def ingest(self, node_id: str, aggregates: list[Aggregate]) -> None:
-        if aggregates:
-            self.store.put_aggregates(node_id, aggregates)
-            self.version += 1
+    def bound(self, node_id: str, a: Aggregate) -> tuple[Aggregate, bool]:
+        """The aggregate clipped to what this node can plausibly report; True if it was clipped."""
+        largest = self._largest.get(node_id)
+        if largest is None:
+            largest = self._largest[node_id] = max(
+                (x.users for n, x in self.store.aggregates_since(0) if n == node_id), default=0)
+        cap = min(self.max_node_users, max(self.min_size, int(largest * self.growth)))
+        users = min(a.users, cap)
+        events = min(a.events, users * EVENTS_PER_USER)
+        texts = min(a.texts, events)
+        bounded = Aggregate(
+            window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=users,
+            events=events, texts=texts, negative=min(a.negative, texts),
+            sentiment_sum=max(-min(users, texts) * SENTIMENT_PER_USER, min(min(users, texts) * SENTIMENT_PER_USER,
+                                                                              a.sentiment_sum)),
+            categories={c: max(-users * CATEGORY_PER_USER, min(users * CATEGORY_PER_USER, w))
+                        for c, w in a.categories.items()})
+        self._largest[node_id] = max(largest, users)
+        return bounded, bounded != a
+
+    def ingest(self, node_id: str, aggregates: list[Aggregate]) -> int:
+        """Store a node's closed windows, bounded; returns how many had to be clipped."""
+        if not aggregates:
+            return 0
+        bounded = [self.bound(node_id, a) for a in aggregates]
+        self.store.put_aggregates(node_id, [a for a, _ in bounded])
+        self.version += 1
+        return sum(clipped for _, clipped in bounded)
+
+    def changed(self) -> None:
+        """Quarantine changed: merges differ from now on."""
+        self.version += 1
 
     def merged(self, now: float) -> list[Aggregate]:
         """Per window and cohort, summed over edges; cohorts under the minimum size withheld."""
         cells: dict[tuple[int, str], Aggregate] = {}
-        for _, a in self.store.aggregates_since(int(now - self.horizon_s)):
+        quarantined = self.store.quarantined()
+        for node_id, a in self.store.aggregates_since(int(now - self.horizon_s)):
+            if node_id in quarantined:
+                continue
             key = (a.window_start, a.cohort)
             if key not in cells:
                 cells[key] = Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,

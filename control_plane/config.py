@@ -30,6 +30,12 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    # Plain gRPC: nodes need an enrolled credential unless the control plane is on loopback
+    # (development); set this to need one there too. Under mTLS the certificate is the credential.
+    require_node_credentials: bool = False
+    max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
+    cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
+    filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
     metrics_port: int = 0  # Prometheus /metrics on this port (0: off)
     heartbeat_interval_s: float = 5.0
     stale_after_s: float = 60.0
@@ -47,6 +53,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.cohort_min_size >= 1 and self.cohort_horizon_hours > 0, "cohort settings must be positive"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
+            (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
+             "max_node_cohort_users >= 1, cohort_growth >= 1 and filings_per_node_per_s > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -87,6 +95,10 @@ HELP = {
     "tls_cert": "server certificate (PEM); with tls_key and tls_client_ca turns on mTLS",
     "tls_key": "server private key (PEM)",
     "tls_client_ca": "CA that signs edge and operator client certificates (PEM)",
+    "require_node_credentials": "need a node credential (enrollment or mTLS) even on loopback",
+    "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
+    "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell (poisoning bound)",
+    "filings_per_node_per_s": "privacy filings accepted per edge per second",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",

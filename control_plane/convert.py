@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NodeView
+from edge_node.access import App
 from control_plane.store import Aggregate, ModelRow, PrivacyEntry, Rollout
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
@@ -51,9 +52,9 @@ def request_status(s: RequestStatus) -> operator_pb2.PrivacyRequestStatus:
         origin_node=e.origin_node)
 
 
-def node_info(v: NodeView) -> operator_pb2.NodeInfo:
+def node_info(v: NodeView, credential: str = "", quarantined: bool = False) -> operator_pb2.NodeInfo:
     n = v.node
-    return operator_pb2.NodeInfo(
+    return operator_pb2.NodeInfo(credential=credential, quarantined=quarantined,
         node_id=n.node_id, region=n.region,
         model=common_pb2.ModelRef(name=n.model_name, version=n.model_version, manifest_sha256=n.model_sha),
         privacy_cursor=n.privacy_cursor, cursor_lag=v.cursor_lag, last_seen=n.last_seen,
@@ -98,3 +99,23 @@ def outputs_record(health: sync_pb2.NodeHealth) -> dict:
     return {"model": f"{health.model.name} {health.model.version}", "labels": list(o.labels),
             "label_counts": list(o.label_counts), "reference_labels": list(o.reference_labels),
             "confidence_counts": list(o.confidence_counts), "reference_confidence": list(o.reference_confidence)}
+
+
+def apps_to_proto(version: int, apps: list[App]) -> sync_pb2.AppSet:
+    return sync_pb2.AppSet(version=version, apps=[sync_pb2.App(
+        app_id=a.app_id, name=a.name, origins=a.origins, revoked_at=a.revoked_at,
+        client_keys=[sync_pb2.KeyDigest(sha256=k.sha256, not_after=k.not_after) for k in a.client_keys],
+        signing_keys=[sync_pb2.SigningKey(kid=k.kid, alg=k.alg, secret=k.secret, public_key=k.public_key,
+                                          not_after=k.not_after) for k in a.signing_keys],
+        server_keys=[sync_pb2.ServerKey(name=k.name, sha256=k.sha256, scopes=k.scopes, revoked_at=k.revoked_at)
+                     for k in a.server_keys]) for a in apps])
+
+
+def app_info(a: App, *, client_key: str = "", signing_secret: str = "", server_key: str = "") -> operator_pb2.AppInfo:
+    current = [k.kid for k in a.signing_keys if k.alg == "HS256" and not k.not_after]
+    return operator_pb2.AppInfo(
+        name=a.name, app_id=a.app_id, origins=a.origins, client_key=client_key, signing_secret=signing_secret,
+        kid=current[-1] if current else "", server_key=server_key, revoked_at=a.revoked_at,
+        client_keys=len(a.client_keys),
+        server_keys=[operator_pb2.ServerKeyInfo(name=k.name, scopes=k.scopes, revoked_at=k.revoked_at)
+                     for k in a.server_keys])

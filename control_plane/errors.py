@@ -4,7 +4,9 @@
     ├── InvalidArgument (INVALID_ARGUMENT)   a request is malformed; names what is wrong
     │   └── BundleRejected (INVALID_ARGUMENT) a pushed bundle fails verification
     ├── NotFound (NOT_FOUND)                 no such model, node or request
-    ├── Unauthenticated (UNAUTHENTICATED)    no or unknown operator token
+    ├── Unauthenticated (UNAUTHENTICATED)    no or unknown operator token or node credential
+    ├── PermissionDenied (PERMISSION_DENIED) a credential for another node, revoked, or a spent enrollment
+    ├── ResourceExhausted (RESOURCE_EXHAUSTED) over a rate limit (privacy filings per node)
     ├── FailedPrecondition (FAILED_PRECONDITION) the state does not allow it (e.g. no previous version)
     └── ConfigError (INVALID_ARGUMENT)       a setting has a value that cannot work
 """
@@ -36,6 +38,14 @@ class NotFound(CpError):
 
 class Unauthenticated(CpError):
     code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(CpError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class ResourceExhausted(CpError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class FailedPrecondition(CpError):

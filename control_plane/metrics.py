@@ -46,6 +46,9 @@ class CpMetrics:
                                     "From a privacy request's filing to the last required receipt",
                                     buckets=COMPLETION_BUCKETS, registry=self.registry)
         self.receipts = Counter("sentiedge_cp_privacy_receipts_total", "Receipts recorded", registry=self.registry)
+        self.clipped = Counter("sentiedge_cp_cohort_aggregates_clipped_total",
+                               "Cohort aggregates bounded to what their node can plausibly report", ["node"],
+                               registry=self.registry)
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -23,7 +23,7 @@ log = logging.getLogger("control_plane")
 SERVICES = [
     sync_pb2.DESCRIPTOR.services_by_name["EdgeSync"].full_name,
     *(operator_pb2.DESCRIPTOR.services_by_name[s].full_name for s in ("Models", "Privacy", "Nodes", "Cohorts", "Admin", "Rules",
-                                                                  "Experiments")),
+                                                                  "Experiments", "Apps")),
 ]
 
 
@@ -51,6 +51,7 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
 
 async def serve(settings: CpSettings) -> int:
     cp = ControlPlane(settings)
+    cp.development_app()
     server, health_servicer = build(settings, cp)
     await server.start()
     if settings.metrics_port:
@@ -59,6 +60,11 @@ async def serve(settings: CpSettings) -> int:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("control plane listening on %s with %s (data in %s)", settings.address,
              "mTLS" if settings.tls else "plain gRPC (no TLS: development only)", settings.data_dir)
+    if cp.node_auth.allow_anonymous:
+        log.warning("DEVELOPMENT MODE: plain gRPC on loopback and no CP_REQUIRE_NODE_CREDENTIALS: edges may sync "
+                    "without a credential (enrolled node ids still need theirs). Never expose this port.")
+    elif not settings.tls:
+        log.info("edges must present a node credential (control-plane nodes enroll NODE)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

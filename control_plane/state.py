@@ -13,10 +13,13 @@ import re
 import secrets
 import time
 
+from control_plane.apps import AppBook
+from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.ledger import Ledger
+from control_plane.node_auth import NodeAuth, is_loopback
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
 from control_plane.experiments import ExperimentBook
@@ -24,6 +27,7 @@ from control_plane.rules import RuleBook
 from control_plane.metrics import CpMetrics
 from control_plane.store import Store
 from edge_node import signing
+from edge_node.access import RateLimiter
 
 log = logging.getLogger("control_plane")
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -39,7 +43,14 @@ class ControlPlane:
         self.registry = Registry(self.store, settings.data_path, signing.trusted_keys(settings.trusted_keys))
         self.nodes = NodeRegistry(self.store, stale_after_s=settings.stale_after_s)
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
-                                   horizon_s=settings.cohort_horizon_hours * 3600)
+                                   horizon_s=settings.cohort_horizon_hours * 3600,
+                                   max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth)
+        self.apps = AppBook(self.store)
+        self.loopback = is_loopback(settings.host)
+        self.node_auth = NodeAuth(self.store, tls=settings.tls,
+                                  allow_anonymous=self.loopback and not settings.tls and not settings.require_node_credentials)
+        self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_per_node_per_s * 10)
+        self.audit_log = AuditLog(self.store)
         self.rules = RuleBook(self.store)
         self.experiments = ExperimentBook(self.store)
         self.tokens = self._tokens(settings)
@@ -108,7 +119,16 @@ class ControlPlane:
                 self.metrics.completion.observe(max(status.completed_at - entry.created_at, 0.0))
 
     def audit(self, who: str, action: str, detail: str, ok: bool = True) -> None:
-        self.store.audit(self.now(), who, action, detail, ok)
+        self.audit_log.write(self.now(), who, action, detail, ok)
+
+    def development_app(self) -> None:
+        """A loopback control plane with no apps makes one, so `make run` works from a clean clone."""
+        if not self.loopback:
+            return
+        path = self.apps.development(self.settings.data_path / "dev-app.json",
+                                     ["http://localhost:8080", "http://127.0.0.1:8080"], self.now())
+        if path is not None:
+            log.warning("no apps: registered the development app 'dev'; its keys are in %s", path)
 
     # --- waking streams ---------------------------------------------------------------------
     def watch(self, node_id: str, event: asyncio.Event) -> None:

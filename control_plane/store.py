@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 
 from control_plane.errors import CpError
+from control_plane.store_access import AccessStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -78,6 +79,18 @@ CREATE TABLE IF NOT EXISTS node_outputs (node_id TEXT PRIMARY KEY, body TEXT NOT
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS apps (
+    name TEXT PRIMARY KEY, body TEXT NOT NULL, revision BIGINT NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_credentials (
+    node_id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL DEFAULT '', enrolled_at REAL NOT NULL DEFAULT 0,
+    revoked_at REAL NOT NULL DEFAULT 0, quarantined INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS enrollments (
+    token_sha256 TEXT PRIMARY KEY, node_id TEXT NOT NULL, expires_at REAL NOT NULL, used_at REAL NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rule_history_reported ON rule_history (node_id, rule, cohort, at, event)
+    WHERE node_id <> '';
 CREATE TABLE IF NOT EXISTS audit (
     id {SERIAL}, at REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     detail TEXT NOT NULL, ok INTEGER NOT NULL
@@ -157,7 +170,7 @@ class Dialect:
         return text if self.name == "sqlite" else text.replace("?", "%s")
 
 
-class Store:
+class Store(AccessStore):
     def __init__(self, directory: Path, database_url: str = "") -> None:
         self._lock = threading.RLock()
         try:
@@ -237,7 +250,9 @@ class Store:
 
     def rule_event(self, at: float, node_id: str, rule: str, cohort: str, event: str, value: float) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO rule_history (at, node_id, rule, cohort, event, value) VALUES (?, ?, ?, ?, ?, ?)",
+            # A resent heartbeat (no receipt reached the edge) reports the same event again: kept once.
+            db.execute("INSERT INTO rule_history (at, node_id, rule, cohort, event, value) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (node_id, rule, cohort, at, event) WHERE node_id <> '' DO NOTHING",
                        (at, node_id, rule, cohort, event, value))
 
     def rule_history(self, limit: int) -> list[tuple]:
@@ -372,6 +387,10 @@ class Store:
     def privacy_entry(self, request_id: str) -> PrivacyEntry | None:
         rows = self._rows("SELECT * FROM privacy_log WHERE request_id = ?", (request_id,))
         return _entry(rows[0]) if rows else None
+
+    def privacy_for_subject(self, subject: str, kind: int, limit: int = 5) -> list[PrivacyEntry]:
+        return [_entry(r) for r in self._rows("SELECT * FROM privacy_log WHERE subject = ? AND kind = ? "
+                                              "ORDER BY seq DESC LIMIT ?", (subject, kind, limit))]
 
     def privacy_recent(self, limit: int) -> list[PrivacyEntry]:
         return [_entry(r) for r in self._rows("SELECT * FROM privacy_log ORDER BY seq DESC LIMIT ?", (limit,))]

@@ -2,8 +2,11 @@
 
 After the edge's Hello, the stream sends only what the edge lacks: privacy updates after
 its cursor, its model assignment unless it already serves it or parked it, merged cohort
-priors when they change, and receipts for requests it filed. It wakes on any change, and
-at least every heartbeat interval.
+priors, rules, experiments and the app set when they change, receipts for requests it filed
+and for heartbeats it sent. It wakes on any change, and at least every heartbeat interval.
+
+Every call is bound to the node's credential (control_plane.node_auth): a stream acts only
+as the node it authenticated as, so it cannot ACK, file or report for any other.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import grpc
 
 from control_plane import convert
-from control_plane.errors import CpError
+from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
 from control_plane.state import ControlPlane
 from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
 
@@ -38,16 +41,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         if first.WhichOneof("kind") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message on Sync must be a Hello")
         hello = first.hello
-        node_id = hello.node_id
-        if not NODE_ID.match(node_id):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"node id {node_id!r} must be 1-63 letters, digits, '.', '_' or '-'")
-        if cp.settings.tls:
-            names = [n.decode() for n in context.auth_context().get("x509_common_name", [])]
-            if names != [node_id]:
-                log.warning("refused Sync: Hello says %s, client certificate is for %s", node_id, names or "nobody")
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                                    f"client certificate is for {', '.join(names) or 'no node'}, not {node_id!r}")
+        node_id = await self._authenticate(hello.node_id, context, "Sync")
         now = cp.now()
         cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), hello.privacy_cursor, now)
         log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,
@@ -62,12 +56,17 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         sent_priors = -1
         sent_rules = -1
         sent_experiments = -1
+        sent_apps = -1
         try:
             yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
                 node_id=node_id, privacy_head=cp.store.privacy_head(),
                 heartbeat_interval_s=cp.settings.heartbeat_interval_s))
             while not reader.done():
                 wake.clear()
+                credential = cp.store.credential(node_id)
+                if credential is not None and credential[2]:
+                    log.warning("node %s was revoked: closing its stream", node_id)
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"node {node_id!r} was revoked")
                 for entry in cp.store.privacy_after(sent_cursor):
                     yield convert.privacy_update(entry)
                     sent_cursor = entry.seq
@@ -96,6 +95,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     yield sync_pb2.ControlMessage(experiments=sync_pb2.ExperimentSet(
                         version=experiments_version,
                         experiments=[convert.experiment_to_proto(e) for e in cp.experiments.all()]))
+                apps_version = cp.store.apps_version()
+                if apps_version != sent_apps:
+                    sent_apps = apps_version
+                    yield sync_pb2.ControlMessage(apps=convert.apps_to_proto(apps_version, cp.apps.all()))
                 while not outbox.empty():
                     yield outbox.get_nowait()
                 if cp.store.privacy_after(sent_cursor, 1) or not outbox.empty():
@@ -139,20 +142,32 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                         cp.store.rule_event(t.at, node_id, t.rule, t.cohort, "activated" if t.active else "cleared",
                                             t.value)
                     before = cp.cohorts.version
-                    cp.cohorts.ingest(node_id, [convert.aggregate_from_proto(a) for a in message.heartbeat.cohorts])
+                    clipped = cp.cohorts.ingest(node_id, [convert.aggregate_from_proto(a)
+                                                          for a in message.heartbeat.cohorts])
+                    if clipped:
+                        log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
+                        cp.metrics.clipped.labels(node_id).inc(clipped)
                     if cp.cohorts.version != before:
                         cp.wake_all()
+                    if message.heartbeat.seq:  # stored: the edge may forget what it carried
+                        await outbox.put(sync_pb2.ControlMessage(heartbeat_receipt=sync_pb2.HeartbeatReceipt(
+                            seq=message.heartbeat.seq)))
+                        wake.set()
                 elif kind == "filing":
                     f = message.filing
                     try:
+                        if cp.filing_limit.take(node_id, now):
+                            raise ResourceExhausted(f"over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
                         entry, new = cp.ledger.file(f.request_id, f.kind, f.subject, list(f.purposes), f.at,
                                                     node_id, now)
                     except CpError as exc:
-                        log.warning("node %s filed an invalid privacy request %s: %s", node_id, f.request_id,
-                                    exc.message)
+                        cp.audit_log.write(now, node_id, "EdgeSync.File", f"refused: {exc.message}"[:300], False)
+                        log.warning("node %s filing %s refused: %s", node_id, f.request_id[:64], exc.message)
                         continue
+                    # The edge's own request id: a filing folded into an earlier pending request is
+                    # receipted all the same, so the edge stops resending it.
                     await outbox.put(sync_pb2.ControlMessage(filing_receipt=sync_pb2.FilingReceipt(
-                        request_id=entry.request_id, seq=entry.seq)))
+                        request_id=f.request_id, seq=entry.seq)))
                     if new:
                         cp.wake_all()
                     wake.set()
@@ -178,7 +193,36 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                 log.warning("node %s refused model %s %s, parked: %s", node_id, ack.model.name,
                             ack.model.version, ack.error)
 
+    async def _authenticate(self, node_id: str, context, call: str) -> str:
+        if not NODE_ID.match(node_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"node id {node_id[:80]!r} must be 1-63 letters, digits, '.', '_' or '-'")
+        names = [n.decode() for n in (context.auth_context() or {}).get("x509_common_name", [])]
+        try:
+            return self.cp.node_auth.authenticate(node_id, names, context.invocation_metadata())
+        except CpError as exc:
+            self.cp.audit(f"node {node_id}", f"EdgeSync.{call}", f"refused: {exc.message}"[:300], ok=False)
+            log.warning("refused %s as %s: %s", call, node_id, exc.message)
+            await context.abort(exc.code, exc.message)
+
+    async def Enroll(self, request, context):  # noqa: N802
+        """A one-time enrollment token for this node id, exchanged for its node secret."""
+        node_id = request.node_id
+        if not NODE_ID.match(node_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "node id must be 1-63 letters, digits, '.', '_', '-'")
+        try:
+            if self.cp.settings.tls:
+                raise InvalidArgument("this control plane uses mTLS: the node's certificate is its credential")
+            secret = self.cp.node_auth.exchange(node_id, request.enrollment_token[:200], self.cp.now())
+        except CpError as exc:
+            self.cp.audit(f"node {node_id}", "EdgeSync.Enroll", f"refused: {exc.message}"[:300], ok=False)
+            await context.abort(exc.code, exc.message)
+        self.cp.audit(f"node {node_id}", "EdgeSync.Enroll", "enrolled: node secret issued")
+        log.info("node %s enrolled", node_id)
+        return sync_pb2.EnrollResponse(node_id=node_id, node_secret=secret)
+
     async def DownloadBundle(self, request, context):  # noqa: N802
+        await self._authenticate(request.node_id, context, "DownloadBundle")
         row = self.cp.store.model(sha=request.manifest_sha256)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle {request.manifest_sha256}")

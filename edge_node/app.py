@@ -11,12 +11,14 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_node import __version__, signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded
+from edge_node.http_access import caller_of, gate
 from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
@@ -26,6 +28,14 @@ from edge_node.node import EdgeNode, running
 from edge_node.schemas import ErrorBody, Health, LabelRequest, LabelResponse, SentimentRequest, SentimentResponse
 
 log = logging.getLogger("edge_node")
+
+SECURITY_SCHEMES = {
+    "clientKey": SecurityScheme(type="apiKey", name="X-Client-Key", security_scheme_in="header",
+                                description="The app's public client key: required on every /v1 route"),
+    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT or sk_ server key",
+                             description="A user token (JWT: sub = user id, aud = app id, exp, kid) for "
+                                         "user-scoped routes, or the app's server key (sk_...) with a scope"),
+}
 
 
 def check_texts(texts: list[str], settings: EdgeSettings) -> None:
@@ -65,12 +75,15 @@ def metrics(state: State) -> Response[bytes]:
     return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 
-@post("/v1/sentiment", tags=["sentiment"], status_code=200)
-async def score_sentiment(data: JSONBody[SentimentRequest],
-                          state: State) -> SentimentResponse:
+@post("/v1/sentiment", tags=["sentiment"], status_code=200, security=[{"clientKey": []}])
+async def score_sentiment(data: JSONBody[SentimentRequest], state: State, request: Request) -> SentimentResponse:
     """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version.
-    Nothing is stored: no user, no consent needed."""
+    Nothing is stored: no user, no consent needed. A client key suffices; a server key needs
+    the ``sentiment`` scope."""
     node = running(state)
+    caller = caller_of(request)
+    if caller.scopes:
+        caller.require_scope("sentiment")
     check_texts(data.texts, node.settings)
     return SentimentResponse(results=await node.score(data.texts))
 
@@ -102,10 +115,12 @@ def timing(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-@post("/v1/labels", tags=["sentiment"], status_code=200)
-async def submit_label(data: JSONBody[LabelRequest], state: State) -> LabelResponse:
-    """The true label of a sampled prediction (its ``sample_id``), for the model's quality report."""
+@post("/v1/labels", tags=["sentiment"], status_code=200, security=[{"clientKey": [], "bearer": []}])
+async def submit_label(data: JSONBody[LabelRequest], state: State, request: Request) -> LabelResponse:
+    """The true label of a sampled prediction (its ``sample_id``), for the model's quality report.
+    Needs the app's server key with the ``labels:write`` scope."""
     node = running(state)
+    caller_of(request).require_scope("labels:write")
     sample, agreed = node.quality.label(data.sample_id, data.label)
     return LabelResponse(sample_id=data.sample_id, predicted=sample.label, label=data.label, agreed=agreed,
                          model=sample.model, version=sample.version)
@@ -114,7 +129,10 @@ async def submit_label(data: JSONBody[LabelRequest], state: State) -> LabelRespo
 def edge_error_handler(_: Request, exc: EdgeError) -> Response[ErrorBody]:
     if exc.status_code >= 500:
         log.error("request failed: %s", exc.message)
-    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=exc.status_code)
+    retry = getattr(exc, "retry_after", None)
+    headers = {"retry-after": str(max(1, int(retry + 0.999)))} if retry is not None else None
+    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=exc.status_code,
+                    headers=headers)
 
 
 def http_error_handler(_: Request, exc: HTTPException) -> Response[ErrorBody]:
@@ -158,12 +176,14 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
     public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
     return Litestar(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController],
-        middleware=[timing],
+        middleware=[timing, gate],
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None}),
         exception_handlers={EdgeError: edge_error_handler, HTTPException: http_error_handler,
                             UnicodeDecodeError: unicode_error_handler},
-        openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema",
+                                     components=Components(security_schemes=SECURITY_SCHEMES),
+                                     security=[{"clientKey": []}]),
         request_max_body_size=settings.max_body_bytes,
     )
 

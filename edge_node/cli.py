@@ -34,7 +34,37 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--model-dir", type=Path, default=None, help=f"bundle (default: {BUNDLE_DIR})")
     score.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     score.add_argument("--batch-size", type=int, default=64)
+
+    token = commands.add_parser("token", help="mint a user token for development from an apps file")
+    token.add_argument("user", help="the user id (the token's sub)")
+    token.add_argument("--apps-file", type=Path, default=None,
+                       help="apps JSON with a signing secret (default: EDGE_APPS_FILE, else DATA_DIR/dev-app.json)")
+    token.add_argument("--app", default=None, help="app name (default: the file's first app)")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until the token expires")
+    token.add_argument("--consent", action="append", default=[], metavar="PURPOSE",
+                       help="grant this purpose in the token's signed consent claim; repeatable")
+    token.add_argument("--policy-version", default="dev")
     return parser
+
+
+def token(args: argparse.Namespace) -> int:
+    import os
+
+    from edge_node import app_sources
+    from edge_node.access import mint_token
+
+    path = args.apps_file or Path(os.environ.get(PREFIX + "APPS_FILE") or
+                                  Path(os.environ.get(PREFIX + "DATA_DIR", "var/edge")) / app_sources.DEV_FILE)
+    apps = app_sources.from_file(path).apps
+    app = next((a for a in apps if args.app in (None, a.name)), None)
+    if app is None:
+        raise EdgeError(f"{path} has no app named {args.app!r}", field="--app")
+    signing = next((k for k in reversed(app.signing_keys) if k.alg == "HS256" and k.secret), None)
+    if signing is None:
+        raise EdgeError(f"app {app.name!r} in {path} has no HS256 signing secret to mint with")
+    print(mint_token(app, signing, args.user, ttl_s=args.ttl, consent={p: True for p in args.consent} or None,
+                     policy_version=args.policy_version))
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -145,7 +175,7 @@ def score(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return serve(args) if args.command == "serve" else score(args)
+        return {"serve": serve, "score": score, "token": token}[args.command](args)
     except EdgeError as exc:
         print(f"edge-node: error: {exc.message}", file=sys.stderr)
         return 2

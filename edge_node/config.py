@@ -38,6 +38,11 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_request: int = 100
     max_candidates_per_request: int = 500
     max_id_chars: int = 128
+    # Access: apps (client keys, user tokens, server keys) and rate limits
+    apps_file: str = ""  # a standalone edge's apps (JSON); empty: from the control plane, or a development app
+    rate_limit_per_key: float = 5000.0  # requests/s per app client key (burst: twice that); 0: off
+    rate_limit_per_address: float = 200.0  # requests/s per client address (burst: twice that); 0: off
+    token_cache_size: int = 10_000  # verified user tokens kept, until their exp
     # Privacy and retention
     retention_days: float = 30.0
     pseudonym_key: str = ""  # empty: a random key kept in the data directory
@@ -66,6 +71,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_ca: str = ""  # mTLS to the control plane: CA, and this node's certificate and key
     tls_cert: str = ""
     tls_key: str = ""
+    enrollment_token: str = ""  # one-time token from `control-plane nodes enroll` (exchanged for a node secret)
     fail_closed_after_s: float = 3600.0
     sync_backoff_max_s: float = 30.0
     trusted_keys: str = ""  # Ed25519 public keys (base64 or files), comma-separated: only signed bundles
@@ -112,6 +118,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (not self.control_plane or ":" in self.control_plane, "control_plane must be HOST:PORT"),
             (self.decision_cache_ms >= 0 and self.cohort_prior_refresh_s >= 0,
              "decision_cache_ms and cohort_prior_refresh_s must be >= 0"),
+            (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
+             "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
@@ -157,6 +165,10 @@ HELP = {
     "max_events_per_request": "most events one /events call may carry",
     "max_candidates_per_request": "most candidates one /v1/rank call may carry",
     "max_id_chars": "longest user id, item id or category",
+    "apps_file": "JSON file of this edge's client apps (standalone edges); empty: from the control plane",
+    "rate_limit_per_key": "requests per second allowed per app client key, burst twice that (0: off)",
+    "rate_limit_per_address": "requests per second allowed per client address, burst twice that (0: off)",
+    "token_cache_size": "verified user tokens remembered (until they expire) so hot users skip the signature check",
     "retention_days": "every per-user record expires this long after its last update",
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
     "store_fsync": "fsync every store write (survives power loss, not only a process kill)",
@@ -181,6 +193,7 @@ HELP = {
     "tls_ca": "CA certificate of the control plane (PEM); with tls_cert and tls_key turns on mTLS",
     "tls_cert": "this node's client certificate (PEM; its common name is the node id)",
     "tls_key": "this node's private key (PEM)",
+    "enrollment_token": "one-time enrollment token from `control-plane nodes enroll` (plain gRPC without mTLS)",
     "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
     "sync_backoff_max_s": "longest wait between reconnection attempts",
     "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",

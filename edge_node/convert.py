@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_node.access import App, AppSet, KeyDigest, ServerKey, SigningKey
 from edge_node.cohorts import CohortPrior
 from edge_node.experiments import Arm, ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest
@@ -68,3 +69,13 @@ def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], Cohort
     return {(a.window_start, a.cohort): CohortCell(users=a.users, texts=a.texts, negative=a.negative, events=a.events,
                                                    sentiment_sum=a.sentiment_sum, categories=dict(a.categories))
             for a in message.recent}
+
+
+def apps(message: sync_pb2.AppSet) -> AppSet:
+    return AppSet(version=message.version, source="control-plane", apps=[App(
+        app_id=a.app_id, name=a.name, origins=list(a.origins), revoked_at=a.revoked_at,
+        client_keys=[KeyDigest(sha256=k.sha256, not_after=k.not_after) for k in a.client_keys],
+        signing_keys=[SigningKey(kid=k.kid, alg=k.alg, secret=k.secret, public_key=k.public_key,
+                                 not_after=k.not_after) for k in a.signing_keys],
+        server_keys=[ServerKey(name=k.name, sha256=k.sha256, scopes=list(k.scopes), revoked_at=k.revoked_at)
+                     for k in a.server_keys]) for a in message.apps])

@@ -5,6 +5,9 @@
     ├── InvalidInput (400)        a request or argument is malformed; ``field`` names the culprit
     │   └── LimitExceeded (413)   an input is over a configured limit; names the limit
     ├── NotFound (404)            the named user has no such record on this node
+    ├── Unauthorized (401)        no, an unknown, revoked or expired client key or user token
+    ├── Forbidden (403)           a valid credential that may not do this (another user or app, a missing scope)
+    ├── RateLimited (429)         over a rate limit; ``retry_after`` says when to try again
     ├── ConfigError (400)         a setting has a value that cannot work
     ├── StoreError (500)          the disk store cannot be opened or written
     └── NotReady (503)            the model is not loaded yet (or is being replaced)
@@ -50,6 +53,34 @@ class NotReady(EdgeError):
 class NotFound(EdgeError):
     status_code = 404
     code = "not_found"
+
+
+class _Refusal(EdgeError):
+    """Access refusals: ``code`` names the reason (missing_client_key, token_expired, ...)."""
+
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        if reason:
+            self.code = reason
+
+
+class Unauthorized(_Refusal):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(_Refusal):
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(_Refusal):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(EdgeError):

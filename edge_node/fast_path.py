@@ -2,9 +2,11 @@
 
 Same domain calls, same validation, same JSON, same metrics as the Litestar handler (which
 stays the documented route and handles every request this path does not): it skips the
-framework's parameter model and response machinery for the happy path only. Anything
-unusual — a bad parameter, a node not ready, a duplicate key — is passed to the Litestar
-app, which answers it exactly as before.
+framework's parameter model and response machinery for the happy path only. It admits the
+caller with the same gate (client key, token or server key, rate limits) and authorizes the
+user exactly as the route does. Anything unusual — a refused credential, a bad parameter, a
+node not ready, a duplicate key, a browser origin — is passed to the Litestar app, which
+answers it exactly as before.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from edge_node.errors import EdgeError
+from edge_node.http_access import admit, header
 from edge_node.http_decisions import personalize_for
 from edge_node.ingest import Context
 
@@ -45,9 +48,10 @@ class FastPersonalize:
 
     def _answer(self, scope) -> bytes | None:
         node = self.app.state.get("node")
-        if node is None:
-            return None
+        if node is None or header(scope, b"origin") is not None:
+            return None  # browsers' CORS: the framework's gate adds the headers
         try:
+            caller = admit(node, scope)  # the same gate as every route: refused requests go to the app
             pairs = parse_qsl(scope["query_string"].decode("utf-8"), keep_blank_values=True, strict_parsing=False)
             params = dict(pairs)
             if len(params) != len(pairs) or not params.keys() <= PARAMS:
@@ -55,7 +59,7 @@ class FastPersonalize:
             context = Context(region=params.get("region"), device=params.get("device"),
                               daypart=params.get("daypart"), referrer=params.get("referrer"),
                               tz_offset_minutes=int(params.get("tz_offset_minutes", 0)))
-            decision = personalize_for(node, params.get("user_id"), context)
+            decision = personalize_for(node, caller, params.get("user_id"), context)
         except (EdgeError, ValueError, UnicodeDecodeError):
             return None
         return _encode(decision)

@@ -6,24 +6,27 @@ from typing import Annotated
 
 import msgspec
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from edge_node.decisions import Decision
 from edge_node.errors import InvalidInput, LimitExceeded
 from edge_node.experiments import Assignment
+from edge_node.access import Caller
+from edge_node.http_access import authorize_user, caller_of
 from edge_node.http_users import check_context, check_id
 from edge_node.ingest import Context, context_cohort
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import ExperimentEvent, RankRequest, RankResponse
 
 
-def personalize_for(node: EdgeNode, user_id: str | None, context: Context) -> Decision:
-    """Validate, decide, add the active trigger actions and experiment arms, count it.
+def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context: Context) -> Decision:
+    """Validate, authorize, decide, add the active trigger actions and experiment arms, count it.
     Shared by the route below and the fast path in front of the app (edge_node.fast_path)."""
     if user_id is not None:
         check_id(user_id, node.settings)
+        authorize_user(node, caller, user_id, "users:read")
     check_context(context)
     now = node.now()
     decision = node.personalizer.choose(user_id, context, now).decision
@@ -36,28 +39,32 @@ def personalize_for(node: EdgeNode, user_id: str | None, context: Context) -> De
 class DecisionsController(Controller):
     path = "/v1"
     tags = ["personalization"]
+    security = [{"clientKey": []}, {"clientKey": [], "bearer": []}]
 
     @get("/personalize", sync_to_thread=False)
     def personalize(
-        self, state: State,
+        self, state: State, request: Request,
         user_id: Annotated[str | None, QueryParameter(description="the user, if known")] = None,
         region: FromQuery[str | None] = None, device: FromQuery[str | None] = None,
         daypart: Annotated[str | None, QueryParameter(description="morning|afternoon|evening|night")] = None,
         referrer: FromQuery[str | None] = None, tz_offset_minutes: FromQuery[int] = 0,
     ) -> Decision:
         """The vector to use for a user and/or context, and where it came from: ``user``,
-        ``cohort`` or ``global``. Cold start and users without consent get a prior, never an error."""
-        return personalize_for(running(state), user_id, Context(
+        ``cohort`` or ``global``. Cold start and users without consent get a prior, never an error.
+        With a ``user_id``: that user's token, or a server key with ``users:read``."""
+        return personalize_for(running(state), caller_of(request), user_id, Context(
             region=region, device=device, daypart=daypart, referrer=referrer, tz_offset_minutes=tz_offset_minutes))
 
     @post("/rank", status_code=200)
     async def rank(self, data: JSONBody[RankRequest],
-                   state: State) -> RankResponse:
-        """Re-rank candidates for a user or context, with a reason for every item."""
+                   state: State, request: Request) -> RankResponse:
+        """Re-rank candidates for a user or context, with a reason for every item.
+        With a ``user_id``: that user's token, or a server key with ``users:read``."""
         node = running(state)
         settings = node.settings
         if data.user_id is not None:
             check_id(data.user_id, settings)
+            authorize_user(node, caller_of(request), data.user_id, "users:read")
         check_context(data.context)
         if not data.candidates:
             raise InvalidInput("candidates must hold at least one item", field="candidates")
@@ -89,12 +96,15 @@ class DecisionsController(Controller):
                             experiments=node.experiments.assignments(data.user_id or decision.cohort))
 
     @post("/experiments/events", status_code=200, tags=["experiments"])
-    async def experiment_event(self, data: JSONBody[ExperimentEvent], state: State) -> Assignment:
+    async def experiment_event(self, data: JSONBody[ExperimentEvent], state: State,
+                               request: Request) -> Assignment:
         """Count an exposure or an outcome for a user (or an anonymous context); returns its arm.
-        Only counts per window, arm and cohort are kept — never who."""
+        Only counts per window, arm and cohort are kept — never who. With a ``user_id``: that
+        user's token, or a server key with ``events:write``."""
         node = running(state)
         if data.user_id is not None:
             check_id(data.user_id, node.settings)
+            authorize_user(node, caller_of(request), data.user_id, "events:write")
         check_context(data.context)
         if not data.value >= 0:
             raise InvalidInput("value must be >= 0", field="value")

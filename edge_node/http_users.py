@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
@@ -12,6 +12,7 @@ from edge_node import personalization
 from edge_node.config import EdgeSettings
 from edge_node.decisions import NamedAffinity
 from edge_node.errors import InvalidInput, LimitExceeded, NotFound
+from edge_node.http_access import authorize_user, caller_of
 from edge_node.ingest import DAYPARTS, Context, IngestReport, validate_event
 from edge_node.node import running
 from edge_node.records import PURPOSES, Consent
@@ -42,6 +43,14 @@ def check_context(context: Context | None) -> None:
         raise InvalidInput("context.tz_offset_minutes must be within -840..840", field="context.tz_offset_minutes")
 
 
+def user_request(request: Request, state: State, user_id: str, scope: str):
+    """The running node, once the caller is known to act for this (valid) user id."""
+    node = running(state)
+    check_id(user_id, node.settings)
+    authorize_user(node, caller_of(request), user_id, scope)
+    return node
+
+
 def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
     purposes = {}
     for purpose in PURPOSES:
@@ -55,14 +64,14 @@ def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
 class UsersController(Controller):
     path = "/v1/users/{user_id:str}"
     tags = ["users"]
+    security = [{"clientKey": [], "bearer": []}]
 
     @put("/consent")
     async def put_consent(self, user_id: FromPath[str], data: JSONBody[ConsentUpdate],
-                          state: State) -> ConsentView:
+                          state: State, request: Request) -> ConsentView:
         """Grant or withdraw purposes. Withdrawing erases what the purpose allowed, here and
-        (through the control plane) on every other edge."""
-        node = running(state)
-        check_id(user_id, node.settings)
+        (through the control plane) on every other edge. User token, or server key ``consent:write``."""
+        node = user_request(request, state, user_id, "consent:write")
         if not data.purposes:
             raise InvalidInput("purposes must name at least one purpose", field="purposes")
         if not data.policy_version.strip():
@@ -76,20 +85,20 @@ class UsersController(Controller):
                             request_id=change.request_id)
 
     @get("/consent", sync_to_thread=False)
-    def get_consent(self, user_id: FromPath[str], state: State) -> ConsentView:
-        """Consent per purpose; a purpose never granted reads ``granted: false``."""
-        node = running(state)
-        check_id(user_id, node.settings)
+    def get_consent(self, user_id: FromPath[str], state: State, request: Request) -> ConsentView:
+        """Consent per purpose; a purpose never granted reads ``granted: false``.
+        User token, or server key ``users:read``."""
+        node = user_request(request, state, user_id, "users:read")
         return consent_view(user_id, node.privacy.consent(user_id))
 
     @post("/events", status_code=200)
     async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
-                          state: State) -> IngestReport:
+                          state: State, request: Request) -> IngestReport:
         """Behavioural events. Texts are scored (with ``sentiment`` consent) and modulate how
-        each event moves the profile; events without consent are dropped and counted."""
-        node = running(state)
+        each event moves the profile; events without consent are dropped and counted.
+        User token, or server key ``events:write``."""
+        node = user_request(request, state, user_id, "events:write")
         settings = node.settings
-        check_id(user_id, settings)
         if not data.events:
             raise InvalidInput("events must hold at least one event", field="events")
         if len(data.events) > settings.max_events_per_request:
@@ -105,10 +114,10 @@ class UsersController(Controller):
         return report
 
     @get("/vector", sync_to_thread=False)
-    def get_vector(self, user_id: FromPath[str], state: State) -> VectorView:
-        """The user's own vector, top affinities and windowed sentiment (needs ``personalization``)."""
-        node = running(state)
-        check_id(user_id, node.settings)
+    def get_vector(self, user_id: FromPath[str], state: State, request: Request) -> VectorView:
+        """The user's own vector, top affinities and windowed sentiment (needs ``personalization``).
+        User token, or server key ``users:read``."""
+        node = user_request(request, state, user_id, "users:read")
         subject = node.privacy.pseudonymize(user_id)
         profile = node.store.profile(subject) if node.store.consent(subject).allows("personalization") else None
         if profile is None:
@@ -126,11 +135,11 @@ class UsersController(Controller):
             cohort=profile.cohort, events=profile.events, last_update=timestamp(profile.updated_at))
 
     @delete("/", status_code=200)
-    async def delete_user(self, user_id: FromPath[str], state: State) -> DeletionView:
+    async def delete_user(self, user_id: FromPath[str], state: State, request: Request) -> DeletionView:
         """Erase everything derived from the user on this node now and suppress late events;
-        the request is filed with the control plane so every other edge erases too."""
-        node = running(state)
-        check_id(user_id, node.settings)
+        the request is filed with the control plane so every other edge erases too.
+        User token, or server key ``users:delete``."""
+        node = user_request(request, state, user_id, "users:delete")
         erasure = node.privacy.delete_user(user_id, node.now())
         node.metrics.privacy_actions.labels("deleted").inc()
         return DeletionView(user_id=user_id, request_id=erasure.request_id, erased=erasure.erased,

@@ -116,7 +116,7 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
 
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
-                 score: Callable[[list[str]], Awaitable[list[Sentiment]]]) -> None:
+                 score: Callable[[list[str], str], Awaitable[list[Sentiment]]]) -> None:
         self.privacy = privacy
         self.store = privacy.store
         self.cohorts = cohorts
@@ -132,7 +132,7 @@ class Ingestor:
         to_score = [i for i, e in enumerate(events)
                     if e.text and e.text.strip() and consent.allows("sentiment")
                     and _drop_reason(consent, suppression, times[i], now, self.retention_s) is None]
-        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score]) if to_score else []))
+        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject) if to_score else []))
         with self.store.transaction():
             # Read again: a withdrawal or deletion may have landed while texts were scored.
             consent = self.store.consent(subject)

@@ -40,6 +40,10 @@ class EdgeMetrics:
                                        ["kind"], registry=r)
         self.decisions = Counter("sentiedge_decisions_total", "Personalization decisions by vector source",
                                  ["source"], registry=r)
+        self.refusals = Counter("sentiedge_auth_refusals_total",
+                                "Requests refused for their credentials or a rate limit, by reason", ["reason"],
+                                registry=r)
+        self.apps_known = Gauge("sentiedge_apps", "Client apps this edge verifies keys and tokens for", registry=r)
         self.sync_connected = Gauge("sentiedge_sync_connected", "1 while the Sync stream is open", registry=r)
         self.sync_cursor = Gauge("sentiedge_sync_privacy_cursor", "Last privacy sequence number applied", registry=r)
         self.sync_last_success = Gauge("sentiedge_sync_last_success_timestamp_seconds",

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import time
 
-from edge_node import signing
+from edge_node import app_sources, signing
+from edge_node.access import AppSet, Gatekeeper
 from edge_node.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
@@ -66,13 +67,28 @@ class EdgeNode:
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
+        self.access = Gatekeeper(key_rate=settings.rate_limit_per_key, address_rate=settings.rate_limit_per_address,
+                                 token_cache=settings.token_cache_size,
+                                 on_refused=lambda reason: self.metrics.refusals.labels(reason).inc())
+        self.set_apps(app_sources.initial(
+            self.store, apps_file=settings.apps_file, standalone=not settings.control_plane,
+            data_dir=settings.data_path, origins=[f"http://localhost:{settings.port}",
+                                                  f"http://127.0.0.1:{settings.port}"]))
         self.sync: SyncAgent | None = None
         if settings.control_plane:
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
-                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None)
+                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
+                                  enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
+
+    def set_apps(self, apps: AppSet, *, persist: bool = False) -> None:
+        """Verify keys and tokens against this app set from now on (a revocation applies at once)."""
+        if persist:
+            app_sources.persist(self.store, apps)
+        self.access.set_apps(apps)
+        self.metrics.apps_known.set(sum(not a.revoked_at for a in apps.apps))
 
     def _service(self, model: SentimentModel) -> SentimentService:
         return SentimentService(model, self.settings,
@@ -82,13 +98,14 @@ class EdgeNode:
     def model(self) -> SentimentModel:
         return self.sentiment.model
 
-    async def score(self, texts: list[str]) -> list[Sentiment]:
+    async def score(self, texts: list[str], subject: str | None = None) -> list[Sentiment]:
+        """Score texts; only a consenting user's texts (``subject``) may be sampled for review."""
         results = await self.sentiment.score(texts)
         self.metrics.observe_predictions(results)
         now = time.time()
         for r in results:
             self.drift.observe(r.label, r.confidence, now)
-        return self.quality.sample(results, texts, now)
+        return self.quality.sample(results, texts, now, subject)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""

@@ -80,14 +80,16 @@ class PrivacyBook:
         with self.store.transaction():
             consent = self.store.consent(subject)
             withdrawn = []
+            suppression = self.store.suppression(subject)
             for purpose, granted in purposes.items():
                 previous = consent.purposes.get(purpose)
                 if previous is not None and previous.at > at:
                     continue  # an older choice arriving late never overrides a newer one
+                if granted and suppression is not None and at <= suppression.at:
+                    continue  # a grant from before a deletion (an old token, say) never brings the user back
                 if previous is not None and previous.granted and not granted:
                     withdrawn.append(purpose)
                 consent.purposes[purpose] = Grant(granted=granted, at=at, policy_version=policy_version)
-            suppression = self.store.suppression(subject)
             if suppression is not None and any(purposes.values()) and at > suppression.at:
                 # A fresh grant after a deletion starts a new relationship; events from before
                 # the deletion stay dropped because their timestamps are older.
@@ -114,6 +116,8 @@ class PrivacyBook:
                 personalization.forget_sentiment(profile)
                 self.store.put_profile(subject, profile)
                 erased.append("sentiment")
+            if self.store.forget_samples(subject):
+                erased.append("quality_samples")
         if "cohort_analytics" in withdrawn and self.cohorts.withdraw(subject, now):
             erased.append("cohort_contributions")
         return erased

@@ -5,6 +5,10 @@ A client or reviewer can submit the true label for it (``POST /v1/labels``); the
 labelled samples and disagreements per model version and sends the counts upstream
 (``control-plane models quality``). A sample — prediction, and the text for reviewers at
 this edge — is kept for the retention period and never leaves the edge.
+
+Only texts of a known user who gave ``sentiment`` consent (events) are sampled, never the
+anonymous texts of ``POST /v1/sentiment``, which stores nothing. Each sample is indexed
+under the user's pseudonym so a deletion or a ``sentiment`` withdrawal erases it too.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Sample(Stored, kw_only=True):
     at: float
     text: str = ""
     true_label: str = ""
+    subject: str = ""
 
 
 class Quality(Stored, kw_only=True):
@@ -42,16 +47,17 @@ class QualityBook:
         self.labels = labels
         self._random = random.Random(seed)
 
-    def sample(self, results: list[Sentiment], texts: list[str], now: float) -> list[Sentiment]:
-        if self.rate <= 0:
+    def sample(self, results: list[Sentiment], texts: list[str], now: float,
+               subject: str | None = None) -> list[Sentiment]:
+        if self.rate <= 0 or not subject:
             return results
         out = []
         for result, text in zip(results, texts):
             if self._random.random() < self.rate:
                 sample_id = f"smp-{uuid.uuid4().hex}"
-                self.store.put(f"sample|{sample_id}", Sample(model=result.model, version=result.version,
-                                                             label=result.label, confidence=result.confidence,
-                                                             at=now, text=text), ttl=self.store.retention_s)
+                self.store.put_sample(subject, sample_id, Sample(
+                    model=result.model, version=result.version, label=result.label, confidence=result.confidence,
+                    at=now, text=text, subject=subject))
                 result = msgspec.structs.replace(result, sample_id=sample_id)
             out.append(result)
         return out

@@ -150,7 +150,32 @@ class EdgeStore:
 
     def erase_user(self, subject: str) -> list[str]:
         """Delete the user's per-user records; returns what existed and was erased."""
-        return [kind for kind in ("profile", "consent") if self.delete(f"{kind}|{subject}")]
+        erased = [kind for kind in ("profile", "consent") if self.delete(f"{kind}|{subject}")]
+        if self.forget_samples(subject):
+            erased.append("quality_samples")
+        return erased
+
+    # --- sampled predictions (texts for review), indexed by user ---------------------------
+    MAX_SAMPLES_PER_USER = 100
+
+    def put_sample(self, subject: str, sample_id: str, sample: Stored) -> None:
+        with self.transaction():
+            index = self.get(f"samples|{subject}", Keys) or Keys()
+            index.keys.append(sample_id)
+            for old in index.keys[:-self.MAX_SAMPLES_PER_USER]:  # bounded per user: the oldest go first
+                self.delete(f"sample|{old}")
+            index.keys = index.keys[-self.MAX_SAMPLES_PER_USER:]
+            self.put(f"sample|{sample_id}", sample, ttl=self.retention_s)
+            self.put(f"samples|{subject}", index, ttl=self.retention_s)
+
+    def forget_samples(self, subject: str) -> int:
+        """Erase every sampled text of the user; returns how many there were."""
+        index = self.get(f"samples|{subject}", Keys)
+        if index is None:
+            return 0
+        removed = sum(self.delete(f"sample|{sample_id}") for sample_id in index.keys)
+        self.delete(f"samples|{subject}")
+        return removed
 
     # --- privacy requests waiting to be filed with the control plane ----------------------
     def queue_request(self, request: PrivacyRequest) -> None:

@@ -10,7 +10,14 @@
 * Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
   is NACKed and the current model keeps serving.
 * Heartbeats carry health and the cohort windows that closed since the last one, aggregates
-  only: no text and no user id ever leaves the edge.
+  only: no text and no user id ever leaves the edge. Closed windows, experiment counts and
+  trigger transitions count as sent only when the control plane returns a receipt for the
+  heartbeat that carried them; until then every heartbeat carries them again (the control
+  plane replaces a resent window, so nothing is counted twice and nothing is lost).
+* The edge proves who it is: its mTLS certificate, or (plain gRPC) a node secret it got once
+  for the one-time enrollment token of ``control-plane nodes enroll`` and keeps in its store.
+* The app set (client keys, signing keys, server keys) arrives like everything else and is
+  persisted, so a restarted edge verifies callers before it reconnects.
 """
 
 from __future__ import annotations
@@ -25,17 +32,24 @@ import grpc
 from google.protobuf.json_format import MessageToJson
 
 from edge_node import convert
-from edge_node.errors import EdgeError
+from edge_node.errors import ConfigError, EdgeError
 from edge_node.privacy import PrivacyBook
 from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("edge_node.sync")
 DELETE_USER = common_pb2.PRIVACY_KIND_DELETE_USER
+MAX_PENDING_TRIGGERS = 1000
+LOOPBACK = ("127.", "localhost:", "[::1]:")
+
+
+def _trigger_record(t) -> dict:
+    return {"rule": t.rule, "cohort": t.cohort, "active": t.active, "value": t.value, "at": t.at}
 
 
 class SyncAgent:
     def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
-                 audit_log: str | None = None, tls: tuple[str, str, str] | None = None) -> None:
+                 audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
+                 enrollment_token: str = "") -> None:
         self.node = node
         self.store = node.store
         self.target = target
@@ -50,6 +64,15 @@ class SyncAgent:
         if tls is not None:  # read once at start: a missing file fails start-up, not every reconnect
             ca, cert, key = (Path(p).read_bytes() for p in tls)
             self.credentials = grpc.ssl_channel_credentials(ca, key, cert)
+        self.enrollment_token = enrollment_token
+        self.metadata = None
+        if self.credentials is None and not self.node_secret and not enrollment_token \
+                and not target.startswith(LOOPBACK):
+            raise ConfigError(f"the control plane {target} is not on loopback: this edge needs a credential, "
+                              f"mTLS (EDGE_TLS_CA/CERT/KEY) or an enrollment token from `control-plane nodes enroll "
+                              f"{node_id}` (EDGE_ENROLLMENT_TOKEN)")
+        self._beat = 0
+        self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
         if self.store.value("sync_last_success") is None:
@@ -61,6 +84,10 @@ class SyncAgent:
     @property
     def cursor(self) -> int:
         return int(self.store.value("privacy_cursor", 0))
+
+    @property
+    def node_secret(self) -> str:
+        return self.store.value("node_secret", "")
 
     @property
     def last_success(self) -> float:
@@ -101,8 +128,15 @@ class SyncAgent:
                       else grpc.aio.insecure_channel(self.target, options=options))
         async with channel_cm as channel:
             stub = sync_pb2_grpc.EdgeSyncStub(channel)
+            if self.credentials is None and not self.node_secret and self.enrollment_token:
+                reply = await stub.Enroll(sync_pb2.EnrollRequest(node_id=self.node_id,
+                                                                 enrollment_token=self.enrollment_token), timeout=30)
+                self.store.set_value("node_secret", reply.node_secret)
+                log.info("enrolled with %s as %s: node secret stored in the data dir", self.target, self.node_id)
+            self.metadata = (("authorization", f"Bearer {self.node_secret}"),) if self.node_secret else None
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
-            call = stub.Sync(self._outgoing(queue))
+            self._inflight.clear()
+            call = stub.Sync(self._outgoing(queue), metadata=self.metadata)
             model = self.node.model
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
@@ -134,6 +168,14 @@ class SyncAgent:
                     elif kind == "experiments":
                         self.node.experiments.set(convert.experiments(message.experiments),
                                                   message.experiments.version)
+                    elif kind == "apps":
+                        if self.node.settings.apps_file:
+                            log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
+                        else:
+                            self.node.set_apps(convert.apps(message.apps), persist=True)
+                            log.info("apps v%d: %d apps", message.apps.version, len(message.apps.apps))
+                    elif kind == "heartbeat_receipt":
+                        self._receipt(message.heartbeat_receipt.seq)
                     elif kind == "rules":
                         self.node.triggers.set_rules(convert.rules(message.rules), message.rules.version)
                         log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
@@ -172,17 +214,49 @@ class SyncAgent:
             self._last_success = time.time()
             self.store.set_value("sync_last_success", self._last_success)
 
+    def _receipt(self, seq: int) -> None:
+        """The control plane stored heartbeat ``seq``: what it carried is sent."""
+        done = self._inflight.pop(seq, None)
+        if done is None:
+            return
+        last_window, last_trigger = done
+        with self.store.transaction():
+            if last_window > int(self.store.value("cohorts_acked_until", last_window - 1)):
+                self.store.set_value("cohorts_acked_until", last_window)
+            pending = [t for t in self.store.value("pending_triggers", []) if t["id"] > last_trigger]
+            self.store.set_value("pending_triggers", pending)
+
+    def _pending_triggers(self) -> list[dict]:
+        """Trigger transitions not yet receipted, kept in the store (bounded: the oldest go first)."""
+        transitions = self.node.triggers.transitions
+        if not transitions:
+            return self.store.value("pending_triggers", [])
+        with self.store.transaction():
+            pending = self.store.value("pending_triggers", [])
+            next_id = int(self.store.value("trigger_seq", 0))
+            while transitions:
+                next_id += 1
+                pending.append({**_trigger_record(transitions.popleft()), "id": next_id})
+            pending = pending[-MAX_PENDING_TRIGGERS:]
+            self.store.set_value("pending_triggers", pending)
+            self.store.set_value("trigger_seq", next_id)
+        return pending
+
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
         cohorts = self.node.cohorts
         window_s = int(cohorts.window_s)
         last_closed = cohorts.window_of(time.time()) - window_s
-        sent_until = int(self.store.value("cohorts_sent_until", last_closed - window_s))
+        first_kept = last_closed - int(cohorts.horizon_s // window_s) * window_s
+        acked = int(self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until",
+                                                                             last_closed - window_s)))
         aggregates, experiments = [], []
-        for window in range(sent_until + window_s, last_closed + 1, window_s):  # windows closed since the last one
+        for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):  # not yet receipted
             aggregates.extend(convert.aggregate(window, window_s, key, cell)
                               for key, cell in cohorts.export(window).items())
             experiments.extend(convert.experiment_aggregate(window, *row) for row in self.node.experiments.export(window))
-        self.store.set_value("cohorts_sent_until", last_closed)
+        triggers = self._pending_triggers()
+        self._beat += 1
+        self._inflight[self._beat] = (last_closed, triggers[-1]["id"] if triggers else 0)
         model = self.node.model
         label_psi, confidence_psi, _, _ = self.node.drift_status()
         labels, bins = self.node.drift.recent(time.time())
@@ -198,10 +272,10 @@ class SyncAgent:
             outputs=outputs,
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
                      for m, q in self.node.quality.counts().items()])
-        transitions = self.node.triggers.transitions
-        events = [convert.trigger_event(transitions.popleft()) for _ in range(len(transitions))]
+        events = [sync_pb2.TriggerEvent(rule=t["rule"], cohort=t["cohort"], active=t["active"], value=t["value"],
+                                        at=t["at"]) for t in triggers]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,
-                                                                 experiments=experiments))
+                                                                 experiments=experiments, seq=self._beat))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         cursor = self.cursor
@@ -242,7 +316,7 @@ class SyncAgent:
 
         async def download(offset: int):
             async for chunk in stub.DownloadBundle(sync_pb2.DownloadRequest(
-                    manifest_sha256=sha, offset=offset, node_id=self.node_id)):
+                    manifest_sha256=sha, offset=offset, node_id=self.node_id), metadata=self.metadata):
                 yield chunk.data
 
         try:

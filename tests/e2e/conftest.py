@@ -94,9 +94,31 @@ class Process:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _edge_credentials(base: str, env: dict, data_dir: Path, cp_apps: dict) -> None:
+    """Register the headers the tests' calls to this edge carry, and wait until it accepts them."""
+    from tests.credentials import DevApp
+    from tests.e2e.http import CREDENTIALS, call
+
+    if "EDGE_APPS_FILE" in env:
+        app = DevApp(Path(env["EDGE_APPS_FILE"]))
+    elif "EDGE_CONTROL_PLANE" in env:
+        app = cp_apps.get(env["EDGE_CONTROL_PLANE"]) or next(iter(cp_apps.values()), None)
+        if app is None:
+            return  # a control plane this fixture did not start
+    else:
+        app = DevApp(data_dir / "dev-app.json")
+    CREDENTIALS[base] = app.server()
+    deadline = time.monotonic() + 60
+    while call(base, "GET", "/v1/personalize")[0] == 401 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the app set arrives with the first Sync
+
+
 @pytest.fixture
 def spawn(tmp_path, request):
+    from tests.credentials import DevApp
+
     started: list[Process] = []
+    cp_apps: dict[str, DevApp] = {}
 
     def start(*args: str, health_path: str = "/readyz", env: dict[str, str] | None = None) -> tuple[Process, str]:
         port = free_port()
@@ -114,6 +136,12 @@ def spawn(tmp_path, request):
         proc = Process([exe, *args[1:]], full_env, tmp_path / f"{args[0]}-{port}.log", health)
         started.append(proc)
         proc.wait_healthy()
+        if args[0] == "control-plane":
+            dev = Path(full_env["CP_DATA_DIR"]) / "dev-app.json"
+            if dev.exists():  # a loopback control plane registers a development app
+                cp_apps[base] = DevApp(dev)
+        elif args[:2] == ("edge-node", "serve") or args[0] == "edge-node":
+            _edge_credentials(base, full_env, Path(full_env["EDGE_DATA_DIR"]), cp_apps)
         return proc, base
 
     yield start

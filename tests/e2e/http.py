@@ -1,13 +1,20 @@
-"""A tiny JSON-over-HTTP client for e2e tests (stdlib only, like a plain user's script)."""
+"""A tiny JSON-over-HTTP client for e2e tests (stdlib only, like a plain user's script).
+
+Requests to an edge carry the credentials registered for it (``CREDENTIALS[base]``: the
+headers of the app's backend, a server key with every scope) unless ``headers`` is given;
+``headers={}`` sends none, as an outsider would."""
 
 import json
 import urllib.error
 import urllib.request
 
+CREDENTIALS: dict[str, dict[str, str]] = {}
 
-def call(base: str, method: str, path: str, body=None, timeout: float = 30):
+
+def call(base: str, method: str, path: str, body=None, timeout: float = 30, headers: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json"})
+    sent = {"content-type": "application/json", **(CREDENTIALS.get(base, {}) if headers is None else headers)}
+    req = urllib.request.Request(base + path, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read())

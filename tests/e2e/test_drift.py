@@ -34,8 +34,15 @@ def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn,
     _, cp = spawn("control-plane", "serve", env=cp_env())
     _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir),
                     env=edge_env(cp, "edge-q", tmp_path, EDGE_LABEL_SAMPLE_RATE="1"))
-    results = call(edge, "POST", "/v1/sentiment", {"texts": ["I love it.", "Horrible, never again.", "Great!"]})[1]
-    samples = [(r["sample_id"], r["label"]) for r in results["results"]]
+    # Anonymous texts are never kept: only a consenting user's texts are sampled for review.
+    anonymous = call(edge, "POST", "/v1/sentiment", {"texts": ["I love it."]})[1]["results"]
+    assert anonymous[0].get("sample_id") is None
+    assert call(edge, "PUT", "/v1/users/rev/consent", {"purposes": {"sentiment": True, "personalization": True},
+                                                       "policy_version": "v1"})[0] == 200
+    report = call(edge, "POST", "/v1/users/rev/events", {"events": [
+        {"type": "review", "item_id": f"i{i}", "category": "Books", "text": text}
+        for i, text in enumerate(["I love it.", "Horrible, never again.", "Great!"])]})[1]
+    samples = [(r["sentiment"]["sample_id"], r["sentiment"]["label"]) for r in report["results"]]
     assert all(sid.startswith("smp-") for sid, _ in samples)
     flip = {"positive": "negative", "negative": "positive"}
     answers = [label for _, label in samples[:2]] + [flip[samples[2][1]]]  # the reviewer disagrees once

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from edge_node.app import create_app
+from tests.credentials import edge_app
 from edge_node.config import load_settings
 
 
@@ -16,6 +17,7 @@ def client(model, tmp_path_factory):
     app = create_app(load_settings({"EDGE_MAX_TEXTS_PER_REQUEST": "8", "EDGE_MAX_TEXT_CHARS": "5000",
                                     "EDGE_DATA_DIR": str(tmp_path_factory.mktemp("edge"))}), model=model)
     with TestClient(app) as c:
+        c.headers.update(edge_app(app.state.settings.data_path).server())
         yield c
 
 

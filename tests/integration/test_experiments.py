@@ -8,6 +8,7 @@ from litestar.testing import TestClient
 from control_plane.experiments import ExperimentBook
 from control_plane.store import Store
 from edge_node.app import create_app
+from tests.credentials import edge_app
 from edge_node.config import load_settings
 from edge_node.experiments import Arm, Experiment
 
@@ -21,6 +22,7 @@ def edge(model, tmp_path):
     settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_COHORT_MIN_SIZE": "20"})
     app = create_app(settings, model=model)
     with TestClient(app) as client:
+        client.headers.update(edge_app(settings.data_path).server())
         app.state.node.experiments.set([EXPERIMENT], 1)
         yield client, app.state.node
 

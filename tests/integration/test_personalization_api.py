@@ -6,6 +6,7 @@ import pytest
 from litestar.testing import TestClient
 
 from edge_node.app import create_app
+from tests.credentials import edge_app
 from edge_node.config import load_settings
 
 ALL_PURPOSES = {"sentiment": True, "personalization": True, "cohort_analytics": True}
@@ -26,7 +27,9 @@ def client(model, tmp_path):
                               "EDGE_MAX_EVENTS_PER_REQUEST": "5", "EDGE_MAX_CANDIDATES_PER_REQUEST": "10",
                               "EDGE_MAX_BODY_BYTES": "20000", "EDGE_EXPLORATION_SLOTS": "0",
                               "EDGE_COHORT_PRIOR_REFRESH_S": "0"})
-    with TestClient(create_app(settings, model=model)) as c:
+    app = create_app(settings, model=model)
+    with TestClient(app) as c:
+        c.headers.update(edge_app(settings.data_path).server())
         yield c
 
 

@@ -60,6 +60,144 @@ class DriftReport(_message.Message):
     threshold: float
     def __init__(self, rows: _Optional[_Iterable[_Union[DriftRow, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
+class EnrollNodeRequest(_message.Message):
+    __slots__ = ("node_id", "ttl_s")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    ttl_s: float
+    def __init__(self, node_id: _Optional[str] = ..., ttl_s: _Optional[float] = ...) -> None: ...
+
+class NodeEnrollment(_message.Message):
+    __slots__ = ("node_id", "enrollment_token", "expires_at")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    enrollment_token: str
+    expires_at: float
+    def __init__(self, node_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
+class RevokeNodeRequest(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
+
+class QuarantineRequest(_message.Message):
+    __slots__ = ("node_id", "release")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    release: bool
+    def __init__(self, node_id: _Optional[str] = ..., release: _Optional[bool] = ...) -> None: ...
+
+class AddAppRequest(_message.Message):
+    __slots__ = ("name", "origins", "public_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    origins: _containers.RepeatedScalarFieldContainer[str]
+    public_key: str
+    def __init__(self, name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., public_key: _Optional[str] = ...) -> None: ...
+
+class ListAppsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateAppRequest(_message.Message):
+    __slots__ = ("name", "grace_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GRACE_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    grace_s: float
+    def __init__(self, name: _Optional[str] = ..., grace_s: _Optional[float] = ...) -> None: ...
+
+class RevokeAppRequest(_message.Message):
+    __slots__ = ("name", "server_key")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    server_key: str
+    def __init__(self, name: _Optional[str] = ..., server_key: _Optional[str] = ...) -> None: ...
+
+class AddServerKeyRequest(_message.Message):
+    __slots__ = ("name", "key_name", "scopes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key_name: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., key_name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AppTokenRequest(_message.Message):
+    __slots__ = ("name", "user_id", "ttl_s", "consent", "policy_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    user_id: str
+    ttl_s: float
+    consent: _containers.RepeatedScalarFieldContainer[str]
+    policy_version: str
+    def __init__(self, name: _Optional[str] = ..., user_id: _Optional[str] = ..., ttl_s: _Optional[float] = ..., consent: _Optional[_Iterable[str]] = ..., policy_version: _Optional[str] = ...) -> None: ...
+
+class AppToken(_message.Message):
+    __slots__ = ("token", "expires_at")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    expires_at: float
+    def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[float] = ...) -> None: ...
+
+class ServerKeyInfo(_message.Message):
+    __slots__ = ("name", "scopes", "created_at", "revoked_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    created_at: float
+    revoked_at: float
+    def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ...) -> None: ...
+
+class AppInfo(_message.Message):
+    __slots__ = ("name", "app_id", "origins", "client_key", "signing_secret", "kid", "server_key", "server_keys", "created_at", "revoked_at", "client_keys")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_KEY_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    KID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEY_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEYS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_KEYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    app_id: str
+    origins: _containers.RepeatedScalarFieldContainer[str]
+    client_key: str
+    signing_secret: str
+    kid: str
+    server_key: str
+    server_keys: _containers.RepeatedCompositeFieldContainer[ServerKeyInfo]
+    created_at: float
+    revoked_at: float
+    client_keys: int
+    def __init__(self, name: _Optional[str] = ..., app_id: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_key: _Optional[str] = ..., signing_secret: _Optional[str] = ..., kid: _Optional[str] = ..., server_key: _Optional[str] = ..., server_keys: _Optional[_Iterable[_Union[ServerKeyInfo, _Mapping]]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., client_keys: _Optional[int] = ...) -> None: ...
+
+class ListAppsResponse(_message.Message):
+    __slots__ = ("apps",)
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    apps: _containers.RepeatedCompositeFieldContainer[AppInfo]
+    def __init__(self, apps: _Optional[_Iterable[_Union[AppInfo, _Mapping]]] = ...) -> None: ...
+
 class ListRulesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -365,7 +503,7 @@ class ListNodesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("node_id", "region", "model", "privacy_cursor", "cursor_lag", "last_seen", "connected_since", "state", "serving_personal")
+    __slots__ = ("node_id", "region", "model", "privacy_cursor", "cursor_lag", "last_seen", "connected_since", "state", "serving_personal", "credential", "quarantined")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -375,6 +513,8 @@ class NodeInfo(_message.Message):
     CONNECTED_SINCE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SERVING_PERSONAL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
+    QUARANTINED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     region: str
     model: _common_pb2.ModelRef
@@ -384,7 +524,9 @@ class NodeInfo(_message.Message):
     connected_since: float
     state: str
     serving_personal: bool
-    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., cursor_lag: _Optional[int] = ..., last_seen: _Optional[float] = ..., connected_since: _Optional[float] = ..., state: _Optional[str] = ..., serving_personal: _Optional[bool] = ...) -> None: ...
+    credential: str
+    quarantined: bool
+    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., cursor_lag: _Optional[int] = ..., last_seen: _Optional[float] = ..., connected_since: _Optional[float] = ..., state: _Optional[str] = ..., serving_personal: _Optional[bool] = ..., credential: _Optional[str] = ..., quarantined: _Optional[bool] = ...) -> None: ...
 
 class ListNodesResponse(_message.Message):
     __slots__ = ("nodes",)

@@ -577,6 +577,21 @@ class NodesStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DecommissionRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
                 _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/sentiedge.v1.Nodes/Enroll',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.EnrollNodeRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeEnrollment.FromString,
+                _registered_method=True)
+        self.Revoke = channel.unary_unary(
+                '/sentiedge.v1.Nodes/Revoke',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeNodeRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
+                _registered_method=True)
+        self.Quarantine = channel.unary_unary(
+                '/sentiedge.v1.Nodes/Quarantine',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QuarantineRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
+                _registered_method=True)
 
 
 class NodesServicer:
@@ -594,6 +609,27 @@ class NodesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enroll(self, request, context):
+        """A one-time enrollment token for a node id (exchanged by the edge for its node secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Revoke(self, request, context):
+        """Revoke a node's credential: its streams close and it can no longer sync, ACK or file.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Quarantine(self, request, context):
+        """Leave a node's cohort aggregates out of every merge (or take them back in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -605,6 +641,21 @@ def add_NodesServicer_to_server(servicer, server):
             'Decommission': grpc.unary_unary_rpc_method_handler(
                     servicer.Decommission,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.DecommissionRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.EnrollNodeRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeEnrollment.SerializeToString,
+            ),
+            'Revoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revoke,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeNodeRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.SerializeToString,
+            ),
+            'Quarantine': grpc.unary_unary_rpc_method_handler(
+                    servicer.Quarantine,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QuarantineRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.SerializeToString,
             ),
     }
@@ -662,6 +713,382 @@ class Nodes:
             '/sentiedge.v1.Nodes/Decommission',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.DecommissionRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Nodes/Enroll',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.EnrollNodeRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeEnrollment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Nodes/Revoke',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeNodeRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Quarantine(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Nodes/Quarantine',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.QuarantineRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.NodeInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AppsStub:
+    """Client apps: keys for browsers and apps, signing secrets for user tokens, server keys.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Add = channel.unary_unary(
+                '/sentiedge.v1.Apps/Add',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddAppRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/sentiedge.v1.Apps/List',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsResponse.FromString,
+                _registered_method=True)
+        self.Rotate = channel.unary_unary(
+                '/sentiedge.v1.Apps/Rotate',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RotateAppRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+                _registered_method=True)
+        self.Revoke = channel.unary_unary(
+                '/sentiedge.v1.Apps/Revoke',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeAppRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+                _registered_method=True)
+        self.AddServerKey = channel.unary_unary(
+                '/sentiedge.v1.Apps/AddServerKey',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddServerKeyRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+                _registered_method=True)
+        self.Token = channel.unary_unary(
+                '/sentiedge.v1.Apps/Token',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.FromString,
+                _registered_method=True)
+
+
+class AppsServicer:
+    """Client apps: keys for browsers and apps, signing secrets for user tokens, server keys.
+    """
+
+    def Add(self, request, context):
+        """the client key and signing secret are returned once
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rotate(self, request, context):
+        """new client key and signing secret, shown once
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Revoke(self, request, context):
+        """the whole app, or one server key
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddServerKey(self, request, context):
+        """the server key is returned once
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Token(self, request, context):
+        """a user token for development
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AppsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Add': grpc.unary_unary_rpc_method_handler(
+                    servicer.Add,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddAppRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsResponse.SerializeToString,
+            ),
+            'Rotate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rotate,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RotateAppRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.SerializeToString,
+            ),
+            'Revoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.Revoke,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeAppRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.SerializeToString,
+            ),
+            'AddServerKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddServerKey,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddServerKeyRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.SerializeToString,
+            ),
+            'Token': grpc.unary_unary_rpc_method_handler(
+                    servicer.Token,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Apps', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Apps', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Apps:
+    """Client apps: keys for browsers and apps, signing secrets for user tokens, server keys.
+    """
+
+    @staticmethod
+    def Add(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/Add',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddAppRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/List',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAppsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rotate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/Rotate',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RotateAppRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Revoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/Revoke',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RevokeAppRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddServerKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/AddServerKey',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddServerKeyRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Token(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/Token',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.FromString,
             options,
             channel_credentials,
             insecure,

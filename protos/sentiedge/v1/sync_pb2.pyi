@@ -7,6 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class EnrollRequest(_message.Message):
+    __slots__ = ("node_id", "enrollment_token")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    enrollment_token: str
+    def __init__(self, node_id: _Optional[str] = ..., enrollment_token: _Optional[str] = ...) -> None: ...
+
+class EnrollResponse(_message.Message):
+    __slots__ = ("node_id", "node_secret")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_SECRET_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_secret: str
+    def __init__(self, node_id: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
+
 class EdgeMessage(_message.Message):
     __slots__ = ("hello", "ack", "heartbeat", "filing")
     HELLO_FIELD_NUMBER: _ClassVar[int]
@@ -48,16 +64,18 @@ class Ack(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.AckStatus, str]] = ..., error: _Optional[str] = ..., privacy_seq: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("health", "cohorts", "triggers", "experiments")
+    __slots__ = ("health", "cohorts", "triggers", "experiments", "seq")
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
     TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
     health: NodeHealth
     cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
     triggers: _containers.RepeatedCompositeFieldContainer[TriggerEvent]
     experiments: _containers.RepeatedCompositeFieldContainer[ExperimentAggregate]
-    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ...) -> None: ...
+    seq: int
+    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class TriggerEvent(_message.Message):
     __slots__ = ("rule", "cohort", "active", "value", "at")
@@ -165,7 +183,7 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +191,8 @@ class ControlMessage(_message.Message):
     FILING_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     RULES_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
     model: ModelAssignment
@@ -180,7 +200,75 @@ class ControlMessage(_message.Message):
     filing_receipt: FilingReceipt
     rules: RuleSet
     experiments: ExperimentSet
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ...) -> None: ...
+    apps: AppSet
+    heartbeat_receipt: HeartbeatReceipt
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ...) -> None: ...
+
+class HeartbeatReceipt(_message.Message):
+    __slots__ = ("seq",)
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    def __init__(self, seq: _Optional[int] = ...) -> None: ...
+
+class AppSet(_message.Message):
+    __slots__ = ("version", "apps")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    apps: _containers.RepeatedCompositeFieldContainer[App]
+    def __init__(self, version: _Optional[int] = ..., apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ...) -> None: ...
+
+class App(_message.Message):
+    __slots__ = ("app_id", "name", "origins", "client_keys", "signing_keys", "server_keys", "revoked_at")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_KEYS_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_KEYS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    name: str
+    origins: _containers.RepeatedScalarFieldContainer[str]
+    client_keys: _containers.RepeatedCompositeFieldContainer[KeyDigest]
+    signing_keys: _containers.RepeatedCompositeFieldContainer[SigningKey]
+    server_keys: _containers.RepeatedCompositeFieldContainer[ServerKey]
+    revoked_at: float
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_keys: _Optional[_Iterable[_Union[KeyDigest, _Mapping]]] = ..., signing_keys: _Optional[_Iterable[_Union[SigningKey, _Mapping]]] = ..., server_keys: _Optional[_Iterable[_Union[ServerKey, _Mapping]]] = ..., revoked_at: _Optional[float] = ...) -> None: ...
+
+class KeyDigest(_message.Message):
+    __slots__ = ("sha256", "not_after")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    not_after: float
+    def __init__(self, sha256: _Optional[str] = ..., not_after: _Optional[float] = ...) -> None: ...
+
+class SigningKey(_message.Message):
+    __slots__ = ("kid", "alg", "secret", "public_key", "not_after")
+    KID_FIELD_NUMBER: _ClassVar[int]
+    ALG_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_FIELD_NUMBER: _ClassVar[int]
+    kid: str
+    alg: str
+    secret: str
+    public_key: str
+    not_after: float
+    def __init__(self, kid: _Optional[str] = ..., alg: _Optional[str] = ..., secret: _Optional[str] = ..., public_key: _Optional[str] = ..., not_after: _Optional[float] = ...) -> None: ...
+
+class ServerKey(_message.Message):
+    __slots__ = ("name", "sha256", "scopes", "revoked_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sha256: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    revoked_at: float
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., revoked_at: _Optional[float] = ...) -> None: ...
 
 class ExperimentSet(_message.Message):
     __slots__ = ("version", "experiments")

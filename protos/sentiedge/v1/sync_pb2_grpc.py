@@ -44,6 +44,11 @@ class EdgeSyncStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.DownloadRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.BundleChunk.FromString,
                 _registered_method=True)
+        self.Enroll = channel.unary_unary(
+                '/sentiedge.v1.EdgeSync/Enroll',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollResponse.FromString,
+                _registered_method=True)
 
 
 class EdgeSyncServicer:
@@ -62,6 +67,14 @@ class EdgeSyncServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Enroll(self, request, context):
+        """Exchange a one-time enrollment token (control-plane nodes enroll) for this node's
+        secret; later calls carry it as `authorization: Bearer <node secret>` metadata.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EdgeSyncServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +87,11 @@ def add_EdgeSyncServicer_to_server(servicer, server):
                     servicer.DownloadBundle,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.DownloadRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.BundleChunk.SerializeToString,
+            ),
+            'Enroll': grpc.unary_unary_rpc_method_handler(
+                    servicer.Enroll,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +148,33 @@ class EdgeSync:
             '/sentiedge.v1.EdgeSync/DownloadBundle',
             protos_dot_sentiedge_dot_v1_dot_sync__pb2.DownloadRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_sync__pb2.BundleChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Enroll(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.EdgeSync/Enroll',
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.EnrollResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,111 @@
+"""Where an edge's app set comes from, offline first.
+
+1. The control plane streams it over Sync; the edge persists every set it receives, so a
+   restart serves the same apps before it reconnects.
+2. A standalone edge reads ``EDGE_APPS_FILE``: JSON with raw keys, as an operator writes it::
+
+       {"apps": [{"name": "shop", "app_id": "app_shop", "origins": ["https://shop.example"],
+                  "client_keys": ["ck_..."],
+                  "signing_keys": [{"kid": "k1", "alg": "HS256", "secret": "..."},
+                                   {"kid": "k2", "alg": "EdDSA", "public_key": "-----BEGIN PUBLIC KEY-----..."}],
+                  "server_keys": [{"name": "backend", "key": "sk_...", "scopes": ["events:write"]}]}]}
+
+3. A standalone edge with neither generates a development app into its data directory
+   (``dev-app.json``, mode 0600) and logs where, as the control plane does for its token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from pathlib import Path
+
+import msgspec
+
+from edge_node.access import SCOPES, App, AppSet, KeyDigest, ServerKey, SigningKey, digest
+from edge_node.errors import ConfigError
+from edge_node.store import EdgeStore
+
+log = logging.getLogger("edge_node")
+DEV_FILE = "dev-app.json"
+_decode_set = msgspec.msgpack.Decoder(AppSet)
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class FileServerKey(msgspec.Struct, kw_only=True):
+    name: str
+    key: str
+    scopes: list[str] = []
+
+
+class FileApp(msgspec.Struct, kw_only=True):
+    name: str
+    app_id: str = ""
+    origins: list[str] = []
+    client_keys: list[str] = []
+    signing_keys: list[SigningKey] = []
+    server_keys: list[FileServerKey] = []
+
+
+class AppsFile(msgspec.Struct, kw_only=True):
+    apps: list[FileApp]
+
+
+def from_file(path: Path, source: str = "file") -> AppSet:
+    try:
+        parsed = msgspec.json.decode(path.read_bytes(), type=AppsFile)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError(f"cannot read apps from {path} (EDGE_APPS_FILE): {exc}") from exc
+    apps = []
+    for entry in parsed.apps:
+        if not entry.client_keys:
+            raise ConfigError(f"app {entry.name!r} in {path} has no client_keys")
+        for signing in entry.signing_keys:
+            if signing.alg not in ("HS256", "EdDSA") or not (signing.secret if signing.alg == "HS256"
+                                                             else signing.public_key):
+                raise ConfigError(f"app {entry.name!r} in {path}: signing key {signing.kid!r} needs alg HS256 with "
+                                  f"a secret, or EdDSA with a public_key")
+        for server_key in entry.server_keys:
+            if not server_key.key.startswith("sk_") or set(server_key.scopes) - set(SCOPES):
+                raise ConfigError(f"app {entry.name!r} in {path}: server key {server_key.name!r} must start with "
+                                  f"sk_ and use scopes from {', '.join(SCOPES)}")
+        apps.append(App(app_id=entry.app_id or f"app_{entry.name}", name=entry.name, origins=entry.origins,
+                        client_keys=[KeyDigest(sha256=digest(k)) for k in entry.client_keys],
+                        signing_keys=entry.signing_keys,
+                        server_keys=[ServerKey(name=k.name, sha256=digest(k.key), scopes=k.scopes)
+                                     for k in entry.server_keys]))
+    return AppSet(version=1, apps=apps, source=source)
+
+
+def development_app(data_dir: Path, origins: list[str]) -> Path:
+    """Write a development app with every scope into the data dir, once; returns its path."""
+    path = data_dir / DEV_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        body = {"apps": [{
+            "name": "dev", "app_id": "app_dev", "origins": origins,
+            "client_keys": [f"ck_{secrets.token_urlsafe(18)}"],
+            "signing_keys": [{"kid": "dev-1", "alg": "HS256", "secret": secrets.token_urlsafe(32)}],
+            "server_keys": [{"name": "dev-backend", "key": f"sk_{secrets.token_urlsafe(24)}", "scopes": list(SCOPES)}],
+        }]}
+        path.write_text(json.dumps(body, indent=2) + "\n")
+        path.chmod(0o600)
+    return path
+
+
+def initial(store: EdgeStore, *, apps_file: str, standalone: bool, data_dir: Path, origins: list[str]) -> AppSet:
+    """The app set an edge starts with."""
+    if apps_file:
+        return from_file(Path(apps_file))
+    if not standalone:
+        raw = store.value("apps")
+        return _decode_set.decode(raw) if raw else AppSet(source="control-plane")
+    path = development_app(data_dir, origins)
+    log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, signing secret and a server "
+                "key with every scope; mint a user token with: edge-node token USER --apps-file %s)", path, path)
+    return from_file(path, source="development")
+
+
+def persist(store: EdgeStore, apps: AppSet) -> None:
+    store.set_value("apps", _encode(apps))

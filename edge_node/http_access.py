@@ -1,0 +1,125 @@
+"""HTTP side of access control: the gate in front of every ``/v1`` route, CORS per app, and
+the one check every user-scoped handler (and the personalize fast path) calls.
+
+The gate admits or refuses a request before any handler runs: client key, Authorization
+(user token or server key), rate limits per address and per key, and the browser origin
+against the app's list. Handlers then say *whose* data they touch with :func:`authorize_user`.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from edge_node.access import Caller
+from edge_node.errors import EdgeError, Forbidden
+from edge_node.schemas import ErrorBody
+
+CALLER = "sentiedge.caller"
+ALLOW_HEADERS = b"authorization, content-type, x-client-key"
+ALLOW_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
+_encode = msgspec.json.Encoder().encode
+
+
+def header(scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def client_address(scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def admit(node, scope) -> Caller:
+    """The caller of this request, admitted once (the fast path and the gate share the result)."""
+    caller = scope.get(CALLER)
+    if caller is None:
+        caller = node.access.admit(header(scope, b"x-client-key"), header(scope, b"authorization"),
+                                   client_address(scope), node.now())
+        origin = header(scope, b"origin")
+        if origin is not None and not caller.app.allows_origin(origin):
+            node.metrics.refusals.labels("origin_not_allowed").inc()
+            raise Forbidden(f"origin {origin} is not one of app {caller.app.name!r}'s origins",
+                            reason="origin_not_allowed")
+        scope[CALLER] = caller
+    return caller
+
+
+def caller_of(request) -> Caller:
+    caller = request.scope.get(CALLER)
+    if caller is None:  # only reachable if a /v1 route were mounted outside the gate
+        raise Forbidden("request was not admitted", reason="not_admitted")
+    return caller
+
+
+def authorize_user(node, caller: Caller, user_id: str, scope: str) -> None:
+    """Refuse unless the caller may act for ``user_id``; honour consent carried in its token."""
+    caller.act_for(user_id, scope)
+    if caller.consent is not None and node.access.first_use(caller.token):
+        consent = caller.consent
+        change = node.privacy.set_consent(user_id, dict(consent.purposes), consent.policy_version, consent.at,
+                                          node.now())
+        for _ in change.withdrawn:
+            node.metrics.privacy_actions.labels("consent_withdrawn").inc()
+
+
+def _error_response(exc: EdgeError, origin_header: list) -> tuple[dict, dict]:
+    headers = [(b"content-type", b"application/json"), *origin_header]
+    retry = getattr(exc, "retry_after", None)
+    if retry is not None:
+        headers.append((b"retry-after", str(max(1, int(retry + 0.999))).encode()))
+    body = _encode(ErrorBody(error=exc.code, message=exc.message, field=exc.field))
+    headers.append((b"content-length", str(len(body)).encode()))
+    return ({"type": "http.response.start", "status": exc.status_code, "headers": headers},
+            {"type": "http.response.body", "body": body})
+
+
+def gate(app):
+    """ASGI middleware of the edge app: every ``/v1`` request is admitted here or refused."""
+
+    async def middleware(scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await app(scope, receive, send)
+            return
+        node = scope["litestar_app"].state.get("node")
+        if node is None:  # starting or stopping: the handler answers 503
+            await app(scope, receive, send)
+            return
+        origin = header(scope, b"origin")
+        allowed_somewhere = origin is not None and node.access.origin_known(origin)
+        cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
+                (b"access-control-expose-headers", b"retry-after")] if allowed_somewhere else []
+        if scope["method"] == "OPTIONS" and origin is not None and header(scope, b"access-control-request-method"):
+            if not allowed_somewhere:
+                node.metrics.refusals.labels("origin_not_allowed").inc()
+                start, body = _error_response(Forbidden(f"origin {origin} is not registered for any app",
+                                                        reason="origin_not_allowed"), [])
+            else:
+                start = {"type": "http.response.start", "status": 204, "headers": [
+                    *cors, (b"access-control-allow-methods", ALLOW_METHODS),
+                    (b"access-control-allow-headers", ALLOW_HEADERS), (b"access-control-max-age", b"600")]}
+                body = {"type": "http.response.body", "body": b""}
+            await send(start)
+            await send(body)
+            return
+        try:
+            admit(node, scope)
+        except EdgeError as exc:
+            start, body = _error_response(exc, cors)
+            await send(start)
+            await send(body)
+            return
+        if not cors:
+            await app(scope, receive, send)
+            return
+
+        async def send_with_cors(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        await app(scope, receive, send_with_cors)
+
+    return middleware

@@ -1,0 +1,42 @@
+"""Test credentials: the development app an edge (or a loopback control plane) writes into
+its data directory, as headers a client sends."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jwt
+
+
+class DevApp:
+    def __init__(self, path: Path) -> None:
+        app = json.loads(Path(path).read_text())["apps"][0]
+        self.app_id = app["app_id"]
+        self.client_key = app["client_keys"][0]
+        self.server_key = app["server_keys"][0]["key"]
+        self.kid = app["signing_keys"][0]["kid"]
+        self.secret = app["signing_keys"][0]["secret"]
+
+    def server(self) -> dict[str, str]:
+        """Headers of the app's backend: a server key with every scope."""
+        return {"x-client-key": self.client_key, "authorization": f"Bearer {self.server_key}"}
+
+    def anonymous(self) -> dict[str, str]:
+        return {"x-client-key": self.client_key}
+
+    def token(self, user: str, *, ttl: float = 3600, consent: dict | None = None, at: float | None = None,
+              **claims) -> str:
+        now = time.time()
+        body = {"sub": user, "aud": self.app_id, "exp": int(now + ttl), **claims}
+        if consent is not None:
+            body["consent"] = {"purposes": consent, "policy_version": "v1", "at": now if at is None else at}
+        return jwt.encode(body, self.secret, algorithm="HS256", headers={"kid": self.kid})
+
+    def user(self, user: str, **kwargs) -> dict[str, str]:
+        return {"x-client-key": self.client_key, "authorization": f"Bearer {self.token(user, **kwargs)}"}
+
+
+def edge_app(data_dir: Path) -> DevApp:
+    return DevApp(Path(data_dir) / "dev-app.json")
