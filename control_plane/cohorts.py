@@ -6,7 +6,8 @@ merged cohorts over the horizon; they stream back to every edge.
 
 One edge cannot poison the fleet. Each aggregate is bounded before it is stored: users at
 most ``max_node_users`` and at most ``growth`` times the largest cell that node reported
-before (a new node starts at the minimum cohort size), every sum clipped to what that many
+before (a new node starts at twice the minimum cohort size and can double per heartbeat),
+every sum clipped to what that many
 users can contribute (the edges' own per-user clips). An operator can quarantine a node:
 its aggregates are then left out of every merge until released.
 """
@@ -41,13 +42,17 @@ class CohortMerge:
         self.version = 0  # bumped when new aggregates arrive
         self._largest: dict[str, int] = {}  # node -> largest cell it reported (accepted)
 
-    def bound(self, node_id: str, a: Aggregate) -> tuple[Aggregate, bool]:
-        """The aggregate clipped to what this node can plausibly report; True if it was clipped."""
+    def cap(self, node_id: str) -> int:
+        """Most users this node may report per cell now: ``growth`` times its largest cell so far
+        (twice the minimum size for a node with no history), never over ``max_node_users``."""
         largest = self._largest.get(node_id)
         if largest is None:
             largest = self._largest[node_id] = max(
                 (x.users for n, x in self.store.aggregates_since(0) if n == node_id), default=0)
-        cap = min(self.max_node_users, max(self.min_size, int(largest * self.growth)))
+        return min(self.max_node_users, max(2 * self.min_size, int(largest * self.growth)))
+
+    def bound(self, a: Aggregate, cap: int) -> tuple[Aggregate, bool]:
+        """The aggregate clipped to what ``cap`` users can contribute; True if it was clipped."""
         users = min(a.users, cap)
         events = min(a.events, users * EVENTS_PER_USER)
         texts = min(a.texts, events)
@@ -58,14 +63,15 @@ class CohortMerge:
                                                                               a.sentiment_sum)),
             categories={c: max(-users * CATEGORY_PER_USER, min(users * CATEGORY_PER_USER, w))
                         for c, w in a.categories.items()})
-        self._largest[node_id] = max(largest, users)
         return bounded, bounded != a
 
     def ingest(self, node_id: str, aggregates: list[Aggregate]) -> int:
         """Store a node's closed windows, bounded; returns how many had to be clipped."""
         if not aggregates:
             return 0
-        bounded = [self.bound(node_id, a) for a in aggregates]
+        cap = self.cap(node_id)  # from before this heartbeat: one batch cannot ramp itself up
+        bounded = [self.bound(a, cap) for a in aggregates]
+        self._largest[node_id] = max([self._largest[node_id], *(a.users for a, _ in bounded)])
         self.store.put_aggregates(node_id, [a for a, _ in bounded])
         self.version += 1
         return sum(clipped for _, clipped in bounded)

@@ -148,8 +148,9 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(key)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-            bucket.at = now
+            if now > bucket.at:  # a clock that steps back refills nothing
+                bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+                bucket.at = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0

@@ -56,7 +56,11 @@ def caller_of(request) -> Caller:
 
 def authorize_user(node, caller: Caller, user_id: str, scope: str) -> None:
     """Refuse unless the caller may act for ``user_id``; honour consent carried in its token."""
-    caller.act_for(user_id, scope)
+    try:
+        caller.act_for(user_id, scope)
+    except EdgeError as exc:
+        node.metrics.refusals.labels(exc.code).inc()
+        raise
     if caller.consent is not None and node.access.first_use(caller.token):
         consent = caller.consent
         change = node.privacy.set_consent(user_id, dict(consent.purposes), consent.policy_version, consent.at,

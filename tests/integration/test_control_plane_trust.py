@@ -1,0 +1,197 @@
+"""The control plane as an attacker meets it: no node credential, another node's credential,
+a revoked one, a poisoned heartbeat, floods of filings and of refused calls."""
+
+import asyncio
+
+import grpc
+import pytest
+
+from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2, sync_pb2_grpc
+from tests.integration.test_control_plane_grpc import AUTH, run
+
+STRICT = {"CP_REQUIRE_NODE_CREDENTIALS": "true"}
+
+
+class Stream:
+    """One Sync stream driven by hand: put messages, read what comes back."""
+
+    def __init__(self, channel, node_id: str, secret: str = "") -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+        metadata = (("authorization", f"Bearer {secret}"),) if secret else None
+        self.call = sync_pb2_grpc.EdgeSyncStub(channel).Sync(self._out(), metadata=metadata)
+        self.queue.put_nowait(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id=node_id, region="eu")))
+
+    async def _out(self):
+        while (item := await self.queue.get()) is not None:
+            yield item
+
+    async def until(self, kind: str, timeout: float = 10.0):
+        async def read():
+            async for message in self.call:
+                if message.WhichOneof("kind") == kind:
+                    return message
+        return await asyncio.wait_for(read(), timeout)
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+        self.call.cancel()
+
+
+async def enroll(channel, node_id: str) -> str:
+    nodes = operator_pb2_grpc.NodesStub(channel)
+    token = (await nodes.Enroll(operator_pb2.EnrollNodeRequest(node_id=node_id), metadata=AUTH)).enrollment_token
+    reply = await sync_pb2_grpc.EdgeSyncStub(channel).Enroll(
+        sync_pb2.EnrollRequest(node_id=node_id, enrollment_token=token))
+    return reply.node_secret
+
+
+async def refused(stream: Stream) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stream.until("welcome")
+    return err.value
+
+
+def test_without_a_credential_no_one_can_sync_read_the_log_ack_or_register(tmp_path):
+    async def scenario(channel, cp):
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        await privacy.Delete(operator_pb2.DeleteRequest(user_id="alice"), metadata=AUTH)
+        for i in range(33):  # an attacker registering fake nodes
+            err = await refused(Stream(channel, f"fake-{i}"))
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "node credential" in err.details()
+        assert cp.store.nodes() == []
+        # Bundle downloads too.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for _ in sync_pb2_grpc.EdgeSyncStub(channel).DownloadBundle(
+                    sync_pb2.DownloadRequest(manifest_sha256="x", node_id="fake-1")):
+                pass
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # 33 refusals are folded into one audit row.
+        rows = [e for e in cp.store.audit_entries(100) if e[2] == "EdgeSync.Sync"]
+        assert 1 <= len(rows) <= 33 and len({r[1] for r in rows}) == 33 and all(not r[4] for r in rows)
+
+    run(tmp_path, scenario, **STRICT)
+
+
+def test_a_node_secret_is_bound_to_its_node_and_enrollment_is_one_time(tmp_path):
+    async def scenario(channel, cp):
+        nodes = operator_pb2_grpc.NodesStub(channel)
+        token = (await nodes.Enroll(operator_pb2.EnrollNodeRequest(node_id="edge-a"), metadata=AUTH)).enrollment_token
+        edge_sync = sync_pb2_grpc.EdgeSyncStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:  # another node cannot spend it
+            await edge_sync.Enroll(sync_pb2.EnrollRequest(node_id="edge-b", enrollment_token=token))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        secret = (await edge_sync.Enroll(sync_pb2.EnrollRequest(node_id="edge-a", enrollment_token=token))).node_secret
+        with pytest.raises(grpc.aio.AioRpcError) as err:  # spent
+            await edge_sync.Enroll(sync_pb2.EnrollRequest(node_id="edge-a", enrollment_token=token))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "used" in err.value.details()
+        assert (await refused(Stream(channel, "edge-b", secret))).code() == grpc.StatusCode.PERMISSION_DENIED
+        assert (await refused(Stream(channel, "edge-a", "ns_guess"))).code() == grpc.StatusCode.UNAUTHENTICATED
+        stream = Stream(channel, "edge-a", secret)
+        assert (await stream.until("welcome")).welcome.node_id == "edge-a"
+        listed = (await nodes.List(operator_pb2.ListNodesRequest(), metadata=AUTH)).nodes
+        assert [(n.node_id, n.credential) for n in listed] == [("edge-a", "secret")]
+        # Revoked: the open stream closes and the secret no longer works.
+        await nodes.Revoke(operator_pb2.RevokeNodeRequest(node_id="edge-a"), metadata=AUTH)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stream.until("never")
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in err.value.details()
+        assert (await refused(Stream(channel, "edge-a", secret))).code() == grpc.StatusCode.PERMISSION_DENIED
+
+    run(tmp_path, scenario, **STRICT)
+
+
+def test_on_loopback_without_the_strict_setting_an_enrolled_id_still_needs_its_secret(tmp_path):
+    async def scenario(channel, cp):
+        assert (await Stream(channel, "dev-edge").until("welcome")).welcome.node_id == "dev-edge"  # development
+        secret = await enroll(channel, "edge-a")
+        assert (await refused(Stream(channel, "edge-a"))).code() == grpc.StatusCode.UNAUTHENTICATED
+        assert (await Stream(channel, "edge-a", secret).until("welcome")).welcome.node_id == "edge-a"
+
+    run(tmp_path, scenario)
+
+
+def test_a_poisoned_heartbeat_is_bounded_and_a_quarantined_node_leaves_the_merge(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("edge-real", "edge-rogue")}
+        now_window = int(cp.now() // 1800 * 1800)
+
+        def cell(back: int, users: int, categories: dict) -> sync_pb2.CohortAggregate:
+            return sync_pb2.CohortAggregate(window_start=now_window - back * 1800, window_seconds=1800,
+                                            cohort="eu/mobile/evening", users=users, texts=users // 2,
+                                            negative=users // 10, events=users * 2, sentiment_sum=users / 4,
+                                            categories=categories)
+
+        async def beat(node, cells):
+            stream = Stream(channel, node, secrets[node])
+            await stream.until("welcome")
+            stream.queue.put_nowait(sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(cohorts=cells, seq=7)))
+            assert (await stream.until("heartbeat_receipt")).heartbeat_receipt.seq == 7
+            stream.close()
+
+        # A real edge that has been serving for a while, growing as real traffic does.
+        for back, users in ((4, 90), (3, 170), (2, 300)):
+            await beat("edge-real", [cell(back, users, {"beauty/skincare": users * 2.0, "books": users * 0.5})])
+        # The attack: one heartbeat from a fresh node claiming 100,000 users in casino/payday-loans.
+        await beat("edge-rogue", [cell(1, 100_000, {"casino/payday-loans": 1e9})])
+        prior = {p.cohort: p for p in cp.cohorts.priors(cp.now())}["eu/mobile/evening"]
+        assert prior.users == 90 + 170 + 300 + 2 * 50  # the rogue counts as a new node: twice the minimum size
+        assert prior.categories["casino/payday-loans"] <= 100 * 3.0
+        assert max(prior.categories, key=prior.categories.get) == "beauty/skincare", prior.categories
+        assert "sentiedge_cp_cohort_aggregates_clipped_total" in cp.metrics.registry._names_to_collectors
+        nodes = operator_pb2_grpc.NodesStub(channel)
+        info = await nodes.Quarantine(operator_pb2.QuarantineRequest(node_id="edge-rogue"), metadata=AUTH)
+        assert info.quarantined and info.credential == "secret"
+        prior = {p.cohort: p for p in cp.cohorts.priors(cp.now())}["eu/mobile/evening"]
+        assert "casino/payday-loans" not in prior.categories and prior.users == 90 + 170 + 300
+        await nodes.Quarantine(operator_pb2.QuarantineRequest(node_id="edge-rogue", release=True), metadata=AUTH)
+        assert "casino/payday-loans" in {p.cohort: p for p in cp.cohorts.priors(cp.now())}[
+            "eu/mobile/evening"].categories
+
+    run(tmp_path, scenario, **STRICT)
+
+
+def test_repeated_filings_for_one_subject_are_folded_while_pending(tmp_path):
+    async def scenario(channel, cp):
+        secret = await enroll(channel, "edge-a")
+        await enroll(channel, "edge-b")
+        stream = Stream(channel, "edge-a", secret)
+        await stream.until("welcome")
+        cp.nodes.hello("edge-b", "eu", ("", "", ""), 0, cp.now())  # a second node that has not applied it yet
+        for i in range(20):
+            stream.queue.put_nowait(sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
+                request_id=f"req-{i}", kind=1, subject="a" * 32, at=1.0)))
+        receipts = [await stream.until("filing_receipt") for _ in range(20)]
+        assert [r.filing_receipt.request_id for r in receipts] == [f"req-{i}" for i in range(20)]
+        assert {r.filing_receipt.seq for r in receipts} == {1}
+        assert cp.store.privacy_head() == 1
+        stream.close()
+
+    run(tmp_path, scenario, **STRICT)
+
+
+def test_apps_are_managed_audited_and_streamed_to_edges(tmp_path):
+    async def scenario(channel, cp):
+        apps = operator_pb2_grpc.AppsStub(channel)
+        added = await apps.Add(operator_pb2.AddAppRequest(name="shop", origins=["https://shop.example"]),
+                               metadata=AUTH)
+        assert added.client_key.startswith("ck_") and added.signing_secret and added.app_id.startswith("app_")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await apps.Add(operator_pb2.AddAppRequest(name="bad", origins=["javascript:alert(1)"]), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        key = await apps.AddServerKey(operator_pb2.AddServerKeyRequest(name="shop", key_name="backend",
+                                                                       scopes=["events:write"]), metadata=AUTH)
+        assert key.server_key.startswith("sk_")
+        listed = (await apps.List(operator_pb2.ListAppsRequest(), metadata=AUTH)).apps
+        assert [(a.name, a.client_key, a.signing_secret) for a in listed] == [("shop", "", "")]  # shown once only
+        secret = await enroll(channel, "edge-a")
+        stream = Stream(channel, "edge-a", secret)
+        first = (await stream.until("apps")).apps
+        assert [a.name for a in first.apps] == ["shop"] and first.apps[0].client_keys[0].sha256 != added.client_key
+        await apps.Revoke(operator_pb2.RevokeAppRequest(name="shop"), metadata=AUTH)
+        second = (await stream.until("apps")).apps
+        assert second.version > first.version and second.apps[0].revoked_at > 0
+        stream.close()
+        actions = [e[2] for e in cp.store.audit_entries(50)]
+        assert {"Apps.Add", "Apps.AddServerKey", "Apps.Revoke"} <= set(actions)
+
+    run(tmp_path, scenario, **STRICT)

@@ -1,0 +1,162 @@
+"""Who may call: client keys, user tokens and server keys checked as an attacker would try them."""
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge_node.access import App, AppSet, Gatekeeper, KeyDigest, ServerKey, SigningKey, digest, mint_token
+from edge_node.errors import Forbidden, RateLimited, Unauthorized
+
+ED = Ed25519PrivateKey.generate()
+ED_PUBLIC = ED.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def app(name="shop", **extra) -> App:
+    return App(app_id=f"app_{name}", name=name, origins=["https://shop.example"],
+               client_keys=[KeyDigest(sha256=digest(f"ck_{name}"))],
+               signing_keys=[SigningKey(kid=f"{name}-1", alg="HS256", secret=f"secret-of-{name}-0123456789abcdef-0123456789"),
+                             SigningKey(kid=f"{name}-ed", alg="EdDSA", public_key=ED_PUBLIC)],
+               server_keys=[ServerKey(name="backend", sha256=digest(f"sk_{name}"), scopes=["events:write"])], **extra)
+
+
+@pytest.fixture
+def gate():
+    g = Gatekeeper()
+    g.set_apps(AppSet(version=1, apps=[app("shop"), app("other")]))
+    return g
+
+
+def token(a: App, user: str, **kwargs) -> str:
+    return mint_token(a, a.signing_keys[0], user, **kwargs)
+
+
+def refused(gate, exc, reason, *args):
+    with pytest.raises(exc) as info:
+        gate.admit(*args)
+    assert info.value.code == reason, info.value.message
+    return info.value
+
+
+def test_client_key_is_required_and_must_be_known(gate):
+    refused(gate, Unauthorized, "missing_client_key", None, None, "1.2.3.4")
+    refused(gate, Unauthorized, "unknown_client_key", "ck_guess", None, "1.2.3.4")
+    caller = gate.admit("ck_shop", None, "1.2.3.4")
+    assert caller.app.name == "shop" and caller.user is None and caller.kind == "client_key"
+    with pytest.raises(Unauthorized) as info:
+        caller.act_for("alice", "users:read")  # anonymous: priors and sentiment only
+    assert info.value.code == "user_token_required"
+
+
+def test_user_token_acts_for_its_own_user_only(gate):
+    caller = gate.admit("ck_shop", f"Bearer {token(app('shop'), 'alice')}", None)
+    caller.act_for("alice", "users:read")
+    with pytest.raises(Forbidden) as info:
+        caller.act_for("bob", "users:read")
+    assert info.value.code == "wrong_user"
+
+
+def test_forged_expired_and_cross_app_tokens_are_refused(gate):
+    shop = app("shop")
+    refused(gate, Unauthorized, "token_expired", "ck_shop", f"Bearer {token(shop, 'alice', ttl_s=-3600)}", None)
+    forged = jwt.encode({"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60}, "wrong-secret-0123456789abcdef-0123456789",
+                        algorithm="HS256", headers={"kid": "shop-1"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {forged}", None)
+    refused(gate, Forbidden, "wrong_app", "ck_shop", f"Bearer {token(app('other'), 'alice')}", None)
+    no_exp = jwt.encode({"sub": "alice", "aud": "app_shop"}, shop.signing_keys[0].secret, algorithm="HS256",
+                        headers={"kid": "shop-1"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {no_exp}", None)
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", "Bearer not.a.jwt", None)
+    refused(gate, Unauthorized, "invalid_authorization", "ck_shop", "Basic abc", None)
+    # Algorithm confusion: an HS256 token "signed" with the EdDSA key's public PEM is refused.
+    confused = jwt.encode({"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60},
+                          "x" * 48, algorithm="HS256", headers={"kid": "shop-ed"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {confused}", None)
+    unsigned = jwt.encode({"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60}, None,
+                          algorithm="none", headers={"kid": "shop-1"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {unsigned}", None)
+
+
+def test_eddsa_tokens_verify_with_the_registered_public_key(gate):
+    shop = app("shop")
+    good = mint_token(shop, shop.signing_keys[1], "alice", private_key=ED)
+    assert gate.admit("ck_shop", f"Bearer {good}", None).user == "alice"
+    other_key = Ed25519PrivateKey.generate()
+    bad = mint_token(shop, shop.signing_keys[1], "alice", private_key=other_key)
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {bad}", None)
+
+
+def test_server_keys_act_for_any_user_within_their_scopes(gate):
+    caller = gate.admit("ck_shop", "Bearer sk_shop", None)
+    caller.act_for("anyone", "events:write")
+    with pytest.raises(Forbidden) as info:
+        caller.act_for("anyone", "users:delete")
+    assert info.value.code == "missing_scope"
+    refused(gate, Forbidden, "wrong_app", "ck_shop", "Bearer sk_other", None)
+    refused(gate, Unauthorized, "unknown_server_key", "ck_shop", "Bearer sk_guess", None)
+
+
+def test_revocation_applies_at_once_even_to_cached_tokens(gate):
+    shop = app("shop")
+    header = f"Bearer {token(shop, 'alice')}"
+    assert gate.admit("ck_shop", header, None).user == "alice"  # verified and cached
+    gate.set_apps(AppSet(version=2, apps=[app("shop", revoked_at=time.time()), app("other")]))
+    refused(gate, Unauthorized, "unknown_client_key", "ck_shop", header, None)
+    gate.set_apps(AppSet(version=3, apps=[app("other")]))
+    refused(gate, Unauthorized, "unknown_client_key", "ck_shop", None, None)
+
+
+def test_a_rotated_client_key_works_until_its_grace_ends(gate):
+    now = time.time()
+    rotated = app("shop")
+    rotated.client_keys = [KeyDigest(sha256=digest("ck_shop"), not_after=now + 60), KeyDigest(sha256=digest("ck_new"))]
+    gate.set_apps(AppSet(version=2, apps=[rotated]))
+    assert gate.admit("ck_shop", None, None, now).app.name == "shop"
+    refused(gate, Unauthorized, "expired_client_key", "ck_shop", None, None, now + 61)
+    assert gate.admit("ck_new", None, None, now + 61).app.name == "shop"
+
+
+def test_rate_limits_per_address_and_per_key_answer_429_with_a_wait():
+    gate = Gatekeeper(address_rate=1, address_burst=3, key_rate=100, key_burst=5)
+    gate.set_apps(AppSet(apps=[app("shop")]))
+    now = 1000.0
+    for _ in range(3):
+        gate.admit("ck_shop", None, "9.9.9.9", now)
+    exc = refused(gate, RateLimited, "rate_limited", "ck_shop", None, "9.9.9.9", now)
+    assert 0 < exc.retry_after <= 1
+    gate.admit("ck_shop", None, "9.9.9.9", now + 1.01)  # refilled
+    gate.admit("ck_shop", None, "8.8.8.8", now)  # another address has its own bucket
+    # The app's key: 5 in all, whatever the address; a backend's server key skips the address limit.
+    for _ in range(10):
+        try:
+            gate.admit("ck_shop", "Bearer sk_shop", "9.9.9.9", now + 2)
+        except RateLimited as limited:
+            assert "EDGE_RATE_LIMIT_PER_KEY" in limited.message
+            break
+    else:
+        pytest.fail("the per-key limit never applied")
+
+
+def test_token_consent_claims_are_checked_and_clamped_to_now(gate):
+    shop = app("shop")
+    future = time.time() + 86400
+    good = token(shop, "alice", consent={"sentiment": True})
+    assert gate.admit("ck_shop", f"Bearer {good}", None).consent.purposes == {"sentiment": True}
+    claims = {"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60,
+              "consent": {"purposes": {"sentiment": True}, "policy_version": "v1", "at": future}}
+    skewed = jwt.encode(claims, shop.signing_keys[0].secret, algorithm="HS256", headers={"kid": "shop-1"})
+    assert gate.admit("ck_shop", f"Bearer {skewed}", None).consent.at <= time.time()
+    claims["consent"]["purposes"] = {"everything": True}
+    bad = jwt.encode(claims, shop.signing_keys[0].secret, algorithm="HS256", headers={"kid": "shop-1"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {bad}", None)
+
+
+def test_the_token_cache_is_bounded():
+    gate = Gatekeeper(token_cache=5)
+    gate.set_apps(AppSet(apps=[app("shop")]))
+    for i in range(50):
+        gate.admit("ck_shop", f"Bearer {token(app('shop'), f'u{i}')}", None)
+    assert len(gate._verified) == 5
