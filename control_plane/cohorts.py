@@ -6,7 +6,7 @@ merged cohorts over the horizon; they stream back to every edge.
 
 One edge cannot poison the fleet. Each aggregate is bounded before it is stored: users at
 most ``max_node_users`` and at most ``growth`` times the largest cell that node reported
-before (a new node starts at twice the minimum cohort size and can double per heartbeat),
+before (a new node starts at ``new_node_users`` and can double per heartbeat),
 every sum clipped to what that many
 users can contribute (the edges' own per-user clips). An operator can quarantine a node:
 its aggregates are then left out of every merge until released.
@@ -33,23 +33,24 @@ def _add(into: Aggregate, a: Aggregate) -> None:
 
 class CohortMerge:
     def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
-                 growth: float = 2.0) -> None:
+                 growth: float = 2.0, new_node_users: int = 100) -> None:
         self.store = store
         self.min_size = min_size
         self.horizon_s = horizon_s
         self.max_node_users = max_node_users
         self.growth = growth
+        self.new_node_users = new_node_users
         self.version = 0  # bumped when new aggregates arrive
         self._largest: dict[str, int] = {}  # node -> largest cell it reported (accepted)
 
     def cap(self, node_id: str) -> int:
         """Most users this node may report per cell now: ``growth`` times its largest cell so far
-        (twice the minimum size for a node with no history), never over ``max_node_users``."""
+        (``new_node_users`` for a node with no history), never over ``max_node_users``."""
         largest = self._largest.get(node_id)
         if largest is None:
             largest = self._largest[node_id] = max(
                 (x.users for n, x in self.store.aggregates_since(0) if n == node_id), default=0)
-        return min(self.max_node_users, max(2 * self.min_size, int(largest * self.growth)))
+        return min(self.max_node_users, max(self.new_node_users, int(largest * self.growth)))
 
     def bound(self, a: Aggregate, cap: int) -> tuple[Aggregate, bool]:
         """The aggregate clipped to what ``cap`` users can contribute; True if it was clipped."""

@@ -34,6 +34,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     # (development); set this to need one there too. Under mTLS the certificate is the credential.
     require_node_credentials: bool = False
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
+    new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
     cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
     filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
     metrics_port: int = 0  # Prometheus /metrics on this port (0: off)
@@ -97,6 +98,7 @@ HELP = {
     "tls_client_ca": "CA that signs edge and operator client certificates (PEM)",
     "require_node_credentials": "need a node credential (enrollment or mTLS) even on loopback",
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
+    "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
     "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell (poisoning bound)",
     "filings_per_node_per_s": "privacy filings accepted per edge per second",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",

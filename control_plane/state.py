@@ -44,7 +44,8 @@ class ControlPlane:
         self.nodes = NodeRegistry(self.store, stale_after_s=settings.stale_after_s)
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
                                    horizon_s=settings.cohort_horizon_hours * 3600,
-                                   max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth)
+                                   max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth,
+                                   new_node_users=settings.new_node_cohort_users)
         self.apps = AppBook(self.store)
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,

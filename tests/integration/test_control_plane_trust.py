@@ -134,7 +134,7 @@ def test_a_poisoned_heartbeat_is_bounded_and_a_quarantined_node_leaves_the_merge
         # The attack: one heartbeat from a fresh node claiming 100,000 users in casino/payday-loans.
         await beat("edge-rogue", [cell(1, 100_000, {"casino/payday-loans": 1e9})])
         prior = {p.cohort: p for p in cp.cohorts.priors(cp.now())}["eu/mobile/evening"]
-        assert prior.users == 90 + 170 + 300 + 2 * 50  # the rogue counts as a new node: twice the minimum size
+        assert prior.users == 90 + 170 + 300 + 100  # the rogue counts as a new node (CP_NEW_NODE_COHORT_USERS)
         assert prior.categories["casino/payday-loans"] <= 100 * 3.0
         assert max(prior.categories, key=prior.categories.get) == "beauty/skincare", prior.categories
         assert "sentiedge_cp_cohort_aggregates_clipped_total" in cp.metrics.registry._names_to_collectors
