@@ -44,6 +44,12 @@ run: $(STAMP)
 	@echo "control plane on 127.0.0.1:$(CP_PORT), edge $(NODE_ID) on http://$(HOST):$(PORT)"
 	@trap 'kill $$cp 2>/dev/null; wait $$cp 2>/dev/null' EXIT INT TERM; \
 	CP_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/control-plane serve --port $(CP_PORT) & cp=$$!; \
+	for i in $$(seq 100); do [ -f var/control-plane/dev-app.json ] && break; sleep 0.1; done; \
+	$(BIN)/python -c "import json; a = json.load(open('var/control-plane/dev-app.json'))['apps'][0]; \
+	  print('development app (keys in var/control-plane/dev-app.json):'); \
+	  print('  client key  X-Client-Key: ' + a['client_keys'][0]); \
+	  print('  server key  Authorization: Bearer ' + a['server_keys'][0]['key']); \
+	  print('  user token: .venv/bin/edge-node token ann --apps-file var/control-plane/dev-app.json')"; \
 	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
 	    --control-plane 127.0.0.1:$(CP_PORT) --node-id $(NODE_ID)
 

@@ -4,8 +4,10 @@ Starts a real ``edge-node serve`` and, as the baseline, a bare Litestar app on t
 server (uvicorn, same settings) that returns a constant vector. One asyncio load generator
 with keep-alive connections drives both at the same concurrency, back to back:
 
-* ``GET /v1/personalize`` (a user with consent and a profile; warm store) vs the bare app,
-  once with no parameters and once declaring the same six query parameters;
+* ``GET /v1/personalize`` (a user with consent and a profile; warm store), each request with
+  the app's client key and that user's token (a JWT verified at the edge: HS256, aud, exp,
+  kid), vs the bare app, once with no parameters and once declaring the same six query
+  parameters; the load comes from one address, so the edge's per-address limit is off;
 * ``POST /v1/sentiment`` with one short text vs the inference engine called directly
   (the same ``SentimentService`` in this process, same concurrency, same texts).
 
@@ -74,8 +76,9 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise TimeoutError(url)
 
 
-def request_bytes(method: str, path: str, body: bytes | None = None) -> bytes:
+def request_bytes(method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     if body is not None:
         head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     return head.encode() + b"\r\n" + (body or b"")
@@ -203,8 +206,11 @@ def main(argv: list[str] | None = None) -> int:
 
         port = free_port()
         edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(Path(tmp) / "edge"),
-                                                        "EDGE_LOG_LEVEL": "warning"},
+                                                        "EDGE_LOG_LEVEL": "warning", "EDGE_RATE_LIMIT_PER_ADDRESS": "0",
+                                                        "EDGE_RATE_LIMIT_PER_KEY": "0"},
                      f"http://127.0.0.1:{port}/readyz")
+        dev = json.loads((Path(tmp) / "edge" / "dev-app.json").read_text())["apps"][0]
+        backend = {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {dev['server_keys'][0]['key']}"}
         try:
             users = [f"u{i}" for i in range(200)]
             for user in users:  # profiles to read: consent plus a few events each
@@ -216,12 +222,23 @@ def main(argv: list[str] | None = None) -> int:
                         {"type": "view", "item_id": "b", "category": "Books"},
                         {"type": "review", "item_id": "c", "category": "Garden", "text": "Broke in a day."}]})):
                     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                                 method=method, headers={"content-type": "application/json"})
+                                                 method=method, headers={"content-type": "application/json", **backend})
                     urllib.request.urlopen(req).read()
-            personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile") for u in users]
-            results["edge: GET /v1/personalize"] = asyncio.run(load(port, personalize, args.concurrency, args.seconds))
+            import jwt
+
+            signing = dev["signing_keys"][0]
+
+            def user_headers(user: str) -> dict:
+                token = jwt.encode({"sub": user, "aud": dev["app_id"], "exp": int(time.time()) + 3600}, signing["secret"],
+                                   algorithm="HS256", headers={"kid": signing["kid"]})
+                return {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {token}"}
+
+            personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile",
+                                         headers=user_headers(u)) for u in users]
+            results["edge: GET /v1/personalize (key+token)"] = asyncio.run(load(port, personalize, args.concurrency, args.seconds))
             texts = short_texts()
-            sentiment = [request_bytes("POST", "/v1/sentiment", json.dumps({"texts": [t]}).encode()) for t in texts]
+            sentiment = [request_bytes("POST", "/v1/sentiment", json.dumps({"texts": [t]}).encode(),
+                                       headers={"x-client-key": dev["client_keys"][0]}) for t in texts]
             results["edge: POST /v1/sentiment (1 text)"] = asyncio.run(
                 load(port, sentiment, args.concurrency, args.seconds))
         finally:
@@ -233,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name:<38}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
     ratios = {
-        "personalize vs bare app (req/s)": results["edge: GET /v1/personalize"]["rps"]
+        "personalize vs bare app (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
         / results["bare app: constant vector"]["rps"],
-        "personalize vs bare app with its query params (req/s)": results["edge: GET /v1/personalize"]["rps"]
+        "personalize vs bare app with its query params (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
         / results["bare app: same query params"]["rps"],
         "sentiment over HTTP vs engine direct (texts/s)": results["edge: POST /v1/sentiment (1 text)"]["rps"]
         / results["engine called directly (1 text)"]["rps"],

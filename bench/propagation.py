@@ -5,7 +5,9 @@ Starts a real control plane and measures, on loopback:
 * delete → last receipt: from ``Privacy.Delete`` returning to the moment every edge's
   receipt is recorded (``Privacy.Status`` polled every 5 ms);
 * rollout → last edge serving: from ``Models.Rollout`` returning to the last edge ACKing
-  the new model (real edges: downloaded, verified, loaded, warmed up, swapped).
+  the new model (real edges: downloaded, verified, loaded, warmed up, swapped);
+* key revocation → refused everywhere (real edges): from ``Apps.Revoke`` of a server key
+  returning to the moment every edge answers that key with 401 (each polled every 5 ms).
 
 with 3 real ``edge-node serve`` processes, and with 30 and 1,000 *simulated* edges:
 protocol clients in this process that speak Sync exactly as an edge does (Hello, ACK each
@@ -185,12 +187,47 @@ async def with_real_edges(cp: str, tmp: Path, count: int, rounds: int, versions:
         return all(s and s.get("version") == version for s in states)
 
     try:
-        return await measure(cp, ready, rounds, versions, serving)
+        result = await measure(cp, ready, rounds, versions, serving)
+        client_key = json.loads((tmp / "cp-real3" / "dev-app.json").read_text())["apps"][0]["client_keys"][0]
+        result["revoke_to_refused_everywhere"] = await key_revocation(cp, urls, client_key, rounds)
+        return result
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
+
+
+async def key_revocation(cp: str, urls: list[str], client_key: str, rounds: int) -> dict:
+    """Add a server key, wait until every edge accepts it, revoke it, time until all refuse it."""
+    import urllib.error
+    import urllib.request
+
+    def status(url: str, key: str) -> int:
+        req = urllib.request.Request(url + "/v1/users/bench-user/consent",
+                                     headers={"x-client-key": client_key, "authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    async def everywhere(key: str, expected: int) -> bool:
+        codes = await asyncio.gather(*(asyncio.to_thread(status, u, key) for u in urls))
+        return all(c == expected for c in codes)
+
+    times = []
+    async with grpc.aio.insecure_channel(cp) as channel:
+        apps = operator_pb2_grpc.AppsStub(channel)
+        for i in range(rounds):
+            key = (await apps.AddServerKey(operator_pb2.AddServerKeyRequest(
+                name="dev", key_name=f"bench-{i}", scopes=["users:read"]), metadata=AUTH)).server_key
+            await wait_for(lambda: everywhere(key, 200), timeout=60)
+            started = time.perf_counter()
+            await apps.Revoke(operator_pb2.RevokeAppRequest(name="dev", server_key=f"bench-{i}"), metadata=AUTH)
+            await wait_for(lambda: everywhere(key, 401), timeout=60)
+            times.append(time.perf_counter() - started)
+    return pct(times)
 
 
 async def with_simulated_edges(cp: str, count: int, rounds: int, versions: list[str], shas: dict) -> dict:
@@ -267,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         d, u, ro = r["delete_to_last_receipt"], r["unary_rtt"], r["rollout_to_last_edge"]
         print(f"{name:<22}{u['p50_ms']:>12.1f}ms{d['p50_ms']:>23.1f}ms{d['p99_ms']:>7.1f}ms"
               f"{d['p50_ms'] / u['p50_ms']:>9.1f}x{ro['p50_ms']:>26.0f}ms max {ro['max_ms']:.0f}")
+    revoked = results["3 real edges"]["revoke_to_refused_everywhere"]
+    print(f"\nserver key revoked → refused by all 3 real edges: p50 {revoked['p50_ms']:.0f} ms, "
+          f"p99 {revoked['p99_ms']:.0f} ms, max {revoked['max_ms']:.0f} ms ({revoked['n']} revocations; "
+          f"a unary RPC p50 is {results['3 real edges']['unary_rtt']['p50_ms']:.1f} ms, "
+          f"ratio {revoked['p50_ms'] / results['3 real edges']['unary_rtt']['p50_ms']:.1f}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return 0
