@@ -195,3 +195,25 @@ def test_apps_are_managed_audited_and_streamed_to_edges(tmp_path):
         assert {"Apps.Add", "Apps.AddServerKey", "Apps.Revoke"} <= set(actions)
 
     run(tmp_path, scenario, **STRICT)
+
+
+def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
+    async def scenario(channel, cp):
+        apps = operator_pb2_grpc.AppsStub(channel)
+        first = await apps.Add(operator_pb2.AddAppRequest(name="shop"), metadata=AUTH)
+        rotated = await apps.Rotate(operator_pb2.RotateAppRequest(name="shop", grace_s=3600), metadata=AUTH)
+        assert rotated.client_key != first.client_key and rotated.kid != first.kid and rotated.client_keys == 2
+        app = cp.apps.get("shop")
+        assert [bool(k.not_after) for k in app.client_keys] == [True, False]  # the old one ends after the grace
+        now = await apps.Rotate(operator_pb2.RotateAppRequest(name="shop"), metadata=AUTH)
+        assert now.client_keys == 2  # no grace for the key it replaces; the first keeps the grace it was given
+        token = (await apps.Token(operator_pb2.AppTokenRequest(name="shop", user_id="u1"), metadata=AUTH)).token
+        from edge_node.access import AppSet, Gatekeeper
+        gate = Gatekeeper()
+        gate.set_apps(AppSet(apps=[cp.apps.get("shop")]))
+        assert gate.admit(now.client_key, f"Bearer {token}", None).user == "u1"
+        assert gate.admit(first.client_key, None, None).app.name == "shop"  # still in its hour of grace
+        with pytest.raises(Exception):
+            gate.admit(rotated.client_key, None, None)  # replaced without grace
+
+    run(tmp_path, scenario, **STRICT)
