@@ -23,13 +23,6 @@ from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
 log = logging.getLogger("control_plane.admin")
 
 
-def pseudonym_hint(user_id: str) -> str:
-    """Audit rows never hold a raw user id."""
-    import hashlib
-
-    return hashlib.sha256(user_id.encode()).hexdigest()[:12]
-
-
 def operator_call(method=None, *, audit=None):
     """Authenticate, run, audit, and turn a domain error into its gRPC status.
 
@@ -302,8 +295,7 @@ class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
         self.cp.wake_all()
         return convert.app_info(issued.app, server_key=issued.server_key)
 
-    @operator_call(audit=lambda request, reply: f"app {request.name}: development token for subject "
-                                                f"{pseudonym_hint(request.user_id)}")
+    @operator_call(audit=lambda request, reply: f"app {request.name}: development token")
     async def Token(self, request, context, who):  # noqa: N802
         token, expires = self.cp.apps.token(request.name, request.user_id, request.ttl_s or 3600.0,
                                             list(request.consent), request.policy_version, self.cp.now())

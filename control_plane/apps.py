@@ -11,7 +11,6 @@ edge with the next Sync push (seconds).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from pathlib import Path
@@ -21,6 +20,7 @@ import msgspec
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import Store
 from edge_node.access import SCOPES, App, KeyDigest, ServerKey, SigningKey, digest, mint_token
+from edge_node.app_sources import write_development_file
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")
@@ -143,16 +143,9 @@ class AppBook:
             return None
         issued = self.add("dev", origins, "", now)
         server = self.add_server_key("dev", "dev-backend", list(SCOPES), now)
-        app = server.app
-        body = {"apps": [{"name": app.name, "app_id": app.app_id, "origins": app.origins,
-                          "client_keys": [issued.client_key],
-                          "signing_keys": [{"kid": app.signing_keys[0].kid, "alg": "HS256",
-                                            "secret": issued.signing_secret}],
-                          "server_keys": [{"name": "dev-backend", "key": server.server_key,
-                                           "scopes": list(SCOPES)}]}]}
-        path.write_text(json.dumps(body, indent=2) + "\n")
-        path.chmod(0o600)
-        return path
+        return write_development_file(path, app_id=issued.app.app_id, origins=origins, client_key=issued.client_key,
+                                      kid=issued.app.signing_keys[0].kid, secret=issued.signing_secret,
+                                      server_key=server.server_key)
 
 
 def _ed25519_pem(text: str) -> str:

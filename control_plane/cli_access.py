@@ -3,10 +3,9 @@ calls and tables, kept apart from the rest of the CLI."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment")
+from edge_node.access import SCOPES
 
 
 def add_parsers(commands, nodes) -> None:
@@ -78,11 +77,8 @@ def handles(args) -> bool:
         getattr(args, f, None) for f in ("enroll", "revoke", "quarantine", "release")))
 
 
-def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
 def table(args, d: dict) -> str:
+    from control_plane.cli import _rows, _when  # at call time: cli imports this module
     if args.command == "nodes" and "enrollment_token" in d:
         return (f"enrollment token for {d['node_id']} (one use, expires {_when(d['expires_at'])}):\n"
                 f"  {d['enrollment_token']}\nstart the edge with EDGE_NODE_ID={d['node_id']} "
@@ -95,9 +91,7 @@ def table(args, d: dict) -> str:
                  ",".join(f"{k['name']}({'+'.join(k['scopes'])})" + (" REVOKED" if k["revoked_at"] else "")
                           for k in a["server_keys"]) or "-", "REVOKED" if a["revoked_at"] else "active"]
                 for a in d["apps"]]
-        header = ["app", "app id", "origins", "signing kid", "client keys", "server keys", "state"]
-        widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-        return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)) for r in [header, *rows])
+        return _rows(["app", "app id", "origins", "signing kid", "client keys", "server keys", "state"], rows)
     if args.action == "token":
         return d["token"]
     lines = [f"app {d['name']} ({d['app_id']})" + (" REVOKED" if d["revoked_at"] else "")]

@@ -48,8 +48,7 @@ class CohortMerge:
         (``new_node_users`` for a node with no history), never over ``max_node_users``."""
         largest = self._largest.get(node_id)
         if largest is None:
-            largest = self._largest[node_id] = max(
-                (x.users for n, x in self.store.aggregates_since(0) if n == node_id), default=0)
+            largest = self._largest[node_id] = self.store.largest_cell(node_id)
         return min(self.max_node_users, max(self.new_node_users, int(largest * self.growth)))
 
     def bound(self, a: Aggregate, cap: int) -> tuple[Aggregate, bool]:

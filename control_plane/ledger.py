@@ -70,9 +70,6 @@ class Ledger:
             raise InvalidArgument("a filed request needs a request id and a pseudonymized subject (32 hex characters)")
         if kind == REVOKE_CONSENT and (not purposes or set(purposes) - set(PURPOSES)):
             raise InvalidArgument(f"a revocation names purposes from {', '.join(PURPOSES)}")
-        existing = self.store.privacy_entry(request_id)
-        if existing is not None:
-            return existing, False
         # The same subject and kind (and no new purpose) while an earlier one is still pending:
         # that one already reaches every edge, so a flood of repeats adds nothing to the log.
         for entry in self.store.privacy_for_subject(subject, kind):

@@ -1,10 +1,10 @@
 """Edges prove who they are before they may sync, ACK, file or report.
 
 * Under mTLS a node's certificate is its credential: its common name is its node id.
-* Without TLS an operator runs ``control-plane nodes enroll NODE``: a one-time enrollment
+* Without TLS an operator runs ``control-plane nodes --enroll NODE``: a one-time enrollment
   token (expiring) that the edge exchanges, once, for a node secret; the control plane keeps
   only the secret's hash, and the edge presents it on every call (``authorization`` metadata).
-* ``nodes revoke NODE`` ends a credential: the node's open streams close, its certificate
+* ``nodes --revoke NODE`` ends a credential: the node's open streams close, its certificate
   or secret is refused from then on.
 * Plain gRPC with no credential at all is allowed only for a control plane on loopback
   (development, ``make run``), never for a node id that has a credential or was revoked.
@@ -50,14 +50,14 @@ class NodeAuth:
         secret = f"ns_{secrets.token_urlsafe(32)}"
         if not token or not self.store.use_enrollment(_hash(token), node_id, _hash(secret), now):
             raise PermissionDenied(f"enrollment token is unknown, used, expired or not for node {node_id!r} "
-                                   f"(issue one with: control-plane nodes enroll {node_id})")
+                                   f"(issue one with: control-plane nodes --enroll {node_id})")
         return secret
 
     def authenticate(self, claimed: str, certificate_names: list[str], metadata) -> str:
         """The node id this call may act as; refuses anything else."""
         row = self.store.credential(claimed)
         if row is not None and row[2]:
-            raise PermissionDenied(f"node {claimed!r} was revoked (control-plane nodes enroll it again)")
+            raise PermissionDenied(f"node {claimed!r} was revoked (control-plane nodes --enroll it again)")
         if self.tls:
             if certificate_names != [claimed]:
                 raise PermissionDenied(f"client certificate is for {', '.join(certificate_names) or 'no node'}, "
@@ -75,7 +75,7 @@ class NodeAuth:
             raise Unauthenticated(f"node {claimed!r} is enrolled: present its node secret")
         if not self.allow_anonymous:
             raise Unauthenticated("this control plane needs a node credential: enroll the edge "
-                                  "(control-plane nodes enroll NODE, then EDGE_ENROLLMENT_TOKEN) or use mTLS")
+                                  "(control-plane nodes --enroll NODE, then EDGE_ENROLLMENT_TOKEN) or use mTLS")
         return claimed
 
     def credential_of(self, node_id: str) -> str:

@@ -64,7 +64,7 @@ async def serve(settings: CpSettings) -> int:
         log.warning("DEVELOPMENT MODE: plain gRPC on loopback and no CP_REQUIRE_NODE_CREDENTIALS: edges may sync "
                     "without a credential (enrolled node ids still need theirs). Never expose this port.")
     elif not settings.tls:
-        log.info("edges must present a node credential (control-plane nodes enroll NODE)")
+        log.info("edges must present a node credential (control-plane nodes --enroll NODE)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,7 +19,7 @@ from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.ledger import Ledger
-from control_plane.node_auth import NodeAuth, is_loopback
+from control_plane.node_auth import NodeAuth, bearer, is_loopback
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry
 from control_plane.experiments import ExperimentBook
@@ -80,15 +80,14 @@ class ControlPlane:
     def operator(self, metadata) -> str:
         """The operator's name for a call's ``authorization: Bearer <token>`` metadata: a
         configured token, or an active (not revoked) one from ``tokens add``."""
-        for key, value in metadata or ():
-            if key == "authorization" and value.startswith("Bearer "):
-                given = value[len("Bearer "):]
-                for token, name in self.tokens.items():
-                    if hmac.compare_digest(token, given):
-                        return name
-                name = self.store.token_name(hashlib.sha256(given.encode()).hexdigest())
-                if name is not None:
+        given = bearer(metadata)
+        if given:
+            for token, name in self.tokens.items():
+                if hmac.compare_digest(token, given):
                     return name
+            name = self.store.token_name(hashlib.sha256(given.encode()).hexdigest())
+            if name is not None:
+                return name
         raise Unauthenticated("operator calls need 'authorization: Bearer <token>' with a valid token "
                               "(control-plane --token, CP_TOKEN, or the data dir's admin.token)")
 

@@ -487,6 +487,10 @@ class Store(AccessStore):
                                  negative=r[6], events=r[7], sentiment_sum=r[8], categories=json.loads(r[9])))
                 for r in self._rows("SELECT * FROM cohorts WHERE window_start >= ?", (window_start,))]
 
+    def largest_cell(self, node_id: str) -> int:
+        """The most users this node ever reported for one cohort and window (0: none kept)."""
+        return int(self._rows("SELECT COALESCE(MAX(users), 0) FROM cohorts WHERE node_id = ?", (node_id,))[0][0])
+
     def prune_aggregates(self, before: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))

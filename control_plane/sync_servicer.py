@@ -157,7 +157,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     f = message.filing
                     try:
                         if cp.filing_limit.take(node_id, now):
-                            raise ResourceExhausted(f"over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
+                            raise ResourceExhausted("over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
                         entry, new = cp.ledger.file(f.request_id, f.kind, f.subject, list(f.purposes), f.at,
                                                     node_id, now)
                     except CpError as exc:

@@ -74,7 +74,6 @@ class App(Stored, kw_only=True):
 class AppSet(Stored, kw_only=True):
     version: int = 0
     apps: list[App] = []
-    source: str = ""  # control-plane, file, development
 
 
 class TokenConsent(msgspec.Struct, kw_only=True, frozen=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from edge_node import __version__, signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded
-from edge_node.http_access import caller_of, gate
+from edge_node.http_access import caller_of, cors_headers, gate
 from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
@@ -106,6 +107,9 @@ def timing(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_wrapper)
+        except Exception as exc:  # raised past this layer (the gate's refusals): the handler answers it
+            status = getattr(exc, "status_code", 500)
+            raise
         finally:
             node = scope["litestar_app"].state.get("node")
             if node is not None:
@@ -126,13 +130,18 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
                          model=sample.model, version=sample.version)
 
 
-def edge_error_handler(_: Request, exc: EdgeError) -> Response[ErrorBody]:
+def edge_error_handler(request: Request, exc: EdgeError) -> Response[ErrorBody]:
     if exc.status_code >= 500:
         log.error("request failed: %s", exc.message)
+    headers = {}
     retry = getattr(exc, "retry_after", None)
-    headers = {"retry-after": str(max(1, int(retry + 0.999)))} if retry is not None else None
+    if retry is not None:
+        headers["retry-after"] = str(max(1, math.ceil(retry)))
+    node = request.app.state.get("node")
+    if node is not None:  # a browser can read the error only with the CORS headers
+        headers.update((k.decode(), v.decode("latin-1")) for k, v in cors_headers(node, request.scope))
     return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=exc.status_code,
-                    headers=headers)
+                    headers=headers or None)
 
 
 def http_error_handler(_: Request, exc: HTTPException) -> Response[ErrorBody]:

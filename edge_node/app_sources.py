@@ -20,12 +20,15 @@ import json
 import logging
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from edge_node.access import SCOPES, App, AppSet, KeyDigest, ServerKey, SigningKey, digest
 from edge_node.errors import ConfigError
-from edge_node.store import EdgeStore
+
+if TYPE_CHECKING:  # the control plane writes development apps too, and never loads the edge's store
+    from edge_node.store import EdgeStore
 
 log = logging.getLogger("edge_node")
 DEV_FILE = "dev-app.json"
@@ -52,7 +55,7 @@ class AppsFile(msgspec.Struct, kw_only=True):
     apps: list[FileApp]
 
 
-def from_file(path: Path, source: str = "file") -> AppSet:
+def from_file(path: Path) -> AppSet:
     try:
         parsed = msgspec.json.decode(path.read_bytes(), type=AppsFile)
     except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -75,7 +78,21 @@ def from_file(path: Path, source: str = "file") -> AppSet:
                         signing_keys=entry.signing_keys,
                         server_keys=[ServerKey(name=k.name, sha256=digest(k.key), scopes=k.scopes)
                                      for k in entry.server_keys]))
-    return AppSet(version=1, apps=apps, source=source)
+    return AppSet(version=1, apps=apps)
+
+
+def write_development_file(path: Path, *, app_id: str, origins: list[str], client_key: str, kid: str,
+                           secret: str, server_key: str) -> Path:
+    """An apps file (mode 0600) holding one app "dev" with its raw keys and a server key
+    "dev-backend" of every scope: what `make run`, the README and the tests read."""
+    body = {"apps": [{
+        "name": "dev", "app_id": app_id, "origins": origins, "client_keys": [client_key],
+        "signing_keys": [{"kid": kid, "alg": "HS256", "secret": secret}],
+        "server_keys": [{"name": "dev-backend", "key": server_key, "scopes": list(SCOPES)}],
+    }]}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def development_app(data_dir: Path, origins: list[str]) -> Path:
@@ -83,29 +100,24 @@ def development_app(data_dir: Path, origins: list[str]) -> Path:
     path = data_dir / DEV_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        body = {"apps": [{
-            "name": "dev", "app_id": "app_dev", "origins": origins,
-            "client_keys": [f"ck_{secrets.token_urlsafe(18)}"],
-            "signing_keys": [{"kid": "dev-1", "alg": "HS256", "secret": secrets.token_urlsafe(32)}],
-            "server_keys": [{"name": "dev-backend", "key": f"sk_{secrets.token_urlsafe(24)}", "scopes": list(SCOPES)}],
-        }]}
-        path.write_text(json.dumps(body, indent=2) + "\n")
-        path.chmod(0o600)
+        write_development_file(path, app_id="app_dev", origins=origins, client_key=f"ck_{secrets.token_urlsafe(18)}",
+                               kid="dev-1", secret=secrets.token_urlsafe(32),
+                               server_key=f"sk_{secrets.token_urlsafe(24)}")
     return path
 
 
-def initial(store: EdgeStore, *, apps_file: str, standalone: bool, data_dir: Path, origins: list[str]) -> AppSet:
+def initial(store: "EdgeStore", *, apps_file: str, standalone: bool, data_dir: Path, origins: list[str]) -> AppSet:
     """The app set an edge starts with."""
     if apps_file:
         return from_file(Path(apps_file))
     if not standalone:
         raw = store.value("apps")
-        return _decode_set.decode(raw) if raw else AppSet(source="control-plane")
+        return _decode_set.decode(raw) if raw else AppSet()
     path = development_app(data_dir, origins)
     log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, signing secret and a server "
                 "key with every scope; mint a user token with: edge-node token USER --apps-file %s)", path, path)
-    return from_file(path, source="development")
+    return from_file(path)
 
 
-def persist(store: EdgeStore, apps: AppSet) -> None:
+def persist(store: "EdgeStore", apps: AppSet) -> None:
     store.set_value("apps", _encode(apps))

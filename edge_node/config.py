@@ -71,7 +71,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_ca: str = ""  # mTLS to the control plane: CA, and this node's certificate and key
     tls_cert: str = ""
     tls_key: str = ""
-    enrollment_token: str = ""  # one-time token from `control-plane nodes enroll` (exchanged for a node secret)
+    enrollment_token: str = ""  # one-time token from `control-plane nodes --enroll` (exchanged for a node secret)
     fail_closed_after_s: float = 3600.0
     sync_backoff_max_s: float = 30.0
     trusted_keys: str = ""  # Ed25519 public keys (base64 or files), comma-separated: only signed bundles
@@ -193,7 +193,7 @@ HELP = {
     "tls_ca": "CA certificate of the control plane (PEM); with tls_cert and tls_key turns on mTLS",
     "tls_cert": "this node's client certificate (PEM; its common name is the node id)",
     "tls_key": "this node's private key (PEM)",
-    "enrollment_token": "one-time enrollment token from `control-plane nodes enroll` (plain gRPC without mTLS)",
+    "enrollment_token": "one-time enrollment token from `control-plane nodes --enroll` (plain gRPC without mTLS)",
     "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
     "sync_backoff_max_s": "longest wait between reconnection attempts",
     "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",

@@ -8,16 +8,12 @@ against the app's list. Handlers then say *whose* data they touch with :func:`au
 
 from __future__ import annotations
 
-import msgspec
-
 from edge_node.access import Caller
 from edge_node.errors import EdgeError, Forbidden
-from edge_node.schemas import ErrorBody
 
 CALLER = "sentiedge.caller"
 ALLOW_HEADERS = b"authorization, content-type, x-client-key"
 ALLOW_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
-_encode = msgspec.json.Encoder().encode
 
 
 def header(scope, name: bytes) -> str | None:
@@ -69,19 +65,18 @@ def authorize_user(node, caller: Caller, user_id: str, scope: str) -> None:
             node.metrics.privacy_actions.labels("consent_withdrawn").inc()
 
 
-def _error_response(exc: EdgeError, origin_header: list) -> tuple[dict, dict]:
-    headers = [(b"content-type", b"application/json"), *origin_header]
-    retry = getattr(exc, "retry_after", None)
-    if retry is not None:
-        headers.append((b"retry-after", str(max(1, int(retry + 0.999))).encode()))
-    body = _encode(ErrorBody(error=exc.code, message=exc.message, field=exc.field))
-    headers.append((b"content-length", str(len(body)).encode()))
-    return ({"type": "http.response.start", "status": exc.status_code, "headers": headers},
-            {"type": "http.response.body", "body": body})
+def cors_headers(node, scope) -> list[tuple[bytes, bytes]]:
+    """CORS response headers for a browser origin that some active app lists (else none)."""
+    origin = header(scope, b"origin")
+    if origin is None or not node.access.origin_known(origin):
+        return []
+    return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
+            (b"access-control-expose-headers", b"retry-after")]
 
 
 def gate(app):
-    """ASGI middleware of the edge app: every ``/v1`` request is admitted here or refused."""
+    """ASGI middleware of the edge app: every ``/v1`` request is admitted here or refused
+    (a refusal is raised, so the app's one error handler words it, CORS headers included)."""
 
     async def middleware(scope, receive, send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -91,30 +86,19 @@ def gate(app):
         if node is None:  # starting or stopping: the handler answers 503
             await app(scope, receive, send)
             return
-        origin = header(scope, b"origin")
-        allowed_somewhere = origin is not None and node.access.origin_known(origin)
-        cors = [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin"),
-                (b"access-control-expose-headers", b"retry-after")] if allowed_somewhere else []
-        if scope["method"] == "OPTIONS" and origin is not None and header(scope, b"access-control-request-method"):
-            if not allowed_somewhere:
+        cors = cors_headers(node, scope)
+        if scope["method"] == "OPTIONS" and header(scope, b"origin") is not None \
+                and header(scope, b"access-control-request-method"):
+            if not cors:
                 node.metrics.refusals.labels("origin_not_allowed").inc()
-                start, body = _error_response(Forbidden(f"origin {origin} is not registered for any app",
-                                                        reason="origin_not_allowed"), [])
-            else:
-                start = {"type": "http.response.start", "status": 204, "headers": [
-                    *cors, (b"access-control-allow-methods", ALLOW_METHODS),
-                    (b"access-control-allow-headers", ALLOW_HEADERS), (b"access-control-max-age", b"600")]}
-                body = {"type": "http.response.body", "body": b""}
-            await send(start)
-            await send(body)
+                raise Forbidden(f"origin {header(scope, b'origin')} is not registered for any app",
+                                reason="origin_not_allowed")
+            await send({"type": "http.response.start", "status": 204, "headers": [
+                *cors, (b"access-control-allow-methods", ALLOW_METHODS),
+                (b"access-control-allow-headers", ALLOW_HEADERS), (b"access-control-max-age", b"600")]})
+            await send({"type": "http.response.body", "body": b""})
             return
-        try:
-            admit(node, scope)
-        except EdgeError as exc:
-            start, body = _error_response(exc, cors)
-            await send(start)
-            await send(body)
-            return
+        admit(node, scope)
         if not cors:
             await app(scope, receive, send)
             return

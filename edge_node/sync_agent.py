@@ -15,7 +15,7 @@
   heartbeat that carried them; until then every heartbeat carries them again (the control
   plane replaces a resent window, so nothing is counted twice and nothing is lost).
 * The edge proves who it is: its mTLS certificate, or (plain gRPC) a node secret it got once
-  for the one-time enrollment token of ``control-plane nodes enroll`` and keeps in its store.
+  for the one-time enrollment token of ``control-plane nodes --enroll`` and keeps in its store.
 * The app set (client keys, signing keys, server keys) arrives like everything else and is
   persisted, so a restarted edge verifies callers before it reconnects.
 """
@@ -29,21 +29,19 @@ import time
 from pathlib import Path
 
 import grpc
+import msgspec
 from google.protobuf.json_format import MessageToJson
 
 from edge_node import convert
 from edge_node.errors import ConfigError, EdgeError
 from edge_node.privacy import PrivacyBook
+from edge_node.triggers import Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("edge_node.sync")
 DELETE_USER = common_pb2.PRIVACY_KIND_DELETE_USER
 MAX_PENDING_TRIGGERS = 1000
 LOOPBACK = ("127.", "localhost:", "[::1]:")
-
-
-def _trigger_record(t) -> dict:
-    return {"rule": t.rule, "cohort": t.cohort, "active": t.active, "value": t.value, "at": t.at}
 
 
 class SyncAgent:
@@ -69,7 +67,7 @@ class SyncAgent:
         if self.credentials is None and not self.node_secret and not enrollment_token \
                 and not target.startswith(LOOPBACK):
             raise ConfigError(f"the control plane {target} is not on loopback: this edge needs a credential, "
-                              f"mTLS (EDGE_TLS_CA/CERT/KEY) or an enrollment token from `control-plane nodes enroll "
+                              f"mTLS (EDGE_TLS_CA/CERT/KEY) or an enrollment token from `control-plane nodes --enroll "
                               f"{node_id}` (EDGE_ENROLLMENT_TOKEN)")
         self._beat = 0
         self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)
@@ -236,7 +234,7 @@ class SyncAgent:
             next_id = int(self.store.value("trigger_seq", 0))
             while transitions:
                 next_id += 1
-                pending.append({**_trigger_record(transitions.popleft()), "id": next_id})
+                pending.append({**msgspec.structs.asdict(transitions.popleft()), "id": next_id})
             pending = pending[-MAX_PENDING_TRIGGERS:]
             self.store.set_value("pending_triggers", pending)
             self.store.set_value("trigger_seq", next_id)
@@ -272,8 +270,7 @@ class SyncAgent:
             outputs=outputs,
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
                      for m, q in self.node.quality.counts().items()])
-        events = [sync_pb2.TriggerEvent(rule=t["rule"], cohort=t["cohort"], active=t["active"], value=t["value"],
-                                        at=t["at"]) for t in triggers]
+        events = [convert.trigger_event(Transition(**{k: v for k, v in t.items() if k != "id"})) for t in triggers]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,
                                                                  experiments=experiments, seq=self._beat))
 

@@ -68,7 +68,7 @@ class EdgeSyncServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Enroll(self, request, context):
-        """Exchange a one-time enrollment token (control-plane nodes enroll) for this node's
+        """Exchange a one-time enrollment token (control-plane nodes --enroll) for this node's
         secret; later calls carry it as `authorization: Bearer <node secret>` metadata.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
