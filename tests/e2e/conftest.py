@@ -157,3 +157,25 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="module")
+def served_edge(tmp_path_factory, bundle_dir):
+    """One served edge for property-based tests (hypothesis runs many examples per test)."""
+    from tests.credentials import DevApp
+    from tests.e2e.http import call
+
+    tmp = tmp_path_factory.mktemp("served")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1", "EDGE_DATA_DIR": str(tmp / "data"),
+                        "EDGE_RATE_LIMIT_PER_ADDRESS": "0"}
+    proc = Process([str(Path(sys.executable).parent / "edge-node"), "serve", "--model-dir", str(bundle_dir)], env,
+                   tmp / "edge.log", base + "/readyz")
+    try:
+        proc.wait_healthy()
+        spec = call(base, "GET", "/schema/openapi.json", headers={})[1]
+        seen = sorted((m.upper(), p) for p, ops in spec["paths"].items() for m in ops if p.startswith("/v1/"))
+        yield base, DevApp(tmp / "data" / "dev-app.json"), seen
+    finally:
+        proc.terminate()
