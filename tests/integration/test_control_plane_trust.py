@@ -217,3 +217,29 @@ def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
             gate.admit(rotated.client_key, None, None)  # replaced without grace
 
     run(tmp_path, scenario, **STRICT)
+
+
+def test_an_app_may_register_an_ed25519_key_for_eddsa_tokens(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge_node.access import AppSet, Gatekeeper, mint_token
+
+    private = Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    async def scenario(channel, cp):
+        apps = operator_pb2_grpc.AppsStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await apps.Add(operator_pb2.AddAppRequest(name="bad", public_key="not a key"), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "PEM" in err.value.details()
+        added = await apps.Add(operator_pb2.AddAppRequest(name="shop", public_key=pem), metadata=AUTH)
+        app = cp.apps.get("shop")
+        ed = next(k for k in app.signing_keys if k.alg == "EdDSA")
+        gate = Gatekeeper()
+        gate.set_apps(AppSet(apps=[app]))
+        token = mint_token(app, ed, "ann", private_key=private)
+        assert gate.admit(added.client_key, f"Bearer {token}", None).user == "ann"
+
+    run(tmp_path, scenario, **STRICT)
