@@ -162,6 +162,24 @@ def unicode_error_handler(_: Request, exc: UnicodeDecodeError) -> Response[Error
                                                              f"at byte {exc.start})"), status_code=400)
 
 
+def recursion_error_handler(_: Request, exc: RecursionError) -> Response[ErrorBody]:
+    # msgspec refuses JSON nested deeper than Python's recursion limit with a RecursionError.
+    return Response(ErrorBody(error="invalid_input", message="request body is nested too deeply to decode "
+                                                             "(JSON arrays or objects about 1000 levels deep)"),
+                    status_code=400)
+
+
+def unexpected_error_handler(request: Request, exc: Exception) -> Response[ErrorBody]:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return Response(ErrorBody(error="internal_error", message="the edge failed to answer this request; "
+                                                              "it is logged"), status_code=500)
+
+
+ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handler,
+                  UnicodeDecodeError: unicode_error_handler, RecursionError: recursion_error_handler,
+                  Exception: unexpected_error_handler}
+
+
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -188,8 +206,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         middleware=[timing, gate],
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None}),
-        exception_handlers={EdgeError: edge_error_handler, HTTPException: http_error_handler,
-                            UnicodeDecodeError: unicode_error_handler},
+        exception_handlers=ERROR_HANDLERS,
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema",
                                      components=Components(security_schemes=SECURITY_SCHEMES),
                                      security=[{"clientKey": []}]),
@@ -201,5 +218,5 @@ def create_admin_app(public: Litestar) -> Litestar:
     """The admin listener: health, readiness and metrics of the node the public app runs
     (EDGE_ADMIN_HOST/EDGE_ADMIN_PORT), so /metrics need not face the internet."""
     return Litestar(route_handlers=[healthz, readyz, metrics], state=public.state,
-                    exception_handlers={EdgeError: edge_error_handler, HTTPException: http_error_handler},
+                    exception_handlers=ERROR_HANDLERS,
                     openapi_config=None)

@@ -42,6 +42,20 @@ def cohort_key(region: str | None, device: str | None, part: str) -> str:
     return f"{clean(region)}/{clean(device)}/{part}"
 
 
+TOPIC_FIELDS = ("topic_texts", "topic_negative", "topic_events", "topic_sentiment")
+
+
+def cap_categories(record: CohortCell | Member, limit: int) -> None:
+    """Keep a cell's (or a member's) ``limit`` strongest categories; the rest leave every
+    per-category field, so the record's size is bounded whatever its users send."""
+    if len(record.categories) <= limit:
+        return
+    keep = set(sorted(record.categories, key=lambda c: -abs(record.categories[c]))[:limit])
+    record.categories = {c: w for c, w in record.categories.items() if c in keep}
+    for field in TOPIC_FIELDS:
+        setattr(record, field, {c: v for c, v in getattr(record, field).items() if c in keep})
+
+
 def _clip(value: float, bound: float) -> float:
     return max(-bound, min(bound, value))
 
@@ -82,8 +96,11 @@ class CohortPrior(msgspec.Struct, kw_only=True):
 
 class CohortBook:
     def __init__(self, store: EdgeStore, *, window_s: float, min_size: int, max_per_user: int,
-                 horizon_s: float, prior_cache_s: float = 5.0) -> None:
+                 horizon_s: float, prior_cache_s: float = 5.0, max_categories: int = 1000,
+                 max_cohorts: int = 2000) -> None:
         self.store = store
+        self.max_categories = max_categories  # per cell and per member (strongest kept)
+        self.max_cohorts = max_cohorts  # distinct cohort cells per window; beyond, users count in "all" only
         self.window_s = window_s
         self.min_size = min_size
         self.max_per_user = max_per_user
@@ -115,15 +132,27 @@ class CohortBook:
         ttl = window + 2 * self.window_s - now
         if ttl <= 0:
             return False  # the window closed long ago: too late to count
-        joined = self.store.get(f"joined|{window}|{subject}", Keys) or Keys()
-        if key not in joined.keys:
-            if len(joined.keys) >= self.max_per_user:
-                return False
+        stored = self.store.get(f"joined|{window}|{subject}", Keys)
+        joined = stored or Keys()
+        if key not in joined.keys and self._full(window, key):
+            key = ALL  # a window with max_cohorts cells takes no new cohort: the node-wide cell only
+        joins = key != ALL and key not in joined.keys
+        if joins and len(joined.keys) >= self.max_per_user:
+            return False
+        if joins:
             joined.keys.append(key)
+        if joins or stored is None:  # written even for "all" alone: withdraw() looks here
             self.store.put(f"joined|{window}|{subject}", joined, ttl=ttl)
-        for cell_key in (key, ALL):
+        for cell_key in dict.fromkeys((key, ALL)):
             self._add(window, cell_key, subject, member, ttl)
         return True
+
+    def _full(self, window: int, key: str) -> bool:
+        if self.store.get(f"cohort|{window}|{key}", CohortCell) is not None:
+            return False
+        index = self.store.get(f"cohorts|{window}", Keys)
+        # "all" is one of the cells but never counts against the limit.
+        return index is not None and len(index.keys) - (ALL in index.keys) >= self.max_cohorts
 
     def _add(self, window: int, key: str, subject: str, delta: Member, ttl: float) -> None:
         member_key = f"member|{window}|{key}|{subject}"
@@ -149,10 +178,12 @@ class CohortBook:
             counts = getattr(new, field)
             for c, n in getattr(delta, field).items():
                 counts[c] = counts.get(c, 0) + n
+        cap_categories(new, self.max_categories)
         if old is None:
             cell.users += 1
         self._shift(cell, old, -1)
         self._shift(cell, new, +1)
+        cap_categories(cell, self.max_categories)
         self.store.put(member_key, new, ttl=ttl)
         self.store.put(f"cohort|{window}|{key}", cell, ttl=self.horizon_s + self.window_s)
 
@@ -165,6 +196,8 @@ class CohortBook:
         cell.events += sign * member.events
         cell.sentiment_sum += sign * _clip(member.sentiment_sum, SENTIMENT_CLIP)
         for c, w in member.categories.items():
+            if sign < 0 and c not in cell.categories:
+                continue  # capped out of the cell already: nothing of it left to take back
             value = cell.categories.get(c, 0.0) + sign * _clip(w, CATEGORY_CLIP)
             if abs(value) < 1e-9 and sign < 0:
                 cell.categories.pop(c, None)
@@ -177,6 +210,8 @@ class CohortBook:
                 if counts[c] <= 0:
                     counts.pop(c)
         for c, total in member.topic_sentiment.items():
+            if sign < 0 and c not in cell.topic_sentiment:
+                continue
             cell.topic_sentiment[c] = cell.topic_sentiment.get(c, 0.0) + sign * _clip(total, SENTIMENT_CLIP)
 
     def withdraw(self, subject: str, now: float) -> int:
@@ -186,7 +221,7 @@ class CohortBook:
             joined = self.store.get(f"joined|{window}|{subject}", Keys)
             if joined is None:
                 continue
-            for key in [*joined.keys, ALL]:
+            for key in dict.fromkeys([*joined.keys, ALL]):
                 member = self.store.get(f"member|{window}|{key}|{subject}", Member)
                 cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
                 if member is None or cell is None:

@@ -57,6 +57,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     weight_popularity: float = 0.3
     exploration_slots: int = 1
     decision_cache_ms: float = 1000.0  # reuse a user's decision this long unless their data changes
+    decision_cache_mb: float = 64.0  # memory budget of those reused decisions
+    max_categories_per_profile: int = 256  # a user's strongest categories kept; the weakest go first
     max_per_category: int = 3
     # Cohorts
     cohort_window_minutes: float = 30.0
@@ -64,6 +66,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_cohorts_per_user: int = 2
     cohort_horizon_hours: float = 24.0
     cohort_prior_refresh_s: float = 5.0
+    max_categories_per_cohort: int = 1000  # per cohort cell and window: the strongest kept
+    max_cohorts_per_window: int = 2000  # distinct cohort cells per window; past it users count node-wide only
     # Control plane (empty: a standalone edge)
     control_plane: str = ""  # HOST:PORT
     node_id: str = ""  # default: the host name
@@ -118,6 +122,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (not self.control_plane or ":" in self.control_plane, "control_plane must be HOST:PORT"),
             (self.decision_cache_ms >= 0 and self.cohort_prior_refresh_s >= 0,
              "decision_cache_ms and cohort_prior_refresh_s must be >= 0"),
+            (self.decision_cache_mb > 0 and min(self.max_categories_per_profile, self.max_categories_per_cohort,
+                                                self.max_cohorts_per_window) >= 1,
+             "decision_cache_mb must be > 0; max_categories_* and max_cohorts_per_window >= 1"),
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
@@ -181,6 +188,10 @@ HELP = {
     "weight_popularity": "ranking weight of item popularity",
     "exploration_slots": "positions of the top reserved for exploration",
     "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
+    "decision_cache_mb": "memory budget (MiB, estimated) of the decision cache; the oldest entries go first",
+    "max_categories_per_profile": "most categories one user's profile keeps (the weakest decayed affinity goes first)",
+    "max_categories_per_cohort": "most categories one cohort cell keeps per window (the weakest go first)",
+    "max_cohorts_per_window": "most distinct cohort cells per window; further cohorts count only in the node-wide cell",
     "max_per_category": "most items of one category in a ranking's top",
     "cohort_window_minutes": "cohort aggregation window; closed windows are sent upstream",
     "cohort_min_size": "cohorts with fewer users are withheld",

@@ -24,6 +24,8 @@ from edge_node.triggers import Action
 
 
 CACHE_ENTRIES = 50_000
+ENTRY_BYTES = 600  # a cached decision's fixed cost (key, tuple, structs)
+CATEGORY_BYTES = 260  # ... and per category it holds (scores, profile, prior); tracemalloc: ~255
 
 
 class NamedAffinity(msgspec.Struct, kw_only=True):
@@ -53,7 +55,7 @@ class Personalizer:
     def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
-                 held_out: Callable[[str], str | None] = lambda unit: None) -> None:
+                 held_out: Callable[[str], str | None] = lambda unit: None, cache_bytes: int = 64 << 20) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -64,8 +66,12 @@ class Personalizer:
         self.cache_s = cache_s
         self.allow_personal = allow_personal
         self.held_out = held_out
-        # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision)
+        # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
         self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
+        # Bounded by an estimate of its bytes, not only by entries: one entry holds every
+        # category of its user and cohort. An entry over 1/64 of the budget is not cached.
+        self.cache_bytes = cache_bytes
+        self.cached_bytes = 0
 
     def _profile(self, user_id: str | None) -> tuple[str | None, Profile | None, str]:
         """The user's usable profile, or None with the reason it cannot be used."""
@@ -102,12 +108,20 @@ class Personalizer:
         if self.cache_s > 0:
             # Read again: choosing may have written the profile (signal-to-action bookkeeping).
             versions = self.store.versions(subject) if subject else (None, None)
-            self._cache[(subject, key)] = (now + self.cache_s, versions[0], versions[1], self.cohorts.generation,
-                                           chosen)
-            self._cache.move_to_end((subject, key))
-            if len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+            self._remember((subject, key), (now + self.cache_s, versions[0], versions[1], self.cohorts.generation,
+                                            chosen, _size(chosen)))
         return chosen
+
+    def _remember(self, key: tuple[str | None, str], entry: tuple) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self.cached_bytes -= old[5]
+        if entry[5] > self.cache_bytes // 64:
+            return  # too big to be worth its room
+        self._cache[key] = entry
+        self.cached_bytes += entry[5]
+        while self._cache and (self.cached_bytes > self.cache_bytes or len(self._cache) > CACHE_ENTRIES):
+            self.cached_bytes -= self._cache.popitem(last=False)[1][5]
 
     def _choose(self, user_id: str | None, key: str, now: float) -> Chosen:
         subject, profile, why_not = self._profile(user_id)
@@ -161,6 +175,13 @@ class Personalizer:
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
                              seed=f"{user_id or chosen.decision.cohort}|{day}")
         return chosen.decision, items
+
+
+def _size(chosen: Chosen) -> int:
+    categories = len(chosen.scores) + len(chosen.cohort_scores)
+    if chosen.profile is not None:
+        categories += len(chosen.profile.affinities)
+    return ENTRY_BYTES + CATEGORY_BYTES * categories + 8 * len(chosen.decision.vector) + len(chosen.decision.cohort)
 
 
 def _users(prior: CohortPrior) -> str:

@@ -27,7 +27,7 @@ def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context
     if user_id is not None:
         check_id(user_id, node.settings)
         authorize_user(node, caller, user_id, "users:read")
-    check_context(context)
+    check_context(context, node.settings)
     now = node.now()
     decision = node.personalizer.choose(user_id, context, now).decision
     node.metrics.decided(decision.source)
@@ -65,7 +65,7 @@ class DecisionsController(Controller):
         if data.user_id is not None:
             check_id(data.user_id, settings)
             authorize_user(node, caller_of(request), data.user_id, "users:read")
-        check_context(data.context)
+        check_context(data.context, node.settings)
         if not data.candidates:
             raise InvalidInput("candidates must hold at least one item", field="candidates")
         if len(data.candidates) > settings.max_candidates_per_request:
@@ -105,7 +105,7 @@ class DecisionsController(Controller):
         if data.user_id is not None:
             check_id(data.user_id, node.settings)
             authorize_user(node, caller_of(request), data.user_id, "events:write")
-        check_context(data.context)
+        check_context(data.context, node.settings)
         if not data.value >= 0:
             raise InvalidInput("value must be >= 0", field="value")
         now = node.now()

@@ -35,11 +35,17 @@ def check_id(value: str, settings: EdgeSettings, field: str = "user_id") -> str:
     return value
 
 
-def check_context(context: Context | None) -> None:
-    if context is not None and context.daypart is not None and context.daypart not in DAYPARTS:
-        raise InvalidInput(f"context.daypart {context.daypart!r} is not one of {', '.join(DAYPARTS)}",
+def check_context(context: Context | None, settings: EdgeSettings) -> None:
+    if context is None:
+        return
+    for name in ("region", "device", "referrer"):
+        value = getattr(context, name)
+        if value is not None:  # cohort keys and echoed reasons are built from these
+            check_id(value, settings, field=f"context.{name}")
+    if context.daypart is not None and context.daypart not in DAYPARTS:
+        raise InvalidInput(f"context.daypart {context.daypart[:40]!r} is not one of {', '.join(DAYPARTS)}",
                            field="context.daypart")
-    if context is not None and not -14 * 60 <= context.tz_offset_minutes <= 14 * 60:
+    if not -14 * 60 <= context.tz_offset_minutes <= 14 * 60:
         raise InvalidInput("context.tz_offset_minutes must be within -840..840", field="context.tz_offset_minutes")
 
 
@@ -104,7 +110,7 @@ class UsersController(Controller):
         if len(data.events) > settings.max_events_per_request:
             raise LimitExceeded(f"events holds {len(data.events)} items; the limit is "
                                 f"{settings.max_events_per_request} (EDGE_MAX_EVENTS_PER_REQUEST)", field="events")
-        check_context(data.context)
+        check_context(data.context, node.settings)
         for i, event in enumerate(data.events):
             validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
         report = await node.ingestor.ingest(user_id, data.events, data.context, node.now())

@@ -42,7 +42,9 @@ class EdgeNode:
         self.cohorts = CohortBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                   min_size=settings.cohort_min_size, max_per_user=settings.max_cohorts_per_user,
                                   horizon_s=settings.cohort_horizon_hours * 3600,
-                                  prior_cache_s=settings.cohort_prior_refresh_s)
+                                  prior_cache_s=settings.cohort_prior_refresh_s,
+                                  max_categories=settings.max_categories_per_cohort,
+                                  max_cohorts=settings.max_cohorts_per_window)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key))
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                           min_size=settings.cohort_min_size,
@@ -52,7 +54,8 @@ class EdgeNode:
                                     on_served=self.metrics.trigger_signal_to_action.observe)
         self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
                              half_life_s=settings.affinity_half_life_days * 86400,
-                             prior_weight=settings.sentiment_prior_weight)
+                             prior_weight=settings.sentiment_prior_weight,
+                             max_categories=settings.max_categories_per_profile)
         self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score)
@@ -61,7 +64,8 @@ class EdgeNode:
             weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
                             popularity=settings.weight_popularity),
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
-            allow_personal=self.personal_allowed, held_out=self.held_out)
+            allow_personal=self.personal_allowed, held_out=self.held_out,
+            cache_bytes=int(settings.decision_cache_mb * (1 << 20)))
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)

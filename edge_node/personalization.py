@@ -35,10 +35,12 @@ SENTIMENT_INFLUENCE = 1.0
 class Tuning:
     """The time constants and prior of the profile math, from settings."""
 
-    def __init__(self, *, sentiment_window_s: float, half_life_s: float, prior_weight: float) -> None:
+    def __init__(self, *, sentiment_window_s: float, half_life_s: float, prior_weight: float,
+                 max_categories: int = 256) -> None:
         self.sentiment_window_s = sentiment_window_s
         self.half_life_s = half_life_s
         self.prior_weight = prior_weight
+        self.max_categories = max_categories  # per profile: the weakest go when a new one comes
 
     def behaviour_decay(self, dt: float) -> float:
         return 0.5 ** (max(dt, 0.0) / self.half_life_s)
@@ -88,6 +90,8 @@ def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float 
     """Fold one event into the profile (``sentiment`` in [-1, 1] or None); returns its weight."""
     affinity = profile.affinities.get(category)
     if affinity is None:
+        if len(profile.affinities) >= tuning.max_categories:
+            _drop_weakest(profile, len(profile.affinities) - tuning.max_categories + 1, at, tuning)
         affinity = profile.affinities[category] = Affinity(at=at)
     _decay_affinity(affinity, at, tuning)
     smoothed_now = None
@@ -105,6 +109,13 @@ def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float 
     profile.events += 1
     profile.updated_at = max(profile.updated_at, at)
     return weight
+
+
+def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> None:
+    """Make room in a full profile: the categories with the weakest decayed affinity go."""
+    weakest = sorted(profile.affinities, key=lambda c: abs(affinity_score(profile.affinities[c], now, tuning)))
+    for category in weakest[:count]:
+        del profile.affinities[category]
 
 
 def forget_sentiment(profile: Profile) -> None:
