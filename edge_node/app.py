@@ -72,7 +72,7 @@ def readyz(state: State) -> Health:
 def metrics(state: State) -> Response[bytes]:
     """Prometheus metrics."""
     node = running(state)
-    node.drift_status()  # refreshes the drift gauges
+    node.refresh_gauges()
     return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 

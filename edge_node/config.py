@@ -47,6 +47,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: float = 30.0
     pseudonym_key: str = ""  # empty: a random key kept in the data directory
     store_fsync: bool = False
+    privacy_outbox_max: int = 100_000  # deletions/withdrawals waiting for the control plane; past it: 503
     # Personalization
     vector_dim: int = 32
     sentiment_window_minutes: float = 30.0
@@ -101,6 +102,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
                  self.max_candidates_per_request, self.max_id_chars) >= 1, "request limits must be >= 1"),
             (self.retention_days > 0, "retention_days must be > 0"),
+            (self.privacy_outbox_max >= 1, "privacy_outbox_max must be >= 1"),
             (15 <= self.sentiment_window_minutes <= 60, "sentiment_window_minutes must be 15..60"),
             (0.05 <= self.cohort_window_minutes <= 1440, "cohort_window_minutes must be 0.05..1440"),
             (self.cohort_horizon_hours * 60 >= self.cohort_window_minutes,
@@ -178,6 +180,8 @@ HELP = {
     "token_cache_size": "verified user tokens remembered (until they expire) so hot users skip the signature check",
     "retention_days": "every per-user record expires this long after its last update",
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
+    "privacy_outbox_max": "most privacy requests that wait to be filed with the control plane; when full, new "
+                          "deletions and withdrawals are refused (503 privacy_outbox_full) and nothing changes",
     "store_fsync": "fsync every store write (survives power loss, not only a process kill)",
     "vector_dim": "dimension of personalization vectors",
     "sentiment_window_minutes": "temporal ensembling window for sentiment (15-60)",

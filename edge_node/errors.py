@@ -10,7 +10,10 @@
     ├── RateLimited (429)         over a rate limit; ``retry_after`` says when to try again
     ├── ConfigError (400)         a setting has a value that cannot work
     ├── StoreError (500)          the disk store cannot be opened or written
+    │   └── StorageFull (507)     the disk is full: writes are refused, deletions still succeed
+    ├── RequestTimeout (408)      the request body did not arrive in time (EDGE_BODY_TIMEOUT_S)
     └── NotReady (503)            the model is not loaded yet (or is being replaced)
+        └── OutboxFull (503)      too many privacy filings wait for the control plane; retry later
 """
 
 from __future__ import annotations
@@ -85,3 +88,18 @@ class RateLimited(_Refusal):
 
 class StoreError(EdgeError):
     code = "store_error"
+
+
+class StorageFull(StoreError):
+    status_code = 507
+    code = "insufficient_storage"
+
+
+class RequestTimeout(EdgeError):
+    status_code = 408
+    code = "request_timeout"
+
+
+class OutboxFull(NotReady):
+    code = "privacy_outbox_full"
+    retry_after = 60.0

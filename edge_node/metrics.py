@@ -65,6 +65,20 @@ class EdgeMetrics:
         self._request_children: dict = {}
         self._decision_children: dict = {}
         self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)
+        self.outbox_capacity = Gauge("sentiedge_privacy_outbox_capacity",
+                                     "Most privacy requests that may wait for the control plane (EDGE_PRIVACY_OUTBOX_MAX)",
+                                     registry=r)
+        self.store_bytes = Gauge("sentiedge_store_bytes", "Bytes the edge store's database holds in use", registry=r)
+        self.store_max_bytes = Gauge("sentiedge_store_max_bytes", "The store's size budget (EDGE_STORE_MAX_BYTES; "
+                                     "0: none)", registry=r)
+        self.store_evictions = Counter("sentiedge_store_evictions_total", "Cold records evicted to stay within the "
+                                       "store's size budget, by kind", ["kind"], registry=r)
+        self.storage_full = Gauge("sentiedge_storage_full", "1 while the disk is full (writes refused, deletions "
+                                  "served from the reserve)", registry=r)
+        self.writes_refused = Counter("sentiedge_writes_refused_total", "Writes refused, by reason", ["reason"],
+                                      registry=r)
+        self.slow_clients = Counter("sentiedge_slow_clients_total", "Connections closed for sending their headers or "
+                                    "body too slowly", ["what"], registry=r)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

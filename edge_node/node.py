@@ -37,7 +37,8 @@ class EdgeNode:
         self.settings = settings
         self.model_sha = model_sha or sha256_file(model.root / MANIFEST)
         self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
-        self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync)
+        self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync,
+                               outbox_max=settings.privacy_outbox_max)
         key = settings.pseudonym_key.encode() if settings.pseudonym_key else self.store.secret("pseudonym")
         self.cohorts = CohortBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                   min_size=settings.cohort_min_size, max_per_user=settings.max_cohorts_per_user,
@@ -45,7 +46,7 @@ class EdgeNode:
                                   prior_cache_s=settings.cohort_prior_refresh_s,
                                   max_categories=settings.max_categories_per_cohort,
                                   max_cohorts=settings.max_cohorts_per_window)
-        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key))
+        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane))
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                           min_size=settings.cohort_min_size,
                                           horizon_s=settings.cohort_horizon_hours * 3600)
@@ -110,6 +111,12 @@ class EdgeNode:
         for r in results:
             self.drift.observe(r.label, r.confidence, now)
         return self.quality.sample(results, texts, now, subject)
+
+    def refresh_gauges(self) -> None:
+        """Gauges read from the store, refreshed when /metrics is scraped."""
+        self.drift_status()
+        self.metrics.outbox_pending.set(self.store.outbox_pending())
+        self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""

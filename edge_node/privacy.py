@@ -57,8 +57,11 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 
 class PrivacyBook:
-    def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer) -> None:
+    def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer, *,
+                 upstream: bool = True) -> None:
         self.store = store
+        # A standalone edge has no control plane to file with: its requests apply here only.
+        self.upstream = upstream
         self.cohorts = cohorts
         self.pseudonymize = pseudonymize
 
@@ -98,7 +101,7 @@ class PrivacyBook:
             erased = self._erase_for(subject, withdrawn, now)
             if withdrawn:
                 request_id = request_id or new_request_id()
-                if file_upstream:
+                if file_upstream and self.upstream:
                     self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
                                                             subject=subject, purposes=withdrawn, at=now))
             if after is not None:
@@ -136,7 +139,7 @@ class PrivacyBook:
             if self.cohorts.withdraw(subject, now):
                 erased.append("cohort_contributions")
             self.store.suppress(subject, Suppression(at=now, request_id=request_id, reason="deleted"))
-            if file_upstream:
+            if file_upstream and self.upstream:
                 self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
                                                         subject=subject, at=now))
             if after is not None:

@@ -29,7 +29,7 @@ from typing import TypeVar
 import diskcache
 import msgspec
 
-from edge_node.errors import StoreError
+from edge_node.errors import OutboxFull, StoreError
 from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)
@@ -46,8 +46,10 @@ def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
 
 
 class EdgeStore:
-    def __init__(self, directory: Path, *, retention_s: float, fsync: bool = False, hot_records: int = 100_000) -> None:
+    def __init__(self, directory: Path, *, retention_s: float, fsync: bool = False, hot_records: int = 100_000,
+                 outbox_max: int = 100_000) -> None:
         self.directory = Path(directory)
+        self.outbox_max = outbox_max
         self.retention_s = retention_s
         self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
         self._hot_max = hot_records
@@ -178,26 +180,52 @@ class EdgeStore:
         return removed
 
     # --- privacy requests waiting to be filed with the control plane ----------------------
-    def queue_request(self, request: PrivacyRequest) -> None:
-        """Queue a request (call inside the transaction that applied it locally)."""
-        index = self.get("outbox|index", Keys) or Keys()
-        index.keys.append(request.request_id)
-        self.put(f"outbox|{request.request_id}", request, ttl=None)
-        self.put("outbox|index", index, ttl=None)
+    # One record per filing under a sequence number (``outbox|<seq>``), plus the request id's
+    # sequence (``outboxid|<id>``) and three counters: enqueueing and filing are O(1), however
+    # long the queue. ``outbox_max`` bounds it: past it a new filing raises OutboxFull.
 
-    def queued_requests(self) -> list[PrivacyRequest]:
-        index = self.get("outbox|index", Keys) or Keys()
-        found = [self.get(f"outbox|{rid}", PrivacyRequest) for rid in index.keys]
-        return [r for r in found if r is not None]
+    def _counter(self, name: str) -> int:
+        return int(self._cache.get(f"value|{name}", 0))
+
+    def queue_request(self, request: PrivacyRequest) -> None:
+        """Queue a request (call inside the transaction that applied it locally, so a full
+        outbox refuses the whole change)."""
+        pending = self._counter("outbox_pending")
+        if pending >= self.outbox_max:
+            raise OutboxFull(f"{pending} privacy requests wait to be filed with the control plane "
+                             f"(EDGE_PRIVACY_OUTBOX_MAX={self.outbox_max}); nothing was changed, retry later")
+        seq = self._counter("outbox_tail")
+        self.put(f"outbox|{seq:012d}", request, ttl=None)
+        self._cache.set(f"outboxid|{request.request_id}", seq)
+        self._cache.set("value|outbox_tail", seq + 1)
+        self._cache.set("value|outbox_pending", pending + 1)
+
+    def queued_requests(self, after: int = -1, limit: int = 500) -> list[tuple[int, PrivacyRequest]]:
+        """Up to ``limit`` queued requests with a sequence number over ``after``, oldest first."""
+        found = []
+        seq, tail = max(after + 1, self._counter("outbox_head")), self._counter("outbox_tail")
+        while seq < tail and len(found) < limit:
+            request = self.get(f"outbox|{seq:012d}", PrivacyRequest)
+            if request is not None:
+                found.append((seq, request))
+            seq += 1
+        return found
+
+    def outbox_pending(self) -> int:
+        return self._counter("outbox_pending")
 
     def filed(self, request_id: str) -> None:
         """The control plane has the request: drop it from the queue."""
         with self.transaction():
-            index = self.get("outbox|index", Keys) or Keys()
-            if request_id in index.keys:
-                index.keys.remove(request_id)
-                self.put("outbox|index", index, ttl=None)
-            self.delete(f"outbox|{request_id}")
+            seq = self._cache.get(f"outboxid|{request_id}")
+            if seq is None or not self.delete(f"outbox|{seq:012d}"):
+                return
+            self._cache.delete(f"outboxid|{request_id}")
+            self._cache.set("value|outbox_pending", max(self._counter("outbox_pending") - 1, 0))
+            head, tail = self._counter("outbox_head"), self._counter("outbox_tail")
+            while head < tail and f"outbox|{head:012d}" not in self._cache:
+                head += 1  # amortized O(1): each sequence number is passed once
+            self._cache.set("value|outbox_head", head)
 
     # --- small named values (sync cursors and the like) -----------------------------------
     def value(self, name: str, default=None):

@@ -192,18 +192,17 @@ class SyncAgent:
 
     async def _pump(self, queue: asyncio.Queue) -> None:
         """Filings (every unreceipted one, resent each session) and heartbeats."""
-        sent: set[str] = set()
+        sent = -1  # the outbox's sequence number sent last in this session (all are resent each session)
         next_beat = 0.0
         while True:
-            queued = self.store.queued_requests()
-            for request in queued:
-                if request.request_id not in sent:
-                    sent.add(request.request_id)
-                    await queue.put(convert.filing(request))
-            self.node.metrics.outbox_pending.set(len(queued))
+            for seq, request in self.store.queued_requests(after=sent):
+                sent = seq
+                await queue.put(convert.filing(request))
+            pending = self.store.outbox_pending()
+            self.node.metrics.outbox_pending.set(pending)
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
-                await queue.put(self._heartbeat(len(queued)))
+                await queue.put(self._heartbeat(pending))
                 self._caught_up()
             await asyncio.sleep(0.2)
 

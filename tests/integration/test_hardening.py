@@ -121,3 +121,46 @@ def test_deeply_nested_json_is_a_400_on_every_json_route(client, method, path, d
     nested = '{"texts": ' + "[" * depth + "]" * depth + "}"
     r = client.request(method, path, content=nested, headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
+
+
+def metric(client, name):
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_a_full_privacy_outbox_refuses_new_deletions_and_changes_nothing(model, tmp_path):
+    from edge_node.app_sources import write_development_file
+    from tests.credentials import DevApp
+    from tests.e2e.conftest import free_port
+
+    apps = write_development_file(tmp_path / "apps.json", app_id="app_t", origins=[], client_key="ck_t", kid="k",
+                                  secret="s" * 40, server_key="sk_t")
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_PRIVACY_OUTBOX_MAX": "3",
+                              "EDGE_APPS_FILE": str(apps),
+                              "EDGE_CONTROL_PLANE": f"127.0.0.1:{free_port()}",  # nobody there: offline
+                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0"})
+    with TestClient(create_app(settings, model=model)) as c:
+        c.headers.update(DevApp(apps).server())
+        for user in ("a", "b", "c", "d"):
+            grant(c, user)
+            post(c, user, [{"type": "purchase", "item_id": "x", "category": "books"}])
+        for user in ("a", "b", "c"):
+            assert c.delete(f"/v1/users/{user}").status_code == 200
+        assert metric(c, "sentiedge_privacy_outbox_pending") == 3
+        assert metric(c, "sentiedge_privacy_outbox_capacity") == 3
+        r = c.delete("/v1/users/d")
+        assert r.status_code == 503 and r.json()["error"] == "privacy_outbox_full"
+        assert "EDGE_PRIVACY_OUTBOX_MAX" in r.json()["message"] and int(r.headers["retry-after"]) >= 1
+        r = c.put("/v1/users/d/consent", json={"purposes": {"personalization": False}, "policy_version": "v1"})
+        assert r.status_code == 503
+        # Nothing of the refused requests happened: d still has consent and a vector.
+        assert c.get("/v1/users/d/consent").json()["purposes"]["personalization"]["granted"]
+        assert c.get("/v1/users/d/vector").status_code == 200
+
+
+def test_a_standalone_edge_keeps_no_outbox(client):
+    grant(client, "a")
+    assert client.delete("/v1/users/a").status_code == 200
+    assert metric(client, "sentiedge_privacy_outbox_pending") == 0 and node(client).store.outbox_pending() == 0

@@ -51,7 +51,7 @@ def test_withdrawing_erases_what_the_purpose_allowed_and_queues_a_request(privac
     assert change.erased == ["profile", "cohort_contributions"]
     assert privacy.store.profile(subject) is None
     assert privacy.cohorts.cells(privacy.cohorts.window_of(NOW))["eu/web/night"].users == 0
-    queued = privacy.store.queued_requests()
+    queued = [q for _, q in privacy.store.queued_requests()]
     assert [(q.kind, q.purposes, q.request_id) for q in queued] == [
         ("revoke_consent", ["personalization", "cohort_analytics"], change.request_id)]
     assert queued[0].subject == subject
@@ -66,7 +66,7 @@ def test_deletion_erases_suppresses_and_queues(privacy):
     assert privacy.store.profile(subject) is None
     assert not privacy.consent("bob").allows("personalization")
     assert privacy.store.suppression(subject).at == NOW + 5
-    assert privacy.store.queued_requests()[-1].request_id == erasure.request_id
+    assert privacy.store.queued_requests()[-1][1].request_id == erasure.request_id
     # A new grant after the deletion lifts the suppression (a new relationship).
     privacy.set_consent("bob", {"personalization": True}, "v1", NOW + 10, NOW + 10)
     assert privacy.store.suppression(subject) is None

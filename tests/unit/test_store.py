@@ -70,3 +70,43 @@ def test_a_rolled_back_transaction_leaves_no_trace_in_reads(tmp_path):
             raise RuntimeError("crash inside a change")
     assert store.profile("s1").events == 1
     store.close()
+
+
+def test_the_outbox_enqueues_in_constant_space_and_files_in_any_order(tmp_path):
+    from edge_node.records import PrivacyRequest
+
+    store = EdgeStore(tmp_path, retention_s=100, outbox_max=3000)
+    for i in range(2000):
+        with store.transaction():
+            store.queue_request(PrivacyRequest(request_id=f"r{i}", kind="delete_user", subject="s" * 32, at=i))
+    # One small record per filing: no index that grows with the queue (it used to be rewritten each time).
+    largest = max(len(store._cache[key]) for key in store._cache.iterkeys() if str(key).startswith("outbox|"))
+    assert largest < 200 and store.outbox_pending() == 2000
+    store.filed("r1")
+    store.filed("r0")
+    store.filed("r0")  # a repeated receipt changes nothing
+    store.filed("nope")
+    first = store.queued_requests(limit=2)
+    assert [r.request_id for _, r in first] == ["r2", "r3"] and store.outbox_pending() == 1998
+    assert [r.request_id for _, r in store.queued_requests(after=first[-1][0], limit=1)] == ["r4"]
+    store.close()
+    reopened = EdgeStore(tmp_path, retention_s=100, outbox_max=3000)  # durable, counters included
+    assert reopened.outbox_pending() == 1998 and reopened.queued_requests(limit=1)[0][1].request_id == "r2"
+    reopened.close()
+
+
+def test_a_full_outbox_refuses_the_whole_change(tmp_path):
+    import pytest
+
+    from edge_node.errors import OutboxFull
+    from edge_node.records import PrivacyRequest, Suppression
+
+    store = EdgeStore(tmp_path, retention_s=100, outbox_max=1)
+    with store.transaction():
+        store.queue_request(PrivacyRequest(request_id="a", kind="delete_user", subject="s" * 32, at=1))
+    with pytest.raises(OutboxFull) as refused, store.transaction():
+        store.suppress("t" * 32, Suppression(at=2, request_id="b", reason="deleted"))
+        store.queue_request(PrivacyRequest(request_id="b", kind="delete_user", subject="t" * 32, at=2))
+    assert refused.value.status_code == 503 and "EDGE_PRIVACY_OUTBOX_MAX=1" in refused.value.message
+    assert store.suppression("t" * 32) is None and store.outbox_pending() == 1
+    store.close()
