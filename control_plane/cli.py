@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         logging.basicConfig(level=settings.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        return asyncio.run(run_server(settings))
+        try:
+            return asyncio.run(run_server(settings))
+        except CpError as exc:  # cannot start: a store that will not open, a key that is not its own
+            print(f"control-plane: error: {exc.message}", file=sys.stderr)
+            return 2
     return asyncio.run(_operator(args))
 
 

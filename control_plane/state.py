@@ -17,7 +17,7 @@ from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
-from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.ledger import Ledger
 from control_plane.node_auth import NodeAuth, bearer, is_loopback
 from control_plane.nodes import NodeRegistry
@@ -26,7 +26,7 @@ from control_plane.experiments import ExperimentBook
 from control_plane.rules import RuleBook
 from control_plane.metrics import CpMetrics
 from control_plane.store import Store
-from edge_node import signing
+from edge_node import key_files, signing
 from edge_node.access import RateLimiter
 
 log = logging.getLogger("control_plane")
@@ -34,11 +34,36 @@ NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 class ControlPlane:
+    def _pseudonym_key(self, settings: CpSettings) -> bytes:
+        """CP_PSEUDONYM_KEY; else a generated key: in ``pseudonym.key`` (0600) next to a SQLite
+        store, in the shared database with PostgreSQL (replicas must hash alike). Refused when
+        it is not the key the store was written with."""
+        path = settings.data_path / "pseudonym.key"
+        fingerprint = self.store.secret("pseudonym_fingerprint", lambda: b"").decode() or None
+        if settings.pseudonym_key:
+            key = settings.pseudonym_key.encode()
+        elif settings.database_url:
+            key = self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
+        else:
+            legacy = self.store.secret("pseudonym", lambda: b"")  # older versions kept it in the database
+            if not (path.exists() or legacy or fingerprint is None):
+                self.store.close()
+                raise ConfigError(key_files.missing(fingerprint, setting="CP_PSEUDONYM_KEY"))
+            key = key_files.read_or_create_key(path, legacy=legacy or None)
+            self.store.forget_secret("pseudonym")
+        if fingerprint is None:
+            self.store.forget_secret("pseudonym_fingerprint")
+        stored = self.store.secret("pseudonym_fingerprint", lambda: key_files.fingerprint(key).encode()).decode()
+        why = key_files.mismatch(stored, key, setting="CP_PSEUDONYM_KEY")
+        if why is not None:
+            self.store.close()
+            raise ConfigError(why)
+        return key
+
     def __init__(self, settings: CpSettings) -> None:
         self.settings = settings
         self.store = Store(settings.data_path, settings.database_url)
-        key = settings.pseudonym_key.encode() if settings.pseudonym_key else \
-            self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
+        key = self._pseudonym_key(settings)
         self.ledger = Ledger(self.store, key)
         self.registry = Registry(self.store, settings.data_path, signing.trusted_keys(settings.trusted_keys))
         self.nodes = NodeRegistry(self.store, stale_after_s=settings.stale_after_s)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import msgspec
 
+from edge_node.key_files import private_dir, private_file
 from control_plane.errors import CpError
 from control_plane.store_access import AccessStore
 
@@ -180,7 +181,7 @@ class Store(AccessStore):
                 self.dialect = Dialect("postgresql")
                 self._db = psycopg.connect(database_url, autocommit=True)
             else:
-                directory.mkdir(parents=True, exist_ok=True)
+                private_file(private_dir(directory) / "control-plane.db")  # 0700 directory, 0600 files
                 self.dialect = Dialect("sqlite")
                 self._db = sqlite3.connect(directory / "control-plane.db", isolation_level=None,
                                            check_same_thread=False)
@@ -224,6 +225,10 @@ class Store(AccessStore):
             value = make()
             db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
             return value
+
+    def forget_secret(self, name: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM secrets WHERE name = ?", (name,))
 
     # --- cohort trigger rules ---------------------------------------------------------------
     def put_rule(self, name: str, body: str, now: float) -> None:

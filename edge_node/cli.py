@@ -93,8 +93,11 @@ def serve(args: argparse.Namespace) -> int:
     from edge_node.app import create_admin_app, create_app
     from edge_node.fast_path import FastPersonalize
 
+    from edge_node.node import preflight
+
     settings = load_settings(flags=vars(args))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    preflight(settings)
     app = create_app(settings)
     # The hottest route skips the framework's machinery on its happy path (edge_node/fast_path.py).
     config = uvicorn.Config(FastPersonalize(app), host=settings.host, port=settings.port, log_level=settings.log_level,

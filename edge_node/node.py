@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
-from edge_node import app_sources, signing
+from edge_node import app_sources, key_files, signing
 from edge_node.access import AppSet, Gatekeeper
 from edge_node.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
-from edge_node.errors import NotReady
+from edge_node.errors import ConfigError, NotReady
 from edge_node.experiments import ExperimentBook
 from edge_node.inference import Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
@@ -32,6 +33,38 @@ from edge_node.sync_agent import SyncAgent
 log = logging.getLogger("edge_node")
 
 
+def pseudonym_key(store: EdgeStore, settings: EdgeSettings) -> bytes:
+    """EDGE_PSEUDONYM_KEY, or the key generated into ``pseudonym.key`` (0600) on first start;
+    refused when it is not the key the store was written with."""
+    path, stored = settings.data_path / "pseudonym.key", store.value("pseudonym_fingerprint")
+    legacy = store.stored_secret("pseudonym")  # older versions kept a generated key inside the store
+    if settings.pseudonym_key:
+        key = settings.pseudonym_key.encode()
+    elif path.exists() or legacy or stored is None:
+        key = key_files.read_or_create_key(path, legacy=legacy)
+        store.forget_secret("pseudonym")
+    else:
+        raise ConfigError(key_files.missing(stored, setting="EDGE_PSEUDONYM_KEY"))
+    why = key_files.mismatch(store.value("pseudonym_fingerprint"), key, setting="EDGE_PSEUDONYM_KEY")
+    if why is not None:
+        raise ConfigError(why)
+    store.set_value("pseudonym_fingerprint", key_files.fingerprint(key))
+    return key
+
+
+def preflight(settings: EdgeSettings) -> None:
+    """What would stop a node from starting, checked before the server binds its port, so
+    `edge-node serve` reports it in one line (EdgeError) instead of a startup traceback:
+    the store opens (and is not in use), the pseudonym key is the store's, the apps file reads."""
+    store = EdgeStore(settings.data_path, retention_s=settings.retention_s)
+    try:
+        pseudonym_key(store, settings)
+    finally:
+        store.close()
+    if settings.apps_file:
+        app_sources.from_file(Path(settings.apps_file))
+
+
 class EdgeNode:
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "") -> None:
         self.settings = settings
@@ -39,7 +72,11 @@ class EdgeNode:
         self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
         self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync,
                                outbox_max=settings.privacy_outbox_max)
-        key = settings.pseudonym_key.encode() if settings.pseudonym_key else self.store.secret("pseudonym")
+        try:
+            key = pseudonym_key(self.store, settings)
+        except BaseException:
+            self.store.close()
+            raise
         self.cohorts = CohortBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                   min_size=settings.cohort_min_size, max_per_user=settings.max_cohorts_per_user,
                                   horizon_s=settings.cohort_horizon_hours * 3600,

@@ -30,6 +30,7 @@ import diskcache
 import msgspec
 
 from edge_node.errors import OutboxFull, StoreError
+from edge_node.key_files import private_dir, private_file
 from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)
@@ -54,7 +55,7 @@ class EdgeStore:
         self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
         self._hot_max = hot_records
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)  # 0700: user data, keys and the dev app's secrets live here
             self._lock = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,6 +63,7 @@ class EdgeStore:
                 os.close(self._lock)
                 raise StoreError(f"the store in {self.directory} is in use by another process "
                                  f"(one edge-node per data directory)") from None
+            private_file(private_dir(self.directory / "store") / "cache.db")  # 0600, and so its WAL
             self._cache = diskcache.Cache(str(self.directory / "store"), eviction_policy="none",
                                           sqlite_synchronous=2 if fsync else 1, timeout=30)
         except StoreError:
@@ -248,6 +250,12 @@ class EdgeStore:
                 value = secrets.token_bytes(32)
                 self._cache.set(key, value)
         return value
+
+    def stored_secret(self, name: str) -> bytes | None:
+        return self._cache.get(f"secret|{name}")
+
+    def forget_secret(self, name: str) -> None:
+        self._cache.delete(f"secret|{name}")
 
     def __len__(self) -> int:
         return len(self._cache)
