@@ -100,14 +100,34 @@ def serve(args: argparse.Namespace) -> int:
     preflight(settings)
     app = create_app(settings)
     # The hottest route skips the framework's machinery on its happy path (edge_node/fast_path.py).
+    from edge_node.http_server import Guard, connection_budget, fold_repeated_warnings
+
+    max_connections, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
+
+    def guard(admin: bool = False) -> type:
+        def refused(what: str) -> None:
+            node = app.state.get("node")
+            if node is not None:
+                node.metrics.slow_clients.labels(("admin_" if admin else "") + what).inc()
+
+        return Guard(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
+                     max_connections=max_connections if not admin else min(max_connections, 256),
+                     on_refused=refused).protocol()
+
     config = uvicorn.Config(FastPersonalize(app), host=settings.host, port=settings.port, log_level=settings.log_level,
-                            access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10)
+                            access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10,
+                            http=guard(), timeout_keep_alive=settings.keep_alive_timeout_s,
+                            backlog=backlog)
     public = Server(config)
+    fold_repeated_warnings()  # after uvicorn configured its loggers
     if not settings.admin_port:
         public.run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
         return 0
+    # Its own listener with its own connection cap: a flood on the public port leaves it answering.
     admin = AdminServer(uvicorn.Config(create_admin_app(app), host=settings.admin_host, port=settings.admin_port,
-                                       log_level=settings.log_level, access_log=False, lifespan="off"))
+                                       log_level=settings.log_level, access_log=False, lifespan="off",
+                                       http=guard(admin=True), timeout_keep_alive=settings.keep_alive_timeout_s,
+                                       backlog=backlog))
 
     async def both() -> None:
         admin_task = asyncio.create_task(admin.serve())

@@ -38,6 +38,11 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_request: int = 100
     max_candidates_per_request: int = 500
     max_id_chars: int = 128
+    # Connections (edge_node/http_server.py): slow or idle clients are closed, open connections capped
+    header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
+    body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
+    keep_alive_timeout_s: int = 5  # an idle keep-alive connection is closed after this long
+    max_connections: int = 4096  # per listener; lowered to fit the file-descriptor limit
     # Access: apps (client keys, user tokens, server keys) and rate limits
     apps_file: str = ""  # a standalone edge's apps (JSON); empty: from the control plane, or a development app
     rate_limit_per_key: float = 5000.0  # requests/s per app client key (burst: twice that); 0: off
@@ -102,6 +107,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
                  self.max_candidates_per_request, self.max_id_chars) >= 1, "request limits must be >= 1"),
             (self.retention_days > 0, "retention_days must be > 0"),
+            (min(self.header_timeout_s, self.body_timeout_s) > 0 and self.keep_alive_timeout_s >= 1
+             and self.max_connections >= 16, "header/body timeouts must be > 0, keep_alive_timeout_s >= 1 and "
+                                             "max_connections >= 16"),
             (self.privacy_outbox_max >= 1, "privacy_outbox_max must be >= 1"),
             (15 <= self.sentiment_window_minutes <= 60, "sentiment_window_minutes must be 15..60"),
             (0.05 <= self.cohort_window_minutes <= 1440, "cohort_window_minutes must be 0.05..1440"),
@@ -174,6 +182,11 @@ HELP = {
     "max_events_per_request": "most events one /events call may carry",
     "max_candidates_per_request": "most candidates one /v1/rank call may carry",
     "max_id_chars": "longest user id, item id or category",
+    "header_timeout_s": "a request's headers must arrive within this many seconds of its first byte (else 408)",
+    "body_timeout_s": "a request's body must arrive within this many seconds of its headers (else 408)",
+    "keep_alive_timeout_s": "idle keep-alive connections are closed after this many seconds",
+    "max_connections": "most open connections per listener (further ones get 503 at once); lowered to fit the "
+                       "file-descriptor limit",
     "apps_file": "JSON file of this edge's client apps (standalone edges); empty: from the control plane",
     "rate_limit_per_key": "requests per second allowed per app client key, burst twice that (0: off)",
     "rate_limit_per_address": "requests per second allowed per client address, burst twice that (0: off)",

@@ -68,6 +68,9 @@ def test_compose_wires_one_control_plane_and_three_edges():
     edges = [n for n in services if n.startswith("edge-")]
     assert len(edges) == 3 and "control-plane" in services
     check_env(services["control-plane"]["environment"])
+    for name, service in services.items():
+        if name.startswith(("edge-", "control-plane")):
+            assert service["ulimits"]["nofile"]["soft"] >= 65536, name
     for name in edges:
         env = services[name]["environment"]
         check_env(env)
@@ -114,6 +117,9 @@ def test_systemd_units_start_our_commands(unit):
     exec_start = re.search(r"^ExecStart=(.+)$", text, re.M).group(1)
     check_command(shlex.split(exec_start))
     assert "KillSignal=SIGTERM" in text and "User=sentiedge" in text
+    # systemd's default of 1,024 descriptors is what a slow-client flood exhausted.
+    assert int(re.search(r"^LimitNOFILE=(\d+)$", text, re.M).group(1)) >= 65536
+    assert re.search(r"^UMask=0077$", text, re.M)
     check_env(re.findall(r"^Environment=(\w+)=", text, re.M))
 
 
