@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_node import __version__, signing
 from edge_node.config import EdgeSettings
-from edge_node.errors import EdgeError, InvalidInput, LimitExceeded
+from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http_access import caller_of, cors_headers, gate
 from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
@@ -63,6 +63,8 @@ def healthz() -> Health:
 def readyz(state: State) -> Health:
     """Readiness: the model is loaded and warmed up, and the store is open."""
     node = running(state)
+    if node.store.full:
+        raise NotReady("the disk is full: writes are refused until space returns (deletions still succeed)")
     sync = "standalone" if node.sync is None else ("connected" if node.sync.connected else "disconnected")
     return Health(status="ready", model=node.model.name, version=node.model.version, sync=sync,
                   serving_personal=node.personal_allowed())
@@ -131,7 +133,7 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
 
 
 def edge_error_handler(request: Request, exc: EdgeError) -> Response[ErrorBody]:
-    if exc.status_code >= 500:
+    if exc.status_code == 500:  # 503 and 507 are states the node logs once and counts (metrics)
         log.error("request failed: %s", exc.message)
     headers = {}
     retry = getattr(exc, "retry_after", None)

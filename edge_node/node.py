@@ -14,6 +14,7 @@ from edge_node.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
+from edge_node.disk import DiskReserve
 from edge_node.errors import ConfigError, NotReady
 from edge_node.experiments import ExperimentBook
 from edge_node.inference import Sentiment, SentimentModel
@@ -83,7 +84,11 @@ class EdgeNode:
                                   prior_cache_s=settings.cohort_prior_refresh_s,
                                   max_categories=settings.max_categories_per_cohort,
                                   max_cohorts=settings.max_cohorts_per_window)
-        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane))
+        self.reserve = DiskReserve(settings.data_path / "reserve.bin", int(settings.disk_reserve_mb * (1 << 20)))
+        self.reserve.ensure()
+        self.store.on_full = self._disk_full
+        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),
+                                   reserve=self.reserve)
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                           min_size=settings.cohort_min_size,
                                           horizon_s=settings.cohort_horizon_hours * 3600)
@@ -124,6 +129,8 @@ class EdgeNode:
                                   tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
+        self._disk_watch: asyncio.Task | None = None
+        self._reported_full = False
 
     def set_apps(self, apps: AppSet, *, persist: bool = False) -> None:
         """Verify keys and tokens against this app set from now on (a revocation applies at once)."""
@@ -167,6 +174,7 @@ class EdgeNode:
     async def start(self) -> None:
         await self.sentiment.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+        self._disk_watch = asyncio.create_task(self._watch_disk(), name="disk-watch")
         if self.sync is not None:
             self.sync.start()
 
@@ -192,6 +200,30 @@ class EdgeNode:
         log.info("swapped model to %s %s (%s)", model.name, model.version, sha[:12])
         await old.close()  # drains the old batchers
 
+    def _disk_full(self) -> None:
+        self.metrics.writes_refused.labels("disk_full").inc()
+        if not self._reported_full:  # said once per episode
+            self._reported_full = True
+            log.error("the disk of %s is full: writes are refused (507), deletions use the reserve; "
+                      "readiness is false until space returns", self.settings.data_dir)
+        self.metrics.storage_full.set(1)
+
+    def check_disk(self) -> None:
+        """After a full disk: ready again once the reserve could be re-created."""
+        if (self.store.full or not self.reserve.held) and self.reserve.ensure():
+            if self._reported_full:
+                log.warning("disk space is back in %s: writes accepted again", self.settings.data_dir)
+            self.store.full = self._reported_full = False
+            self.metrics.storage_full.set(0)
+
+    async def _watch_disk(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.disk_check_interval_s)
+            try:
+                await asyncio.to_thread(self.check_disk)
+            except Exception:
+                log.exception("disk check failed")
+
     async def _maintain(self) -> None:
         while True:
             await asyncio.sleep(self.settings.maintenance_interval_s)
@@ -206,12 +238,13 @@ class EdgeNode:
     async def close(self) -> None:
         if self.sync is not None:
             await self.sync.stop()
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            try:
-                await self._maintenance
-            except asyncio.CancelledError:
-                pass
+        for task in (self._maintenance, self._disk_watch):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         await self.sentiment.close()
         self.store.close()
 

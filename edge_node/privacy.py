@@ -22,7 +22,8 @@ import msgspec
 
 from edge_node.cohorts import CohortBook
 from edge_node import personalization
-from edge_node.errors import InvalidInput
+from edge_node.disk import DiskReserve
+from edge_node.errors import InvalidInput, StorageFull
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
 
@@ -58,8 +59,9 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 class PrivacyBook:
     def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer, *,
-                 upstream: bool = True) -> None:
+                 upstream: bool = True, reserve: DiskReserve | None = None) -> None:
         self.store = store
+        self.reserve = reserve  # released when the disk is full, so an erasure still succeeds
         # A standalone edge has no control plane to file with: its requests apply here only.
         self.upstream = upstream
         self.cohorts = cohorts
@@ -80,6 +82,23 @@ class PrivacyBook:
                             now: float, *, request_id: str | None = None, file_upstream: bool = True,
                             after=None) -> ConsentChange:
         """``after`` runs inside the same transaction (the sync agent persists its cursor there)."""
+        def change() -> ConsentChange:
+            return self._set_subject_consent(subject, purposes, policy_version, at, now, request_id=request_id,
+                                             file_upstream=file_upstream, after=after)
+
+        return self._must_succeed(change) if not all(purposes.values()) else change()
+
+    def _must_succeed(self, write):
+        """A deletion or withdrawal: on a full disk the reserve is released and it is retried."""
+        try:
+            return write()
+        except StorageFull:
+            if self.reserve is None or not self.reserve.release():
+                raise
+            return write()
+
+    def _set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
+                             now: float, *, request_id: str | None, file_upstream: bool, after) -> ConsentChange:
         with self.store.transaction():
             consent = self.store.consent(subject)
             withdrawn = []
@@ -134,6 +153,9 @@ class PrivacyBook:
     def delete_subject(self, subject: str, now: float, *, request_id: str | None = None,
                        file_upstream: bool = True, after=None) -> Erasure:
         request_id = request_id or new_request_id()
+        return self._must_succeed(lambda: self._delete_subject(subject, now, request_id, file_upstream, after))
+
+    def _delete_subject(self, subject: str, now: float, request_id: str, file_upstream: bool, after) -> Erasure:
         with self.store.transaction():
             erased = self.store.erase_user(subject)
             if self.cohorts.withdraw(subject, now):

@@ -22,14 +22,15 @@ import os
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import diskcache
 import msgspec
 
-from edge_node.errors import OutboxFull, StoreError
+from edge_node.disk import is_disk_full
+from edge_node.errors import OutboxFull, StorageFull, StoreError
 from edge_node.key_files import private_dir, private_file
 from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
@@ -51,6 +52,8 @@ class EdgeStore:
                  outbox_max: int = 100_000) -> None:
         self.directory = Path(directory)
         self.outbox_max = outbox_max
+        self.full = False  # the disk was found full; cleared by whoever makes room (EdgeNode)
+        self.on_full: Callable[[], None] = lambda: None
         self.retention_s = retention_s
         self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
         self._hot_max = hot_records
@@ -82,11 +85,26 @@ class EdgeStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         try:
-            with self._cache.transact():
+            with self._writing(), self._cache.transact():
                 yield
         except BaseException:
             self._hot.clear()  # the disk rolled back; forget what the cache saw inside
             raise
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A full disk raises StorageFull (507) instead of an unnamed SQLite error."""
+        try:
+            yield
+        except StorageFull:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            self.full = True
+            self.on_full()
+            raise StorageFull(f"the edge's disk is full ({exc}); the write was refused, deletions and "
+                              f"withdrawals still succeed") from exc
 
     # --- typed records -------------------------------------------------------------------
     def _raw(self, key: str) -> bytes | None:
@@ -107,13 +125,15 @@ class EdgeStore:
 
     def put(self, key: str, record: Stored, *, ttl: float | None) -> None:
         raw = _encoder.encode(record)
-        self._cache.set(key, raw, expire=ttl)
+        with self._writing():
+            self._cache.set(key, raw, expire=ttl)
         if key.startswith(HOT_PREFIXES):
             self._remember(key, raw, None if ttl is None else time.time() + ttl)
 
     def delete(self, key: str) -> bool:
         self._hot.pop(key, None)
-        return bool(self._cache.delete(key))
+        with self._writing():
+            return bool(self._cache.delete(key))
 
     def _remember(self, key: str, raw: bytes | None, expires: float | None) -> None:
         self._hot[key] = (raw, expires)
@@ -234,12 +254,14 @@ class EdgeStore:
         return self._cache.get(f"value|{name}", default)
 
     def set_value(self, name: str, value) -> None:
-        self._cache.set(f"value|{name}", value)
+        with self._writing():
+            self._cache.set(f"value|{name}", value)
 
     # --- housekeeping ---------------------------------------------------------------------
     def expire(self) -> int:
         """Remove records whose TTL ran out (reads already ignore them)."""
-        return self._cache.expire()
+        with self._writing():
+            return self._cache.expire()
 
     def secret(self, name: str) -> bytes:
         """A random per-data-dir secret, created on first use and kept."""

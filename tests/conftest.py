@@ -9,6 +9,8 @@ from models import BUNDLE_DIR
 
 # SENTIEDGE_TEST_BUNDLE points the suite at a freshly built bundle before it is released.
 BUNDLE = Path(os.environ.get("SENTIEDGE_TEST_BUNDLE", BUNDLE_DIR))
+# Edges the suite spawns keep a small disk reserve (dozens of data dirs per run).
+os.environ.setdefault("EDGE_DISK_RESERVE_MB", "1")
 
 
 @pytest.fixture(scope="session")
