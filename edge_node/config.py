@@ -52,6 +52,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     retention_days: float = 30.0
     pseudonym_key: str = ""  # empty: a random key kept in the data directory
     store_fsync: bool = False
+    store_max_bytes: int = 1 << 30  # size budget of the store; cold profiles and samples are evicted past it
     disk_reserve_mb: float = 8.0  # kept free in the data dir for deletions on a full disk (0: none)
     disk_check_interval_s: float = 5.0  # how often a full disk is checked for space again
     privacy_outbox_max: int = 100_000  # deletions/withdrawals waiting for the control plane; past it: 503
@@ -113,6 +114,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              and self.max_connections >= 16, "header/body timeouts must be > 0, keep_alive_timeout_s >= 1 and "
                                              "max_connections >= 16"),
             (self.privacy_outbox_max >= 1, "privacy_outbox_max must be >= 1"),
+            (self.store_max_bytes >= 0, "store_max_bytes must be >= 0 (0: no budget)"),
             (self.disk_reserve_mb >= 0 and self.disk_check_interval_s > 0,
              "disk_reserve_mb must be >= 0 and disk_check_interval_s > 0"),
             (15 <= self.sentiment_window_minutes <= 60, "sentiment_window_minutes must be 15..60"),
@@ -199,6 +201,8 @@ HELP = {
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
     "privacy_outbox_max": "most privacy requests that wait to be filed with the control plane; when full, new "
                           "deletions and withdrawals are refused (503 privacy_outbox_full) and nothing changes",
+    "store_max_bytes": "size budget of the store's database (0: none): past it the least recently active profiles "
+                       "and sampled texts are evicted; consent, suppressions and privacy work never are",
     "disk_reserve_mb": "MiB reserved in the data directory (reserve.bin) so deletions and withdrawals succeed on a "
                        "full disk (0: none)",
     "disk_check_interval_s": "how often, after a full disk, the edge checks whether space is back",

@@ -72,7 +72,7 @@ class EdgeNode:
         self.model_sha = model_sha or sha256_file(model.root / MANIFEST)
         self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
         self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync,
-                               outbox_max=settings.privacy_outbox_max)
+                               outbox_max=settings.privacy_outbox_max, max_bytes=settings.store_max_bytes)
         try:
             key = pseudonym_key(self.store, settings)
         except BaseException:
@@ -86,7 +86,7 @@ class EdgeNode:
                                   max_cohorts=settings.max_cohorts_per_window)
         self.reserve = DiskReserve(settings.data_path / "reserve.bin", int(settings.disk_reserve_mb * (1 << 20)))
         self.reserve.ensure()
-        self.store.on_full = self._disk_full
+        self.store.on_refused = self._write_refused
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),
                                    reserve=self.reserve)
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
@@ -200,8 +200,10 @@ class EdgeNode:
         log.info("swapped model to %s %s (%s)", model.name, model.version, sha[:12])
         await old.close()  # drains the old batchers
 
-    def _disk_full(self) -> None:
-        self.metrics.writes_refused.labels("disk_full").inc()
+    def _write_refused(self, reason: str) -> None:
+        self.metrics.writes_refused.labels(reason).inc()
+        if reason != "disk_full":
+            return
         if not self._reported_full:  # said once per episode
             self._reported_full = True
             log.error("the disk of %s is full: writes are refused (507), deletions use the reserve; "
@@ -209,7 +211,18 @@ class EdgeNode:
         self.metrics.storage_full.set(1)
 
     def check_disk(self) -> None:
-        """After a full disk: ready again once the reserve could be re-created."""
+        """The store's size budget (cold records evicted), and after a full disk: ready again
+        once the reserve could be re-created."""
+        was_over = self.store.over_budget
+        for kind, count in self.store.enforce_budget().items():
+            if count:
+                self.metrics.store_evictions.labels(kind).inc(count)
+        if self.store.over_budget and not was_over:
+            log.error("the store holds more than EDGE_STORE_MAX_BYTES=%d in records that are never evicted "
+                      "(consent, suppressions, privacy work): new writes are refused (507) until it shrinks",
+                      self.store.max_bytes)
+        self.metrics.store_bytes.set(self.store.used_bytes())
+        self.metrics.store_max_bytes.set(self.store.max_bytes)
         if (self.store.full or not self.reserve.held) and self.reserve.ensure():
             if self._reported_full:
                 log.warning("disk space is back in %s: writes accepted again", self.settings.data_dir)

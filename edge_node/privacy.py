@@ -90,12 +90,13 @@ class PrivacyBook:
 
     def _must_succeed(self, write):
         """A deletion or withdrawal: on a full disk the reserve is released and it is retried."""
-        try:
-            return write()
-        except StorageFull:
-            if self.reserve is None or not self.reserve.release():
-                raise
-            return write()
+        with self.store.essential():
+            try:
+                return write()
+            except StorageFull:
+                if self.reserve is None or not self.reserve.release():
+                    raise
+                return write()
 
     def _set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
                              now: float, *, request_id: str | None, file_upstream: bool, after) -> ConsentChange:

@@ -79,7 +79,7 @@ class QualityBook:
             sample.true_label = true_label
             quality.labelled += 1
             quality.disagreements += true_label != sample.label
-            self.store.put(f"sample|{sample_id}", sample, ttl=self.store.retention_s)
+            self.store.put(f"sample|{sample_id}", sample, ttl=self.store.retention_s, tag=self.store.cold_tag("sample"))
             self.store.put(key, quality, ttl=None)
             self.store.set_value("quality_models", sorted(set(self.store.value("quality_models", [])) | {key}))
         return sample, true_label == sample.label

@@ -6,8 +6,11 @@ so a process killed with SIGKILL restarts with every acknowledged write and no h
 of any change. ``synchronous=NORMAL`` (diskcache's default) survives a process kill;
 ``EDGE_STORE_FSYNC=true`` also survives power loss, at the price of an fsync per write.
 
-Nothing is ever evicted for size: per-user records leave only when their retention
-TTL runs out or the user's consent or deletion removes them.
+Size: with a budget (``max_bytes``, EDGE_STORE_MAX_BYTES) the store evicts cold records when
+its database holds more than that: profiles and sampled texts, tagged with the minute they
+were last written (to the second), least recently active first. Consent, suppressions, the privacy outbox,
+cohort contributions and the node's own values are never evicted; if they alone exceed the
+budget, further writes are refused (507) except deletions and withdrawals.
 
 One process owns a data directory (an exclusive lock is taken at open), so decoded hot
 records (consent, profile, suppression) are also kept in a small in-memory cache that every
@@ -20,6 +23,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -41,6 +45,15 @@ HOT_PREFIXES = ("consent|", "profile|", "suppressed|")
 _decoders: dict[type, msgspec.msgpack.Decoder] = {}
 
 
+COLD_KINDS = ("sample", "profile")  # what the size budget may evict, in this order within a second
+
+
+def _cold(kind: str) -> str:
+    """The eviction tag of a cold-able record: its kind and the second it was written (fixed
+    width, so the tags sort by time)."""
+    return f"{kind}:{int(time.time()):012d}"
+
+
 def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
     if cls not in _decoders:
         _decoders[cls] = msgspec.msgpack.Decoder(cls)
@@ -49,11 +62,14 @@ def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
 
 class EdgeStore:
     def __init__(self, directory: Path, *, retention_s: float, fsync: bool = False, hot_records: int = 100_000,
-                 outbox_max: int = 100_000) -> None:
+                 outbox_max: int = 100_000, max_bytes: int = 0) -> None:
         self.directory = Path(directory)
         self.outbox_max = outbox_max
+        self.max_bytes = max_bytes  # 0: no budget
+        self.over_budget = False  # evicting every cold record did not bring it under max_bytes
+        self._essential = False  # inside a deletion or withdrawal: never refused for the budget
         self.full = False  # the disk was found full; cleared by whoever makes room (EdgeNode)
-        self.on_full: Callable[[], None] = lambda: None
+        self.on_refused: Callable[[str], None] = lambda reason: None  # a write refused: disk_full, store_budget
         self.retention_s = retention_s
         self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
         self._hot_max = hot_records
@@ -67,8 +83,10 @@ class EdgeStore:
                 raise StoreError(f"the store in {self.directory} is in use by another process "
                                  f"(one edge-node per data directory)") from None
             private_file(private_dir(self.directory / "store") / "cache.db")  # 0600, and so its WAL
-            self._cache = diskcache.Cache(str(self.directory / "store"), eviction_policy="none",
+            self._cache = diskcache.Cache(str(self.directory / "store"), eviction_policy="none", tag_index=True,
                                           sqlite_synchronous=2 if fsync else 1, timeout=30)
+            self._pages = sqlite3.connect(f"file:{self.directory / 'store' / 'cache.db'}?mode=ro", uri=True,
+                                          check_same_thread=False)
         except StoreError:
             raise
         except Exception as exc:  # OSError, sqlite3.Error
@@ -76,6 +94,7 @@ class EdgeStore:
 
     def close(self) -> None:
         """Close the store and release the directory; closing twice is harmless."""
+        self._pages.close()
         self._cache.close()
         self._hot.clear()
         if self._lock is not None:
@@ -93,7 +112,13 @@ class EdgeStore:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """A full disk raises StorageFull (507) instead of an unnamed SQLite error."""
+        """A full disk raises StorageFull (507) instead of an unnamed SQLite error; so does any
+        write but an essential one while the store is over its budget."""
+        if self.over_budget and not self._essential:
+            self.on_refused("store_budget")
+            raise StorageFull(f"the edge's store holds more than its budget (EDGE_STORE_MAX_BYTES={self.max_bytes}) "
+                              f"in records that are never evicted; the write was refused, deletions and "
+                              f"withdrawals still succeed")
         try:
             yield
         except StorageFull:
@@ -102,7 +127,7 @@ class EdgeStore:
             if not is_disk_full(exc):
                 raise
             self.full = True
-            self.on_full()
+            self.on_refused("disk_full")
             raise StorageFull(f"the edge's disk is full ({exc}); the write was refused, deletions and "
                               f"withdrawals still succeed") from exc
 
@@ -123,10 +148,19 @@ class EdgeStore:
         # Decoded afresh on every read: callers may change what they get.
         return None if raw is None else _decoder(cls).decode(raw)
 
-    def put(self, key: str, record: Stored, *, ttl: float | None) -> None:
+    @contextlib.contextmanager
+    def essential(self) -> Iterator[None]:
+        """Writes that must succeed (erasures): never refused for the size budget."""
+        before, self._essential = self._essential, True
+        try:
+            yield
+        finally:
+            self._essential = before
+
+    def put(self, key: str, record: Stored, *, ttl: float | None, tag: str | None = None) -> None:
         raw = _encoder.encode(record)
         with self._writing():
-            self._cache.set(key, raw, expire=ttl)
+            self._cache.set(key, raw, expire=ttl, tag=tag)
         if key.startswith(HOT_PREFIXES):
             self._remember(key, raw, None if ttl is None else time.time() + ttl)
 
@@ -159,7 +193,7 @@ class EdgeStore:
         if ttl <= 0:
             self.delete(f"profile|{subject}")
             return
-        self.put(f"profile|{subject}", profile, ttl=ttl)
+        self.put(f"profile|{subject}", profile, ttl=ttl, tag=_cold("profile"))
 
     def versions(self, subject: str) -> tuple[bytes | None, bytes | None]:
         """The stored bytes of the user's consent and profile: the same objects until either
@@ -189,7 +223,7 @@ class EdgeStore:
             for old in index.keys[:-self.MAX_SAMPLES_PER_USER]:  # bounded per user: the oldest go first
                 self.delete(f"sample|{old}")
             index.keys = index.keys[-self.MAX_SAMPLES_PER_USER:]
-            self.put(f"sample|{sample_id}", sample, ttl=self.retention_s)
+            self.put(f"sample|{sample_id}", sample, ttl=self.retention_s, tag=_cold("sample"))
             self.put(f"samples|{subject}", index, ttl=self.retention_s)
 
     def forget_samples(self, subject: str) -> int:
@@ -262,6 +296,40 @@ class EdgeStore:
         """Remove records whose TTL ran out (reads already ignore them)."""
         with self._writing():
             return self._cache.expire()
+
+    # --- size budget ----------------------------------------------------------------------
+    def used_bytes(self) -> int:
+        """Bytes of the database in use (pages minus free pages): what the budget counts."""
+        page_count = self._pages.execute("PRAGMA page_count").fetchone()[0]
+        free = self._pages.execute("PRAGMA freelist_count").fetchone()[0]
+        return (page_count - free) * self._pages.execute("PRAGMA page_size").fetchone()[0]
+
+    def enforce_budget(self) -> dict[str, int]:
+        """Evict cold records, least recently written first (by second), until the store is
+        within its budget; returns how many of each kind went. Sets ``over_budget`` when it
+        cannot. Finding the oldest second is one seek on diskcache's tag index."""
+        evicted = {kind: 0 for kind in COLD_KINDS}
+        if not self.max_bytes:
+            return evicted
+        if self.used_bytes() > self.max_bytes:
+            self.expire()
+        while self.used_bytes() > self.max_bytes:
+            oldest = self._oldest_cold()
+            if oldest is None:
+                break
+            for kind in COLD_KINDS:  # that second's sampled texts, then its profiles
+                evicted[kind] += self._cache.evict(f"{kind}:{oldest}")
+        if any(evicted.values()):
+            self._hot.clear()
+        self.over_budget = self.used_bytes() > self.max_bytes
+        return evicted
+
+    def _oldest_cold(self) -> str | None:
+        found = [row[0].split(":", 1)[1] for kind in COLD_KINDS for row in self._pages.execute(
+            "SELECT tag FROM Cache WHERE tag >= ? AND tag < ? ORDER BY tag LIMIT 1", (f"{kind}:", f"{kind};"))]
+        return min(found) if found else None
+
+    cold_tag = staticmethod(lambda kind: _cold(kind))
 
     def secret(self, name: str) -> bytes:
         """A random per-data-dir secret, created on first use and kept."""

@@ -2,6 +2,7 @@
 edge hold (profiles, cohort cells, the decision cache) is bounded, and odd bodies get a 4xx."""
 
 import json
+import time
 
 import pytest
 from litestar.testing import TestClient
@@ -164,3 +165,52 @@ def test_a_standalone_edge_keeps_no_outbox(client):
     grant(client, "a")
     assert client.delete("/v1/users/a").status_code == 200
     assert metric(client, "sentiedge_privacy_outbox_pending") == 0 and node(client).store.outbox_pending() == 0
+
+
+def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tmp_path):
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_STORE_MAX_BYTES": "1800000",
+                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_DISK_RESERVE_MB": "0"})
+    with TestClient(create_app(settings, model=model)) as c:
+        c.headers.update(edge_app(settings.data_path).server())
+        n = node(c)
+        users = [f"user-{i}" for i in range(600)]
+        for i, user in enumerate(users):
+            if i == 300:
+                time.sleep(1.1)  # the budget evicts by the second a profile was last written
+            assert c.put(f"/v1/users/{user}/consent", json={"purposes": {"personalization": True},
+                                                             "policy_version": "v1"}).status_code == 200
+            post(c, user, [{"type": "like", "item_id": "x", "category": f"c/{k}"} for k in range(20)])
+            if i == 100:
+                n.check_disk()
+        assert c.delete("/v1/users/user-5").status_code == 200
+        n.check_disk()
+        assert n.store.used_bytes() <= 1_800_000 and not n.store.over_budget
+        assert metric(c, 'sentiedge_store_evictions_total{kind="profile"}') > 0
+        assert metric(c, "sentiedge_store_bytes") <= metric(c, "sentiedge_store_max_bytes") == 1_800_000
+        # Every consent and the suppression survive; the most recent profiles do too.
+        assert all(n.store.consent(n.privacy.pseudonymize(u)).allows("personalization")
+                   for u in users if u != "user-5")
+        assert n.store.suppression(n.privacy.pseudonymize("user-5")) is not None
+        assert c.get(f"/v1/users/{users[-1]}/vector").status_code == 200
+        assert c.get("/v1/users/user-0/vector").status_code == 404  # the coldest went first
+
+
+def test_past_the_budget_in_records_never_evicted_writes_are_refused_but_not_erasures(model, tmp_path):
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_STORE_MAX_BYTES": "150000",
+                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_DISK_RESERVE_MB": "0"})
+    with TestClient(create_app(settings, model=model)) as c:
+        c.headers.update(edge_app(settings.data_path).server())
+        n = node(c)
+        i = 0
+        while n.store.used_bytes() <= 150_000:  # consent only: nothing here may be evicted
+            grant(c, f"u{i}")
+            i += 1
+        n.check_disk()
+        assert n.store.over_budget
+        r = c.put("/v1/users/new/consent", json={"purposes": ALL_PURPOSES, "policy_version": "v1"})
+        assert r.status_code == 507 and "EDGE_STORE_MAX_BYTES" in r.json()["message"]
+        assert c.delete("/v1/users/u1").status_code == 200
+        r = c.put("/v1/users/u2/consent", json={"purposes": {"personalization": False}, "policy_version": "v1"})
+        assert r.status_code == 200
+        assert c.get("/readyz").status_code == 200  # reads are still served
+        assert metric(c, 'sentiedge_writes_refused_total{reason="store_budget"}') >= 1
