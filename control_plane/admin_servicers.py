@@ -190,14 +190,14 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
     @operator_call(audit=lambda request, reply: _request(reply))
     async def Revoke(self, request, context, who):  # noqa: N802
-        entry = self.cp.ledger.revoke(request.user_id, list(request.purposes), self.cp.now())
+        entry = self.cp.ledger.revoke(request.user_id, list(request.purposes), self.cp.now(), request.idempotency_key)
         log.info("%s filed %s: revoke %s (seq %d)", who, entry.request_id, entry.purposes, entry.seq)
         self.cp.wake_all()
         return convert.request_status(self.cp.ledger.status(entry.request_id))
 
     @operator_call(audit=lambda request, reply: _request(reply))
     async def Delete(self, request, context, who):  # noqa: N802
-        entry = self.cp.ledger.delete(request.user_id, self.cp.now())
+        entry = self.cp.ledger.delete(request.user_id, self.cp.now(), request.idempotency_key)
         log.info("%s filed %s: delete (seq %d)", who, entry.request_id, entry.seq)
         self.cp.wake_all()
         return convert.request_status(self.cp.ledger.status(entry.request_id))

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from control_plane import __version__, cli_access
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                         choices=["sentiment", "personalization", "cohort_analytics"])
     delete = p.add_parser("delete", help="erase a user on every edge")
     delete.add_argument("user")
+    for filing in (revoke, delete):
+        filing.add_argument("--idempotency-key", default="",
+                            help="resend a request safely (default: a fresh key, reused on the command's own retries)")
     pstatus = p.add_parser("status", help="a request's state and per-node receipts")
     pstatus.add_argument("request_id")
     plist = p.add_parser("list", help="recent requests")
@@ -212,6 +216,25 @@ def _token(args) -> str:
                      "holds admin.token")
 
 
+async def _retrying(call, attempts: int = 5):
+    """A privacy filing, retried while the control plane is unreachable or restarting. Every try
+    carries the same idempotency key, so a request that landed before its reply was lost is
+    returned, never filed twice."""
+    import grpc
+
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) \
+                    or attempt == attempts - 1:
+                raise
+            wait = 0.5 * 2 ** attempt
+            print(f"control-plane: {exc.code().name.lower()}; retrying in {wait:g} s with the same idempotency key",
+                  file=sys.stderr)
+            await asyncio.sleep(wait)
+
+
 async def _operator(args) -> int:
     import grpc
     from google.protobuf.json_format import MessageToDict
@@ -254,11 +277,13 @@ async def _operator(args) -> int:
                 else:
                     reply = await models.Status(operator_pb2.ModelStatusRequest(name=args.name), metadata=metadata)
             elif args.command == "privacy":
+                key = getattr(args, "idempotency_key", "") or f"cli-{uuid.uuid4().hex}"
                 if args.action == "revoke":
-                    reply = await privacy.Revoke(operator_pb2.RevokeRequest(user_id=args.user, purposes=args.purpose),
-                                                 metadata=metadata)
+                    reply = await _retrying(lambda: privacy.Revoke(operator_pb2.RevokeRequest(
+                        user_id=args.user, purposes=args.purpose, idempotency_key=key), metadata=metadata, timeout=30))
                 elif args.action == "delete":
-                    reply = await privacy.Delete(operator_pb2.DeleteRequest(user_id=args.user), metadata=metadata)
+                    reply = await _retrying(lambda: privacy.Delete(operator_pb2.DeleteRequest(
+                        user_id=args.user, idempotency_key=key), metadata=metadata, timeout=30))
                 elif args.action == "status":
                     reply = await privacy.Status(operator_pb2.PrivacyStatusRequest(request_id=args.request_id),
                                                  metadata=metadata)

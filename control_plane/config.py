@@ -37,6 +37,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
     cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
     filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
+    # Entries every node applied are compacted after this long (subject blanked, proof kept, new
+    # nodes start after them). Keep it longer than the user tokens' lifetime: an edge that never saw
+    # a deletion cannot refuse a token's consent claim from before it.
+    privacy_compact_after_s: float = 86400.0
+    maintenance_interval_s: float = 600.0  # cohort pruning and privacy-log compaction
     metrics_port: int = 0  # Prometheus /metrics on this port (0: off)
     heartbeat_interval_s: float = 5.0
     stale_after_s: float = 60.0
@@ -56,6 +61,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
              "max_node_cohort_users >= 1, cohort_growth >= 1 and filings_per_node_per_s > 0"),
+            (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
+             "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -100,6 +107,9 @@ HELP = {
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
     "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
     "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell (poisoning bound)",
+    "privacy_compact_after_s": "privacy-log entries every node applied are compacted after this many seconds "
+                               "(the request id and receipts are kept as the proof)",
+    "maintenance_interval_s": "how often cohorts are pruned and the privacy log compacted",
     "filings_per_node_per_s": "privacy filings accepted per edge per second",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",

@@ -9,6 +9,7 @@ nodes aside) has sent its receipt.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 import msgspec
@@ -47,18 +48,39 @@ class Ledger:
             raise InvalidArgument("user_id is longer than 256 characters")
         return self.pseudonymize(user_id)
 
-    def delete(self, user_id: str, now: float) -> PrivacyEntry:
-        entry, _ = self.store.append_privacy(new_request_id(), DELETE_USER, self._user(user_id), [], now, "", now)
+    def delete(self, user_id: str, now: float, idempotency_key: str = "") -> PrivacyEntry:
+        subject = self._user(user_id)
+        entry, _ = self.store.append_privacy(self._request_id(idempotency_key, DELETE_USER, subject, []),
+                                             DELETE_USER, subject, [], now, "", now)
         return entry
 
-    def revoke(self, user_id: str, purposes: list[str], now: float) -> PrivacyEntry:
+    def _request_id(self, key: str, kind: int, subject: str, purposes: list[str]) -> str:
+        """A fresh id, or the one an idempotency key names: a retry with the same key gets the
+        request it made first (a client that saw its call fail cannot file it twice)."""
+        if not key:
+            return new_request_id()
+        if len(key) > 200:
+            raise InvalidArgument("idempotency_key is longer than 200 characters")
+        request_id = "req-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        earlier = self.store.privacy_entry(request_id)
+        if earlier is not None and (earlier.kind, earlier.subject, sorted(earlier.purposes)) != (
+                kind, subject, sorted(purposes)) and earlier.subject:
+            raise InvalidArgument(f"idempotency_key was already used for another request ({request_id})")
+        return request_id
+
+    def compact(self, now: float, after_s: float) -> tuple[int, int]:
+        """Compact the log's prefix that every node applied, filed more than ``after_s`` ago."""
+        return self.store.compact_privacy(now - after_s, now)
+
+    def revoke(self, user_id: str, purposes: list[str], now: float, idempotency_key: str = "") -> PrivacyEntry:
         if not purposes:
             raise InvalidArgument(f"name at least one purpose to revoke ({', '.join(PURPOSES)})")
         unknown = sorted(set(purposes) - set(PURPOSES))
         if unknown:
             raise InvalidArgument(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}")
-        entry, _ = self.store.append_privacy(new_request_id(), REVOKE_CONSENT, self._user(user_id),
-                                             sorted(set(purposes)), now, "", now)
+        subject, purposes = self._user(user_id), sorted(set(purposes))
+        entry, _ = self.store.append_privacy(self._request_id(idempotency_key, REVOKE_CONSENT, subject, purposes),
+                                             REVOKE_CONSENT, subject, purposes, now, "", now)
         return entry
 
     def file(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float, origin: str,

@@ -82,5 +82,11 @@ async def serve(settings: CpSettings) -> int:
 
 async def _prune(cp: ControlPlane) -> None:
     while True:
-        await asyncio.sleep(600)
-        cp.cohorts.prune(cp.now())
+        await asyncio.sleep(cp.settings.maintenance_interval_s)
+        try:
+            cp.cohorts.prune(cp.now())
+            floor, compacted = cp.ledger.compact(cp.now(), cp.settings.privacy_compact_after_s)
+            if compacted:
+                log.info("privacy log compacted: %d entries every node applied, up to sequence %d", compacted, floor)
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("control plane maintenance failed")

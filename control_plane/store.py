@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS privacy_required (
 CREATE TABLE IF NOT EXISTS privacy_receipts (
     seq BIGINT NOT NULL, node_id TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (seq, node_id)
 );
+CREATE TABLE IF NOT EXISTS privacy_compaction (
+    id INTEGER PRIMARY KEY CHECK (id = 1), floor BIGINT NOT NULL, at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS models (
     manifest_sha TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, bundle_sha TEXT NOT NULL,
     size BIGINT NOT NULL, pushed_at REAL NOT NULL, UNIQUE (name, version)
@@ -383,6 +386,7 @@ class Store(AccessStore):
             return _entry(row), True
 
     def privacy_after(self, cursor: int, limit: int = 500) -> list[PrivacyEntry]:
+        cursor = max(cursor, self.privacy_floor())  # compacted entries are never sent again
         return [_entry(r) for r in self._rows("SELECT * FROM privacy_log WHERE seq > ? ORDER BY seq LIMIT ?",
                                               (cursor, limit))]
 
@@ -399,6 +403,36 @@ class Store(AccessStore):
 
     def privacy_recent(self, limit: int) -> list[PrivacyEntry]:
         return [_entry(r) for r in self._rows("SELECT * FROM privacy_log ORDER BY seq DESC LIMIT ?", (limit,))]
+
+    def privacy_floor(self) -> int:
+        rows = self._rows("SELECT floor FROM privacy_compaction WHERE id = 1")
+        return rows[0][0] if rows else 0
+
+    def compact_privacy(self, created_before: float, now: float) -> tuple[int, int]:
+        """Advance the floor over the oldest entries that every node they were filed for has
+        applied and that were filed before ``created_before``; their subject and purposes are
+        blanked (the request id, kind, times and receipts stay as the proof). Returns (floor,
+        entries compacted)."""
+        with self._tx() as db:
+            row = db.execute("SELECT floor FROM privacy_compaction WHERE id = 1").fetchone()
+            floor = row[0] if row else 0
+            head = db.execute("SELECT COALESCE(MAX(seq), 0) FROM privacy_log").fetchone()[0]
+            blocker = db.execute(
+                "SELECT MIN(l.seq) FROM privacy_log l WHERE l.seq > ? AND (l.created_at >= ? OR EXISTS ("
+                "  SELECT 1 FROM privacy_required r JOIN nodes n ON n.node_id = r.node_id AND n.decommissioned = 0"
+                "  WHERE r.seq = l.seq AND NOT EXISTS ("
+                "    SELECT 1 FROM privacy_receipts p WHERE p.seq = r.seq AND p.node_id = r.node_id)))",
+                (floor, created_before)).fetchone()[0]
+            new_floor = head if blocker is None else blocker - 1
+            if new_floor <= floor:
+                return floor, 0
+            compacted = db.execute("UPDATE privacy_log SET subject = '', purposes = '[]' WHERE seq > ? AND seq <= ?",
+                                   (floor, new_floor)).rowcount
+            if row is None:
+                db.execute("INSERT INTO privacy_compaction (id, floor, at) VALUES (1, ?, ?)", (new_floor, now))
+            else:
+                db.execute("UPDATE privacy_compaction SET floor = ?, at = ? WHERE id = 1", (new_floor, now))
+            return new_floor, compacted
 
     def add_receipt(self, seq: int, node_id: str, now: float) -> bool:
         """Record a node's receipt (idempotent) and move its cursor; True if new."""

@@ -43,7 +43,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         hello = first.hello
         node_id = await self._authenticate(hello.node_id, context, "Sync")
         now = cp.now()
-        cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), hello.privacy_cursor, now)
+        floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
+        cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), max(hello.privacy_cursor, floor), now)
         log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,
                  hello.model.name, hello.model.version, hello.privacy_cursor)
         wake = asyncio.Event()
@@ -51,7 +52,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         state = {"serving": hello.model.manifest_sha256}
         cp.watch(node_id, wake)
         reader = asyncio.create_task(self._read(node_id, request_iterator, outbox, wake, state))
-        sent_cursor = hello.privacy_cursor
+        sent_cursor = max(hello.privacy_cursor, floor)
         sent_model = ""
         sent_priors = -1
         sent_rules = -1
@@ -59,7 +60,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         sent_apps = -1
         try:
             yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
-                node_id=node_id, privacy_head=cp.store.privacy_head(),
+                node_id=node_id, privacy_head=cp.store.privacy_head(), privacy_floor=floor,
                 heartbeat_interval_s=cp.settings.heartbeat_interval_s))
             while not reader.done():
                 wake.clear()

@@ -147,6 +147,10 @@ class SyncAgent:
                     kind = message.WhichOneof("kind")
                     if kind == "welcome":
                         self.head = message.welcome.privacy_head
+                        if message.welcome.privacy_floor > self.cursor:  # compacted: every node applied those
+                            log.info("privacy log compacted up to %d: starting after it (cursor was %d)",
+                                     message.welcome.privacy_floor, self.cursor)
+                            self.store.set_value("privacy_cursor", message.welcome.privacy_floor)
                         self.heartbeat_s = message.welcome.heartbeat_interval_s or self.heartbeat_s
                         self.connected = True
                         self.node.metrics.sync_connected.set(1)

@@ -68,6 +68,37 @@ def test_sequence_numbers_are_monotonic_and_filing_is_idempotent(store):
     assert [e.seq for e in store.privacy_after(0)] == [first.seq, filed.seq]
 
 
+def test_compaction_waits_for_every_receipt_and_keeps_the_proof(store):
+    for n in ("a", "b"):
+        node(store, n)
+    ledger = Ledger(store, KEY)
+    entries = [ledger.delete(f"user-{i}", 100.0 + i) for i in range(4)]
+    for e in entries:
+        store.add_receipt(e.seq, "a", 200.0)
+    for e in entries[:2] + entries[3:]:  # b misses the third one
+        store.add_receipt(e.seq, "b", 200.0)
+    assert ledger.compact(now=1000.0, after_s=10_000) == (0, 0)  # too young
+    assert ledger.compact(now=1000.0, after_s=0) == (2, 2)  # up to the entry b has not applied
+    assert [e.seq for e in store.privacy_after(0)] == [entries[2].seq, entries[3].seq]
+    compacted = ledger.status(entries[0].request_id)
+    assert compacted.entry.subject == "" and compacted.state == "completed"
+    assert [n for n, _ in compacted.receipts] == ["a", "b"]  # the proof stays
+    store.upsert_node(Node(node_id="b", registered_at=100.0, decommissioned=True))
+    assert ledger.compact(now=1000.0, after_s=0) == (4, 2)  # a decommissioned node no longer holds it back
+    assert store.privacy_after(0) == [] and store.privacy_floor() == 4
+
+
+def test_an_idempotency_key_files_a_request_once(store):
+    ledger = Ledger(store, KEY)
+    first = ledger.delete("alice", 1.0, idempotency_key="k-1")
+    assert ledger.delete("alice", 2.0, idempotency_key="k-1").request_id == first.request_id
+    revoke = ledger.revoke("alice", ["sentiment"], 3.0, idempotency_key="k-2")
+    assert ledger.revoke("alice", ["sentiment"], 4.0, idempotency_key="k-2").seq == revoke.seq
+    with pytest.raises(InvalidArgument, match="already used"):
+        ledger.delete("bob", 5.0, idempotency_key="k-1")
+    assert len(store.privacy_after(0)) == 2
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda l: l.revoke("bob", [], 1.0), "at least one purpose"),
     (lambda l: l.revoke("bob", ["ads"], 1.0), "unknown purpose"),

@@ -433,18 +433,22 @@ class RolloutStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., current: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., previous: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., node_states: _Optional[_Iterable[_Union[NodeModelState, _Mapping]]] = ...) -> None: ...
 
 class RevokeRequest(_message.Message):
-    __slots__ = ("user_id", "purposes")
+    __slots__ = ("user_id", "purposes", "idempotency_key")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     purposes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, user_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, user_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("user_id",)
+    __slots__ = ("user_id", "idempotency_key")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     user_id: str
-    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, user_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PrivacyStatusRequest(_message.Message):
     __slots__ = ("request_id",)

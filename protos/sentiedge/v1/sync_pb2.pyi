@@ -351,14 +351,16 @@ class TriggerRule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s")
+    __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_HEAD_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FLOOR_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     privacy_head: int
     heartbeat_interval_s: float
-    def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ...) -> None: ...
+    privacy_floor: int
+    def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ..., privacy_floor: _Optional[int] = ...) -> None: ...
 
 class PrivacyUpdate(_message.Message):
     __slots__ = ("seq", "request_id", "kind", "subject", "purposes", "at", "origin_node")
