@@ -11,7 +11,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test install postgres install-train model evaluate bench bench-http bench-propagation protos clean
+.PHONY: run run-edge test install postgres install-train model evaluate bench bench-http bench-propagation bench-soak protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,9 @@ bench-http: $(STAMP)
 
 bench-propagation: $(STAMP)
 	$(BIN)/python bench/propagation.py
+
+bench-soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate

@@ -26,7 +26,8 @@ from edge_node.metrics import CONTENT_TYPE
 from edge_node.model_updates import ModelUpdates
 from edge_node.inference import SentimentModel
 from edge_node.node import EdgeNode, running
-from edge_node.schemas import ErrorBody, Health, LabelRequest, LabelResponse, SentimentRequest, SentimentResponse
+from edge_node.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
+                               SentimentRequest, SentimentResponse, error_responses)
 
 log = logging.getLogger("edge_node")
 
@@ -59,7 +60,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", tags=["health"], sync_to_thread=False)
+@get("/readyz", tags=["health"], sync_to_thread=False, responses=error_responses(503))
 def readyz(state: State) -> Health:
     """Readiness: the model is loaded and warmed up, and the store is open."""
     node = running(state)
@@ -78,7 +79,7 @@ def metrics(state: State) -> Response[bytes]:
     return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 
-@post("/v1/sentiment", tags=["sentiment"], status_code=200, security=[{"clientKey": []}])
+@post("/v1/sentiment", tags=["sentiment"], status_code=200, security=[{"clientKey": []}], responses=BODY_ERRORS)
 async def score_sentiment(data: JSONBody[SentimentRequest], state: State, request: Request) -> SentimentResponse:
     """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version.
     Nothing is stored: no user, no consent needed. A client key suffices; a server key needs
@@ -121,7 +122,8 @@ def timing(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-@post("/v1/labels", tags=["sentiment"], status_code=200, security=[{"clientKey": [], "bearer": []}])
+@post("/v1/labels", tags=["sentiment"], status_code=200, security=[{"clientKey": [], "bearer": []}],
+      responses={**WRITE_ERRORS, **error_responses(404)})
 async def submit_label(data: JSONBody[LabelRequest], state: State, request: Request) -> LabelResponse:
     """The true label of a sampled prediction (its ``sample_id``), for the model's quality report.
     Needs the app's server key with the ``labels:write`` scope."""
@@ -210,7 +212,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         state=State({"settings": settings, "node": None}),
         exception_handlers=ERROR_HANDLERS,
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema",
-                                     components=Components(security_schemes=SECURITY_SCHEMES),
+                                     components=Components(security_schemes=SECURITY_SCHEMES), create_examples=False,
                                      security=[{"clientKey": []}]),
         request_max_body_size=settings.max_body_bytes,
     )

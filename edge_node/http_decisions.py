@@ -18,7 +18,8 @@ from edge_node.http_access import authorize_user, caller_of
 from edge_node.http_users import check_context, check_id
 from edge_node.ingest import Context, context_cohort
 from edge_node.node import EdgeNode, running
-from edge_node.schemas import ExperimentEvent, RankRequest, RankResponse
+from edge_node.schemas import (BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, ExperimentEvent, RankRequest, RankResponse,
+                               error_responses)
 
 
 def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context: Context) -> Decision:
@@ -41,7 +42,7 @@ class DecisionsController(Controller):
     tags = ["personalization"]
     security = [{"clientKey": []}, {"clientKey": [], "bearer": []}]
 
-    @get("/personalize", sync_to_thread=False)
+    @get("/personalize", sync_to_thread=False, responses=READ_ERRORS)
     def personalize(
         self, state: State, request: Request,
         user_id: Annotated[str | None, QueryParameter(description="the user, if known")] = None,
@@ -55,7 +56,7 @@ class DecisionsController(Controller):
         return personalize_for(running(state), caller_of(request), user_id, Context(
             region=region, device=device, daypart=daypart, referrer=referrer, tz_offset_minutes=tz_offset_minutes))
 
-    @post("/rank", status_code=200)
+    @post("/rank", status_code=200, responses=BODY_ERRORS)
     async def rank(self, data: JSONBody[RankRequest],
                    state: State, request: Request) -> RankResponse:
         """Re-rank candidates for a user or context, with a reason for every item.
@@ -95,7 +96,8 @@ class DecisionsController(Controller):
                             actions=node.triggers.active(decision.cohort, node.now()),
                             experiments=node.experiments.assignments(data.user_id or decision.cohort))
 
-    @post("/experiments/events", status_code=200, tags=["experiments"])
+    @post("/experiments/events", status_code=200, tags=["experiments"],
+          responses={**WRITE_ERRORS, **error_responses(404)})
     async def experiment_event(self, data: JSONBody[ExperimentEvent], state: State,
                                request: Request) -> Assignment:
         """Count an exposure or an outcome for a user (or an anonymous context); returns its arm.

@@ -131,3 +131,30 @@ class LabelResponse(Wire, kw_only=True):
     agreed: bool
     model: str
     version: str
+
+
+# Every error any route answers has the ErrorBody shape; each route documents the statuses it
+# can answer (the gate's 401/403/429 included), so the OpenAPI is the contract clients get.
+ERROR_MEANINGS = {
+    400: "invalid input: `error` names the problem, `field` the culprit",
+    401: "no, an unknown, revoked or expired client key or user token",
+    403: "a valid credential that may not do this (another user or app, a missing scope)",
+    404: "no such record (user, sample or experiment) on this edge",
+    408: "the request body did not arrive within EDGE_BODY_TIMEOUT_S",
+    413: "over a configured limit (the message names the EDGE_* setting)",
+    429: "over a rate limit: retry after the Retry-After header's seconds",
+    503: "not ready (model loading, disk full, privacy outbox full): retry later",
+    507: "the disk is full or the store is over EDGE_STORE_MAX_BYTES: the write was refused",
+}
+
+
+def error_responses(*statuses: int) -> dict:
+    from litestar.openapi import ResponseSpec
+
+    return {status: ResponseSpec(data_container=ErrorBody, description=ERROR_MEANINGS[status], generate_examples=False)
+            for status in statuses}
+
+
+READ_ERRORS = error_responses(400, 401, 403, 429, 503)
+BODY_ERRORS = error_responses(400, 401, 403, 408, 413, 429, 503)
+WRITE_ERRORS = error_responses(400, 401, 403, 408, 413, 429, 503, 507)
