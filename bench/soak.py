@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--deletes", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=1500)
-    parser.add_argument("--store-max-mb", type=float, default=8.0)
+    parser.add_argument("--store-max-mb", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         edge = Edge(Path(tmp) / "data", int(args.store_max_mb * 1e6))
@@ -196,6 +196,9 @@ def main() -> None:
                        "many_users": attack_many_users(edge, args.users), "deletes": attack_deletes(edge, args.deletes),
                        "slowloris": attack_slowloris(edge, args.connections)}
             after = snapshot(edge, args.seconds)
+            after["evicted"] = edge.metric("sentiedge_store_evictions_total")
+            after["writes_refused"] = edge.metric("sentiedge_writes_refused_total")
+            after["slow_clients"] = edge.metric("sentiedge_slow_clients_total")
             alive = edge.proc.poll() is None
         finally:
             code = edge.stop()
@@ -224,6 +227,8 @@ def main() -> None:
     print(f"wide user: statuses {attacks['wide_user']['statuses']}, personalize {attacks['wide_user']['personalize_ms']:.1f} ms")
     print(f"bad input: statuses {attacks['bad_input']['statuses']}; many users: statuses "
           f"{attacks['many_users']['statuses']}, evicted {attacks['many_users']['evicted']:.0f}")
+    print(f"store budget: {after['evicted']:.0f} cold records evicted, {after['writes_refused']:.0f} writes refused; "
+          f"{after['slow_clients']:.0f} slow or surplus connections cut")
     print(f"edge alive after the attacks: {alive}; exit code on SIGTERM: {code}")
     out = ROOT / "bench" / "results" / "soak.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -17,6 +17,7 @@ from edge_node.cohorts import ALL, CohortBook, CohortPrior
 from edge_node.ingest import Context, context_cohort
 from edge_node.personalization import Tuning
 from edge_node.privacy import PrivacyBook
+from edge_node.errors import StorageFull
 from edge_node.records import Profile
 from edge_node.store import EdgeStore
 from edge_node.experiments import Assignment
@@ -151,7 +152,10 @@ class Personalizer:
         if self.on_signal_used is not None:
             self.on_signal_used(max(now - profile.pending_signal_at, 0.0))
         profile.pending_signal_at = None
-        self.store.put_profile(subject, profile)
+        try:
+            self.store.put_profile(subject, profile)
+        except StorageFull:
+            pass  # bookkeeping only: a read is answered on a full disk too
 
     def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
              limit: int, exploration_slots: int, max_per_category: int, now: float,

@@ -161,6 +161,8 @@ class EdgeNode:
         self.drift_status()
         self.metrics.outbox_pending.set(self.store.outbox_pending())
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
+        self.metrics.store_bytes.set(self.store.used_bytes())
+        self.metrics.store_max_bytes.set(self.store.max_bytes)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""

@@ -18,7 +18,7 @@ import uuid
 
 import msgspec
 
-from edge_node.errors import InvalidInput, NotFound
+from edge_node.errors import StorageFull, InvalidInput, NotFound
 from edge_node.inference import Sentiment
 from edge_node.records import Stored
 from edge_node.store import EdgeStore
@@ -55,10 +55,13 @@ class QualityBook:
         for result, text in zip(results, texts):
             if self._random.random() < self.rate:
                 sample_id = f"smp-{uuid.uuid4().hex}"
-                self.store.put_sample(subject, sample_id, Sample(
-                    model=result.model, version=result.version, label=result.label, confidence=result.confidence,
-                    at=now, text=text, subject=subject))
-                result = msgspec.structs.replace(result, sample_id=sample_id)
+                try:
+                    self.store.put_sample(subject, sample_id, Sample(
+                        model=result.model, version=result.version, label=result.label, confidence=result.confidence,
+                        at=now, text=text, subject=subject))
+                    result = msgspec.structs.replace(result, sample_id=sample_id)
+                except StorageFull:
+                    pass  # sampling is best effort: the prediction is answered on a full disk too
             out.append(result)
         return out
 

@@ -82,6 +82,10 @@ def test_a_full_disk_refuses_writes_but_never_an_erasure_and_recovers(small_disk
     assert refused[1]["error"] == "insufficient_storage" and "disk is full" in refused[1]["message"]
     status, body = call(base, "GET", "/readyz")
     assert status == 503 and "disk is full" in body["message"]
+    # Reads are answered, even those that would note bookkeeping (the first decision after an event).
+    status, body = call(base, "GET", "/v1/personalize?user_id=keep-me")
+    assert status == 200 and body["source"] == "user", body
+    assert call(base, "POST", "/v1/sentiment", {"texts": ["still scoring on a full disk"]})[0] == 200
     # Deletions and withdrawals still succeed (the reserve makes room), and really erase.
     status, body = call(base, "DELETE", "/v1/users/erase-me")
     assert status == 200, body
