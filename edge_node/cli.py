@@ -157,6 +157,7 @@ def score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge_node.inference import SentimentModel
+    from edge_node.language import LanguageGate, not_judged, parse_languages
 
     if not args.texts and args.file is None:
         raise EdgeError("give texts to score, or --file FILE.csv", field="texts")
@@ -164,11 +165,16 @@ def score(args: argparse.Namespace) -> int:
     model_dir = args.model_dir or (Path(environ_model) if environ_model else BUNDLE_DIR)
     model = SentimentModel(model_dir, threads=args.threads or os.cpu_count() or 1)
     texts = _read_texts(args.file, args.column) if args.file else list(args.texts)
+    settings = load_settings()  # EDGE_LANGUAGES: the same language scope as the API
+    gate = LanguageGate(parse_languages(settings.languages), min_confidence=settings.language_min_confidence)
     results = []
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
         for start in range(0, len(texts), args.batch_size):
             chunk = texts[start : start + args.batch_size]
-            results.extend(model.score(chunk, batch_size=args.batch_size))
+            foreign = [gate.unsupported(t) for t in chunk]
+            judged = iter(model.score([t for t, f in zip(chunk, foreign) if f is None], batch_size=args.batch_size))
+            results.extend(next(judged) if f is None else not_judged(*f, model=model.name, version=model.version)
+                           for f in foreign)
             bar.update(len(chunk))
     fmt = args.format or ("jsonl" if args.file else "table")
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
@@ -183,10 +189,11 @@ def score(args: argparse.Namespace) -> int:
             for text, r in zip(texts, results):
                 writer.writerow([text, *(getattr(r, f) for f in fields)])
         else:
-            out.write(f"{'label':<9} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
+            width = max([9, *(len(r.label) for r in results)])
+            out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
             for text, r in zip(texts, results):
                 snippet = text if len(text) <= 60 else text[:57] + "..."
-                out.write(f"{r.label:<9} {r.score:>+7.3f} {r.confidence:>5.2f}  {r.stage:<11} {snippet}\n")
+                out.write(f"{r.label:<{width}} {r.score:>+7.3f} {r.confidence:>5.2f}  {r.stage:<11} {snippet}\n")
     finally:
         if args.out:
             out.close()

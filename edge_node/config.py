@@ -92,6 +92,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     sync_audit_log: str = ""  # a file that receives every message sent upstream (JSON lines)
     # Operations
     low_confidence: float = 0.6
+    languages: str = "en"  # languages the model judges (comma-separated ISO 639-1); "*": every text
+    language_min_confidence: float = 0.8  # a text is unsupported only when identified this surely
     drift_psi_threshold: float = 0.2
     label_sample_rate: float = 0.01  # share of predictions marked for review
     maintenance_interval_s: float = 60.0
@@ -129,6 +131,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.cohort_min_size >= 1 and self.max_cohorts_per_user >= 1,
              "cohort_min_size and max_cohorts_per_user must be >= 1"),
             (0.5 <= self.low_confidence <= 1, "low_confidence must be 0.5..1"),
+            (bool(self.languages.replace(",", "").strip()) and 0 < self.language_min_confidence <= 1,
+             "languages must name at least one language (or *) and language_min_confidence be in (0, 1]"),
             (0 <= self.label_sample_rate <= 1, "label_sample_rate must be 0..1"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
@@ -238,6 +242,9 @@ HELP = {
     "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",
     "max_bundle_bytes": "largest model bundle this edge accepts from the control plane (disk budget)",
     "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",
+    "languages": "languages whose texts are scored, comma-separated ISO 639-1 codes ('*': all); a text "
+                 "confidently in another gets label unsupported_language, score 0, and moves no profile",
+    "language_min_confidence": "how sure the language identifier must be before a text counts as unsupported",
     "low_confidence": "predictions under this confidence count as low-confidence",
     "label_sample_rate": "share of predictions given a sample_id for review (POST /v1/labels)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",

@@ -17,18 +17,41 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import emoji
 import numpy as np
 from tokenizers import Tokenizer
 
 _HTML_BREAK = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+# Emoticons standing alone (so "https://" keeps its ":/") become the word a reader sees in them.
+EMOTICONS = {
+    ":)": "smiling", ":-)": "smiling", ":]": "smiling", "=)": "smiling", ":D": "laughing", ":-D": "laughing",
+    "xD": "laughing", "XD": "laughing", ";)": "winking", ";-)": "winking", ":(": "sad", ":-(": "sad", ":[": "sad",
+    ":'(": "crying", ":/": "unsure", ":-/": "unsure", ":|": "unimpressed", ":P": "playful", ":p": "playful",
+    "<3": "love", "</3": "heartbroken",
+}
+# Where emoji live in Unicode: texts without such a character skip the (slower) emoji pass.
+_MAYBE_EMOJI = re.compile("[\u00a9\u00ae\u203c-\u3299\U0001f000-\U0001faff]")
+_EMOTICON = re.compile(r"(?<!\S)(" + "|".join(re.escape(e) for e in sorted(EMOTICONS, key=len, reverse=True))
+                       + r")(?=[\s.,!?]|$)")
 # Large odd multiplier (Knuth) so neighbouring unigram ids spread over the buckets.
 _HASH_MULTIPLIER = np.uint64(2654435761)
 
 
 def normalize(text: str) -> str:
-    """Collapse HTML line breaks and runs of whitespace; nothing else is altered."""
-    return _SPACES.sub(" ", _HTML_BREAK.sub(" ", text)).strip()
+    """Collapse HTML line breaks and runs of whitespace, and spell out emoji and emoticons
+    ("😍" → "smiling face with heart-eyes", ":(" → "sad") so both stages' tokenizers see
+    words they know instead of unknown symbols; nothing else is altered."""
+    text = _HTML_BREAK.sub(" ", text)
+    if not text.isascii() and _MAYBE_EMOJI.search(text):
+        text = emoji.replace_emoji(text, replace=_emoji_words)
+    if ":" in text or ";" in text or "<" in text or "=" in text or "x" in text or "X" in text:
+        text = _EMOTICON.sub(lambda m: f" {EMOTICONS[m.group(1)]} ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _emoji_words(symbol: str, data: dict) -> str:
+    return " " + data["en"].strip(":").replace("_", " ") + " "
 
 
 def _load_tokenizer(path: Path) -> Tokenizer:

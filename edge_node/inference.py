@@ -22,10 +22,14 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     label: str
     score: float  # 2·P(positive) − 1, in [-1, 1]
     confidence: float  # probability of the returned label, in [0.5, 1]
-    stage: str  # which stage answered: "fast" or "transformer"
+    stage: str  # which stage answered: "fast", "transformer", or "language" (not judged)
     model: str
     version: str
     sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
+    language: str | None = None  # set when the text is in a language the model does not judge
+
+
+UNSUPPORTED = "unsupported_language"
 
 
 class FastVerdict(msgspec.Struct, frozen=True):

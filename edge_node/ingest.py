@@ -17,7 +17,7 @@ import msgspec
 from edge_node import personalization
 from edge_node.cohorts import CohortBook, cohort_key, daypart
 from edge_node.errors import InvalidInput
-from edge_node.inference import Sentiment
+from edge_node.inference import UNSUPPORTED, Sentiment
 from edge_node.personalization import EVENT_WEIGHTS, Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
@@ -155,7 +155,10 @@ class Ingestor:
                 continue
             sentiment = scored.get(i) if consent.allows("sentiment") else None
             result = EventResult(index=i, status="accepted", sentiment=sentiment)
-            if event.text and sentiment is None:
+            if sentiment is not None and sentiment.label == UNSUPPORTED:
+                result.text_ignored = UNSUPPORTED  # shown to the caller, but moves no profile or cohort
+                sentiment = None
+            elif event.text and sentiment is None:
                 result.text_ignored = "no_consent_sentiment" if not consent.allows("sentiment") else "empty_text"
             results.append(result)
             category = personalization.normalize_category(event.category)
@@ -188,6 +191,6 @@ class Ingestor:
             profile.pending_signal_at = profile.pending_signal_at or now
             self.store.put_profile(subject, profile)
         return IngestReport(accepted=accepted, dropped=len(events) - accepted, dropped_reasons=reasons,
-                            texts_scored=sum(r.sentiment is not None for r in results),
+                            texts_scored=sum(r.sentiment is not None and r.text_ignored is None for r in results),
                             texts_ignored=sum(r.text_ignored is not None for r in results),
                             cohort=context_cohort(context, now), results=results)

@@ -17,7 +17,7 @@ from edge_node.decisions import Personalizer
 from edge_node.disk import DiskReserve
 from edge_node.errors import ConfigError, NotReady
 from edge_node.experiments import ExperimentBook
-from edge_node.inference import Sentiment, SentimentModel
+from edge_node.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
 from edge_node.monitoring import DriftMonitor
@@ -152,9 +152,13 @@ class EdgeNode:
         results = await self.sentiment.score(texts)
         self.metrics.observe_predictions(results)
         now = time.time()
-        for r in results:
+        judged = [(r, t) for r, t in zip(results, texts) if r.label != UNSUPPORTED]
+        for r, _ in judged:
             self.drift.observe(r.label, r.confidence, now)
-        return self.quality.sample(results, texts, now, subject)
+        if len(judged) == len(results):
+            return self.quality.sample(results, texts, now, subject)
+        sampled = iter(self.quality.sample([r for r, _ in judged], [t for _, t in judged], now, subject))
+        return [r if r.label == UNSUPPORTED else next(sampled) for r in results]
 
     def refresh_gauges(self) -> None:
         """Gauges read from the store, refreshed when /metrics is scraped."""

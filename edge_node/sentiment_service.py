@@ -16,12 +16,15 @@ from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
 from edge_node.encoding import normalize
 from edge_node.inference import FastVerdict, Sentiment, SentimentModel
+from edge_node.language import LanguageGate, not_judged, parse_languages
 
 
 class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
                  on_batch: Callable[[str, int], None] | None = None) -> None:
         self.model = model
+        self.languages = LanguageGate(parse_languages(settings.languages),
+                                      min_confidence=settings.language_min_confidence)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
 
         def observe(stage: str) -> Callable[[int], None] | None:
@@ -49,6 +52,9 @@ class SentimentService:
         self._executor.shutdown(wait=True)
 
     async def score_one(self, text: str) -> Sentiment:
+        foreign = self.languages.unsupported(text)
+        if foreign is not None:
+            return not_judged(*foreign, model=self.model.name, version=self.model.version)
         text = normalize(text)
         verdict = await self._fast.submit(text)
         if not verdict.escalate:

@@ -1,0 +1,59 @@
+"""Which texts the model may judge: it was trained on English, so a text confidently in
+another language gets ``unsupported_language`` instead of a guess.
+
+Identification is py3langid's offline model (97 languages, ~0.05 ms a short text). A text
+is judged unsupported only when the identifier is confident (``min_confidence``) and it has
+enough letters to go on: short everyday texts ("ok", "thx!!", "five stars") are too short to
+tell apart and are scored as usual.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+ANY = "*"
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    """The identifier's model, loaded once per process (~0.5 s) and only when first needed."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+class LanguageGate:
+    def __init__(self, accepted: tuple[str, ...] = ("en",), *, min_confidence: float = 0.8,
+                 min_letters: int = 8) -> None:
+        self.accepted = frozenset(accepted)
+        self.min_confidence = min_confidence
+        self.min_letters = min_letters
+
+    @property
+    def enabled(self) -> bool:
+        return ANY not in self.accepted
+
+    def detect(self, text: str) -> tuple[str, float]:
+        language, probability = _identifier().classify(text)
+        return language, float(probability)
+
+    def unsupported(self, text: str) -> tuple[str, float] | None:
+        """(language, confidence) when the text is confidently in a language not accepted."""
+        if not self.enabled or sum(ch.isalpha() for ch in text) < self.min_letters:
+            return None
+        language, probability = self.detect(text)
+        if language in self.accepted or probability < self.min_confidence:
+            return None
+        return language, probability
+
+
+def not_judged(language: str, probability: float, *, model: str, version: str):
+    """The answer for a text in an unsupported language: no label, score 0, the language."""
+    from edge_node.inference import UNSUPPORTED, Sentiment
+
+    return Sentiment(label=UNSUPPORTED, score=0.0, confidence=round(probability, 6), stage="language",
+                     model=model, version=version, language=language)
+
+
+def parse_languages(value: str) -> tuple[str, ...]:
+    return tuple(sorted({part.strip().lower() for part in value.split(",") if part.strip()}))
