@@ -73,7 +73,7 @@ class UsersController(Controller):
     tags = ["users"]
     security = [{"clientKey": [], "bearer": []}]
 
-    @put("/consent", responses=WRITE_ERRORS)
+    @put("/consent", responses={**WRITE_ERRORS, **error_responses(404)})
     async def put_consent(self, user_id: FromPath[str], data: JSONBody[ConsentUpdate],
                           state: State, request: Request) -> ConsentView:
         """Grant or withdraw purposes. Withdrawing erases what the purpose allowed, here and
@@ -91,14 +91,14 @@ class UsersController(Controller):
         return consent_view(user_id, change.consent, withdrawn=change.withdrawn, erased=change.erased,
                             request_id=change.request_id)
 
-    @get("/consent", sync_to_thread=False, responses=READ_ERRORS)
+    @get("/consent", sync_to_thread=False, responses={**READ_ERRORS, **error_responses(404)})
     def get_consent(self, user_id: FromPath[str], state: State, request: Request) -> ConsentView:
         """Consent per purpose; a purpose never granted reads ``granted: false``.
         User token, or server key ``users:read``."""
         node = user_request(request, state, user_id, "users:read")
         return consent_view(user_id, node.privacy.consent(user_id))
 
-    @post("/events", status_code=200, responses=WRITE_ERRORS)
+    @post("/events", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
                           state: State, request: Request) -> IngestReport:
         """Behavioural events. Texts are scored (with ``sentiment`` consent) and modulate how
@@ -141,7 +141,7 @@ class UsersController(Controller):
                                       window_minutes=node.settings.sentiment_window_minutes),
             cohort=profile.cohort, events=profile.events, last_update=timestamp(profile.updated_at))
 
-    @delete("/", status_code=200, responses=WRITE_ERRORS)
+    @delete("/", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def delete_user(self, user_id: FromPath[str], state: State, request: Request) -> DeletionView:
         """Erase everything derived from the user on this node now and suppress late events;
         the request is filed with the control plane so every other edge erases too.

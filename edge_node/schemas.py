@@ -139,7 +139,7 @@ ERROR_MEANINGS = {
     400: "invalid input: `error` names the problem, `field` the culprit",
     401: "no, an unknown, revoked or expired client key or user token",
     403: "a valid credential that may not do this (another user or app, a missing scope)",
-    404: "no such record (user, sample or experiment) on this edge",
+    404: "no such record (user, sample or experiment) on this edge, or a user id that does not fit the path",
     408: "the request body did not arrive within EDGE_BODY_TIMEOUT_S",
     413: "over a configured limit (the message names the EDGE_* setting)",
     429: "over a rate limit: retry after the Retry-After header's seconds",
