@@ -46,6 +46,10 @@ class CascadeSpec(Base, kw_only=True):
     long_text_tokens: int  # fast-tokenizer tokens above which a text takes the "long" route
     short: RouteSpec
     long: RouteSpec
+    # Thin evidence: on the short route, a text of at most this many tokens, or one with a
+    # negation cue, always escalates — the fast stage is confidently wrong on "not bad at all".
+    thin_tokens: int = 0  # 0: off (bundles before 1.2)
+    negation_cues: list[str] = []
 
 
 class Golden(Base, kw_only=True):

@@ -37,10 +37,33 @@ def route_fast_probability(fast_margin: np.ndarray, tokens: np.ndarray, spec: Ca
     return fast_probability(fast_margin, route_values(tokens, spec, lambda r: r.temperature))
 
 
-def escalate(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+def escalate(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec,
+             negated: np.ndarray | None = None) -> np.ndarray:
     p = route_fast_probability(fast_margin, tokens, spec)
     confidence = np.maximum(p, 1 - p)
-    return confidence < route_values(tokens, spec, lambda r: r.threshold)
+    unsure = confidence < route_values(tokens, spec, lambda r: r.threshold)
+    return unsure | thin(tokens, spec, negated)
+
+
+def thin(tokens: np.ndarray, spec: CascadeSpec, negated: np.ndarray | None = None) -> np.ndarray:
+    """Short-route texts whose evidence is too thin for the fast stage to answer alone: few
+    tokens, or a negation it cannot scope (it sees words and word pairs, not "not ... at all")."""
+    tokens = np.asarray(tokens)
+    short = ~is_long(tokens, spec)
+    few = tokens <= spec.thin_tokens
+    cue = np.zeros(tokens.shape, dtype=bool) if negated is None or not spec.negation_cues else np.asarray(negated)
+    return short & (few | cue)
+
+
+def negation_pattern(cues: list[str]):
+    """A regex finding any cue as a whole word (cues ending in "n't" match as suffixes)."""
+    import re
+
+    words = [re.escape(c) for c in cues if not c.startswith("n'")]
+    suffixes = [re.escape(c) for c in cues if c.startswith("n'")]
+    parts = ([r"\b(?:" + "|".join(words) + r")\b"] if words else []) + \
+            ([r"(?:" + "|".join(suffixes) + r")\b"] if suffixes else [])
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
 def stacked_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, route: RouteSpec) -> np.ndarray:
@@ -54,10 +77,10 @@ def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.
 
 
 def combine(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray,
-            spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
+            spec: CascadeSpec, negated: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """P(positive) for every text and whether it escalated. ``transformer_margin`` may
     hold anything (e.g. NaN) where the text did not escalate."""
-    escalated = escalate(fast_margin, tokens, spec)
+    escalated = escalate(fast_margin, tokens, spec, negated)
     safe_tm = np.where(escalated, transformer_margin, 0.0)
     p = np.where(escalated, stacked(fast_margin, safe_tm, tokens, spec), route_fast_probability(fast_margin, tokens, spec))
     return p, escalated

@@ -57,6 +57,7 @@ class SentimentModel:
         except Exception as exc:  # onnxruntime / tokenizers raise their own types
             raise BundleError(f"bundle {self.root}: cannot load a stage: {exc}") from exc
         self.labels = self.manifest.labels
+        self._negation = cascade.negation_pattern(self.manifest.cascade.negation_cues)
         if check_golden:
             self.check_golden()
 
@@ -68,9 +69,15 @@ class SentimentModel:
     def version(self) -> str:
         return self.manifest.version
 
+    def negated(self, texts: list[str]) -> np.ndarray | None:
+        """Which texts hold one of the bundle's negation cues (None: the bundle names none)."""
+        if self._negation is None:
+            return None
+        return np.asarray([self._negation.search(t) is not None for t in texts], dtype=bool)
+
     def fast(self, texts: list[str]) -> list[FastVerdict]:
         margins, tokens = self.fast_stage.margins(texts)
-        escalate = cascade.escalate(margins, tokens, self.manifest.cascade)
+        escalate = cascade.escalate(margins, tokens, self.manifest.cascade, self.negated(texts))
         return [FastVerdict(float(m), int(t), bool(e)) for m, t, e in zip(margins, tokens, escalate)]
 
     def result(self, p_positive: float, stage: str) -> Sentiment:

@@ -29,13 +29,13 @@ from edge_node.inference import SentimentModel
 from edge_node.stages import FastStage, TransformerStage
 from models import BUNDLE_DIR, fast_stage, transformer_stage
 from models.calibration import fit_temperature
-from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade
+from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade, negated
 from models.checkpoints import TRANSFORMER_RECIPE, cached, transformer_checkpoint
 from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_csv
 from models.metrics import report
 
 NAME = "sentiedge-sentiment"
-VERSION = "1.1.1"
+VERSION = "1.2.0"
 MAX_WINDOWS = 3
 GATE_POINTS = 0.01
 OUT_OF_DOMAIN = Path(__file__).resolve().parent / "out_of_domain.csv"
@@ -101,13 +101,14 @@ def margins(split: Split, stages: Stages, desc: str, work: Path) -> Margins:
     cache = work / "margins" / f"{desc.replace(' ', '-')}-{key}.npz"
     if cache.exists():
         z = np.load(cache)
-        return Margins(z["fast"], z["tokens"], z["transformer"], split.y, np.asarray(split.sources))
+        return Margins(z["fast"], z["tokens"], z["transformer"], split.y, np.asarray(split.sources),
+                       negated(split.texts))
     f = _in_chunks(stages.fast.margins, split.texts, f"{desc}: fast stage")
     t = _in_chunks(lambda ts: (stages.transformer.margins(ts),), split.texts, f"{desc}: transformer",
                    size=stages.transformer_texts_per_run)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, fast=f[:, 0], tokens=f[:, 1].astype(int), transformer=t[:, 0])
-    return Margins(f[:, 0], f[:, 1].astype(int), t[:, 0], split.y, np.asarray(split.sources))
+    return Margins(f[:, 0], f[:, 1].astype(int), t[:, 0], split.y, np.asarray(split.sources), negated(split.texts))
 
 
 def stage_pair(fast_dir: Path, tr_dir: Path, precision: str, threads: int) -> Stages:

@@ -32,15 +32,31 @@ class Margins:
     transformer: np.ndarray
     y: np.ndarray
     sources: np.ndarray
+    negated: np.ndarray | None = None  # which texts hold a negation cue (thin evidence)
 
     def where(self, mask: np.ndarray) -> Margins:
-        return Margins(self.fast[mask], self.tokens[mask], self.transformer[mask], self.y[mask], self.sources[mask])
+        return Margins(self.fast[mask], self.tokens[mask], self.transformer[mask], self.y[mask], self.sources[mask],
+                       None if self.negated is None else self.negated[mask])
 
 
-def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST) -> tuple[RouteSpec, dict]:
+# Thin evidence (a design constant, not tuned): on the short route a text of at most
+# THIN_TOKENS fast-tokenizer tokens (about seven words) or with a negation cue always escalates.
+THIN_TOKENS = 10
+NEGATION_CUES = ["not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "hardly",
+                 "barely", "n't", "cannot"]
+
+
+def negated(texts: list[str]) -> np.ndarray:
+    pattern = cascade.negation_pattern(NEGATION_CUES)
+    return np.asarray([pattern.search(t) is not None for t in texts], dtype=bool)
+
+
+def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST,
+              forced: np.ndarray | None = None) -> tuple[RouteSpec, dict]:
     """Temperature of the fast stage on this route, then for every candidate threshold a
-    stacker fitted on the texts that threshold escalates; keeps the threshold that best
-    trades validation accuracy against escalation rate."""
+    stacker fitted on the texts that threshold escalates (and the ``forced`` ones: thin
+    evidence); keeps the threshold that best trades validation accuracy against escalation rate."""
+    forced = np.zeros(m.y.size, dtype=bool) if forced is None else forced
     temperature = fit_temperature(m.fast, m.y)
     p_fast = cascade.fast_probability(m.fast, temperature)
     confidence = np.maximum(p_fast, 1 - p_fast)
@@ -48,7 +64,7 @@ def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST) -> tuple[Rou
     whole_route = fit_logistic(features, m.y)
     best = None
     for threshold in THRESHOLDS:
-        escalated = confidence < threshold
+        escalated = (confidence < threshold) | forced
         enough = escalated.sum() >= MIN_STACKER_TEXTS and len(set(m.y[escalated].tolist())) == 2
         stacker = fit_logistic(features[escalated], m.y[escalated]) if enough else whole_route
         route = RouteSpec(temperature=temperature, threshold=float(threshold), stacker=stacker)
@@ -65,14 +81,20 @@ def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST) -> tuple[Rou
 def fit_cascade(validation: Margins, long_text_tokens: int,
                 escalation_cost: float = ESCALATION_COST) -> tuple[CascadeSpec, dict]:
     long = validation.tokens > long_text_tokens
-    short_spec, short_info = fit_route(validation.where(~long), escalation_cost)
+    rule = CascadeSpec(long_text_tokens=long_text_tokens, short=RouteSpec(temperature=1, threshold=0, stacker=[]),
+                       long=RouteSpec(temperature=1, threshold=0, stacker=[]), thin_tokens=THIN_TOKENS,
+                       negation_cues=NEGATION_CUES if validation.negated is not None else [])
+    short_part = validation.where(~long)
+    short_spec, short_info = fit_route(short_part, escalation_cost,
+                                       cascade.thin(short_part.tokens, rule, short_part.negated))
     long_spec, long_info = fit_route(validation.where(long), escalation_cost)
-    spec = CascadeSpec(long_text_tokens=long_text_tokens, short=short_spec, long=long_spec)
+    spec = CascadeSpec(long_text_tokens=long_text_tokens, short=short_spec, long=long_spec,
+                       thin_tokens=rule.thin_tokens, negation_cues=rule.negation_cues)
     return spec, {"short": short_info, "long": long_info}
 
 
 def cascade_probability(m: Margins, spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
-    return cascade.combine(m.fast, m.transformer, m.tokens, spec)
+    return cascade.combine(m.fast, m.transformer, m.tokens, spec, m.negated)
 
 
 def evaluate(m: Margins, spec: CascadeSpec, transformer_temperature: float) -> dict:

@@ -3,6 +3,7 @@ metrics and at the control plane, per node and overall."""
 
 import pytest
 
+from edge_node.bundle import read_manifest
 from models.data import load_corpus
 from tests.e2e.cluster import cp_env, edge_env, eventually, metric, operator
 from tests.e2e.http import call
@@ -27,7 +28,8 @@ def test_a_shift_in_the_input_distribution_is_flagged(spawn, bundle_dir, tmp_pat
     assert metric(edge, 'sentiedge_drift_psi{what="labels"}') > 0.2
     rows = eventually(lambda: (r := operator(cp, "models", "drift").get("rows")) and len(r) == 2
                       and all(x["drift"] for x in r) and r, what="drift flagged at the control plane")
-    assert {r["scope"] for r in rows} == {"edge-d", "all sentiedge-sentiment 1.1.1"}
+    shipped = read_manifest(bundle_dir)
+    assert {r["scope"] for r in rows} == {"edge-d", f"all {shipped.name} {shipped.version}"}
 
 
 def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn, bundle_dir, tmp_path):
@@ -53,7 +55,7 @@ def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn,
     assert call(edge, "POST", "/v1/labels", {"sample_id": samples[0][0], "label": "meh"})[0] == 400
     rows = eventually(lambda: (r := operator(cp, "models", "quality").get("rows")) and r, what="quality upstream")
     overall = next(r for r in rows if r["scope"] == "all")
-    assert overall["model"] == "sentiedge-sentiment 1.1.1"
+    assert overall["model"] == f"{shipped.name} {shipped.version}"
     assert (int(overall["labelled"]), int(overall["disagreements"])) == (3, 1)
     assert abs(overall["disagreement_rate"] - 1 / 3) < 1e-9
     # The sampled texts stay on the edge: nothing upstream carries them.

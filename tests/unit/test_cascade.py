@@ -35,3 +35,39 @@ def test_each_route_has_its_own_temperature():
     assert p[0] == cascade.sigmoid(2.0) and p[1] == cascade.sigmoid(0.5)
     # The same margin is confident on the short route and escalates on the long one.
     assert cascade.escalate(np.array([3.0, 3.0]), np.array([10, 500]), spec).tolist() == [False, True]
+
+
+def test_thin_evidence_always_escalates_on_the_short_route():
+    import msgspec
+
+    spec = msgspec.structs.replace(SPEC, thin_tokens=10, negation_cues=["not", "n't", "no"])
+    confident = np.array([9.0, 9.0, 9.0, 9.0])
+    tokens = np.array([4, 40, 40, 500])  # short and few; short; short; long
+    negated = np.array([False, True, False, True])
+    assert cascade.escalate(confident, tokens, spec, negated).tolist() == [True, True, False, False]
+    assert not cascade.escalate(confident, tokens, SPEC, negated).any()  # bundles before 1.2: no rule
+
+
+def test_negation_cues_match_whole_words_and_contractions():
+    pattern = cascade.negation_pattern(["not", "no", "nothing", "n't"])
+    hits = [t for t in ["not bad at all", "NO complaints", "it wasn't good", "nothing to add", "a knot",
+                        "see the notes", "nobody", "I can't"] if pattern.search(t)]
+    assert hits == ["not bad at all", "NO complaints", "it wasn't good", "nothing to add", "I can't"]
+    assert cascade.negation_pattern([]) is None
+
+
+def test_the_fit_escalates_thin_texts_and_fits_their_stacker():
+    from models.cascade_fit import Margins, fit_cascade
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 2, n)
+    fast = np.where(y == 1, 3.0, -3.0) + rng.normal(0, 1, n)
+    transformer = np.where(y == 1, 2.0, -2.0) + rng.normal(0, 1, n)
+    tokens = rng.integers(3, 300, n)
+    negated = rng.random(n) < 0.2
+    m = Margins(fast, tokens, transformer, y, np.array(["s"] * n), negated)
+    spec, _ = fit_cascade(m, 126)
+    assert spec.thin_tokens == 10 and "not" in spec.negation_cues
+    thin = cascade.thin(tokens, spec, negated)
+    assert thin.any() and cascade.escalate(fast, tokens, spec, negated)[thin].all()
