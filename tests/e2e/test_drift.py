@@ -55,6 +55,7 @@ def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn,
     assert call(edge, "POST", "/v1/labels", {"sample_id": samples[0][0], "label": "meh"})[0] == 400
     rows = eventually(lambda: (r := operator(cp, "models", "quality").get("rows")) and r, what="quality upstream")
     overall = next(r for r in rows if r["scope"] == "all")
+    shipped = read_manifest(bundle_dir)
     assert overall["model"] == f"{shipped.name} {shipped.version}"
     assert (int(overall["labelled"]), int(overall["disagreements"])) == (3, 1)
     assert abs(overall["disagreement_rate"] - 1 / 3) < 1e-9
