@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
 import numpy as np
 
 from edge_node.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
@@ -29,7 +30,8 @@ from edge_node.inference import SentimentModel
 from edge_node.stages import FastStage, TransformerStage
 from models import BUNDLE_DIR, fast_stage, transformer_stage
 from models.calibration import fit_temperature
-from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade, negated
+from models.cascade_fit import (Margins, cascade_probability, evaluate, fit_cascade, mixed_domain_short_stacker,
+                                negated)
 from models.checkpoints import TRANSFORMER_RECIPE, cached, transformer_checkpoint
 from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_csv
 from models.metrics import report
@@ -39,6 +41,7 @@ VERSION = "1.2.0"
 MAX_WINDOWS = 3
 GATE_POINTS = 0.01
 OUT_OF_DOMAIN = Path(__file__).resolve().parent / "out_of_domain.csv"
+CUSTOMER_VALIDATION = Path(__file__).resolve().parent / "customer_validation.csv"  # validation only
 
 
 def build_fast(corpus: Corpus, work: Path, force: bool) -> Path:
@@ -184,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     tr_t = fit_temperature(val.transformer, val.y)
     long_tokens = TRANSFORMER_RECIPE["max_len"] - 2
     spec, fit_info = fit_cascade(val, long_tokens)
+    customers = margins(read_labelled_csv(str(CUSTOMER_VALIDATION)), int8_stages, "customer validation", args.work_dir)
+    spec = msgspec.structs.replace(spec, short=msgspec.structs.replace(
+        spec.short, stacker=mixed_domain_short_stacker(spec, val, customers)))
     print(f"temperatures: fast {fast_t:.3f} (short route {spec.short.temperature:.3f}, long route "
           f"{spec.long.temperature:.3f}), transformer {tr_t:.3f}; routes {json.dumps(fit_info)}")
 
@@ -204,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         license=f"Model: MIT (trained on MIT data); transformer base: {transformer_stage.MINILM_LICENSE}",
         provenance=PROVENANCE | {"fast_recipe": fast_stage.FAST_RECIPE, "transformer_recipe": TRANSFORMER_RECIPE,
+                                 "customer_validation": "models/customer_validation.csv: 160 hand-written customer "
+                                                        "texts (80/80), validation only (the short route's stacker)",
                                  "transformer_training": training_record(args.work_dir)},
         stages=[
             StageSpec(name="fast", kind="embedding_bag", model="fast.onnx", tokenizer="fast-tokenizer.json",

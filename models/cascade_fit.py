@@ -93,6 +93,17 @@ def fit_cascade(validation: Margins, long_text_tokens: int,
     return spec, {"short": short_info, "long": long_info}
 
 
+def mixed_domain_short_stacker(spec: CascadeSpec, *parts: Margins) -> list[float]:
+    """The short route's stacker fitted on every part's texts that the route escalates (movie
+    validation and customer validation): calibrated for both domains, not only for movies."""
+    features, labels = [], []
+    for m in parts:
+        escalated = cascade.escalate(m.fast, m.tokens, spec, m.negated) & ~cascade.is_long(m.tokens, spec)
+        features.append(np.column_stack([m.fast[escalated], m.transformer[escalated]]))
+        labels.append(m.y[escalated])
+    return fit_logistic(np.vstack(features), np.concatenate(labels))
+
+
 def cascade_probability(m: Margins, spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
     return cascade.combine(m.fast, m.transformer, m.tokens, spec, m.negated)
 
