@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         license=f"Model: MIT (trained on MIT data); transformer base: {transformer_stage.MINILM_LICENSE}",
         provenance=PROVENANCE | {"fast_recipe": fast_stage.FAST_RECIPE, "transformer_recipe": TRANSFORMER_RECIPE,
-                                 "customer_validation": "models/customer_validation.csv: 160 hand-written customer "
-                                                        "texts (80/80), validation only (the short route's stacker)",
+                                 "customer_validation": "models/customer_validation.csv: 160 customer texts written "
+                                                        "for this project (80/80, same license as the code), "
+                                                        "validation only (the short route's stacker)",
                                  "transformer_training": training_record(args.work_dir)},
         stages=[
             StageSpec(name="fast", kind="embedding_bag", model="fast.onnx", tokenizer="fast-tokenizer.json",
