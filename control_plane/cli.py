@@ -216,7 +216,7 @@ def _token(args) -> str:
                      "holds admin.token")
 
 
-async def _retrying(call, attempts: int = 5):
+async def _retrying(call, attempts: int = 6):
     """A privacy filing, retried while the control plane is unreachable or restarting. Every try
     carries the same idempotency key, so a request that landed before its reply was lost is
     returned, never filed twice."""
