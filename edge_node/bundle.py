@@ -50,6 +50,10 @@ class CascadeSpec(Base, kw_only=True):
     # negation cue, always escalates — the fast stage is confidently wrong on "not bad at all".
     thin_tokens: int = 0  # 0: off (bundles before 1.2)
     negation_cues: list[str] = []
+    # The fast stage calibrated per length bucket: a text of at most length_buckets[i] tokens
+    # (the first that fits) uses bucket_temperatures[i]; longer than every bound, its route's.
+    length_buckets: list[int] = []
+    bucket_temperatures: list[float] = []
 
 
 class Golden(Base, kw_only=True):

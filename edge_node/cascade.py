@@ -33,8 +33,19 @@ def fast_probability(margin: np.ndarray, temperature: float) -> np.ndarray:
     return sigmoid(np.asarray(margin, dtype=np.float64) / temperature)
 
 
+def fast_temperatures(tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    """The fast stage's temperature for each text: its length bucket's, else its route's."""
+    temperature = route_values(tokens, spec, lambda r: r.temperature).astype(np.float64)
+    if spec.length_buckets:
+        tokens = np.asarray(tokens)
+        index = np.searchsorted(np.asarray(spec.length_buckets), tokens, side="left")
+        inside = index < len(spec.length_buckets)
+        temperature = np.where(inside, np.asarray(spec.bucket_temperatures + [1.0])[index], temperature)
+    return temperature
+
+
 def route_fast_probability(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
-    return fast_probability(fast_margin, route_values(tokens, spec, lambda r: r.temperature))
+    return fast_probability(fast_margin, fast_temperatures(tokens, spec))
 
 
 def escalate(fast_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec,

@@ -42,6 +42,10 @@ class Margins:
 # Thin evidence (a design constant, not tuned): on the short route a text of at most
 # THIN_TOKENS fast-tokenizer tokens (about seven words) or with a negation cue always escalates.
 THIN_TOKENS = 10
+# Length buckets of the fast stage's calibration (fast-tokenizer tokens; a design constant):
+# its temperature falls from ~6.6 for ten tokens to ~0.7 for whole reviews (validation).
+LENGTH_BUCKETS = (10, 25, 60, 126, 400, 1_000_000)
+MIN_BUCKET_TEXTS = 30  # a sparser bucket takes the temperature fitted on every text
 NEGATION_CUES = ["not", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "hardly",
                  "barely", "n't", "cannot"]
 
@@ -52,13 +56,14 @@ def negated(texts: list[str]) -> np.ndarray:
 
 
 def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST,
-              forced: np.ndarray | None = None) -> tuple[RouteSpec, dict]:
+              forced: np.ndarray | None = None, temperatures: np.ndarray | None = None) -> tuple[RouteSpec, dict]:
     """Temperature of the fast stage on this route, then for every candidate threshold a
     stacker fitted on the texts that threshold escalates (and the ``forced`` ones: thin
     evidence); keeps the threshold that best trades validation accuracy against escalation rate."""
     forced = np.zeros(m.y.size, dtype=bool) if forced is None else forced
     temperature = fit_temperature(m.fast, m.y)
-    p_fast = cascade.fast_probability(m.fast, temperature)
+    # Per-text temperatures (length buckets) when given; the route's own is kept for texts past them.
+    p_fast = cascade.fast_probability(m.fast, temperature if temperatures is None else temperatures)
     confidence = np.maximum(p_fast, 1 - p_fast)
     features = np.column_stack([m.fast, m.transformer])
     whole_route = fit_logistic(features, m.y)
@@ -78,18 +83,32 @@ def fit_route(m: Margins, escalation_cost: float = ESCALATION_COST,
                    "n": int(m.y.size)}
 
 
+def fit_length_buckets(m: Margins) -> list[float]:
+    """The fast stage's temperature in each of LENGTH_BUCKETS, fitted on validation."""
+    temperatures, low, overall = [], 0, fit_temperature(m.fast, m.y)
+    for high in LENGTH_BUCKETS:
+        inside = (m.tokens > low) & (m.tokens <= high)
+        enough = inside.sum() >= MIN_BUCKET_TEXTS and len(set(m.y[inside].tolist())) == 2
+        temperatures.append(fit_temperature(m.fast[inside], m.y[inside]) if enough else overall)
+        low = high
+    return temperatures
+
+
 def fit_cascade(validation: Margins, long_text_tokens: int,
                 escalation_cost: float = ESCALATION_COST) -> tuple[CascadeSpec, dict]:
     long = validation.tokens > long_text_tokens
     rule = CascadeSpec(long_text_tokens=long_text_tokens, short=RouteSpec(temperature=1, threshold=0, stacker=[]),
                        long=RouteSpec(temperature=1, threshold=0, stacker=[]), thin_tokens=THIN_TOKENS,
-                       negation_cues=NEGATION_CUES if validation.negated is not None else [])
+                       negation_cues=NEGATION_CUES if validation.negated is not None else [],
+                       length_buckets=list(LENGTH_BUCKETS), bucket_temperatures=fit_length_buckets(validation))
+    temperatures = cascade.fast_temperatures(validation.tokens, rule)
     short_part = validation.where(~long)
     short_spec, short_info = fit_route(short_part, escalation_cost,
-                                       cascade.thin(short_part.tokens, rule, short_part.negated))
-    long_spec, long_info = fit_route(validation.where(long), escalation_cost)
+                                       cascade.thin(short_part.tokens, rule, short_part.negated), temperatures[~long])
+    long_spec, long_info = fit_route(validation.where(long), escalation_cost, temperatures=temperatures[long])
     spec = CascadeSpec(long_text_tokens=long_text_tokens, short=short_spec, long=long_spec,
-                       thin_tokens=rule.thin_tokens, negation_cues=rule.negation_cues)
+                       thin_tokens=rule.thin_tokens, negation_cues=rule.negation_cues,
+                       length_buckets=rule.length_buckets, bucket_temperatures=rule.bucket_temperatures)
     return spec, {"short": short_info, "long": long_info}
 
 

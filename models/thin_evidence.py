@@ -1,13 +1,15 @@
-"""A bundle whose fast stage never answers alone on thin evidence (``python -m models.thin_evidence``).
+"""A bundle whose fast stage never answers alone on thin evidence, calibrated per length
+bucket (``python -m models.thin_evidence``).
 
 The fast stage sees words and word pairs. On a short text, or one with a negation it cannot
 scope ("not bad at all", "no complaints"), it is confidently wrong, so those texts always
 escalate. The rule is a design constant, not tuned (``models.cascade_fit.THIN_TOKENS`` and
 ``NEGATION_CUES``, on the short route only); ``models.build`` applies the same rule.
 
-The stages are the released bundle's, untouched. Only the short route's stacker is refitted,
-on the validation texts the new rule escalates, as ``models.build`` fits it on the texts a
-threshold escalates. The test splits are then scored with the old and the new cascade, and
+The stages are the released bundle's, untouched. The cascade is fitted again on validation
+exactly as ``models.build`` fits it: the fast stage's temperature per length bucket, then each
+route's threshold and stacker with the thin-evidence rule. The short route's stacker is then
+fitted on mixed-domain validation. The test splits are then scored with the old and the new cascade, and
 both are printed. The new bundle gets its own version, metrics and golden examples (the
 hand-written out-of-domain texts it gets right, as in ``models.build``), and is written
 atomically.
@@ -31,7 +33,7 @@ from edge_node.encoding import normalize
 from edge_node.inference import SentimentModel
 from models import BUNDLE_DIR
 from models.calibration import fit_logistic
-from models.cascade_fit import NEGATION_CUES, THIN_TOKENS, Margins, mixed_domain_short_stacker
+from models.cascade_fit import NEGATION_CUES, THIN_TOKENS, Margins, fit_cascade, mixed_domain_short_stacker
 from models.cascade_fit import negated as cascade_fit_negated  # noqa: E402
 from models.data import load_corpus, read_labelled_csv
 from models.metrics import report
@@ -72,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
     model = SentimentModel(args.bundle, threads=args.threads)
     old = model.manifest.cascade
-    new = msgspec.structs.replace(old, thin_tokens=THIN_TOKENS, negation_cues=NEGATION_CUES)
     corpus = load_corpus()
 
     def escalated_by(spec):
@@ -80,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print("validation: margins", file=sys.stderr)
     val, val_neg = split_margins(model, corpus.validation.texts, corpus.validation.labels, corpus.validation.sources,
-                                 escalated_by(new))
+                                 lambda f, t, n: np.ones(len(f), bool))
+    # The whole cascade fitted again on validation, as models.build fits it: length-bucket
+    # temperatures, then each route's threshold and stacker with the thin-evidence rule.
+    new, fit_info = fit_cascade(val, old.long_text_tokens)
+    print(f"length buckets {new.length_buckets}: fast temperatures {[round(t, 2) for t in new.bucket_temperatures]}; "
+          f"routes {fit_info}")
     customers = read_labelled_csv(str(CUSTOMER_VALIDATION))
     cust, cust_neg = split_margins(model, customers.texts, customers.labels, customers.sources, escalated_by(new))
     short = ~cascade.is_long(val.tokens, new)
@@ -132,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         before[source] = {"cascade": report(p_old[part], test.y[part])
                           | {"escalation_rate": round(float(esc_old[part].mean()), 4)}}
         after[source] = dict(stages[source], cascade=report(p_new[part], test.y[part])
-                             | {"escalation_rate": round(float(esc_new[part].mean()), 4)})
+                             | {"escalation_rate": round(float(esc_new[part].mean()), 4)},
+                             fast=report(cascade.route_fast_probability(test.fast[part], test.tokens[part], new),
+                                         test.y[part]))
     for source in after:
         b, a = before[source]["cascade"], after[source]["cascade"]
         print(f"{source:16} accuracy {b['accuracy']:.4f} -> {a['accuracy']:.4f}   ece {b['ece']:.4f} -> "
@@ -155,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                             for source, stages in metrics.get("test_fp32", {}).items()}
     provenance = dict(manifest.provenance)
     provenance["thin_evidence"] = {"from": f"{manifest.name} {manifest.version}", "thin_tokens": THIN_TOKENS,
-                                   "negation_cues": NEGATION_CUES,
+                                   "negation_cues": NEGATION_CUES, "length_buckets": new.length_buckets,
+                                   "validation_routes": fit_info,
                                    "short_stacker_fitted_on": f"{int(esc.sum())} escalated movie validation texts and "
                                                               f"{int(cust_esc.sum())} escalated customer validation "
                                                               f"texts (models/customer_validation.csv: 160 texts written for this "

@@ -71,3 +71,14 @@ def test_the_fit_escalates_thin_texts_and_fits_their_stacker():
     assert spec.thin_tokens == 10 and "not" in spec.negation_cues
     thin = cascade.thin(tokens, spec, negated)
     assert thin.any() and cascade.escalate(fast, tokens, spec, negated)[thin].all()
+
+
+def test_the_fast_stage_is_calibrated_per_length_bucket():
+    import msgspec
+
+    spec = msgspec.structs.replace(SPEC, length_buckets=[10, 50], bucket_temperatures=[4.0, 2.0])
+    tokens = np.array([3, 10, 11, 50, 51, 500])
+    assert cascade.fast_temperatures(tokens, spec).tolist() == [4.0, 4.0, 2.0, 2.0, 1.0, 1.0]  # past them: the route's
+    assert cascade.fast_temperatures(tokens, SPEC).tolist() == [1.0] * 6
+    p = cascade.route_fast_probability(np.array([4.0, 4.0]), np.array([5, 30]), spec)
+    assert p[0] < p[1]  # the same margin means less on a shorter text
