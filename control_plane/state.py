@@ -38,26 +38,23 @@ class ControlPlane:
         """CP_PSEUDONYM_KEY; else a generated key: in ``pseudonym.key`` (0600) next to a SQLite
         store, in the shared database with PostgreSQL (replicas must hash alike). Refused when
         it is not the key the store was written with."""
-        path = settings.data_path / "pseudonym.key"
-        fingerprint = self.store.secret("pseudonym_fingerprint", lambda: b"").decode() or None
-        if settings.pseudonym_key:
-            key = settings.pseudonym_key.encode()
-        elif settings.database_url:
-            key = self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
-        else:
-            legacy = self.store.secret("pseudonym", lambda: b"")  # older versions kept it in the database
-            if not (path.exists() or legacy or fingerprint is None):
-                self.store.close()
-                raise ConfigError(key_files.missing(fingerprint, setting="CP_PSEUDONYM_KEY"))
-            key = key_files.read_or_create_key(path, legacy=legacy or None)
-            self.store.forget_secret("pseudonym")
-        if fingerprint is None:
-            self.store.forget_secret("pseudonym_fingerprint")
-        stored = self.store.secret("pseudonym_fingerprint", lambda: key_files.fingerprint(key).encode()).decode()
-        why = key_files.mismatch(stored, key, setting="CP_PSEUDONYM_KEY")
-        if why is not None:
+        stored = self.store.stored_secret("pseudonym_fingerprint")
+        fingerprint = stored.decode() if stored else None
+        try:
+            if settings.database_url and not settings.pseudonym_key:
+                key = self.store.secret("pseudonym", lambda: secrets.token_hex(32).encode())
+                why = key_files.mismatch(fingerprint, key, setting="CP_PSEUDONYM_KEY")
+                if why is not None:
+                    raise key_files.KeyRefused(why)
+            else:
+                key = key_files.choose_key(settings.pseudonym_key, settings.data_path / "pseudonym.key",
+                                           legacy=self.store.stored_secret("pseudonym"), fingerprint=fingerprint,
+                                           setting="CP_PSEUDONYM_KEY")
+                self.store.forget_secret("pseudonym")  # moved out to pseudonym.key (or never used)
+        except key_files.KeyRefused as exc:
             self.store.close()
-            raise ConfigError(why)
+            raise ConfigError(str(exc)) from None
+        self.store.secret("pseudonym_fingerprint", lambda: key_files.fingerprint(key).encode())
         return key
 
     def __init__(self, settings: CpSettings) -> None:

@@ -229,6 +229,10 @@ class Store(AccessStore):
             db.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
             return value
 
+    def stored_secret(self, name: str) -> bytes | None:
+        rows = self._rows("SELECT value FROM secrets WHERE name = ?", (name,))
+        return bytes(rows[0][0]) if rows else None
+
     def forget_secret(self, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM secrets WHERE name = ?", (name,))

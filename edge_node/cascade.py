@@ -11,6 +11,8 @@ stacker on exactly the texts the route escalates, so confidences stay calibrated
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from edge_node.bundle import CascadeSpec, RouteSpec
@@ -68,8 +70,6 @@ def thin(tokens: np.ndarray, spec: CascadeSpec, negated: np.ndarray | None = Non
 
 def negation_pattern(cues: list[str]):
     """A regex finding any cue as a whole word (cues ending in "n't" match as suffixes)."""
-    import re
-
     words = [re.escape(c) for c in cues if not c.startswith("n'")]
     suffixes = [re.escape(c) for c in cues if c.startswith("n'")]
     parts = ([r"\b(?:" + "|".join(words) + r")\b"] if words else []) + \

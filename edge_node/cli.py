@@ -157,7 +157,7 @@ def score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge_node.inference import SentimentModel
-    from edge_node.language import LanguageGate, not_judged, parse_languages
+    from edge_node.language import LanguageGate, not_judged
 
     if not args.texts and args.file is None:
         raise EdgeError("give texts to score, or --file FILE.csv", field="texts")
@@ -165,8 +165,7 @@ def score(args: argparse.Namespace) -> int:
     model_dir = args.model_dir or (Path(environ_model) if environ_model else BUNDLE_DIR)
     model = SentimentModel(model_dir, threads=args.threads or os.cpu_count() or 1)
     texts = _read_texts(args.file, args.column) if args.file else list(args.texts)
-    settings = load_settings()  # EDGE_LANGUAGES: the same language scope as the API
-    gate = LanguageGate(parse_languages(settings.languages), min_confidence=settings.language_min_confidence)
+    gate = LanguageGate.from_settings(load_settings())  # EDGE_LANGUAGES: the same scope as the API
     results = []
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
         for start in range(0, len(texts), args.batch_size):

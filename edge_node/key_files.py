@@ -65,3 +65,25 @@ def mismatch(stored: str | None, key: bytes, *, setting: str) -> str | None:
 def missing(stored: str, *, setting: str) -> str:
     return (f"this store was written with {setting} set (key fingerprint {stored}) and none is set now: every "
             f"user would be orphaned. Start with the same {setting}, or move the data directory away to start afresh")
+
+
+class KeyRefused(ValueError):
+    """The key a service has is not the one its store was written with (the message says why)."""
+
+
+def choose_key(configured: str, path: Path, *, legacy: bytes | None, fingerprint: str | None,
+               setting: str) -> bytes:
+    """The configured key, else the generated one in ``path`` (created from ``legacy``, a key
+    older versions kept inside the store, or at random); refused with KeyRefused when it does
+    not match the store's ``fingerprint``, or when the store was written with a configured key
+    and none is configured now."""
+    if configured:
+        key = configured.encode()
+    elif path.exists() or legacy or fingerprint is None:
+        key = read_or_create_key(path, legacy=legacy)
+    else:
+        raise KeyRefused(missing(fingerprint, setting=setting))
+    why = mismatch(fingerprint, key, setting=setting)
+    if why is not None:
+        raise KeyRefused(why)
+    return key

@@ -35,6 +35,11 @@ class LanguageGate:
         self.min_confidence = min_confidence
         self.min_letters = min_letters
 
+    @classmethod
+    def from_settings(cls, settings) -> LanguageGate:
+        """EDGE_LANGUAGES and EDGE_LANGUAGE_MIN_CONFIDENCE: the API and the CLI judge alike."""
+        return cls(parse_languages(settings.languages), min_confidence=settings.language_min_confidence)
+
     @property
     def enabled(self) -> bool:
         return ANY not in self.accepted

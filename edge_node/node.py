@@ -37,18 +37,13 @@ log = logging.getLogger("edge_node")
 def pseudonym_key(store: EdgeStore, settings: EdgeSettings) -> bytes:
     """EDGE_PSEUDONYM_KEY, or the key generated into ``pseudonym.key`` (0600) on first start;
     refused when it is not the key the store was written with."""
-    path, stored = settings.data_path / "pseudonym.key", store.value("pseudonym_fingerprint")
-    legacy = store.stored_secret("pseudonym")  # older versions kept a generated key inside the store
-    if settings.pseudonym_key:
-        key = settings.pseudonym_key.encode()
-    elif path.exists() or legacy or stored is None:
-        key = key_files.read_or_create_key(path, legacy=legacy)
-        store.forget_secret("pseudonym")
-    else:
-        raise ConfigError(key_files.missing(stored, setting="EDGE_PSEUDONYM_KEY"))
-    why = key_files.mismatch(store.value("pseudonym_fingerprint"), key, setting="EDGE_PSEUDONYM_KEY")
-    if why is not None:
-        raise ConfigError(why)
+    try:
+        key = key_files.choose_key(settings.pseudonym_key, settings.data_path / "pseudonym.key",
+                                   legacy=store.stored_secret("pseudonym"),
+                                   fingerprint=store.value("pseudonym_fingerprint"), setting="EDGE_PSEUDONYM_KEY")
+    except key_files.KeyRefused as exc:
+        raise ConfigError(str(exc)) from None
+    store.forget_secret("pseudonym")  # moved out to pseudonym.key (or never used)
     store.set_value("pseudonym_fingerprint", key_files.fingerprint(key))
     return key
 

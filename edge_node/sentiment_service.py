@@ -16,15 +16,14 @@ from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
 from edge_node.encoding import normalize
 from edge_node.inference import FastVerdict, Sentiment, SentimentModel
-from edge_node.language import LanguageGate, not_judged, parse_languages
+from edge_node.language import LanguageGate, not_judged
 
 
 class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
                  on_batch: Callable[[str, int], None] | None = None) -> None:
         self.model = model
-        self.languages = LanguageGate(parse_languages(settings.languages),
-                                      min_confidence=settings.language_min_confidence)
+        self.languages = LanguageGate.from_settings(settings)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
 
         def observe(stage: str) -> Callable[[int], None] | None:

@@ -329,7 +329,7 @@ class EdgeStore:
             "SELECT tag FROM Cache WHERE tag >= ? AND tag < ? ORDER BY tag LIMIT 1", (f"{kind}:", f"{kind};"))]
         return min(found) if found else None
 
-    cold_tag = staticmethod(lambda kind: _cold(kind))
+    cold_tag = staticmethod(_cold)
 
     def secret(self, name: str) -> bytes:
         """A random per-data-dir secret, created on first use and kept."""

@@ -1,6 +1,7 @@
 """Hostile input through the real app, model and disk store: what one caller can make the
 edge hold (profiles, cohort cells, the decision cache) is bounded, and odd bodies get a 4xx."""
 
+import contextlib
 import json
 import time
 
@@ -167,11 +168,17 @@ def test_a_standalone_edge_keeps_no_outbox(client):
     assert metric(client, "sentiedge_privacy_outbox_pending") == 0 and node(client).store.outbox_pending() == 0
 
 
-def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tmp_path):
-    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_STORE_MAX_BYTES": "1800000",
+@contextlib.contextmanager
+def budget_client(model, tmp_path, max_bytes: int):
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_STORE_MAX_BYTES": str(max_bytes),
                               "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_DISK_RESERVE_MB": "0"})
-    with TestClient(create_app(settings, model=model)) as c:
-        c.headers.update(edge_app(settings.data_path).server())
+    with TestClient(create_app(settings, model=model)) as client:  # the app writes its dev app at start
+        client.headers.update(edge_app(settings.data_path).server())
+        yield client
+
+
+def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tmp_path):
+    with budget_client(model, tmp_path, 1_800_000) as c:
         n = node(c)
         users = [f"user-{i}" for i in range(600)]
         for i, user in enumerate(users):
@@ -196,10 +203,7 @@ def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tm
 
 
 def test_past_the_budget_in_records_never_evicted_writes_are_refused_but_not_erasures(model, tmp_path):
-    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_STORE_MAX_BYTES": "150000",
-                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_DISK_RESERVE_MB": "0"})
-    with TestClient(create_app(settings, model=model)) as c:
-        c.headers.update(edge_app(settings.data_path).server())
+    with budget_client(model, tmp_path, 150_000) as c:
         n = node(c)
         i = 0
         while n.store.used_bytes() <= 150_000:  # consent only: nothing here may be evicted
