@@ -15,10 +15,11 @@ import msgspec
 
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument, NotFound
+from control_plane.registry import BUNDLED
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import NODE_ID
 from edge_node.monitoring import psi
-from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
+from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")
 
@@ -67,7 +68,8 @@ def _model(reply) -> str:
 
 def _rollout(reply) -> str:
     target = ",".join(reply.nodes) if reply.nodes else f"{reply.percent}%"
-    return f"{reply.name} -> {reply.current.version} for {target}"
+    version = "bundled" if reply.current_bundled else reply.current.version
+    return f"{reply.name} -> {version} for {target} ({','.join(reply.chosen) or 'no node'})"
 
 
 def _request(reply) -> str:
@@ -101,12 +103,14 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 
     @operator_call(audit=lambda request, reply: _rollout(reply))
     async def Rollout(self, request, context, who):  # noqa: N802
-        rollout = self.cp.registry.rollout(request.name, request.version, request.percent, list(request.nodes),
-                                           self.cp.now())
-        log.info("%s rolled out %s %s to %s", who, request.name, request.version,
-                 rollout.nodes or f"{rollout.percent}% of nodes")
+        percent = request.percent if request.HasField("percent") else None
+        rollout, warnings = self.cp.registry.rollout(request.name, request.version, percent, list(request.nodes),
+                                                     self.cp.now(), allow_unknown=request.allow_unknown)
+        status = self._status(request.name)
+        log.info("%s rolled out %s %s to %s", who, request.name, request.version, ",".join(status.chosen) or "no node")
         self.cp.wake_all()
-        return self._status(request.name)
+        status.warnings.extend(warnings)
+        return status
 
     @operator_call(audit=lambda request, reply: _rollout(reply))
     async def Rollback(self, request, context, who):  # noqa: N802
@@ -159,17 +163,20 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
                                      drift=n >= 100 and max(label_psi, confidence_psi) > threshold)
 
     def _status(self, name: str) -> operator_pb2.RolloutStatus:
+        """The rollout of ``name`` (if any) and what every node is assigned and serves."""
         store = self.cp.store
+        registry = self.cp.registry
         rollout = next((r for r in store.rollouts() if r.name == name), None)
-        if rollout is None:
-            raise NotFound(f"no rollout for {name!r}")
+        if rollout is None and not any(r.name == name for r in store.models()) and not any(
+                n.model_name == name for n in store.nodes()):
+            raise NotFound(f"no model {name!r}: not pushed and served by no node (control-plane models list)")
         states = []
         now = self.cp.now()
-        for view in self.cp.nodes.views(now):
+        views = [v for v in self.cp.nodes.views(now) if not v.node.decommissioned]
+        fleet = [v.node for v in views]
+        for view in views:
             node = view.node
-            if node.decommissioned:
-                continue
-            desired = self.cp.registry.desired(node.node_id)
+            desired = registry.desired(node.node_id, fleet) if rollout else None
             parked = store.node_model(node.node_id, desired.manifest_sha) if desired else None
             if desired is None:
                 state = "unassigned"
@@ -179,12 +186,19 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
                 state = "parked"
             else:
                 state = "stale" if view.state == "stale" else "pending"
+            serving = store.model(sha=node.model_sha) if node.model_sha else None
             states.append(operator_pb2.NodeModelState(
                 node_id=node.node_id, assigned=convert.model_ref(desired),
-                serving=convert.model_ref(store.model(sha=node.model_sha)) if node.model_sha else None,
+                serving=convert.model_ref(serving) if serving else common_pb2.ModelRef(
+                    name=node.model_name, version=node.model_version, manifest_sha256=node.model_sha),
                 state=state, error=parked[1] if parked and parked[0] == "parked" else ""))
-        return convert.rollout_status(rollout, name, store.model(sha=rollout.current_sha),
-                                      store.model(sha=rollout.previous_sha) if rollout.previous_sha else None, states)
+        chosen = sorted(registry.targets(rollout, fleet)) if rollout else []
+        return convert.rollout_status(rollout, name, self._rollout_model(rollout, "current_sha"),
+                                      self._rollout_model(rollout, "previous_sha"), states, chosen)
+
+    def _rollout_model(self, rollout, which: str):
+        sha = getattr(rollout, which) if rollout else ""
+        return None if not sha or sha == BUNDLED else self.cp.store.model(sha=sha)
 
 
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):

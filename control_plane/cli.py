@@ -49,9 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     rollout = m.add_parser("rollout", help="assign a version to all nodes, a sticky percentage, or named nodes")
     rollout.add_argument("name")
     rollout.add_argument("version")
-    rollout.add_argument("--percent", type=int, default=100)
-    rollout.add_argument("--nodes", default="", help="comma-separated node ids")
-    rollback = m.add_parser("rollback", help="return every node to the previous version")
+    rollout.add_argument("--percent", type=int, default=None,
+                         help="assign ceil(PERCENT%% of the fleet) nodes, picked by a sticky hash of the node id and "
+                              "kept as nodes join (any share above 0 picks at least one; 0 picks none); "
+                              "default: every node")
+    rollout.add_argument("--nodes", default="", help="comma-separated node ids (overrides --percent)")
+    rollout.add_argument("--allow-unknown", action="store_true",
+                         help="accept --nodes that have not connected yet (otherwise refused)")
+    rollback = m.add_parser("rollback", help="return every node to the previous version (before the first rollout: "
+                                             "each node's own bundled model)")
     rollback.add_argument("name")
     status = m.add_parser("status", help="which node serves what")
     status.add_argument("name")
@@ -265,9 +271,12 @@ async def _operator(args) -> int:
                 elif args.action == "list":
                     reply = await models.List(operator_pb2.ListModelsRequest(), metadata=metadata)
                 elif args.action == "rollout":
-                    reply = await models.Rollout(operator_pb2.RolloutRequest(
-                        name=args.name, version=args.version, percent=args.percent,
-                        nodes=[n for n in args.nodes.split(",") if n]), metadata=metadata)
+                    request = operator_pb2.RolloutRequest(name=args.name, version=args.version,
+                                                          nodes=[n for n in args.nodes.split(",") if n],
+                                                          allow_unknown=args.allow_unknown)
+                    if args.percent is not None:
+                        request.percent = args.percent
+                    reply = await models.Rollout(request, metadata=metadata)
                 elif args.action == "quality":
                     reply = await models.Quality(operator_pb2.QualityRequest(), metadata=metadata)
                 elif args.action == "drift":
@@ -344,11 +353,28 @@ async def _operator(args) -> int:
             else:
                 reply = await cohorts.Merged(operator_pb2.MergedCohortsRequest(), metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            print(f"control-plane: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            print(f"control-plane: {exc.code().name}: {exc.details()}{_hint(args, exc)}", file=sys.stderr)
             return 1
     data = MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    for warning in data.get("warnings", []) if isinstance(data.get("warnings"), list) else []:
+        print(f"control-plane: warning: {warning}", file=sys.stderr)
     print(json.dumps(data, indent=2) if args.json else _table(args, data))
     return 0
+
+
+def _hint(args, exc) -> str:
+    """What to check when the call never reached the control plane."""
+    import grpc
+
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return ""
+    details = (exc.debug_error_string() or "") + (exc.details() or "")
+    lowered = details.lower()
+    if any(word in lowered for word in ("certificate", "handshake", "ssl", "tls", "alert")):
+        return ("\nhint: a TLS handshake failed: the control plane may want a client certificate "
+                "(--ca, --cert, --key or CP_CA, CP_CERT, CP_KEY), or the CA does not match its certificate")
+    return (f"\nhint: is the control plane running at {args.target}? Set --target or CP_TARGET "
+            f"(and --ca/--cert/--key if it serves TLS)")
 
 
 async def _chunks(path: Path):
@@ -407,8 +433,15 @@ def _table(args, d: dict) -> str:
                      [[r["scope"], r["model"], r["predictions"], f"{r['label_psi']:.3f}", f"{r['confidence_psi']:.3f}",
                        "DRIFT" if r["drift"] else "-"] for r in d.get("rows", [])])
     if args.command == "models":
-        head = (f"{d['name']}: current {_ref(d['current'])}, previous {_ref(d['previous'])}, "
-                f"{'nodes ' + ','.join(d['nodes']) if d['nodes'] else str(d['percent']) + '% of nodes'}")
+        bundled = "each node's bundled model"
+        current = bundled if d.get("current_bundled") else _ref(d["current"])
+        previous = bundled if d.get("previous_bundled") else _ref(d["previous"])
+        if current == "-":
+            head = f"{d['name']}: no rollout yet; every node serves the model it was installed with"
+        else:
+            share = "named nodes" if d["nodes"] else f"{d['percent']}% of nodes"
+            head = (f"{d['name']}: current {current} for {share} ({', '.join(d['chosen']) or 'none yet'}), "
+                    f"previous {previous}")
         return head + "\n" + _rows(["node", "assigned", "serving", "state", "error"],
                                    [[s["node_id"], _ref(s["assigned"]), _ref(s["serving"]), s["state"], s["error"]]
                                     for s in d["node_states"]])

@@ -62,10 +62,14 @@ def node_info(v: NodeView, credential: str = "", quarantined: bool = False) -> o
 
 
 def rollout_status(rollout: Rollout | None, name: str, current: ModelRow | None, previous: ModelRow | None,
-                   states: list[operator_pb2.NodeModelState]) -> operator_pb2.RolloutStatus:
+                   states: list[operator_pb2.NodeModelState], chosen: list[str]) -> operator_pb2.RolloutStatus:
+    from control_plane.registry import BUNDLED
+
     return operator_pb2.RolloutStatus(
         name=name, current=model_ref(current), previous=model_ref(previous),
-        percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], node_states=states)
+        percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], node_states=states,
+        chosen=chosen, current_bundled=bool(rollout and rollout.current_sha == BUNDLED),
+        previous_bundled=bool(rollout and rollout.previous_sha in (BUNDLED, "")))
 
 
 def rule_to_proto(r) -> sync_pb2.TriggerRule:

@@ -20,7 +20,10 @@ class NodeRegistry:
         self.stale_after_s = stale_after_s
         self.connected: set[str] = set()  # streams open on this replica
 
-    def hello(self, node_id: str, region: str, model: tuple[str, str, str], cursor: int, now: float) -> Node:
+    def hello(self, node_id: str, region: str, model: tuple[str, str, str], cursor: int, now: float,
+              bundled: tuple[str, str, str] | None = None) -> Node:
+        if bundled and bundled[2]:
+            self.store.set_node_bundled(node_id, *bundled)
         node = self.store.node(node_id) or Node(node_id=node_id, registered_at=now)
         node.region = region
         node.model_name, node.model_version, node.model_sha = model

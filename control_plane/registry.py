@@ -9,14 +9,18 @@ control-plane replica can serve it — under its manifest's sha256.
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from pathlib import Path
 
-from control_plane.errors import BundleRejected, FailedPrecondition, NotFound
+from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import ModelRow, Rollout, Store
 from edge_node import signing
 from edge_node.bundle import MANIFEST, pack, sha256_file, unpack
 from edge_node.errors import EdgeError
+
+
+BUNDLED = "bundled"  # a rollout's version meaning "each node's own bundled model"
 
 
 def bucket(node_id: str, name: str) -> int:
@@ -63,39 +67,97 @@ class Registry:
             new = self.store.add_model(row)
             return (row if new else self.store.model(sha=manifest_sha)), new
 
-    def rollout(self, name: str, version: str, percent: int, nodes: list[str], now: float) -> Rollout:
+    def rollout(self, name: str, version: str, percent: int | None, nodes: list[str], now: float, *,
+                allow_unknown: bool = False) -> tuple[Rollout, list[str]]:
+        """Assign ``version``: to named nodes, to a sticky share of the fleet, or (None) to all.
+
+        Returns the rollout and warnings for the operator. A percentage picks
+        ``ceil(percent% of the fleet)`` nodes (so any share above 0 picks at least one), in a
+        fixed per-name hash order, and keeps them as nodes join (see :meth:`targets`).
+        """
         model = self.store.model(name=name, version=version)
         if model is None:
             raise NotFound(f"no model {name} {version}; push it first (control-plane models list)")
+        percent = 100 if percent is None else percent
         if not 0 <= percent <= 100:
-            raise BundleRejected("percent must be 0..100")
+            raise InvalidArgument("--percent must be 0..100")
+        warnings = []
+        unknown = sorted(set(nodes) - {n.node_id for n in self._fleet()})
+        if unknown and not allow_unknown:
+            raise InvalidArgument(f"unknown node(s) {', '.join(unknown)}: not registered with this control plane "
+                                  f"(see control-plane nodes); pass --allow-unknown to assign them before they "
+                                  f"first connect")
+        if unknown:
+            warnings.append(f"node(s) {', '.join(unknown)} have not connected yet: they take {version} when they do")
         current = next((r for r in self.store.rollouts() if r.name == name), None)
-        previous = current.current_sha if current and current.current_sha != model.manifest_sha else (
-            current.previous_sha if current else "")
+        if current is None:
+            previous = BUNDLED  # what every node served before: its own bundled model
+        elif current.current_sha != model.manifest_sha:
+            previous = current.current_sha
+        else:
+            previous = current.previous_sha or BUNDLED
         rollout = Rollout(name=name, current_sha=model.manifest_sha, previous_sha=previous,
-                          percent=percent or 100, nodes=sorted(set(nodes)), updated_at=now)
+                          percent=percent, nodes=sorted(set(nodes)), updated_at=now)
         self.store.clear_parked(model.manifest_sha)  # the operator acted: parked nodes may try again
         self.store.set_rollout(rollout)
-        return rollout
+        self.store.set_chosen(name, [], replace=True)
+        self.targets(rollout)
+        if not nodes and percent == 0:
+            warnings.append(f"--percent 0 assigns {version} to no node yet: widen it with a larger --percent")
+        return rollout, warnings
 
     def rollback(self, name: str, now: float) -> Rollout:
         current = next((r for r in self.store.rollouts() if r.name == name), None)
-        if current is None or not current.previous_sha:
+        if current is None:
+            raise FailedPrecondition(f"{name} has no rollout to roll back: every node serves its bundled model")
+        previous = current.previous_sha or BUNDLED
+        if previous == current.current_sha:
             raise FailedPrecondition(f"{name} has no previous version to roll back to")
-        rollout = Rollout(name=name, current_sha=current.previous_sha, previous_sha=current.current_sha,
+        rollout = Rollout(name=name, current_sha=previous, previous_sha=current.current_sha,
                           percent=100, nodes=[], updated_at=now)
-        self.store.clear_parked(current.previous_sha)
+        if previous != BUNDLED:
+            self.store.clear_parked(previous)
         self.store.set_rollout(rollout)
+        self.store.set_chosen(name, [], replace=True)
         return rollout
 
-    def desired(self, node_id: str) -> ModelRow | None:
+    def _fleet(self) -> list:
+        return [n for n in self.store.nodes() if not n.decommissioned]
+
+    def targets(self, rollout: Rollout, fleet: list | None = None) -> set[str]:
+        """The node ids that get the rollout's current version.
+
+        Named nodes, or everyone at 100%; else the first ``ceil(percent% of N)`` nodes of the
+        fleet in hash order, topped up (never reshuffled) as the fleet grows.
+        """
+        if rollout.nodes:
+            return set(rollout.nodes)
+        ids = [n.node_id for n in (self._fleet() if fleet is None else fleet)]
+        if rollout.percent >= 100:
+            return set(ids)
+        want = math.ceil(rollout.percent * len(ids) / 100)
+        chosen = set(self.store.chosen(rollout.name)) & set(ids)
+        if len(chosen) < want:
+            ranked = sorted((i for i in ids if i not in chosen), key=lambda i: (bucket(i, rollout.name), i))
+            extra = ranked[: want - len(chosen)]
+            self.store.set_chosen(rollout.name, extra, replace=False)
+            chosen |= set(extra)
+        return chosen
+
+    def desired(self, node_id: str, fleet: list | None = None) -> ModelRow | None:
         """The model this node should serve, if any rollout targets it."""
         for rollout in self.store.rollouts():
-            if rollout.nodes:
-                targeted = node_id in rollout.nodes
-            else:
-                targeted = bucket(node_id, rollout.name) < rollout.percent
-            sha = rollout.current_sha if targeted else rollout.previous_sha
+            sha = rollout.current_sha if node_id in self.targets(rollout, fleet) else rollout.previous_sha
+            if sha == BUNDLED or (not sha and rollout.current_sha):
+                return self.bundled(node_id)
             if sha:
                 return self.store.model(sha=sha)
         return None
+
+    def bundled(self, node_id: str) -> ModelRow | None:
+        """The bundle a node was installed with, as it said in its Hello."""
+        ref = self.store.node_bundled(node_id)
+        if ref is None or not ref[2]:
+            return None
+        return ModelRow(manifest_sha=ref[2], name=ref[0], version=ref[1], bundle_sha="", size=0, pushed_at=0.0,
+                        bundled=True)

@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS node_models (
     node_id TEXT NOT NULL, manifest_sha TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
     at REAL NOT NULL, PRIMARY KEY (node_id, manifest_sha)
 );
+CREATE TABLE IF NOT EXISTS rollout_chosen (
+    name TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (name, node_id)
+);
+CREATE TABLE IF NOT EXISTS node_bundled (
+    node_id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, manifest_sha TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cohorts (
     window_start BIGINT NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
     users INTEGER NOT NULL, texts INTEGER NOT NULL, negative INTEGER NOT NULL, events INTEGER NOT NULL,
@@ -134,6 +140,7 @@ class ModelRow(msgspec.Struct, kw_only=True):
     bundle_sha: str
     size: int
     pushed_at: float
+    bundled: bool = False  # the node's own bundled model: not in the registry, nothing to download
 
 
 class Rollout(msgspec.Struct, kw_only=True):
@@ -500,6 +507,27 @@ class Store(AccessStore):
     def rollouts(self) -> list[Rollout]:
         return [Rollout(name=r[0], current_sha=r[1], previous_sha=r[2], percent=r[3], nodes=json.loads(r[4]),
                         updated_at=r[5]) for r in self._rows("SELECT * FROM rollouts ORDER BY name")]
+
+    def chosen(self, name: str) -> list[str]:
+        return [r[0] for r in self._rows("SELECT node_id FROM rollout_chosen WHERE name = ? ORDER BY node_id",
+                                         (name,))]
+
+    def set_chosen(self, name: str, nodes: list[str], *, replace: bool) -> None:
+        with self._tx() as db:
+            if replace:
+                db.execute("DELETE FROM rollout_chosen WHERE name = ?", (name,))
+            for node_id in nodes:
+                db.execute("INSERT INTO rollout_chosen VALUES (?, ?) ON CONFLICT DO NOTHING", (name, node_id))
+
+    def set_node_bundled(self, node_id: str, name: str, version: str, sha: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO node_bundled VALUES (?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET "
+                       "name = excluded.name, version = excluded.version, manifest_sha = excluded.manifest_sha",
+                       (node_id, name, version, sha))
+
+    def node_bundled(self, node_id: str) -> tuple[str, str, str] | None:
+        rows = self._rows("SELECT name, version, manifest_sha FROM node_bundled WHERE node_id = ?", (node_id,))
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     def set_node_model(self, node_id: str, sha: str, state: str, error: str, now: float) -> None:
         with self._tx() as db:

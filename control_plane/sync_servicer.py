@@ -44,7 +44,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         node_id = await self._authenticate(hello.node_id, context, "Sync")
         now = cp.now()
         floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
-        cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), max(hello.privacy_cursor, floor), now)
+        cp.nodes.hello(node_id, hello.region, convert.ref_tuple(hello.model), max(hello.privacy_cursor, floor), now,
+                       bundled=convert.ref_tuple(hello.bundled) if hello.HasField("bundled") else None)
         log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,
                  hello.model.name, hello.model.version, hello.privacy_cursor)
         wake = asyncio.Event()
@@ -77,7 +78,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     if parked is None or parked[0] != "parked":
                         yield sync_pb2.ControlMessage(model=sync_pb2.ModelAssignment(
                             model=convert.model_ref(desired), bundle_sha256=desired.bundle_sha,
-                            bundle_size=desired.size))
+                            bundle_size=desired.size, bundled=desired.bundled))
                         sent_model = desired.manifest_sha
                 if cp.cohorts.version != sent_priors:
                     sent_priors = cp.cohorts.version

@@ -196,7 +196,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         node = EdgeNode(settings, loaded)
         await node.start()
         app.state.node = node
-        log.info("serving model %s %s from %s; store in %s", loaded.name, loaded.version, settings.model_dir,
+        log.info("serving model %s %s from %s; store in %s", loaded.name, loaded.version, loaded.root,
                  settings.data_dir)
         try:
             yield

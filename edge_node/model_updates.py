@@ -84,6 +84,11 @@ class ModelUpdates:
             signing.verify(path, self.trusted)
         return await asyncio.to_thread(SentimentModel, path, threads=self.threads)
 
+    def applied_bundled(self) -> None:
+        """Back on the installed bundle: a restart starts with it, not with the last assignment."""
+        (self.directory / "current").unlink(missing_ok=True)
+        log.info("now serving the bundled model")
+
     def applied(self, sha: str) -> None:
         self._mark_current(sha)
         log.info("now serving bundle %s", sha[:12])

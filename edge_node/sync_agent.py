@@ -33,6 +33,7 @@ import msgspec
 from google.protobuf.json_format import MessageToJson
 
 from edge_node import convert
+from edge_node.bundle import MANIFEST, read_manifest, sha256_file
 from edge_node.errors import ConfigError, EdgeError
 from edge_node.privacy import PrivacyBook
 from edge_node.triggers import Transition
@@ -139,7 +140,7 @@ class SyncAgent:
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
                 model=convert.model_ref(model.name, model.version, self.node.model_sha),
-                privacy_cursor=self.cursor, agent_version="1")))
+                privacy_cursor=self.cursor, agent_version="1", bundled=self._bundled())))
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
             try:
@@ -310,6 +311,15 @@ class SyncAgent:
         self._caught_up()
         return convert.ack_privacy(update.seq)
 
+    def _bundled(self):
+        """The bundle this edge was installed with (EDGE_MODEL_DIR), where a rollback may return."""
+        path = self.node.settings.model_path
+        try:
+            manifest = read_manifest(path)
+            return convert.model_ref(manifest.name, manifest.version, sha256_file(path / MANIFEST))
+        except (EdgeError, OSError):
+            return None
+
     async def _apply_model(self, stub, assignment: sync_pb2.ModelAssignment, queue: asyncio.Queue) -> None:
         ref = assignment.model
         sha = ref.manifest_sha256
@@ -320,17 +330,27 @@ class SyncAgent:
                 yield chunk.data
 
         try:
-            limit = self.node.settings.max_bundle_bytes
-            if assignment.bundle_size > limit:
-                raise EdgeError(f"bundle is {assignment.bundle_size} bytes, over this edge's limit of {limit} "
-                                f"(EDGE_MAX_BUNDLE_BYTES)")
-            log.info("model assignment %s %s (%s): downloading", ref.name, ref.version, sha[:12])
-            path = await self.node.updates.fetch(sha, assignment.bundle_sha256, assignment.bundle_size, download)
+            if assignment.bundled:  # a rollback to what this edge was installed with: nothing to download
+                path = self.node.settings.model_path
+                bundled = self._bundled()
+                if bundled is None or bundled.manifest_sha256 != sha:
+                    raise EdgeError(f"this edge's bundled model ({path}) is not {ref.name} {ref.version} ({sha[:12]})")
+                log.info("model assignment %s %s: returning to the bundled model in %s", ref.name, ref.version, path)
+            else:
+                limit = self.node.settings.max_bundle_bytes
+                if assignment.bundle_size > limit:
+                    raise EdgeError(f"bundle is {assignment.bundle_size} bytes, over this edge's limit of {limit} "
+                                    f"(EDGE_MAX_BUNDLE_BYTES)")
+                log.info("model assignment %s %s (%s): downloading", ref.name, ref.version, sha[:12])
+                path = await self.node.updates.fetch(sha, assignment.bundle_sha256, assignment.bundle_size, download)
             model = await self.node.updates.load(path)
             if (model.name, model.version) != (ref.name, ref.version):
                 raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {ref.name} {ref.version}")
             await self.node.swap_model(model, sha)
-            self.node.updates.applied(sha)
+            if assignment.bundled:
+                self.node.updates.applied_bundled()
+            else:
+                self.node.updates.applied(sha)
             await queue.put(convert.ack_model(ref))
         except asyncio.CancelledError:
             raise

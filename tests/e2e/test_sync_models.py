@@ -10,33 +10,65 @@ from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
 
-# Sticky buckets for "sentiedge-sentiment": pop-ams 26 (inside 34%), pop-fra 52, pop-lhr 95.
+# Sticky hash order for "sentiedge-sentiment": pop-ams 26, pop-fra 52, pop-lhr 95, so a share of
+# one node (ceil(33% of 3) = 1) picks pop-ams.
 EDGES = ("pop-ams", "pop-fra", "pop-lhr")
 
 
 def test_push_rollout_percent_park_rollback_and_control_plane_crashes(spawn, bundle_dir, tmp_path):
     cp_proc, cp = spawn("control-plane", "serve", env=cp_env())
-    urls = {}
+    urls, procs = {}, {}
     for node_id in EDGES:
         env = edge_env(cp, node_id, tmp_path)
         if node_id == "pop-lhr":
             env["EDGE_MAX_BUNDLE_BYTES"] = "28500000"  # the padded bundle below does not fit
-        urls[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=env)[1]
+        procs[node_id], urls[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=env)
     eventually(lambda: sum(n["state"] == "connected" for n in operator(cp, "nodes")["nodes"]) == 3, what="3 nodes")
+    bundled = serving(urls["pop-ams"])
 
-    # Push → rollout to all: every edge serves it.
+    # Before any rollout, status shows what every node serves (its bundled model).
+    before = operator(cp, "models", "status", "sentiedge-sentiment")
+    assert {s["node_id"]: s["serving"]["version"] for s in before["node_states"]} == dict.fromkeys(EDGES, bundled)
+    table = subprocess.run([CLI, *operator_args(cp), "models", "status", "sentiedge-sentiment"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "no rollout yet" in table and table.count(bundled) == 3
+
+    # Push → rollout to all: every edge serves it. Rollback right away returns to the bundled model.
     pushed = operator(cp, "models", "push", str(variant(bundle_dir, tmp_path, "2.0.0")))
     assert pushed["model"]["version"] == "2.0.0"
     operator(cp, "models", "rollout", "sentiedge-sentiment", "2.0.0")
     eventually(lambda: all(serving(u) == "2.0.0" for u in urls.values()), what="2.0.0 everywhere")
+    back = operator(cp, "models", "rollback", "sentiedge-sentiment")
+    assert back["current_bundled"] and back["previous"]["version"] == "2.0.0"
+    eventually(lambda: all(serving(u) == bundled for u in urls.values()), what=f"back to the bundled {bundled}")
+    procs["pop-fra"].terminate()  # a restart keeps serving the bundled model, not the last assignment
+    procs["pop-fra"].restart()
+    procs["pop-fra"].wait_healthy()
+    assert serving(urls["pop-fra"]) == bundled
+    operator(cp, "models", "rollback", "sentiedge-sentiment")  # and forward again
+    eventually(lambda: all(serving(u) == "2.0.0" for u in urls.values()), what="2.0.0 everywhere again")
     status, scored = call(urls["pop-fra"], "POST", "/v1/sentiment", {"texts": ["Loved it."]})
     assert scored["results"][0]["version"] == "2.0.0"
 
-    # 34%: exactly the sticky subset moves; the others keep the previous version.
+    # 33% of three nodes is one: exactly the sticky pick moves, the CLI names it; the others stay.
     operator(cp, "models", "push", str(variant(bundle_dir, tmp_path, "3.0.0", padding=2_000_000)))
-    operator(cp, "models", "rollout", "sentiedge-sentiment", "3.0.0", "--percent", "34")
+    out = subprocess.run([CLI, *operator_args(cp), "models", "rollout", "sentiedge-sentiment", "3.0.0",
+                          "--percent", "33"], capture_output=True, text=True, check=True).stdout
+    assert "(pop-ams)" in out, out
     eventually(lambda: serving(urls["pop-ams"]) == "3.0.0", what="pop-ams on 3.0.0")
     assert serving(urls["pop-fra"]) == "2.0.0" and serving(urls["pop-lhr"]) == "2.0.0"
+
+    # The start-up log names the bundle it loaded: after a restart, the assigned 3.0.0 from the data dir.
+    procs["pop-ams"].terminate()
+    procs["pop-ams"].restart()
+    procs["pop-ams"].wait_healthy()
+    started = [line for line in procs["pop-ams"].tail(200).splitlines() if "serving model" in line][-1]
+    assert "3.0.0" in started and str(bundle_dir) not in started, started
+
+    # A node nobody knows is refused, unless the operator says it will join.
+    out = subprocess.run([CLI, *operator_args(cp), "models", "rollout", "sentiedge-sentiment", "3.0.0",
+                          "--nodes", "pop-xyz"], capture_output=True, text=True)
+    assert out.returncode == 1 and "unknown node(s) pop-xyz" in out.stderr and "--allow-unknown" in out.stderr
 
     # Everyone: pop-lhr cannot take it (bundle over its limit), NACKs, is parked, keeps serving.
     operator(cp, "models", "rollout", "sentiedge-sentiment", "3.0.0")

@@ -64,7 +64,7 @@ def test_bad_requests_get_invalid_argument_or_not_found_with_a_reason(tmp_path):
             (models.Rollout(operator_pb2.RolloutRequest(name="m", version="9"), metadata=AUTH),
              grpc.StatusCode.NOT_FOUND, "push it first"),
             (models.Rollback(operator_pb2.RollbackRequest(name="m"), metadata=AUTH),
-             grpc.StatusCode.FAILED_PRECONDITION, "no previous version"),
+             grpc.StatusCode.FAILED_PRECONDITION, "no rollout to roll back"),
         ]
         for call, code, message in cases:
             with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -111,24 +111,75 @@ def test_bad_privacy_requests_are_refused_with_a_reason(store, call, message):
         call(Ledger(store, KEY))
 
 
+def _join(store, *node_ids, bundled=("m", "0", "s0")):
+    for node_id in node_ids:
+        NodeRegistry(store, stale_after_s=60).hello(node_id, "eu", bundled, 0, 1.0, bundled=bundled)
+
+
 def test_rollout_percent_is_sticky_and_rollback_returns(store, tmp_path):
     registry = Registry(store, tmp_path)
     for sha, version in (("s1", "1"), ("s2", "2")):
         store.add_model(ModelRow(manifest_sha=sha, name="m", version=version, bundle_sha="b", size=1, pushed_at=1.0))
-    registry.rollout("m", "1", 100, [], 1.0)
-    registry.rollout("m", "2", 34, [], 2.0)
     nodes = [f"n{i}" for i in range(200)]
+    _join(store, *nodes)
+    registry.rollout("m", "1", None, [], 1.0)
+    registry.rollout("m", "2", 34, [], 2.0)
     moved = {n for n in nodes if registry.desired(n).version == "2"}
-    assert moved == {n for n in nodes if bucket(n, "m") < 34}
-    assert 40 < len(moved) < 100
+    assert len(moved) == 68  # ceil(34% of 200)
+    assert moved == set(sorted(nodes, key=lambda n: (bucket(n, "m"), n))[:68])
     registry.rollout("m", "2", 0, ["n0"], 3.0)
     assert registry.desired("n0").version == "2" and registry.desired("n1").version == "1"
     registry.rollback("m", 4.0)
     assert {registry.desired(n).version for n in nodes} == {"1"}
     with pytest.raises(NotFound):
-        registry.rollout("m", "7", 100, [], 5.0)
+        registry.rollout("m", "7", None, [], 5.0)
     with pytest.raises(FailedPrecondition):
         registry.rollback("other", 5.0)
+
+
+def test_a_percentage_picks_the_ceiling_of_the_fleet_and_keeps_it_as_nodes_join(store, tmp_path):
+    registry = Registry(store, tmp_path)
+    store.add_model(ModelRow(manifest_sha="s1", name="m", version="1", bundle_sha="b", size=1, pushed_at=1.0))
+    _join(store, "pop-ams", "pop-fra", "pop-lhr")
+    rollout, _ = registry.rollout("m", "1", 34, [], 1.0)
+    first = registry.targets(rollout)
+    assert len(first) == 2  # ceil(34% of 3): 34 is not "none"
+    assert len(registry.targets(registry.rollout("m", "1", 1, [], 2.0)[0])) == 1  # any share > 0: one node
+    assert len(registry.targets(registry.rollout("m", "1", 50, [], 3.0)[0])) == 2  # not all three
+    rollout, warnings = registry.rollout("m", "1", 0, [], 4.0)
+    assert registry.targets(rollout) == set() and "no node" in warnings[0]
+    assert {registry.desired(n).version for n in ("pop-ams", "pop-fra", "pop-lhr")} == {"0"}  # still bundled
+    rollout, _ = registry.rollout("m", "1", 34, [], 5.0)
+    chosen = registry.targets(rollout)
+    _join(store, *(f"pop-new{i}" for i in range(6)))  # 9 nodes: ceil(34% of 9) = 4
+    grown = registry.targets(rollout)
+    assert chosen <= grown and len(grown) == 4  # sticky: the first picks stay, new ones are added
+
+
+def test_named_nodes_must_be_known_unless_allowed(store, tmp_path):
+    registry = Registry(store, tmp_path)
+    store.add_model(ModelRow(manifest_sha="s1", name="m", version="1", bundle_sha="b", size=1, pushed_at=1.0))
+    _join(store, "pop-fra")
+    with pytest.raises(InvalidArgument, match="unknown node.*pop-ams.*--allow-unknown"):
+        registry.rollout("m", "1", None, ["pop-ams"], 1.0)
+    assert store.rollouts() == []
+    _, warnings = registry.rollout("m", "1", None, ["pop-ams"], 1.0, allow_unknown=True)
+    assert "pop-ams" in warnings[0]
+
+
+def test_rollback_after_the_first_rollout_returns_to_each_nodes_bundled_model(store, tmp_path):
+    registry = Registry(store, tmp_path)
+    store.add_model(ModelRow(manifest_sha="s2", name="m", version="2", bundle_sha="b", size=1, pushed_at=1.0))
+    _join(store, "a", bundled=("m", "1.1.1", "sha-a"))
+    _join(store, "b", bundled=("m", "1.1.0", "sha-b"))
+    registry.rollout("m", "2", None, [], 1.0)
+    assert registry.desired("a").version == "2"
+    registry.rollback("m", 2.0)
+    back = {n: registry.desired(n) for n in ("a", "b")}
+    assert (back["a"].version, back["a"].manifest_sha, back["a"].bundled) == ("1.1.1", "sha-a", True)
+    assert (back["b"].version, back["b"].manifest_sha) == ("1.1.0", "sha-b")
+    registry.rollback("m", 3.0)  # and forward again
+    assert registry.desired("b").version == "2"
 
 
 def test_a_parked_version_is_cleared_when_the_operator_acts(store, tmp_path):
@@ -136,7 +187,7 @@ def test_a_parked_version_is_cleared_when_the_operator_acts(store, tmp_path):
     store.add_model(ModelRow(manifest_sha="s1", name="m", version="1", bundle_sha="b", size=1, pushed_at=1.0))
     store.set_node_model("n1", "s1", "parked", "too big", 1.0)
     assert store.node_model("n1", "s1") == ("parked", "too big")
-    registry.rollout("m", "1", 100, [], 2.0)
+    registry.rollout("m", "1", None, [], 2.0)
     assert store.node_model("n1", "s1") is None
 
 

@@ -379,16 +379,18 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class RolloutRequest(_message.Message):
-    __slots__ = ("name", "version", "percent", "nodes")
+    __slots__ = ("name", "version", "percent", "nodes", "allow_unknown")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     percent: int
     nodes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ...) -> None: ...
+    allow_unknown: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., allow_unknown: _Optional[bool] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
     __slots__ = ("name",)
@@ -417,20 +419,28 @@ class NodeModelState(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., assigned: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., serving: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., state: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class RolloutStatus(_message.Message):
-    __slots__ = ("name", "current", "previous", "percent", "nodes", "node_states")
+    __slots__ = ("name", "current", "previous", "percent", "nodes", "node_states", "chosen", "warnings", "current_bundled", "previous_bundled")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     PERCENT_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     NODE_STATES_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_BUNDLED_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_BUNDLED_FIELD_NUMBER: _ClassVar[int]
     name: str
     current: _common_pb2.ModelRef
     previous: _common_pb2.ModelRef
     percent: int
     nodes: _containers.RepeatedScalarFieldContainer[str]
     node_states: _containers.RepeatedCompositeFieldContainer[NodeModelState]
-    def __init__(self, name: _Optional[str] = ..., current: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., previous: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., node_states: _Optional[_Iterable[_Union[NodeModelState, _Mapping]]] = ...) -> None: ...
+    chosen: _containers.RepeatedScalarFieldContainer[str]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    current_bundled: bool
+    previous_bundled: bool
+    def __init__(self, name: _Optional[str] = ..., current: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., previous: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., node_states: _Optional[_Iterable[_Union[NodeModelState, _Mapping]]] = ..., chosen: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., current_bundled: _Optional[bool] = ..., previous_bundled: _Optional[bool] = ...) -> None: ...
 
 class RevokeRequest(_message.Message):
     __slots__ = ("user_id", "purposes", "idempotency_key")

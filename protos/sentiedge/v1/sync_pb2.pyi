@@ -36,20 +36,22 @@ class EdgeMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., filing: _Optional[_Union[PrivacyFiling, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version")
+    __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version", "bundled")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BUNDLED_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     region: str
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     model: _common_pb2.ModelRef
     privacy_cursor: int
     agent_version: str
-    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., agent_version: _Optional[str] = ...) -> None: ...
+    bundled: _common_pb2.ModelRef
+    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., agent_version: _Optional[str] = ..., bundled: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("status", "error", "privacy_seq", "model")
@@ -381,14 +383,16 @@ class PrivacyUpdate(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., origin_node: _Optional[str] = ...) -> None: ...
 
 class ModelAssignment(_message.Message):
-    __slots__ = ("model", "bundle_sha256", "bundle_size")
+    __slots__ = ("model", "bundle_sha256", "bundle_size", "bundled")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_SHA256_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BUNDLED_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     bundle_sha256: str
     bundle_size: int
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., bundle_sha256: _Optional[str] = ..., bundle_size: _Optional[int] = ...) -> None: ...
+    bundled: bool
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., bundle_sha256: _Optional[str] = ..., bundle_size: _Optional[int] = ..., bundled: _Optional[bool] = ...) -> None: ...
 
 class CohortPriors(_message.Message):
     __slots__ = ("generated_at", "cohorts", "recent")
