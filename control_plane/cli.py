@@ -67,13 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("key", type=Path)
     sign = m.add_parser("sign", help="sign a bundle directory with a private key (writes signature.json)")
     sign.add_argument("path", type=Path)
-    sign.add_argument("--key", type=Path, required=True)
+    sign.add_argument("--key", type=Path, required=True, help="the Ed25519 private key (from models keygen)")
 
     privacy = commands.add_parser("privacy", help="revoke consent, delete users, and follow the receipts")
     p = privacy.add_subparsers(dest="action", required=True)
     revoke = p.add_parser("revoke", help="withdraw purposes for a user on every edge")
     revoke.add_argument("user")
-    revoke.add_argument("--purpose", action="append", required=True,
+    revoke.add_argument("--purpose", action="append", required=True, help="a purpose to withdraw; repeatable",
                         choices=["sentiment", "personalization", "cohort_analytics"])
     delete = p.add_parser("delete", help="erase a user on every edge")
     delete.add_argument("user")
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     pstatus = p.add_parser("status", help="a request's state and per-node receipts")
     pstatus.add_argument("request_id")
     plist = p.add_parser("list", help="recent requests")
-    plist.add_argument("--limit", type=int, default=20)
+    plist.add_argument("--limit", type=int, default=20, help="how many, newest first (default: 20)")
 
     nodes = commands.add_parser("nodes", help="edges with region, model, cursor lag, last seen")
     nodes.add_argument("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")
@@ -92,55 +92,67 @@ def _parser() -> argparse.ArgumentParser:
     certs = commands.add_parser("certs", help="a development CA and certificates for mTLS")
     c = certs.add_subparsers(dest="action", required=True)
     cinit = c.add_parser("init", help="create the CA and the control plane's server certificate")
-    cinit.add_argument("--dir", type=Path, default=Path("certs"))
+    cinit.add_argument("--dir", type=Path, default=Path("certs"), help="where the CA and certificates go (default: certs)")
     cinit.add_argument("--host", action="append", default=[], help="extra host name or IP of the control plane")
     cissue = c.add_parser("issue", help="a client certificate for a node id (or an operator)")
     cissue.add_argument("identity")
-    cissue.add_argument("--dir", type=Path, default=Path("certs"))
+    cissue.add_argument("--dir", type=Path, default=Path("certs"), help="the CA directory from certs init (default: certs)")
+    cissue.add_argument("--operator", action="store_true",
+                        help="a certificate for an operator's CLI (prints CP_CA/CP_CERT/CP_KEY, not EDGE_TLS_*)")
     rules = commands.add_parser("rules", help="cohort sentiment triggers: add, list, remove, history")
     r = rules.add_subparsers(dest="action", required=True)
     radd = r.add_parser("add", help="act on a cohort when a windowed signal crosses a threshold")
     radd.add_argument("name")
     radd.add_argument("--cohort", required=True, help="region/device/daypart; '*' matches anything (eu/mobile/*)")
-    radd.add_argument("--signal", required=True,
+    radd.add_argument("--signal", required=True, help="what the rule watches in each closed window",
                       choices=["mean_sentiment", "negative_share", "event_volume", "text_volume"])
     radd.add_argument("--category", default="", help="restrict the signal to one category (topic)")
-    radd.add_argument("--op", choices=[">", "<"], default=">")
-    radd.add_argument("--threshold", type=float, required=True)
+    radd.add_argument("--op", choices=[">", "<"], default=">", help="fire above (>) or below (<) the threshold")
+    radd.add_argument("--threshold", type=float, required=True, help="the value the signal must cross")
     radd.add_argument("--clear", type=float, default=None,
                       help="hysteresis: clears only past this value (default: 5%% of the range back)")
     radd.add_argument("--window", type=float, default=30.0, help="minutes")
     radd.add_argument("--min-size", type=int, default=50, help="users the cohort needs before the rule acts")
     radd.add_argument("--action", dest="rule_action", required=True,
                       help="content variant or flag to serve, e.g. sustainability_note")
-    r.add_parser("list")
-    rremove = r.add_parser("remove")
+    r.add_parser("list", help="the rules every edge applies")
+    rremove = r.add_parser("remove", help="stop applying a rule on every edge")
     rremove.add_argument("name")
     rhistory = r.add_parser("history", help="changes, and activations and clearings the edges reported")
-    rhistory.add_argument("--limit", type=int, default=50)
+    rhistory.add_argument("--limit", type=int, default=50, help="how many entries, newest first")
     experiments = commands.add_parser("experiments", help="experiments with holdouts: add, list, report")
     x = experiments.add_subparsers(dest="action", required=True)
     xadd = x.add_parser("add", help="e.g. add ranking-v2 --arm control=45 --arm treatment=45 --arm holdout=10:holdout")
     xadd.add_argument("name")
     xadd.add_argument("--arm", action="append", required=True, help="NAME=WEIGHT, or NAME=WEIGHT:holdout")
     xadd.add_argument("--salt", default="", help="change it to reshuffle assignments (default: the name)")
-    x.add_parser("list")
+    x.add_parser("list", help="experiments and their arms")
     xreport = x.add_parser("report", help="per arm and cohort: exposures, conversion, lift over holdout, CI, p")
     xreport.add_argument("name")
     tokens = commands.add_parser("tokens", help="operator tokens: add (shown once), list, revoke")
     t = tokens.add_subparsers(dest="action", required=True)
-    tadd = t.add_parser("add")
+    tadd = t.add_parser("add", help="create a named token (printed once, stored hashed)")
     tadd.add_argument("name")
-    t.add_parser("list")
-    trevoke = t.add_parser("revoke")
+    t.add_parser("list", help="tokens, from the store and from CP_TOKENS")
+    trevoke = t.add_parser("revoke", help="refuse a token from now on")
     trevoke.add_argument("name")
     audit = commands.add_parser("audit", help="who did what, when (newest first)")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=int, default=50, help="how many entries, newest first")
 
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not as a shutdown traceback
+        return code
+    except BrokenPipeError:  # `control-plane audit | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "version":
         from protos.sentiedge.v1 import sync_pb2
@@ -159,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"CP_TLS_CLIENT_CA={args.dir}/ca.crt")
             else:
                 path = ca.issue(args.dir, args.identity)
-                print(f"{path} and {path.with_suffix('.key')}: EDGE_TLS_CERT={path} "
-                      f"EDGE_TLS_KEY={path.with_suffix('.key')} EDGE_TLS_CA={args.dir}/ca.crt")
+                if args.operator:
+                    print(f"{path} and {path.with_suffix('.key')}: for operator commands, CP_CA={args.dir}/ca.crt "
+                          f"CP_CERT={path} CP_KEY={path.with_suffix('.key')} (or --ca, --cert, --key)")
+                else:
+                    print(f"{path} and {path.with_suffix('.key')}: for the edge {args.identity}, EDGE_TLS_CERT={path} "
+                          f"EDGE_TLS_KEY={path.with_suffix('.key')} EDGE_TLS_CA={args.dir}/ca.crt\n"
+                          f"(an operator's certificate? issue it with --operator for the CP_CA/CP_CERT/CP_KEY variables)")
         except CpError as exc:
             print(f"control-plane: {exc.message}", file=sys.stderr)
             return 1
@@ -368,13 +385,17 @@ def _hint(args, exc) -> str:
 
     if exc.code() != grpc.StatusCode.UNAVAILABLE:
         return ""
-    details = (exc.debug_error_string() or "") + (exc.details() or "")
-    lowered = details.lower()
-    if any(word in lowered for word in ("certificate", "handshake", "ssl", "tls", "alert")):
-        return ("\nhint: a TLS handshake failed: the control plane may want a client certificate "
-                "(--ca, --cert, --key or CP_CA, CP_CERT, CP_KEY), or the CA does not match its certificate")
-    return (f"\nhint: is the control plane running at {args.target}? Set --target or CP_TARGET "
-            f"(and --ca/--cert/--key if it serves TLS)")
+    details = f"{exc.details()} {exc.debug_error_string()}".lower()
+    if "refused" in details or "name resolution" in details or "dns" in details:
+        return (f"\nhint: nothing answers at {args.target}: is the control plane running there? "
+                f"Set --target or CP_TARGET")
+    if args.ca and not (args.cert and args.client_key):
+        return ("\nhint: the TLS connection was closed: the control plane wants a client certificate; pass --cert "
+                "and --key (CP_CERT, CP_KEY), issued with control-plane certs issue NAME --operator")
+    if not args.ca:
+        return ("\nhint: the connection was closed: if the control plane serves TLS, pass --ca (CP_CA), and --cert "
+                "and --key (CP_CERT, CP_KEY) when it wants a client certificate")
+    return "\nhint: the TLS handshake failed: check that --ca is the CA that issued the control plane's certificate"
 
 
 async def _chunks(path: Path):
@@ -473,6 +494,11 @@ def _table(args, d: dict) -> str:
                        f"{e['value']:g}"] for e in d["entries"]])
     if args.command == "rules":
         return f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
+    if args.command == "experiments" and args.action == "report" and not d["results"]:
+        return (f"{d['name']} (holdout: {d['holdout']}): no figures yet. Edges count each arm's exposures and "
+                f"conversions per cohort window and send them upstream when the window closes "
+                f"(EDGE_COHORT_WINDOW_MINUTES, 30 by default), with their next heartbeat; the first figures appear "
+                f"after the first window with exposures closes.")
     if args.command == "experiments" and args.action == "report":
         rows = []
         for r in d["results"]:

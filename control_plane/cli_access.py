@@ -27,18 +27,20 @@ def add_parsers(commands, nodes) -> None:
     rotate.add_argument("--grace", type=float, default=0.0, help="seconds the old key and secret keep working")
     revoke = a.add_parser("revoke", help="revoke an app (every key), or one of its server keys")
     revoke.add_argument("name")
-    revoke.add_argument("--server-key", default="", metavar="KEY_NAME")
+    revoke.add_argument("--server-key", default="", metavar="KEY_NAME",
+                        help="revoke only this server key (default: the whole app)")
     server = a.add_parser("server-key", help="a secret key for the app's backend, with scopes; printed once")
     server.add_argument("name")
     server.add_argument("key_name")
-    server.add_argument("--scope", action="append", required=True, choices=SCOPES)
+    server.add_argument("--scope", action="append", required=True, choices=SCOPES,
+                        help="what the key may do; repeatable")
     token = a.add_parser("token", help="mint a user token for development (the app's backend mints real ones)")
     token.add_argument("name")
     token.add_argument("user")
-    token.add_argument("--ttl", type=float, default=3600.0)
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until the token expires")
     token.add_argument("--consent", action="append", default=[], metavar="PURPOSE",
                        help="grant this purpose in the token's signed consent claim; repeatable")
-    token.add_argument("--policy-version", default="dev")
+    token.add_argument("--policy-version", default="dev", help="the consent policy version the token names")
 
 
 async def call(args, channel, metadata):

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import csv
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,14 +27,15 @@ def _parser() -> argparse.ArgumentParser:
 
     score = commands.add_parser("score", help="score texts, or a CSV file, with a model bundle")
     score.add_argument("texts", nargs="*", help="texts to score")
-    score.add_argument("--file", type=Path, help="CSV file with a text column to score")
+    score.add_argument("--file", type=Path, help="CSV file with a text column to score; every other column is "
+                       "passed through to the output (one named like a result field gets an input_ prefix)")
     score.add_argument("--column", default="text", help="column of --file holding the text (default: text)")
     score.add_argument("--out", type=Path, help="write results here (default: stdout)")
     score.add_argument("--format", choices=["csv", "jsonl"], default=None,
                        help="output format (default: jsonl for --file, a table for texts)")
     score.add_argument("--model-dir", type=Path, default=None, help=f"bundle (default: {BUNDLE_DIR})")
     score.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
-    score.add_argument("--batch-size", type=int, default=64)
+    score.add_argument("--batch-size", type=int, default=64, help="texts scored per model call (default: 64)")
 
     token = commands.add_parser("token", help="mint a user token for development from an apps file")
     token.add_argument("user", help="the user id (the token's sub)")
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=float, default=3600.0, help="seconds until the token expires")
     token.add_argument("--consent", action="append", default=[], metavar="PURPOSE",
                        help="grant this purpose in the token's signed consent claim; repeatable")
-    token.add_argument("--policy-version", default="dev")
+    token.add_argument("--policy-version", default="dev", help="the consent policy version the token names")
     return parser
 
 
@@ -141,14 +143,28 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_texts(path: Path, column: str) -> list[str]:
+def _read_rows(path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:
     csv.field_size_limit(1 << 30)
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         if column not in (reader.fieldnames or []):
             raise EdgeError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
                             field="--column")
-        return [row[column] or "" for row in reader]
+        rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
+        return list(reader.fieldnames or []), rows
+
+
+RESULT_FIELDS = ["label", "score", "confidence", "stage", "model", "version", "language"]
+
+
+def _passed_through(columns: list[str], column: str) -> dict[str, str]:
+    """Input columns kept in the output, by their output name: the text column is ``text``;
+    a column named like a result field (``label``, ``score``, …) gets an ``input_`` prefix."""
+    out = {}
+    for c in columns:
+        name = "text" if c == column else f"input_{c}" if c in RESULT_FIELDS or (c == "text" and column != "text") else c
+        out[c] = name
+    return out
 
 
 def score(args: argparse.Namespace) -> int:
@@ -164,7 +180,14 @@ def score(args: argparse.Namespace) -> int:
     environ_model = os.environ.get(PREFIX + "MODEL_DIR")
     model_dir = args.model_dir or (Path(environ_model) if environ_model else BUNDLE_DIR)
     model = SentimentModel(model_dir, threads=args.threads or os.cpu_count() or 1)
-    texts = _read_texts(args.file, args.column) if args.file else list(args.texts)
+    if args.file:
+        columns, rows = _read_rows(args.file, args.column)
+        names = _passed_through(columns, args.column)
+        texts = [row[args.column] for row in rows]
+        inputs = [{names[c]: row.get(c, "") for c in columns} for row in rows]
+    else:
+        names, texts = {"text": "text"}, list(args.texts)
+        inputs = [{"text": t} for t in texts]
     gate = LanguageGate.from_settings(load_settings())  # EDGE_LANGUAGES: the same scope as the API
     results = []
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
@@ -178,15 +201,14 @@ def score(args: argparse.Namespace) -> int:
     fmt = args.format or ("jsonl" if args.file else "table")
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
-        fields = ["label", "score", "confidence", "stage", "model", "version"]
         if fmt == "jsonl":
-            for text, r in zip(texts, results):
-                out.write(msgspec.json.encode({"text": text, **msgspec.structs.asdict(r)}).decode() + "\n")
+            for row, r in zip(inputs, results):
+                out.write(msgspec.json.encode({**row, **msgspec.structs.asdict(r)}).decode() + "\n")
         elif fmt == "csv":
             writer = csv.writer(out)
-            writer.writerow(["text", *fields])
-            for text, r in zip(texts, results):
-                writer.writerow([text, *(getattr(r, f) for f in fields)])
+            writer.writerow([*names.values(), *RESULT_FIELDS])
+            for row, r in zip(inputs, results):
+                writer.writerow([*row.values(), *(getattr(r, f) for f in RESULT_FIELDS)])
         else:
             width = max([9, *(len(r.label) for r in results)])
             out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
@@ -204,7 +226,12 @@ def score(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"serve": serve, "score": score, "token": token}[args.command](args)
+        code = {"serve": serve, "score": score, "token": token}[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not as a shutdown traceback
+        return code
+    except BrokenPipeError:  # `edge-node score ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except EdgeError as exc:
         print(f"edge-node: error: {exc.message}", file=sys.stderr)
         return 2

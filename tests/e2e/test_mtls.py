@@ -57,5 +57,6 @@ def test_edges_need_a_certificate_for_their_own_node_id(spawn, bundle_dir, tmp_p
     assert deletion["request_id"].startswith("req-")
     out = cli("--target", cp, "--token", TOKEN.split(":", 1)[1], "--ca", str(certs / "ca.crt"), "nodes", check=False)
     assert out.returncode == 1 and "UNAVAILABLE" in out.stderr
+    assert "client certificate" in out.stderr and "--cert" in out.stderr, out.stderr  # the hint names the fix
     out = cli("--target", cp, "--token", TOKEN.split(":", 1)[1], "nodes", check=False)  # plain
-    assert out.returncode == 1 and "UNAVAILABLE" in out.stderr
+    assert out.returncode == 1 and "UNAVAILABLE" in out.stderr and "--ca" in out.stderr, out.stderr

@@ -2,9 +2,11 @@
 edge, negative texts in one cohort turn its action on there and not elsewhere, and it
 clears when the mood does; the edge reports both to the control plane."""
 
+import subprocess
+
 import pytest
 
-from tests.e2e.cluster import cp_env, edge_env, eventually, metric, operator
+from tests.e2e.cluster import CLI, cp_env, edge_env, eventually, metric, operator, operator_args
 from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
@@ -68,6 +70,9 @@ def test_experiments_reach_the_edge_and_report_from_the_control_plane(spawn, bun
         cp, "edge-x", tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="1"))
     added = operator(cp, "experiments", "add", "ranking-v2", "--arm", "control=50", "--arm", "holdout=50:holdout")
     assert [a["name"] for a in added["arms"]] == ["control", "holdout"]
+    early = subprocess.run([CLI, *operator_args(cp), "experiments", "report", "ranking-v2"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "no figures yet" in early and "EDGE_COHORT_WINDOW_MINUTES" in early, early  # why, and when
     arms = eventually(lambda: call(edge, "GET", "/v1/personalize?user_id=u1")[1]["experiments"],
                       what="the experiment to reach the edge")
     assert arms[0]["experiment"] == "ranking-v2"

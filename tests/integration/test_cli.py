@@ -81,3 +81,78 @@ def test_generated_grpc_code_matches_the_protos(tmp_path):
 def test_control_plane_entry_point_runs():
     r = subprocess.run([str(Path(sys.executable).parent / "control-plane"), "version"], capture_output=True, text=True)
     assert r.returncode == 0 and "sentiedge.v1" in r.stdout
+
+
+def test_edge_node_score_file_keeps_every_input_column(bundle_dir, tmp_path):
+    src = tmp_path / "tickets.csv"
+    with src.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["ticket_id", "body", "label", "channel"])
+        w.writerows([["T-1", "love the new app, works great", "1", "app"], ["T-2", "it keeps crashing", "0", "chat"]])
+    out = tmp_path / "scored.jsonl"
+    r = run("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(src), "--column", "body",
+            "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(x["ticket_id"], x["channel"], x["input_label"]) for x in rows] == [("T-1", "app", "1"), ("T-2", "chat", "0")]
+    assert rows[0]["text"] == "love the new app, works great" and rows[0]["label"] in ("positive", "negative")
+    out_csv = tmp_path / "scored.csv"
+    r = run("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(src), "--column", "body",
+            "--format", "csv", "--out", str(out_csv))
+    assert r.returncode == 0, r.stderr
+    with out_csv.open(newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [t["ticket_id"] for t in table] == ["T-1", "T-2"] and table[1]["input_label"] == "0"
+    assert {"text", "label", "score", "confidence", "stage"} <= set(table[0])
+
+
+def _missing_help(parser, path=""):
+    import argparse
+
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helped = {a.dest for a in action._choices_actions if a.help}
+            for name, sub in action.choices.items():
+                missing += [] if name in helped else [f"{path} {name}".strip()]
+                missing += _missing_help(sub, f"{path} {name}".strip())
+        elif action.option_strings and not isinstance(action, argparse._HelpAction) and not action.help:
+            missing.append(f"{path} {action.option_strings[-1]}".strip())
+    return missing
+
+
+def test_every_command_and_option_has_help():
+    from control_plane.cli import _parser as control_plane
+    from edge_node.cli import _parser as edge_node
+
+    assert _missing_help(control_plane()) == []
+    assert _missing_help(edge_node()) == []
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(bundle_dir, tmp_path):
+    """`control-plane audit | head`: the pipe closes before the output is written."""
+    for args in ([str(Path(sys.executable).parent / "control-plane"), "certs", "init", "--dir", str(tmp_path / "ca")],
+                 [sys.executable, "-m", "edge_node", "score", "--model-dir", str(bundle_dir), *["fine"] * 2000]):
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        proc.stdout.close()  # the reader is gone before the command prints
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 141 and "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_certs_issue_prints_the_variables_for_who_uses_the_certificate(tmp_path):
+    cli = str(Path(sys.executable).parent / "control-plane")
+    subprocess.run([cli, "certs", "init", "--dir", str(tmp_path)], check=True, capture_output=True)
+    edge = subprocess.run([cli, "certs", "issue", "pop-ams", "--dir", str(tmp_path)], capture_output=True, text=True)
+    assert "EDGE_TLS_CERT=" in edge.stdout and "CP_CERT=" not in edge.stdout
+    ops = subprocess.run([cli, "certs", "issue", "ops", "--operator", "--dir", str(tmp_path)], capture_output=True,
+                         text=True)
+    assert ops.returncode == 0 and "CP_CERT=" in ops.stdout and "CP_KEY=" in ops.stdout
+    assert "EDGE_TLS" not in ops.stdout
+
+
+def test_a_refused_connection_names_the_target_setting():
+    cli = str(Path(sys.executable).parent / "control-plane")
+    r = subprocess.run([cli, "--target", "127.0.0.1:9", "--token", "t", "nodes"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr
+    assert "--target" in r.stderr and "CP_TARGET" in r.stderr and "Traceback" not in r.stderr
