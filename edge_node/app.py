@@ -27,7 +27,8 @@ from edge_node.model_updates import ModelUpdates
 from edge_node.inference import SentimentModel
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
-                               SentimentRequest, SentimentResponse, error_responses)
+                               ItemError, SentimentRequest, SentimentResponse,
+                               error_responses)
 
 log = logging.getLogger("edge_node")
 
@@ -41,14 +42,14 @@ SECURITY_SCHEMES = {
 
 
 def check_texts(texts: list[str], settings: EdgeSettings) -> None:
+    """Refuse the whole batch for what bounds the work (count, length); blank texts are
+    answered per item (see score_sentiment)."""
     if not texts:
         raise InvalidInput("texts must hold at least one text", field="texts")
     if len(texts) > settings.max_texts_per_request:
         raise LimitExceeded(f"texts holds {len(texts)} items; the limit is {settings.max_texts_per_request} "
                             f"(EDGE_MAX_TEXTS_PER_REQUEST)", field="texts")
     for i, text in enumerate(texts):
-        if not text.strip():
-            raise InvalidInput(f"texts[{i}] is empty", field=f"texts[{i}]")
         if len(text) > settings.max_text_chars:
             raise LimitExceeded(f"texts[{i}] has {len(text)} characters; the limit is {settings.max_text_chars} "
                                 f"(EDGE_MAX_TEXT_CHARS)", field=f"texts[{i}]")
@@ -89,7 +90,16 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     if caller.scopes:
         caller.require_scope("sentiment")
     check_texts(data.texts, node.settings)
-    return SentimentResponse(results=await node.score(data.texts))
+    blank = [i for i, text in enumerate(data.texts) if not text.strip()]
+    if not blank:
+        return SentimentResponse(results=await node.score(data.texts))
+    if len(blank) == len(data.texts):
+        raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
+    scored = iter(await node.score([t for t in data.texts if t.strip()]))
+    return SentimentResponse(
+        results=[None if not text.strip() else next(scored) for text in data.texts],
+        errors=[ItemError(index=i, error="empty_text", message=f"texts[{i}] is empty or only whitespace: not scored")
+                for i in blank])
 
 
 def timing(app: ASGIApp) -> ASGIApp:
@@ -148,16 +158,31 @@ def edge_error_handler(request: Request, exc: EdgeError) -> Response[ErrorBody]:
                     headers=headers or None)
 
 
-def http_error_handler(_: Request, exc: HTTPException) -> Response[ErrorBody]:
-    # Litestar's own 4xx (validation, body too large, bad JSON): same body shape as ours.
+HTTP_CODES = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "limit_exceeded", 415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response[ErrorBody]:
+    # Litestar's own errors (validation, unknown route or method, body too large, bad JSON):
+    # our body shape, a code that matches the status, and for limits the setting.
     detail = exc.detail
     extra = exc.extra if isinstance(exc.extra, list) else []
     field = None
     if extra and isinstance(extra[0], dict):
         field = extra[0].get("key")
         detail = f"{detail}: {extra[0].get('message', '')}".rstrip(": ")
-    code = "invalid_input" if exc.status_code < 500 else "internal_error"
-    return Response(ErrorBody(error=code, message=detail, field=field), status_code=exc.status_code)
+    status = exc.status_code
+    if status == 404:
+        detail = f"no route {request.url.path}; the API is described at /schema/openapi.json"
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path} ({detail})"
+    elif status == 413:
+        settings = request.app.state.get("settings")
+        limit = settings.max_body_bytes if settings is not None else "the"
+        detail = f"the request body is over {limit} bytes (EDGE_MAX_BODY_BYTES)"
+    code = HTTP_CODES.get(status, "invalid_input" if status < 500 else "internal_error")
+    headers = exc.headers if status == 405 and exc.headers else None
+    return Response(ErrorBody(error=code, message=detail, field=field), status_code=status, headers=headers)
 
 
 def unicode_error_handler(_: Request, exc: UnicodeDecodeError) -> Response[ErrorBody]:

@@ -69,6 +69,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     decision_cache_mb: float = 64.0  # memory budget of those reused decisions
     max_categories_per_profile: int = 256  # a user's strongest categories kept; the weakest go first
     max_per_category: int = 3
+    diversity_depth: int = 1
     # Cohorts
     cohort_window_minutes: float = 30.0
     cohort_min_size: int = 50
@@ -126,6 +127,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.sentiment_prior_weight >= 0 and self.affinity_half_life_days > 0,
              "sentiment_prior_weight must be >= 0 and affinity_half_life_days > 0"),
             (4 <= self.vector_dim <= 1024, "vector_dim must be 4..1024"),
+            (0 <= self.diversity_depth <= 16, "diversity_depth must be 0..16"),
             (self.exploration_slots >= 0 and self.max_per_category >= 1,
              "exploration_slots must be >= 0 and max_per_category >= 1"),
             (self.cohort_min_size >= 1 and self.max_cohorts_per_user >= 1,
@@ -225,6 +227,8 @@ HELP = {
     "max_categories_per_cohort": "most categories one cohort cell keeps per window (the weakest go first)",
     "max_cohorts_per_window": "most distinct cohort cells per window; further cohorts count only in the node-wide cell",
     "max_per_category": "most items of one category in a ranking's top",
+    "diversity_depth": "category levels the diversity limit counts (1: top level, so beauty/skincare and "
+                       "beauty/makeup share a limit; 0: the full path)",
     "cohort_window_minutes": "cohort aggregation window; closed windows are sent upstream",
     "cohort_min_size": "cohorts with fewer users are withheld",
     "max_cohorts_per_user": "most cohorts one user counts in per window",

@@ -143,7 +143,7 @@ class Personalizer:
         decision = Decision(
             source=source, vector=personalization.vector_of(scores, self.dimension).tolist(),
             dimension=self.dimension, cohort=key, reason=reason,
-            affinities=[NamedAffinity(category=c, score=round(s, 4)) for c, s in personalization.top(scores, 5)])
+            affinities=named_affinities(profile, scores))
         return Chosen(decision=decision, scores=scores, profile=profile, cohort_scores=cohort_scores)
 
     def _signal_used(self, subject: str | None, profile: Profile, now: float) -> None:
@@ -158,7 +158,7 @@ class Personalizer:
             pass  # bookkeeping only: a read is answered on a full disk too
 
     def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
-             limit: int, exploration_slots: int, max_per_category: int, now: float,
+             limit: int, exploration_slots: int, max_per_category: int, now: float, diversity_depth: int = 1,
              ) -> tuple[Decision, list[ranking.RankedItem]]:
         chosen = self.choose(user_id, context, now)
         profile = chosen.profile
@@ -170,15 +170,22 @@ class Personalizer:
             affinity = profile.affinities.get(name) if profile and name else None
             sentiment = personalization.category_sentiment(affinity, now, self.tuning) if affinity else 0.0
             # Name the category the evidence is about ("Skincare" for a Makeup item it lifted).
-            shown = display if name is None or name == personalization.normalize_category(display) else name
+            shown = display if name is None or name == personalization.normalize_category(display) else \
+                personalization.display_name(profile, name)
             return ranking.personal_reason(shown, affinity, score, sentiment, now)
 
         day = int(now // 86400)
         items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=self.weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
-                             seed=f"{user_id or chosen.decision.cohort}|{day}")
+                             seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth)
         return chosen.decision, items
+
+
+def named_affinities(profile, scores: dict[str, float], k: int = 5) -> list[NamedAffinity]:
+    """The top ``k`` categories, spelled as the user's client spelled them."""
+    return [NamedAffinity(category=personalization.display_name(profile, c), score=round(s, 4))
+            for c, s in personalization.top(scores, k)]
 
 
 def _size(chosen: Chosen) -> int:

@@ -88,11 +88,15 @@ class DecisionsController(Controller):
         slots = data.exploration_slots if data.exploration_slots is not None else settings.exploration_slots
         if slots < 0:
             raise InvalidInput("exploration_slots must be >= 0", field="exploration_slots")
+        depth = data.diversity_depth if data.diversity_depth is not None else settings.diversity_depth
+        if not 0 <= depth <= 16:
+            raise InvalidInput("diversity_depth must be 0..16 (0: the full category path)", field="diversity_depth")
         decision, items = node.personalizer.rank(
             data.user_id, data.context, data.candidates, limit=limit, exploration_slots=slots,
-            max_per_category=settings.max_per_category, now=node.now())
+            max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth)
         node.metrics.decided(decision.source)
-        return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason, items=items,
+        return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
+                            items=items[:limit], rest=items[limit:] if data.include_rest else [],
                             actions=node.triggers.active(decision.cohort, node.now()),
                             experiments=node.experiments.assignments(data.user_id or decision.cohort))
 

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from edge_node import personalization
 from edge_node.config import EdgeSettings
-from edge_node.decisions import NamedAffinity
+from edge_node.decisions import named_affinities
 from edge_node.errors import InvalidInput, LimitExceeded, NotFound
 from edge_node.http_access import authorize_user, caller_of
 from edge_node.ingest import DAYPARTS, Context, IngestReport, validate_event
@@ -64,7 +64,7 @@ def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
         grant = consent.purposes.get(purpose)
         purposes[purpose] = (GrantView(granted=grant.granted, timestamp=timestamp(grant.at),
                                        policy_version=grant.policy_version) if grant
-                             else GrantView(granted=False, timestamp=timestamp(0), policy_version=""))
+                             else GrantView(granted=False, timestamp=None, policy_version=None))
     return ConsentView(user_id=user_id, purposes=purposes, **extra)
 
 
@@ -136,7 +136,7 @@ class UsersController(Controller):
         return VectorView(
             user_id=user_id, vector=personalization.vector_of(scores, node.settings.vector_dim).tolist(),
             dimension=node.settings.vector_dim,
-            affinities=[NamedAffinity(category=c, score=round(s, 4)) for c, s in personalization.top(scores, 5)],
+            affinities=named_affinities(profile, scores),
             sentiment=SentimentWindow(mean=round(mean, 4), texts=round(texts, 3), negative_share=round(negative, 4),
                                       window_minutes=node.settings.sentiment_window_minutes),
             cohort=profile.cohort, events=profile.events, last_update=timestamp(profile.updated_at))

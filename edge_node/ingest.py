@@ -167,7 +167,8 @@ class Ingestor:
             key = context_cohort(context, at)
             if profile is not None:
                 weight = personalization.apply_event(profile, category=category, kind=event.type, sentiment=signal,
-                                                     at=at, tuning=self.tuning)
+                                                     at=at, tuning=self.tuning,
+                                                     display=personalization.display_category(event.category))
                 profile.cohort = key
             else:  # cohort-only consent: the event's own signal, unsmoothed (cohorts smooth over users)
                 weight = personalization.modulated(event.type, signal)

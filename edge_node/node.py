@@ -159,6 +159,8 @@ class EdgeNode:
         """Gauges read from the store, refreshed when /metrics is scraped."""
         self.drift_status()
         self.metrics.outbox_pending.set(self.store.outbox_pending())
+        if self.sync is not None:
+            self.metrics.sync_last_success.set(self.sync.last_success)
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
         self.metrics.store_bytes.set(self.store.used_bytes())
         self.metrics.store_max_bytes.set(self.store.max_bytes)

@@ -86,13 +86,16 @@ def modulated(kind: str, smoothed_sentiment: float | None) -> float:
 
 
 def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float | None, at: float,
-                tuning: Tuning) -> float:
-    """Fold one event into the profile (``sentiment`` in [-1, 1] or None); returns its weight."""
+                tuning: Tuning, display: str = "") -> float:
+    """Fold one event into the profile (``sentiment`` in [-1, 1] or None); returns its weight.
+    ``category`` is the normalized key; ``display`` the client's spelling, kept for showing it."""
     affinity = profile.affinities.get(category)
     if affinity is None:
         if len(profile.affinities) >= tuning.max_categories:
             _drop_weakest(profile, len(profile.affinities) - tuning.max_categories + 1, at, tuning)
         affinity = profile.affinities[category] = Affinity(at=at)
+    if display:
+        affinity.display = display
     _decay_affinity(affinity, at, tuning)
     smoothed_now = None
     if sentiment is not None:
@@ -181,7 +184,28 @@ def category_vector(category: str, dim: int) -> np.ndarray:
 
 
 def normalize_category(category: str) -> str:
+    """The key a category is stored and compared by: case-insensitive, blank segments dropped."""
     return "/".join(p.strip().lower() for p in category.split("/") if p.strip())
+
+
+def display_category(category: str) -> str:
+    """The client's spelling, tidied the same way but with its case kept."""
+    return "/".join(p.strip() for p in category.split("/") if p.strip())
+
+
+def display_name(profile: Profile | None, name: str) -> str:
+    """How to show a normalized category to the user: their own spelling when the profile has
+    it, for the category or (a parent) any of its children; else the key itself."""
+    if profile is None:
+        return name
+    affinity = profile.affinities.get(name)
+    if affinity is not None and affinity.display:
+        return affinity.display
+    depth = name.count("/") + 1
+    for key, child in profile.affinities.items():
+        if child.display and key.startswith(name + "/"):
+            return "/".join(child.display.split("/")[:depth])
+    return name
 
 
 def vector_of(scores: dict[str, float], dim: int) -> np.ndarray:

@@ -103,8 +103,17 @@ def personal_reason(display: str, affinity: Affinity | None, score: float, senti
 
 def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dict[str, float],
          weights: Weights, explain_personal, cohort_name: str | None, limit: int, exploration_slots: int,
-         max_per_category: int, seed: str) -> list[RankedItem]:
-    """``explain_personal(category_name, display, score)`` words a personal reason."""
+         max_per_category: int, seed: str, diversity_depth: int = 1) -> list[RankedItem]:
+    """Every candidate in rank order (the first ``limit`` are the top).
+
+    ``explain_personal(category_name, display, score)`` words a personal reason. Diversity
+    counts categories cut to ``diversity_depth`` levels ("beauty/skincare" and
+    "beauty/makeup" are one "beauty" at depth 1; 0 counts the full path)."""
+
+    def group(category: str) -> str:
+        key = normalize_category(category)
+        return "/".join(key.split("/")[:diversity_depth]) if diversity_depth > 0 else key
+
     top_pop = max((c.popularity for c in candidates), default=0.0)
     personal_x, cohort_x = expand(personal), expand(cohort)
     scored = []
@@ -133,7 +142,7 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
     # Diversity: at most max_per_category of one category in the returned top; the rest wait.
     top, overflow, per_category = [], [], {}
     for item in scored:
-        category = normalize_category(item[1].category)
+        category = group(item[1].category)
         if len(top) < limit and per_category.get(category, 0) < max_per_category:
             top.append(item)
             per_category[category] = per_category.get(category, 0) + 1
@@ -149,7 +158,7 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
     head, tail = top[: limit - slots], top[limit - slots:]
     counts: dict[str, int] = {}
     for item in top:
-        counts[normalize_category(item[1].category)] = counts.get(normalize_category(item[1].category), 0) + 1
+        counts[group(item[1].category)] = counts.get(group(item[1].category), 0) + 1
     rng = random.Random(int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=8).digest(), "little"))
     order = [i for i, item in enumerate(overflow) if item[2].personal >= 0]
     rng.shuffle(order)
@@ -157,7 +166,7 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
     for i in order:
         if len(picked) == slots:
             break
-        category = normalize_category(overflow[i][1].category)
+        category = group(overflow[i][1].category)
         if counts.get(category, 0) < max_per_category:
             counts[category] = counts.get(category, 0) + 1
             picked.append(i)
@@ -173,8 +182,8 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         if exploring:
             reason = "exploring: something you might not have seen"
         elif position > limit:
-            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per category)" \
-                if per_category.get(normalize_category(c.category), 0) >= max_per_category else reason
+            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per {group(c.category)!r})" \
+                if per_category.get(group(c.category), 0) >= max_per_category else reason
         out.append(RankedItem(id=c.id, category=c.category, rank=position, score=round(score, 4), reason=reason,
                               signals=signals, exploration=exploring))
     return out

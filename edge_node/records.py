@@ -39,6 +39,7 @@ class Affinity(Stored, kw_only=True):
     sentiment_weight: float = 0.0  # decayed count of those scores
     kinds: dict[str, float] = {}  # event type → decayed weight, to explain a ranking
     at: float = 0.0  # last update
+    display: str = ""  # the category as the client last spelled it ("Beauty/Skincare"); keys are lower-case
 
 
 class WindowedSentiment(Stored, kw_only=True):

@@ -22,8 +22,17 @@ class SentimentRequest(Wire, kw_only=True):
     texts: list[str]
 
 
+class ItemError(Wire, kw_only=True):
+    """Why one text of a batch was not scored (the others were)."""
+
+    index: int
+    error: str  # empty_text
+    message: str
+
+
 class SentimentResponse(Wire, kw_only=True):
-    results: list[Sentiment]
+    results: list[Sentiment | None]  # one per text, in order; null where ``errors`` names the index
+    errors: list[ItemError] = []
 
 
 class ErrorBody(Wire, kw_only=True):
@@ -42,8 +51,8 @@ class Health(Wire, kw_only=True, omit_defaults=True):
 
 class GrantView(Wire, kw_only=True):
     granted: bool
-    timestamp: dt.datetime
-    policy_version: str
+    timestamp: dt.datetime | None  # null: never set (the purpose is denied by default)
+    policy_version: str | None
 
 
 class ConsentUpdate(Wire, kw_only=True):
@@ -56,7 +65,7 @@ class ConsentUpdate(Wire, kw_only=True):
 
 class ConsentView(Wire, kw_only=True):
     user_id: str
-    purposes: dict[str, GrantView]  # every purpose; never granted shows granted=false, policy ""
+    purposes: dict[str, GrantView]  # every purpose; never set shows granted=false, timestamp and policy null
     withdrawn: list[str] = []
     erased: list[str] = []
     request_id: str | None = None  # set when something was withdrawn (filed with the control plane)
@@ -89,15 +98,18 @@ class RankRequest(Wire, kw_only=True):
     candidates: list[Candidate]
     user_id: str | None = None
     context: Context | None = None
-    limit: int | None = None  # size of the top (default: every candidate)
+    limit: int | None = None  # items returned (default: every candidate)
     exploration_slots: int | None = None  # default: EDGE_EXPLORATION_SLOTS
+    include_rest: bool = False  # also return the candidates outside the top, ranked, in ``rest``
+    diversity_depth: int | None = None  # category levels the diversity limit counts; default EDGE_DIVERSITY_DEPTH
 
 
 class RankResponse(Wire, kw_only=True):
     source: str
     cohort: str
     reason: str
-    items: list[RankedItem]
+    items: list[RankedItem]  # the top: at most ``limit`` items
+    rest: list[RankedItem] = []  # the other candidates, ranked, when the request asks for them
     actions: list[Action] = []  # active cohort triggers, each with its reason
     experiments: list[Assignment] = []  # this unit's arm in every running experiment
 

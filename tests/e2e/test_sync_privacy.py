@@ -1,9 +1,11 @@
 """A control plane and three edges on loopback: privacy requests reach every edge, with
 receipts as proof; an edge that was down catches up; nothing private goes upstream."""
 
+import time
+
 import pytest
 
-from tests.e2e.cluster import cp_env, edge_env, eventually, has_vector, operator, profile
+from tests.e2e.cluster import cp_env, edge_env, eventually, has_vector, metric, operator, profile
 from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
@@ -87,13 +89,19 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
     personalized = lambda user: call(edge, "GET", f"/v1/personalize?user_id={user}")[1]  # noqa: E731
     assert personalized("uma")["source"] == "user"
 
+    synced = eventually(lambda: metric(edge, "sentiedge_sync_last_success_timestamp_seconds"), what="a sync time")
+    assert abs(synced - time.time()) < 60 and metric(edge, "sentiedge_privacy_outbox_pending") == 0
     cp_proc.terminate()
-    # Still serving, offline: a deletion made now waits in the outbox.
+    # Still serving, offline: a deletion made now waits in the outbox, and the metrics say so.
     status, body = call(edge, "DELETE", "/v1/users/vic")
     assert status == 200
+    assert metric(edge, "sentiedge_privacy_outbox_pending") == 1
     edge_proc.terminate()
     edge_proc.restart()  # restarts with its model and data while the control plane is down
     assert call(edge, "GET", "/readyz")[1]["sync"] == "disconnected"
+    assert metric(edge, "sentiedge_privacy_outbox_pending") == 1
+    stalled = metric(edge, "sentiedge_sync_last_success_timestamp_seconds")
+    assert 0 < stalled <= time.time()
     assert not has_vector(edge, "vic") and has_vector(edge, "uma")
     # Fail closed: after EDGE_FAIL_CLOSED_AFTER_S without a sync, no per-user vectors.
     eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is False, what="failing closed")
@@ -106,6 +114,8 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
     filed = eventually(lambda: (s := operator(cp, "privacy", "status", body["request_id"]))["state"] == "completed"
                        and s, what="the queued deletion filed and completed")
     assert filed["origin_node"] == "edge-x"
+    eventually(lambda: metric(edge, "sentiedge_privacy_outbox_pending") == 0, what="the outbox drained")
+    assert metric(edge, "sentiedge_sync_last_success_timestamp_seconds") > stalled
 
 
 def test_cohort_aggregates_merge_across_edges_and_come_back_as_priors(spawn, bundle_dir, tmp_path):

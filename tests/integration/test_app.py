@@ -41,9 +41,23 @@ def test_scores_many_texts_in_order_with_full_results(client, model):
         assert (x["score"] >= 0) == (x["label"] == "positive")
 
 
+def test_a_blank_text_is_answered_per_item_and_the_rest_are_scored(client):
+    texts = [f"review {i}: great product, works well" for i in range(6)]
+    texts.insert(5, "   ")
+    r = client.post("/v1/sentiment", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["results"]) == 7 and body["results"][5] is None
+    assert all(x["label"] == "positive" for i, x in enumerate(body["results"]) if i != 5)
+    assert body["errors"] == [{"index": 5, "error": "empty_text", "message": "texts[5] is empty or only whitespace: "
+                                                                               "not scored"}]
+    clean = client.post("/v1/sentiment", json={"texts": ["fine"]}).json()
+    assert "errors" not in clean or clean["errors"] == []
+
+
 @pytest.mark.parametrize("body, status, field", [
     ({"texts": []}, 400, "texts"),
-    ({"texts": ["ok", "   "]}, 400, "texts[1]"),
+    ({"texts": ["  ", "\n"]}, 400, "texts"),  # nothing to score at all
     ({"texts": ["x"] * 9}, 413, "texts"),
     ({"texts": ["x" * 5001]}, 413, "texts[0]"),
     ({"texts": [3]}, 400, "texts[0]"),
@@ -65,10 +79,19 @@ def test_malformed_json_and_invalid_utf8_are_400(client):
     assert client.post("/v1/sentiment", content=bad_utf8, headers={"content-type": "application/json"}).status_code == 400
 
 
-def test_oversized_body_is_413(client):
+def test_oversized_body_is_413_and_names_the_setting(client):
     r = client.post("/v1/sentiment", content=b'{"texts": ["' + b"a" * (2 << 20) + b'"]}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 413
+    assert r.json()["error"] == "limit_exceeded" and "EDGE_MAX_BODY_BYTES" in r.json()["message"]
+
+
+def test_unknown_routes_and_methods_say_so(client):
+    r = client.get("/v1/nowhere")
+    assert r.status_code == 404 and r.json()["error"] == "not_found" and "/v1/nowhere" in r.json()["message"]
+    r = client.delete("/v1/sentiment")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert "DELETE" in r.json()["message"] and "POST" in r.headers.get("allow", "")
 
 
 def test_openapi_describes_the_sentiment_endpoint(client):

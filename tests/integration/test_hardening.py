@@ -53,7 +53,7 @@ def test_a_profile_keeps_its_strongest_categories_and_no_more(client):
     assert len(profile.affinities) == 50
     assert "beauty/skincare" in profile.affinities  # the strongest stays; the weak junk made room
     top = client.get("/v1/users/spammer/vector").json()["affinities"][0]
-    assert top["category"] == "beauty/skincare"
+    assert top["category"] == "Beauty/Skincare"
     # The cohort cells it fed are bounded too, in every per-category field.
     window = n.cohorts.window_of(n.now())
     for key, cell in n.cohorts.cells(window).items():

@@ -63,6 +63,7 @@ def test_consent_is_default_deny_and_events_without_it_are_dropped_and_counted(c
     consent = client.get("/v1/users/alice/consent").json()
     assert {p: v["granted"] for p, v in consent["purposes"].items()} == {
         "sentiment": False, "personalization": False, "cohort_analytics": False}
+    assert all(v["timestamp"] is None and v["policy_version"] is None for v in consent["purposes"].values())
     report = events(client, "alice", LOVES_SKINCARE)
     assert report["accepted"] == 0 and report["dropped"] == 3
     assert report["dropped_reasons"] == {"no_consent_personalization_or_cohort_analytics": 3}
@@ -89,8 +90,8 @@ def test_events_build_a_vector_and_rankings_change_with_reasons(client):
 
     vector = client.get("/v1/users/alice/vector").json()
     assert vector["dimension"] == 32 and len(vector["vector"]) == 32
-    assert vector["affinities"][0]["category"] == "beauty/skincare"
-    assert {a["category"]: a["score"] for a in vector["affinities"]}["garden"] < 0
+    assert vector["affinities"][0]["category"] == "Beauty/Skincare"  # as the client spelled it
+    assert {a["category"]: a["score"] for a in vector["affinities"]}["Garden"] < 0
     assert vector["cohort"] == "eu/mobile/evening" and vector["events"] == 4
     assert vector["sentiment"]["window_minutes"] == 30
 
@@ -165,7 +166,37 @@ def test_rank_limit_diversity_and_exploration(client):
     assert sum(i["category"] == "Skincare" for i in top) == 3  # the diversity limit
     explored = [i for i in top if i["exploration"]]
     assert len(explored) == 1 and explored[0]["id"] in {"t", "g"} and top[3] == explored[0]
-    assert len(r["items"]) == 9 and [i["rank"] for i in r["items"]] == list(range(1, 10))
+    assert len(r["items"]) == 4 and "rest" not in r or r["rest"] == []  # limit items, as asked
+    full = client.post("/v1/rank", json={"candidates": many, "limit": 4, "exploration_slots": 1,
+                                         "include_rest": True}).json()
+    assert full["items"] == r["items"] and len(full["rest"]) == 5
+    assert [i["rank"] for i in full["items"] + full["rest"]] == list(range(1, 10))
+
+
+def test_rank_diversity_counts_parent_categories_at_the_configured_depth(client):
+    beauty = [{"id": f"b{i}", "category": f"Beauty/{leaf}", "popularity": 100 - i}
+              for i, leaf in enumerate(["Skincare", "Makeup", "Hair", "Nails", "Fragrance", "Tools", "Skincare"])]
+    other = [{"id": f"o{i}", "category": c, "popularity": 10 - i} for i, c in enumerate(["Books", "Toys", "Garden"])]
+    body = {"candidates": beauty + other, "limit": 6, "exploration_slots": 0}
+    top = client.post("/v1/rank", json=body).json()["items"]
+    assert len(top) == 6 and sum(i["category"].startswith("Beauty/") for i in top) == 3  # one parent, one limit
+    leafwise = client.post("/v1/rank", json={**body, "diversity_depth": 0}).json()["items"]
+    assert all(i["category"].startswith("Beauty/") for i in leafwise)  # per leaf, no limit bites
+    bad = client.post("/v1/rank", json={**body, "diversity_depth": -1})
+    assert bad.status_code == 400 and bad.json()["field"] == "diversity_depth"
+
+
+def test_categories_keep_the_clients_spelling_and_compare_case_insensitively(client):
+    grant(client, "casey")
+    events(client, "casey", [{"type": "purchase", "item_id": "x1", "category": "Beauty/Skincare"},
+                             {"type": "view", "item_id": "x2", "category": "beauty/SKINCARE"},
+                             {"type": "purchase", "item_id": "x3", "category": "Beauty/Skincare"}])
+    chosen = client.get("/v1/personalize", params={"user_id": "casey"}).json()
+    assert [a["category"] for a in chosen["affinities"]] == ["Beauty/Skincare"]  # one category, as spelled last
+    ranked = client.post("/v1/rank", json={"user_id": "casey", "candidates": [
+        {"id": "m", "category": "Beauty/Makeup"}, {"id": "s", "category": "BEAUTY/skincare"}]}).json()["items"]
+    assert ranked[0]["id"] == "s" and ranked[0]["category"] == "BEAUTY/skincare"  # matched whatever the case
+    assert "Skincare" in ranked[1]["reason"] and "skincare" not in ranked[1]["reason"], ranked[1]["reason"]
 
 
 def test_metrics_cover_routes_batches_model_and_signals(client, model):
