@@ -11,7 +11,7 @@ with keep-alive connections drives both at the same concurrency, back to back:
 * ``POST /v1/sentiment`` with one short text vs the inference engine called directly
   (the same ``SentimentService`` in this process, same concurrency, same texts).
 
-Prints requests/s and p50/p99 latency, and the ratios. Goals (issue 3): personalize >= 0.7x
+Prints requests/s and p50/p99 latency, and the ratios. Goals: personalize >= 0.7x
 the bare app with p99 < 10 ms; sentiment >= 0.8x the engine's texts/s.
 """
 

@@ -14,7 +14,7 @@ protocol clients in this process that speak Sync exactly as an edge does (Hello,
 privacy update and assignment at once, heartbeats) but own no store or model, so the
 figures are the control plane's fan-out cost. Baseline, same run: one unary operator RPC
 round trip (``Privacy.List``); ratios say how many round trips a fan-out costs.
-Goal (issue 4): delete → last receipt p99 under 1 s with 30 edges.
+Goal: delete → last receipt p99 under 1 s with 30 edges.
 """
 
 from __future__ import annotations

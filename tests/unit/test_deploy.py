@@ -1,10 +1,17 @@
-"""The deployment files cannot be run here (no container engine); check what can be checked:
-they parse, use the commands, flags, settings and ports the services really have, and the
-dashboard only charts metrics the services export."""
+"""The deployment files, checked as far as this machine allows: they parse, use the commands,
+flags, settings and ports the services really have, the dashboard only charts metrics the
+services export, the compose setup script gives each container only its own secrets, and
+``docker-compose config`` accepts the stack where that tool is installed. Containers themselves
+cannot run here (see test_the_compose_stack_starts): the sandbox refuses crun's setrlimit."""
 
 import json
+import os
 import re
 import shlex
+import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -63,7 +70,7 @@ def test_images_run_the_e2e_commands_as_non_root_with_health_checks():
 
 
 def test_compose_wires_one_control_plane_and_three_edges():
-    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    compose = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())
     services = compose["services"]
     edges = [n for n in services if n.startswith("edge-")]
     assert len(edges) == 3 and "control-plane" in services
@@ -75,12 +82,96 @@ def test_compose_wires_one_control_plane_and_three_edges():
         env = services[name]["environment"]
         check_env(env)
         assert env["EDGE_NODE_ID"] == name and env["EDGE_TLS_CERT"].endswith(f"/{name}.crt")
+        mounts = [v for v in services[name]["volumes"] if v.startswith("./")]
+        assert mounts == [f"./secrets/{name}:/etc/sentiedge:ro"], mounts  # its own secrets, nobody else's
         host, port = env["EDGE_CONTROL_PLANE"].split(":")
         assert host == "control-plane" and port == dockerfile("control-plane.Dockerfile")["env"]["CP_PORT"]
     targets = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())["scrape_configs"]
     edge_admin = dockerfile("edge.Dockerfile")["env"]["EDGE_ADMIN_PORT"]
     edge_targets = next(c for c in targets if c["job_name"] == "sentiedge-edge")["static_configs"][0]["targets"]
     assert sorted(edge_targets) == sorted(f"{n}:{edge_admin}" for n in edges)
+
+
+BUNDLE = Path(__file__).resolve().parents[2] / "models" / "sentiment-cascade"
+
+
+@pytest.fixture(scope="module")
+def compose_secrets(tmp_path_factory):
+    """Run deploy/compose/setup.sh as an operator would, on a copy of the bundle."""
+    tmp = tmp_path_factory.mktemp("compose")
+    shutil.copytree(BUNDLE, tmp / "bundle")
+    env = {**os.environ, "OUT": str(tmp / "out"), "BUNDLE": str(tmp / "bundle"),
+           "CONTROL_PLANE": str(Path(sys.executable).parent / "control-plane")}
+    run = subprocess.run([str(DEPLOY / "compose" / "setup.sh")], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    again = subprocess.run([str(DEPLOY / "compose" / "setup.sh")], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr  # safe to run twice
+    return tmp
+
+
+def test_compose_setup_gives_each_container_only_what_it_needs(compose_secrets):
+    from cryptography import x509
+
+    out = compose_secrets / "out"
+    services = yaml.safe_load((DEPLOY / "compose" / "compose.yaml").read_text())["services"]
+    mounted = {name: sorted(p.name for p in (out / "secrets" / name).iterdir())
+               for name in services if name != "prometheus"}
+    assert mounted["control-plane"] == ["ca.crt", "control-plane.crt", "control-plane.key"]
+    for edge in ("edge-1", "edge-2", "edge-3"):
+        assert mounted[edge] == ["ca.crt", f"{edge}.crt", f"{edge}.key"]
+        cert = x509.load_pem_x509_certificate((out / "secrets" / edge / f"{edge}.crt").read_bytes())
+        assert cert.subject.rfc4514_string() == f"CN={edge}"  # the control plane binds node id to it
+    for name in mounted:  # the images' uid 10001 owns them; nobody else reads them
+        directory = out / "secrets" / name
+        assert directory.stat().st_uid == 10001, name
+        for f in directory.iterdir():
+            assert f.stat().st_uid == 10001 and stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
+    secrets_tree = {p.name for p in (out / "secrets").rglob("*")}
+    assert "ca.key" not in secrets_tree and "release" not in secrets_tree  # CA and signing keys mounted nowhere
+    assert (out / "ca" / "ca.key").exists() and (out / "signing" / "release").exists()
+    env = dict(line.split("=", 1) for line in (out / ".env").read_text().splitlines())
+    assert set(env) == {"SENTIEDGE_ADMIN_TOKENS", "SENTIEDGE_PSEUDONYM_KEY", "SENTIEDGE_TRUSTED_KEY",
+                        "COMPOSE_PROJECT_NAME"}
+    assert env["SENTIEDGE_ADMIN_TOKENS"] == "ops:" + (out / "secrets" / "ops" / "admin-token").read_text().strip()
+    assert (compose_secrets / "bundle" / "signature.json").exists()  # the bundle the images ship is signed
+    from edge_node import signing
+
+    signing.verify(compose_secrets / "bundle", signing.trusted_keys(env["SENTIEDGE_TRUSTED_KEY"]))
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None,
+                    reason="docker-compose is not installed (apt-get install docker-compose validates the stack)")
+def test_docker_compose_accepts_the_stack(compose_secrets):
+    out = subprocess.run(["docker-compose", "--env-file", str(compose_secrets / "out" / ".env"), "-f",
+                          str(DEPLOY / "compose" / "compose.yaml"), "config"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    config = yaml.safe_load(out.stdout)
+    assert sorted(config["services"]) == ["control-plane", "edge-1", "edge-2", "edge-3", "prometheus"]
+    assert config["services"]["edge-2"]["environment"]["EDGE_PSEUDONYM_KEY"]  # filled from .env
+
+
+def _containers_run() -> str:
+    """Why containers cannot run here ("" when they can)."""
+    if shutil.which("podman") is None:
+        return "no container engine installed (apt-get install podman)"
+    probe = subprocess.run(["podman", "run", "--rm", "--network", "none", "--rootfs", "/", "true"],
+                           capture_output=True, text=True, timeout=120)
+    return "" if probe.returncode == 0 else f"podman cannot start a container here: {probe.stderr.strip()[-200:]}"
+
+
+def test_the_compose_stack_starts():
+    reason = _containers_run()
+    if reason:
+        pytest.skip(reason)
+    # Reaching here needs an engine that also builds from python:3.11-slim, i.e. a registry.
+    out = subprocess.run(["podman", "image", "exists", "python:3.11-slim"], capture_output=True)
+    if out.returncode != 0:
+        pytest.skip("containers run, but the base image python:3.11-slim is not available offline")
+    up = subprocess.run(["podman", "compose", "-f", str(DEPLOY / "compose" / "compose.yaml"), "up", "-d", "--build"],
+                        capture_output=True, text=True, timeout=900)
+    assert up.returncode == 0, up.stderr
 
 
 def k8s(name: str) -> list[dict]:
@@ -109,6 +200,25 @@ def test_kubernetes_control_plane_statefulset_and_edge_daemonset():
     assert edge["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
     assert edge["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
     assert any(e["name"] == "EDGE_CONTROL_PLANE" and e["value"].endswith(":50051") for e in edge["env"])
+
+
+def test_every_kubernetes_edge_gets_its_own_certificate():
+    daemonset = next(d for d in k8s("edge.yaml") if d["kind"] == "DaemonSet")
+    pod = daemonset["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    script = " ".join(init["args"])
+    assert 'control-plane certs issue "$NODE_NAME"' in script
+    check_command(["control-plane", "certs", "issue", "node-a", "--dir", "/work"])
+    assert any(e["name"] == "NODE_NAME" and e["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+               for e in init["env"])
+    (edge,) = pod["containers"]
+    env = {e["name"]: e for e in edge["env"]}
+    assert env["EDGE_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert env["EDGE_TLS_CERT"]["value"] == "/etc/sentiedge/tls/$(EDGE_NODE_ID).crt"  # not one shared node.crt
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tls"]["emptyDir"]["medium"] == "Memory"
+    edge_mounts = {m["name"] for m in edge["volumeMounts"]}
+    assert "ca" not in edge_mounts and "ca" in {m["name"] for m in init["volumeMounts"]}  # the CA key: init only
 
 
 @pytest.mark.parametrize("unit", ["sentiedge-edge.service", "sentiedge-control-plane.service"])
