@@ -66,3 +66,22 @@ def test_metrics_and_health_can_listen_apart_from_the_public_api(spawn, bundle_d
         urllib.request.urlopen(base + "/metrics")
     assert err.value.code == 404
     assert proc.terminate() == 0
+
+
+def test_a_second_edge_on_the_same_data_dir_says_so_in_one_line(spawn, bundle_dir):
+    """`make run-edge` while an edge runs: one clear line, no traceback, and the first keeps serving."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir))
+    from tests.e2e.conftest import free_port
+
+    second = subprocess.run([str(Path(sys.executable).parent / "edge-node"), "serve", "--port", str(free_port())],
+                            env=os.environ | {"EDGE_DATA_DIR": proc.env["EDGE_DATA_DIR"]},
+                            capture_output=True, text=True, timeout=120)
+    lines = (second.stdout + second.stderr).strip().splitlines()
+    assert second.returncode == 2 and "in use by another process" in lines[-1], lines
+    assert not any("Traceback" in line for line in lines) and len(lines) <= 2, lines
+    assert call(base, "GET", "/readyz")[0] == 200
