@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models import BUNDLE_DIR  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
 
 BARE_APP = '''
 from litestar import Litestar, get
@@ -132,7 +132,7 @@ def summarize(latencies: list[float], seconds: float, errors: int = 0) -> dict:
 
 async def engine_direct(texts: list[str], concurrency: int, seconds: float, warmup: float = 1.0) -> dict:
     from edge_node.config import load_settings
-    from edge_node.inference import SentimentModel
+    from sentiedge_core.inference import SentimentModel
     from edge_node.sentiment_service import SentimentService
 
     service = SentimentService(SentimentModel(BUNDLE_DIR, threads=1), load_settings({}))

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_node.batching import MicroBatcher  # noqa: E402
-from edge_node.bundle import encode_manifest, read_manifest, sha256_file  # noqa: E402
+from sentiedge_core.bundle import encode_manifest, read_manifest, sha256_file  # noqa: E402
 from edge_node.config import EdgeSettings  # noqa: E402
-from edge_node.inference import SentimentModel  # noqa: E402
+from sentiedge_core.inference import SentimentModel  # noqa: E402
 from edge_node.sentiment_service import SentimentService  # noqa: E402
-from models import BUNDLE_DIR  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
 from models.data import load_corpus  # noqa: E402
 
 WORK = ROOT / "build"
@@ -85,7 +85,7 @@ class StageAlone:
 
 
 def transformer_alone(model: SentimentModel, settings: EdgeSettings) -> StageAlone:
-    from edge_node.cascade import fast_probability
+    from sentiedge_core.cascade import fast_probability
 
     t = model.manifest.stage("transformer").temperature
     return StageAlone(lambda texts: list(fast_probability(model.transformer_stage.margins(texts), t)),
@@ -93,7 +93,7 @@ def transformer_alone(model: SentimentModel, settings: EdgeSettings) -> StageAlo
 
 
 def fast_alone(model: SentimentModel, settings: EdgeSettings) -> StageAlone:
-    from edge_node.cascade import route_fast_probability
+    from sentiedge_core.cascade import route_fast_probability
 
     def run(texts):
         margins, tokens = model.fast_stage.margins(texts)

@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_node.bundle import pack  # noqa: E402
-from models import BUNDLE_DIR  # noqa: E402
+from sentiedge_core.bundle import pack  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
 from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2, sync_pb2_grpc  # noqa: E402
 
 TOKEN = "bench:propagation-token"

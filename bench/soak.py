@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.edge_http import free_port, load, request_bytes, summarize, wait_ready  # noqa: E402
-from models import BUNDLE_DIR  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
 
 
 class Edge:

@@ -18,7 +18,7 @@ from control_plane.errors import CpError, InvalidArgument, NotFound
 from control_plane.registry import BUNDLED
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import NODE_ID
-from edge_node.monitoring import psi
+from sentiedge_core.monitoring import psi
 from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")

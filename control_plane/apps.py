@@ -19,8 +19,8 @@ import msgspec
 
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import Store
-from edge_node.access import SCOPES, App, KeyDigest, ServerKey, SigningKey, digest, mint_token
-from edge_node.app_sources import write_development_file
+from sentiedge_core.access import SCOPES, App, KeyDigest, ServerKey, SigningKey, digest, mint_token
+from sentiedge_core.apps_file import write_development_file
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ORIGIN = re.compile(r"^(\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?)$")

@@ -25,7 +25,7 @@ CHUNK = 1 << 20
 
 def _parser() -> argparse.ArgumentParser:
     from control_plane.config import HELP, PREFIX, CpSettings
-    from edge_node import settings_loader
+    from sentiedge_core import settings_loader
 
     parser = argparse.ArgumentParser(prog="control-plane", description="Sentiedge control plane")
     parser.add_argument("--target", default=os.environ.get("CP_TARGET", "127.0.0.1:50051"),
@@ -205,8 +205,8 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _signing(args) -> int:
-    from edge_node import signing
-    from edge_node.errors import EdgeError
+    from sentiedge_core import signing
+    from sentiedge_core.errors import SentiedgeError
 
     try:
         if args.action == "keygen":
@@ -218,12 +218,12 @@ def _signing(args) -> int:
         else:
             if not (args.path / "manifest.json").is_file():
                 raise SystemExit(f"control-plane: {args.path} is not a bundle directory (no manifest.json)")
-            from edge_node.bundle import verify
+            from sentiedge_core.bundle import verify
 
             verify(args.path)  # never sign a bundle whose files do not match its manifest
             kid = signing.sign(args.path, signing.load_private(args.key))
             print(f"signed {args.path} with key {kid}")
-    except EdgeError as exc:
+    except SentiedgeError as exc:
         print(f"control-plane: {exc.message}", file=sys.stderr)
         return 1
     return 0
@@ -401,7 +401,7 @@ def _hint(args, exc) -> str:
 async def _chunks(path: Path):
     from tqdm import tqdm
 
-    from edge_node.bundle import pack
+    from sentiedge_core.bundle import pack
     from protos.sentiedge.v1 import operator_pb2
 
     if not (path / "manifest.json").is_file():

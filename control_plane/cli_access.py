@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_node.access import SCOPES
+from sentiedge_core.access import SCOPES
 
 
 def add_parsers(commands, nodes) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 
 from control_plane.errors import ConfigError
-from edge_node import settings_loader
+from sentiedge_core import settings_loader
 
 PREFIX = "CP_"
 

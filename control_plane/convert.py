@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NodeView
-from edge_node.access import App
+from sentiedge_core.access import App
 from control_plane.store import Aggregate, ModelRow, PrivacyEntry, Rollout
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
@@ -79,7 +79,7 @@ def rule_to_proto(r) -> sync_pb2.TriggerRule:
 
 
 def rule_from_proto(r: sync_pb2.TriggerRule):
-    from edge_node.triggers import Rule
+    from sentiedge_core.rules import Rule
 
     return Rule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op, threshold=r.threshold,
                 clear=r.clear, window_minutes=r.window_minutes, min_size=r.min_size, action=r.action)
@@ -91,7 +91,7 @@ def experiment_to_proto(e) -> sync_pb2.Experiment:
 
 
 def experiment_from_proto(e: sync_pb2.Experiment):
-    from edge_node.experiments import Arm, Experiment
+    from sentiedge_core.experiments import Arm, Experiment
 
     return Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
                                                       for a in e.arms])

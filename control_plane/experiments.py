@@ -15,7 +15,7 @@ import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
-from edge_node.experiments import Arm, Experiment
+from sentiedge_core.experiments import Arm, Experiment
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 Z95 = 1.959963984540054

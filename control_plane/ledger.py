@@ -10,17 +10,14 @@ nodes aside) has sent its receipt.
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import PrivacyEntry, Store
-from edge_node.privacy import Pseudonymizer
+from sentiedge_core.privacy import DELETE_USER, PURPOSES, REVOKE_CONSENT, Pseudonymizer, new_request_id
 
-DELETE_USER = 1
-REVOKE_CONSENT = 2
-PURPOSES = ("sentiment", "personalization", "cohort_analytics")
+__all__ = ["DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
 
 
 class RequestStatus(msgspec.Struct, kw_only=True):
@@ -32,7 +29,7 @@ class RequestStatus(msgspec.Struct, kw_only=True):
 
 
 def pseudonymize(key: bytes, user_id: str) -> str:
-    """The edges' keyed hash (edge_node.privacy.Pseudonymizer), so both name a user alike."""
+    """The edges' keyed hash (sentiedge_core.privacy.Pseudonymizer), so both name a user alike."""
     return Pseudonymizer(key)(user_id)
 
 
@@ -123,6 +120,3 @@ class Ledger:
     def recent(self, limit: int) -> list[RequestStatus]:
         return [self.status_of(e) for e in self.store.privacy_recent(max(1, min(limit or 50, 1000)))]
 
-
-def new_request_id() -> str:
-    return f"req-{uuid.uuid4().hex}"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import ModelRow, Rollout, Store
-from edge_node import signing
-from edge_node.bundle import MANIFEST, pack, sha256_file, unpack
-from edge_node.errors import EdgeError
+from sentiedge_core import signing
+from sentiedge_core.bundle import MANIFEST, pack, sha256_file, unpack
+from sentiedge_core.errors import SentiedgeError
 
 
 BUNDLED = "bundled"  # a rollout's version meaning "each node's own bundled model"
@@ -37,14 +37,14 @@ class Registry:
 
     def accept(self, upload: Path, now: float) -> tuple[ModelRow, bool]:
         """Verify an uploaded tar and store it; returns the model and whether it is new."""
-        from edge_node.inference import SentimentModel
+        from sentiedge_core.inference import SentimentModel
 
         with tempfile.TemporaryDirectory(dir=self.directory) as scratch:
             bundle = Path(scratch) / "bundle"
             bundle.mkdir()
             try:
                 unpack(upload, bundle)
-            except EdgeError as exc:
+            except SentiedgeError as exc:
                 raise BundleRejected(exc.message) from exc
             if not (bundle / MANIFEST).is_file():
                 raise BundleRejected(f"the bundle has no {MANIFEST}")
@@ -52,7 +52,7 @@ class Registry:
                 if self.trusted:
                     signing.verify(bundle, self.trusted)
                 model = SentimentModel(bundle, threads=1)  # digests, manifest, stages, golden examples
-            except EdgeError as exc:
+            except SentiedgeError as exc:
                 raise BundleRejected(f"bundle refused: {exc.message}") from exc
             manifest_sha = sha256_file(bundle / MANIFEST)
             existing = self.store.model(name=model.name, version=model.version)

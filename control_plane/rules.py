@@ -6,7 +6,7 @@ import re
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
-from edge_node.triggers import SIGNALS, Rule
+from sentiedge_core.rules import SIGNALS, Rule
 import msgspec
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

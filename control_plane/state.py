@@ -26,8 +26,8 @@ from control_plane.experiments import ExperimentBook
 from control_plane.rules import RuleBook
 from control_plane.metrics import CpMetrics
 from control_plane.store import Store
-from edge_node import key_files, signing
-from edge_node.access import RateLimiter
+from sentiedge_core import key_files, signing
+from sentiedge_core.access import RateLimiter
 
 log = logging.getLogger("control_plane")
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")

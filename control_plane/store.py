@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from edge_node.key_files import private_dir, private_file
+from sentiedge_core.key_files import private_dir, private_file
 from control_plane.errors import CpError
 from control_plane.store_access import AccessStore
 

@@ -16,7 +16,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge_node import __version__, signing
+from edge_node import __version__
+from sentiedge_core import signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http_access import caller_of, cors_headers, gate
@@ -24,7 +25,7 @@ from edge_node.http_decisions import DecisionsController
 from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.model_updates import ModelUpdates
-from edge_node.inference import SentimentModel
+from sentiedge_core.inference import SentimentModel
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
                                ItemError, SentimentRequest, SentimentResponse,

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from pathlib import Path
@@ -24,75 +23,16 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from edge_node.access import SCOPES, App, AppSet, KeyDigest, ServerKey, SigningKey, digest
-from edge_node.errors import ConfigError
+from sentiedge_core.access import AppSet
+from sentiedge_core.apps_file import DEV_FILE, from_file, write_development_file
 
-if TYPE_CHECKING:  # the control plane writes development apps too, and never loads the edge's store
+if TYPE_CHECKING:
     from edge_node.store import EdgeStore
 
+__all__ = ["DEV_FILE", "from_file", "write_development_file", "development_app", "initial", "persist"]
 log = logging.getLogger("edge_node")
-DEV_FILE = "dev-app.json"
 _decode_set = msgspec.msgpack.Decoder(AppSet)
 _encode = msgspec.msgpack.Encoder().encode
-
-
-class FileServerKey(msgspec.Struct, kw_only=True):
-    name: str
-    key: str
-    scopes: list[str] = []
-
-
-class FileApp(msgspec.Struct, kw_only=True):
-    name: str
-    app_id: str = ""
-    origins: list[str] = []
-    client_keys: list[str] = []
-    signing_keys: list[SigningKey] = []
-    server_keys: list[FileServerKey] = []
-
-
-class AppsFile(msgspec.Struct, kw_only=True):
-    apps: list[FileApp]
-
-
-def from_file(path: Path) -> AppSet:
-    try:
-        parsed = msgspec.json.decode(path.read_bytes(), type=AppsFile)
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ConfigError(f"cannot read apps from {path} (EDGE_APPS_FILE): {exc}") from exc
-    apps = []
-    for entry in parsed.apps:
-        if not entry.client_keys:
-            raise ConfigError(f"app {entry.name!r} in {path} has no client_keys")
-        for signing in entry.signing_keys:
-            if signing.alg not in ("HS256", "EdDSA") or not (signing.secret if signing.alg == "HS256"
-                                                             else signing.public_key):
-                raise ConfigError(f"app {entry.name!r} in {path}: signing key {signing.kid!r} needs alg HS256 with "
-                                  f"a secret, or EdDSA with a public_key")
-        for server_key in entry.server_keys:
-            if not server_key.key.startswith("sk_") or set(server_key.scopes) - set(SCOPES):
-                raise ConfigError(f"app {entry.name!r} in {path}: server key {server_key.name!r} must start with "
-                                  f"sk_ and use scopes from {', '.join(SCOPES)}")
-        apps.append(App(app_id=entry.app_id or f"app_{entry.name}", name=entry.name, origins=entry.origins,
-                        client_keys=[KeyDigest(sha256=digest(k)) for k in entry.client_keys],
-                        signing_keys=entry.signing_keys,
-                        server_keys=[ServerKey(name=k.name, sha256=digest(k.key), scopes=k.scopes)
-                                     for k in entry.server_keys]))
-    return AppSet(version=1, apps=apps)
-
-
-def write_development_file(path: Path, *, app_id: str, origins: list[str], client_key: str, kid: str,
-                           secret: str, server_key: str) -> Path:
-    """An apps file (mode 0600) holding one app "dev" with its raw keys and a server key
-    "dev-backend" of every scope: what `make run`, the README and the tests read."""
-    body = {"apps": [{
-        "name": "dev", "app_id": app_id, "origins": origins, "client_keys": [client_key],
-        "signing_keys": [{"kid": kid, "alg": "HS256", "secret": secret}],
-        "server_keys": [{"name": "dev-backend", "key": server_key, "scopes": list(SCOPES)}],
-    }]}
-    path.write_text(json.dumps(body, indent=2) + "\n")
-    path.chmod(0o600)
-    return path
 
 
 def development_app(data_dir: Path, origins: list[str]) -> Path:

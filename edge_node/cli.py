@@ -12,10 +12,10 @@ from pathlib import Path
 
 import msgspec
 
-from edge_node import settings_loader
+from sentiedge_core import settings_loader
 from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
 from edge_node.errors import EdgeError
-from models import BUNDLE_DIR
+from sentiedge_core import BUNDLE_DIR
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def token(args: argparse.Namespace) -> int:
     import os
 
     from edge_node import app_sources
-    from edge_node.access import mint_token
+    from sentiedge_core.access import mint_token
 
     path = args.apps_file or Path(os.environ.get(PREFIX + "APPS_FILE") or
                                   Path(os.environ.get(PREFIX + "DATA_DIR", "var/edge")) / app_sources.DEV_FILE)
@@ -172,8 +172,8 @@ def score(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from edge_node.inference import SentimentModel
-    from edge_node.language import LanguageGate, not_judged
+    from sentiedge_core.inference import SentimentModel
+    from sentiedge_core.language import LanguageGate, not_judged
 
     if not args.texts and args.file is None:
         raise EdgeError("give texts to score, or --file FILE.csv", field="texts")

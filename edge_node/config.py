@@ -8,9 +8,9 @@ from pathlib import Path
 
 import msgspec
 
-from edge_node import settings_loader
+from sentiedge_core import settings_loader
 from edge_node.errors import ConfigError
-from models import BUNDLE_DIR
+from sentiedge_core import BUNDLE_DIR
 
 PREFIX = "EDGE_"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_node.access import App, AppSet, KeyDigest, ServerKey, SigningKey
+from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
 from edge_node.cohorts import CohortPrior
 from edge_node.experiments import Arm, ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest

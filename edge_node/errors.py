@@ -1,14 +1,9 @@
-"""The edge node's error tree. Each class carries the HTTP status it maps to.
+"""The edge node's error tree: the shared core's (sentiedge_core.errors), whose root is
+``EdgeError`` here, and the edge's own. Each class carries the HTTP status it maps to.
 
-    EdgeError (500)
-    ├── BundleError (500)         a model bundle is missing, corrupt, unverifiable or fails its golden examples
-    ├── InvalidInput (400)        a request or argument is malformed; ``field`` names the culprit
-    │   └── LimitExceeded (413)   an input is over a configured limit; names the limit
-    ├── NotFound (404)            the named user has no such record on this node
-    ├── Unauthorized (401)        no, an unknown, revoked or expired client key or user token
-    ├── Forbidden (403)           a valid credential that may not do this (another user or app, a missing scope)
-    ├── RateLimited (429)         over a rate limit; ``retry_after`` says when to try again
-    ├── ConfigError (400)         a setting has a value that cannot work
+    EdgeError (500)               = sentiedge_core.errors.SentiedgeError
+    ├── BundleError, InvalidInput (LimitExceeded), NotFound, Unauthorized, Forbidden,
+    │   RateLimited, ConfigError  from the core
     ├── StoreError (500)          the disk store cannot be opened or written
     │   └── StorageFull (507)     the disk is full: writes are refused, deletions still succeed
     ├── RequestTimeout (408)      the request body did not arrive in time (EDGE_BODY_TIMEOUT_S)
@@ -18,72 +13,17 @@
 
 from __future__ import annotations
 
+from sentiedge_core.errors import (BundleError, ConfigError, Forbidden, InvalidInput, LimitExceeded, NotFound,
+                                   RateLimited, Unauthorized)
+from sentiedge_core.errors import SentiedgeError as EdgeError
 
-class EdgeError(Exception):
-    status_code = 500
-    code = "internal_error"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class BundleError(EdgeError):
-    code = "bundle_invalid"
-
-
-class InvalidInput(EdgeError):
-    status_code = 400
-    code = "invalid_input"
-
-
-class LimitExceeded(InvalidInput):
-    status_code = 413
-    code = "limit_exceeded"
-
-
-class ConfigError(EdgeError):
-    status_code = 400
-    code = "invalid_setting"
+__all__ = ["EdgeError", "BundleError", "ConfigError", "Forbidden", "InvalidInput", "LimitExceeded", "NotFound",
+           "RateLimited", "Unauthorized", "NotReady", "StoreError", "StorageFull", "RequestTimeout", "OutboxFull"]
 
 
 class NotReady(EdgeError):
     status_code = 503
     code = "not_ready"
-
-
-class NotFound(EdgeError):
-    status_code = 404
-    code = "not_found"
-
-
-class _Refusal(EdgeError):
-    """Access refusals: ``code`` names the reason (missing_client_key, token_expired, ...)."""
-
-    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None) -> None:
-        super().__init__(message, field=field)
-        if reason:
-            self.code = reason
-
-
-class Unauthorized(_Refusal):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(_Refusal):
-    status_code = 403
-    code = "forbidden"
-
-
-class RateLimited(_Refusal):
-    status_code = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class StoreError(EdgeError):

@@ -16,21 +16,9 @@ import msgspec
 from edge_node.errors import InvalidInput
 from edge_node.records import Keys, Stored
 from edge_node.store import EdgeStore
+from sentiedge_core.experiments import KINDS, Arm, Experiment, assign
 
-KINDS = ("exposure", "click", "conversion")
-
-
-class Arm(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    weight: int
-    holdout: bool = False
-
-
-class Experiment(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    salt: str
-    arms: list[Arm]
-
+__all__ = ["KINDS", "Arm", "Experiment", "assign", "Assignment", "ExpCell", "ExperimentBook"]
 
 class Assignment(msgspec.Struct, kw_only=True):
     experiment: str
@@ -43,17 +31,6 @@ class ExpCell(Stored, kw_only=True):
     clicks: int = 0
     conversions: int = 0
     value: float = 0.0
-
-
-def assign(experiment: Experiment, unit: str) -> Arm:
-    total = sum(a.weight for a in experiment.arms)
-    digest = hashlib.sha256(f"{experiment.name}|{experiment.salt}|{unit}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") % total
-    for arm in experiment.arms:
-        if point < arm.weight:
-            return arm
-        point -= arm.weight
-    return experiment.arms[-1]
 
 
 class ExperimentBook:

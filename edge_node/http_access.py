@@ -8,7 +8,7 @@ against the app's list. Handlers then say *whose* data they touch with :func:`au
 
 from __future__ import annotations
 
-from edge_node.access import Caller
+from sentiedge_core.access import Caller
 from edge_node.errors import EdgeError, Forbidden
 
 CALLER = "sentiedge.caller"

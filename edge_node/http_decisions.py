@@ -13,7 +13,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from edge_node.decisions import Decision
 from edge_node.errors import InvalidInput, LimitExceeded
 from edge_node.experiments import Assignment
-from edge_node.access import Caller
+from sentiedge_core.access import Caller
 from edge_node.http_access import authorize_user, caller_of
 from edge_node.http_users import check_context, check_id
 from edge_node.ingest import Context, context_cohort

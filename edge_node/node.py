@@ -8,19 +8,20 @@ import logging
 import time
 from pathlib import Path
 
-from edge_node import app_sources, key_files, signing
-from edge_node.access import AppSet, Gatekeeper
-from edge_node.bundle import MANIFEST, sha256_file
+from edge_node import app_sources
+from sentiedge_core import key_files, signing
+from sentiedge_core.access import AppSet, Gatekeeper
+from sentiedge_core.bundle import MANIFEST, sha256_file
 from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
 from edge_node.disk import DiskReserve
 from edge_node.errors import ConfigError, NotReady
 from edge_node.experiments import ExperimentBook
-from edge_node.inference import UNSUPPORTED, Sentiment, SentimentModel
+from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
-from edge_node.monitoring import DriftMonitor
+from sentiedge_core.monitoring import DriftMonitor
 from edge_node.quality import QualityBook
 from edge_node.model_updates import ModelUpdates
 from edge_node.personalization import Tuning

@@ -26,22 +26,9 @@ from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
+from sentiedge_core.privacy import Pseudonymizer, new_request_id
 
-
-class Pseudonymizer:
-    def __init__(self, key: bytes, cache_size: int = 100_000) -> None:
-        self._key = key
-        self._known: OrderedDict[str, str] = OrderedDict()  # in memory only, for hot users
-        self._cache_size = cache_size
-
-    def __call__(self, user_id: str) -> str:
-        subject = self._known.get(user_id)
-        if subject is None:
-            subject = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
-            self._known[user_id] = subject
-            if len(self._known) > self._cache_size:
-                self._known.popitem(last=False)
-        return subject
+__all__ = ["Pseudonymizer", "new_request_id", "ConsentChange", "Erasure", "PrivacyBook"]
 
 
 class ConsentChange(msgspec.Struct, kw_only=True):
@@ -168,7 +155,3 @@ class PrivacyBook:
             if after is not None:
                 after()
         return Erasure(request_id=request_id, erased=erased, suppressed_at=now)
-
-
-def new_request_id() -> str:
-    return f"req-{uuid.uuid4().hex}"

@@ -19,7 +19,7 @@ import uuid
 import msgspec
 
 from edge_node.errors import StorageFull, InvalidInput, NotFound
-from edge_node.inference import Sentiment
+from sentiedge_core.inference import Sentiment
 from edge_node.records import Stored
 from edge_node.store import EdgeStore
 

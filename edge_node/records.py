@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import msgspec
 
-PURPOSES = ("sentiment", "personalization", "cohort_analytics")
+from sentiedge_core.privacy import PURPOSES
+from sentiedge_core.structs import Stored
 
-
-class Stored(msgspec.Struct, kw_only=True):
-    """Base of every stored record."""
+__all__ = ["PURPOSES", "Stored"]  # and the records below
 
 
 class Grant(Stored, kw_only=True):

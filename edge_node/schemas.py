@@ -7,7 +7,7 @@ import datetime as dt
 import msgspec
 
 from edge_node.decisions import NamedAffinity
-from edge_node.inference import Sentiment
+from sentiedge_core.inference import Sentiment
 from edge_node.ingest import Context, Event
 from edge_node.ranking import Candidate, RankedItem
 from edge_node.experiments import Assignment

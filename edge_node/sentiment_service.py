@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
-from edge_node.encoding import normalize
-from edge_node.inference import FastVerdict, Sentiment, SentimentModel
-from edge_node.language import LanguageGate, not_judged
+from sentiedge_core.encoding import normalize
+from sentiedge_core.inference import FastVerdict, Sentiment, SentimentModel
+from sentiedge_core.language import LanguageGate, not_judged
 
 
 class SentimentService:

@@ -35,7 +35,7 @@ import msgspec
 
 from edge_node.disk import is_disk_full
 from edge_node.errors import OutboxFull, StorageFull, StoreError
-from edge_node.key_files import private_dir, private_file
+from sentiedge_core.key_files import private_dir, private_file
 from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)

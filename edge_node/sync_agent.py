@@ -33,7 +33,7 @@ import msgspec
 from google.protobuf.json_format import MessageToJson
 
 from edge_node import convert
-from edge_node.bundle import MANIFEST, read_manifest, sha256_file
+from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from edge_node.errors import ConfigError, EdgeError
 from edge_node.privacy import PrivacyBook
 from edge_node.triggers import Transition

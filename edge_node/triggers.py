@@ -18,24 +18,11 @@ from collections.abc import Callable
 import msgspec
 
 from edge_node.cohorts import CohortBook
+from sentiedge_core.rules import LABELS, SIGNALS, Rule, matches
 
-SIGNALS = ("mean_sentiment", "negative_share", "event_volume", "text_volume")
-LABELS = {"mean_sentiment": "mean sentiment", "negative_share": "negative share", "event_volume": "event volume",
-          "text_volume": "text volume"}
+__all__ = ["LABELS", "SIGNALS", "Rule", "matches", "Action", "Transition", "TriggerBook"]
+
 REEVALUATE_S = 1.0
-
-
-class Rule(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    cohort: str
-    signal: str
-    op: str
-    threshold: float
-    clear: float
-    window_minutes: float
-    min_size: int
-    action: str
-    category: str = ""
 
 
 class Action(msgspec.Struct, kw_only=True):
@@ -50,11 +37,6 @@ class Transition(msgspec.Struct, kw_only=True):
     active: bool
     value: float
     at: float
-
-
-def matches(selector: str, key: str) -> bool:
-    want, have = selector.lower().split("/"), key.split("/")
-    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have))
 
 
 class _State:

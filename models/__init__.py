@@ -4,6 +4,6 @@ The release bundle lives in ``models/sentiment-cascade/``. Building it needs the
 ``train`` extra (torch, transformers); evaluating it needs only the serving stack.
 """
 
-from pathlib import Path
+from sentiedge_core import BUNDLE_DIR
 
-BUNDLE_DIR = Path(__file__).resolve().parent / "sentiment-cascade"
+__all__ = ["BUNDLE_DIR"]

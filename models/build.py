@@ -24,11 +24,12 @@ from typing import NamedTuple
 import msgspec
 import numpy as np
 
-from edge_node.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
-from edge_node import monitoring
-from edge_node.inference import SentimentModel
-from edge_node.stages import FastStage, TransformerStage
-from models import BUNDLE_DIR, fast_stage, transformer_stage
+from sentiedge_core.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
+from sentiedge_core import monitoring
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import FastStage, TransformerStage
+from models import fast_stage, transformer_stage
+from sentiedge_core import BUNDLE_DIR
 from models.calibration import fit_temperature
 from models.cascade_fit import (Margins, cascade_probability, evaluate, fit_cascade, mixed_domain_short_stacker,
                                 negated)

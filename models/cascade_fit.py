@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_node import cascade
-from edge_node.bundle import CascadeSpec, RouteSpec
+from sentiedge_core import cascade
+from sentiedge_core.bundle import CascadeSpec, RouteSpec
 from models.calibration import fit_logistic, fit_temperature
 from models.metrics import report
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_node.errors import EdgeError
-from edge_node.inference import SentimentModel
+from sentiedge_core.errors import SentiedgeError
+from sentiedge_core.inference import SentimentModel
 from models.data import read_labelled_csv
 from models.metrics import format_report, report
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         split = read_labelled_csv(args.data)
         model = SentimentModel(args.bundle, threads=args.threads)
-    except (ValueError, OSError, EdgeError) as exc:
+    except (ValueError, OSError, SentiedgeError) as exc:
         print(f"evaluate: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
     if not split.texts:

@@ -1,7 +1,7 @@
 """First cascade stage: a hashed uni+bigram embedding bag ("fastText" style).
 
 The WordPiece tokenizer is trained here with ``tokenizers``; features come from
-:class:`edge_node.encoding.FastEncoder`. The model is trained with torch (``train``
+:class:`sentiedge_core.encoding.FastEncoder`. The model is trained with torch (``train``
 extra) and written to ONNX directly with ``onnx.helper``:
 logits = (sum of embedding rows of the features / feature count) @ W + b.
 """
@@ -15,7 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-from edge_node.encoding import FastEncoder, normalize
+from sentiedge_core.encoding import FastEncoder, normalize
 
 FAST_RECIPE = {
     "vocab_size": 20000,

@@ -27,11 +27,11 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from edge_node import cascade, monitoring
-from edge_node.bundle import MANIFEST, Golden, encode_manifest, read_manifest, sha256_file
-from edge_node.encoding import normalize
-from edge_node.inference import SentimentModel
-from models import BUNDLE_DIR
+from sentiedge_core import cascade, monitoring
+from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest, sha256_file
+from sentiedge_core.encoding import normalize
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core import BUNDLE_DIR
 from models.calibration import fit_logistic
 from models.cascade_fit import NEGATION_CUES, THIN_TOKENS, Margins, fit_cascade, mixed_domain_short_stacker
 from models.cascade_fit import negated as cascade_fit_negated  # noqa: E402

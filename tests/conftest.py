@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from models import BUNDLE_DIR
+from sentiedge_core import BUNDLE_DIR
 
 # SENTIEDGE_TEST_BUNDLE points the suite at a freshly built bundle before it is released.
 BUNDLE = Path(os.environ.get("SENTIEDGE_TEST_BUNDLE", BUNDLE_DIR))
@@ -21,7 +21,7 @@ def bundle_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model(bundle_dir):
-    from edge_node.inference import SentimentModel
+    from sentiedge_core.inference import SentimentModel
 
     return SentimentModel(bundle_dir, threads=2)
 

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from edge_node.bundle import sha256_file
+from sentiedge_core.bundle import sha256_file
 from tests.e2e.http import call
 
 KEY = "e2e-pseudonym-key-0123456789"

@@ -3,7 +3,7 @@ metrics and at the control plane, per node and overall."""
 
 import pytest
 
-from edge_node.bundle import read_manifest
+from sentiedge_core.bundle import read_manifest
 from models.data import load_corpus
 from tests.e2e.cluster import cp_env, edge_env, eventually, metric, operator
 from tests.e2e.http import call

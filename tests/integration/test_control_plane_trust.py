@@ -208,7 +208,7 @@ def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
         now = await apps.Rotate(operator_pb2.RotateAppRequest(name="shop"), metadata=AUTH)
         assert now.client_keys == 2  # no grace for the key it replaces; the first keeps the grace it was given
         token = (await apps.Token(operator_pb2.AppTokenRequest(name="shop", user_id="u1"), metadata=AUTH)).token
-        from edge_node.access import AppSet, Gatekeeper
+        from sentiedge_core.access import AppSet, Gatekeeper
         gate = Gatekeeper()
         gate.set_apps(AppSet(apps=[cp.apps.get("shop")]))
         assert gate.admit(now.client_key, f"Bearer {token}", None).user == "u1"
@@ -223,7 +223,7 @@ def test_an_app_may_register_an_ed25519_key_for_eddsa_tokens(tmp_path):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from edge_node.access import AppSet, Gatekeeper, mint_token
+    from sentiedge_core.access import AppSet, Gatekeeper, mint_token
 
     private = Ed25519PrivateKey.generate()
     pem = private.public_key().public_bytes(serialization.Encoding.PEM,

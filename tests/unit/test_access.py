@@ -7,7 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_node.access import App, AppSet, Gatekeeper, KeyDigest, ServerKey, SigningKey, digest, mint_token
+from sentiedge_core.access import App, AppSet, Gatekeeper, KeyDigest, ServerKey, SigningKey, digest, mint_token
 from edge_node.errors import Forbidden, RateLimited, Unauthorized
 
 ED = Ed25519PrivateKey.generate()

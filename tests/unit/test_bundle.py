@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from edge_node.bundle import verify
+from sentiedge_core.bundle import verify
 from edge_node.errors import BundleError
-from edge_node.inference import SentimentModel
+from sentiedge_core.inference import SentimentModel
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import numpy as np
 
-from edge_node import cascade
-from edge_node.bundle import CascadeSpec, RouteSpec
+from sentiedge_core import cascade
+from sentiedge_core.bundle import CascadeSpec, RouteSpec
 
 SPEC = CascadeSpec(long_text_tokens=100,
                    short=RouteSpec(temperature=1.0, threshold=0.9, stacker=[0.0, 1.0, 0.0]),

@@ -135,7 +135,7 @@ def test_compose_setup_gives_each_container_only_what_it_needs(compose_secrets):
                         "COMPOSE_PROJECT_NAME"}
     assert env["SENTIEDGE_ADMIN_TOKENS"] == "ops:" + (out / "secrets" / "ops" / "admin-token").read_text().strip()
     assert (compose_secrets / "bundle" / "signature.json").exists()  # the bundle the images ship is signed
-    from edge_node import signing
+    from sentiedge_core import signing
 
     signing.verify(compose_secrets / "bundle", signing.trusted_keys(env["SENTIEDGE_TRUSTED_KEY"]))
 

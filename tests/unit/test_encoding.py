@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edge_node.encoding import FastEncoder, WindowEncoder, normalize
+from sentiedge_core.encoding import FastEncoder, WindowEncoder, normalize
 
 
 def test_normalize_strips_html_breaks_and_collapses_space():

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_node.encoding import normalize
-from edge_node.language import LanguageGate, parse_languages
+from sentiedge_core.encoding import normalize
+from sentiedge_core.language import LanguageGate, parse_languages
 
 EVERYDAY = Path(__file__).resolve().parents[1] / "data" / "everyday_short.csv"
 

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from edge_node.bundle import MANIFEST, pack, sha256_file
+from sentiedge_core.bundle import MANIFEST, pack, sha256_file
 from edge_node.errors import EdgeError
 from edge_node.model_updates import ModelUpdates
 

@@ -1,6 +1,6 @@
 import pytest
 
-from edge_node.monitoring import DriftMonitor, confidence_bin, psi, reference_of
+from sentiedge_core.monitoring import DriftMonitor, confidence_bin, psi, reference_of
 
 
 def test_reference_and_bins():

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from edge_node import signing
+from sentiedge_core import signing
 from edge_node.errors import BundleError
 
 

@@ -73,7 +73,7 @@ def _looks_english(text: str) -> bool:
 
 def not_judged(language: str, probability: float, *, model: str, version: str):
     """The answer for a text in an unsupported language: no label, score 0, the language."""
-    from edge_node.inference import UNSUPPORTED, Sentiment
+    from sentiedge_core.inference import UNSUPPORTED, Sentiment
 
     return Sentiment(label=UNSUPPORTED, score=0.0, confidence=round(probability, 6), stage="language",
                      model=model, version=version, language=language)

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import msgspec
 
-from edge_node.errors import BundleError
+from sentiedge_core.errors import BundleError
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -73,7 +73,7 @@ class Manifest(Base, kw_only=True):
     license: str = ""
     provenance: dict = {}
     metrics: dict = {}
-    # Predicted-label and confidence-bin shares on the test splits, for drift (edge_node.monitoring).
+    # Predicted-label and confidence-bin shares on the test splits, for drift (sentiedge_core.monitoring).
     reference: dict = {}
     created: str = ""
 

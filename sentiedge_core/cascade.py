@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from edge_node.bundle import CascadeSpec, RouteSpec
+from sentiedge_core.bundle import CascadeSpec, RouteSpec
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
 """The two cascade stages as ONNX Runtime sessions. Each returns raw logit margins
-(positive minus negative logit); calibration and routing live in :mod:`edge_node.cascade`.
+(positive minus negative logit); calibration and routing live in :mod:`sentiedge_core.cascade`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_node.encoding import FastEncoder, WindowEncoder
+from sentiedge_core.encoding import FastEncoder, WindowEncoder
 
 
 def session(model_path: Path, threads: int) -> ort.InferenceSession:

@@ -33,7 +33,7 @@ def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[s
          error: type[Exception] | None = None) -> T:
     """Build settings from defaults, then ``environ``, then non-None ``flags``; a bad value
     raises ``error`` (the calling service's config error) naming the variable."""
-    from edge_node.errors import ConfigError
+    from sentiedge_core.errors import ConfigError
 
     error = error or ConfigError
     raw: dict[str, object] = {}

@@ -26,8 +26,9 @@ from collections import OrderedDict
 import jwt
 import msgspec
 
-from edge_node.errors import Forbidden, RateLimited, Unauthorized
-from edge_node.records import PURPOSES, Stored
+from sentiedge_core.errors import Forbidden, RateLimited, Unauthorized
+from sentiedge_core.privacy import PURPOSES
+from sentiedge_core.structs import Stored
 
 SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment")
 MAX_TOKEN_CHARS = 8192

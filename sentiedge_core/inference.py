@@ -1,7 +1,7 @@
 """The sentiment model an edge serves: a verified bundle, its two stages and the cascade.
 
 :meth:`SentimentModel.score` is the synchronous path (CLI, evaluation, build); the HTTP
-service batches concurrent callers through :mod:`edge_node.batching` into the same
+service (the edge's batching) gathers concurrent callers into the same
 :meth:`fast` / :meth:`escalated` calls.
 """
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from edge_node import cascade
-from edge_node.bundle import Manifest, verify
-from edge_node.errors import BundleError
-from edge_node.stages import FastStage, TransformerStage
+from sentiedge_core import cascade
+from sentiedge_core.bundle import Manifest, verify
+from sentiedge_core.errors import BundleError
+from sentiedge_core.stages import FastStage, TransformerStage
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

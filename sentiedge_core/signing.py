@@ -18,8 +18,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edge_node.bundle import MANIFEST
-from edge_node.errors import BundleError
+from sentiedge_core.bundle import MANIFEST
+from sentiedge_core.errors import BundleError
 
 SIGNATURE = "signature.json"
 

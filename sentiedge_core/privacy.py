@@ -1,0 +1,37 @@
+"""Privacy terms both services use alike: the consent purposes, the kinds of privacy request
+(numbered as on the wire), request ids and the keyed pseudonym of a user id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections import OrderedDict
+
+PURPOSES = ("sentiment", "personalization", "cohort_analytics")
+DELETE_USER = 1  # sentiedge.v1.PrivacyKind values
+REVOKE_CONSENT = 2
+KINDS = {"delete_user": DELETE_USER, "revoke_consent": REVOKE_CONSENT}
+
+
+def new_request_id() -> str:
+    return f"req-{uuid.uuid4().hex}"
+
+
+class Pseudonymizer:
+    """HMAC-SHA256 of a user id with the deployment's key: every edge and the control plane
+    name a user the same way without anyone storing the id. Hot ids are cached in memory."""
+
+    def __init__(self, key: bytes, cache_size: int = 100_000) -> None:
+        self._key = key
+        self._known: OrderedDict[str, str] = OrderedDict()  # in memory only, for hot users
+        self._cache_size = cache_size
+
+    def __call__(self, user_id: str) -> str:
+        subject = self._known.get(user_id)
+        if subject is None:
+            subject = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+            self._known[user_id] = subject
+            if len(self._known) > self._cache_size:
+                self._known.popitem(last=False)
+        return subject
