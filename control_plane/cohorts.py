@@ -14,21 +14,12 @@ its aggregates are then left out of every merge until released.
 
 from __future__ import annotations
 
-from control_plane.store import Aggregate, Store
+from control_plane.store import Store
+from sentiedge_core.cohorts import Aggregate, add as _add
 
 SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.cohorts)
 CATEGORY_PER_USER = 3.0
 EVENTS_PER_USER = 1000
-
-
-def _add(into: Aggregate, a: Aggregate) -> None:
-    into.users += a.users
-    into.texts += a.texts
-    into.negative += a.negative
-    into.events += a.events
-    into.sentiment_sum += a.sentiment_sum
-    for c, w in a.categories.items():
-        into.categories[c] = into.categories.get(c, 0.0) + w
 
 
 class CohortMerge:
@@ -62,7 +53,13 @@ class CohortMerge:
             sentiment_sum=max(-min(users, texts) * SENTIMENT_PER_USER, min(min(users, texts) * SENTIMENT_PER_USER,
                                                                               a.sentiment_sum)),
             categories={c: max(-users * CATEGORY_PER_USER, min(users * CATEGORY_PER_USER, w))
-                        for c, w in a.categories.items()})
+                        for c, w in a.categories.items()},
+            topic_events={c: min(n, events) for c, n in a.topic_events.items()},
+            topic_texts={c: min(n, texts) for c, n in a.topic_texts.items()},
+            topic_negative={c: min(n, min(a.topic_texts.get(c, 0), texts)) for c, n in a.topic_negative.items()},
+            topic_sentiment={c: max(-min(users, texts) * SENTIMENT_PER_USER,
+                                    min(min(users, texts) * SENTIMENT_PER_USER, v))
+                             for c, v in a.topic_sentiment.items()})
         return bounded, bounded != a
 
     def ingest(self, node_id: str, aggregates: list[Aggregate]) -> int:
@@ -89,8 +86,7 @@ class CohortMerge:
                 continue
             key = (a.window_start, a.cohort)
             if key not in cells:
-                cells[key] = Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
-                                       users=0, texts=0, negative=0, events=0, sentiment_sum=0.0, categories={})
+                cells[key] = Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort)
             _add(cells[key], a)
         return sorted((c for c in cells.values() if c.users >= self.min_size),
                       key=lambda c: (c.window_start, c.cohort))
@@ -100,8 +96,7 @@ class CohortMerge:
         out: dict[str, Aggregate] = {}
         for cell in self.merged(now):
             if cell.cohort not in out:
-                out[cell.cohort] = Aggregate(window_start=0, window_seconds=int(self.horizon_s), cohort=cell.cohort,
-                                             users=0, texts=0, negative=0, events=0, sentiment_sum=0.0, categories={})
+                out[cell.cohort] = Aggregate(window_start=0, window_seconds=int(self.horizon_s), cohort=cell.cohort)
             _add(out[cell.cohort], cell)
         return sorted(out.values(), key=lambda c: c.cohort)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NodeView
 from sentiedge_core.access import App
-from control_plane.store import Aggregate, ModelRow, PrivacyEntry, Rollout
+from control_plane.store import ModelRow, PrivacyEntry, Rollout
+from sentiedge_core import cohorts
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
 
@@ -31,16 +32,8 @@ def privacy_update(e: PrivacyEntry) -> sync_pb2.ControlMessage:
         origin_node=e.origin_node))
 
 
-def aggregate_from_proto(a: sync_pb2.CohortAggregate) -> Aggregate:
-    return Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users,
-                     texts=a.texts, negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum,
-                     categories=dict(a.categories))
-
-
-def aggregate_to_proto(a: Aggregate) -> sync_pb2.CohortAggregate:
-    return sync_pb2.CohortAggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
-                                    users=a.users, texts=a.texts, negative=a.negative, events=a.events,
-                                    sentiment_sum=a.sentiment_sum, categories=a.categories)
+aggregate_from_proto = cohorts.from_proto  # the core's one conversion, both ways
+aggregate_to_proto = cohorts.to_proto
 
 
 def request_status(s: RequestStatus) -> operator_pb2.PrivacyRequestStatus:

@@ -23,6 +23,7 @@ import msgspec
 from sentiedge_core.key_files import private_dir, private_file
 from control_plane.errors import CpError
 from control_plane.store_access import AccessStore
+from sentiedge_core.cohorts import Aggregate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -150,18 +151,6 @@ class Rollout(msgspec.Struct, kw_only=True):
     percent: int
     nodes: list[str]
     updated_at: float
-
-
-class Aggregate(msgspec.Struct, kw_only=True):
-    window_start: int
-    window_seconds: int
-    cohort: str
-    users: int
-    texts: int
-    negative: int
-    events: int
-    sentiment_sum: float
-    categories: dict[str, float]
 
 
 class Dialect:
@@ -551,11 +540,11 @@ class Store(AccessStore):
                 "DO UPDATE SET users = excluded.users, texts = excluded.texts, negative = excluded.negative, "
                 "events = excluded.events, sentiment_sum = excluded.sentiment_sum, categories = excluded.categories",
                 [(a.window_start, a.cohort, node_id, a.window_seconds, a.users, a.texts, a.negative, a.events,
-                  a.sentiment_sum, json.dumps(a.categories)) for a in aggregates])
+                  a.sentiment_sum, _categories_column(a)) for a in aggregates])
 
     def aggregates_since(self, window_start: int) -> list[tuple[str, Aggregate]]:
         return [(r[2], Aggregate(window_start=r[0], cohort=r[1], window_seconds=r[3], users=r[4], texts=r[5],
-                                 negative=r[6], events=r[7], sentiment_sum=r[8], categories=json.loads(r[9])))
+                                 negative=r[6], events=r[7], sentiment_sum=r[8], **_categories_fields(r[9])))
                 for r in self._rows("SELECT * FROM cohorts WHERE window_start >= ?", (window_start,))]
 
     def largest_cell(self, node_id: str) -> int:
@@ -565,6 +554,22 @@ class Store(AccessStore):
     def prune_aggregates(self, before: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))
+
+
+PER_CATEGORY = ("categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment")
+
+
+def _categories_column(a: Aggregate) -> str:
+    """The per-category fields, as one JSON object in the ``categories`` column."""
+    return json.dumps({name: getattr(a, name) for name in PER_CATEGORY})
+
+
+def _categories_fields(column: str) -> dict:
+    """Read the column back; rows written before per-category counts hold only the weights."""
+    value = json.loads(column)
+    if isinstance(value.get("categories"), dict):
+        return {name: value.get(name, {}) for name in PER_CATEGORY}
+    return {"categories": value}
 
 
 class _Conn:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
 from edge_node.cohorts import CohortPrior
 from edge_node.experiments import Arm, ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest
 from edge_node.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
+from sentiedge_core import cohorts
 
 KINDS = {"delete_user": common_pb2.PRIVACY_KIND_DELETE_USER, "revoke_consent": common_pb2.PRIVACY_KIND_REVOKE_CONSENT}
 
@@ -17,9 +20,10 @@ def model_ref(name: str, version: str, manifest_sha: str) -> common_pb2.ModelRef
 
 
 def aggregate(window: int, window_s: int, cohort: str, cell: CohortCell) -> sync_pb2.CohortAggregate:
-    return sync_pb2.CohortAggregate(window_start=window, window_seconds=window_s, cohort=cohort, users=cell.users,
-                                    texts=cell.texts, negative=cell.negative, events=cell.events,
-                                    sentiment_sum=cell.sentiment_sum, categories=cell.categories)
+    """A closed cell upstream, per-category counts included (the core's one wire conversion)."""
+    return cohorts.to_proto(cohorts.Aggregate(
+        window_start=window, window_seconds=window_s, cohort=cohort,
+        **{f: getattr(cell, f) for f in msgspec.structs.asdict(cell)}))
 
 
 def priors(message: sync_pb2.CohortPriors) -> dict[str, CohortPrior]:
@@ -66,9 +70,14 @@ def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: Ex
 
 
 def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], CohortCell]:
-    return {(a.window_start, a.cohort): CohortCell(users=a.users, texts=a.texts, negative=a.negative, events=a.events,
-                                                   sentiment_sum=a.sentiment_sum, categories=dict(a.categories))
-            for a in message.recent}
+    out = {}
+    for m in message.recent:
+        a = cohorts.from_proto(m)
+        out[(a.window_start, a.cohort)] = CohortCell(
+            users=a.users, texts=a.texts, negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum,
+            categories=a.categories, topic_texts=a.topic_texts, topic_negative=a.topic_negative,
+            topic_events=a.topic_events, topic_sentiment=a.topic_sentiment)
+    return out
 
 
 def apps(message: sync_pb2.AppSet) -> AppSet:

@@ -93,12 +93,17 @@ def test_rules_act_on_cohorts_merged_across_edges(spawn, bundle_dir, tmp_path):
         for node_id in ("edge-m1", "edge-m2")]
     operator(cp, "rules", "add", "sad-eu", "--cohort", "eu/*/*", "--signal", "negative_share", "--threshold", "0.5",
              "--clear", "0.4", "--min-size", "4", "--window", "5", "--action", "calm_tone")
+    # Restricted to one category: its per-category counts must survive the merge (they once read 0).
+    operator(cp, "rules", "add", "sad-garden", "--cohort", "eu/*/*", "--signal", "negative_share", "--category",
+             "garden", "--threshold", "0.5", "--clear", "0.4", "--min-size", "4", "--window", "5",
+             "--action", "garden_care")
     for edge in edges:
         eventually(lambda edge=edge: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="connected")
     for e, edge in enumerate(edges):  # two unhappy users per edge: under the rule's minimum size on either edge
         for u in range(2):
             speak(edge, f"e{e}-u{u}", EU, SAD)
     assert all(actions(edge, EU) == [] for edge in edges)
-    for edge in edges:  # once the windows close and merge: four users, the rule fires on both edges
-        (action,) = eventually(lambda edge=edge: actions(edge, EU), timeout=45, what="the merged cohort to fire")
-        assert action["action"] == "calm_tone"
+    for edge in edges:  # once the windows close and merge: four users, both rules fire on both edges
+        fired = eventually(lambda edge=edge: len(actions(edge, EU)) == 2 and actions(edge, EU), timeout=45,
+                           what="the merged cohort to fire, for the whole cohort and for its garden category")
+        assert sorted(a["action"] for a in fired) == ["calm_tone", "garden_care"], fired

@@ -271,3 +271,19 @@ def test_sequence_numbers_have_no_gaps_after_a_failed_append(store):
         ledger.file("r", 1, "not-hex", [], 1.0, "e", 1.0)
     ledger.delete("b", 2.0)
     assert [e.seq for e in store.privacy_after(0)] == [1, 2]
+
+
+def test_merged_windows_keep_per_category_counts_and_old_rows_still_read(store):
+    merge = CohortMerge(store, min_size=2, horizon_s=86400)
+    for node_id, negative in (("a", 2), ("b", 1)):
+        merge.ingest(node_id, [Aggregate(window_start=1000, window_seconds=60, cohort="eu/m/e", users=2, texts=3,
+                                         negative=negative, events=4, sentiment_sum=-0.5, categories={"garden": 1.0},
+                                         topic_texts={"garden": 3}, topic_negative={"garden": negative},
+                                         topic_events={"garden": 4}, topic_sentiment={"garden": -0.5})])
+    (cell,) = merge.merged(2000)
+    assert (cell.topic_texts, cell.topic_negative, cell.topic_events) == ({"garden": 6}, {"garden": 3}, {"garden": 8})
+    assert cell.topic_sentiment == {"garden": -1.0} and cell.categories == {"garden": 2.0}
+    with store._tx() as db:  # a row from before per-category counts: the weights alone, as a flat object
+        db.execute("UPDATE cohorts SET categories = ? WHERE node_id = ?", ('{"garden": 1.0}', "a"))
+    (cell,) = merge.merged(2000)
+    assert cell.categories == {"garden": 2.0} and cell.topic_negative == {"garden": 1}

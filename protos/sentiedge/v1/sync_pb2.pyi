@@ -142,8 +142,36 @@ class ModelOutputs(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., label_counts: _Optional[_Iterable[int]] = ..., reference_labels: _Optional[_Iterable[float]] = ..., confidence_counts: _Optional[_Iterable[int]] = ..., reference_confidence: _Optional[_Iterable[float]] = ..., label_psi: _Optional[float] = ..., confidence_psi: _Optional[float] = ...) -> None: ...
 
 class CohortAggregate(_message.Message):
-    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories")
+    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment")
     class CategoriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class TopicTextsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class TopicNegativeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class TopicEventsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class TopicSentimentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -159,6 +187,10 @@ class CohortAggregate(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_SUM_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     window_start: int
     window_seconds: int
     cohort: str
@@ -168,7 +200,11 @@ class CohortAggregate(_message.Message):
     events: int
     sentiment_sum: float
     categories: _containers.ScalarMap[str, float]
-    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    topic_texts: _containers.ScalarMap[str, int]
+    topic_negative: _containers.ScalarMap[str, int]
+    topic_events: _containers.ScalarMap[str, int]
+    topic_sentiment: _containers.ScalarMap[str, float]
+    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class PrivacyFiling(_message.Message):
     __slots__ = ("request_id", "kind", "subject", "purposes", "at")

@@ -1,0 +1,58 @@
+"""The cohort aggregate: one cohort in one closed window, summed over consenting users, as an
+edge sends it and the control plane merges and streams it back. Nothing in it is per user.
+Its one conversion to and from the wire is here too."""
+
+from __future__ import annotations
+
+import msgspec
+
+from protos.sentiedge.v1 import sync_pb2
+
+TOPIC_COUNTS = ("topic_texts", "topic_negative", "topic_events")  # per category, integers
+TOPIC_SUMS = ("topic_sentiment",)  # per category, floats
+
+
+class Aggregate(msgspec.Struct, kw_only=True):
+    window_start: int
+    window_seconds: int
+    cohort: str
+    users: int = 0
+    texts: int = 0
+    negative: int = 0
+    events: int = 0
+    sentiment_sum: float = 0.0
+    categories: dict[str, float] = {}  # sum over users of each user's clipped category weight
+    topic_texts: dict[str, int] = {}  # per category: texts, negative texts, events, sentiment sum
+    topic_negative: dict[str, int] = {}
+    topic_events: dict[str, int] = {}
+    topic_sentiment: dict[str, float] = {}
+
+
+def add(into: Aggregate, a) -> None:
+    """Sum ``a`` (an Aggregate, or an edge's cell with the same fields) into ``into``."""
+    into.users += a.users
+    into.texts += a.texts
+    into.negative += a.negative
+    into.events += a.events
+    into.sentiment_sum += a.sentiment_sum
+    for name in ("categories", *TOPIC_COUNTS, *TOPIC_SUMS):
+        target = getattr(into, name)
+        for c, v in getattr(a, name).items():
+            target[c] = target.get(c, 0) + v
+
+
+def to_proto(a) -> sync_pb2.CohortAggregate:
+    """An Aggregate (or an edge cell with ``window_start``/``window_seconds``/``cohort`` given) on the wire."""
+    return sync_pb2.CohortAggregate(
+        window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users, texts=a.texts,
+        negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum, categories=a.categories,
+        topic_texts=a.topic_texts, topic_negative=a.topic_negative, topic_events=a.topic_events,
+        topic_sentiment=a.topic_sentiment)
+
+
+def from_proto(m: sync_pb2.CohortAggregate) -> Aggregate:
+    return Aggregate(
+        window_start=m.window_start, window_seconds=m.window_seconds, cohort=m.cohort, users=m.users, texts=m.texts,
+        negative=m.negative, events=m.events, sentiment_sum=m.sentiment_sum, categories=dict(m.categories),
+        topic_texts=dict(m.topic_texts), topic_negative=dict(m.topic_negative), topic_events=dict(m.topic_events),
+        topic_sentiment=dict(m.topic_sentiment))
