@@ -18,7 +18,7 @@ from control_plane.errors import CpError, InvalidArgument, NotFound
 from control_plane.registry import BUNDLED
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import NODE_ID
-from sentiedge_core.monitoring import psi
+from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drifted, psi
 from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")
@@ -127,7 +127,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
     async def Drift(self, request, context, who):  # noqa: N802
         """PSI of each node's recent predictions against its model's reference, and of all
         nodes on the same model together."""
-        threshold = 0.2
+        threshold = DRIFT_PSI_THRESHOLD
         rows, merged = [], {}
         for node_id, body, _ in self.cp.store.outputs():
             o = json.loads(body)
@@ -160,7 +160,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         confidence_psi = psi(o["reference_confidence"], o["confidence_counts"])
         return operator_pb2.DriftRow(scope=scope, model=o["model"], predictions=n, label_psi=label_psi,
                                      confidence_psi=confidence_psi,
-                                     drift=n >= 100 and max(label_psi, confidence_psi) > threshold)
+                                     drift=drifted(label_psi, confidence_psi, n, threshold=threshold))
 
     def _status(self, name: str) -> operator_pb2.RolloutStatus:
         """The rollout of ``name`` (if any) and what every node is assigned and serves."""

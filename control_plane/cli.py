@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 
 from control_plane import __version__, cli_access
+from sentiedge_core.privacy import PURPOSES
+from sentiedge_core.rules import SIGNALS
 
 CHUNK = 1 << 20
 
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = p.add_parser("revoke", help="withdraw purposes for a user on every edge")
     revoke.add_argument("user")
     revoke.add_argument("--purpose", action="append", required=True, help="a purpose to withdraw; repeatable",
-                        choices=["sentiment", "personalization", "cohort_analytics"])
+                        choices=list(PURPOSES))
     delete = p.add_parser("delete", help="erase a user on every edge")
     delete.add_argument("user")
     for filing in (revoke, delete):
@@ -105,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     radd.add_argument("name")
     radd.add_argument("--cohort", required=True, help="region/device/daypart; '*' matches anything (eu/mobile/*)")
     radd.add_argument("--signal", required=True, help="what the rule watches in each closed window",
-                      choices=["mean_sentiment", "negative_share", "event_volume", "text_volume"])
+                      choices=list(SIGNALS))
     radd.add_argument("--category", default="", help="restrict the signal to one category (topic)")
     radd.add_argument("--op", choices=[">", "<"], default=">", help="fire above (>) or below (<) the threshold")
     radd.add_argument("--threshold", type=float, required=True, help="the value the signal must cross")

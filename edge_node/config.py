@@ -11,6 +11,7 @@ import msgspec
 from sentiedge_core import settings_loader
 from edge_node.errors import ConfigError
 from sentiedge_core import BUNDLE_DIR
+from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD
 
 PREFIX = "EDGE_"
 
@@ -95,7 +96,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     low_confidence: float = 0.6
     languages: str = "en"  # languages the model judges (comma-separated ISO 639-1); "*": every text
     language_min_confidence: float = 0.8  # a text is unsupported only when identified this surely
-    drift_psi_threshold: float = 0.2
+    drift_psi_threshold: float = DRIFT_PSI_THRESHOLD
     label_sample_rate: float = 0.01  # share of predictions marked for review
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency

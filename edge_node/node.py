@@ -21,6 +21,7 @@ from edge_node.experiments import ExperimentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import Ingestor
 from edge_node.metrics import EdgeMetrics
+from sentiedge_core import monitoring
 from sentiedge_core.monitoring import DriftMonitor
 from edge_node.quality import QualityBook
 from edge_node.model_updates import ModelUpdates
@@ -169,7 +170,8 @@ class EdgeNode:
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""
         label_psi, confidence_psi, n = self.drift.score(time.time())
-        drifted = n >= self.drift.min_predictions and max(label_psi, confidence_psi) > self.settings.drift_psi_threshold
+        drifted = monitoring.drifted(label_psi, confidence_psi, n, threshold=self.settings.drift_psi_threshold,
+                                     min_predictions=self.drift.min_predictions)
         self.metrics.drift_psi.labels("labels").set(label_psi)
         self.metrics.drift_psi.labels("confidence").set(confidence_psi)
         self.metrics.drift.set(int(drifted))

@@ -43,8 +43,19 @@ def psi(expected: list[float], actual_counts: list[int]) -> float:
     return value
 
 
+DRIFT_PSI_THRESHOLD = 0.2  # the default of EDGE_DRIFT_PSI_THRESHOLD, and the control plane's report
+MIN_PREDICTIONS = 100  # fewer predictions than this never count as drift
+
+
+def drifted(label_psi: float, confidence_psi: float, predictions: int, *,
+            threshold: float = DRIFT_PSI_THRESHOLD, min_predictions: int = MIN_PREDICTIONS) -> bool:
+    """The one drift rule both services apply: enough predictions, and either PSI over the threshold."""
+    return predictions >= min_predictions and max(label_psi, confidence_psi) > threshold
+
+
 class DriftMonitor:
-    def __init__(self, reference: dict, labels: list[str], *, window_s: float, min_predictions: int = 100) -> None:
+    def __init__(self, reference: dict, labels: list[str], *, window_s: float,
+                 min_predictions: int = MIN_PREDICTIONS) -> None:
         self.reference = reference
         self.labels = labels
         self.window_s = window_s
