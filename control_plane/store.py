@@ -21,10 +21,13 @@ from pathlib import Path
 import msgspec
 
 from sentiedge_core.key_files import private_dir, private_file
+from control_plane import migrations
 from control_plane.errors import CpError
 from control_plane.store_access import AccessStore
 from sentiedge_core.cohorts import Aggregate
 
+# Schema version 1: the tables as the first release created them. Later changes are forward
+# migrations in control_plane/migrations.py, applied in order when the store opens.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     node_id TEXT PRIMARY KEY, region TEXT NOT NULL DEFAULT '', model_name TEXT NOT NULL DEFAULT '',
@@ -57,12 +60,6 @@ CREATE TABLE IF NOT EXISTS rollouts (
 CREATE TABLE IF NOT EXISTS node_models (
     node_id TEXT NOT NULL, manifest_sha TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
     at REAL NOT NULL, PRIMARY KEY (node_id, manifest_sha)
-);
-CREATE TABLE IF NOT EXISTS rollout_chosen (
-    name TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (name, node_id)
-);
-CREATE TABLE IF NOT EXISTS node_bundled (
-    node_id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, manifest_sha TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cohorts (
     window_start BIGINT NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
@@ -162,8 +159,8 @@ class Dialect:
                       else {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"})
         self.begin = "BEGIN IMMEDIATE" if name == "sqlite" else "BEGIN"
 
-    def schema(self) -> list[str]:
-        text = SCHEMA.replace(" REAL", " {REAL}").format(**self.types)
+    def schema(self, text: str = SCHEMA) -> list[str]:
+        text = text.replace(" REAL", " {REAL}").format(**self.types)
         return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
 
     def sql(self, text: str) -> str:
@@ -191,6 +188,7 @@ class Store(AccessStore):
                     db.execute("SELECT pg_advisory_xact_lock(2026112201)")
                 for statement in self.dialect.schema():
                     db.execute(statement)
+                self.schema_version = migrations.migrate(db, self.dialect)
         except CpError:
             raise
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError

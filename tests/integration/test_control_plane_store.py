@@ -3,11 +3,12 @@ ledger states, rollouts, nodes, cohort merge, tokens, bundles, durability."""
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from control_plane.cohorts import CohortMerge
-from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
+from control_plane.errors import BundleRejected, CpError, FailedPrecondition, InvalidArgument, NotFound
 from control_plane.ledger import Ledger, pseudonymize
 from control_plane.nodes import NodeRegistry
 from control_plane.registry import Registry, bucket
@@ -287,3 +288,45 @@ def test_merged_windows_keep_per_category_counts_and_old_rows_still_read(store):
         db.execute("UPDATE cohorts SET categories = ? WHERE node_id = ?", ('{"garden": 1.0}', "a"))
     (cell,) = merge.merged(2000)
     assert cell.categories == {"garden": 2.0} and cell.topic_negative == {"garden": 1}
+
+
+def test_a_database_from_the_first_release_is_migrated_forward(tmp_path):
+    """The previous release's SQLite database (tests/data/control-plane-v1.sql) opens: it gains
+    the newer tables and a schema version, keeps its rows, and the new rules work on them."""
+    import sqlite3
+
+    from control_plane import migrations
+
+    dump = (Path(__file__).resolve().parents[1] / "data" / "control-plane-v1.sql").read_text()
+    (tmp_path / "cp").mkdir()
+    old = sqlite3.connect(tmp_path / "cp" / "control-plane.db")
+    old.executescript(dump)
+    old.close()
+    store = Store(tmp_path / "cp")
+    assert store.schema_version == migrations.LATEST >= 2
+    assert store._rows("SELECT version FROM schema_version") == [(migrations.LATEST,)]
+    (node,) = store.nodes()
+    assert (node.node_id, node.model_version, node.privacy_cursor) == ("pop-ams", "1.1.1", 3)
+    (rollout,) = store.rollouts()
+    assert rollout.current_sha == "sha200" and rollout.previous_sha == ""
+    (_, cell), = store.aggregates_since(0)
+    assert cell.categories == {"garden": 4.0} and cell.topic_texts == {}  # an old row, read as it was written
+    # The migrated tables work: the node reports its bundled model, and a rollback returns it there.
+    NodeRegistry(store, stale_after_s=60).hello("pop-ams", "eu", ("sentiedge-sentiment", "2.0.0", "sha200"), 3, 2.0,
+                                                bundled=("sentiedge-sentiment", "1.1.1", "sha111"))
+    registry = Registry(store, tmp_path)
+    registry.rollback("sentiedge-sentiment", 3.0)
+    assert registry.desired("pop-ams").manifest_sha == "sha111"
+    store.close()
+    assert Store(tmp_path / "cp").schema_version == migrations.LATEST  # opening again changes nothing
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path):
+    from control_plane import migrations
+
+    store = Store(tmp_path)
+    with store._tx() as db:
+        db.execute("UPDATE schema_version SET version = ?", (migrations.LATEST + 1,))
+    store.close()
+    with pytest.raises(CpError, match="newer than this control plane"):
+        Store(tmp_path)

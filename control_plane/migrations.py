@@ -1,0 +1,54 @@
+"""Forward migrations of the control plane's database (SQLite or PostgreSQL).
+
+The store creates the version-1 tables (``store.SCHEMA``, what the first release made) if
+they are missing, then applies every migration newer than the version recorded in
+``schema_version``, in order, inside the opening transaction: a database from any earlier
+release opens, and one that is half migrated never exists. A database from a newer release
+is refused rather than written by code that does not know its tables. On PostgreSQL the
+replicas take an advisory lock first, so only one migrates.
+
+To change the schema, append a migration with the next number; never edit one that shipped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from control_plane.errors import CpError
+
+VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), "
+                 "version INTEGER NOT NULL, migrated_at {REAL} NOT NULL)")
+
+# (version, what it adds, statements in the store's SQL with {TYPE} placeholders)
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (2, "sticky percentage rollouts and each node's bundled model (rollback before the first rollout)", """
+CREATE TABLE IF NOT EXISTS rollout_chosen (
+    name TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (name, node_id)
+);
+CREATE TABLE IF NOT EXISTS node_bundled (
+    node_id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, manifest_sha TEXT NOT NULL
+);
+"""),
+]
+LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
+
+
+def migrate(db, dialect) -> int:
+    """Bring the database to ``LATEST`` inside the caller's transaction; returns the version."""
+    db.execute(VERSION_TABLE.format(**dialect.types))
+    row = db.execute("SELECT version FROM schema_version WHERE id = 1").fetchone()
+    current = int(row[0]) if row else 1  # no record: a new database, or one from before versions
+    if current > LATEST:
+        raise CpError(f"the database is at schema version {current}, newer than this control plane knows "
+                      f"({LATEST}): run the release that wrote it, or a newer one")
+    for version, _what, statements in MIGRATIONS:
+        if version > current:
+            for statement in dialect.schema(statements):
+                db.execute(statement)
+            current = version
+    if row is None:
+        db.execute("INSERT INTO schema_version (id, version, migrated_at) VALUES (?, ?, ?)",
+                   (1, current, time.time()))
+    else:
+        db.execute("UPDATE schema_version SET version = ?, migrated_at = ? WHERE id = 1", (current, time.time()))
+    return current
