@@ -243,17 +243,29 @@ def main(argv: list[str] | None = None) -> int:
                 load(port, sentiment, args.concurrency, args.seconds))
         finally:
             stop(edge)
+        # The same edge and data with the fast path off: the framework route answers every request.
+        edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(Path(tmp) / "edge"),
+                                                        "EDGE_LOG_LEVEL": "warning", "EDGE_RATE_LIMIT_PER_ADDRESS": "0",
+                                                        "EDGE_RATE_LIMIT_PER_KEY": "0", "EDGE_FAST_PATH": "false"},
+                     f"http://127.0.0.1:{port}/readyz")
+        try:
+            results["edge, fast path off: GET /v1/personalize"] = asyncio.run(
+                load(port, personalize, args.concurrency, args.seconds))
+        finally:
+            stop(edge)
         results["engine called directly (1 text)"] = asyncio.run(engine_direct(texts, args.concurrency, args.seconds))
 
     print(f"\nconcurrency {args.concurrency}, {args.seconds:.0f} s each, keep-alive connections")
-    print(f"{'system':<38}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'system':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, r in results.items():
-        print(f"{name:<38}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
+        print(f"{name:<44}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
     ratios = {
         "personalize vs bare app (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
         / results["bare app: constant vector"]["rps"],
         "personalize vs bare app with its query params (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
         / results["bare app: same query params"]["rps"],
+        "personalize: fast path vs the framework route (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
+        / results["edge, fast path off: GET /v1/personalize"]["rps"],
         "sentiment over HTTP vs engine direct (texts/s)": results["edge: POST /v1/sentiment (1 text)"]["rps"]
         / results["engine called directly (1 text)"]["rps"],
     }

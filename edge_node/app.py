@@ -26,6 +26,7 @@ from edge_node.http_users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.model_updates import ModelUpdates
 from sentiedge_core.inference import SentimentModel
+from edge_node.fast_path import fast_personalize
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
                                ItemError, SentimentRequest, SentimentResponse,
@@ -211,6 +212,8 @@ ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handl
 
 
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -> Litestar:
+    """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
+    ``GET /v1/personalize`` is left to the framework route alone (see edge_node/fast_path.py)."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Offline first: an edge that was assigned a model serves it again after a restart.
@@ -233,9 +236,9 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
     public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
     return Litestar(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController],
-        middleware=[timing, gate],
+        middleware=[timing, gate, fast_personalize],  # outermost first
         lifespan=[lifespan],
-        state=State({"settings": settings, "node": None}),
+        state=State({"settings": settings, "node": None, "fast_path": settings.fast_path}),
         exception_handlers=ERROR_HANDLERS,
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema",
                                      components=Components(security_schemes=SECURITY_SCHEMES), create_examples=False,

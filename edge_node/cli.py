@@ -93,7 +93,6 @@ def serve(args: argparse.Namespace) -> int:
             yield
 
     from edge_node.app import create_admin_app, create_app
-    from edge_node.fast_path import FastPersonalize
 
     from edge_node.node import preflight
 
@@ -101,7 +100,6 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)
     app = create_app(settings)
-    # The hottest route skips the framework's machinery on its happy path (edge_node/fast_path.py).
     from edge_node.http_server import Guard, connection_budget, fold_repeated_warnings
 
     max_connections, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
@@ -116,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
                      max_connections=max_connections if not admin else min(max_connections, 256),
                      on_refused=refused).protocol()
 
-    config = uvicorn.Config(FastPersonalize(app), host=settings.host, port=settings.port, log_level=settings.log_level,
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10,
                             http=guard(), timeout_keep_alive=settings.keep_alive_timeout_s,
                             backlog=backlog)

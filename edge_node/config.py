@@ -100,6 +100,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     label_sample_rate: float = 0.01  # share of predictions marked for review
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
+    fast_path: bool = True  # GET /v1/personalize's happy path without the framework's parameter machinery
     log_level: str = "info"
 
     def validate(self) -> EdgeSettings:
@@ -252,6 +253,8 @@ HELP = {
     "language_min_confidence": "how sure the language identifier must be before a text counts as unsupported",
     "low_confidence": "predictions under this confidence count as low-confidence",
     "label_sample_rate": "share of predictions given a sample_id for review (POST /v1/labels)",
+    "fast_path": "answer GET /v1/personalize's happy path inside the app without the framework's parameter and "
+                 "response machinery (same gate, validation and answers; false: the framework route alone)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 
 from litestar import Controller, Request, delete, get, post, put
@@ -25,13 +27,16 @@ def timestamp(at: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(at, dt.UTC)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_id(value: str, settings: EdgeSettings, field: str = "user_id") -> str:
     if not value.strip():
         raise InvalidInput(f"{field} is empty", field=field)
     if len(value) > settings.max_id_chars:
         raise InvalidInput(f"{field} has {len(value)} characters; the limit is {settings.max_id_chars} "
                            f"(EDGE_MAX_ID_CHARS)", field=field)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidInput(f"{field} contains control characters", field=field)
     return value
 

@@ -1,38 +1,13 @@
-"""The fast path for GET /v1/personalize answers exactly as the Litestar route does, and
-hands everything unusual to it."""
-
-import asyncio
-import json
+"""The fast path for GET /v1/personalize lives inside the app (the innermost middleware): it
+answers exactly as the Litestar route does, sees the same gate and metrics, and hands
+everything it does not accept to the route."""
 
 import pytest
 from litestar.testing import TestClient
 
 from edge_node.app import create_app
-from tests.credentials import edge_app
 from edge_node.config import load_settings
-from edge_node.fast_path import FastPersonalize
-
-
-def call(asgi, query: bytes, path: str = "/v1/personalize", headers: dict | None = None):
-    messages = []
-
-    async def run():
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-                 "headers": [(b"host", b"x"), *((k.encode(), v.encode()) for k, v in (headers or {}).items())], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-
-        async def receive():
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message):
-            messages.append(message)
-
-        await asgi(scope, receive, send)
-
-    asyncio.run(run())
-    status = messages[0]["status"]
-    body = b"".join(m.get("body", b"") for m in messages[1:])
-    return status, json.loads(body)
+from tests.credentials import edge_app
 
 
 @pytest.fixture
@@ -45,13 +20,35 @@ def app(model, tmp_path):
         yield app, client
 
 
-@pytest.mark.parametrize("query", [b"user_id=ann&region=eu&device=mobile", b"region=eu", b"",
-                                   b"user_id=nobody&daypart=night&tz_offset_minutes=60", b"region=a&region=b"])
+def both(app, client, url: str, **kw):
+    """(answer with the fast path, answer of the framework route alone, fast-path answers counted)."""
+    node = app.state.node
+    before = node.metrics.render().decode()
+    app.state.fast_path = True
+    fast = client.get(url, **kw)
+    app.state.fast_path = False
+    slow = client.get(url, **kw)
+    app.state.fast_path = True
+    return fast, slow, before
+
+
+@pytest.mark.parametrize("query", ["user_id=ann&region=eu&device=mobile", "region=eu", "",
+                                   "user_id=nobody&daypart=night&tz_offset_minutes=60", "region=a&region=b",
+                                   "tz_offset_minutes=1_0", "tz_offset_minutes=%20%2B60", "tz_offset_minutes=+60",
+                                   "tz_offset_minutes=%D9%A6%D9%A0", "tz_offset_minutes=-60", "daypart=teatime",
+                                   "user_id=" + "u" * 200, "tz_offset_minutes=soon", "colour=red"])
 def test_same_answers_as_the_framework_route(app, query):
     app, client = app
-    fast = call(FastPersonalize(app), query, headers=dict(client.headers))
-    slow = client.get("/v1/personalize?" + query.decode())
-    assert fast == (slow.status_code, slow.json())
+    fast, slow, _ = both(app, client, "/v1/personalize?" + query)
+    assert (fast.status_code, fast.json()) == (slow.status_code, slow.json())
+
+
+def test_what_the_route_refuses_the_fast_path_refuses_too(app):
+    """It once answered 200 where the route said 400 (a lenient int parse)."""
+    app, client = app
+    for query in ("tz_offset_minutes=1_0", "tz_offset_minutes=%20%2B60", "tz_offset_minutes=%D9%A6%D9%A0"):
+        r = client.get("/v1/personalize?" + query)
+        assert r.status_code == 400 and r.json()["field"] == "tz_offset_minutes", (query, r.text)
 
 
 def test_same_checks_as_the_route_for_every_credential(app, tmp_path):
@@ -61,26 +58,35 @@ def test_same_checks_as_the_route_for_every_credential(app, tmp_path):
              (dev.anonymous(), 401, "user_token_required"), (dev.user("bob"), 403, "wrong_user"),
              (dev.user("ann", ttl=-120), 401, "token_expired"), (dev.user("ann"), 200, None)]
     for headers, status, code in cases:
-        fast = call(FastPersonalize(app), b"user_id=ann", headers=headers)
-        slow = client.get("/v1/personalize?user_id=ann", headers={"authorization": "", **headers} if headers
-                          else {"x-client-key": "", "authorization": ""})
-        assert fast[0] == slow.status_code == status, (headers, fast, slow.text)
-        assert fast[1] == slow.json()
+        sent = {"authorization": "", **headers} if headers else {"x-client-key": "", "authorization": ""}
+        fast, slow, _ = both(app, client, "/v1/personalize?user_id=ann", headers=sent)
+        assert fast.status_code == slow.status_code == status, (headers, fast.text, slow.text)
+        assert fast.json() == slow.json()
         if code:
-            assert fast[1]["error"] == code
+            assert fast.json()["error"] == code
 
 
-@pytest.mark.parametrize("query, field", [(b"daypart=teatime", "context.daypart"), (b"user_id=" + b"u" * 200, "user_id"),
-                                          (b"tz_offset_minutes=soon", None)])
-def test_bad_requests_are_left_to_the_framework(app, query, field):
-    app, _ = app
-    status, body = call(FastPersonalize(app), query, headers=edge_app(app.state.settings.data_path).server())
-    assert status == 400 and body["error"] == "invalid_input"
-    if field:
-        assert body["field"] == field
+def test_the_gate_and_the_metrics_apply_to_the_fast_path(app, tmp_path):
+    app, client = app
+    origin = "http://localhost:8080"
+    r = client.get("/v1/personalize?region=eu", headers={"origin": origin})
+    assert r.status_code == 200
+    allowed = r.headers.get("access-control-allow-origin")
+    app.state.fast_path = False
+    assert client.get("/v1/personalize?region=eu", headers={"origin": origin}).headers.get(
+        "access-control-allow-origin") == allowed  # CORS headers: the gate's, either way
+    app.state.fast_path = True
+    text = client.get("/metrics").text
+    assert 'sentiedge_http_request_duration_seconds_count{method="GET",route="/v1/personalize",status="200"}' in text
 
 
-def test_other_routes_pass_through(app):
-    app, _ = app
-    status, body = call(FastPersonalize(app), b"", path="/readyz")
-    assert status == 200 and body["status"] == "ready"
+def test_the_happy_path_is_answered_by_the_fast_path(app, monkeypatch):
+    from edge_node import fast_path
+
+    app, client = app
+    answered = []
+    encode = fast_path._encode
+    monkeypatch.setattr(fast_path, "_encode", lambda decision: answered.append(1) or encode(decision))
+    assert client.get("/v1/personalize?user_id=ann&region=eu").status_code == 200
+    assert client.get("/v1/personalize?tz_offset_minutes=1_0").status_code == 400
+    assert answered == [1]  # the first by the fast path, the refused one by the route
