@@ -15,8 +15,7 @@ from edge_node.errors import InvalidInput, LimitExceeded
 from edge_node.experiments import Assignment
 from sentiedge_core.access import Caller
 from edge_node.http_access import authorize_user, caller_of
-from edge_node.http_users import check_context, check_id
-from edge_node.ingest import Context, context_cohort
+from edge_node.ingest import Context, check_context, check_id, context_cohort
 from edge_node.node import EdgeNode, running
 from edge_node.schemas import (BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, ExperimentEvent, RankRequest, RankResponse,
                                error_responses)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 import datetime as dt
 
@@ -13,9 +12,9 @@ from litestar.params import FromPath, JSONBody
 from edge_node import personalization
 from edge_node.config import EdgeSettings
 from edge_node.decisions import named_affinities
-from edge_node.errors import InvalidInput, LimitExceeded, NotFound
+from edge_node.errors import InvalidInput, NotFound
 from edge_node.http_access import authorize_user, caller_of
-from edge_node.ingest import DAYPARTS, Context, IngestReport, validate_event
+from edge_node.ingest import IngestReport, check_id
 from edge_node.node import running
 from edge_node.records import PURPOSES, Consent
 from edge_node.schemas import (READ_ERRORS, WRITE_ERRORS, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
@@ -25,34 +24,6 @@ from edge_node.schemas import (READ_ERRORS, WRITE_ERRORS, ConsentUpdate, Consent
 
 def timestamp(at: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(at, dt.UTC)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def check_id(value: str, settings: EdgeSettings, field: str = "user_id") -> str:
-    if not value.strip():
-        raise InvalidInput(f"{field} is empty", field=field)
-    if len(value) > settings.max_id_chars:
-        raise InvalidInput(f"{field} has {len(value)} characters; the limit is {settings.max_id_chars} "
-                           f"(EDGE_MAX_ID_CHARS)", field=field)
-    if _CONTROL.search(value):
-        raise InvalidInput(f"{field} contains control characters", field=field)
-    return value
-
-
-def check_context(context: Context | None, settings: EdgeSettings) -> None:
-    if context is None:
-        return
-    for name in ("region", "device", "referrer"):
-        value = getattr(context, name)
-        if value is not None:  # cohort keys and echoed reasons are built from these
-            check_id(value, settings, field=f"context.{name}")
-    if context.daypart is not None and context.daypart not in DAYPARTS:
-        raise InvalidInput(f"context.daypart {context.daypart[:40]!r} is not one of {', '.join(DAYPARTS)}",
-                           field="context.daypart")
-    if not -14 * 60 <= context.tz_offset_minutes <= 14 * 60:
-        raise InvalidInput("context.tz_offset_minutes must be within -840..840", field="context.tz_offset_minutes")
 
 
 def user_request(request: Request, state: State, user_id: str, scope: str):
@@ -110,20 +81,7 @@ class UsersController(Controller):
         each event moves the profile; events without consent are dropped and counted.
         User token, or server key ``events:write``."""
         node = user_request(request, state, user_id, "events:write")
-        settings = node.settings
-        if not data.events:
-            raise InvalidInput("events must hold at least one event", field="events")
-        if len(data.events) > settings.max_events_per_request:
-            raise LimitExceeded(f"events holds {len(data.events)} items; the limit is "
-                                f"{settings.max_events_per_request} (EDGE_MAX_EVENTS_PER_REQUEST)", field="events")
-        check_context(data.context, node.settings)
-        for i, event in enumerate(data.events):
-            validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
-        report = await node.ingestor.ingest(user_id, data.events, data.context, node.now())
-        node.triggers.evaluate(report.cohort, node.now())  # a crossing is timed from here
-        for result in report.results:
-            node.metrics.events.labels(result.status, result.reason or "").inc()
-        return report
+        return await node.record_events(user_id, data.events, data.context)
 
     @get("/vector", sync_to_thread=False, responses={**READ_ERRORS, **error_responses(404)})
     def get_vector(self, user_id: FromPath[str], state: State, request: Request) -> VectorView:

@@ -10,6 +10,7 @@ texts are being scored is never undone.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -82,6 +83,34 @@ def event_time(event: Event, index: int, now: float) -> float:
     if at > now + FUTURE_TOLERANCE_S:
         raise InvalidInput(f"events[{index}].timestamp is in the future", field=f"events[{index}].timestamp")
     return min(at, now)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_id(value: str, settings, field: str = "user_id") -> str:
+    if not value.strip():
+        raise InvalidInput(f"{field} is empty", field=field)
+    if len(value) > settings.max_id_chars:
+        raise InvalidInput(f"{field} has {len(value)} characters; the limit is {settings.max_id_chars} "
+                           f"(EDGE_MAX_ID_CHARS)", field=field)
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{field} contains control characters", field=field)
+    return value
+
+
+def check_context(context: Context | None, settings) -> None:
+    if context is None:
+        return
+    for name in ("region", "device", "referrer"):
+        value = getattr(context, name)
+        if value is not None:  # cohort keys and echoed reasons are built from these
+            check_id(value, settings, field=f"context.{name}")
+    if context.daypart is not None and context.daypart not in DAYPARTS:
+        raise InvalidInput(f"context.daypart {context.daypart[:40]!r} is not one of {', '.join(DAYPARTS)}",
+                           field="context.daypart")
+    if not -14 * 60 <= context.tz_offset_minutes <= 14 * 60:
+        raise InvalidInput("context.tz_offset_minutes must be within -840..840", field="context.tz_offset_minutes")
 
 
 def validate_event(event: Event, index: int, max_text_chars: int, max_id_chars: int) -> None:

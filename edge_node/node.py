@@ -16,10 +16,10 @@ from edge_node.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.decisions import Personalizer
 from edge_node.disk import DiskReserve
-from edge_node.errors import ConfigError, NotReady
+from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.experiments import ExperimentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
-from edge_node.ingest import Ingestor
+from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
 from sentiedge_core import monitoring
 from sentiedge_core.monitoring import DriftMonitor
@@ -156,6 +156,25 @@ class EdgeNode:
             return self.quality.sample(results, texts, now, subject)
         sampled = iter(self.quality.sample([r for r, _ in judged], [t for _, t in judged], now, subject))
         return [r if r.label == UNSUPPORTED else next(sampled) for r in results]
+
+    # --- use cases: the HTTP handlers translate to and from these ------------------------------
+    async def record_events(self, user_id: str, events: list, context) -> IngestReport:
+        """A user's events (the caller is authorized for the user): every check in one place,
+        then ingest (score, profile, cohorts), re-evaluate the cohort's triggers, count."""
+        settings = self.settings
+        if not events:
+            raise InvalidInput("events must hold at least one event", field="events")
+        if len(events) > settings.max_events_per_request:
+            raise LimitExceeded(f"events holds {len(events)} items; the limit is "
+                                f"{settings.max_events_per_request} (EDGE_MAX_EVENTS_PER_REQUEST)", field="events")
+        check_context(context, settings)
+        for i, event in enumerate(events):
+            validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
+        report = await self.ingestor.ingest(user_id, events, context, self.now())
+        self.triggers.evaluate(report.cohort, self.now())  # a crossing is timed from here
+        for result in report.results:
+            self.metrics.events.labels(result.status, result.reason or "").inc()
+        return report
 
     def refresh_gauges(self) -> None:
         """Gauges read from the store, refreshed when /metrics is scraped."""
