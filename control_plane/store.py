@@ -169,13 +169,21 @@ class Dialect:
 
 class Store(AccessStore):
     def __init__(self, directory: Path, database_url: str = "") -> None:
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one transaction at a time (privacy sequence numbers have no gaps)
+        self._held = None  # the connection of the transaction in progress, for reads inside it
+        self._pool = None
+        self._db = None
         try:
             if database_url:
-                import psycopg
+                from psycopg_pool import ConnectionPool
 
                 self.dialect = Dialect("postgresql")
-                self._db = psycopg.connect(database_url, autocommit=True)
+                # Connections are checked when taken and replaced when the server dropped them
+                # (a restart, a failover, an idle timeout): the next call reconnects.
+                self._pool = ConnectionPool(database_url, min_size=1, max_size=2, kwargs={"autocommit": True},
+                                            check=ConnectionPool.check_connection, timeout=10, open=True,
+                                            name="control-plane")
+                self._pool.wait(timeout=10)
             else:
                 private_file(private_dir(directory) / "control-plane.db")  # 0700 directory, 0600 files
                 self.dialect = Dialect("sqlite")
@@ -196,22 +204,39 @@ class Store(AccessStore):
             raise CpError(f"cannot open the database in {where}: {exc}") from exc
 
     def close(self) -> None:
-        self._db.close()
+        if self._pool is not None:
+            self._pool.close()
+        else:
+            self._db.close()
+
+    @contextmanager
+    def _connection(self):
+        """The connection to use now: the open transaction's, SQLite's one, or one from the pool."""
+        if self._held is not None:
+            yield self._held
+        elif self._pool is None:
+            yield self._db
+        else:
+            with self._pool.connection() as conn:
+                yield conn
 
     @contextmanager
     def _tx(self) -> Iterator["_Conn"]:
-        with self._lock:
-            self._db.execute(self.dialect.begin)
+        with self._lock, self._connection() as conn:
+            conn.execute(self.dialect.begin)
+            outer, self._held = self._held, conn
             try:
-                yield _Conn(self._db, self.dialect)
+                yield _Conn(conn, self.dialect)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            finally:
+                self._held = outer
+            conn.execute("COMMIT")
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(self.dialect.sql(sql), args).fetchall()
+        with self._lock, self._connection() as conn:
+            return conn.execute(self.dialect.sql(sql), args).fetchall()
 
     # --- secrets ----------------------------------------------------------------------------
     def secret(self, name: str, make) -> bytes:

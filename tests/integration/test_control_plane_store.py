@@ -330,3 +330,20 @@ def test_a_database_from_a_newer_release_is_refused(tmp_path):
     store.close()
     with pytest.raises(CpError, match="newer than this control plane"):
         Store(tmp_path)
+
+
+def test_the_postgresql_store_reconnects_after_the_server_drops_its_connections(postgres, tmp_path):
+    """A restart, a failover or an idle timeout closes the server side; the next call works."""
+    import psycopg
+
+    url = postgres.new_database()
+    store = Store(tmp_path, url)
+    store.upsert_node(Node(node_id="pop-ams", registered_at=1.0))
+    with psycopg.connect(url, autocommit=True) as admin:
+        dropped = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+    assert dropped and all(ok for (ok,) in dropped)
+    assert [n.node_id for n in store.nodes()] == ["pop-ams"]  # a read on a fresh connection
+    store.upsert_node(Node(node_id="pop-fra", registered_at=2.0))  # and a write
+    assert sorted(n.node_id for n in store.nodes()) == ["pop-ams", "pop-fra"]
+    store.close()
