@@ -14,12 +14,11 @@ import grpc
 import msgspec
 
 from control_plane import convert
-from control_plane.errors import CpError, InvalidArgument, NotFound
-from control_plane.registry import BUNDLED
+from control_plane.errors import CpError, InvalidArgument
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import NODE_ID
-from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drifted, psi
-from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2
+from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
+from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
 
 log = logging.getLogger("control_plane.admin")
 
@@ -127,19 +126,9 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
     async def Drift(self, request, context, who):  # noqa: N802
         """PSI of each node's recent predictions against its model's reference, and of all
         nodes on the same model together."""
-        threshold = DRIFT_PSI_THRESHOLD
-        rows, merged = [], {}
-        for node_id, body, _ in self.cp.store.outputs():
-            o = json.loads(body)
-            if not o["reference_labels"]:
-                continue
-            rows.append(self._drift_row(node_id, o, threshold))
-            m = merged.setdefault(o["model"], {**o, "label_counts": [0] * len(o["label_counts"]),
-                                               "confidence_counts": [0] * len(o["confidence_counts"])})
-            m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"])]
-            m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
-        rows += [self._drift_row(f"all {model}", o, threshold) for model, o in sorted(merged.items())]
-        return operator_pb2.DriftReport(rows=rows, threshold=threshold)
+        outputs = [{**json.loads(body), "scope": node_id} for node_id, body, _ in self.cp.store.outputs()]
+        rows = drift_report(outputs, DRIFT_PSI_THRESHOLD)
+        return operator_pb2.DriftReport(rows=[operator_pb2.DriftRow(**r) for r in rows], threshold=DRIFT_PSI_THRESHOLD)
 
     @operator_call
     async def Quality(self, request, context, who):  # noqa: N802
@@ -153,52 +142,8 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         rows += [_quality_row(model, "all", n, d) for model, (n, d) in sorted(merged.items())]
         return operator_pb2.QualityReport(rows=rows)
 
-    @staticmethod
-    def _drift_row(scope: str, o: dict, threshold: float) -> operator_pb2.DriftRow:
-        n = sum(o["label_counts"])
-        label_psi = psi(o["reference_labels"], o["label_counts"])
-        confidence_psi = psi(o["reference_confidence"], o["confidence_counts"])
-        return operator_pb2.DriftRow(scope=scope, model=o["model"], predictions=n, label_psi=label_psi,
-                                     confidence_psi=confidence_psi,
-                                     drift=drifted(label_psi, confidence_psi, n, threshold=threshold))
-
     def _status(self, name: str) -> operator_pb2.RolloutStatus:
-        """The rollout of ``name`` (if any) and what every node is assigned and serves."""
-        store = self.cp.store
-        registry = self.cp.registry
-        rollout = next((r for r in store.rollouts() if r.name == name), None)
-        if rollout is None and not any(r.name == name for r in store.models()) and not any(
-                n.model_name == name for n in store.nodes()):
-            raise NotFound(f"no model {name!r}: not pushed and served by no node (control-plane models list)")
-        states = []
-        now = self.cp.now()
-        views = [v for v in self.cp.nodes.views(now) if not v.node.decommissioned]
-        fleet = [v.node for v in views]
-        for view in views:
-            node = view.node
-            desired = registry.desired(node.node_id, fleet) if rollout else None
-            parked = store.node_model(node.node_id, desired.manifest_sha) if desired else None
-            if desired is None:
-                state = "unassigned"
-            elif node.model_sha == desired.manifest_sha:
-                state = "serving"
-            elif parked and parked[0] == "parked":
-                state = "parked"
-            else:
-                state = "stale" if view.state == "stale" else "pending"
-            serving = store.model(sha=node.model_sha) if node.model_sha else None
-            states.append(operator_pb2.NodeModelState(
-                node_id=node.node_id, assigned=convert.model_ref(desired),
-                serving=convert.model_ref(serving) if serving else common_pb2.ModelRef(
-                    name=node.model_name, version=node.model_version, manifest_sha256=node.model_sha),
-                state=state, error=parked[1] if parked and parked[0] == "parked" else ""))
-        chosen = sorted(registry.targets(rollout, fleet)) if rollout else []
-        return convert.rollout_status(rollout, name, self._rollout_model(rollout, "current_sha"),
-                                      self._rollout_model(rollout, "previous_sha"), states, chosen)
-
-    def _rollout_model(self, rollout, which: str):
-        sha = getattr(rollout, which) if rollout else ""
-        return None if not sha or sha == BUNDLED else self.cp.store.model(sha=sha)
+        return convert.rollout_status(self.cp.registry.status(name, self.cp.nodes.views(self.cp.now())))
 
 
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):

@@ -54,14 +54,17 @@ def node_info(v: NodeView, credential: str = "", quarantined: bool = False) -> o
         connected_since=n.connected_since, state=v.state, serving_personal=n.serving_personal)
 
 
-def rollout_status(rollout: Rollout | None, name: str, current: ModelRow | None, previous: ModelRow | None,
-                   states: list[operator_pb2.NodeModelState], chosen: list[str]) -> operator_pb2.RolloutStatus:
+def rollout_status(view) -> operator_pb2.RolloutStatus:
     from control_plane.registry import BUNDLED
 
+    rollout = view.rollout
     return operator_pb2.RolloutStatus(
-        name=name, current=model_ref(current), previous=model_ref(previous),
-        percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], node_states=states,
-        chosen=chosen, current_bundled=bool(rollout and rollout.current_sha == BUNDLED),
+        name=view.name, current=model_ref(view.current), previous=model_ref(view.previous),
+        percent=rollout.percent if rollout else 0, nodes=rollout.nodes if rollout else [], chosen=view.chosen,
+        node_states=[operator_pb2.NodeModelState(node_id=n.node_id, assigned=model_ref(n.assigned),
+                                                 serving=model_ref(n.serving), state=n.state, error=n.error)
+                     for n in view.nodes],
+        current_bundled=bool(rollout and rollout.current_sha == BUNDLED),
         previous_bundled=bool(rollout and rollout.previous_sha in (BUNDLED, "")))
 
 

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
+import msgspec
+
 from control_plane.store import ModelRow, Rollout, Store
 from sentiedge_core import signing
 from sentiedge_core.bundle import MANIFEST, pack, sha256_file, unpack
@@ -21,6 +23,25 @@ from sentiedge_core.errors import SentiedgeError
 
 
 BUNDLED = "bundled"  # a rollout's version meaning "each node's own bundled model"
+
+
+class NodeModel(msgspec.Struct, kw_only=True):
+    """What one node is assigned and serves, and where that stands."""
+
+    node_id: str
+    assigned: ModelRow | None
+    serving: ModelRow  # a registry row, or one made from what the node says it serves
+    state: str  # unassigned, serving, pending, stale, parked
+    error: str = ""
+
+
+class RolloutView(msgspec.Struct, kw_only=True):
+    name: str
+    rollout: Rollout | None
+    current: ModelRow | None  # None for the bundled model (see current_bundled) or no rollout
+    previous: ModelRow | None
+    chosen: list[str]
+    nodes: list[NodeModel]
 
 
 def bucket(node_id: str, name: str) -> int:
@@ -161,3 +182,40 @@ class Registry:
             return None
         return ModelRow(manifest_sha=ref[2], name=ref[0], version=ref[1], bundle_sha="", size=0, pushed_at=0.0,
                         bundled=True)
+
+    def status(self, name: str, views: list) -> RolloutView:
+        """The rollout of ``name`` (if any) and, for every registered node (``NodeView``s), what
+        it is assigned and serves: serving, pending, stale (not heard from), parked (refused it)."""
+        store = self.store
+        rollout = next((r for r in store.rollouts() if r.name == name), None)
+        if rollout is None and not any(r.name == name for r in store.models()) and not any(
+                v.node.model_name == name for v in views):
+            raise NotFound(f"no model {name!r}: not pushed and served by no node (control-plane models list)")
+        views = [v for v in views if not v.node.decommissioned]
+        fleet = [v.node for v in views]
+        nodes = []
+        for view in views:
+            node = view.node
+            desired = self.desired(node.node_id, fleet) if rollout else None
+            parked = store.node_model(node.node_id, desired.manifest_sha) if desired else None
+            parked = parked if parked and parked[0] == "parked" else None
+            if desired is None:
+                state = "unassigned"
+            elif node.model_sha == desired.manifest_sha:
+                state = "serving"
+            elif parked:
+                state = "parked"
+            else:
+                state = "stale" if view.state == "stale" else "pending"
+            serving = (store.model(sha=node.model_sha) if node.model_sha else None) or ModelRow(
+                manifest_sha=node.model_sha, name=node.model_name, version=node.model_version, bundle_sha="", size=0,
+                pushed_at=0.0)
+            nodes.append(NodeModel(node_id=node.node_id, assigned=desired, serving=serving, state=state,
+                                   error=parked[1] if parked else ""))
+
+        def row(sha: str) -> ModelRow | None:
+            return None if not sha or sha == BUNDLED else store.model(sha=sha)
+
+        return RolloutView(name=name, rollout=rollout, current=row(rollout.current_sha) if rollout else None,
+                           previous=row(rollout.previous_sha) if rollout else None,
+                           chosen=sorted(self.targets(rollout, fleet)) if rollout else [], nodes=nodes)

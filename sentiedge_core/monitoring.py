@@ -95,3 +95,26 @@ class DriftMonitor:
 
     def closed(self, after: int, until: int) -> list[tuple[int, list[int], list[int]]]:
         return [(w, c[0], c[1]) for w, c in sorted(self.windows.items()) if after < w <= until]
+
+
+def drift_report(outputs: list[dict], threshold: float = DRIFT_PSI_THRESHOLD) -> list[dict]:
+    """Each node's recent predictions against its model's reference, then all nodes on the same
+    model together. ``outputs``: what edges report (scope, model, reference and counts)."""
+    rows, merged = [], {}
+    for o in outputs:
+        if not o["reference_labels"]:
+            continue
+        rows.append(_drift_row(o["scope"], o, threshold))
+        m = merged.setdefault(o["model"], {**o, "label_counts": [0] * len(o["label_counts"]),
+                                           "confidence_counts": [0] * len(o["confidence_counts"])})
+        m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"])]
+        m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
+    return rows + [_drift_row(f"all {model}", o, threshold) for model, o in sorted(merged.items())]
+
+
+def _drift_row(scope: str, o: dict, threshold: float) -> dict:
+    n = sum(o["label_counts"])
+    label_psi = psi(o["reference_labels"], o["label_counts"])
+    confidence_psi = psi(o["reference_confidence"], o["confidence_counts"])
+    return {"scope": scope, "model": o["model"], "predictions": n, "label_psi": label_psi,
+            "confidence_psi": confidence_psi, "drift": drifted(label_psi, confidence_psi, n, threshold=threshold)}
