@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import tempfile
@@ -33,19 +34,42 @@ def operator_call(method=None, *, audit=None):
         return lambda m: operator_call(m, audit=audit)
     action = f"{method.__qualname__.split('Servicer.')[0]}.{method.__name__}"
 
-    @functools.wraps(method)
-    async def wrapper(self, request, context):
+    streaming = inspect.iscoroutinefunction(method)  # reads a request stream (Push): stays on the loop
+
+    def checked(self, request, metadata, run):
+        """Authenticate, run, audit: the store calls, made off the event loop (a worker thread)."""
         who = "-"
         try:
-            who = self.cp.operator(context.invocation_metadata())
-            result = await method(self, request, context, who)
+            who = self.cp.operator(metadata)
+            result = run(who)
         except CpError as exc:
             if audit is not None or who == "-":
                 detail = exc.message if who == "-" else f"refused: {exc.message}"
                 self.cp.audit(who, action, detail[:300], ok=False)
-            await context.abort(exc.code, exc.message)
+            return None, exc
         if audit is not None:
             self.cp.audit(who, action, audit(request, result))
+        return result, None
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        metadata = context.invocation_metadata()
+        if streaming:
+            who, error = "-", None
+            try:
+                who = await asyncio.to_thread(self.cp.operator, metadata)
+                result = await method(self, request, context, who)
+            except CpError as exc:
+                result, error = None, exc
+                detail = exc.message if who == "-" else f"refused: {exc.message}"
+                await asyncio.to_thread(self.cp.audit, who, action, detail[:300], False)
+            if error is None and audit is not None:
+                await asyncio.to_thread(self.cp.audit, who, action, audit(request, result))
+        else:
+            result, error = await asyncio.to_thread(checked, self, request, metadata,
+                                                    lambda who: method(self, request, context, who))
+        if error is not None:
+            await context.abort(error.code, error.message)
         return result
 
     return wrapper
@@ -97,11 +121,11 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         return convert.model_info(row, already=not new)
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListModelsResponse(models=[convert.model_info(m) for m in self.cp.store.models()])
 
     @operator_call(audit=lambda request, reply: _rollout(reply))
-    async def Rollout(self, request, context, who):  # noqa: N802
+    def Rollout(self, request, context, who):  # noqa: N802
         percent = request.percent if request.HasField("percent") else None
         rollout, warnings = self.cp.registry.rollout(request.name, request.version, percent, list(request.nodes),
                                                      self.cp.now(), allow_unknown=request.allow_unknown)
@@ -112,18 +136,18 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         return status
 
     @operator_call(audit=lambda request, reply: _rollout(reply))
-    async def Rollback(self, request, context, who):  # noqa: N802
+    def Rollback(self, request, context, who):  # noqa: N802
         self.cp.registry.rollback(request.name, self.cp.now())
         log.info("%s rolled back %s", who, request.name)
         self.cp.wake_all()
         return self._status(request.name)
 
     @operator_call
-    async def Status(self, request, context, who):  # noqa: N802
+    def Status(self, request, context, who):  # noqa: N802
         return self._status(request.name)
 
     @operator_call
-    async def Drift(self, request, context, who):  # noqa: N802
+    def Drift(self, request, context, who):  # noqa: N802
         """PSI of each node's recent predictions against its model's reference, and of all
         nodes on the same model together."""
         outputs = [{**json.loads(body), "scope": node_id} for node_id, body, _ in self.cp.store.outputs()]
@@ -131,7 +155,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
         return operator_pb2.DriftReport(rows=[operator_pb2.DriftRow(**r) for r in rows], threshold=DRIFT_PSI_THRESHOLD)
 
     @operator_call
-    async def Quality(self, request, context, who):  # noqa: N802
+    def Quality(self, request, context, who):  # noqa: N802
         """Disagreement of sampled, labelled predictions per model version: each node, and all."""
         rows, merged = [], {}
         for node_id, model, labelled, disagreements in self.cp.store.quality():
@@ -148,25 +172,25 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
     @operator_call(audit=lambda request, reply: _request(reply))
-    async def Revoke(self, request, context, who):  # noqa: N802
+    def Revoke(self, request, context, who):  # noqa: N802
         entry = self.cp.ledger.revoke(request.user_id, list(request.purposes), self.cp.now(), request.idempotency_key)
         log.info("%s filed %s: revoke %s (seq %d)", who, entry.request_id, entry.purposes, entry.seq)
         self.cp.wake_all()
         return convert.request_status(self.cp.ledger.status(entry.request_id))
 
     @operator_call(audit=lambda request, reply: _request(reply))
-    async def Delete(self, request, context, who):  # noqa: N802
+    def Delete(self, request, context, who):  # noqa: N802
         entry = self.cp.ledger.delete(request.user_id, self.cp.now(), request.idempotency_key)
         log.info("%s filed %s: delete (seq %d)", who, entry.request_id, entry.seq)
         self.cp.wake_all()
         return convert.request_status(self.cp.ledger.status(entry.request_id))
 
     @operator_call
-    async def Status(self, request, context, who):  # noqa: N802
+    def Status(self, request, context, who):  # noqa: N802
         return convert.request_status(self.cp.ledger.status(request.request_id))
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListPrivacyResponse(
             requests=[convert.request_status(s) for s in self.cp.ledger.recent(request.limit)])
 
@@ -182,20 +206,20 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         return convert.node_info(view, credential, quarantined)
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         quarantined = self.cp.store.quarantined()
         return operator_pb2.ListNodesResponse(nodes=[
             convert.node_info(v, self.cp.node_auth.credential_of(v.node.node_id), v.node.node_id in quarantined)
             for v in self.cp.nodes.views(self.cp.now())])
 
     @operator_call(audit=lambda request, reply: reply.node_id)
-    async def Decommission(self, request, context, who):  # noqa: N802
+    def Decommission(self, request, context, who):  # noqa: N802
         self.cp.nodes.decommission(request.node_id)
         log.info("%s decommissioned node %s", who, request.node_id)
         return self._info(request.node_id)
 
     @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires {reply.expires_at:.0f})")
-    async def Enroll(self, request, context, who):  # noqa: N802
+    def Enroll(self, request, context, who):  # noqa: N802
         if not NODE_ID.match(request.node_id):
             raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
         if self.cp.settings.tls:
@@ -205,7 +229,7 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         return operator_pb2.NodeEnrollment(node_id=request.node_id, enrollment_token=token, expires_at=expires)
 
     @operator_call(audit=lambda request, reply: reply.node_id)
-    async def Revoke(self, request, context, who):  # noqa: N802
+    def Revoke(self, request, context, who):  # noqa: N802
         if not NODE_ID.match(request.node_id):
             raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
         self.cp.store.revoke_credential(request.node_id, self.cp.now())
@@ -214,7 +238,7 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         return self._info(request.node_id)
 
     @operator_call(audit=lambda request, reply: f"{reply.node_id} quarantined={reply.quarantined}")
-    async def Quarantine(self, request, context, who):  # noqa: N802
+    def Quarantine(self, request, context, who):  # noqa: N802
         if not NODE_ID.match(request.node_id):
             raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
         self.cp.store.set_quarantine(request.node_id, not request.release)
@@ -225,37 +249,37 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
 
 class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
     @operator_call(audit=lambda request, reply: f"app {reply.name} ({reply.app_id}) origins {','.join(reply.origins)}")
-    async def Add(self, request, context, who):  # noqa: N802
+    def Add(self, request, context, who):  # noqa: N802
         issued = self.cp.apps.add(request.name, list(request.origins), request.public_key, self.cp.now())
         self.cp.wake_all()
         return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListAppsResponse(apps=[convert.app_info(a) for a in self.cp.apps.all()])
 
     @operator_call(audit=lambda request, reply: f"app {reply.name}: new client key and signing secret {reply.kid}")
-    async def Rotate(self, request, context, who):  # noqa: N802
+    def Rotate(self, request, context, who):  # noqa: N802
         issued = self.cp.apps.rotate(request.name, request.grace_s, self.cp.now())
         self.cp.wake_all()
         return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
 
     @operator_call(audit=lambda request, reply: f"app {reply.name}" + (
         f" server key {request.server_key}" if request.server_key else ""))
-    async def Revoke(self, request, context, who):  # noqa: N802
+    def Revoke(self, request, context, who):  # noqa: N802
         app = self.cp.apps.revoke(request.name, request.server_key, self.cp.now())
         self.cp.wake_all()
         return convert.app_info(app)
 
     @operator_call(audit=lambda request, reply: f"app {reply.name} server key {request.key_name} "
                                                 f"scopes {','.join(request.scopes)}")
-    async def AddServerKey(self, request, context, who):  # noqa: N802
+    def AddServerKey(self, request, context, who):  # noqa: N802
         issued = self.cp.apps.add_server_key(request.name, request.key_name, list(request.scopes), self.cp.now())
         self.cp.wake_all()
         return convert.app_info(issued.app, server_key=issued.server_key)
 
     @operator_call(audit=lambda request, reply: f"app {request.name}: development token")
-    async def Token(self, request, context, who):  # noqa: N802
+    def Token(self, request, context, who):  # noqa: N802
         token, expires = self.cp.apps.token(request.name, request.user_id, request.ttl_s or 3600.0,
                                             list(request.consent), request.policy_version, self.cp.now())
         return operator_pb2.AppToken(token=token, expires_at=expires)
@@ -263,7 +287,7 @@ class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
 
 class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
     @operator_call
-    async def Merged(self, request, context, who):  # noqa: N802
+    def Merged(self, request, context, who):  # noqa: N802
         now = self.cp.now()
         return sync_pb2.CohortPriors(generated_at=now,
                                      cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
@@ -275,24 +299,24 @@ def _rule(reply) -> str:
 
 class RulesServicer(Base, operator_pb2_grpc.RulesServicer):
     @operator_call(audit=lambda request, reply: _rule(reply))
-    async def Add(self, request, context, who):  # noqa: N802
+    def Add(self, request, context, who):  # noqa: N802
         rule = self.cp.rules.add(convert.rule_from_proto(request), self.cp.now())
         self.cp.wake_all()
         return convert.rule_to_proto(rule)
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         return sync_pb2.RuleSet(version=self.cp.store.rules_version(),
                                 rules=[convert.rule_to_proto(r) for r in self.cp.rules.all()])
 
     @operator_call(audit=lambda request, reply: _rule(reply))
-    async def Remove(self, request, context, who):  # noqa: N802
+    def Remove(self, request, context, who):  # noqa: N802
         rule = self.cp.rules.remove(request.name, self.cp.now())
         self.cp.wake_all()
         return convert.rule_to_proto(rule)
 
     @operator_call
-    async def History(self, request, context, who):  # noqa: N802
+    def History(self, request, context, who):  # noqa: N802
         rows = self.cp.store.rule_history(max(1, min(request.limit or 50, 10_000)))
         return operator_pb2.RuleHistory(entries=[
             operator_pb2.RuleHistoryEntry(at=at, node_id=node, rule=rule, cohort=cohort, event=event, value=value)
@@ -302,18 +326,18 @@ class RulesServicer(Base, operator_pb2_grpc.RulesServicer):
 class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
     @operator_call(audit=lambda request, reply: f"{reply.name}: " + ", ".join(
         f"{a.name}={a.weight}{' (holdout)' if a.holdout else ''}" for a in reply.arms))
-    async def Add(self, request, context, who):  # noqa: N802
+    def Add(self, request, context, who):  # noqa: N802
         experiment = self.cp.experiments.add(convert.experiment_from_proto(request), self.cp.now())
         self.cp.wake_all()
         return convert.experiment_to_proto(experiment)
 
     @operator_call
-    async def List(self, request, context, who):  # noqa: N802
+    def List(self, request, context, who):  # noqa: N802
         return sync_pb2.ExperimentSet(version=self.cp.store.experiments_version(),
                                       experiments=[convert.experiment_to_proto(e) for e in self.cp.experiments.all()])
 
     @operator_call
-    async def Report(self, request, context, who):  # noqa: N802
+    def Report(self, request, context, who):  # noqa: N802
         experiment, results = self.cp.experiments.report(request.name)
         return operator_pb2.ExperimentReport(
             name=experiment.name, holdout=next(a.name for a in experiment.arms if a.holdout),
@@ -322,24 +346,24 @@ class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
 
 class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
     @operator_call(audit=lambda request, reply: f"token {reply.name}")
-    async def AddToken(self, request, context, who):  # noqa: N802
+    def AddToken(self, request, context, who):  # noqa: N802
         token = self.cp.add_token(request.name)
         return operator_pb2.TokenInfo(name=request.name, token=token, created_at=self.cp.now(), source="store")
 
     @operator_call
-    async def ListTokens(self, request, context, who):  # noqa: N802
+    def ListTokens(self, request, context, who):  # noqa: N802
         configured = [operator_pb2.TokenInfo(name=name, source="config") for name in sorted(set(self.cp.tokens.values()))]
         stored = [operator_pb2.TokenInfo(name=n, created_at=c, revoked_at=r, source="store")
                   for n, c, r in self.cp.store.tokens()]
         return operator_pb2.ListTokensResponse(tokens=configured + stored)
 
     @operator_call(audit=lambda request, reply: f"token {reply.name}")
-    async def RevokeToken(self, request, context, who):  # noqa: N802
+    def RevokeToken(self, request, context, who):  # noqa: N802
         self.cp.revoke_token(request.name)
         return operator_pb2.TokenInfo(name=request.name, revoked_at=self.cp.now(), source="store")
 
     @operator_call
-    async def Audit(self, request, context, who):  # noqa: N802
+    def Audit(self, request, context, who):  # noqa: N802
         limit = max(1, min(request.limit or 50, 10_000))
         return operator_pb2.AuditResponse(entries=[
             operator_pb2.AuditEntry(at=at, who=w, action=a, detail=d, ok=ok)

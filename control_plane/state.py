@@ -79,6 +79,7 @@ class ControlPlane:
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
         for node in self.store.nodes():
             if node.connected_since:
@@ -154,14 +155,27 @@ class ControlPlane:
 
     # --- waking streams ---------------------------------------------------------------------
     def watch(self, node_id: str, event: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()  # the streams' loop: wake_all may be called off it
         self._watchers.setdefault(node_id, set()).add(event)
 
     def unwatch(self, node_id: str, event: asyncio.Event) -> None:
         self._watchers.get(node_id, set()).discard(event)
 
     def wake_all(self) -> None:
-        for events in self._watchers.values():
-            for event in events:
+        """Wake every Sync stream; safe from the operator calls' worker threads."""
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is not None and running is not loop:
+            loop.call_soon_threadsafe(self._wake_now)
+        else:
+            self._wake_now()
+
+    def _wake_now(self) -> None:
+        for events in list(self._watchers.values()):
+            for event in list(events):
                 event.set()
 
     def close(self) -> None:
