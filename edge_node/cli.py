@@ -92,7 +92,7 @@ def serve(args: argparse.Namespace) -> int:
         def capture_signals(self):  # the public server owns the signals and stops this one
             yield
 
-    from edge_node.app import create_admin_app, create_app
+    from edge_node.http.app import create_admin_app, create_app
 
     from edge_node.node import preflight
 
@@ -100,7 +100,7 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     preflight(settings)
     app = create_app(settings)
-    from edge_node.http_server import Guard, connection_budget, fold_repeated_warnings
+    from edge_node.http.server import Guard, connection_budget, fold_repeated_warnings
 
     max_connections, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
 

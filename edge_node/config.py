@@ -39,7 +39,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_request: int = 100
     max_candidates_per_request: int = 500
     max_id_chars: int = 128
-    # Connections (edge_node/http_server.py): slow or idle clients are closed, open connections capped
+    # Connections (edge_node/http/server.py): slow or idle clients are closed, open connections capped
     header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
     body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
     keep_alive_timeout_s: int = 5  # an idle keep-alive connection is closed after this long

@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from edge_node import personalization
-from edge_node.cohorts import CohortBook, cohort_key, daypart
+from edge_node.personalization import profiles as personalization
+from edge_node.personalization.cohorts import CohortBook, cohort_key, daypart
 from edge_node.errors import InvalidInput
 from sentiedge_core.inference import UNSUPPORTED, Sentiment
-from edge_node.personalization import EVENT_WEIGHTS, Tuning
+from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
 

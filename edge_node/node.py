@@ -12,26 +12,26 @@ from edge_node import app_sources
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import AppSet, Gatekeeper
 from sentiedge_core.bundle import MANIFEST, sha256_file
-from edge_node.cohorts import CohortBook
+from edge_node.personalization.cohorts import CohortBook
 from edge_node.config import EdgeSettings
-from edge_node.decisions import Personalizer
+from edge_node.personalization.decisions import Personalizer
 from edge_node.disk import DiskReserve
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
-from edge_node.experiments import ExperimentBook
+from edge_node.personalization.experiments import ExperimentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
 from sentiedge_core import monitoring
 from sentiedge_core.monitoring import DriftMonitor
 from edge_node.quality import QualityBook
-from edge_node.model_updates import ModelUpdates
-from edge_node.personalization import Tuning
+from edge_node.sync.model_updates import ModelUpdates
+from edge_node.personalization.profiles import Tuning
 from edge_node.privacy import PrivacyBook, Pseudonymizer
-from edge_node.ranking import Weights
+from edge_node.personalization.ranking import Weights
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
-from edge_node.triggers import TriggerBook
-from edge_node.sync_agent import SyncAgent
+from edge_node.personalization.triggers import TriggerBook
+from edge_node.sync.agent import SyncAgent
 
 log = logging.getLogger("edge_node")
 

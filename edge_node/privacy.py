@@ -20,8 +20,8 @@ from collections import OrderedDict
 
 import msgspec
 
-from edge_node.cohorts import CohortBook
-from edge_node import personalization
+from edge_node.personalization.cohorts import CohortBook
+from edge_node.personalization import profiles as personalization
 from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression

@@ -20,7 +20,7 @@ def _spec() -> dict:
     served one is compared with it below), loaded at collection time for parametrization."""
     import tempfile
 
-    from edge_node.app import create_app
+    from edge_node.http.app import create_app
     from edge_node.config import load_settings
 
     import json

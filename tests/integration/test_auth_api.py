@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from edge_node.app import create_app
+from edge_node.http.app import create_app
 from edge_node.config import load_settings
 from tests.credentials import edge_app
 

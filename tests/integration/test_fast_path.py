@@ -5,7 +5,7 @@ everything it does not accept to the route."""
 import pytest
 from litestar.testing import TestClient
 
-from edge_node.app import create_app
+from edge_node.http.app import create_app
 from edge_node.config import load_settings
 from tests.credentials import edge_app
 
@@ -81,7 +81,7 @@ def test_the_gate_and_the_metrics_apply_to_the_fast_path(app, tmp_path):
 
 
 def test_the_happy_path_is_answered_by_the_fast_path(app, monkeypatch):
-    from edge_node import fast_path
+    from edge_node.http import fast_path
 
     app, client = app
     answered = []

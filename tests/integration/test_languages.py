@@ -4,7 +4,7 @@
 import pytest
 from litestar.testing import TestClient
 
-from edge_node.app import create_app
+from edge_node.http.app import create_app
 from edge_node.config import load_settings
 from tests.credentials import edge_app
 

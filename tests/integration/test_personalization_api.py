@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from litestar.testing import TestClient
 
-from edge_node.app import create_app
+from edge_node.http.app import create_app
 from tests.credentials import edge_app
 from edge_node.config import load_settings
 

@@ -31,7 +31,7 @@ def test_micro_batched_service_agrees_with_the_synchronous_engine(model):
 
 
 def test_serving_never_imports_the_training_stack():
-    code = ("import sys, edge_node.app, edge_node.cli, sentiedge_core.inference, models.evaluate;"
+    code = ("import sys, edge_node.http.app, edge_node.cli, sentiedge_core.inference, models.evaluate;"
             "bad = [m for m in ('torch', 'transformers', 'onnx') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

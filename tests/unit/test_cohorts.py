@@ -1,6 +1,6 @@
 import pytest
 
-from edge_node.cohorts import ALL, CohortBook, cohort_key, daypart
+from edge_node.personalization.cohorts import ALL, CohortBook, cohort_key, daypart
 from edge_node.records import Member
 from edge_node.store import EdgeStore
 

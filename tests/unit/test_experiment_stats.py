@@ -5,7 +5,7 @@ import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from control_plane.experiments import two_proportions
-from edge_node.experiments import Arm, Experiment, assign
+from edge_node.personalization.experiments import Arm, Experiment, assign
 
 
 @pytest.mark.parametrize("seed, n, p_h, lift", [(1, 20_000, 0.10, 0.30), (2, 5_000, 0.05, 0.0), (3, 800, 0.2, 0.1)])

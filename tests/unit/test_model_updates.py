@@ -4,7 +4,7 @@ import pytest
 
 from sentiedge_core.bundle import MANIFEST, pack, sha256_file
 from edge_node.errors import EdgeError
-from edge_node.model_updates import ModelUpdates
+from edge_node.sync.model_updates import ModelUpdates
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edge_node import personalization as p
+from edge_node.personalization import profiles as p
 from edge_node.records import Profile
 
 TUNING = p.Tuning(sentiment_window_s=1800, half_life_s=7 * 86400, prior_weight=2.0)

@@ -1,4 +1,4 @@
-from edge_node.ranking import Candidate, Weights, rank
+from edge_node.personalization.ranking import Candidate, Weights, rank
 
 W = Weights(personal=1.0, cohort=0.5, popularity=0.3)
 

@@ -9,15 +9,15 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from edge_node import personalization
+from edge_node.personalization import profiles as personalization
 from edge_node.config import EdgeSettings
-from edge_node.decisions import named_affinities
+from edge_node.personalization.decisions import named_affinities
 from edge_node.errors import InvalidInput, NotFound
-from edge_node.http_access import authorize_user, caller_of
+from edge_node.http.access import authorize_user, caller_of
 from edge_node.ingest import IngestReport, check_id
 from edge_node.node import running
 from edge_node.records import PURPOSES, Consent
-from edge_node.schemas import (READ_ERRORS, WRITE_ERRORS, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
+from edge_node.http.schemas import (READ_ERRORS, WRITE_ERRORS, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
                                GrantView, SentimentWindow, error_responses,
                                VectorView)
 

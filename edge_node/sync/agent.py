@@ -32,11 +32,11 @@ import grpc
 import msgspec
 from google.protobuf.json_format import MessageToJson
 
-from edge_node import convert
+from edge_node.sync import convert
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from edge_node.errors import ConfigError, EdgeError
 from edge_node.privacy import PrivacyBook
-from edge_node.triggers import Transition
+from edge_node.personalization.triggers import Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("edge_node.sync")

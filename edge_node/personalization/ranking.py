@@ -9,7 +9,7 @@ import random
 
 import msgspec
 
-from edge_node.personalization import OPINION_KINDS, normalize_category, prefixes
+from edge_node.personalization.profiles import OPINION_KINDS, normalize_category, prefixes
 from edge_node.records import Affinity
 
 

@@ -12,16 +12,17 @@ from collections.abc import Callable
 
 import msgspec
 
-from edge_node import personalization, ranking
-from edge_node.cohorts import ALL, CohortBook, CohortPrior
+from edge_node.personalization import profiles as personalization
+from edge_node.personalization import ranking
+from edge_node.personalization.cohorts import ALL, CohortBook, CohortPrior
 from edge_node.ingest import Context, context_cohort
-from edge_node.personalization import Tuning
+from edge_node.personalization.profiles import Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.errors import StorageFull
 from edge_node.records import Profile
 from edge_node.store import EdgeStore
-from edge_node.experiments import Assignment
-from edge_node.triggers import Action
+from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.triggers import Action
 
 
 CACHE_ENTRIES = 50_000

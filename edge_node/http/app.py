@@ -20,15 +20,15 @@ from edge_node import __version__
 from sentiedge_core import signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
-from edge_node.http_access import caller_of, cors_headers, gate
-from edge_node.http_decisions import DecisionsController
-from edge_node.http_users import UsersController
+from edge_node.http.access import caller_of, cors_headers, gate
+from edge_node.http.decisions import DecisionsController
+from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
-from edge_node.model_updates import ModelUpdates
+from edge_node.sync.model_updates import ModelUpdates
 from sentiedge_core.inference import SentimentModel
-from edge_node.fast_path import fast_personalize
+from edge_node.http.fast_path import fast_personalize
 from edge_node.node import EdgeNode, running
-from edge_node.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
+from edge_node.http.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
                                ItemError, SentimentRequest, SentimentResponse,
                                error_responses)
 
@@ -213,7 +213,7 @@ ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handl
 
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -> Litestar:
     """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
-    ``GET /v1/personalize`` is left to the framework route alone (see edge_node/fast_path.py)."""
+    ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Offline first: an edge that was assigned a model serves it again after a restart.

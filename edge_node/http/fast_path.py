@@ -1,13 +1,13 @@
 """The hot route ``GET /v1/personalize``, answered inside the app without the framework's
 parameter model and response machinery.
 
-It is the innermost middleware of :func:`edge_node.app.create_app`, so everything outside it
+It is the innermost middleware of :func:`edge_node.http.app.create_app`, so everything outside it
 applies as to any route: the gate (client key, token or server key, rate limits, CORS
 headers) and the request metrics. The query is parsed into one msgspec Struct with the same
 conversion the framework applies (so ``tz_offset_minutes=1_0``, ``+60`` or non-ASCII digits
 are refused there as well); anything it does not accept, or any domain refusal, is handed to
 the documented Litestar route, which answers it (400 with the field, 403, 503, ...). The
-domain call is the route's own: :func:`edge_node.http_decisions.personalize_for`.
+domain call is the route's own: :func:`edge_node.http.decisions.personalize_for`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import msgspec
 from litestar._parsers import parse_query_string  # the framework's own parser: the route's semantics
 
 from edge_node.errors import EdgeError
-from edge_node.http_access import admit
-from edge_node.http_decisions import personalize_for
+from edge_node.http.access import admit
+from edge_node.http.decisions import personalize_for
 from edge_node.ingest import Context
 
 ROUTE = "/v1/personalize"

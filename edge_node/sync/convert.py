@@ -5,10 +5,10 @@ from __future__ import annotations
 import msgspec
 
 from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
-from edge_node.cohorts import CohortPrior
-from edge_node.experiments import Arm, ExpCell, Experiment
+from edge_node.personalization.cohorts import CohortPrior
+from edge_node.personalization.experiments import Arm, ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest
-from edge_node.triggers import Rule, Transition
+from edge_node.personalization.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 from sentiedge_core import cohorts
 

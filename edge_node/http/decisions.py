@@ -10,20 +10,20 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from edge_node.decisions import Decision
+from edge_node.personalization.decisions import Decision
 from edge_node.errors import InvalidInput, LimitExceeded
-from edge_node.experiments import Assignment
+from edge_node.personalization.experiments import Assignment
 from sentiedge_core.access import Caller
-from edge_node.http_access import authorize_user, caller_of
+from edge_node.http.access import authorize_user, caller_of
 from edge_node.ingest import Context, check_context, check_id, context_cohort
 from edge_node.node import EdgeNode, running
-from edge_node.schemas import (BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, ExperimentEvent, RankRequest, RankResponse,
+from edge_node.http.schemas import (BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, ExperimentEvent, RankRequest, RankResponse,
                                error_responses)
 
 
 def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context: Context) -> Decision:
     """Validate, authorize, decide, add the active trigger actions and experiment arms, count it.
-    Shared by the route below and the fast path in front of the app (edge_node.fast_path)."""
+    Shared by the route below and the fast path in front of the app (edge_node.http.fast_path)."""
     if user_id is not None:
         check_id(user_id, node.settings)
         authorize_user(node, caller, user_id, "users:read")

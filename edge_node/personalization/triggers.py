@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from edge_node.cohorts import CohortBook
+from edge_node.personalization.cohorts import CohortBook
 from sentiedge_core.rules import LABELS, SIGNALS, Rule, matches
 
 __all__ = ["LABELS", "SIGNALS", "Rule", "matches", "Action", "Transition", "TriggerBook"]

@@ -1,0 +1,1 @@
+"""HTTP: the Litestar app, its gate and controllers, the fast path, the connection guard."""

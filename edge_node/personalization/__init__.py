@@ -1,0 +1,1 @@
+"""Personalization: profiles, decisions, ranking, cohorts, trigger rules and experiments."""

@@ -1,0 +1,1 @@
+"""The link to the control plane: the Sync stream, protobuf conversion, model swaps."""
