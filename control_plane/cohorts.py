@@ -17,7 +17,7 @@ from __future__ import annotations
 from control_plane.store import Store
 from sentiedge_core.cohorts import Aggregate, add as _add
 
-SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.cohorts)
+SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.personalization.cohorts)
 CATEGORY_PER_USER = 3.0
 EVENTS_PER_USER = 1000
 
