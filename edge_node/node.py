@@ -176,6 +176,28 @@ class EdgeNode:
             self.metrics.events.labels(result.status, result.reason or "").inc()
         return report
 
+    # --- what the control plane streams, applied; what goes upstream, gathered ----------------
+    def apply_priors(self, priors: dict, recent: dict) -> None:
+        """Cohort priors over the horizon, and the merged recent windows trigger rules read."""
+        self.cohorts.set_remote(priors)
+        self.cohorts.remote_windows = recent
+
+    def apply_rules(self, rules: list, version: int) -> None:
+        self.triggers.set_rules(rules, version)
+
+    def apply_experiments(self, experiments: list, version: int) -> None:
+        self.experiments.set(experiments, version)
+
+    def model_outputs(self) -> dict:
+        """Recent predictions against the model's reference, for drift upstream: counts only."""
+        label_psi, confidence_psi, _, _ = self.drift_status()
+        labels, bins = self.drift.recent(time.time())
+        reference = self.drift.reference
+        return {"labels": self.drift.labels, "label_counts": labels, "confidence_counts": bins,
+                "reference_labels": [reference.get("labels", {}).get(n, 0.0) for n in self.drift.labels],
+                "reference_confidence": reference.get("confidence", []), "label_psi": label_psi,
+                "confidence_psi": confidence_psi}
+
     def refresh_gauges(self) -> None:
         """Gauges read from the store, refreshed when /metrics is scraped."""
         self.drift_status()

@@ -164,13 +164,12 @@ class SyncAgent:
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                     elif kind == "priors":
-                        self.node.cohorts.set_remote(convert.priors(message.priors))
-                        self.node.cohorts.remote_windows = convert.recent_cells(message.priors)
+                        self.node.apply_priors(convert.priors(message.priors), convert.recent_cells(message.priors))
                     elif kind == "filing_receipt":
                         self.store.filed(message.filing_receipt.request_id)
                     elif kind == "experiments":
-                        self.node.experiments.set(convert.experiments(message.experiments),
-                                                  message.experiments.version)
+                        self.node.apply_experiments(convert.experiments(message.experiments),
+                                                    message.experiments.version)
                     elif kind == "apps":
                         if self.node.settings.apps_file:
                             log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
@@ -180,7 +179,7 @@ class SyncAgent:
                     elif kind == "heartbeat_receipt":
                         self._receipt(message.heartbeat_receipt.seq)
                     elif kind == "rules":
-                        self.node.triggers.set_rules(convert.rules(message.rules), message.rules.version)
+                        self.node.apply_rules(convert.rules(message.rules), message.rules.version)
                         log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
             finally:
                 pump.cancel()
@@ -260,18 +259,11 @@ class SyncAgent:
         self._beat += 1
         self._inflight[self._beat] = (last_closed, triggers[-1]["id"] if triggers else 0)
         model = self.node.model
-        label_psi, confidence_psi, _, _ = self.node.drift_status()
-        labels, bins = self.node.drift.recent(time.time())
-        reference = self.node.drift.reference
-        outputs = sync_pb2.ModelOutputs(
-            labels=self.node.drift.labels, label_counts=labels, confidence_counts=bins,
-            reference_labels=[reference.get("labels", {}).get(n, 0.0) for n in self.node.drift.labels],
-            reference_confidence=reference.get("confidence", []), label_psi=label_psi, confidence_psi=confidence_psi)
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
             privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
             queued_filings=queued_filings, serving_personal=self.node.personal_allowed(),
-            outputs=outputs,
+            outputs=sync_pb2.ModelOutputs(**self.node.model_outputs()),
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
                      for m, q in self.node.quality.counts().items()])
         events = [convert.trigger_event(Transition(**{k: v for k, v in t.items() if k != "id"})) for t in triggers]
