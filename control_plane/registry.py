@@ -13,9 +13,9 @@ import math
 import tempfile
 from pathlib import Path
 
-from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
 import msgspec
 
+from control_plane.errors import BundleRejected, FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import ModelRow, Rollout, Store
 from sentiedge_core import signing
 from sentiedge_core.bundle import MANIFEST, pack, sha256_file, unpack
@@ -168,12 +168,18 @@ class Registry:
     def desired(self, node_id: str, fleet: list | None = None) -> ModelRow | None:
         """The model this node should serve, if any rollout targets it."""
         for rollout in self.store.rollouts():
-            sha = rollout.current_sha if node_id in self.targets(rollout, fleet) else rollout.previous_sha
+            sha = rollout.current_sha if self._targeted(rollout, node_id, fleet) else rollout.previous_sha
             if sha == BUNDLED or (not sha and rollout.current_sha):
                 return self.bundled(node_id)
             if sha:
                 return self.store.model(sha=sha)
         return None
+
+    def _targeted(self, rollout: Rollout, node_id: str, fleet: list | None) -> bool:
+        """Whether the node gets the current version; only a partial share needs the fleet."""
+        if rollout.nodes:
+            return node_id in rollout.nodes
+        return rollout.percent >= 100 or node_id in self.targets(rollout, fleet)
 
     def bundled(self, node_id: str) -> ModelRow | None:
         """The bundle a node was installed with, as it said in its Hello."""
