@@ -36,38 +36,43 @@ def operator_call(method=None, *, audit=None):
 
     streaming = inspect.iscoroutinefunction(method)  # reads a request stream (Push): stays on the loop
 
-    def checked(self, request, metadata, run):
+    def refused(self, who: str, exc: CpError) -> None:
+        if audit is not None or who == "-":
+            detail = exc.message if who == "-" else f"refused: {exc.message}"
+            self.cp.audit(who, action, detail[:300], ok=False)
+
+    def checked(self, request, metadata, context):
         """Authenticate, run, audit: the store calls, made off the event loop (a worker thread)."""
         who = "-"
         try:
             who = self.cp.operator(metadata)
-            result = run(who)
+            result = method(self, request, context, who)
         except CpError as exc:
-            if audit is not None or who == "-":
-                detail = exc.message if who == "-" else f"refused: {exc.message}"
-                self.cp.audit(who, action, detail[:300], ok=False)
+            refused(self, who, exc)
             return None, exc
         if audit is not None:
             self.cp.audit(who, action, audit(request, result))
+        return result, None
+
+    async def checked_stream(self, request, metadata, context):
+        who = "-"
+        try:
+            who = await asyncio.to_thread(self.cp.operator, metadata)
+            result = await method(self, request, context, who)
+        except CpError as exc:
+            await asyncio.to_thread(refused, self, who, exc)
+            return None, exc
+        if audit is not None:
+            await asyncio.to_thread(self.cp.audit, who, action, audit(request, result))
         return result, None
 
     @functools.wraps(method)
     async def wrapper(self, request, context):
         metadata = context.invocation_metadata()
         if streaming:
-            who, error = "-", None
-            try:
-                who = await asyncio.to_thread(self.cp.operator, metadata)
-                result = await method(self, request, context, who)
-            except CpError as exc:
-                result, error = None, exc
-                detail = exc.message if who == "-" else f"refused: {exc.message}"
-                await asyncio.to_thread(self.cp.audit, who, action, detail[:300], False)
-            if error is None and audit is not None:
-                await asyncio.to_thread(self.cp.audit, who, action, audit(request, result))
+            result, error = await checked_stream(self, request, metadata, context)
         else:
-            result, error = await asyncio.to_thread(checked, self, request, metadata,
-                                                    lambda who: method(self, request, context, who))
+            result, error = await asyncio.to_thread(checked, self, request, metadata, context)
         if error is not None:
             await context.abort(error.code, error.message)
         return result
