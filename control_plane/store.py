@@ -152,11 +152,18 @@ class Rollout(msgspec.Struct, kw_only=True):
 
 # Every read and write names its columns: rows are read by position, so a column a migration
 # adds (at the end of a table) never shifts what a query returns.
-NODES_COLUMNS = "node_id, region, model_name, model_version, model_sha, privacy_cursor, last_seen, connected_since, registered_at, decommissioned, serving_personal"
+NODES_COLUMNS = ("node_id, region, model_name, model_version, model_sha, privacy_cursor, last_seen, connected_since, "
+                 "registered_at, decommissioned, serving_personal")
 PRIVACY_LOG_COLUMNS = "seq, request_id, kind, subject, purposes, at, origin_node, created_at"
 MODELS_COLUMNS = "manifest_sha, name, version, bundle_sha, size, pushed_at"
 ROLLOUTS_COLUMNS = "name, current_sha, previous_sha, percent, nodes, updated_at"
-COHORTS_COLUMNS = "window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, categories"
+COHORTS_COLUMNS = ("window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, "
+                   "categories")
+SELECT_NODES = f"SELECT {NODES_COLUMNS} FROM nodes"
+SELECT_PRIVACY = f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log"
+SELECT_MODELS = f"SELECT {MODELS_COLUMNS} FROM models"
+SELECT_ROLLOUTS = f"SELECT {ROLLOUTS_COLUMNS} FROM rollouts"
+SELECT_COHORTS = f"SELECT {COHORTS_COLUMNS} FROM cohorts"
 
 
 class Dialect:
@@ -314,8 +321,8 @@ class Store(AccessStore):
         """(window, experiment, arm, cohort, exposures, clicks, conversions, value); a resend replaces."""
         with self._tx() as db:
             db.executemany(
-                "INSERT INTO experiment_counts (window_start, experiment, arm, cohort, node_id, exposures, clicks, conversions, "
-                "value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "INSERT INTO experiment_counts (window_start, experiment, arm, cohort, node_id, exposures, clicks, "
+                "conversions, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
                 "(window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
                 [(w, e, a, c, node_id, n, k, x, v) for w, e, a, c, n, k, x, v in rows])
@@ -388,23 +395,23 @@ class Store(AccessStore):
                        tuple(fields.values()))
 
     def node(self, node_id: str) -> Node | None:
-        rows = self._rows(f"SELECT {NODES_COLUMNS} FROM nodes WHERE node_id = ?", (node_id,))
+        rows = self._rows(f"{SELECT_NODES} WHERE node_id = ?", (node_id,))
         return _node(rows[0]) if rows else None
 
     def nodes(self) -> list[Node]:
-        return [_node(r) for r in self._rows(f"SELECT {NODES_COLUMNS} FROM nodes ORDER BY node_id")]
+        return [_node(r) for r in self._rows(f"{SELECT_NODES} ORDER BY node_id")]
 
     # --- privacy log ------------------------------------------------------------------------
     def append_privacy(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float,
                        origin_node: str, now: float) -> tuple[PrivacyEntry, bool]:
         """Append a request (idempotent by request id); returns it and whether it is new."""
         with self._tx() as db:
-            row = db.execute(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE request_id = ?", (request_id,)).fetchone()
+            row = db.execute(f"{SELECT_PRIVACY} WHERE request_id = ?", (request_id,)).fetchone()
             if row is not None:
                 return _entry(row), False
             if self.dialect.name == "postgresql":  # one writer at a time allocates sequence numbers
                 db.execute("LOCK TABLE privacy_log IN EXCLUSIVE MODE")
-                row = db.execute(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE request_id = ?", (request_id,)).fetchone()
+                row = db.execute(f"{SELECT_PRIVACY} WHERE request_id = ?", (request_id,)).fetchone()
                 if row is not None:
                     return _entry(row), False
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM privacy_log").fetchone()[0]
@@ -416,27 +423,27 @@ class Store(AccessStore):
             if origin_node:  # the edge it was filed at applied it before filing
                 db.execute("INSERT INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                            (seq, origin_node, now))
-            row = db.execute(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE seq = ?", (seq,)).fetchone()
+            row = db.execute(f"{SELECT_PRIVACY} WHERE seq = ?", (seq,)).fetchone()
             return _entry(row), True
 
     def privacy_after(self, cursor: int, limit: int = 500) -> list[PrivacyEntry]:
         cursor = max(cursor, self.privacy_floor())  # compacted entries are never sent again
-        return [_entry(r) for r in self._rows(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE seq > ? ORDER BY seq LIMIT ?",
+        return [_entry(r) for r in self._rows(f"{SELECT_PRIVACY} WHERE seq > ? ORDER BY seq LIMIT ?",
                                               (cursor, limit))]
 
     def privacy_head(self) -> int:
         return self._rows("SELECT COALESCE(MAX(seq), 0) FROM privacy_log")[0][0]
 
     def privacy_entry(self, request_id: str) -> PrivacyEntry | None:
-        rows = self._rows(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE request_id = ?", (request_id,))
+        rows = self._rows(f"{SELECT_PRIVACY} WHERE request_id = ?", (request_id,))
         return _entry(rows[0]) if rows else None
 
     def privacy_for_subject(self, subject: str, kind: int, limit: int = 5) -> list[PrivacyEntry]:
-        return [_entry(r) for r in self._rows(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log WHERE subject = ? AND kind = ? "
+        return [_entry(r) for r in self._rows(f"{SELECT_PRIVACY} WHERE subject = ? AND kind = ? "
                                               "ORDER BY seq DESC LIMIT ?", (subject, kind, limit))]
 
     def privacy_recent(self, limit: int) -> list[PrivacyEntry]:
-        return [_entry(r) for r in self._rows(f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log ORDER BY seq DESC LIMIT ?", (limit,))]
+        return [_entry(r) for r in self._rows(f"{SELECT_PRIVACY} ORDER BY seq DESC LIMIT ?", (limit,))]
 
     def privacy_floor(self) -> int:
         rows = self._rows("SELECT floor FROM privacy_compaction WHERE id = 1")
@@ -509,19 +516,20 @@ class Store(AccessStore):
 
     def models(self) -> list[ModelRow]:
         return [ModelRow(manifest_sha=r[0], name=r[1], version=r[2], bundle_sha=r[3], size=r[4], pushed_at=r[5])
-                for r in self._rows(f"SELECT {MODELS_COLUMNS} FROM models ORDER BY name, pushed_at")]
+                for r in self._rows(f"{SELECT_MODELS} ORDER BY name, pushed_at")]
 
     def model(self, *, sha: str | None = None, name: str | None = None, version: str | None = None) -> ModelRow | None:
         if sha is not None:
-            rows = self._rows(f"SELECT {MODELS_COLUMNS} FROM models WHERE manifest_sha = ?", (sha,))
+            rows = self._rows(f"{SELECT_MODELS} WHERE manifest_sha = ?", (sha,))
         else:
-            rows = self._rows(f"SELECT {MODELS_COLUMNS} FROM models WHERE name = ? AND version = ?", (name, version))
+            rows = self._rows(f"{SELECT_MODELS} WHERE name = ? AND version = ?", (name, version))
         return ModelRow(manifest_sha=rows[0][0], name=rows[0][1], version=rows[0][2], bundle_sha=rows[0][3],
                         size=rows[0][4], pushed_at=rows[0][5]) if rows else None
 
     def set_rollout(self, rollout: Rollout) -> None:
         with self._tx() as db:
-            db.execute(f"INSERT INTO rollouts ({ROLLOUTS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            db.execute(f"INSERT INTO rollouts ({ROLLOUTS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO UPDATE SET "
                        "current_sha = excluded.current_sha, previous_sha = excluded.previous_sha, "
                        "percent = excluded.percent, nodes = excluded.nodes, updated_at = excluded.updated_at",
                        (rollout.name, rollout.current_sha, rollout.previous_sha, rollout.percent,
@@ -529,7 +537,7 @@ class Store(AccessStore):
 
     def rollouts(self) -> list[Rollout]:
         return [Rollout(name=r[0], current_sha=r[1], previous_sha=r[2], percent=r[3], nodes=json.loads(r[4]),
-                        updated_at=r[5]) for r in self._rows(f"SELECT {ROLLOUTS_COLUMNS} FROM rollouts ORDER BY name")]
+                        updated_at=r[5]) for r in self._rows(f"{SELECT_ROLLOUTS} ORDER BY name")]
 
     def chosen(self, name: str) -> list[str]:
         return [r[0] for r in self._rows("SELECT node_id FROM rollout_chosen WHERE name = ? ORDER BY node_id",
@@ -540,7 +548,8 @@ class Store(AccessStore):
             if replace:
                 db.execute("DELETE FROM rollout_chosen WHERE name = ?", (name,))
             for node_id in nodes:
-                db.execute("INSERT INTO rollout_chosen (name, node_id) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, node_id))
+                db.execute("INSERT INTO rollout_chosen (name, node_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (name, node_id))
 
     def set_node_bundled(self, node_id: str, name: str, version: str, sha: str) -> None:
         with self._tx() as db:
@@ -582,7 +591,7 @@ class Store(AccessStore):
     def aggregates_since(self, window_start: int) -> list[tuple[str, Aggregate]]:
         return [(r[2], Aggregate(window_start=r[0], cohort=r[1], window_seconds=r[3], users=r[4], texts=r[5],
                                  negative=r[6], events=r[7], sentiment_sum=r[8], **_categories_fields(r[9])))
-                for r in self._rows(f"SELECT {COHORTS_COLUMNS} FROM cohorts WHERE window_start >= ?", (window_start,))]
+                for r in self._rows(f"{SELECT_COHORTS} WHERE window_start >= ?", (window_start,))]
 
     def largest_cell(self, node_id: str) -> int:
         """The most users this node ever reported for one cohort and window (0: none kept)."""
