@@ -21,9 +21,8 @@ def model_ref(name: str, version: str, manifest_sha: str) -> common_pb2.ModelRef
 
 def aggregate(window: int, window_s: int, cohort: str, cell: CohortCell) -> sync_pb2.CohortAggregate:
     """A closed cell upstream, per-category counts included (the core's one wire conversion)."""
-    return cohorts.to_proto(cohorts.Aggregate(
-        window_start=window, window_seconds=window_s, cohort=cohort,
-        **{f: getattr(cell, f) for f in msgspec.structs.asdict(cell)}))
+    return cohorts.to_proto(cohorts.Aggregate(window_start=window, window_seconds=window_s, cohort=cohort,
+                                              **msgspec.structs.asdict(cell)))
 
 
 def priors(message: sync_pb2.CohortPriors) -> dict[str, CohortPrior]:
@@ -71,12 +70,9 @@ def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: Ex
 
 def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], CohortCell]:
     out = {}
-    for m in message.recent:
+    for m in message.recent:  # a cell is the aggregate without its window and cohort
         a = cohorts.from_proto(m)
-        out[(a.window_start, a.cohort)] = CohortCell(
-            users=a.users, texts=a.texts, negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum,
-            categories=a.categories, topic_texts=a.topic_texts, topic_negative=a.topic_negative,
-            topic_events=a.topic_events, topic_sentiment=a.topic_sentiment)
+        out[(a.window_start, a.cohort)] = CohortCell(**{f: getattr(a, f) for f in CohortCell.__struct_fields__})
     return out
 
 
