@@ -171,7 +171,7 @@ def score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sentiedge_core.inference import SentimentModel
-    from sentiedge_core.language import LanguageGate, not_judged
+    from sentiedge_core.language import LanguageGate
 
     if not args.texts and args.file is None:
         raise EdgeError("give texts to score, or --file FILE.csv", field="texts")
@@ -191,10 +191,9 @@ def score(args: argparse.Namespace) -> int:
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
         for start in range(0, len(texts), args.batch_size):
             chunk = texts[start : start + args.batch_size]
-            foreign = [gate.unsupported(t) for t in chunk]
+            foreign = [gate.answer(t, model) for t in chunk]
             judged = iter(model.score([t for t, f in zip(chunk, foreign) if f is None], batch_size=args.batch_size))
-            results.extend(next(judged) if f is None else not_judged(*f, model=model.name, version=model.version)
-                           for f in foreign)
+            results.extend(next(judged) if f is None else f for f in foreign)
             bar.update(len(chunk))
     fmt = args.format or ("jsonl" if args.file else "table")
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout

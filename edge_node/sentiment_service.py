@@ -16,7 +16,7 @@ from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
 from sentiedge_core.encoding import normalize
 from sentiedge_core.inference import FastVerdict, Sentiment, SentimentModel
-from sentiedge_core.language import LanguageGate, not_judged
+from sentiedge_core.language import LanguageGate
 
 
 class SentimentService:
@@ -51,9 +51,9 @@ class SentimentService:
         self._executor.shutdown(wait=True)
 
     async def score_one(self, text: str) -> Sentiment:
-        foreign = self.languages.unsupported(text)
+        foreign = self.languages.answer(text, self.model)
         if foreign is not None:
-            return not_judged(*foreign, model=self.model.name, version=self.model.version)
+            return foreign
         text = normalize(text)
         verdict = await self._fast.submit(text)
         if not verdict.escalate:

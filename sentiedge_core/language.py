@@ -60,6 +60,12 @@ class LanguageGate:
         return language, probability
 
 
+    def answer(self, text: str, model):
+        """The answer for ``text`` if the model must not judge it (its language), else None."""
+        foreign = self.unsupported(text)
+        return None if foreign is None else not_judged(*foreign, model=model.name, version=model.version)
+
+
 def _looks_english(text: str) -> bool:
     seen = set()
     for word in text.lower().split():
