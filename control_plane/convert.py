@@ -101,6 +101,42 @@ def outputs_record(health: sync_pb2.NodeHealth) -> dict:
             "confidence_counts": list(o.confidence_counts), "reference_confidence": list(o.reference_confidence)}
 
 
+def heartbeat_from_proto(beat: sync_pb2.Heartbeat):
+    from control_plane.sync_service import Heartbeat
+
+    health = beat.health
+    return Heartbeat(
+        model=ref_tuple(health.model), serving_personal=health.serving_personal,
+        quality=[(q.model, q.labelled, q.disagreements) for q in health.quality],
+        outputs=outputs_record(health) if health.HasField("outputs") else None,
+        experiments=[(e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions, e.value)
+                     for e in beat.experiments],
+        triggers=[(t.at, t.rule, t.cohort, t.active, t.value) for t in beat.triggers],
+        cohorts=[aggregate_from_proto(a) for a in beat.cohorts])
+
+
+def pending_messages(p) -> list[sync_pb2.ControlMessage]:
+    """What ``SyncService.pending`` computed, as the messages of the stream, in order."""
+    out = [privacy_update(e) for e in p.privacy]
+    if p.assignment is not None:
+        a = p.assignment
+        out.append(sync_pb2.ControlMessage(model=sync_pb2.ModelAssignment(
+            model=model_ref(a), bundle_sha256=a.bundle_sha, bundle_size=a.size, bundled=a.bundled)))
+    if p.priors is not None:
+        out.append(sync_pb2.ControlMessage(priors=sync_pb2.CohortPriors(
+            generated_at=p.priors.generated_at, cohorts=[aggregate_to_proto(a) for a in p.priors.cohorts],
+            recent=[aggregate_to_proto(a) for a in p.priors.recent])))
+    if p.rules is not None:
+        out.append(sync_pb2.ControlMessage(rules=sync_pb2.RuleSet(
+            version=p.rules[0], rules=[rule_to_proto(r) for r in p.rules[1]])))
+    if p.experiments is not None:
+        out.append(sync_pb2.ControlMessage(experiments=sync_pb2.ExperimentSet(
+            version=p.experiments[0], experiments=[experiment_to_proto(e) for e in p.experiments[1]])))
+    if p.apps is not None:
+        out.append(sync_pb2.ControlMessage(apps=apps_to_proto(*p.apps)))
+    return out
+
+
 def apps_to_proto(version: int, apps: list[App]) -> sync_pb2.AppSet:
     return sync_pb2.AppSet(version=version, apps=[sync_pb2.App(
         app_id=a.app_id, name=a.name, origins=a.origins, revoked_at=a.revoked_at,

@@ -11,6 +11,7 @@ import hmac
 import logging
 import re
 import secrets
+import threading
 import time
 
 from control_plane.apps import AppBook
@@ -79,6 +80,7 @@ class ControlPlane:
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        self._receipts = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
         for node in self.store.nodes():
@@ -131,15 +133,17 @@ class ControlPlane:
             raise NotFound(f"no active token named {name!r}")
 
     def receipt(self, seq: int, node_id: str) -> None:
-        """Record a node's receipt; observe the completion time when it was the last one needed."""
-        if not self.store.add_receipt(seq, node_id, self.now()):
-            return
-        self.metrics.receipts.inc()
-        entry = next(iter(self.store.privacy_after(seq - 1, 1)), None)
-        if entry is not None and entry.seq == seq:
-            status = self.ledger.status_of(entry)
-            if status.state == "completed":
-                self.metrics.completion.observe(max(status.completed_at - entry.created_at, 0.0))
+        """Record a node's receipt; observe the completion time when it was the last one needed.
+        Streams call this from worker threads: one at a time, so a completion is observed once."""
+        with self._receipts:
+            if not self.store.add_receipt(seq, node_id, self.now()):
+                return
+            self.metrics.receipts.inc()
+            entry = next(iter(self.store.privacy_after(seq - 1, 1)), None)
+            if entry is not None and entry.seq == seq:
+                status = self.ledger.status_of(entry)
+                if status.state == "completed":
+                    self.metrics.completion.observe(max(status.completed_at - entry.created_at, 0.0))
 
     def audit(self, who: str, action: str, detail: str, ok: bool = True) -> None:
         self.audit_log.write(self.now(), who, action, detail, ok)

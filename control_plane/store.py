@@ -189,6 +189,7 @@ class Store(AccessStore):
         self._held = None  # the connection of the transaction in progress, for reads inside it
         self._pool = None
         self._db = None
+        self._closed = False
         try:
             if database_url:
                 from psycopg_pool import ConnectionPool
@@ -220,14 +221,20 @@ class Store(AccessStore):
             raise CpError(f"cannot open the database in {where}: {exc}") from exc
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-        else:
-            self._db.close()
+        """Close the database once every call in progress (in any thread) has finished; later
+        calls raise CpError instead of touching a closed connection."""
+        with self._lock:
+            self._closed = True
+            if self._pool is not None:
+                self._pool.close()
+            elif self._db is not None:
+                self._db.close()
 
     @contextmanager
     def _connection(self):
         """The connection to use now: the open transaction's, SQLite's one, or one from the pool."""
+        if self._closed:
+            raise CpError("the control-plane store is closed (shutting down)")
         if self._held is not None:
             yield self._held
         elif self._pool is None:

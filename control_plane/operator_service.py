@@ -1,0 +1,187 @@
+"""The operator use cases: each method is one operator call, in domain terms.
+
+The gRPC servicers (control_plane.admin_servicers) authenticate, run these in a worker
+thread, audit, and convert the result; everything that decides or combines lives here or in
+the domain modules it calls. Nothing here knows gRPC or protobuf.
+"""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+
+from control_plane.errors import InvalidArgument
+from control_plane.apps import Issued
+from control_plane.ledger import RequestStatus
+from control_plane.nodes import NODE_ID, NodeView
+from control_plane.registry import RolloutView
+from control_plane.state import ControlPlane
+from control_plane.store import ModelRow
+from sentiedge_core.experiments import Experiment
+from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
+from sentiedge_core.access import App
+from sentiedge_core.rules import Rule
+
+
+class QualityRow(msgspec.Struct, kw_only=True):
+    model: str
+    scope: str  # a node id, or "all"
+    labelled: int
+    disagreements: int
+
+    @property
+    def rate(self) -> float:
+        return self.disagreements / self.labelled if self.labelled else 0.0
+
+
+class NodeState(msgspec.Struct, kw_only=True):
+    node_id: str
+    view: NodeView | None  # None: enrolled, never connected
+    credential: str
+    quarantined: bool
+
+
+def _node_id(node_id: str) -> str:
+    if not NODE_ID.match(node_id):
+        raise InvalidArgument("node id must be 1-63 letters, digits, '.', '_' or '-'")
+    return node_id
+
+
+class OperatorService:
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+
+    # --- models -----------------------------------------------------------------------------
+    def models(self) -> list[ModelRow]:
+        return self.cp.store.models()
+
+    def rollout(self, name: str, version: str, percent: int | None, nodes: list[str],
+                allow_unknown: bool) -> tuple[RolloutView, list[str]]:
+        _, warnings = self.cp.registry.rollout(name, version, percent, nodes, self.cp.now(),
+                                               allow_unknown=allow_unknown)
+        self.cp.wake_all()
+        return self.rollout_status(name), warnings
+
+    def rollback(self, name: str) -> RolloutView:
+        self.cp.registry.rollback(name, self.cp.now())
+        self.cp.wake_all()
+        return self.rollout_status(name)
+
+    def rollout_status(self, name: str) -> RolloutView:
+        return self.cp.registry.status(name, self.cp.nodes.views(self.cp.now()))
+
+    def drift(self) -> tuple[list[dict], float]:
+        """PSI of each node's recent predictions against its model's reference, and of all
+        nodes on the same model together."""
+        outputs = [{**json.loads(body), "scope": node_id} for node_id, body, _ in self.cp.store.outputs()]
+        return drift_report(outputs, DRIFT_PSI_THRESHOLD), DRIFT_PSI_THRESHOLD
+
+    def quality(self) -> list[QualityRow]:
+        """Disagreement of sampled, labelled predictions per model version: each node, and all."""
+        rows, merged = [], {}
+        for node_id, model, labelled, disagreements in self.cp.store.quality():
+            rows.append(QualityRow(model=model, scope=node_id, labelled=labelled, disagreements=disagreements))
+            total = merged.setdefault(model, [0, 0])
+            total[0] += labelled
+            total[1] += disagreements
+        return rows + [QualityRow(model=model, scope="all", labelled=n, disagreements=d)
+                       for model, (n, d) in sorted(merged.items())]
+
+    # --- privacy ----------------------------------------------------------------------------
+    def revoke_consent(self, user_id: str, purposes: list[str], idempotency_key: str) -> RequestStatus:
+        entry = self.cp.ledger.revoke(user_id, purposes, self.cp.now(), idempotency_key)
+        self.cp.wake_all()
+        return self.cp.ledger.status(entry.request_id)
+
+    def delete_user(self, user_id: str, idempotency_key: str) -> RequestStatus:
+        entry = self.cp.ledger.delete(user_id, self.cp.now(), idempotency_key)
+        self.cp.wake_all()
+        return self.cp.ledger.status(entry.request_id)
+
+    # --- apps -------------------------------------------------------------------------------
+    def add_app(self, name: str, origins: list[str], public_key: str) -> Issued:
+        issued = self.cp.apps.add(name, origins, public_key, self.cp.now())
+        self.cp.wake_all()
+        return issued
+
+    def rotate_app(self, name: str, grace_s: float) -> Issued:
+        issued = self.cp.apps.rotate(name, grace_s, self.cp.now())
+        self.cp.wake_all()
+        return issued
+
+    def revoke_app(self, name: str, server_key: str) -> App:
+        app = self.cp.apps.revoke(name, server_key, self.cp.now())
+        self.cp.wake_all()
+        return app
+
+    def add_server_key(self, name: str, key_name: str, scopes: list[str]) -> Issued:
+        issued = self.cp.apps.add_server_key(name, key_name, scopes, self.cp.now())
+        self.cp.wake_all()
+        return issued
+
+    # --- nodes ------------------------------------------------------------------------------
+    def node(self, node_id: str) -> NodeState:
+        view = next((v for v in self.cp.nodes.views(self.cp.now()) if v.node.node_id == node_id), None)
+        return NodeState(node_id=node_id, view=view, credential=self.cp.node_auth.credential_of(node_id),
+                         quarantined=node_id in self.cp.store.quarantined())
+
+    def nodes(self) -> list[NodeState]:
+        quarantined = self.cp.store.quarantined()
+        return [NodeState(node_id=v.node.node_id, view=v, credential=self.cp.node_auth.credential_of(v.node.node_id),
+                          quarantined=v.node.node_id in quarantined) for v in self.cp.nodes.views(self.cp.now())]
+
+    def decommission(self, node_id: str) -> NodeState:
+        self.cp.nodes.decommission(node_id)
+        return self.node(node_id)
+
+    def enroll(self, node_id: str, ttl_s: float) -> tuple[str, float]:
+        _node_id(node_id)
+        if self.cp.settings.tls:
+            raise InvalidArgument("this control plane uses mTLS: issue the node a certificate "
+                                  "(control-plane certs issue NODE) instead of an enrollment token")
+        return self.cp.node_auth.enroll(node_id, ttl_s or 86400.0, self.cp.now())
+
+    def revoke_node(self, node_id: str) -> NodeState:
+        self.cp.store.revoke_credential(_node_id(node_id), self.cp.now())
+        self.cp.wake_all()  # its open streams close
+        return self.node(node_id)
+
+    def quarantine(self, node_id: str, release: bool) -> NodeState:
+        self.cp.store.set_quarantine(_node_id(node_id), not release)
+        self.cp.cohorts.changed()
+        self.cp.wake_all()  # merged priors change for every edge
+        return self.node(node_id)
+
+    # --- rules, experiments -----------------------------------------------------------------
+    def add_rule(self, rule: Rule) -> Rule:
+        rule = self.cp.rules.add(rule, self.cp.now())
+        self.cp.wake_all()
+        return rule
+
+    def remove_rule(self, name: str) -> Rule:
+        rule = self.cp.rules.remove(name, self.cp.now())
+        self.cp.wake_all()
+        return rule
+
+    def rules(self) -> tuple[int, list[Rule]]:
+        return self.cp.store.rules_version(), self.cp.rules.all()
+
+    def rule_history(self, limit: int) -> list[tuple]:
+        return self.cp.store.rule_history(max(1, min(limit or 50, 10_000)))
+
+    def add_experiment(self, experiment: Experiment) -> Experiment:
+        experiment = self.cp.experiments.add(experiment, self.cp.now())
+        self.cp.wake_all()
+        return experiment
+
+    def experiments(self) -> tuple[int, list[Experiment]]:
+        return self.cp.store.experiments_version(), self.cp.experiments.all()
+
+    # --- operators --------------------------------------------------------------------------
+    def tokens(self) -> tuple[list[str], list[tuple[str, float, float]]]:
+        """Configured token names, and stored tokens as (name, created at, revoked at)."""
+        return sorted(set(self.cp.tokens.values())), self.cp.store.tokens()
+
+    def audit_entries(self, limit: int) -> list[tuple[float, str, str, str, bool]]:
+        return self.cp.store.audit_entries(max(1, min(limit or 50, 10_000)))

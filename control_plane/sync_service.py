@@ -1,0 +1,215 @@
+"""The edge-sync use cases: what a connected edge lacks, and what its messages change.
+
+The gRPC servicer (control_plane.sync_servicer) only translates: it turns each message into
+these calls (in a worker thread: they touch the database) and streams what :meth:`pending`
+computes. Nothing here knows gRPC or protobuf.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import msgspec
+
+from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
+from control_plane.state import ControlPlane
+from control_plane.store import ModelRow, PrivacyEntry
+from sentiedge_core.access import App
+from sentiedge_core.cohorts import Aggregate
+from sentiedge_core.experiments import Experiment
+from sentiedge_core.rules import Rule
+
+log = logging.getLogger("control_plane.sync")
+PRIVACY_BATCH = 500
+
+
+class Stream(msgspec.Struct, kw_only=True):
+    """What one open stream has sent its edge so far (and what the edge says it serves)."""
+
+    node_id: str
+    serving: str  # manifest sha the edge serves
+    cursor: int  # last privacy seq sent
+    model: str = ""  # manifest sha of the last assignment sent
+    priors: int = -1
+    rules: int = -1
+    experiments: int = -1
+    apps: int = -1
+
+
+class Welcome(msgspec.Struct, kw_only=True):
+    privacy_head: int
+    privacy_floor: int
+    heartbeat_interval_s: float
+
+
+class Priors(msgspec.Struct, kw_only=True):
+    generated_at: float
+    cohorts: list[Aggregate]
+    recent: list[Aggregate]
+
+
+class Pending(msgspec.Struct, kw_only=True):
+    """What the edge lacks now, in the order it is sent; ``more`` when privacy updates remain."""
+
+    revoked: bool = False
+    privacy: list[PrivacyEntry] = []
+    assignment: ModelRow | None = None
+    priors: Priors | None = None
+    rules: tuple[int, list[Rule]] | None = None
+    experiments: tuple[int, list[Experiment]] | None = None
+    apps: tuple[int, list[App]] | None = None
+    more: bool = False
+
+
+class Heartbeat(msgspec.Struct, kw_only=True):
+    """A heartbeat in domain terms: health, counts and closed windows; no per-user value."""
+
+    model: tuple[str, str, str]
+    serving_personal: bool
+    quality: list[tuple[str, int, int]] = []  # (model, labelled, disagreements)
+    outputs: dict | None = None
+    experiments: list[tuple] = []  # (window, experiment, arm, cohort, exposures, clicks, conversions, value)
+    triggers: list[tuple[float, str, str, bool, float]] = []  # (at, rule, cohort, active, value)
+    cohorts: list[Aggregate] = []
+
+
+class SyncService:
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+        # Calls arrive from worker threads; these guard the in-memory state they share.
+        self._cohorts = threading.Lock()  # the merge's caps and version
+        self._filings = threading.Lock()  # the per-node filing rate limiter
+
+    def authenticate(self, node_id: str, names: list[str], metadata: tuple, call: str) -> str:
+        """The node a call acts as (its certificate's or secret's), or CpError (audited)."""
+        try:
+            return self.cp.node_auth.authenticate(node_id, names, metadata)
+        except CpError as exc:
+            self.cp.audit(f"node {node_id}", f"EdgeSync.{call}", f"refused: {exc.message}"[:300], ok=False)
+            log.warning("refused %s as %s: %s", call, node_id, exc.message)
+            raise
+
+    def enroll(self, node_id: str, token: str) -> str:
+        """A one-time enrollment token exchanged for the node's secret (not under mTLS)."""
+        cp = self.cp
+        try:
+            if cp.settings.tls:
+                raise InvalidArgument("this control plane uses mTLS: the node's certificate is its credential")
+            secret = cp.node_auth.exchange(node_id, token, cp.now())
+        except CpError as exc:
+            cp.audit(f"node {node_id}", "EdgeSync.Enroll", f"refused: {exc.message}"[:300], ok=False)
+            raise
+        cp.audit(f"node {node_id}", "EdgeSync.Enroll", "enrolled: node secret issued")
+        log.info("node %s enrolled", node_id)
+        return secret
+
+    def connect(self, node_id: str, region: str, model: tuple[str, str, str], cursor: int,
+                bundled: tuple[str, str, str] | None) -> tuple[Stream, Welcome]:
+        cp = self.cp
+        floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
+        start = max(cursor, floor)
+        cp.nodes.hello(node_id, region, model, start, cp.now(), bundled=bundled)
+        return (Stream(node_id=node_id, serving=model[2], cursor=start),
+                Welcome(privacy_head=cp.store.privacy_head(), privacy_floor=floor,
+                        heartbeat_interval_s=cp.settings.heartbeat_interval_s))
+
+    def disconnect(self, node_id: str) -> None:
+        self.cp.nodes.gone(node_id, self.cp.now())
+
+    def pending(self, stream: Stream) -> Pending:
+        """Everything the stream has not sent yet; marks it sent on ``stream``."""
+        cp, node_id = self.cp, stream.node_id
+        credential = cp.store.credential(node_id)
+        if credential is not None and credential[2]:
+            return Pending(revoked=True)
+        out = Pending(privacy=cp.store.privacy_after(stream.cursor, PRIVACY_BATCH))
+        if out.privacy:
+            stream.cursor = out.privacy[-1].seq
+        desired = cp.registry.desired(node_id)
+        if desired is not None and desired.manifest_sha not in (stream.serving, stream.model):
+            parked = cp.store.node_model(node_id, desired.manifest_sha)
+            if parked is None or parked[0] != "parked":
+                out.assignment = desired
+                stream.model = desired.manifest_sha
+        if cp.cohorts.version != stream.priors:
+            stream.priors = cp.cohorts.version
+            now = cp.now()
+            out.priors = Priors(generated_at=now, cohorts=cp.cohorts.priors(now), recent=cp.cohorts.merged(now))
+        version = cp.store.rules_version()
+        if version != stream.rules:
+            stream.rules = version
+            out.rules = (version, cp.rules.all())
+        version = cp.store.experiments_version()
+        if version != stream.experiments:
+            stream.experiments = version
+            out.experiments = (version, cp.experiments.all())
+        version = cp.store.apps_version()
+        if version != stream.apps:
+            stream.apps = version
+            out.apps = (version, cp.apps.all())
+        out.more = bool(cp.store.privacy_after(stream.cursor, 1))
+        return out
+
+    def heartbeat(self, stream: Stream, beat: Heartbeat) -> None:
+        cp, node_id, now = self.cp, stream.node_id, self.cp.now()
+        stream.serving = beat.model[2] or stream.serving
+        if beat.quality:
+            cp.store.put_quality(node_id, beat.quality)
+        if beat.outputs is not None:
+            cp.store.put_outputs(node_id, msgspec.json.encode(beat.outputs).decode(), now)
+        cp.nodes.seen(node_id, now, model=beat.model, serving_personal=beat.serving_personal)
+        if beat.experiments:
+            cp.store.put_experiment_counts(node_id, beat.experiments)
+        for at, rule, cohort, active, value in beat.triggers:
+            cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
+        with self._cohorts:
+            before = cp.cohorts.version
+            clipped = cp.cohorts.ingest(node_id, beat.cohorts)
+            changed = cp.cohorts.version != before
+        if clipped:
+            log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
+            cp.metrics.clipped.labels(node_id).inc(clipped)
+        if changed:
+            cp.wake_all()
+
+    def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],
+             at: float) -> tuple[int, bool]:
+        """A privacy request an edge filed: (its seq, whether it is new). Raises CpError (audited)."""
+        cp, now = self.cp, self.cp.now()
+        try:
+            with self._filings:
+                over = cp.filing_limit.take(node_id, now)
+            if over:
+                raise ResourceExhausted("over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
+            entry, new = cp.ledger.file(request_id, kind, subject, purposes, at, node_id, now)
+        except CpError as exc:
+            cp.audit_log.write(now, node_id, "EdgeSync.File", f"refused: {exc.message}"[:300], False)
+            log.warning("node %s filing %s refused: %s", node_id, request_id[:64], exc.message)
+            raise
+        if new:
+            cp.wake_all()
+        return entry.seq, new
+
+    def privacy_applied(self, node_id: str, seq: int, error: str | None) -> None:
+        if error is None:
+            self.cp.receipt(seq, node_id)
+        else:
+            log.error("node %s could not apply privacy update %d: %s", node_id, seq, error)
+
+    def model_applied(self, stream: Stream, model: tuple[str, str, str], error: str | None) -> None:
+        """The edge serves the assigned model now, or refused it (parked until a new push)."""
+        cp, node_id, now, sha = self.cp, stream.node_id, self.cp.now(), model[2]
+        if error is None:
+            cp.store.set_node_model(node_id, sha, "serving", "", now)
+            stream.serving = sha
+            cp.nodes.seen(node_id, now, model=model)
+        else:
+            cp.store.set_node_model(node_id, sha, "parked", error, now)
+            log.warning("node %s refused model %s %s, parked: %s", node_id, model[0], model[1], error)
+
+    def bundle(self, manifest_sha: str) -> ModelRow | None:
+        return self.cp.store.model(sha=manifest_sha)
+
+    def bundle_chunk(self, manifest_sha: str, offset: int, size: int) -> bytes:
+        return self.cp.store.bundle_chunk(manifest_sha, offset, size)

@@ -1,0 +1,102 @@
+"""The edge-sync and operator use cases without gRPC: a real control plane on a real SQLite
+store, driven through control_plane.sync_service / operator_service as the servicers drive it."""
+
+import threading
+
+import pytest
+
+from control_plane.config import load_settings
+from control_plane.errors import CpError, InvalidArgument
+from control_plane.operator_service import OperatorService
+from control_plane.state import ControlPlane
+from control_plane.sync_service import Heartbeat, SyncService
+from sentiedge_core.cohorts import Aggregate
+from sentiedge_core.rules import Rule
+
+MODEL = ("sentiedge-sentiment", "1.0.0", "a" * 64)
+
+
+@pytest.fixture
+def cp(tmp_path):
+    plane = ControlPlane(load_settings({"CP_DATA_DIR": str(tmp_path), "CP_ADMIN_TOKENS": "ops:integration-token",
+                                        "CP_PSEUDONYM_KEY": "k" * 32, "CP_COHORT_MIN_SIZE": "5"}))
+    yield plane
+    plane.close()
+
+
+def window(cohort: str, users: int, categories: dict[str, float], start: int) -> Aggregate:
+    return Aggregate(window_start=start, window_seconds=300, cohort=cohort, users=users, events=users, texts=users,
+                     negative=0, sentiment_sum=0.5 * users, categories=categories,
+                     topic_events={c: users for c in categories}, topic_texts={c: users for c in categories},
+                     topic_negative={c: 0 for c in categories}, topic_sentiment={c: 0.5 * users for c in categories})
+
+
+def test_a_stream_gets_only_what_it_lacks(cp):
+    sync, ops = SyncService(cp), OperatorService(cp)
+    stream, welcome = sync.connect("edge-a", "eu", MODEL, 0, None)
+    assert welcome.privacy_head == 0 and welcome.heartbeat_interval_s == cp.settings.heartbeat_interval_s
+    first = sync.pending(stream)
+    assert not first.privacy and first.rules == (0, []) and first.priors is not None and not first.more
+    assert sync.pending(stream) == type(first)()  # nothing new: nothing sent again
+
+    status = ops.delete_user("zoe@example.com", "")
+    assert status.missing == ["edge-a"]
+    ops.add_rule(Rule(name="calm", cohort="eu/*/*", signal="negative_share", op=">", threshold=0.5, window_minutes=5,
+                      clear=0.3, min_size=5, action="calm"))
+    second = sync.pending(stream)
+    assert [e.seq for e in second.privacy] == [status.entry.seq]
+    assert second.rules[0] > 0 and [r.name for r in second.rules[1]] == ["calm"]
+    assert stream.cursor == status.entry.seq
+
+    sync.privacy_applied("edge-a", status.entry.seq, None)
+    assert cp.ledger.status(status.entry.request_id).state == "completed"
+
+
+def test_category_cells_from_two_edges_merge_and_stream_back(cp):
+    """The per-category counts leave each edge, merge per window, and come back in the priors."""
+    sync = SyncService(cp)
+    a, _ = sync.connect("edge-a", "eu", MODEL, 0, None)
+    b, _ = sync.connect("edge-b", "eu", MODEL, 0, None)
+    sync.pending(a)
+    now = int(cp.now()) // 300 * 300
+    sync.heartbeat(a, Heartbeat(model=MODEL, serving_personal=True, cohorts=[window("eu/mobile/evening", 3, {"beauty": 1.5}, now)]))
+    sync.heartbeat(b, Heartbeat(model=MODEL, serving_personal=True, cohorts=[window("eu/mobile/evening", 4, {"beauty": 2.0}, now)]))
+    priors = sync.pending(a).priors
+    (cell,) = priors.recent
+    assert cell.users == 7 and cell.categories == {"beauty": 3.5} and cell.topic_texts == {"beauty": 7}
+    assert [p.cohort for p in priors.cohorts] == ["eu/mobile/evening"]
+
+
+def test_a_revoked_node_is_told_and_an_unknown_node_id_is_refused(cp):
+    sync, ops = SyncService(cp), OperatorService(cp)
+    stream, _ = sync.connect("edge-a", "eu", MODEL, 0, None)
+    ops.revoke_node("edge-a")
+    assert sync.pending(stream).revoked
+    with pytest.raises(InvalidArgument, match="node id"):
+        ops.revoke_node("../etc")
+
+
+def test_closing_the_store_while_calls_run_in_threads_raises_instead_of_crashing(tmp_path):
+    plane = ControlPlane(load_settings({"CP_DATA_DIR": str(tmp_path), "CP_ADMIN_TOKENS": "ops:integration-token",
+                                        "CP_PSEUDONYM_KEY": "k" * 32}))
+    sync = SyncService(plane)
+    streams = [sync.connect(f"edge-{i}", "eu", MODEL, 0, None)[0] for i in range(8)]
+    errors, done = [], threading.Event()
+
+    def churn(stream):
+        while not done.is_set():
+            try:
+                sync.pending(stream)
+                sync.disconnect(stream.node_id)
+            except CpError as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=churn, args=(s,)) for s in streams]
+    for t in threads:
+        t.start()
+    plane.close()
+    done.set()
+    for t in threads:
+        t.join(timeout=10)
+    assert errors and all("closed" in e.message for e in errors)
