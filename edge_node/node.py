@@ -16,6 +16,7 @@ from edge_node.personalization.cohorts import CohortBook
 from edge_node.config import EdgeSettings
 from edge_node.personalization.decisions import Personalizer
 from edge_node.disk import DiskReserve
+from edge_node.fleet import FleetUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import ExperimentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
@@ -63,7 +64,7 @@ def preflight(settings: EdgeSettings) -> None:
         app_sources.from_file(Path(settings.apps_file))
 
 
-class EdgeNode:
+class EdgeNode(FleetUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "") -> None:
         self.settings = settings
         self.model_sha = model_sha or sha256_file(model.root / MANIFEST)

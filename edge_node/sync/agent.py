@@ -32,15 +32,13 @@ import grpc
 import msgspec
 from google.protobuf.json_format import MessageToJson
 
-from edge_node.sync import convert
-from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from edge_node.errors import ConfigError, EdgeError
-from edge_node.privacy import PrivacyBook
+from edge_node.fleet import ModelId
 from edge_node.personalization.triggers import Transition
-from protos.sentiedge.v1 import common_pb2, sync_pb2, sync_pb2_grpc
+from edge_node.sync import convert
+from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
 
 log = logging.getLogger("edge_node.sync")
-DELETE_USER = common_pb2.PRIVACY_KIND_DELETE_USER
 MAX_PENDING_TRIGGERS = 1000
 LOOPBACK = ("127.", "localhost:", "[::1]:")
 
@@ -116,7 +114,7 @@ class SyncAgent:
             except Exception:
                 log.exception("sync session failed")
             self.connected = False
-            self.node.metrics.sync_connected.set(0)
+            self.node.sync_connected(False)
             delay = random.uniform(0, min(self.backoff_max_s, backoff))  # full jitter
             backoff = min(self.backoff_max_s, backoff * 2)
             await asyncio.sleep(delay)
@@ -136,11 +134,11 @@ class SyncAgent:
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
             self._inflight.clear()
             call = stub.Sync(self._outgoing(queue), metadata=self.metadata)
-            model = self.node.model
+            bundled = self.node.bundled()
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
-                model=convert.model_ref(model.name, model.version, self.node.model_sha),
-                privacy_cursor=self.cursor, agent_version="1", bundled=self._bundled())))
+                model=convert.model_ref(*self.node.serving()), privacy_cursor=self.cursor, agent_version="1",
+                bundled=convert.model_ref(*bundled) if bundled else None)))
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
             try:
@@ -154,7 +152,7 @@ class SyncAgent:
                             self.store.set_value("privacy_cursor", message.welcome.privacy_floor)
                         self.heartbeat_s = message.welcome.heartbeat_interval_s or self.heartbeat_s
                         self.connected = True
-                        self.node.metrics.sync_connected.set(1)
+                        self.node.sync_connected(True)
                         log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
                         self._caught_up()
                     elif kind == "privacy":
@@ -171,10 +169,7 @@ class SyncAgent:
                         self.node.apply_experiments(convert.experiments(message.experiments),
                                                     message.experiments.version)
                     elif kind == "apps":
-                        if self.node.settings.apps_file:
-                            log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
-                        else:
-                            self.node.set_apps(convert.apps(message.apps), persist=True)
+                        if self.node.apply_apps(convert.apps(message.apps)):
                             log.info("apps v%d: %d apps", message.apps.version, len(message.apps.apps))
                     elif kind == "heartbeat_receipt":
                         self._receipt(message.heartbeat_receipt.seq)
@@ -202,8 +197,7 @@ class SyncAgent:
             for seq, request in self.store.queued_requests(after=sent):
                 sent = seq
                 await queue.put(convert.filing(request))
-            pending = self.store.outbox_pending()
-            self.node.metrics.outbox_pending.set(pending)
+            pending = self.node.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
                 await queue.put(self._heartbeat(pending))
@@ -229,43 +223,35 @@ class SyncAgent:
 
     def _pending_triggers(self) -> list[dict]:
         """Trigger transitions not yet receipted, kept in the store (bounded: the oldest go first)."""
-        transitions = self.node.triggers.transitions
+        transitions = self.node.take_transitions()
         if not transitions:
             return self.store.value("pending_triggers", [])
         with self.store.transaction():
             pending = self.store.value("pending_triggers", [])
             next_id = int(self.store.value("trigger_seq", 0))
-            while transitions:
+            for transition in transitions:
                 next_id += 1
-                pending.append({**msgspec.structs.asdict(transitions.popleft()), "id": next_id})
+                pending.append({**msgspec.structs.asdict(transition), "id": next_id})
             pending = pending[-MAX_PENDING_TRIGGERS:]
             self.store.set_value("pending_triggers", pending)
             self.store.set_value("trigger_seq", next_id)
         return pending
 
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
-        cohorts = self.node.cohorts
-        window_s = int(cohorts.window_s)
-        last_closed = cohorts.window_of(time.time()) - window_s
-        first_kept = last_closed - int(cohorts.horizon_s // window_s) * window_s
-        acked = int(self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until",
-                                                                             last_closed - window_s)))
-        aggregates, experiments = [], []
-        for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):  # not yet receipted
-            aggregates.extend(convert.aggregate(window, window_s, key, cell)
-                              for key, cell in cohorts.export(window).items())
-            experiments.extend(convert.experiment_aggregate(window, *row) for row in self.node.experiments.export(window))
+        acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
+        closed = self.node.closed_windows(None if acked is None else int(acked), time.time())
+        aggregates = [convert.aggregate(window, closed.window_s, key, cell) for window, key, cell in closed.cohorts]
+        experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
         triggers = self._pending_triggers()
         self._beat += 1
-        self._inflight[self._beat] = (last_closed, triggers[-1]["id"] if triggers else 0)
-        model = self.node.model
+        self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0)
+        h = self.node.health()
         health = sync_pb2.NodeHealth(
-            ready=True, model=convert.model_ref(model.name, model.version, self.node.model_sha),
-            privacy_cursor=self.cursor, uptime_s=time.monotonic() - self._started,
-            queued_filings=queued_filings, serving_personal=self.node.personal_allowed(),
-            outputs=sync_pb2.ModelOutputs(**self.node.model_outputs()),
+            ready=True, model=convert.model_ref(*h.model), privacy_cursor=self.cursor,
+            uptime_s=time.monotonic() - self._started, queued_filings=queued_filings,
+            serving_personal=h.serving_personal, outputs=sync_pb2.ModelOutputs(**h.outputs),
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
-                     for m, q in self.node.quality.counts().items()])
+                     for m, q in h.quality.items()])
         events = [convert.trigger_event(Transition(**{k: v for k, v in t.items() if k != "id"})) for t in triggers]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,
                                                                  experiments=experiments, seq=self._beat))
@@ -280,37 +266,18 @@ class SyncAgent:
             return convert.ack_privacy(update.seq, error=f"out of order: expected sequence {cursor + 1}, "
                                                          f"got {update.seq}; nothing applied")
         self.head = max(self.head, update.seq)
-        privacy: PrivacyBook = self.node.privacy
-        now = time.time()
 
         def persist_cursor() -> None:
             self.store.set_value("privacy_cursor", update.seq)
 
         try:
-            if update.kind == DELETE_USER:
-                privacy.delete_subject(update.subject, now, request_id=update.request_id, file_upstream=False,
-                                       after=persist_cursor)
-                self.node.metrics.privacy_actions.labels("deleted_remote").inc()
-            else:
-                privacy.set_subject_consent(update.subject, {p: False for p in update.purposes}, "control-plane",
-                                            update.at, now, request_id=update.request_id, file_upstream=False,
-                                            after=persist_cursor)
-                self.node.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
+            self.node.apply_privacy(update.seq, update.kind, update.subject, list(update.purposes), update.at,
+                                    update.request_id, persist_cursor)
         except Exception as exc:  # the store failed: NACK, keep the cursor, retry on reconnect
             log.exception("could not apply privacy update %d", update.seq)
             return convert.ack_privacy(update.seq, error=str(exc))
-        self.node.metrics.sync_cursor.set(update.seq)
         self._caught_up()
         return convert.ack_privacy(update.seq)
-
-    def _bundled(self):
-        """The bundle this edge was installed with (EDGE_MODEL_DIR), where a rollback may return."""
-        path = self.node.settings.model_path
-        try:
-            manifest = read_manifest(path)
-            return convert.model_ref(manifest.name, manifest.version, sha256_file(path / MANIFEST))
-        except (EdgeError, OSError):
-            return None
 
     async def _apply_model(self, stub, assignment: sync_pb2.ModelAssignment, queue: asyncio.Queue) -> None:
         ref = assignment.model
@@ -322,32 +289,15 @@ class SyncAgent:
                 yield chunk.data
 
         try:
-            if assignment.bundled:  # a rollback to what this edge was installed with: nothing to download
-                path = self.node.settings.model_path
-                bundled = self._bundled()
-                if bundled is None or bundled.manifest_sha256 != sha:
-                    raise EdgeError(f"this edge's bundled model ({path}) is not {ref.name} {ref.version} ({sha[:12]})")
-                log.info("model assignment %s %s: returning to the bundled model in %s", ref.name, ref.version, path)
-            else:
-                limit = self.node.settings.max_bundle_bytes
-                if assignment.bundle_size > limit:
-                    raise EdgeError(f"bundle is {assignment.bundle_size} bytes, over this edge's limit of {limit} "
-                                    f"(EDGE_MAX_BUNDLE_BYTES)")
-                log.info("model assignment %s %s (%s): downloading", ref.name, ref.version, sha[:12])
-                path = await self.node.updates.fetch(sha, assignment.bundle_sha256, assignment.bundle_size, download)
-            model = await self.node.updates.load(path)
-            if (model.name, model.version) != (ref.name, ref.version):
-                raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {ref.name} {ref.version}")
-            await self.node.swap_model(model, sha)
-            if assignment.bundled:
-                self.node.updates.applied_bundled()
-            else:
-                self.node.updates.applied(sha)
+            await self.node.install_model(ModelId(ref.name, ref.version, sha), bundled=assignment.bundled,
+                                          bundle_sha=assignment.bundle_sha256, size=assignment.bundle_size,
+                                          download=download)
             await queue.put(convert.ack_model(ref))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             message = exc.message if isinstance(exc, EdgeError) else f"{type(exc).__name__}: {exc}"
+            serving = self.node.serving()
             log.error("refusing model %s %s: %s (still serving %s %s)", ref.name, ref.version, message,
-                      self.node.model.name, self.node.model.version)
+                      serving.name, serving.version)
             await queue.put(convert.ack_model(ref, error=message))

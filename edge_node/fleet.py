@@ -1,0 +1,146 @@
+"""EdgeNode's use cases facing the control plane: what the Sync stream applies, and what it
+gathers to send upstream (counts and aggregates only).
+
+A mixin of :class:`edge_node.node.EdgeNode`; the sync agent (edge_node.sync.agent) calls only
+these and translates to and from protobuf. Nothing here knows gRPC.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import NamedTuple
+
+import msgspec
+
+from edge_node.errors import EdgeError
+from edge_node.personalization.cohorts import CohortCell
+from edge_node.personalization.triggers import Transition
+from sentiedge_core.access import AppSet
+from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
+from sentiedge_core.privacy import DELETE_USER
+
+log = logging.getLogger("edge_node.sync")
+
+
+class ModelId(NamedTuple):
+    name: str
+    version: str
+    sha: str  # the manifest's sha256
+
+
+class Health(msgspec.Struct, kw_only=True):
+    model: ModelId
+    serving_personal: bool
+    outputs: dict  # recent prediction counts against the model's reference (drift)
+    quality: dict  # model -> counts of sampled, labelled predictions
+
+
+class ClosedWindows(msgspec.Struct, kw_only=True):
+    """The closed windows not yet receipted: cohort cells and experiment counts, aggregates only."""
+
+    last_closed: int
+    window_s: int
+    cohorts: list[tuple[int, str, CohortCell]]  # (window, cohort key, cell)
+    experiments: list[tuple]  # (window, experiment, arm, cohort, cell)
+
+
+class FleetUseCases:
+    # --- what this edge is ------------------------------------------------------------------
+    def serving(self) -> ModelId:
+        return ModelId(self.model.name, self.model.version, self.model_sha)
+
+    def bundled(self) -> ModelId | None:
+        """The bundle this edge was installed with (EDGE_MODEL_DIR), where a rollback may return."""
+        path = self.settings.model_path
+        try:
+            manifest = read_manifest(path)
+            return ModelId(manifest.name, manifest.version, sha256_file(path / MANIFEST))
+        except (EdgeError, OSError):
+            return None
+
+    def health(self) -> Health:
+        return Health(model=self.serving(), serving_personal=self.personal_allowed(), outputs=self.model_outputs(),
+                      quality=self.quality.counts())
+
+    # --- the link's state, for the metrics --------------------------------------------------
+    def sync_connected(self, connected: bool) -> None:
+        self.metrics.sync_connected.set(int(connected))
+
+    def outbox_pending(self) -> int:
+        """Privacy requests filed here and not yet receipted upstream."""
+        pending = self.store.outbox_pending()
+        self.metrics.outbox_pending.set(pending)
+        return pending
+
+    # --- applied from the control plane -----------------------------------------------------
+    def apply_apps(self, apps: AppSet) -> bool:
+        """The fleet's app set, persisted; False (ignored) when EDGE_APPS_FILE pins the apps."""
+        if self.settings.apps_file:
+            log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
+            return False
+        self.set_apps(apps, persist=True)
+        return True
+
+    def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
+                      after: Callable[[], None]) -> None:
+        """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
+        (the cursor). Raises when the store fails: nothing applied, the update is refused."""
+        now = time.time()
+        if kind == DELETE_USER:
+            self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
+            self.metrics.privacy_actions.labels("deleted_remote").inc()
+        else:
+            self.privacy.set_subject_consent(subject, {p: False for p in purposes}, "control-plane", at, now,
+                                             request_id=request_id, file_upstream=False, after=after)
+            self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
+        self.metrics.sync_cursor.set(seq)
+
+    async def install_model(self, target: ModelId, *, bundled: bool, bundle_sha: str, size: int,
+                            download: Callable[[int], AsyncIterator[bytes]]) -> None:
+        """Fetch (or, for ``bundled``, return to the installed bundle), verify, load, warm up and
+        swap in an assigned model. Raises EdgeError (or any load error): the current one serves on."""
+        if bundled:  # a rollback to what this edge was installed with: nothing to download
+            path = self.settings.model_path
+            mine = self.bundled()
+            if mine is None or mine.sha != target.sha:
+                raise EdgeError(f"this edge's bundled model ({path}) is not {target.name} {target.version} "
+                                f"({target.sha[:12]})")
+            log.info("model assignment %s %s: returning to the bundled model in %s", target.name, target.version, path)
+        else:
+            limit = self.settings.max_bundle_bytes
+            if size > limit:
+                raise EdgeError(f"bundle is {size} bytes, over this edge's limit of {limit} (EDGE_MAX_BUNDLE_BYTES)")
+            log.info("model assignment %s %s (%s): downloading", target.name, target.version, target.sha[:12])
+            path = await self.updates.fetch(target.sha, bundle_sha, size, download)
+        model = await self.updates.load(path)
+        if (model.name, model.version) != (target.name, target.version):
+            raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {target.name} {target.version}")
+        await self.swap_model(model, target.sha)
+        if bundled:
+            self.updates.applied_bundled()
+        else:
+            self.updates.applied(target.sha)
+
+    # --- gathered for upstream --------------------------------------------------------------
+    def closed_windows(self, acked_until: int | None, now: float) -> ClosedWindows:
+        """Windows closed after ``acked_until`` (receipted up to there) and still within the horizon."""
+        cohorts = self.cohorts
+        window_s = int(cohorts.window_s)
+        last_closed = cohorts.window_of(now) - window_s
+        first_kept = last_closed - int(cohorts.horizon_s // window_s) * window_s
+        acked = last_closed - window_s if acked_until is None else acked_until
+        cells, experiments = [], []
+        for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):
+            cells.extend((window, key, cell) for key, cell in cohorts.export(window).items())
+            experiments.extend((window, *row) for row in self.experiments.export(window))
+        return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments)
+
+    def take_transitions(self) -> list[Transition]:
+        """Trigger activations and clearings since the last call (the caller keeps them until receipted)."""
+        out = []
+        transitions = self.triggers.transitions
+        while transitions:
+            out.append(transitions.popleft())
+        return out
