@@ -17,6 +17,7 @@ from edge_node.config import EdgeSettings
 from edge_node.personalization.decisions import Personalizer
 from edge_node.disk import DiskReserve
 from edge_node.fleet import FleetUseCases
+from edge_node.user_data import UserDataUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import ExperimentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
@@ -64,7 +65,7 @@ def preflight(settings: EdgeSettings) -> None:
         app_sources.from_file(Path(settings.apps_file))
 
 
-class EdgeNode(FleetUseCases):
+class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "") -> None:
         self.settings = settings
         self.model_sha = model_sha or sha256_file(model.root / MANIFEST)

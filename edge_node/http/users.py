@@ -9,10 +9,7 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from edge_node.personalization import profiles as personalization
-from edge_node.config import EdgeSettings
 from edge_node.personalization.decisions import named_affinities
-from edge_node.errors import InvalidInput, NotFound
 from edge_node.http.access import authorize_user, caller_of
 from edge_node.ingest import IngestReport, check_id
 from edge_node.node import running
@@ -55,15 +52,8 @@ class UsersController(Controller):
         """Grant or withdraw purposes. Withdrawing erases what the purpose allowed, here and
         (through the control plane) on every other edge. User token, or server key ``consent:write``."""
         node = user_request(request, state, user_id, "consent:write")
-        if not data.purposes:
-            raise InvalidInput("purposes must name at least one purpose", field="purposes")
-        if not data.policy_version.strip():
-            raise InvalidInput("policy_version is empty", field="policy_version")
-        now = node.now()
-        at = data.timestamp.timestamp() if data.timestamp is not None and data.timestamp.tzinfo else now
-        change = node.privacy.set_consent(user_id, data.purposes, data.policy_version, min(at, now), now)
-        for _ in change.withdrawn:
-            node.metrics.privacy_actions.labels("consent_withdrawn").inc()
+        at = data.timestamp.timestamp() if data.timestamp is not None and data.timestamp.tzinfo else None
+        change = node.set_consent(user_id, data.purposes, data.policy_version, at)
         return consent_view(user_id, change.consent, withdrawn=change.withdrawn, erased=change.erased,
                             request_id=change.request_id)
 
@@ -72,7 +62,7 @@ class UsersController(Controller):
         """Consent per purpose; a purpose never granted reads ``granted: false``.
         User token, or server key ``users:read``."""
         node = user_request(request, state, user_id, "users:read")
-        return consent_view(user_id, node.privacy.consent(user_id))
+        return consent_view(user_id, node.consent_of(user_id))
 
     @post("/events", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
@@ -88,21 +78,14 @@ class UsersController(Controller):
         """The user's own vector, top affinities and windowed sentiment (needs ``personalization``).
         User token, or server key ``users:read``."""
         node = user_request(request, state, user_id, "users:read")
-        subject = node.privacy.pseudonymize(user_id)
-        profile = node.store.profile(subject) if node.store.consent(subject).allows("personalization") else None
-        if profile is None:
-            raise NotFound("no profile for this user on this node (no personalization consent, no events yet, "
-                           "expired or deleted)", field="user_id")
-        now = node.now()
-        scores = personalization.affinity_scores(profile, now, node.tuning)
-        mean, texts, negative = personalization.windowed_sentiment(profile, now, node.tuning)
+        v = node.user_vector(user_id)
         return VectorView(
-            user_id=user_id, vector=personalization.vector_of(scores, node.settings.vector_dim).tolist(),
-            dimension=node.settings.vector_dim,
-            affinities=named_affinities(profile, scores),
-            sentiment=SentimentWindow(mean=round(mean, 4), texts=round(texts, 3), negative_share=round(negative, 4),
+            user_id=user_id, vector=v.vector.tolist(), dimension=node.settings.vector_dim,
+            affinities=named_affinities(v.profile, v.scores),
+            sentiment=SentimentWindow(mean=round(v.sentiment_mean, 4), texts=round(v.sentiment_texts, 3),
+                                      negative_share=round(v.negative_share, 4),
                                       window_minutes=node.settings.sentiment_window_minutes),
-            cohort=profile.cohort, events=profile.events, last_update=timestamp(profile.updated_at))
+            cohort=v.profile.cohort, events=v.profile.events, last_update=timestamp(v.profile.updated_at))
 
     @delete("/", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def delete_user(self, user_id: FromPath[str], state: State, request: Request) -> DeletionView:
@@ -110,7 +93,6 @@ class UsersController(Controller):
         the request is filed with the control plane so every other edge erases too.
         User token, or server key ``users:delete``."""
         node = user_request(request, state, user_id, "users:delete")
-        erasure = node.privacy.delete_user(user_id, node.now())
-        node.metrics.privacy_actions.labels("deleted").inc()
+        erasure = node.delete_user(user_id)
         return DeletionView(user_id=user_id, request_id=erasure.request_id, erased=erasure.erased,
                             suppressed_at=timestamp(erasure.suppressed_at))

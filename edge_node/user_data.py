@@ -1,0 +1,63 @@
+"""EdgeNode's use cases on one user's data: consent, the user's own vector, erasure.
+
+A mixin of :class:`edge_node.node.EdgeNode`; the HTTP controllers (edge_node.http.users)
+authorize the caller, then call these and encode what they return. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+from edge_node.errors import InvalidInput, NotFound
+from edge_node.personalization import profiles
+from edge_node.privacy import ConsentChange, Erasure
+from edge_node.records import Consent, Profile
+
+
+class UserVector(msgspec.Struct, kw_only=True):
+    profile: Profile
+    scores: dict[str, float]  # category -> decayed affinity now
+    vector: np.ndarray
+    sentiment_mean: float
+    sentiment_texts: float  # effective (time-decayed) number of texts in the window
+    negative_share: float
+
+
+class UserDataUseCases:
+    def consent_of(self, user_id: str) -> Consent:
+        return self.privacy.consent(user_id)
+
+    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str,
+                    at: float | None) -> ConsentChange:
+        """Grant or withdraw purposes (a withdrawal erases what the purpose allowed, and is filed
+        upstream); ``at`` is when the user chose, never later than now."""
+        if not purposes:
+            raise InvalidInput("purposes must name at least one purpose", field="purposes")
+        if not policy_version.strip():
+            raise InvalidInput("policy_version is empty", field="policy_version")
+        now = self.now()
+        change = self.privacy.set_consent(user_id, purposes, policy_version, min(now if at is None else at, now), now)
+        for _ in change.withdrawn:
+            self.metrics.privacy_actions.labels("consent_withdrawn").inc()
+        return change
+
+    def user_vector(self, user_id: str) -> UserVector:
+        """The user's own vector, affinities and windowed sentiment; NotFound without
+        ``personalization`` consent or a profile."""
+        subject = self.privacy.pseudonymize(user_id)
+        profile = self.store.profile(subject) if self.store.consent(subject).allows("personalization") else None
+        if profile is None:
+            raise NotFound("no profile for this user on this node (no personalization consent, no events yet, "
+                           "expired or deleted)", field="user_id")
+        now = self.now()
+        scores = profiles.affinity_scores(profile, now, self.tuning)
+        mean, texts, negative = profiles.windowed_sentiment(profile, now, self.tuning)
+        return UserVector(profile=profile, scores=scores, vector=profiles.vector_of(scores, self.settings.vector_dim),
+                          sentiment_mean=mean, sentiment_texts=texts, negative_share=negative)
+
+    def delete_user(self, user_id: str) -> Erasure:
+        """Erase everything derived from the user here, suppress late events, file it upstream."""
+        erasure = self.privacy.delete_user(user_id, self.now())
+        self.metrics.privacy_actions.labels("deleted").inc()
+        return erasure
