@@ -50,7 +50,7 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
 
 
 async def serve(settings: CpSettings) -> int:
-    cp = ControlPlane(settings)
+    cp = ControlPlane(settings)  # start-up work before serving may block: nothing is served yet
     cp.development_app()
     server, health_servicer = build(settings, cp)
     await server.start()
@@ -83,9 +83,9 @@ async def serve(settings: CpSettings) -> int:
 async def _prune(cp: ControlPlane) -> None:
     while True:
         await asyncio.sleep(cp.settings.maintenance_interval_s)
-        try:
-            cp.cohorts.prune(cp.now())
-            floor, compacted = cp.ledger.compact(cp.now(), cp.settings.privacy_compact_after_s)
+        try:  # database work: in a worker thread, off the streams' event loop
+            await asyncio.to_thread(cp.cohorts.prune, cp.now())
+            floor, compacted = await asyncio.to_thread(cp.ledger.compact, cp.now(), cp.settings.privacy_compact_after_s)
             if compacted:
                 log.info("privacy log compacted: %d entries every node applied, up to sequence %d", compacted, floor)
         except Exception:  # keep the loop alive; the next round retries
