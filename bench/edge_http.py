@@ -11,7 +11,10 @@ with keep-alive connections drives both at the same concurrency, back to back:
 * ``POST /v1/sentiment`` with one short text vs the inference engine called directly
   (the same ``SentimentService`` in this process, same concurrency, same texts).
 
-Prints requests/s and p50/p99 latency, and the ratios. Goals: personalize >= 0.7x
+Every system runs once per round, rounds interleaved (``--rounds``, default 3), so a noisy
+neighbour on a shared host hits both sides of a ratio alike; each ratio is taken per round and
+the median reported with its range. Prints requests/s and p50/p99 latency (medians), and the
+ratios. Goals: personalize >= 0.7x
 the bare app with p99 < 10 ms; sentiment >= 0.8x the engine's texts/s.
 """
 
@@ -176,104 +179,119 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(30)
 
 
+def start_edge(tmp: Path, name: str, exe: Path, extra: dict[str, str]) -> tuple[subprocess.Popen, int, list[bytes],
+                                                                           list[bytes]]:
+    """An edge with 200 users holding consent and a profile; its personalize and sentiment loads."""
+    port = free_port()
+    data = tmp / name
+    edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(data),
+                                                    "EDGE_LOG_LEVEL": "warning", "EDGE_RATE_LIMIT_PER_ADDRESS": "0",
+                                                    "EDGE_RATE_LIMIT_PER_KEY": "0", **extra},
+                 f"http://127.0.0.1:{port}/readyz")
+    dev = json.loads((data / "dev-app.json").read_text())["apps"][0]
+    backend = {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {dev['server_keys'][0]['key']}"}
+    users = [f"u{i}" for i in range(200)]
+    for user in users:  # profiles to read: consent plus a few events each
+        for method, path, body in (
+            ("PUT", f"/v1/users/{user}/consent",
+             {"purposes": {"personalization": True, "sentiment": True}, "policy_version": "v1"}),
+            ("POST", f"/v1/users/{user}/events", {"context": {"region": "eu", "device": "mobile"}, "events": [
+                {"type": "purchase", "item_id": "a", "category": "Beauty/Skincare"},
+                {"type": "view", "item_id": "b", "category": "Books"},
+                {"type": "review", "item_id": "c", "category": "Garden", "text": "Broke in a day."}]})):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                         method=method, headers={"content-type": "application/json", **backend})
+            urllib.request.urlopen(req).read()
+    import jwt
+
+    signing = dev["signing_keys"][0]
+
+    def user_headers(user: str) -> dict:
+        token = jwt.encode({"sub": user, "aud": dev["app_id"], "exp": int(time.time()) + 3600}, signing["secret"],
+                           algorithm="HS256", headers={"kid": signing["kid"]})
+        return {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {token}"}
+
+    personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile",
+                                 headers=user_headers(u)) for u in users]
+    sentiment = [request_bytes("POST", "/v1/sentiment", json.dumps({"texts": [t]}).encode(),
+                               headers={"x-client-key": dev["client_keys"][0]}) for t in short_texts()]
+    return edge, port, personalize, sentiment
+
+
+RATIOS = {  # name: (numerator, denominator)
+    "personalize vs bare app (req/s)": ("edge: GET /v1/personalize (key+token)", "bare app: constant vector"),
+    "personalize vs bare app with its query params (req/s)": ("edge: GET /v1/personalize (key+token)",
+                                                              "bare app: same query params"),
+    "personalize: fast path vs the framework route (req/s)": ("edge: GET /v1/personalize (key+token)",
+                                                              "edge, fast path off: GET /v1/personalize"),
+    "sentiment over HTTP vs engine direct (texts/s)": ("edge: POST /v1/sentiment (1 text)",
+                                                       "engine called directly (1 text)"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="each round runs every system once, interleaved; ratios are per round (median, range)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "edge_http.json")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent
-    results: dict[str, dict] = {}
+    rounds: list[dict[str, dict]] = []
 
     with tempfile.TemporaryDirectory() as tmp:
         bare_dir = Path(tmp) / "bare"
         bare_dir.mkdir()
         (bare_dir / "bare_app.py").write_text(BARE_APP)
-        port = free_port()
-        bare = start([str(exe / "python"), "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level",
-                      "warning", "--no-access-log"], {"PYTHONPATH": str(bare_dir)},
-                     f"http://127.0.0.1:{port}/v1/personalize")
+        bare_port = free_port()
+        procs = [start([str(exe / "python"), "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), "--log-level",
+                        "warning", "--no-access-log"], {"PYTHONPATH": str(bare_dir)},
+                       f"http://127.0.0.1:{bare_port}/v1/personalize")]
         try:
-            results["bare app: constant vector"] = asyncio.run(
-                load(port, [request_bytes("GET", "/v1/personalize?user_id=u0&region=eu&device=mobile")],
-                     args.concurrency, args.seconds))
-            # The same, declaring the endpoint's six query parameters (Litestar parses them).
-            results["bare app: same query params"] = asyncio.run(
-                load(port, [request_bytes("GET", "/v1/personalize-params?user_id=u0&region=eu&device=mobile")],
-                     args.concurrency, args.seconds))
+            edge, port, personalize, sentiment = start_edge(Path(tmp), "edge", exe, {})
+            procs.append(edge)
+            # The same data and load with the fast path off: the framework route answers every request.
+            edge, slow_port, slow_personalize, _ = start_edge(Path(tmp), "edge-route", exe, {"EDGE_FAST_PATH": "false"})
+            procs.append(edge)
+            loads = {
+                "bare app: constant vector": (bare_port, [request_bytes(
+                    "GET", "/v1/personalize?user_id=u0&region=eu&device=mobile")]),
+                # The same, declaring the endpoint's six query parameters (Litestar parses them).
+                "bare app: same query params": (bare_port, [request_bytes(
+                    "GET", "/v1/personalize-params?user_id=u0&region=eu&device=mobile")]),
+                "edge: GET /v1/personalize (key+token)": (port, personalize),
+                "edge, fast path off: GET /v1/personalize": (slow_port, slow_personalize),
+                "edge: POST /v1/sentiment (1 text)": (port, sentiment),
+            }
+            for number in range(args.rounds):
+                result = {name: asyncio.run(load(p, payloads, args.concurrency, args.seconds))
+                          for name, (p, payloads) in loads.items()}
+                result["engine called directly (1 text)"] = asyncio.run(
+                    engine_direct(short_texts(), args.concurrency, args.seconds))
+                rounds.append(result)
+                print(f"round {number + 1}/{args.rounds} (req/s): " + "; ".join(
+                    f"{name} {r['rps']:.0f}" for name, r in result.items()), flush=True)
         finally:
-            stop(bare)
+            for proc in procs:
+                stop(proc)
 
-        port = free_port()
-        edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(Path(tmp) / "edge"),
-                                                        "EDGE_LOG_LEVEL": "warning", "EDGE_RATE_LIMIT_PER_ADDRESS": "0",
-                                                        "EDGE_RATE_LIMIT_PER_KEY": "0"},
-                     f"http://127.0.0.1:{port}/readyz")
-        dev = json.loads((Path(tmp) / "edge" / "dev-app.json").read_text())["apps"][0]
-        backend = {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {dev['server_keys'][0]['key']}"}
-        try:
-            users = [f"u{i}" for i in range(200)]
-            for user in users:  # profiles to read: consent plus a few events each
-                for method, path, body in (
-                    ("PUT", f"/v1/users/{user}/consent",
-                     {"purposes": {"personalization": True, "sentiment": True}, "policy_version": "v1"}),
-                    ("POST", f"/v1/users/{user}/events", {"context": {"region": "eu", "device": "mobile"}, "events": [
-                        {"type": "purchase", "item_id": "a", "category": "Beauty/Skincare"},
-                        {"type": "view", "item_id": "b", "category": "Books"},
-                        {"type": "review", "item_id": "c", "category": "Garden", "text": "Broke in a day."}]})):
-                    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                                 method=method, headers={"content-type": "application/json", **backend})
-                    urllib.request.urlopen(req).read()
-            import jwt
-
-            signing = dev["signing_keys"][0]
-
-            def user_headers(user: str) -> dict:
-                token = jwt.encode({"sub": user, "aud": dev["app_id"], "exp": int(time.time()) + 3600}, signing["secret"],
-                                   algorithm="HS256", headers={"kid": signing["kid"]})
-                return {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {token}"}
-
-            personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile",
-                                         headers=user_headers(u)) for u in users]
-            results["edge: GET /v1/personalize (key+token)"] = asyncio.run(load(port, personalize, args.concurrency, args.seconds))
-            texts = short_texts()
-            sentiment = [request_bytes("POST", "/v1/sentiment", json.dumps({"texts": [t]}).encode(),
-                                       headers={"x-client-key": dev["client_keys"][0]}) for t in texts]
-            results["edge: POST /v1/sentiment (1 text)"] = asyncio.run(
-                load(port, sentiment, args.concurrency, args.seconds))
-        finally:
-            stop(edge)
-        # The same edge and data with the fast path off: the framework route answers every request.
-        edge = start([str(exe / "edge-node"), "serve"], {"EDGE_PORT": str(port), "EDGE_DATA_DIR": str(Path(tmp) / "edge"),
-                                                        "EDGE_LOG_LEVEL": "warning", "EDGE_RATE_LIMIT_PER_ADDRESS": "0",
-                                                        "EDGE_RATE_LIMIT_PER_KEY": "0", "EDGE_FAST_PATH": "false"},
-                     f"http://127.0.0.1:{port}/readyz")
-        try:
-            results["edge, fast path off: GET /v1/personalize"] = asyncio.run(
-                load(port, personalize, args.concurrency, args.seconds))
-        finally:
-            stop(edge)
-        results["engine called directly (1 text)"] = asyncio.run(engine_direct(texts, args.concurrency, args.seconds))
-
-    print(f"\nconcurrency {args.concurrency}, {args.seconds:.0f} s each, keep-alive connections")
+    results = {name: {key: float(np.median([r[name][key] for r in rounds]))
+                      for key in ("rps", "p50_ms", "p99_ms", "errors")} for name in rounds[0]}
+    print(f"\nconcurrency {args.concurrency}, {args.seconds:.0f} s each, keep-alive connections, "
+          f"{args.rounds} interleaved rounds (medians)")
     print(f"{'system':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, r in results.items():
-        print(f"{name:<44}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}")
-    ratios = {
-        "personalize vs bare app (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
-        / results["bare app: constant vector"]["rps"],
-        "personalize vs bare app with its query params (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
-        / results["bare app: same query params"]["rps"],
-        "personalize: fast path vs the framework route (req/s)": results["edge: GET /v1/personalize (key+token)"]["rps"]
-        / results["edge, fast path off: GET /v1/personalize"]["rps"],
-        "sentiment over HTTP vs engine direct (texts/s)": results["edge: POST /v1/sentiment (1 text)"]["rps"]
-        / results["engine called directly (1 text)"]["rps"],
-    }
-    for name, ratio in ratios.items():
-        print(f"{name:<52}{ratio:>6.2f}x")
+        print(f"{name:<44}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}")
+    ratios, ranges = {}, {}
+    for name, (top, bottom) in RATIOS.items():
+        per_round = [r[top]["rps"] / r[bottom]["rps"] for r in rounds]
+        ratios[name], ranges[name] = float(np.median(per_round)), [min(per_round), max(per_round)]
+        print(f"{name:<56}{ratios[name]:>6.2f}x  (rounds {ranges[name][0]:.2f}-{ranges[name][1]:.2f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"concurrency": args.concurrency, "seconds": args.seconds, "results": results,
-                                    "ratios": ratios}, indent=2))
+    args.out.write_text(json.dumps({"concurrency": args.concurrency, "seconds": args.seconds, "rounds": args.rounds,
+                                    "results": results, "ratios": ratios, "ratio_ranges": ranges,
+                                    "per_round": rounds}, indent=2))
     return 0
 
 

@@ -89,6 +89,31 @@ def load_corpus() -> Corpus:
     return corpus
 
 
+def load_lexicon(min_abs_mean: float = 1.5) -> Split:
+    """Human-rated polarity words of the VADER lexicon as one-word training texts (source ``lexicon``).
+
+    VADER sentiment lexicon (Hutto & Gilbert, 2014; ``vaderSentiment==3.3.2`` on PyPI, MIT):
+    7,519 words, slang and emoticons, each rated -4..4 by ten people; the entries whose mean is at
+    least ``min_abs_mean`` either way are kept, labelled by the sign. Used by the ``ft+lexicon``
+    recipe of :mod:`models.robust_recipes` (tried for 1.3.0, not adopted: see the README).
+
+    The edge spells emoticons out before tokenizing, so entries are kept as that spelling and
+    only when it holds a letter; duplicates after spelling keep the first entry's sign.
+    """
+    from sentiedge_core.encoding import normalize
+
+    path = resources.files("vaderSentiment") / "vader_lexicon.txt"
+    split, seen = Split(), set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        token, mean = line.split("\t")[:2]
+        text = normalize(token)
+        if abs(float(mean)) < min_abs_mean or not any(c.isalpha() for c in text) or text.lower() in seen:
+            continue
+        seen.add(text.lower())
+        split.add(text, int(float(mean) > 0), "lexicon")
+    return split
+
+
 def _without(split: Split, texts: set[str]) -> Split:
     out = Split()
     for t, y, s in zip(split.texts, split.labels, split.sources):

@@ -14,7 +14,12 @@ Recipes, after Kumar et al. 2022 (LP-FT) and Wortsman et al. 2022 (WiSE-FT):
 - ``ft``: full fine-tuning, 2 epochs at 5e-5 (the shipped recipe's settings);
 - ``ft-gentle``: 1 epoch at 2e-5 (fewer epochs, lower learning rate);
 - ``lp-ft``: the probe's head, then every weight for 1 epoch at 1e-5;
-- ``wise-ft@a``: weights (1 - a) * lp + a * lp-ft, a in 0.25 / 0.5 / 0.75.
+- ``wise-ft@a``: weights (1 - a) * lp + a * lp-ft, a in 0.25 / 0.5 / 0.75;
+- ``ft+lexicon``: ``ft`` with the VADER lexicon's human-rated polarity words added as one-word
+  texts (the 1.3.0 recipe's extra source, :func:`models.data.load_lexicon`).
+
+``--recipes ft,ft+lexicon`` runs only those (``lp-ft`` and ``wise-ft`` need ``lp``); the
+figures are merged into an existing ``results.json``.
 
 Accuracy and ECE are of the first 128-token window in fp32 (the recipes' relative order,
 not the served cascade's figures); "ECE (T)" uses a temperature fitted on the source
@@ -32,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from models.calibration import fit_temperature
-from models.data import Split, load_corpus, read_labelled_csv
+from models.data import Split, load_corpus, load_lexicon, read_labelled_csv
 from models.metrics import expected_calibration_error
 
 CUSTOMER_VALIDATION = Path(__file__).resolve().parent / "customer_validation.csv"
@@ -78,7 +83,11 @@ def _interpolate(a, b, alpha: float):
     return mixed
 
 
-def study(source: str, train: Split, source_val: Split, targets: dict[str, Split], *, seed: int) -> dict:
+RECIPES = ("lp", "ft", "ft-gentle", "lp-ft", "wise-ft", "ft+lexicon")
+
+
+def study(source: str, train: Split, source_val: Split, targets: dict[str, Split], *, seed: int,
+          recipes: tuple[str, ...] = RECIPES) -> dict:
     import copy
 
     import torch
@@ -99,17 +108,33 @@ def study(source: str, train: Split, source_val: Split, targets: dict[str, Split
         results[name] = _score(model, encoder, source_val, targets) | {"train_minutes": timings[name]}
         print(f"[{source}] {name}: {json.dumps(results[name])}", flush=True)
 
-    torch.manual_seed(seed)
-    probe = ts.classifier(base)
-    run("lp", probe, epochs=2, lr=2e-3, only=("classifier", "bert.pooler"))
-    torch.manual_seed(seed)
-    run("ft", ts.classifier(base), epochs=2, lr=5e-5)
-    torch.manual_seed(seed)
-    run("ft-gentle", ts.classifier(base), epochs=1, lr=2e-5)
-    lp_ft = copy.deepcopy(probe)
-    run("lp-ft", lp_ft, epochs=1, lr=1e-5)
-    for alpha in WISE_ALPHAS:
-        run(f"wise-ft@{alpha}", _interpolate(probe, lp_ft, alpha))
+    if "lp" in recipes:
+        torch.manual_seed(seed)
+        probe = ts.classifier(base)
+        run("lp", probe, epochs=2, lr=2e-3, only=("classifier", "bert.pooler"))
+    if "ft" in recipes:
+        torch.manual_seed(seed)
+        run("ft", ts.classifier(base), epochs=2, lr=5e-5)
+    if "ft-gentle" in recipes:
+        torch.manual_seed(seed)
+        run("ft-gentle", ts.classifier(base), epochs=1, lr=2e-5)
+    if "lp" in recipes and "lp-ft" in recipes:
+        lp_ft = copy.deepcopy(probe)
+        run("lp-ft", lp_ft, epochs=1, lr=1e-5)
+        if "wise-ft" in recipes:
+            for alpha in WISE_ALPHAS:
+                run(f"wise-ft@{alpha}", _interpolate(probe, lp_ft, alpha))
+    if "ft+lexicon" in recipes:
+        lexicon = load_lexicon()
+        with_lexicon = Split(train.texts + lexicon.texts, train.labels + lexicon.labels,
+                             train.sources + lexicon.sources)
+        torch.manual_seed(seed)
+        model = ts.classifier(base)
+        started = time.monotonic()
+        ts.train(model, encoder, with_lexicon.texts, with_lexicon.labels, batch_size=32, seed=seed, epochs=2, lr=5e-5)
+        minutes = round((time.monotonic() - started) / 60, 1)
+        results["ft+lexicon"] = _score(model, encoder, source_val, targets) | {"train_minutes": minutes}
+        print(f"[{source}] ft+lexicon: {json.dumps(results['ft+lexicon'])}", flush=True)
     return results
 
 
@@ -120,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imdb-docs", type=int, default=4000, help="IMDB training reviews to use (CPU cost)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--recipes", default=",".join(RECIPES), help=f"comma-separated, of {', '.join(RECIPES)}")
     args = parser.parse_args(argv)
+    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
+    unknown = sorted(set(recipes) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown recipe {unknown[0]!r}; recipes are {', '.join(RECIPES)}")
     try:
         import torch
     except ImportError:
@@ -136,16 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         imdb.add(imdb_train.texts[i], imdb_train.labels[i], "imdb")
     rt_val, imdb_val = corpus.validation.only("rotten_tomatoes"), corpus.validation.only("imdb")
     args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "results.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
     report = {
         "note": "validation splits only; first 128-token window, fp32; ECE 15 bins",
-        "imdb_to_rt": study("imdb", imdb, imdb_val, {"rotten_tomatoes": rt_val, "customers": customers},
-                            seed=args.seed),
-        "rt_to_imdb": study("rotten_tomatoes", corpus.train.only("rotten_tomatoes"), rt_val,
-                            {"imdb": imdb_val, "customers": customers}, seed=args.seed),
+        "imdb_to_rt": earlier.get("imdb_to_rt", {}) | study(
+            "imdb", imdb, imdb_val, {"rotten_tomatoes": rt_val, "customers": customers}, seed=args.seed,
+            recipes=recipes),
+        "rt_to_imdb": earlier.get("rt_to_imdb", {}) | study(
+            "rotten_tomatoes", corpus.train.only("rotten_tomatoes"), rt_val,
+            {"imdb": imdb_val, "customers": customers}, seed=args.seed, recipes=recipes),
         "sizes": {"imdb_train": len(imdb), "rt_train": len(corpus.train.only("rotten_tomatoes")),
                   "imdb_validation": len(imdb_val), "rt_validation": len(rt_val), "customers": len(customers)},
     }
-    (args.out / "results.json").write_text(json.dumps(report, indent=2))
+    path.write_text(json.dumps(report, indent=2))
     print(table(report))
     return 0
 
