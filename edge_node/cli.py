@@ -119,6 +119,7 @@ def serve(args: argparse.Namespace) -> int:
                             http=guard(), timeout_keep_alive=settings.keep_alive_timeout_s,
                             backlog=backlog)
     public = Server(config)
+    app.state["public_server"] = public  # the admin port's /readyz waits until this one listens
     fold_repeated_warnings()  # after uvicorn configured its loggers
     if not settings.admin_port:
         public.run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown

@@ -65,8 +65,12 @@ def healthz() -> Health:
 
 @get("/readyz", tags=["health"], sync_to_thread=False, responses=error_responses(503))
 def readyz(state: State) -> Health:
-    """Readiness: the model is loaded and warmed up, and the store is open."""
+    """Readiness: the model is loaded and warmed up, the store is open, and the public port is
+    listening (the admin port can answer before it binds)."""
     node = running(state)
+    public = state.get("public_server")
+    if public is not None and not public.started:
+        raise NotReady("the public port is not listening yet")
     if node.store.full:
         raise NotReady("the disk is full: writes are refused until space returns (deletions still succeed)")
     sync = "standalone" if node.sync is None else ("connected" if node.sync.connected else "disconnected")

@@ -158,3 +158,20 @@ def test_no_personalization_input_produces_a_server_error(client, user, request)
         r = client.request(method, url, content=None if body is None else json.dumps(body),
                            headers={"content-type": "application/json"})
     assert r.status_code < 500, r.text
+
+
+def test_the_admin_port_is_not_ready_until_the_public_port_listens(model, tmp_path):
+    """uvicorn binds the public socket after the app's startup; until it has, the admin port's
+    /readyz (what an orchestrator probes) must not send traffic there."""
+    import uvicorn
+
+    from edge_node.http.app import create_admin_app
+
+    app = create_app(load_settings({"EDGE_DATA_DIR": str(tmp_path), "EDGE_ADMIN_PORT": "9091"}), model=model)
+    public = uvicorn.Server(uvicorn.Config(app))  # constructed, not yet serving: started is False
+    app.state["public_server"] = public
+    with TestClient(app), TestClient(create_admin_app(app)) as admin:
+        r = admin.get("/readyz")
+        assert r.status_code == 503 and "public port" in r.text
+        public.started = True  # what uvicorn sets once its sockets listen
+        assert admin.get("/readyz").status_code == 200
