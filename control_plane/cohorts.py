@@ -14,6 +14,8 @@ its aggregates are then left out of every merge until released.
 
 from __future__ import annotations
 
+import threading
+
 from control_plane.store import Store
 from sentiedge_core.cohorts import Aggregate, add as _add
 
@@ -33,6 +35,7 @@ class CohortMerge:
         self.new_node_users = new_node_users
         self.version = 0  # bumped when new aggregates arrive
         self._largest: dict[str, int] = {}  # node -> largest cell it reported (accepted)
+        self._lock = threading.Lock()  # streams and operator calls run in worker threads
 
     def cap(self, node_id: str) -> int:
         """Most users this node may report per cell now: ``growth`` times its largest cell so far
@@ -66,16 +69,18 @@ class CohortMerge:
         """Store a node's closed windows, bounded; returns how many had to be clipped."""
         if not aggregates:
             return 0
-        cap = self.cap(node_id)  # from before this heartbeat: one batch cannot ramp itself up
-        bounded = [self.bound(a, cap) for a in aggregates]
-        self._largest[node_id] = max([self._largest[node_id], *(a.users for a, _ in bounded)])
-        self.store.put_aggregates(node_id, [a for a, _ in bounded])
-        self.version += 1
+        with self._lock:
+            cap = self.cap(node_id)  # from before this heartbeat: one batch cannot ramp itself up
+            bounded = [self.bound(a, cap) for a in aggregates]
+            self._largest[node_id] = max([self._largest[node_id], *(a.users for a, _ in bounded)])
+            self.store.put_aggregates(node_id, [a for a, _ in bounded])
+            self.version += 1
         return sum(clipped for _, clipped in bounded)
 
     def changed(self) -> None:
         """Quarantine changed: merges differ from now on."""
-        self.version += 1
+        with self._lock:
+            self.version += 1
 
     def merged(self, now: float) -> list[Aggregate]:
         """Per window and cohort, summed over edges; cohorts under the minimum size withheld."""

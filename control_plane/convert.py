@@ -6,7 +6,8 @@ from __future__ import annotations
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NodeView
 from sentiedge_core.access import App
-from control_plane.store import ModelRow, PrivacyEntry, Rollout
+from control_plane.store import ModelRow, PrivacyEntry
+from control_plane.sync_service import Heartbeat
 from sentiedge_core import cohorts
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
@@ -101,9 +102,7 @@ def outputs_record(health: sync_pb2.NodeHealth) -> dict:
             "confidence_counts": list(o.confidence_counts), "reference_confidence": list(o.reference_confidence)}
 
 
-def heartbeat_from_proto(beat: sync_pb2.Heartbeat):
-    from control_plane.sync_service import Heartbeat
-
+def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
     health = beat.health
     return Heartbeat(
         model=ref_tuple(health.model), serving_personal=health.serving_personal,

@@ -77,9 +77,7 @@ class Heartbeat(msgspec.Struct, kw_only=True):
 class SyncService:
     def __init__(self, cp: ControlPlane) -> None:
         self.cp = cp
-        # Calls arrive from worker threads; these guard the in-memory state they share.
-        self._cohorts = threading.Lock()  # the merge's caps and version
-        self._filings = threading.Lock()  # the per-node filing rate limiter
+        self._filings = threading.Lock()  # the per-node rate limiter; calls arrive from worker threads
 
     def authenticate(self, node_id: str, names: list[str], metadata: tuple, call: str) -> str:
         """The node a call acts as (its certificate's or secret's), or CpError (audited)."""
@@ -163,14 +161,11 @@ class SyncService:
             cp.store.put_experiment_counts(node_id, beat.experiments)
         for at, rule, cohort, active, value in beat.triggers:
             cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
-        with self._cohorts:
-            before = cp.cohorts.version
-            clipped = cp.cohorts.ingest(node_id, beat.cohorts)
-            changed = cp.cohorts.version != before
+        clipped = cp.cohorts.ingest(node_id, beat.cohorts)
         if clipped:
             log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
             cp.metrics.clipped.labels(node_id).inc(clipped)
-        if changed:
+        if beat.cohorts:  # the merge changed: every stream sends new priors
             cp.wake_all()
 
     def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],

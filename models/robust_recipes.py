@@ -99,11 +99,11 @@ def study(source: str, train: Split, source_val: Split, targets: dict[str, Split
     encoder = WindowEncoder(base / "tokenizer.json", max_len=MAX_LEN, max_windows=8)
     results, timings = {}, {}
 
-    def run(name: str, model, **fit) -> None:
+    def run(name: str, model, data: Split = train, **fit) -> None:
         started = time.monotonic()
         if fit:
             torch.manual_seed(seed)
-            ts.train(model, encoder, train.texts, train.labels, batch_size=32, seed=seed, **fit)
+            ts.train(model, encoder, data.texts, data.labels, batch_size=32, seed=seed, **fit)
         timings[name] = round((time.monotonic() - started) / 60, 1)
         results[name] = _score(model, encoder, source_val, targets) | {"train_minutes": timings[name]}
         print(f"[{source}] {name}: {json.dumps(results[name])}", flush=True)
@@ -129,12 +129,7 @@ def study(source: str, train: Split, source_val: Split, targets: dict[str, Split
         with_lexicon = Split(train.texts + lexicon.texts, train.labels + lexicon.labels,
                              train.sources + lexicon.sources)
         torch.manual_seed(seed)
-        model = ts.classifier(base)
-        started = time.monotonic()
-        ts.train(model, encoder, with_lexicon.texts, with_lexicon.labels, batch_size=32, seed=seed, epochs=2, lr=5e-5)
-        minutes = round((time.monotonic() - started) / 60, 1)
-        results["ft+lexicon"] = _score(model, encoder, source_val, targets) | {"train_minutes": minutes}
-        print(f"[{source}] ft+lexicon: {json.dumps(results['ft+lexicon'])}", flush=True)
+        run("ft+lexicon", ts.classifier(base), with_lexicon, epochs=2, lr=5e-5)
     return results
 
 
