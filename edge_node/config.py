@@ -69,6 +69,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     decision_cache_ms: float = 1000.0  # reuse a user's decision this long unless their data changes
     decision_cache_mb: float = 64.0  # memory budget of those reused decisions
     max_categories_per_profile: int = 256  # a user's strongest categories kept; the weakest go first
+    max_aliases_per_user: int = 20  # anonymous ids one user may have linked (POST /v1/users/{id}/aliases)
     max_per_category: int = 3
     diversity_depth: int = 1
     # Cohorts
@@ -147,8 +148,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.decision_cache_ms >= 0 and self.cohort_prior_refresh_s >= 0,
              "decision_cache_ms and cohort_prior_refresh_s must be >= 0"),
             (self.decision_cache_mb > 0 and min(self.max_categories_per_profile, self.max_categories_per_cohort,
-                                                self.max_cohorts_per_window) >= 1,
-             "decision_cache_mb must be > 0; max_categories_* and max_cohorts_per_window >= 1"),
+                                                self.max_cohorts_per_window, self.max_aliases_per_user) >= 1,
+             "decision_cache_mb must be > 0; max_categories_*, max_cohorts_per_window and max_aliases_per_user >= 1"),
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
@@ -226,6 +227,7 @@ HELP = {
     "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
     "decision_cache_mb": "memory budget (MiB, estimated) of the decision cache; the oldest entries go first",
     "max_categories_per_profile": "most categories one user's profile keeps (the weakest decayed affinity goes first)",
+    "max_aliases_per_user": "most anonymous ids one user may have linked (POST /v1/users/{id}/aliases)",
     "max_categories_per_cohort": "most categories one cohort cell keeps per window (the weakest go first)",
     "max_cohorts_per_window": "most distinct cohort cells per window; further cohorts count only in the node-wide cell",
     "max_per_category": "most items of one category in a ranking's top",

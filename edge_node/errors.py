@@ -4,6 +4,7 @@
     EdgeError (500)               = sentiedge_core.errors.SentiedgeError
     ├── BundleError, InvalidInput (LimitExceeded), NotFound, Unauthorized, Forbidden,
     │   RateLimited, ConfigError  from the core
+    ├── Conflict (409)            the request contradicts what is recorded (an id already linked elsewhere)
     ├── StoreError (500)          the disk store cannot be opened or written
     │   └── StorageFull (507)     the disk is full: writes are refused, deletions still succeed
     ├── RequestTimeout (408)      the request body did not arrive in time (EDGE_BODY_TIMEOUT_S)
@@ -18,12 +19,22 @@ from sentiedge_core.errors import (BundleError, ConfigError, Forbidden, InvalidI
 from sentiedge_core.errors import SentiedgeError as EdgeError
 
 __all__ = ["EdgeError", "BundleError", "ConfigError", "Forbidden", "InvalidInput", "LimitExceeded", "NotFound",
-           "RateLimited", "Unauthorized", "NotReady", "StoreError", "StorageFull", "RequestTimeout", "OutboxFull"]
+           "RateLimited", "Unauthorized", "Conflict", "NotReady", "StoreError", "StorageFull", "RequestTimeout", "OutboxFull"]
 
 
 class NotReady(EdgeError):
     status_code = 503
     code = "not_ready"
+
+
+class Conflict(EdgeError):
+    status_code = 409
+    code = "conflict"
+
+    def __init__(self, message: str, *, reason: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        if reason:
+            self.code = reason
 
 
 class StoreError(EdgeError):

@@ -154,7 +154,7 @@ class Ingestor:
         self.score = score
 
     async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float) -> IngestReport:
-        subject = self.privacy.pseudonymize(user_id)
+        subject = self.privacy.subject_of(user_id)
         times = [event_time(e, i, now) for i, e in enumerate(events)]
         consent = self.store.consent(subject)
         suppression = self.store.suppression(subject)

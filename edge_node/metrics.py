@@ -38,6 +38,9 @@ class EdgeMetrics:
                               registry=r)
         self.privacy_actions = Counter("sentiedge_privacy_actions_total", "Deletions and consent withdrawals applied",
                                        ["kind"], registry=r)
+        self.identity_links = Counter("sentiedge_identity_links_total",
+                                      "Anonymous ids linked to known users (POST /v1/users/{id}/aliases)", ["result"],
+                                      registry=r)
         self.decisions = Counter("sentiedge_decisions_total", "Personalization decisions by vector source",
                                  ["source"], registry=r)
         self.refusals = Counter("sentiedge_auth_refusals_total",

@@ -17,6 +17,7 @@ from edge_node.config import EdgeSettings
 from edge_node.personalization.decisions import Personalizer
 from edge_node.disk import DiskReserve
 from edge_node.fleet import FleetUseCases
+from edge_node.identity import Identities
 from edge_node.user_data import UserDataUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import ExperimentBook
@@ -98,6 +99,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                              half_life_s=settings.affinity_half_life_days * 86400,
                              prior_weight=settings.sentiment_prior_weight,
                              max_categories=settings.max_categories_per_profile)
+        self.identities = Identities(self.privacy, self.cohorts, self.tuning,
+                                     max_aliases=settings.max_aliases_per_user)
         self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score)

@@ -9,6 +9,11 @@ Withdrawing a purpose erases what it allowed, at once: ``personalization`` the p
 ``sentiment`` everything derived from the user's texts, ``cohort_analytics`` the user's
 contributions to open cohort windows. Every withdrawal and deletion is also queued to be
 filed with the control plane, so it reaches the other edges the user may have visited.
+
+Identity: an anonymous id linked to a known user (edge_node.identity) reaches the user's
+records from then on (:meth:`PrivacyBook.subject_of`). A deletion or withdrawal of the user
+cascades to every linked anonymous id: erased here and filed upstream under its own
+pseudonym, so edges that saw only the anonymous id erase it too.
 """
 
 from __future__ import annotations
@@ -54,8 +59,15 @@ class PrivacyBook:
         self.cohorts = cohorts
         self.pseudonymize = pseudonymize
 
+    def subject_of(self, user_id: str) -> str:
+        """The pseudonym whose records a user id reaches: its own, or that of the known user
+        an anonymous id was linked to."""
+        subject = self.pseudonymize(user_id)
+        alias = self.store.alias(subject)
+        return subject if alias is None else alias.user
+
     def consent(self, user_id: str) -> Consent:
-        return self.store.consent(self.pseudonymize(user_id))
+        return self.store.consent(self.subject_of(user_id))
 
     def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str, at: float,
                     now: float) -> ConsentChange:
@@ -63,7 +75,7 @@ class PrivacyBook:
         if unknown:
             raise InvalidInput(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}",
                                field=f"purposes.{unknown[0]}")
-        return self.set_subject_consent(self.pseudonymize(user_id), purposes, policy_version, at, now)
+        return self.set_subject_consent(self.subject_of(user_id), purposes, policy_version, at, now)
 
     def set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
                             now: float, *, request_id: str | None = None, file_upstream: bool = True,
@@ -100,10 +112,8 @@ class PrivacyBook:
                 if previous is not None and previous.granted and not granted:
                     withdrawn.append(purpose)
                 consent.purposes[purpose] = Grant(granted=granted, at=at, policy_version=policy_version)
-            if suppression is not None and any(purposes.values()) and at > suppression.at:
-                # A fresh grant after a deletion starts a new relationship; events from before
-                # the deletion stay dropped because their timestamps are older.
-                self.store.delete(f"suppressed|{subject}")
+            # A fresh grant after a deletion starts a new relationship. The suppression stays:
+            # it drops only events stamped at or before the deletion, which must never come back.
             self.store.put_consent(subject, consent)
             erased = self._erase_for(subject, withdrawn, now)
             if withdrawn:
@@ -111,10 +121,26 @@ class PrivacyBook:
                 if file_upstream and self.upstream:
                     self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
                                                             subject=subject, purposes=withdrawn, at=now))
+                for alias in self.store.aliases_of(subject):
+                    self._withdraw_alias(alias, withdrawn, policy_version, at, now)
             if after is not None:
                 after()
         return ConsentChange(consent=consent, withdrawn=withdrawn, erased=erased,
                              request_id=request_id if withdrawn else None)
+
+    def _withdraw_alias(self, alias: str, withdrawn: list[str], policy_version: str, at: float, now: float) -> None:
+        """A withdrawal cascades to a linked anonymous id: its own consent record, what it
+        allowed here, and (filed under its pseudonym) on the edges that saw only it."""
+        consent = self.store.consent(alias)
+        for purpose in withdrawn:
+            if consent.allows(purpose):
+                consent.purposes[purpose] = Grant(granted=False, at=at, policy_version=policy_version)
+        if consent.purposes:
+            self.store.put_consent(alias, consent)
+        self._erase_for(alias, withdrawn, now)
+        if self.upstream:
+            self.store.queue_request(PrivacyRequest(request_id=new_request_id(), kind="revoke_consent",
+                                                    subject=alias, purposes=withdrawn, at=now))
 
     def _erase_for(self, subject: str, withdrawn: list[str], now: float) -> list[str]:
         erased = []
@@ -135,13 +161,18 @@ class PrivacyBook:
     def delete_user(self, user_id: str, now: float, *, request_id: str | None = None,
                     file_upstream: bool = True) -> Erasure:
         """Erase everything derived from the user here and suppress late events."""
-        subject = self.pseudonymize(user_id)
+        subject = self.subject_of(user_id)
         return self.delete_subject(subject, now, request_id=request_id, file_upstream=file_upstream)
 
     def delete_subject(self, subject: str, now: float, *, request_id: str | None = None,
                        file_upstream: bool = True, after=None) -> Erasure:
         request_id = request_id or new_request_id()
         return self._must_succeed(lambda: self._delete_subject(subject, now, request_id, file_upstream, after))
+
+    def _unlink(self, alias: str) -> None:
+        """A deleted anonymous id stops reaching the user it was linked to (what it brought
+        before the link is the user's now, and goes with the user's own deletion)."""
+        self.store.unlink(alias)
 
     def _delete_subject(self, subject: str, now: float, request_id: str, file_upstream: bool, after) -> Erasure:
         with self.store.transaction():
@@ -152,6 +183,17 @@ class PrivacyBook:
             if file_upstream and self.upstream:
                 self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
                                                         subject=subject, at=now))
+            self._unlink(subject)
+            aliases = self.store.unlink_all(subject)
+            for alias in aliases:  # every anonymous id linked to the user goes with it
+                self.store.erase_user(alias)
+                self.cohorts.withdraw(alias, now)
+                self.store.suppress(alias, Suppression(at=now, request_id=request_id, reason="deleted"))
+                if self.upstream:
+                    self.store.queue_request(PrivacyRequest(request_id=new_request_id(), kind="delete_user",
+                                                            subject=alias, at=now))
+            if aliases:
+                erased.append("aliases")
             if after is not None:
                 after()
         return Erasure(request_id=request_id, erased=erased, suppressed_at=now)

@@ -58,6 +58,14 @@ class Profile(Stored, kw_only=True):
     pending_signal_at: float | None = None
 
 
+class Alias(Stored, kw_only=True):
+    """An anonymous id linked to a known user (deterministic identity resolution): requests
+    for the anonymous id reach the user's records from then on."""
+
+    user: str  # the known user's pseudonym
+    at: float  # when the link was made
+
+
 class Suppression(Stored, kw_only=True):
     at: float  # events that happened at or before this time are dropped
     request_id: str

@@ -36,12 +36,12 @@ import msgspec
 from edge_node.disk import is_disk_full
 from edge_node.errors import OutboxFull, StorageFull, StoreError
 from sentiedge_core.key_files import private_dir, private_file
-from edge_node.records import Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
+from edge_node.records import Alias, Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)
 
 _encoder = msgspec.msgpack.Encoder()
-HOT_PREFIXES = ("consent|", "profile|", "suppressed|")
+HOT_PREFIXES = ("consent|", "profile|", "suppressed|", "alias|")
 _decoders: dict[type, msgspec.msgpack.Decoder] = {}
 
 
@@ -205,6 +205,43 @@ class EdgeStore:
 
     def suppress(self, subject: str, suppression: Suppression) -> None:
         self.put(f"suppressed|{subject}", suppression, ttl=self.retention_s)
+
+    # --- identity: anonymous ids linked to known users --------------------------------------
+    def alias(self, subject: str) -> Alias | None:
+        """The link of an anonymous id (its pseudonym) to a known user, if any."""
+        return self.get(f"alias|{subject}", Alias)
+
+    def aliases_of(self, subject: str) -> list[str]:
+        """The pseudonyms of every anonymous id linked to this user."""
+        index = self.get(f"aliases|{subject}", Keys)
+        return list(index.keys) if index else []
+
+    def link(self, alias: str, user: str, at: float) -> None:
+        """Record a link (call inside a transaction); both records live as long as consent does."""
+        self.put(f"alias|{alias}", Alias(user=user, at=at), ttl=self.retention_s)
+        index = self.get(f"aliases|{user}", Keys) or Keys()
+        if alias not in index.keys:
+            index.keys.append(alias)
+        self.put(f"aliases|{user}", index, ttl=self.retention_s)
+
+    def unlink(self, alias: str) -> None:
+        """Forget one link (call inside a transaction)."""
+        link = self.alias(alias)
+        if link is None:
+            return
+        self.delete(f"alias|{alias}")
+        index = self.get(f"aliases|{link.user}", Keys)
+        if index is not None and alias in index.keys:
+            index.keys.remove(alias)
+            self.put(f"aliases|{link.user}", index, ttl=self.retention_s)
+
+    def unlink_all(self, user: str) -> list[str]:
+        """Forget every link to this user; returns the aliases' pseudonyms."""
+        aliases = self.aliases_of(user)
+        for alias in aliases:
+            self.delete(f"alias|{alias}")
+        self.delete(f"aliases|{user}")
+        return aliases
 
     def erase_user(self, subject: str) -> list[str]:
         """Delete the user's per-user records; returns what existed and was erased."""

@@ -10,6 +10,7 @@ import msgspec
 import numpy as np
 
 from edge_node.errors import InvalidInput, NotFound
+from edge_node.identity import Link
 from edge_node.personalization import profiles
 from edge_node.privacy import ConsentChange, Erasure
 from edge_node.records import Consent, Profile
@@ -45,7 +46,7 @@ class UserDataUseCases:
     def user_vector(self, user_id: str) -> UserVector:
         """The user's own vector, affinities and windowed sentiment; NotFound without
         ``personalization`` consent or a profile."""
-        subject = self.privacy.pseudonymize(user_id)
+        subject = self.privacy.subject_of(user_id)
         profile = self.store.profile(subject) if self.store.consent(subject).allows("personalization") else None
         if profile is None:
             raise NotFound("no profile for this user on this node (no personalization consent, no events yet, "
@@ -55,6 +56,12 @@ class UserDataUseCases:
         mean, texts, negative = profiles.windowed_sentiment(profile, now, self.tuning)
         return UserVector(profile=profile, scores=scores, vector=profiles.vector_of(scores, self.settings.vector_dim),
                           sentiment_mean=mean, sentiment_texts=texts, negative_share=negative)
+
+    def link_alias(self, user_id: str, anonymous_id: str) -> Link:
+        """Link an anonymous id to the user (the caller proved both): merge once, route after."""
+        link = self.identities.link(user_id, anonymous_id, self.now())
+        self.metrics.identity_links.labels("already_linked" if link.already_linked else "linked").inc()
+        return link
 
     def delete_user(self, user_id: str) -> Erasure:
         """Erase everything derived from the user here, suppress late events, file it upstream."""

@@ -30,7 +30,7 @@ from sentiedge_core.errors import Forbidden, RateLimited, Unauthorized
 from sentiedge_core.privacy import PURPOSES
 from sentiedge_core.structs import Stored
 
-SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment")
+SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment", "users:alias")
 MAX_TOKEN_CHARS = 8192
 LEEWAY_S = 30.0  # clock skew between the app's backend and the edge
 
@@ -203,6 +203,14 @@ class Gatekeeper:
         if len(self._consent_applied) > self._token_cache:
             self._consent_applied.popitem(last=False)
         return True
+
+    def verify_user_token(self, app: App, token: str, now: float | None = None) -> str:
+        """The user id a second token proves (e.g. an anonymous id being linked), for ``app`` only."""
+        try:
+            return self._user_token(app, token, time.time() if now is None else now).user or ""
+        except (Unauthorized, Forbidden) as exc:
+            self.on_refused(exc.code)
+            raise
 
     # --- admission ------------------------------------------------------------------------
     def admit(self, client_key: str | None, authorization: str | None, address: str | None,

@@ -131,6 +131,22 @@ class DeletionView(Wire, kw_only=True):
     suppressed_at: dt.datetime
 
 
+class AliasRequest(Wire, kw_only=True):
+    anonymous_id: str
+    # With a user token: a user token of the same app whose sub is anonymous_id, proving the
+    # caller holds both identities. Not needed with a server key (scope users:alias).
+    anonymous_token: str | None = None
+
+
+class AliasView(Wire, kw_only=True):
+    user_id: str
+    anonymous_id: str
+    linked_at: dt.datetime
+    already_linked: bool  # linked before: nothing changed
+    merged: list[str]  # what moved to the user: profile, cohort_contributions
+    events: int  # events the anonymous profile brought
+
+
 class LabelRequest(Wire, kw_only=True):
     sample_id: str
     label: str
@@ -153,6 +169,7 @@ ERROR_MEANINGS = {
     403: "a valid credential that may not do this (another user or app, a missing scope)",
     404: "no such record (user, sample or experiment) on this edge, or a user id that does not fit the path",
     408: "the request body did not arrive within EDGE_BODY_TIMEOUT_S",
+    409: "contradicts what is recorded (an anonymous id linked to another user, consent missing): `error` says which",
     413: "over a configured limit (the message names the EDGE_* setting)",
     429: "over a rate limit: retry after the Retry-After header's seconds",
     503: "not ready (model loading, disk full, privacy outbox full): retry later",

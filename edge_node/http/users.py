@@ -10,11 +10,12 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from edge_node.personalization.decisions import named_affinities
+from edge_node.errors import Forbidden
 from edge_node.http.access import authorize_user, caller_of
 from edge_node.ingest import IngestReport, check_id
 from edge_node.node import running
 from edge_node.records import PURPOSES, Consent
-from edge_node.http.schemas import (READ_ERRORS, WRITE_ERRORS, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
+from edge_node.http.schemas import (READ_ERRORS, WRITE_ERRORS, AliasRequest, AliasView, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
                                GrantView, SentimentWindow, error_responses,
                                VectorView)
 
@@ -86,6 +87,30 @@ class UsersController(Controller):
                                       negative_share=round(v.negative_share, 4),
                                       window_minutes=node.settings.sentiment_window_minutes),
             cohort=v.profile.cohort, events=v.profile.events, last_update=timestamp(v.profile.updated_at))
+
+    @post("/aliases", status_code=200, responses={**WRITE_ERRORS, **error_responses(404, 409)})
+    async def post_alias(self, user_id: FromPath[str], data: JSONBody[AliasRequest],
+                         state: State, request: Request) -> AliasView:
+        """Link an anonymous id (a visitor before login) to this user, once: with the user's
+        ``personalization`` consent the anonymous profile and cohort contributions merge into
+        the user's, and the anonymous id reaches the user's records from then on. Deletion and
+        withdrawal cascade to every linked id. User token plus ``anonymous_token`` (a user token
+        for the anonymous id), or server key ``users:alias``."""
+        node = user_request(request, state, user_id, "users:alias")
+        check_id(data.anonymous_id, node.settings, field="anonymous_id")
+        caller = caller_of(request)
+        if caller.user is not None:  # a user token proves one identity; the other needs its own proof
+            if not data.anonymous_token:
+                raise Forbidden("linking with a user token needs anonymous_token: a user token whose sub is the "
+                                "anonymous id (or call with a server key that has the users:alias scope)",
+                                reason="anonymous_token_required", field="anonymous_token")
+            proven = node.access.verify_user_token(caller.app, data.anonymous_token, node.now())
+            if proven != data.anonymous_id:
+                raise Forbidden("anonymous_token is for another id than anonymous_id", reason="wrong_user",
+                                field="anonymous_token")
+        link = node.link_alias(user_id, data.anonymous_id)
+        return AliasView(user_id=user_id, anonymous_id=data.anonymous_id, linked_at=timestamp(link.linked_at),
+                         already_linked=link.already_linked, merged=link.merged, events=link.events)
 
     @delete("/", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def delete_user(self, user_id: FromPath[str], state: State, request: Request) -> DeletionView:

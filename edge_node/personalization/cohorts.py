@@ -214,25 +214,50 @@ class CohortBook:
                 continue
             cell.topic_sentiment[c] = cell.topic_sentiment.get(c, 0.0) + sign * _clip(total, SENTIMENT_CLIP)
 
+    def _take_out(self, window: int, subject: str) -> dict[str, Member]:
+        """Remove the user's contributions to one window's cells; returns them by cell key."""
+        joined = self.store.get(f"joined|{window}|{subject}", Keys)
+        if joined is None:
+            return {}
+        taken = {}
+        for key in dict.fromkeys([*joined.keys, ALL]):
+            member = self.store.get(f"member|{window}|{key}|{subject}", Member)
+            cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
+            if member is None or cell is None:
+                continue
+            self._shift(cell, member, -1)
+            cell.users -= 1
+            self.store.put(f"cohort|{window}|{key}", cell, ttl=self.horizon_s + self.window_s)
+            self.store.delete(f"member|{window}|{key}|{subject}")
+            taken[key] = member
+        self.store.delete(f"joined|{window}|{subject}")
+        return taken
+
     def withdraw(self, subject: str, now: float) -> int:
         """Take the user's contributions back out of every open window; returns how many."""
-        removed = 0
+        return sum(len(self._take_out(window, subject)) for window in self._open_windows(now))
+
+    def merge(self, source: str, target: str, now: float) -> int:
+        """Move one user's contributions in the open windows to another (an anonymous visitor
+        who logged in; call inside a store transaction). A cell both counted in now counts one
+        user; the target's bound of ``max_per_user`` cohorts per window holds (a cohort past it
+        keeps only the node-wide share, as for a new event). Returns the cells that moved."""
+        moved = 0
         for window in self._open_windows(now):
-            joined = self.store.get(f"joined|{window}|{subject}", Keys)
-            if joined is None:
+            taken = self._take_out(window, source)
+            ttl = window + 2 * self.window_s - now
+            if not taken or ttl <= 0:
                 continue
-            for key in dict.fromkeys([*joined.keys, ALL]):
-                member = self.store.get(f"member|{window}|{key}|{subject}", Member)
-                cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
-                if member is None or cell is None:
-                    continue
-                self._shift(cell, member, -1)
-                cell.users -= 1
-                self.store.put(f"cohort|{window}|{key}", cell, ttl=self.horizon_s + self.window_s)
-                self.store.delete(f"member|{window}|{key}|{subject}")
-                removed += 1
-            self.store.delete(f"joined|{window}|{subject}")
-        return removed
+            joined = self.store.get(f"joined|{window}|{target}", Keys) or Keys()
+            for key, member in taken.items():
+                if key != ALL and key not in joined.keys:
+                    if len(joined.keys) >= self.max_per_user:
+                        continue
+                    joined.keys.append(key)
+                self._add(window, key, target, member, ttl)
+                moved += 1
+            self.store.put(f"joined|{window}|{target}", joined, ttl=ttl)
+        return moved
 
     def cells(self, window: int) -> dict[str, CohortCell]:
         index = self.store.get(f"cohorts|{window}", Keys)

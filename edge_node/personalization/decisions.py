@@ -79,7 +79,7 @@ class Personalizer:
         """The user's usable profile, or None with the reason it cannot be used."""
         if not user_id:
             return None, None, "anonymous request"
-        subject = self.privacy.pseudonymize(user_id)
+        subject = self.privacy.subject_of(user_id)
         if not self.allow_personal():
             return subject, None, "edge is catching up with the privacy log (failing closed)"
         if not self.store.consent(subject).allows("personalization"):
@@ -98,7 +98,7 @@ class Personalizer:
             decision = Decision(source="global", vector=[0.0] * self.dimension, dimension=self.dimension, cohort=key,
                                 affinities=[], reason=f"holdout arm of experiment {experiment}: no personalization")
             return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
-        subject = self.privacy.pseudonymize(user_id) if user_id else None
+        subject = self.privacy.subject_of(user_id) if user_id else None
         versions = self.store.versions(subject) if subject else (None, None)
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
         cached = self._cache.get((subject, key))

@@ -121,6 +121,41 @@ def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> N
         del profile.affinities[category]
 
 
+def merge(into: Profile, other: Profile, now: float, tuning: Tuning) -> None:
+    """Fold ``other`` (an anonymous visitor's profile) into ``into`` (the known user's) once:
+    both are decayed to ``now``, then their decayed sums add, per category (behaviour, kinds,
+    sentiment) and for the sentiment window. A category keeps the spelling last used; past
+    the profile's category cap the weakest go, as they do for a new event."""
+    for category, theirs in other.affinities.items():
+        mine = into.affinities.get(category)
+        spelled_later = mine is None or theirs.at > mine.at
+        _decay_affinity(theirs, now, tuning)
+        if mine is None:
+            into.affinities[category] = theirs
+            continue
+        _decay_affinity(mine, now, tuning)
+        mine.weight += theirs.weight
+        mine.sentiment_sum += theirs.sentiment_sum
+        mine.sentiment_weight += theirs.sentiment_weight
+        for kind, weight in theirs.kinds.items():
+            mine.kinds[kind] = mine.kinds.get(kind, 0.0) + weight
+        if spelled_later and theirs.display:
+            mine.display = theirs.display
+    _decay_sentiment(into.sentiment, now, tuning)
+    _decay_sentiment(other.sentiment, now, tuning)
+    into.sentiment.total += other.sentiment.total
+    into.sentiment.weight += other.sentiment.weight
+    into.sentiment.negative += other.sentiment.negative
+    if other.updated_at > into.updated_at:
+        into.cohort = other.cohort or into.cohort
+    into.events += other.events
+    into.updated_at = max(into.updated_at, other.updated_at)
+    pending = [at for at in (into.pending_signal_at, other.pending_signal_at) if at is not None]
+    into.pending_signal_at = min(pending) if pending else None
+    if len(into.affinities) > tuning.max_categories:
+        _drop_weakest(into, len(into.affinities) - tuning.max_categories, now, tuning)
+
+
 def forget_sentiment(profile: Profile) -> None:
     """Drop everything derived from the user's texts (consent for ``sentiment`` withdrawn)."""
     profile.sentiment = WindowedSentiment()

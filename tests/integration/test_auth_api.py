@@ -16,6 +16,7 @@ EVENT = {"type": "review", "item_id": "i1", "category": "Beauty/Skincare", "text
 BODIES = {
     ("PUT", "/v1/users/{user_id}/consent"): {"purposes": ALL, "policy_version": "v1"},
     ("POST", "/v1/users/{user_id}/events"): {"events": [EVENT]},
+    ("POST", "/v1/users/{user_id}/aliases"): {"anonymous_id": "anon-1"},
     ("POST", "/v1/rank"): {"user_id": "alice", "candidates": [{"id": "a", "category": "Books", "popularity": 1}]},
     ("POST", "/v1/experiments/events"): {"experiment": "x", "kind": "exposure", "user_id": "alice"},
     ("POST", "/v1/sentiment"): {"texts": ["great"]},

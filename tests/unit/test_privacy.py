@@ -67,9 +67,11 @@ def test_deletion_erases_suppresses_and_queues(privacy):
     assert not privacy.consent("bob").allows("personalization")
     assert privacy.store.suppression(subject).at == NOW + 5
     assert privacy.store.queued_requests()[-1][1].request_id == erasure.request_id
-    # A new grant after the deletion lifts the suppression (a new relationship).
+    # A new grant after the deletion starts a new relationship, but the suppression stays:
+    # an event stamped before the deletion (a client's offline buffer) never comes back.
     privacy.set_consent("bob", {"personalization": True}, "v1", NOW + 10, NOW + 10)
-    assert privacy.store.suppression(subject) is None
+    assert privacy.consent("bob").allows("personalization")
+    assert privacy.store.suppression(subject).at == NOW + 5
 
 
 def test_raw_user_ids_never_reach_the_disk(privacy, tmp_path):
