@@ -11,7 +11,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test install postgres install-train model evaluate bench bench-http bench-propagation bench-soak protos clean
+.PHONY: run run-edge test install postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	@$(MAKE) --no-print-directory postgres
+	@$(MAKE) --no-print-directory postgres browser
 	touch $@
 
 # The test-suite runs the control-plane store against a real PostgreSQL server it starts
@@ -29,6 +29,14 @@ postgres:
 	  echo "installing PostgreSQL server binaries (apt-get install postgresql)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+# The preference center is tested in a real browser: Debian's Chromium, driven by Playwright
+# (its own browser download is never used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 install: $(STAMP)
 

@@ -146,6 +146,8 @@ class PrivacyBook:
         erased = []
         if "personalization" in withdrawn and self.store.delete(f"profile|{subject}"):
             erased.append("profile")
+        if "personalization" in withdrawn and self.store.delete(f"shown|{subject}"):
+            erased.append("recent_reasons")
         if "sentiment" in withdrawn:
             profile = self.store.profile(subject)
             if profile is not None:

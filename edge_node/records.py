@@ -66,6 +66,19 @@ class Alias(Stored, kw_only=True):
     at: float  # when the link was made
 
 
+class ShownItem(Stored, kw_only=True):
+    item_id: str
+    reason: str
+    at: float
+
+
+class Shown(Stored, kw_only=True):
+    """The items last ranked for a user from their own profile, with the reasons given (for
+    the preference center's "why am I seeing this"); bounded, erased with the profile."""
+
+    items: list[ShownItem] = []
+
+
 class Suppression(Stored, kw_only=True):
     at: float  # events that happened at or before this time are dropped
     request_id: str

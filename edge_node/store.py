@@ -36,7 +36,7 @@ import msgspec
 from edge_node.disk import is_disk_full
 from edge_node.errors import OutboxFull, StorageFull, StoreError
 from sentiedge_core.key_files import private_dir, private_file
-from edge_node.records import Alias, Consent, Keys, PrivacyRequest, Profile, Stored, Suppression
+from edge_node.records import Alias, Consent, Keys, PrivacyRequest, Profile, Shown, Stored, Suppression
 
 T = TypeVar("T", bound=Stored)
 
@@ -195,6 +195,12 @@ class EdgeStore:
             return
         self.put(f"profile|{subject}", profile, ttl=ttl, tag=_cold("profile"))
 
+    def shown(self, subject: str) -> Shown | None:
+        return self.get(f"shown|{subject}", Shown)
+
+    def put_shown(self, subject: str, shown: Shown) -> None:
+        self.put(f"shown|{subject}", shown, ttl=self.retention_s)
+
     def versions(self, subject: str) -> tuple[bytes | None, bytes | None]:
         """The stored bytes of the user's consent and profile: the same objects until either
         is written or deleted, so a caller can tell cheaply whether anything changed."""
@@ -246,6 +252,8 @@ class EdgeStore:
     def erase_user(self, subject: str) -> list[str]:
         """Delete the user's per-user records; returns what existed and was erased."""
         erased = [kind for kind in ("profile", "consent") if self.delete(f"{kind}|{subject}")]
+        if self.delete(f"shown|{subject}"):
+            erased.append("recent_reasons")
         if self.forget_samples(subject):
             erased.append("quality_samples")
         return erased

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge_node.errors import InvalidInput, NotFound
 from edge_node.identity import Link
+from edge_node.preferences import PreferenceView, view_of
 from edge_node.personalization import profiles
 from edge_node.privacy import ConsentChange, Erasure
 from edge_node.records import Consent, Profile
@@ -56,6 +57,11 @@ class UserDataUseCases:
         mean, texts, negative = profiles.windowed_sentiment(profile, now, self.tuning)
         return UserVector(profile=profile, scores=scores, vector=profiles.vector_of(scores, self.settings.vector_dim),
                           sentiment_mean=mean, sentiment_texts=texts, negative_share=negative)
+
+    def preferences_of(self, user_id: str) -> PreferenceView:
+        """What the preference center shows the user: purposes, inferred interests and mood in
+        levels, the reasons of recently shown items."""
+        return view_of(self.store, self.privacy.subject_of(user_id), self.now(), self.tuning)
 
     def link_alias(self, user_id: str, anonymous_id: str) -> Link:
         """Link an anonymous id to the user (the caller proved both): merge once, route after."""

@@ -204,10 +204,11 @@ class Gatekeeper:
             self._consent_applied.popitem(last=False)
         return True
 
-    def verify_user_token(self, app: App, token: str, now: float | None = None) -> str:
-        """The user id a second token proves (e.g. an anonymous id being linked), for ``app`` only."""
+    def verify_user_token(self, app: App, token: str, now: float | None = None) -> Caller:
+        """The user a token proves, for ``app`` only: a second token in a body (an anonymous id
+        being linked) or one a page carries in its URL or form (the preference center)."""
         try:
-            return self._user_token(app, token, time.time() if now is None else now).user or ""
+            return self._user_token(app, token, time.time() if now is None else now)
         except (Unauthorized, Forbidden) as exc:
             self.on_refused(exc.code)
             raise

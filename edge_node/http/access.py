@@ -8,10 +8,15 @@ against the app's list. Handlers then say *whose* data they touch with :func:`au
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from sentiedge_core.access import Caller
 from edge_node.errors import EdgeError, Forbidden
 
 CALLER = "sentiedge.caller"
+# A page a browser opens by URL cannot send headers: it names its app in the query instead
+# (client keys are public). Every other route takes the key from its header only.
+KEY_IN_QUERY = ("/v1/preferences", "/v1/preferences/")
 ALLOW_HEADERS = b"authorization, content-type, x-client-key"
 ALLOW_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
 
@@ -32,15 +37,24 @@ def admit(node, scope) -> Caller:
     """The caller of this request, admitted once (the fast path and the gate share the result)."""
     caller = scope.get(CALLER)
     if caller is None:
-        caller = node.access.admit(header(scope, b"x-client-key"), header(scope, b"authorization"),
-                                   client_address(scope), node.now())
+        client_key = header(scope, b"x-client-key")
+        if client_key is None and scope["path"] in KEY_IN_QUERY:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
+            client_key = (query.get("client_key") or [None])[0]
+        caller = node.access.admit(client_key, header(scope, b"authorization"), client_address(scope), node.now())
         origin = header(scope, b"origin")
-        if origin is not None and not caller.app.allows_origin(origin):
+        if origin is not None and not caller.app.allows_origin(origin) and not own_page_post(scope, origin):
             node.metrics.refusals.labels("origin_not_allowed").inc()
             raise Forbidden(f"origin {origin} is not one of app {caller.app.name!r}'s origins",
                             reason="origin_not_allowed")
         scope[CALLER] = caller
     return caller
+
+
+def own_page_post(scope, origin: str) -> bool:
+    """A form of the edge's own page posting back to it (same host): its origin is the edge's,
+    which the app's list of browser origins need not hold."""
+    return scope["path"] in KEY_IN_QUERY and urlsplit(origin).netloc == (header(scope, b"host") or "")
 
 
 def caller_of(request) -> Caller:

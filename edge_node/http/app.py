@@ -22,6 +22,7 @@ from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http.access import caller_of, cors_headers, gate
 from edge_node.http.decisions import DecisionsController
+from edge_node.http.preferences import PreferencesController, is_page, refusal
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.sync.model_updates import ModelUpdates
@@ -150,7 +151,9 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
                          model=sample.model, version=sample.version)
 
 
-def edge_error_handler(request: Request, exc: EdgeError) -> Response[ErrorBody]:
+def edge_error_handler(request: Request, exc: EdgeError) -> Response:
+    if exc.status_code in (401, 403) and is_page(request):
+        return refusal(request, exc.status_code)
     if exc.status_code == 500:  # 503 and 507 are states the node logs once and counts (metrics)
         log.error("request failed: %s", exc.message)
     headers = {}
@@ -239,7 +242,8 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
 
     public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
     return Litestar(
-        route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController],
+        route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController,
+                         PreferencesController],
         middleware=[timing, gate, fast_personalize],  # outermost first
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None, "fast_path": settings.fast_path}),

@@ -104,7 +104,7 @@ class UsersController(Controller):
                 raise Forbidden("linking with a user token needs anonymous_token: a user token whose sub is the "
                                 "anonymous id (or call with a server key that has the users:alias scope)",
                                 reason="anonymous_token_required", field="anonymous_token")
-            proven = node.access.verify_user_token(caller.app, data.anonymous_token, node.now())
+            proven = node.access.verify_user_token(caller.app, data.anonymous_token, node.now()).user
             if proven != data.anonymous_id:
                 raise Forbidden("anonymous_token is for another id than anonymous_id", reason="wrong_user",
                                 field="anonymous_token")

@@ -19,13 +19,14 @@ from edge_node.ingest import Context, context_cohort
 from edge_node.personalization.profiles import Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.errors import StorageFull
-from edge_node.records import Profile
+from edge_node.records import Profile, Shown, ShownItem
 from edge_node.store import EdgeStore
 from edge_node.personalization.experiments import Assignment
 from edge_node.personalization.triggers import Action
 
 
 CACHE_ENTRIES = 50_000
+SHOWN_ITEMS = 10  # the reasons of this many top items are kept per user for the preference center
 ENTRY_BYTES = 600  # a cached decision's fixed cost (key, tuple, structs)
 CATEGORY_BYTES = 260  # ... and per category it holds (scores, profile, prior); tracemalloc: ~255
 
@@ -180,7 +181,20 @@ class Personalizer:
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
                              seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth)
+        if chosen.decision.source == "user" and user_id:
+            self._remember_shown(self.privacy.subject_of(user_id), items[:min(limit, SHOWN_ITEMS)], now)
         return chosen.decision, items
+
+    def _remember_shown(self, subject: str, items: list[ranking.RankedItem], now: float) -> None:
+        """Keep the reasons of what the user was shown (written only when they change)."""
+        fresh = [(item.id, item.reason) for item in items]
+        old = self.store.shown(subject)
+        if old is not None and [(i.item_id, i.reason) for i in old.items] == fresh:
+            return
+        try:
+            self.store.put_shown(subject, Shown(items=[ShownItem(item_id=i, reason=r, at=now) for i, r in fresh]))
+        except StorageFull:
+            pass  # explanation only: a ranking is answered on a full disk too
 
 
 def named_affinities(profile, scores: dict[str, float], k: int = 5) -> list[NamedAffinity]:

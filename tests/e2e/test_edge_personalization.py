@@ -50,7 +50,7 @@ def test_consent_events_rankings_withdrawal_and_deletion(spawn, bundle_dir):
 
     status, body = call(base, "PUT", "/v1/users/ann/consent", {"purposes": {"personalization": False},
                                                                "policy_version": "v1"})
-    assert status == 200 and body["erased"] == ["profile"]
+    assert status == 200 and body["erased"] == ["profile", "recent_reasons"]
     assert rank(base, "ann")["source"] != "user"
     assert call(base, "GET", "/v1/users/ann/vector")[0] == 404
 

@@ -115,7 +115,7 @@ def test_withdrawing_personalization_stops_using_the_user(client):
     assert rank(client, "bob")["source"] == "user"
     r = client.put("/v1/users/bob/consent", json={"purposes": {"personalization": False}, "policy_version": "2026-11"})
     body = r.json()
-    assert body["withdrawn"] == ["personalization"] and body["erased"] == ["profile"]
+    assert body["withdrawn"] == ["personalization"] and body["erased"] == ["profile", "recent_reasons"]
     assert body["request_id"].startswith("req-")
     assert client.get("/v1/users/bob/vector").status_code == 404
     ranked = rank(client, "bob")
