@@ -2,7 +2,8 @@
 
 Requests to an edge carry the credentials registered for it (``CREDENTIALS[base]``: the
 headers of the app's backend, a server key with every scope) unless ``headers`` is given;
-``headers={}`` sends none, as an outsider would."""
+``headers={}`` sends none, as an outsider would. A page (text/html, the preference center)
+comes back as its text."""
 
 import json
 import urllib.error
@@ -17,6 +18,13 @@ def call(base: str, method: str, path: str, body=None, timeout: float = 30, head
     req = urllib.request.Request(base + path, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
+            return r.status, _body(r)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, _body(exc)
+
+
+def _body(response):
+    raw = response.read()
+    if (response.headers.get("content-type") or "").startswith("text/html"):
+        return raw.decode()
+    return json.loads(raw)

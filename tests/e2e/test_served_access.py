@@ -26,6 +26,7 @@ BODIES = {
     ("POST", "/v1/rank"): {"user_id": "alice", "candidates": [{"id": "a", "category": "Books", "popularity": 1}]},
     ("POST", "/v1/experiments/events"): {"experiment": "x", "kind": "exposure", "user_id": "alice"},
     ("POST", "/v1/sentiment"): {"texts": ["great"]},
+    ("POST", "/v1/users/{user_id}/aliases"): {"anonymous_id": "anon-1"},
     ("POST", "/v1/labels"): {"sample_id": "smp-x", "label": "positive"},
 }
 
@@ -51,6 +52,11 @@ def test_every_served_route_refuses_outsiders_and_other_users(spawn, bundle_dir,
     assert len(seen) >= 9
     for method, path in seen:
         assert send(edge, method, path, {})[0] == 401, (method, path)
+        if path == "/v1/preferences":  # a page, for the user only: its refusals are pages, a server key too
+            for who in ({"x-client-key": "ck_forged"}, app.anonymous(), app.user("alice", ttl=-120), app.server()):
+                status, page = send(edge, method, path, who)
+                assert status == 401 and "cannot be opened" in page, (method, who)
+            continue
         assert send(edge, method, path, {"x-client-key": "ck_forged"})[1]["error"] == "unknown_client_key"
         if path != "/v1/sentiment":
             assert send(edge, method, path, app.anonymous())[0] in (401, 403), (method, path)
