@@ -257,6 +257,10 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
         return sync_pb2.CohortPriors(generated_at=now,
                                      cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
 
+    @operator_call
+    def Segments(self, request, context, who):  # noqa: N802
+        return convert.segments.set_to_proto(self.cp.segments.current())
+
 
 def _rule(reply) -> str:
     return f"{reply.name}: {reply.cohort} {reply.signal} {reply.op} {reply.threshold:g} -> {reply.action}"

@@ -23,7 +23,7 @@ GROUPS = {
     "models": "push, list, roll out and roll back model bundles",
     "privacy": "revoke consent, delete users, and follow the receipts",
     "rules": "cohort sentiment triggers: add, list, remove, history",
-    "experiments": "experiments with holdouts: add, list, report",
+    "experiments": "experiments with holdouts: add, list, report (optionally within one learned segment)",
     "tokens": "operator tokens: add (shown once), list, revoke",
 }
 
@@ -157,7 +157,7 @@ async def _rule_add(args, rpc: Rpc):
     return await rpc.rules.Add(sync_pb2.TriggerRule(
         name=args.name, cohort=args.cohort, signal=args.signal, category=args.category, op=args.op,
         threshold=args.threshold, clear=clear, window_minutes=args.window, min_size=args.min_size,
-        action=args.rule_action), metadata=rpc.metadata)
+        action=args.rule_action, segment=args.segment), metadata=rpc.metadata)
 
 
 async def _experiment_add(args, rpc: Rpc):
@@ -170,8 +170,8 @@ async def _experiment_add(args, rpc: Rpc):
         if not name or not weight.isdigit() or flag not in ("", "holdout"):
             raise SystemExit(f"control-plane: --arm {spec!r}: use NAME=WEIGHT or NAME=WEIGHT:holdout")
         arms.append(sync_pb2.Arm(name=name, weight=int(weight), holdout=flag == "holdout"))
-    return await rpc.experiments.Add(sync_pb2.Experiment(name=args.name, salt=args.salt or args.name, arms=arms),
-                                     metadata=rpc.metadata)
+    return await rpc.experiments.Add(sync_pb2.Experiment(name=args.name, salt=args.salt or args.name, arms=arms,
+                                                         segment=args.segment), metadata=rpc.metadata)
 
 
 def _pb():
@@ -204,13 +204,29 @@ def _request_table(args, d: dict) -> str:
 
 
 def _rule_table(args, d: dict) -> str:
-    return f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
+    return (f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
+            + (f" (segment {d['segment']} only)" if d.get("segment") else ""))
 
 
 def _experiments_table(args, d: dict) -> str:
     items = d["experiments"] if "experiments" in d else [d]
     return "\n".join(f"{e['name']}: " + ", ".join(f"{x['name']}={x['weight']}{' (holdout)' if x['holdout'] else ''}"
-                                                 for x in e["arms"]) for e in items)
+                                                 for x in e["arms"])
+                     + (f"  (segment {e['segment']} only)" if e.get("segment") else "") for e in items)
+
+
+def _segments_table(args, d: dict) -> str:
+    if not d["k"]:
+        return "learned segments are off (CP_SEGMENTS=0)"
+    if not d["segments"]:
+        return (f"no segments yet (k={d['k']}): the edges send seed clusters of their consenting users when a "
+                f"cohort window closes (EDGE_COHORT_WINDOW_MINUTES); the control plane seeds the centroids once "
+                f"it has k clusters of at least the minimum size")
+    return (f"segments v{d['version']} (k={d['k']}, dimension {d['dimension']}, updated {when(d['updated_at'])})\n"
+            + rows(["segment", "label", "last round", "decayed size", "top affinities"],
+                   [[g["id"], g["label"], g["last_users"], f"{g['users']:.1f}",
+                     ", ".join(f"{c} {v:+.2f}" for c, v in sorted(g["categories"].items(), key=lambda kv: -kv[1])[:4])]
+                    for g in d["segments"]]))
 
 
 def _report_table(args, d: dict) -> str:
@@ -320,6 +336,10 @@ COMMANDS: dict[str, Command] = {
         lambda args, d: rows(["window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
                              [[when(int(c["window_start"])), c["cohort"], c["users"], c["texts"], c["negative"],
                                f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}", c["events"]] for c in d["cohorts"]])),
+    "segments": Command(
+        "learned segments: label, members in the last round, decayed size", _none,
+        lambda args, rpc: rpc.cohorts.Segments(_pb().ListSegmentsRequest(), metadata=rpc.metadata),
+        _segments_table),
     "rules add": Command(
         "act on a cohort when a windowed signal crosses a threshold",
         _args(NAME,
@@ -333,7 +353,8 @@ COMMANDS: dict[str, Command] = {
               a("--window", type=float, default=30.0, help="minutes"),
               a("--min-size", type=int, default=50, help="users the cohort needs before the rule acts"),
               a("--action", dest="rule_action", required=True,
-                help="content variant or flag to serve, e.g. sustainability_note")),
+                help="content variant or flag to serve, e.g. sustainability_note"),
+              a("--segment", default="", help="serve the action only to users of this learned segment (s2)")),
         _rule_add, _rule_table),
     "rules list": Command(
         "the rules every edge applies", _none,
@@ -355,7 +376,8 @@ COMMANDS: dict[str, Command] = {
     "experiments add": Command(
         "e.g. add ranking-v2 --arm control=45 --arm treatment=45 --arm holdout=10:holdout",
         _args(NAME, a("--arm", action="append", required=True, help="NAME=WEIGHT, or NAME=WEIGHT:holdout"),
-              a("--salt", default="", help="change it to reshuffle assignments (default: the name)")),
+              a("--salt", default="", help="change it to reshuffle assignments (default: the name)"),
+              a("--segment", default="", help="only users of this learned segment (s2) take part")),
         _experiment_add, _experiments_table),
     "experiments list": Command(
         "experiments and their arms", _none,

@@ -47,6 +47,9 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     stale_after_s: float = 60.0
     cohort_min_size: int = 50
     cohort_horizon_hours: float = 24.0
+    segments: int = 8  # learned segments (k of the federated k-means); 0: off
+    segment_decay: float = 0.5  # weight a segment's history keeps per round (lower follows change faster)
+    segment_round_delay_s: float = 10.0  # sums wait this long so one window's sums from every edge share a round
     max_message_bytes: int = 4 << 20
     max_bundle_bytes: int = 200 << 20
     log_level: str = "info"
@@ -61,6 +64,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
              "max_node_cohort_users >= 1, cohort_growth >= 1 and filings_per_node_per_s > 0"),
+            (0 <= self.segments <= 64 and 0 < self.segment_decay <= 1 and self.segment_round_delay_s >= 0,
+             "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
         ]
@@ -116,6 +121,9 @@ HELP = {
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",
     "cohort_horizon_hours": "how far back merged cohort priors look",
+    "segments": "learned segments: k of the federated k-means over consenting users' vectors (0: off)",
+    "segment_decay": "weight a segment's history keeps per round (1: plain running mean)",
+    "segment_round_delay_s": "how long the edges' sums wait so that one window's sums share a round",
     "max_message_bytes": "largest gRPC message accepted",
     "max_bundle_bytes": "largest model bundle accepted by a push",
     "log_level": "log level",

@@ -8,7 +8,7 @@ from control_plane.nodes import NodeView
 from sentiedge_core.access import App
 from control_plane.store import ModelRow, PrivacyEntry
 from control_plane.sync_service import Heartbeat
-from sentiedge_core import cohorts
+from sentiedge_core import cohorts, experiments, rules, segments
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
 
@@ -69,29 +69,10 @@ def rollout_status(view) -> operator_pb2.RolloutStatus:
         previous_bundled=bool(rollout and rollout.previous_sha in (BUNDLED, "")))
 
 
-def rule_to_proto(r) -> sync_pb2.TriggerRule:
-    return sync_pb2.TriggerRule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op,
-                                threshold=r.threshold, clear=r.clear, window_minutes=r.window_minutes,
-                                min_size=r.min_size, action=r.action)
-
-
-def rule_from_proto(r: sync_pb2.TriggerRule):
-    from sentiedge_core.rules import Rule
-
-    return Rule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op, threshold=r.threshold,
-                clear=r.clear, window_minutes=r.window_minutes, min_size=r.min_size, action=r.action)
-
-
-def experiment_to_proto(e) -> sync_pb2.Experiment:
-    return sync_pb2.Experiment(name=e.name, salt=e.salt, arms=[
-        sync_pb2.Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])
-
-
-def experiment_from_proto(e: sync_pb2.Experiment):
-    from sentiedge_core.experiments import Arm, Experiment
-
-    return Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
-                                                      for a in e.arms])
+rule_to_proto = rules.to_proto  # the core's one conversion, both ways
+rule_from_proto = rules.from_proto
+experiment_to_proto = experiments.to_proto
+experiment_from_proto = experiments.from_proto
 
 
 def outputs_record(health: sync_pb2.NodeHealth) -> dict:
@@ -111,7 +92,8 @@ def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
         experiments=[(e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions, e.value)
                      for e in beat.experiments],
         triggers=[(t.at, t.rule, t.cohort, t.active, t.value) for t in beat.triggers],
-        cohorts=[aggregate_from_proto(a) for a in beat.cohorts])
+        cohorts=[aggregate_from_proto(a) for a in beat.cohorts],
+        segments=[segments.summary_from_proto(s) for s in beat.segments])
 
 
 def pending_messages(p) -> list[sync_pb2.ControlMessage]:
@@ -133,6 +115,8 @@ def pending_messages(p) -> list[sync_pb2.ControlMessage]:
             version=p.experiments[0], experiments=[experiment_to_proto(e) for e in p.experiments[1]])))
     if p.apps is not None:
         out.append(sync_pb2.ControlMessage(apps=apps_to_proto(*p.apps)))
+    if p.segments is not None:
+        out.append(sync_pb2.ControlMessage(segments=segments.set_to_proto(p.segments)))
     return out
 
 

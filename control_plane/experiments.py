@@ -16,6 +16,7 @@ import msgspec
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
 from sentiedge_core.experiments import Arm, Experiment
+from sentiedge_core.segments import check_target
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 Z95 = 1.959963984540054
@@ -58,6 +59,8 @@ def validate(e: Experiment) -> Experiment:
         raise InvalidArgument("an experiment needs two or more arms with distinct names")
     if any(a.weight < 0 for a in e.arms) or sum(a.weight for a in e.arms) == 0:
         raise InvalidArgument("arm weights must be >= 0 and not all 0")
+    if (why := check_target(e.segment)) is not None:
+        raise InvalidArgument(why)
     if sum(a.holdout for a in e.arms) != 1:
         raise InvalidArgument("exactly one arm must be the holdout (it gets no personalization)")
     return e

@@ -35,7 +35,14 @@ class StateCollector:
             personal.add_metric([n.node_id], int(n.serving_personal))
         head = GaugeMetricFamily("sentiedge_cp_privacy_head", "Highest privacy sequence number")
         head.add_metric([], self.cp.store.privacy_head())
-        yield from (state, lag, seen, model, personal, head)
+        segments = self.cp.segments.current()
+        version = GaugeMetricFamily("sentiedge_cp_segments_version", "Version of the published learned segments")
+        version.add_metric([], segments.version)
+        size = GaugeMetricFamily("sentiedge_cp_segment_users", "Members the last round of each segment counted",
+                                 labels=["segment"])
+        for g in segments.segments:
+            size.add_metric([g.id], g.last_users)
+        yield from (state, lag, seen, model, personal, head, version, size)
 
 
 class CpMetrics:
@@ -49,6 +56,11 @@ class CpMetrics:
         self.clipped = Counter("sentiedge_cp_cohort_aggregates_clipped_total",
                                "Cohort aggregates bounded to what their node can plausibly report", ["node"],
                                registry=self.registry)
+        self.segment_rounds = Counter("sentiedge_cp_segment_rounds_total",
+                                      "Learned-segment rounds published (the seeding included)", registry=self.registry)
+        self.segment_sums_refused = Counter("sentiedge_cp_segment_sums_refused_total",
+                                            "Segment sums refused: stale set version, unknown centroid, under the "
+                                            "minimum size, or unusable", registry=self.registry)
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

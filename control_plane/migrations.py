@@ -29,6 +29,16 @@ CREATE TABLE IF NOT EXISTS node_bundled (
     node_id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, manifest_sha TEXT NOT NULL
 );
 """),
+    (3, "learned segments: the published centroids and the edges' per-window sums", """
+CREATE TABLE IF NOT EXISTS segment_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL, body TEXT NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segment_summaries (
+    window_start BIGINT NOT NULL, version BIGINT NOT NULL, idx INTEGER NOT NULL, seed INTEGER NOT NULL,
+    node_id TEXT NOT NULL, users BIGINT NOT NULL, body TEXT NOT NULL, received_at REAL NOT NULL,
+    applied INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (window_start, version, idx, seed, node_id)
+);
+"""),
 ]
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

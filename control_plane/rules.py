@@ -7,6 +7,7 @@ import re
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
 from sentiedge_core.rules import SIGNALS, Rule
+from sentiedge_core.segments import check_target
 import msgspec
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -30,6 +31,8 @@ def validate(rule: Rule) -> Rule:
         raise InvalidArgument("window_minutes must be in (0, 1440]")
     if rule.min_size < 1:
         raise InvalidArgument("min_size must be >= 1")
+    if (why := check_target(rule.segment)) is not None:
+        raise InvalidArgument(why)
     if not rule.action.strip():
         raise InvalidArgument("action is empty: name the content variant or flag to serve")
     return msgspec.structs.replace(rule, cohort=rule.cohort.lower(), category=rule.category.lower())

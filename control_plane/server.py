@@ -85,6 +85,7 @@ async def _prune(cp: ControlPlane) -> None:
         await asyncio.sleep(cp.settings.maintenance_interval_s)
         try:  # database work: in a worker thread, off the streams' event loop
             await asyncio.to_thread(cp.cohorts.prune, cp.now())
+            await asyncio.to_thread(cp.segments.prune, cp.now(), cp.cohorts.horizon_s)
             floor, compacted = await asyncio.to_thread(cp.ledger.compact, cp.now(), cp.settings.privacy_compact_after_s)
             if compacted:
                 log.info("privacy log compacted: %d entries every node applied, up to sequence %d", compacted, floor)

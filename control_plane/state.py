@@ -17,6 +17,7 @@ import time
 from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
+from control_plane.segments import SegmentBook
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.ledger import Ledger
@@ -69,6 +70,8 @@ class ControlPlane:
                                    horizon_s=settings.cohort_horizon_hours * 3600,
                                    max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth,
                                    new_node_users=settings.new_node_cohort_users)
+        self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
+                                    round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size)
         self.apps = AppBook(self.store)
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,

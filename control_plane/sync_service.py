@@ -19,6 +19,7 @@ from sentiedge_core.access import App
 from sentiedge_core.cohorts import Aggregate
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.rules import Rule
+from sentiedge_core.segments import SegmentSet, Summary
 
 log = logging.getLogger("control_plane.sync")
 PRIVACY_BATCH = 500
@@ -35,6 +36,7 @@ class Stream(msgspec.Struct, kw_only=True):
     rules: int = -1
     experiments: int = -1
     apps: int = -1
+    segments: int = -1
 
 
 class Welcome(msgspec.Struct, kw_only=True):
@@ -59,6 +61,7 @@ class Pending(msgspec.Struct, kw_only=True):
     rules: tuple[int, list[Rule]] | None = None
     experiments: tuple[int, list[Experiment]] | None = None
     apps: tuple[int, list[App]] | None = None
+    segments: SegmentSet | None = None
     more: bool = False
 
 
@@ -72,6 +75,7 @@ class Heartbeat(msgspec.Struct, kw_only=True):
     experiments: list[tuple] = []  # (window, experiment, arm, cohort, exposures, clicks, conversions, value)
     triggers: list[tuple[float, str, str, bool, float]] = []  # (at, rule, cohort, active, value)
     cohorts: list[Aggregate] = []
+    segments: list[Summary] = []
 
 
 class SyncService:
@@ -146,6 +150,10 @@ class SyncService:
         if version != stream.apps:
             stream.apps = version
             out.apps = (version, cp.apps.all())
+        version = cp.segments.version()
+        if version != stream.segments:
+            stream.segments = version
+            out.segments = cp.segments.current()
         out.more = bool(cp.store.privacy_after(stream.cursor, 1))
         return out
 
@@ -165,7 +173,12 @@ class SyncService:
         if clipped:
             log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
             cp.metrics.clipped.labels(node_id).inc(clipped)
-        if beat.cohorts:  # the merge changed: every stream sends new priors
+        refused = cp.segments.ingest(node_id, beat.segments, now)
+        if refused:
+            cp.metrics.segment_sums_refused.inc(refused)
+        if cp.segments.advance(now):
+            cp.metrics.segment_rounds.inc()
+        if beat.cohorts or beat.segments:  # the merge or the segments changed: every stream sends them
             cp.wake_all()
 
     def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],

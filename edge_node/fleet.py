@@ -44,6 +44,7 @@ class ClosedWindows(msgspec.Struct, kw_only=True):
     window_s: int
     cohorts: list[tuple[int, str, CohortCell]]  # (window, cohort key, cell)
     experiments: list[tuple]  # (window, experiment, arm, cohort, cell)
+    segments: list = []  # sentiedge_core.segments.Summary: per learned segment, or seed clusters
 
 
 class FleetUseCases:
@@ -131,11 +132,13 @@ class FleetUseCases:
         last_closed = cohorts.window_of(now) - window_s
         first_kept = last_closed - int(cohorts.horizon_s // window_s) * window_s
         acked = last_closed - window_s if acked_until is None else acked_until
-        cells, experiments = [], []
+        cells, experiments, segments = [], [], []
         for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):
             cells.extend((window, key, cell) for key, cell in cohorts.export(window).items())
             experiments.extend((window, *row) for row in self.experiments.export(window))
-        return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments)
+            segments.extend(self.segments.export(window))
+        return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments,
+                             segments=segments)
 
     def take_transitions(self) -> list[Transition]:
         """Trigger activations and clearings since the last call (the caller keeps them until receipted)."""

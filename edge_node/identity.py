@@ -78,5 +78,10 @@ class Identities:
                 events = theirs.events
             if consent.allows("cohort_analytics") and self.cohorts.merge(anonymous, user, now):
                 merged.append("cohort_contributions")
+            segments = self.privacy.segments
+            if segments is not None:  # one member now, placed by the merged profile
+                segments.withdraw(anonymous, now)
+                if theirs is not None and consent.allows("cohort_analytics"):
+                    segments.contribute(user, mine, now)
             self.store.link(anonymous, user, now)
         return Link(linked_at=now, already_linked=False, merged=merged, events=events)

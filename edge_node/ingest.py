@@ -17,6 +17,7 @@ import msgspec
 
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook, cohort_key, daypart
+from edge_node.personalization.segments import SegmentBook
 from edge_node.errors import InvalidInput
 from sentiedge_core.inference import UNSUPPORTED, Sentiment
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
@@ -145,13 +146,15 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
 
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
-                 score: Callable[[list[str], str], Awaitable[list[Sentiment]]]) -> None:
+                 score: Callable[[list[str], str], Awaitable[list[Sentiment]]],
+                 segments: SegmentBook | None = None) -> None:
         self.privacy = privacy
         self.store = privacy.store
         self.cohorts = cohorts
         self.tuning = tuning
         self.retention_s = retention_s
         self.score = score
+        self.segments = segments
 
     async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float) -> IngestReport:
         subject = self.privacy.subject_of(user_id)
@@ -220,6 +223,8 @@ class Ingestor:
         if profile is not None and accepted:
             profile.pending_signal_at = profile.pending_signal_at or now
             self.store.put_profile(subject, profile)
+            if self.segments is not None and consent.allows("cohort_analytics"):
+                self.segments.contribute(subject, profile, now)
         return IngestReport(accepted=accepted, dropped=len(events) - accepted, dropped_reasons=reasons,
                             texts_scored=sum(r.sentiment is not None and r.text_ignored is None for r in results),
                             texts_ignored=sum(r.text_ignored is not None for r in results),

@@ -56,6 +56,9 @@ class EdgeMetrics:
         self.outbox_pending = Gauge("sentiedge_privacy_outbox_pending",
                                     "Deletions and withdrawals made here not yet filed with the control plane",
                                     registry=r)
+        self.segments_version = Gauge("sentiedge_segments_version",
+                                      "Version of the learned segments this node assigns users to (0: none yet)",
+                                      registry=r)
         self.trigger_activations = Counter("sentiedge_trigger_activations_total", "Cohort trigger activations",
                                            ["rule"], registry=r)
         self.trigger_signal_to_action = Histogram(

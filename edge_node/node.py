@@ -21,6 +21,7 @@ from edge_node.identity import Identities
 from edge_node.user_data import UserDataUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import ExperimentBook
+from edge_node.personalization.segments import SegmentBook
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
@@ -87,29 +88,31 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.reserve = DiskReserve(settings.data_path / "reserve.bin", int(settings.disk_reserve_mb * (1 << 20)))
         self.reserve.ensure()
         self.store.on_refused = self._write_refused
+        self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
+                             half_life_s=settings.affinity_half_life_days * 86400,
+                             prior_weight=settings.sentiment_prior_weight,
+                             max_categories=settings.max_categories_per_profile)
+        self.segments = SegmentBook(self.store, self.tuning, dimension=settings.vector_dim,
+                                    window_s=settings.cohort_window_minutes * 60, min_size=settings.cohort_min_size)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),
-                                   reserve=self.reserve)
+                                   reserve=self.reserve, segments=self.segments)
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                           min_size=settings.cohort_min_size,
                                           horizon_s=settings.cohort_horizon_hours * 3600)
         self.triggers = TriggerBook(self.cohorts,
                                     on_activation=lambda rule: self.metrics.trigger_activations.labels(rule).inc(),
                                     on_served=self.metrics.trigger_signal_to_action.observe)
-        self.tuning = Tuning(sentiment_window_s=settings.sentiment_window_minutes * 60,
-                             half_life_s=settings.affinity_half_life_days * 86400,
-                             prior_weight=settings.sentiment_prior_weight,
-                             max_categories=settings.max_categories_per_profile)
         self.identities = Identities(self.privacy, self.cohorts, self.tuning,
                                      max_aliases=settings.max_aliases_per_user)
         self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
-                                 score=self.score)
+                                 score=self.score, segments=self.segments)
         self.personalizer = Personalizer(
             self.store, self.privacy, self.cohorts, self.tuning, dimension=settings.vector_dim,
             weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
                             popularity=settings.weight_popularity),
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
-            allow_personal=self.personal_allowed, held_out=self.held_out,
+            allow_personal=self.personal_allowed, held_out=self.held_out, segments=self.segments,
             cache_bytes=int(settings.decision_cache_mb * (1 << 20)))
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
@@ -193,6 +196,13 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def apply_experiments(self, experiments: list, version: int) -> None:
         self.experiments.set(experiments, version)
 
+    def apply_segments(self, segments) -> None:
+        """The learned segments the control plane published (centroids and labels)."""
+        if self.segments.apply(segments):
+            log.info("learned segments v%d: %s", segments.version,
+                     ", ".join(f"{g.id} {g.label}" for g in segments.segments) or f"seeding (k={segments.k})")
+        self.metrics.segments_version.set(self.segments.version)
+
     def model_outputs(self) -> dict:
         """Recent predictions against the model's reference, for drift upstream: counts only."""
         label_psi, confidence_psi, _, _ = self.drift_status()
@@ -230,9 +240,17 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         if self.sync is not None:
             self.sync.start()
 
-    def held_out(self, unit: str) -> str | None:
+    def held_out(self, unit: str, segment: str | None = None) -> str | None:
         """The experiment whose holdout arm this unit is in, if any (no personalization then)."""
-        return next((a.experiment for a in self.experiments.assignments(unit) if a.holdout), None)
+        return next((a.experiment for a in self.experiments.assignments(unit, segment) if a.holdout), None)
+
+    def segment_of(self, user_id: str, now: float):
+        """The learned segment of a user with personalization consent and a profile, else None."""
+        subject = self.privacy.subject_of(user_id)
+        if not self.personal_allowed() or not self.store.consent(subject).allows("personalization"):
+            return None
+        profile = self.store.profile(subject)
+        return self.segments.of(self.segments.vector(profile, now)[0]) if profile is not None else None
 
     def personal_allowed(self) -> bool:
         """False while failing closed: too long without a sync with the privacy log."""

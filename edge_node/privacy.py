@@ -18,14 +18,10 @@ pseudonym, so edges that saw only the anonymous id erase it too.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import uuid
-from collections import OrderedDict
-
 import msgspec
 
 from edge_node.personalization.cohorts import CohortBook
+from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization import profiles as personalization
 from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
@@ -51,12 +47,14 @@ class Erasure(msgspec.Struct, kw_only=True):
 
 class PrivacyBook:
     def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer, *,
-                 upstream: bool = True, reserve: DiskReserve | None = None) -> None:
+                 upstream: bool = True, reserve: DiskReserve | None = None,
+                 segments: SegmentBook | None = None) -> None:
         self.store = store
         self.reserve = reserve  # released when the disk is full, so an erasure still succeeds
         # A standalone edge has no control plane to file with: its requests apply here only.
         self.upstream = upstream
         self.cohorts = cohorts
+        self.segments = segments
         self.pseudonymize = pseudonymize
 
     def subject_of(self, user_id: str) -> str:
@@ -158,7 +156,13 @@ class PrivacyBook:
                 erased.append("quality_samples")
         if "cohort_analytics" in withdrawn and self.cohorts.withdraw(subject, now):
             erased.append("cohort_contributions")
+        # Segment sums hold the profile's vector and leave the node: either purpose takes them out.
+        if {"cohort_analytics", "personalization"} & set(withdrawn) and self._leave_segments(subject, now):
+            erased.append("segment_membership")
         return erased
+
+    def _leave_segments(self, subject: str, now: float) -> int:
+        return self.segments.withdraw(subject, now) if self.segments is not None else 0
 
     def delete_user(self, user_id: str, now: float, *, request_id: str | None = None,
                     file_upstream: bool = True) -> Erasure:
@@ -181,6 +185,8 @@ class PrivacyBook:
             erased = self.store.erase_user(subject)
             if self.cohorts.withdraw(subject, now):
                 erased.append("cohort_contributions")
+            if self._leave_segments(subject, now):
+                erased.append("segment_membership")
             self.store.suppress(subject, Suppression(at=now, request_id=request_id, reason="deleted"))
             if file_upstream and self.upstream:
                 self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
@@ -190,6 +196,7 @@ class PrivacyBook:
             for alias in aliases:  # every anonymous id linked to the user goes with it
                 self.store.erase_user(alias)
                 self.cohorts.withdraw(alias, now)
+                self._leave_segments(alias, now)
                 self.store.suppress(alias, Suppression(at=now, request_id=request_id, reason="deleted"))
                 if self.upstream:
                     self.store.queue_request(PrivacyRequest(request_id=new_request_id(), kind="delete_user",

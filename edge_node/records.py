@@ -128,3 +128,22 @@ class Keys(Stored, kw_only=True):
     """A small index: the cohort keys of a window, or the cohorts a user joined in one."""
 
     keys: list[str] = []
+
+
+class SegmentMember(Stored, kw_only=True):
+    """One user's place in one open window of the learned segments (dropped with the window):
+    the centroid they were assigned (index -1 while no segments exist: a seed candidate),
+    their unit vector and clipped top affinities, so a change or a withdrawal can take them out."""
+
+    version: int
+    index: int
+    vector: list[float] = []
+    categories: dict[str, float] = {}
+
+
+class SegmentCell(Stored, kw_only=True):
+    """Sums over the members of one centroid in one window: what leaves the node, nothing per user."""
+
+    users: int = 0
+    vector_sum: list[float] = []
+    categories: dict[str, float] = {}

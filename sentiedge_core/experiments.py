@@ -1,10 +1,13 @@
-"""Experiments as the control plane defines them; every edge assigns units the same way."""
+"""Experiments as the control plane defines them; every edge assigns units the same way. Their
+one conversion to and from the wire is here too."""
 
 from __future__ import annotations
 
 import hashlib
 
 import msgspec
+
+from protos.sentiedge.v1 import sync_pb2
 
 KINDS = ("exposure", "click", "conversion")
 
@@ -19,6 +22,12 @@ class Experiment(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     salt: str
     arms: list[Arm]
+    segment: str = ""  # only users of this learned segment ("s2") take part; empty: everyone
+
+
+def targets(experiment: Experiment, segment: str | None) -> bool:
+    """Whether a unit in ``segment`` (None: none known) takes part in the experiment."""
+    return not experiment.segment or experiment.segment == segment
 
 
 def assign(experiment: Experiment, unit: str) -> Arm:
@@ -31,3 +40,13 @@ def assign(experiment: Experiment, unit: str) -> Arm:
             return arm
         point -= arm.weight
     return experiment.arms[-1]
+
+
+def to_proto(e: Experiment) -> sync_pb2.Experiment:
+    return sync_pb2.Experiment(name=e.name, salt=e.salt, segment=e.segment, arms=[
+        sync_pb2.Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])
+
+
+def from_proto(e: sync_pb2.Experiment) -> Experiment:
+    return Experiment(name=e.name, salt=e.salt, segment=e.segment,
+                      arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])

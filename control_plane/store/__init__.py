@@ -9,7 +9,7 @@ numbers are allocated under a table lock, never from a sequence generator, so th
 no gaps even when a transaction rolls back (edges refuse a gap as out of order).
 
 One repository per table group, each a mixin in this package (nodes, privacy, models,
-cohorts, rules, operators, access) over :class:`~control_plane.store.database.Database`,
+cohorts, rules, operators, access, segments) over :class:`~control_plane.store.database.Database`,
 with explicit column lists; :class:`Store` is all of them on one connection.
 """
 
@@ -23,10 +23,12 @@ from control_plane.store.nodes import Node, NodeStore
 from control_plane.store.operators import OperatorStore
 from control_plane.store.privacy import PrivacyEntry, PrivacyStore
 from control_plane.store.rules import RuleStore
+from control_plane.store.segments import SegmentStore
 from sentiedge_core.cohorts import Aggregate
 
 __all__ = ["SCHEMA", "Aggregate", "Dialect", "ModelRow", "Node", "PrivacyEntry", "Rollout", "Store"]
 
 
-class Store(Database, NodeStore, PrivacyStore, ModelStore, CohortStore, RuleStore, OperatorStore, AccessStore):
+class Store(Database, NodeStore, PrivacyStore, ModelStore, CohortStore, RuleStore, OperatorStore, AccessStore,
+            SegmentStore):
     """Every table's repository on one connection, one transaction per call."""

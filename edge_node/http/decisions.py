@@ -31,8 +31,9 @@ def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context
     now = node.now()
     decision = node.personalizer.choose(user_id, context, now).decision
     node.metrics.decided(decision.source)
-    actions = node.triggers.active(decision.cohort, now)
-    arms = node.experiments.assignments(user_id or decision.cohort)
+    segment = decision.segment.id if decision.segment is not None else None
+    actions = node.triggers.active(decision.cohort, now, segment)
+    arms = node.experiments.assignments(user_id or decision.cohort, segment)
     return msgspec.structs.replace(decision, actions=actions, experiments=arms) if actions or arms else decision
 
 
@@ -94,10 +95,12 @@ class DecisionsController(Controller):
             data.user_id, data.context, data.candidates, limit=limit, exploration_slots=slots,
             max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth)
         node.metrics.decided(decision.source)
+        segment = decision.segment.id if decision.segment is not None else None
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
                             items=items[:limit], rest=items[limit:] if data.include_rest else [],
-                            actions=node.triggers.active(decision.cohort, node.now()),
-                            experiments=node.experiments.assignments(data.user_id or decision.cohort))
+                            actions=node.triggers.active(decision.cohort, node.now(), segment),
+                            experiments=node.experiments.assignments(data.user_id or decision.cohort, segment),
+                            segment=decision.segment)
 
     @post("/experiments/events", status_code=200, tags=["experiments"],
           responses={**WRITE_ERRORS, **error_responses(404)})
@@ -115,4 +118,6 @@ class DecisionsController(Controller):
             raise InvalidInput("value must be >= 0", field="value")
         now = node.now()
         cohort = context_cohort(data.context, now)
-        return node.experiments.record(data.experiment, data.user_id or cohort, data.kind, data.value, cohort, now)
+        segment = node.segment_of(data.user_id, now) if data.user_id is not None else None
+        return node.experiments.record(data.experiment, data.user_id or cohort, data.kind, data.value, cohort, now,
+                                       segment.id if segment is not None else None)

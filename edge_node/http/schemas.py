@@ -11,6 +11,7 @@ from sentiedge_core.inference import Sentiment
 from edge_node.ingest import Context, Event
 from edge_node.personalization.ranking import Candidate, RankedItem
 from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.segments import SegmentRef
 from edge_node.personalization.triggers import Action
 
 
@@ -112,6 +113,7 @@ class RankResponse(Wire, kw_only=True):
     rest: list[RankedItem] = []  # the other candidates, ranked, when the request asks for them
     actions: list[Action] = []  # active cohort triggers, each with its reason
     experiments: list[Assignment] = []  # this unit's arm in every running experiment
+    segment: SegmentRef | None = None  # the user's learned segment (ranked from their own profile only)
 
 
 class ExperimentEvent(Wire, kw_only=True):

@@ -22,6 +22,7 @@ from edge_node.errors import StorageFull
 from edge_node.records import Profile, Shown, ShownItem
 from edge_node.store import EdgeStore
 from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.segments import SegmentBook, SegmentRef
 from edge_node.personalization.triggers import Action
 
 
@@ -45,6 +46,7 @@ class Decision(msgspec.Struct, kw_only=True):
     reason: str
     actions: list[Action] = []  # active cohort triggers, each with its reason
     experiments: list[Assignment] = []  # this unit's arm in every running experiment
+    segment: SegmentRef | None = None  # the user's learned segment (own profile only)
 
 
 class Chosen(msgspec.Struct, kw_only=True):
@@ -58,7 +60,8 @@ class Personalizer:
     def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
-                 held_out: Callable[[str], str | None] = lambda unit: None, cache_bytes: int = 64 << 20) -> None:
+                 held_out: Callable[[str, str | None], str | None] = lambda unit, segment=None: None,
+                 cache_bytes: int = 64 << 20, segments: SegmentBook | None = None) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -69,6 +72,7 @@ class Personalizer:
         self.cache_s = cache_s
         self.allow_personal = allow_personal
         self.held_out = held_out
+        self.segments = segments
         # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
         self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
         # Bounded by an estimate of its bytes, not only by entries: one entry holds every
@@ -94,26 +98,40 @@ class Personalizer:
         """The decision for a user and context, reused for up to ``cache_s`` while neither the
         user's consent nor their profile changes (any write makes it recomputed at once)."""
         key = context_cohort(context, now)
-        experiment = self.held_out(user_id or key)
+        experiment = self.held_out(user_id or key, None)
         if experiment is not None:  # the holdout of an experiment: no personalization at all
-            decision = Decision(source="global", vector=[0.0] * self.dimension, dimension=self.dimension, cohort=key,
-                                affinities=[], reason=f"holdout arm of experiment {experiment}: no personalization")
-            return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
+            return self._holdout(key, experiment)
+        chosen = self._cached_choice(user_id, key, now)
+        segment = chosen.decision.segment
+        # An experiment that targets the user's segment can hold them out too.
+        experiment = self.held_out(user_id or key, segment.id) if segment is not None else None
+        return self._holdout(key, experiment) if experiment is not None else chosen
+
+    def _holdout(self, key: str, experiment: str) -> Chosen:
+        decision = Decision(source="global", vector=[0.0] * self.dimension, dimension=self.dimension, cohort=key,
+                            affinities=[], reason=f"holdout arm of experiment {experiment}: no personalization")
+        return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
+
+    def _cached_choice(self, user_id: str | None, key: str, now: float) -> Chosen:
         subject = self.privacy.subject_of(user_id) if user_id else None
         versions = self.store.versions(subject) if subject else (None, None)
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
         cached = self._cache.get((subject, key))
         if (cached is not None and cached[0] > now and cached[1] is versions[0] and cached[2] is versions[1]
-                and cached[3] == self.cohorts.generation
+                and cached[3] == self._generation()
                 and (cached[4].decision.source != "user" or self.allow_personal())):
             return cached[4]
         chosen = self._choose(user_id, key, now)
         if self.cache_s > 0:
             # Read again: choosing may have written the profile (signal-to-action bookkeeping).
             versions = self.store.versions(subject) if subject else (None, None)
-            self._remember((subject, key), (now + self.cache_s, versions[0], versions[1], self.cohorts.generation,
+            self._remember((subject, key), (now + self.cache_s, versions[0], versions[1], self._generation(),
                                             chosen, _size(chosen)))
         return chosen
+
+    def _generation(self) -> tuple[int, int]:
+        """What else a cached decision depends on: the priors and the learned segments in force."""
+        return self.cohorts.generation, self.segments.version if self.segments is not None else 0
 
     def _remember(self, key: tuple[str | None, str], entry: tuple) -> None:
         old = self._cache.pop(key, None)
@@ -142,10 +160,11 @@ class Personalizer:
             scores, source = (global_prior.scores() if global_prior else {}), "global"
             reason = (f"{why_not}: node-wide prior ({_users(global_prior)})" if global_prior
                       else f"{why_not}: no cohort large enough yet, popularity only")
+        vector = personalization.vector_of(scores, self.dimension)
+        segment = self.segments.of(vector) if profile is not None and self.segments is not None else None
         decision = Decision(
-            source=source, vector=personalization.vector_of(scores, self.dimension).tolist(),
-            dimension=self.dimension, cohort=key, reason=reason,
-            affinities=named_affinities(profile, scores))
+            source=source, vector=vector.tolist(), dimension=self.dimension, cohort=key, reason=reason,
+            affinities=named_affinities(profile, scores), segment=segment)
         return Chosen(decision=decision, scores=scores, profile=profile, cohort_scores=cohort_scores)
 
     def _signal_used(self, subject: str | None, profile: Profile, now: float) -> None:

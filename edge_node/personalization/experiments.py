@@ -9,14 +9,13 @@ fewer exposures than the minimum size never leave the edge.
 
 from __future__ import annotations
 
-import hashlib
 
 import msgspec
 
-from edge_node.errors import InvalidInput
+from edge_node.errors import Conflict, InvalidInput
 from edge_node.records import Keys, Stored
 from edge_node.store import EdgeStore
-from sentiedge_core.experiments import KINDS, Arm, Experiment, assign
+from sentiedge_core.experiments import KINDS, Arm, Experiment, assign, targets
 
 __all__ = ["KINDS", "Arm", "Experiment", "assign", "Assignment", "ExpCell", "ExperimentBook"]
 
@@ -46,20 +45,26 @@ class ExperimentBook:
         self.experiments = {e.name: e for e in experiments if e.arms and sum(a.weight for a in e.arms) > 0}
         self.version = version
 
-    def assignments(self, unit: str) -> list[Assignment]:
+    def assignments(self, unit: str, segment: str | None = None) -> list[Assignment]:
+        """The unit's arm in every running experiment it takes part in (an experiment that
+        targets a learned segment takes only units in ``segment``)."""
         out = []
         for experiment in self.experiments.values():
+            if not targets(experiment, segment):
+                continue
             arm = assign(experiment, unit)
             out.append(Assignment(experiment=experiment.name, arm=arm.name, holdout=arm.holdout))
         return out
 
-    def held_out(self, unit: str) -> bool:
-        return any(a.holdout for a in self.assignments(unit))
-
-    def record(self, name: str, unit: str, kind: str, value: float, cohort: str, now: float) -> Assignment:
+    def record(self, name: str, unit: str, kind: str, value: float, cohort: str, now: float,
+               segment: str | None = None) -> Assignment:
         experiment = self.experiments.get(name)
         if experiment is None:
             raise InvalidInput(f"no running experiment {name!r}", field="experiment")
+        if not targets(experiment, segment):
+            raise Conflict(f"experiment {name!r} runs in learned segment {experiment.segment} only and this unit is "
+                           f"{'in ' + segment if segment else 'in no segment'}: nothing counted",
+                           reason="not_in_segment", field="user_id")
         if kind not in KINDS:
             raise InvalidInput(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
         arm = assign(experiment, unit)

@@ -118,8 +118,9 @@ class TriggerBook:
     def _transition(self, rule: Rule, key: str, active: bool, value: float, now: float) -> None:
         self.transitions.append(Transition(rule=rule.name, cohort=key, active=active, value=round(value, 4), at=now))
 
-    def active(self, key: str, now: float) -> list[Action]:
-        """Actions to serve for a cohort now (re-evaluated at most every second)."""
+    def active(self, key: str, now: float, segment: str | None = None) -> list[Action]:
+        """Actions to serve for a cohort now (re-evaluated at most every second); a rule that
+        targets a learned segment serves only users in ``segment``."""
         if not self.rules:
             return []
         if any(matches(r.cohort, key) and now - self._state.get((r.name, key), _State()).checked > REEVALUATE_S
@@ -128,7 +129,7 @@ class TriggerBook:
         out = []
         for rule in self.rules:
             state = self._state.get((rule.name, key))
-            if state is None or not state.active:
+            if state is None or not state.active or (rule.segment and rule.segment != segment):
                 continue
             if not state.served:
                 state.served = True

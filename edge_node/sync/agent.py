@@ -37,6 +37,7 @@ from edge_node.fleet import ModelId
 from edge_node.personalization.triggers import Transition
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
+from sentiedge_core import segments
 
 log = logging.getLogger("edge_node.sync")
 MAX_PENDING_TRIGGERS = 1000
@@ -173,6 +174,8 @@ class SyncAgent:
                             log.info("apps v%d: %d apps", message.apps.version, len(message.apps.apps))
                     elif kind == "heartbeat_receipt":
                         self._receipt(message.heartbeat_receipt.seq)
+                    elif kind == "segments":
+                        self.node.apply_segments(segments.set_from_proto(message.segments))
                     elif kind == "rules":
                         self.node.apply_rules(convert.rules(message.rules), message.rules.version)
                         log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
@@ -253,8 +256,9 @@ class SyncAgent:
             quality=[sync_pb2.ModelQuality(model=m, labelled=q.labelled, disagreements=q.disagreements)
                      for m, q in h.quality.items()])
         events = [convert.trigger_event(Transition(**{k: v for k, v in t.items() if k != "id"})) for t in triggers]
-        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(health=health, cohorts=aggregates, triggers=events,
-                                                                 experiments=experiments, seq=self._beat))
+        return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(
+            health=health, cohorts=aggregates, triggers=events, experiments=experiments, seq=self._beat,
+            segments=[segments.summary_to_proto(s) for s in closed.segments]))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         cursor = self.cursor

@@ -6,11 +6,13 @@ import msgspec
 
 from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
 from edge_node.personalization.cohorts import CohortPrior
-from edge_node.personalization.experiments import Arm, ExpCell, Experiment
+from edge_node.personalization.experiments import ExpCell, Experiment
 from edge_node.records import CohortCell, PrivacyRequest
 from edge_node.personalization.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 from sentiedge_core import cohorts
+from sentiedge_core import experiments as experiment_wire
+from sentiedge_core import rules as rule_wire
 
 KINDS = {"delete_user": common_pb2.PRIVACY_KIND_DELETE_USER, "revoke_consent": common_pb2.PRIVACY_KIND_REVOKE_CONSENT}
 
@@ -48,9 +50,7 @@ def ack_model(ref: common_pb2.ModelRef, error: str = "") -> sync_pb2.EdgeMessage
 
 
 def rules(message: sync_pb2.RuleSet) -> list[Rule]:
-    return [Rule(name=r.name, cohort=r.cohort, signal=r.signal, op=r.op, threshold=r.threshold, clear=r.clear,
-                 window_minutes=r.window_minutes, min_size=r.min_size, action=r.action, category=r.category)
-            for r in message.rules]
+    return [rule_wire.from_proto(r) for r in message.rules]
 
 
 def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
@@ -58,8 +58,7 @@ def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
 
 
 def experiments(message: sync_pb2.ExperimentSet) -> list[Experiment]:
-    return [Experiment(name=e.name, salt=e.salt, arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout)
-                                                       for a in e.arms]) for e in message.experiments]
+    return [experiment_wire.from_proto(e) for e in message.experiments]
 
 
 def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: ExpCell) -> sync_pb2.ExperimentAggregate:

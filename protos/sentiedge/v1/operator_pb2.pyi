@@ -198,6 +198,10 @@ class ListAppsResponse(_message.Message):
     apps: _containers.RepeatedCompositeFieldContainer[AppInfo]
     def __init__(self, apps: _Optional[_Iterable[_Union[AppInfo, _Mapping]]] = ...) -> None: ...
 
+class ListSegmentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ListRulesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

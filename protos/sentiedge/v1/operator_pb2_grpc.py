@@ -1114,6 +1114,11 @@ class CohortsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.MergedCohortsRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.CohortPriors.FromString,
                 _registered_method=True)
+        self.Segments = channel.unary_unary(
+                '/sentiedge.v1.Cohorts/Segments',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.FromString,
+                _registered_method=True)
 
 
 class CohortsServicer:
@@ -1125,6 +1130,13 @@ class CohortsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Segments(self, request, context):
+        """the learned segments, with sizes and labels
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CohortsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1132,6 +1144,11 @@ def add_CohortsServicer_to_server(servicer, server):
                     servicer.Merged,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.MergedCohortsRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.CohortPriors.SerializeToString,
+            ),
+            'Segments': grpc.unary_unary_rpc_method_handler(
+                    servicer.Segments,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1161,6 +1178,33 @@ class Cohorts:
             '/sentiedge.v1.Cohorts/Merged',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.MergedCohortsRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_sync__pb2.CohortPriors.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Segments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Cohorts/Segments',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.FromString,
             options,
             channel_credentials,
             insecure,

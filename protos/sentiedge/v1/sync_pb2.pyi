@@ -66,18 +66,45 @@ class Ack(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.AckStatus, str]] = ..., error: _Optional[str] = ..., privacy_seq: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("health", "cohorts", "triggers", "experiments", "seq")
+    __slots__ = ("health", "cohorts", "triggers", "experiments", "seq", "segments")
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
     TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     health: NodeHealth
     cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
     triggers: _containers.RepeatedCompositeFieldContainer[TriggerEvent]
     experiments: _containers.RepeatedCompositeFieldContainer[ExperimentAggregate]
     seq: int
-    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ..., seq: _Optional[int] = ...) -> None: ...
+    segments: _containers.RepeatedCompositeFieldContainer[SegmentAggregate]
+    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ..., seq: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[SegmentAggregate, _Mapping]]] = ...) -> None: ...
+
+class SegmentAggregate(_message.Message):
+    __slots__ = ("window_start", "version", "index", "seed", "users", "vector_sum", "categories")
+    class CategoriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_SUM_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    window_start: int
+    version: int
+    index: int
+    seed: bool
+    users: int
+    vector_sum: _containers.RepeatedScalarFieldContainer[float]
+    categories: _containers.ScalarMap[str, float]
+    def __init__(self, window_start: _Optional[int] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., seed: _Optional[bool] = ..., users: _Optional[int] = ..., vector_sum: _Optional[_Iterable[float]] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TriggerEvent(_message.Message):
     __slots__ = ("rule", "cohort", "active", "value", "at")
@@ -221,7 +248,7 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -231,6 +258,7 @@ class ControlMessage(_message.Message):
     EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
     APPS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
     model: ModelAssignment
@@ -240,7 +268,45 @@ class ControlMessage(_message.Message):
     experiments: ExperimentSet
     apps: AppSet
     heartbeat_receipt: HeartbeatReceipt
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ...) -> None: ...
+    segments: SegmentSet
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ...) -> None: ...
+
+class SegmentSet(_message.Message):
+    __slots__ = ("version", "k", "dimension", "segments", "updated_at")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    k: int
+    dimension: int
+    segments: _containers.RepeatedCompositeFieldContainer[Segment]
+    updated_at: float
+    def __init__(self, version: _Optional[int] = ..., k: _Optional[int] = ..., dimension: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., updated_at: _Optional[float] = ...) -> None: ...
+
+class Segment(_message.Message):
+    __slots__ = ("id", "label", "centroid", "users", "last_users", "categories")
+    class CategoriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CENTROID_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    LAST_USERS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    label: str
+    centroid: _containers.RepeatedScalarFieldContainer[float]
+    users: float
+    last_users: int
+    categories: _containers.ScalarMap[str, float]
+    def __init__(self, id: _Optional[str] = ..., label: _Optional[str] = ..., centroid: _Optional[_Iterable[float]] = ..., users: _Optional[float] = ..., last_users: _Optional[int] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class HeartbeatReceipt(_message.Message):
     __slots__ = ("seq",)
@@ -317,14 +383,16 @@ class ExperimentSet(_message.Message):
     def __init__(self, version: _Optional[int] = ..., experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("name", "salt", "arms")
+    __slots__ = ("name", "salt", "arms", "segment")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     salt: str
     arms: _containers.RepeatedCompositeFieldContainer[Arm]
-    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[Arm, _Mapping]]] = ...) -> None: ...
+    segment: str
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[Arm, _Mapping]]] = ..., segment: _Optional[str] = ...) -> None: ...
 
 class Arm(_message.Message):
     __slots__ = ("name", "weight", "holdout")
@@ -365,7 +433,7 @@ class RuleSet(_message.Message):
     def __init__(self, version: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[TriggerRule, _Mapping]]] = ...) -> None: ...
 
 class TriggerRule(_message.Message):
-    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action")
+    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action", "segment")
     NAME_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -376,6 +444,7 @@ class TriggerRule(_message.Message):
     WINDOW_MINUTES_FIELD_NUMBER: _ClassVar[int]
     MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
     name: str
     cohort: str
     signal: str
@@ -386,7 +455,8 @@ class TriggerRule(_message.Message):
     window_minutes: float
     min_size: int
     action: str
-    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ...) -> None: ...
+    segment: str
+    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor")

@@ -1,0 +1,47 @@
+"""What the control plane streams, shared by the workers of one node (``--workers N``).
+
+Only the leading worker holds the Sync stream. Whatever it applies that lives in memory —
+rules, experiments, cohort priors and merged windows, learned segments, the app set, the
+model it swapped to — it also publishes here: one store value per kind with a sequence
+number. Every other worker polls (:meth:`FleetState.changed`, a few store reads) and applies
+what changed, so all workers answer alike within a poll interval. With one worker nothing is
+published and nothing polled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from edge_node.store import EdgeStore
+
+KINDS = ("apps", "rules", "experiments", "priors", "segments", "model")
+
+
+class FleetState:
+    def __init__(self, store: EdgeStore) -> None:
+        self.store = store
+        self._seen: dict[str, int] = {}
+        self._last = -1
+
+    def publish(self, kind: str, payload: Any) -> None:
+        """Share what the leader applied (the leader is the only writer: no race on the number)."""
+        seq = int(self.store.value("fleet_seq", 0)) + 1
+        with self.store.transaction():
+            self.store.set_value(f"fleet|{kind}", {"seq": seq, "data": msgspec.to_builtins(payload)})
+            self.store.set_value("fleet_seq", seq)
+
+    def changed(self) -> list[tuple[str, Any]]:
+        """(kind, data) of everything published since the last call, in ``KINDS`` order."""
+        seq = int(self.store.value("fleet_seq", 0))
+        if seq == self._last:
+            return []
+        out = []
+        for kind in KINDS:
+            entry = self.store.value(f"fleet|{kind}")
+            if entry is not None and entry["seq"] != self._seen.get(kind):
+                self._seen[kind] = entry["seq"]
+                out.append((kind, entry["data"]))
+        self._last = seq
+        return out
