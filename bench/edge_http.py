@@ -16,6 +16,10 @@ neighbour on a shared host hits both sides of a ratio alike; each ratio is taken
 the median reported with its range. Prints requests/s and p50/p99 latency (medians), and the
 ratios. Goals: personalize >= 0.7x
 the bare app with p99 < 10 ms; sentiment >= 0.8x the engine's texts/s.
+
+Scaling over cores: the same edge (same data, same loads) with ``EDGE_WORKERS=2`` against
+``EDGE_WORKERS=1``: sentiment texts/s and personalize req/s (goal on 2 cores: >= 1.5x for
+sentiment). The load generator runs on the same host and takes its share of the cores.
 """
 
 from __future__ import annotations
@@ -226,6 +230,10 @@ RATIOS = {  # name: (numerator, denominator)
                                                               "edge, fast path off: GET /v1/personalize"),
     "sentiment over HTTP vs engine direct (texts/s)": ("edge: POST /v1/sentiment (1 text)",
                                                        "engine called directly (1 text)"),
+    "sentiment: 2 workers vs 1 (texts/s)": ("edge, 2 workers: POST /v1/sentiment (1 text)",
+                                            "edge: POST /v1/sentiment (1 text)"),
+    "personalize: 2 workers vs 1 (req/s)": ("edge, 2 workers: GET /v1/personalize",
+                                            "edge: GET /v1/personalize (key+token)"),
 }
 
 
@@ -249,10 +257,15 @@ def main(argv: list[str] | None = None) -> int:
                         "warning", "--no-access-log"], {"PYTHONPATH": str(bare_dir)},
                        f"http://127.0.0.1:{bare_port}/v1/personalize")]
         try:
-            edge, port, personalize, sentiment = start_edge(Path(tmp), "edge", exe, {})
+            edge, port, personalize, sentiment = start_edge(Path(tmp), "edge", exe, {"EDGE_WORKERS": "1"})
             procs.append(edge)
             # The same data and load with the fast path off: the framework route answers every request.
-            edge, slow_port, slow_personalize, _ = start_edge(Path(tmp), "edge-route", exe, {"EDGE_FAST_PATH": "false"})
+            edge, slow_port, slow_personalize, _ = start_edge(Path(tmp), "edge-route", exe, {
+                "EDGE_FAST_PATH": "false", "EDGE_WORKERS": "1"})
+            procs.append(edge)
+            # The same node on every core: two worker processes, one ONNX run at a time in each.
+            edge, two_port, two_personalize, two_sentiment = start_edge(Path(tmp), "edge-2w", exe, {
+                "EDGE_WORKERS": "2", "EDGE_INFERENCE_WORKERS": "1"})
             procs.append(edge)
             loads = {
                 "bare app: constant vector": (bare_port, [request_bytes(
@@ -263,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                 "edge: GET /v1/personalize (key+token)": (port, personalize),
                 "edge, fast path off: GET /v1/personalize": (slow_port, slow_personalize),
                 "edge: POST /v1/sentiment (1 text)": (port, sentiment),
+                "edge, 2 workers: GET /v1/personalize": (two_port, two_personalize),
+                "edge, 2 workers: POST /v1/sentiment (1 text)": (two_port, two_sentiment),
             }
             for number in range(args.rounds):
                 result = {name: asyncio.run(load(p, payloads, args.concurrency, args.seconds))
@@ -280,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                       for key in ("rps", "p50_ms", "p99_ms", "errors")} for name in rounds[0]}
     print(f"\nconcurrency {args.concurrency}, {args.seconds:.0f} s each, keep-alive connections, "
           f"{args.rounds} interleaved rounds (medians)")
-    print(f"{'system':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'system':<48}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, r in results.items():
-        print(f"{name:<44}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}")
+        print(f"{name:<48}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}")
     ratios, ranges = {}, {}
     for name, (top, bottom) in RATIOS.items():
         per_round = [r[top]["rps"] / r[bottom]["rps"] for r in rounds]

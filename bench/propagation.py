@@ -164,7 +164,8 @@ async def with_real_edges(cp: str, tmp: Path, count: int, rounds: int, versions:
         procs.append(spawn([str(exe / "edge-node"), "serve"], {
             "EDGE_PORT": str(port), "EDGE_DATA_DIR": str(tmp / f"edge-{i}"), "EDGE_CONTROL_PLANE": cp,
             "EDGE_NODE_ID": f"real-{i}", "EDGE_PSEUDONYM_KEY": KEY, "EDGE_LOG_LEVEL": "warning",
-            "EDGE_SYNC_BACKOFF_MAX_S": "1"}, tmp / f"edge-{i}.log"))
+            "EDGE_SYNC_BACKOFF_MAX_S": "1", "EDGE_WORKERS": os.environ.get("EDGE_WORKERS", "1")},
+            tmp / f"edge-{i}.log"))
         urls.append(f"http://127.0.0.1:{port}")
 
     def readyz(url: str) -> dict | None:

@@ -40,7 +40,8 @@ from sentiedge_core import BUNDLE_DIR  # noqa: E402
 class Edge:
     def __init__(self, data: Path, store_max_bytes: int) -> None:
         self.port, self.admin = free_port(), free_port()
-        env = os.environ | {"EDGE_PORT": str(self.port), "EDGE_ADMIN_PORT": str(self.admin), "EDGE_DATA_DIR": str(data),
+        # One worker, as its README figures were measured (EDGE_WORKERS in the environment overrides).
+        env = {"EDGE_WORKERS": "1"} | os.environ | {"EDGE_PORT": str(self.port), "EDGE_ADMIN_PORT": str(self.admin), "EDGE_DATA_DIR": str(data),
                             "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_RATE_LIMIT_PER_KEY": "0",
                             "EDGE_STORE_MAX_BYTES": str(store_max_bytes), "EDGE_HEADER_TIMEOUT_S": "5",
                             "EDGE_DISK_CHECK_INTERVAL_S": "1", "EDGE_LOG_LEVEL": "warning"}

@@ -69,7 +69,32 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_logging(settings: EdgeSettings, worker: int | None = None) -> None:
+    tag = f" worker-{worker}" if worker is not None else ""
+    logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
+
+
 def serve(args: argparse.Namespace) -> int:
+    from edge_node.http.server import connection_budget
+    from edge_node.node import preflight
+    from edge_node.workers import Supervisor, worker_count
+
+    settings = load_settings(flags=vars(args))
+    configure_logging(settings)
+    preflight(settings)
+    count = worker_count(settings.workers)
+    if count == 1:
+        from edge_node.http.app import create_app
+
+        run_servers(create_app(settings), settings)
+        return 0
+    _, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
+    return Supervisor(settings, {k: v for k, v in vars(args).items() if k != "func"}, count, backlog).run()
+
+
+def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> None:
+    """Serve the app on the public port (and the admin app on the admin port) until SIGTERM or
+    SIGINT, then drain; on the supervisor's ``sockets`` when this is one of several workers."""
     import contextlib
     import signal
 
@@ -92,14 +117,7 @@ def serve(args: argparse.Namespace) -> int:
         def capture_signals(self):  # the public server owns the signals and stops this one
             yield
 
-    from edge_node.http.app import create_admin_app, create_app
-
-    from edge_node.node import preflight
-
-    settings = load_settings(flags=vars(args))
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    preflight(settings)
-    app = create_app(settings)
+    from edge_node.http.app import create_admin_app
     from edge_node.http.server import Guard, connection_budget, fold_repeated_warnings
 
     max_connections, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
@@ -121,9 +139,10 @@ def serve(args: argparse.Namespace) -> int:
     public = Server(config)
     app.state["public_server"] = public  # the admin port's /readyz waits until this one listens
     fold_repeated_warnings()  # after uvicorn configured its loggers
+    public_sockets = sockets[:1] if sockets else None
     if not settings.admin_port:
-        public.run()  # on SIGTERM: stop accepting, drain connections, run the lifespan's shutdown
-        return 0
+        public.run(sockets=public_sockets)  # on SIGTERM: stop accepting, drain, run the shutdown
+        return
     # Its own listener with its own connection cap: a flood on the public port leaves it answering.
     admin = AdminServer(uvicorn.Config(create_admin_app(app), host=settings.admin_host, port=settings.admin_port,
                                        log_level=settings.log_level, access_log=False, lifespan="off",
@@ -131,15 +150,14 @@ def serve(args: argparse.Namespace) -> int:
                                        backlog=backlog))
 
     async def both() -> None:
-        admin_task = asyncio.create_task(admin.serve())
+        admin_task = asyncio.create_task(admin.serve(sockets=sockets[1:] if sockets else None))
         try:
-            await public.serve()
+            await public.serve(sockets=public_sockets)
         finally:
             admin.should_exit = True
             await admin_task
 
     asyncio.run(both())
-    return 0
 
 
 def _read_rows(path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:

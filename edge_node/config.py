@@ -24,6 +24,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     admin_port: int = 0
     model_dir: str = str(BUNDLE_DIR)
     data_dir: str = "var/edge"
+    # Processes serving this node (one node id, one data dir); 0: one per CPU core.
+    workers: int = 0
     inference_threads: int = 1
     inference_workers: int = 2
     # Measured in bench/inference.py on 2 cores: batching pays for the fast stage, loses for
@@ -111,6 +113,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "admin_port must be 0 (off) or another port than port"),
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
             (self.inference_workers >= 1, "inference_workers must be >= 1"),
+            (0 <= self.workers <= 256, "workers must be 0 (one per core) .. 256"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
             (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
@@ -186,7 +189,8 @@ HELP = {
     "model_dir": "model bundle directory",
     "data_dir": "directory for the node's disk store",
     "inference_threads": "ONNX Runtime intra-op threads per run",
-    "inference_workers": "ONNX runs allowed in parallel",
+    "inference_workers": "ONNX runs allowed in parallel (per worker process)",
+    "workers": "processes serving this node, sharing its data dir; worker 0 holds the Sync stream (0: one per core)",
     "fast_max_batch": "largest micro-batch for the fast stage",
     "fast_max_wait_ms": "longest a text waits for its fast-stage batch to fill",
     "transformer_max_batch": "largest micro-batch for the transformer stage",

@@ -22,6 +22,7 @@ from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from sentiedge_core.privacy import DELETE_USER
 
 log = logging.getLogger("edge_node.sync")
+MAX_PENDING_TRIGGERS = 1000
 
 
 class ModelId(NamedTuple):
@@ -68,6 +69,8 @@ class FleetUseCases:
     # --- the link's state, for the metrics --------------------------------------------------
     def sync_connected(self, connected: bool) -> None:
         self.metrics.sync_connected.set(int(connected))
+        if self.role.shared:  # the other workers report it in /readyz
+            self.store.set_value("sync_connected", connected)
 
     def outbox_pending(self) -> int:
         """Privacy requests filed here and not yet receipted upstream."""
@@ -82,6 +85,7 @@ class FleetUseCases:
             log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
             return False
         self.set_apps(apps, persist=True)
+        self._publish("apps", apps)
         return True
 
     def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
@@ -118,6 +122,10 @@ class FleetUseCases:
         model = await self.updates.load(path)
         if (model.name, model.version) != (target.name, target.version):
             raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {target.name} {target.version}")
+        # Other workers of this node swap first and the leader last, so once the leader serves it
+        # (and ACKs) every worker does.
+        self._publish("model", {"path": str(path), "sha": target.sha})
+        await self.workers_serve(target.sha)
         await self.swap_model(model, target.sha)
         if bundled:
             self.updates.applied_bundled()
@@ -139,6 +147,23 @@ class FleetUseCases:
             segments.extend(self.segments.export(window))
         return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments,
                              segments=segments)
+
+    def pending_triggers(self) -> list[dict]:
+        """Trigger transitions not yet receipted upstream, kept in the store (bounded: the oldest
+        go first); this worker's new ones are added first."""
+        transitions = self.take_transitions()
+        if not transitions:
+            return self.store.value("pending_triggers", [])
+        with self.store.transaction():
+            pending = self.store.value("pending_triggers", [])
+            next_id = int(self.store.value("trigger_seq", 0))
+            for transition in transitions:
+                next_id += 1
+                pending.append({**msgspec.structs.asdict(transition), "id": next_id})
+            pending = pending[-MAX_PENDING_TRIGGERS:]
+            self.store.set_value("pending_triggers", pending)
+            self.store.set_value("trigger_seq", next_id)
+        return pending
 
     def take_transitions(self) -> list[Transition]:
         """Trigger activations and clearings since the last call (the caller keeps them until receipted)."""

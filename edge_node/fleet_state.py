@@ -4,7 +4,9 @@ Only the leading worker holds the Sync stream. Whatever it applies that lives in
 rules, experiments, cohort priors and merged windows, learned segments, the app set, the
 model it swapped to — it also publishes here: one store value per kind with a sequence
 number. Every other worker polls (:meth:`FleetState.changed`, a few store reads) and applies
-what changed, so all workers answer alike within a poll interval. With one worker nothing is
+what changed, so all workers answer alike within a poll interval — and before that: the
+leader also sets a number in shared memory, which a following worker checks before every
+request and, when it moved, applies the publications first. With one worker nothing is
 published and nothing polled.
 """
 
@@ -25,12 +27,14 @@ class FleetState:
         self._seen: dict[str, int] = {}
         self._last = -1
 
-    def publish(self, kind: str, payload: Any) -> None:
-        """Share what the leader applied (the leader is the only writer: no race on the number)."""
+    def publish(self, kind: str, payload: Any) -> int:
+        """Share what the leader applied (the leader is the only writer: no race on the number);
+        returns the publication's number."""
         seq = int(self.store.value("fleet_seq", 0)) + 1
         with self.store.transaction():
             self.store.set_value(f"fleet|{kind}", {"seq": seq, "data": msgspec.to_builtins(payload)})
             self.store.set_value("fleet_seq", seq)
+        return seq
 
     def changed(self) -> list[tuple[str, Any]]:
         """(kind, data) of everything published since the last call, in ``KINDS`` order."""

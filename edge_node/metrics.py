@@ -1,8 +1,17 @@
-"""Prometheus metrics of one edge node, on a registry of its own (one per app)."""
+"""Prometheus metrics of one edge node, on a registry of its own (one per app).
+
+Under ``--workers N`` prometheus_client's multiprocess mode is on (the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR``): every worker writes its values to files there and any worker
+answers a scrape with all of them — counters and histograms summed over the workers, each
+gauge the value a worker set last. The model info is the answering worker's.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from sentiedge_core.inference import Sentiment
@@ -11,6 +20,11 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 SIGNAL_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def _gauge(*args, **kwargs) -> Gauge:
+    """A gauge; across workers, the value set last counts."""
+    return Gauge(*args, multiprocess_mode="mostrecent", **kwargs)
 
 
 class EdgeMetrics:
@@ -22,7 +36,8 @@ class EdgeMetrics:
                                          ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("sentiedge_inference_batch_size", "Texts per ONNX run", ["stage"],
                                     buckets=BATCH_BUCKETS, registry=r)
-        self.model_info = Info("sentiedge_model", "The model bundle being served", registry=r)
+        self.info_registry = CollectorRegistry()  # Info has no multiprocess mode: always this worker's
+        self.model_info = Info("sentiedge_model", "The model bundle being served", registry=self.info_registry)
         self.predictions = Counter("sentiedge_predictions_total", "Sentiment predictions by label and stage",
                                    ["label", "stage"], registry=r)
         self.low_confidence_total = Counter("sentiedge_low_confidence_predictions_total",
@@ -46,17 +61,17 @@ class EdgeMetrics:
         self.refusals = Counter("sentiedge_auth_refusals_total",
                                 "Requests refused for their credentials or a rate limit, by reason", ["reason"],
                                 registry=r)
-        self.apps_known = Gauge("sentiedge_apps", "Client apps this edge verifies keys and tokens for", registry=r)
-        self.sync_connected = Gauge("sentiedge_sync_connected", "1 while the Sync stream is open", registry=r)
-        self.sync_cursor = Gauge("sentiedge_sync_privacy_cursor", "Last privacy sequence number applied", registry=r)
-        self.sync_last_success = Gauge("sentiedge_sync_last_success_timestamp_seconds",
+        self.apps_known = _gauge("sentiedge_apps", "Client apps this edge verifies keys and tokens for", registry=r)
+        self.sync_connected = _gauge("sentiedge_sync_connected", "1 while the Sync stream is open", registry=r)
+        self.sync_cursor = _gauge("sentiedge_sync_privacy_cursor", "Last privacy sequence number applied", registry=r)
+        self.sync_last_success = _gauge("sentiedge_sync_last_success_timestamp_seconds",
                                        "When this edge was last in sync with the privacy log", registry=r)
-        self.serving_personal = Gauge("sentiedge_serving_personal",
+        self.serving_personal = _gauge("sentiedge_serving_personal",
                                       "1 when per-user vectors are served, 0 while failing closed", registry=r)
-        self.outbox_pending = Gauge("sentiedge_privacy_outbox_pending",
+        self.outbox_pending = _gauge("sentiedge_privacy_outbox_pending",
                                     "Deletions and withdrawals made here not yet filed with the control plane",
                                     registry=r)
-        self.segments_version = Gauge("sentiedge_segments_version",
+        self.segments_version = _gauge("sentiedge_segments_version",
                                       "Version of the learned segments this node assigns users to (0: none yet)",
                                       registry=r)
         self.trigger_activations = Counter("sentiedge_trigger_activations_total", "Cohort trigger activations",
@@ -65,21 +80,21 @@ class EdgeMetrics:
             "sentiedge_trigger_signal_to_action_seconds",
             "From a cohort signal crossing a rule's threshold to the action first being served",
             buckets=SIGNAL_BUCKETS, registry=r)
-        self.drift_psi = Gauge("sentiedge_drift_psi", "Population stability index of recent predictions against "
+        self.drift_psi = _gauge("sentiedge_drift_psi", "Population stability index of recent predictions against "
                                "the model's reference (labels, confidence)", ["what"], registry=r)
-        self.drift = Gauge("sentiedge_drift", "1 when either PSI is over EDGE_DRIFT_PSI_THRESHOLD", registry=r)
+        self.drift = _gauge("sentiedge_drift", "1 when either PSI is over EDGE_DRIFT_PSI_THRESHOLD", registry=r)
         self._request_children: dict = {}
         self._decision_children: dict = {}
-        self.store_records = Gauge("sentiedge_store_records", "Records in the edge store", registry=r)
-        self.outbox_capacity = Gauge("sentiedge_privacy_outbox_capacity",
+        self.store_records = _gauge("sentiedge_store_records", "Records in the edge store", registry=r)
+        self.outbox_capacity = _gauge("sentiedge_privacy_outbox_capacity",
                                      "Most privacy requests that may wait for the control plane (EDGE_PRIVACY_OUTBOX_MAX)",
                                      registry=r)
-        self.store_bytes = Gauge("sentiedge_store_bytes", "Bytes the edge store's database holds in use", registry=r)
-        self.store_max_bytes = Gauge("sentiedge_store_max_bytes", "The store's size budget (EDGE_STORE_MAX_BYTES; "
+        self.store_bytes = _gauge("sentiedge_store_bytes", "Bytes the edge store's database holds in use", registry=r)
+        self.store_max_bytes = _gauge("sentiedge_store_max_bytes", "The store's size budget (EDGE_STORE_MAX_BYTES; "
                                      "0: none)", registry=r)
         self.store_evictions = Counter("sentiedge_store_evictions_total", "Cold records evicted to stay within the "
                                        "store's size budget, by kind", ["kind"], registry=r)
-        self.storage_full = Gauge("sentiedge_storage_full", "1 while the disk is full (writes refused, deletions "
+        self.storage_full = _gauge("sentiedge_storage_full", "1 while the disk is full (writes refused, deletions "
                                   "served from the reserve)", registry=r)
         self.writes_refused = Counter("sentiedge_writes_refused_total", "Writes refused, by reason", ["reason"],
                                       registry=r)
@@ -110,4 +125,8 @@ class EdgeMetrics:
                 self.low_confidence_total.inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker)
+            return generate_latest(every_worker) + generate_latest(self.info_registry)
+        return generate_latest(self.registry) + generate_latest(self.info_registry)

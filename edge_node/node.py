@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -22,6 +24,13 @@ from edge_node.user_data import UserDataUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import ExperimentBook
 from edge_node.personalization.segments import SegmentBook
+from edge_node.fleet_state import FleetState
+from edge_node.workers import Role
+from edge_node.personalization.cohorts import CohortCell, CohortPrior
+from edge_node.personalization.experiments import Experiment
+from edge_node.personalization.triggers import Rule
+from sentiedge_core.segments import SegmentSet
+import msgspec
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
@@ -37,6 +46,7 @@ from edge_node.store import EdgeStore
 from edge_node.personalization.triggers import TriggerBook
 from edge_node.sync.agent import SyncAgent
 
+FOLLOW_S = 0.5  # how often a worker of several shares its counts and follows the leader
 log = logging.getLogger("edge_node")
 
 
@@ -65,15 +75,31 @@ def preflight(settings: EdgeSettings) -> None:
         store.close()
     if settings.apps_file:
         app_sources.from_file(Path(settings.apps_file))
+    elif not settings.control_plane:  # written once here, so the workers of one node share one
+        app_sources.development_app(settings.data_path, development_origins(settings))
+
+
+def development_origins(settings: EdgeSettings) -> list[str]:
+    return [f"http://localhost:{settings.port}", f"http://127.0.0.1:{settings.port}"]
 
 
 class EdgeNode(FleetUseCases, UserDataUseCases):
-    def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "") -> None:
+    def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
+                 role: Role = Role(), shared=None) -> None:
         self.settings = settings
+        self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
+        # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's
+        # last publication, [1] 1 while the data disk is full.
+        self._shared = shared
+        self._fleet_seen = -1
+        self._model_target: str | None = None
+        self._model_task: asyncio.Task | None = None
         self.model_sha = model_sha or sha256_file(model.root / MANIFEST)
         self.metrics = EdgeMetrics(low_confidence=settings.low_confidence)
         self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync,
-                               outbox_max=settings.privacy_outbox_max, max_bytes=settings.store_max_bytes)
+                               outbox_max=settings.privacy_outbox_max, max_bytes=settings.store_max_bytes,
+                               lock=not role.shared, hot_records=0 if role.shared else 100_000)
+        self.fleet = FleetState(self.store)
         try:
             key = pseudonym_key(self.store, settings)
         except BaseException:
@@ -101,7 +127,9 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                                           horizon_s=settings.cohort_horizon_hours * 3600)
         self.triggers = TriggerBook(self.cohorts,
                                     on_activation=lambda rule: self.metrics.trigger_activations.labels(rule).inc(),
-                                    on_served=self.metrics.trigger_signal_to_action.observe)
+                                    on_served=self.metrics.trigger_signal_to_action.observe,
+                                    claim=self._claim_transition if role.shared else None,
+                                    shared_active=self._shared_trigger if role.shared else None)
         self.identities = Identities(self.privacy, self.cohorts, self.tuning,
                                      max_aliases=settings.max_aliases_per_user)
         self.sentiment = self._service(model)
@@ -119,15 +147,16 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
-        self.access = Gatekeeper(key_rate=settings.rate_limit_per_key, address_rate=settings.rate_limit_per_address,
+        # Each worker admits its share of the node's rate limits (the kernel spreads connections evenly).
+        self.access = Gatekeeper(key_rate=settings.rate_limit_per_key / role.count,
+                                 address_rate=settings.rate_limit_per_address / role.count,
                                  token_cache=settings.token_cache_size,
                                  on_refused=lambda reason: self.metrics.refusals.labels(reason).inc())
         self.set_apps(app_sources.initial(
             self.store, apps_file=settings.apps_file, standalone=not settings.control_plane,
-            data_dir=settings.data_path, origins=[f"http://localhost:{settings.port}",
-                                                  f"http://127.0.0.1:{settings.port}"]))
+            data_dir=settings.data_path, origins=development_origins(settings)))
         self.sync: SyncAgent | None = None
-        if settings.control_plane:
+        if settings.control_plane and role.leader:
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
@@ -135,6 +164,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
         self._disk_watch: asyncio.Task | None = None
+        self._follower: asyncio.Task | None = None
+        self._parent = os.getppid()
         self._reported_full = False
 
     def set_apps(self, apps: AppSet, *, persist: bool = False) -> None:
@@ -187,17 +218,129 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     # --- what the control plane streams, applied; what goes upstream, gathered ----------------
     def apply_priors(self, priors: dict, recent: dict) -> None:
         """Cohort priors over the horizon, and the merged recent windows trigger rules read."""
+        self._use_priors(priors, recent)
+        self._publish("priors", {"priors": priors, "recent": [[w, k, c] for (w, k), c in recent.items()]})
+
+    def _use_priors(self, priors: dict, recent: dict) -> None:
         self.cohorts.set_remote(priors)
         self.cohorts.remote_windows = recent
 
+
     def apply_rules(self, rules: list, version: int) -> None:
         self.triggers.set_rules(rules, version)
+        self._publish("rules", {"version": version, "rules": rules})
 
     def apply_experiments(self, experiments: list, version: int) -> None:
         self.experiments.set(experiments, version)
+        self._publish("experiments", {"version": version, "experiments": experiments})
+
+    def _shared_trigger(self, rule: str, cohort: str) -> bool:
+        return bool(self.store.value(f"trigger_state|{rule}|{cohort}", False))
+
+    def _claim_transition(self, rule: str, cohort: str, active: bool) -> bool:
+        """True when this worker's flip changes the node's shared state of a rule in a cohort."""
+        key = f"trigger_state|{rule}|{cohort}"
+        with self.store.transaction():
+            if bool(self.store.value(key, False)) == active:
+                return False
+            self.store.set_value(key, active)
+            return True
+
+    def _publish(self, kind: str, payload) -> None:
+        """The leading worker shares what it applied with the others (no-op with one worker)."""
+        if self.role.shared and self.role.leader:
+            seq = self.fleet.publish(kind, payload)
+            if self._shared is not None:  # after the commit: a follower that sees it reads the store
+                self._shared[0] = seq
+
+    async def _follow(self) -> None:
+        """Every worker of several: share this worker's prediction counts and trigger
+        transitions, stop when the supervisor is gone; a following worker also applies what
+        the leader published."""
+        while True:
+            await asyncio.sleep(FOLLOW_S)
+            try:
+                if os.getppid() != self._parent:
+                    log.error("the supervisor is gone: worker %d stops", self.role.index)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                if not self.role.leader:
+                    self.catch_up(force=True)
+                labels, bins = self.drift.recent(time.time())
+                self.store.set_value(f"drift|{self.role.index}", {"sha": self.model_sha, "at": time.time(),
+                                                                   "labels": labels, "bins": bins})
+                self.pending_triggers()
+            except Exception:  # keep following; the next poll retries
+                log.exception("worker %d could not follow the leader", self.role.index)
+
+    def catch_up(self, force: bool = False) -> None:
+        """A following worker: apply whatever the leader published since the last call. Called
+        before every request (a shared-memory number says whether anything was published: one
+        integer read) and by the poll loop (``force``: the store itself is read)."""
+        shared = self._shared
+        if not force and (shared is None or shared[0] == self._fleet_seen):
+            return
+        if shared is not None:
+            self._fleet_seen = shared[0]
+        for kind, data in self.fleet.changed():
+            if kind == "model":
+                if data["sha"] not in (self.model_sha, self._model_target):
+                    self._model_target = data["sha"]
+                    self._model_task = asyncio.get_running_loop().create_task(self._follow_model(data))
+            else:
+                self._follow_one(kind, data)
+
+    async def workers_serve(self, sha: str, timeout_s: float = 120.0) -> None:
+        """The leader, after a swap: wait until every other worker serves ``sha`` too (each says
+        so in the store), so an ACK means the whole node serves it; past ``timeout_s`` the
+        stragglers are logged (they keep trying) and the leader goes on."""
+        if not (self.role.shared and self.role.leader):
+            return
+        deadline = time.monotonic() + timeout_s
+        while lagging := [i for i in range(1, self.role.count) if self.store.value(f"serving|{i}") != sha]:
+            if time.monotonic() > deadline:
+                log.error("workers %s do not serve %s yet after %.0f s; they keep trying", lagging, sha[:12],
+                          timeout_s)
+                return
+            await asyncio.sleep(0.1)
+
+    async def _follow_model(self, data) -> None:
+        try:
+            model = await self.updates.load(Path(data["path"]))
+            await self.swap_model(model, data["sha"])
+            self.store.set_value(f"serving|{self.role.index}", data["sha"])
+        except Exception:
+            log.exception("worker %d could not load the model the leader swapped to (%s)", self.role.index,
+                          data["path"])
+            self._model_target = None  # the next poll tries again
+
+    def _follow_one(self, kind: str, data) -> None:
+        if kind == "apps":
+            self.set_apps(msgspec.convert(data, AppSet))
+        elif kind == "rules":
+            self.triggers.set_rules(msgspec.convert(data["rules"], list[Rule]), data["version"])
+        elif kind == "experiments":
+            self.experiments.set(msgspec.convert(data["experiments"], list[Experiment]), data["version"])
+        elif kind == "priors":
+            self._use_priors(msgspec.convert(data["priors"], dict[str, CohortPrior]),
+                              {(w, k): msgspec.convert(c, CohortCell) for w, k, c in data["recent"]})
+        elif kind == "segments":
+            self.apply_segments(msgspec.convert(data, SegmentSet))
+
+    def drift_counts(self, now: float) -> tuple[list[int], list[int]]:
+        """Recent prediction counts of this node: this worker's, plus every other worker's last
+        shared counts for the same model."""
+        labels, bins = self.drift.recent(now)
+        for index in (i for i in range(self.role.count) if i != self.role.index):
+            peer = self.store.value(f"drift|{index}")
+            if peer and peer["sha"] == self.model_sha and now - peer["at"] < 4 * FOLLOW_S + 5:
+                labels = [a + b for a, b in zip(labels, peer["labels"])]
+                bins = [a + b for a, b in zip(bins, peer["bins"])]
+        return labels, bins
 
     def apply_segments(self, segments) -> None:
         """The learned segments the control plane published (centroids and labels)."""
+        self._publish("segments", segments)
         if self.segments.apply(segments):
             log.info("learned segments v%d: %s", segments.version,
                      ", ".join(f"{g.id} {g.label}" for g in segments.segments) or f"seeding (k={segments.k})")
@@ -206,7 +349,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def model_outputs(self) -> dict:
         """Recent predictions against the model's reference, for drift upstream: counts only."""
         label_psi, confidence_psi, _, _ = self.drift_status()
-        labels, bins = self.drift.recent(time.time())
+        labels, bins = self.drift_counts(time.time())
         reference = self.drift.reference
         return {"labels": self.drift.labels, "label_counts": labels, "confidence_counts": bins,
                 "reference_labels": [reference.get("labels", {}).get(n, 0.0) for n in self.drift.labels],
@@ -217,15 +360,16 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         """Gauges read from the store, refreshed when /metrics is scraped."""
         self.drift_status()
         self.metrics.outbox_pending.set(self.store.outbox_pending())
-        if self.sync is not None:
-            self.metrics.sync_last_success.set(self.sync.last_success)
+        if self.settings.control_plane:
+            self.metrics.sync_last_success.set(self.sync.last_success if self.sync else
+                                               float(self.store.value("sync_last_success", 0.0) or 0.0))
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
         self.metrics.store_bytes.set(self.store.used_bytes())
         self.metrics.store_max_bytes.set(self.store.max_bytes)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""
-        label_psi, confidence_psi, n = self.drift.score(time.time())
+        label_psi, confidence_psi, n = self.drift.score_counts(*self.drift_counts(time.time()))
         drifted = monitoring.drifted(label_psi, confidence_psi, n, threshold=self.settings.drift_psi_threshold,
                                      min_predictions=self.drift.min_predictions)
         self.metrics.drift_psi.labels("labels").set(label_psi)
@@ -235,7 +379,11 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
 
     async def start(self) -> None:
         await self.sentiment.start()
-        self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+        if self.role.leader:  # one purge per node, not one per worker
+            self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+        if self.role.shared:
+            self.store.set_value(f"serving|{self.role.index}", self.model_sha)
+            self._follower = asyncio.create_task(self._follow(), name="share-with-the-other-workers")
         self._disk_watch = asyncio.create_task(self._watch_disk(), name="disk-watch")
         if self.sync is not None:
             self.sync.start()
@@ -252,11 +400,22 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         profile = self.store.profile(subject)
         return self.segments.of(self.segments.vector(profile, now)[0]) if profile is not None else None
 
+    def sync_state(self) -> str:
+        """The Sync stream as /readyz reports it (a following worker reports the leader's)."""
+        if not self.settings.control_plane:
+            return "standalone"
+        connected = self.sync.connected if self.sync is not None else bool(self.store.value("sync_connected", False))
+        return "connected" if connected else "disconnected"
+
     def personal_allowed(self) -> bool:
         """False while failing closed: too long without a sync with the privacy log."""
-        if self.sync is None:
+        if not self.settings.control_plane:
             return True
-        allowed = time.time() - self.sync.last_success <= self.settings.fail_closed_after_s
+        # A following worker reads the leader's last success from the store on every call: the
+        # moment the leader catches up (or falls behind), every worker answers alike.
+        last_success = self.sync.last_success if self.sync is not None else \
+            float(self.store.value("sync_last_success", 0.0) or 0.0)
+        allowed = time.time() - last_success <= self.settings.fail_closed_after_s
         self.metrics.serving_personal.set(int(allowed))
         return allowed
 
@@ -274,7 +433,10 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.metrics.writes_refused.labels(reason).inc()
         if reason != "disk_full":
             return
-        if not self._reported_full:  # said once per episode
+        told = self._shared is not None and bool(self._shared[1])  # another worker of this node said it
+        if self._shared is not None:
+            self._shared[1] = 1
+        if not self._reported_full and not told:  # said once per episode
             self._reported_full = True
             log.error("the disk of %s is full: writes are refused (507), deletions use the reserve; "
                       "readiness is false until space returns", self.settings.data_dir)
@@ -293,11 +455,29 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                       self.store.max_bytes)
         self.metrics.store_bytes.set(self.store.used_bytes())
         self.metrics.store_max_bytes.set(self.store.max_bytes)
-        if (self.store.full or not self.reserve.held) and self.reserve.ensure():
-            if self._reported_full:
+        self.space_back()
+
+    def _room(self) -> bool:
+        """Free space beyond the reserve (a held reserve alone does not make a full disk writable)."""
+        try:
+            return self.reserve.free_bytes() >= max(self.reserve.size, 1 << 20)
+        except OSError:
+            return False
+
+    def space_back(self) -> bool:
+        """After a full disk: writes are accepted (and the node ready) again once the reserve is
+        held again — re-created here, or by another worker of this node. True when not full."""
+        node_full = self._shared is not None and bool(self._shared[1])
+        if node_full:
+            self.store.full = True  # another worker found the disk full: so is this one's
+        if (self.store.full or not self.reserve.held) and self.reserve.ensure() and self._room():
+            if self._reported_full or node_full:  # said once per node
                 log.warning("disk space is back in %s: writes accepted again", self.settings.data_dir)
             self.store.full = self._reported_full = False
+            if self._shared is not None:
+                self._shared[1] = 0
             self.metrics.storage_full.set(0)
+        return not self.store.full
 
     async def _watch_disk(self) -> None:
         while True:
@@ -321,7 +501,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     async def close(self) -> None:
         if self.sync is not None:
             await self.sync.stop()
-        for task in (self._maintenance, self._disk_watch):
+        for task in (self._maintenance, self._disk_watch, self._follower):
             if task is not None:
                 task.cancel()
                 try:

@@ -12,9 +12,11 @@ were last written (to the second), least recently active first. Consent, suppres
 cohort contributions and the node's own values are never evicted; if they alone exceed the
 budget, further writes are refused (507) except deletions and withdrawals.
 
-One process owns a data directory (an exclusive lock is taken at open), so decoded hot
-records (consent, profile, suppression) are also kept in a small in-memory cache that every
-write through this class updates; an entry is trusted only until its record's expiry.
+One node owns a data directory (an exclusive lock is taken at open, or by the supervisor of
+``--workers N``, whose workers share the store). A single process also keeps decoded hot
+records (consent, profile, suppression) in a small in-memory cache that every write through
+this class updates; an entry is trusted only until its record's expiry. Workers sharing the
+store keep no such cache (``hot_records=0``): another process may have written since.
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ def _cold(kind: str) -> str:
     return f"{kind}:{int(time.time()):012d}"
 
 
+def lock_directory(directory: Path) -> int:
+    """Take the data directory's exclusive lock (released when the returned fd is closed, or
+    the process ends); StoreError when another node holds it."""
+    private_dir(directory)  # 0700: user data, keys and the dev app's secrets live here
+    fd = os.open(directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(f"the store in {directory} is in use by another process "
+                         f"(one edge-node per data directory)") from None
+    return fd
+
+
 def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
     if cls not in _decoders:
         _decoders[cls] = msgspec.msgpack.Decoder(cls)
@@ -62,7 +78,7 @@ def _decoder(cls: type[T]) -> msgspec.msgpack.Decoder:
 
 class EdgeStore:
     def __init__(self, directory: Path, *, retention_s: float, fsync: bool = False, hot_records: int = 100_000,
-                 outbox_max: int = 100_000, max_bytes: int = 0) -> None:
+                 outbox_max: int = 100_000, max_bytes: int = 0, lock: bool = True) -> None:
         self.directory = Path(directory)
         self.outbox_max = outbox_max
         self.max_bytes = max_bytes  # 0: no budget
@@ -74,14 +90,7 @@ class EdgeStore:
         self._hot: OrderedDict[str, tuple[bytes | None, float | None]] = OrderedDict()
         self._hot_max = hot_records
         try:
-            private_dir(self.directory)  # 0700: user data, keys and the dev app's secrets live here
-            self._lock = os.open(self.directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(self._lock)
-                raise StoreError(f"the store in {self.directory} is in use by another process "
-                                 f"(one edge-node per data directory)") from None
+            self._lock = lock_directory(self.directory) if lock else None  # else: the supervisor holds it
             private_file(private_dir(self.directory / "store") / "cache.db")  # 0600, and so its WAL
             self._cache = diskcache.Cache(str(self.directory / "store"), eviction_policy="none", tag_index=True,
                                           sqlite_synchronous=2 if fsync else 1, timeout=30)

@@ -17,12 +17,14 @@ when the supervisor disappears.
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,25 +60,51 @@ def worker_count(wanted: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def bind(host: str, port: int, backlog: int) -> socket.socket:
+def bind(host: str, port: int, backlog: int, wait_s: float = 10.0) -> socket.socket:
+    """Listen on the port; while it is taken, retry for ``wait_s`` (the workers of a node killed
+    just before close their listeners within a moment of noticing)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            break
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     sock.listen(backlog)
     sock.set_inheritable(True)
     return sock
 
 
-def _worker(flags: dict, role: Role, sockets: list[socket.socket]) -> None:
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this worker as soon as the supervisor dies (even by SIGKILL); the
+    worker's own check of its parent covers other systems within a poll interval."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(flags: dict, role: Role, sockets: list[socket.socket], shared) -> None:
     """A worker's life: the same app and servers as a single-process node, on the supervisor's sockets."""
     from edge_node.cli import configure_logging, run_servers
     from edge_node.config import load_settings
     from edge_node.http.app import create_app
 
+    _die_with_parent()
+    # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
+    # every worker once (a second signal would make uvicorn skip the graceful drain).
+    os.setpgrp()
     settings = load_settings(flags=flags)
     configure_logging(settings, worker=role.index)
-    run_servers(create_app(settings, role=role), settings, sockets=sockets)
+    run_servers(create_app(settings, role=role, shared=shared), settings, sockets=sockets)
 
 
 class Supervisor:
@@ -90,9 +118,13 @@ class Supervisor:
         self.processes: list[multiprocessing.Process | None] = [None] * count
         self.started: list[float] = [0.0] * count
         self.early_deaths = 0
+        # Shared memory of the node's workers: [0] the leader's last publication number
+        # (edge_node.fleet_state), [1] 1 while the data disk is full (readiness is the node's).
+        self.shared = self.context.Array("q", 2, lock=False)
 
     def _start(self, index: int, sockets: list[socket.socket]) -> None:
-        process = self.context.Process(target=_worker, args=(self.flags, Role(index, self.count), sockets),
+        process = self.context.Process(target=_worker, args=(self.flags, Role(index, self.count), sockets,
+                                                             self.shared),
                                        name=f"edge-worker-{index}", daemon=False)
         process.start()
         self.processes[index] = process
@@ -108,9 +140,10 @@ class Supervisor:
 
         settings = self.settings
         lock = lock_directory(settings.data_path)  # one node per data directory; the workers share it
-        metrics_dir = settings.data_path / "metrics"  # prometheus_client's multiprocess files, fresh each start
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(mode=0o700)
+        # prometheus_client's multiprocess files: in memory (/dev/shm) where there is one, never in
+        # the data dir (a full data disk must not take the metrics, and the workers, with it).
+        shm = Path("/dev/shm")
+        metrics_dir = Path(tempfile.mkdtemp(prefix="sentiedge-metrics-", dir=shm if shm.is_dir() else None))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # the spawned workers inherit it
         sockets = [bind(settings.host, settings.port, self.backlog)]
         if settings.admin_port:
@@ -130,6 +163,7 @@ class Supervisor:
             self._drain()
             for s in sockets:
                 s.close()
+            shutil.rmtree(metrics_dir, ignore_errors=True)
             os.close(lock)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -87,7 +87,10 @@ class DriftMonitor:
 
     def score(self, now: float) -> tuple[float, float, int]:
         """(label PSI, confidence PSI, predictions) over the recent windows."""
-        labels, bins = self.recent(now)
+        return self.score_counts(*self.recent(now))
+
+    def score_counts(self, labels: list[int], bins: list[int]) -> tuple[float, float, int]:
+        """(label PSI, confidence PSI, predictions) of given counts (several workers' summed)."""
         if not self.enabled:
             return 0.0, 0.0, sum(labels)
         expected = [self.reference["labels"][name] for name in self.labels]

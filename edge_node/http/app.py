@@ -29,6 +29,7 @@ from edge_node.sync.model_updates import ModelUpdates
 from sentiedge_core.inference import SentimentModel
 from edge_node.http.fast_path import fast_personalize
 from edge_node.node import EdgeNode, running
+from edge_node.workers import Role
 from edge_node.http.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
                                ItemError, SentimentRequest, SentimentResponse,
                                error_responses)
@@ -72,11 +73,10 @@ def readyz(state: State) -> Health:
     public = state.get("public_server")
     if public is not None and not public.started:
         raise NotReady("the public port is not listening yet")
-    if node.store.full:
+    if not node.space_back():
         raise NotReady("the disk is full: writes are refused until space returns (deletions still succeed)")
-    sync = "standalone" if node.sync is None else ("connected" if node.sync.connected else "disconnected")
-    return Health(status="ready", model=node.model.name, version=node.model.version, sync=sync,
-                  serving_personal=node.personal_allowed())
+    return Health(status="ready", model=node.model.name, version=node.model.version, sync=node.sync_state(),
+                  serving_personal=node.personal_allowed(), worker=node.role.index if node.role.shared else None)
 
 
 @get("/metrics", tags=["health"], sync_to_thread=False, media_type=CONTENT_TYPE)
@@ -110,7 +110,8 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
 
 
 def timing(app: ASGIApp) -> ASGIApp:
-    """Request latency per route template and status, into the node's histogram."""
+    """Request latency per route template and status, into the node's histogram; under
+    ``--workers N`` every answer names the worker that gave it (``x-sentiedge-worker``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,11 +119,18 @@ def timing(app: ASGIApp) -> ASGIApp:
             return
         started = time.perf_counter()
         status = 500
+        running_node = scope["litestar_app"].state.get("node")
+        worker = None
+        if running_node is not None and running_node.role.shared:
+            worker = str(running_node.role.index).encode()
+            running_node.catch_up()  # what the leader applied, this worker applies before answering
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if worker is not None:
+                    message = {**message, "headers": [*message.get("headers", []), (b"x-sentiedge-worker", worker)]}
             await send(message)
 
         try:
@@ -218,7 +226,8 @@ ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handl
                   Exception: unexpected_error_handler}
 
 
-def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -> Litestar:
+def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = Role(),
+               shared=None) -> Litestar:
     """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
     ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""
     @asynccontextmanager
@@ -229,7 +238,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None) -
         if model is None and settings.trusted_keys:  # only signed bundles, the first one too
             signing.verify(assigned or settings.model_path, signing.trusted_keys(settings.trusted_keys))
         loaded = model or SentimentModel(assigned or settings.model_path, threads=settings.inference_threads)
-        node = EdgeNode(settings, loaded)
+        node = EdgeNode(settings, loaded, role=role, shared=shared)
         await node.start()
         app.state.node = node
         log.info("serving model %s %s from %s; store in %s", loaded.name, loaded.version, loaded.root,

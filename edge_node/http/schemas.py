@@ -48,6 +48,7 @@ class Health(Wire, kw_only=True, omit_defaults=True):
     version: str | None = None
     sync: str | None = None  # standalone, connected or disconnected
     serving_personal: bool | None = None  # false while failing closed
+    worker: int | None = None  # which of several worker processes answered (--workers N)
 
 
 class GrantView(Wire, kw_only=True):

@@ -117,7 +117,9 @@ class Personalizer:
         versions = self.store.versions(subject) if subject else (None, None)
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
         cached = self._cache.get((subject, key))
-        if (cached is not None and cached[0] > now and cached[1] is versions[0] and cached[2] is versions[1]
+        # The stored bytes themselves: the same object while cached in memory, equal when read
+        # again (workers sharing the store cache nothing between requests).
+        if (cached is not None and cached[0] > now and cached[1] == versions[0] and cached[2] == versions[1]
                 and cached[3] == self._generation()
                 and (cached[4].decision.source != "user" or self.allow_personal())):
             return cached[4]

@@ -52,12 +52,18 @@ class _State:
 
 class TriggerBook:
     def __init__(self, cohorts: CohortBook, *, on_activation: Callable[[str], None] | None = None,
-                 on_served: Callable[[float], None] | None = None) -> None:
+                 on_served: Callable[[float], None] | None = None,
+                 claim: Callable[[str, str, bool], bool] | None = None,
+                 shared_active: Callable[[str, str], bool] | None = None) -> None:
         self.cohorts = cohorts
         self.rules: list[Rule] = []
         self.version = 0
         self.on_activation = on_activation
         self.on_served = on_served
+        # Several workers of one node evaluate the same shared cells: the one whose flip
+        # changes the node's shared state (``claim``) reports the transition, the others follow.
+        self.claim = claim
+        self.shared_active = shared_active  # the node's state of a rule in a cohort, as last claimed
         self._state: dict[tuple[str, str], _State] = {}
         self.transitions: deque[Transition] = deque(maxlen=10_000)  # drained into heartbeats
 
@@ -101,6 +107,8 @@ class TriggerBook:
             if not matches(rule.cohort, key):
                 continue
             state = self._state.setdefault((rule.name, key), _State())
+            if self.shared_active is not None:  # start from the node's state: hysteresis alike on every worker
+                state.active = self.shared_active(rule.name, key)
             value, users = self.signal(rule, key, now)
             state.value, state.checked = value, now
             big_enough = users >= rule.min_size
@@ -108,12 +116,21 @@ class TriggerBook:
             cleared = value < rule.clear if rule.op == ">" else value > rule.clear
             if not state.active and big_enough and above:
                 state.active, state.crossed_at, state.served = True, now, False
-                self._transition(rule, key, True, value, now)
-                if self.on_activation is not None:
-                    self.on_activation(rule.name)
+                if self.claim is None or self.claim(rule.name, key, True):
+                    self._transition(rule, key, True, value, now)
+                    if self.on_activation is not None:
+                        self.on_activation(rule.name)
             elif state.active and (cleared or not big_enough):
                 state.active = False
-                self._transition(rule, key, False, value, now)
+                if self.claim is None or self.claim(rule.name, key, False):
+                    self._transition(rule, key, False, value, now)
+
+    def _behind(self, rule: str, key: str) -> bool:
+        """Another worker of this node flipped the rule in this cohort since this one looked."""
+        if self.shared_active is None:
+            return False
+        state = self._state.get((rule, key))
+        return self.shared_active(rule, key) != (state is not None and state.active)
 
     def _transition(self, rule: Rule, key: str, active: bool, value: float, now: float) -> None:
         self.transitions.append(Transition(rule=rule.name, cohort=key, active=active, value=round(value, 4), at=now))
@@ -123,8 +140,8 @@ class TriggerBook:
         targets a learned segment serves only users in ``segment``."""
         if not self.rules:
             return []
-        if any(matches(r.cohort, key) and now - self._state.get((r.name, key), _State()).checked > REEVALUATE_S
-               for r in self.rules):
+        if any(matches(r.cohort, key) and (now - self._state.get((r.name, key), _State()).checked > REEVALUATE_S
+                                           or self._behind(r.name, key)) for r in self.rules):
             self.evaluate(key, now)
         out = []
         for rule in self.rules:

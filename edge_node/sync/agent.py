@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import grpc
-import msgspec
 from google.protobuf.json_format import MessageToJson
 
 from edge_node.errors import ConfigError, EdgeError
@@ -40,7 +39,6 @@ from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
 from sentiedge_core import segments
 
 log = logging.getLogger("edge_node.sync")
-MAX_PENDING_TRIGGERS = 1000
 LOOPBACK = ("127.", "localhost:", "[::1]:")
 
 
@@ -224,28 +222,12 @@ class SyncAgent:
             pending = [t for t in self.store.value("pending_triggers", []) if t["id"] > last_trigger]
             self.store.set_value("pending_triggers", pending)
 
-    def _pending_triggers(self) -> list[dict]:
-        """Trigger transitions not yet receipted, kept in the store (bounded: the oldest go first)."""
-        transitions = self.node.take_transitions()
-        if not transitions:
-            return self.store.value("pending_triggers", [])
-        with self.store.transaction():
-            pending = self.store.value("pending_triggers", [])
-            next_id = int(self.store.value("trigger_seq", 0))
-            for transition in transitions:
-                next_id += 1
-                pending.append({**msgspec.structs.asdict(transition), "id": next_id})
-            pending = pending[-MAX_PENDING_TRIGGERS:]
-            self.store.set_value("pending_triggers", pending)
-            self.store.set_value("trigger_seq", next_id)
-        return pending
-
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
         acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
         closed = self.node.closed_windows(None if acked is None else int(acked), time.time())
         aggregates = [convert.aggregate(window, closed.window_s, key, cell) for window, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
-        triggers = self._pending_triggers()
+        triggers = self.node.pending_triggers()
         self._beat += 1
         self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0)
         h = self.node.health()

@@ -81,12 +81,13 @@ def eventually(check, timeout: float = 30.0, what: str = "condition"):
 
 
 def profile(edge: str, user: str, text: str) -> None:
-    assert call(edge, "PUT", f"/v1/users/{user}/consent", {
+    status, answer = call(edge, "PUT", f"/v1/users/{user}/consent", {
         "purposes": {"sentiment": True, "personalization": True, "cohort_analytics": True},
-        "policy_version": "v1"})[0] == 200
+        "policy_version": "v1"})
+    assert status == 200, answer
     status, report = call(edge, "POST", f"/v1/users/{user}/events", {"events": [
         {"type": "review", "item_id": "i1", "category": "Books", "text": text}]})
-    assert status == 200 and report["accepted"] == 1
+    assert status == 200 and report["accepted"] == 1, report
 
 
 def has_vector(edge: str, user: str) -> bool:
