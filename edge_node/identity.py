@@ -82,6 +82,6 @@ class Identities:
             if segments is not None:  # one member now, placed by the merged profile
                 segments.withdraw(anonymous, now)
                 if theirs is not None and consent.allows("cohort_analytics"):
-                    segments.contribute(user, mine, now)
+                    segments.contribute(user, mine, now, force=True)
             self.store.link(anonymous, user, now)
         return Link(linked_at=now, already_linked=False, merged=merged, events=events)

@@ -139,6 +139,7 @@ class SegmentMember(Stored, kw_only=True):
     index: int
     vector: list[float] = []
     categories: dict[str, float] = {}
+    at: float = 0.0  # when it was placed (a busy user is placed again at most every refresh)
 
 
 class SegmentCell(Stored, kw_only=True):

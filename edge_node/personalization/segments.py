@@ -46,6 +46,9 @@ class SegmentBook:
         self.window_s = window_s
         self.min_size = min_size
         self.seed_sample = seed_sample
+        # A member is placed again at most this often within a window (its latest vector counts;
+        # what a user does in the last moments of a window may count in the next one).
+        self.refresh_s = min(60.0, window_s / 10)
         self.set = SegmentSet()
         self._centroids: np.ndarray | None = None
         stored = store.value("segments")
@@ -98,20 +101,23 @@ class SegmentBook:
         current = self.window_of(now)
         return [current, current - int(self.window_s)]
 
-    def contribute(self, subject: str, profile: Profile, now: float) -> None:
+    def contribute(self, subject: str, profile: Profile, now: float, *, force: bool = False) -> None:
         """The user's membership in the current window, from their profile now (call inside a
-        store transaction, with personalization and cohort_analytics consent checked)."""
+        store transaction, with personalization and cohort_analytics consent checked); ``force``
+        places them again even if they were placed moments ago (their profile was merged)."""
         if not self.on:
             return
+        window = self.window_of(now)
+        old = self.store.get(f"segm|{window}|{subject}", SegmentMember)
+        if not force and old is not None and old.version == self.set.version and 0 <= now - old.at < self.refresh_s:
+            return  # placed moments ago: a burst of events costs one read, not a placement each
         vector, scores = self.vector(profile, now)
         if not np.any(vector):
             return
-        window = self.window_of(now)
         ttl = window + 2 * self.window_s - now
         segment = self.assign(vector)
         new = SegmentMember(version=self.set.version, index=int(segment.id[1:]) - 1 if segment else SEED,
-                            vector=vector.tolist(), categories=member_categories(scores))
-        old = self.store.get(f"segm|{window}|{subject}", SegmentMember)
+                            vector=vector.tolist(), categories=member_categories(scores), at=now)
         if old is not None:
             self._shift(window, subject, old, -1, ttl)
         self._shift(window, subject, new, +1, ttl)

@@ -123,11 +123,16 @@ def test_an_edge_keeps_one_membership_per_user_and_window_and_gives_it_back(tmp_
             book.contribute(name, p, now)
     cell = book.store.get(f"segc|{T0}|3|0", SegmentCell)
     assert cell.users == 3
-    # The changer turns to beauty: their share moves, they are still one member.
+    # The changer turns to beauty: their share moves, they are still one member. A burst of events
+    # right after a placement is not placed again (book.refresh_s); the next one past it is.
     for _ in range(10):
         profiles.apply_event(changer, category="beauty", kind="purchase", sentiment=None, at=now + 1, tuning=TUNING)
     with book.store.transaction():
         book.contribute("changer", changer, now + 1)
+    assert book.store.get(f"segc|{T0}|3|0", SegmentCell).users == 3, "placed a moment ago: not again yet"
+    later = now + book.refresh_s + 1
+    with book.store.transaction():
+        book.contribute("changer", changer, later)
     assert book.store.get(f"segc|{T0}|3|0", SegmentCell).users == 2
     beauty = book.store.get(f"segc|{T0}|3|1", SegmentCell)
     assert beauty.users == 1
@@ -141,7 +146,7 @@ def test_an_edge_keeps_one_membership_per_user_and_window_and_gives_it_back(tmp_
     assert [(s.index, s.users) for s in exported] == [(0, 2)], "a centroid under the minimum size stays here"
 
     with book.store.transaction():
-        assert book.withdraw("reader", now + 2) == 1
+        assert book.withdraw("reader", later + 1) == 1
     books = book.store.get(f"segc|{T0}|3|0", SegmentCell)
     assert books.users == 1 and np.allclose(books.vector_sum, member.vector, atol=1e-6)
     assert book.store.get(f"segm|{T0}|reader", SegmentMember) is None
