@@ -36,6 +36,11 @@ class FleetState:
             self.store.set_value("fleet_seq", seq)
         return seq
 
+    def forget(self, kind: str) -> None:
+        """Return ``kind`` again from the next :meth:`changed` (applying it failed here)."""
+        self._seen.pop(kind, None)
+        self._last = -1
+
     def changed(self) -> list[tuple[str, Any]]:
         """(kind, data) of everything published since the last call, in ``KINDS`` order."""
         seq = int(self.store.value("fleet_seq", 0))

@@ -312,7 +312,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         except Exception:
             log.exception("worker %d could not load the model the leader swapped to (%s)", self.role.index,
                           data["path"])
-            self._model_target = None  # the next poll tries again
+            self._model_target = None
+            self.fleet.forget("model")  # the next poll reads it again and tries again
 
     def _follow_one(self, kind: str, data) -> None:
         if kind == "apps":
