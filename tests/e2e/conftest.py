@@ -94,8 +94,9 @@ class Process:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _edge_credentials(base: str, env: dict, data_dir: Path, cp_apps: dict) -> None:
-    """Register the headers the tests' calls to this edge carry, and wait until it accepts them."""
+def _edge_credentials(base: str, env: dict, data_dir: Path, cp_apps: dict, wait: bool = True) -> None:
+    """Register the headers the tests' calls to this edge carry, and (``wait``) wait until it
+    accepts them: an edge that will never sync (no credential) is not waited for."""
     from tests.credentials import DevApp
     from tests.e2e.http import CREDENTIALS, call
 
@@ -108,6 +109,8 @@ def _edge_credentials(base: str, env: dict, data_dir: Path, cp_apps: dict) -> No
     else:
         app = DevApp(data_dir / "dev-app.json")
     CREDENTIALS[base] = app.server()
+    if not wait:
+        return
     deadline = time.monotonic() + 60
     while call(base, "GET", "/v1/personalize")[0] == 401 and time.monotonic() < deadline:
         time.sleep(0.2)  # the app set arrives with the first Sync
@@ -120,7 +123,9 @@ def spawn(tmp_path, request):
     started: list[Process] = []
     cp_apps: dict[str, DevApp] = {}
 
-    def start(*args: str, health_path: str = "/readyz", env: dict[str, str] | None = None) -> tuple[Process, str]:
+    def start(*args: str, health_path: str = "/readyz", env: dict[str, str] | None = None,
+              syncs: bool = True) -> tuple[Process, str]:
+        """``syncs=False``: an edge the control plane will refuse; its app set is not waited for."""
         port = free_port()
         if args[0] == "control-plane":
             base = f"127.0.0.1:{port}"
@@ -143,7 +148,7 @@ def spawn(tmp_path, request):
             if dev.exists():  # a loopback control plane registers a development app
                 cp_apps[base] = DevApp(dev)
         elif args[:2] == ("edge-node", "serve") or args[0] == "edge-node":
-            _edge_credentials(base, full_env, Path(full_env["EDGE_DATA_DIR"]), cp_apps)
+            _edge_credentials(base, full_env, Path(full_env["EDGE_DATA_DIR"]), cp_apps, wait=syncs)
         return proc, base
 
     yield start

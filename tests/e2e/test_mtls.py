@@ -40,9 +40,10 @@ def test_edges_need_a_certificate_for_their_own_node_id(spawn, bundle_dir, tmp_p
                 "EDGE_TLS_KEY": str(certs / f"{cert_of}.key"), "EDGE_SYNC_BACKOFF_MAX_S": "1"}
 
     _, good = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=tls("edge-a", "edge-a"))
-    _, impostor = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=tls("edge-c", "edge-b"))
+    _, impostor = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=tls("edge-c", "edge-b"),
+                        syncs=False)
     proc, plain = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
-        "EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": "edge-plain", "EDGE_SYNC_BACKOFF_MAX_S": "1"})
+        "EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": "edge-plain", "EDGE_SYNC_BACKOFF_MAX_S": "1"}, syncs=False)
     eventually(lambda: call(good, "GET", "/readyz")[1]["sync"] == "connected", what="edge-a over mTLS")
 
     nodes = json.loads(cli(*operator, "nodes").stdout)["nodes"]

@@ -56,7 +56,7 @@ def test_without_tls_an_edge_needs_an_enrollment_and_windows_survive_a_dropped_s
                 "EDGE_COHORT_WINDOW_MINUTES": "0.05", "EDGE_COHORT_MIN_SIZE": "1"}
     # No credential: the stream is refused, the edge keeps serving standalone decisions.
     _, unenrolled = spawn("edge-node", "serve", "--model-dir", str(bundle_dir),
-                          env={**base_env, "EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": "edge-x"})
+                          env={**base_env, "EDGE_CONTROL_PLANE": cp, "EDGE_NODE_ID": "edge-x"}, syncs=False)
     time.sleep(2)
     assert call(unenrolled, "GET", "/readyz")[1]["sync"] == "disconnected"
     assert cli("nodes")["nodes"] == []  # it registered nothing
