@@ -19,11 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 
-import numpy as np
 
 from control_plane.cohorts import CohortMerge
 from control_plane.store import Store
-from sentiedge_core.segments import SegmentSet, Summary, bounded, seeded, step
+from sentiedge_core.segments import SegmentSet, Summary, bounded, merged, seeded, step
 
 log = logging.getLogger("control_plane.segments")
 
@@ -37,7 +36,6 @@ class SegmentBook:
         self.decay = decay
         self.round_delay_s = round_delay_s
         self.min_size = min_size
-        self.dropped = 0  # sums refused (stale version, wrong dimension, implausible)
         self._lock = threading.Lock()
         if k and store.segment_set() is None:
             store.put_segment_set(SegmentSet(k=k), -1, [], 0.0)
@@ -70,9 +68,7 @@ class SegmentBook:
                 kept.append(b)
         if kept:
             self.store.put_segment_sums(node_id, kept, now)
-        refused = len(sums) - len(kept)
-        self.dropped += refused
-        return refused
+        return len(sums) - len(kept)
 
     def advance(self, now: float) -> bool:
         """Run a round if sums are due; True when a new set was published."""
@@ -111,17 +107,11 @@ class SegmentBook:
                           segments=seeded(seeds, self.k, seed=current.version), updated_at=now)
 
     def _round(self, current: SegmentSet, sums: list[Summary], now: float) -> SegmentSet:
-        batches: dict[int, Summary] = {}
+        by_index: dict[int, list[Summary]] = {}
         for s in sums:
-            if s.index >= len(current.segments):
-                continue
-            batch = batches.setdefault(s.index, Summary(window_start=0, version=current.version, index=s.index,
-                                                        vector_sum=[0.0] * current.dimension))
-            batch.users += s.users
-            batch.vector_sum = (np.asarray(batch.vector_sum) + np.asarray(s.vector_sum)).tolist()
-            for c, v in s.categories.items():
-                batch.categories[c] = batch.categories.get(c, 0.0) + v
-        segments = [step(g, batches.get(i), self.decay) for i, g in enumerate(current.segments)]
+            by_index.setdefault(s.index, []).append(s)
+        segments = [step(g, merged(by_index[i], version=current.version, index=i) if i in by_index else None,
+                         self.decay) for i, g in enumerate(current.segments)]
         return SegmentSet(version=current.version + 1, k=self.k, dimension=current.dimension, segments=segments,
                           updated_at=now)
 

@@ -10,6 +10,8 @@ import signal
 import time
 from pathlib import Path
 
+import msgspec
+
 from edge_node import app_sources
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import AppSet, Gatekeeper
@@ -22,15 +24,13 @@ from edge_node.fleet import FleetUseCases
 from edge_node.identity import Identities
 from edge_node.user_data import UserDataUseCases
 from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
-from edge_node.personalization.experiments import ExperimentBook
+from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.fleet_state import FleetState
 from edge_node.workers import Role
 from edge_node.personalization.cohorts import CohortCell, CohortPrior
-from edge_node.personalization.experiments import Experiment
 from edge_node.personalization.triggers import Rule
 from sentiedge_core.segments import SegmentSet
-import msgspec
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
@@ -225,7 +225,6 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.cohorts.set_remote(priors)
         self.cohorts.remote_windows = recent
 
-
     def apply_rules(self, rules: list, version: int) -> None:
         self.triggers.set_rules(rules, version)
         self._publish("rules", {"version": version, "rules": rules})
@@ -362,8 +361,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.drift_status()
         self.metrics.outbox_pending.set(self.store.outbox_pending())
         if self.settings.control_plane:
-            self.metrics.sync_last_success.set(self.sync.last_success if self.sync else
-                                               float(self.store.value("sync_last_success", 0.0) or 0.0))
+            self.metrics.sync_last_success.set(self.last_sync())
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
         self.metrics.store_bytes.set(self.store.used_bytes())
         self.metrics.store_max_bytes.set(self.store.max_bytes)
@@ -393,14 +391,6 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         """The experiment whose holdout arm this unit is in, if any (no personalization then)."""
         return next((a.experiment for a in self.experiments.assignments(unit, segment) if a.holdout), None)
 
-    def segment_of(self, user_id: str, now: float):
-        """The learned segment of a user with personalization consent and a profile, else None."""
-        subject = self.privacy.subject_of(user_id)
-        if not self.personal_allowed() or not self.store.consent(subject).allows("personalization"):
-            return None
-        profile = self.store.profile(subject)
-        return self.segments.of(self.segments.vector(profile, now)[0]) if profile is not None else None
-
     def sync_state(self) -> str:
         """The Sync stream as /readyz reports it (a following worker reports the leader's)."""
         if not self.settings.control_plane:
@@ -408,15 +398,19 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         connected = self.sync.connected if self.sync is not None else bool(self.store.value("sync_connected", False))
         return "connected" if connected else "disconnected"
 
+    def last_sync(self) -> float:
+        """When the node last caught up with the privacy log: the leader's stream knows; a
+        following worker reads it from the store on every call, so the moment the leader catches
+        up (or falls behind) every worker answers alike."""
+        if self.sync is not None:
+            return self.sync.last_success
+        return float(self.store.value("sync_last_success", 0.0) or 0.0)
+
     def personal_allowed(self) -> bool:
         """False while failing closed: too long without a sync with the privacy log."""
         if not self.settings.control_plane:
             return True
-        # A following worker reads the leader's last success from the store on every call: the
-        # moment the leader catches up (or falls behind), every worker answers alike.
-        last_success = self.sync.last_success if self.sync is not None else \
-            float(self.store.value("sync_last_success", 0.0) or 0.0)
-        allowed = time.time() - last_success <= self.settings.fail_closed_after_s
+        allowed = time.time() - self.last_sync() <= self.settings.fail_closed_after_s
         self.metrics.serving_personal.set(int(allowed))
         return allowed
 
@@ -502,7 +496,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     async def close(self) -> None:
         if self.sync is not None:
             await self.sync.stop()
-        for task in (self._maintenance, self._disk_watch, self._follower):
+        for task in (self._maintenance, self._disk_watch, self._follower, self._model_task):
             if task is not None:
                 task.cancel()
                 try:

@@ -82,6 +82,22 @@ def member_categories(scores: dict[str, float]) -> dict[str, float]:
     return {c: max(-CATEGORY_CLIP, min(CATEGORY_CLIP, s)) for c, s in top}
 
 
+def sum_categories(parts) -> dict[str, float]:
+    """Per category, the sum over ``parts`` (dicts of category → value)."""
+    total: dict[str, float] = {}
+    for part in parts:
+        for c, v in part.items():
+            total[c] = total.get(c, 0.0) + v
+    return total
+
+
+def merged(summaries: list[Summary], *, window_start: int = 0, version: int = 0, index: int = 0) -> Summary:
+    """One summary holding the users, vector sums and category sums of ``summaries``."""
+    return Summary(window_start=window_start, version=version, index=index, users=sum(s.users for s in summaries),
+                   vector_sum=np.sum([s.vector_sum for s in summaries], axis=0).tolist(),
+                   categories=sum_categories(s.categories for s in summaries))
+
+
 def describe(category_sums: dict[str, float], users: float) -> tuple[str, dict[str, float]]:
     """(label, mean affinities of the top categories) from summed member categories."""
     if users <= 0:
@@ -149,10 +165,8 @@ def step(segment: Segment, batch: Summary | None, decay: float) -> Segment:
     old = np.asarray(segment.centroid)
     centroid = old + rate * (np.asarray(batch.vector_sum) / batch.users - old)
     # Category means follow the same running mean: the decayed history's sums plus the batch's.
-    sums = {c: m * segment.users * decay for c, m in segment.categories.items()}
-    for c, s in batch.categories.items():
-        sums[c] = sums.get(c, 0.0) + s
-    label, categories = describe(sums, users)
+    history = {c: m * segment.users * decay for c, m in segment.categories.items()}
+    label, categories = describe(sum_categories([history, batch.categories]), users)
     return Segment(id=segment.id, label=label, centroid=centroid.tolist(), users=users, last_users=batch.users,
                    categories=categories)
 
@@ -164,15 +178,10 @@ def seeded(summaries: list[Summary], k: int, *, seed: int = 0) -> list[Segment]:
     centers, labels = kmeans(points, weights, k, seed=seed)
     out = []
     for j, center in enumerate(centers):
-        members = [s for s, label in zip(summaries, labels) if label == j]
-        users = sum(s.users for s in members)
-        sums: dict[str, float] = {}
-        for s in members:
-            for c, v in s.categories.items():
-                sums[c] = sums.get(c, 0.0) + v
-        label, categories = describe(sums, users)
-        out.append(Segment(id=segment_id(j), label=label, centroid=center.tolist(), users=float(users),
-                           last_users=users, categories=categories))
+        cluster = merged([s for s, label in zip(summaries, labels) if label == j])
+        label, categories = describe(cluster.categories, cluster.users)
+        out.append(Segment(id=segment_id(j), label=label, centroid=center.tolist(), users=float(cluster.users),
+                           last_users=cluster.users, categories=categories))
     return out
 
 

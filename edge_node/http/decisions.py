@@ -118,6 +118,6 @@ class DecisionsController(Controller):
             raise InvalidInput("value must be >= 0", field="value")
         now = node.now()
         cohort = context_cohort(data.context, now)
-        segment = node.segment_of(data.user_id, now) if data.user_id is not None else None
+        segment = node.personalizer.segment_of(data.user_id, now) if data.user_id is not None else None
         return node.experiments.record(data.experiment, data.user_id or cohort, data.kind, data.value, cohort, now,
                                        segment.id if segment is not None else None)

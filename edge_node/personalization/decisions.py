@@ -169,6 +169,13 @@ class Personalizer:
             affinities=named_affinities(profile, scores), segment=segment)
         return Chosen(decision=decision, scores=scores, profile=profile, cohort_scores=cohort_scores)
 
+    def segment_of(self, user_id: str, now: float) -> SegmentRef | None:
+        """The learned segment of a user whose own profile may be used, else None."""
+        _, profile, _ = self._profile(user_id)
+        if profile is None or self.segments is None:
+            return None
+        return self.segments.of(self.segments.vector(profile, now)[0])
+
     def _signal_used(self, subject: str | None, profile: Profile, now: float) -> None:
         if subject is None or profile.pending_signal_at is None:
             return

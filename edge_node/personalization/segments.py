@@ -23,7 +23,8 @@ import numpy as np
 from edge_node.personalization import profiles
 from edge_node.records import Keys, Profile, SegmentCell, SegmentMember
 from edge_node.store import EdgeStore
-from sentiedge_core.segments import Segment, SegmentSet, Summary, kmeans, member_categories, nearest
+from sentiedge_core.segments import (Segment, SegmentSet, Summary, kmeans, member_categories, nearest,
+                                     sum_categories)
 
 log = logging.getLogger("edge_node.segments")
 SEED = -1  # a member's index while no segments exist
@@ -201,10 +202,7 @@ class SegmentBook:
             chosen = [m for m, label in zip(members, labels) if label == j]
             if len(chosen) < self.min_size:
                 continue  # too few to leave the node
-            categories: dict[str, float] = {}
-            for m in chosen:
-                for c, v in m.categories.items():
-                    categories[c] = categories.get(c, 0.0) + v
             out.append(Summary(window_start=window, version=self.set.version, index=j, seed=True, users=len(chosen),
-                               vector_sum=points[labels == j].sum(axis=0).tolist(), categories=categories))
+                               vector_sum=points[labels == j].sum(axis=0).tolist(),
+                               categories=sum_categories(m.categories for m in chosen)))
         return out
