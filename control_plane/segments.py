@@ -57,12 +57,16 @@ class SegmentBook:
         cap = self.cohorts.cap(node_id)
         kept = []
         for s in sums:
+            # Only windows that can have closed within the horizon: a node cannot file sums for
+            # made-up windows (in the future, never pruned) to outweigh the others.
+            if not now - self.cohorts.horizon_s <= s.window_start <= now:
+                continue
             if current.segments:  # a round's sums: against this set or the one before it, a known centroid
                 usable = not s.seed and current.version - 1 <= s.version <= current.version \
                     and s.index < len(current.segments)
                 dimension = current.dimension
-            else:  # nothing published yet: only seed clusters help
-                usable, dimension = s.seed, len(s.vector_sum)
+            else:  # nothing published yet: only seed clusters help (an edge makes at most 2k per window)
+                usable, dimension = s.seed and s.index < 2 * self.k, len(s.vector_sum)
             b = bounded(s, cap, dimension) if usable and s.users >= self.min_size else None
             if b is not None:
                 kept.append(b)

@@ -277,7 +277,12 @@ def test_a_resent_window_counts_once_and_stale_or_foreign_sums_are_refused(tmp_p
     unknown = Summary(window_start=T0 + 120, version=2, index=9, users=10, vector_sum=[0.0] * DIM)
     small = Summary(window_start=T0 + 120, version=2, index=index, users=2, vector_sum=[0.0] * DIM)
     seed_late = seed_sums(version=2)[0]
-    assert cp.ingest("edge-0", [stale, unknown, small, seed_late], T0 + 181) == 4
+    future = Summary(window_start=T0 + 10 * 86400, version=2, index=index, users=10, vector_sum=[0.0] * DIM)
+    ancient = Summary(window_start=T0 - 10 * 86400, version=2, index=index, users=10, vector_sum=[0.0] * DIM)
+    assert cp.ingest("edge-0", [stale, unknown, small, seed_late, future, ancient], T0 + 181) == 6
+    fresh = control_plane(tmp_path / "other")
+    too_many = [Summary(window_start=T0, version=0, index=8, seed=True, users=10, vector_sum=[0.1] * DIM)]
+    assert fresh.ingest("edge-0", too_many, T0 + 61) == 1, "an edge sends at most 2k seed clusters per window"
     assert not cp.advance(T0 + 182)
 
 
