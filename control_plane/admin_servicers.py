@@ -15,6 +15,7 @@ import msgspec
 
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument
+from control_plane.model_quality import Comparison, wilson
 from control_plane.operator_service import NodeState, OperatorService, QualityRow
 from control_plane.state import ControlPlane
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
@@ -85,8 +86,20 @@ class Base:
 
 
 def _quality_row(r: QualityRow) -> operator_pb2.QualityRow:
+    low, high = wilson(r.disagreements, r.labelled)
     return operator_pb2.QualityRow(model=r.model, scope=r.scope, labelled=r.labelled, disagreements=r.disagreements,
-                                   disagreement_rate=r.rate)
+                                   disagreement_rate=r.rate, low=low, high=high)
+
+
+def _comparison(c: Comparison) -> operator_pb2.QualityComparison:
+    return operator_pb2.QualityComparison(
+        name=c.name, candidate=c.candidate, baseline=c.baseline, candidate_rate=c.candidate_rate,
+        baseline_rate=c.baseline_rate, difference=c.difference, low=c.low, high=c.high, p_value=c.p_value,
+        verdict=c.verdict, candidate_labelled=c.candidate_labelled, baseline_labelled=c.baseline_labelled)
+
+
+def _job(reply) -> str:
+    return f"{reply.job} {reply.model.name} {reply.model.version} x{reply.rounds} noise {reply.noise_multiplier:g}"
 
 
 def _node_info(n: NodeState) -> operator_pb2.NodeInfo:
@@ -162,7 +175,41 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 
     @operator_call
     def Quality(self, request, context, who):  # noqa: N802
-        return operator_pb2.QualityReport(rows=[_quality_row(r) for r in self.ops.quality()])
+        rows, comparisons = self.ops.quality(request.name)
+        return operator_pb2.QualityReport(rows=[_quality_row(r) for r in rows],
+                                          comparisons=[_comparison(c) for c in comparisons])
+
+    @operator_call(audit=lambda request, reply: _job(reply))
+    def Adapt(self, request, context, who):  # noqa: N802
+        r = request
+        job = self.ops.adapt(r.name, r.version, rounds=r.rounds, steps=r.steps, regularization=r.regularization,
+                             clip=r.clip, noise_multiplier=r.noise_multiplier, epsilon=r.epsilon,
+                             min_labels=r.min_labels, min_edges=r.min_edges, round_timeout_s=r.round_timeout_s)
+        log.info("%s started adaptation %s of %s %s (%d rounds)", who, job.job_id, r.name, r.version, r.rounds)
+        return convert.adaptation_job(job)
+
+    @operator_call
+    def Adaptations(self, request, context, who):  # noqa: N802
+        jobs, ledger = self.ops.adaptations(request.name, request.job)
+        return operator_pb2.ListAdaptationsResponse(
+            jobs=[convert.adaptation_job(j, self.ops.awaiting_signature(j)) for j in jobs],
+            ledger=[operator_pb2.PrivacyLedgerRow(lineage=r.lineage, noisy_rounds=r.noisy_rounds,
+                                                  noiseless_rounds=r.noiseless_rounds, epsilon=r.epsilon,
+                                                  delta=r.delta) for r in ledger])
+
+    async def Pull(self, request, context):  # noqa: N802 (server streaming: authenticated here)
+        who = "-"
+        try:
+            who = await asyncio.to_thread(self.cp.operator, context.invocation_metadata())
+            row = await asyncio.to_thread(self.ops.bundle_of, request.name, request.version)
+        except CpError as exc:
+            await asyncio.to_thread(self.cp.audit, who, "Models.Pull", f"refused: {exc.message}"[:300], ok=False)
+            await context.abort(exc.code, exc.message)
+        await asyncio.to_thread(self.cp.audit, who, "Models.Pull", f"{row.name} {row.version}")
+        offset, step = 0, 1 << 20
+        while chunk := await asyncio.to_thread(self.cp.store.bundle_chunk, row.manifest_sha, offset, step):
+            offset += len(chunk)
+            yield operator_pb2.PushChunk(data=chunk)
 
 
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):

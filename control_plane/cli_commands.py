@@ -296,12 +296,6 @@ COMMANDS: dict[str, Command] = {
         "which node serves what", _args(NAME),
         lambda args, rpc: rpc.models.Status(_pb().ModelStatusRequest(name=args.name), metadata=rpc.metadata),
         _rollout_table),
-    "models quality": Command(
-        "disagreement rate of sampled, labelled predictions per model version", _none,
-        lambda args, rpc: rpc.models.Quality(_pb().QualityRequest(), metadata=rpc.metadata),
-        lambda args, d: rows(["model", "scope", "labelled", "disagreements", "rate"],
-                             [[r["model"], r["scope"], r["labelled"], r["disagreements"],
-                               f"{r['disagreement_rate']:.1%}"] for r in d.get("rows", [])])),
     "models drift": Command(
         "PSI of recent predictions against the model's reference, per node and overall", _none,
         lambda args, rpc: rpc.models.Drift(_pb().DriftRequest(), metadata=rpc.metadata),
@@ -432,3 +426,12 @@ def add_parsers(commands, groups: dict) -> dict:
         command.setup(parser)
         parsers[name] = parser
     return parsers
+
+
+def _join_model_commands() -> None:
+    from control_plane import cli_models  # it builds on this module's helpers
+
+    COMMANDS.update(cli_models.COMMANDS)
+
+
+_join_model_commands()

@@ -50,6 +50,10 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     segments: int = 8  # learned segments (k of the federated k-means); 0: off
     segment_decay: float = 0.5  # weight a segment's history keeps per round (lower follows change faster)
     segment_round_delay_s: float = 10.0  # sums wait this long so one window's sums from every edge share a round
+    adapt_min_labels: int = 50  # labels an edge needs before its update counts in an adaptation round
+    adapt_round_timeout_s: float = 120.0  # an adaptation round closes when every edge answered or after this
+    adapt_delta: float = 1e-5  # the δ of the (ε, δ) the privacy ledger reports
+    adapt_max_weight: int = 5000  # an edge's weight in the average: its label count, at most this
     max_message_bytes: int = 4 << 20
     max_bundle_bytes: int = 200 << 20
     log_level: str = "info"
@@ -60,6 +64,10 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.heartbeat_interval_s > 0 and self.stale_after_s > self.heartbeat_interval_s,
              "stale_after_s must exceed heartbeat_interval_s > 0"),
             (self.cohort_min_size >= 1 and self.cohort_horizon_hours > 0, "cohort settings must be positive"),
+            (10 <= self.adapt_min_labels <= 100_000 and 1 <= self.adapt_round_timeout_s <= 86_400
+             and 0 < self.adapt_delta < 0.01 and self.adapt_max_weight >= 1,
+             "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400, adapt_delta in (0, 0.01) and "
+             "adapt_max_weight >= 1"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
@@ -123,6 +131,11 @@ HELP = {
     "cohort_horizon_hours": "how far back merged cohort priors look",
     "segments": "learned segments: k of the federated k-means over consenting users' vectors (0: off)",
     "segment_decay": "weight a segment's history keeps per round (1: plain running mean)",
+    "adapt_min_labels": "labelled samples an edge needs before its update counts in an adaptation round (>= 10)",
+    "adapt_round_timeout_s": "an adaptation round closes when every connected edge serving the version answered, "
+                             "or after this long",
+    "adapt_delta": "the delta of the (epsilon, delta) privacy cost the adaptation ledger reports",
+    "adapt_max_weight": "an edge's weight in the federated average is its label count, capped at this",
     "segment_round_delay_s": "how long the edges' sums wait so that one window's sums share a round",
     "max_message_bytes": "largest gRPC message accepted",
     "max_bundle_bytes": "largest model bundle accepted by a push",

@@ -8,7 +8,7 @@ from control_plane.nodes import NodeView
 from sentiedge_core.access import App
 from control_plane.store import ModelRow, PrivacyEntry
 from control_plane.sync_service import Heartbeat
-from sentiedge_core import cohorts, experiments, rules, segments
+from sentiedge_core import adaptation, cohorts, experiments, rules, segments
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
 
 
@@ -117,7 +117,19 @@ def pending_messages(p) -> list[sync_pb2.ControlMessage]:
         out.append(sync_pb2.ControlMessage(apps=apps_to_proto(*p.apps)))
     if p.segments is not None:
         out.append(sync_pb2.ControlMessage(segments=segments.set_to_proto(p.segments)))
+    if p.adaptation is not None:
+        out.append(sync_pb2.ControlMessage(adaptation=adaptation.round_to_proto(p.adaptation)))
     return out
+
+
+def adaptation_job(job, awaiting_signature: bool = False) -> operator_pb2.AdaptationJob:
+    return operator_pb2.AdaptationJob(
+        job=job.job_id, model=common_pb2.ModelRef(name=job.name, version=job.version, manifest_sha256=job.base_sha),
+        state=job.state, round=job.round, rounds=job.rounds, noise_multiplier=job.noise_multiplier, clip=job.clip,
+        epsilon=job.epsilon, delta=job.delta, candidate=job.candidate, error=job.error,
+        history=[operator_pb2.AdaptationRoundInfo(round=r.round, edges=r.edges, labels=r.labels,
+                                                  update_norm=r.update_norm, declined=r.declined) for r in job.history],
+        created_at=job.created_at, updated_at=job.updated_at, awaiting_signature=awaiting_signature)
 
 
 def apps_to_proto(version: int, apps: list[App]) -> sync_pb2.AppSet:

@@ -39,6 +39,21 @@ CREATE TABLE IF NOT EXISTS segment_summaries (
     applied INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (window_start, version, idx, seed, node_id)
 );
 """),
+    (4, "federated head adaptation: jobs, the edges' updates per round, the privacy ledger, unsigned candidates", """
+CREATE TABLE IF NOT EXISTS adaptation_jobs (
+    job_id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, round INTEGER NOT NULL, body TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS adaptation_updates (
+    job_id TEXT NOT NULL, round INTEGER NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL, count BIGINT NOT NULL,
+    body TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (job_id, round, node_id)
+);
+CREATE TABLE IF NOT EXISTS privacy_budget (
+    lineage TEXT NOT NULL, job_id TEXT NOT NULL, round INTEGER NOT NULL, sigma REAL NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (lineage, job_id, round)
+);
+CREATE TABLE IF NOT EXISTS unsigned_models (manifest_sha TEXT PRIMARY KEY);
+"""),
 ]
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

@@ -11,11 +11,13 @@ import json
 
 import msgspec
 
-from control_plane.errors import InvalidArgument
+from control_plane.adaptation import Job, LedgerRow
+from control_plane.errors import InvalidArgument, NotFound
+from control_plane.model_quality import Comparison, compare
 from control_plane.apps import Issued
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NODE_ID, NodeView
-from control_plane.registry import RolloutView
+from control_plane.registry import BUNDLED, RolloutView
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow
 from sentiedge_core.experiments import Experiment
@@ -77,16 +79,54 @@ class OperatorService:
         outputs = [{**json.loads(body), "scope": node_id} for node_id, body, _ in self.cp.store.outputs()]
         return drift_report(outputs, DRIFT_PSI_THRESHOLD), DRIFT_PSI_THRESHOLD
 
-    def quality(self) -> list[QualityRow]:
-        """Disagreement of sampled, labelled predictions per model version: each node, and all."""
+    def quality(self, name: str = "") -> tuple[list[QualityRow], list[Comparison]]:
+        """Disagreement of sampled, labelled predictions per model version (each node, and all),
+        and for each rollout with a previous version, the current one compared with it."""
         rows, merged = [], {}
         for node_id, model, labelled, disagreements in self.cp.store.quality():
+            if name and model.split(" ", 1)[0] != name:
+                continue
             rows.append(QualityRow(model=model, scope=node_id, labelled=labelled, disagreements=disagreements))
             total = merged.setdefault(model, [0, 0])
             total[0] += labelled
             total[1] += disagreements
+        comparisons = []
+        for rollout in self.cp.store.rollouts():
+            if name and rollout.name != name:
+                continue
+            candidate, baseline = self._version(rollout.current_sha), self._version(rollout.previous_sha)
+            if candidate and baseline and candidate != baseline:
+                comparisons.append(compare(rollout.name, candidate, tuple(merged.get(f"{rollout.name} {candidate}",
+                                                                                    (0, 0))),
+                                           baseline, tuple(merged.get(f"{rollout.name} {baseline}", (0, 0)))))
         return rows + [QualityRow(model=model, scope="all", labelled=n, disagreements=d)
-                       for model, (n, d) in sorted(merged.items())]
+                       for model, (n, d) in sorted(merged.items())], comparisons
+
+    def _version(self, sha: str) -> str:
+        """A rollout's side as a version: a pushed one, or the fleet's one bundled version."""
+        if sha == BUNDLED:
+            versions = {ref[1] for n in self.cp.store.nodes() if (ref := self.cp.store.node_bundled(n.node_id))}
+            return versions.pop() if len(versions) == 1 else ""
+        row = self.cp.store.model(sha=sha) if sha else None
+        return row.version if row else ""
+
+    # --- adaptation -------------------------------------------------------------------------
+    def adapt(self, name: str, version: str, **options) -> Job:
+        job = self.cp.adaptations.start(name, version, now=self.cp.now(), **options)
+        self.cp.wake_all()  # the first round goes out to the edges now
+        return job
+
+    def adaptations(self, name: str, job_id: str) -> tuple[list[Job], list[LedgerRow]]:
+        return self.cp.adaptations.jobs(name, job_id), self.cp.adaptations.ledger()
+
+    def awaiting_signature(self, job: Job) -> bool:
+        return bool(job.candidate_sha) and self.cp.registry.awaiting_signature(job.candidate_sha)
+
+    def bundle_of(self, name: str, version: str) -> ModelRow:
+        row = self.cp.store.model(name=name, version=version)
+        if row is None:
+            raise NotFound(f"no model {name} {version} (control-plane models list)")
+        return row
 
     # --- privacy ----------------------------------------------------------------------------
     def revoke_consent(self, user_id: str, purposes: list[str], idempotency_key: str) -> RequestStatus:

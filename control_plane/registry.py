@@ -56,8 +56,12 @@ class Registry:
         self.directory = directory / "uploads"  # scratch space only
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def accept(self, upload: Path, now: float) -> tuple[ModelRow, bool]:
-        """Verify an uploaded tar and store it; returns the model and whether it is new."""
+    def accept(self, upload: Path, now: float, *, candidate: bool = False) -> tuple[ModelRow, bool]:
+        """Verify an uploaded tar and store it; returns the model and whether it is new.
+
+        ``candidate``: an adaptation candidate the control plane wrote itself. Where keys are
+        trusted it is stored unsigned and cannot be rolled out until the operator pushes it
+        again signed (same manifest, plus signature.json), which replaces the stored tar."""
         from sentiedge_core.inference import SentimentModel
 
         with tempfile.TemporaryDirectory(dir=self.directory) as scratch:
@@ -70,7 +74,7 @@ class Registry:
             if not (bundle / MANIFEST).is_file():
                 raise BundleRejected(f"the bundle has no {MANIFEST}")
             try:
-                if self.trusted:
+                if self.trusted and not candidate:
                     signing.verify(bundle, self.trusted)
                 model = SentimentModel(bundle, threads=1)  # digests, manifest, stages, golden examples
             except SentiedgeError as exc:
@@ -82,11 +86,20 @@ class Registry:
                                      f"bundles are immutable: give this one a new version")
             tar = Path(scratch) / "bundle.tar"
             pack(bundle, tar)
+            bundle_sha = sha256_file(tar)
+            if existing is not None and self.trusted and not candidate and self.store.unsigned(manifest_sha):
+                self.store.replace_signed_bundle(manifest_sha, tar.read_bytes(), bundle_sha)
+                return self.store.model(sha=manifest_sha), False
             row = ModelRow(manifest_sha=manifest_sha, name=model.name, version=model.version,
-                           bundle_sha=sha256_file(tar), size=tar.stat().st_size, pushed_at=now)
+                           bundle_sha=bundle_sha, size=tar.stat().st_size, pushed_at=now)
+            if candidate and self.trusted:
+                self.store.mark_unsigned(manifest_sha)  # before the row: never servable unsigned
             self.store.put_bundle(manifest_sha, tar.read_bytes())  # before the row that announces it
             new = self.store.add_model(row)
             return (row if new else self.store.model(sha=manifest_sha)), new
+
+    def awaiting_signature(self, manifest_sha: str) -> bool:
+        return bool(self.trusted) and self.store.unsigned(manifest_sha)
 
     def rollout(self, name: str, version: str, percent: int | None, nodes: list[str], now: float, *,
                 allow_unknown: bool = False) -> tuple[Rollout, list[str]]:
@@ -99,6 +112,10 @@ class Registry:
         model = self.store.model(name=name, version=version)
         if model is None:
             raise NotFound(f"no model {name} {version}; push it first (control-plane models list)")
+        if self.awaiting_signature(model.manifest_sha):
+            raise FailedPrecondition(
+                f"{name} {version} is an adaptation candidate awaiting a signature (CP_TRUSTED_KEYS is set): "
+                f"control-plane models pull {name} {version} --out DIR, models sign DIR --key KEY, models push DIR")
         percent = 100 if percent is None else percent
         if not 0 <= percent <= 100:
             raise InvalidArgument("--percent must be 0..100")

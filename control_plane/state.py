@@ -17,6 +17,7 @@ import time
 from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
+from control_plane.adaptation import Adaptations, Defaults
 from control_plane.segments import SegmentBook
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
@@ -72,6 +73,9 @@ class ControlPlane:
                                    new_node_users=settings.new_node_cohort_users)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size)
+        self.adaptations = Adaptations(self.store, self.registry, Defaults(
+            min_labels=settings.adapt_min_labels, round_timeout_s=settings.adapt_round_timeout_s,
+            delta=settings.adapt_delta, max_weight=settings.adapt_max_weight), settings.data_path)
         self.apps = AppBook(self.store)
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,

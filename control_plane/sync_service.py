@@ -15,6 +15,7 @@ import msgspec
 from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
+from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.access import App
 from sentiedge_core.cohorts import Aggregate
 from sentiedge_core.experiments import Experiment
@@ -37,6 +38,7 @@ class Stream(msgspec.Struct, kw_only=True):
     experiments: int = -1
     apps: int = -1
     segments: int = -1
+    adaptation: str = ""  # "job/round" of the last adaptation round sent
 
 
 class Welcome(msgspec.Struct, kw_only=True):
@@ -62,6 +64,7 @@ class Pending(msgspec.Struct, kw_only=True):
     experiments: tuple[int, list[Experiment]] | None = None
     apps: tuple[int, list[App]] | None = None
     segments: SegmentSet | None = None
+    adaptation: AdaptationRound | None = None
     more: bool = False
 
 
@@ -154,8 +157,33 @@ class SyncService:
         if version != stream.segments:
             stream.segments = version
             out.segments = cp.segments.current()
+        task = cp.adaptations.task_for(stream.serving)
+        if task is not None and stream.adaptation != f"{task.job}/{task.round}" and \
+                not cp.store.answered(task.job, task.round, node_id):
+            stream.adaptation = f"{task.job}/{task.round}"
+            out.adaptation = task
         out.more = bool(cp.store.privacy_after(stream.cursor, 1))
         return out
+
+    def adaptation_update(self, node_id: str, job: str, round_: int, status: str, delta: list[float], count: int,
+                          error: str) -> None:
+        """An edge's answer to an adaptation round: kept (once), then any complete round closes."""
+        cp, now = self.cp, self.cp.now()
+        refused = cp.adaptations.receive(node_id, job, round_, status, delta, count, now)
+        if refused:
+            cp.audit_log.write(now, node_id, "EdgeSync.Adaptation", f"refused {job} round {round_}: {refused}"[:300],
+                               False)
+            log.warning("node %s: adaptation %s round %d refused: %s", node_id, job[:40], round_, refused)
+            return
+        if status != "ok":
+            log.info("node %s declined adaptation %s round %d: %s %s", node_id, job, round_, status, error[:200])
+        self.advance_adaptations()
+
+    def advance_adaptations(self) -> None:
+        cp, now = self.cp, self.cp.now()
+        serving = {v.node.node_id: v.node.model_sha for v in cp.nodes.views(now) if v.state == "connected"}
+        if cp.adaptations.advance(now, serving):
+            cp.wake_all()  # the next round (or nothing) for every stream
 
     def heartbeat(self, stream: Stream, beat: Heartbeat) -> None:
         cp, node_id, now = self.cp, stream.node_id, self.cp.now()
@@ -178,6 +206,7 @@ class SyncService:
             cp.metrics.segment_sums_refused.inc(refused)
         if cp.segments.advance(now):
             cp.metrics.segment_rounds.inc()
+        self.advance_adaptations()  # rounds past their timeout close here too
         if beat.cohorts or beat.segments:  # the merge or the segments changed: every stream sends them
             cp.wake_all()
 

@@ -99,6 +99,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                         await outbox.put(sync_pb2.ControlMessage(heartbeat_receipt=sync_pb2.HeartbeatReceipt(
                             seq=message.heartbeat.seq)))
                         wake.set()
+                elif kind == "adaptation":
+                    a = message.adaptation
+                    await asyncio.to_thread(service.adaptation_update, stream.node_id, a.job[:64], a.round,
+                                            a.status[:32], list(a.delta), a.count, a.error)
                 elif kind == "filing":
                     f = message.filing
                     try:

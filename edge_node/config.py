@@ -101,6 +101,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     language_min_confidence: float = 0.8  # a text is unsupported only when identified this surely
     drift_psi_threshold: float = DRIFT_PSI_THRESHOLD
     label_sample_rate: float = 0.01  # share of predictions marked for review
+    adapt: bool = True  # take part in the control plane's federated head adaptation rounds
+    adapt_min_labels: int = 50  # labelled samples of a version before this edge sends an update
+    adapt_max_labels: int = 5000  # the most recent labelled samples an update is trained on
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
     fast_path: bool = True  # GET /v1/personalize's happy path without the framework's parameter machinery
@@ -142,6 +145,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (bool(self.languages.replace(",", "").strip()) and 0 < self.language_min_confidence <= 1,
              "languages must name at least one language (or *) and language_min_confidence be in (0, 1]"),
             (0 <= self.label_sample_rate <= 1, "label_sample_rate must be 0..1"),
+            (10 <= self.adapt_min_labels <= self.adapt_max_labels <= 100_000,
+             "adapt_min_labels must be at least 10 (an update is never one person's label) and at most "
+             "adapt_max_labels (at most 100000)"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
              "set all of tls_ca, tls_cert and tls_key, or none"),
@@ -259,6 +265,10 @@ HELP = {
     "language_min_confidence": "how sure the language identifier must be before a text counts as unsupported",
     "low_confidence": "predictions under this confidence count as low-confidence",
     "label_sample_rate": "share of predictions given a sample_id for review (POST /v1/labels)",
+    "adapt": "train the model's head on this edge's labelled samples when the control plane runs an adaptation "
+             "round (only a clipped, optionally noised weight change and a count are sent)",
+    "adapt_min_labels": "labelled samples of the served version this edge needs before it contributes (>= 10)",
+    "adapt_max_labels": "the most recent labelled samples a round trains on",
     "fast_path": "answer GET /v1/personalize's happy path inside the app without the framework's parameter and "
                  "response machinery (same gate, validation and answers; false: the framework route alone)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",

@@ -30,12 +30,14 @@ from edge_node.fleet_state import FleetState
 from edge_node.workers import Role
 from edge_node.personalization.cohorts import CohortCell, CohortPrior
 from edge_node.personalization.triggers import Rule
+from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.segments import SegmentSet
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
 from sentiedge_core import monitoring
 from sentiedge_core.monitoring import DriftMonitor
+from edge_node.adaptation import Answer, EdgeAdaptation
 from edge_node.quality import QualityBook
 from edge_node.sync.model_updates import ModelUpdates
 from edge_node.personalization.profiles import Tuning
@@ -145,6 +147,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
+        self.adaptation = EdgeAdaptation(self.store, enabled=settings.adapt, min_labels=settings.adapt_min_labels,
+                                         max_labels=settings.adapt_max_labels)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
         # Each worker admits its share of the node's rate limits (the kernel spreads connections evenly).
@@ -182,6 +186,10 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     @property
     def model(self) -> SentimentModel:
         return self.sentiment.model
+
+    async def adaptation_round(self, task: AdaptationRound) -> Answer:
+        """Train this edge's update for an adaptation round (off the event loop)."""
+        return await asyncio.to_thread(self.adaptation.answer, task, self.model)
 
     async def score(self, texts: list[str], subject: str | None = None) -> list[Sentiment]:
         """Score texts; only a consenting user's texts (``subject``) may be sampled for review."""

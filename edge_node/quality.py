@@ -33,6 +33,19 @@ class Sample(Stored, kw_only=True):
     text: str = ""
     true_label: str = ""
     subject: str = ""
+    # Adaptation features (edge_node/adaptation.py), computed once the sample is labelled and
+    # an adaptation round needs them; kept in the sample so its erasure takes them too.
+    pooled: list[float] = []
+    fast_margin: float = 0.0
+    tokens: int = 0
+    escalated: bool = False
+
+
+MAX_LABELLED = 100_000  # labelled sample ids remembered per model version (EDGE_ADAPT_MAX_LABELS <= this)
+
+
+def labelled_key(model: str, version: str) -> str:
+    return f"labelled|{model}|{version}"
 
 
 class Quality(Stored, kw_only=True):
@@ -82,9 +95,13 @@ class QualityBook:
             sample.true_label = true_label
             quality.labelled += 1
             quality.disagreements += true_label != sample.label
-            self.store.put(f"sample|{sample_id}", sample, ttl=self.store.retention_s, tag=self.store.cold_tag("sample"))
+            self.store.put(f"sample|{sample_id}", sample, ttl=self.store.ttl_left(f"sample|{sample_id}"),
+                           tag=self.store.cold_tag("sample"))  # labelling does not extend its retention
             self.store.put(key, quality, ttl=None)
             self.store.set_value("quality_models", sorted(set(self.store.value("quality_models", [])) | {key}))
+            labelled = labelled_key(sample.model, sample.version)
+            ids = [i for i in self.store.value(labelled, []) if i != sample_id] + [sample_id]
+            self.store.set_value(labelled, ids[-MAX_LABELLED:])  # ids only: erased samples drop out on use
         return sample, true_label == sample.label
 
     def counts(self) -> dict[str, Quality]:

@@ -152,6 +152,11 @@ class EdgeStore:
         self._remember(key, raw, expires)
         return raw
 
+    def ttl_left(self, key: str) -> float | None:
+        """Seconds until ``key`` expires (None: never, or no such key); a rewrite keeps this."""
+        raw, expires = self._cache.get(key, expire_time=True)
+        return None if raw is None or expires is None else max(0.001, expires - time.time())
+
     def get(self, key: str, cls: type[T]) -> T | None:
         raw = self._raw(key)
         # Decoded afresh on every read: callers may change what they get.

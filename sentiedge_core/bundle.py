@@ -34,6 +34,7 @@ class StageSpec(Base, kw_only=True):
     max_tokens: int = 0
     max_len: int = 0
     max_windows: int = 1
+    head: str = ""  # transformer only: its classification layer as a file (1.3+); "" = inside the graph
 
 
 class RouteSpec(Base, kw_only=True):
@@ -134,7 +135,7 @@ def verify(root: Path) -> Manifest:
             raise BundleError(f"bundle {manifest.name} {manifest.version}: {name} has sha256 {actual[:12]}…, "
                               f"manifest says {expected[:12]}…; the file is corrupt or was altered")
     for spec in manifest.stages:
-        for name in (spec.model, spec.tokenizer):
+        for name in (spec.model, spec.tokenizer, *([spec.head] if spec.head else [])):
             if name not in manifest.files:
                 raise BundleError(f"stage {spec.name} uses {name}, which the manifest does not list with a digest")
     return manifest

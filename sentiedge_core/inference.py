@@ -13,9 +13,9 @@ import msgspec
 import numpy as np
 
 from sentiedge_core import cascade
-from sentiedge_core.bundle import Manifest, verify
+from sentiedge_core.bundle import Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
-from sentiedge_core.stages import FastStage, TransformerStage
+from sentiedge_core.stages import FastStage, TransformerStage, read_head
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -51,7 +51,8 @@ class SentimentModel:
                                         buckets=fast.buckets, max_tokens=fast.max_tokens, threads=threads)
             self.transformer_stage = TransformerStage(
                 self.root / transformer.model, self.root / transformer.tokenizer,
-                max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads)
+                max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads,
+                head=read_head(safe_member(self.root, transformer.head)) if transformer.head else None)
         except BundleError:
             raise
         except Exception as exc:  # onnxruntime / tokenizers raise their own types

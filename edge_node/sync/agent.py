@@ -36,7 +36,7 @@ from edge_node.fleet import ModelId
 from edge_node.personalization.triggers import Transition
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
-from sentiedge_core import segments
+from sentiedge_core import adaptation, segments
 
 log = logging.getLogger("edge_node.sync")
 LOOPBACK = ("127.", "localhost:", "[::1]:")
@@ -69,6 +69,7 @@ class SyncAgent:
                               f"{node_id}` (EDGE_ENROLLMENT_TOKEN)")
         self._beat = 0
         self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)
+        self._adapting = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
         if self.store.value("sync_last_success") is None:
@@ -174,6 +175,10 @@ class SyncAgent:
                         self._receipt(message.heartbeat_receipt.seq)
                     elif kind == "segments":
                         self.node.apply_segments(segments.set_from_proto(message.segments))
+                    elif kind == "adaptation":
+                        task = asyncio.create_task(self._adapt(message.adaptation, queue))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
                     elif kind == "rules":
                         self.node.apply_rules(convert.rules(message.rules), message.rules.version)
                         log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
@@ -182,6 +187,14 @@ class SyncAgent:
                 for task in tasks:
                     task.cancel()
                 await queue.put(None)
+
+    async def _adapt(self, request: sync_pb2.AdaptationRound, queue: asyncio.Queue) -> None:
+        """One adaptation round at a time; the answer goes upstream as soon as it is ready."""
+        async with self._adapting:
+            answer = await self.node.adaptation_round(adaptation.round_from_proto(request))
+        await queue.put(sync_pb2.EdgeMessage(adaptation=sync_pb2.AdaptationUpdate(
+            job=answer.job, round=answer.round, status=answer.status, delta=answer.delta, count=answer.count,
+            error=answer.error)))
 
     async def _outgoing(self, queue: asyncio.Queue):
         while (message := await queue.get()) is not None:

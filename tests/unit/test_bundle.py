@@ -1,6 +1,8 @@
+import hashlib
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from sentiedge_core.bundle import verify
@@ -23,8 +25,33 @@ def rewrite_manifest(root, change):
 
 def test_release_bundle_verifies(copy):
     manifest = verify(copy)
-    assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json"}
+    assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json",
+                                   "transformer-head.json"}
     assert manifest.labels == ["negative", "positive"]
+    assert manifest.stage("transformer").head == "transformer-head.json"
+
+
+@pytest.mark.parametrize("head, message", [
+    ({"weights": [[0.0] * 384], "bias": [0.0, 0.0]}, "2 rows"),
+    ({"weights": [[0.0] * 384, [0.0] * 383], "bias": [0.0, 0.0]}, "equal"),
+    ({"weights": [[0.0] * 16, [0.0] * 16], "bias": [0.0, 0.0]}, "no 'pooled' output of width 16"),
+    ({"weights": [[float("nan")] * 384, [0.0] * 384], "bias": [0.0, 0.0]}, "not valid JSON|non-finite|readable"),
+    ({"weights": "nope", "bias": []}, "not a readable classification head"),
+])
+def test_a_malformed_head_is_refused_naming_it(copy, head, message):
+    raw = json.dumps(head, allow_nan=True).encode()
+    (copy / "transformer-head.json").write_bytes(raw)
+    rewrite_manifest(copy, lambda m: m["files"].update({"transformer-head.json": hashlib.sha256(raw).hexdigest()}))
+    with pytest.raises(BundleError, match=message):
+        SentimentModel(copy)
+
+
+def test_the_head_applied_outside_the_graph_equals_its_margins(copy):
+    model = SentimentModel(copy)
+    texts = ["Great value for money.", "It broke after a day and support never answered."]
+    pooled = model.transformer_stage.pooled(texts)
+    assert pooled.shape == (2, model.transformer_stage.head.dimension)
+    assert np.allclose(model.transformer_stage.margins_of(pooled), model.transformer_stage.margins(texts), atol=1e-4)
 
 
 def test_a_changed_byte_is_refused_naming_the_file(copy):

@@ -8,29 +8,177 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AdaptRequest(_message.Message):
+    __slots__ = ("name", "version", "rounds", "steps", "regularization", "clip", "noise_multiplier", "epsilon", "min_labels", "min_edges", "round_timeout_s")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    MIN_LABELS_FIELD_NUMBER: _ClassVar[int]
+    MIN_EDGES_FIELD_NUMBER: _ClassVar[int]
+    ROUND_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    rounds: int
+    steps: int
+    regularization: float
+    clip: float
+    noise_multiplier: float
+    epsilon: float
+    min_labels: int
+    min_edges: int
+    round_timeout_s: float
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., rounds: _Optional[int] = ..., steps: _Optional[int] = ..., regularization: _Optional[float] = ..., clip: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., epsilon: _Optional[float] = ..., min_labels: _Optional[int] = ..., min_edges: _Optional[int] = ..., round_timeout_s: _Optional[float] = ...) -> None: ...
+
+class AdaptationRoundInfo(_message.Message):
+    __slots__ = ("round", "edges", "labels", "update_norm", "declined")
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_NORM_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_FIELD_NUMBER: _ClassVar[int]
+    round: int
+    edges: int
+    labels: int
+    update_norm: float
+    declined: int
+    def __init__(self, round: _Optional[int] = ..., edges: _Optional[int] = ..., labels: _Optional[int] = ..., update_norm: _Optional[float] = ..., declined: _Optional[int] = ...) -> None: ...
+
+class AdaptationJob(_message.Message):
+    __slots__ = ("job", "model", "state", "round", "rounds", "noise_multiplier", "clip", "epsilon", "delta", "candidate", "error", "history", "created_at", "updated_at", "awaiting_signature")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AWAITING_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    model: _common_pb2.ModelRef
+    state: str
+    round: int
+    rounds: int
+    noise_multiplier: float
+    clip: float
+    epsilon: float
+    delta: float
+    candidate: str
+    error: str
+    history: _containers.RepeatedCompositeFieldContainer[AdaptationRoundInfo]
+    created_at: float
+    updated_at: float
+    awaiting_signature: bool
+    def __init__(self, job: _Optional[str] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., state: _Optional[str] = ..., round: _Optional[int] = ..., rounds: _Optional[int] = ..., noise_multiplier: _Optional[float] = ..., clip: _Optional[float] = ..., epsilon: _Optional[float] = ..., delta: _Optional[float] = ..., candidate: _Optional[str] = ..., error: _Optional[str] = ..., history: _Optional[_Iterable[_Union[AdaptationRoundInfo, _Mapping]]] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., awaiting_signature: _Optional[bool] = ...) -> None: ...
+
+class ListAdaptationsRequest(_message.Message):
+    __slots__ = ("name", "job")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    job: str
+    def __init__(self, name: _Optional[str] = ..., job: _Optional[str] = ...) -> None: ...
+
+class PrivacyLedgerRow(_message.Message):
+    __slots__ = ("lineage", "noisy_rounds", "noiseless_rounds", "epsilon", "delta")
+    LINEAGE_FIELD_NUMBER: _ClassVar[int]
+    NOISY_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    NOISELESS_ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    lineage: str
+    noisy_rounds: int
+    noiseless_rounds: int
+    epsilon: float
+    delta: float
+    def __init__(self, lineage: _Optional[str] = ..., noisy_rounds: _Optional[int] = ..., noiseless_rounds: _Optional[int] = ..., epsilon: _Optional[float] = ..., delta: _Optional[float] = ...) -> None: ...
+
+class ListAdaptationsResponse(_message.Message):
+    __slots__ = ("jobs", "ledger")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[AdaptationJob]
+    ledger: _containers.RepeatedCompositeFieldContainer[PrivacyLedgerRow]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[AdaptationJob, _Mapping]]] = ..., ledger: _Optional[_Iterable[_Union[PrivacyLedgerRow, _Mapping]]] = ...) -> None: ...
+
+class PullRequest(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
 class QualityRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class QualityRow(_message.Message):
-    __slots__ = ("model", "scope", "labelled", "disagreements", "disagreement_rate")
+    __slots__ = ("model", "scope", "labelled", "disagreements", "disagreement_rate", "low", "high")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     LABELLED_FIELD_NUMBER: _ClassVar[int]
     DISAGREEMENTS_FIELD_NUMBER: _ClassVar[int]
     DISAGREEMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
     model: str
     scope: str
     labelled: int
     disagreements: int
     disagreement_rate: float
-    def __init__(self, model: _Optional[str] = ..., scope: _Optional[str] = ..., labelled: _Optional[int] = ..., disagreements: _Optional[int] = ..., disagreement_rate: _Optional[float] = ...) -> None: ...
+    low: float
+    high: float
+    def __init__(self, model: _Optional[str] = ..., scope: _Optional[str] = ..., labelled: _Optional[int] = ..., disagreements: _Optional[int] = ..., disagreement_rate: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+
+class QualityComparison(_message.Message):
+    __slots__ = ("name", "candidate", "baseline", "candidate_rate", "baseline_rate", "difference", "low", "high", "p_value", "verdict", "candidate_labelled", "baseline_labelled")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_RATE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RATE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_LABELLED_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_LABELLED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    candidate: str
+    baseline: str
+    candidate_rate: float
+    baseline_rate: float
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    verdict: str
+    candidate_labelled: int
+    baseline_labelled: int
+    def __init__(self, name: _Optional[str] = ..., candidate: _Optional[str] = ..., baseline: _Optional[str] = ..., candidate_rate: _Optional[float] = ..., baseline_rate: _Optional[float] = ..., difference: _Optional[float] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., p_value: _Optional[float] = ..., verdict: _Optional[str] = ..., candidate_labelled: _Optional[int] = ..., baseline_labelled: _Optional[int] = ...) -> None: ...
 
 class QualityReport(_message.Message):
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "comparisons")
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[QualityRow]
-    def __init__(self, rows: _Optional[_Iterable[_Union[QualityRow, _Mapping]]] = ...) -> None: ...
+    comparisons: _containers.RepeatedCompositeFieldContainer[QualityComparison]
+    def __init__(self, rows: _Optional[_Iterable[_Union[QualityRow, _Mapping]]] = ..., comparisons: _Optional[_Iterable[_Union[QualityComparison, _Mapping]]] = ...) -> None: ...
 
 class DriftRequest(_message.Message):
     __slots__ = ()

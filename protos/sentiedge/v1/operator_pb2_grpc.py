@@ -70,6 +70,21 @@ class ModelsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.FromString,
                 _registered_method=True)
+        self.Adapt = channel.unary_unary(
+                '/sentiedge.v1.Models/Adapt',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptationJob.FromString,
+                _registered_method=True)
+        self.Adaptations = channel.unary_unary(
+                '/sentiedge.v1.Models/Adaptations',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsResponse.FromString,
+                _registered_method=True)
+        self.Pull = channel.unary_stream(
+                '/sentiedge.v1.Models/Pull',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.PullRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.PushChunk.FromString,
+                _registered_method=True)
 
 
 class ModelsServicer:
@@ -118,6 +133,27 @@ class ModelsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Adapt(self, request, context):
+        """Federated head adaptation of a pushed version: runs rounds over the edges serving it and
+        stores the result as a candidate version (unsigned where CP_TRUSTED_KEYS is set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Adaptations(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Pull(self, request, context):
+        """A stored bundle tar, e.g. an adaptation candidate to sign (models pull, models sign, models push).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +191,21 @@ def add_ModelsServicer_to_server(servicer, server):
                     servicer.Quality,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.SerializeToString,
+            ),
+            'Adapt': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adapt,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptationJob.SerializeToString,
+            ),
+            'Adaptations': grpc.unary_unary_rpc_method_handler(
+                    servicer.Adaptations,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsResponse.SerializeToString,
+            ),
+            'Pull': grpc.unary_stream_rpc_method_handler(
+                    servicer.Pull,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.PullRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.PushChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +397,87 @@ class Models:
             '/sentiedge.v1.Models/Quality',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.QualityReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Adapt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Models/Adapt',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AdaptationJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Adaptations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Models/Adaptations',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListAdaptationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pull(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sentiedge.v1.Models/Pull',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.PullRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.PushChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,16 +24,34 @@ class EnrollResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., node_secret: _Optional[str] = ...) -> None: ...
 
 class EdgeMessage(_message.Message):
-    __slots__ = ("hello", "ack", "heartbeat", "filing")
+    __slots__ = ("hello", "ack", "heartbeat", "filing", "adaptation")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     FILING_FIELD_NUMBER: _ClassVar[int]
+    ADAPTATION_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     ack: Ack
     heartbeat: Heartbeat
     filing: PrivacyFiling
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., filing: _Optional[_Union[PrivacyFiling, _Mapping]] = ...) -> None: ...
+    adaptation: AdaptationUpdate
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., filing: _Optional[_Union[PrivacyFiling, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationUpdate, _Mapping]] = ...) -> None: ...
+
+class AdaptationUpdate(_message.Message):
+    __slots__ = ("job", "round", "status", "delta", "count", "error")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    round: int
+    status: str
+    delta: _containers.RepeatedScalarFieldContainer[float]
+    count: int
+    error: str
+    def __init__(self, job: _Optional[str] = ..., round: _Optional[int] = ..., status: _Optional[str] = ..., delta: _Optional[_Iterable[float]] = ..., count: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version", "bundled")
@@ -248,7 +266,7 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +277,7 @@ class ControlMessage(_message.Message):
     APPS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    ADAPTATION_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
     model: ModelAssignment
@@ -269,7 +288,34 @@ class ControlMessage(_message.Message):
     apps: AppSet
     heartbeat_receipt: HeartbeatReceipt
     segments: SegmentSet
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ...) -> None: ...
+    adaptation: AdaptationRound
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationRound, _Mapping]] = ...) -> None: ...
+
+class AdaptationRound(_message.Message):
+    __slots__ = ("job", "round", "rounds", "model", "dimension", "theta", "steps", "regularization", "clip", "noise_multiplier", "min_labels")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    THETA_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    MIN_LABELS_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    round: int
+    rounds: int
+    model: _common_pb2.ModelRef
+    dimension: int
+    theta: _containers.RepeatedScalarFieldContainer[float]
+    steps: int
+    regularization: float
+    clip: float
+    noise_multiplier: float
+    min_labels: int
+    def __init__(self, job: _Optional[str] = ..., round: _Optional[int] = ..., rounds: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dimension: _Optional[int] = ..., theta: _Optional[_Iterable[float]] = ..., steps: _Optional[int] = ..., regularization: _Optional[float] = ..., clip: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., min_labels: _Optional[int] = ...) -> None: ...
 
 class SegmentSet(_message.Message):
     __slots__ = ("version", "k", "dimension", "segments", "updated_at")

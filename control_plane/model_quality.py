@@ -1,0 +1,80 @@
+"""Is a canary better than what it replaces? Disagreement rates of sampled, labelled
+predictions with 95% intervals (Wilson for one rate, Newcombe's hybrid score interval for
+the difference) and a two-sided two-proportion z-test."""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+Z95 = 1.959963984540054
+MIN_LABELS = 30  # per side, before a comparison says anything
+
+
+class Comparison(msgspec.Struct, kw_only=True):
+    name: str
+    candidate: str
+    baseline: str
+    candidate_labelled: int
+    candidate_disagreements: int
+    baseline_labelled: int
+    baseline_disagreements: int
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    verdict: str  # better, worse, no_difference_yet, too_few_labels
+
+    @property
+    def candidate_rate(self) -> float:
+        return self.candidate_disagreements / self.candidate_labelled if self.candidate_labelled else 0.0
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.baseline_disagreements / self.baseline_labelled if self.baseline_labelled else 0.0
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcombe(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """95% interval of p1 − p2 (Newcombe 1998, method 10)."""
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1)
+    l2, u2 = wilson(k2, n2)
+    d = p1 - p2
+    return d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+
+def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = abs(k1 / n1 - k2 / n2) / se
+    return math.erfc(z / math.sqrt(2))
+
+
+def compare(name: str, candidate: str, cand: tuple[int, int], baseline: str, base: tuple[int, int],
+            min_labels: int = MIN_LABELS) -> Comparison:
+    """``cand`` and ``base``: (labelled, disagreements)."""
+    (n1, k1), (n2, k2) = cand, base
+    if n1 < min_labels or n2 < min_labels:
+        return Comparison(name=name, candidate=candidate, baseline=baseline, candidate_labelled=n1,
+                          candidate_disagreements=k1, baseline_labelled=n2, baseline_disagreements=k2,
+                          difference=(k1 / n1 if n1 else 0) - (k2 / n2 if n2 else 0), low=-1.0, high=1.0,
+                          p_value=1.0, verdict="too_few_labels")
+    low, high = newcombe(k1, n1, k2, n2)
+    p = two_proportion_p(k1, n1, k2, n2)
+    difference = k1 / n1 - k2 / n2
+    verdict = "no_difference_yet" if p >= 0.05 else ("better" if difference < 0 else "worse")
+    return Comparison(name=name, candidate=candidate, baseline=baseline, candidate_labelled=n1,
+                      candidate_disagreements=k1, baseline_labelled=n2, baseline_disagreements=k2,
+                      difference=difference, low=low, high=high, p_value=p, verdict=verdict)

@@ -1,0 +1,38 @@
+"""A bundle's test-split metrics, measured on the bundle itself (as the edge serves it).
+
+Used where a bundle is rewritten without retraining (:mod:`models.split_head`) and by the
+adaptation benchmark. The int8 transformer scores one text per run, as the edge does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sentiedge_core import monitoring
+from sentiedge_core.inference import SentimentModel
+from models.cascade_fit import Margins, cascade_probability, evaluate, negated
+from models.data import Split, load_corpus
+from models.metrics import report
+
+
+def bundle_margins(model: SentimentModel, split: Split, progress: str = "") -> Margins:
+    from tqdm import tqdm
+
+    fast, tokens = model.fast_stage.margins(split.texts) if split.texts else (np.zeros(0), np.zeros(0, int))
+    transformer = np.asarray([model.transformer_stage.margins([t])[0]
+                              for t in tqdm(split.texts, desc=progress or "transformer", unit="text", leave=False)])
+    return Margins(np.asarray(fast, np.float64), np.asarray(tokens), transformer.astype(np.float64), split.y,
+                   np.asarray(split.sources), negated(split.texts))
+
+
+def measure(bundle: Path, threads: int = 2) -> dict:
+    """test_int8 (per source and stage), test_overall_int8 and the drift reference."""
+    model = SentimentModel(bundle, threads=threads)
+    test = bundle_margins(model, load_corpus().test, "test int8")
+    spec = model.manifest.cascade
+    p_all, escalated = cascade_probability(test, spec)
+    return {"test_int8": evaluate(test, spec, model.manifest.stage("transformer").temperature),
+            "test_overall_int8": report(p_all, test.y) | {"escalation_rate": round(float(escalated.mean()), 4)},
+            "reference": monitoring.reference_of(p_all.tolist(), model.labels)}

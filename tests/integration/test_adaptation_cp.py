@@ -1,0 +1,210 @@
+"""Federated adaptation at the control plane, without gRPC: a real control plane on a real
+SQLite store and the real release bundle, driven through the sync and operator use cases as
+the servicers drive them. The edges here are protocol peers answering rounds; the edge's own
+side is tested in test_adaptation_edge.py and end to end in tests/e2e/test_adaptation.py."""
+
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+
+from control_plane.config import load_settings
+from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
+from control_plane.operator_service import OperatorService
+from control_plane.state import ControlPlane
+from control_plane.sync_service import SyncService
+from sentiedge_core import adaptation, signing
+from sentiedge_core.bundle import pack, read_manifest, sha256_file
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import read_head
+
+
+def plane(tmp_path, **extra) -> ControlPlane:
+    return ControlPlane(load_settings({"CP_DATA_DIR": str(tmp_path / "cp"), "CP_ADMIN_TOKENS": "ops:integration-token",
+                                       "CP_PSEUDONYM_KEY": "k" * 32, "CP_ADAPT_MIN_LABELS": "20", **extra}))
+
+
+@pytest.fixture
+def pushed(bundle_dir, tmp_path):
+    tar = tmp_path / "bundle.tar"
+    pack(bundle_dir, tar)
+    return tar, read_manifest(bundle_dir), sha256_file(bundle_dir / "manifest.json")
+
+
+def connect(sync, node, manifest, sha):
+    stream, _ = sync.connect(node, "eu", (manifest.name, manifest.version, sha), 0, None)
+    return stream
+
+
+def answer_round(sync, stream, updates):
+    task = sync.pending(stream).adaptation
+    assert task is not None
+    delta, count = updates
+    sync.adaptation_update(stream.node_id, task.job, task.round, "ok", list(delta), count, "")
+    return task
+
+
+def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed):
+    tar, manifest, sha = pushed
+    cp = plane(tmp_path)
+    sync, ops = SyncService(cp), OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    with pytest.raises(NotFound, match="no pushed model"):
+        ops.adapt(manifest.name, "9.9.9", rounds=2)
+    with pytest.raises(InvalidArgument, match="--min-labels"):
+        ops.adapt(manifest.name, manifest.version, rounds=2, min_labels=3)
+    a, b = connect(sync, "edge-a", manifest, sha), connect(sync, "edge-b", manifest, sha)
+    job = ops.adapt(manifest.name, manifest.version, rounds=2, clip=1.0)
+    with pytest.raises(FailedPrecondition, match="already has an adaptation running"):
+        ops.adapt(manifest.name, manifest.version, rounds=1)
+    size = adaptation.size(job.dimension)
+    rng = np.random.default_rng(0)
+    up_a, up_b = adaptation.clip(rng.normal(size=size), 1.0), adaptation.clip(rng.normal(size=size), 1.0)
+
+    task = answer_round(sync, a, (up_a, 30))
+    assert task.round == 0 and task.theta == job.theta and task.min_labels == 20
+    assert sync.pending(a).adaptation is None  # answered: not sent again
+    # A forged answer is refused and audited: too large, too few labels, wrong length, not a round.
+    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b * 5), 30, "")
+    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b), 3, "")
+    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b[:-1]), 30, "")
+    sync.adaptation_update("edge-b", job.job_id, 7, "ok", list(up_b), 30, "")
+    refused = [e for e in cp.store.audit_entries(50) if e[2] == "EdgeSync.Adaptation"]
+    assert len(refused) == 4 and not any(e[4] for e in refused)
+    assert ops.adaptations(manifest.name, "")[0][0].round == 0, "edge-b has not answered: the round is open"
+    answer_round(sync, b, (up_b, 20))
+    after_one = ops.adaptations("", job.job_id)[0][0]
+    assert after_one.round == 1 and after_one.history[0].edges == 2 and after_one.history[0].labels == 50
+    expected = np.asarray(job.theta) + (30 * up_a + 20 * up_b) / 50
+    assert np.allclose(after_one.theta, expected)
+
+    second = answer_round(sync, a, (np.zeros(size), 25))
+    assert second.round == 1 and np.allclose(second.theta, expected)
+    answer_round(sync, b, (np.zeros(size), 25))
+    done = ops.adaptations("", job.job_id)[0][0]
+    assert done.state == "done", done.error
+    assert done.candidate == f"{manifest.version}-adapted.1"
+    assert not cp.store.adaptation_updates(job.job_id, 0), "per-edge updates are not kept after the job"
+
+    # The candidate: same encoder byte for byte, the averaged head, provenance, and it verifies.
+    out = tmp_path / "candidate"
+    out.mkdir()
+    row = cp.store.model(name=manifest.name, version=done.candidate)
+    (tmp_path / "c.tar").write_bytes(cp.store.bundle_chunk(row.manifest_sha, 0, 1 << 30))
+    with tarfile.open(tmp_path / "c.tar") as t:
+        t.extractall(out, filter="data")
+    candidate = read_manifest(out)
+    assert candidate.files["transformer.onnx"] == manifest.files["transformer.onnx"]
+    assert candidate.files["fast.onnx"] == manifest.files["fast.onnx"]
+    assert candidate.files["transformer-head.json"] != manifest.files["transformer-head.json"]
+    provenance = candidate.provenance["adaptation"]
+    assert provenance["job"] == job.job_id and provenance["labels"] == 100 and provenance["edges_per_round"] == [2, 2]
+    assert provenance["epsilon"] == "inf (no noise)"
+    theta = adaptation.initial(read_head(out / "transformer-head.json"), candidate.cascade)
+    assert np.allclose(theta, expected, atol=1e-9)
+    SentimentModel(out)  # digests and golden examples
+    assert ops.rollout(manifest.name, done.candidate, 50, [], False)[0].rollout.percent == 50
+    cp.close()
+
+
+def test_a_round_without_enough_updates_fails_the_job_naming_why(tmp_path, pushed):
+    tar, manifest, sha = pushed
+    cp = plane(tmp_path)
+    sync, ops = SyncService(cp), OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    a = connect(sync, "edge-a", manifest, sha)
+    job = ops.adapt(manifest.name, manifest.version, rounds=3)
+    task = sync.pending(a).adaptation
+    sync.adaptation_update("edge-a", task.job, 0, "too_few_labels", [], 7, "7 labelled samples, 50 needed")
+    failed = ops.adaptations("", job.job_id)[0][0]
+    assert failed.state == "failed"
+    assert "0 edge(s) sent an update" in failed.error and "edge-a: too_few_labels (7)" in failed.error
+    assert sync.pending(a).adaptation is None
+    cp.close()
+
+
+def test_a_round_closes_at_its_timeout_with_whoever_answered(tmp_path, pushed):
+    tar, manifest, sha = pushed
+    cp = plane(tmp_path, CP_ADAPT_ROUND_TIMEOUT_S="5")
+    clock = [cp.now()]
+    cp.now = lambda: clock[0]
+    sync, ops = SyncService(cp), OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    a, _ = connect(sync, "edge-a", manifest, sha), connect(sync, "edge-slow", manifest, sha)
+    job = ops.adapt(manifest.name, manifest.version, rounds=2)
+    answer_round(sync, a, (np.zeros(adaptation.size(job.dimension)), 40))
+    sync.advance_adaptations()
+    assert ops.adaptations("", job.job_id)[0][0].round == 0
+    clock[0] += 6
+    sync.advance_adaptations()
+    assert ops.adaptations("", job.job_id)[0][0].round == 1
+    cp.close()
+
+
+def test_epsilon_picks_the_noise_and_the_ledger_keeps_the_lineage_within_it(tmp_path, pushed):
+    tar, manifest, sha = pushed
+    cp = plane(tmp_path)
+    sync, ops = SyncService(cp), OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    a = connect(sync, "edge-a", manifest, sha)
+    job = ops.adapt(manifest.name, manifest.version, rounds=1, epsilon=4.0)
+    assert job.noise_multiplier > 0 and job.epsilon == pytest.approx(4.0)
+    task = sync.pending(a).adaptation
+    assert task.noise_multiplier == job.noise_multiplier
+    # A noisy update may be over the clip by the noise's size, not by more.
+    size = adaptation.size(job.dimension)
+    noisy = adaptation.noised(adaptation.clip(np.ones(size), job.clip), job.noise_multiplier, job.clip,
+                              np.random.default_rng(1))
+    sync.adaptation_update("edge-a", task.job, 0, "ok", list(noisy), 60, "")
+    assert not [e for e in cp.store.audit_entries(50) if e[2] == "EdgeSync.Adaptation"], "the noisy update counts"
+    closed = ops.adaptations("", job.job_id)[0][0]
+    # One edge's noise at this epsilon wrecks the head: the candidate then fails its golden examples
+    # and is never stored. Either way the round closed and its privacy cost is spent.
+    assert closed.round == 1 and (closed.state == "done" or "golden" in closed.error)
+    ledger = {r.lineage: r for r in ops.adaptations("", "")[1]}[manifest.name]
+    assert ledger.noisy_rounds == 1 and ledger.noiseless_rounds == 0 and ledger.epsilon == pytest.approx(4.0)
+    with pytest.raises(FailedPrecondition, match="budget"):
+        ops.adapt(manifest.name, manifest.version, rounds=1, epsilon=4.0)
+    more = ops.adapt(manifest.name, manifest.version, rounds=2, epsilon=8.0, round_timeout_s=1)
+    assert more.noise_multiplier > 0
+    ledger = {r.lineage: r for r in ops.adaptations("", "")[1]}[manifest.name]
+    assert ledger.noisy_rounds == 3 and ledger.epsilon == pytest.approx(8.0)
+    cp.close()
+
+
+def test_with_trusted_keys_a_candidate_waits_for_the_operators_signature(tmp_path, pushed, bundle_dir):
+    _, manifest, _ = pushed
+    key = tmp_path / "publisher.key"
+    public = signing.generate(key)
+    signed = tmp_path / "signed-base"
+    shutil.copytree(bundle_dir, signed)
+    signing.sign(signed, signing.load_private(key))
+    tar = tmp_path / "signed.tar"
+    pack(signed, tar)
+    cp = plane(tmp_path, CP_TRUSTED_KEYS=signing.public_text(public))
+    sync, ops = SyncService(cp), OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    sha = sha256_file(signed / "manifest.json")
+    a = connect(sync, "edge-a", manifest, sha)
+    job = ops.adapt(manifest.name, manifest.version, rounds=1)
+    answer_round(sync, a, (np.zeros(adaptation.size(job.dimension)), 40))
+    done = ops.adaptations("", job.job_id)[0][0]
+    assert done.state == "done" and ops.awaiting_signature(done)
+    with pytest.raises(FailedPrecondition, match="awaiting a signature"):
+        ops.rollout(manifest.name, done.candidate, 10, [], False)
+    # The operator pulls it, signs it with the key the control plane never held, pushes it back.
+    row = ops.bundle_of(manifest.name, done.candidate)
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    (tmp_path / "p.tar").write_bytes(cp.store.bundle_chunk(row.manifest_sha, 0, 1 << 30))
+    with tarfile.open(tmp_path / "p.tar") as t:
+        t.extractall(pulled, filter="data")
+    assert not (pulled / signing.SIGNATURE).exists(), "the base's signature does not cover the new head"
+    signing.sign(pulled, signing.load_private(key))
+    pack(pulled, tmp_path / "signed-candidate.tar")
+    again, new = cp.registry.accept(tmp_path / "signed-candidate.tar", cp.now())
+    assert not new and again.manifest_sha == row.manifest_sha
+    assert not ops.awaiting_signature(ops.adaptations("", job.job_id)[0][0])
+    assert ops.rollout(manifest.name, done.candidate, 10, [], False)[0].rollout is not None
+    cp.close()
