@@ -54,6 +54,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     adapt_round_timeout_s: float = 120.0  # an adaptation round closes when every edge answered or after this
     adapt_delta: float = 1e-5  # the δ of the (ε, δ) the privacy ledger reports
     adapt_max_weight: int = 5000  # an edge's weight in the average: its label count, at most this
+    canary_auto: bool = False  # promote a better canary / roll back a worse one on its own (p < 0.05)
+    canary_min_labels: int = 200  # labels each side needs before the automatic gate acts
     max_message_bytes: int = 4 << 20
     max_bundle_bytes: int = 200 << 20
     log_level: str = "info"
@@ -68,6 +70,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
              and 0 < self.adapt_delta < 0.01 and self.adapt_max_weight >= 1,
              "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400, adapt_delta in (0, 0.01) and "
              "adapt_max_weight >= 1"),
+            (self.canary_min_labels >= 30, "canary_min_labels must be >= 30"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
@@ -136,6 +139,9 @@ HELP = {
                              "or after this long",
     "adapt_delta": "the delta of the (epsilon, delta) privacy cost the adaptation ledger reports",
     "adapt_max_weight": "an edge's weight in the federated average is its label count, capped at this",
+    "canary_auto": "act on a partial rollout by itself: promote it when its disagreement on fresh labels is lower "
+                   "than its baseline's at p < 0.05, roll it back when higher (audited)",
+    "canary_min_labels": "labelled samples each side needs before the automatic canary gate acts",
     "segment_round_delay_s": "how long the edges' sums wait so that one window's sums share a round",
     "max_message_bytes": "largest gRPC message accepted",
     "max_bundle_bytes": "largest model bundle accepted by a push",

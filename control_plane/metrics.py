@@ -61,6 +61,12 @@ class CpMetrics:
         self.segment_sums_refused = Counter("sentiedge_cp_segment_sums_refused_total",
                                             "Segment sums refused: stale set version, unknown centroid, under the "
                                             "minimum size, or unusable", registry=self.registry)
+        self.adaptation_rounds = Counter("sentiedge_cp_adaptation_rounds_total",
+                                         "Federated adaptation rounds closed (averaged and applied)",
+                                         registry=self.registry)
+        self.adaptation_updates_refused = Counter("sentiedge_cp_adaptation_updates_refused_total",
+                                                  "Adaptation updates refused: wrong length, non-finite, over the "
+                                                  "clip, too few labels, or no open round", registry=self.registry)
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -1,12 +1,19 @@
 """Is a canary better than what it replaces? Disagreement rates of sampled, labelled
 predictions with 95% intervals (Wilson for one rate, Newcombe's hybrid score interval for
-the difference) and a two-sided two-proportion z-test."""
+the difference) and a two-sided two-proportion z-test; and, when the operator turns it on
+(``CP_CANARY_AUTO``), the gate that acts on it: promote a canary that is better at p < 0.05
+with at least ``CP_CANARY_MIN_LABELS`` labels on each side, roll back one that is worse."""
 
 from __future__ import annotations
 
+import logging
 import math
 
 import msgspec
+
+from control_plane.registry import BUNDLED
+
+log = logging.getLogger("control_plane.model_quality")
 
 Z95 = 1.959963984540054
 MIN_LABELS = 30  # per side, before a comparison says anything
@@ -78,3 +85,57 @@ def compare(name: str, candidate: str, cand: tuple[int, int], baseline: str, bas
     return Comparison(name=name, candidate=candidate, baseline=baseline, candidate_labelled=n1,
                       candidate_disagreements=k1, baseline_labelled=n2, baseline_disagreements=k2,
                       difference=difference, low=low, high=high, p_value=p, verdict=verdict)
+
+
+def _version(store, sha: str) -> str:
+    """A rollout's side as a version: a pushed one, or the fleet's one bundled version."""
+    if sha == BUNDLED:
+        versions = {ref[1] for n in store.nodes() if (ref := store.node_bundled(n.node_id))}
+        return versions.pop() if len(versions) == 1 else ""
+    row = store.model(sha=sha) if sha else None
+    return row.version if row else ""
+
+
+def canaries(store, name: str = "", min_labels: int = MIN_LABELS) -> list[Comparison]:
+    """For each rollout with a previous version: its current version against that one, on every
+    edge's labelled samples so far."""
+    merged: dict[str, list[int]] = {}
+    for _node, model, labelled, disagreements in store.quality():
+        total = merged.setdefault(model, [0, 0])
+        total[0] += labelled
+        total[1] += disagreements
+    out = []
+    for rollout in store.rollouts():
+        if name and rollout.name != name:
+            continue
+        candidate, baseline = _version(store, rollout.current_sha), _version(store, rollout.previous_sha)
+        if candidate and baseline and candidate != baseline:
+            out.append(compare(rollout.name, candidate, tuple(merged.get(f"{rollout.name} {candidate}", (0, 0))),
+                               baseline, tuple(merged.get(f"{rollout.name} {baseline}", (0, 0))), min_labels))
+    return out
+
+
+class CanaryGate:
+    """Acts on partial rollouts (a percentage or named nodes) once the labels decide."""
+
+    def __init__(self, store, registry, *, min_labels: int, audit) -> None:
+        self.store, self.registry, self.min_labels, self.audit = store, registry, min_labels, audit
+
+    def check(self, now: float) -> list[str]:
+        partial = {r.name for r in self.store.rollouts() if r.nodes or r.percent < 100}
+        actions = []
+        for c in canaries(self.store, min_labels=self.min_labels):
+            if c.name not in partial or c.verdict not in ("better", "worse"):
+                continue
+            detail = (f"{c.name} {c.candidate} vs {c.baseline}: disagreement {c.candidate_rate:.1%} vs "
+                      f"{c.baseline_rate:.1%} ({c.candidate_labelled}/{c.baseline_labelled} labels), p={c.p_value:.3g}")
+            if c.verdict == "better":
+                self.registry.rollout(c.name, c.candidate, None, [], now)
+                actions.append(f"promoted {detail}")
+            else:
+                self.registry.rollback(c.name, now)
+                actions.append(f"rolled back {detail}")
+            self.audit("canary-gate", "Models.AutoPromote" if c.verdict == "better" else "Models.AutoRollback",
+                       actions[-1][:300])
+            log.warning("canary gate %s", actions[-1])
+        return actions

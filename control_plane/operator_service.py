@@ -13,11 +13,11 @@ import msgspec
 
 from control_plane.adaptation import Job, LedgerRow
 from control_plane.errors import InvalidArgument, NotFound
-from control_plane.model_quality import Comparison, compare
+from control_plane.model_quality import Comparison, canaries
 from control_plane.apps import Issued
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NODE_ID, NodeView
-from control_plane.registry import BUNDLED, RolloutView
+from control_plane.registry import RolloutView
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow
 from sentiedge_core.experiments import Experiment
@@ -90,25 +90,8 @@ class OperatorService:
             total = merged.setdefault(model, [0, 0])
             total[0] += labelled
             total[1] += disagreements
-        comparisons = []
-        for rollout in self.cp.store.rollouts():
-            if name and rollout.name != name:
-                continue
-            candidate, baseline = self._version(rollout.current_sha), self._version(rollout.previous_sha)
-            if candidate and baseline and candidate != baseline:
-                comparisons.append(compare(rollout.name, candidate, tuple(merged.get(f"{rollout.name} {candidate}",
-                                                                                    (0, 0))),
-                                           baseline, tuple(merged.get(f"{rollout.name} {baseline}", (0, 0)))))
         return rows + [QualityRow(model=model, scope="all", labelled=n, disagreements=d)
-                       for model, (n, d) in sorted(merged.items())], comparisons
-
-    def _version(self, sha: str) -> str:
-        """A rollout's side as a version: a pushed one, or the fleet's one bundled version."""
-        if sha == BUNDLED:
-            versions = {ref[1] for n in self.cp.store.nodes() if (ref := self.cp.store.node_bundled(n.node_id))}
-            return versions.pop() if len(versions) == 1 else ""
-        row = self.cp.store.model(sha=sha) if sha else None
-        return row.version if row else ""
+                       for model, (n, d) in sorted(merged.items())], canaries(self.cp.store, name)
 
     # --- adaptation -------------------------------------------------------------------------
     def adapt(self, name: str, version: str, **options) -> Job:

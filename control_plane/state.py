@@ -18,6 +18,7 @@ from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.adaptation import Adaptations, Defaults
+from control_plane.model_quality import CanaryGate
 from control_plane.segments import SegmentBook
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
@@ -76,6 +77,8 @@ class ControlPlane:
         self.adaptations = Adaptations(self.store, self.registry, Defaults(
             min_labels=settings.adapt_min_labels, round_timeout_s=settings.adapt_round_timeout_s,
             delta=settings.adapt_delta, max_weight=settings.adapt_max_weight), settings.data_path)
+        self.canary_gate = CanaryGate(self.store, self.registry, min_labels=settings.canary_min_labels,
+                                      audit=self.audit) if settings.canary_auto else None
         self.apps = AppBook(self.store)
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,

@@ -171,6 +171,7 @@ class SyncService:
         cp, now = self.cp, self.cp.now()
         refused = cp.adaptations.receive(node_id, job, round_, status, delta, count, now)
         if refused:
+            cp.metrics.adaptation_updates_refused.inc()
             cp.audit_log.write(now, node_id, "EdgeSync.Adaptation", f"refused {job} round {round_}: {refused}"[:300],
                                False)
             log.warning("node %s: adaptation %s round %d refused: %s", node_id, job[:40], round_, refused)
@@ -182,7 +183,9 @@ class SyncService:
     def advance_adaptations(self) -> None:
         cp, now = self.cp, self.cp.now()
         serving = {v.node.node_id: v.node.model_sha for v in cp.nodes.views(now) if v.state == "connected"}
-        if cp.adaptations.advance(now, serving):
+        changed = cp.adaptations.advance(now, serving)
+        if changed:
+            cp.metrics.adaptation_rounds.inc(len(changed))
             cp.wake_all()  # the next round (or nothing) for every stream
 
     def heartbeat(self, stream: Stream, beat: Heartbeat) -> None:
@@ -190,6 +193,8 @@ class SyncService:
         stream.serving = beat.model[2] or stream.serving
         if beat.quality:
             cp.store.put_quality(node_id, beat.quality)
+            if cp.canary_gate is not None and cp.canary_gate.check(now):
+                cp.wake_all()  # the new assignment goes out
         if beat.outputs is not None:
             cp.store.put_outputs(node_id, msgspec.json.encode(beat.outputs).decode(), now)
         cp.nodes.seen(node_id, now, model=beat.model, serving_personal=beat.serving_personal)

@@ -51,6 +51,9 @@ class EdgeMetrics:
             buckets=SIGNAL_BUCKETS, registry=r)
         self.events = Counter("sentiedge_events_total", "Events received, by outcome", ["outcome", "reason"],
                               registry=r)
+        self.adaptation_rounds = Counter("sentiedge_adaptation_rounds_total",
+                                         "Federated adaptation rounds answered, by status (ok, too_few_labels, ...)",
+                                         ["status"], registry=r)
         self.privacy_actions = Counter("sentiedge_privacy_actions_total", "Deletions and consent withdrawals applied",
                                        ["kind"], registry=r)
         self.identity_links = Counter("sentiedge_identity_links_total",

@@ -189,7 +189,9 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
 
     async def adaptation_round(self, task: AdaptationRound) -> Answer:
         """Train this edge's update for an adaptation round (off the event loop)."""
-        return await asyncio.to_thread(self.adaptation.answer, task, self.model)
+        answer = await asyncio.to_thread(self.adaptation.answer, task, self.model)
+        self.metrics.adaptation_rounds.labels(answer.status).inc()
+        return answer
 
     async def score(self, texts: list[str], subject: str | None = None) -> list[Sentiment]:
         """Score texts; only a consenting user's texts (``subject``) may be sampled for review."""

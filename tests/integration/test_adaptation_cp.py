@@ -208,3 +208,42 @@ def test_with_trusted_keys_a_candidate_waits_for_the_operators_signature(tmp_pat
     assert not ops.awaiting_signature(ops.adaptations("", job.job_id)[0][0])
     assert ops.rollout(manifest.name, done.candidate, 10, [], False)[0].rollout is not None
     cp.close()
+
+
+@pytest.mark.parametrize("candidate_errors, verdict", [(5, "promoted"), (40, "rolled back")])
+def test_the_optional_canary_gate_promotes_a_better_candidate_and_rolls_back_a_worse(
+        tmp_path, pushed, bundle_dir, candidate_errors, verdict):
+    tar, manifest, sha = pushed
+    cp = plane(tmp_path, CP_CANARY_AUTO="true", CP_CANARY_MIN_LABELS="50")
+    sync = SyncService(cp)
+    ops = OperatorService(cp)
+    cp.registry.accept(tar, cp.now())
+    other = tmp_path / "other"
+    shutil.copytree(bundle_dir, other)
+    raw = (other / "manifest.json").read_text().replace(f'"version": "{manifest.version}"', '"version": "9.0.0"')
+    (other / "manifest.json").write_text(raw)
+    pack(other, tmp_path / "other.tar")
+    cp.registry.accept(tmp_path / "other.tar", cp.now())
+    base = (manifest.name, manifest.version, sha)
+    streams = {n: sync.connect(n, "eu", base, 0, base)[0] for n in ("edge-a", "edge-b")}
+    ops.rollout(manifest.name, "9.0.0", 50, [], False)
+    from control_plane.sync_service import Heartbeat
+
+    def beat(node, version, labelled, errors):
+        sync.heartbeat(streams[node], Heartbeat(model=base, serving_personal=True,
+                                                quality=[(f"{manifest.name} {version}", labelled, errors)]))
+
+    beat("edge-a", "9.0.0", 40, 2)  # too few labels on either side: nothing happens
+    beat("edge-b", manifest.version, 40, 12)
+    assert cp.store.rollouts()[0].percent == 50
+    beat("edge-a", "9.0.0", 100, candidate_errors)
+    beat("edge-b", manifest.version, 100, 20)
+    rollout = cp.store.rollouts()[0]
+    if verdict == "promoted":
+        assert rollout.percent == 100 and cp.store.model(sha=rollout.current_sha).version == "9.0.0"
+    else:
+        assert rollout.percent == 100 and rollout.previous_sha == cp.store.model(name=manifest.name,
+                                                                                 version="9.0.0").manifest_sha
+    entries = [e for e in cp.store.audit_entries(20) if e[1] == "canary-gate"]
+    assert len(entries) == 1 and entries[0][3].startswith(verdict)
+    cp.close()
