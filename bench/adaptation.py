@@ -319,6 +319,12 @@ def accuracy(theta: np.ndarray, model: SentimentModel, f: dict, y: np.ndarray) -
     return float(((p >= 0.5) == y).mean())
 
 
+def stage_accuracy(theta: np.ndarray, f: dict, y: np.ndarray, dimension: int) -> float:
+    """The transformer stage on its own (every text through the head), as a second view."""
+    direction, offset, _, _ = adaptation.split(theta, dimension)
+    return float((((f["pooled"] @ direction + offset) >= 0) == y).mean())
+
+
 def central(theta0: np.ndarray, f: dict, y: np.ndarray, spec: CascadeSpec, rounds: int, steps: int,
             l2: float) -> np.ndarray:
     data = adaptation.Examples(f["pooled"], f["fast"], f["tokens"], f["escalated"], y.astype(float))
@@ -326,6 +332,37 @@ def central(theta0: np.ndarray, f: dict, y: np.ndarray, spec: CascadeSpec, round
     for _ in range(rounds):
         theta = theta + adaptation.local_update(theta, data, spec, steps=steps, l2=l2)
     return theta
+
+
+def replay(model: SentimentModel, f: dict, y: np.ndarray, edges: int, share: float, draws: int, steps: int,
+           l2: float, clip: float) -> dict:
+    """The same arithmetic as the real run, over more draws of which texts get labelled (one run's
+    gains are a few dozen texts, so one draw's ratio is noisy): federated (per edge: local update,
+    clip, then the count-weighted mean) against central, on the features."""
+    spec = model.manifest.cascade
+    theta0 = adaptation.initial(model.transformer_stage.head, spec)
+    gains = []
+    for seed in range(draws):
+        lab = np.random.default_rng(100 + seed).random(len(y)) < share
+        held = {k: v[~lab] for k, v in f.items()}
+        base = accuracy(theta0, model, held, y[~lab])
+        parts = [np.flatnonzero(lab)[i::edges] for i in range(edges)]
+        theta = theta0.copy()
+        for _ in range(ROUNDS):
+            updates = []
+            for part in parts:
+                data = adaptation.Examples(f["pooled"][part], f["fast"][part], f["tokens"][part], f["escalated"][part],
+                                           y[part].astype(float))
+                updates.append((adaptation.clip(adaptation.local_update(theta, data, spec, steps=steps, l2=l2), clip),
+                                len(part)))
+            theta = theta + adaptation.fedavg(updates)
+        central_theta = central(theta0, {k: v[lab] for k, v in f.items()}, y[lab], spec, ROUNDS, steps, l2)
+        gains.append((accuracy(theta, model, held, y[~lab]) - base, accuracy(central_theta, model, held, y[~lab]) - base))
+    g = np.asarray(gains)
+    return {"draws": draws, "federated_gain_mean": round(float(g[:, 0].mean()), 4),
+            "central_gain_mean": round(float(g[:, 1].mean()), 4),
+            "gain_ratio_of_means": round(float(g[:, 0].mean() / g[:, 1].mean()), 3) if g[:, 1].mean() else None,
+            "federated_gains": g[:, 0].round(4).tolist(), "central_gains": g[:, 1].round(4).tolist()}
 
 
 def wire_bytes(work: Path, edges: int, job: str) -> tuple[float, int]:
@@ -395,10 +432,16 @@ def main(argv: list[str] | None = None) -> int:
                     "central_accuracy": round(central_acc, 4),
                     "gain_ratio": round((fed_acc - base_acc) / (central_acc - base_acc), 3)
                     if central_acc != base_acc else None,
+                    "transformer_stage_alone": {
+                        "base": round(stage_accuracy(theta0, f_held, y[held], len(theta0) - 7), 4),
+                        "federated": round(stage_accuracy(theta_fed, f_held, y[held], len(theta0) - 7), 4),
+                        "central": round(stage_accuracy(theta_central, f_held, y[held], len(theta0) - 7), 4)},
+                    "escalated_share_held_out": round(float(f_held["escalated"].mean()), 4),
                     "job_state": job["state"], "candidate": job.get("candidate", ""), "job_error": job.get("error", ""),
                     "adapt_seconds": round(fed_seconds, 1),
                     "bytes_sent_per_edge_per_round": round(sent), "updates_seen": count,
                     "bytes_received_per_edge_per_round": received}
+        results["replay"] = replay(model, f_all, y, args.edges, args.label_share, 6, steps, l2, 2.0)
         print(json.dumps(results, indent=1), flush=True)
 
         if job["state"] == "done":  # the candidate, served: the features' arithmetic is the bundle's

@@ -15,7 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from control_plane import __version__, cli_access, cli_commands
+from control_plane import __version__, cli_access, cli_commands, cli_models
+
+cli_commands.COMMANDS.update(cli_models.COMMANDS)  # the model-quality loop's commands join the table
 
 def _parser() -> argparse.ArgumentParser:
     from control_plane.config import HELP, PREFIX, CpSettings

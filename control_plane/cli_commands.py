@@ -427,11 +427,3 @@ def add_parsers(commands, groups: dict) -> dict:
         parsers[name] = parser
     return parsers
 
-
-def _join_model_commands() -> None:
-    from control_plane import cli_models  # it builds on this module's helpers
-
-    COMMANDS.update(cli_models.COMMANDS)
-
-
-_join_model_commands()

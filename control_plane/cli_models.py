@@ -1,6 +1,6 @@
 """Operator commands for the model-quality loop: adapt, adaptations, pull, promote, quality.
 
-Joined to :data:`control_plane.cli_commands.COMMANDS` (same table, same rendering).
+``cli.py`` joins them to :data:`control_plane.cli_commands.COMMANDS` (same table, same rendering).
 """
 
 from __future__ import annotations
@@ -31,18 +31,18 @@ async def _adapt(args, rpc: Rpc):
           file=sys.stderr)
     if args.no_wait:
         return job
-    shown = -1
+    shown = 0
+    print(f"round 1/{job.rounds}: waiting for the edges' updates", file=sys.stderr)
     try:
         while job.state in ("running", "building"):
             await asyncio.sleep(1.0)
             reply = await rpc.models.Adaptations(pb.ListAdaptationsRequest(job=job.job), metadata=rpc.metadata)
             job = reply.jobs[0]
-            if job.round != shown:
-                shown = job.round
-                last = job.history[-1] if job.history else None
-                detail = f": {last.edges} edge(s), {last.labels} labels, update norm {last.update_norm:.3g}" \
-                    if last else ": waiting for the edges' updates"
-                print(f"round {job.round}/{job.rounds}{detail}", file=sys.stderr)
+            for done in job.history[shown:]:
+                print(f"round {done.round}/{job.rounds} closed: {done.edges} edge(s), {done.labels} labels, "
+                      f"update norm {done.update_norm:.3g}" + (f", {done.declined} declined" if done.declined else ""),
+                      file=sys.stderr)
+            shown = len(job.history)
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(f"stopped watching; the job goes on (control-plane models adaptations --job {job.job})",
               file=sys.stderr)
@@ -117,6 +117,10 @@ def _quality_table(args, d: dict) -> str:
                    f"{r['low']:.1%}..{r['high']:.1%}"] for r in d.get("rows", [])])
     lines = [table]
     for c in d.get("comparisons", []):
+        if c["verdict"] == "too_few_labels":
+            lines.append(f"\n{c['name']}: {c['candidate']} vs {c['baseline']}: {c['candidate_labelled']} and "
+                         f"{c['baseline_labelled']} labels so far; a comparison needs 30 on each side")
+            continue
         lines.append(
             f"\n{c['name']}: {c['candidate']} vs {c['baseline']}: disagreement {c['candidate_rate']:.1%} "
             f"({c['candidate_labelled']} labels) vs {c['baseline_rate']:.1%} ({c['baseline_labelled']}), "
@@ -127,6 +131,11 @@ def _quality_table(args, d: dict) -> str:
         elif c["verdict"] == "worse":
             lines.append(f"  roll it back: control-plane models rollback {c['name']}")
     return "\n".join(lines)
+
+
+def _promoted(args, d: dict) -> str:
+    previous = ref(d["previous"]) if d.get("previous", {}).get("version") else "each node's bundled model"
+    return f"{args.name}: {ref(d['current'])} on every node (models rollback returns to {previous})"
 
 
 COMMANDS: dict[str, Command] = {
@@ -166,5 +175,5 @@ COMMANDS: dict[str, Command] = {
     "models promote": Command(
         "widen the rollout's current version (a canary) to every node; the previous stays the rollback target",
         _args(NAME), _promote,
-        lambda args, d: f"{args.name}: {ref(d['current'])} on every node (rollback returns to {ref(d['previous'])})"),
+        _promoted),
 }

@@ -37,13 +37,14 @@ def split_graph(source: Path, out: Path) -> dict:
     model = onnx.load(str(source))
     graph = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    if "inner.classifier.weight_quantized" in inits:
-        q = inits["inner.classifier.weight_quantized"].astype(np.float64)  # [dim, labels]
-        scale = inits["inner.classifier.weight_scale"].astype(np.float64)
-        zero = inits["inner.classifier.weight_zero_point"].astype(np.float64)
-        weights = ((q - zero) * scale).T
+    quantized = [n for n in inits if "classifier.weight" in n and n.endswith("_quantized")]
+    if quantized:  # dynamic int8: the MatMul's B input, [dim, labels], per-channel scales
+        base = quantized[0][: -len("_quantized")]
+        q = inits[quantized[0]].astype(np.float64)
+        weights = ((q - inits[base + "_zero_point"].astype(np.float64)) * inits[base + "_scale"].astype(np.float64)).T
     else:
-        weights = inits["inner.classifier.weight"].astype(np.float64)  # fp32 export: [labels, dim]
+        weights = next(v for n, v in inits.items() if "classifier.weight" in n).astype(np.float64)
+        weights = weights if weights.shape[0] == 2 else weights.T  # Gemm keeps [labels, dim]
     bias = inits["inner.classifier.bias"].astype(np.float64)
     producers = {out: node for node in graph.node for out in node.output}
     needed, stack = set(), [POOLED]

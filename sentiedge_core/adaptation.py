@@ -207,9 +207,12 @@ def epsilon(coefficient: float, delta: float) -> float:
 def sigma_for(target: float, rounds: int, delta: float, spent: float = 0.0) -> float:
     """The smallest noise multiplier keeping a lineage's total ε at ``target`` after
     ``rounds`` more rounds, given the RDP coefficient ``spent`` already."""
+    if math.isinf(spent):
+        raise ValueError("a round without noise already ran on this lineage: no (epsilon, delta) bound can be "
+                         "promised for its labels any more")
     log_term = math.log(1.0 / delta)
     allowed = (math.sqrt(log_term + target) - math.sqrt(log_term)) ** 2 - spent
-    if allowed <= 0 or math.isinf(spent):
+    if allowed <= 0:
         raise ValueError(f"the privacy budget ε={target:g} is spent for this lineage "
                          f"(ε so far {epsilon(spent, delta):.3g})")
     return math.sqrt(2.0 * rounds / allowed)

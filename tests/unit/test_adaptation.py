@@ -109,7 +109,7 @@ def test_privacy_accounting_matches_the_gaussian_mechanism():
     more = adaptation.sigma_for(8.0, rounds=5, delta=delta, spent=spent)
     total = spent + adaptation.rdp_coefficient(5, more)
     assert adaptation.epsilon(total, delta) == pytest.approx(8.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="without noise"):
         adaptation.sigma_for(8.0, rounds=1, delta=delta, spent=math.inf)  # a noiseless round: no bound left
 
 
