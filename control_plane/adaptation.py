@@ -239,7 +239,7 @@ class Adaptations:
                 return f"update norm {norm:.3g} is over the round's bound {bound:.3g}"
             if not job.min_labels <= count <= 10_000_000:
                 return f"an update needs at least {job.min_labels} labels"
-        elif status not in ("too_few_labels", "not_serving", "failed"):
+        elif status not in ("too_few_labels", "not_serving", "budget_spent", "failed"):
             return f"unknown status {status!r}"
         body = _ENCODE.encode(np.asarray(delta, np.float64).tolist() if status == "ok" else []).decode()
         self.store.put_adaptation_update(job_id, round_, node_id, status, max(0, count), body, now)

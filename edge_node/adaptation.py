@@ -9,7 +9,9 @@ clips the change, adds Gaussian noise drawn here when the round asks for it, and
 with that change and a count. Texts, features, labels and per-sample values stay here.
 
 An edge with fewer than ``EDGE_ADAPT_MIN_LABELS`` (at least 10) labels answers
-``too_few_labels``. The answer to a round is stored and resent unchanged if the control plane
+``too_few_labels``. With ``EDGE_ADAPT_MAX_EPSILON`` the edge keeps its own privacy ledger per
+model name and declines (``budget_spent``) a round without noise or one that would take it past
+that budget: it does not have to trust the control plane's ledger. The answer to a round is stored and resent unchanged if the control plane
 asks again (a reconnect): training again would draw fresh noise and spend privacy twice.
 """
 
@@ -31,6 +33,7 @@ from sentiedge_core.inference import SentimentModel
 log = logging.getLogger("edge_node.adaptation")
 
 MAX_STEPS = 50
+DELTA = 1e-5  # of the edge's own (epsilon, delta) budget
 FEATURE_BATCH = 16
 
 
@@ -44,11 +47,17 @@ class Answer(Stored, kw_only=True):
 
 
 class EdgeAdaptation:
-    def __init__(self, store: EdgeStore, *, enabled: bool, min_labels: int, max_labels: int) -> None:
+    def __init__(self, store: EdgeStore, *, enabled: bool, min_labels: int, max_labels: int,
+                 max_epsilon: float = 0.0) -> None:
         self.store = store
         self.enabled = enabled
         self.min_labels = min_labels
         self.max_labels = max_labels
+        self.max_epsilon = max_epsilon
+
+    def spent(self, name: str) -> float:
+        """This edge's own ε so far for a model name (rounds it answered with an update)."""
+        return adaptation.epsilon(float(self.store.value(f"adapt_spent|{name}", 0.0)), DELTA)
 
     def answer(self, task: Round, model: SentimentModel) -> Answer:
         """The stored answer to this round, else a new one (stored before it is returned)."""
@@ -62,7 +71,12 @@ class EdgeAdaptation:
             log.exception("adaptation %s round %d failed", task.job, task.round)
             answer = Answer(job=task.job, round=task.round, status="failed", error=str(exc)[:200])
         if answer.status == "ok":
-            self.store.put(key, answer, ttl=7 * 86400)
+            with self.store.transaction():  # the answer and what it cost, together
+                self.store.put(key, answer, ttl=7 * 86400)
+                if task.noise_multiplier > 0:
+                    spent = float(self.store.value(f"adapt_spent|{task.name}", 0.0))
+                    self.store.set_value(f"adapt_spent|{task.name}",
+                                         spent + adaptation.rdp_coefficient(1, task.noise_multiplier))
         return answer
 
     def _train(self, task: Round, model: SentimentModel) -> Answer:
@@ -80,6 +94,15 @@ class EdgeAdaptation:
         if not (0 < task.clip and 0 < task.regularization <= 100 and 0 <= task.noise_multiplier
                 and len(task.theta) == adaptation.size(task.dimension)):
             return declined("failed", "malformed round (clip, regularization, noise or parameter count)")
+        if self.max_epsilon:
+            if task.noise_multiplier <= 0:
+                return declined("budget_spent", "this edge answers only rounds with noise (EDGE_ADAPT_MAX_EPSILON)")
+            after = float(self.store.value(f"adapt_spent|{task.name}", 0.0)) + \
+                adaptation.rdp_coefficient(1, task.noise_multiplier)
+            if adaptation.epsilon(after, DELTA) > self.max_epsilon:
+                return declined("budget_spent", f"the round would take this edge to epsilon "
+                                                f"{adaptation.epsilon(after, DELTA):.3g}, over EDGE_ADAPT_MAX_EPSILON "
+                                                f"{self.max_epsilon:g}")
         data = self.examples(model)
         need = max(self.min_labels, task.min_labels)
         if data is None or len(data) < need:

@@ -104,6 +104,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     adapt: bool = True  # take part in the control plane's federated head adaptation rounds
     adapt_min_labels: int = 50  # labelled samples of a version before this edge sends an update
     adapt_max_labels: int = 5000  # the most recent labelled samples an update is trained on
+    adapt_max_epsilon: float = 0.0  # > 0: this edge's own privacy budget per model (noiseless rounds refused)
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
     fast_path: bool = True  # GET /v1/personalize's happy path without the framework's parameter machinery
@@ -148,6 +149,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (10 <= self.adapt_min_labels <= self.adapt_max_labels <= 100_000,
              "adapt_min_labels must be at least 10 (an update is never one person's label) and at most "
              "adapt_max_labels (at most 100000)"),
+            (0 <= self.adapt_max_epsilon <= 100, "adapt_max_epsilon must be 0 (no limit of its own) .. 100"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
              "set all of tls_ca, tls_cert and tls_key, or none"),
@@ -269,6 +271,8 @@ HELP = {
              "round (only a clipped, optionally noised weight change and a count are sent)",
     "adapt_min_labels": "labelled samples of the served version this edge needs before it contributes (>= 10)",
     "adapt_max_labels": "the most recent labelled samples a round trains on",
+    "adapt_max_epsilon": "this edge's own (epsilon, delta=1e-5) budget per model name, kept here whatever the "
+                         "control plane says: rounds without noise, or past the budget, are declined (0: no limit)",
     "fast_path": "answer GET /v1/personalize's happy path inside the app without the framework's parameter and "
                  "response machinery (same gate, validation and answers; false: the framework route alone)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",

@@ -148,7 +148,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
         self.adaptation = EdgeAdaptation(self.store, enabled=settings.adapt, min_labels=settings.adapt_min_labels,
-                                         max_labels=settings.adapt_max_labels)
+                                         max_labels=settings.adapt_max_labels, max_epsilon=settings.adapt_max_epsilon)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
                                     signing.trusted_keys(settings.trusted_keys))
         # Each worker admits its share of the node's rate limits (the kernel spreads connections evenly).

@@ -124,3 +124,19 @@ def test_the_labels_floor_cannot_be_set_below_ten(tmp_path):
 
     with pytest.raises(ConfigError, match="adapt_min_labels must be at least 10"):
         load_settings({"EDGE_DATA_DIR": str(tmp_path), "EDGE_ADAPT_MIN_LABELS": "1"})
+
+
+def test_an_edge_keeps_its_own_privacy_budget_whatever_the_control_plane_asks(model, tmp_path):
+    app, settings = make(model, tmp_path, EDGE_ADAPT_MAX_EPSILON="4")
+    with TestClient(app) as client:
+        client.headers.update(edge_app(settings.data_path).server())
+        node = app.state.node
+        label_texts(client, "ann", TEXTS)
+        noiseless = node.adaptation.answer(round_for(model, job="adapt-plain"), model)
+        assert noiseless.status == "budget_spent" and "only rounds with noise" in noiseless.error
+        first = node.adaptation.answer(round_for(model, job="adapt-1", noise=3.0), model)
+        assert first.status == "ok" and 3.0 < node.adaptation.spent(model.name) < 4.0
+        again = node.adaptation.answer(round_for(model, job="adapt-1", noise=3.0), model)
+        assert again.delta == first.delta and node.adaptation.spent(model.name) < 4.0, "a resend costs nothing"
+        second = node.adaptation.answer(round_for(model, job="adapt-2", noise=3.0), model)
+        assert second.status == "budget_spent" and "over EDGE_ADAPT_MAX_EPSILON 4" in second.error
