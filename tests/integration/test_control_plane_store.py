@@ -347,3 +347,36 @@ def test_the_postgresql_store_reconnects_after_the_server_drops_its_connections(
     store.upsert_node(Node(node_id="pop-fra", registered_at=2.0))  # and a write
     assert sorted(n.node_id for n in store.nodes()) == ["pop-ams", "pop-fra"]
     store.close()
+
+
+def test_adaptation_jobs_updates_ledger_and_unsigned_candidates_on_both_backends(store):
+    assert store.add_adaptation("adapt-1", "m", '{"x": 1}', [0.0, 2.0], 10.0)
+    assert not store.add_adaptation("adapt-2", "m", "{}", [1.0], 11.0), "one running job per model name"
+    assert store.add_adaptation("adapt-3", "other", "{}", [3.0], 12.0)
+    assert store.adaptation_bodies(name="m") == ['{"x": 1}']
+    assert len(store.adaptation_bodies(running=True)) == 2
+    # Compare-and-set on (state, round): a second replica's stale update changes nothing.
+    assert store.update_adaptation("adapt-1", '{"x": 2}', "running", 1, expected_state="running", expected_round=0,
+                                   now=13.0)
+    assert not store.update_adaptation("adapt-1", '{"x": 3}', "running", 1, expected_state="running",
+                                       expected_round=0, now=14.0)
+    assert store.adaptation_bodies(job_id="adapt-1") == ['{"x": 2}']
+    # One answer per job, round and node: a resend is ignored.
+    assert store.put_adaptation_update("adapt-1", 1, "edge-a", "ok", 40, "[0.5]", 15.0)
+    assert not store.put_adaptation_update("adapt-1", 1, "edge-a", "ok", 99, "[9.0]", 16.0)
+    assert store.adaptation_updates("adapt-1", 1) == [("edge-a", "ok", 40, "[0.5]")]
+    assert store.answered("adapt-1", 1, "edge-a") and not store.answered("adapt-1", 1, "edge-b")
+    store.prune_adaptation_updates("adapt-1")
+    assert store.adaptation_updates("adapt-1", 1) == []
+    assert store.privacy_spend() == {"m": [0.0, 2.0], "other": [3.0]}
+    # An unsigned candidate: marked, then replaced by its signed tar.
+    store.put_bundle("sha-c", b"unsigned tar")
+    store.add_model(ModelRow(manifest_sha="sha-c", name="m", version="1-adapted.1", bundle_sha="b1", size=12,
+                             pushed_at=1.0))
+    store.mark_unsigned("sha-c")
+    assert store.unsigned("sha-c")
+    store.replace_signed_bundle("sha-c", b"signed tar!!", "b2")
+    assert not store.unsigned("sha-c")
+    assert store.bundle_chunk("sha-c", 0, 100) == b"signed tar!!"
+    row = store.model(sha="sha-c")
+    assert (row.bundle_sha, row.size) == ("b2", 12)
