@@ -146,9 +146,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (bool(self.languages.replace(",", "").strip()) and 0 < self.language_min_confidence <= 1,
              "languages must name at least one language (or *) and language_min_confidence be in (0, 1]"),
             (0 <= self.label_sample_rate <= 1, "label_sample_rate must be 0..1"),
-            (10 <= self.adapt_min_labels <= self.adapt_max_labels <= 100_000,
+            (10 <= self.adapt_min_labels <= self.adapt_max_labels <= 10_000,
              "adapt_min_labels must be at least 10 (an update is never one person's label) and at most "
-             "adapt_max_labels (at most 100000)"),
+             "adapt_max_labels (at most 10000)"),
             (0 <= self.adapt_max_epsilon <= 100, "adapt_max_epsilon must be 0 (no limit of its own) .. 100"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),

@@ -41,7 +41,7 @@ class Sample(Stored, kw_only=True):
     escalated: bool = False
 
 
-MAX_LABELLED = 100_000  # labelled sample ids remembered per model version (EDGE_ADAPT_MAX_LABELS <= this)
+MAX_LABELLED = 10_000  # labelled sample ids remembered per model version (EDGE_ADAPT_MAX_LABELS <= this)
 
 
 def labelled_key(model: str, version: str) -> str:
