@@ -121,3 +121,42 @@ def test_labels_at_two_edges_adapt_canary_and_promote_a_better_model(spawn, bund
 
     adapted_accuracy = accuracy(b, held_out)
     assert adapted_accuracy > base_accuracy, (adapted_accuracy, base_accuracy)
+
+
+def test_with_trusted_keys_a_candidate_is_served_only_once_the_operator_signed_it(spawn, bundle_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.e2e.cluster import operator_args, variant
+
+    cli = str(Path(sys.executable).parent / "control-plane")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([cli, *args], capture_output=True, text=True, timeout=120)
+
+    assert run("models", "keygen", str(tmp_path / "release")).returncode == 0
+    base = variant(bundle_dir, tmp_path, "1.3.0-signed")
+    assert run("models", "sign", str(base), "--key", str(tmp_path / "release")).returncode == 0
+    public = (tmp_path / "release.pub").read_text().strip()
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_TRUSTED_KEYS=public))
+    _, edge = spawn("edge-node", "serve", "--model-dir", str(base), env=edge_env(
+        cp, "signed-edge", tmp_path, EDGE_LABEL_SAMPLE_RATE="1", EDGE_ADAPT_MIN_LABELS="20",
+        EDGE_TRUSTED_KEYS=str(tmp_path / "release.pub")))
+    operator(cp, "models", "push", str(base))
+    assert label_at(edge, "ann", customer_texts()[:60]) >= 50
+    job = operator(cp, "models", "adapt", "sentiedge-sentiment", "1.3.0-signed", "--rounds", "1",
+                   "--min-labels", "20", "--round-timeout", "60")
+    candidate = job["candidate"]
+    assert job["state"] == "done" and job["awaiting_signature"], job
+    # Not servable unsigned, whatever the operator asks.
+    refused = run(*operator_args(cp), "models", "rollout", "sentiedge-sentiment", candidate)
+    assert refused.returncode == 1 and "awaiting a signature" in refused.stderr
+    # Pull it, sign it with the key the control plane never held, push it back: now it rolls out.
+    pulled = tmp_path / "candidate"
+    got = run(*operator_args(cp), "models", "pull", "sentiedge-sentiment", candidate, "--out", str(pulled))
+    assert got.returncode == 0 and "verified" in got.stdout, got.stderr
+    assert run("models", "sign", str(pulled), "--key", str(tmp_path / "release")).returncode == 0
+    operator(cp, "models", "push", str(pulled))
+    assert not operator(cp, "models", "adaptations", "--job", job["job"])["jobs"][0]["awaiting_signature"]
+    operator(cp, "models", "rollout", "sentiedge-sentiment", candidate)
+    eventually(lambda: serving(edge) == candidate, timeout=60, what="the signed candidate served by a strict edge")
