@@ -32,6 +32,13 @@ def pushed(bundle_dir, tmp_path):
     return tar, read_manifest(bundle_dir), sha256_file(bundle_dir / "manifest.json")
 
 
+def started(tmp_path, tar, **extra):
+    """A control plane with the release bundle pushed, and its sync and operator use cases."""
+    cp = plane(tmp_path, **extra)
+    cp.registry.accept(tar, cp.now())
+    return cp, SyncService(cp), OperatorService(cp)
+
+
 def connect(sync, node, manifest, sha):
     stream, _ = sync.connect(node, "eu", (manifest.name, manifest.version, sha), 0, None)
     return stream
@@ -47,9 +54,7 @@ def answer_round(sync, stream, updates):
 
 def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed):
     tar, manifest, sha = pushed
-    cp = plane(tmp_path)
-    sync, ops = SyncService(cp), OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
+    cp, sync, ops = started(tmp_path, tar)
     with pytest.raises(NotFound, match="no pushed model"):
         ops.adapt(manifest.name, "9.9.9", rounds=2)
     with pytest.raises(InvalidArgument, match="--min-labels"):
@@ -110,9 +115,7 @@ def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed
 
 def test_a_round_without_enough_updates_fails_the_job_naming_why(tmp_path, pushed):
     tar, manifest, sha = pushed
-    cp = plane(tmp_path)
-    sync, ops = SyncService(cp), OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
+    cp, sync, ops = started(tmp_path, tar)
     a = connect(sync, "edge-a", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=3)
     task = sync.pending(a).adaptation
@@ -126,11 +129,9 @@ def test_a_round_without_enough_updates_fails_the_job_naming_why(tmp_path, pushe
 
 def test_a_round_closes_at_its_timeout_with_whoever_answered(tmp_path, pushed):
     tar, manifest, sha = pushed
-    cp = plane(tmp_path, CP_ADAPT_ROUND_TIMEOUT_S="5")
+    cp, sync, ops = started(tmp_path, tar, CP_ADAPT_ROUND_TIMEOUT_S="5")
     clock = [cp.now()]
     cp.now = lambda: clock[0]
-    sync, ops = SyncService(cp), OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
     a, _ = connect(sync, "edge-a", manifest, sha), connect(sync, "edge-slow", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=2)
     answer_round(sync, a, (np.zeros(adaptation.size(job.dimension)), 40))
@@ -144,9 +145,7 @@ def test_a_round_closes_at_its_timeout_with_whoever_answered(tmp_path, pushed):
 
 def test_epsilon_picks_the_noise_and_the_ledger_keeps_the_lineage_within_it(tmp_path, pushed):
     tar, manifest, sha = pushed
-    cp = plane(tmp_path)
-    sync, ops = SyncService(cp), OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
+    cp, sync, ops = started(tmp_path, tar)
     a = connect(sync, "edge-a", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=1, epsilon=4.0)
     assert job.noise_multiplier > 0 and job.epsilon == pytest.approx(4.0)
@@ -182,9 +181,7 @@ def test_with_trusted_keys_a_candidate_waits_for_the_operators_signature(tmp_pat
     signing.sign(signed, signing.load_private(key))
     tar = tmp_path / "signed.tar"
     pack(signed, tar)
-    cp = plane(tmp_path, CP_TRUSTED_KEYS=signing.public_text(public))
-    sync, ops = SyncService(cp), OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
+    cp, sync, ops = started(tmp_path, tar, CP_TRUSTED_KEYS=signing.public_text(public))
     sha = sha256_file(signed / "manifest.json")
     a = connect(sync, "edge-a", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=1)
@@ -214,10 +211,7 @@ def test_with_trusted_keys_a_candidate_waits_for_the_operators_signature(tmp_pat
 def test_the_optional_canary_gate_promotes_a_better_candidate_and_rolls_back_a_worse(
         tmp_path, pushed, bundle_dir, candidate_errors, verdict):
     tar, manifest, sha = pushed
-    cp = plane(tmp_path, CP_CANARY_AUTO="true", CP_CANARY_MIN_LABELS="50")
-    sync = SyncService(cp)
-    ops = OperatorService(cp)
-    cp.registry.accept(tar, cp.now())
+    cp, sync, ops = started(tmp_path, tar, CP_CANARY_AUTO="true", CP_CANARY_MIN_LABELS="50")
     other = tmp_path / "other"
     shutil.copytree(bundle_dir, other)
     raw = (other / "manifest.json").read_text().replace(f'"version": "{manifest.version}"', '"version": "9.0.0"')
