@@ -221,13 +221,18 @@ class Adaptations:
                 return job.task()
         return None
 
-    def receive(self, node_id: str, job_id: str, round_: int, status: str, delta: list[float], count: int,
-                now: float) -> str:
+    def running(self) -> bool:
+        return bool(self.store.adaptation_bodies(running=True))
+
+    def receive(self, node_id: str, serving_sha: str, job_id: str, round_: int, status: str, delta: list[float],
+                count: int, now: float) -> str:
         """Keep an edge's answer to the open round; returns why it was refused ("" if kept)."""
         jobs = [_JOB.decode(b) for b in self.store.adaptation_bodies(job_id=job_id)]
         if not jobs or jobs[0].state != "running" or jobs[0].round != round_:
             return "not an open round"
         job = jobs[0]
+        if status == "ok" and serving_sha != job.base_sha:
+            return "the node does not serve the version being adapted"
         if status == "ok":
             values = np.asarray(delta, np.float64)
             if values.shape != (adaptation.size(job.dimension),) or not np.isfinite(values).all():

@@ -165,11 +165,11 @@ class SyncService:
         out.more = bool(cp.store.privacy_after(stream.cursor, 1))
         return out
 
-    def adaptation_update(self, node_id: str, job: str, round_: int, status: str, delta: list[float], count: int,
+    def adaptation_update(self, stream: Stream, job: str, round_: int, status: str, delta: list[float], count: int,
                           error: str) -> None:
         """An edge's answer to an adaptation round: kept (once), then any complete round closes."""
-        cp, now = self.cp, self.cp.now()
-        refused = cp.adaptations.receive(node_id, job, round_, status, delta, count, now)
+        cp, now, node_id = self.cp, self.cp.now(), stream.node_id
+        refused = cp.adaptations.receive(node_id, stream.serving, job, round_, status, delta, count, now)
         if refused:
             cp.metrics.adaptation_updates_refused.inc()
             cp.audit_log.write(now, node_id, "EdgeSync.Adaptation", f"refused {job} round {round_}: {refused}"[:300],
@@ -182,6 +182,8 @@ class SyncService:
 
     def advance_adaptations(self) -> None:
         cp, now = self.cp, self.cp.now()
+        if not cp.adaptations.running():
+            return  # the common case: no job, no need to look at the fleet
         serving = {v.node.node_id: v.node.model_sha for v in cp.nodes.views(now) if v.state == "connected"}
         changed = cp.adaptations.advance(now, serving)
         if changed:

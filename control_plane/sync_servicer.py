@@ -101,7 +101,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                         wake.set()
                 elif kind == "adaptation":
                     a = message.adaptation
-                    await asyncio.to_thread(service.adaptation_update, stream.node_id, a.job[:64], a.round,
+                    await asyncio.to_thread(service.adaptation_update, stream, a.job[:64], a.round,
                                             a.status[:32], list(a.delta), a.count, a.error)
                 elif kind == "filing":
                     f = message.filing

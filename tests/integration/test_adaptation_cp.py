@@ -48,7 +48,7 @@ def answer_round(sync, stream, updates):
     task = sync.pending(stream).adaptation
     assert task is not None
     delta, count = updates
-    sync.adaptation_update(stream.node_id, task.job, task.round, "ok", list(delta), count, "")
+    sync.adaptation_update(stream, task.job, task.round, "ok", list(delta), count, "")
     return task
 
 
@@ -71,12 +71,16 @@ def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed
     assert task.round == 0 and task.theta == job.theta and task.min_labels == 20
     assert sync.pending(a).adaptation is None  # answered: not sent again
     # A forged answer is refused and audited: too large, too few labels, wrong length, not a round.
-    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b * 5), 30, "")
-    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b), 3, "")
-    sync.adaptation_update("edge-b", job.job_id, 0, "ok", list(up_b[:-1]), 30, "")
-    sync.adaptation_update("edge-b", job.job_id, 7, "ok", list(up_b), 30, "")
+    sync.adaptation_update(b, job.job_id, 0, "ok", list(up_b * 5), 30, "")
+    sync.adaptation_update(b, job.job_id, 0, "ok", list(up_b), 3, "")
+    sync.adaptation_update(b, job.job_id, 0, "ok", list(up_b[:-1]), 30, "")
+    sync.adaptation_update(b, job.job_id, 7, "ok", list(up_b), 30, "")
+    elsewhere = connect(sync, "edge-other", manifest, "f" * 64)  # serves another version
+    assert sync.pending(elsewhere).adaptation is None
+    sync.adaptation_update(elsewhere, job.job_id, 0, "ok", list(up_b), 30, "")
     refused = [e for e in cp.store.audit_entries(50) if e[2] == "EdgeSync.Adaptation"]
-    assert len(refused) == 4 and not any(e[4] for e in refused)
+    assert len(refused) == 5 and not any(e[4] for e in refused)
+    assert "does not serve" in refused[0][3]
     assert ops.adaptations(manifest.name, "")[0][0].round == 0, "edge-b has not answered: the round is open"
     answer_round(sync, b, (up_b, 20))
     after_one = ops.adaptations("", job.job_id)[0][0]
@@ -119,7 +123,7 @@ def test_a_round_without_enough_updates_fails_the_job_naming_why(tmp_path, pushe
     a = connect(sync, "edge-a", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=3)
     task = sync.pending(a).adaptation
-    sync.adaptation_update("edge-a", task.job, 0, "too_few_labels", [], 7, "7 labelled samples, 50 needed")
+    sync.adaptation_update(a, task.job, 0, "too_few_labels", [], 7, "7 labelled samples, 50 needed")
     failed = ops.adaptations("", job.job_id)[0][0]
     assert failed.state == "failed"
     assert "0 edge(s) sent an update" in failed.error and "edge-a: too_few_labels (7)" in failed.error
@@ -155,7 +159,7 @@ def test_epsilon_picks_the_noise_and_the_ledger_keeps_the_lineage_within_it(tmp_
     size = adaptation.size(job.dimension)
     noisy = adaptation.noised(adaptation.clip(np.ones(size), job.clip), job.noise_multiplier, job.clip,
                               np.random.default_rng(1))
-    sync.adaptation_update("edge-a", task.job, 0, "ok", list(noisy), 60, "")
+    sync.adaptation_update(a, task.job, 0, "ok", list(noisy), 60, "")
     assert not [e for e in cp.store.audit_entries(50) if e[2] == "EdgeSync.Adaptation"], "the noisy update counts"
     closed = ops.adaptations("", job.job_id)[0][0]
     # One edge's noise at this epsilon wrecks the head: the candidate then fails its golden examples
