@@ -12,7 +12,7 @@ import json
 import msgspec
 
 from control_plane.adaptation import Job, LedgerRow
-from control_plane.errors import InvalidArgument, NotFound
+from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.model_quality import Comparison, canaries
 from control_plane.apps import Issued
 from control_plane.ledger import RequestStatus
@@ -95,6 +95,12 @@ class OperatorService:
 
     # --- adaptation -------------------------------------------------------------------------
     def adapt(self, name: str, version: str, **options) -> Job:
+        row = self.cp.store.model(name=name, version=version)
+        serving = [v.node.node_id for v in self.cp.nodes.views(self.cp.now())
+                   if v.state == "connected" and row is not None and v.node.model_sha == row.manifest_sha]
+        if row is not None and not serving:
+            raise FailedPrecondition(f"no connected edge serves {name} {version}: its labels are on the edges "
+                                     f"that served it (control-plane models status {name})")
         job = self.cp.adaptations.start(name, version, now=self.cp.now(), **options)
         self.cp.wake_all()  # the first round goes out to the edges now
         return job

@@ -57,9 +57,11 @@ def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed
     cp, sync, ops = started(tmp_path, tar)
     with pytest.raises(NotFound, match="no pushed model"):
         ops.adapt(manifest.name, "9.9.9", rounds=2)
+    with pytest.raises(FailedPrecondition, match="no connected edge serves"):
+        ops.adapt(manifest.name, manifest.version, rounds=2)
+    a, b = connect(sync, "edge-a", manifest, sha), connect(sync, "edge-b", manifest, sha)
     with pytest.raises(InvalidArgument, match="--min-labels"):
         ops.adapt(manifest.name, manifest.version, rounds=2, min_labels=3)
-    a, b = connect(sync, "edge-a", manifest, sha), connect(sync, "edge-b", manifest, sha)
     job = ops.adapt(manifest.name, manifest.version, rounds=2, clip=1.0)
     with pytest.raises(FailedPrecondition, match="already has an adaptation running"):
         ops.adapt(manifest.name, manifest.version, rounds=1)
