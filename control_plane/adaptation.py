@@ -44,6 +44,7 @@ log = logging.getLogger("control_plane.adaptation")
 
 MAX_ROUNDS = 100
 MAX_STEPS = 50
+BUILD_TIMEOUT_S = 600.0  # a candidate still "building" after this: its writer stopped (a restart)
 
 
 class RoundInfo(msgspec.Struct, kw_only=True):
@@ -222,7 +223,8 @@ class Adaptations:
         return None
 
     def running(self) -> bool:
-        return bool(self.store.adaptation_bodies(running=True))
+        """Whether a job has a round open or a candidate being written."""
+        return bool(self.store.adaptation_bodies(running=True) or self.store.adaptation_bodies(state="building"))
 
     def receive(self, node_id: str, serving_sha: str, job_id: str, round_: int, status: str, delta: list[float],
                 count: int, now: float) -> str:
@@ -257,6 +259,12 @@ class Adaptations:
         for body in self.store.adaptation_bodies(running=True):
             job = _JOB.decode(body)
             if self._close_round(job, now, serving):
+                changed.append(job)
+        for body in self.store.adaptation_bodies(state="building"):
+            job = _JOB.decode(body)
+            if now - job.updated_at > BUILD_TIMEOUT_S and self._finish(
+                    job, now, state="failed", expected="building",
+                    error="the control plane stopped while writing the candidate; run the job again"):
                 changed.append(job)
         return changed
 

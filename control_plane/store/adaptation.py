@@ -20,7 +20,8 @@ class AdaptationStore:
                            [(name, job_id, r, sigma, now) for r, sigma in enumerate(sigmas)])
             return True
 
-    def adaptation_bodies(self, *, name: str = "", job_id: str = "", running: bool = False) -> list[str]:
+    def adaptation_bodies(self, *, name: str = "", job_id: str = "", running: bool = False,
+                          state: str = "") -> list[str]:
         where, args = [], []
         if name:
             where.append("name = ?")
@@ -30,6 +31,9 @@ class AdaptationStore:
             args.append(job_id)
         if running:
             where.append("state = 'running'")
+        if state:
+            where.append("state = ?")
+            args.append(state)
         sql = "SELECT body FROM adaptation_jobs" + (" WHERE " + " AND ".join(where) if where else "")
         return [r[0] for r in self._rows(sql + " ORDER BY created_at", tuple(args))]
 

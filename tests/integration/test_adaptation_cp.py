@@ -6,6 +6,7 @@ side is tested in test_adaptation_edge.py and end to end in tests/e2e/test_adapt
 import shutil
 import tarfile
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -146,6 +147,18 @@ def test_a_round_closes_at_its_timeout_with_whoever_answered(tmp_path, pushed):
     clock[0] += 6
     sync.advance_adaptations()
     assert ops.adaptations("", job.job_id)[0][0].round == 1
+    # A replica that stopped while writing the candidate leaves the job "building": it fails after
+    # a while, so the model name is free for a new job.
+    stuck = ops.adaptations("", job.job_id)[0][0]
+    body = msgspec.json.encode(msgspec.structs.replace(stuck, state="building", round=2)).decode()
+    assert cp.store.update_adaptation(job.job_id, body, "building", 2, expected_state="running", expected_round=1,
+                                      now=clock[0])
+    clock[0] += 601
+    sync.advance_adaptations()
+    failed = ops.adaptations("", job.job_id)[0][0]
+    assert failed.state == "failed" and "stopped while writing" in failed.error
+    assert not cp.adaptations.running()
+    assert cp.store.add_adaptation("adapt-next", manifest.name, "{}", [0.0], clock[0]), "the name is free again"
     cp.close()
 
 
