@@ -19,6 +19,7 @@ from sentiedge_core import adaptation, signing
 from sentiedge_core.bundle import pack, read_manifest, sha256_file
 from sentiedge_core.inference import SentimentModel
 from sentiedge_core.stages import read_head
+from tests.bundles import head_inside_graph
 
 
 def plane(tmp_path, **extra) -> ControlPlane:
@@ -117,6 +118,17 @@ def test_rounds_average_by_count_and_leave_a_verified_candidate(tmp_path, pushed
     assert np.allclose(theta, expected, atol=1e-9)
     SentimentModel(out)  # digests and golden examples
     assert ops.rollout(manifest.name, done.candidate, 50, [], False)[0].rollout.percent == 50
+    cp.close()
+
+
+def test_a_bundle_with_its_head_inside_the_graph_cannot_be_adapted(tmp_path, pushed, bundle_dir):
+    tar, manifest, sha = pushed
+    old = head_inside_graph(bundle_dir, tmp_path / "old")
+    pack(old, tmp_path / "old.tar")
+    cp, sync, ops = started(tmp_path, tmp_path / "old.tar")
+    connect(sync, "edge-a", read_manifest(old), sha256_file(old / "manifest.json"))
+    with pytest.raises(FailedPrecondition, match="keeps its classification head inside the transformer graph"):
+        ops.adapt(manifest.name, "1.2.9", rounds=1)
     cp.close()
 
 

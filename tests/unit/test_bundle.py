@@ -8,6 +8,7 @@ import pytest
 from sentiedge_core.bundle import verify
 from edge_node.errors import BundleError
 from sentiedge_core.inference import SentimentModel
+from tests.bundles import head_inside_graph
 
 
 @pytest.fixture
@@ -107,31 +108,7 @@ def test_golden_examples_that_no_longer_hold_are_refused(copy):
 def test_a_bundle_with_its_head_inside_the_graph_still_serves_the_same(copy, tmp_path):
     """Bundles before 1.3 end their transformer graph in logits: rebuilt here from the shipped
     one (its head folded back into the graph), they load and give the same margins."""
-    import onnx  # in the test extra
-    from onnx import helper, numpy_helper
-
-    head = json.loads((copy / "transformer-head.json").read_text())
-    graph_model = onnx.load(str(copy / "transformer.onnx"))
-    graph = graph_model.graph
-    graph.initializer.extend([numpy_helper.from_array(np.asarray(head["weights"], np.float32).T, "head_w"),
-                              numpy_helper.from_array(np.asarray(head["bias"], np.float32), "head_b")])
-    graph.node.extend([helper.make_node("MatMul", ["pooled", "head_w"], ["head_mm"]),
-                       helper.make_node("Add", ["head_mm", "head_b"], ["logits"])])
-    del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["batch", 2]))
-    old = tmp_path / "old"
-    shutil.copytree(copy, old)
-    onnx.save(graph_model, str(old / "transformer.onnx"))
-    (old / "transformer-head.json").unlink()
-
-    def old_style(m):
-        m["version"] = "1.2.9"
-        del m["files"]["transformer-head.json"]
-        m["files"]["transformer.onnx"] = hashlib.sha256((old / "transformer.onnx").read_bytes()).hexdigest()
-        for stage in m["stages"]:
-            stage.pop("head", None)
-
-    rewrite_manifest(old, old_style)
+    old = head_inside_graph(copy, tmp_path / "old")
     before, now = SentimentModel(old), SentimentModel(copy)  # golden examples pass on both
     assert before.transformer_stage.head is None
     texts = ["Great value for money.", "It broke after a day and support never answered."]
