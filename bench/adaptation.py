@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from google.protobuf import json_format  # noqa: E402
 
-from models.calibration import fit_temperature  # noqa: E402
+from models.calibration import fit_logistic, fit_temperature  # noqa: E402
 from models.cascade_fit import Margins, fit_cascade, negated  # noqa: E402
 from models.data import load_corpus  # noqa: E402
 from protos.sentiedge.v1 import sync_pb2  # noqa: E402
@@ -91,11 +91,9 @@ def export_encoder(out: Path) -> Path:
     return out / "transformer.onnx"
 
 
-def fit_head(pooled: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> Head:
-    x = np.c_[pooled, np.ones(len(y))]
-    w = np.zeros(x.shape[1])
-    for _ in range(25):
-        w = adaptation._newton_step(x, y.astype(float), w, np.zeros_like(w), l2)
+def fit_head(pooled: np.ndarray, y: np.ndarray) -> Head:
+    """Logistic regression on the pooled outputs (models.calibration.fit_logistic), as a 2-row head."""
+    w = np.asarray(fit_logistic(pooled, y))
     return Head(weights=[(-w[:-1] / 2).tolist(), (w[:-1] / 2).tolist()], bias=[-w[-1] / 2, w[-1] / 2])
 
 

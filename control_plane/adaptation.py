@@ -216,7 +216,7 @@ class Adaptations:
     # --- edges ----------------------------------------------------------------------------------
     def task_for(self, serving_sha: str) -> adaptation.Round | None:
         """The open round an edge serving ``serving_sha`` should work on, if any."""
-        for body in self.store.adaptation_bodies(running=True):
+        for body in self.store.adaptation_bodies(state="running"):
             job = _JOB.decode(body)
             if job.base_sha == serving_sha and job.round < job.rounds:
                 return job.task()
@@ -224,7 +224,7 @@ class Adaptations:
 
     def running(self) -> bool:
         """Whether a job has a round open or a candidate being written."""
-        return bool(self.store.adaptation_bodies(running=True) or self.store.adaptation_bodies(state="building"))
+        return self.store.adaptation_active()
 
     def receive(self, node_id: str, serving_sha: str, job_id: str, round_: int, status: str, delta: list[float],
                 count: int, now: float) -> str:
@@ -233,9 +233,9 @@ class Adaptations:
         if not jobs or jobs[0].state != "running" or jobs[0].round != round_:
             return "not an open round"
         job = jobs[0]
-        if status == "ok" and serving_sha != job.base_sha:
-            return "the node does not serve the version being adapted"
         if status == "ok":
+            if serving_sha != job.base_sha:
+                return "the node does not serve the version being adapted"
             values = np.asarray(delta, np.float64)
             if values.shape != (adaptation.size(job.dimension),) or not np.isfinite(values).all():
                 return f"an update needs {adaptation.size(job.dimension)} finite values"
@@ -256,7 +256,7 @@ class Adaptations:
         """Close every round that is complete (``serving``: connected node → manifest sha);
         returns the jobs that changed."""
         changed = []
-        for body in self.store.adaptation_bodies(running=True):
+        for body in self.store.adaptation_bodies(state="running"):
             job = _JOB.decode(body)
             if self._close_round(job, now, serving):
                 changed.append(job)

@@ -426,4 +426,3 @@ def add_parsers(commands, groups: dict) -> dict:
         command.setup(parser)
         parsers[name] = parser
     return parsers
-

@@ -95,10 +95,9 @@ class OperatorService:
 
     # --- adaptation -------------------------------------------------------------------------
     def adapt(self, name: str, version: str, **options) -> Job:
-        row = self.cp.store.model(name=name, version=version)
-        serving = [v.node.node_id for v in self.cp.nodes.views(self.cp.now())
-                   if v.state == "connected" and row is not None and v.node.model_sha == row.manifest_sha]
-        if row is not None and not serving:
+        row = self.cp.store.model(name=name, version=version)  # None: start() says what is missing
+        if row is not None and not any(v.state == "connected" and v.node.model_sha == row.manifest_sha
+                                       for v in self.cp.nodes.views(self.cp.now())):
             raise FailedPrecondition(f"no connected edge serves {name} {version}: its labels are on the edges "
                                      f"that served it (control-plane models status {name})")
         job = self.cp.adaptations.start(name, version, now=self.cp.now(), **options)

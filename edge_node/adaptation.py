@@ -11,8 +11,9 @@ with that change and a count. Texts, features, labels and per-sample values stay
 An edge with fewer than ``EDGE_ADAPT_MIN_LABELS`` (at least 10) labels answers
 ``too_few_labels``. With ``EDGE_ADAPT_MAX_EPSILON`` the edge keeps its own privacy ledger per
 model name and declines (``budget_spent``) a round without noise or one that would take it past
-that budget: it does not have to trust the control plane's ledger. The answer to a round is stored and resent unchanged if the control plane
-asks again (a reconnect): training again would draw fresh noise and spend privacy twice.
+that budget: it does not have to trust the control plane's ledger. The answer to a round is
+stored and resent unchanged if the control plane asks again (a reconnect): training again would
+draw fresh noise and spend privacy twice.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ FEATURE_BATCH = 16
 class Answer(Stored, kw_only=True):
     job: str
     round: int
-    status: str  # ok, too_few_labels, not_serving, failed
+    status: str  # ok, too_few_labels, not_serving, budget_spent, failed
     delta: list[float] = []
     count: int = 0
     error: str = ""
@@ -55,9 +56,13 @@ class EdgeAdaptation:
         self.max_labels = max_labels
         self.max_epsilon = max_epsilon
 
+    def _coefficient(self, name: str) -> float:
+        """The RDP coefficient this edge has spent on a model name (rounds answered with an update)."""
+        return float(self.store.value(f"adapt_spent|{name}", 0.0))
+
     def spent(self, name: str) -> float:
-        """This edge's own ε so far for a model name (rounds it answered with an update)."""
-        return adaptation.epsilon(float(self.store.value(f"adapt_spent|{name}", 0.0)), DELTA)
+        """This edge's own ε so far for a model name."""
+        return adaptation.epsilon(self._coefficient(name), DELTA)
 
     def answer(self, task: Round, model: SentimentModel) -> Answer:
         """The stored answer to this round, else a new one (stored before it is returned)."""
@@ -74,9 +79,8 @@ class EdgeAdaptation:
             with self.store.transaction():  # the answer and what it cost, together
                 self.store.put(key, answer, ttl=7 * 86400)
                 if task.noise_multiplier > 0:
-                    spent = float(self.store.value(f"adapt_spent|{task.name}", 0.0))
-                    self.store.set_value(f"adapt_spent|{task.name}",
-                                         spent + adaptation.rdp_coefficient(1, task.noise_multiplier))
+                    self.store.set_value(f"adapt_spent|{task.name}", self._coefficient(task.name)
+                                         + adaptation.rdp_coefficient(1, task.noise_multiplier))
         return answer
 
     def _train(self, task: Round, model: SentimentModel) -> Answer:
@@ -97,12 +101,11 @@ class EdgeAdaptation:
         if self.max_epsilon:
             if task.noise_multiplier <= 0:
                 return declined("budget_spent", "this edge answers only rounds with noise (EDGE_ADAPT_MAX_EPSILON)")
-            after = float(self.store.value(f"adapt_spent|{task.name}", 0.0)) + \
-                adaptation.rdp_coefficient(1, task.noise_multiplier)
-            if adaptation.epsilon(after, DELTA) > self.max_epsilon:
-                return declined("budget_spent", f"the round would take this edge to epsilon "
-                                                f"{adaptation.epsilon(after, DELTA):.3g}, over EDGE_ADAPT_MAX_EPSILON "
-                                                f"{self.max_epsilon:g}")
+            after = adaptation.epsilon(self._coefficient(task.name)
+                                       + adaptation.rdp_coefficient(1, task.noise_multiplier), DELTA)
+            if after > self.max_epsilon:
+                return declined("budget_spent", f"the round would take this edge to epsilon {after:.3g}, over "
+                                                f"EDGE_ADAPT_MAX_EPSILON {self.max_epsilon:g}")
         data = self.examples(model)
         need = max(self.min_labels, task.min_labels)
         if data is None or len(data) < need:

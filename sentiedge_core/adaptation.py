@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 
 from protos.sentiedge.v1 import common_pb2, sync_pb2
-from sentiedge_core.bundle import CascadeSpec, RouteSpec
+from sentiedge_core.bundle import CascadeSpec
 from sentiedge_core.cascade import is_long, sigmoid
 from sentiedge_core.stages import Head
 
@@ -94,11 +94,9 @@ def apply(head: Head, spec: CascadeSpec, theta: np.ndarray) -> tuple[Head, Casca
     new_head = Head(weights=[(w[0] - dv).tolist(), (w[1] + dv).tolist()],
                     bias=[head.bias[0] - dc, head.bias[1] + dc])
 
-    def route(r: RouteSpec, stacker: np.ndarray) -> RouteSpec:
-        return RouteSpec(temperature=r.temperature, threshold=r.threshold, stacker=[float(x) for x in stacker])
-
-    new_spec = CascadeSpec(**{**{f: getattr(spec, f) for f in spec.__struct_fields__},
-                              "short": route(spec.short, short), "long": route(spec.long, long)})
+    new_spec = msgspec.structs.replace(
+        spec, short=msgspec.structs.replace(spec.short, stacker=[float(x) for x in short]),
+        long=msgspec.structs.replace(spec.long, stacker=[float(x) for x in long]))
     return new_head, new_spec
 
 

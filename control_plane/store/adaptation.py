@@ -20,8 +20,7 @@ class AdaptationStore:
                            [(name, job_id, r, sigma, now) for r, sigma in enumerate(sigmas)])
             return True
 
-    def adaptation_bodies(self, *, name: str = "", job_id: str = "", running: bool = False,
-                          state: str = "") -> list[str]:
+    def adaptation_bodies(self, *, name: str = "", job_id: str = "", state: str = "") -> list[str]:
         where, args = [], []
         if name:
             where.append("name = ?")
@@ -29,13 +28,15 @@ class AdaptationStore:
         if job_id:
             where.append("job_id = ?")
             args.append(job_id)
-        if running:
-            where.append("state = 'running'")
         if state:
             where.append("state = ?")
             args.append(state)
         sql = "SELECT body FROM adaptation_jobs" + (" WHERE " + " AND ".join(where) if where else "")
         return [r[0] for r in self._rows(sql + " ORDER BY created_at", tuple(args))]
+
+    def adaptation_active(self) -> bool:
+        """Whether any job has a round open or a candidate being written (asked on every heartbeat)."""
+        return bool(self._rows("SELECT 1 FROM adaptation_jobs WHERE state IN ('running', 'building') LIMIT 1"))
 
     def update_adaptation(self, job_id: str, body: str, state: str, round_: int, *, expected_state: str,
                           expected_round: int, now: float) -> bool:

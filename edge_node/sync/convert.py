@@ -83,4 +83,3 @@ def apps(message: sync_pb2.AppSet) -> AppSet:
                                  not_after=k.not_after) for k in a.signing_keys],
         server_keys=[ServerKey(name=k.name, sha256=k.sha256, scopes=list(k.scopes), revoked_at=k.revoked_at)
                      for k in a.server_keys]) for a in message.apps])
-

@@ -354,7 +354,7 @@ def test_adaptation_jobs_updates_ledger_and_unsigned_candidates_on_both_backends
     assert not store.add_adaptation("adapt-2", "m", "{}", [1.0], 11.0), "one running job per model name"
     assert store.add_adaptation("adapt-3", "other", "{}", [3.0], 12.0)
     assert store.adaptation_bodies(name="m") == ['{"x": 1}']
-    assert len(store.adaptation_bodies(running=True)) == 2
+    assert len(store.adaptation_bodies(state="running")) == 2 and store.adaptation_active()
     # Compare-and-set on (state, round): a second replica's stale update changes nothing.
     assert store.update_adaptation("adapt-1", '{"x": 2}', "running", 1, expected_state="running", expected_round=0,
                                    now=13.0)
