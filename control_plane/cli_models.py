@@ -86,7 +86,6 @@ async def _pull_bundle(args, rpc: Rpc):
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"control-plane: {out} exists and is not empty")
-    out.mkdir(parents=True, exist_ok=True)
     size = 0
     with tempfile.TemporaryDirectory() as tmp:
         tar = Path(tmp) / "bundle.tar"
@@ -95,6 +94,7 @@ async def _pull_bundle(args, rpc: Rpc):
                                                metadata=rpc.metadata):
                 fh.write(chunk.data)
                 size += len(chunk.data)
+        out.mkdir(parents=True, exist_ok=True)  # only once the whole bundle arrived
         unpack(tar, out)
     manifest = verify(out)
     return _pb().ModelInfo(model=common_pb2.ModelRef(name=manifest.name, version=manifest.version),

@@ -151,6 +151,11 @@ def test_with_trusted_keys_a_candidate_is_served_only_once_the_operator_signed_i
     # Not servable unsigned, whatever the operator asks.
     refused = run(*operator_args(cp), "models", "rollout", "sentiedge-sentiment", candidate)
     assert refused.returncode == 1 and "awaiting a signature" in refused.stderr
+    # Only an operator may pull a stored bundle.
+    stranger = [x if x != operator_args(cp)[3] else "not-a-token" for x in operator_args(cp)]
+    denied = run(*stranger, "models", "pull", "sentiedge-sentiment", candidate, "--out", str(tmp_path / "stolen"))
+    assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
+    assert not (tmp_path / "stolen").exists()
     # Pull it, sign it with the key the control plane never held, push it back: now it rolls out.
     pulled = tmp_path / "candidate"
     got = run(*operator_args(cp), "models", "pull", "sentiedge-sentiment", candidate, "--out", str(pulled))
