@@ -11,6 +11,8 @@ ratios compare like with like on whatever machine runs it:
                                       fp32 with the same fine-tuned weights
   (e) transformer alone batched    vs unbatched (does batching pay for that stage?)
   (f) fast stage alone batched     vs unbatched (and for this one?)
+  (g) cascade                      vs the same cascade on another bundle (``--baseline-bundle``,
+                                      e.g. the previous release: does a new model cost throughput?)
 The cascade runs with the shipped defaults of ``EdgeSettings`` (fast stage batched, transformer
 one text per run, no waiting for batches to fill); "batched" elsewhere means up to 64 texts
 (fast) or 8 (transformer) per run.
@@ -201,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accuracy-texts", type=int, default=1706, help="RT test texts for the accuracy check")
     parser.add_argument("--imdb-texts", type=int, default=500, help="IMDB test reviews for the accuracy check")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "inference.json")
+    parser.add_argument("--baseline-bundle", type=Path, help="(g): compare the shipped cascade with this bundle's")
     args = parser.parse_args(argv)
 
     cores = os.cpu_count() or 1
@@ -238,12 +241,18 @@ def main(argv: list[str] | None = None) -> int:
         systems["cascade fp32 (shipped)"] = lambda: Cascade(fp32, shipped)
     if have_hf:
         systems["HF pipeline torch fp32"] = lambda: HuggingFacePipeline(checkpoint, cores)
+    if args.baseline_bundle:
+        baseline = SentimentModel(args.baseline_bundle, threads=1)
+        systems[f"cascade int8 {baseline.version} (baseline)"] = lambda: Cascade(baseline, shipped)
     pairs = [("a", "micro-batching (shipped vs none)", "cascade int8 (shipped)", "cascade int8 one run/request"),
              ("b", "int8 vs fp32", "cascade int8 (shipped)", "cascade fp32 (shipped)"),
              ("c", "cascade vs transformer alone", "cascade int8 (shipped)", "transformer int8 (shipped)"),
              ("d", "cascade vs HF pipeline", "cascade int8 (shipped)", "HF pipeline torch fp32"),
              ("e", "transformer batching", "transformer int8 batched", "transformer int8 one run/request"),
              ("f", "fast-stage batching", "fast int8 batched", "fast int8 one run/request")]
+    if args.baseline_bundle:
+        pairs.append(("g", f"{int8.version} vs {baseline.version}", "cascade int8 (shipped)",
+                      f"cascade int8 {baseline.version} (baseline)"))
 
     results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}}
     print(f"{'system':<36}{'conc':>5}{'texts/s':>10}{'mean ms':>9}{'p50 ms':>9}{'p99 ms':>9}")
@@ -280,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     pick = np.random.default_rng(0).permutation(len(imdb))[: args.imdb_texts]
     checks = {"rt": (texts[:n], test.y[:n]), "imdb": ([imdb.texts[i] for i in pick], imdb.y[pick])}
     results["accuracy"] = {}
-    scored = ["cascade int8 (shipped)"] + (["HF pipeline torch fp32"] if have_hf and "fine-tuned" in hf_from else [])
+    scored = ["cascade int8 (shipped)"] + (["HF pipeline torch fp32"] if have_hf and "fine-tuned" in hf_from else []) \
+        + [name for name in systems if name.endswith("(baseline)")]
     for name in [s for s in scored if s in systems]:
         for split, (xs, ys) in checks.items():
             acc = asyncio.run(accuracy(systems[name](), xs, ys))

@@ -175,12 +175,15 @@ def export_onnx(checkpoint: Path, path: Path) -> Path:
     return path
 
 
-def quantize(fp32_path: Path, int8_path: Path) -> Path:
+def quantize(fp32_path: Path, int8_path: Path, *, reduce_range: bool = True) -> Path:
     """Per-channel dynamic int8 of the encoder's MatMuls; the classifier head stays fp32.
 
     On AVX2 CPUs without VNNI a whole-graph per-tensor quantization saturates and
-    collapses accuracy; per-channel weights with reduced range avoid that, and the
-    tiny head costs nothing to keep in fp32. The build gates the result on accuracy.
+    collapses accuracy; per-channel weights avoid that, and the tiny head costs nothing
+    to keep in fp32. ``reduce_range`` (7-bit weights) was the 1.x builds' setting; 1.4.0
+    uses the full 8 bits, which on a 2-core AVX2 host without VNNI kept its customer
+    validation accuracy at 0.913 against 0.931 in fp32 where 7 bits gave 0.875.
+    Every build gates the result on accuracy against fp32.
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -188,7 +191,7 @@ def quantize(fp32_path: Path, int8_path: Path) -> Path:
     graph = onnx.load(str(fp32_path)).graph
     head = [n.name for n in graph.node if "classifier" in n.name or "pooler" in n.name]
     quantize_dynamic(
-        str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+        str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
         op_types_to_quantize=["MatMul", "Gather"], nodes_to_exclude=head,
     )
     return int8_path

@@ -46,3 +46,53 @@ def test_the_lexicon_source_is_human_rated_words_labelled_by_sign_and_never_an_e
         with path.open() as fh:
             held_out |= {row["text"].strip().lower() for row in csv.DictReader(fh)}
     assert not {t.lower() for t in lexicon.texts} & held_out
+
+
+def test_customer_training_texts_are_balanced_and_far_from_every_evaluation_text():
+    """models/customer_train.csv is training data: no text of it may be a near copy
+    (word overlap 0.5 or more) of a validation, out-of-domain or everyday-floor text."""
+    import csv
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def rows(path):
+        with path.open() as fh:
+            return list(csv.DictReader(fh))
+
+    def words(text):
+        return set(re.findall(r"[a-z']+", text.lower()))
+
+    train = rows(root / "models" / "customer_train.csv")
+    held_out = [words(r["text"]) for path in (root / "models" / "customer_validation.csv",
+                                              root / "models" / "out_of_domain.csv",
+                                              root / "tests" / "data" / "everyday_short.csv") for r in rows(path)]
+    positives = sum(r["label"] == "1" for r in train)
+    assert len(train) >= 400 and abs(positives - len(train) / 2) <= 5
+    assert len({r["text"].lower() for r in train}) == len(train)
+    assert len({r["domain"] for r in train}) >= 10
+    near = [r["text"] for r in train
+            if max(len(words(r["text"]) & h) / len(words(r["text"]) | h) for h in held_out) >= 0.5]
+    assert near == []
+
+
+def test_the_continued_training_mix_holds_no_validation_test_or_floor_text():
+    import csv
+    from pathlib import Path
+
+    from models.continue_training import CONTINUE_RECIPE, training_mix
+
+    root = Path(__file__).resolve().parents[2]
+    corpus = load_corpus()
+    texts, labels = training_mix(corpus, CONTINUE_RECIPE)
+    with (root / "models" / "customer_train.csv").open() as fh:
+        customers = list(csv.DictReader(fh))
+    assert len(texts) == len(labels) == (len(corpus.train.only("rotten_tomatoes")) + CONTINUE_RECIPE["imdb_docs"]
+                                         + len(customers) * CONTINUE_RECIPE["customer_repeats"])
+    held_out = set(corpus.test.texts) | set(corpus.validation.texts)
+    for path in ("models/customer_validation.csv", "models/out_of_domain.csv", "tests/data/everyday_short.csv"):
+        with (root / path).open() as fh:
+            held_out |= {r["text"] for r in csv.DictReader(fh)}
+    assert not held_out & set(texts)
+    assert abs(sum(labels) / len(labels) - 0.5) < 0.02

@@ -1,0 +1,220 @@
+"""Build a release bundle around a new transformer checkpoint (``train`` extra).
+
+    python -m models.release CHECKPOINT --version 1.4.0 [--bundle models/sentiment-cascade] [--out DIR]
+
+Keeps the bundle's fast stage (``fast.onnx`` and its tokenizer, byte for byte) and replaces the
+transformer: the checkpoint is exported, quantized per channel to int8 and cut at the pooled
+output, the classification layer going to ``transformer-head.json`` (as in 1.3.0). Then, as
+``models.build`` does, on validation only: the transformer's temperature, the fast stage's
+length-bucket temperatures, each route's threshold and stacker with the thin-evidence rule,
+and the short route's stacker on mixed-domain validation (movie and customer texts). The test
+splits are scored as the edge serves them (int8, one text per run) and, for the quantization
+gate, in fp32; the hand-written out-of-domain texts the new bundle gets right become its golden
+examples. Everything the old bundle measured is printed beside the new figures. The bundle is
+written atomically, and only if the gates pass: int8 within a point of fp32, and the floors
+every release keeps (cascade accuracy on each movie test split, ECE, the everyday floor set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from sentiedge_core import BUNDLE_DIR, cascade, monitoring
+from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest
+from sentiedge_core.inference import SentimentModel
+from models.calibration import fit_temperature
+from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade, mixed_domain_short_stacker
+from models.cascade_metrics import bundle_margins
+from models.data import load_corpus, read_labelled_csv
+from models.metrics import report
+from models.split_head import HEAD_FILE, split_graph
+from models.thin_evidence import write
+
+HERE = Path(__file__).resolve().parent
+OUT_OF_DOMAIN = HERE / "out_of_domain.csv"
+CUSTOMER_VALIDATION = HERE / "customer_validation.csv"
+EVERYDAY = HERE.parent / "tests" / "data" / "everyday_short.csv"  # the floor: reported, never used to choose
+GATE_POINTS = 0.01
+# What every release must keep (tests/integration/test_model.py checks the shipped bundle against
+# the same floors): int8 cascade accuracy on each movie test split, its ECE, the everyday floor.
+FLOORS = {"rotten_tomatoes": 0.84, "imdb": 0.91}
+MAX_ECE = 0.05
+EVERYDAY_FLOOR = 0.85
+
+
+def transformer_files(checkpoint: Path, staging: Path) -> dict[str, Path]:
+    """int8 and fp32 encoder graphs cut at the pooled output, and the head (from the int8 export)."""
+    from models import transformer_stage
+
+    work = staging.with_name(staging.name + ".onnx")
+    work.mkdir(parents=True, exist_ok=True)
+    fp32 = transformer_stage.export_onnx(checkpoint, work / "model.fp32.onnx")
+    int8 = transformer_stage.quantize(fp32, work / "model.int8.onnx", reduce_range=False)
+    head = split_graph(int8, staging / "transformer.onnx")
+    (staging / HEAD_FILE).write_text(json.dumps(head))
+    split_graph(fp32, work / "pooled.fp32.onnx")
+    shutil.copy(checkpoint / "tokenizer.json", staging / "transformer-tokenizer.json")
+    return {"fp32": work / "pooled.fp32.onnx"}
+
+
+def fp32_transformer_report(bundle: Path, fp32_graph: Path, test, temperature: float) -> dict:
+    """The transformer stage alone on test with the fp32 encoder (for the quantization gate)."""
+    from sentiedge_core.stages import TransformerStage, read_head
+
+    stage = read_manifest(bundle).stage("transformer")
+    fp32 = TransformerStage(fp32_graph, bundle / stage.tokenizer, max_len=stage.max_len, max_windows=stage.max_windows,
+                            threads=2, head=read_head(bundle / stage.head))
+    margins = np.concatenate([fp32.margins(test.texts[i:i + 64]) for i in range(0, len(test.texts), 64)])
+    sources = np.asarray(test.sources)
+    return {s: {"transformer": report(cascade.fast_probability(margins[sources == s], temperature),
+                                      np.asarray(test.labels)[sources == s])} for s in sorted(set(test.sources))}
+
+
+def gate_failures(test_int8: dict, fp32: dict, everyday_accuracy: float) -> list[str]:
+    """Why a candidate may not ship (empty: it may): each int8 stage within GATE_POINTS of fp32,
+    and the floors every release keeps, on exact accuracies from the confusion matrices."""
+    def exact(r: dict) -> float:
+        c = r["confusion"]
+        return (c["true_negative"] + c["true_positive"]) / r["n"]
+
+    failures = []
+    for source, stages in test_int8.items():
+        for stage, r in fp32.get(source, {}).items():
+            if stage in stages and exact(r) - exact(stages[stage]) > GATE_POINTS:
+                failures.append(f"{stage} int8 on {source} is {exact(r) - exact(stages[stage]):.4f} below fp32")
+    for source, floor in FLOORS.items():
+        cascade_ = test_int8[source]["cascade"]
+        if exact(cascade_) < floor:
+            failures.append(f"cascade accuracy on {source} test is {exact(cascade_):.4f}, below the floor {floor}")
+        if cascade_["ece"] > MAX_ECE:
+            failures.append(f"cascade ECE on {source} test is {cascade_['ece']:.4f}, above {MAX_ECE}")
+    if everyday_accuracy < EVERYDAY_FLOOR:
+        failures.append(f"everyday floor set at {everyday_accuracy:.4f}, below {EVERYDAY_FLOOR}")
+    return failures
+
+
+def validation_figures(val: Margins, customers: Margins, spec) -> dict:
+    """The fitted cascade on validation, per movie source and on the customer texts."""
+    out = {}
+    for name, part in (("rotten_tomatoes", val.where(val.sources == "rotten_tomatoes")),
+                       ("imdb", val.where(val.sources == "imdb")), ("customers", customers)):
+        p, _ = cascade_probability(part, spec)
+        r = report(p, part.y)
+        out[name] = {"accuracy": r["accuracy"], "ece": r["ece"], "n": r["n"]}
+    out["mean_accuracy"] = round(float(np.mean([out[k]["accuracy"] for k in ("rotten_tomatoes", "imdb", "customers")])),
+                                 4)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.release", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--bundle", type=Path, default=BUNDLE_DIR, help="the bundle whose fast stage is kept")
+    parser.add_argument("--out", type=Path, default=BUNDLE_DIR)
+    parser.add_argument("--provenance", type=Path, help="JSON merged into the manifest's provenance")
+    parser.add_argument("--validate-only", action="store_true",
+                        help="stop after fitting on validation and print the candidate's validation figures "
+                             "(how candidates are compared; test is not scored)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    old = read_manifest(args.bundle)
+    staging = Path("build") / f"release-{args.version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name in ("fast.onnx", "fast-tokenizer.json"):
+        shutil.copy2(args.bundle / name, staging / name)
+    graphs = transformer_files(args.checkpoint, staging)
+    files = ["fast-tokenizer.json", "fast.onnx", HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
+    draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files})
+    write(staging, staging, draft)
+    model = SentimentModel(staging, threads=args.threads, check_golden=False)
+
+    corpus = load_corpus()
+    val = bundle_margins(model, corpus.validation, "validation int8")
+    transformer_t = fit_temperature(val.transformer, val.y)
+    spec, routes = fit_cascade(val, old.cascade.long_text_tokens)
+    customers = read_labelled_csv(str(CUSTOMER_VALIDATION))
+    cust = bundle_margins(model, customers, "customer validation")
+    spec = msgspec.structs.replace(spec, short=msgspec.structs.replace(
+        spec.short, stacker=mixed_domain_short_stacker(spec, val, cust)))
+    stages = [msgspec.structs.replace(s, temperature=transformer_t) if s.name == "transformer" else s
+              for s in old.stages]
+    draft = msgspec.structs.replace(draft, cascade=spec, stages=stages)
+    if args.validate_only:
+        print(json.dumps({"checkpoint": str(args.checkpoint), "validation_int8": validation_figures(val, cust, spec)}))
+        return 0
+    write(staging, staging, draft)
+    model = SentimentModel(staging, threads=args.threads, check_golden=False)
+
+    test = bundle_margins(model, corpus.test, "test int8")
+    test_int8 = evaluate(test, spec, transformer_t)
+    p_all, escalated = cascade_probability(test, spec)
+    fp32 = fp32_transformer_report(staging, graphs["fp32"], corpus.test, transformer_t)
+    for source, stages_ in old.metrics.get("test_fp32", {}).items():  # the fast stage is the same file
+        if "fast" in stages_ and source in fp32:
+            fp32[source]["fast"] = stages_["fast"]
+    extra = {}
+    for key, path in (("out_of_domain_int8", OUT_OF_DOMAIN), ("customer_validation_int8", CUSTOMER_VALIDATION),
+                      ("everyday_floor_int8", EVERYDAY)):
+        split = read_labelled_csv(str(path))
+        m = bundle_margins(model, split, key)
+        p, esc = cascade_probability(m, spec)
+        extra[key] = (split, p, report(p, m.y) | {"escalation_rate": round(float(esc.mean()), 4)})
+    failures = gate_failures(test_int8, fp32, extra["everyday_floor_int8"][2]["accuracy"])
+    ood, p_ood, _ = extra["out_of_domain_int8"]
+    golden = [Golden(text=t, label="positive" if y else "negative")
+              for t, y, p in zip(ood.texts, ood.labels, p_ood) if (p >= 0.5) == bool(y)]
+
+    metrics = dict(old.metrics)
+    metrics.update({
+        "test_int8": test_int8,
+        "test_fp32": fp32,
+        "test_overall_int8": report(p_all, test.y) | {"escalation_rate": round(float(escalated.mean()), 4)},
+        "validation_routes": routes,
+        "out_of_domain_int8": extra["out_of_domain_int8"][2] | {"note": old.metrics["out_of_domain_int8"]["note"]},
+        "customer_validation_int8": extra["customer_validation_int8"][2]
+        | {"note": "160 hand-written customer texts; validation (the short route's stacker is fitted on them)"},
+        "everyday_floor_int8": extra["everyday_floor_int8"][2]
+        | {"note": "tests/data/everyday_short.csv, 120 texts; a floor, never used to fit or choose"},
+        "note": f"{args.version}: transformer replaced ({args.checkpoint.name}); every figure measured on this bundle",
+    })
+    provenance = dict(old.provenance)
+    if args.provenance:
+        provenance.update(json.loads(args.provenance.read_text()))
+    manifest = msgspec.structs.replace(
+        draft, golden=golden, metrics=metrics, provenance=provenance,
+        reference=monitoring.reference_of(p_all.tolist(), old.labels),
+        created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat())
+
+    print(f"\n{'':34}{old.version:>10}{args.version:>10}")
+    for source, stages_ in test_int8.items():
+        for stage, r in stages_.items():
+            before = old.metrics["test_int8"][source][stage]
+            print(f"{source + ' ' + stage + ' acc':34}{before['accuracy']:>10.4f}{r['accuracy']:>10.4f}")
+            print(f"{source + ' ' + stage + ' ece':34}{before['ece']:>10.4f}{r['ece']:>10.4f}")
+    for key in ("out_of_domain_int8", "customer_validation_int8", "everyday_floor_int8"):
+        r = extra[key][2]
+        print(f"{key + ' acc / ece':34}{'':>10}{r['accuracy']:>6.4f} / {r['ece']:.4f}")
+    print(f"transformer temperature {transformer_t:.3f}; routes {json.dumps(routes)}; {len(golden)} golden examples")
+    if failures:
+        print("RELEASE GATE FAILED, nothing written:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    write(staging, args.out, manifest)
+    SentimentModel(args.out, threads=args.threads)  # digests and golden examples check out
+    print(f"wrote {args.out}: {manifest.name} {manifest.version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
