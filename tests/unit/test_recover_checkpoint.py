@@ -69,22 +69,32 @@ def test_every_weight_is_recovered_with_its_torch_shape(weights):
     assert all(v.dtype == np.float32 and np.isfinite(v).all() for v in weights.values())
 
 
-def test_a_numpy_forward_over_the_recovered_weights_gives_the_graphs_pooled_output(weights):
+def test_a_numpy_forward_over_the_recovered_weights_gives_the_graphs_margins(weights):
+    import json
+
+    head = json.loads((BUNDLE_DIR / "transformer-head.json").read_text())
+    w, b = np.asarray(head["weights"]), np.asarray(head["bias"])
     encoder = WindowEncoder(BUNDLE_DIR / "transformer-tokenizer.json", max_len=128, max_windows=1)
     session = ort.InferenceSession(str(BUNDLE_DIR / "transformer.onnx"), providers=["CPUExecutionProvider"])
-    texts = ("The refund was processed quickly and the agent was kind.", "Broke after a week, never again.")
     swapped = dict(weights)  # the mistake a wrong match would make: query and key exchanged
     for role, other in (("query", "key"), ("key", "query")):
         swapped[f"bert.encoder.layer.0.attention.self.{role}.weight"] = weights[
             f"bert.encoder.layer.0.attention.self.{other}.weight"]
-    right = wrong = 0.0
+
+    def margin(pooled):
+        logits = w @ pooled + b
+        return float(logits[1] - logits[0])
+
+    texts = ["The refund was processed quickly and the agent was kind.", "Broke after a week, never again.",
+             "A dull, lifeless film.", "Loved every minute of it.", "The app keeps crashing.",
+             "Great value for money.", "Worst hotel ever.", "Setup took five minutes."]
+    graph, ours, wrong = [], [], []
     for text in texts:
-        window = encoder.windows_of(encoder.token_ids([text])[0])[0]
-        ids = np.asarray([window], dtype=np.int64)
-        graph = session.run(["pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-        ours = _pooled(weights, ids[0])
-        # The graph quantizes activations per run (dynamic int8); the weights are the same.
-        assert np.corrcoef(graph, ours)[0, 1] > 0.99
-        right += np.linalg.norm(graph - ours) / np.linalg.norm(graph)
-        wrong += np.linalg.norm(graph - _pooled(swapped, ids[0])) / np.linalg.norm(graph)
-    assert right < 0.7 * wrong
+        ids = np.asarray([encoder.windows_of(encoder.token_ids([text])[0])[0]], dtype=np.int64)
+        graph.append(margin(session.run(["pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]))
+        ours.append(margin(_pooled(weights, ids[0])))
+        wrong.append(margin(_pooled(swapped, ids[0])))
+    # The graph quantizes activations per run (dynamic int8); the weights are the same.
+    assert np.corrcoef(graph, ours)[0, 1] > 0.99
+    assert np.abs(np.subtract(graph, ours)).max() < 1.0
+    assert np.abs(np.subtract(graph, wrong)).max() > 2.0
