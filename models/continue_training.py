@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoints import cached
+from models.checkpoints import cached, transformer_training_set
 from models.data import Split, load_corpus, read_labelled_csv
 from models.metrics import report
+from models.thin_evidence import CUSTOMER_VALIDATION
 
 CUSTOMER_TRAIN = Path(__file__).resolve().parent / "customer_train.csv"
-CUSTOMER_VALIDATION = Path(__file__).resolve().parent / "customer_validation.csv"
 CONTINUE_RECIPE = {
     "from": "bundle",
     "imdb_docs": 1500,
@@ -49,13 +49,10 @@ CONTINUE_RECIPE = {
 
 
 def training_mix(corpus, recipe: dict) -> tuple[list[str], list[int]]:
-    rt = corpus.train.only("rotten_tomatoes")
-    imdb = corpus.train.only("imdb")
-    pick = np.random.default_rng(13).permutation(len(imdb))[: recipe["imdb_docs"]]
+    texts, labels = transformer_training_set(corpus, recipe)  # every RT snippet + the seeded IMDB subset
     customers = read_labelled_csv(str(CUSTOMER_TRAIN))
-    texts = rt.texts + [imdb.texts[i] for i in pick] + customers.texts * recipe["customer_repeats"]
-    labels = rt.labels + [imdb.labels[i] for i in pick] + customers.labels * recipe["customer_repeats"]
-    return texts, labels
+    return (texts + customers.texts * recipe["customer_repeats"],
+            labels + customers.labels * recipe["customer_repeats"])
 
 
 def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads: int) -> Path:
