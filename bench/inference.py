@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if have_hf:
         systems["HF pipeline torch fp32"] = lambda: HuggingFacePipeline(checkpoint, cores)
     if args.baseline_bundle:
-        baseline = SentimentModel(args.baseline_bundle, threads=1)
-        systems[f"cascade int8 {baseline.version} (baseline)"] = lambda: Cascade(baseline, shipped)
+        previous = SentimentModel(args.baseline_bundle, threads=1)
+        systems[f"cascade int8 {previous.version} (baseline)"] = lambda: Cascade(previous, shipped)
     pairs = [("a", "micro-batching (shipped vs none)", "cascade int8 (shipped)", "cascade int8 one run/request"),
              ("b", "int8 vs fp32", "cascade int8 (shipped)", "cascade fp32 (shipped)"),
              ("c", "cascade vs transformer alone", "cascade int8 (shipped)", "transformer int8 (shipped)"),
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
              ("e", "transformer batching", "transformer int8 batched", "transformer int8 one run/request"),
              ("f", "fast-stage batching", "fast int8 batched", "fast int8 one run/request")]
     if args.baseline_bundle:
-        pairs.append(("g", f"{int8.version} vs {baseline.version}", "cascade int8 (shipped)",
-                      f"cascade int8 {baseline.version} (baseline)"))
+        pairs.append(("g", f"{int8.version} vs {previous.version}", "cascade int8 (shipped)",
+                      f"cascade int8 {previous.version} (baseline)"))
 
     results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}}
     print(f"{'system':<36}{'conc':>5}{'texts/s':>10}{'mean ms':>9}{'p50 ms':>9}{'p99 ms':>9}")
