@@ -21,18 +21,16 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import msgspec
 import numpy as np
 
 from sentiedge_core.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
 from sentiedge_core import monitoring
 from sentiedge_core.inference import SentimentModel
 from sentiedge_core.stages import FastStage, TransformerStage
-from models import fast_stage, transformer_stage
+from models import fast_stage, shift_calibration, transformer_stage
 from sentiedge_core import BUNDLE_DIR
 from models.calibration import fit_temperature
-from models.cascade_fit import (Margins, cascade_probability, evaluate, fit_cascade, mixed_domain_short_stacker,
-                                negated)
+from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade, negated
 from models.checkpoints import TRANSFORMER_RECIPE, cached, transformer_checkpoint
 from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_csv
 from models.metrics import report
@@ -189,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     long_tokens = TRANSFORMER_RECIPE["max_len"] - 2
     spec, fit_info = fit_cascade(val, long_tokens)
     customers = margins(read_labelled_csv(str(CUSTOMER_VALIDATION)), int8_stages, "customer validation", args.work_dir)
-    spec = msgspec.structs.replace(spec, short=msgspec.structs.replace(
-        spec.short, stacker=mixed_domain_short_stacker(spec, val, customers)))
+    spec, _ = shift_calibration.choose(spec, val, customers)
     print(f"temperatures: fast {fast_t:.3f} (short route {spec.short.temperature:.3f}, long route "
           f"{spec.long.temperature:.3f}), transformer {tr_t:.3f}; routes {json.dumps(fit_info)}")
 

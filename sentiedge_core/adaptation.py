@@ -3,8 +3,9 @@
 The trained parameters ``θ`` are a flat vector: the transformer head's margin direction
 ``v`` (its dimension, 384 for MiniLM) and offset ``c`` — a two-label margin
 ``(w₁−w₀)·x + (b₁−b₀)`` depends on nothing else — then each route's stacker
-``[w_fast, w_transformer, bias]`` (short, long). The fast stage and the routing stay as
-they are.
+``[w_fast, w_transformer, bias]`` (short, long). The fast stage, the routing and the
+thin stacker (bundles 1.4.1+: its own stacker for the shortest texts) stay as they are;
+texts that the thin stacker answers train neither route's stacker.
 
 An edge trains ``θ`` on its labelled samples' features (pooled encoder outputs, the fast
 stage's margins, each text's route and whether it escalated), all computed and kept on
@@ -27,7 +28,7 @@ import numpy as np
 
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 from sentiedge_core.bundle import CascadeSpec
-from sentiedge_core.cascade import is_long, sigmoid
+from sentiedge_core.cascade import is_long, sigmoid, thin_stacked
 from sentiedge_core.stages import Head
 
 STACKER = 3
@@ -149,7 +150,9 @@ def local_update(theta: np.ndarray, data: Examples, spec: CascadeSpec, *, steps:
     anchor_head = w_head.copy()
     x_head = np.c_[data.pooled.astype(np.float64), np.ones(len(data))]
     long_route = is_long(data.tokens, spec)
-    routes = [(short.copy(), short.copy(), data.escalated & ~long_route),
+    # Escalated texts the thin stacker answers train neither route's stacker (it is kept as shipped).
+    own = ~thin_stacked(data.tokens, spec)
+    routes = [(short.copy(), short.copy(), data.escalated & ~long_route & own),
               (long.copy(), long.copy(), data.escalated & long_route)]
     y = data.y.astype(np.float64)
     for _ in range(max(0, steps)):

@@ -8,6 +8,7 @@ whose files are missing or differ from their sha256 — before any model is open
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -55,6 +56,14 @@ class CascadeSpec(Base, kw_only=True):
     # (the first that fits) uses bucket_temperatures[i]; longer than every bound, its route's.
     length_buckets: list[int] = []
     bucket_temperatures: list[float] = []
+    # The stacker for escalated short-route texts of at most thin_tokens tokens (1.4.1+): such
+    # texts are mostly customers' words, where the transformer deserves more weight than on
+    # movie snippets. Empty: the short route's own stacker answers them too.
+    thin_stacker: list[float] = []
+
+    def __post_init__(self) -> None:
+        if self.thin_stacker and (len(self.thin_stacker) != 3 or not all(math.isfinite(v) for v in self.thin_stacker)):
+            raise ValueError("thin_stacker needs three finite numbers [w_fast, w_transformer, bias] (or none)")
 
 
 class Golden(Base, kw_only=True):

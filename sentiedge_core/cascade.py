@@ -6,7 +6,9 @@ route's threshold it answers. Otherwise the text escalates:
 a logistic "stacker" fitted on validation data combines both stages' margins, so the
 transformer corrects the fast stage rather than replacing it (long reviews keep the
 fast stage's whole-text view). Both are fitted on validation data per route, the
-stacker on exactly the texts the route escalates, so confidences stay calibrated.
+stacker on exactly the texts the route escalates, so confidences stay calibrated. On the
+short route, texts of at most ``thin_tokens`` tokens may have a stacker of their own
+(``thin_stacker``, fitted on mixed-domain validation: mostly customers' words).
 """
 
 from __future__ import annotations
@@ -62,10 +64,19 @@ def thin(tokens: np.ndarray, spec: CascadeSpec, negated: np.ndarray | None = Non
     """Short-route texts whose evidence is too thin for the fast stage to answer alone: few
     tokens, or a negation it cannot scope (it sees words and word pairs, not "not ... at all")."""
     tokens = np.asarray(tokens)
-    short = ~is_long(tokens, spec)
-    few = tokens <= spec.thin_tokens
     cue = np.zeros(tokens.shape, dtype=bool) if negated is None or not spec.negation_cues else np.asarray(negated)
-    return short & (few | cue)
+    return few_tokens(tokens, spec) | (~is_long(tokens, spec) & cue)
+
+
+def few_tokens(tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    """Short-route texts of at most ``thin_tokens`` tokens (none when the rule is off)."""
+    tokens = np.asarray(tokens)
+    return ~is_long(tokens, spec) & (tokens <= spec.thin_tokens)
+
+
+def thin_stacked(tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    """Texts that the thin stacker answers when they escalate (none without one)."""
+    return few_tokens(tokens, spec) if spec.thin_stacker else np.zeros(np.shape(tokens), dtype=bool)
 
 
 def negation_pattern(cues: list[str]):
@@ -77,14 +88,22 @@ def negation_pattern(cues: list[str]):
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
-def stacked_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, route: RouteSpec) -> np.ndarray:
-    w_fast, w_transformer, bias = route.stacker
+def stacker_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, stacker: list[float]) -> np.ndarray:
+    w_fast, w_transformer, bias = stacker
     return sigmoid(w_fast * np.asarray(fast_margin, np.float64) + w_transformer * np.asarray(transformer_margin, np.float64) + bias)
 
 
+def stacked_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, route: RouteSpec) -> np.ndarray:
+    return stacker_probability(fast_margin, transformer_margin, route.stacker)
+
+
 def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
-    return np.where(is_long(tokens, spec), stacked_probability(fast_margin, transformer_margin, spec.long),
-                    stacked_probability(fast_margin, transformer_margin, spec.short))
+    p = np.where(is_long(tokens, spec), stacked_probability(fast_margin, transformer_margin, spec.long),
+                 stacked_probability(fast_margin, transformer_margin, spec.short))
+    if spec.thin_stacker:
+        thin_p = stacker_probability(fast_margin, transformer_margin, spec.thin_stacker)
+        p = np.where(thin_stacked(tokens, spec), thin_p, p)
+    return p
 
 
 def combine(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray,

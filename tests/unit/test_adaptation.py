@@ -128,3 +128,20 @@ def test_adapted_margins_feed_the_cascade_like_the_bundle():
     expected = np.where(tokens > 126, cascade.sigmoid(long[0] * fast + long[1] * (x @ direction + offset) + long[2]),
                         cascade.sigmoid(short[0] * fast + short[1] * (x @ direction + offset) + short[2]))
     assert np.allclose(p, expected)
+
+
+def test_texts_the_thin_stacker_answers_train_no_route_stacker_and_it_is_kept():
+    import msgspec
+
+    rng = np.random.default_rng(5)
+    thin_spec = msgspec.structs.replace(spec(), thin_tokens=10, thin_stacker=[0.0, 1.5, 0.3])
+    data = domain(rng, 300, shift=2.5)
+    data.tokens = rng.integers(1, 11, data.y.size)  # every text is at most thin_tokens long
+    base = np.r_[np.ones(DIM) / math.sqrt(DIM) * 3, 0.0, spec().short.stacker, spec().long.stacker]
+    delta = adaptation.local_update(base, data, thin_spec, steps=5, l2=0.03)
+    assert not np.allclose(delta[:DIM + 1], 0)  # the head learned from them
+    assert np.allclose(delta[DIM + 1:], 0)  # neither route's stacker did
+    # Without a thin stacker the same texts train the short route's stacker.
+    assert not np.allclose(adaptation.local_update(base, data, spec(), steps=5, l2=0.03)[DIM + 1:DIM + 4], 0)
+    _, adapted = adaptation.apply(head(rng), thin_spec, base + delta)
+    assert adapted.thin_stacker == [0.0, 1.5, 0.3]

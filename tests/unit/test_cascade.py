@@ -82,3 +82,35 @@ def test_the_fast_stage_is_calibrated_per_length_bucket():
     assert cascade.fast_temperatures(tokens, SPEC).tolist() == [1.0] * 6
     p = cascade.route_fast_probability(np.array([4.0, 4.0]), np.array([5, 30]), spec)
     assert p[0] < p[1]  # the same margin means less on a shorter text
+
+
+def test_the_thin_stacker_answers_only_the_shortest_escalated_texts():
+    import msgspec
+
+    spec = msgspec.structs.replace(SPEC, thin_tokens=10, thin_stacker=[0.0, -1.0, 0.0])  # reads the margin backwards
+    fast = np.zeros(4)  # unsure: every text escalates
+    transformer = np.full(4, 3.0)
+    tokens = np.array([4, 10, 11, 500])
+    p, escalated = cascade.combine(fast, transformer, tokens, spec)
+    assert escalated.all()
+    assert p[0] < 0.1 and p[1] < 0.1  # at most thin_tokens: the thin stacker
+    assert p[2] > 0.9  # longer short-route text: the route's own stacker
+    assert p[3] == cascade.sigmoid(0.0)  # long route untouched
+    assert cascade.thin_stacked(tokens, spec).tolist() == [True, True, False, False]
+    # Without one (bundles before 1.4.1) the short route's stacker answers them all.
+    plain = msgspec.structs.replace(spec, thin_stacker=[])
+    assert (cascade.combine(fast, transformer, tokens, plain)[0][:3] > 0.9).all()
+    assert not cascade.thin_stacked(tokens, plain).any()
+
+
+def test_a_thin_stacker_must_be_three_finite_numbers():
+    import msgspec
+    import pytest
+
+    raw = msgspec.json.decode(msgspec.json.encode(SPEC))
+    for bad in ([1.0, 2.0], [1.0, 2.0, 3.0, 4.0], ["a", 1, 2]):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert(raw | {"thin_stacker": bad}, CascadeSpec)
+    with pytest.raises(msgspec.ValidationError, match="three finite numbers"):
+        msgspec.convert(raw | {"thin_stacker": [1.0, float("inf"), 0.0]}, CascadeSpec)
+    assert msgspec.convert(raw | {"thin_stacker": [0.1, 0.9, -0.2]}, CascadeSpec).thin_stacker == [0.1, 0.9, -0.2]
