@@ -33,10 +33,12 @@ class Margins:
     y: np.ndarray
     sources: np.ndarray
     negated: np.ndarray | None = None  # which texts hold a negation cue (thin evidence)
+    exit_p: np.ndarray | None = None  # what an early exit answered (NaN: none did; None: no exits)
 
     def where(self, mask: np.ndarray) -> Margins:
         return Margins(self.fast[mask], self.tokens[mask], self.transformer[mask], self.y[mask], self.sources[mask],
-                       None if self.negated is None else self.negated[mask])
+                       None if self.negated is None else self.negated[mask],
+                       None if self.exit_p is None else self.exit_p[mask])
 
 
 # Thin evidence (a design constant, not tuned): on the short route a text of at most
@@ -124,7 +126,7 @@ def mixed_domain_short_stacker(spec: CascadeSpec, *parts: Margins) -> list[float
 
 
 def cascade_probability(m: Margins, spec: CascadeSpec) -> tuple[np.ndarray, np.ndarray]:
-    return cascade.combine(m.fast, m.transformer, m.tokens, spec, m.negated)
+    return cascade.combine(m.fast, m.transformer, m.tokens, spec, m.negated, m.exit_p)
 
 
 def evaluate(m: Margins, spec: CascadeSpec, transformer_temperature: float) -> dict:

@@ -1,7 +1,8 @@
 """A bundle's test-split metrics, measured on the bundle itself (as the edge serves it).
 
 Used where a bundle is rewritten without retraining (:mod:`models.split_head`) and by the
-adaptation benchmark. The int8 transformer scores one text per run, as the edge does.
+adaptation benchmark. The int8 transformer scores one text per run, as the edge does; every text is run to the
+end, and which early exit (if any) would have answered it is kept beside its margin.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ def bundle_margins(model: SentimentModel, split: Split, progress: str = "") -> M
     from tqdm import tqdm
 
     fast, tokens = model.fast_stage.margins(split.texts) if split.texts else (np.zeros(0), np.zeros(0, int))
-    transformer = np.asarray([model.transformer_stage.margins([t])[0]
-                              for t in tqdm(split.texts, desc=progress or "transformer", unit="text", leave=False)])
-    return Margins(np.asarray(fast, np.float64), np.asarray(tokens), transformer.astype(np.float64), split.y,
-                   np.asarray(split.sources), negated(split.texts))
+    stage = model.transformer_stage
+    runs = [stage.forward([t], early=False) for t in tqdm(split.texts, desc=progress or "transformer", unit="text",
+                                                          leave=False)]
+    transformer = np.asarray([stage.margins_of(r.pooled)[0] for r in runs], np.float64)
+    exit_p = np.asarray([r.exit_p[0] for r in runs], np.float64) if stage.exits else None
+    return Margins(np.asarray(fast, np.float64), np.asarray(tokens), transformer, split.y,
+                   np.asarray(split.sources), negated(split.texts), exit_p)
 
 
 def measure(bundle: Path, threads: int = 2) -> dict:

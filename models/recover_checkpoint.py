@@ -68,6 +68,16 @@ def dequantized_weights(onnx_path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def bundle_weights(bundle: Path) -> dict[str, np.ndarray]:
+    """Every encoder weight of a bundle's transformer, gathered from each of its graphs (one,
+    or one per piece where early exits cut it)."""
+    stage = read_manifest(bundle).stage("transformer")
+    weights: dict[str, np.ndarray] = {}
+    for name in (stage.model, *(e.rest for e in stage.exits)):
+        weights.update(dequantized_weights(bundle / name))
+    return weights
+
+
 def recover(bundle: Path, out_dir: Path) -> Path:
     """Write ``out_dir`` as a checkpoint that ``AutoModelForSequenceClassification`` loads."""
     import torch
@@ -78,7 +88,7 @@ def recover(bundle: Path, out_dir: Path) -> Path:
     stage = manifest.stage("transformer")
     if not stage.head:
         raise SystemExit(f"{bundle}: the transformer's head is inside its graph; split it first (models.split_head)")
-    weights = dequantized_weights(bundle / stage.model)
+    weights = bundle_weights(bundle)
     head = json.loads((bundle / stage.head).read_text())
     weights["classifier.weight"] = np.asarray(head["weights"], dtype=np.float32)
     weights["classifier.bias"] = np.asarray(head["bias"], dtype=np.float32)

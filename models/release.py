@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=BUNDLE_DIR, help="the bundle whose fast stage is kept")
     parser.add_argument("--out", type=Path, default=BUNDLE_DIR)
     parser.add_argument("--provenance", type=Path, help="JSON merged into the manifest's provenance")
+    parser.add_argument("--keep-shift-fit", action="store_true",
+                        help="with --recalibrate: keep the base bundle's calibration-under-shift choice (its "
+                             "stackers are fitted again, identically) instead of choosing again")
     parser.add_argument("--validate-only", action="store_true",
                         help="stop after fitting on validation and print the candidate's validation figures "
                              "(how candidates are compared; test is not scored)")
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.checkpoint is None) == (not args.recalibrate):
         parser.error("give either a CHECKPOINT or --recalibrate")
+    if args.keep_shift_fit and not args.recalibrate:
+        parser.error("--keep-shift-fit goes with --recalibrate (a new transformer needs its own choice)")
 
     old = read_manifest(args.bundle)
     staging = Path("build") / f"release-{args.version}"
@@ -141,13 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     staging.mkdir(parents=True)
     for name in ("fast.onnx", "fast-tokenizer.json"):
         shutil.copy2(args.bundle / name, staging / name)
-    if args.recalibrate:
-        for name in ("transformer.onnx", "transformer-tokenizer.json", HEAD_FILE):
+    if args.recalibrate:  # every file of the transformer stage, early exits included
+        transformer_files_ = old.stage("transformer").files()
+        for name in transformer_files_:
             shutil.copy2(args.bundle / name, staging / name)
     else:
         graphs = transformer_files(args.checkpoint, staging)
-    files = ["fast-tokenizer.json", "fast.onnx", HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
-    draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files})
+        transformer_files_ = [HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
+    files = sorted({"fast-tokenizer.json", "fast.onnx", *transformer_files_})
+    stages = old.stages if args.recalibrate else [
+        msgspec.structs.replace(s, exits=[]) if s.name == "transformer" else s for s in old.stages]
+    draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files}, stages=stages)
     write(staging, staging, draft)
     model = SentimentModel(staging, threads=args.threads, check_golden=False)
 
@@ -157,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     spec, routes = fit_cascade(val, old.cascade.long_text_tokens)
     customers = read_labelled_csv(str(CUSTOMER_VALIDATION))
     cust = bundle_margins(model, customers, "customer validation")
-    spec, shift = shift_calibration.choose(spec, val, cust)
+    keep = old.metrics.get("calibration_under_shift", {}).get("chosen") if args.keep_shift_fit else None
+    spec, shift = shift_calibration.choose(spec, val, cust, keep=keep)
     stages = [msgspec.structs.replace(s, temperature=transformer_t) if s.name == "transformer" else s
-              for s in old.stages]
+              for s in draft.stages]
     draft = msgspec.structs.replace(draft, cascade=spec, stages=stages)
     if args.validate_only:
         print(json.dumps({"checkpoint": str(args.checkpoint or args.bundle), "shift_calibration": shift["trials"],
@@ -208,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "method": "models.shift_calibration"},
         "everyday_floor_int8": extra["everyday_floor_int8"][2]
         | {"note": "tests/data/everyday_short.csv, 120 texts; a floor, never used to fit or choose"},
-        "note": f"{args.version}: " + ("cascade refitted, same weights" if args.recalibrate else
+        "note": f"{args.version}: " + ("cascade refitted, same weights" + "".join(
+            f"; early exit after layer {e.layer} at confidence {e.confidence:g}"
+            for e in draft.stage("transformer").exits) if args.recalibrate else
                                         f"transformer replaced ({args.checkpoint.name})")
         + "; every figure measured on this bundle",
     })

@@ -98,10 +98,11 @@ def source_eces(spec: CascadeSpec, movie: Margins) -> dict[str, float]:
 
 
 def choose(spec: CascadeSpec, movie: Margins, customers: Margins, max_ece: float = MAX_ECE,
-           weights: tuple[float, ...] = CUSTOMER_WEIGHTS) -> tuple[CascadeSpec, dict]:
+           weights: tuple[float, ...] = CUSTOMER_WEIGHTS, keep: str | None = None) -> tuple[CascadeSpec, dict]:
     """The fit with the lowest cross-fitted customer log-loss that does no harm in domain: on
     each movie source's validation its ECE is at most the previous fit's (and ``max_ece``).
-    The previous fit is a candidate too, so one always qualifies."""
+    The previous fit is a candidate too, so one always qualifies. ``keep`` names the fit to
+    take regardless (a release that must keep its base's choice), still reporting every trial."""
     old = previous(spec, movie, customers)
     bound = {source: min(max_ece, ece) for source, ece in source_eces(old, movie).items()}
     candidates = [("previous (one short-route stacker, unweighted)", None, old,
@@ -116,8 +117,14 @@ def choose(spec: CascadeSpec, movie: Margins, customers: Margins, max_ece: float
                        "customer_crossfitted_ece": round(expected_calibration_error(p_cv, customers.y), 4),
                        "movie_validation_ece": {k: round(v, 4) for k, v in eces.items()},
                        "allowed": all(eces[k] <= bound[k] + 1e-12 for k in bound)})
-    best = min((i for i, t in enumerate(trials) if t["allowed"]),
-               key=lambda i: trials[i]["customer_crossfitted_log_loss"])
+    if keep is not None:
+        kept = [i for i, t in enumerate(trials) if t["fit"] == keep]
+        if not kept:
+            raise ValueError(f"no calibration-under-shift fit named {keep!r}")
+        best = kept[0]
+    else:
+        best = min((i for i, t in enumerate(trials) if t["allowed"]),
+                   key=lambda i: trials[i]["customer_crossfitted_log_loss"])
     return candidates[best][2], {"chosen": trials[best]["fit"], "trials": trials, "crossfitted_p": candidates[best][3]}
 
 

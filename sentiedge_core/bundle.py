@@ -25,6 +25,27 @@ class Base(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Shared options for stored records: unknown fields are kept out, never rejected."""
 
 
+class ExitSpec(Base, kw_only=True):
+    """An early exit inside the transformer stage (1.5+). After the graph before it, each text's
+    hidden states are mean-pooled (over its tokens, then its windows) and read by ``head``; a text
+    whose calibrated probability reaches ``confidence`` either way is answered there. The others
+    go on through ``rest``: a graph from ``hidden_in`` (the hidden states) and whatever the first
+    graph hands on (its ``carried_*`` outputs, e.g. the expanded attention mask) to the next
+    exit's ``hidden``, or, for the last exit, to ``pooled``."""
+
+    layer: int  # encoder layers run before this exit (informational)
+    head: str  # a two-row linear head over the mean-pooled hidden states, as transformer-head.json
+    temperature: float  # calibrates the head's margin for a text of one window
+    multi_window_temperature: float  # and for a text of several windows (a long review)
+    confidence: float  # in (0.5, 1]; 1 only answers a text the head is certain of
+    rest: str
+
+    def __post_init__(self) -> None:
+        temperatures = (self.temperature, self.multi_window_temperature)
+        if not (0.5 < self.confidence <= 1.0) or not all(math.isfinite(t) and t > 0 for t in temperatures):
+            raise ValueError("an exit needs 0.5 < confidence <= 1 and positive, finite temperatures")
+
+
 class StageSpec(Base, kw_only=True):
     name: str  # "fast" | "transformer"
     kind: str  # "embedding_bag" | "transformer"
@@ -36,6 +57,12 @@ class StageSpec(Base, kw_only=True):
     max_len: int = 0
     max_windows: int = 1
     head: str = ""  # transformer only: its classification layer as a file (1.3+); "" = inside the graph
+    exits: list[ExitSpec] = []  # transformer only: early exits, in order (1.5+); needs a head
+
+    def files(self) -> list[str]:
+        """Every bundle file this stage reads."""
+        return [self.model, self.tokenizer, *([self.head] if self.head else []),
+                *(name for e in self.exits for name in (e.head, e.rest))]
 
 
 class RouteSpec(Base, kw_only=True):
@@ -144,7 +171,9 @@ def verify(root: Path) -> Manifest:
             raise BundleError(f"bundle {manifest.name} {manifest.version}: {name} has sha256 {actual[:12]}…, "
                               f"manifest says {expected[:12]}…; the file is corrupt or was altered")
     for spec in manifest.stages:
-        for name in (spec.model, spec.tokenizer, *([spec.head] if spec.head else [])):
+        if spec.exits and not spec.head:
+            raise BundleError(f"stage {spec.name} has early exits but no separate head")
+        for name in spec.files():
             if name not in manifest.files:
                 raise BundleError(f"stage {spec.name} uses {name}, which the manifest does not list with a digest")
     return manifest

@@ -106,11 +106,26 @@ def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.
     return p
 
 
+def answered(fast_margin: np.ndarray, transformer_margin: np.ndarray, exit_p: np.ndarray | None,
+             tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+    """P(positive) for escalated texts: an early exit's own calibrated answer where one
+    answered (``exit_p`` not NaN), else the stacker over both stages' margins."""
+    if exit_p is None:
+        return stacked(fast_margin, transformer_margin, tokens, spec)
+    exited = ~np.isnan(exit_p)
+    p = stacked(fast_margin, np.where(exited, 0.0, transformer_margin), tokens, spec)
+    return np.where(exited, exit_p, p)
+
+
 def combine(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray,
-            spec: CascadeSpec, negated: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            spec: CascadeSpec, negated: np.ndarray | None = None,
+            exit_p: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """P(positive) for every text and whether it escalated. ``transformer_margin`` may
-    hold anything (e.g. NaN) where the text did not escalate."""
+    hold anything (e.g. NaN) where the text did not escalate; ``exit_p`` is what an early
+    exit answered (NaN where none did; None: the bundle has no exits)."""
     escalated = escalate(fast_margin, tokens, spec, negated)
     safe_tm = np.where(escalated, transformer_margin, 0.0)
-    p = np.where(escalated, stacked(fast_margin, safe_tm, tokens, spec), route_fast_probability(fast_margin, tokens, spec))
+    safe_exit = None if exit_p is None else np.where(escalated, exit_p, np.nan)
+    p = np.where(escalated, answered(fast_margin, safe_tm, safe_exit, tokens, spec),
+                 route_fast_probability(fast_margin, tokens, spec))
     return p, escalated

@@ -15,7 +15,7 @@ import numpy as np
 from sentiedge_core import cascade
 from sentiedge_core.bundle import Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
-from sentiedge_core.stages import FastStage, TransformerStage, read_head
+from sentiedge_core.stages import Exit, FastStage, TransformerStage, read_head, session
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -52,7 +52,11 @@ class SentimentModel:
             self.transformer_stage = TransformerStage(
                 self.root / transformer.model, self.root / transformer.tokenizer,
                 max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads,
-                head=read_head(safe_member(self.root, transformer.head)) if transformer.head else None)
+                head=read_head(safe_member(self.root, transformer.head)) if transformer.head else None,
+                exits=[Exit(layer=e.layer, head=read_head(safe_member(self.root, e.head)), temperature=e.temperature,
+                            multi_window_temperature=e.multi_window_temperature, confidence=e.confidence,
+                            rest=session(safe_member(self.root, e.rest), threads))
+                       for e in transformer.exits])
         except BundleError:
             raise
         except Exception as exc:  # onnxruntime / tokenizers raise their own types
@@ -95,10 +99,10 @@ class SentimentModel:
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict]) -> list[Sentiment]:
-        transformer_margins = self.transformer_stage.margins(texts)
+        transformer_margins, exit_p = self.transformer_stage.decide(texts)
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
-        p = cascade.stacked(fast_margins, transformer_margins, tokens, self.manifest.cascade)
+        p = cascade.answered(fast_margins, transformer_margins, exit_p, tokens, self.manifest.cascade)
         return [self.result(float(x), "transformer") for x in p]
 
     def score(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:

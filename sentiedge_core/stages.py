@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 import numpy as np
 import onnxruntime as ort
 
-from sentiedge_core.encoding import FastEncoder, WindowEncoder
+from sentiedge_core.encoding import FastEncoder, WindowBatch, WindowEncoder
 from sentiedge_core.errors import BundleError
 
 
@@ -70,42 +71,164 @@ def read_head(path: Path) -> Head:
     return head
 
 
+@dataclass
+class Exit:
+    """An early exit as loaded (:class:`sentiedge_core.bundle.ExitSpec`): its head over the
+    mean-pooled hidden states, its calibration and the graph that goes on from it."""
+
+    layer: int
+    head: Head
+    temperature: float  # texts of one window
+    multi_window_temperature: float  # texts of several
+    confidence: float
+    rest: ort.InferenceSession | None = None  # None: only its probabilities are wanted (fitting)
+
+    def __post_init__(self) -> None:
+        self._direction, self._offset = self.head.margin_parameters()
+
+    def probability(self, features: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """P(positive) from mean-pooled hidden states [n, width] of texts of ``windows`` windows."""
+        margin = np.asarray(features, np.float64) @ self._direction + self._offset
+        temperature = np.where(np.asarray(windows) > 1, self.multi_window_temperature, self.temperature)
+        return 1.0 / (1.0 + np.exp(-np.clip(margin / temperature, -60, 60)))
+
+
+@dataclass
+class Pass:
+    """One run of the transformer stage over some texts."""
+
+    pooled: np.ndarray  # [n, dimension]; NaN rows for texts answered at an exit
+    exit_p: np.ndarray  # P(positive) for texts answered at an exit, NaN for the others
+    exit_layer: np.ndarray  # layers run before the exit that answered each text; 0 = none did
+    exit_features: list[np.ndarray] = field(default_factory=list)  # per exit [n, width] (keep_features)
+
+
+def _mean_by_owner(values: np.ndarray, owners: np.ndarray, num_texts: int) -> np.ndarray:
+    """Per-window rows averaged into one row per text; NaN for a text with no window here."""
+    if num_texts == 1 and len(owners):  # the served case: one text per run
+        return values.mean(0, keepdims=True, dtype=np.float64).astype(np.float32)
+    sums = np.zeros((num_texts, values.shape[1]), dtype=np.float64)
+    np.add.at(sums, owners, values)
+    counts = np.bincount(owners, minlength=num_texts).reshape(-1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums / counts).astype(np.float32)
+
+
+GRAPH_INPUTS = {"input_ids", "attention_mask", "hidden_in"}
+CARRIED = "carried_"  # outputs of the first graph by this prefix are handed on to the later ones
+
+
 class TransformerStage:
     """Fine-tuned MiniLM; a long text's margin is the mean over its windows.
 
     With a ``head`` the ONNX graph ends at the pooled encoder output (``pooled``) and the
     classification layer is applied here; a text's pooled vector is the mean over its
     windows (the head is linear, so this equals the mean of the windows' logits).
-    Without one (bundles before 1.3) the graph returns ``logits`` itself."""
+    Without one (bundles before 1.3) the graph returns ``logits`` itself.
+
+    With ``exits`` (1.5+) the encoder is cut into pieces: the first graph ends at ``hidden``,
+    each exit reads the mean-pooled hidden states and answers the texts it is confident
+    about, and its ``rest`` graph carries the others on (the last one to ``pooled``). A text
+    that runs to the end gets exactly the margin the uncut encoder would give."""
 
     def __init__(self, model_path: Path, tokenizer_path: Path, *, max_len: int, max_windows: int, threads: int = 1,
-                 head: Head | None = None):
+                 head: Head | None = None, exits: list[Exit] | None = None):
         self.encoder = WindowEncoder(tokenizer_path, max_len=max_len, max_windows=max_windows)
         self.session = session(model_path, threads)
         self.head = head
+        self.exits = list(exits or [])
+        self._inputs: dict[int, list[str]] = {}  # each graph's input names, by id of its session
+        if self.exits and head is None:
+            raise BundleError("early exits need the transformer's head outside its graph")
         if head is not None:
-            outputs = {o.name: o.shape for o in self.session.get_outputs()}
-            if "pooled" not in outputs or outputs["pooled"][-1] != head.dimension:
-                raise BundleError(f"{model_path.name} has no 'pooled' output of width {head.dimension} for its head")
+            self._carried = [o.name for o in self.session.get_outputs() if o.name.startswith(CARRIED)]
+            graphs = [(model_path.name, self.session),
+                      *((f"the rest after layer {e.layer}", e.rest) for e in self.exits)]
+            for index, (name, graph) in enumerate(graphs):
+                last = index == len(graphs) - 1
+                self._check_graph(name, graph, "pooled" if last else "hidden",
+                                  head.dimension if last else self.exits[index].head.dimension,
+                                  first=index == 0, carried=self._carried)
             self._direction, self._offset = head.margin_parameters()
 
-    def _per_text(self, output: str, texts: list[str]) -> np.ndarray:
-        batch = self.encoder.batch(texts)
-        values = self.session.run([output], {"input_ids": batch.input_ids,
-                                             "attention_mask": batch.attention_mask})[0]
-        return batch.mean_over_owner(values)
+    @staticmethod
+    def _check_graph(name: str, graph: ort.InferenceSession, output: str, width: int, *, first: bool,
+                     carried: list[str]) -> None:
+        outputs = {o.name: o.shape for o in graph.get_outputs()}
+        if output not in outputs or outputs[output][-1] != width:
+            raise BundleError(f"{name} has no {output!r} output of width {width}")
+        inputs = {i.name for i in graph.get_inputs()}
+        if not inputs <= GRAPH_INPUTS | set(carried) or ("hidden_in" in inputs) == first:
+            raise BundleError(f"{name} takes {sorted(inputs)}; expected input_ids/attention_mask"
+                              + ("" if first else f" or hidden_in and {carried or 'nothing else'}"))
 
-    def pooled(self, texts: list[str]) -> np.ndarray:
-        """Each text's pooled encoder output [n, dimension] (what the head reads)."""
+    def _run(self, graph: ort.InferenceSession, outputs: list[str], batch: WindowBatch, rows: np.ndarray,
+             hidden: np.ndarray | None = None, carried: dict[str, np.ndarray] | None = None) -> list[np.ndarray]:
+        names = self._inputs.get(id(graph))
+        if names is None:
+            names = self._inputs[id(graph)] = [i.name for i in graph.get_inputs()]
+        whole = len(rows) == len(batch.owners)
+        feed = {"input_ids": batch.input_ids if whole else batch.input_ids[rows],
+                "attention_mask": batch.attention_mask if whole else batch.attention_mask[rows], "hidden_in": hidden}
+        if carried:
+            feed.update({k: v if whole else v[rows] for k, v in carried.items() if k in names})
+        return graph.run(outputs, {name: feed[name] for name in names})
+
+    def forward(self, texts: list[str], *, early: bool = True, keep_features: bool = False) -> Pass:
+        """Run the stage. ``early=False`` runs every text to the end but still records which exit
+        would have answered it (and with what), as the served path would."""
         if self.head is None:
             raise BundleError("this bundle's transformer has no separate head, so no pooled output")
-        return self._per_text("pooled", texts)
+        batch = self.encoder.batch(texts)
+        n = batch.num_texts
+        rows = np.arange(len(batch.owners))
+        exit_p, exit_layer, features = np.full(n, np.nan), np.zeros(n, dtype=np.int64), []
+        if not self.exits:
+            (pooled,) = self._run(self.session, ["pooled"], batch, rows)
+            return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, features)
+        values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
+        carried = dict(zip(self._carried, handed_on))
+        windows = np.bincount(batch.owners, minlength=n)
+        weights = batch.attention_mask[..., None].astype(np.float32)  # token weights of the masked mean
+        weights /= weights.sum(1, keepdims=True)
+        for index, ex in enumerate(self.exits):
+            per_window = np.einsum("wtd,wt->wd", values, weights[rows, :, 0])
+            pooled_hidden = _mean_by_owner(per_window, batch.owners[rows], n)
+            if keep_features:
+                features.append(pooled_hidden)
+            running = ~np.isnan(pooled_hidden[:, 0])
+            p = ex.probability(np.where(running[:, None], pooled_hidden, 0.0), windows)
+            fire = (exit_layer == 0) & running & (np.maximum(p, 1 - p) >= ex.confidence)
+            exit_p[fire], exit_layer[fire] = p[fire], ex.layer
+            if early:
+                keep = exit_layer[batch.owners[rows]] == 0
+                rows, values = rows[keep], values[keep]
+            if not rows.size:
+                return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, features)
+            last = index == len(self.exits) - 1
+            (values,) = self._run(ex.rest, ["pooled" if last else "hidden"], batch, rows, values, carried)
+        return Pass(_mean_by_owner(values, batch.owners[rows], n), exit_p, exit_layer, features)
+
+    def pooled(self, texts: list[str]) -> np.ndarray:
+        """Each text's pooled encoder output [n, dimension] (what the head reads), exits ignored."""
+        return self.forward(texts, early=False).pooled
 
     def margins_of(self, pooled: np.ndarray) -> np.ndarray:
         return (np.asarray(pooled, np.float64) @ self._direction + self._offset).astype(np.float32)
 
     def margins(self, texts: list[str]) -> np.ndarray:
+        """The head's margins with every text run to the end (exits ignored)."""
         if self.head is not None:
             return self.margins_of(self.pooled(texts))
-        per_text = self._per_text("logits", texts)
-        return (per_text[:, 1] - per_text[:, 0]).astype(np.float32)
+        batch = self.encoder.batch(texts)
+        (logits,) = self._run(self.session, ["logits"], batch, np.arange(len(batch.owners)))
+        logits = batch.mean_over_owner(logits)
+        return (logits[:, 1] - logits[:, 0]).astype(np.float32)
+
+    def decide(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """As served: the head's margin for texts run to the end (NaN for the others) and
+        P(positive) for texts an exit answered (NaN for the others)."""
+        if not self.exits:
+            return self.margins(texts), np.full(len(texts), np.nan)
+        run = self.forward(texts)
+        return self.margins_of(run.pooled), run.exit_p

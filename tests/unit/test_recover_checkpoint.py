@@ -9,19 +9,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from sentiedge_core import BUNDLE_DIR
 from sentiedge_core.encoding import WindowEncoder
-from models.recover_checkpoint import dequantized_weights
+from sentiedge_core.inference import SentimentModel
+from models.recover_checkpoint import bundle_weights
 
 LAYERS, HEADS, DIM = 6, 12, 384
 
 
 @pytest.fixture(scope="module")
 def weights():
-    return dequantized_weights(BUNDLE_DIR / "transformer.onnx")
+    return bundle_weights(BUNDLE_DIR)  # from every piece of the encoder (cut at the early exits)
 
 
 def _layer_norm(x, w, b, eps=1e-12):
@@ -75,7 +75,7 @@ def test_a_numpy_forward_over_the_recovered_weights_gives_the_graphs_margins(wei
     head = json.loads((BUNDLE_DIR / "transformer-head.json").read_text())
     w, b = np.asarray(head["weights"]), np.asarray(head["bias"])
     encoder = WindowEncoder(BUNDLE_DIR / "transformer-tokenizer.json", max_len=128, max_windows=1)
-    session = ort.InferenceSession(str(BUNDLE_DIR / "transformer.onnx"), providers=["CPUExecutionProvider"])
+    stage = SentimentModel(BUNDLE_DIR, check_golden=False).transformer_stage  # run to the end: every piece
     swapped = dict(weights)  # the mistake a wrong match would make: query and key exchanged
     for role, other in (("query", "key"), ("key", "query")):
         swapped[f"bert.encoder.layer.0.attention.self.{role}.weight"] = weights[
@@ -91,7 +91,7 @@ def test_a_numpy_forward_over_the_recovered_weights_gives_the_graphs_margins(wei
     graph, ours, wrong = [], [], []
     for text in texts:
         ids = np.asarray([encoder.windows_of(encoder.token_ids([text])[0])[0]], dtype=np.int64)
-        graph.append(margin(session.run(["pooled"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]))
+        graph.append(margin(stage.pooled([text])[0]))
         ours.append(margin(_pooled(weights, ids[0])))
         wrong.append(margin(_pooled(swapped, ids[0])))
     # The graph quantizes activations per run (dynamic int8); the weights are the same.
