@@ -35,6 +35,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     fast_max_wait_ms: float = 0.0
     transformer_max_batch: int = 1
     transformer_max_wait_ms: float = 0.0
+    # Escalated texts an inference worker takes from the queue at once, each still run on its own
+    # (with transformer_max_batch 1): fewer hand-offs between the event loop and the workers.
+    transformer_texts_per_job: int = 4
     max_texts_per_request: int = 64
     max_text_chars: int = 20_000
     max_body_bytes: int = 1 << 20
@@ -120,6 +123,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (0 <= self.workers <= 256, "workers must be 0 (one per core) .. 256"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
+            (1 <= self.transformer_texts_per_job <= 64, "transformer_texts_per_job must be 1..64"),
             (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
                  self.max_candidates_per_request, self.max_id_chars) >= 1, "request limits must be >= 1"),
             (self.retention_days > 0, "retention_days must be > 0"),
@@ -203,6 +207,8 @@ HELP = {
     "fast_max_wait_ms": "longest a text waits for its fast-stage batch to fill",
     "transformer_max_batch": "largest micro-batch for the transformer stage",
     "transformer_max_wait_ms": "longest a text waits for its transformer batch to fill",
+    "transformer_texts_per_job": "escalated texts an inference worker takes at once (each its own ONNX run "
+                                 "unless transformer_max_batch > 1)",
     "max_texts_per_request": "most texts one /v1/sentiment call may carry",
     "max_text_chars": "most characters in one text",
     "max_body_bytes": "largest request body in bytes",

@@ -33,11 +33,22 @@ class SentimentService:
             model.fast, executor=self._executor, max_batch=settings.fast_max_batch,
             max_wait_s=settings.fast_max_wait_ms / 1000, workers=settings.inference_workers,
             size_of=len, on_batch=observe("fast"))
+        per_run, observed = settings.transformer_max_batch, observe("transformer")
+
+        def escalate(pairs: list[tuple[str, FastVerdict]]) -> list[Sentiment]:
+            """A worker's job: up to transformer_texts_per_job texts, in ONNX runs of per_run."""
+            out: list[Sentiment] = []
+            for start in range(0, len(pairs), per_run):
+                run = pairs[start:start + per_run]
+                if observed is not None:
+                    observed(len(run))
+                out += model.escalated([t for t, _ in run], [v for _, v in run])
+            return out
+
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(
-            lambda pairs: model.escalated([t for t, _ in pairs], [v for _, v in pairs]),
-            executor=self._executor, max_batch=settings.transformer_max_batch,
+            escalate, executor=self._executor, max_batch=max(per_run, settings.transformer_texts_per_job),
             max_wait_s=settings.transformer_max_wait_ms / 1000, workers=settings.inference_workers,
-            size_of=lambda pair: len(pair[0]), on_batch=observe("transformer"))
+            size_of=lambda pair: len(pair[0]))
 
     async def start(self) -> None:
         self._fast.start()
