@@ -40,6 +40,9 @@ class EdgeMetrics:
         self.model_info = Info("sentiedge_model", "The model bundle being served", registry=self.info_registry)
         self.predictions = Counter("sentiedge_predictions_total", "Sentiment predictions by label and stage",
                                    ["label", "stage"], registry=r)
+        self.transformer_layers = Counter("sentiedge_transformer_texts_total",
+                                          "Escalated texts by the encoder layers they ran (fewer: an early exit "
+                                          "answered them)", ["layers"], registry=r)
         self.low_confidence_total = Counter("sentiedge_low_confidence_predictions_total",
                                             "Predictions whose confidence is under the low-confidence threshold",
                                             registry=r)
@@ -119,6 +122,10 @@ class EdgeMetrics:
 
     def model(self, name: str, version: str) -> None:
         self.model_info.info({"name": name, "version": version})
+
+    def ran_layers(self, layers: list[int]) -> None:
+        for n in layers:
+            self.transformer_layers.labels(str(n)).inc()
 
     def observe_predictions(self, results: list[Sentiment]) -> None:
         for s in results:

@@ -181,7 +181,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
 
     def _service(self, model: SentimentModel) -> SentimentService:
         return SentimentService(model, self.settings,
-                                on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n))
+                                on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n),
+                                on_layers=self.metrics.ran_layers)
 
     @property
     def model(self) -> SentimentModel:

@@ -21,7 +21,8 @@ from sentiedge_core.language import LanguageGate
 
 class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
-                 on_batch: Callable[[str, int], None] | None = None) -> None:
+                 on_batch: Callable[[str, int], None] | None = None,
+                 on_layers: Callable[[list[int]], None] | None = None) -> None:
         self.model = model
         self.languages = LanguageGate.from_settings(settings)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
@@ -42,7 +43,7 @@ class SentimentService:
                 run = pairs[start:start + per_run]
                 if observed is not None:
                     observed(len(run))
-                out += model.escalated([t for t, _ in run], [v for _, v in run])
+                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers)
             return out
 
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(

@@ -7,6 +7,7 @@ service (the edge's batching) gathers concurrent callers into the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -98,8 +99,13 @@ class SentimentModel:
         p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
         return self.result(float(p[0]), "fast")
 
-    def escalated(self, texts: list[str], verdicts: list[FastVerdict]) -> list[Sentiment]:
-        transformer_margins, exit_p = self.transformer_stage.decide(texts)
+    def escalated(self, texts: list[str], verdicts: list[FastVerdict],
+                  on_layers: Callable[[list[int]], None] | None = None) -> list[Sentiment]:
+        """The transformer's answers; ``on_layers`` hears how many encoder layers each text ran
+        (fewer where an early exit answered it)."""
+        transformer_margins, exit_p, layers = self.transformer_stage.decide(texts)
+        if on_layers is not None:
+            on_layers([int(n) for n in layers])
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
         p = cascade.answered(fast_margins, transformer_margins, exit_p, tokens, self.manifest.cascade)

@@ -132,11 +132,12 @@ class TransformerStage:
     that runs to the end gets exactly the margin the uncut encoder would give."""
 
     def __init__(self, model_path: Path, tokenizer_path: Path, *, max_len: int, max_windows: int, threads: int = 1,
-                 head: Head | None = None, exits: list[Exit] | None = None):
+                 head: Head | None = None, exits: list[Exit] | None = None, layers: int = 6):
         self.encoder = WindowEncoder(tokenizer_path, max_len=max_len, max_windows=max_windows)
         self.session = session(model_path, threads)
         self.head = head
         self.exits = list(exits or [])
+        self.layers = layers  # the encoder's depth (MiniLM-L6), reported for texts run to the end
         self._inputs: dict[int, list[str]] = {}  # each graph's input names, by id of its session
         if self.exits and head is None:
             raise BundleError("early exits need the transformer's head outside its graph")
@@ -225,10 +226,11 @@ class TransformerStage:
         logits = batch.mean_over_owner(logits)
         return (logits[:, 1] - logits[:, 0]).astype(np.float32)
 
-    def decide(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """As served: the head's margin for texts run to the end (NaN for the others) and
-        P(positive) for texts an exit answered (NaN for the others)."""
+    def decide(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As served: the head's margin for texts run to the end (NaN for the others),
+        P(positive) for texts an exit answered (NaN for the others) and the layers each text
+        ran (the exit's, or the whole encoder's: ``layers``)."""
         if not self.exits:
-            return self.margins(texts), np.full(len(texts), np.nan)
+            return self.margins(texts), np.full(len(texts), np.nan), np.full(len(texts), self.layers)
         run = self.forward(texts)
-        return self.margins_of(run.pooled), run.exit_p
+        return self.margins_of(run.pooled), run.exit_p, np.where(run.exit_layer > 0, run.exit_layer, self.layers)

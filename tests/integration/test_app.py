@@ -175,3 +175,25 @@ def test_the_admin_port_is_not_ready_until_the_public_port_listens(model, tmp_pa
         assert r.status_code == 503 and "public port" in r.text
         public.started = True  # what uvicorn sets once its sockets listen
         assert admin.get("/readyz").status_code == 200
+
+
+def test_metrics_count_escalated_texts_by_the_encoder_layers_they_ran(client, model):
+    """Operators see how often the early exits answer: a falling share means the traffic got
+    harder for the model (and dearer to serve)."""
+    import re
+
+    def counts() -> dict[str, float]:
+        text = client.get("/metrics").text
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r'sentiedge_transformer_texts_total\{layers="(\d+)"\} ([0-9.e+]+)', text)}
+
+    before = counts()
+    texts = ["not bad at all", "great value for money", "the app keeps crashing", "five stars",
+             "the parcel came a day early", "never again", "worst hotel ever", "I loved it"]
+    results = client.post("/v1/sentiment", json={"texts": texts}).json()["results"]
+    escalated = sum(r["stage"] == "transformer" for r in results)
+    after = counts()
+    added = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    assert escalated > 0 and sum(added.values()) == escalated  # short texts always escalate (thin evidence)
+    layers = {e.layer for e in model.manifest.stage("transformer").exits} | {model.transformer_stage.layers}
+    assert {int(k) for k, v in added.items() if v} <= layers
