@@ -13,18 +13,28 @@ import numpy as np
 
 from sentiedge_core import monitoring
 from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import Pass
 from models.cascade_fit import Margins, cascade_probability, evaluate, negated
 from models.data import Split, load_corpus
 from models.metrics import report
 
 
-def bundle_margins(model: SentimentModel, split: Split, progress: str = "") -> Margins:
+def transformer_runs(model: SentimentModel, split: Split, progress: str = "",
+                     keep_features: bool = False) -> list[Pass]:
+    """Each text run to the end on its own, as the edge serves it (with the exits' verdicts)."""
     from tqdm import tqdm
 
+    stage = model.transformer_stage
+    return [stage.forward([t], early=False, keep_features=keep_features)
+            for t in tqdm(split.texts, desc=progress or "transformer", unit="text", leave=False)]
+
+
+def bundle_margins(model: SentimentModel, split: Split, progress: str = "",
+                   runs: list[Pass] | None = None) -> Margins:
+    """Both stages' margins for ``split`` (``runs``: its transformer runs, when already made)."""
     fast, tokens = model.fast_stage.margins(split.texts) if split.texts else (np.zeros(0), np.zeros(0, int))
     stage = model.transformer_stage
-    runs = [stage.forward([t], early=False) for t in tqdm(split.texts, desc=progress or "transformer", unit="text",
-                                                          leave=False)]
+    runs = transformer_runs(model, split, progress) if runs is None else runs
     transformer = np.asarray([stage.margins_of(r.pooled)[0] for r in runs], np.float64)
     exit_p = np.asarray([r.exit_p[0] for r in runs], np.float64) if stage.exits else None
     return Margins(np.asarray(fast, np.float64), np.asarray(tokens), transformer, split.y,

@@ -44,7 +44,8 @@ from sentiedge_core.bundle import ExitSpec, read_manifest
 from sentiedge_core.inference import SentimentModel
 from sentiedge_core.stages import CARRIED, Exit, Head
 from models.calibration import fit_logistic, fit_temperature
-from models.cascade_fit import Margins, negated
+from models.cascade_fit import Margins
+from models.cascade_metrics import bundle_margins, transformer_runs
 from models.data import Split, load_corpus, read_labelled_csv
 from models.metrics import expected_calibration_error
 from models.thin_evidence import CUSTOMER_VALIDATION, write
@@ -145,20 +146,12 @@ def training_texts() -> Split:
 
 
 def features(model: SentimentModel, split: Split, progress: str) -> dict:
-    """Per text, one run to the end: the pooled hidden states at every exit, the head's margin
-    and the fast stage's verdict (one text per run, as the edge serves)."""
-    from tqdm import tqdm
-
-    stage = model.transformer_stage
-    runs = [stage.forward([t], early=False, keep_features=True)
-            for t in tqdm(split.texts, desc=progress, unit="text", leave=False)]
-    fast, tokens = model.fast_stage.margins(split.texts)
-    windows = [len(stage.encoder.windows_of(ids)) for ids in stage.encoder.token_ids(split.texts)]
-    return {"exits": [np.vstack([r.exit_features[k] for r in runs]) for k in range(len(stage.exits))],
-            "windows": np.asarray(windows),
-            "margins": Margins(np.asarray(fast, np.float64), np.asarray(tokens),
-                               np.asarray([stage.margins_of(r.pooled)[0] for r in runs], np.float64), split.y,
-                               np.asarray(split.sources), negated(split.texts))}
+    """Per text, one run to the end: the pooled hidden states at every exit, its windows, and
+    both stages' margins (one text per run, as the edge serves)."""
+    runs = transformer_runs(model, split, progress, keep_features=True)
+    return {"exits": [np.vstack([r.exit_features[k] for r in runs]) for k in range(len(model.transformer_stage.exits))],
+            "windows": np.concatenate([r.windows for r in runs]),
+            "margins": bundle_margins(model, split, runs=runs)}
 
 
 def head_of(weights: list[float]) -> Head:

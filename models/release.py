@@ -147,13 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("fast.onnx", "fast-tokenizer.json"):
         shutil.copy2(args.bundle / name, staging / name)
     if args.recalibrate:  # every file of the transformer stage, early exits included
-        transformer_files_ = old.stage("transformer").files()
-        for name in transformer_files_:
+        stage_files = old.stage("transformer").files()
+        for name in stage_files:
             shutil.copy2(args.bundle / name, staging / name)
     else:
         graphs = transformer_files(args.checkpoint, staging)
-        transformer_files_ = [HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
-    files = sorted({"fast-tokenizer.json", "fast.onnx", *transformer_files_})
+        stage_files = [HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
+    files = sorted({"fast-tokenizer.json", "fast.onnx", *stage_files})
     stages = old.stages if args.recalibrate else [
         msgspec.structs.replace(s, exits=[]) if s.name == "transformer" else s for s in old.stages]
     draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files}, stages=stages)

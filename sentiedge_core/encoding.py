@@ -110,12 +110,18 @@ class WindowBatch:
     owners: np.ndarray  # int64 [windows]: index of the text each window came from
     num_texts: int
 
-    def mean_over_owner(self, window_values: np.ndarray) -> np.ndarray:
-        """Average per-window rows back into one row per text."""
+    def mean_over_owner(self, window_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Average per-window rows back into one row per text. ``window_values`` may cover only
+        some ``rows`` of the batch (texts an early exit answered are left out): a text with no
+        window among them gets NaN."""
+        owners = self.owners if rows is None else self.owners[rows]
+        if self.num_texts == 1 and len(owners):  # the served case: one text per run
+            return window_values.mean(0, keepdims=True, dtype=np.float64).astype(np.float32)
         sums = np.zeros((self.num_texts, window_values.shape[1]), dtype=np.float64)
-        np.add.at(sums, self.owners, window_values)
-        per_text = np.bincount(self.owners, minlength=self.num_texts).reshape(-1, 1)
-        return (sums / np.maximum(per_text, 1)).astype(np.float32)
+        np.add.at(sums, owners, window_values)
+        per_text = np.bincount(owners, minlength=self.num_texts).reshape(-1, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (sums / per_text).astype(np.float32)
 
 
 class WindowEncoder:

@@ -100,18 +100,8 @@ class Pass:
     pooled: np.ndarray  # [n, dimension]; NaN rows for texts answered at an exit
     exit_p: np.ndarray  # P(positive) for texts answered at an exit, NaN for the others
     exit_layer: np.ndarray  # layers run before the exit that answered each text; 0 = none did
+    windows: np.ndarray  # windows each text was cut into
     exit_features: list[np.ndarray] = field(default_factory=list)  # per exit [n, width] (keep_features)
-
-
-def _mean_by_owner(values: np.ndarray, owners: np.ndarray, num_texts: int) -> np.ndarray:
-    """Per-window rows averaged into one row per text; NaN for a text with no window here."""
-    if num_texts == 1 and len(owners):  # the served case: one text per run
-        return values.mean(0, keepdims=True, dtype=np.float64).astype(np.float32)
-    sums = np.zeros((num_texts, values.shape[1]), dtype=np.float64)
-    np.add.at(sums, owners, values)
-    counts = np.bincount(owners, minlength=num_texts).reshape(-1, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums / counts).astype(np.float32)
 
 
 GRAPH_INPUTS = {"input_ids", "attention_mask", "hidden_in"}
@@ -184,17 +174,17 @@ class TransformerStage:
         n = batch.num_texts
         rows = np.arange(len(batch.owners))
         exit_p, exit_layer, features = np.full(n, np.nan), np.zeros(n, dtype=np.int64), []
+        windows = np.bincount(batch.owners, minlength=n)
         if not self.exits:
             (pooled,) = self._run(self.session, ["pooled"], batch, rows)
-            return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, features)
+            return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, windows, features)
         values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
         carried = dict(zip(self._carried, handed_on))
-        windows = np.bincount(batch.owners, minlength=n)
         weights = batch.attention_mask[..., None].astype(np.float32)  # token weights of the masked mean
         weights /= weights.sum(1, keepdims=True)
         for index, ex in enumerate(self.exits):
             per_window = np.einsum("wtd,wt->wd", values, weights[rows, :, 0])
-            pooled_hidden = _mean_by_owner(per_window, batch.owners[rows], n)
+            pooled_hidden = batch.mean_over_owner(per_window, rows)
             if keep_features:
                 features.append(pooled_hidden)
             running = ~np.isnan(pooled_hidden[:, 0])
@@ -205,10 +195,11 @@ class TransformerStage:
                 keep = exit_layer[batch.owners[rows]] == 0
                 rows, values = rows[keep], values[keep]
             if not rows.size:
-                return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, features)
+                return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, windows,
+                            features)
             last = index == len(self.exits) - 1
             (values,) = self._run(ex.rest, ["pooled" if last else "hidden"], batch, rows, values, carried)
-        return Pass(_mean_by_owner(values, batch.owners[rows], n), exit_p, exit_layer, features)
+        return Pass(batch.mean_over_owner(values, rows), exit_p, exit_layer, windows, features)
 
     def pooled(self, texts: list[str]) -> np.ndarray:
         """Each text's pooled encoder output [n, dimension] (what the head reads), exits ignored."""
