@@ -1,6 +1,7 @@
 """Continue fine-tuning the released transformer on customers' words (``train`` extra).
 
     python -m models.continue_training [--bundle models/sentiment-cascade] [--lr 2e-5] [--customer-repeats 4]
+                                       [--seeds 11,12,13] [--alphas 0.5,1.0]
 
 The release's encoder learned polarity from movie reviews, where a plain account of what
 happened ("the refund was processed quickly") reads as plot and leans negative. This step
@@ -15,10 +16,14 @@ and trains one more short epoch on a mix that keeps what it knows and adds what 
   so that they weigh in. Texts within a word-overlap of 0.5 of any validation, out-of-domain
   or everyday-floor text were removed from it before any training.
 
-It then scores, on validation only (fp32, first 128-token window), the recovered release,
-the continued model and weight-space ensembles of the two (WiSE-FT: ``(1 - a)·release +
-a·continued``), and saves each candidate as a checkpoint under ``--work-dir``. Choosing a
-candidate and building its bundle is :mod:`models.release`.
+With ``--seeds 11,12,13`` it trains one continued model per seed, all from the same recovered
+weights, and averages them into a uniform model soup (Wortsman et al., 2022: fine-tunes that
+share a start stay in one basin, so their mean weights act like an ensemble of them at the
+cost of one model). It then scores, on validation only (fp32, first 128-token window), the
+recovered release, each continued model, the soup and weight-space ensembles of the release
+and the last of these (WiSE-FT: ``(1 - a)·release + a·continued``), and saves each candidate as
+a checkpoint under ``--work-dir``. Choosing a candidate and building its bundle is
+:mod:`models.release`.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def training_mix(corpus, recipe: dict) -> tuple[list[str], list[int]]:
 
 
 def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads: int) -> Path:
+    """One continued run; the recipe's own seed keeps the path 1.4.0 was built from."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -83,21 +89,37 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
                                                       "minutes": round((time.monotonic() - started) / 60, 1),
                                                       "continued_from": str(bundle), "texts": len(texts)})
 
-    return cached(work / "continued", stamp, build)
+    name = "continued" if recipe["seed"] == CONTINUE_RECIPE["seed"] else f"continued-seed{recipe['seed']}"
+    return cached(work / name, stamp, build)
 
 
-def interpolate(release: Path, continued: Path, alpha: float, out: Path) -> Path:
-    """WiSE-FT: every weight ``(1 - alpha) * release + alpha * continued``."""
+def soup(members: list[Path], out: Path) -> Path:
+    """Uniform model soup: every weight the mean of the members' (same architecture, same start)."""
+    return _mixed(members, [1 / len(members)] * len(members), out, {"soup_of": [str(m) for m in members]})
+
+
+def weighted_mean(states: list[dict], weights: list[float]) -> dict:
+    """Every floating-point weight as ``sum(w_i * state_i)``; integer buffers (position ids) from the first."""
+    return {k: sum(w * s[k] for w, s in zip(weights, states)) if np.asarray(v).dtype.kind == "f" else v
+            for k, v in states[0].items()}
+
+
+def _mixed(members: list[Path], weights: list[float], out: Path, training: dict) -> Path:
     from transformers import AutoModelForSequenceClassification
 
     from models import transformer_stage
 
-    a = AutoModelForSequenceClassification.from_pretrained(release)
-    b = AutoModelForSequenceClassification.from_pretrained(continued).state_dict()
-    state = {k: (1 - alpha) * v + alpha * b[k] if v.is_floating_point() else v for k, v in a.state_dict().items()}
-    a.load_state_dict(state)
-    transformer_stage.save(a, release, out, {"wise_alpha": alpha, "release": str(release), "continued": str(continued)})
+    model = AutoModelForSequenceClassification.from_pretrained(members[0])
+    states = [AutoModelForSequenceClassification.from_pretrained(m).state_dict() for m in members]
+    model.load_state_dict(weighted_mean(states, weights))
+    transformer_stage.save(model, members[0], out, training)
     return out
+
+
+def interpolate(release: Path, continued: Path, alpha: float, out: Path) -> Path:
+    """WiSE-FT: every weight ``(1 - alpha) * release + alpha * continued``."""
+    return _mixed([release, continued], [1 - alpha, alpha], out,
+                  {"wise_alpha": alpha, "release": str(release), "continued": str(continued)})
 
 
 def first_window_margins(checkpoint: Path, texts: list[str], threads: int) -> np.ndarray:
@@ -147,21 +169,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=CONTINUE_RECIPE["lr"])
     parser.add_argument("--customer-repeats", type=int, default=CONTINUE_RECIPE["customer_repeats"])
     parser.add_argument("--alphas", default="0.5,1.0", help="WiSE-FT mixing weights to score")
+    parser.add_argument("--seeds", default=str(CONTINUE_RECIPE["seed"]),
+                        help="one continued run per seed; several are averaged into a model soup")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     recipe = CONTINUE_RECIPE | {"lr": args.lr, "customer_repeats": args.customer_repeats}
     work = args.work_dir / f"lr{args.lr:g}-rep{args.customer_repeats}"
     corpus = load_corpus()
-    continued = continued_checkpoint(args.bundle, corpus, work, recipe, args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    members = [continued_checkpoint(args.bundle, corpus, work, recipe | {"seed": s}, args.threads) for s in seeds]
     release = work / "release-recovered"
     sets = validation_sets(corpus)
-    results = {"release": score(release, sets, args.threads)}
-    print(json.dumps({"release": results["release"]}), flush=True)
+    results = {}
+
+    def scored(name: str, path: Path) -> None:
+        results[name] = score(path, sets, args.threads)
+        print(json.dumps({name: results[name]}), flush=True)
+
+    scored("release", release)
+    if len(members) > 1:
+        for s, member in zip(seeds, members):
+            scored(f"seed-{s}", member)
+        continued = soup(members, work / ("soup-" + "-".join(map(str, seeds))))
+    else:
+        continued = members[0]
     for alpha in (float(a) for a in args.alphas.split(",")):
-        path = continued if alpha == 1.0 else interpolate(release, continued, alpha, work / f"wise-{alpha:g}")
-        results[f"wise-{alpha:g}"] = score(path, sets, args.threads)
-        print(json.dumps({f"wise-{alpha:g}": results[f"wise-{alpha:g}"]}), flush=True)
-    (work / "validation.json").write_text(json.dumps({"recipe": recipe, "results": results}, indent=1))
+        name = f"wise-{alpha:g}" if len(members) == 1 else f"{continued.name}-wise-{alpha:g}"
+        scored(name, continued if alpha == 1.0 else interpolate(release, continued, alpha, work / name))
+    (work / "validation.json").write_text(json.dumps({"recipe": recipe, "seeds": seeds, "results": results}, indent=1))
     return 0
 
 

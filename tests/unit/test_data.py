@@ -1,3 +1,5 @@
+import numpy as np
+
 from models.data import load_corpus
 
 
@@ -96,3 +98,16 @@ def test_the_continued_training_mix_holds_no_validation_test_or_floor_text():
             held_out |= {r["text"] for r in csv.DictReader(fh)}
     assert not held_out & set(texts)
     assert abs(sum(labels) / len(labels) - 0.5) < 0.02
+
+
+def test_weight_space_mixes_average_the_weights_and_keep_integer_buffers():
+    from models.continue_training import weighted_mean
+
+    a = {"w": np.array([1.0, 2.0], dtype=np.float32), "position_ids": np.array([0, 1, 2])}
+    b = {"w": np.array([3.0, 6.0], dtype=np.float32), "position_ids": np.array([0, 1, 2])}
+    c = {"w": np.array([5.0, 1.0], dtype=np.float32), "position_ids": np.array([0, 1, 2])}
+    soup = weighted_mean([a, b, c], [1 / 3] * 3)
+    np.testing.assert_allclose(soup["w"], [3.0, 3.0], rtol=1e-6)
+    assert soup["position_ids"].dtype.kind == "i" and soup["position_ids"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(weighted_mean([a, b], [0.75, 0.25])["w"], [1.5, 3.0])  # WiSE-FT, alpha 0.25
+    np.testing.assert_array_equal(weighted_mean([a, b], [1.0, 0.0])["w"], a["w"])
