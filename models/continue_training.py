@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -50,18 +51,49 @@ CONTINUE_RECIPE = {
     "lr": 2e-5,
     "max_len": 128,
     "seed": 11,
+    "imdb_sentences": 0,
 }
 
 
-def training_mix(corpus, recipe: dict) -> tuple[list[str], list[int]]:
+def training_mix(corpus, recipe: dict, extra: tuple[list[str], list[int]] = ([], [])) -> tuple[list[str], list[int]]:
     texts, labels = transformer_training_set(corpus, recipe)  # every RT snippet + the seeded IMDB subset
     customers = read_labelled_csv(str(CUSTOMER_TRAIN))
-    return (texts + customers.texts * recipe["customer_repeats"],
-            labels + customers.labels * recipe["customer_repeats"])
+    return (texts + customers.texts * recipe["customer_repeats"] + extra[0],
+            labels + customers.labels * recipe["customer_repeats"] + extra[1])
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def review_sentences(corpus, seed: int = 13) -> tuple[list[str], list[int]]:
+    """Every sentence of 6-40 words in the IMDB training reviews, labelled with its review's label
+    (weak labels: a positive review holds complaints too), in a seeded order; none that is also
+    a validation or test text."""
+    imdb = corpus.train.only("imdb")
+    held_out = set(corpus.validation.texts) | set(corpus.test.texts)
+    texts, labels = [], []
+    for review, label in zip(imdb.texts, imdb.labels):
+        for sentence in _SENTENCE_END.split(review.replace("<br />", " ")):
+            if 6 <= len(sentence.split()) <= 40 and sentence.strip() not in held_out:
+                texts.append(sentence.strip())
+                labels.append(label)
+    order = np.random.default_rng(seed).permutation(len(texts))
+    return [texts[i] for i in order], [labels[i] for i in order]
+
+
+def agreed_sentences(corpus, release: Path, n: int, threads: int, confidence: float = 0.7) -> tuple[list[str], list[int]]:
+    """The first ``n`` review sentences whose weak label the starting model agrees with at
+    ``confidence`` or more (agreement filtering: drops most of the plot summary and the
+    complaints inside positive reviews)."""
+    texts, labels = review_sentences(corpus)
+    pool = list(zip(texts, labels))[: n * 4]
+    p = 1 / (1 + np.exp(-first_window_margins(release, [t for t, _ in pool], threads)))
+    kept = [(t, y) for (t, y), q in zip(pool, p) if (q if y else 1 - q) >= confidence][:n]
+    return [t for t, _ in kept], [y for _, y in kept]
 
 
 def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads: int) -> Path:
-    """One continued run; the recipe's own seed keeps the path 1.4.0 was built from."""
+    """One continued run; the recipe's own seed (and no review sentences) keeps the path 1.4.0 was built from."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
@@ -71,7 +103,7 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
     from sentiedge_core.encoding import WindowEncoder
 
     release = recover(bundle, work / "release-recovered")
-    stamp = recipe | {"bundle_transformer": sha256_file(bundle / "transformer.onnx"),
+    stamp = {k: v for k, v in recipe.items() if k != "imdb_sentences" or v} | {"bundle_transformer": sha256_file(bundle / "transformer.onnx"),
                       "customer_train": sha256_file(CUSTOMER_TRAIN)}
 
     def build(out: Path) -> None:
@@ -80,7 +112,8 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
         torch.manual_seed(recipe["seed"])
         torch.set_num_threads(threads)
         model = AutoModelForSequenceClassification.from_pretrained(release)
-        texts, labels = training_mix(corpus, recipe)
+        extra = agreed_sentences(corpus, release, recipe["imdb_sentences"], threads) if recipe["imdb_sentences"] else ([], [])
+        texts, labels = training_mix(corpus, recipe, extra)
         started = time.monotonic()
         device = transformer_stage.train(
             model, WindowEncoder(release / "tokenizer.json", max_len=recipe["max_len"], max_windows=8), texts, labels,
@@ -90,6 +123,7 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
                                                       "continued_from": str(bundle), "texts": len(texts)})
 
     name = "continued" if recipe["seed"] == CONTINUE_RECIPE["seed"] else f"continued-seed{recipe['seed']}"
+    name += f"-sentences{recipe['imdb_sentences']}" if recipe["imdb_sentences"] else ""
     return cached(work / name, stamp, build)
 
 
@@ -171,9 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alphas", default="0.5,1.0", help="WiSE-FT mixing weights to score")
     parser.add_argument("--seeds", default=str(CONTINUE_RECIPE["seed"]),
                         help="one continued run per seed; several are averaged into a model soup")
+    parser.add_argument("--imdb-sentences", type=int, default=0,
+                        help="add this many IMDB training-review sentences, labelled by their review and kept "
+                             "where the starting model agrees (0: none, the 1.4.0 recipe)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    recipe = CONTINUE_RECIPE | {"lr": args.lr, "customer_repeats": args.customer_repeats}
+    recipe = CONTINUE_RECIPE | {"lr": args.lr, "customer_repeats": args.customer_repeats,
+                                "imdb_sentences": args.imdb_sentences}
     work = args.work_dir / f"lr{args.lr:g}-rep{args.customer_repeats}"
     corpus = load_corpus()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -194,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         continued = members[0]
     for alpha in (float(a) for a in args.alphas.split(",")):
-        name = f"wise-{alpha:g}" if len(members) == 1 else f"{continued.name}-wise-{alpha:g}"
+        name = f"wise-{alpha:g}" if continued.name == "continued" else f"{continued.name}-wise-{alpha:g}"
         scored(name, continued if alpha == 1.0 else interpolate(release, continued, alpha, work / name))
     (work / "validation.json").write_text(json.dumps({"recipe": recipe, "seeds": seeds, "results": results}, indent=1))
     return 0

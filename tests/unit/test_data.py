@@ -111,3 +111,20 @@ def test_weight_space_mixes_average_the_weights_and_keep_integer_buffers():
     assert soup["position_ids"].dtype.kind == "i" and soup["position_ids"].tolist() == [0, 1, 2]
     np.testing.assert_allclose(weighted_mean([a, b], [0.75, 0.25])["w"], [1.5, 3.0])  # WiSE-FT, alpha 0.25
     np.testing.assert_array_equal(weighted_mean([a, b], [1.0, 0.0])["w"], a["w"])
+
+
+def test_review_sentences_come_from_imdb_training_reviews_with_their_label():
+    from models.continue_training import review_sentences
+
+    corpus = load_corpus()
+    texts, labels = review_sentences(corpus)
+    imdb = corpus.train.only("imdb")
+    label_of = {}
+    for review, label in zip(imdb.texts[:200], imdb.labels[:200]):
+        for sentence in review.replace("<br />", " ").split(". "):
+            label_of.setdefault(sentence.strip().rstrip("."), label)
+    assert len(texts) == len(labels) > len(imdb)  # several sentences a review
+    assert all(6 <= len(t.split()) <= 40 and "<br" not in t for t in texts[:5000])
+    checked = [(t, y) for t, y in zip(texts, labels) if t.rstrip(".") in label_of]
+    assert len(checked) > 100 and all(label_of[t.rstrip(".")] == y for t, y in checked)
+    assert not set(texts) & (set(corpus.validation.texts) | set(corpus.test.texts))
