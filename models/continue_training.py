@@ -73,15 +73,16 @@ def review_sentences(corpus, seed: int = 13) -> tuple[list[str], list[int]]:
     held_out = set(corpus.validation.texts) | set(corpus.test.texts)
     texts, labels = [], []
     for review, label in zip(imdb.texts, imdb.labels):
-        for sentence in _SENTENCE_END.split(review.replace("<br />", " ")):
-            if 6 <= len(sentence.split()) <= 40 and sentence.strip() not in held_out:
-                texts.append(sentence.strip())
+        for sentence in (s.strip() for s in _SENTENCE_END.split(review.replace("<br />", " "))):
+            if 6 <= len(sentence.split()) <= 40 and sentence not in held_out:
+                texts.append(sentence)
                 labels.append(label)
     order = np.random.default_rng(seed).permutation(len(texts))
     return [texts[i] for i in order], [labels[i] for i in order]
 
 
-def agreed_sentences(corpus, release: Path, n: int, threads: int, confidence: float = 0.7) -> tuple[list[str], list[int]]:
+def agreed_sentences(corpus, release: Path, n: int, threads: int,
+                     confidence: float = 0.7) -> tuple[list[str], list[int]]:
     """The first ``n`` review sentences whose weak label the starting model agrees with at
     ``confidence`` or more (agreement filtering: drops most of the plot summary and the
     complaints inside positive reviews)."""
@@ -103,8 +104,9 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
     from sentiedge_core.encoding import WindowEncoder
 
     release = recover(bundle, work / "release-recovered")
-    stamp = {k: v for k, v in recipe.items() if k != "imdb_sentences" or v} | {"bundle_transformer": sha256_file(bundle / "transformer.onnx"),
-                      "customer_train": sha256_file(CUSTOMER_TRAIN)}
+    recipe_stamp = {k: v for k, v in recipe.items() if k != "imdb_sentences" or v}  # 0: the 1.4.0 stamp, as before
+    stamp = recipe_stamp | {"bundle_transformer": sha256_file(bundle / "transformer.onnx"),
+                            "customer_train": sha256_file(CUSTOMER_TRAIN)}
 
     def build(out: Path) -> None:
         import time
@@ -112,7 +114,8 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
         torch.manual_seed(recipe["seed"])
         torch.set_num_threads(threads)
         model = AutoModelForSequenceClassification.from_pretrained(release)
-        extra = agreed_sentences(corpus, release, recipe["imdb_sentences"], threads) if recipe["imdb_sentences"] else ([], [])
+        n = recipe["imdb_sentences"]
+        extra = agreed_sentences(corpus, release, n, threads) if n else ([], [])
         texts, labels = training_mix(corpus, recipe, extra)
         started = time.monotonic()
         device = transformer_stage.train(
