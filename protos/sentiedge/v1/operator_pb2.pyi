@@ -241,14 +241,22 @@ class QuarantineRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., release: _Optional[bool] = ...) -> None: ...
 
 class AddAppRequest(_message.Message):
-    __slots__ = ("name", "origins", "public_key")
+    __slots__ = ("name", "origins", "public_key", "tenant", "alg", "policy_version", "policy_url")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORIGINS_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ALG_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_URL_FIELD_NUMBER: _ClassVar[int]
     name: str
     origins: _containers.RepeatedScalarFieldContainer[str]
     public_key: str
-    def __init__(self, name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., public_key: _Optional[str] = ...) -> None: ...
+    tenant: str
+    alg: str
+    policy_version: str
+    policy_url: str
+    def __init__(self, name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., public_key: _Optional[str] = ..., tenant: _Optional[str] = ..., alg: _Optional[str] = ..., policy_version: _Optional[str] = ..., policy_url: _Optional[str] = ...) -> None: ...
 
 class ListAppsRequest(_message.Message):
     __slots__ = ()
@@ -315,7 +323,7 @@ class ServerKeyInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ...) -> None: ...
 
 class AppInfo(_message.Message):
-    __slots__ = ("name", "app_id", "origins", "client_key", "signing_secret", "kid", "server_key", "server_keys", "created_at", "revoked_at", "client_keys")
+    __slots__ = ("name", "app_id", "origins", "client_key", "signing_secret", "kid", "server_key", "server_keys", "created_at", "revoked_at", "client_keys", "tenant", "private_key", "alg", "policy_version", "policy_url")
     NAME_FIELD_NUMBER: _ClassVar[int]
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGINS_FIELD_NUMBER: _ClassVar[int]
@@ -327,6 +335,11 @@ class AppInfo(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     CLIENT_KEYS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    PRIVATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALG_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_URL_FIELD_NUMBER: _ClassVar[int]
     name: str
     app_id: str
     origins: _containers.RepeatedScalarFieldContainer[str]
@@ -338,7 +351,12 @@ class AppInfo(_message.Message):
     created_at: float
     revoked_at: float
     client_keys: int
-    def __init__(self, name: _Optional[str] = ..., app_id: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_key: _Optional[str] = ..., signing_secret: _Optional[str] = ..., kid: _Optional[str] = ..., server_key: _Optional[str] = ..., server_keys: _Optional[_Iterable[_Union[ServerKeyInfo, _Mapping]]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., client_keys: _Optional[int] = ...) -> None: ...
+    tenant: str
+    private_key: str
+    alg: str
+    policy_version: str
+    policy_url: str
+    def __init__(self, name: _Optional[str] = ..., app_id: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_key: _Optional[str] = ..., signing_secret: _Optional[str] = ..., kid: _Optional[str] = ..., server_key: _Optional[str] = ..., server_keys: _Optional[_Iterable[_Union[ServerKeyInfo, _Mapping]]] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., client_keys: _Optional[int] = ..., tenant: _Optional[str] = ..., private_key: _Optional[str] = ..., alg: _Optional[str] = ..., policy_version: _Optional[str] = ..., policy_url: _Optional[str] = ...) -> None: ...
 
 class ListAppsResponse(_message.Message):
     __slots__ = ("apps",)
@@ -595,22 +613,26 @@ class RolloutStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., current: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., previous: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., percent: _Optional[int] = ..., nodes: _Optional[_Iterable[str]] = ..., node_states: _Optional[_Iterable[_Union[NodeModelState, _Mapping]]] = ..., chosen: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., current_bundled: _Optional[bool] = ..., previous_bundled: _Optional[bool] = ...) -> None: ...
 
 class RevokeRequest(_message.Message):
-    __slots__ = ("user_id", "purposes", "idempotency_key")
+    __slots__ = ("user_id", "purposes", "idempotency_key", "tenant")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     purposes: _containers.RepeatedScalarFieldContainer[str]
     idempotency_key: str
-    def __init__(self, user_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    tenant: str
+    def __init__(self, user_id: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("user_id", "idempotency_key")
+    __slots__ = ("user_id", "idempotency_key", "tenant")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     idempotency_key: str
-    def __init__(self, user_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    tenant: str
+    def __init__(self, user_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class PrivacyStatusRequest(_message.Message):
     __slots__ = ("request_id",)

@@ -252,18 +252,20 @@ class CohortAggregate(_message.Message):
     def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class PrivacyFiling(_message.Message):
-    __slots__ = ("request_id", "kind", "subject", "purposes", "at")
+    __slots__ = ("request_id", "kind", "subject", "purposes", "at", "policy_version")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     kind: _common_pb2.PrivacyKind
     subject: str
     purposes: _containers.RepeatedScalarFieldContainer[str]
     at: float
-    def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ...) -> None: ...
+    policy_version: str
+    def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., policy_version: _Optional[str] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
     __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation")
@@ -361,15 +363,17 @@ class HeartbeatReceipt(_message.Message):
     def __init__(self, seq: _Optional[int] = ...) -> None: ...
 
 class AppSet(_message.Message):
-    __slots__ = ("version", "apps")
+    __slots__ = ("version", "apps", "legacy_tenant")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     APPS_FIELD_NUMBER: _ClassVar[int]
+    LEGACY_TENANT_FIELD_NUMBER: _ClassVar[int]
     version: int
     apps: _containers.RepeatedCompositeFieldContainer[App]
-    def __init__(self, version: _Optional[int] = ..., apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ...) -> None: ...
+    legacy_tenant: str
+    def __init__(self, version: _Optional[int] = ..., apps: _Optional[_Iterable[_Union[App, _Mapping]]] = ..., legacy_tenant: _Optional[str] = ...) -> None: ...
 
 class App(_message.Message):
-    __slots__ = ("app_id", "name", "origins", "client_keys", "signing_keys", "server_keys", "revoked_at")
+    __slots__ = ("app_id", "name", "origins", "client_keys", "signing_keys", "server_keys", "revoked_at", "tenant", "policy_version", "policy_url")
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORIGINS_FIELD_NUMBER: _ClassVar[int]
@@ -377,6 +381,9 @@ class App(_message.Message):
     SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
     SERVER_KEYS_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_URL_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     name: str
     origins: _containers.RepeatedScalarFieldContainer[str]
@@ -384,7 +391,10 @@ class App(_message.Message):
     signing_keys: _containers.RepeatedCompositeFieldContainer[SigningKey]
     server_keys: _containers.RepeatedCompositeFieldContainer[ServerKey]
     revoked_at: float
-    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_keys: _Optional[_Iterable[_Union[KeyDigest, _Mapping]]] = ..., signing_keys: _Optional[_Iterable[_Union[SigningKey, _Mapping]]] = ..., server_keys: _Optional[_Iterable[_Union[ServerKey, _Mapping]]] = ..., revoked_at: _Optional[float] = ...) -> None: ...
+    tenant: str
+    policy_version: str
+    policy_url: str
+    def __init__(self, app_id: _Optional[str] = ..., name: _Optional[str] = ..., origins: _Optional[_Iterable[str]] = ..., client_keys: _Optional[_Iterable[_Union[KeyDigest, _Mapping]]] = ..., signing_keys: _Optional[_Iterable[_Union[SigningKey, _Mapping]]] = ..., server_keys: _Optional[_Iterable[_Union[ServerKey, _Mapping]]] = ..., revoked_at: _Optional[float] = ..., tenant: _Optional[str] = ..., policy_version: _Optional[str] = ..., policy_url: _Optional[str] = ...) -> None: ...
 
 class KeyDigest(_message.Message):
     __slots__ = ("sha256", "not_after")
@@ -517,7 +527,7 @@ class Welcome(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ..., privacy_floor: _Optional[int] = ...) -> None: ...
 
 class PrivacyUpdate(_message.Message):
-    __slots__ = ("seq", "request_id", "kind", "subject", "purposes", "at", "origin_node")
+    __slots__ = ("seq", "request_id", "kind", "subject", "purposes", "at", "origin_node", "policy_version")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -525,6 +535,7 @@ class PrivacyUpdate(_message.Message):
     PURPOSES_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_NODE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     seq: int
     request_id: str
     kind: _common_pb2.PrivacyKind
@@ -532,7 +543,8 @@ class PrivacyUpdate(_message.Message):
     purposes: _containers.RepeatedScalarFieldContainer[str]
     at: float
     origin_node: str
-    def __init__(self, seq: _Optional[int] = ..., request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., origin_node: _Optional[str] = ...) -> None: ...
+    policy_version: str
+    def __init__(self, seq: _Optional[int] = ..., request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., origin_node: _Optional[str] = ..., policy_version: _Optional[str] = ...) -> None: ...
 
 class ModelAssignment(_message.Message):
     __slots__ = ("model", "bundle_sha256", "bundle_size", "bundled")
