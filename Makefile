@@ -48,17 +48,23 @@ $(TRAIN_STAMP): pyproject.toml $(STAMP)
 install-train: $(TRAIN_STAMP)
 
 # A control plane and an edge wired together; Ctrl-C stops both. Operator token: var/control-plane/admin.token
+# The edge is enrolled like any other (a one-time token exchanged for a node secret in var/edge):
+# the control plane admits no anonymous node, on loopback neither.
 run: $(STAMP)
 	@echo "control plane on 127.0.0.1:$(CP_PORT), edge $(NODE_ID) on http://$(HOST):$(PORT)"
 	@trap 'kill $$cp 2>/dev/null; wait $$cp 2>/dev/null' EXIT INT TERM; \
 	CP_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/control-plane serve --port $(CP_PORT) & cp=$$!; \
-	for i in $$(seq 100); do [ -f var/control-plane/dev-app.json ] && break; sleep 0.1; done; \
+	enroll() { $(BIN)/control-plane --target 127.0.0.1:$(CP_PORT) --json nodes --enroll $(NODE_ID) --ttl 600 2>/dev/null \
+	  | $(BIN)/python -c "import json, sys; print(json.load(sys.stdin)['enrollment_token'])" 2>/dev/null; }; \
+	for i in $$(seq 150); do kill -0 $$cp 2>/dev/null || break; tok=$$(enroll) && [ -n "$$tok" ] && break; sleep 0.2; done; \
+	if ! kill -0 $$cp 2>/dev/null || [ -z "$$tok" ]; then \
+	  echo "make run: the control plane did not start on 127.0.0.1:$(CP_PORT) (port taken? see its message above; CP_PORT=... picks another)" >&2; exit 1; fi; \
 	$(BIN)/python -c "import json; a = json.load(open('var/control-plane/dev-app.json'))['apps'][0]; \
 	  print('development app (keys in var/control-plane/dev-app.json):'); \
 	  print('  client key  X-Client-Key: ' + a['client_keys'][0]); \
 	  print('  server key  Authorization: Bearer ' + a['server_keys'][0]['key']); \
 	  print('  user token: .venv/bin/edge-node token ann --apps-file var/control-plane/dev-app.json')"; \
-	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
+	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) EDGE_ENROLLMENT_TOKEN=$$tok $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
 	    --control-plane 127.0.0.1:$(CP_PORT) --node-id $(NODE_ID)
 
 # An edge on its own (no control plane).

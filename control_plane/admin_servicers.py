@@ -215,14 +215,15 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
 class PrivacyServicer(Base, operator_pb2_grpc.PrivacyServicer):
     @operator_call(audit=lambda request, reply: _request(reply))
     def Revoke(self, request, context, who):  # noqa: N802
-        status = self.ops.revoke_consent(request.user_id, list(request.purposes), request.idempotency_key)
+        status = self.ops.revoke_consent(request.user_id, list(request.purposes), request.idempotency_key,
+                                         request.tenant)
         log.info("%s filed %s: revoke %s (seq %d)", who, status.entry.request_id, status.entry.purposes,
                  status.entry.seq)
         return convert.request_status(status)
 
     @operator_call(audit=lambda request, reply: _request(reply))
     def Delete(self, request, context, who):  # noqa: N802
-        status = self.ops.delete_user(request.user_id, request.idempotency_key)
+        status = self.ops.delete_user(request.user_id, request.idempotency_key, request.tenant)
         log.info("%s filed %s: delete (seq %d)", who, status.entry.request_id, status.entry.seq)
         return convert.request_status(status)
 
@@ -266,17 +267,21 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
 class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
     @operator_call(audit=lambda request, reply: f"app {reply.name} ({reply.app_id}) origins {','.join(reply.origins)}")
     def Add(self, request, context, who):  # noqa: N802
-        issued = self.ops.add_app(request.name, list(request.origins), request.public_key)
-        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
+        issued = self.ops.add_app(request.name, list(request.origins), request.public_key, tenant=request.tenant,
+                                  alg=request.alg, policy_version=request.policy_version,
+                                  policy_url=request.policy_url)
+        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret,
+                                private_key=issued.private_key)
 
     @operator_call
     def List(self, request, context, who):  # noqa: N802
         return operator_pb2.ListAppsResponse(apps=[convert.app_info(a) for a in self.cp.apps.all()])
 
-    @operator_call(audit=lambda request, reply: f"app {reply.name}: new client key and signing secret {reply.kid}")
+    @operator_call(audit=lambda request, reply: f"app {reply.name}: new client key and signing key {reply.kid}")
     def Rotate(self, request, context, who):  # noqa: N802
         issued = self.ops.rotate_app(request.name, request.grace_s)
-        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret)
+        return convert.app_info(issued.app, client_key=issued.client_key, signing_secret=issued.signing_secret,
+                                private_key=issued.private_key)
 
     @operator_call(audit=lambda request, reply: f"app {reply.name}" + (
         f" server key {request.server_key}" if request.server_key else ""))

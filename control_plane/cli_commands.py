@@ -130,13 +130,14 @@ def _key(args) -> str:
 async def _revoke(args, rpc: Rpc):
     key = _key(args)
     return await retrying(lambda: rpc.privacy.Revoke(_pb().RevokeRequest(
-        user_id=args.user, purposes=args.purpose, idempotency_key=key), metadata=rpc.metadata, timeout=30))
+        user_id=args.user, purposes=args.purpose, idempotency_key=key, tenant=args.tenant), metadata=rpc.metadata,
+        timeout=30))
 
 
 async def _delete(args, rpc: Rpc):
     key = _key(args)
     return await retrying(lambda: rpc.privacy.Delete(_pb().DeleteRequest(
-        user_id=args.user, idempotency_key=key), metadata=rpc.metadata, timeout=30))
+        user_id=args.user, idempotency_key=key, tenant=args.tenant), metadata=rpc.metadata, timeout=30))
 
 
 async def _rollout(args, rpc: Rpc):
@@ -265,6 +266,8 @@ NAME = a("name")
 LIMIT50 = a("--limit", type=int, default=50, help="how many entries, newest first")
 IDEMPOTENCY = a("--idempotency-key", default="",
                 help="resend a request safely (default: a fresh key, reused on the command's own retries)")
+TENANT = a("--tenant", default="", help="the user's tenant (the same id in two tenants is two people); "
+                                        "may be left out while there is one tenant")
 
 COMMANDS: dict[str, Command] = {
     "models push": Command(
@@ -306,9 +309,10 @@ COMMANDS: dict[str, Command] = {
     "privacy revoke": Command(
         "withdraw purposes for a user on every edge",
         _args(a("user"), a("--purpose", action="append", required=True, choices=list(PURPOSES),
-                           help="a purpose to withdraw; repeatable"), IDEMPOTENCY),
+                           help="a purpose to withdraw; repeatable"), TENANT, IDEMPOTENCY),
         _revoke, _request_table),
-    "privacy delete": Command("erase a user on every edge", _args(a("user"), IDEMPOTENCY), _delete, _request_table),
+    "privacy delete": Command("erase a user on every edge", _args(a("user"), TENANT, IDEMPOTENCY), _delete,
+                              _request_table),
     "privacy status": Command(
         "a request's state and per-node receipts", _args(a("request_id")),
         lambda args, rpc: rpc.privacy.Status(_pb().PrivacyStatusRequest(request_id=args.request_id),

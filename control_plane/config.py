@@ -30,9 +30,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
-    # Plain gRPC: nodes need an enrolled credential unless the control plane is on loopback
-    # (development); set this to need one there too. Under mTLS the certificate is the credential.
-    require_node_credentials: bool = False
+    # Plain gRPC: every node needs an enrolled credential, on loopback too (`make run` enrolls
+    # its edge). Under mTLS the certificate is the credential. The old development mode —
+    # anonymous nodes on a loopback control plane — survives only behind this explicit flag.
+    allow_anonymous_nodes: bool = False
+    require_node_credentials: bool = True  # kept for old configurations; false changes nothing now
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
     cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
@@ -119,7 +121,11 @@ HELP = {
     "tls_cert": "server certificate (PEM); with tls_key and tls_client_ca turns on mTLS",
     "tls_key": "server private key (PEM)",
     "tls_client_ca": "CA that signs edge and operator client certificates (PEM)",
-    "require_node_credentials": "need a node credential (enrollment or mTLS) even on loopback",
+    "allow_anonymous_nodes": "DEVELOPMENT ONLY, plain gRPC on loopback: accept edges with no credential; any local "
+                             "process can then act as any unenrolled node: receive every app's verification keys "
+                             "(HS256 secrets, which mint user tokens, included), file privacy requests and "
+                             "acknowledge them for nodes that never applied them",
+    "require_node_credentials": "(obsolete: credentials are always needed unless allow_anonymous_nodes)",
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
     "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
     "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell (poisoning bound)",

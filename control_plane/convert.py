@@ -132,9 +132,10 @@ def adaptation_job(job, awaiting_signature: bool = False) -> operator_pb2.Adapta
         created_at=job.created_at, updated_at=job.updated_at, awaiting_signature=awaiting_signature)
 
 
-def apps_to_proto(version: int, apps: list[App]) -> sync_pb2.AppSet:
-    return sync_pb2.AppSet(version=version, apps=[sync_pb2.App(
-        app_id=a.app_id, name=a.name, origins=a.origins, revoked_at=a.revoked_at,
+def apps_to_proto(version: int, apps: list[App], legacy_tenant: str = "") -> sync_pb2.AppSet:
+    return sync_pb2.AppSet(version=version, legacy_tenant=legacy_tenant, apps=[sync_pb2.App(
+        app_id=a.app_id, name=a.name, origins=a.origins, revoked_at=a.revoked_at, tenant=a.tenant_id,
+        policy_version=a.policy_version, policy_url=a.policy_url,
         client_keys=[sync_pb2.KeyDigest(sha256=k.sha256, not_after=k.not_after) for k in a.client_keys],
         signing_keys=[sync_pb2.SigningKey(kid=k.kid, alg=k.alg, secret=k.secret, public_key=k.public_key,
                                           not_after=k.not_after) for k in a.signing_keys],
@@ -142,11 +143,14 @@ def apps_to_proto(version: int, apps: list[App]) -> sync_pb2.AppSet:
                      for k in a.server_keys]) for a in apps])
 
 
-def app_info(a: App, *, client_key: str = "", signing_secret: str = "", server_key: str = "") -> operator_pb2.AppInfo:
-    current = [k.kid for k in a.signing_keys if k.alg == "HS256" and not k.not_after]
+def app_info(a: App, *, client_key: str = "", signing_secret: str = "", private_key: str = "",
+             server_key: str = "") -> operator_pb2.AppInfo:
+    current = [k for k in a.signing_keys if not k.not_after]
     return operator_pb2.AppInfo(
         name=a.name, app_id=a.app_id, origins=a.origins, client_key=client_key, signing_secret=signing_secret,
-        kid=current[-1] if current else "", server_key=server_key, revoked_at=a.revoked_at,
+        private_key=private_key, tenant=a.tenant_id, alg=current[-1].alg if current else "",
+        policy_version=a.policy_version, policy_url=a.policy_url,
+        kid=current[-1].kid if current else "", server_key=server_key, revoked_at=a.revoked_at,
         client_keys=len(a.client_keys),
         server_keys=[operator_pb2.ServerKeyInfo(name=k.name, scopes=k.scopes, revoked_at=k.revoked_at)
                      for k in a.server_keys])

@@ -17,7 +17,7 @@ from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import PrivacyEntry, Store
 from sentiedge_core.privacy import DELETE_USER, PURPOSES, REVOKE_CONSENT, Pseudonymizer, new_request_id
 
-__all__ = ["DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
+__all__ = ["check_user_id", "DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
 
 
 class RequestStatus(msgspec.Struct, kw_only=True):
@@ -26,6 +26,15 @@ class RequestStatus(msgspec.Struct, kw_only=True):
     receipts: list[tuple[str, float]]
     missing: list[str]
     completed_at: float
+
+
+def check_user_id(user_id: str) -> None:
+    if not user_id.strip():
+        raise InvalidArgument("user_id is empty")
+    if len(user_id) > 256:
+        raise InvalidArgument("user_id is longer than 256 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in user_id):
+        raise InvalidArgument("user_id contains control characters")
 
 
 def pseudonymize(key: bytes, user_id: str) -> str:
@@ -39,9 +48,10 @@ class Ledger:
         self.pseudonymize = Pseudonymizer(key)
 
     def _user(self, user_id: str) -> str:
+        """``user_id`` is scoped to its tenant already (sentiedge_core.privacy.tenant_user)."""
         if not user_id.strip():
             raise InvalidArgument("user_id is empty")
-        if len(user_id) > 256:
+        if len(user_id) > 320:
             raise InvalidArgument("user_id is longer than 256 characters")
         return self.pseudonymize(user_id)
 

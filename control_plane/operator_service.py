@@ -15,7 +15,7 @@ from control_plane.adaptation import Job, LedgerRow
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.model_quality import Comparison, canaries
 from control_plane.apps import Issued
-from control_plane.ledger import RequestStatus
+from control_plane.ledger import RequestStatus, check_user_id
 from control_plane.nodes import NODE_ID, NodeView
 from control_plane.registry import RolloutView
 from control_plane.state import ControlPlane
@@ -23,6 +23,7 @@ from control_plane.store import ModelRow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
 from sentiedge_core.access import App
+from sentiedge_core.privacy import tenant_user
 from sentiedge_core.rules import Rule
 
 
@@ -117,19 +118,25 @@ class OperatorService:
         return row
 
     # --- privacy ----------------------------------------------------------------------------
-    def revoke_consent(self, user_id: str, purposes: list[str], idempotency_key: str) -> RequestStatus:
-        entry = self.cp.ledger.revoke(user_id, purposes, self.cp.now(), idempotency_key)
+    def _tenant_user(self, tenant: str, user_id: str) -> str:
+        """The user as the edges' records name it: pseudonyms are keyed per tenant."""
+        check_user_id(user_id)
+        return tenant_user(self.cp.apps.tenant_of_request(tenant), user_id, self.cp.apps.legacy_tenant)
+
+    def revoke_consent(self, user_id: str, purposes: list[str], idempotency_key: str,
+                       tenant: str = "") -> RequestStatus:
+        entry = self.cp.ledger.revoke(self._tenant_user(tenant, user_id), purposes, self.cp.now(), idempotency_key)
         self.cp.wake_all()
         return self.cp.ledger.status(entry.request_id)
 
-    def delete_user(self, user_id: str, idempotency_key: str) -> RequestStatus:
-        entry = self.cp.ledger.delete(user_id, self.cp.now(), idempotency_key)
+    def delete_user(self, user_id: str, idempotency_key: str, tenant: str = "") -> RequestStatus:
+        entry = self.cp.ledger.delete(self._tenant_user(tenant, user_id), self.cp.now(), idempotency_key)
         self.cp.wake_all()
         return self.cp.ledger.status(entry.request_id)
 
     # --- apps -------------------------------------------------------------------------------
-    def add_app(self, name: str, origins: list[str], public_key: str) -> Issued:
-        issued = self.cp.apps.add(name, origins, public_key, self.cp.now())
+    def add_app(self, name: str, origins: list[str], public_key: str, **options: str) -> Issued:
+        issued = self.cp.apps.add(name, origins, public_key, self.cp.now(), **options)
         self.cp.wake_all()
         return issued
 

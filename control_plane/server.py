@@ -61,8 +61,9 @@ async def serve(settings: CpSettings) -> int:
     log.info("control plane listening on %s with %s (data in %s)", settings.address,
              "mTLS" if settings.tls else "plain gRPC (no TLS: development only)", settings.data_dir)
     if cp.node_auth.allow_anonymous:
-        log.warning("DEVELOPMENT MODE: plain gRPC on loopback and no CP_REQUIRE_NODE_CREDENTIALS: edges may sync "
-                    "without a credential (enrolled node ids still need theirs). Never expose this port.")
+        log.warning("CP_ALLOW_ANONYMOUS_NODES: edges may sync without a credential, so any local process can act "
+                    "as any unenrolled node: receive every app's verification keys (HS256 secrets mint user tokens), "
+                    "file privacy requests and acknowledge them. Development only; never expose this port.")
     elif not settings.tls:
         log.info("edges must present a node credential (control-plane nodes --enroll NODE)")
     stop = asyncio.Event()

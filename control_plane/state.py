@@ -82,7 +82,7 @@ class ControlPlane:
         self.apps = AppBook(self.store)
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
-                                  allow_anonymous=self.loopback and not settings.tls and not settings.require_node_credentials)
+                                  allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
         self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_per_node_per_s * 10)
         self.audit_log = AuditLog(self.store)
         self.rules = RuleBook(self.store)

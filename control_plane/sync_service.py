@@ -152,7 +152,7 @@ class SyncService:
         version = cp.store.apps_version()
         if version != stream.apps:
             stream.apps = version
-            out.apps = (version, cp.apps.all())
+            out.apps = (version, cp.apps.all(), cp.apps.legacy_tenant)
         version = cp.segments.version()
         if version != stream.segments:
             stream.segments = version

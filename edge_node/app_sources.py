@@ -6,8 +6,7 @@
 
        {"apps": [{"name": "shop", "app_id": "app_shop", "origins": ["https://shop.example"],
                   "client_keys": ["ck_..."],
-                  "signing_keys": [{"kid": "k1", "alg": "HS256", "secret": "..."},
-                                   {"kid": "k2", "alg": "EdDSA", "public_key": "-----BEGIN PUBLIC KEY-----..."}],
+                  "signing_keys": [{"kid": "k1", "alg": "EdDSA", "public_key": "-----BEGIN PUBLIC KEY-----..."}],
                   "server_keys": [{"name": "backend", "key": "sk_...", "scopes": ["events:write"]}]}]}
 
 3. A standalone edge with neither generates a development app into its data directory
@@ -24,12 +23,12 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from sentiedge_core.access import AppSet
-from sentiedge_core.apps_file import DEV_FILE, from_file, write_development_file
+from sentiedge_core.apps_file import DEV_FILE, from_file, read, write_development_file
 
 if TYPE_CHECKING:
     from edge_node.store import EdgeStore
 
-__all__ = ["DEV_FILE", "from_file", "write_development_file", "development_app", "initial", "persist"]
+__all__ = ["DEV_FILE", "from_file", "read", "write_development_file", "development_app", "initial", "persist"]
 log = logging.getLogger("edge_node")
 _decode_set = msgspec.msgpack.Decoder(AppSet)
 _encode = msgspec.msgpack.Encoder().encode
@@ -41,8 +40,7 @@ def development_app(data_dir: Path, origins: list[str]) -> Path:
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         write_development_file(path, app_id="app_dev", origins=origins, client_key=f"ck_{secrets.token_urlsafe(18)}",
-                               kid="dev-1", secret=secrets.token_urlsafe(32),
-                               server_key=f"sk_{secrets.token_urlsafe(24)}")
+                               kid="dev-1", server_key=f"sk_{secrets.token_urlsafe(24)}")
     return path
 
 
@@ -54,8 +52,8 @@ def initial(store: "EdgeStore", *, apps_file: str, standalone: bool, data_dir: P
         raw = store.value("apps")
         return _decode_set.decode(raw) if raw else AppSet()
     path = development_app(data_dir, origins)
-    log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, signing secret and a server "
-                "key with every scope; mint a user token with: edge-node token USER --apps-file %s)", path, path)
+    log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, token signing key pair and a "
+                "server key with every scope; mint a user token with: edge-node token USER --apps-file %s)", path, path)
     return from_file(path)
 
 

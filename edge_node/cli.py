@@ -61,11 +61,14 @@ def token(args: argparse.Namespace) -> int:
     app = next((a for a in apps if args.app in (None, a.name)), None)
     if app is None:
         raise EdgeError(f"{path} has no app named {args.app!r}", field="--app")
-    signing = next((k for k in reversed(app.signing_keys) if k.alg == "HS256" and k.secret), None)
+    entry = next(a for a in app_sources.read(path).apps if a.name == app.name)
+    signing = next((k for k in reversed(entry.signing_keys) if k.secret or k.private_key), None)
     if signing is None:
-        raise EdgeError(f"app {app.name!r} in {path} has no HS256 signing secret to mint with")
-    print(mint_token(app, signing, args.user, ttl_s=args.ttl, consent={p: True for p in args.consent} or None,
-                     policy_version=args.policy_version))
+        raise EdgeError(f"app {app.name!r} in {path} has no private key (or HS256 secret) to mint with: its backend "
+                        f"holds it")
+    print(mint_token(app, signing.verifying(), args.user, ttl_s=args.ttl,
+                     consent={p: True for p in args.consent} or None, policy_version=args.policy_version,
+                     private_key=signing.private_key.encode() or None))
     return 0
 
 

@@ -4,9 +4,14 @@
   are public (browsers and mobile apps carry them): they identify an app, they prove nothing
   about a user. Anonymous keyed requests get sentiment and cohort/global priors only.
 * A **user token** (``Authorization: Bearer <JWT>``) proves the user: ``sub`` is the user id,
-  ``aud`` the app id, ``exp`` is required and ``kid`` picks the app's key (HS256 with the
-  app's signing secret, or EdDSA with a registered public key). It may carry the user's
+  ``aud`` the app id, ``exp`` is required and ``kid`` picks the app's key: a public key (EdDSA,
+  the default, or ES256) whose private half only the app's backend holds, or — an explicit
+  per-app opt-in — an HS256 secret that every edge then holds too. It may carry the user's
   consent as signed claims (see :class:`TokenConsent`).
+* Every app belongs to a **tenant** (a brand: its web, iOS and backend apps share users; by
+  default an app is its own tenant). A caller reaches only its tenant's users: handlers name
+  the user by :meth:`Caller.tenant_user`, which the pseudonym is keyed on, so the same user id
+  in two tenants is two people whose records never meet.
 * A **server key** (``Authorization: Bearer sk_…``), for the app's backend, acts for any user
   of its app within its scopes.
 
@@ -27,12 +32,14 @@ import jwt
 import msgspec
 
 from sentiedge_core.errors import Forbidden, RateLimited, Unauthorized
-from sentiedge_core.privacy import PURPOSES
+from sentiedge_core.privacy import PURPOSES, tenant_user
 from sentiedge_core.structs import Stored
 
 SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment", "users:alias")
 MAX_TOKEN_CHARS = 8192
 LEEWAY_S = 30.0  # clock skew between the app's backend and the edge
+ALGORITHMS = ("EdDSA", "ES256", "HS256")  # asymmetric first: HS256 puts a minting key on every edge
+ASYMMETRIC = ("EdDSA", "ES256")
 
 
 def digest(key: str) -> str:
@@ -46,10 +53,14 @@ class KeyDigest(Stored, kw_only=True):
 
 class SigningKey(Stored, kw_only=True):
     kid: str
-    alg: str  # HS256 or EdDSA
+    alg: str  # EdDSA or ES256 (public_key, PEM), or HS256 (secret)
     secret: str = ""
     public_key: str = ""
     not_after: float = 0.0
+
+    @property
+    def material(self) -> str:
+        return self.secret if self.alg == "HS256" else self.public_key
 
 
 class ServerKey(Stored, kw_only=True):
@@ -67,6 +78,13 @@ class App(Stored, kw_only=True):
     signing_keys: list[SigningKey] = []
     server_keys: list[ServerKey] = []
     revoked_at: float = 0.0
+    tenant: str = ""  # empty: the app is its own tenant (named after the app)
+    policy_version: str = ""  # the app's current privacy policy, recorded with consent given on its pages
+    policy_url: str = ""
+
+    @property
+    def tenant_id(self) -> str:
+        return self.tenant or self.name
 
     def allows_origin(self, origin: str) -> bool:
         return "*" in self.origins or origin in self.origins
@@ -75,6 +93,8 @@ class App(Stored, kw_only=True):
 class AppSet(Stored, kw_only=True):
     version: int = 0
     apps: list[App] = []
+    # The tenant whose users keep the bare-id pseudonyms of the release before tenants.
+    legacy_tenant: str = ""
 
 
 class TokenConsent(msgspec.Struct, kw_only=True, frozen=True):
@@ -92,6 +112,15 @@ class Caller(msgspec.Struct, kw_only=True, frozen=True):
     scopes: frozenset[str] = frozenset()  # set by a server key
     consent: TokenConsent | None = None
     token: str = ""
+    legacy_tenant: str = ""
+
+    @property
+    def tenant(self) -> str:
+        return self.app.tenant_id
+
+    def tenant_user(self, user_id: str) -> str:
+        """The user as this edge's records name it: scoped to the caller's tenant."""
+        return tenant_user(self.tenant, user_id, self.legacy_tenant)
 
     @property
     def kind(self) -> str:
@@ -227,7 +256,10 @@ class Gatekeeper:
                 raise
             if not caller.scopes:
                 self._address_limit(address, now)
-            if (wait := self.key_limit.take(caller.app.app_id, now)):
+            # Signed-in users and the app's backend draw on a budget of their own, so anyone
+            # holding the public client key cannot spend it for them.
+            budget = caller.app.app_id if caller.kind == "client_key" else f"{caller.app.app_id}|authenticated"
+            if (wait := self.key_limit.take(budget, now)):
                 raise RateLimited(f"too many requests for this client key; retry in {math.ceil(wait)} s "
                                   f"(EDGE_RATE_LIMIT_PER_KEY)", retry_after=wait)
             return caller
@@ -243,7 +275,7 @@ class Gatekeeper:
     def _verify(self, client_key: str | None, authorization: str | None, now: float) -> Caller:
         app = self._app(client_key, now)
         if not authorization:
-            return Caller(app=app)
+            return Caller(app=app, legacy_tenant=self.apps.legacy_tenant)
         scheme, _, credential = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Unauthorized("Authorization must be 'Bearer <user token>' or 'Bearer <server key>'",
@@ -275,7 +307,7 @@ class Gatekeeper:
         key_app, server_key = found
         if key_app.app_id != app.app_id:
             raise Forbidden("the server key belongs to another app than the client key", reason="wrong_app")
-        return Caller(app=app, scopes=frozenset(server_key.scopes))
+        return Caller(app=app, scopes=frozenset(server_key.scopes), legacy_tenant=self.apps.legacy_tenant)
 
     def _user_token(self, app: App, token: str, now: float) -> Caller:
         cached = self._verified.get(token)
@@ -304,7 +336,7 @@ class Gatekeeper:
             raise Unauthorized(f"the user token is signed with {header.get('alg')!r}; key {signing.kid!r} is "
                                f"{signing.alg}", reason="invalid_token")
         try:
-            claims = jwt.decode(token, signing.secret if signing.alg == "HS256" else signing.public_key,
+            claims = jwt.decode(token, signing.material,
                                 algorithms=[signing.alg], audience=app.app_id, leeway=LEEWAY_S,
                                 options={"require": ["exp", "sub", "aud"]})
         except jwt.ExpiredSignatureError:
@@ -316,7 +348,8 @@ class Gatekeeper:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise Unauthorized("the user token's sub must be the user id", reason="invalid_token")
-        caller = Caller(app=app, user=sub, consent=_consent_claim(claims.get("consent"), now), token=token)
+        caller = Caller(app=app, user=sub, consent=_consent_claim(claims.get("consent"), now), token=token,
+                        legacy_tenant=self.apps.legacy_tenant)
         self._verified[token] = (caller, float(claims["exp"]))
         if len(self._verified) > self._token_cache:
             self._verified.popitem(last=False)
@@ -339,6 +372,35 @@ def _consent_claim(value, now: float) -> TokenConsent | None:
     return msgspec.structs.replace(consent, at=min(consent.at, now))
 
 
+def generate_key_pair(alg: str) -> tuple[str, str]:
+    """A new (private, public) PEM pair for EdDSA (Ed25519) or ES256 (P-256) user tokens."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    private = ed25519.Ed25519PrivateKey.generate() if alg == "EdDSA" else ec.generate_private_key(ec.SECP256R1())
+    private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private_pem, public_pem
+
+
+def check_public_key(alg: str, text: str) -> str:
+    """The PEM of a public key for ``alg``, or ValueError saying what is wrong."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    try:
+        key = serialization.load_pem_public_key(text.encode())
+    except ValueError as exc:
+        raise ValueError(f"public key is not PEM: {exc}") from None
+    if alg == "EdDSA" and not isinstance(key, ed25519.Ed25519PublicKey):
+        raise ValueError("an EdDSA public key must be Ed25519")
+    if alg == "ES256" and not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+        raise ValueError("an ES256 public key must be on the P-256 curve")
+    return text.strip() + "\n"
+
+
 def mint_token(app: App, signing: SigningKey, user_id: str, *, ttl_s: float = 3600.0,
                consent: dict[str, bool] | None = None, policy_version: str = "dev", now: float | None = None,
                private_key=None) -> str:
@@ -348,4 +410,6 @@ def mint_token(app: App, signing: SigningKey, user_id: str, *, ttl_s: float = 36
     if consent:
         claims["consent"] = {"purposes": consent, "policy_version": policy_version, "at": now}
     key = signing.secret if signing.alg == "HS256" else private_key
+    if key is None:
+        raise ValueError(f"signing key {signing.kid!r} is {signing.alg}: minting needs its private key")
     return jwt.encode(claims, key, algorithm=signing.alg, headers={"kid": signing.kid})

@@ -14,6 +14,19 @@ REVOKE_CONSENT = 2
 KINDS = {"delete_user": DELETE_USER, "revoke_consent": REVOKE_CONSENT}
 
 
+TENANT_SEPARATOR = "\x1f"  # user ids never hold control characters (both services refuse them)
+
+
+def tenant_user(tenant: str, user_id: str, legacy_tenant: str = "") -> str:
+    """The name a tenant's user is pseudonymized under: the same user id in two tenants is two
+    people. The legacy tenant (the one app of a deployment from before tenants) keeps the bare
+    id, so what was written then stays reachable; user ids hold no control characters, so no
+    bare id can collide with a scoped one."""
+    if legacy_tenant and tenant == legacy_tenant:
+        return user_id
+    return f"{tenant}{TENANT_SEPARATOR}{user_id}"
+
+
 def new_request_id() -> str:
     return f"req-{uuid.uuid4().hex}"
 

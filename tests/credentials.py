@@ -9,6 +9,13 @@ from pathlib import Path
 
 import jwt
 
+from sentiedge_core.privacy import tenant_user
+
+
+def dev_user(user: str, tenant: str = "dev") -> str:
+    """A user of the development app as the edge's records name it (pseudonyms are per tenant)."""
+    return tenant_user(tenant, user)
+
 
 class DevApp:
     def __init__(self, path: Path) -> None:
@@ -16,8 +23,11 @@ class DevApp:
         self.app_id = app["app_id"]
         self.client_key = app["client_keys"][0]
         self.server_key = app["server_keys"][0]["key"]
-        self.kid = app["signing_keys"][0]["kid"]
-        self.secret = app["signing_keys"][0]["secret"]
+        signing = app["signing_keys"][0]
+        self.kid = signing["kid"]
+        self.alg = signing["alg"]
+        # An HS256 secret, or (the default) the EdDSA private key the development file keeps.
+        self.secret = signing.get("secret") or signing["private_key"]
 
     def server(self) -> dict[str, str]:
         """Headers of the app's backend: a server key with every scope."""
@@ -32,7 +42,7 @@ class DevApp:
         body = {"sub": user, "aud": self.app_id, "exp": int(now + ttl), **claims}
         if consent is not None:
             body["consent"] = {"purposes": consent, "policy_version": "v1", "at": now if at is None else at}
-        return jwt.encode(body, self.secret, algorithm="HS256", headers={"kid": self.kid})
+        return jwt.encode(body, self.secret, algorithm=self.alg, headers={"kid": self.kid})
 
     def user(self, user: str, **kwargs) -> dict[str, str]:
         return {"x-client-key": self.client_key, "authorization": f"Bearer {self.token(user, **kwargs)}"}

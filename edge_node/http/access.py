@@ -64,19 +64,23 @@ def caller_of(request) -> Caller:
     return caller
 
 
-def authorize_user(node, caller: Caller, user_id: str, scope: str) -> None:
-    """Refuse unless the caller may act for ``user_id``; honour consent carried in its token."""
+def authorize_user(node, caller: Caller, user_id: str, scope: str) -> str:
+    """Refuse unless the caller may act for ``user_id``; honour consent carried in its token.
+    Returns the user as the node's records name it: scoped to the caller's tenant, so another
+    tenant's caller naming the same id reaches another person."""
     try:
         caller.act_for(user_id, scope)
     except EdgeError as exc:
         node.metrics.refusals.labels(exc.code).inc()
         raise
+    user = caller.tenant_user(user_id)
     if caller.consent is not None and node.access.first_use(caller.token):
         consent = caller.consent
-        change = node.privacy.set_consent(user_id, dict(consent.purposes), consent.policy_version, consent.at,
+        change = node.privacy.set_consent(user, dict(consent.purposes), consent.policy_version, consent.at,
                                           node.now())
         for _ in change.withdrawn:
             node.metrics.privacy_actions.labels("consent_withdrawn").inc()
+    return user
 
 
 def cors_headers(node, scope) -> list[tuple[bytes, bytes]]:

@@ -26,7 +26,7 @@ def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context
     Shared by the route below and the fast path in front of the app (edge_node.http.fast_path)."""
     if user_id is not None:
         check_id(user_id, node.settings)
-        authorize_user(node, caller, user_id, "users:read")
+        user_id = authorize_user(node, caller, user_id, "users:read")
     check_context(context, node.settings)
     now = node.now()
     decision = node.personalizer.choose(user_id, context, now).decision
@@ -63,9 +63,10 @@ class DecisionsController(Controller):
         With a ``user_id``: that user's token, or a server key with ``users:read``."""
         node = running(state)
         settings = node.settings
+        user = None
         if data.user_id is not None:
             check_id(data.user_id, settings)
-            authorize_user(node, caller_of(request), data.user_id, "users:read")
+            user = authorize_user(node, caller_of(request), data.user_id, "users:read")
         check_context(data.context, node.settings)
         if not data.candidates:
             raise InvalidInput("candidates must hold at least one item", field="candidates")
@@ -92,14 +93,14 @@ class DecisionsController(Controller):
         if not 0 <= depth <= 16:
             raise InvalidInput("diversity_depth must be 0..16 (0: the full category path)", field="diversity_depth")
         decision, items = node.personalizer.rank(
-            data.user_id, data.context, data.candidates, limit=limit, exploration_slots=slots,
+            user, data.context, data.candidates, limit=limit, exploration_slots=slots,
             max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth)
         node.metrics.decided(decision.source)
         segment = decision.segment.id if decision.segment is not None else None
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
                             items=items[:limit], rest=items[limit:] if data.include_rest else [],
                             actions=node.triggers.active(decision.cohort, node.now(), segment),
-                            experiments=node.experiments.assignments(data.user_id or decision.cohort, segment),
+                            experiments=node.experiments.assignments(user or decision.cohort, segment),
                             segment=decision.segment)
 
     @post("/experiments/events", status_code=200, tags=["experiments"],
@@ -110,14 +111,15 @@ class DecisionsController(Controller):
         Only counts per window, arm and cohort are kept — never who. With a ``user_id``: that
         user's token, or a server key with ``events:write``."""
         node = running(state)
+        user = None
         if data.user_id is not None:
             check_id(data.user_id, node.settings)
-            authorize_user(node, caller_of(request), data.user_id, "events:write")
+            user = authorize_user(node, caller_of(request), data.user_id, "events:write")
         check_context(data.context, node.settings)
         if not data.value >= 0:
             raise InvalidInput("value must be >= 0", field="value")
         now = node.now()
         cohort = context_cohort(data.context, now)
-        segment = node.personalizer.segment_of(data.user_id, now) if data.user_id is not None else None
-        return node.experiments.record(data.experiment, data.user_id or cohort, data.kind, data.value, cohort, now,
+        segment = node.personalizer.segment_of(user, now) if user is not None else None
+        return node.experiments.record(data.experiment, user or cohort, data.kind, data.value, cohort, now,
                                        segment.id if segment is not None else None)

@@ -26,7 +26,7 @@ from edge_node.node import EdgeNode, running
 from edge_node.records import PURPOSES
 
 ACTIONS = ("view", "save", "delete", "confirm_delete", "cancel")
-DEFAULT_POLICY = "preference-center"
+UNSPECIFIED_POLICY = "unspecified"  # the app registered no policy version, and the user never chose under one
 
 
 REFUSED = {status: ResponseSpec(data_container=str, media_type=MediaType.HTML, generate_examples=False,
@@ -50,16 +50,15 @@ def refusal(request: Request, status: int) -> Response[str]:
 
 
 def _user(node: EdgeNode, request: Request, token: str | None, scope: str) -> str:
-    """The user this page is for: the Authorization header's user token, else the one in the
-    URL or form; its consent claims apply as on any route."""
+    """The user this page is for (scoped to the app's tenant): the Authorization header's user
+    token, else the one in the URL or form; its consent claims apply as on any route."""
     caller = caller_of(request)
     if caller.user is None:
         if not token:
             raise Unauthorized("the preference center needs the user's token (token=... or "
                                "'Authorization: Bearer <user token>')", reason="user_token_required")
         caller = node.access.verify_user_token(caller.app, token, node.now())
-    authorize_user(node, caller, caller.user, scope)
-    return caller.user
+    return authorize_user(node, caller, caller.user, scope)
 
 
 def _answer(node: EdgeNode, request: Request, page: preference_page.Page, scope: str, act) -> Response[str]:
@@ -92,8 +91,9 @@ class PreferencesController(Controller):
         """The preference center page (HTML): each purpose with a toggle, what was inferred (in
         words), why recent items were shown, and "delete everything". Opened with the client key
         (header or ``client_key``) and the user's token (``token`` or Authorization);
-        ``embed=1`` for an iframe, ``lang`` or Accept-Language for the language, ``policy`` for the
-        policy version a saved choice records."""
+        ``embed=1`` for an iframe, ``lang`` or Accept-Language for the language. A saved choice
+        records the app's registered policy version (``control-plane apps add --policy-version``);
+        ``policy`` is accepted for older links and ignored."""
         node = running(state)
         page = _page(request, token, lang, embed, policy)
         return _answer(node, request, page, "users:read",
@@ -117,7 +117,10 @@ class PreferencesController(Controller):
             if action == "save":
                 view = node.preferences_of(user_id)
                 chosen = {p: data.get(f"purpose.{p}") == "on" for p in PURPOSES}
-                node.set_consent(user_id, chosen, page.policy or view.policy_version or DEFAULT_POLICY, None)
+                # The app's registered policy is what the user saw and chose under; a policy named in
+                # the page's URL is not (anyone can write a URL).
+                policy = caller_of(request).app.policy_version or view.policy_version or UNSPECIFIED_POLICY
+                node.set_consent(user_id, chosen, policy, None)
                 return preference_page.render(node.preferences_of(user_id), page, nonce, notice=strings["saved"])
             if action == "delete":
                 return preference_page.render(node.preferences_of(user_id), page, nonce, confirm=True)

@@ -25,11 +25,11 @@ def timestamp(at: float) -> dt.datetime:
 
 
 def user_request(request: Request, state: State, user_id: str, scope: str):
-    """The running node, once the caller is known to act for this (valid) user id."""
+    """The running node and the user as its records name it (scoped to the caller's tenant),
+    once the caller is known to act for this (valid) user id."""
     node = running(state)
     check_id(user_id, node.settings)
-    authorize_user(node, caller_of(request), user_id, scope)
-    return node
+    return node, authorize_user(node, caller_of(request), user_id, scope)
 
 
 def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
@@ -52,9 +52,9 @@ class UsersController(Controller):
                           state: State, request: Request) -> ConsentView:
         """Grant or withdraw purposes. Withdrawing erases what the purpose allowed, here and
         (through the control plane) on every other edge. User token, or server key ``consent:write``."""
-        node = user_request(request, state, user_id, "consent:write")
+        node, user = user_request(request, state, user_id, "consent:write")
         at = data.timestamp.timestamp() if data.timestamp is not None and data.timestamp.tzinfo else None
-        change = node.set_consent(user_id, data.purposes, data.policy_version, at)
+        change = node.set_consent(user, data.purposes, data.policy_version, at)
         return consent_view(user_id, change.consent, withdrawn=change.withdrawn, erased=change.erased,
                             request_id=change.request_id)
 
@@ -62,8 +62,8 @@ class UsersController(Controller):
     def get_consent(self, user_id: FromPath[str], state: State, request: Request) -> ConsentView:
         """Consent per purpose; a purpose never granted reads ``granted: false``.
         User token, or server key ``users:read``."""
-        node = user_request(request, state, user_id, "users:read")
-        return consent_view(user_id, node.consent_of(user_id))
+        node, user = user_request(request, state, user_id, "users:read")
+        return consent_view(user_id, node.consent_of(user))
 
     @post("/events", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
@@ -71,15 +71,15 @@ class UsersController(Controller):
         """Behavioural events. Texts are scored (with ``sentiment`` consent) and modulate how
         each event moves the profile; events without consent are dropped and counted.
         User token, or server key ``events:write``."""
-        node = user_request(request, state, user_id, "events:write")
-        return await node.record_events(user_id, data.events, data.context)
+        node, user = user_request(request, state, user_id, "events:write")
+        return await node.record_events(user, data.events, data.context)
 
     @get("/vector", sync_to_thread=False, responses={**READ_ERRORS, **error_responses(404)})
     def get_vector(self, user_id: FromPath[str], state: State, request: Request) -> VectorView:
         """The user's own vector, top affinities and windowed sentiment (needs ``personalization``).
         User token, or server key ``users:read``."""
-        node = user_request(request, state, user_id, "users:read")
-        v = node.user_vector(user_id)
+        node, user = user_request(request, state, user_id, "users:read")
+        v = node.user_vector(user)
         return VectorView(
             user_id=user_id, vector=v.vector.tolist(), dimension=node.settings.vector_dim,
             affinities=named_affinities(v.profile, v.scores),
@@ -96,7 +96,7 @@ class UsersController(Controller):
         the user's, and the anonymous id reaches the user's records from then on. Deletion and
         withdrawal cascade to every linked id. User token plus ``anonymous_token`` (a user token
         for the anonymous id), or server key ``users:alias``."""
-        node = user_request(request, state, user_id, "users:alias")
+        node, user = user_request(request, state, user_id, "users:alias")
         check_id(data.anonymous_id, node.settings, field="anonymous_id")
         caller = caller_of(request)
         if caller.user is not None:  # a user token proves one identity; the other needs its own proof
@@ -108,7 +108,7 @@ class UsersController(Controller):
             if proven != data.anonymous_id:
                 raise Forbidden("anonymous_token is for another id than anonymous_id", reason="wrong_user",
                                 field="anonymous_token")
-        link = node.link_alias(user_id, data.anonymous_id)
+        link = node.link_alias(user, caller.tenant_user(data.anonymous_id))
         return AliasView(user_id=user_id, anonymous_id=data.anonymous_id, linked_at=timestamp(link.linked_at),
                          already_linked=link.already_linked, merged=link.merged, events=link.events)
 
@@ -117,7 +117,7 @@ class UsersController(Controller):
         """Erase everything derived from the user on this node now and suppress late events;
         the request is filed with the control plane so every other edge erases too.
         User token, or server key ``users:delete``."""
-        node = user_request(request, state, user_id, "users:delete")
-        erasure = node.delete_user(user_id)
+        node, user = user_request(request, state, user_id, "users:delete")
+        erasure = node.delete_user(user)
         return DeletionView(user_id=user_id, request_id=erasure.request_id, erased=erasure.erased,
                             suppressed_at=timestamp(erasure.suppressed_at))

@@ -105,11 +105,14 @@ class Personalizer:
         segment = chosen.decision.segment
         # An experiment that targets the user's segment can hold them out too.
         experiment = self.held_out(user_id or key, segment.id) if segment is not None else None
-        return self._holdout(key, experiment) if experiment is not None else chosen
+        return self._holdout(key, experiment, segment) if experiment is not None else chosen
 
-    def _holdout(self, key: str, experiment: str) -> Chosen:
+    def _holdout(self, key: str, experiment: str, segment=None) -> Chosen:
+        # The segment stays on the decision: the held-out user is still in the segment's
+        # experiment, and its answer must name the arm it was counted in.
         decision = Decision(source="global", vector=[0.0] * self.dimension, dimension=self.dimension, cohort=key,
-                            affinities=[], reason=f"holdout arm of experiment {experiment}: no personalization")
+                            affinities=[], segment=segment,
+                            reason=f"holdout arm of experiment {experiment}: no personalization")
         return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
 
     def _cached_choice(self, user_id: str | None, key: str, now: float) -> Chosen:

@@ -76,8 +76,9 @@ def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], Cohort
 
 
 def apps(message: sync_pb2.AppSet) -> AppSet:
-    return AppSet(version=message.version, apps=[App(
-        app_id=a.app_id, name=a.name, origins=list(a.origins), revoked_at=a.revoked_at,
+    return AppSet(version=message.version, legacy_tenant=message.legacy_tenant, apps=[App(
+        app_id=a.app_id, name=a.name, origins=list(a.origins), revoked_at=a.revoked_at, tenant=a.tenant,
+        policy_version=a.policy_version, policy_url=a.policy_url,
         client_keys=[KeyDigest(sha256=k.sha256, not_after=k.not_after) for k in a.client_keys],
         signing_keys=[SigningKey(kid=k.kid, alg=k.alg, secret=k.secret, public_key=k.public_key,
                                  not_after=k.not_after) for k in a.signing_keys],

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 
 from edge_node.http.app import create_app
 from edge_node.config import load_settings
-from tests.credentials import edge_app
+from tests.credentials import edge_app, dev_user
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 EVENT = {"type": "review", "item_id": "i1", "category": "Beauty/Skincare", "text": "I adore this serum, my skin glows"}
@@ -122,7 +122,7 @@ def test_after_a_deletion_no_key_in_the_store_holds_anything_of_the_user(edge):
                                                     "context": {"region": "eu"}}, headers=alice)
     sample_id = r.json()["results"][0]["sentiment"]["sample_id"]
     assert sample_id  # sampled for review: its text is kept on this edge
-    subject = node.privacy.pseudonymize("alice")
+    subject = node.privacy.pseudonymize(dev_user("alice"))
 
     def traces():
         found = []

@@ -21,11 +21,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(tmp_path, scenario, **env):
+def node_credential(cp, node_id: str) -> tuple:
+    """Enroll a node as an operator would and exchange the token as its edge does: its metadata."""
+    token, _ = cp.node_auth.enroll(node_id, 600, cp.now())
+    return (("authorization", f"Bearer {cp.node_auth.exchange(node_id, token, cp.now())}"),)
+
+
+def run(tmp_path, scenario, *, app: str = "", **env):
     async def main():
         settings = load_settings({"CP_DATA_DIR": str(tmp_path), "CP_PORT": str(free_port()), "CP_ADMIN_TOKENS": TOKEN,
                                   "CP_PSEUDONYM_KEY": "k" * 32, **env})
         cp = ControlPlane(settings)
+        if app:  # one tenant: privacy requests need not name it
+            cp.apps.add(app, [], "", cp.now())
         server, _ = build(settings, cp)
         await server.start()
         try:
@@ -49,7 +57,7 @@ def test_operator_calls_need_a_valid_token(tmp_path):
         reply = await privacy.Delete(operator_pb2.DeleteRequest(user_id="alice"), metadata=AUTH)
         assert reply.state == "completed" and reply.seq == 1  # no nodes registered: nothing to wait for
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, app="shop")
 
 
 def test_bad_requests_get_invalid_argument_or_not_found_with_a_reason(tmp_path):
@@ -71,7 +79,7 @@ def test_bad_requests_get_invalid_argument_or_not_found_with_a_reason(tmp_path):
                 await call
             assert err.value.code() == code and message in err.value.details()
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, app="shop")
 
 
 def test_truncated_and_oversized_uploads_are_refused_and_nothing_is_written(tmp_path):
@@ -131,7 +139,7 @@ def test_a_replayed_or_forged_filing_is_not_applied_twice(tmp_path):
         for item in (sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id="edge-1")), filing, filing, forged):
             await queue.put(item)
         receipts = []
-        call = stub.Sync(outgoing())
+        call = stub.Sync(outgoing(), metadata=node_credential(cp, "edge-1"))
         async for message in call:
             if message.WhichOneof("kind") == "filing_receipt":
                 receipts.append((message.filing_receipt.request_id, message.filing_receipt.seq))
@@ -142,7 +150,7 @@ def test_a_replayed_or_forged_filing_is_not_applied_twice(tmp_path):
         assert receipts == [("req-1", 1), ("req-1", 1)]
         assert cp.store.privacy_head() == 1  # the replay added nothing, the forged subject was refused
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, app="shop")
 
 
 def test_tokens_are_named_listed_revocable_and_every_action_is_audited(tmp_path):
@@ -171,4 +179,4 @@ def test_tokens_are_named_listed_revocable_and_every_action_is_audited(tmp_path)
         assert all("dana" not in e.detail for e in audit)
         assert all(e.at > 0 for e in audit)
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, app="shop")

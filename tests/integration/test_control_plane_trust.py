@@ -69,7 +69,7 @@ def test_without_a_credential_no_one_can_sync_read_the_log_ack_or_register(tmp_p
         rows = [e for e in cp.store.audit_entries(100) if e[2] == "EdgeSync.Sync"]
         assert 1 <= len(rows) <= 33 and len({r[1] for r in rows}) == 33 and all(not r[4] for r in rows)
 
-    run(tmp_path, scenario, **STRICT)
+    run(tmp_path, scenario, app="shop", **STRICT)
 
 
 def test_a_node_secret_is_bound_to_its_node_and_enrollment_is_one_time(tmp_path):
@@ -100,14 +100,27 @@ def test_a_node_secret_is_bound_to_its_node_and_enrollment_is_one_time(tmp_path)
     run(tmp_path, scenario, **STRICT)
 
 
-def test_on_loopback_without_the_strict_setting_an_enrolled_id_still_needs_its_secret(tmp_path):
+def test_on_loopback_by_default_no_anonymous_node_syncs_or_receives_key_material(tmp_path):
     async def scenario(channel, cp):
-        assert (await Stream(channel, "dev-edge").until("welcome")).welcome.node_id == "dev-edge"  # development
+        cp.apps.add("shop", [], "", cp.now(), alg="HS256")  # a secret that could mint tokens
+        err = await refused(Stream(channel, "dev-edge"))
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "node credential" in err.details()
+        assert cp.store.nodes() == []  # it registered nothing, so it holds back no privacy request either
+        secret = await enroll(channel, "edge-a")
+        apps = (await Stream(channel, "edge-a", secret).until("apps")).apps
+        assert [a.name for a in apps.apps] == ["shop"]  # a credentialed node gets what it verifies with
+
+    run(tmp_path, scenario)
+
+
+def test_the_explicit_development_flag_admits_anonymous_nodes_but_an_enrolled_id_still_needs_its_secret(tmp_path):
+    async def scenario(channel, cp):
+        assert (await Stream(channel, "dev-edge").until("welcome")).welcome.node_id == "dev-edge"
         secret = await enroll(channel, "edge-a")
         assert (await refused(Stream(channel, "edge-a"))).code() == grpc.StatusCode.UNAUTHENTICATED
         assert (await Stream(channel, "edge-a", secret).until("welcome")).welcome.node_id == "edge-a"
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, CP_ALLOW_ANONYMOUS_NODES="true")
 
 
 def test_a_poisoned_heartbeat_is_bounded_and_a_quarantined_node_leaves_the_merge(tmp_path):
@@ -174,7 +187,10 @@ def test_apps_are_managed_audited_and_streamed_to_edges(tmp_path):
         apps = operator_pb2_grpc.AppsStub(channel)
         added = await apps.Add(operator_pb2.AddAppRequest(name="shop", origins=["https://shop.example"]),
                                metadata=AUTH)
-        assert added.client_key.startswith("ck_") and added.signing_secret and added.app_id.startswith("app_")
+        assert added.client_key.startswith("ck_") and added.app_id.startswith("app_")
+        # EdDSA by default: the private key is shown once; nothing that mints tokens is kept or sent.
+        assert added.private_key.startswith("-----BEGIN PRIVATE KEY") and not added.signing_secret
+        assert added.alg == "EdDSA" and added.tenant == "shop"  # its own tenant by default
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await apps.Add(operator_pb2.AddAppRequest(name="bad", origins=["javascript:alert(1)"]), metadata=AUTH)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -182,11 +198,13 @@ def test_apps_are_managed_audited_and_streamed_to_edges(tmp_path):
                                                                        scopes=["events:write"]), metadata=AUTH)
         assert key.server_key.startswith("sk_")
         listed = (await apps.List(operator_pb2.ListAppsRequest(), metadata=AUTH)).apps
-        assert [(a.name, a.client_key, a.signing_secret) for a in listed] == [("shop", "", "")]  # shown once only
+        assert [(a.name, a.client_key, a.signing_secret, a.private_key) for a in listed] == [("shop", "", "", "")]
         secret = await enroll(channel, "edge-a")
         stream = Stream(channel, "edge-a", secret)
         first = (await stream.until("apps")).apps
         assert [a.name for a in first.apps] == ["shop"] and first.apps[0].client_keys[0].sha256 != added.client_key
+        assert [(k.alg, k.secret, bool(k.public_key)) for k in first.apps[0].signing_keys] == [("EdDSA", "", True)]
+        assert added.private_key not in str(first)
         await apps.Revoke(operator_pb2.RevokeAppRequest(name="shop"), metadata=AUTH)
         second = (await stream.until("apps")).apps
         assert second.version > first.version and second.apps[0].revoked_at > 0
@@ -207,8 +225,13 @@ def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
         assert [bool(k.not_after) for k in app.client_keys] == [True, False]  # the old one ends after the grace
         now = await apps.Rotate(operator_pb2.RotateAppRequest(name="shop"), metadata=AUTH)
         assert now.client_keys == 2  # no grace for the key it replaces; the first keeps the grace it was given
-        token = (await apps.Token(operator_pb2.AppTokenRequest(name="shop", user_id="u1"), metadata=AUTH)).token
-        from sentiedge_core.access import AppSet, Gatekeeper
+        with pytest.raises(grpc.aio.AioRpcError) as err:  # the control plane holds no private key to mint with
+            await apps.Token(operator_pb2.AppTokenRequest(name="shop", user_id="u1"), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "--private-key" in err.value.details()
+        from sentiedge_core.access import AppSet, Gatekeeper, mint_token
+        app = cp.apps.get("shop")
+        current = next(k for k in app.signing_keys if k.kid == now.kid)
+        token = mint_token(app, current, "u1", private_key=now.private_key.encode())
         gate = Gatekeeper()
         gate.set_apps(AppSet(apps=[cp.apps.get("shop")]))
         assert gate.admit(now.client_key, f"Bearer {token}", None).user == "u1"

@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 from control_plane.experiments import ExperimentBook
 from control_plane.store import Store
 from edge_node.http.app import create_app
-from tests.credentials import edge_app
+from tests.credentials import edge_app, dev_user
 from edge_node.config import load_settings
 from edge_node.personalization.experiments import Arm, Experiment
 
@@ -72,8 +72,9 @@ def test_a_planted_lift_is_recovered_through_edge_and_control_plane(edge, tmp_pa
 
 def test_holdout_users_get_no_personalization_and_responses_name_the_arm(edge):
     client, node = edge
-    holdout_user = next(f"u{i}" for i in range(1000) if node.held_out(f"u{i}"))
-    other_user = next(f"u{i}" for i in range(1000) if not node.held_out(f"u{i}"))
+    # Arms are drawn for the user as the edge names it: scoped to the app's tenant.
+    holdout_user = next(f"u{i}" for i in range(1000) if node.held_out(dev_user(f"u{i}")))
+    other_user = next(f"u{i}" for i in range(1000) if not node.held_out(dev_user(f"u{i}")))
     for user in (holdout_user, other_user):
         client.put(f"/v1/users/{user}/consent", json={"purposes": {"personalization": True}, "policy_version": "v"})
         client.post(f"/v1/users/{user}/events", json={"events": [{"type": "purchase", "item_id": "a",

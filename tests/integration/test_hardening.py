@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from edge_node.http.app import create_app
 from edge_node.personalization.cohorts import ALL
 from edge_node.config import load_settings
-from tests.credentials import edge_app
+from tests.credentials import edge_app, dev_user
 
 ALL_PURPOSES = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 
@@ -49,7 +49,7 @@ def test_a_profile_keeps_its_strongest_categories_and_no_more(client):
         post(client, "spammer", [{"type": "view", "item_id": f"i{n}", "category": f"junk/{n}"}
                                  for n in range(start, start + 100)])
     n = node(client)
-    profile = n.store.profile(n.privacy.pseudonymize("spammer"))
+    profile = n.store.profile(n.privacy.pseudonymize(dev_user("spammer")))
     assert len(profile.affinities) == 50
     assert "beauty/skincare" in profile.affinities  # the strongest stays; the weak junk made room
     top = client.get("/v1/users/spammer/vector").json()["affinities"][0]
@@ -138,7 +138,7 @@ def test_a_full_privacy_outbox_refuses_new_deletions_and_changes_nothing(model, 
     from tests.e2e.conftest import free_port
 
     apps = write_development_file(tmp_path / "apps.json", app_id="app_t", origins=[], client_key="ck_t", kid="k",
-                                  secret="s" * 40, server_key="sk_t")
+                                  server_key="sk_t")
     settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_PRIVACY_OUTBOX_MAX": "3",
                               "EDGE_APPS_FILE": str(apps),
                               "EDGE_CONTROL_PLANE": f"127.0.0.1:{free_port()}",  # nobody there: offline
@@ -195,9 +195,9 @@ def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tm
         assert metric(c, 'sentiedge_store_evictions_total{kind="profile"}') > 0
         assert metric(c, "sentiedge_store_bytes") <= metric(c, "sentiedge_store_max_bytes") == 1_800_000
         # Every consent and the suppression survive; the most recent profiles do too.
-        assert all(n.store.consent(n.privacy.pseudonymize(u)).allows("personalization")
+        assert all(n.store.consent(n.privacy.pseudonymize(dev_user(u))).allows("personalization")
                    for u in users if u != "user-5")
-        assert n.store.suppression(n.privacy.pseudonymize("user-5")) is not None
+        assert n.store.suppression(n.privacy.pseudonymize(dev_user("user-5"))) is not None
         assert c.get(f"/v1/users/{users[-1]}/vector").status_code == 200
         assert c.get("/v1/users/user-0/vector").status_code == 404  # the coldest went first
 

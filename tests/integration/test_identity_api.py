@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from edge_node.config import load_settings
 from edge_node.http.app import create_app
-from tests.credentials import edge_app
+from tests.credentials import edge_app, dev_user
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 CTX = {"region": "eu", "device": "mobile", "daypart": "evening"}
@@ -147,7 +147,7 @@ def test_deleting_the_user_erases_every_alias_and_late_events_stay_out(edge):
     visit(client, dev, "anon-x", SKINCARE)
     visit(client, dev, "frank", BOOKS)
     assert link(client, dev, "frank", "anon-x").status_code == 200
-    anonymous = node.privacy.pseudonymize("anon-x")
+    anonymous = node.privacy.pseudonymize(dev_user("anon-x"))
 
     r = as_user(client, dev, "DELETE", "/v1/users/frank", "frank")
     assert r.status_code == 200 and "aliases" in r.json()["erased"]
@@ -178,7 +178,7 @@ def test_withdrawing_personalization_cascades_to_the_alias(edge):
                 {"purposes": {"personalization": False}, "policy_version": "v2"})
     assert r.status_code == 200 and r.json()["withdrawn"] == ["personalization"]
     assert vector(client, dev, "gina").status_code == 404
-    anonymous = node.privacy.pseudonymize("anon-y")
+    anonymous = node.privacy.pseudonymize(dev_user("anon-y"))
     assert not node.store.consent(anonymous).allows("personalization")
     # The anonymous id cannot bring the profile back: its events follow gina's consent.
     visit_events = as_user(client, dev, "POST", "/v1/users/anon-y/events", "anon-y", {"events": BOOKS})

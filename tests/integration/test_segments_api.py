@@ -11,7 +11,7 @@ from edge_node.personalization.experiments import Arm, Experiment
 from edge_node.records import SegmentMember
 from sentiedge_core.rules import Rule
 from sentiedge_core.segments import Segment, SegmentSet
-from tests.credentials import edge_app
+from tests.credentials import edge_app, dev_user
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 DIM = 32
@@ -44,7 +44,7 @@ def shop(client, user, category, purposes=ALL, times=3):
 
 
 def member(node, user):
-    subject = node.privacy.subject_of(user)
+    subject = node.privacy.subject_of(dev_user(user))
     return node.store.get(f"segm|{node.segments.window_of(node.now())}|{subject}", SegmentMember)
 
 

@@ -160,3 +160,47 @@ def test_the_token_cache_is_bounded():
     for i in range(50):
         gate.admit("ck_shop", f"Bearer {token(app('shop'), f'u{i}')}", None)
     assert len(gate._verified) == 5
+
+
+def test_anonymous_client_key_traffic_cannot_spend_the_budget_of_signed_in_users():
+    gate = Gatekeeper(key_rate=1, key_burst=5)
+    shop = app("shop")
+    gate.set_apps(AppSet(apps=[shop]))
+    now = 1000.0
+    for i in range(5):  # anyone holding the public client key, from many addresses
+        gate.admit("ck_shop", None, f"10.0.0.{i}", now)
+    refused(gate, RateLimited, "rate_limited", "ck_shop", None, "10.0.0.9", now)
+    assert gate.admit("ck_shop", f"Bearer {token(shop, 'ann')}", "7.7.7.7", now).user == "ann"
+    assert gate.admit("ck_shop", "Bearer sk_shop", None, now).kind == "server_key"
+
+
+def test_callers_name_users_within_their_tenant():
+    from sentiedge_core.privacy import Pseudonymizer, tenant_user
+
+    shop, shop_ios, clinic = app("shop"), app("shop-ios", tenant="shop"), app("clinic")
+    gate = Gatekeeper()
+    gate.set_apps(AppSet(apps=[shop, shop_ios, clinic]))
+    pseudonym = Pseudonymizer(b"k" * 32)
+    named = {a.name: pseudonym(gate.admit(f"ck_{a.name}", f"Bearer {token(a, 'x')}", None).tenant_user("x"))
+             for a in (shop, shop_ios, clinic)}
+    assert named["shop"] == named["shop-ios"] != named["clinic"]  # a brand's apps share users; brands never do
+    assert pseudonym(tenant_user("shop", "x")) != pseudonym("x")
+    # A deployment from before tenants keeps its users' pseudonyms in the legacy tenant.
+    gate.set_apps(AppSet(apps=[shop, clinic], legacy_tenant="shop"))
+    assert gate.admit("ck_shop", "Bearer sk_shop", None).tenant_user("x") == "x"
+    assert gate.admit("ck_clinic", "Bearer sk_clinic", None).tenant_user("x") != "x"
+
+
+def test_es256_tokens_verify_and_a_key_of_another_algorithm_is_refused():
+    from sentiedge_core.access import generate_key_pair
+
+    private, public = generate_key_pair("ES256")
+    shop = app("shop")
+    shop.signing_keys = [SigningKey(kid="shop-es", alg="ES256", public_key=public)]
+    gate = Gatekeeper()
+    gate.set_apps(AppSet(apps=[shop]))
+    good = mint_token(shop, shop.signing_keys[0], "ann", private_key=private.encode())
+    assert gate.admit("ck_shop", f"Bearer {good}", None).user == "ann"
+    forged = jwt.encode({"sub": "ann", "aud": "app_shop", "exp": int(time.time()) + 60}, ED, algorithm="EdDSA",
+                        headers={"kid": "shop-es"})
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {forged}", None)
