@@ -6,13 +6,24 @@ its transformer head separate (1.3+). Each round is published over Sync to every
 serves that version; each answers with a clipped update and a label count, or declines
 (too few labels). A round closes when every connected edge serving the version has
 answered, or after its timeout; it needs updates from ``min_edges`` edges or the job fails.
-The updates are averaged weighted by count (each edge's weight capped, so no edge can claim
-the round) and applied. After the last round the control plane writes the candidate: the
-base bundle with the new head and stackers, the same encoder file, a new version
-(``<version>-adapted.<n>``) and provenance naming the job, rounds, edges and labels. It goes
-through the registry like any push; with ``CP_TRUSTED_KEYS`` it waits, unservable, until an
-operator signs it (``models pull`` → ``models sign`` → ``models push``): the control plane
-never holds the signing key.
+After the last round the control plane writes the candidate: the base bundle with the new
+head and stackers, the same encoder file, a new version (``<version>-adapted.<n>``) and
+provenance naming the job, rounds, edges and labels. It goes through the registry like any
+push; with ``CP_TRUSTED_KEYS`` it waits, unservable, until an operator signs it (``models
+pull`` → ``models sign`` → ``models push``): the control plane never holds the signing key.
+
+One node, bounded influence. An edge's label count is its word, so it never weighs:
+
+* an update's norm must be within :func:`sentiedge_core.adaptation.norm_bound`,
+  ``clip + σ·clip·(√d + 6)`` (the noise actually added; an honest update is refused with
+  probability ≤ exp(−18) ≈ 1.5·10⁻⁸);
+* the round's aggregate is :func:`sentiedge_core.adaptation.robust_mean`, every edge alike:
+  with one or two updates their mean (one node moves it by at most its norm bound / n), from
+  three the coordinate-wise trimmed mean (each coordinate stays within the range of the other
+  edges' values, whatever one edge sends);
+* the candidate must label at least as many texts of the probe set right as its base
+  (:mod:`control_plane.probe`: texts the control plane keeps and no edge sees), else it is
+  never registered, so it can never be rolled out, whatever its golden examples say.
 
 Privacy: with noise, every edge adds Gaussian noise of std ``σ·clip`` to its own update
 before it leaves the edge. Each job reserves its rounds in a ledger per model name (the
@@ -33,6 +44,7 @@ import msgspec
 import numpy as np
 
 from control_plane.errors import CpError, FailedPrecondition, InvalidArgument, NotFound
+from control_plane.probe import Probe
 from control_plane.store import Store
 from sentiedge_core import adaptation
 from sentiedge_core.bundle import MANIFEST, encode_manifest, pack, read_manifest, safe_member, sha256_file, unpack
@@ -108,7 +120,6 @@ class Defaults(msgspec.Struct, frozen=True, kw_only=True):
     min_labels: int = 50
     round_timeout_s: float = 120.0
     delta: float = 1e-5
-    max_weight: int = 5000  # an edge's FedAvg weight is its label count, at most this
 
 
 _JOB = msgspec.json.Decoder(Job)
@@ -116,8 +127,9 @@ _ENCODE = msgspec.json.Encoder()
 
 
 class Adaptations:
-    def __init__(self, store: Store, registry, defaults: Defaults, scratch: Path) -> None:
+    def __init__(self, store: Store, registry, defaults: Defaults, scratch: Path, probe: Probe | None = None) -> None:
         self.store = store
+        self.probe = probe if probe is not None else Probe.load()
         self.registry = registry
         self.defaults = defaults
         self.scratch = scratch / "adaptation"
@@ -240,8 +252,7 @@ class Adaptations:
             if values.shape != (adaptation.size(job.dimension),) or not np.isfinite(values).all():
                 return f"an update needs {adaptation.size(job.dimension)} finite values"
             norm = float(np.linalg.norm(values))
-            # Without noise the edge clipped it; with noise allow the noise's plausible size (6 σ).
-            bound = job.clip * (1 + 1e-6) + 6 * job.noise_multiplier * job.clip * math.sqrt(values.size)
+            bound = adaptation.norm_bound(job.clip, job.noise_multiplier, values.size)
             if norm > bound:
                 return f"update norm {norm:.3g} is over the round's bound {bound:.3g}"
             if not job.min_labels <= count <= 10_000_000:
@@ -276,15 +287,14 @@ class Adaptations:
         everyone = bool(eligible) and eligible <= answered
         if not (everyone or timed_out):
             return False
-        ok = [(np.asarray(msgspec.json.decode(b), np.float64), min(c, self.defaults.max_weight))
-              for _, status, c, b in answers if status == "ok"]
+        ok = [(np.asarray(msgspec.json.decode(b), np.float64), c) for _, status, c, b in answers if status == "ok"]
         if len(ok) < job.min_edges:
             declines = ", ".join(f"{node}: {status} ({c})" for node, status, c, _ in answers) or "no edge answered"
             return self._finish(job, now, state="failed", error=(
                 f"round {job.round + 1}: {len(ok)} edge(s) sent an update, {job.min_edges} needed "
                 f"({'timed out' if timed_out else 'all answered'}; {declines}); label more samples "
                 f"(POST /v1/labels) or lower --min-labels"))
-        update = adaptation.fedavg(ok)
+        update = adaptation.robust_mean([delta for delta, _ in ok])  # counts are reported, never weighed
         previous_round = job.round
         job.theta = (np.asarray(job.theta) + update).tolist()
         job.history = [*job.history, RoundInfo(round=job.round + 1, edges=len(ok), labels=int(sum(c for _, c in ok)),
@@ -327,6 +337,7 @@ class Adaptations:
             manifest = read_manifest(bundle)
             stage = manifest.stage("transformer")
             head_path = safe_member(bundle, stage.head)
+            base_correct = self.probe.correct(bundle)
             head, spec = adaptation.apply(read_head(head_path), manifest.cascade, np.asarray(job.theta))
             head_path.write_bytes(msgspec.json.encode(head))
             (bundle / SIGNATURE).unlink(missing_ok=True)  # the base's signature does not cover the new head
@@ -351,6 +362,14 @@ class Adaptations:
                                         f"do not describe it: compare on fresh labels (control-plane models quality)",
                                 "base_version": job.version}
             (bundle / MANIFEST).write_bytes(encode_manifest(manifest))
+            correct = self.probe.correct(bundle)
+            probe = f"{correct}/{len(self.probe)} of the probe set ({self.probe.path}) against the base's {base_correct}"
+            if correct < base_correct:
+                raise FailedPrecondition(f"it labels {probe}: worse than its base on texts no edge sees")
+            manifest.metrics = {**manifest.metrics, "probe": {"path": self.probe.path, "n": len(self.probe),
+                                                              "correct": correct, "base_correct": base_correct}}
+            (bundle / MANIFEST).write_bytes(encode_manifest(manifest))  # the manifest is not in its own digests
+            log.info("adaptation %s: the candidate labels %s", job.job_id, probe)
             tar = Path(scratch) / "candidate.tar"
             pack(bundle, tar)
             row, _ = self.registry.accept(tar, now, candidate=True)

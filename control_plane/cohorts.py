@@ -4,46 +4,100 @@ Edges resend a closed window until its heartbeat is receipted; a resend replaces
 row rather than adding to it, so nothing is counted twice. Priors for cold start are the
 merged cohorts over the horizon; they stream back to every edge.
 
-One edge cannot poison the fleet. Each aggregate is bounded before it is stored: users at
-most ``max_node_users`` and at most ``growth`` times the largest cell that node reported
-before (a new node starts at ``new_node_users`` and can double per heartbeat),
-every sum clipped to what that many
-users can contribute (the edges' own per-user clips). An operator can quarantine a node:
-its aggregates are then left out of every merge until released.
+One node, bounded influence. A credentialed node can still lie about its numbers, so:
+
+* Each aggregate is bounded before it is stored: users at most the node's cap, every sum
+  clipped to what that many users can contribute (the edges' own per-user clips). The cap
+  starts at ``new_node_users`` and grows with *time*, not with heartbeats: it is at most
+  ``growth`` ** (Δt / ``growth_period_s``) times the node's largest accepted cell (one
+  period's growth at most, however long the node was quiet), never over ``max_node_users``.
+  A node that sends a thousand heartbeats in a second grows exactly as much as one that
+  sends one (the growth compounds over the raises, so it telescopes to the elapsed time).
+* Each merged cell, and each cohort's prior over the horizon, caps every node's share
+  (:mod:`control_plane.influence`): where two or more nodes report a cell, one node's users
+  and sums are scaled down to at most ``share/(1−share)`` times the others' users (or times
+  ``min_size``, so a node claiming almost nothing cannot shrink the others away). So one node
+  has at most ``share`` (``CP_MAX_NODE_SHARE``, 0.75) of the weight of any merged cell or prior
+  another node also reports: it moves each per-user mean (mean sentiment, a category's mean
+  weight, the negative rate) by at most ``share`` times that mean's range, and adds at most
+  ``share/(1−share)`` (3) times the others' users to its count. A cell only it reports is
+  bounded by its cap.
+
+An operator can quarantine a node: its aggregates are then left out of every merge until
+released. The growth clock lives in memory: after a restart a node's cap starts again from
+its largest stored cell (the conservative side), and each replica keeps its own.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 
+from control_plane.influence import share_factors
 from control_plane.store import Store
-from sentiedge_core.cohorts import Aggregate, add as _add
+from sentiedge_core.cohorts import TOPIC_COUNTS, TOPIC_SUMS, Aggregate, add as _add
 
 SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.personalization.cohorts)
 CATEGORY_PER_USER = 3.0
 EVENTS_PER_USER = 1000
 
 
+def scaled(a: Aggregate, factor: float) -> Aggregate:
+    """``a`` with every count and sum scaled by ``factor`` ≤ 1 (counts rounded down): the same
+    means, less weight."""
+    if factor >= 1.0:
+        return a
+
+    def count(n: int) -> int:
+        return int(math.floor(n * factor))
+
+    return Aggregate(
+        window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=count(a.users),
+        texts=count(a.texts), negative=count(a.negative), events=count(a.events),
+        sentiment_sum=a.sentiment_sum * factor, categories={c: v * factor for c, v in a.categories.items()},
+        **{name: {c: count(v) for c, v in getattr(a, name).items()} for name in TOPIC_COUNTS},
+        **{name: {c: v * factor for c, v in getattr(a, name).items()} for name in TOPIC_SUMS})
+
+
+def share_capped(parts: dict[str, Aggregate], share: float, floor: float = 0.0) -> dict[str, Aggregate]:
+    """Each node's part of one merged output, scaled so that no node outweighs ``share`` of it."""
+    factors = share_factors({node: float(a.users) for node, a in parts.items()}, share, floor)
+    return {node: scaled(a, factors[node]) for node, a in parts.items()}
+
+
 class CohortMerge:
     def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
-                 growth: float = 2.0, new_node_users: int = 100) -> None:
+                 growth: float = 2.0, new_node_users: int = 100, growth_period_s: float = 3600.0,
+                 max_node_share: float = 0.75) -> None:
         self.store = store
         self.min_size = min_size
         self.horizon_s = horizon_s
         self.max_node_users = max_node_users
         self.growth = growth
         self.new_node_users = new_node_users
+        self.growth_period_s = growth_period_s
+        self.max_node_share = max_node_share
         self.version = 0  # bumped when new aggregates arrive
-        self._largest: dict[str, int] = {}  # node -> largest cell it reported (accepted)
-        self._lock = threading.Lock()  # streams and operator calls run in worker threads
+        self._largest: dict[str, tuple[int, float]] = {}  # node -> (largest accepted cell, when it was raised)
+        self._lock = threading.RLock()  # streams and operator calls run in worker threads
 
-    def cap(self, node_id: str) -> int:
-        """Most users this node may report per cell now: ``growth`` times its largest cell so far
-        (``new_node_users`` for a node with no history), never over ``max_node_users``."""
-        largest = self._largest.get(node_id)
-        if largest is None:
-            largest = self._largest[node_id] = self.store.largest_cell(node_id)
-        return min(self.max_node_users, max(self.new_node_users, int(largest * self.growth)))
+    def _history(self, node_id: str, now: float) -> tuple[int, float]:
+        found = self._largest.get(node_id)
+        if found is None:  # first sight since start: its stored history, growing from now on
+            found = self._largest[node_id] = (self.store.largest_cell(node_id), now)
+        return found
+
+    def cap(self, node_id: str, now: float | None = None) -> int:
+        """Most users this node may report per cell at ``now``: its largest accepted cell (at
+        least ``new_node_users``) times ``growth`` ** (time since that cell was accepted /
+        ``growth_period_s``, at most 1), never over ``max_node_users``."""
+        now = time.time() if now is None else now
+        with self._lock:
+            largest, raised_at = self._history(node_id, now)
+        periods = min(1.0, max(0.0, (now - raised_at) / self.growth_period_s))
+        base = max(self.new_node_users, largest)
+        return min(self.max_node_users, max(largest, int(base * self.growth ** periods)))
 
     def bound(self, a: Aggregate, cap: int) -> tuple[Aggregate, bool]:
         """The aggregate clipped to what ``cap`` users can contribute; True if it was clipped."""
@@ -65,14 +119,18 @@ class CohortMerge:
                              for c, v in a.topic_sentiment.items()})
         return bounded, bounded != a
 
-    def ingest(self, node_id: str, aggregates: list[Aggregate]) -> int:
+    def ingest(self, node_id: str, aggregates: list[Aggregate], now: float | None = None) -> int:
         """Store a node's closed windows, bounded; returns how many had to be clipped."""
         if not aggregates:
             return 0
+        now = time.time() if now is None else now
         with self._lock:
-            cap = self.cap(node_id)  # from before this heartbeat: one batch cannot ramp itself up
+            cap = self.cap(node_id, now)  # from before this heartbeat: one batch cannot ramp itself up
             bounded = [self.bound(a, cap) for a in aggregates]
-            self._largest[node_id] = max([self._largest[node_id], *(a.users for a, _ in bounded)])
+            largest, raised_at = self._history(node_id, now)
+            reported = max(a.users for a, _ in bounded)
+            if reported > largest:  # the clock of the next step starts now
+                self._largest[node_id] = (reported, now)
             self.store.put_aggregates(node_id, [a for a, _ in bounded])
             self.version += 1
         return sum(clipped for _, clipped in bounded)
@@ -82,28 +140,45 @@ class CohortMerge:
         with self._lock:
             self.version += 1
 
-    def merged(self, now: float) -> list[Aggregate]:
-        """Per window and cohort, summed over edges; cohorts under the minimum size withheld."""
-        cells: dict[tuple[int, str], Aggregate] = {}
+    def _cells(self, now: float) -> dict[tuple[int, str], dict[str, Aggregate]]:
+        """Per (window, cohort), each non-quarantined node's part, share-capped."""
+        cells: dict[tuple[int, str], dict[str, Aggregate]] = {}
         quarantined = self.store.quarantined()
         for node_id, a in self.store.aggregates_since(int(now - self.horizon_s)):
-            if node_id in quarantined:
-                continue
-            key = (a.window_start, a.cohort)
-            if key not in cells:
-                cells[key] = Aggregate(window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort)
-            _add(cells[key], a)
-        return sorted((c for c in cells.values() if c.users >= self.min_size),
-                      key=lambda c: (c.window_start, c.cohort))
+            if node_id not in quarantined:
+                cells.setdefault((a.window_start, a.cohort), {})[node_id] = a
+        return {key: share_capped(parts, self.max_node_share, self.min_size) for key, parts in cells.items()}
+
+    @staticmethod
+    def _sum(parts, window_start: int, window_seconds: int, cohort: str) -> Aggregate:
+        total = Aggregate(window_start=window_start, window_seconds=window_seconds, cohort=cohort)
+        for a in parts:
+            _add(total, a)
+        return total
+
+    def merged(self, now: float) -> list[Aggregate]:
+        """Per window and cohort, summed over edges (each node's share capped); cohorts under
+        the minimum size withheld."""
+        cells = (self._sum(parts.values(), w, next(iter(parts.values())).window_seconds, cohort)
+                 for (w, cohort), parts in self._cells(now).items())
+        return sorted((c for c in cells if c.users >= self.min_size), key=lambda c: (c.window_start, c.cohort))
 
     def priors(self, now: float) -> list[Aggregate]:
-        """Per cohort over the horizon, from merged cells that meet the minimum size."""
-        out: dict[str, Aggregate] = {}
-        for cell in self.merged(now):
-            if cell.cohort not in out:
-                out[cell.cohort] = Aggregate(window_start=0, window_seconds=int(self.horizon_s), cohort=cell.cohort)
-            _add(out[cell.cohort], cell)
-        return sorted(out.values(), key=lambda c: c.cohort)
+        """Per cohort over the horizon, from merged cells that meet the minimum size; each node's
+        share capped again over the whole horizon (so one node cannot own a prior by filling
+        windows the others left empty)."""
+        per_node: dict[str, dict[str, Aggregate]] = {}
+        horizon = int(self.horizon_s)
+        for (_, cohort), parts in self._cells(now).items():
+            if sum(a.users for a in parts.values()) < self.min_size:
+                continue
+            nodes = per_node.setdefault(cohort, {})
+            for node_id, a in parts.items():
+                if node_id not in nodes:
+                    nodes[node_id] = Aggregate(window_start=0, window_seconds=horizon, cohort=cohort)
+                _add(nodes[node_id], a)
+        return [self._sum(share_capped(nodes, self.max_node_share, self.min_size).values(), 0, horizon, cohort)
+                for cohort, nodes in sorted(per_node.items())]
 
     def prune(self, now: float) -> None:
         self.store.prune_aggregates(int(now - self.horizon_s - 3600))

@@ -37,7 +37,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     require_node_credentials: bool = True  # kept for old configurations; false changes nothing now
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
-    cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
+    cohort_growth: float = 2.0  # a node's users per cell may grow by this factor per cohort_growth_period_s
+    cohort_growth_period_s: float = 3600.0  # the time (not heartbeats) over which a node's cap may grow by cohort_growth
+    # One node's share of any merged output that other nodes also report (cohort cells and priors,
+    # segment rounds and seeds, experiment arms): at most this fraction (control_plane.influence).
+    max_node_share: float = 0.75
     filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
     # Entries every node applied are compacted after this long (subject blanked, proof kept, new
     # nodes start after them). Keep it longer than the user tokens' lifetime: an edge that never saw
@@ -52,10 +56,16 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     segments: int = 8  # learned segments (k of the federated k-means); 0: off
     segment_decay: float = 0.5  # weight a segment's history keeps per round (lower follows change faster)
     segment_round_delay_s: float = 10.0  # sums wait this long so one window's sums from every edge share a round
+    segment_seed_min_nodes: int = 2  # seeding waits for seed clusters from this many distinct nodes
+    # An edge's exposures per experiment arm, cohort and window count at most its cohort cap times this.
+    experiment_exposures_per_user: int = 20
     adapt_min_labels: int = 50  # labels an edge needs before its update counts in an adaptation round
     adapt_round_timeout_s: float = 120.0  # an adaptation round closes when every edge answered or after this
     adapt_delta: float = 1e-5  # the δ of the (ε, δ) the privacy ledger reports
-    adapt_max_weight: int = 5000  # an edge's weight in the average: its label count, at most this
+    # A labelled CSV (text,label; label 1 = positive) the control plane keeps and edges never see: an
+    # adaptation candidate scoring worse on it than its base is refused. Empty: the shipped
+    # models/out_of_domain.csv.
+    adapt_probe: str = ""
     canary_auto: bool = False  # promote a better canary / roll back a worse one on its own (p < 0.05)
     canary_min_labels: int = 200  # labels each side needs before the automatic gate acts
     max_message_bytes: int = 4 << 20
@@ -69,14 +79,20 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
              "stale_after_s must exceed heartbeat_interval_s > 0"),
             (self.cohort_min_size >= 1 and self.cohort_horizon_hours > 0, "cohort settings must be positive"),
             (10 <= self.adapt_min_labels <= 100_000 and 1 <= self.adapt_round_timeout_s <= 86_400
-             and 0 < self.adapt_delta < 0.01 and self.adapt_max_weight >= 1,
-             "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400, adapt_delta in (0, 0.01) and "
-             "adapt_max_weight >= 1"),
+             and 0 < self.adapt_delta < 0.01,
+             "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400 and adapt_delta in (0, 0.01)"),
+            (not self.adapt_probe or Path(self.adapt_probe).is_file(), f"adapt_probe {self.adapt_probe} does not exist"),
             (self.canary_min_labels >= 30, "canary_min_labels must be >= 30"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
-            (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
-             "max_node_cohort_users >= 1, cohort_growth >= 1 and filings_per_node_per_s > 0"),
+            (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0
+             and self.cohort_growth_period_s > 0,
+             "max_node_cohort_users >= 1, cohort_growth >= 1, cohort_growth_period_s > 0 and "
+             "filings_per_node_per_s > 0"),
+            (0.5 <= self.max_node_share < 1, "max_node_share must be in [0.5, 1) (below one half no rule can hold "
+                                             "between two nodes)"),
+            (self.segment_seed_min_nodes >= 1 and self.experiment_exposures_per_user >= 1,
+             "segment_seed_min_nodes and experiment_exposures_per_user must be >= 1"),
             (0 <= self.segments <= 64 and 0 < self.segment_decay <= 1 and self.segment_round_delay_s >= 0,
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
@@ -128,7 +144,14 @@ HELP = {
     "require_node_credentials": "(obsolete: credentials are always needed unless allow_anonymous_nodes)",
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
     "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
-    "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell (poisoning bound)",
+    "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell, per "
+                     "cohort_growth_period_s of time (poisoning bound)",
+    "cohort_growth_period_s": "seconds over which a node's cohort cap may grow by cohort_growth (time, not heartbeats)",
+    "max_node_share": "one node's share of any merged output other nodes also report (cohorts, segments, "
+                      "experiments), in [0.5, 1)",
+    "segment_seed_min_nodes": "learned segments are seeded only from seed clusters of at least this many nodes",
+    "experiment_exposures_per_user": "an edge's exposures per experiment arm, cohort and window count at most its "
+                                     "cohort cap times this",
     "privacy_compact_after_s": "privacy-log entries every node applied are compacted after this many seconds "
                                "(the request id and receipts are kept as the proof)",
     "maintenance_interval_s": "how often cohorts are pruned and the privacy log compacted",
@@ -144,7 +167,8 @@ HELP = {
     "adapt_round_timeout_s": "an adaptation round closes when every connected edge serving the version answered, "
                              "or after this long",
     "adapt_delta": "the delta of the (epsilon, delta) privacy cost the adaptation ledger reports",
-    "adapt_max_weight": "an edge's weight in the federated average is its label count, capped at this",
+    "adapt_probe": "labelled CSV (text,label) edges never see; a candidate worse on it than its base is refused "
+                   "(empty: models/out_of_domain.csv)",
     "canary_auto": "act on a partial rollout by itself: promote it when its disagreement on fresh labels is lower "
                    "than its baseline's at p < 0.05, roll it back when higher (audited)",
     "canary_min_labels": "labelled samples each side needs before the automatic canary gate acts",

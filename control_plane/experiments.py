@@ -4,6 +4,21 @@ Statistics, per arm and cohort against the holdout of the same cohort: conversio
 absolute difference with a 95% Wald interval, relative lift, and the two-sided p-value of
 the pooled two-proportion z-test (the textbook tests; checked against statsmodels in the
 tests). A result carries a warning when the sample is too small to conclude.
+
+One node, bounded influence (see :mod:`control_plane.influence`):
+
+* On arrival (:meth:`ExperimentBook.ingest`), a node's exposures per window, experiment, arm
+  and cohort are at most what its traffic makes plausible: its cohort cap (the most users it
+  may report per cell now, which grows with time, not heartbeats) times
+  ``CP_EXPERIMENT_EXPOSURES_PER_USER`` (20); clicks and conversions never above its exposures;
+  a value that is not finite counts 0 (and a value shrinks with its clipped conversions).
+  10¹² exposures from a new node count as 100 × 20 = 2,000.
+* In the report, where two or more nodes report an arm in a cohort (and for the arm over all
+  cohorts), one node's exposures, conversions and value count for at most
+  ``CP_MAX_NODE_SHARE`` (0.75) of the merged arm (or ``share/(1−share)`` × 100 exposures when the
+  others have fewer): it moves an arm's conversion rate by at most ``share`` (its own rate can
+  differ from the others' by at most 1) and an arm only it reports is bounded by the per-window
+  cap above.
 """
 
 from __future__ import annotations
@@ -14,6 +29,7 @@ import re
 import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
+from control_plane.influence import share_factors
 from control_plane.store import Store
 from sentiedge_core.experiments import Arm, Experiment
 from sentiedge_core.segments import check_target
@@ -67,8 +83,53 @@ def validate(e: Experiment) -> Experiment:
 
 
 class ExperimentBook:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, cap=None, exposures_per_user: int = 20, max_node_share: float = 0.75) -> None:
         self.store = store
+        self.cap = cap  # node, now -> the most users it may report per cohort cell (CohortMerge.cap)
+        self.exposures_per_user = exposures_per_user
+        self.max_node_share = max_node_share
+
+    def bound(self, row: tuple, most: int) -> tuple:
+        """One count row (window, experiment, arm, cohort, exposures, clicks, conversions, value)
+        clipped to ``most`` exposures, with clicks and conversions never above the exposures."""
+        window, experiment, arm, cohort, exposures, clicks, conversions, value = row
+        n = max(0, min(int(exposures), most))
+        x = max(0, min(int(conversions), n))
+        value = float(value) if math.isfinite(value) else 0.0
+        if x < conversions:  # the value of the conversions that count
+            value = value * x / conversions if conversions else 0.0
+        return window, experiment, arm, cohort, n, max(0, min(int(clicks), n)), x, value
+
+    def ingest(self, node_id: str, rows: list[tuple], now: float) -> int:
+        """Store a node's closed windows of experiment counts, bounded; returns how many were clipped."""
+        if not rows:
+            return 0
+        most = (self.cap(node_id, now) if self.cap else 10_000) * self.exposures_per_user
+        bounded = [self.bound(r, most) for r in rows]
+        self.store.put_experiment_counts(node_id, bounded)
+        return sum(tuple(b) != tuple(r) for b, r in zip(bounded, rows))
+
+    def _counts(self, name: str) -> dict[tuple[str, str], list]:
+        """(arm, cohort) -> [exposures, conversions, value], each node's share capped, with "all"
+        cohorts per arm (capped again over each node's total for the arm)."""
+        parts: dict[tuple[str, str], dict[str, list]] = {}
+        for arm, cohort, node, exposures, conversions, value in self.store.experiment_counts_by_node(name):
+            for key in ((arm, cohort), (arm, "all")):
+                c = parts.setdefault(key, {}).setdefault(node, [0, 0, 0.0])
+                c[0] += exposures
+                c[1] += conversions
+                c[2] += value
+        counts = {}
+        for key, nodes in parts.items():
+            factors = share_factors({node: float(c[0]) for node, c in nodes.items()}, self.max_node_share,
+                                    MIN_EXPOSURES)
+            total = counts[key] = [0, 0, 0.0]
+            for node, (n, x, v) in nodes.items():
+                f = factors[node]
+                total[0] += n if f >= 1 else int(math.floor(n * f))
+                total[1] += x if f >= 1 else int(math.floor(x * f))
+                total[2] += v * f
+        return counts
 
     def add(self, experiment: Experiment, now: float) -> Experiment:
         experiment = validate(experiment)
@@ -85,13 +146,7 @@ class ExperimentBook:
         if experiment is None:
             raise NotFound(f"no experiment {name!r}")
         holdout = next(a.name for a in experiment.arms if a.holdout)
-        counts: dict[tuple[str, str], list] = {}
-        for arm, cohort, exposures, conversions, value in self.store.experiment_counts(name):
-            for key in ((arm, cohort), (arm, "all")):
-                c = counts.setdefault(key, [0, 0, 0.0])
-                c[0] += exposures
-                c[1] += conversions
-                c[2] += value
+        counts = self._counts(name)
         results = []
         for (arm, cohort), (n, x, value) in sorted(counts.items(), key=lambda kv: (kv[0][1] != "all", kv[0])):
             r = Result(arm=arm, cohort=cohort, exposures=n, conversions=x, conversion_rate=x / n if n else 0.0,

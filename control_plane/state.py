@@ -19,6 +19,7 @@ from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.adaptation import Adaptations, Defaults
 from control_plane.model_quality import CanaryGate
+from control_plane.probe import Probe
 from control_plane.segments import SegmentBook
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
@@ -71,12 +72,15 @@ class ControlPlane:
         self.cohorts = CohortMerge(self.store, min_size=settings.cohort_min_size,
                                    horizon_s=settings.cohort_horizon_hours * 3600,
                                    max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth,
-                                   new_node_users=settings.new_node_cohort_users)
+                                   new_node_users=settings.new_node_cohort_users,
+                                   growth_period_s=settings.cohort_growth_period_s,
+                                   max_node_share=settings.max_node_share)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
-                                    round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size)
+                                    round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
+                                    seed_min_nodes=settings.segment_seed_min_nodes)
         self.adaptations = Adaptations(self.store, self.registry, Defaults(
             min_labels=settings.adapt_min_labels, round_timeout_s=settings.adapt_round_timeout_s,
-            delta=settings.adapt_delta, max_weight=settings.adapt_max_weight), settings.data_path)
+            delta=settings.adapt_delta), settings.data_path, probe=Probe.load(settings.adapt_probe or None))
         self.canary_gate = CanaryGate(self.store, self.registry, min_labels=settings.canary_min_labels,
                                       audit=self.audit) if settings.canary_auto else None
         self.apps = AppBook(self.store)
@@ -86,7 +90,9 @@ class ControlPlane:
         self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_per_node_per_s * 10)
         self.audit_log = AuditLog(self.store)
         self.rules = RuleBook(self.store)
-        self.experiments = ExperimentBook(self.store)
+        self.experiments = ExperimentBook(self.store, cap=self.cohorts.cap,
+                                          exposures_per_user=settings.experiment_exposures_per_user,
+                                          max_node_share=settings.max_node_share)
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}

@@ -201,10 +201,12 @@ class SyncService:
             cp.store.put_outputs(node_id, msgspec.json.encode(beat.outputs).decode(), now)
         cp.nodes.seen(node_id, now, model=beat.model, serving_personal=beat.serving_personal)
         if beat.experiments:
-            cp.store.put_experiment_counts(node_id, beat.experiments)
+            clipped = cp.experiments.ingest(node_id, beat.experiments, now)
+            if clipped:
+                log.warning("node %s reported %d implausible experiment counts: clipped", node_id, clipped)
         for at, rule, cohort, active, value in beat.triggers:
             cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
-        clipped = cp.cohorts.ingest(node_id, beat.cohorts)
+        clipped = cp.cohorts.ingest(node_id, beat.cohorts, now)
         if clipped:
             log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
             cp.metrics.clipped.labels(node_id).inc(clipped)

@@ -171,18 +171,37 @@ def step(segment: Segment, batch: Summary | None, decay: float) -> Segment:
                    categories=categories)
 
 
+def seed_clusters(summaries: list[Summary], k: int, *, seed: int = 0,
+                  weights: list[float] | None = None) -> np.ndarray:
+    """Which of k centroids each seed cluster falls in: weighted k-means over the clusters' means
+    (``weights``: their users unless given)."""
+    points = np.asarray([np.asarray(s.vector_sum) / s.users for s in summaries])
+    w = np.asarray([s.users for s in summaries] if weights is None else weights, dtype=np.float64)
+    return kmeans(points, w, k, seed=seed)[1]
+
+
 def seeded(summaries: list[Summary], k: int, *, seed: int = 0) -> list[Segment]:
     """The first centroids: weighted k-means over the edges' seed clusters (their means)."""
-    points = np.asarray([np.asarray(s.vector_sum) / s.users for s in summaries])
-    weights = np.asarray([s.users for s in summaries], dtype=np.float64)
-    centers, labels = kmeans(points, weights, k, seed=seed)
-    out = []
-    for j, center in enumerate(centers):
-        cluster = merged([s for s, label in zip(summaries, labels) if label == j])
-        label, categories = describe(cluster.categories, cluster.users)
-        out.append(Segment(id=segment_id(j), label=label, centroid=center.tolist(), users=float(cluster.users),
-                           last_users=cluster.users, categories=categories))
-    return out
+    labels = seed_clusters(summaries, k, seed=seed)
+    clusters = [[s for s, label in zip(summaries, labels) if label == j] for j in range(int(labels.max()) + 1)]
+    return [segment_from(segment_id(j), merged(c)) for j, c in enumerate(c for c in clusters if c)]
+
+
+def segment_from(segment: str, cluster: Summary) -> Segment:
+    """A seeded segment from the merged seed clusters it was learned from."""
+    label, categories = describe(cluster.categories, cluster.users)
+    centroid = np.asarray(cluster.vector_sum) / max(cluster.users, 1)
+    return Segment(id=segment, label=label, centroid=centroid.tolist(), users=float(cluster.users),
+                   last_users=cluster.users, categories=categories)
+
+
+def scaled(s: Summary, factor: float) -> Summary:
+    """``s`` with its users (rounded down) and sums scaled by ``factor`` ≤ 1: the same means, less weight."""
+    if factor >= 1.0:
+        return s
+    return msgspec.structs.replace(s, users=int(math.floor(s.users * factor)),
+                                   vector_sum=(np.asarray(s.vector_sum) * factor).tolist(),
+                                   categories={c: v * factor for c, v in s.categories.items()})
 
 
 def bounded(s: Summary, cap: int, dimension: int) -> Summary | None:

@@ -61,6 +61,12 @@ class RuleStore:
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
                 [(w, e, a, c, node_id, n, k, x, v) for w, e, a, c, n, k, x, v in rows])
 
+    def experiment_counts_by_node(self, name: str) -> list[tuple[str, str, str, int, int, float]]:
+        """(arm, cohort, node, exposures, conversions, value), summed over windows."""
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5])) for r in self._rows(
+            "SELECT arm, cohort, node_id, SUM(exposures), SUM(conversions), SUM(value) FROM experiment_counts "
+            "WHERE experiment = ? GROUP BY arm, cohort, node_id", (name,))]
+
     def experiment_counts(self, name: str) -> list[tuple[str, str, int, int, float]]:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in self._rows(
             "SELECT arm, cohort, SUM(exposures), SUM(conversions), SUM(value) FROM experiment_counts "

@@ -245,6 +245,12 @@ def seed_sums(version: int = 0, users: int = 10) -> list[Summary]:
             for j in range(4)]
 
 
+def seed_from_two(cp, at: float) -> None:
+    """Seeding needs seed clusters from two nodes (CP_SEGMENT_SEED_MIN_NODES): half from each."""
+    cp.ingest("edge-0", seed_sums()[:2], at)
+    cp.ingest("edge-1", seed_sums()[2:], at)
+
+
 def test_seeding_waits_for_k_clusters_of_the_minimum_size(tmp_path):
     cp = control_plane(tmp_path)
     assert cp.current().version == 0 and cp.current().k == 4 and not cp.current().segments
@@ -260,7 +266,7 @@ def test_seeding_waits_for_k_clusters_of_the_minimum_size(tmp_path):
 
 def test_a_resent_window_counts_once_and_stale_or_foreign_sums_are_refused(tmp_path):
     cp = control_plane(tmp_path, decay=1.0)
-    cp.ingest("edge-0", seed_sums(), T0 + 61)
+    seed_from_two(cp, T0 + 61)
     cp.advance(T0 + 62)
     first = cp.current()
     s1 = next(g for g in first.segments if g.label == "cat0")
@@ -288,7 +294,7 @@ def test_a_resent_window_counts_once_and_stale_or_foreign_sums_are_refused(tmp_p
 
 def test_a_quarantined_node_does_not_move_the_segments(tmp_path):
     cp = control_plane(tmp_path)
-    cp.ingest("edge-0", seed_sums(), T0 + 61)
+    seed_from_two(cp, T0 + 61)
     cp.advance(T0 + 62)
     before = cp.current()
     cp.store.set_quarantine("evil", True)
@@ -305,7 +311,7 @@ def test_segments_off_and_k_changes(tmp_path):
     off = CpSegments(store, merge, k=0, decay=0.5, round_delay_s=0, min_size=5)
     assert off.current().k == 0 and off.ingest("edge-0", seed_sums(), T0) == 0 and not off.advance(T0 + 1)
     four = CpSegments(store, merge, k=4, decay=0.5, round_delay_s=0, min_size=5)
-    four.ingest("edge-0", seed_sums(), T0 + 61)
+    seed_from_two(four, T0 + 61)
     assert four.advance(T0 + 62) and four.current().version == 1
     three = CpSegments(store, merge, k=3, decay=0.5, round_delay_s=0, min_size=5)
     assert three.current().k == 3 and not three.current().segments and three.current().version == 2, \
