@@ -54,6 +54,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_key: float = 5000.0  # requests/s per app client key (burst: twice that); 0: off
     rate_limit_per_address: float = 200.0  # requests/s per client address (burst: twice that); 0: off
     token_cache_size: int = 10_000  # verified user tokens kept, until their exp
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # comma-separated). Empty: those headers are ignored, the connecting address is the client's.
+    trusted_proxies: str = ""
     # Privacy and retention
     retention_days: float = 30.0
     pseudonym_key: str = ""  # empty: a random key kept in the data directory
@@ -167,12 +170,30 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "decision_cache_mb must be > 0; max_categories_*, max_cohorts_per_window and max_aliases_per_user >= 1"),
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
+            (not self.proxy_problem(), self.proxy_problem()),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid setting: {message}")
         return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    def proxy_problem(self) -> str:
+        """Why ``trusted_proxies`` is not a list of addresses or CIDRs ('' when it is)."""
+        import ipaddress
+
+        for entry in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                return (f"trusted_proxies: {entry[:60]!r} is not an IP address or CIDR (list the proxies in front "
+                        f"of this edge, e.g. 10.0.0.5,10.1.0.0/16; '*' is not accepted: any client could then "
+                        f"choose its own address)")
+        return ""
 
     @property
     def model_path(self) -> Path:
@@ -223,6 +244,9 @@ HELP = {
     "apps_file": "JSON file of this edge's client apps (standalone edges); empty: from the control plane",
     "rate_limit_per_key": "requests per second allowed per app client key, burst twice that (0: off)",
     "rate_limit_per_address": "requests per second allowed per client address, burst twice that (0: off)",
+    "trusted_proxies": "addresses or CIDRs (comma-separated) of the reverse proxies in front of this edge: only "
+                       "their X-Forwarded-For/-Proto are believed (the per-address rate limit then counts the "
+                       "forwarded client); empty: those headers are ignored from everyone",
     "token_cache_size": "verified user tokens remembered (until they expire) so hot users skip the signature check",
     "retention_days": "every per-user record expires this long after its last update",
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
