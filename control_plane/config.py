@@ -36,7 +36,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
     cohort_growth: float = 2.0  # a node's users per cell may exceed its own largest earlier cell by this factor
-    filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
+    # Privacy filings one edge may send: a bucket of filings_burst_per_node, refilled at
+    # filings_per_node_per_s. The burst takes an honest burst at once (1,000 deletions made at one
+    # edge are filed in a second or two); the rate bounds a rogue node once its burst is spent.
+    filings_per_node_per_s: float = 20.0
+    filings_burst_per_node: float = 1000.0
     # Entries every node applied are compacted after this long (subject blanked, proof kept, new
     # nodes start after them). Keep it longer than the user tokens' lifetime: an edge that never saw
     # a deletion cannot refuse a token's consent claim from before it.
@@ -75,6 +79,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0,
              "max_node_cohort_users >= 1, cohort_growth >= 1 and filings_per_node_per_s > 0"),
+            (self.filings_burst_per_node >= 1, "filings_burst_per_node must be >= 1"),
             (0 <= self.segments <= 64 and 0 < self.segment_decay <= 1 and self.segment_round_delay_s >= 0,
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
@@ -126,7 +131,10 @@ HELP = {
     "privacy_compact_after_s": "privacy-log entries every node applied are compacted after this many seconds "
                                "(the request id and receipts are kept as the proof)",
     "maintenance_interval_s": "how often cohorts are pruned and the privacy log compacted",
-    "filings_per_node_per_s": "privacy filings accepted per edge per second",
+    "filings_per_node_per_s": "privacy filings accepted per edge per second once its burst is spent (refused ones "
+                              "stay queued at the edge, which sends them again on the same stream)",
+    "filings_burst_per_node": "privacy filings one edge may send at once (the bucket's size): an honest burst of "
+                              "deletions is filed without waiting for the rate",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",

@@ -65,6 +65,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     disk_reserve_mb: float = 8.0  # kept free in the data dir for deletions on a full disk (0: none)
     disk_check_interval_s: float = 5.0  # how often a full disk is checked for space again
     privacy_outbox_max: int = 100_000  # deletions/withdrawals waiting for the control plane; past it: 503
+    # /readyz reports the privacy backlog as stalled when the oldest of those has waited longer
+    privacy_backlog_max_s: float = 300.0
     # Personalization
     vector_dim: int = 32
     sentiment_window_minutes: float = 30.0
@@ -134,6 +136,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              and self.max_connections >= 16, "header/body timeouts must be > 0, keep_alive_timeout_s >= 1 and "
                                              "max_connections >= 16"),
             (self.privacy_outbox_max >= 1, "privacy_outbox_max must be >= 1"),
+            (self.privacy_backlog_max_s > 0, "privacy_backlog_max_s must be > 0"),
             (self.store_max_bytes >= 0, "store_max_bytes must be >= 0 (0: no budget)"),
             (self.disk_reserve_mb >= 0 and self.disk_check_interval_s > 0,
              "disk_reserve_mb must be >= 0 and disk_check_interval_s > 0"),
@@ -252,6 +255,9 @@ HELP = {
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
     "privacy_outbox_max": "most privacy requests that wait to be filed with the control plane; when full, new "
                           "deletions and withdrawals are refused (503 privacy_outbox_full) and nothing changes",
+    "privacy_backlog_max_s": "when the oldest deletion or withdrawal made here has waited this many seconds for the "
+                             "control plane's receipt, /readyz reports \"privacy_backlog\": \"stalled\" (and logs "
+                             "it); readiness itself still passes: the request already took effect on this edge",
     "store_max_bytes": "size budget of the store's database (0: none): past it the least recently active profiles "
                        "and sampled texts are evicted; consent, suppressions and privacy work never are",
     "disk_reserve_mb": "MiB reserved in the data directory (reserve.bin) so deletions and withdrawals succeed on a "

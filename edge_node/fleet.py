@@ -78,6 +78,26 @@ class FleetUseCases:
         self.metrics.outbox_pending.set(pending)
         return pending
 
+    def privacy_backlog_s(self, now: float) -> float:
+        """How long the oldest request made here has waited for the control plane's receipt (0:
+        none waits), into the metrics too."""
+        oldest = self.store.oldest_queued_at()
+        age = 0.0 if oldest is None else max(now - oldest, 0.0)
+        self.metrics.outbox_oldest.set(age)
+        return age
+
+    def privacy_backlog(self) -> tuple[float, bool]:
+        """(the oldest waiting request's age, whether it is past EDGE_PRIVACY_BACKLOG_MAX_S);
+        logged once each time the backlog stalls."""
+        age = self.privacy_backlog_s(time.time())
+        stalled = age > self.settings.privacy_backlog_max_s
+        if stalled and not getattr(self, "_backlog_stalled", False):
+            log.warning("privacy backlog stalled: the oldest of %d deletions/withdrawals made here has waited %.0f s "
+                        "for the control plane's receipt (EDGE_PRIVACY_BACKLOG_MAX_S=%g)", self.store.outbox_pending(),
+                        age, self.settings.privacy_backlog_max_s)
+        self._backlog_stalled = stalled
+        return age, stalled
+
     # --- applied from the control plane -----------------------------------------------------
     def apply_apps(self, apps: AppSet) -> bool:
         """The fleet's app set, persisted; False (ignored) when EDGE_APPS_FILE pins the apps."""

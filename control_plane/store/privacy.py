@@ -113,6 +113,13 @@ class PrivacyStore:
         return [(r[0], r[1]) for r in self._rows(
             "SELECT node_id, at FROM privacy_receipts WHERE seq = ? ORDER BY at", (seq,))]
 
+    def first_unreceipted(self, node_id: str, after: int, upto: int) -> int | None:
+        """The lowest sequence number in (after, upto] the node must receipt and has not."""
+        rows = self._rows("SELECT MIN(r.seq) FROM privacy_required r WHERE r.seq > ? AND r.seq <= ? AND r.node_id = ? "
+                          "AND NOT EXISTS (SELECT 1 FROM privacy_receipts p WHERE p.seq = r.seq "
+                          "AND p.node_id = r.node_id)", (after, upto, node_id))
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
     def required(self, seq: int) -> list[str]:
         return [r[0] for r in self._rows(
             "SELECT r.node_id FROM privacy_required r JOIN nodes n ON n.node_id = r.node_id "

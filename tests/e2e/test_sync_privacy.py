@@ -82,7 +82,7 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
 def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_path):
     cp_proc, cp = spawn("control-plane", "serve", env=cp_env())
     edge_proc, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
-        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3"})
+        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3", "EDGE_PRIVACY_BACKLOG_MAX_S": "1"})
     eventually(lambda: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="edge connected")
     profile(edge, "uma", "Lovely")
     profile(edge, "vic", "Great")
@@ -107,6 +107,10 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
     eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is False, what="failing closed")
     closed = personalized("uma")
     assert closed["source"] != "user" and "catching up with the privacy log" in closed["reason"]
+    # The deletion has waited past EDGE_PRIVACY_BACKLOG_MAX_S: reported, without failing readiness.
+    status, ready = call(edge, "GET", "/readyz")
+    assert status == 200 and ready["privacy_backlog"] == "stalled" and ready["privacy_backlog_s"] > 1, ready
+    assert metric(edge, "sentiedge_privacy_outbox_oldest_seconds") > 1
 
     cp_proc.restart()
     eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is True, what="caught up again")
@@ -115,6 +119,8 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
                        and s, what="the queued deletion filed and completed")
     assert filed["origin_node"] == "edge-x"
     eventually(lambda: metric(edge, "sentiedge_privacy_outbox_pending") == 0, what="the outbox drained")
+    assert call(edge, "GET", "/readyz")[1]["privacy_backlog"] == "ok"
+    assert metric(edge, "sentiedge_privacy_outbox_oldest_seconds") == 0
     assert metric(edge, "sentiedge_sync_last_success_timestamp_seconds") > stalled
 
 

@@ -100,3 +100,24 @@ def test_closing_the_store_while_calls_run_in_threads_raises_instead_of_crashing
     for t in threads:
         t.join(timeout=10)
     assert errors and all("closed" in e.message for e in errors)
+
+
+def test_an_ack_the_control_plane_never_stored_is_asked_for_again_on_reconnect(cp):
+    """The edge applied and ACKed updates 2 and 3, then the control plane died before storing
+    those ACKs: the edge's next Hello says cursor 3, and the stream sends 2 and 3 again (the edge
+    only ACKs them) so both requests complete."""
+    sync, ops = SyncService(cp), OperatorService(cp)
+    stream, _ = sync.connect("edge-a", "eu", MODEL, 0, None)
+    entries = [ops.delete_user(f"user-{i}", "").entry for i in range(4)]
+    assert [e.seq for e in sync.pending(stream).privacy] == [1, 2, 3, 4]
+    sync.privacy_applied("edge-a", 1, None)  # 2 and 3 were ACKed but never stored; 4 not applied yet
+    sync.disconnect("edge-a")
+
+    again, _ = sync.connect("edge-a", "eu", MODEL, 3, None)
+    assert [e.seq for e in sync.pending(again).privacy] == [2, 3, 4]
+    for seq in (2, 3, 4):
+        sync.privacy_applied("edge-a", seq, None)
+    assert all(cp.ledger.status(e.request_id).state == "completed" for e in entries)
+    # Nothing is missing now: a reconnect starts at the edge's cursor.
+    last, _ = sync.connect("edge-a", "eu", MODEL, 4, None)
+    assert not sync.pending(last).privacy
