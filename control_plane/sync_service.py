@@ -227,7 +227,7 @@ class SyncService:
             cp.wake_all()
 
     def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],
-             at: float) -> tuple[int, bool]:
+             at: float, policy_version: str = "") -> tuple[int, bool]:
         """A privacy request an edge filed: (its seq, whether it is new). Raises CpError (audited)."""
         cp, now = self.cp, self.cp.now()
         try:
@@ -235,7 +235,7 @@ class SyncService:
                 over = cp.filing_limit.take(node_id, now)
             if over:
                 raise ResourceExhausted("over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
-            entry, new = cp.ledger.file(request_id, kind, subject, purposes, at, node_id, now)
+            entry, new = cp.ledger.file(request_id, kind, subject, purposes, at, node_id, now, policy_version)
         except CpError as exc:
             cp.audit_log.write(now, node_id, "EdgeSync.File", f"refused: {exc.message}"[:300], False)
             log.warning("node %s filing %s refused: %s", node_id, request_id[:64], exc.message)

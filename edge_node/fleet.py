@@ -19,7 +19,7 @@ from edge_node.personalization.cohorts import CohortCell
 from edge_node.personalization.triggers import Transition
 from sentiedge_core.access import AppSet
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
-from sentiedge_core.privacy import DELETE_USER
+from sentiedge_core.privacy import DELETE_USER, policy_version_problem
 
 log = logging.getLogger("edge_node.sync")
 MAX_PENDING_TRIGGERS = 1000
@@ -109,15 +109,20 @@ class FleetUseCases:
         return True
 
     def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
-                      after: Callable[[], None]) -> None:
+                      after: Callable[[], None], policy_version: str = "") -> None:
         """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
-        (the cursor). Raises when the store fails: nothing applied, the update is refused."""
+        (the cursor). A withdrawal records the policy version the user withdrew under (filed by
+        the edge where they did); an operator's request carries none, and each purpose keeps the
+        version the user last agreed to. Raises when the store fails: nothing applied, the update
+        is refused."""
         now = time.time()
         if kind == DELETE_USER:
             self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
             self.metrics.privacy_actions.labels("deleted_remote").inc()
         else:
-            self.privacy.set_subject_consent(subject, {p: False for p in purposes}, "control-plane", at, now,
+            self.privacy.set_subject_consent(subject, {p: False for p in purposes},
+                                             policy_version if not policy_version_problem(policy_version) else None,
+                                             at, now,
                                              request_id=request_id, file_upstream=False, after=after)
             self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
         self.metrics.sync_cursor.set(seq)

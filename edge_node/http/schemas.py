@@ -58,7 +58,7 @@ class Health(Wire, kw_only=True, omit_defaults=True):
 class GrantView(Wire, kw_only=True):
     granted: bool
     timestamp: dt.datetime | None  # null: never set (the purpose is denied by default)
-    policy_version: str | None
+    policy_version: str | None  # null: never set, or no policy version was ever given for this purpose
 
 
 class ConsentUpdate(Wire, kw_only=True):

@@ -312,7 +312,7 @@ class SyncAgent:
 
         try:
             self.node.apply_privacy(update.seq, update.kind, update.subject, list(update.purposes), update.at,
-                                    update.request_id, persist_cursor)
+                                    update.request_id, persist_cursor, policy_version=update.policy_version)
         except Exception as exc:  # the store failed: NACK, keep the cursor, retry on reconnect
             log.exception("could not apply privacy update %d", update.seq)
             return convert.ack_privacy(update.seq, error=str(exc))

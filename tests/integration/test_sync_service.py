@@ -121,3 +121,39 @@ def test_an_ack_the_control_plane_never_stored_is_asked_for_again_on_reconnect(c
     # Nothing is missing now: a reconnect starts at the edge's cursor.
     last, _ = sync.connect("edge-a", "eu", MODEL, 4, None)
     assert not sync.pending(last).privacy
+
+
+def test_a_withdrawal_keeps_the_users_policy_version_from_filing_to_every_edge(cp):
+    from control_plane.convert import privacy_update
+    from sentiedge_core.privacy import REVOKE_CONSENT
+
+    sync, ops = SyncService(cp), OperatorService(cp)
+    sync.connect("edge-a", "eu", MODEL, 0, None)
+    b, _ = sync.connect("edge-b", "eu", MODEL, 0, None)
+    subject = "0123456789abcdef" * 2
+    seq, new = sync.file("edge-a", "req-user", REVOKE_CONSENT, subject, ["personalization"], 1.0, "2026-11")
+    operator = ops.revoke_consent("kim", ["sentiment"], "")
+    sent = sync.pending(b).privacy
+    assert [(e.seq, e.policy_version) for e in sent] == [(seq, "2026-11"), (operator.entry.seq, "")]
+    assert privacy_update(sent[0]).privacy.policy_version == "2026-11"
+    assert privacy_update(sent[1]).privacy.policy_version == ""  # an operator's request: the edges keep theirs
+    # The same withdrawal under another policy version is its own entry, not folded into the first.
+    other, new = sync.file("edge-a", "req-user-2", REVOKE_CONSENT, subject, ["personalization"], 2.0, "2026-12")
+    assert new and other != seq
+    with pytest.raises(InvalidArgument, match="policy_version has 65 characters; at most 64"):
+        sync.file("edge-a", "req-long", REVOKE_CONSENT, subject, ["personalization"], 3.0, "v" * 65)
+    with pytest.raises(InvalidArgument, match="non-printable"):
+        sync.file("edge-a", "req-ctl", REVOKE_CONSENT, subject, ["personalization"], 3.0, "v1\x00")
+
+
+def test_the_default_filing_limit_takes_an_honest_burst_at_once_and_bounds_a_rogue_node(cp):
+    from control_plane.errors import ResourceExhausted
+    from sentiedge_core.privacy import DELETE_USER
+
+    sync = SyncService(cp)
+    sync.connect("edge-a", "eu", MODEL, 0, None)
+    cp.now = lambda: 1000.0  # no refill while the burst is filed
+    for i in range(1000):
+        sync.file("edge-a", f"req-{i}", DELETE_USER, f"{i:032x}", [], 1.0)
+    with pytest.raises(ResourceExhausted, match="CP_FILINGS_PER_NODE_PER_S"):
+        sync.file("edge-a", "req-rogue", DELETE_USER, "f" * 32, [], 1.0)
