@@ -42,7 +42,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     # One node's share of any merged output that other nodes also report (cohort cells and priors,
     # segment rounds and seeds, experiment arms): at most this fraction (control_plane.influence).
     max_node_share: float = 0.75
-    filings_per_node_per_s: float = 20.0  # privacy filings one edge may send (burst: 10 s worth)
+    # Privacy filings one edge may send: a bucket of filings_burst_per_node, refilled at
+    # filings_per_node_per_s. The burst takes an honest burst at once (1,000 deletions made at one
+    # edge are filed in a second or two); the rate bounds a rogue node once its burst is spent.
+    filings_per_node_per_s: float = 20.0
+    filings_burst_per_node: float = 1000.0
     # Entries every node applied are compacted after this long (subject blanked, proof kept, new
     # nodes start after them). Keep it longer than the user tokens' lifetime: an edge that never saw
     # a deletion cannot refuse a token's consent claim from before it.
@@ -81,7 +85,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (10 <= self.adapt_min_labels <= 100_000 and 1 <= self.adapt_round_timeout_s <= 86_400
              and 0 < self.adapt_delta < 0.01,
              "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400 and adapt_delta in (0, 0.01)"),
-            (not self.adapt_probe or Path(self.adapt_probe).is_file(), f"adapt_probe {self.adapt_probe} does not exist"),
+            (all(Path(p.strip()).is_file() for p in self.adapt_probe.split(",") if p.strip()),
+             f"adapt_probe {self.adapt_probe}: every comma-separated path must be a file"),
             (self.canary_min_labels >= 30, "canary_min_labels must be >= 30"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
@@ -93,6 +98,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
                                              "between two nodes)"),
             (self.segment_seed_min_nodes >= 1 and self.experiment_exposures_per_user >= 1,
              "segment_seed_min_nodes and experiment_exposures_per_user must be >= 1"),
+            (self.filings_burst_per_node >= 1, "filings_burst_per_node must be >= 1"),
             (0 <= self.segments <= 64 and 0 < self.segment_decay <= 1 and self.segment_round_delay_s >= 0,
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
@@ -155,7 +161,10 @@ HELP = {
     "privacy_compact_after_s": "privacy-log entries every node applied are compacted after this many seconds "
                                "(the request id and receipts are kept as the proof)",
     "maintenance_interval_s": "how often cohorts are pruned and the privacy log compacted",
-    "filings_per_node_per_s": "privacy filings accepted per edge per second",
+    "filings_per_node_per_s": "privacy filings accepted per edge per second once its burst is spent (refused ones "
+                              "stay queued at the edge, which sends them again on the same stream)",
+    "filings_burst_per_node": "privacy filings one edge may send at once (the bucket's size): an honest burst of "
+                              "deletions is filed without waiting for the rate",
     "metrics_port": "serve Prometheus metrics on this port (0: off)",
     "heartbeat_interval_s": "how often edges report health and cohort aggregates",
     "stale_after_s": "a node not heard from this long is shown as stale",
@@ -167,8 +176,8 @@ HELP = {
     "adapt_round_timeout_s": "an adaptation round closes when every connected edge serving the version answered, "
                              "or after this long",
     "adapt_delta": "the delta of the (epsilon, delta) privacy cost the adaptation ledger reports",
-    "adapt_probe": "labelled CSV (text,label) edges never see; a candidate worse on it than its base is refused "
-                   "(empty: models/out_of_domain.csv)",
+    "adapt_probe": "labelled CSVs (text,label; comma-separated) edges never see; a candidate worse on them than its "
+                   "base is refused (empty: models/out_of_domain.csv and models/customer_validation.csv)",
     "canary_auto": "act on a partial rollout by itself: promote it when its disagreement on fresh labels is lower "
                    "than its baseline's at p < 0.05, roll it back when higher (audited)",
     "canary_min_labels": "labelled samples each side needs before the automatic canary gate acts",

@@ -30,7 +30,7 @@ def model_info(row: ModelRow, already: bool = False) -> operator_pb2.ModelInfo:
 def privacy_update(e: PrivacyEntry) -> sync_pb2.ControlMessage:
     return sync_pb2.ControlMessage(privacy=sync_pb2.PrivacyUpdate(
         seq=e.seq, request_id=e.request_id, kind=e.kind, subject=e.subject, purposes=e.purposes, at=e.at,
-        origin_node=e.origin_node))
+        origin_node=e.origin_node, policy_version=e.policy_version))
 
 
 aggregate_from_proto = cohorts.from_proto  # the core's one conversion, both ways

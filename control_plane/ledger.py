@@ -15,7 +15,8 @@ import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import PrivacyEntry, Store
-from sentiedge_core.privacy import DELETE_USER, PURPOSES, REVOKE_CONSENT, Pseudonymizer, new_request_id
+from sentiedge_core.privacy import DELETE_USER, PURPOSES, REVOKE_CONSENT, Pseudonymizer, new_request_id, \
+    policy_version_problem
 
 __all__ = ["check_user_id", "DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
 
@@ -91,20 +92,27 @@ class Ledger:
         return entry
 
     def file(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float, origin: str,
-             now: float) -> tuple[PrivacyEntry, bool]:
-        """A request made at an edge (already pseudonymized there). Idempotent by request id."""
+             now: float, policy_version: str = "") -> tuple[PrivacyEntry, bool]:
+        """A request made at an edge (already pseudonymized there). Idempotent by request id. A
+        withdrawal keeps the policy version the user withdrew under ("" when none was given), and
+        the other edges record it with the withdrawal."""
         if kind not in (DELETE_USER, REVOKE_CONSENT):
             raise InvalidArgument(f"unknown privacy request kind {kind}")
         if not request_id or len(subject) != 32 or any(c not in "0123456789abcdef" for c in subject):
             raise InvalidArgument("a filed request needs a request id and a pseudonymized subject (32 hex characters)")
         if kind == REVOKE_CONSENT and (not purposes or set(purposes) - set(PURPOSES)):
             raise InvalidArgument(f"a revocation names purposes from {', '.join(PURPOSES)}")
+        if policy_version and policy_version_problem(policy_version):
+            raise InvalidArgument(f"a filed request's {policy_version_problem(policy_version)}")
+        if kind == DELETE_USER:
+            policy_version = ""  # a deletion withdraws no grant: nothing to record it with
         # The same subject and kind (and no new purpose) while an earlier one is still pending:
         # that one already reaches every edge, so a flood of repeats adds nothing to the log.
         for entry in self.store.privacy_for_subject(subject, kind):
-            if set(purposes) <= set(entry.purposes) and self.status_of(entry).state != "completed":
+            if set(purposes) <= set(entry.purposes) and entry.policy_version == policy_version \
+                    and self.status_of(entry).state != "completed":
                 return entry, False
-        return self.store.append_privacy(request_id, kind, subject, purposes, at, origin, now)
+        return self.store.append_privacy(request_id, kind, subject, purposes, at, origin, now, policy_version)
 
     def status(self, request_id: str) -> RequestStatus:
         entry = self.store.privacy_entry(request_id)

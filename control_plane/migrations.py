@@ -54,6 +54,9 @@ CREATE TABLE IF NOT EXISTS privacy_budget (
 );
 CREATE TABLE IF NOT EXISTS unsigned_models (manifest_sha TEXT PRIMARY KEY);
 """),
+    (5, "the policy version a withdrawal filed at an edge carries, kept with its privacy-log entry", """
+ALTER TABLE privacy_log ADD COLUMN policy_version TEXT NOT NULL DEFAULT '';
+"""),
 ]
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

@@ -3,11 +3,12 @@ model candidate built from edges' contributions is checked on something no edge 
 
 Golden examples are not enough: they are a handful of texts in the bundle itself, public to
 every edge, and an attacker who shapes an adaptation update can keep them right while the
-model gets worse everywhere else. The probe is a ``text,label`` CSV (label 1 = positive): by
-default ``models/out_of_domain.csv`` (44 hand-written tweets, product, hotel and restaurant
-reviews, shipped with the package; no release fitted on them, they are only reported), or
-the operator's own via ``CP_ADAPT_PROBE`` (a larger, private set of the deployment's own
-domain is better: 44 texts see a change of one text as 2.3 points).
+model gets worse everywhere else. The probe is one or more ``text,label`` CSVs (label 1 =
+positive): by default the two labelled sets shipped with the package that no edge is sent,
+``models/out_of_domain.csv`` (44 hand-written tweets, product, hotel and restaurant reviews)
+and ``models/customer_validation.csv`` (160 short customer texts) — 204 texts, mostly short,
+where an adapted head shows; or the operator's own via ``CP_ADAPT_PROBE`` (comma-separated
+paths; a larger, private set of the deployment's own domain is better).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT = Path(__file__).resolve().parents[1] / "models" / "out_of_domain.csv"
+_MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT = (_MODELS / "out_of_domain.csv", _MODELS / "customer_validation.csv")
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,18 @@ class Probe:
     positive: tuple[bool, ...]
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> Probe:
-        path = Path(path) if path else DEFAULT
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = [(r["text"], r["label"].strip() == "1") for r in csv.DictReader(fh) if r.get("text")]
-        if not rows:
-            raise ValueError(f"the probe set {path} has no labelled texts (text,label)")
-        return cls(path=str(path), texts=tuple(t for t, _ in rows), positive=tuple(p for _, p in rows))
+    def load(cls, paths: str | Path | None = None) -> Probe:
+        """``paths``: one path, or several separated by commas (default: the shipped sets)."""
+        chosen = [Path(p.strip()) for p in str(paths).split(",") if p.strip()] if paths else list(DEFAULT)
+        rows = []
+        for path in chosen:
+            with path.open(newline="", encoding="utf-8") as fh:
+                found = [(r["text"], r["label"].strip() == "1") for r in csv.DictReader(fh) if r.get("text")]
+            if not found:
+                raise ValueError(f"the probe set {path} has no labelled texts (text,label)")
+            rows += found
+        return cls(path=",".join(map(str, chosen)), texts=tuple(t for t, _ in rows),
+                   positive=tuple(p for _, p in rows))
 
     def correct(self, bundle: Path) -> int:
         """How many probe texts the bundle in ``bundle`` (a verified directory) labels right."""

@@ -87,7 +87,7 @@ class ControlPlane:
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
                                   allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
-        self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_per_node_per_s * 10)
+        self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_burst_per_node)
         self.audit_log = AuditLog(self.store)
         self.rules = RuleBook(self.store)
         self.experiments = ExperimentBook(self.store, cap=self.cohorts.cap,

@@ -24,6 +24,7 @@ from sentiedge_core.segments import SegmentSet, Summary
 
 log = logging.getLogger("control_plane.sync")
 PRIVACY_BATCH = 500
+RECEIPT_LOOKBACK = 10_000  # how far below a reconnecting edge's cursor missing receipts are looked for
 
 
 class Stream(msgspec.Struct, kw_only=True):
@@ -115,7 +116,15 @@ class SyncService:
         floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
         start = max(cursor, floor)
         cp.nodes.hello(node_id, region, model, start, cp.now(), bundled=bundled)
-        return (Stream(node_id=node_id, serving=model[2], cursor=start),
+        # An edge ACKs an update after applying it; if this control plane stopped (a kill, a
+        # crash) before storing that ACK, the edge's cursor is past a receipt the ledger lacks.
+        # Those updates are sent again: the edge only ACKs them (never applies one twice), and
+        # the request completes. Looked for a bounded way back (what one stream has in flight).
+        gap = cp.store.first_unreceipted(node_id, max(floor, start - RECEIPT_LOOKBACK), start)
+        if gap is not None:
+            log.info("node %s: receipts from privacy update %d up to its cursor %d are missing: sending those again "
+                     "for their receipts", node_id, gap, start)
+        return (Stream(node_id=node_id, serving=model[2], cursor=start if gap is None else gap - 1),
                 Welcome(privacy_head=cp.store.privacy_head(), privacy_floor=floor,
                         heartbeat_interval_s=cp.settings.heartbeat_interval_s))
 
@@ -220,7 +229,7 @@ class SyncService:
             cp.wake_all()
 
     def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],
-             at: float) -> tuple[int, bool]:
+             at: float, policy_version: str = "") -> tuple[int, bool]:
         """A privacy request an edge filed: (its seq, whether it is new). Raises CpError (audited)."""
         cp, now = self.cp, self.cp.now()
         try:
@@ -228,7 +237,7 @@ class SyncService:
                 over = cp.filing_limit.take(node_id, now)
             if over:
                 raise ResourceExhausted("over CP_FILINGS_PER_NODE_PER_S; the edge keeps it queued")
-            entry, new = cp.ledger.file(request_id, kind, subject, purposes, at, node_id, now)
+            entry, new = cp.ledger.file(request_id, kind, subject, purposes, at, node_id, now, policy_version)
         except CpError as exc:
             cp.audit_log.write(now, node_id, "EdgeSync.File", f"refused: {exc.message}"[:300], False)
             log.warning("node %s filing %s refused: %s", node_id, request_id[:64], exc.message)

@@ -107,7 +107,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     f = message.filing
                     try:
                         seq, _ = await asyncio.to_thread(service.file, stream.node_id, f.request_id, f.kind,
-                                                         f.subject, list(f.purposes), f.at)
+                                                         f.subject, list(f.purposes), f.at, f.policy_version)
                     except CpError:
                         continue  # audited and logged; the edge keeps it queued and resends
                     # The edge's own request id: a filing folded into an earlier pending request is

@@ -95,6 +95,14 @@ def serve(args: argparse.Namespace) -> int:
     return Supervisor(settings, {k: v for k, v in vars(args).items() if k != "func"}, count, backlog).run()
 
 
+def proxy_options(settings: EdgeSettings) -> dict:
+    """uvicorn believes X-Forwarded-For from loopback unless told otherwise: a client on the same
+    host (or behind a proxy that passes the header through) would choose the address the
+    per-address rate limit counts. Only EDGE_TRUSTED_PROXIES are believed."""
+    trusted = settings.trusted_proxy_list
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or []}
+
+
 def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> None:
     """Serve the app on the public port (and the admin app on the admin port) until SIGTERM or
     SIGINT, then drain; on the supervisor's ``sockets`` when this is one of several workers."""
@@ -138,7 +146,7 @@ def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> Non
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10,
                             http=guard(), timeout_keep_alive=settings.keep_alive_timeout_s,
-                            backlog=backlog)
+                            backlog=backlog, **proxy_options(settings))
     public = Server(config)
     app.state["public_server"] = public  # the admin port's /readyz waits until this one listens
     fold_repeated_warnings()  # after uvicorn configured its loggers
@@ -150,7 +158,7 @@ def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> Non
     admin = AdminServer(uvicorn.Config(create_admin_app(app), host=settings.admin_host, port=settings.admin_port,
                                        log_level=settings.log_level, access_log=False, lifespan="off",
                                        http=guard(admin=True), timeout_keep_alive=settings.keep_alive_timeout_s,
-                                       backlog=backlog))
+                                       backlog=backlog, **proxy_options(settings)))
 
     async def both() -> None:
         admin_task = asyncio.create_task(admin.serve(sockets=sockets[1:] if sockets else None))

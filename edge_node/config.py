@@ -54,6 +54,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_key: float = 5000.0  # requests/s per app client key (burst: twice that); 0: off
     rate_limit_per_address: float = 200.0  # requests/s per client address (burst: twice that); 0: off
     token_cache_size: int = 10_000  # verified user tokens kept, until their exp
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # comma-separated). Empty: those headers are ignored, the connecting address is the client's.
+    trusted_proxies: str = ""
     # Privacy and retention
     retention_days: float = 30.0
     pseudonym_key: str = ""  # empty: a random key kept in the data directory
@@ -62,6 +65,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     disk_reserve_mb: float = 8.0  # kept free in the data dir for deletions on a full disk (0: none)
     disk_check_interval_s: float = 5.0  # how often a full disk is checked for space again
     privacy_outbox_max: int = 100_000  # deletions/withdrawals waiting for the control plane; past it: 503
+    # /readyz reports the privacy backlog as stalled when the oldest of those has waited longer
+    privacy_backlog_max_s: float = 300.0
     # Personalization
     vector_dim: int = 32
     sentiment_window_minutes: float = 30.0
@@ -131,6 +136,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              and self.max_connections >= 16, "header/body timeouts must be > 0, keep_alive_timeout_s >= 1 and "
                                              "max_connections >= 16"),
             (self.privacy_outbox_max >= 1, "privacy_outbox_max must be >= 1"),
+            (self.privacy_backlog_max_s > 0, "privacy_backlog_max_s must be > 0"),
             (self.store_max_bytes >= 0, "store_max_bytes must be >= 0 (0: no budget)"),
             (self.disk_reserve_mb >= 0 and self.disk_check_interval_s > 0,
              "disk_reserve_mb must be >= 0 and disk_check_interval_s > 0"),
@@ -167,12 +173,30 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "decision_cache_mb must be > 0; max_categories_*, max_cohorts_per_window and max_aliases_per_user >= 1"),
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
+            (not self.proxy_problem(), self.proxy_problem()),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid setting: {message}")
         return self
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    def proxy_problem(self) -> str:
+        """Why ``trusted_proxies`` is not a list of addresses or CIDRs ('' when it is)."""
+        import ipaddress
+
+        for entry in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                return (f"trusted_proxies: {entry[:60]!r} is not an IP address or CIDR (list the proxies in front "
+                        f"of this edge, e.g. 10.0.0.5,10.1.0.0/16; '*' is not accepted: any client could then "
+                        f"choose its own address)")
+        return ""
 
     @property
     def model_path(self) -> Path:
@@ -223,11 +247,17 @@ HELP = {
     "apps_file": "JSON file of this edge's client apps (standalone edges); empty: from the control plane",
     "rate_limit_per_key": "requests per second allowed per app client key, burst twice that (0: off)",
     "rate_limit_per_address": "requests per second allowed per client address, burst twice that (0: off)",
+    "trusted_proxies": "addresses or CIDRs (comma-separated) of the reverse proxies in front of this edge: only "
+                       "their X-Forwarded-For/-Proto are believed (the per-address rate limit then counts the "
+                       "forwarded client); empty: those headers are ignored from everyone",
     "token_cache_size": "verified user tokens remembered (until they expire) so hot users skip the signature check",
     "retention_days": "every per-user record expires this long after its last update",
     "pseudonym_key": "key of the keyed hash that pseudonymizes user ids (share it across a deployment)",
     "privacy_outbox_max": "most privacy requests that wait to be filed with the control plane; when full, new "
                           "deletions and withdrawals are refused (503 privacy_outbox_full) and nothing changes",
+    "privacy_backlog_max_s": "when the oldest deletion or withdrawal made here has waited this many seconds for the "
+                             "control plane's receipt, /readyz reports \"privacy_backlog\": \"stalled\" (and logs "
+                             "it); readiness itself still passes: the request already took effect on this edge",
     "store_max_bytes": "size budget of the store's database (0: none): past it the least recently active profiles "
                        "and sampled texts are evicted; consent, suppressions and privacy work never are",
     "disk_reserve_mb": "MiB reserved in the data directory (reserve.bin) so deletions and withdrawals succeed on a "

@@ -19,7 +19,7 @@ from edge_node.personalization.cohorts import CohortCell
 from edge_node.personalization.triggers import Transition
 from sentiedge_core.access import AppSet
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
-from sentiedge_core.privacy import DELETE_USER
+from sentiedge_core.privacy import DELETE_USER, policy_version_problem
 
 log = logging.getLogger("edge_node.sync")
 MAX_PENDING_TRIGGERS = 1000
@@ -78,6 +78,26 @@ class FleetUseCases:
         self.metrics.outbox_pending.set(pending)
         return pending
 
+    def privacy_backlog_s(self, now: float) -> float:
+        """How long the oldest request made here has waited for the control plane's receipt (0:
+        none waits), into the metrics too."""
+        oldest = self.store.oldest_queued_at()
+        age = 0.0 if oldest is None else max(now - oldest, 0.0)
+        self.metrics.outbox_oldest.set(age)
+        return age
+
+    def privacy_backlog(self) -> tuple[float, bool]:
+        """(the oldest waiting request's age, whether it is past EDGE_PRIVACY_BACKLOG_MAX_S);
+        logged once each time the backlog stalls."""
+        age = self.privacy_backlog_s(time.time())
+        stalled = age > self.settings.privacy_backlog_max_s
+        if stalled and not getattr(self, "_backlog_stalled", False):
+            log.warning("privacy backlog stalled: the oldest of %d deletions/withdrawals made here has waited %.0f s "
+                        "for the control plane's receipt (EDGE_PRIVACY_BACKLOG_MAX_S=%g)", self.store.outbox_pending(),
+                        age, self.settings.privacy_backlog_max_s)
+        self._backlog_stalled = stalled
+        return age, stalled
+
     # --- applied from the control plane -----------------------------------------------------
     def apply_apps(self, apps: AppSet) -> bool:
         """The fleet's app set, persisted; False (ignored) when EDGE_APPS_FILE pins the apps."""
@@ -89,15 +109,20 @@ class FleetUseCases:
         return True
 
     def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
-                      after: Callable[[], None]) -> None:
+                      after: Callable[[], None], policy_version: str = "") -> None:
         """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
-        (the cursor). Raises when the store fails: nothing applied, the update is refused."""
+        (the cursor). A withdrawal records the policy version the user withdrew under (filed by
+        the edge where they did); an operator's request carries none, and each purpose keeps the
+        version the user last agreed to. Raises when the store fails: nothing applied, the update
+        is refused."""
         now = time.time()
         if kind == DELETE_USER:
             self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
             self.metrics.privacy_actions.labels("deleted_remote").inc()
         else:
-            self.privacy.set_subject_consent(subject, {p: False for p in purposes}, "control-plane", at, now,
+            self.privacy.set_subject_consent(subject, {p: False for p in purposes},
+                                             policy_version if not policy_version_problem(policy_version) else None,
+                                             at, now,
                                              request_id=request_id, file_upstream=False, after=after)
             self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
         self.metrics.sync_cursor.set(seq)

@@ -77,6 +77,16 @@ class EdgeMetrics:
         self.outbox_pending = _gauge("sentiedge_privacy_outbox_pending",
                                     "Deletions and withdrawals made here not yet filed with the control plane",
                                     registry=r)
+        self.outbox_oldest = _gauge("sentiedge_privacy_outbox_oldest_seconds",
+                                   "Age of the oldest deletion or withdrawal made here and not yet filed with the "
+                                   "control plane (0: none waits); /readyz reports it as stalled past "
+                                   "EDGE_PRIVACY_BACKLOG_MAX_S", registry=r)
+        self.filings_resent = Counter("sentiedge_privacy_filings_resent_total",
+                                      "Filings sent again on the same stream because no receipt came in time (the "
+                                      "control plane refused them for its rate limit, or could not store them)",
+                                      registry=r)
+        self.sync_sessions = Counter("sentiedge_sync_sessions_total",
+                                     "Sync streams the control plane welcomed (each reconnect adds one)", registry=r)
         self.segments_version = _gauge("sentiedge_segments_version",
                                       "Version of the learned segments this node assigns users to (0: none yet)",
                                       registry=r)

@@ -371,6 +371,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         """Gauges read from the store, refreshed when /metrics is scraped."""
         self.drift_status()
         self.metrics.outbox_pending.set(self.store.outbox_pending())
+        self.privacy_backlog_s(time.time())
         if self.settings.control_plane:
             self.metrics.sync_last_success.set(self.last_sync())
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)

@@ -51,7 +51,7 @@ def purposes_of(consent: Consent) -> list[Purpose]:
     for name in PURPOSES:
         grant = consent.purposes.get(name)
         out.append(Purpose(name=name, granted=bool(grant and grant.granted), at=grant.at if grant else None,
-                           policy_version=grant.policy_version if grant else None))
+                           policy_version=(grant.policy_version or None) if grant else None))
     return out
 
 
@@ -86,4 +86,4 @@ def view_of(store: EdgeStore, subject: str, now: float, tuning: profiles.Tuning,
     shown = store.shown(subject) if consent.allows("personalization") else None
     reasons = [Reason(item_id=i.item_id, reason=i.reason, at=i.at) for i in shown.items] if shown else []
     return PreferenceView(purposes=purposes, profiled=profile is not None, interests=interests, mood=mood,
-                          reasons=reasons, policy_version=latest.policy_version if latest else None)
+                          reasons=reasons, policy_version=(latest.policy_version or None) if latest else None)

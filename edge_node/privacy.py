@@ -27,9 +27,16 @@ from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
-from sentiedge_core.privacy import Pseudonymizer, new_request_id
+from sentiedge_core.privacy import Pseudonymizer, new_request_id, policy_version_problem
 
 __all__ = ["Pseudonymizer", "new_request_id", "ConsentChange", "Erasure", "PrivacyBook"]
+
+
+def _version(given: str | None, previous: Grant | None) -> str:
+    """The policy version a choice records: the one given, else the purpose's recorded one."""
+    if given is not None:
+        return given
+    return previous.policy_version if previous is not None else ""
 
 
 class ConsentChange(msgspec.Struct, kw_only=True):
@@ -67,18 +74,27 @@ class PrivacyBook:
     def consent(self, user_id: str) -> Consent:
         return self.store.consent(self.subject_of(user_id))
 
-    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str, at: float,
+    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str | None, at: float,
                     now: float) -> ConsentChange:
+        """A user's choice (a consent body, a token's consent claim, the preference center).
+        ``policy_version`` is what the user agreed to, 1-64 printable characters; None: each
+        purpose keeps the version recorded for it (none recorded: "")."""
         unknown = sorted(set(purposes) - set(PURPOSES))
         if unknown:
             raise InvalidInput(f"unknown purpose {unknown[0]!r}; purposes are {', '.join(PURPOSES)}",
                                field=f"purposes.{unknown[0]}")
+        problem = policy_version_problem(policy_version) if policy_version is not None else ""
+        if problem:
+            raise InvalidInput(problem, field="policy_version")
         return self.set_subject_consent(self.subject_of(user_id), purposes, policy_version, at, now)
 
-    def set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
+    def set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str | None, at: float,
                             now: float, *, request_id: str | None = None, file_upstream: bool = True,
                             after=None) -> ConsentChange:
-        """``after`` runs inside the same transaction (the sync agent persists its cursor there)."""
+        """``after`` runs inside the same transaction (the sync agent persists its cursor there).
+        ``policy_version`` None: each purpose keeps the policy version recorded for it — a
+        withdrawal replayed from the control plane without one (an operator's request) never
+        rewrites what the user agreed to."""
         def change() -> ConsentChange:
             return self._set_subject_consent(subject, purposes, policy_version, at, now, request_id=request_id,
                                              file_upstream=file_upstream, after=after)
@@ -95,7 +111,7 @@ class PrivacyBook:
                     raise
                 return write()
 
-    def _set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str, at: float,
+    def _set_subject_consent(self, subject: str, purposes: dict[str, bool], policy_version: str | None, at: float,
                              now: float, *, request_id: str | None, file_upstream: bool, after) -> ConsentChange:
         with self.store.transaction():
             consent = self.store.consent(subject)
@@ -109,7 +125,8 @@ class PrivacyBook:
                     continue  # a grant from before a deletion (an old token, say) never brings the user back
                 if previous is not None and previous.granted and not granted:
                     withdrawn.append(purpose)
-                consent.purposes[purpose] = Grant(granted=granted, at=at, policy_version=policy_version)
+                consent.purposes[purpose] = Grant(granted=granted, at=at,
+                                                  policy_version=_version(policy_version, previous))
             # A fresh grant after a deletion starts a new relationship. The suppression stays:
             # it drops only events stamped at or before the deletion, which must never come back.
             self.store.put_consent(subject, consent)
@@ -118,7 +135,8 @@ class PrivacyBook:
                 request_id = request_id or new_request_id()
                 if file_upstream and self.upstream:
                     self.store.queue_request(PrivacyRequest(request_id=request_id, kind="revoke_consent",
-                                                            subject=subject, purposes=withdrawn, at=now))
+                                                            subject=subject, purposes=withdrawn, at=now,
+                                                            policy_version=policy_version or ""))
                 for alias in self.store.aliases_of(subject):
                     self._withdraw_alias(alias, withdrawn, policy_version, at, now)
             if after is not None:
@@ -126,19 +144,22 @@ class PrivacyBook:
         return ConsentChange(consent=consent, withdrawn=withdrawn, erased=erased,
                              request_id=request_id if withdrawn else None)
 
-    def _withdraw_alias(self, alias: str, withdrawn: list[str], policy_version: str, at: float, now: float) -> None:
+    def _withdraw_alias(self, alias: str, withdrawn: list[str], policy_version: str | None, at: float,
+                        now: float) -> None:
         """A withdrawal cascades to a linked anonymous id: its own consent record, what it
         allowed here, and (filed under its pseudonym) on the edges that saw only it."""
         consent = self.store.consent(alias)
         for purpose in withdrawn:
             if consent.allows(purpose):
-                consent.purposes[purpose] = Grant(granted=False, at=at, policy_version=policy_version)
+                consent.purposes[purpose] = Grant(granted=False, at=at,
+                                                  policy_version=_version(policy_version, consent.purposes[purpose]))
         if consent.purposes:
             self.store.put_consent(alias, consent)
         self._erase_for(alias, withdrawn, now)
         if self.upstream:
             self.store.queue_request(PrivacyRequest(request_id=new_request_id(), kind="revoke_consent",
-                                                    subject=alias, purposes=withdrawn, at=now))
+                                                    subject=alias, purposes=withdrawn, at=now,
+                                                    policy_version=policy_version or ""))
 
     def _erase_for(self, subject: str, withdrawn: list[str], now: float) -> list[str]:
         erased = []

@@ -93,6 +93,7 @@ class PrivacyRequest(Stored, kw_only=True):
     subject: str  # pseudonymized user id
     purposes: list[str] = []
     at: float
+    policy_version: str = ""  # of a withdrawal, as the user chose it ("": none was given)
 
 
 class CohortCell(Stored, kw_only=True):

@@ -329,6 +329,17 @@ class EdgeStore:
     def outbox_pending(self) -> int:
         return self._counter("outbox_pending")
 
+    def oldest_queued_at(self) -> float | None:
+        """When the oldest request still waiting to be filed was made (None: none waits). The
+        head counter is moved past filed requests, so this is one read."""
+        seq, tail = self._counter("outbox_head"), self._counter("outbox_tail")
+        while seq < tail:
+            request = self.get(f"outbox|{seq:012d}", PrivacyRequest)
+            if request is not None:
+                return request.at
+            seq += 1
+        return None
+
     def filed(self, request_id: str) -> None:
         """The control plane has the request: drop it from the queue."""
         with self.transaction():

@@ -30,14 +30,13 @@ class UserDataUseCases:
     def consent_of(self, user_id: str) -> Consent:
         return self.privacy.consent(user_id)
 
-    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str,
+    def set_consent(self, user_id: str, purposes: dict[str, bool], policy_version: str | None,
                     at: float | None) -> ConsentChange:
         """Grant or withdraw purposes (a withdrawal erases what the purpose allowed, and is filed
-        upstream); ``at`` is when the user chose, never later than now."""
+        upstream); ``at`` is when the user chose, never later than now. ``policy_version`` None
+        (the preference center without one): each purpose keeps the version recorded for it."""
         if not purposes:
             raise InvalidInput("purposes must name at least one purpose", field="purposes")
-        if not policy_version.strip():
-            raise InvalidInput("policy_version is empty", field="policy_version")
         now = self.now()
         change = self.privacy.set_consent(user_id, purposes, policy_version, min(now if at is None else at, now), now)
         for _ in change.withdrawn:

@@ -12,6 +12,20 @@ PURPOSES = ("sentiment", "personalization", "cohort_analytics")
 DELETE_USER = 1  # sentiedge.v1.PrivacyKind values
 REVOKE_CONSENT = 2
 KINDS = {"delete_user": DELETE_USER, "revoke_consent": REVOKE_CONSENT}
+POLICY_VERSION_MAX_CHARS = 64
+
+
+def policy_version_problem(value: str) -> str:
+    """What is wrong with a consent's policy version ('' when nothing): 1 to 64 printable
+    characters (no control characters, not only spaces). Every way a policy version enters
+    (a consent body, a token's consent claim, a filing from an edge) is held to it."""
+    if not value.strip():
+        return "policy_version is empty"
+    if len(value) > POLICY_VERSION_MAX_CHARS:
+        return f"policy_version has {len(value)} characters; at most {POLICY_VERSION_MAX_CHARS}"
+    if not value.isprintable():
+        return "policy_version has a control or non-printable character; only printable characters"
+    return ""
 
 
 TENANT_SEPARATOR = "\x1f"  # user ids never hold control characters (both services refuse them)

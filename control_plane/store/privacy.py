@@ -17,16 +17,17 @@ class PrivacyEntry(msgspec.Struct, kw_only=True):
     at: float
     origin_node: str
     created_at: float
+    policy_version: str = ""  # of a withdrawal filed at an edge, as the user chose it; "": none (operator requests)
 
 
-PRIVACY_LOG_COLUMNS = "seq, request_id, kind, subject, purposes, at, origin_node, created_at"
+PRIVACY_LOG_COLUMNS = "seq, request_id, kind, subject, purposes, at, origin_node, created_at, policy_version"
 SELECT_PRIVACY = f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log"
 
 
 class PrivacyStore:
     # --- privacy log ------------------------------------------------------------------------
     def append_privacy(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float,
-                       origin_node: str, now: float) -> tuple[PrivacyEntry, bool]:
+                       origin_node: str, now: float, policy_version: str = "") -> tuple[PrivacyEntry, bool]:
         """Append a request (idempotent by request id); returns it and whether it is new."""
         with self._tx() as db:
             row = db.execute(f"{SELECT_PRIVACY} WHERE request_id = ?", (request_id,)).fetchone()
@@ -38,9 +39,8 @@ class PrivacyStore:
                 if row is not None:
                     return _entry(row), False
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM privacy_log").fetchone()[0]
-            db.execute("INSERT INTO privacy_log (seq, request_id, kind, subject, purposes, at, origin_node, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (seq, request_id, kind, subject, json.dumps(purposes), at, origin_node, now))
+            db.execute(f"INSERT INTO privacy_log ({PRIVACY_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (seq, request_id, kind, subject, json.dumps(purposes), at, origin_node, now, policy_version))
             db.execute("INSERT INTO privacy_required (seq, node_id) SELECT ?, node_id FROM nodes "
                        "WHERE decommissioned = 0", (seq,))
             if origin_node:  # the edge it was filed at applied it before filing
@@ -113,6 +113,13 @@ class PrivacyStore:
         return [(r[0], r[1]) for r in self._rows(
             "SELECT node_id, at FROM privacy_receipts WHERE seq = ? ORDER BY at", (seq,))]
 
+    def first_unreceipted(self, node_id: str, after: int, upto: int) -> int | None:
+        """The lowest sequence number in (after, upto] the node must receipt and has not."""
+        rows = self._rows("SELECT MIN(r.seq) FROM privacy_required r WHERE r.seq > ? AND r.seq <= ? AND r.node_id = ? "
+                          "AND NOT EXISTS (SELECT 1 FROM privacy_receipts p WHERE p.seq = r.seq "
+                          "AND p.node_id = r.node_id)", (after, upto, node_id))
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
     def required(self, seq: int) -> list[str]:
         return [r[0] for r in self._rows(
             "SELECT r.node_id FROM privacy_required r JOIN nodes n ON n.node_id = r.node_id "
@@ -121,4 +128,4 @@ class PrivacyStore:
 
 def _entry(r: tuple) -> PrivacyEntry:
     return PrivacyEntry(seq=r[0], request_id=r[1], kind=r[2], subject=r[3], purposes=json.loads(r[4]), at=r[5],
-                        origin_node=r[6], created_at=r[7])
+                        origin_node=r[6], created_at=r[7], policy_version=r[8])

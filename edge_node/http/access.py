@@ -11,7 +11,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from sentiedge_core.access import Caller
-from edge_node.errors import EdgeError, Forbidden
+from sentiedge_core.privacy import policy_version_problem
+from edge_node.errors import EdgeError, Forbidden, Unauthorized
 
 CALLER = "sentiedge.caller"
 # A page a browser opens by URL cannot send headers: it names its app in the query instead
@@ -73,6 +74,11 @@ def authorize_user(node, caller: Caller, user_id: str, scope: str) -> str:
     except EdgeError as exc:
         node.metrics.refusals.labels(exc.code).inc()
         raise
+    if caller.consent is not None:
+        problem = policy_version_problem(caller.consent.policy_version)
+        if problem:  # the claim's other checks are the core's (sentiedge_core.access); this one is the edge's
+            node.metrics.refusals.labels("invalid_token").inc()
+            raise Unauthorized(f"the user token's consent claim: {problem}", reason="invalid_token")
     user = caller.tenant_user(user_id)
     if caller.consent is not None and node.access.first_use(caller.token):
         consent = caller.consent

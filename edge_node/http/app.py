@@ -68,15 +68,21 @@ def healthz() -> Health:
 @get("/readyz", tags=["health"], sync_to_thread=False, responses=error_responses(503))
 def readyz(state: State) -> Health:
     """Readiness: the model is loaded and warmed up, the store is open, and the public port is
-    listening (the admin port can answer before it binds)."""
+    listening (the admin port can answer before it binds). An edge with a control plane also
+    reports its privacy backlog (``privacy_backlog``: ok, or stalled past
+    EDGE_PRIVACY_BACKLOG_MAX_S) without failing on it: the requests already took effect here,
+    and taking the edge out of rotation would not file them any sooner."""
     node = running(state)
     public = state.get("public_server")
     if public is not None and not public.started:
         raise NotReady("the public port is not listening yet")
     if not node.space_back():
         raise NotReady("the disk is full: writes are refused until space returns (deletions still succeed)")
+    backlog = node.privacy_backlog() if node.settings.control_plane else None
     return Health(status="ready", model=node.model.name, version=node.model.version, sync=node.sync_state(),
-                  serving_personal=node.personal_allowed(), worker=node.role.index if node.role.shared else None)
+                  serving_personal=node.personal_allowed(), worker=node.role.index if node.role.shared else None,
+                  privacy_backlog=None if backlog is None else ("stalled" if backlog[1] else "ok"),
+                  privacy_backlog_s=None if backlog is None else round(backlog[0], 1))
 
 
 @get("/metrics", tags=["health"], sync_to_thread=False, media_type=CONTENT_TYPE)

@@ -24,9 +24,9 @@ from edge_node.http.access import KEY_IN_QUERY, authorize_user, caller_of
 from edge_node.http.schemas import error_responses
 from edge_node.node import EdgeNode, running
 from edge_node.records import PURPOSES
+from sentiedge_core.privacy import policy_version_problem
 
 ACTIONS = ("view", "save", "delete", "confirm_delete", "cancel")
-UNSPECIFIED_POLICY = "unspecified"  # the app registered no policy version, and the user never chose under one
 
 
 REFUSED = {status: ResponseSpec(data_container=str, media_type=MediaType.HTML, generate_examples=False,
@@ -73,10 +73,13 @@ def _answer(node: EdgeNode, request: Request, page: preference_page.Page, scope:
 
 
 def _page(request: Request, token: str | None, lang: str | None, embed: str | None, policy: str | None):
+    problem = policy_version_problem(policy) if policy else ""
+    if problem:  # refused, not cut: a saved choice records the policy exactly as the app named it
+        raise InvalidInput(problem.replace("policy_version", "policy", 1), field="policy")
     client_key = request.headers.get("x-client-key") or request.query_params.get("client_key") or ""
     return preference_page.Page(client_key=client_key, token=token or "", embed=embed in ("1", "true"),
                                 lang=preference_page.negotiate(lang, request.headers.get("accept-language")),
-                                policy=(policy or "")[:64])
+                                policy=policy or "")
 
 
 class PreferencesController(Controller):
@@ -115,12 +118,11 @@ class PreferencesController(Controller):
         def act(user_id: str, nonce: str) -> str:
             strings = preference_page.catalogs()[page.lang]
             if action == "save":
-                view = node.preferences_of(user_id)
                 chosen = {p: data.get(f"purpose.{p}") == "on" for p in PURPOSES}
-                # The app's registered policy is what the user saw and chose under; a policy named in
-                # the page's URL is not (anyone can write a URL).
-                policy = caller_of(request).app.policy_version or view.policy_version or UNSPECIFIED_POLICY
-                node.set_consent(user_id, chosen, policy, None)
+                # The app's registered policy is what the user saw and chose under (a policy named
+                # in the page's URL is not: anyone can write a URL). Without one, each purpose keeps
+                # the version the user agreed to (none recorded: none), never a name of this page.
+                node.set_consent(user_id, chosen, caller_of(request).app.policy_version or None, None)
                 return preference_page.render(node.preferences_of(user_id), page, nonce, notice=strings["saved"])
             if action == "delete":
                 return preference_page.render(node.preferences_of(user_id), page, nonce, confirm=True)

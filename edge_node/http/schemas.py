@@ -49,12 +49,16 @@ class Health(Wire, kw_only=True, omit_defaults=True):
     sync: str | None = None  # standalone, connected or disconnected
     serving_personal: bool | None = None  # false while failing closed
     worker: int | None = None  # which of several worker processes answered (--workers N)
+    # Deletions and withdrawals made here that wait for the control plane's receipt: "ok", or
+    # "stalled" once the oldest waited EDGE_PRIVACY_BACKLOG_MAX_S; with the oldest's age in seconds.
+    privacy_backlog: str | None = None
+    privacy_backlog_s: float | None = None
 
 
 class GrantView(Wire, kw_only=True):
     granted: bool
     timestamp: dt.datetime | None  # null: never set (the purpose is denied by default)
-    policy_version: str | None
+    policy_version: str | None  # null: never set, or no policy version was ever given for this purpose
 
 
 class ConsentUpdate(Wire, kw_only=True):

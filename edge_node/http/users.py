@@ -37,7 +37,7 @@ def consent_view(user_id: str, consent: Consent, **extra) -> ConsentView:
     for purpose in PURPOSES:
         grant = consent.purposes.get(purpose)
         purposes[purpose] = (GrantView(granted=grant.granted, timestamp=timestamp(grant.at),
-                                       policy_version=grant.policy_version) if grant
+                                       policy_version=grant.policy_version or None) if grant
                              else GrantView(granted=False, timestamp=None, policy_version=None))
     return ConsentView(user_id=user_id, purposes=purposes, **extra)
 

@@ -6,7 +6,11 @@
   store transaction, then ACKed: the ACK is the receipt. An update at or below the cursor
   was applied before and is only ACKed again, never applied twice.
 * Deletions and withdrawals made at this edge wait in the store's outbox until the control
-  plane returns a filing receipt: nothing is lost while it is unreachable.
+  plane returns a filing receipt: nothing is lost while it is unreachable. At most
+  ``FILING_WINDOW`` filings are unreceipted on the stream at once; one whose receipt does not
+  come (the control plane refused it for its per-node rate limit, or could not store it: it
+  answers nothing then) is sent again on the same stream after ``FILING_RETRY_S``, doubling
+  (with jitter) up to ``FILING_RETRY_MAX_S``. A reconnect starts every unreceipted one afresh.
 * Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
   is NACKed and the current model keeps serving.
 * Heartbeats carry health and the cohort windows that closed since the last one, aggregates
@@ -40,6 +44,9 @@ from sentiedge_core import adaptation, segments
 
 log = logging.getLogger("edge_node.sync")
 LOOPBACK = ("127.", "localhost:", "[::1]:")
+FILING_WINDOW = 256  # unreceipted filings on the stream at once (the rest wait their turn in the outbox)
+FILING_RETRY_S = 3.0  # no receipt this long after sending: sent again (a receipt takes milliseconds)
+FILING_RETRY_MAX_S = 60.0
 
 
 class SyncAgent:
@@ -68,6 +75,10 @@ class SyncAgent:
                               f"mTLS (EDGE_TLS_CA/CERT/KEY) or an enrollment token from `control-plane nodes --enroll "
                               f"{node_id}` (EDGE_ENROLLMENT_TOKEN)")
         self._beat = 0
+        # Filings unreceipted on this stream: request id -> (outbox seq, sent at, due again at, delay, request)
+        self._filings: dict[str, tuple[int, float, float, float, object]] = {}
+        self._receipted = asyncio.Event()
+        self._last_receipt = 0.0
         self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)
         self._adapting = asyncio.Lock()
         self._task: asyncio.Task | None = None
@@ -153,6 +164,7 @@ class SyncAgent:
                         self.heartbeat_s = message.welcome.heartbeat_interval_s or self.heartbeat_s
                         self.connected = True
                         self.node.sync_connected(True)
+                        self.node.metrics.sync_sessions.inc()
                         log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
                         self._caught_up()
                     elif kind == "privacy":
@@ -165,6 +177,9 @@ class SyncAgent:
                         self.node.apply_priors(convert.priors(message.priors), convert.recent_cells(message.priors))
                     elif kind == "filing_receipt":
                         self.store.filed(message.filing_receipt.request_id)
+                        self._last_receipt = time.monotonic()
+                        if self._filings.pop(message.filing_receipt.request_id, None) is not None:
+                            self._receipted.set()  # room in the window: the pump sends the next ones
                     elif kind == "experiments":
                         self.node.apply_experiments(convert.experiments(message.experiments),
                                                     message.experiments.version)
@@ -204,19 +219,45 @@ class SyncAgent:
             yield message
 
     async def _pump(self, queue: asyncio.Queue) -> None:
-        """Filings (every unreceipted one, resent each session) and heartbeats."""
+        """Filings (every unreceipted one, resent each session, and on this stream when its
+        receipt is late) and heartbeats."""
+        self._filings.clear()
         sent = -1  # the outbox's sequence number sent last in this session (all are resent each session)
         next_beat = 0.0
         while True:
-            for seq, request in self.store.queued_requests(after=sent):
-                sent = seq
-                await queue.put(convert.filing(request))
+            sent = await self._send_filings(queue, sent)
             pending = self.node.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
                 await queue.put(self._heartbeat(pending))
                 self._caught_up()
-            await asyncio.sleep(0.2)
+            self._receipted.clear()
+            try:  # a receipt makes room in the window at once; else look again shortly
+                await asyncio.wait_for(self._receipted.wait(), timeout=0.2)
+            except TimeoutError:
+                pass
+
+    async def _send_filings(self, queue: asyncio.Queue, sent: int) -> int:
+        """Send queued filings up to the window, and again those whose receipt is overdue;
+        returns the outbox sequence number sent last."""
+        now = time.monotonic()
+        for request_id, (seq, sent_at, due, delay, request) in list(self._filings.items()):
+            if now < due:
+                continue
+            # Refused or lost: sent again on this stream. While other filings are receipted the
+            # control plane is up and only pacing this edge (its rate limit), so the wait stays
+            # short; while none is, it doubles.
+            delay = FILING_RETRY_S if self._last_receipt > sent_at else min(delay * 2, FILING_RETRY_MAX_S)
+            self._filings[request_id] = (seq, now, now + random.uniform(delay / 2, delay), delay, request)
+            self.node.metrics.filings_resent.inc()
+            await queue.put(convert.filing(request))
+        room = FILING_WINDOW - len(self._filings)
+        if room > 0:
+            for seq, request in self.store.queued_requests(after=sent, limit=room):
+                sent = seq
+                self._filings[request.request_id] = (seq, now, now + FILING_RETRY_S, FILING_RETRY_S, request)
+                await queue.put(convert.filing(request))
+        return sent
 
     def _caught_up(self) -> None:
         if self.connected and self.cursor >= self.head:
@@ -271,7 +312,7 @@ class SyncAgent:
 
         try:
             self.node.apply_privacy(update.seq, update.kind, update.subject, list(update.purposes), update.at,
-                                    update.request_id, persist_cursor)
+                                    update.request_id, persist_cursor, policy_version=update.policy_version)
         except Exception as exc:  # the store failed: NACK, keep the cursor, retry on reconnect
             log.exception("could not apply privacy update %d", update.seq)
             return convert.ack_privacy(update.seq, error=str(exc))

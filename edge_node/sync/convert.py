@@ -11,6 +11,7 @@ from edge_node.records import CohortCell, PrivacyRequest
 from edge_node.personalization.triggers import Rule, Transition
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 from sentiedge_core import cohorts
+from sentiedge_core.privacy import policy_version_problem
 from sentiedge_core import experiments as experiment_wire
 from sentiedge_core import rules as rule_wire
 
@@ -36,7 +37,13 @@ def priors(message: sync_pb2.CohortPriors) -> dict[str, CohortPrior]:
 def filing(request: PrivacyRequest) -> sync_pb2.EdgeMessage:
     return sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
         request_id=request.request_id, kind=KINDS[request.kind], subject=request.subject,
-        purposes=request.purposes, at=request.at))
+        purposes=request.purposes, at=request.at, policy_version=_filed_version(request.policy_version)))
+
+
+def _filed_version(version: str) -> str:
+    """One that fails the check (none can be queued now) is filed without it: the control plane
+    would refuse the whole filing for it."""
+    return version if version and not policy_version_problem(version) else ""
 
 
 def ack_privacy(seq: int, error: str = "") -> sync_pb2.EdgeMessage:

@@ -59,6 +59,23 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
     assert not has_vector(urls["edge-b"], "kim")
     consent = call(urls["edge-b"], "GET", "/v1/users/kim/consent")[1]
     assert not consent["purposes"]["personalization"]["granted"] and consent["purposes"]["sentiment"]["granted"]
+    # An operator's request carries no policy version: the user's own stays on the withdrawn purpose.
+    assert consent["purposes"]["personalization"]["policy_version"] == "v1"
+
+    # A withdrawal made at one edge reaches the others with the policy version the user chose there.
+    for edge in (urls["edge-a"], urls["edge-c"]):
+        profile(edge, "lee", "fine")
+    status, change = call(urls["edge-a"], "PUT", "/v1/users/lee/consent",
+                          {"purposes": {"personalization": False}, "policy_version": "2026-12"})
+    assert status == 200
+    withdrawn = eventually(lambda: not (c := call(urls["edge-c"], "GET", "/v1/users/lee/consent")[1])["purposes"][
+        "personalization"]["granted"] and c, what="the edge-filed withdrawal at edge-c")
+    assert withdrawn["purposes"]["personalization"]["policy_version"] == "2026-12"
+    assert withdrawn["purposes"]["sentiment"] == {**withdrawn["purposes"]["sentiment"], "granted": True,
+                                                  "policy_version": "v1"}
+    assert not has_vector(urls["edge-c"], "lee")
+    eventually(lambda: operator(cp, "privacy", "status", change["request_id"])["state"] == "completed",
+               what="the edge-filed withdrawal completed")
 
     nodes = {n["node_id"]: n for n in operator(cp, "nodes")["nodes"]}
     assert all(int(n["cursor_lag"]) == 0 for n in nodes.values())
@@ -69,7 +86,7 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
         metrics = r.read().decode()
     assert 'sentiedge_cp_node_state{node="edge-a",state="connected"} 1.0' in metrics
     assert 'sentiedge_cp_node_cursor_lag{node="edge-c"} 0.0' in metrics
-    assert "sentiedge_cp_privacy_completion_seconds_count 3.0" in metrics
+    assert "sentiedge_cp_privacy_completion_seconds_count 4.0" in metrics
     assert 'sentiedge_cp_node_model_info{name="sentiedge-sentiment",node="edge-b"' in metrics
 
     # Only aggregates, receipts and health went upstream: no text, no raw user id.
@@ -82,7 +99,7 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
 def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_path):
     cp_proc, cp = spawn("control-plane", "serve", env=cp_env())
     edge_proc, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
-        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3"})
+        **edge_env(cp, "edge-x", tmp_path), "EDGE_FAIL_CLOSED_AFTER_S": "3", "EDGE_PRIVACY_BACKLOG_MAX_S": "1"})
     eventually(lambda: call(edge, "GET", "/readyz")[1]["sync"] == "connected", what="edge connected")
     profile(edge, "uma", "Lovely")
     profile(edge, "vic", "Great")
@@ -107,6 +124,10 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
     eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is False, what="failing closed")
     closed = personalized("uma")
     assert closed["source"] != "user" and "catching up with the privacy log" in closed["reason"]
+    # The deletion has waited past EDGE_PRIVACY_BACKLOG_MAX_S: reported, without failing readiness.
+    status, ready = call(edge, "GET", "/readyz")
+    assert status == 200 and ready["privacy_backlog"] == "stalled" and ready["privacy_backlog_s"] > 1, ready
+    assert metric(edge, "sentiedge_privacy_outbox_oldest_seconds") > 1
 
     cp_proc.restart()
     eventually(lambda: call(edge, "GET", "/readyz")[1]["serving_personal"] is True, what="caught up again")
@@ -115,6 +136,8 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
                        and s, what="the queued deletion filed and completed")
     assert filed["origin_node"] == "edge-x"
     eventually(lambda: metric(edge, "sentiedge_privacy_outbox_pending") == 0, what="the outbox drained")
+    assert call(edge, "GET", "/readyz")[1]["privacy_backlog"] == "ok"
+    assert metric(edge, "sentiedge_privacy_outbox_oldest_seconds") == 0
     assert metric(edge, "sentiedge_sync_last_success_timestamp_seconds") > stalled
 
 

@@ -172,3 +172,41 @@ def test_fuzzed_requests_never_5xx_and_never_2xx_without_the_right_credential(ed
     user_scoped = path.startswith("/v1/users/") or path == "/v1/labels"
     if who in ("none", "forged", "expired") or (who in ("anonymous", "other_user") and user_scoped):
         assert r.status_code >= 400, (who, method, url, r.text)
+
+
+def test_a_policy_version_over_64_characters_is_refused_wherever_it_enters(edge):
+    """A consent body: 400 naming the field; a token's consent claim: 401 invalid_token; neither records anything."""
+    import jwt
+
+    client, node, dev = edge
+    for bad in ("v" * 65, "v" * 990_000, "2026\x0b11"):
+        r = client.put("/v1/users/alice/consent", json={"purposes": ALL, "policy_version": bad}, headers=dev.server())
+        assert r.status_code == 400 and r.json()["field"] == "policy_version", r.text
+        assert "policy_version" in r.json()["message"]
+    assert client.get("/v1/users/alice/consent", headers=dev.server()).json()["purposes"]["sentiment"][
+        "policy_version"] is None
+    now = time.time()
+    claims = {"sub": "bob", "aud": dev.app_id, "exp": int(now + 600),
+              "consent": {"purposes": ALL, "policy_version": "v" * 65, "at": now}}
+    token = jwt.encode(claims, dev.secret, algorithm=dev.alg, headers={"kid": dev.kid})
+    r = client.get("/v1/users/bob/consent",
+                   headers={"x-client-key": dev.client_key, "authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
+    assert "consent claim: policy_version has 65 characters; at most 64" in r.json()["message"]
+    assert not node.consent_of("bob").purposes
+
+
+def test_the_preference_center_records_no_policy_version_of_its_own(edge):
+    """A save without a policy from the page: each purpose keeps the version the user agreed to
+    (none recorded: null), never a name of the page."""
+    client, node, dev = edge
+    grant = {"purposes": {"personalization": True}, "policy_version": "2026-11"}
+    assert client.put("/v1/users/dana/consent", json=grant, headers=dev.server()).status_code == 200
+    form = {"action": "save", "token": dev.token("dana"), "purpose.personalization": "on", "purpose.sentiment": "on"}
+    r = client.post(f"/v1/preferences/?client_key={dev.client_key}", data=form)
+    assert r.status_code == 200, r.text
+    purposes = client.get("/v1/users/dana/consent", headers=dev.server()).json()["purposes"]
+    assert purposes["personalization"]["granted"] and purposes["personalization"]["policy_version"] == "2026-11"
+    assert purposes["sentiment"]["granted"] and purposes["sentiment"]["policy_version"] is None
+    r = client.post(f"/v1/preferences/?client_key={dev.client_key}", data={**form, "policy": "p" * 65})
+    assert r.status_code == 400 and r.json()["field"] == "policy", r.text

@@ -317,6 +317,10 @@ def test_a_database_from_the_first_release_is_migrated_forward(tmp_path):
     registry = Registry(store, tmp_path)
     registry.rollback("sentiedge-sentiment", 3.0)
     assert registry.desired("pop-ams").manifest_sha == "sha111"
+    # Old privacy-log rows read with no policy version; a withdrawal filed now keeps its own (migration 5).
+    assert {e.policy_version for e in store.privacy_after(0)} <= {""}
+    entry, _ = store.append_privacy("req-v5", 2, "a" * 32, ["personalization"], 4.0, "pop-ams", 4.0, "2026-11")
+    assert store.privacy_entry("req-v5").policy_version == "2026-11" == entry.policy_version
     store.close()
     assert Store(tmp_path / "cp").schema_version == migrations.LATEST  # opening again changes nothing
 

@@ -1,5 +1,5 @@
-"""One enrolled, malicious edge beside honest ones, against every merge of the control plane
-(issue 29): it holds a real credential, so nothing refuses its stream; what it says is bounded.
+"""One enrolled, malicious edge beside honest ones, against every merge of the control
+plane: it holds a real credential, so nothing refuses its stream; what it says is bounded.
 Cohorts, segments and experiments go through the real gRPC control plane (in process, a free
 port); adaptation through the sync use cases the servicer calls, on the real release bundle,
 as tests/integration/test_adaptation_cp.py does. Each test asserts the bound README.md states
@@ -135,10 +135,10 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
 
 def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, pushed):  # noqa: F811
     tar, manifest, sha = pushed
-    # The probe: the everyday short texts the issue measured the drop on (no edge here sees them).
-    # The shipped default, models/out_of_domain.csv, is answered almost wholly by the fast stage
-    # and the early exits, which adaptation does not touch: it did not see this attack.
-    cp, sync, ops = started(tmp_path, tar, CP_ADAPT_PROBE="tests/data/everyday_short.csv")
+    # The probe is the shipped default (out-of-domain and customer validation texts, 204, none sent
+    # to an edge). out_of_domain.csv alone is answered almost wholly by the fast stage and the
+    # early exits, which adaptation does not touch: it did not see this attack.
+    cp, sync, ops = started(tmp_path, tar)
     edges = {n: connect(sync, n, manifest, sha) for n in ("honest-1", "honest-2", "honest-3", "rogue")}
     job = ops.adapt(manifest.name, manifest.version, rounds=2, clip=1.0, noise_multiplier=1.0)
     size = adaptation.size(job.dimension)

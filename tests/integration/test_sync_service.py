@@ -101,3 +101,60 @@ def test_closing_the_store_while_calls_run_in_threads_raises_instead_of_crashing
     for t in threads:
         t.join(timeout=10)
     assert errors and all("closed" in e.message for e in errors)
+
+
+def test_an_ack_the_control_plane_never_stored_is_asked_for_again_on_reconnect(cp):
+    """The edge applied and ACKed updates 2 and 3, then the control plane died before storing
+    those ACKs: the edge's next Hello says cursor 3, and the stream sends 2 and 3 again (the edge
+    only ACKs them) so both requests complete."""
+    sync, ops = SyncService(cp), OperatorService(cp)
+    stream, _ = sync.connect("edge-a", "eu", MODEL, 0, None)
+    entries = [ops.delete_user(f"user-{i}", "").entry for i in range(4)]
+    assert [e.seq for e in sync.pending(stream).privacy] == [1, 2, 3, 4]
+    sync.privacy_applied("edge-a", 1, None)  # 2 and 3 were ACKed but never stored; 4 not applied yet
+    sync.disconnect("edge-a")
+
+    again, _ = sync.connect("edge-a", "eu", MODEL, 3, None)
+    assert [e.seq for e in sync.pending(again).privacy] == [2, 3, 4]
+    for seq in (2, 3, 4):
+        sync.privacy_applied("edge-a", seq, None)
+    assert all(cp.ledger.status(e.request_id).state == "completed" for e in entries)
+    # Nothing is missing now: a reconnect starts at the edge's cursor.
+    last, _ = sync.connect("edge-a", "eu", MODEL, 4, None)
+    assert not sync.pending(last).privacy
+
+
+def test_a_withdrawal_keeps_the_users_policy_version_from_filing_to_every_edge(cp):
+    from control_plane.convert import privacy_update
+    from sentiedge_core.privacy import REVOKE_CONSENT
+
+    sync, ops = SyncService(cp), OperatorService(cp)
+    sync.connect("edge-a", "eu", MODEL, 0, None)
+    b, _ = sync.connect("edge-b", "eu", MODEL, 0, None)
+    subject = "0123456789abcdef" * 2
+    seq, new = sync.file("edge-a", "req-user", REVOKE_CONSENT, subject, ["personalization"], 1.0, "2026-11")
+    operator = ops.revoke_consent("kim", ["sentiment"], "")
+    sent = sync.pending(b).privacy
+    assert [(e.seq, e.policy_version) for e in sent] == [(seq, "2026-11"), (operator.entry.seq, "")]
+    assert privacy_update(sent[0]).privacy.policy_version == "2026-11"
+    assert privacy_update(sent[1]).privacy.policy_version == ""  # an operator's request: the edges keep theirs
+    # The same withdrawal under another policy version is its own entry, not folded into the first.
+    other, new = sync.file("edge-a", "req-user-2", REVOKE_CONSENT, subject, ["personalization"], 2.0, "2026-12")
+    assert new and other != seq
+    with pytest.raises(InvalidArgument, match="policy_version has 65 characters; at most 64"):
+        sync.file("edge-a", "req-long", REVOKE_CONSENT, subject, ["personalization"], 3.0, "v" * 65)
+    with pytest.raises(InvalidArgument, match="non-printable"):
+        sync.file("edge-a", "req-ctl", REVOKE_CONSENT, subject, ["personalization"], 3.0, "v1\x00")
+
+
+def test_the_default_filing_limit_takes_an_honest_burst_at_once_and_bounds_a_rogue_node(cp):
+    from control_plane.errors import ResourceExhausted
+    from sentiedge_core.privacy import DELETE_USER
+
+    sync = SyncService(cp)
+    sync.connect("edge-a", "eu", MODEL, 0, None)
+    cp.now = lambda: 1000.0  # no refill while the burst is filed
+    for i in range(1000):
+        sync.file("edge-a", f"req-{i}", DELETE_USER, f"{i:032x}", [], 1.0)
+    with pytest.raises(ResourceExhausted, match="CP_FILINGS_PER_NODE_PER_S"):
+        sync.file("edge-a", "req-rogue", DELETE_USER, "f" * 32, [], 1.0)

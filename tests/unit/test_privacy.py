@@ -86,3 +86,37 @@ def test_raw_user_ids_never_reach_the_disk(privacy, tmp_path):
 def test_pseudonyms_depend_on_the_key():
     assert Pseudonymizer(b"a")("u") != Pseudonymizer(b"b")("u")
     assert Pseudonymizer(b"a")("u") == Pseudonymizer(b"a")("u")
+
+
+def test_a_policy_version_is_at_most_64_printable_characters(privacy):
+    for bad, said in (("v" * 65, "policy_version has 65 characters; at most 64"), ("v1\n", "non-printable"),
+                      ("  ", "policy_version is empty")):
+        with pytest.raises(InvalidInput, match=said) as err:
+            privacy.set_consent("alice", {"sentiment": True}, bad, NOW, NOW)
+        assert err.value.field == "policy_version"
+    assert not privacy.consent("alice").purposes  # nothing recorded
+    privacy.set_consent("alice", {"sentiment": True}, "v" * 64, NOW, NOW)
+    assert privacy.consent("alice").purposes["sentiment"].policy_version == "v" * 64
+
+
+def test_a_withdrawal_without_a_policy_version_keeps_what_the_user_agreed_to(privacy):
+    """A withdrawal replayed from an operator's request (no policy version) records each purpose
+    under the version the user last chose for it, never a placeholder."""
+    subject = privacy.pseudonymize("alice")
+    privacy.set_consent("alice", {"personalization": True}, "2026-11", NOW, NOW)
+    privacy.set_consent("alice", {"sentiment": True}, "2026-12", NOW + 1, NOW + 1)
+    privacy.set_subject_consent(subject, {p: False for p in ("personalization", "sentiment", "cohort_analytics")},
+                                None, NOW + 2, NOW + 2, file_upstream=False)
+    grants = privacy.consent("alice").purposes
+    assert {p: (g.granted, g.policy_version) for p, g in grants.items()} == {
+        "personalization": (False, "2026-11"), "sentiment": (False, "2026-12"), "cohort_analytics": (False, "")}
+
+
+def test_a_withdrawal_is_filed_with_the_users_policy_version(privacy):
+    from edge_node.sync.convert import filing
+
+    privacy.set_consent("alice", {"personalization": True}, "2026-11", NOW, NOW)
+    privacy.set_consent("alice", {"personalization": False}, "2026-12", NOW + 1, NOW + 1)
+    (_, request), = privacy.store.queued_requests()
+    assert request.policy_version == "2026-12"
+    assert filing(request).filing.policy_version == "2026-12"
