@@ -240,6 +240,20 @@ class QuarantineRequest(_message.Message):
     release: bool
     def __init__(self, node_id: _Optional[str] = ..., release: _Optional[bool] = ...) -> None: ...
 
+class ConfigureAppRequest(_message.Message):
+    __slots__ = ("name", "set_origins", "origins", "policy_version", "policy_url")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SET_ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    ORIGINS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_URL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    set_origins: bool
+    origins: _containers.RepeatedScalarFieldContainer[str]
+    policy_version: str
+    policy_url: str
+    def __init__(self, name: _Optional[str] = ..., set_origins: _Optional[bool] = ..., origins: _Optional[_Iterable[str]] = ..., policy_version: _Optional[str] = ..., policy_url: _Optional[str] = ...) -> None: ...
+
 class AddAppRequest(_message.Message):
     __slots__ = ("name", "origins", "public_key", "tenant", "alg", "policy_version", "policy_url")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -729,5 +743,7 @@ class DecommissionRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class MergedCohortsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...

@@ -977,6 +977,11 @@ class AppsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.FromString,
                 _registered_method=True)
+        self.Configure = channel.unary_unary(
+                '/sentiedge.v1.Apps/Configure',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ConfigureAppRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
+                _registered_method=True)
 
 
 class AppsServicer:
@@ -1024,6 +1029,13 @@ class AppsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Configure(self, request, context):
+        """origins or privacy policy of an existing app
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AppsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1056,6 +1068,11 @@ def add_AppsServicer_to_server(servicer, server):
                     servicer.Token,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.SerializeToString,
+            ),
+            'Configure': grpc.unary_unary_rpc_method_handler(
+                    servicer.Configure,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ConfigureAppRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1221,6 +1238,33 @@ class Apps:
             '/sentiedge.v1.Apps/Token',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppTokenRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Configure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Apps/Configure',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ConfigureAppRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AppInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -187,7 +187,7 @@ class ModelOutputs(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., label_counts: _Optional[_Iterable[int]] = ..., reference_labels: _Optional[_Iterable[float]] = ..., confidence_counts: _Optional[_Iterable[int]] = ..., reference_confidence: _Optional[_Iterable[float]] = ..., label_psi: _Optional[float] = ..., confidence_psi: _Optional[float] = ...) -> None: ...
 
 class CohortAggregate(_message.Message):
-    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment")
+    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment", "tenant")
     class CategoriesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +236,7 @@ class CohortAggregate(_message.Message):
     TOPIC_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
     TOPIC_EVENTS_FIELD_NUMBER: _ClassVar[int]
     TOPIC_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     window_start: int
     window_seconds: int
     cohort: str
@@ -249,7 +250,8 @@ class CohortAggregate(_message.Message):
     topic_negative: _containers.ScalarMap[str, int]
     topic_events: _containers.ScalarMap[str, int]
     topic_sentiment: _containers.ScalarMap[str, float]
-    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    tenant: str
+    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class PrivacyFiling(_message.Message):
     __slots__ = ("request_id", "kind", "subject", "purposes", "at", "policy_version")
@@ -439,16 +441,18 @@ class ExperimentSet(_message.Message):
     def __init__(self, version: _Optional[int] = ..., experiments: _Optional[_Iterable[_Union[Experiment, _Mapping]]] = ...) -> None: ...
 
 class Experiment(_message.Message):
-    __slots__ = ("name", "salt", "arms", "segment")
+    __slots__ = ("name", "salt", "arms", "segment", "tenant")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SALT_FIELD_NUMBER: _ClassVar[int]
     ARMS_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     salt: str
     arms: _containers.RepeatedCompositeFieldContainer[Arm]
     segment: str
-    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[Arm, _Mapping]]] = ..., segment: _Optional[str] = ...) -> None: ...
+    tenant: str
+    def __init__(self, name: _Optional[str] = ..., salt: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[Arm, _Mapping]]] = ..., segment: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class Arm(_message.Message):
     __slots__ = ("name", "weight", "holdout")
@@ -461,7 +465,7 @@ class Arm(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weight: _Optional[int] = ..., holdout: _Optional[bool] = ...) -> None: ...
 
 class ExperimentAggregate(_message.Message):
-    __slots__ = ("window_start", "experiment", "arm", "cohort", "exposures", "clicks", "conversions", "value")
+    __slots__ = ("window_start", "experiment", "arm", "cohort", "exposures", "clicks", "conversions", "value", "tenant")
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
@@ -470,6 +474,7 @@ class ExperimentAggregate(_message.Message):
     CLICKS_FIELD_NUMBER: _ClassVar[int]
     CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     window_start: int
     experiment: str
     arm: str
@@ -478,7 +483,8 @@ class ExperimentAggregate(_message.Message):
     clicks: int
     conversions: int
     value: float
-    def __init__(self, window_start: _Optional[int] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., cohort: _Optional[str] = ..., exposures: _Optional[int] = ..., clicks: _Optional[int] = ..., conversions: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+    tenant: str
+    def __init__(self, window_start: _Optional[int] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., cohort: _Optional[str] = ..., exposures: _Optional[int] = ..., clicks: _Optional[int] = ..., conversions: _Optional[int] = ..., value: _Optional[float] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class RuleSet(_message.Message):
     __slots__ = ("version", "rules")
@@ -489,7 +495,7 @@ class RuleSet(_message.Message):
     def __init__(self, version: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[TriggerRule, _Mapping]]] = ...) -> None: ...
 
 class TriggerRule(_message.Message):
-    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action", "segment")
+    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action", "segment", "tenant")
     NAME_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -501,6 +507,7 @@ class TriggerRule(_message.Message):
     MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     name: str
     cohort: str
     signal: str
@@ -512,7 +519,8 @@ class TriggerRule(_message.Message):
     min_size: int
     action: str
     segment: str
-    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ...) -> None: ...
+    tenant: str
+    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor")
