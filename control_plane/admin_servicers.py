@@ -295,6 +295,15 @@ class AppsServicer(Base, operator_pb2_grpc.AppsServicer):
         issued = self.ops.add_server_key(request.name, request.key_name, list(request.scopes))
         return convert.app_info(issued.app, server_key=issued.server_key)
 
+    @operator_call(audit=lambda request, reply: f"app {reply.name}: origins {','.join(reply.origins) or '-'}, "
+                                                f"policy {reply.policy_version or '-'}")
+    def Configure(self, request, context, who):  # noqa: N802
+        app = self.ops.configure_app(
+            request.name, origins=list(request.origins) if request.set_origins else None,
+            policy_version=request.policy_version if request.HasField("policy_version") else None,
+            policy_url=request.policy_url if request.HasField("policy_url") else None)
+        return convert.app_info(app)
+
     @operator_call(audit=lambda request, reply: f"app {request.name}: development token")
     def Token(self, request, context, who):  # noqa: N802
         token, expires = self.cp.apps.token(request.name, request.user_id, request.ttl_s or 3600.0,

@@ -146,6 +146,24 @@ class AppBook:
         self._save(app, now)
         return Issued(app=app, client_key=client_key, **_shown(alg, shown))
 
+    def configure(self, name: str, now: float, *, origins: list[str] | None = None,
+                  policy_version: str | None = None, policy_url: str | None = None) -> App:
+        """Change an app's browser origins or privacy policy (None: keep as it is)."""
+        app = self._active(name)
+        for origin in origins or []:
+            if not ORIGIN.match(origin):
+                raise InvalidArgument(f"origin {origin!r} must be scheme://host[:port] (e.g. https://shop.example) "
+                                      f"or '*'")
+        _check_policy(policy_version or "", policy_url or "")
+        if origins is not None:
+            app.origins = origins
+        if policy_version is not None:
+            app.policy_version = policy_version
+        if policy_url is not None:
+            app.policy_url = policy_url
+        self._save(app, now)
+        return app
+
     def rotate(self, name: str, grace_s: float, now: float) -> Issued:
         """A new client key and signing key (of the current key's algorithm); the current ones
         end after ``grace_s``."""

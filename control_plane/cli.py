@@ -57,7 +57,62 @@ def _parser() -> argparse.ArgumentParser:
     cissue.add_argument("--dir", type=Path, default=Path("certs"), help="the CA directory from certs init (default: certs)")
     cissue.add_argument("--operator", action="store_true",
                         help="a certificate for an operator's CLI (prints CP_CA/CP_CERT/CP_KEY, not EDGE_TLS_*)")
+    _global_flags_anywhere(parser)
     return parser
+
+
+def _global_flags_anywhere(parser: argparse.ArgumentParser) -> None:
+    """``control-plane nodes --json`` as well as ``control-plane --json nodes``: every command
+    also takes the global options (a value given after the command wins), except where it
+    has an option of the same name of its own (``models sign --key``)."""
+    globals_ = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+
+    def commands(p: argparse.ArgumentParser):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield sub
+                    yield from commands(sub)
+
+    for sub in commands(parser):
+        taken = {o for a in sub._actions for o in a.option_strings}
+        for action in globals_:
+            if taken.isdisjoint(action.option_strings):
+                kwargs = {"action": "store_true"} if isinstance(action, argparse._StoreTrueAction) else {}
+                sub.add_argument(*action.option_strings, dest=action.dest, default=argparse.SUPPRESS,
+                                 help=argparse.SUPPRESS, **kwargs)
+
+
+def as_dict(message) -> dict:
+    """The reply as JSON data, with 64-bit integers as numbers (protobuf's JSON mapping makes
+    them strings, which scripts then have to convert)."""
+    from google.protobuf.json_format import MessageToDict
+
+    data = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    _integers(message, data)
+    return data
+
+
+_INT64 = {3, 4, 16, 18}  # FieldDescriptor.TYPE_INT64, TYPE_UINT64, TYPE_SFIXED64, TYPE_SINT64 (and fixed64 below)
+
+
+def _integers(message, data: dict) -> None:
+    for field in message.DESCRIPTOR.fields:
+        if field.name not in data:
+            continue
+        value, repeated = getattr(message, field.name), field.is_repeated
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            inner = field.message_type.fields_by_name["value"]
+            if inner.message_type is not None:
+                for key in value:
+                    _integers(value[key], data[field.name][str(key)])
+            elif inner.type in _INT64 or inner.type == inner.TYPE_FIXED64:
+                data[field.name] = {k: int(v) for k, v in data[field.name].items()}
+        elif field.message_type is not None:
+            for item, part in (zip(value, data[field.name]) if repeated else [(value, data[field.name])]):
+                _integers(item, part)
+        elif field.type in _INT64 or field.type == field.TYPE_FIXED64:
+            data[field.name] = [int(v) for v in data[field.name]] if repeated else int(data[field.name])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +214,6 @@ def _token(args) -> str:
 
 async def _operator(args) -> int:
     import grpc
-    from google.protobuf.json_format import MessageToDict
 
     from protos.sentiedge.v1 import operator_pb2_grpc
 
@@ -185,7 +239,7 @@ async def _operator(args) -> int:
         except grpc.aio.AioRpcError as exc:
             print(f"control-plane: {exc.code().name}: {exc.details()}{_hint(args, exc)}", file=sys.stderr)
             return 1
-    data = MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    data = as_dict(reply)
     for warning in data.get("warnings", []) if isinstance(data.get("warnings"), list) else []:
         print(f"control-plane: warning: {warning}", file=sys.stderr)
     print(json.dumps(data, indent=2) if args.json else _table(args, data))

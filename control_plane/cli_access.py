@@ -35,6 +35,14 @@ def add_parsers(commands, nodes) -> None:
     rotate = a.add_parser("rotate", help="new client key and signing key; the old ones end after --grace")
     rotate.add_argument("name")
     rotate.add_argument("--grace", type=float, default=0.0, help="seconds the old key and secret keep working")
+    configure = a.add_parser("configure", help="change an app's browser origins or privacy policy")
+    configure.add_argument("name")
+    configure.add_argument("--origin", action="append", default=None,
+                           help="browser origin allowed (CORS, the preference page's frame-ancestors); repeatable; "
+                                "replaces the app's list")
+    configure.add_argument("--no-origins", action="store_true", help="allow no browser origin")
+    configure.add_argument("--policy-version", default=None, help="the app's current privacy policy version")
+    configure.add_argument("--policy-url", default=None, help="where the app's privacy policy is read")
     revoke = a.add_parser("revoke", help="revoke an app (every key), or one of its server keys")
     revoke.add_argument("name")
     revoke.add_argument("--server-key", default="", metavar="KEY_NAME",
@@ -77,6 +85,14 @@ async def call(args, channel, metadata):
         return await stub.Add(pb.AddAppRequest(name=args.name, origins=args.origin, public_key=key, tenant=args.tenant,
                                                alg=args.alg, policy_version=args.policy_version,
                                                policy_url=args.policy_url), metadata=metadata)
+    if args.action == "configure":
+        request = pb.ConfigureAppRequest(name=args.name, set_origins=args.origin is not None or args.no_origins,
+                                         origins=args.origin or [])
+        if args.policy_version is not None:
+            request.policy_version = args.policy_version
+        if args.policy_url is not None:
+            request.policy_url = args.policy_url
+        return await stub.Configure(request, metadata=metadata)
     if args.action == "rotate":
         return await stub.Rotate(pb.RotateAppRequest(name=args.name, grace_s=args.grace), metadata=metadata)
     if args.action == "revoke":
@@ -155,4 +171,7 @@ def table(args, d: dict) -> str:
     if d.get("server_key"):
         lines += [f"server key (secret, for the app's backend: Authorization: Bearer ...):  {d['server_key']}",
                   "(shown once; stored hashed)"]
+    if args.action == "configure":
+        lines += [f"origins: {', '.join(d['origins']) or 'none'}",
+                  f"privacy policy: {d.get('policy_version') or '-'} {d.get('policy_url') or ''}".rstrip()]
     return "\n".join(lines)

@@ -127,17 +127,36 @@ def _key(args) -> str:
     return args.idempotency_key or f"cli-{uuid.uuid4().hex}"
 
 
+async def _waited(args, rpc: Rpc, reply):
+    """With ``--wait S``: the request's status once every registered edge sent its receipt, or
+    after S seconds, whichever comes first (a note on stderr says which)."""
+    import asyncio
+    import time
+
+    if not args.wait:
+        return reply
+    deadline = time.monotonic() + args.wait
+    while reply.state != "completed" and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        reply = await rpc.privacy.Status(_pb().PrivacyStatusRequest(request_id=reply.request_id),
+                                         metadata=rpc.metadata, timeout=30)
+    if reply.state != "completed":
+        print(f"control-plane: still {reply.state} after {args.wait:g} s; missing {', '.join(reply.missing)} "
+              f"(control-plane privacy status {reply.request_id})", file=sys.stderr)
+    return reply
+
+
 async def _revoke(args, rpc: Rpc):
     key = _key(args)
-    return await retrying(lambda: rpc.privacy.Revoke(_pb().RevokeRequest(
+    return await _waited(args, rpc, await retrying(lambda: rpc.privacy.Revoke(_pb().RevokeRequest(
         user_id=args.user, purposes=args.purpose, idempotency_key=key, tenant=args.tenant), metadata=rpc.metadata,
-        timeout=30))
+        timeout=30)))
 
 
 async def _delete(args, rpc: Rpc):
     key = _key(args)
-    return await retrying(lambda: rpc.privacy.Delete(_pb().DeleteRequest(
-        user_id=args.user, idempotency_key=key, tenant=args.tenant), metadata=rpc.metadata, timeout=30))
+    return await _waited(args, rpc, await retrying(lambda: rpc.privacy.Delete(_pb().DeleteRequest(
+        user_id=args.user, idempotency_key=key, tenant=args.tenant), metadata=rpc.metadata, timeout=30)))
 
 
 async def _rollout(args, rpc: Rpc):
@@ -266,6 +285,8 @@ NAME = a("name")
 LIMIT50 = a("--limit", type=int, default=50, help="how many entries, newest first")
 IDEMPOTENCY = a("--idempotency-key", default="",
                 help="resend a request safely (default: a fresh key, reused on the command's own retries)")
+WAIT = a("--wait", type=float, default=0.0, metavar="SECONDS",
+         help="wait up to this long for every edge's receipt, then print the final status")
 TENANT = a("--tenant", default="", help="the user's tenant (the same id in two tenants is two people); "
                                         "may be left out while there is one tenant")
 
@@ -309,9 +330,9 @@ COMMANDS: dict[str, Command] = {
     "privacy revoke": Command(
         "withdraw purposes for a user on every edge",
         _args(a("user"), a("--purpose", action="append", required=True, choices=list(PURPOSES),
-                           help="a purpose to withdraw; repeatable"), TENANT, IDEMPOTENCY),
+                           help="a purpose to withdraw; repeatable"), TENANT, IDEMPOTENCY, WAIT),
         _revoke, _request_table),
-    "privacy delete": Command("erase a user on every edge", _args(a("user"), TENANT, IDEMPOTENCY), _delete,
+    "privacy delete": Command("erase a user on every edge", _args(a("user"), TENANT, IDEMPOTENCY, WAIT), _delete,
                               _request_table),
     "privacy status": Command(
         "a request's state and per-node receipts", _args(a("request_id")),

@@ -140,6 +140,11 @@ class OperatorService:
         self.cp.wake_all()
         return issued
 
+    def configure_app(self, name: str, **changes) -> App:
+        app = self.cp.apps.configure(name, self.cp.now(), **changes)
+        self.cp.wake_all()
+        return app
+
     def rotate_app(self, name: str, grace_s: float) -> Issued:
         issued = self.cp.apps.rotate(name, grace_s, self.cp.now())
         self.cp.wake_all()
