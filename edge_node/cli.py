@@ -1,4 +1,4 @@
-"""``edge-node`` command line: ``serve`` the HTTP API, or ``score`` texts and files."""
+"""``edge-node`` command line: ``serve`` the HTTP API, ``score`` texts and files, or ``batch`` a history."""
 
 from __future__ import annotations
 
@@ -36,6 +36,36 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--model-dir", type=Path, default=None, help=f"bundle (default: {BUNDLE_DIR})")
     score.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     score.add_argument("--batch-size", type=int, default=64, help="texts scored per model call (default: 64)")
+
+    batch = commands.add_parser(
+        "batch", help="backfill history: score CSV, JSON lines or Parquet on Dask, write Parquet by day and "
+        "daily aggregates (needs the batch extra)")
+    batch.add_argument("source", help="a file, a directory or a glob, local or any fsspec URL (s3://, gs://, ...)")
+    batch.add_argument("--out", required=True, help="output directory or fsspec URL (scored/day=*/, daily.parquet); "
+                       "a rerun into the same one skips finished partitions")
+    batch.add_argument("--format", choices=["csv", "jsonl", "parquet"], default=None,
+                       help="input format (default: from each file's extension)")
+    batch.add_argument("--column", default="text", help="column holding the text (default: text)")
+    batch.add_argument("--time-column", default=None,
+                       help="column with each record's time, ISO 8601 or epoch seconds/milliseconds (default: the "
+                       "first of created_at, timestamp, time, date, datetime; 'none': every record in day=unknown)")
+    batch.add_argument("--category-column", default=None, help="category/topic column (default: category, if present)")
+    batch.add_argument("--user-column", default=None,
+                       help="user column: aggregates count distinct users (default: user_id, if present; else texts)")
+    batch.add_argument("--cohort-column", default=None,
+                       help="a cohort key column (default: cohort if present, else region/device/daypart from "
+                       "region and device columns, as edges key cohorts)")
+    batch.add_argument("--min-size", type=int, default=None,
+                       help="daily rows with fewer users are withheld (default: EDGE_COHORT_MIN_SIZE, 50)")
+    batch.add_argument("--scheduler", default=None,
+                       help="address of an existing Dask scheduler (tcp://host:8786; default: a local cluster)")
+    batch.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: cores)")
+    batch.add_argument("--threads-per-worker", type=int, default=1, help="ONNX Runtime threads per worker (default: 1)")
+    batch.add_argument("--partition-rows", type=int, default=5000, help="records per partition (default: 5000)")
+    batch.add_argument("--batch-size", type=int, default=64, help="texts scored per model call (default: 64)")
+    batch.add_argument("--retries", type=int, default=3, help="times a failed partition is run again (default: 3)")
+    batch.add_argument("--model-dir", type=Path, default=None, help=f"bundle (default: {BUNDLE_DIR})")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     token = commands.add_parser("token", help="mint a user token for development from an apps file")
     token.add_argument("user", help="the user id (the token's sub)")
@@ -200,6 +230,7 @@ def score(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from edge_node.scoring import judge
     from sentiedge_core.inference import SentimentModel
     from sentiedge_core.language import LanguageGate
 
@@ -217,14 +248,8 @@ def score(args: argparse.Namespace) -> int:
         names, texts = {"text": "text"}, list(args.texts)
         inputs = [{"text": t} for t in texts]
     gate = LanguageGate.from_settings(load_settings())  # EDGE_LANGUAGES: the same scope as the API
-    results = []
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
-        for start in range(0, len(texts), args.batch_size):
-            chunk = texts[start : start + args.batch_size]
-            foreign = [gate.answer(t, model) for t in chunk]
-            judged = iter(model.score([t for t, f in zip(chunk, foreign) if f is None], batch_size=args.batch_size))
-            results.extend(next(judged) if f is None else f for f in foreign)
-            bar.update(len(chunk))
+        results = judge(model, gate, texts, batch_size=args.batch_size, progress=bar.update)
     fmt = args.format or ("jsonl" if args.file else "table")
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
@@ -250,10 +275,43 @@ def score(args: argparse.Namespace) -> int:
     return 0
 
 
+def batch(args: argparse.Namespace) -> int:
+    try:
+        import distributed  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise EdgeError(f"edge-node batch needs the batch extra (pip install 'sentiedge[batch]'): {exc}",
+                        field="batch") from exc
+    from edge_node.batch.inputs import InputError
+    from edge_node.batch.job import Options, run
+
+    settings = load_settings()  # EDGE_LANGUAGES, EDGE_COHORT_MIN_SIZE, EDGE_MODEL_DIR: as the edge serves
+    environ_model = os.environ.get(PREFIX + "MODEL_DIR")
+    model_dir = args.model_dir or (Path(environ_model) if environ_model else BUNDLE_DIR)
+    time_column = None if (args.time_column or "").lower() == "none" else args.time_column
+    options = Options(out=args.out.rstrip("/"), text_column=args.column, time_column=time_column,
+                      category_column=args.category_column, user_column=args.user_column,
+                      cohort_column=args.cohort_column, batch_size=args.batch_size,
+                      min_size=args.min_size if args.min_size is not None else settings.cohort_min_size)
+    try:
+        summary = run(args.source, options, model_dir=model_dir, fmt=args.format,
+                      rows_per_partition=args.partition_rows, scheduler=args.scheduler, workers=args.workers,
+                      threads=args.threads_per_worker, retries=args.retries, languages=settings.languages,
+                      language_min_confidence=settings.language_min_confidence, progress=not args.no_progress,
+                      time_given=args.time_column is not None)
+    except InputError as exc:
+        raise EdgeError(str(exc), field="source") from exc
+    rate = summary.rows / summary.seconds if summary.seconds else 0.0
+    print(f"scored {summary.rows} records in {summary.seconds:.1f} s ({rate:.0f}/s; {summary.skipped} of "
+          f"{summary.partitions} partitions finished earlier); {summary.daily_rows} daily rows over {summary.days} "
+          f"days: {summary.out}/daily.parquet", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        code = {"serve": serve, "score": score, "token": token}[args.command](args)
+        code = {"serve": serve, "score": score, "token": token, "batch": batch}[args.command](args)
         sys.stdout.flush()  # inside the try: a reader that left shows here, not as a shutdown traceback
         return code
     except BrokenPipeError:  # `edge-node score ... | head`: the reader left; stop quietly

@@ -1,0 +1,357 @@
+"""A history backfill on Dask: every partition scored by a worker, written as Parquet by day,
+then the daily aggregates.
+
+* The cluster: an embedded ``LocalCluster`` (one single-threaded worker process per core by
+  default) or an existing one (``scheduler`` address). Nothing here schedules work itself.
+* The bundle travels once per worker: a :class:`BundlePlugin` carries the bundle's archive and
+  the scoring settings; each worker (and one that joins or is restarted later) unpacks it once
+  into its local directory and loads one :class:`SentimentModel`; tasks only name partitions.
+* Each partition is one task (``retries`` on an error; a worker that dies has its tasks run
+  again elsewhere by the scheduler). Its output files are named by the partition's id and
+  written before its marker ``_partitions/ID.json``: a rerun skips partitions with a marker, and
+  a partition run twice overwrites its own files, so nothing is ever counted twice.
+* Daily aggregates: one task per day over that day's files; rows under the minimum size dropped.
+
+Output layout under ``out``: ``scored/day=YYYY-MM-DD/part-ID.parquet`` (the input columns,
+then the result), ``daily.parquet``, ``_partitions/``, ``_batch.json`` (what made the outputs).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from edge_node.batch import aggregate
+from edge_node.batch.inputs import InputError, Partition, plan, read
+from edge_node.scoring import EMPTY_TEXT, judge
+from sentiedge_core.daily import FORMAT
+
+PLUGIN = "sentiedge-bundle"
+RESULT_COLUMNS = ["label", "score", "confidence", "stage", "model", "version", "language", "error"]
+DERIVED = ["cohort"]
+TIME_COLUMNS = ("created_at", "timestamp", "time", "date", "datetime")
+
+
+class Options(msgspec.Struct, frozen=True, kw_only=True):
+    """What a partition task needs besides its partition (small: sent with every task)."""
+
+    out: str
+    text_column: str = "text"
+    time_column: str | None = None
+    category_column: str | None = None
+    user_column: str | None = None
+    cohort_column: str | None = None
+    region_column: str | None = None
+    device_column: str | None = None
+    batch_size: int = 64
+    min_size: int = 50
+
+
+class Summary(msgspec.Struct, kw_only=True):
+    partitions: int
+    skipped: int  # finished by an earlier run
+    rows: int  # records scored by this run
+    seconds: float
+    days: int
+    daily_rows: int
+    out: str
+
+
+def bundle_archive(model_dir: Path) -> bytes:
+    """The bundle directory as an uncompressed tar in memory (its files are already compressed models)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(Path(model_dir).iterdir()):
+            if path.is_file():
+                tar.add(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:  # the batch extra is not installed: the CLI says so before anything runs
+    WorkerPlugin = object
+
+
+class BundlePlugin(WorkerPlugin):
+    """The bundle and the scoring settings, sent to each worker once; the worker's model."""
+
+    name = PLUGIN
+
+    def __init__(self, archive: bytes, *, digest: str, threads: int, languages: str, min_confidence: float) -> None:
+        self.archive = archive
+        self.digest = digest
+        self.threads = threads
+        self.languages = languages
+        self.min_confidence = min_confidence
+        self.model = None
+        self.gate = None
+
+    def setup(self, worker) -> None:
+        from sentiedge_core.inference import SentimentModel
+        from sentiedge_core.language import LanguageGate, parse_languages
+
+        root = Path(worker.local_directory) / f"sentiedge-bundle-{self.digest[:16]}"
+        if not (root / "manifest.json").exists():
+            staging = root.with_name(root.name + f".{os.getpid()}")
+            with tarfile.open(fileobj=io.BytesIO(self.archive)) as tar:
+                tar.extractall(staging, filter="data")
+            os.replace(staging, root)
+        self.archive = b""  # the worker keeps the model, not a second copy of its bytes
+        self.model = SentimentModel(root, threads=self.threads)  # verifies digests and golden examples
+        self.gate = LanguageGate(parse_languages(self.languages), min_confidence=self.min_confidence)
+
+
+def _fs(url: str):
+    from fsspec.core import url_to_fs
+
+    return url_to_fs(url)
+
+
+def output_names(columns: list[str], text_column: str) -> dict[str, str]:
+    """Input columns by their output name, as ``edge-node score`` names them: the text column
+    is ``text``; one named like a result column (or ``day``, the partition key) gets ``input_``."""
+    reserved = set(RESULT_COLUMNS) | set(DERIVED) | {"day"}
+    out = {}
+    for c in map(str, columns):
+        if c == text_column:
+            out[c] = "text"
+        elif c in reserved or (c == "text" and text_column != "text"):
+            out[c] = f"input_{c}"
+        else:
+            out[c] = c
+    return out
+
+
+def score_frame(frame, model, gate, options: Options):
+    """The scored records of one partition's DataFrame: the input columns (renamed as
+    :func:`output_names` says), the result columns, ``cohort`` where the input names one, and ``day``."""
+    import pandas as pd
+
+    texts = list(frame[options.text_column])
+    results = judge(model, gate, texts, batch_size=options.batch_size, blank="null")
+    seconds = (aggregate.epoch_seconds(frame[options.time_column]) if options.time_column
+               else aggregate.epoch_seconds([None] * len(frame)))
+    cohorts = aggregate.cohort_keys(frame, seconds, cohort=options.cohort_column, region=options.region_column,
+                                    device=options.device_column)
+    names = output_names(list(frame.columns), options.text_column)
+    out = frame.rename(columns={c: names[str(c)] for c in frame.columns})
+    out["label"] = pd.Series([r.label if r else None for r in results], dtype="string", index=out.index)
+    out["score"] = pd.Series([r.score if r else None for r in results], dtype="float64", index=out.index)
+    out["confidence"] = pd.Series([r.confidence if r else None for r in results], dtype="float64", index=out.index)
+    for field in ("stage", "model", "version", "language"):
+        out[field] = pd.Series([getattr(r, field) if r else None for r in results], dtype="string", index=out.index)
+    out["error"] = pd.Series([None if r else EMPTY_TEXT for r in results], dtype="string", index=out.index)
+    if cohorts is not None:
+        out["cohort"] = pd.Series(cohorts, dtype="string", index=out.index)
+    out["day"] = aggregate.days(seconds)
+    return out
+
+
+def score_partition(partition: Partition, options: Options) -> dict:
+    """A worker's task: read, score, write one file per day, then the marker."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from distributed import get_worker
+
+    plugin = get_worker().plugins[PLUGIN]
+    started = time.perf_counter()
+    frame = read(partition, options.text_column)
+    scored = score_frame(frame, plugin.model, plugin.gate, options)
+    fs, root = _fs(options.out)
+    days = sorted(set(scored["day"]))
+    for day in days:
+        part = scored[scored["day"] == day].drop(columns=["day"])
+        folder = f"{root}/scored/day={day}"
+        fs.makedirs(folder, exist_ok=True)
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        _atomic(fs, f"{folder}/part-{partition.id}.parquet", lambda fh: pq.write_table(table, fh))
+    done = {"id": partition.id, "url": partition.url, "start": partition.start, "stop": partition.stop,
+            "rows": len(scored), "days": days, "seconds": round(time.perf_counter() - started, 3),
+            "worker": get_worker().address}
+    fs.makedirs(f"{root}/_partitions", exist_ok=True)
+    _atomic(fs, f"{root}/_partitions/{partition.id}.json", lambda fh: fh.write(json.dumps(done).encode()))
+    return done
+
+
+def _atomic(fs, path: str, write) -> None:
+    """Written beside ``path``, then moved onto it: a reader never sees half a file."""
+    staging = f"{path}.{os.getpid()}.tmp"
+    with fs.open(staging, "wb") as fh:
+        write(fh)
+    fs.mv(staging, path)
+
+
+def aggregate_day(day: str, options: Options, labels: list[str]):
+    """The daily rows of one day, from every scored file of that day."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    fs, root = _fs(options.out)
+    files = sorted(fs.glob(f"{root}/scored/day={day}/part-*.parquet"))
+    user = output_names([options.user_column], options.text_column)[options.user_column] if options.user_column \
+        else None
+    category = output_names([options.category_column], options.text_column)[options.category_column] \
+        if options.category_column else None
+    wanted = ["label", "score", *(["cohort"] if options.cohort_column or options.region_column or
+                                  options.device_column else []),
+              *([category] if category else []), *([user] if user else [])]
+    frames = []
+    for path in files:
+        with fs.open(path, "rb") as fh:
+            frames.append(pq.read_table(fh, columns=list(dict.fromkeys(wanted))).to_pandas())
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+    frame["day"] = day
+    if category:
+        frame["category"] = aggregate.categories(frame[category])
+    return aggregate.daily(frame, labels=labels, min_size=options.min_size, user=user)
+
+
+def resolve_columns(partitions: list[Partition], options: Options, *, time_given: bool) -> Options:
+    """Options with the time, category, user and cohort columns found in the first partition's
+    header where not given (a named column that is missing is an error)."""
+    first = read(partitions[0], options.text_column) if partitions else None
+    columns = [str(c) for c in first.columns] if first is not None else []
+    changes = {}
+    if options.time_column and options.time_column not in columns:
+        if time_given:
+            raise InputError(f"no time column {options.time_column!r} (columns: {', '.join(columns)})")
+    if not time_given:
+        found = next((c for c in TIME_COLUMNS if c in columns), None)
+        if found is None:
+            raise InputError(f"no time column ({', '.join(TIME_COLUMNS)}) in {', '.join(columns)}: name one with "
+                             "--time-column, or --time-column none to put every record in day=unknown")
+        changes["time_column"] = found
+    for field, default in (("category_column", "category"), ("user_column", "user_id"), ("cohort_column", "cohort"),
+                           ("region_column", "region"), ("device_column", "device")):
+        named = getattr(options, field)
+        if named and named not in columns:
+            raise InputError(f"no column {named!r} (columns: {', '.join(columns)})")
+        if named is None and default in columns:
+            changes[field] = default
+    resolved = msgspec.structs.replace(options, **changes)
+    if resolved.cohort_column and (resolved.region_column or resolved.device_column):
+        resolved = msgspec.structs.replace(resolved, region_column=None, device_column=None)
+    return resolved
+
+
+def _fingerprint(model_dir: Path, options: Options) -> dict:
+    from sentiedge_core.bundle import read_manifest
+
+    manifest = read_manifest(model_dir)
+    return {"format": FORMAT, "model": manifest.name, "version": manifest.version,
+            "text_column": options.text_column, "time_column": options.time_column}
+
+
+def _claim(out: str, fingerprint: dict) -> None:
+    """Refuse an output directory made by another model or other columns; mark it as ours."""
+    fs, root = _fs(out)
+    path = f"{root}/_batch.json"
+    if fs.exists(path):
+        with fs.open(path, "rb") as fh:
+            earlier = json.loads(fh.read())
+        if earlier != fingerprint:
+            raise InputError(f"{out} holds outputs of another run ({earlier}); this run is {fingerprint}: "
+                             "choose another --out")
+        return
+    fs.makedirs(root, exist_ok=True)
+    with fs.open(path, "wb") as fh:
+        fh.write(json.dumps(fingerprint).encode())
+
+
+def finished(out: str) -> set[str]:
+    fs, root = _fs(out)
+    if not fs.exists(f"{root}/_partitions"):
+        return set()
+    return {Path(p).name[: -len(".json")] for p in fs.glob(f"{root}/_partitions/*.json")}
+
+
+def days_written(out: str) -> list[str]:
+    fs, root = _fs(out)
+    if not fs.exists(f"{root}/scored"):
+        return []
+    names = {Path(p.rstrip("/")).name for p in fs.ls(f"{root}/scored", detail=False)}
+    return sorted(n[len("day="):] for n in names if n.startswith("day=") and n != f"day={aggregate.UNKNOWN_DAY}")
+
+
+def run(source: str, options: Options, *, model_dir: Path, fmt: str | None = None, rows_per_partition: int = 5000,
+        scheduler: str | None = None, workers: int | None = None, threads: int = 1, retries: int = 3,
+        languages: str = "en", language_min_confidence: float = 0.8, progress: bool = True,
+        time_given: bool = True, client=None, log=None) -> Summary:
+    """Score ``source`` into ``options.out`` and write the daily aggregates (see the module)."""
+    from distributed import Client, LocalCluster, as_completed
+    from tqdm import tqdm
+
+    from sentiedge_core.bundle import read_manifest, verify
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    started = time.perf_counter()
+    verify(model_dir)  # a broken bundle is refused here, before any worker starts
+    partitions = plan(source, fmt=fmt, rows_per_partition=rows_per_partition)
+    options = resolve_columns(partitions, options, time_given=time_given)
+    _claim(options.out, _fingerprint(model_dir, options))
+    done = finished(options.out)
+    todo = [p for p in partitions if p.id not in done]
+    labels = list(read_manifest(model_dir).labels)
+    cluster = own = None
+    if client is None:
+        if scheduler:
+            client = own = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, memory_limit=0)
+            client = own = Client(cluster)
+    try:
+        log(f"batch: {len(partitions)} partitions ({sum(p.rows for p in partitions)} records), "
+            f"{len(partitions) - len(todo)} finished earlier; {len(client.scheduler_info(n_workers=-1)['workers'])} "
+            f"workers at {client.scheduler.address}")
+        archive = bundle_archive(model_dir)
+        import hashlib
+
+        client.register_plugin(BundlePlugin(archive, digest=hashlib.sha256(archive).hexdigest(), threads=threads,
+                                            languages=languages, min_confidence=language_min_confidence),
+                               name=PLUGIN)
+        rows = 0
+        futures = [client.submit(score_partition, p, options, key=f"sentiedge-score-{p.id}", retries=retries,
+                                 pure=False) for p in todo]
+        with tqdm(total=sum(p.rows for p in todo), unit="text", desc="scoring", disable=not progress,
+                  file=sys.stderr, smoothing=0.1) as bar:
+            expected = {f.key: p.rows for f, p in zip(futures, todo)}
+            for future in as_completed(futures):
+                result = future.result()
+                rows += result["rows"]
+                bar.update(expected[future.key])
+        days = days_written(options.out)
+        day_futures = client.map(aggregate_day, days, options=options, labels=labels, retries=retries,
+                                 key=[f"sentiedge-day-{d}-{time.time_ns()}" for d in days])
+        import pandas as pd
+
+        frames = client.gather(day_futures)
+        daily = pd.concat(frames, ignore_index=True) if frames else aggregate._empty(labels)
+        _write_daily(options.out, daily, options, labels, unit="users" if options.user_column else "texts")
+        return Summary(partitions=len(partitions), skipped=len(partitions) - len(todo), rows=rows,
+                       seconds=round(time.perf_counter() - started, 3), days=len(days), daily_rows=len(daily),
+                       out=options.out)
+    finally:
+        if own is not None:
+            own.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _write_daily(out: str, daily, options: Options, labels: list[str], *, unit: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = _fs(out)
+    table = pa.Table.from_pandas(daily, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"sentiedge": json.dumps(
+        {"format": FORMAT, "users": unit, "min_size": options.min_size, "labels": labels}).encode()})
+    _atomic(fs, f"{root}/daily.parquet", lambda fh: pq.write_table(table, fh))

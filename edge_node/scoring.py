@@ -1,0 +1,34 @@
+"""Texts scored as the edge scores them, outside the HTTP service: the language gate
+(``EDGE_LANGUAGES``), then the cascade, in chunks of ``batch_size`` in the texts' order.
+
+``edge-node score`` and ``edge-node batch`` (on every Dask worker) both call :func:`judge`,
+so a backfill labels a text exactly as the CLI does. ``blank="null"`` answers a blank text
+the way ``POST /v1/sentiment`` does: no result (``None``), the caller reports ``empty_text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sentiedge_core.inference import Sentiment
+
+EMPTY_TEXT = "empty_text"
+
+
+def judge(model, gate, texts: list[str], *, batch_size: int = 64, blank: str = "score",
+          progress: Callable[[int], None] | None = None) -> list[Sentiment | None]:
+    """One answer per text, in order. ``blank``: ``"score"`` (``edge-node score``: a blank
+    text is scored like any other) or ``"null"`` (the API's rule: ``None``, not scored)."""
+    if blank not in ("score", "null"):
+        raise ValueError(f"blank must be 'score' or 'null', not {blank!r}")
+    results: list[Sentiment | None] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        skipped = [blank == "null" and not t.strip() for t in chunk]
+        foreign = [None if s else gate.answer(t, model) for t, s in zip(chunk, skipped)]
+        wanted = [t for t, f, s in zip(chunk, foreign, skipped) if f is None and not s]
+        judged = iter(model.score(wanted, batch_size=batch_size) if wanted else [])
+        results.extend(None if s else next(judged) if f is None else f for f, s in zip(foreign, skipped))
+        if progress is not None:
+            progress(len(chunk))
+    return results
