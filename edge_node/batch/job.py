@@ -7,13 +7,17 @@ then the daily aggregates.
   the scoring settings; each worker (and one that joins or is restarted later) unpacks it once
   into its local directory and loads one :class:`SentimentModel`; tasks only name partitions.
 * Each partition is one task (``retries`` on an error; a worker that dies has its tasks run
-  again elsewhere by the scheduler). Its output files are named by the partition's id and
-  written before its marker ``_partitions/ID.json``: a rerun skips partitions with a marker, and
-  a partition run twice overwrites its own files, so nothing is ever counted twice.
-* Daily aggregates: one task per day over that day's files; rows under the minimum size dropped.
+  again elsewhere by the scheduler). It writes one file, ``_scored/part-ID.parquet`` (named by
+  the partition's id, sorted by day), then its marker ``_partitions/ID.json`` (rows per day): a
+  rerun skips partitions with a marker, and a partition run twice overwrites its own file, so
+  nothing is ever counted twice.
+* Then runs of consecutive days (about four per worker) are materialized: each day's records
+  gathered from the partitions' files into one ``scored/day=YYYY-MM-DD/part-0.parquet`` (a few
+  hundred files for a year, not one per partition and day), and that day's aggregates computed
+  from them; rows under the minimum size are dropped. A rerun that scored nothing new keeps them.
 
-Output layout under ``out``: ``scored/day=YYYY-MM-DD/part-ID.parquet`` (the input columns,
-then the result), ``daily.parquet``, ``_partitions/``, ``_batch.json`` (what made the outputs).
+Output layout under ``out``: ``scored/day=YYYY-MM-DD/part-0.parquet`` (the input columns, then
+the result), ``daily.parquet``, ``_scored/``, ``_partitions/``, ``_batch.json`` (what made the outputs).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ PLUGIN = "sentiedge-bundle"
 RESULT_COLUMNS = ["label", "score", "confidence", "stage", "model", "version", "language", "error"]
 DERIVED = ["cohort"]
 TIME_COLUMNS = ("created_at", "timestamp", "time", "date", "datetime")
+ROW_GROUP = 2048  # rows per row group of a partition's file: a run of days reads only its groups
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
@@ -156,7 +161,8 @@ def score_frame(frame, model, gate, options: Options):
 
 
 def score_partition(partition: Partition, options: Options) -> dict:
-    """A worker's task: read, score, write one file per day, then the marker."""
+    """A worker's task: read, score, write the partition's one file (sorted by day, the input's
+    order within a day), then its marker."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from distributed import get_worker
@@ -165,17 +171,16 @@ def score_partition(partition: Partition, options: Options) -> dict:
     started = time.perf_counter()
     frame = read(partition, options.text_column)
     scored = score_frame(frame, plugin.model, plugin.gate, options)
+    scored = scored.sort_values("day", kind="stable")
     fs, root = _fs(options.out)
-    days = sorted(set(scored["day"]))
-    for day in days:
-        part = scored[scored["day"] == day].drop(columns=["day"])
-        folder = f"{root}/scored/day={day}"
-        fs.makedirs(folder, exist_ok=True)
-        table = pa.Table.from_pandas(part, preserve_index=False)
-        _atomic(fs, f"{folder}/part-{partition.id}.parquet", lambda fh: pq.write_table(table, fh))
+    fs.makedirs(f"{root}/_scored", exist_ok=True)
+    table = pa.Table.from_pandas(scored, preserve_index=False)
+    _atomic(fs, f"{root}/_scored/part-{partition.id}.parquet",
+            lambda fh: pq.write_table(table, fh, row_group_size=ROW_GROUP))
+    counts = scored["day"].value_counts()
     done = {"id": partition.id, "url": partition.url, "start": partition.start, "stop": partition.stop,
-            "rows": len(scored), "days": days, "seconds": round(time.perf_counter() - started, 3),
-            "worker": get_worker().address}
+            "rows": len(scored), "days": {str(d): int(n) for d, n in sorted(counts.items())},
+            "seconds": round(time.perf_counter() - started, 3), "worker": get_worker().address}
     fs.makedirs(f"{root}/_partitions", exist_ok=True)
     _atomic(fs, f"{root}/_partitions/{partition.id}.json", lambda fh: fh.write(json.dumps(done).encode()))
     return done
@@ -189,29 +194,64 @@ def _atomic(fs, path: str, write) -> None:
     fs.mv(staging, path)
 
 
-def aggregate_day(day: str, options: Options, labels: list[str]):
-    """The daily rows of one day, from every scored file of that day."""
+def materialize(days: list[str], ids: list[str], options: Options, labels: list[str]):
+    """A worker's task over a run of days: each day's records, gathered from the partitions'
+    files (in input order), written as ``scored/day=D/part-0.parquet`` (replaced whole, so a
+    rerun over more partitions rewrites it), and the daily rows of those days."""
     import pandas as pd
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     fs, root = _fs(options.out)
-    files = sorted(fs.glob(f"{root}/scored/day={day}/part-*.parquet"))
+    wanted = set(days)
+    tables = []
+    for pid in ids:
+        with fs.open(f"{root}/_scored/part-{pid}.parquet", "rb") as fh:
+            tables.append(pq.read_table(fh, filters=[("day", "in", days)]))
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
+    frame = table.to_pandas() if table is not None else pd.DataFrame(columns=["day"])
+    frame["day"] = frame["day"].astype(str)
+    for day, part in frame.groupby("day", sort=True):
+        if day not in wanted:
+            continue
+        folder = f"{root}/scored/day={day}"
+        fs.makedirs(folder, exist_ok=True)
+        out = pa.Table.from_pandas(part.drop(columns=["day"]), preserve_index=False)
+        _atomic(fs, f"{folder}/part-0.parquet", lambda fh: pq.write_table(out, fh))
     user = output_names([options.user_column], options.text_column)[options.user_column] if options.user_column \
         else None
     category = output_names([options.category_column], options.text_column)[options.category_column] \
         if options.category_column else None
-    wanted = ["label", "score", *(["cohort"] if options.cohort_column or options.region_column or
-                                  options.device_column else []),
-              *([category] if category else []), *([user] if user else [])]
-    frames = []
-    for path in files:
-        with fs.open(path, "rb") as fh:
-            frames.append(pq.read_table(fh, columns=list(dict.fromkeys(wanted))).to_pandas())
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
-    frame["day"] = day
+    view = frame[[c for c in ("day", "label", "score", "cohort", user) if c and c in frame.columns]].copy()
     if category:
-        frame["category"] = aggregate.categories(frame[category])
-    return aggregate.daily(frame, labels=labels, min_size=options.min_size, user=user)
+        view["category"] = aggregate.categories(frame[category])
+    return aggregate.daily(view, labels=labels, min_size=options.min_size, user=user)
+
+
+def day_runs(markers: list[dict], tasks: int) -> list[tuple[list[str], list[str]]]:
+    """Days cut into about ``tasks`` runs of consecutive days with similar record counts, each
+    with the partitions that hold any of its days."""
+    per_day: dict[str, int] = {}
+    for m in markers:
+        for day, n in m["days"].items():  # day=unknown is written too (it counts in no aggregate)
+            per_day[day] = per_day.get(day, 0) + n
+    if not per_day:
+        return []
+    target = max(1, -(-sum(per_day.values()) // max(1, tasks)))
+    runs, current, size = [], [], 0
+    for day in sorted(per_day):
+        current.append(day)
+        size += per_day[day]
+        if size >= target:
+            runs.append(current)
+            current, size = [], 0
+    if current:
+        runs.append(current)
+    out = []
+    for days in runs:
+        chosen = set(days)
+        out.append((days, [m["id"] for m in markers if chosen & set(m["days"])]))
+    return out
 
 
 def resolve_columns(partitions: list[Partition], options: Options, *, time_given: bool) -> Options:
@@ -266,19 +306,20 @@ def _claim(out: str, fingerprint: dict) -> None:
         fh.write(json.dumps(fingerprint).encode())
 
 
-def finished(out: str) -> set[str]:
+def markers(out: str) -> dict[str, dict]:
+    """The finished partitions' markers, by partition id."""
     fs, root = _fs(out)
     if not fs.exists(f"{root}/_partitions"):
-        return set()
-    return {Path(p).name[: -len(".json")] for p in fs.glob(f"{root}/_partitions/*.json")}
+        return {}
+    found = {}
+    for path in fs.glob(f"{root}/_partitions/*.json"):
+        with fs.open(path, "rb") as fh:
+            found[Path(path).name[: -len(".json")]] = json.loads(fh.read())
+    return found
 
 
-def days_written(out: str) -> list[str]:
-    fs, root = _fs(out)
-    if not fs.exists(f"{root}/scored"):
-        return []
-    names = {Path(p.rstrip("/")).name for p in fs.ls(f"{root}/scored", detail=False)}
-    return sorted(n[len("day="):] for n in names if n.startswith("day=") and n != f"day={aggregate.UNKNOWN_DAY}")
+def finished(out: str) -> set[str]:
+    return set(markers(out))
 
 
 def run(source: str, options: Options, *, model_dir: Path, fmt: str | None = None, rows_per_partition: int = 5000,
@@ -328,13 +369,26 @@ def run(source: str, options: Options, *, model_dir: Path, fmt: str | None = Non
                 result = future.result()
                 rows += result["rows"]
                 bar.update(expected[future.key])
-        days = days_written(options.out)
-        day_futures = client.map(aggregate_day, days, options=options, labels=labels, retries=retries,
-                                 key=[f"sentiedge-day-{d}-{time.time_ns()}" for d in days])
+        fs, root = _fs(options.out)
+        if not todo and fs.exists(f"{root}/daily.parquet"):  # nothing new: the outputs stand as they are
+            import pyarrow.parquet as pq
+
+            with fs.open(f"{root}/daily.parquet", "rb") as fh:
+                daily = pq.read_table(fh, columns=["day"]).column("day").to_pylist()
+            return Summary(partitions=len(partitions), skipped=len(partitions), rows=0,
+                           seconds=round(time.perf_counter() - started, 3), days=len(set(daily)),
+                           daily_rows=len(daily), out=options.out)
+        done_now = markers(options.out)
+        ordered = [done_now[p.id] for p in partitions if p.id in done_now]  # input order
+        workers_now = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+        runs = day_runs(ordered, tasks=4 * workers_now)
+        day_futures = [client.submit(materialize, days, ids, options, labels, retries=retries, pure=False,
+                                     key=f"sentiedge-days-{days[0]}-{days[-1]}-{time.time_ns()}") for days, ids in runs]
         import pandas as pd
 
         frames = client.gather(day_futures)
         daily = pd.concat(frames, ignore_index=True) if frames else aggregate._empty(labels)
+        days = [d for days_, _ in runs for d in days_ if d != aggregate.UNKNOWN_DAY]
         _write_daily(options.out, daily, options, labels, unit="users" if options.user_column else "texts")
         return Summary(partitions=len(partitions), skipped=len(partitions) - len(todo), rows=rows,
                        seconds=round(time.perf_counter() - started, 3), days=len(days), daily_rows=len(daily),

@@ -151,8 +151,9 @@ def test_a_killed_worker_s_partition_is_run_again_once(client, bundle_dir, tmp_p
     assert finished(str(tmp_path / "out")) == {p.id for p in parts}
     got = read_scored(tmp_path / "out")
     assert got["id"].astype(int).tolist() == list(range(300))  # every record once
-    files = list((tmp_path / "out" / "scored").glob(f"day=*/part-{victim}.parquet"))
-    assert files and all(not p.name.endswith(".tmp") for p in (tmp_path / "out").rglob("*"))
+    assert (tmp_path / "out" / "_scored" / f"part-{victim}.parquet").exists()
+    assert sorted(p.name for p in (tmp_path / "out" / "scored").glob("day=*/*")) == ["part-0.parquet"] * 7
+    assert all(not p.name.endswith(".tmp") for p in (tmp_path / "out").rglob("*"))
     client.wait_for_workers(2, timeout=60)  # the nanny brought the worker back, with the bundle
     assert sum(client.run(lambda dask_worker: "sentiedge-bundle" in dask_worker.plugins).values()) == 2
 
