@@ -198,8 +198,8 @@ def materialize(days: list[str], ids: list[str], options: Options, labels: list[
     """A worker's task over a run of days: each day's records, gathered from the partitions'
     files (in input order), written as ``scored/day=D/part-0.parquet`` (replaced whole, so a
     rerun over more partitions rewrites it), and the daily rows of those days."""
-    import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     fs, root = _fs(options.out)
@@ -208,23 +208,34 @@ def materialize(days: list[str], ids: list[str], options: Options, labels: list[
     for pid in ids:
         with fs.open(f"{root}/_scored/part-{pid}.parquet", "rb") as fh:
             tables.append(pq.read_table(fh, filters=[("day", "in", days)]))
-    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
-    frame = table.to_pandas() if table is not None else pd.DataFrame(columns=["day"])
-    frame["day"] = frame["day"].astype(str)
-    for day, part in frame.groupby("day", sort=True):
-        if day not in wanted:
-            continue
-        folder = f"{root}/scored/day={day}"
-        fs.makedirs(folder, exist_ok=True)
-        out = pa.Table.from_pandas(part.drop(columns=["day"]), preserve_index=False)
-        _atomic(fs, f"{folder}/part-0.parquet", lambda fh: pq.write_table(out, fh))
+    if not tables:
+        return aggregate._empty(labels)
+    table = pa.concat_tables(tables, promote_options="permissive")
+    table = table.take(pc.sort_indices(table, sort_keys=[("day", "ascending")]))  # stable: input order in a day
+    day_column = table.column("day").to_pylist()
+    body = table.drop_columns(["day"])
+    at = 0
+    while at < len(day_column):
+        day = day_column[at]
+        end = at
+        while end < len(day_column) and day_column[end] == day:
+            end += 1
+        if day in wanted:
+            folder = f"{root}/scored/day={day}"
+            fs.makedirs(folder, exist_ok=True)
+            part = body.slice(at, end - at)
+            _atomic(fs, f"{folder}/part-0.parquet", lambda fh: pq.write_table(part, fh))
+        at = end
+    frame = table.select([c for c in ("day", "label", "score", "cohort") if c in table.column_names]).to_pandas()
     user = output_names([options.user_column], options.text_column)[options.user_column] if options.user_column \
         else None
     category = output_names([options.category_column], options.text_column)[options.category_column] \
         if options.category_column else None
-    view = frame[[c for c in ("day", "label", "score", "cohort", user) if c and c in frame.columns]].copy()
+    view = frame
+    if user:
+        view[user] = table.column(user).to_pandas()
     if category:
-        view["category"] = aggregate.categories(frame[category])
+        view["category"] = aggregate.categories(table.column(category).to_pylist())
     return aggregate.daily(view, labels=labels, min_size=options.min_size, user=user)
 
 
