@@ -19,6 +19,7 @@ from control_plane.model_quality import Comparison, wilson
 from control_plane.operator_service import NodeState, OperatorService, QualityRow
 from control_plane.state import ControlPlane
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
+from sentiedge_core.daily import DailyRow
 
 log = logging.getLogger("control_plane.admin")
 
@@ -321,6 +322,15 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
     @operator_call
     def Segments(self, request, context, who):  # noqa: N802
         return convert.segments.set_to_proto(self.cp.segments.current())
+
+    @operator_call(audit=lambda request, reply: f"tenant {request.tenant}: {reply.rows} daily rows, {reply.days} days, "
+                   f"{reply.cohorts} cohorts from {request.source or '-'}")
+    def Import(self, request, context, who):  # noqa: N802
+        rows = [DailyRow(day=r.day, cohort=r.cohort, category=r.category, users=r.users, texts=r.texts,
+                         negative=r.negative, sentiment_mean=r.sentiment_mean, neutral_share=r.neutral_share)
+                for r in request.rows]
+        return operator_pb2.ImportCohortsResponse(**self.ops.import_history(request.tenant, rows,
+                                                                           source=request.source))
 
 
 def _rule(reply) -> str:

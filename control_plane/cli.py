@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from control_plane import __version__, cli_access, cli_commands, cli_models
+from control_plane import __version__, cli_access, cli_commands, cli_history, cli_models
 
 cli_commands.COMMANDS.update(cli_models.COMMANDS)  # the model-quality loop's commands join the table
 
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("path", type=Path)
     sign.add_argument("--key", type=Path, required=True, help="the Ed25519 private key (from models keygen)")
     cli_access.add_parsers(commands, parsers["nodes"])
+    cli_history.add_parsers(parsers["cohorts"])
     certs = commands.add_parser("certs", help="a development CA and certificates for mTLS")
     c = certs.add_subparsers(dest="action", required=True)
     cinit = c.add_parser("init", help="create the CA and the control plane's server certificate")
@@ -234,6 +235,8 @@ async def _operator(args) -> int:
         try:
             if cli_access.handles(args):
                 reply = await cli_access.call(args, channel, metadata)
+            elif cli_history.handles(args):
+                reply = await cli_history.call(args, channel, metadata)
             else:
                 reply = await cli_commands.COMMANDS[cli_commands.key_of(args)].call(args, rpc)
         except grpc.aio.AioRpcError as exc:
@@ -268,6 +271,8 @@ def _hint(args, exc) -> str:
 def _table(args, d: dict) -> str:
     if cli_access.handles(args):
         return cli_access.table(args, d)
+    if cli_history.handles(args):
+        return cli_history.table(args, d)
     return cli_commands.COMMANDS[cli_commands.key_of(args)].render(args, d)
 
 

@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS unsigned_models (manifest_sha TEXT PRIMARY KEY);
     (5, "the policy version a withdrawal filed at an edge carries, kept with its privacy-log entry", """
 ALTER TABLE privacy_log ADD COLUMN policy_version TEXT NOT NULL DEFAULT '';
 """),
+    # 6 is the per-tenant cohort keys (tenant-aggregates); 7 stands apart from it.
+    (7, "daily aggregates imported from a history backfill (edge-node batch), per tenant, day and cohort", """
+CREATE TABLE IF NOT EXISTS imported_daily (
+    tenant TEXT NOT NULL, window_start BIGINT NOT NULL, cohort TEXT NOT NULL, users BIGINT NOT NULL,
+    texts BIGINT NOT NULL, negative BIGINT NOT NULL, events BIGINT NOT NULL, sentiment_sum REAL NOT NULL,
+    categories TEXT NOT NULL, source TEXT NOT NULL, imported_at REAL NOT NULL,
+    PRIMARY KEY (tenant, window_start, cohort)
+);
+"""),
 ]
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

@@ -20,6 +20,7 @@ from control_plane.nodes import NODE_ID, NodeView
 from control_plane.registry import RolloutView
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow
+from sentiedge_core.daily import DailyRow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
 from sentiedge_core.access import App
@@ -192,6 +193,13 @@ class OperatorService:
         self.cp.cohorts.changed()
         self.cp.wake_all()  # merged priors change for every edge
         return self.node(node_id)
+
+    def import_history(self, tenant: str, rows: list[DailyRow], *, source: str) -> dict:
+        """A backfill's daily aggregates for one tenant: stored, then streamed as priors."""
+        done = self.cp.history.import_rows(tenant, rows, source=source, at=self.cp.now())
+        self.cp.cohorts.changed()
+        self.cp.wake_all()  # the priors every edge gets change
+        return done
 
     # --- rules, experiments -----------------------------------------------------------------
     def add_rule(self, rule: Rule) -> Rule:

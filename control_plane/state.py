@@ -17,6 +17,7 @@ import time
 from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
+from control_plane.history import History
 from control_plane.adaptation import Adaptations, Defaults
 from control_plane.model_quality import CanaryGate
 from control_plane.probe import Probe
@@ -75,6 +76,7 @@ class ControlPlane:
                                    new_node_users=settings.new_node_cohort_users,
                                    growth_period_s=settings.cohort_growth_period_s,
                                    max_node_share=settings.max_node_share)
+        self.history = History(self.store, min_size=settings.cohort_min_size)  # imported backfill aggregates
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
                                     seed_min_nodes=settings.segment_seed_min_nodes)

@@ -13,6 +13,7 @@ import threading
 import msgspec
 
 from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
+from control_plane.history import with_history
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
 from sentiedge_core.adaptation import Round as AdaptationRound
@@ -149,7 +150,8 @@ class SyncService:
         if cp.cohorts.version != stream.priors:
             stream.priors = cp.cohorts.version
             now = cp.now()
-            out.priors = Priors(generated_at=now, cohorts=cp.cohorts.priors(now), recent=cp.cohorts.merged(now))
+            out.priors = Priors(generated_at=now, cohorts=with_history(cp.cohorts.priors(now), cp.history.priors()),
+                                recent=cp.cohorts.merged(now))
         version = cp.store.rules_version()
         if version != stream.rules:
             stream.rules = version

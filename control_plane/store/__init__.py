@@ -19,6 +19,7 @@ from control_plane.store.access import AccessStore
 from control_plane.store.cohorts import CohortStore
 from control_plane.store.adaptation import AdaptationStore
 from control_plane.store.database import SCHEMA, Database, Dialect
+from control_plane.store.history import HistoryStore
 from control_plane.store.models import ModelRow, ModelStore, Rollout
 from control_plane.store.nodes import Node, NodeStore
 from control_plane.store.operators import OperatorStore
@@ -31,5 +32,5 @@ __all__ = ["SCHEMA", "Aggregate", "Dialect", "ModelRow", "Node", "PrivacyEntry",
 
 
 class Store(Database, NodeStore, PrivacyStore, ModelStore, CohortStore, RuleStore, OperatorStore, AccessStore,
-            SegmentStore, AdaptationStore):
+            SegmentStore, AdaptationStore, HistoryStore):
     """Every table's repository on one connection, one transaction per call."""

@@ -378,6 +378,48 @@ class ListAppsResponse(_message.Message):
     apps: _containers.RepeatedCompositeFieldContainer[AppInfo]
     def __init__(self, apps: _Optional[_Iterable[_Union[AppInfo, _Mapping]]] = ...) -> None: ...
 
+class DailyAggregate(_message.Message):
+    __slots__ = ("day", "cohort", "category", "users", "texts", "negative", "sentiment_mean", "neutral_share")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    COHORT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_MEAN_FIELD_NUMBER: _ClassVar[int]
+    NEUTRAL_SHARE_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    cohort: str
+    category: str
+    users: int
+    texts: int
+    negative: int
+    sentiment_mean: float
+    neutral_share: float
+    def __init__(self, day: _Optional[str] = ..., cohort: _Optional[str] = ..., category: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., sentiment_mean: _Optional[float] = ..., neutral_share: _Optional[float] = ...) -> None: ...
+
+class ImportCohortsRequest(_message.Message):
+    __slots__ = ("tenant", "rows", "source")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    rows: _containers.RepeatedCompositeFieldContainer[DailyAggregate]
+    source: str
+    def __init__(self, tenant: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[DailyAggregate, _Mapping]]] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ImportCohortsResponse(_message.Message):
+    __slots__ = ("rows", "days", "cohorts", "aggregates")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    COHORTS_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATES_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    days: int
+    cohorts: int
+    aggregates: int
+    def __init__(self, rows: _Optional[int] = ..., days: _Optional[int] = ..., cohorts: _Optional[int] = ..., aggregates: _Optional[int] = ...) -> None: ...
+
 class ListSegmentsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -1295,6 +1295,11 @@ class CohortsStub:
                 request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.SerializeToString,
                 response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.FromString,
                 _registered_method=True)
+        self.Import = channel.unary_unary(
+                '/sentiedge.v1.Cohorts/Import',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsResponse.FromString,
+                _registered_method=True)
 
 
 class CohortsServicer:
@@ -1313,6 +1318,14 @@ class CohortsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Import(self, request, context):
+        """Daily aggregates of a history backfill (edge-node batch) for one tenant: priors for cohorts
+        the live merge has none for. Whole days per call; a day and cohort imported again is replaced.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CohortsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1325,6 +1338,11 @@ def add_CohortsServicer_to_server(servicer, server):
                     servicer.Segments,
                     request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.FromString,
                     response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.SerializeToString,
+            ),
+            'Import': grpc.unary_unary_rpc_method_handler(
+                    servicer.Import,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1381,6 +1399,33 @@ class Cohorts:
             '/sentiedge.v1.Cohorts/Segments',
             protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListSegmentsRequest.SerializeToString,
             protos_dot_sentiedge_dot_v1_dot_sync__pb2.SegmentSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Import(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Cohorts/Import',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ImportCohortsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,100 @@
+"""History: daily aggregates a backfill (``edge-node batch``) learned, imported per tenant
+(``control-plane cohorts import FILE --tenant T``) and folded into the priors edges get.
+
+Imported rows are aggregates with the minimum size applied (``sentiedge_core.daily`` checks each
+one again here, against this control plane's ``CP_COHORT_MIN_SIZE``); each is stored with its
+tenant, one row per tenant, day and cohort, so importing a day again replaces it. A cohort's
+history prior is the sum of its imported days. Live priors win: :func:`with_history` adds a
+history prior only where the live merge has none for that cohort (in the same tenant, where
+aggregates name tenants) — the cold start of a cohort no edge has reported on yet, or one whose
+live cells are under the minimum size.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import msgspec
+
+from control_plane.errors import InvalidArgument
+from sentiedge_core.cohorts import Aggregate, add
+from sentiedge_core.daily import DailyRow, check, to_aggregates
+
+MAX_ROWS_PER_CALL = 25_000  # daily rows in one import call (the CLI sends a file in calls of whole days)
+MAX_CELLS_PER_TENANT = 200_000  # stored (day, cohort) aggregates per tenant: ~ a year of 550 cohorts
+# Aggregates name their tenant once the per-tenant merge is in (sentiedge_core.cohorts.Aggregate.tenant);
+# until then every prior serves every tenant, and so does the history (the same scoping as the live priors).
+TENANT_AWARE = "tenant" in Aggregate.__struct_fields__
+
+
+def _tenant_problem(tenant: str) -> str | None:
+    if not tenant or len(tenant) > 64 or not tenant.isprintable():
+        return "tenant must be 1-64 printable characters"
+    return None
+
+
+class History:
+    def __init__(self, store, *, min_size: int) -> None:
+        self.store = store
+        self.min_size = min_size
+        self._cache: list[Aggregate] | None = None
+        self._lock = threading.Lock()
+
+    def import_rows(self, tenant: str, rows: list[DailyRow], *, source: str, at: float) -> dict:
+        """Check and store one call's rows (whole days); returns what was stored."""
+        problem = _tenant_problem(tenant)
+        if problem:
+            raise InvalidArgument(problem)
+        if len(rows) > MAX_ROWS_PER_CALL:
+            raise InvalidArgument(f"{len(rows)} rows in one call, over {MAX_ROWS_PER_CALL}")
+        for i, row in enumerate(rows):
+            problem = check(row, self.min_size)
+            if problem:
+                raise InvalidArgument(f"row {i} ({row.day} {row.cohort} {row.category}): {problem}")
+        aggregates = to_aggregates(rows)
+        if self.store.history_cells(tenant) + len(aggregates) > MAX_CELLS_PER_TENANT:
+            raise InvalidArgument(f"tenant {tenant} would hold more than {MAX_CELLS_PER_TENANT} imported day "
+                                  "and cohort aggregates")
+        self.store.put_history(tenant, aggregates, source=source[:200], at=at)
+        with self._lock:
+            self._cache = None
+        return {"rows": len(rows), "days": len({a.window_start for a in aggregates}),
+                "cohorts": len({a.cohort for a in aggregates}), "aggregates": len(aggregates)}
+
+    def priors(self) -> list[Aggregate]:
+        """One prior per tenant and cohort: the sum of its imported days."""
+        with self._lock:
+            if self._cache is not None:
+                return self._cache
+        summed: dict[tuple[str, str], Aggregate] = {}
+        first: dict[tuple[str, str], int] = {}
+        last: dict[tuple[str, str], int] = {}
+        for tenant, a in self.store.history():
+            key = (tenant, a.cohort)
+            if key not in summed:
+                fields = {"tenant": tenant} if TENANT_AWARE else {}
+                summed[key] = Aggregate(window_start=0, window_seconds=0, cohort=a.cohort, **fields)
+                first[key] = a.window_start
+            add(summed[key], a)
+            last[key] = a.window_start + a.window_seconds
+        out = [msgspec.structs.replace(p, window_seconds=last[k] - first[k]) for k, p in sorted(summed.items())]
+        if not TENANT_AWARE:  # every prior serves every tenant: one per cohort
+            merged: dict[str, Aggregate] = {}
+            for p in out:
+                if p.cohort in merged:
+                    add(merged[p.cohort], p)
+                else:
+                    merged[p.cohort] = p
+            out = list(merged.values())
+        with self._lock:
+            self._cache = out
+        return out
+
+
+def with_history(live: list[Aggregate], history: list[Aggregate]) -> list[Aggregate]:
+    """The live priors, plus each history prior whose tenant and cohort the live ones lack."""
+    def key(a: Aggregate) -> tuple[str, str]:
+        return getattr(a, "tenant", ""), a.cohort
+
+    have = {key(a) for a in live}
+    return [*live, *(h for h in history if key(h) not in have)]
