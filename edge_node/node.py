@@ -75,6 +75,8 @@ def preflight(settings: EdgeSettings) -> None:
         pseudonym_key(store, settings)
     finally:
         store.close()
+    check_bundle(settings)
+    check_ports(settings)
     if settings.apps_file:
         app_sources.from_file(Path(settings.apps_file))
     elif not settings.control_plane:  # written once here, so the workers of one node share one
@@ -82,8 +84,6 @@ def preflight(settings: EdgeSettings) -> None:
         log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, token signing key pair and "
                     "a server key with every scope; mint a user token with: edge-node token USER --apps-file %s)",
                     path, path)
-    check_bundle(settings)
-    check_ports(settings)
 
 
 def check_ports(settings: EdgeSettings) -> None:
