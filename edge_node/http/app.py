@@ -255,7 +255,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
             app.state.node = None
             await node.close()
 
-    public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
+    public_ops = [] if settings.admin_port else [healthz, readyz, metrics]  # with an admin port, only there
     return Litestar(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController,
                          PreferencesController],
