@@ -59,7 +59,7 @@ def in_process(path: Path, model_dir: Path) -> float:
     started = time.perf_counter()
     model = SentimentModel(model_dir, threads=1)
     texts = [r["text"] for r in csv.DictReader(path.open(encoding="utf-8", newline=""))]
-    judge(model, LanguageGate(("en",)), texts, batch_size=64, blank="null")
+    judge(model, LanguageGate(("en",)), texts, batch_size=64)
     return len(texts) / (time.perf_counter() - started)
 
 

@@ -52,6 +52,7 @@ from sentiedge_core.errors import SentiedgeError
 from sentiedge_core.signing import SIGNATURE
 from sentiedge_core.stages import read_head
 
+PROBE_TOLERANCE = 0.01  # the share of the probe set a candidate may label worse than its base
 log = logging.getLogger("control_plane.adaptation")
 
 MAX_ROUNDS = 100
@@ -364,8 +365,13 @@ class Adaptations:
             (bundle / MANIFEST).write_bytes(encode_manifest(manifest))
             correct = self.probe.correct(bundle)
             probe = f"{correct}/{len(self.probe)} of the probe set ({self.probe.path}) against the base's {base_correct}"
-            if correct < base_correct:
-                raise FailedPrecondition(f"it labels {probe}: worse than its base on texts no edge sees")
+            # A drop of up to 1% of the probe (2 of 204 texts) is within what an honest round that
+            # moves the head towards the edges' domain does on texts of other domains; the attack
+            # this guards against (the rogue-edge suite) costs several points.
+            allowed = math.ceil(PROBE_TOLERANCE * len(self.probe))
+            if correct < base_correct - allowed:
+                raise FailedPrecondition(f"it labels {probe}: worse than its base on texts no edge sees (by more "
+                                         f"than {allowed})")
             manifest.metrics = {**manifest.metrics, "probe": {"path": self.probe.path, "n": len(self.probe),
                                                               "correct": correct, "base_correct": base_correct}}
             (bundle / MANIFEST).write_bytes(encode_manifest(manifest))  # the manifest is not in its own digests

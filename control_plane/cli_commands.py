@@ -90,8 +90,6 @@ async def _chunks(path: Path):
     from protos.sentiedge.v1 import operator_pb2
     from sentiedge_core.bundle import pack
 
-    if not (path / "manifest.json").is_file():
-        raise SystemExit(f"control-plane: {path} is not a bundle directory (no manifest.json)")
     with tempfile.TemporaryDirectory() as tmp:
         tar = Path(tmp) / "bundle.tar"
         pack(path, tar)
@@ -100,6 +98,17 @@ async def _chunks(path: Path):
             while block := fh.read(CHUNK):
                 bar.update(len(block))
                 yield operator_pb2.PushChunk(data=block)
+
+
+async def _push(args, rpc: Rpc):
+    # Checked before the upload starts: an error raised inside the stream grpc reads would
+    # surface as a bare CancelledError, not as this line.
+    if not args.path.is_dir():
+        raise SystemExit(f"control-plane: {args.path} is not a directory (give a bundle directory, e.g. "
+                         f"models/sentiment-cascade)")
+    if not (args.path / "manifest.json").is_file():
+        raise SystemExit(f"control-plane: {args.path} is not a bundle directory (no manifest.json)")
+    return await rpc.models.Push(_chunks(args.path), metadata=rpc.metadata)
 
 
 async def retrying(call, attempts: int = 6):
@@ -292,8 +301,7 @@ TENANT = a("--tenant", default="", help="the user's tenant (the same id in two t
 
 COMMANDS: dict[str, Command] = {
     "models push": Command(
-        "upload a bundle directory (verified before it is accepted)", _args(a("path", type=Path)),
-        lambda args, rpc: rpc.models.Push(_chunks(args.path), metadata=rpc.metadata),
+        "upload a bundle directory (verified before it is accepted)", _args(a("path", type=Path)), _push,
         lambda args, d: (f"{ref(d['model'])}  manifest {d['model']['manifest_sha256'][:12]}  "
                          f"{int(d['bundle_size']):,} bytes{'  (already present)' if d['already_present'] else ''}")),
     "models list": Command(

@@ -12,6 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from control_plane.errors import CpError
 from control_plane import admin_servicers
 from control_plane.config import CpSettings
 from control_plane.state import ControlPlane
@@ -33,7 +34,10 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
                                       ("grpc.max_send_message_length", limit),
                                       ("grpc.keepalive_time_ms", 20_000),
                                       ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-                                      ("grpc.keepalive_permit_without_calls", 1)])
+                                      ("grpc.keepalive_permit_without_calls", 1),
+                                      # A second control plane on a taken port fails to start rather
+                                      # than silently sharing it (gRPC sets SO_REUSEPORT by default).
+                                      ("grpc.so_reuseport", 0)])
     sync_pb2_grpc.add_EdgeSyncServicer_to_server(EdgeSyncServicer(cp), server)
     admin_servicers.add_all(server, cp)
     health_servicer = health.aio.HealthServicer()
@@ -43,9 +47,14 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
         credentials = grpc.ssl_server_credentials(
             [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
             root_certificates=Path(settings.tls_client_ca).read_bytes(), require_client_auth=True)
-        server.add_secure_port(settings.address, credentials)  # and no plain port at all
-    else:
-        server.add_insecure_port(settings.address)
+    try:
+        if settings.tls:
+            server.add_secure_port(settings.address, credentials)  # and no plain port at all
+        else:
+            server.add_insecure_port(settings.address)
+    except RuntimeError:
+        raise CpError(f"cannot listen on {settings.address}: the port is in use or the host is not this machine's "
+                      f"(CP_HOST / CP_PORT, --host / --port)") from None
     return server, health_servicer
 
 

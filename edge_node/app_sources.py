@@ -52,8 +52,7 @@ def initial(store: "EdgeStore", *, apps_file: str, standalone: bool, data_dir: P
         raw = store.value("apps")
         return _decode_set.decode(raw) if raw else AppSet()
     path = development_app(data_dir, origins)
-    log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, token signing key pair and a "
-                "server key with every scope; mint a user token with: edge-node token USER --apps-file %s)", path, path)
+    log.debug("no EDGE_APPS_FILE: serving the development app in %s", path)  # said once, by preflight
     return from_file(path)
 
 

@@ -173,7 +173,9 @@ def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> Non
                      max_connections=max_connections if not admin else min(max_connections, 256),
                      on_refused=refused).protocol()
 
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+    # log_config=None: uvicorn's loggers go through the root logger and its one format
+    # (configure_logging), not a second format of their own.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
                             access_log=settings.access_log, lifespan="on", timeout_graceful_shutdown=10,
                             http=guard(), timeout_keep_alive=settings.keep_alive_timeout_s,
                             backlog=backlog, **proxy_options(settings))
@@ -186,7 +188,8 @@ def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> Non
         return
     # Its own listener with its own connection cap: a flood on the public port leaves it answering.
     admin = AdminServer(uvicorn.Config(create_admin_app(app), host=settings.admin_host, port=settings.admin_port,
-                                       log_level=settings.log_level, access_log=False, lifespan="off",
+                                       log_level=settings.log_level, log_config=None, access_log=False,
+                                       lifespan="off",
                                        http=guard(admin=True), timeout_keep_alive=settings.keep_alive_timeout_s,
                                        backlog=backlog, **proxy_options(settings)))
 
@@ -203,16 +206,23 @@ def run_servers(app, settings: EdgeSettings, sockets: list | None = None) -> Non
 
 def _read_rows(path: Path, column: str) -> tuple[list[str], list[dict[str, str]]]:
     csv.field_size_limit(1 << 30)
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if column not in (reader.fieldnames or []):
-            raise EdgeError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
-                            field="--column")
-        rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
-        return list(reader.fieldnames or []), rows
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if column not in (reader.fieldnames or []):
+                raise EdgeError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])})",
+                                field="--column")
+            rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
+            return list(reader.fieldnames or []), rows
+    except UnicodeDecodeError as exc:
+        raise EdgeError(f"{path} is not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}): save it as "
+                        f"UTF-8 and run again", field="--file") from None
+    except OSError as exc:
+        raise EdgeError(f"cannot read {path}: {exc.strerror}", field="--file") from None
 
 
 RESULT_FIELDS = ["label", "score", "confidence", "stage", "model", "version", "language"]
+EMPTY = "empty_text"  # as the API answers a blank text: no result, this error
 
 
 def _passed_through(columns: list[str], column: str) -> dict[str, str]:
@@ -255,17 +265,22 @@ def score(args: argparse.Namespace) -> int:
     try:
         if fmt == "jsonl":
             for row, r in zip(inputs, results):
-                out.write(msgspec.json.encode({**row, **msgspec.structs.asdict(r)}).decode() + "\n")
+                found = msgspec.structs.asdict(r) if r is not None else {**dict.fromkeys(RESULT_FIELDS), "error": EMPTY}
+                out.write(msgspec.json.encode({**row, **found}).decode() + "\n")
         elif fmt == "csv":
             writer = csv.writer(out)
-            writer.writerow([*names.values(), *RESULT_FIELDS])
+            writer.writerow([*names.values(), *RESULT_FIELDS, "error"])
             for row, r in zip(inputs, results):
-                writer.writerow([*row.values(), *(getattr(r, f) for f in RESULT_FIELDS)])
+                found = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
+                writer.writerow([*row.values(), *found, "" if r is not None else EMPTY])
         else:
-            width = max([9, *(len(r.label) for r in results)])
+            width = max([9, *(len(r.label) for r in results if r is not None)])
             out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
             for text, r in zip(texts, results):
                 snippet = text if len(text) <= 60 else text[:57] + "..."
+                if r is None:
+                    out.write(f"{'-':<{width}} {'-':>7} {'-':>5}  {'-':<11} (empty: not scored)\n")
+                    continue
                 out.write(f"{r.label:<{width}} {r.score:>+7.3f} {r.confidence:>5.2f}  {r.stage:<11} {snippet}\n")
     finally:
         if args.out:

@@ -23,7 +23,7 @@ from edge_node.disk import DiskReserve
 from edge_node.fleet import FleetUseCases
 from edge_node.identity import Identities
 from edge_node.user_data import UserDataUseCases
-from edge_node.errors import ConfigError, InvalidInput, LimitExceeded, NotReady
+from edge_node.errors import BundleError, ConfigError, InvalidInput, LimitExceeded, NotReady
 from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.fleet_state import FleetState
@@ -75,10 +75,52 @@ def preflight(settings: EdgeSettings) -> None:
         pseudonym_key(store, settings)
     finally:
         store.close()
+    check_bundle(settings)
+    check_ports(settings)
     if settings.apps_file:
         app_sources.from_file(Path(settings.apps_file))
     elif not settings.control_plane:  # written once here, so the workers of one node share one
-        app_sources.development_app(settings.data_path, development_origins(settings))
+        path = app_sources.development_app(settings.data_path, development_origins(settings))
+        log.warning("no EDGE_APPS_FILE: serving the development app in %s (client key, token signing key pair and "
+                    "a server key with every scope; mint a user token with: edge-node token USER --apps-file %s)",
+                    path, path)
+
+
+def check_ports(settings: EdgeSettings) -> None:
+    """The ports are free, said before the model loads and workers start (a worker that
+    fails to bind says only [Errno 98], with no address)."""
+    import socket
+
+    listeners = [(settings.host, settings.port, "EDGE_HOST / EDGE_PORT")]
+    if settings.admin_port:
+        listeners.append((settings.admin_host, settings.admin_port, "EDGE_ADMIN_HOST / EDGE_ADMIN_PORT"))
+    for host, port, names in listeners:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} ({names})") from None
+
+
+def check_bundle(settings: EdgeSettings) -> None:
+    """The bundle the node would serve first is one, whole, and (with EDGE_TRUSTED_KEYS) signed
+    by a trusted key: said in one line here rather than by a worker's start-up traceback."""
+    from sentiedge_core import bundle
+
+    assigned = ModelUpdates(settings.data_path / "models", settings.inference_threads).current() \
+        if settings.control_plane else None
+    path = Path(assigned or settings.model_path)
+    if not (path / "manifest.json").is_file():
+        raise ConfigError(f"{path} is not a model bundle (no manifest.json): check --model-dir / EDGE_MODEL_DIR")
+    bundle.verify(path)
+    if settings.trusted_keys:
+        try:
+            signing.verify(path, signing.trusted_keys(settings.trusted_keys))
+        except BundleError as exc:
+            raise BundleError(f"{path}: {exc.message} (EDGE_TRUSTED_KEYS; sign it with control-plane models sign)") \
+                from None
 
 
 def development_origins(settings: EdgeSettings) -> list[str]:
@@ -352,9 +394,12 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def apply_segments(self, segments) -> None:
         """The learned segments the control plane published (centroids and labels)."""
         self._publish("segments", segments)
+        before = self.segments.version
         if self.segments.apply(segments):
-            log.info("learned segments v%d: %s", segments.version,
-                     ", ".join(f"{g.id} {g.label}" for g in segments.segments) or f"seeding (k={segments.k})")
+            # Said once per published version (a set still seeding is re-sent often: debug only).
+            level = logging.INFO if segments.segments and segments.version != before else logging.DEBUG
+            log.log(level, "learned segments v%d: %s", segments.version,
+                    ", ".join(f"{g.id} {g.label}" for g in segments.segments) or f"seeding (k={segments.k})")
         self.metrics.segments_version.set(self.segments.version)
 
     def model_outputs(self) -> dict:

@@ -28,6 +28,7 @@ class Reason(msgspec.Struct, kw_only=True):
     item_id: str
     reason: str
     at: float
+    category: str = ""
 
 
 class Purpose(msgspec.Struct, kw_only=True):
@@ -84,6 +85,7 @@ def view_of(store: EdgeStore, subject: str, now: float, tuning: profiles.Tuning,
         mean, texts, _ = profiles.windowed_sentiment(profile, now, tuning)
         mood = mood_of(mean, texts)
     shown = store.shown(subject) if consent.allows("personalization") else None
-    reasons = [Reason(item_id=i.item_id, reason=i.reason, at=i.at) for i in shown.items] if shown else []
+    reasons = [Reason(item_id=i.item_id, reason=i.reason, at=i.at, category=i.category)
+               for i in shown.items] if shown else []
     return PreferenceView(purposes=purposes, profiled=profile is not None, interests=interests, mood=mood,
                           reasons=reasons, policy_version=(latest.policy_version or None) if latest else None)

@@ -70,6 +70,7 @@ class ShownItem(Stored, kw_only=True):
     item_id: str
     reason: str
     at: float
+    category: str = ""  # what the preference page names (an item id means nothing to a person)
 
 
 class Shown(Stored, kw_only=True):

@@ -2,8 +2,8 @@
 (``EDGE_LANGUAGES``), then the cascade, in chunks of ``batch_size`` in the texts' order.
 
 ``edge-node score`` and ``edge-node batch`` (on every Dask worker) both call :func:`judge`,
-so a backfill labels a text exactly as the CLI does. ``blank="null"`` answers a blank text
-the way ``POST /v1/sentiment`` does: no result (``None``), the caller reports ``empty_text``.
+so a backfill labels a text exactly as the CLI does. A blank text is answered the way
+``POST /v1/sentiment`` answers it: no result (``None``), the caller reports ``empty_text``.
 """
 
 from __future__ import annotations
@@ -15,16 +15,13 @@ from sentiedge_core.inference import Sentiment
 EMPTY_TEXT = "empty_text"
 
 
-def judge(model, gate, texts: list[str], *, batch_size: int = 64, blank: str = "score",
+def judge(model, gate, texts: list[str], *, batch_size: int = 64,
           progress: Callable[[int], None] | None = None) -> list[Sentiment | None]:
-    """One answer per text, in order. ``blank``: ``"score"`` (``edge-node score``: a blank
-    text is scored like any other) or ``"null"`` (the API's rule: ``None``, not scored)."""
-    if blank not in ("score", "null"):
-        raise ValueError(f"blank must be 'score' or 'null', not {blank!r}")
+    """One answer per text, in order; ``None`` for a blank text (not scored)."""
     results: list[Sentiment | None] = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
-        skipped = [blank == "null" and not t.strip() for t in chunk]
+        skipped = [not t.strip() for t in chunk]
         foreign = [None if s else gate.answer(t, model) for t, s in zip(chunk, skipped)]
         wanted = [t for t, f, s in zip(chunk, foreign, skipped) if f is None and not s]
         judged = iter(model.score(wanted, batch_size=batch_size) if wanted else [])

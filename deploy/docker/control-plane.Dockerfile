@@ -3,6 +3,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY sentiedge_core sentiedge_core
 COPY edge_node edge_node
 COPY control_plane control_plane
 COPY protos protos

@@ -141,7 +141,7 @@ def score_frame(frame, model, gate, options: Options):
     import pandas as pd
 
     texts = list(frame[options.text_column])
-    results = judge(model, gate, texts, batch_size=options.batch_size, blank="null")
+    results = judge(model, gate, texts, batch_size=options.batch_size)
     seconds = (aggregate.epoch_seconds(frame[options.time_column]) if options.time_column
                else aggregate.epoch_seconds([None] * len(frame)))
     cohorts = aggregate.cohort_keys(frame, seconds, cohort=options.cohort_column, region=options.region_column,

@@ -255,7 +255,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
             app.state.node = None
             await node.close()
 
-    public_ops = [healthz, readyz] + ([] if settings.admin_port else [metrics])
+    public_ops = [] if settings.admin_port else [healthz, readyz, metrics]  # with an admin port, only there
     return Litestar(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController,
                          PreferencesController],
@@ -267,6 +267,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
                                      components=Components(security_schemes=SECURITY_SCHEMES), create_examples=False,
                                      security=[{"clientKey": []}]),
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # the process's one logging format (edge_node.cli.configure_logging)
     )
 
 
@@ -275,4 +276,4 @@ def create_admin_app(public: Litestar) -> Litestar:
     (EDGE_ADMIN_HOST/EDGE_ADMIN_PORT), so /metrics need not face the internet."""
     return Litestar(route_handlers=[healthz, readyz, metrics], state=public.state,
                     exception_handlers=ERROR_HANDLERS,
-                    openapi_config=None)
+                    openapi_config=None, logging_config=None)

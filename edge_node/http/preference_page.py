@@ -56,6 +56,9 @@ class Page(msgspec.Struct, kw_only=True):
     lang: str
     embed: bool
     policy: str = ""
+    app_name: str = ""  # whose choices these are, and where its privacy policy is read
+    policy_url: str = ""
+    policy_version: str = ""
 
 
 @cache
@@ -136,15 +139,22 @@ def render(view: PreferenceView, page: Page, nonce: str, *, notice: str = "", co
            error: str = "") -> str:
     s = catalogs()[page.lang]
     e = escape
-    parts = [f'<h1>{e(s["title"])}</h1><p>{e(s["intro"])}</p>']
+    parts = [f'<h1>{e(s["title"])}</h1>']
+    if page.app_name:
+        parts.append(f'<p class="app">{e(_t(s, "app_line", app=page.app_name))}</p>')
+    parts.append(f'<p>{e(s["intro"])}</p>')
+    if page.policy_url:
+        version = f" ({e(page.policy_version)})" if page.policy_version else ""
+        parts.append(f'<p><a href="{e(page.policy_url)}" rel="noopener noreferrer" target="_blank">'
+                     f'{e(s["policy_link"])}</a>{version}</p>')
     if notice:
         parts.append(f'<p role="status" class="notice">{e(notice)}</p>')
     rows = []
     for purpose in view.purposes:
         since = ""
-        if purpose.granted and purpose.at:
+        if purpose.at:
             date = dt.datetime.fromtimestamp(purpose.at, dt.UTC).date().isoformat()
-            since = " " + e(_t(s, "granted_since", date=date))
+            since = " " + e(_t(s, "granted_since" if purpose.granted else "withdrawn_since", date=date))
         rows.append(f'<div class="purpose"><input type="checkbox" id="p-{purpose.name}" '
                     f'name="purpose.{purpose.name}" value="on"{" checked" if purpose.granted else ""} '
                     f'aria-describedby="d-{purpose.name}"><label for="p-{purpose.name}">'
@@ -166,7 +176,8 @@ def render(view: PreferenceView, page: Page, nonce: str, *, notice: str = "", co
 
     parts.append(f'<section aria-labelledby="h-reasons"><h2 id="h-reasons">{e(s["reasons_title"])}</h2>')
     if view.reasons:
-        items = "".join(f'<li>{e(_t(s, "reason_item", item=r.item_id, reason=r.reason))}</li>' for r in view.reasons)
+        items = "".join(f'<li>{e(_t(s, "reason_item", item=r.category or r.item_id, reason=r.reason))}</li>'
+                        for r in view.reasons)
         parts.append(f'<ul>{items}</ul>')
     else:
         parts.append(f'<p>{e(s["reasons_none"])}</p>')

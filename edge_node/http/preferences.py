@@ -77,9 +77,11 @@ def _page(request: Request, token: str | None, lang: str | None, embed: str | No
     if problem:  # refused, not cut: a saved choice records the policy exactly as the app named it
         raise InvalidInput(problem.replace("policy_version", "policy", 1), field="policy")
     client_key = request.headers.get("x-client-key") or request.query_params.get("client_key") or ""
+    app = caller_of(request).app  # the gate admitted the client key before any handler runs
     return preference_page.Page(client_key=client_key, token=token or "", embed=embed in ("1", "true"),
                                 lang=preference_page.negotiate(lang, request.headers.get("accept-language")),
-                                policy=policy or "")
+                                policy=policy or "", app_name=app.name, policy_url=app.policy_url,
+                                policy_version=app.policy_version)
 
 
 class PreferencesController(Controller):

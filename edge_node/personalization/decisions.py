@@ -217,13 +217,16 @@ class Personalizer:
         return chosen.decision, items
 
     def _remember_shown(self, subject: str, items: list[ranking.RankedItem], now: float) -> None:
-        """Keep the reasons of what the user was shown (written only when they change)."""
-        fresh = [(item.id, item.reason) for item in items]
+        """Keep the reasons of what the user was shown because of their own activity (written
+        only when they change): an item their profile pushed down was not shown *for* them."""
+        fresh = [(item.id, item.reason, item.category) for item in items
+                 if item.signals.personal > 0 and not item.exploration]
         old = self.store.shown(subject)
-        if old is not None and [(i.item_id, i.reason) for i in old.items] == fresh:
+        if old is not None and [(i.item_id, i.reason, i.category) for i in old.items] == fresh:
             return
         try:
-            self.store.put_shown(subject, Shown(items=[ShownItem(item_id=i, reason=r, at=now) for i, r in fresh]))
+            self.store.put_shown(subject, Shown(items=[ShownItem(item_id=i, reason=r, at=now, category=c)
+                                                       for i, r, c in fresh]))
         except StorageFull:
             pass  # explanation only: a ranking is answered on a full disk too
 

@@ -124,7 +124,7 @@ def spawn(tmp_path, request):
     cp_apps: dict[str, DevApp] = {}
 
     def start(*args: str, health_path: str = "/readyz", env: dict[str, str] | None = None,
-              syncs: bool = True) -> tuple[Process, str]:
+              syncs: bool = True, health_url: str = "") -> tuple[Process, str]:
         """``syncs=False``: an edge the control plane will refuse; its app set is not waited for."""
         port = free_port()
         if args[0] == "control-plane":
@@ -138,7 +138,7 @@ def spawn(tmp_path, request):
             # `EDGE_WORKERS=2 pytest tests/e2e` runs the whole suite against multi-process nodes.
             full_env = {"EDGE_WORKERS": "1"} | os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1",
                                                               "EDGE_DATA_DIR": str(tmp_path / f"data-{port}")} | (env or {})
-            health = base + health_path
+            health = health_url or base + health_path
         exe = str(Path(sys.executable).parent / args[0])
         proc = Process([exe, *args[1:]], full_env, tmp_path / f"{args[0]}-{port}.log", health)
         started.append(proc)

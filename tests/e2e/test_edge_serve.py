@@ -51,8 +51,9 @@ def test_metrics_and_health_can_listen_apart_from_the_public_api(spawn, bundle_d
     from tests.e2e.conftest import free_port
 
     admin_port = free_port()
-    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), "--admin-port", str(admin_port))
     admin = f"http://127.0.0.1:{admin_port}"
+    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), "--admin-port", str(admin_port),
+                       health_url=admin + "/readyz")
     assert post(base, "/v1/sentiment", {"texts": ["Great."]})[0] == 200
     import urllib.error
     import urllib.request
@@ -62,9 +63,10 @@ def test_metrics_and_health_can_listen_apart_from_the_public_api(spawn, bundle_d
     assert 'route="/v1/sentiment"' in text and "sentiedge_model_info" in text
     with urllib.request.urlopen(admin + "/readyz") as r:
         assert r.status == 200
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(base + "/metrics")
-    assert err.value.code == 404
+    for path in ("/metrics", "/healthz", "/readyz"):  # the public port serves the API only
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + path)
+        assert err.value.code == 404, path
     assert proc.terminate() == 0
 
 

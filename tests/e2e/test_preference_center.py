@@ -69,7 +69,8 @@ def edge(spawn, bundle_dir, tmp_path):
     """A standalone edge whose app lists one shop origin (which may frame the page)."""
     shop_port = free_port()
     dev_file = tmp_path / "apps.json"
-    app = {"name": "dev", "app_id": "app_dev", "origins": [f"http://127.0.0.1:{shop_port}"],
+    app = {"name": "glow-shop", "app_id": "app_dev", "origins": [f"http://127.0.0.1:{shop_port}"],
+           "policy_version": "2026-12", "policy_url": "https://glow.example/privacy",
                "client_keys": ["ck_browser_test_key"],
                "signing_keys": [{"kid": "k1", "alg": "HS256", "secret": "s" * 32}],
                "server_keys": [{"name": "backend", "key": "sk_browser_test_backend",
@@ -122,7 +123,13 @@ def test_a_user_sees_what_was_inferred_changes_consent_and_deletes_everything(ed
     assert page.get_by_text("You seem interested in Beauty/Skincare").is_visible() \
         or page.get_by_text("You seem very interested in Beauty/Skincare").is_visible()
     assert page.get_by_text("Mostly positive in what you wrote recently.").is_visible()
-    assert page.get_by_text("serum-2: because you").is_visible()  # why an item was shown
+    assert page.get_by_text("For glow-shop.").is_visible()  # whose choices, and their policy
+    assert page.get_by_role("link", name="Read the privacy policy").get_attribute("href") \
+        == "https://glow.example/privacy"
+    # Why an item was shown, in words a person reads (its category, not its id); the Garden item
+    # the profile pushed down was not shown *because of* the user, so it is not listed.
+    assert page.get_by_text("An item in Beauty/Skincare: because you").is_visible()
+    assert page.get_by_text("Garden").count() == 0 and page.get_by_text("serum-2").count() == 0
     assert page.locator("script").count() == 0
     page.screenshot(path=str(ARTIFACTS / "1-opened.png"), full_page=True)
 
@@ -134,7 +141,9 @@ def test_a_user_sees_what_was_inferred_changes_consent_and_deletes_everything(ed
     assert page.get_by_text("Nothing: personalization is off, so no profile is kept.").is_visible()
     purposes = consent(base, dev, "ann")
     assert not purposes["personalization"]["granted"] and purposes["cohort_analytics"]["granted"]
-    assert purposes["sentiment"]["granted"] and purposes["personalization"]["policy_version"] == "2026-11"
+    # Recorded under the app's registered policy, which the page showed.
+    assert purposes["sentiment"]["granted"] and purposes["personalization"]["policy_version"] == "2026-12"
+    assert page.get_by_text("Off since ").count() == 1  # the purpose turned off says since when
     assert call(base, "GET", "/v1/users/ann/vector", headers=dev.user("ann"))[0] == 404
     page.screenshot(path=str(ARTIFACTS / "2-personalization-off.png"), full_page=True)
 

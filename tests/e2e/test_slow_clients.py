@@ -77,9 +77,9 @@ def test_a_slowloris_flood_is_cut_off_and_the_admin_port_keeps_answering(edge):
     assert b"EDGE_HEADER_TIMEOUT_S" in next(a for a in answers if a.startswith(b"HTTP/1.1 408"))
     # Afterwards the public port serves again, and the flood was counted and logged in a few lines.
     deadline = time.monotonic() + 30
-    while call(f"http://127.0.0.1:{port}", "GET", "/readyz")[0] != 200 and time.monotonic() < deadline:
+    while call(f"http://127.0.0.1:{port}", "GET", "/v1/personalize")[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert call(f"http://127.0.0.1:{port}", "GET", "/readyz")[0] == 200
+    assert call(f"http://127.0.0.1:{port}", "GET", "/v1/personalize")[0] == 200
     assert metric(admin, 'sentiedge_slow_clients_total{what="headers"}') >= 16
     assert metric(admin, 'sentiedge_slow_clients_total{what="connections"}') >= 1
     text = log.read_text()

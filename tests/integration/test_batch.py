@@ -88,8 +88,8 @@ def test_two_workers_score_as_edge_node_score_does(client, bundle_dir, tmp_path)
     for row, want in zip(got.to_dict("records"), expected):
         assert row["id"] == want["id"] and row["text"] == want["text"] and row["input_label"] == want["input_label"]
         assert row["created_at"] == want["created_at"] and row["user_id"] == want["user_id"]
-        if not want["text"].strip():  # the API's rule: no result, empty_text (edge-node score scores it)
-            assert pd.isna(row["label"]) and row["error"] == "empty_text"
+        if not want["text"].strip():  # the API's rule, in both: no result, empty_text
+            assert pd.isna(row["label"]) and row["error"] == want["error"] == "empty_text"
             continue
         for field in ("label", "score", "confidence", "stage", "model", "version"):
             assert row[field] == want[field], (field, row["text"])

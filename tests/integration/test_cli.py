@@ -156,3 +156,83 @@ def test_a_refused_connection_names_the_target_setting():
                        timeout=60)
     assert r.returncode == 1 and "UNAVAILABLE" in r.stderr
     assert "--target" in r.stderr and "CP_TARGET" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_edge_node_score_leaves_blank_texts_unscored_as_the_api_does(bundle_dir, tmp_path):
+    src = tmp_path / "mixed.csv"
+    src.write_text('text\nloved it\n"   "\nhated it\n')
+    out = tmp_path / "out.jsonl"
+    r = run("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(src), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(row["label"], row.get("error")) for row in rows] == [("positive", None), (None, "empty_text"),
+                                                                  ("negative", None)]
+    table = run("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "", "fine")
+    assert table.returncode == 0 and "(empty: not scored)" in table.stdout
+
+
+def test_command_line_mistakes_get_one_line(bundle_dir, tmp_path):
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("text\ncafé awful\n".encode("latin-1"))
+    cases = [
+        (("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(latin)), "not UTF-8"),
+        (("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(tmp_path / "none.csv")),
+         "cannot read"),
+        (("-m", "control_plane", "models", "push", str(tmp_path / "nowhere")), "is not a directory"),
+        (("-m", "control_plane", "models", "push", str(tmp_path)), "not a bundle directory"),
+        (("-m", "edge_node", "serve", "--model-dir", str(tmp_path / "typo"), "--data-dir", str(tmp_path / "e1")),
+         "is not a model bundle"),
+        (("-m", "edge_node", "serve", "--data-dir", str(tmp_path / "e2"), "--model-dir", str(bundle_dir),
+          "--trusted-keys", "PRiY49RU/uGM35bibZwwHqMMJMJ34RiaD7LWW4USngI="), "not signed"),
+    ]
+    for args, words in cases:
+        r = run(*args)
+        assert r.returncode != 0 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+
+
+def test_a_busy_port_stops_either_service_in_one_line(bundle_dir, tmp_path):
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for workers in ("1", "2"):
+            r = run("-m", "edge_node", "serve", "--port", port, "--workers", workers, "--model-dir", str(bundle_dir),
+                    "--data-dir", str(tmp_path / f"edge-{workers}"))
+            assert r.returncode == 2 and f"127.0.0.1:{port}" in r.stderr.splitlines()[-1], r.stderr
+        r = run("-m", "control_plane", "serve", "--port", port, env={**os.environ, "CP_DATA_DIR": str(tmp_path / "cp")})
+        assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr.splitlines()[-1], r.stderr
+
+
+def test_operator_cli_takes_global_flags_anywhere_and_prints_integers_as_numbers(tmp_path):
+    import os
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CP_DATA_DIR": str(tmp_path / "cp"), "CP_ADMIN_TOKENS": "ops:cli-token-123"}
+    server = subprocess.Popen([sys.executable, "-m", "control_plane", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        def cli(*args):
+            return run("-m", "control_plane", *args, "--target", f"127.0.0.1:{port}", "--token", "cli-token-123",
+                       env=env)
+
+        deadline = time.monotonic() + 60
+        while (listed := cli("apps", "list", "--json")).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [a["name"] for a in json.loads(listed.stdout)["apps"]] == ["dev"], listed.stderr
+        configured = cli("apps", "configure", "dev", "--origin", "http://localhost:9000", "--policy-version", "2026-12")
+        assert configured.returncode == 0 and "http://localhost:9000" in configured.stdout, configured.stderr
+        app = json.loads(cli("apps", "list", "--json").stdout)["apps"][0]
+        assert app["origins"] == ["http://localhost:9000"] and app["policy_version"] == "2026-12"
+        deleted = json.loads(cli("privacy", "delete", "ann", "--wait", "10", "--json").stdout)
+        assert deleted["state"] == "completed" and isinstance(deleted["seq"], int)  # no node to wait for
+        assert json.loads(cli("nodes", "--json").stdout).get("nodes", []) == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

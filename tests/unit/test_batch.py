@@ -154,12 +154,12 @@ class _Gate:
                          version="1", language="fr") if text.startswith("fr:") else None
 
 
-def test_judge_answers_blanks_as_the_api_does_and_keeps_the_cli_rule():
+def test_judge_answers_blanks_as_the_api_does():
     model = _Model()
-    got = judge(model, _Gate(), ["good", "  ", "fr: bonjour", "great"], batch_size=3, blank="null")
+    got = judge(model, _Gate(), ["good", "  ", "fr: bonjour", "great"], batch_size=3)
     assert [r.label if r else None for r in got] == ["positive", None, "unsupported_language", "positive"]
     assert model.calls == [["good"], ["great"]]
-    assert judge(_Model(), _Gate(), ["  "], blank="score")[0].label == "positive"  # edge-node score's rule
+    assert judge(_Model(), _Gate(), ["  ", ""]) == [None, None]
 
 
 def _daily_file(tmp_path, rows):
