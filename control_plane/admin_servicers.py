@@ -323,7 +323,7 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
     def Segments(self, request, context, who):  # noqa: N802
         return convert.segments.set_to_proto(self.cp.segments.current())
 
-    @operator_call(audit=lambda request, reply: f"tenant {request.tenant}: {reply.rows} daily rows, {reply.days} days, "
+    @operator_call(audit=lambda request, reply: f"tenant {reply.tenant}: {reply.rows} daily rows, {reply.days} days, "
                    f"{reply.cohorts} cohorts from {request.source or '-'}")
     def Import(self, request, context, who):  # noqa: N802
         rows = [DailyRow(day=r.day, cohort=r.cohort, category=r.category, users=r.users, texts=r.texts,

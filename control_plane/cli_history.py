@@ -13,7 +13,8 @@ def add_parsers(cohorts) -> None:
     imp = actions.add_parser("import", help="import a backfill's daily aggregates (edge-node batch's daily.parquet) "
                              "as one tenant's priors for cold start")
     imp.add_argument("file", type=Path, help="the daily aggregates Parquet file (at most 64 MiB, 500,000 rows)")
-    imp.add_argument("--tenant", required=True, help="the tenant whose edges get these priors")
+    imp.add_argument("--tenant", default="", help="the tenant whose users get these priors (may be left out while "
+                     "the control plane has one tenant; control-plane apps list shows them)")
 
 
 def handles(args) -> bool:
@@ -60,6 +61,7 @@ async def call(args, channel, metadata):
             tenant=args.tenant, source=args.file.name,
             rows=[pb.DailyAggregate(**{f: getattr(r, f) for f in daily.DailyRow.__struct_fields__}) for r in part]),
             metadata=metadata)
+        total.tenant = reply.tenant
         total.rows += reply.rows
         total.aggregates += reply.aggregates
         days.update(r.day for r in part)
@@ -69,6 +71,6 @@ async def call(args, channel, metadata):
 
 
 def table(args, d: dict) -> str:
-    return (f"imported {d['rows']} daily rows of {args.file} for tenant {args.tenant}: {d['days']} days, "
+    return (f"imported {d['rows']} daily rows of {args.file} for tenant {d['tenant']}: {d['days']} days, "
             f"{d['cohorts']} cohorts ({d['aggregates']} day x cohort aggregates); edges get them as priors for "
             "cohorts the live merge has none for")

@@ -195,8 +195,10 @@ class OperatorService:
         return self.node(node_id)
 
     def import_history(self, tenant: str, rows: list[DailyRow], *, source: str) -> dict:
-        """A backfill's daily aggregates for one tenant: stored, then streamed as priors."""
-        done = self.cp.history.import_rows(tenant, rows, source=source, at=self.cp.now())
+        """A backfill's daily aggregates for one tenant (a known one; may be left out while there
+        is only one): stored, then streamed as priors."""
+        tenant = self.cp.apps.tenant_of_request(tenant)
+        done = {**self.cp.history.import_rows(tenant, rows, source=source, at=self.cp.now()), "tenant": tenant}
         self.cp.cohorts.changed()
         self.cp.wake_all()  # the priors every edge gets change
         return done

@@ -39,13 +39,18 @@ def test_imported_history_becomes_a_fresh_edge_s_cold_start_prior(spawn, bundle_
     daily = tmp_path / "out" / "daily.parquet"
 
     _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3"))
-    done = operator(cp, "cohorts", "import", str(daily), "--tenant", "shop")
-    assert (done["days"], done["cohorts"]) == (3, 2)  # eu/tv/night and all, three days each
+    app = operator(cp, "apps", "list")["apps"][0]
+    tenant = app["tenant"] or app["name"]  # an app is its own tenant by default
+    done = operator(cp, "cohorts", "import", str(daily), "--tenant", tenant)
+    assert (done["days"], done["cohorts"], done["tenant"]) == (3, 2, tenant)  # eu/tv/night and all, 3 days each
     assert done["aggregates"] == 6
 
-    assert operator(cp, "cohorts", "import", str(daily), "--tenant", "shop") == done  # again: replaced, not added
+    assert operator(cp, "cohorts", "import", str(daily)) == done  # again (one tenant: named by default): replaced
+    unknown = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(daily), "--tenant", "nobody"],
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "no tenant 'nobody'" in unknown.stderr
     audit = subprocess.run([CLI, *operator_args(cp), "--json", "audit"], capture_output=True, text=True, timeout=60)
-    assert "tenant shop: 18 daily rows, 3 days, 2 cohorts from daily.parquet" in audit.stdout
+    assert f"tenant {tenant}: 18 daily rows, 3 days, 2 cohorts from daily.parquet" in audit.stdout
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -53,7 +58,7 @@ def test_imported_history_becomes_a_fresh_edge_s_cold_start_prior(spawn, bundle_
     small = tmp_path / "small.parquet"  # a row under the control plane's minimum size is refused
     pq.write_table(pa.Table.from_pylist([{"day": "2026-03-04", "cohort": "all", "category": "*", "users": 2,
                                           "texts": 9, "negative": 1, "sentiment_mean": 0.5}]), small)
-    refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(small), "--tenant", "shop"],
+    refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(small)],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "minimum size 3" in refused.stderr
 

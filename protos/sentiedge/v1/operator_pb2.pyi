@@ -409,16 +409,18 @@ class ImportCohortsRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[DailyAggregate, _Mapping]]] = ..., source: _Optional[str] = ...) -> None: ...
 
 class ImportCohortsResponse(_message.Message):
-    __slots__ = ("rows", "days", "cohorts", "aggregates")
+    __slots__ = ("rows", "days", "cohorts", "aggregates", "tenant")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     DAYS_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
     AGGREGATES_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     rows: int
     days: int
     cohorts: int
     aggregates: int
-    def __init__(self, rows: _Optional[int] = ..., days: _Optional[int] = ..., cohorts: _Optional[int] = ..., aggregates: _Optional[int] = ...) -> None: ...
+    tenant: str
+    def __init__(self, rows: _Optional[int] = ..., days: _Optional[int] = ..., cohorts: _Optional[int] = ..., aggregates: _Optional[int] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ListSegmentsRequest(_message.Message):
     __slots__ = ()
