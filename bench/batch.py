@@ -13,8 +13,11 @@ runs, in a rotating order:
   planning, the bundle sent and loaded once per worker, scoring, Parquet by day, the daily
   aggregates; so its texts/s counts everything but the cluster's start.
 
-Ratios are of medians over the rounds, measured in the same run. Memory per worker is each
-worker process's peak resident set (``ru_maxrss``) after the rounds.
+Ratios are of medians over the rounds, measured in the same run. Texts per CPU-second (the
+worker processes' user+system time; this process's for in-process) shows the cost per core
+apart from how many cores were free: on a shared machine two workers can only scale as far as
+two cores are idle, so the load average is printed too. Memory per worker is each worker
+process's peak resident set (``ru_maxrss``) after the rounds.
 """
 
 from __future__ import annotations
@@ -51,28 +54,36 @@ def make_history(path: Path, n: int, seed: int = 11) -> None:
                         rng.choice(["eu", "us", "apac"]), rng.choice(["mobile", "desktop"]), f"u{rng.randrange(5000)}"])
 
 
-def in_process(path: Path, model_dir: Path) -> float:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def in_process(path: Path, model_dir: Path) -> tuple[float, float]:
     from edge_node.scoring import judge
     from sentiedge_core.inference import SentimentModel
     from sentiedge_core.language import LanguageGate
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     model = SentimentModel(model_dir, threads=1)
     texts = [r["text"] for r in csv.DictReader(path.open(encoding="utf-8", newline=""))]
     judge(model, LanguageGate(("en",)), texts, batch_size=64)
-    return len(texts) / (time.perf_counter() - started)
+    return len(texts) / (time.perf_counter() - started), len(texts) / (cpu_seconds() - cpu)
 
 
-def on_cluster(client, path: Path, model_dir: Path, work: Path, rows: int) -> float:
+def on_cluster(client, path: Path, model_dir: Path, work: Path, rows: int) -> tuple[float, float]:
+    """(texts/s, texts per CPU-second of the worker processes)."""
     from edge_node.batch.job import Options, run
 
     out = work / f"out-{time.time_ns()}"
+    cpu = sum(client.run(cpu_seconds).values())
     started = time.perf_counter()
     summary = run(str(path), Options(out=str(out)), model_dir=model_dir, rows_per_partition=rows, client=client,
                   progress=False, time_given=False, log=lambda _: None)
     seconds = time.perf_counter() - started
+    used = sum(client.run(cpu_seconds).values()) - cpu
     shutil.rmtree(out, ignore_errors=True)
-    return summary.rows / seconds
+    return summary.rows / seconds, summary.rows / used
 
 
 def peak_rss_mib(client) -> list[float]:
@@ -108,11 +119,17 @@ def main() -> int:
             "2 workers": lambda: on_cluster(clients[2], path, model_dir, work, args.partition_rows),
         }
         rates: dict[str, list[float]] = {name: [] for name in runs}
+        per_cpu: dict[str, list[float]] = {name: [] for name in runs}
         names = list(runs)
+        loads = [os.getloadavg()[0]]
         for r in range(args.rounds):
             for name in names[r % 3:] + names[: r % 3]:  # a rotating order: no configuration always goes first
-                rates[name].append(runs[name]())
-                print(f"round {r + 1}: {name:<11} {rates[name][-1]:8.1f} texts/s", file=sys.stderr, flush=True)
+                rate, efficiency = runs[name]()
+                rates[name].append(rate)
+                per_cpu[name].append(efficiency)
+                loads.append(os.getloadavg()[0])
+                print(f"round {r + 1}: {name:<11} {rate:8.1f} texts/s, {efficiency:6.1f} texts per CPU-second",
+                      file=sys.stderr, flush=True)
         memory = {n: peak_rss_mib(clients[n]) for n in (1, 2)}
         for c in clients.values():
             c.close()
@@ -123,9 +140,10 @@ def main() -> int:
 
     median = {name: statistics.median(v) for name, v in rates.items()}
     cores = os.cpu_count()
-    print(f"\nedge-node batch, {args.texts} texts, {args.rounds} interleaved rounds, {cores} cores, "
-          f"partitions of {args.partition_rows}, bundle {model_dir.name}")
-    print(f"{'configuration':<14} {'texts/s (each round)':<28} {'median':>8}  ratio")
+    print(f"\nedge-node batch, {args.texts} texts, {args.rounds} interleaved rounds, {cores} cores "
+          f"(1-minute load average {min(loads):.1f}-{max(loads):.1f} during the run), partitions of "
+          f"{args.partition_rows}, bundle {model_dir.name}")
+    print(f"{'configuration':<14} {'texts/s (each round)':<28} {'median':>8}  {'texts/CPU-s':>11}  ratio")
     baselines = {"1 worker": ("in-process", 0.9), "2 workers": ("1 worker", 1.7)}
     for name, values in rates.items():
         each = ", ".join(f"{v:.0f}" for v in values)
@@ -134,7 +152,7 @@ def main() -> int:
             base, target = baselines[name]
             x = median[name] / median[base]
             ratio = f"{x:.2f}x {base} (target >= {target}x: {'met' if x >= target else 'MISSED'})"
-        print(f"{name:<14} {each:<28} {median[name]:8.0f}  {ratio}")
+        print(f"{name:<14} {each:<28} {median[name]:8.0f}  {statistics.median(per_cpu[name]):11.0f}  {ratio}")
     for n, peaks in memory.items():
         print(f"peak RSS per worker ({n} worker{'s' if n > 1 else ''}): " + ", ".join(f"{m:.0f} MiB" for m in peaks))
     return 0
