@@ -79,7 +79,7 @@ def test_two_workers_score_as_edge_node_score_does(client, bundle_dir, tmp_path)
     assert len({m["worker"] for m in markers}) == 2  # both worker processes scored
 
     edge = subprocess.run([sys.executable, "-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file",
-                           str(src), "--out", str(tmp_path / "edge.jsonl"), "--threads", "1"],
+                           str(src), "--out", str(tmp_path / "edge.jsonl")],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert edge.returncode == 0, edge.stderr
     expected = [json.loads(line) for line in (tmp_path / "edge.jsonl").read_text().splitlines()]
