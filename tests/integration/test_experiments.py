@@ -49,8 +49,9 @@ def test_a_planted_lift_is_recovered_through_edge_and_control_plane(edge, tmp_pa
     store = Store(tmp_path / "cp")
     book = ExperimentBook(store)
     book.add(EXPERIMENT, 1.0)
+    assert {t for _, _, t, _, _ in rows} == {"dev"}  # counted per tenant: the development app's
     store.put_experiment_counts("edge-1", [(now_window, e, a, c, cell.exposures, cell.clicks, cell.conversions,
-                                            cell.value) for e, a, c, cell in rows])
+                                            cell.value, t) for e, a, t, c, cell in rows])
     _, results = book.report("ranking-v2")
     overall = {r.arm: r for r in results if r.cohort == "all"}
     treatment, control = overall["treatment"], overall["control"]
