@@ -2,7 +2,8 @@
 
 A user with ``personalization`` consent and a profile gets their own vector; anyone else
 (anonymous, cold start, no consent, deleted) gets their cohort's prior when the cohort
-is big enough, else the node-wide prior, else nothing but popularity — never an error.
+is big enough, else the prior over all its cohorts, else nothing but popularity — never an
+error. Priors are the caller's tenant's only: another brand's cohorts never shape a decision.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Personalizer:
         else:
             global_prior = self.cohorts.prior(ALL, now, tenant)
             scores, source = (global_prior.scores() if global_prior else {}), "global"
-            reason = (f"{why_not}: node-wide prior ({_users(global_prior)})" if global_prior
+            reason = (f"{why_not}: prior over all cohorts ({_users(global_prior)})" if global_prior
                       else f"{why_not}: no cohort large enough yet, popularity only")
         vector = personalization.vector_of(scores, self.dimension)
         segment = self.segments.of(vector) if profile is not None and self.segments is not None else None
