@@ -321,8 +321,8 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
     @operator_call
     def Merged(self, request, context, who):  # noqa: N802
         now = self.cp.now()
-        return sync_pb2.CohortPriors(generated_at=now,
-                                     cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
+        merged = self.cp.cohorts.merged(now, self.ops.tenant_filter(request.tenant))
+        return sync_pb2.CohortPriors(generated_at=now, cohorts=[convert.aggregate_to_proto(a) for a in merged])
 
     @operator_call
     def Segments(self, request, context, who):  # noqa: N802
