@@ -3,6 +3,8 @@ needs an operator token; domain errors become their gRPC status with the message
 
 from __future__ import annotations
 
+import datetime as dt
+
 import asyncio
 import functools
 import inspect
@@ -107,7 +109,10 @@ def _node_info(n: NodeState) -> operator_pb2.NodeInfo:
     if n.view is None:  # enrolled, never connected yet
         return operator_pb2.NodeInfo(node_id=n.node_id, state="never connected", credential=n.credential,
                                      quarantined=n.quarantined)
-    return convert.node_info(n.view, n.credential, n.quarantined)
+    info = convert.node_info(n.view, n.credential, n.quarantined)
+    if n.credential == "revoked":  # its streams are being closed: it is not connected as far as anyone should act
+        info.state = "revoked"
+    return info
 
 
 def _model(reply) -> str:
@@ -249,7 +254,8 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         log.info("%s decommissioned node %s", who, request.node_id)
         return _node_info(node)
 
-    @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires {reply.expires_at:.0f})")
+    @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires "
+                                                f"{dt.datetime.fromtimestamp(reply.expires_at, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
     def Enroll(self, request, context, who):  # noqa: N802
         token, expires = self.ops.enroll(request.node_id, request.ttl_s)
         return operator_pb2.NodeEnrollment(node_id=request.node_id, enrollment_token=token, expires_at=expires)
@@ -316,8 +322,8 @@ class CohortsServicer(Base, operator_pb2_grpc.CohortsServicer):
     @operator_call
     def Merged(self, request, context, who):  # noqa: N802
         now = self.cp.now()
-        return sync_pb2.CohortPriors(generated_at=now,
-                                     cohorts=[convert.aggregate_to_proto(a) for a in self.cp.cohorts.merged(now)])
+        merged = self.cp.cohorts.merged(now, self.ops.tenant_filter(request.tenant))
+        return sync_pb2.CohortPriors(generated_at=now, cohorts=[convert.aggregate_to_proto(a) for a in merged])
 
     @operator_call
     def Segments(self, request, context, who):  # noqa: N802

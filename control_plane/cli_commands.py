@@ -186,7 +186,7 @@ async def _rule_add(args, rpc: Rpc):
     return await rpc.rules.Add(sync_pb2.TriggerRule(
         name=args.name, cohort=args.cohort, signal=args.signal, category=args.category, op=args.op,
         threshold=args.threshold, clear=clear, window_minutes=args.window, min_size=args.min_size,
-        action=args.rule_action, segment=args.segment), metadata=rpc.metadata)
+        action=args.rule_action, segment=args.segment, tenant=args.tenant), metadata=rpc.metadata)
 
 
 async def _experiment_add(args, rpc: Rpc):
@@ -200,7 +200,8 @@ async def _experiment_add(args, rpc: Rpc):
             raise SystemExit(f"control-plane: --arm {spec!r}: use NAME=WEIGHT or NAME=WEIGHT:holdout")
         arms.append(sync_pb2.Arm(name=name, weight=int(weight), holdout=flag == "holdout"))
     return await rpc.experiments.Add(sync_pb2.Experiment(name=args.name, salt=args.salt or args.name, arms=arms,
-                                                         segment=args.segment), metadata=rpc.metadata)
+                                                         segment=args.segment, tenant=args.tenant),
+                                      metadata=rpc.metadata)
 
 
 def _pb():
@@ -234,14 +235,16 @@ def _request_table(args, d: dict) -> str:
 
 def _rule_table(args, d: dict) -> str:
     return (f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
-            + (f" (segment {d['segment']} only)" if d.get("segment") else ""))
+            + (f" (segment {d['segment']} only)" if d.get("segment") else "")
+            + (f" (tenant {d['tenant']} only)" if d.get("tenant") else " (each tenant's cohorts apart)"))
 
 
 def _experiments_table(args, d: dict) -> str:
     items = d["experiments"] if "experiments" in d else [d]
     return "\n".join(f"{e['name']}: " + ", ".join(f"{x['name']}={x['weight']}{' (holdout)' if x['holdout'] else ''}"
                                                  for x in e["arms"])
-                     + (f"  (segment {e['segment']} only)" if e.get("segment") else "") for e in items)
+                     + (f"  (segment {e['segment']} only)" if e.get("segment") else "")
+                     + (f"  (tenant {e['tenant']} only)" if e.get("tenant") else "") for e in items)
 
 
 def _segments_table(args, d: dict) -> str:
@@ -358,11 +361,13 @@ COMMANDS: dict[str, Command] = {
         _args(a("--decommission", metavar="NODE_ID", help="stop counting a node for privacy completion")),
         _nodes, _nodes_table),
     "cohorts": Command(
-        "merged cohort signals per window (minimum size applied)", _none,
-        lambda args, rpc: rpc.cohorts.Merged(_pb().MergedCohortsRequest(), metadata=rpc.metadata),
-        lambda args, d: rows(["window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
-                             [[when(int(c["window_start"])), c["cohort"], c["users"], c["texts"], c["negative"],
-                               f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}", c["events"]] for c in d["cohorts"]])),
+        "merged cohort signals per tenant and window (minimum size applied)",
+        _args(a("--tenant", default="", help="this tenant's cells only (default: every tenant's)")),
+        lambda args, rpc: rpc.cohorts.Merged(_pb().MergedCohortsRequest(tenant=args.tenant), metadata=rpc.metadata),
+        lambda args, d: rows(["tenant", "window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
+                             [[c.get("tenant") or "-", when(int(c["window_start"])), c["cohort"], c["users"],
+                               c["texts"], c["negative"], f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}",
+                               c["events"]] for c in d["cohorts"]])),
     "segments": Command(
         "learned segments: label, members in the last round, decayed size", _none,
         lambda args, rpc: rpc.cohorts.Segments(_pb().ListSegmentsRequest(), metadata=rpc.metadata),
@@ -381,13 +386,16 @@ COMMANDS: dict[str, Command] = {
               a("--min-size", type=int, default=50, help="users the cohort needs before the rule acts"),
               a("--action", dest="rule_action", required=True,
                 help="content variant or flag to serve, e.g. sustainability_note"),
-              a("--segment", default="", help="serve the action only to users of this learned segment (s2)")),
+              a("--segment", default="", help="serve the action only to users of this learned segment (s2)"),
+              a("--tenant", default="", help="this tenant's cohorts only (default: each tenant's cohorts apart, "
+                                             "never merged across tenants)")),
         _rule_add, _rule_table),
     "rules list": Command(
         "the rules every edge applies", _none,
         lambda args, rpc: rpc.rules.List(_pb().ListRulesRequest(), metadata=rpc.metadata),
-        lambda args, d: rows(["rule", "cohort", "signal", "category", "when", "clear", "window", "min size", "action"],
-                             [[r["name"], r["cohort"], r["signal"], r["category"] or "-",
+        lambda args, d: rows(["rule", "tenant", "cohort", "signal", "category", "when", "clear", "window", "min size",
+                              "action"],
+                             [[r["name"], r.get("tenant") or "(each)", r["cohort"], r["signal"], r["category"] or "-",
                                f"{r['op']} {r['threshold']:g}", f"{r['clear']:g}", f"{r['window_minutes']:g} min",
                                r["min_size"], r["action"]] for r in d.get("rules", [])])),
     "rules remove": Command(
@@ -404,7 +412,9 @@ COMMANDS: dict[str, Command] = {
         "e.g. add ranking-v2 --arm control=45 --arm treatment=45 --arm holdout=10:holdout",
         _args(NAME, a("--arm", action="append", required=True, help="NAME=WEIGHT, or NAME=WEIGHT:holdout"),
               a("--salt", default="", help="change it to reshuffle assignments (default: the name)"),
-              a("--segment", default="", help="only users of this learned segment (s2) take part")),
+              a("--segment", default="", help="only users of this learned segment (s2) take part"),
+              a("--tenant", default="", help="only this tenant's users (and its apps' anonymous traffic) take part "
+                                             "(default: every tenant's; counts are kept per tenant either way)")),
         _experiment_add, _experiments_table),
     "experiments list": Command(
         "experiments and their arms", _none,

@@ -1,4 +1,11 @@
-"""Cohort merge: every edge's aggregates per window and cohort, summed; small cohorts hidden.
+"""Cohort merge: every edge's aggregates per tenant, window and cohort, summed; small cohorts hidden.
+
+Per tenant: every aggregate names the tenant whose users it counts, and cells, priors and the
+recent windows trigger rules read are merged per (tenant, window, cohort) — never across
+tenants, so a pharmacy's cohorts never shape a casino's ranking. Rows without a tenant (stored
+before tenants, or sent by an edge from before them) are the legacy tenant's
+(``legacy_tenant``, the apps of a store from before tenants); with none they stay a bucket of
+their own ("" tenant) that no tenant's users are served from, and age out with the horizon.
 
 Edges resend a closed window until its heartbeat is receipted; a resend replaces that edge's
 row rather than adding to it, so nothing is counted twice. Priors for cold start are the
@@ -31,6 +38,8 @@ its largest stored cell (the conservative side), and each replica keeps its own.
 from __future__ import annotations
 
 import math
+
+import msgspec
 import threading
 import time
 
@@ -53,7 +62,8 @@ def scaled(a: Aggregate, factor: float) -> Aggregate:
         return int(math.floor(n * factor))
 
     return Aggregate(
-        window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=count(a.users),
+        tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
+        users=count(a.users),
         texts=count(a.texts), negative=count(a.negative), events=count(a.events),
         sentiment_sum=a.sentiment_sum * factor, categories={c: v * factor for c, v in a.categories.items()},
         **{name: {c: count(v) for c, v in getattr(a, name).items()} for name in TOPIC_COUNTS},
@@ -79,6 +89,7 @@ class CohortMerge:
         self.growth_period_s = growth_period_s
         self.max_node_share = max_node_share
         self.version = 0  # bumped when new aggregates arrive
+        self.legacy_tenant = ""  # owns the rows without a tenant (control_plane.apps.AppBook.legacy_tenant)
         self._largest: dict[str, tuple[int, float]] = {}  # node -> (largest accepted cell, when it was raised)
         self._lock = threading.RLock()  # streams and operator calls run in worker threads
 
@@ -105,7 +116,7 @@ class CohortMerge:
         events = min(a.events, users * EVENTS_PER_USER)
         texts = min(a.texts, events)
         bounded = Aggregate(
-            window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=users,
+            tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=users,
             events=events, texts=texts, negative=min(a.negative, texts),
             sentiment_sum=max(-min(users, texts) * SENTIMENT_PER_USER, min(min(users, texts) * SENTIMENT_PER_USER,
                                                                               a.sentiment_sum)),
@@ -140,45 +151,56 @@ class CohortMerge:
         with self._lock:
             self.version += 1
 
-    def _cells(self, now: float) -> dict[tuple[int, str], dict[str, Aggregate]]:
-        """Per (window, cohort), each non-quarantined node's part, share-capped."""
-        cells: dict[tuple[int, str], dict[str, Aggregate]] = {}
+    def _cells(self, now: float) -> dict[tuple[str, int, str], dict[str, Aggregate]]:
+        """Per (tenant, window, cohort), each non-quarantined node's part, share-capped: the
+        one-node bound holds in every tenant's cell."""
+        cells: dict[tuple[str, int, str], dict[str, Aggregate]] = {}
         quarantined = self.store.quarantined()
         for node_id, a in self.store.aggregates_since(int(now - self.horizon_s)):
-            if node_id not in quarantined:
-                cells.setdefault((a.window_start, a.cohort), {})[node_id] = a
+            if node_id in quarantined:
+                continue
+            tenant = a.tenant or self.legacy_tenant
+            if a.tenant != tenant:
+                a = msgspec.structs.replace(a, tenant=tenant)
+            parts = cells.setdefault((tenant, a.window_start, a.cohort), {})
+            if node_id in parts:  # a node's legacy row and its tenant's row of one window: one part
+                total = self._sum([parts[node_id], a], a.window_start, a.window_seconds, a.cohort, tenant)
+                a = self.bound(total, self.cap(node_id, now))[0]
+            parts[node_id] = a
         return {key: share_capped(parts, self.max_node_share, self.min_size) for key, parts in cells.items()}
 
     @staticmethod
-    def _sum(parts, window_start: int, window_seconds: int, cohort: str) -> Aggregate:
-        total = Aggregate(window_start=window_start, window_seconds=window_seconds, cohort=cohort)
+    def _sum(parts, window_start: int, window_seconds: int, cohort: str, tenant: str) -> Aggregate:
+        total = Aggregate(tenant=tenant, window_start=window_start, window_seconds=window_seconds, cohort=cohort)
         for a in parts:
             _add(total, a)
         return total
 
-    def merged(self, now: float) -> list[Aggregate]:
-        """Per window and cohort, summed over edges (each node's share capped); cohorts under
-        the minimum size withheld."""
-        cells = (self._sum(parts.values(), w, next(iter(parts.values())).window_seconds, cohort)
-                 for (w, cohort), parts in self._cells(now).items())
-        return sorted((c for c in cells if c.users >= self.min_size), key=lambda c: (c.window_start, c.cohort))
+    def merged(self, now: float, tenant: str | None = None) -> list[Aggregate]:
+        """Per tenant, window and cohort, summed over edges (each node's share capped); cohorts
+        under the minimum size withheld. ``tenant``: that tenant's cells only."""
+        cells = (self._sum(parts.values(), w, next(iter(parts.values())).window_seconds, cohort, t)
+                 for (t, w, cohort), parts in self._cells(now).items() if tenant is None or t == tenant)
+        return sorted((c for c in cells if c.users >= self.min_size),
+                      key=lambda c: (c.tenant, c.window_start, c.cohort))
 
     def priors(self, now: float) -> list[Aggregate]:
-        """Per cohort over the horizon, from merged cells that meet the minimum size; each node's
-        share capped again over the whole horizon (so one node cannot own a prior by filling
-        windows the others left empty)."""
-        per_node: dict[str, dict[str, Aggregate]] = {}
+        """Per tenant and cohort over the horizon, from merged cells that meet the minimum size;
+        each node's share capped again over the whole horizon (so one node cannot own a prior by
+        filling windows the others left empty)."""
+        per_node: dict[tuple[str, str], dict[str, Aggregate]] = {}
         horizon = int(self.horizon_s)
-        for (_, cohort), parts in self._cells(now).items():
+        for (tenant, _, cohort), parts in self._cells(now).items():
             if sum(a.users for a in parts.values()) < self.min_size:
                 continue
-            nodes = per_node.setdefault(cohort, {})
+            nodes = per_node.setdefault((tenant, cohort), {})
             for node_id, a in parts.items():
                 if node_id not in nodes:
-                    nodes[node_id] = Aggregate(window_start=0, window_seconds=horizon, cohort=cohort)
+                    nodes[node_id] = Aggregate(tenant=tenant, window_start=0, window_seconds=horizon, cohort=cohort)
                 _add(nodes[node_id], a)
-        return [self._sum(share_capped(nodes, self.max_node_share, self.min_size).values(), 0, horizon, cohort)
-                for cohort, nodes in sorted(per_node.items())]
+        return [self._sum(share_capped(nodes, self.max_node_share, self.min_size).values(), 0, horizon, cohort,
+                          tenant)
+                for (tenant, cohort), nodes in sorted(per_node.items())]
 
     def prune(self, now: float) -> None:
         self.store.prune_aggregates(int(now - self.horizon_s - 3600))

@@ -89,8 +89,8 @@ def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
         model=ref_tuple(health.model), serving_personal=health.serving_personal,
         quality=[(q.model, q.labelled, q.disagreements) for q in health.quality],
         outputs=outputs_record(health) if health.HasField("outputs") else None,
-        experiments=[(e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions, e.value)
-                     for e in beat.experiments],
+        experiments=[(e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions, e.value,
+                      e.tenant) for e in beat.experiments],
         triggers=[(t.at, t.rule, t.cohort, t.active, t.value) for t in beat.triggers],
         cohorts=[aggregate_from_proto(a) for a in beat.cohorts],
         segments=[segments.summary_from_proto(s) for s in beat.segments])

@@ -1,5 +1,9 @@
 """Experiments: definitions, merged counts, and the report (lift over the holdout).
 
+Counts arrive and are stored per tenant (``ExperimentAggregate.tenant``); the report covers
+every tenant's units or, filtered, one tenant's. An experiment with a ``tenant`` takes only
+that tenant's units at the edges.
+
 Statistics, per arm and cohort against the holdout of the same cohort: conversion rate,
 absolute difference with a 95% Wald interval, relative lift, and the two-sided p-value of
 the pooled two-proportion z-test (the textbook tests; checked against statsmodels in the
@@ -88,17 +92,18 @@ class ExperimentBook:
         self.cap = cap  # node, now -> the most users it may report per cohort cell (CohortMerge.cap)
         self.exposures_per_user = exposures_per_user
         self.max_node_share = max_node_share
+        self.legacy_tenant = ""  # owns the counts stored before tenants (control_plane.apps.AppBook.legacy_tenant)
 
     def bound(self, row: tuple, most: int) -> tuple:
-        """One count row (window, experiment, arm, cohort, exposures, clicks, conversions, value)
-        clipped to ``most`` exposures, with clicks and conversions never above the exposures."""
-        window, experiment, arm, cohort, exposures, clicks, conversions, value = row
+        """One count row (window, experiment, arm, cohort, exposures, clicks, conversions, value,
+        tenant) clipped to ``most`` exposures, with clicks and conversions never above the exposures."""
+        window, experiment, arm, cohort, exposures, clicks, conversions, value, *tenant = row
         n = max(0, min(int(exposures), most))
         x = max(0, min(int(conversions), n))
         value = float(value) if math.isfinite(value) else 0.0
         if x < conversions:  # the value of the conversions that count
             value = value * x / conversions if conversions else 0.0
-        return window, experiment, arm, cohort, n, max(0, min(int(clicks), n)), x, value
+        return (window, experiment, arm, cohort, n, max(0, min(int(clicks), n)), x, value, *tenant)
 
     def ingest(self, node_id: str, rows: list[tuple], now: float) -> int:
         """Store a node's closed windows of experiment counts, bounded; returns how many were clipped."""
@@ -109,11 +114,13 @@ class ExperimentBook:
         self.store.put_experiment_counts(node_id, bounded)
         return sum(tuple(b) != tuple(r) for b, r in zip(bounded, rows))
 
-    def _counts(self, name: str) -> dict[tuple[str, str], list]:
+    def _counts(self, name: str, tenant: str | None = None) -> dict[tuple[str, str], list]:
         """(arm, cohort) -> [exposures, conversions, value], each node's share capped, with "all"
-        cohorts per arm (capped again over each node's total for the arm)."""
+        cohorts per arm (capped again over each node's total for the arm). ``tenant``: that
+        tenant's counts only (rows from before tenants are the legacy tenant's)."""
+        tenants = None if tenant is None else [tenant] + ([""] if tenant == self.legacy_tenant else [])
         parts: dict[tuple[str, str], dict[str, list]] = {}
-        for arm, cohort, node, exposures, conversions, value in self.store.experiment_counts_by_node(name):
+        for arm, cohort, node, exposures, conversions, value in self.store.experiment_counts_by_node(name, tenants):
             for key in ((arm, cohort), (arm, "all")):
                 c = parts.setdefault(key, {}).setdefault(node, [0, 0, 0.0])
                 c[0] += exposures
@@ -141,12 +148,14 @@ class ExperimentBook:
     def all(self) -> list[Experiment]:
         return [msgspec.json.decode(body, type=Experiment) for body in self.store.experiments()]
 
-    def report(self, name: str) -> tuple[Experiment, list[Result]]:
+    def report(self, name: str, tenant: str | None = None) -> tuple[Experiment, list[Result]]:
+        """Per arm and cohort against the holdout; ``tenant``: that tenant's units only (counts
+        are kept per tenant; an experiment for one tenant has that tenant's alone)."""
         experiment = next((e for e in self.all() if e.name == name), None)
         if experiment is None:
             raise NotFound(f"no experiment {name!r}")
         holdout = next(a.name for a in experiment.arms if a.holdout)
-        counts = self._counts(name)
+        counts = self._counts(name, tenant)
         results = []
         for (arm, cohort), (n, x, value) in sorted(counts.items(), key=lambda kv: (kv[0][1] != "all", kv[0])):
             r = Result(arm=arm, cohort=cohort, exposures=n, conversions=x, conversion_rate=x / n if n else 0.0,

@@ -57,7 +57,33 @@ CREATE TABLE IF NOT EXISTS unsigned_models (manifest_sha TEXT PRIMARY KEY);
     (5, "the policy version a withdrawal filed at an edge carries, kept with its privacy-log entry", """
 ALTER TABLE privacy_log ADD COLUMN policy_version TEXT NOT NULL DEFAULT '';
 """),
-    # 6 is the per-tenant cohort keys (tenant-aggregates); 7 stands apart from it.
+    (6, "aggregates per tenant: cohort cells and experiment counts are kept, merged and served per tenant "
+        "(rows from before keep tenant '': the legacy tenant's, or left out of every merge when there is none)", """
+CREATE TABLE IF NOT EXISTS cohorts_by_tenant (
+    tenant TEXT NOT NULL, window_start BIGINT NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL,
+    window_seconds INTEGER NOT NULL, users INTEGER NOT NULL, texts INTEGER NOT NULL, negative INTEGER NOT NULL,
+    events INTEGER NOT NULL, sentiment_sum REAL NOT NULL, categories TEXT NOT NULL,
+    PRIMARY KEY (tenant, window_start, cohort, node_id)
+);
+INSERT INTO cohorts_by_tenant (tenant, window_start, cohort, node_id, window_seconds, users, texts, negative, events,
+    sentiment_sum, categories)
+    SELECT '', window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, categories
+    FROM cohorts;
+DROP TABLE cohorts;
+ALTER TABLE cohorts_by_tenant RENAME TO cohorts;
+CREATE TABLE IF NOT EXISTS experiment_counts_by_tenant (
+    tenant TEXT NOT NULL, window_start BIGINT NOT NULL, experiment TEXT NOT NULL, arm TEXT NOT NULL,
+    cohort TEXT NOT NULL, node_id TEXT NOT NULL, exposures BIGINT NOT NULL, clicks BIGINT NOT NULL,
+    conversions BIGINT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (tenant, window_start, experiment, arm, cohort, node_id)
+);
+INSERT INTO experiment_counts_by_tenant (tenant, window_start, experiment, arm, cohort, node_id, exposures, clicks,
+    conversions, value)
+    SELECT '', window_start, experiment, arm, cohort, node_id, exposures, clicks, conversions, value
+    FROM experiment_counts;
+DROP TABLE experiment_counts;
+ALTER TABLE experiment_counts_by_tenant RENAME TO experiment_counts;
+"""),
     (7, "daily aggregates imported from a history backfill (edge-node batch), per tenant, day and cohort", """
 CREATE TABLE IF NOT EXISTS imported_daily (
     tenant TEXT NOT NULL, window_start BIGINT NOT NULL, cohort TEXT NOT NULL, users BIGINT NOT NULL,

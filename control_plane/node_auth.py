@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import secrets
+import time
 
 from control_plane.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from control_plane.store import Store
@@ -78,7 +79,7 @@ class NodeAuth:
                                   "(control-plane nodes --enroll NODE, then EDGE_ENROLLMENT_TOKEN) or use mTLS")
         return claimed
 
-    def credential_of(self, node_id: str) -> str:
+    def credential_of(self, node_id: str, now: float | None = None) -> str:
         row = self.store.credential(node_id)
         if self.tls:
             return "revoked" if row is not None and row[2] else "certificate"
@@ -86,7 +87,11 @@ class NodeAuth:
             return "none"
         if row[2]:
             return "revoked"
-        return "secret" if row[0] else "enrollment pending"
+        if row[0]:
+            return "secret"
+        # A row can exist for a node that was only quarantined: pending means a live token.
+        return "enrollment pending" if self.store.enrollment_pending(node_id, time.time() if now is None else now) \
+            else "none"
 
 
 def bearer(metadata) -> str:

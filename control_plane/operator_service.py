@@ -203,8 +203,22 @@ class OperatorService:
         self.cp.wake_all()  # the priors every edge gets change
         return done
 
+    # --- aggregates per tenant --------------------------------------------------------------
+    def _known_tenant(self, tenant: str) -> str:
+        known = self.cp.apps.tenants()
+        if tenant not in known and tenant != self.cp.apps.legacy_tenant:
+            raise InvalidArgument(f"no tenant {tenant!r}; tenants are {', '.join(known) or 'none'} "
+                                  f"(control-plane apps list)")
+        return tenant
+
+    def tenant_filter(self, tenant: str) -> str | None:
+        """The tenant an operator's view of aggregates is limited to (None: every tenant's)."""
+        return self._known_tenant(tenant) if tenant else None
+
     # --- rules, experiments -----------------------------------------------------------------
     def add_rule(self, rule: Rule) -> Rule:
+        if rule.tenant:
+            self._known_tenant(rule.tenant)
         rule = self.cp.rules.add(rule, self.cp.now())
         self.cp.wake_all()
         return rule
@@ -221,6 +235,8 @@ class OperatorService:
         return self.cp.store.rule_history(max(1, min(limit or 50, 10_000)))
 
     def add_experiment(self, experiment: Experiment) -> Experiment:
+        if experiment.tenant:
+            self._known_tenant(experiment.tenant)
         experiment = self.cp.experiments.add(experiment, self.cp.now())
         self.cp.wake_all()
         return experiment

@@ -86,6 +86,7 @@ class ControlPlane:
         self.canary_gate = CanaryGate(self.store, self.registry, min_labels=settings.canary_min_labels,
                                       audit=self.audit) if settings.canary_auto else None
         self.apps = AppBook(self.store)
+        self.cohorts.legacy_tenant = self.apps.legacy_tenant  # owns the aggregates stored before tenants
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
                                   allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
@@ -95,6 +96,7 @@ class ControlPlane:
         self.experiments = ExperimentBook(self.store, cap=self.cohorts.cap,
                                           exposures_per_user=settings.experiment_exposures_per_user,
                                           max_node_share=settings.max_node_share)
+        self.experiments.legacy_tenant = self.apps.legacy_tenant
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}

@@ -167,8 +167,8 @@ class FleetUseCases:
         acked = last_closed - window_s if acked_until is None else acked_until
         cells, experiments, segments = [], [], []
         for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):
-            cells.extend((window, key, cell) for key, cell in cohorts.export(window).items())
-            experiments.extend((window, *row) for row in self.experiments.export(window))
+            cells.extend((window, tenant, key, cell) for (tenant, key), cell in cohorts.export(window).items())
+            experiments.extend((window, *row) for row in self.experiments.export(window, cohorts.legacy_tenant))
             segments.extend(self.segments.export(window))
         return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments,
                              segments=segments)

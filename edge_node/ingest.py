@@ -156,7 +156,9 @@ class Ingestor:
         self.score = score
         self.segments = segments
 
-    async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float) -> IngestReport:
+    async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float, *,
+                     tenant: str) -> IngestReport:
+        """``user_id`` is scoped to ``tenant`` already; the events count in that tenant's cohorts."""
         subject = self.privacy.subject_of(user_id)
         times = [event_time(e, i, now) for i, e in enumerate(events)]
         consent = self.store.consent(subject)
@@ -169,11 +171,11 @@ class Ingestor:
             # Read again: a withdrawal or deletion may have landed while texts were scored.
             consent = self.store.consent(subject)
             suppression = self.store.suppression(subject)
-            return self._apply(subject, events, times, scored, consent, suppression, context, now)
+            return self._apply(subject, events, times, scored, consent, suppression, context, now, tenant)
 
     def _apply(self, subject: str, events: list[Event], times: list[float], scored: dict[int, Sentiment],
                consent: Consent, suppression: Suppression | None, context: Context | None,
-               now: float) -> IngestReport:
+               now: float, tenant: str) -> IngestReport:
         profile = self.store.profile(subject) if consent.allows("personalization") else None
         if profile is None and consent.allows("personalization"):
             profile = Profile()
@@ -218,7 +220,7 @@ class Ingestor:
                     if sentiment.score < 0:
                         m.topic_negative[category] = m.topic_negative.get(category, 0) + 1
         for (key, window), member in members.items():
-            self.cohorts.contribute(subject, key, float(window), member, now)
+            self.cohorts.contribute(subject, key, float(window), member, now, tenant=tenant)
         accepted = sum(r.status == "accepted" for r in results)
         if profile is not None and accepted:
             profile.pending_signal_at = profile.pending_signal_at or now

@@ -219,6 +219,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         if persist:
             app_sources.persist(self.store, apps)
         self.access.set_apps(apps)
+        self.cohorts.legacy_tenant = apps.legacy_tenant  # owns the cells written before tenants
         self.metrics.apps_known.set(sum(not a.revoked_at for a in apps.apps))
 
     def _service(self, model: SentimentModel) -> SentimentService:
@@ -250,9 +251,10 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         return [r if r.label == UNSUPPORTED else next(sampled) for r in results]
 
     # --- use cases: the HTTP handlers translate to and from these ------------------------------
-    async def record_events(self, user_id: str, events: list, context) -> IngestReport:
-        """A user's events (the caller is authorized for the user): every check in one place,
-        then ingest (score, profile, cohorts), re-evaluate the cohort's triggers, count."""
+    async def record_events(self, user_id: str, events: list, context, *, tenant: str) -> IngestReport:
+        """A user's events (the caller is authorized for the user, ``user_id`` scoped to the
+        caller's ``tenant``): every check in one place, then ingest (score, profile, the tenant's
+        cohorts), re-evaluate the tenant's cohort triggers, count."""
         settings = self.settings
         if not events:
             raise InvalidInput("events must hold at least one event", field="events")
@@ -262,8 +264,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         check_context(context, settings)
         for i, event in enumerate(events):
             validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
-        report = await self.ingestor.ingest(user_id, events, context, self.now())
-        self.triggers.evaluate(report.cohort, self.now())  # a crossing is timed from here
+        report = await self.ingestor.ingest(user_id, events, context, self.now(), tenant=tenant)
+        self.triggers.evaluate(report.cohort, self.now(), tenant)  # a crossing is timed from here
         for result in report.results:
             self.metrics.events.labels(result.status, result.reason or "").inc()
         return report
@@ -272,11 +274,11 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def apply_priors(self, priors: dict, recent: dict) -> None:
         """Cohort priors over the horizon, and the merged recent windows trigger rules read."""
         self._use_priors(priors, recent)
-        self._publish("priors", {"priors": priors, "recent": [[w, k, c] for (w, k), c in recent.items()]})
+        self._publish("priors", {"priors": priors, "recent": [[w, t, k, c] for (w, t, k), c in recent.items()]})
 
     def _use_priors(self, priors: dict, recent: dict) -> None:
         self.cohorts.set_remote(priors)
-        self.cohorts.remote_windows = recent
+        self.cohorts.set_remote_windows(recent)
 
     def apply_rules(self, rules: list, version: int) -> None:
         self.triggers.set_rules(rules, version)
@@ -286,12 +288,12 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.experiments.set(experiments, version)
         self._publish("experiments", {"version": version, "experiments": experiments})
 
-    def _shared_trigger(self, rule: str, cohort: str) -> bool:
-        return bool(self.store.value(f"trigger_state|{rule}|{cohort}", False))
+    def _shared_trigger(self, rule: str, cohort: str, tenant: str) -> bool:
+        return bool(self.store.value(f"trigger_state|{rule}|{tenant}|{cohort}", False))
 
-    def _claim_transition(self, rule: str, cohort: str, active: bool) -> bool:
-        """True when this worker's flip changes the node's shared state of a rule in a cohort."""
-        key = f"trigger_state|{rule}|{cohort}"
+    def _claim_transition(self, rule: str, cohort: str, tenant: str, active: bool) -> bool:
+        """True when this worker's flip changes the node's shared state of a rule in a tenant's cohort."""
+        key = f"trigger_state|{rule}|{tenant}|{cohort}"
         with self.store.transaction():
             if bool(self.store.value(key, False)) == active:
                 return False
@@ -375,8 +377,12 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         elif kind == "experiments":
             self.experiments.set(msgspec.convert(data["experiments"], list[Experiment]), data["version"])
         elif kind == "priors":
-            self._use_priors(msgspec.convert(data["priors"], dict[str, CohortPrior]),
-                              {(w, k): msgspec.convert(c, CohortCell) for w, k, c in data["recent"]})
+            try:
+                priors = msgspec.convert(data["priors"], dict[str, dict[str, CohortPrior]])
+            except msgspec.ValidationError:  # published before per-tenant priors: the next one will do
+                return
+            self._use_priors(priors, {(row[0], row[1], row[2]): msgspec.convert(row[3], CohortCell)
+                                      for row in data["recent"] if len(row) == 4})
         elif kind == "segments":
             self.apply_segments(msgspec.convert(data, SegmentSet))
 
@@ -444,9 +450,11 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         if self.sync is not None:
             self.sync.start()
 
-    def held_out(self, unit: str, segment: str | None = None) -> str | None:
-        """The experiment whose holdout arm this unit is in, if any (no personalization then)."""
-        return next((a.experiment for a in self.experiments.assignments(unit, segment) if a.holdout), None)
+    def held_out(self, unit: str, segment: str | None = None, tenant: str = "") -> str | None:
+        """The experiment whose holdout arm this unit (of ``tenant``) is in, if any (no
+        personalization then)."""
+        return next((a.experiment for a in self.experiments.assignments(unit, segment, tenant) if a.holdout),
+                    None)
 
     def sync_state(self) -> str:
         """The Sync stream as /readyz reports it (a following worker reports the leader's)."""

@@ -26,6 +26,9 @@ class Aggregate(msgspec.Struct, kw_only=True):
     topic_negative: dict[str, int] = {}
     topic_events: dict[str, int] = {}
     topic_sentiment: dict[str, float] = {}
+    # Whose users these are: aggregates are merged and served per tenant, never across tenants.
+    # Empty only in rows from before tenants (see control_plane.cohorts.CohortMerge.legacy_tenant).
+    tenant: str = ""
 
 
 def add(into: Aggregate, a) -> None:
@@ -42,9 +45,9 @@ def add(into: Aggregate, a) -> None:
 
 
 def to_proto(a) -> sync_pb2.CohortAggregate:
-    """An Aggregate (or an edge cell with ``window_start``/``window_seconds``/``cohort`` given) on the wire."""
+    """An Aggregate (or an edge cell with ``tenant``/``window_start``/``window_seconds``/``cohort`` given) on the wire."""
     return sync_pb2.CohortAggregate(
-        window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users, texts=a.texts,
+        tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users, texts=a.texts,
         negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum, categories=a.categories,
         topic_texts=a.topic_texts, topic_negative=a.topic_negative, topic_events=a.topic_events,
         topic_sentiment=a.topic_sentiment)
@@ -52,7 +55,7 @@ def to_proto(a) -> sync_pb2.CohortAggregate:
 
 def from_proto(m: sync_pb2.CohortAggregate) -> Aggregate:
     return Aggregate(
-        window_start=m.window_start, window_seconds=m.window_seconds, cohort=m.cohort, users=m.users, texts=m.texts,
+        tenant=m.tenant, window_start=m.window_start, window_seconds=m.window_seconds, cohort=m.cohort, users=m.users, texts=m.texts,
         negative=m.negative, events=m.events, sentiment_sum=m.sentiment_sum, categories=dict(m.categories),
         topic_texts=dict(m.topic_texts), topic_negative=dict(m.topic_negative), topic_events=dict(m.topic_events),
         topic_sentiment=dict(m.topic_sentiment))

@@ -23,11 +23,17 @@ class Experiment(msgspec.Struct, frozen=True, kw_only=True):
     salt: str
     arms: list[Arm]
     segment: str = ""  # only users of this learned segment ("s2") take part; empty: everyone
+    tenant: str = ""  # only this tenant's users (and anonymous traffic of its apps) take part; empty: every tenant's
 
 
 def targets(experiment: Experiment, segment: str | None) -> bool:
     """Whether a unit in ``segment`` (None: none known) takes part in the experiment."""
     return not experiment.segment or experiment.segment == segment
+
+
+def runs_for(experiment: Experiment, tenant: str) -> bool:
+    """Whether the experiment takes ``tenant``'s units (another tenant's does not exist for them)."""
+    return not experiment.tenant or experiment.tenant == tenant
 
 
 def assign(experiment: Experiment, unit: str) -> Arm:
@@ -43,10 +49,10 @@ def assign(experiment: Experiment, unit: str) -> Arm:
 
 
 def to_proto(e: Experiment) -> sync_pb2.Experiment:
-    return sync_pb2.Experiment(name=e.name, salt=e.salt, segment=e.segment, arms=[
+    return sync_pb2.Experiment(name=e.name, salt=e.salt, segment=e.segment, tenant=e.tenant, arms=[
         sync_pb2.Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])
 
 
 def from_proto(e: sync_pb2.Experiment) -> Experiment:
-    return Experiment(name=e.name, salt=e.salt, segment=e.segment,
+    return Experiment(name=e.name, salt=e.salt, segment=e.segment, tenant=e.tenant,
                       arms=[Arm(name=a.name, weight=a.weight, holdout=a.holdout) for a in e.arms])

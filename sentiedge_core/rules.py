@@ -24,6 +24,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     action: str
     category: str = ""
     segment: str = ""  # serve the action only to users of this learned segment ("s2"); empty: everyone
+    tenant: str = ""  # this tenant's cohorts only; empty: each tenant's cohorts apart (never merged)
 
 
 def matches(selector: str, key: str) -> bool:
@@ -35,10 +36,10 @@ def matches(selector: str, key: str) -> bool:
 def to_proto(r: Rule) -> sync_pb2.TriggerRule:
     return sync_pb2.TriggerRule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op,
                                 threshold=r.threshold, clear=r.clear, window_minutes=r.window_minutes,
-                                min_size=r.min_size, action=r.action, segment=r.segment)
+                                min_size=r.min_size, action=r.action, segment=r.segment, tenant=r.tenant)
 
 
 def from_proto(r: sync_pb2.TriggerRule) -> Rule:
     return Rule(name=r.name, cohort=r.cohort, signal=r.signal, category=r.category, op=r.op, threshold=r.threshold,
                 clear=r.clear, window_minutes=r.window_minutes, min_size=r.min_size, action=r.action,
-                segment=r.segment)
+                segment=r.segment, tenant=r.tenant)

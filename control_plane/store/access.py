@@ -63,6 +63,11 @@ class AccessStore:
                        "DO UPDATE SET revoked_at = excluded.revoked_at, secret_sha256 = ''", (node_id, now))
             db.execute("DELETE FROM enrollments WHERE node_id = ? AND used_at = 0", (node_id,))
 
+    def enrollment_pending(self, node_id: str, now: float) -> bool:
+        """An enrollment token for the node that is neither spent nor expired."""
+        return bool(self._rows("SELECT 1 FROM enrollments WHERE node_id = ? AND used_at = 0 AND expires_at > ?",
+                               (node_id, now)))
+
     def set_quarantine(self, node_id: str, quarantined: bool) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO node_credentials (node_id, quarantined) VALUES (?, ?) ON CONFLICT (node_id) "

@@ -1,4 +1,5 @@
-"""Cohort aggregates per window, cohort and node (per-category counts in one JSON column)."""
+"""Cohort aggregates per tenant, window, cohort and node (per-category counts in one JSON column).
+Rows from before tenants (migration 6) have tenant ''."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sentiedge_core.cohorts import Aggregate
 
 
 COHORTS_COLUMNS = ("window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, "
-                   "categories")
+                   "categories, tenant")
 SELECT_COHORTS = f"SELECT {COHORTS_COLUMNS} FROM cohorts"
 
 
@@ -17,16 +18,17 @@ class CohortStore:
     def put_aggregates(self, node_id: str, aggregates: list[Aggregate]) -> None:
         with self._tx() as db:
             db.executemany(
-                f"INSERT INTO cohorts ({COHORTS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (window_start, cohort, node_id) "
+                f"INSERT INTO cohorts ({COHORTS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (tenant, window_start, cohort, node_id) "
                 "DO UPDATE SET users = excluded.users, texts = excluded.texts, negative = excluded.negative, "
                 "events = excluded.events, sentiment_sum = excluded.sentiment_sum, categories = excluded.categories",
                 [(a.window_start, a.cohort, node_id, a.window_seconds, a.users, a.texts, a.negative, a.events,
-                  a.sentiment_sum, _categories_column(a)) for a in aggregates])
+                  a.sentiment_sum, _categories_column(a), a.tenant) for a in aggregates])
 
     def aggregates_since(self, window_start: int) -> list[tuple[str, Aggregate]]:
         return [(r[2], Aggregate(window_start=r[0], cohort=r[1], window_seconds=r[3], users=r[4], texts=r[5],
-                                 negative=r[6], events=r[7], sentiment_sum=r[8], **_categories_fields(r[9])))
+                                 negative=r[6], events=r[7], sentiment_sum=r[8], **_categories_fields(r[9]),
+                                 tenant=r[10]))
                 for r in self._rows(f"{SELECT_COHORTS} WHERE window_start >= ?", (window_start,))]
 
     def largest_cell(self, node_id: str) -> int:

@@ -52,20 +52,27 @@ class RuleStore:
         return self._rows("SELECT COUNT(*) FROM experiments")[0][0]
 
     def put_experiment_counts(self, node_id: str, rows: list[tuple]) -> None:
-        """(window, experiment, arm, cohort, exposures, clicks, conversions, value); a resend replaces."""
+        """(window, experiment, arm, cohort, exposures, clicks, conversions, value[, tenant]); a
+        resend replaces. Without a tenant: a row from before tenants (tenant '')."""
         with self._tx() as db:
             db.executemany(
                 "INSERT INTO experiment_counts (window_start, experiment, arm, cohort, node_id, exposures, clicks, "
-                "conversions, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                "(window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
+                "conversions, value, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                "(tenant, window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
-                [(w, e, a, c, node_id, n, k, x, v) for w, e, a, c, n, k, x, v in rows])
+                [(w, e, a, c, node_id, n, k, x, v, t[0] if t else "") for w, e, a, c, n, k, x, v, *t in rows])
 
-    def experiment_counts_by_node(self, name: str) -> list[tuple[str, str, str, int, int, float]]:
-        """(arm, cohort, node, exposures, conversions, value), summed over windows."""
+    def experiment_counts_by_node(self, name: str, tenants: list[str] | None = None,
+                                  ) -> list[tuple[str, str, str, int, int, float]]:
+        """(arm, cohort, node, exposures, conversions, value), summed over windows (and over
+        ``tenants`` when given, else over every tenant)."""
+        where, params = "experiment = ?", [name]
+        if tenants is not None:
+            where += f" AND tenant IN ({', '.join('?' for _ in tenants)})"
+            params += tenants
         return [(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5])) for r in self._rows(
             "SELECT arm, cohort, node_id, SUM(exposures), SUM(conversions), SUM(value) FROM experiment_counts "
-            "WHERE experiment = ? GROUP BY arm, cohort, node_id", (name,))]
+            f"WHERE {where} GROUP BY arm, cohort, node_id", tuple(params))]
 
     def experiment_counts(self, name: str) -> list[tuple[str, str, int, int, float]]:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in self._rows(

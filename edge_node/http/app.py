@@ -20,6 +20,7 @@ from edge_node import __version__
 from sentiedge_core import signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
+from edge_node.http import api_page
 from edge_node.http.access import caller_of, cors_headers, gate
 from edge_node.http.decisions import DecisionsController
 from edge_node.http.preferences import PreferencesController, is_page, refusal
@@ -264,6 +265,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
         state=State({"settings": settings, "node": None, "fast_path": settings.fast_path}),
         exception_handlers=ERROR_HANDLERS,
         openapi_config=OpenAPIConfig(title="Sentiedge edge node", version=__version__, path="/schema",
+                                     render_plugins=api_page.plugins(),
                                      components=Components(security_schemes=SECURITY_SCHEMES), create_examples=False,
                                      security=[{"clientKey": []}]),
         request_max_body_size=settings.max_body_bytes,

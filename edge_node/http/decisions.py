@@ -29,11 +29,12 @@ def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context
         user_id = authorize_user(node, caller, user_id, "users:read")
     check_context(context, node.settings)
     now = node.now()
-    decision = node.personalizer.choose(user_id, context, now).decision
+    tenant = caller.tenant  # a client key alone (no user) is its app's tenant too
+    decision = node.personalizer.choose(user_id, context, now, tenant=tenant).decision
     node.metrics.decided(decision.source)
     segment = decision.segment.id if decision.segment is not None else None
-    actions = node.triggers.active(decision.cohort, now, segment)
-    arms = node.experiments.assignments(user_id or decision.cohort, segment)
+    actions = node.triggers.active(decision.cohort, now, segment, tenant)
+    arms = node.experiments.assignments(user_id or decision.cohort, segment, tenant)
     return msgspec.structs.replace(decision, actions=actions, experiments=arms) if actions or arms else decision
 
 
@@ -63,10 +64,11 @@ class DecisionsController(Controller):
         With a ``user_id``: that user's token, or a server key with ``users:read``."""
         node = running(state)
         settings = node.settings
+        caller = caller_of(request)
         user = None
         if data.user_id is not None:
             check_id(data.user_id, settings)
-            user = authorize_user(node, caller_of(request), data.user_id, "users:read")
+            user = authorize_user(node, caller, data.user_id, "users:read")
         check_context(data.context, node.settings)
         if not data.candidates:
             raise InvalidInput("candidates must hold at least one item", field="candidates")
@@ -94,13 +96,14 @@ class DecisionsController(Controller):
             raise InvalidInput("diversity_depth must be 0..16 (0: the full category path)", field="diversity_depth")
         decision, items = node.personalizer.rank(
             user, data.context, data.candidates, limit=limit, exploration_slots=slots,
-            max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth)
+            max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth, tenant=caller.tenant)
         node.metrics.decided(decision.source)
         segment = decision.segment.id if decision.segment is not None else None
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
                             items=items[:limit], rest=items[limit:] if data.include_rest else [],
-                            actions=node.triggers.active(decision.cohort, node.now(), segment),
-                            experiments=node.experiments.assignments(user or decision.cohort, segment),
+                            actions=node.triggers.active(decision.cohort, node.now(), segment, caller.tenant),
+                            experiments=node.experiments.assignments(user or decision.cohort, segment,
+                                                                     caller.tenant),
                             segment=decision.segment)
 
     @post("/experiments/events", status_code=200, tags=["experiments"],
@@ -111,10 +114,11 @@ class DecisionsController(Controller):
         Only counts per window, arm and cohort are kept — never who. With a ``user_id``: that
         user's token, or a server key with ``events:write``."""
         node = running(state)
+        caller = caller_of(request)
         user = None
         if data.user_id is not None:
             check_id(data.user_id, node.settings)
-            user = authorize_user(node, caller_of(request), data.user_id, "events:write")
+            user = authorize_user(node, caller, data.user_id, "events:write")
         check_context(data.context, node.settings)
         if not data.value >= 0:
             raise InvalidInput("value must be >= 0", field="value")
@@ -122,4 +126,4 @@ class DecisionsController(Controller):
         cohort = context_cohort(data.context, now)
         segment = node.personalizer.segment_of(user, now) if user is not None else None
         return node.experiments.record(data.experiment, user or cohort, data.kind, data.value, cohort, now,
-                                       segment.id if segment is not None else None)
+                                       segment.id if segment is not None else None, tenant=caller.tenant)

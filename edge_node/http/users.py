@@ -72,7 +72,7 @@ class UsersController(Controller):
         each event moves the profile; events without consent are dropped and counted.
         User token, or server key ``events:write``."""
         node, user = user_request(request, state, user_id, "events:write")
-        return await node.record_events(user, data.events, data.context)
+        return await node.record_events(user, data.events, data.context, tenant=caller_of(request).tenant)
 
     @get("/vector", sync_to_thread=False, responses={**READ_ERRORS, **error_responses(404)})
     def get_vector(self, user_id: FromPath[str], state: State, request: Request) -> VectorView:

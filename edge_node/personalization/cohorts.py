@@ -5,6 +5,15 @@ apart only while the window is open (so a withdrawal of ``cohort_analytics`` can
 back out) and expires with the window. A user counts in at most ``max_per_user``
 cohorts per window (plus the node-wide ``all`` cell). Cells under ``min_size`` users are
 never exported and never used as a prior: a small cohort could reveal one person.
+
+Every cell belongs to one tenant (a brand, ``sentiedge_core.access.App.tenant_id``): a user
+counts in their own tenant's cells (``ALL`` included), priors and windows are per tenant, and
+nothing of one tenant's cohorts shapes another's decisions. In the store a cell is named by
+:func:`cell_id` (tenant, a separator no cohort key or tenant can hold, then the cohort key);
+the cohort keys callers see ("eu/mobile/evening") stay as they are. Cells written before
+tenants (a bare cohort key) belong to the legacy tenant (``AppSet.legacy_tenant``, the one
+whose users kept their pseudonyms); with none, they are left out of every export and prior,
+and expire with their window.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from edge_node.store import EdgeStore
 
 ALL = "all"
 UNKNOWN = "unknown"
+SEPARATOR = "\x1f"  # neither a tenant name nor a cohort key holds a control character
 SENTIMENT_CLIP = 1.0  # one user moves a cell's sentiment sum by at most this much per window
 CATEGORY_CLIP = 3.0  # ... and each category's weight by at most this much
 
@@ -40,6 +50,24 @@ def cohort_key(region: str | None, device: str | None, part: str) -> str:
         return value or UNKNOWN
 
     return f"{clean(region)}/{clean(device)}/{part}"
+
+
+def cell_id(tenant: str, key: str) -> str:
+    """The name of a tenant's cohort cell in the store."""
+    return f"{tenant}{SEPARATOR}{key}"
+
+
+def split_cell_id(cell: str, legacy_tenant: str = "") -> tuple[str, str] | None:
+    """(tenant, cohort key) of a stored cell name; a bare key from before tenants is the legacy
+    tenant's, or None (left out) when there is none."""
+    tenant, sep, key = cell.partition(SEPARATOR)
+    if sep:
+        return tenant, key
+    return (legacy_tenant, cell) if legacy_tenant else None
+
+
+def _is_all(cell: str) -> bool:
+    return cell == ALL or cell.endswith(SEPARATOR + ALL)
 
 
 TOPIC_FIELDS = ("topic_texts", "topic_negative", "topic_events", "topic_sentiment")
@@ -106,11 +134,13 @@ class CohortBook:
         self.max_per_user = max_per_user
         self.horizon_s = horizon_s
         self.prior_cache_s = prior_cache_s
-        self._priors: tuple[float, dict[str, CohortPrior]] | None = None
-        # Merged priors from the control plane (other edges); set by the sync agent.
-        self.remote: dict[str, CohortPrior] = {}
-        # Merged closed windows from every edge: (window, cohort) → cell; set by the sync agent.
-        self.remote_windows: dict[tuple[int, str], CohortCell] = {}
+        self._priors: tuple[float, dict[str, dict[str, CohortPrior]]] | None = None
+        # Merged priors from the control plane (other edges): tenant → cohort → prior; set by the sync agent.
+        self.remote: dict[str, dict[str, CohortPrior]] = {}
+        # Merged closed windows from every edge: (window, tenant, cohort) → cell; set by the sync agent.
+        self.remote_windows: dict[tuple[int, str, str], CohortCell] = {}
+        # The tenant that owns cells from before tenants (bare keys); set with the node's apps.
+        self.legacy_tenant = ""
         # Bumped whenever the priors a decision can see change (local refresh or remote update).
         self.generation = 0
 
@@ -122,8 +152,9 @@ class CohortBook:
         current = self.window_of(now)
         return [current, current - int(self.window_s)]
 
-    def contribute(self, subject: str, key: str, at: float, member: Member, now: float) -> bool:
-        """Add one user's contribution to ``key`` (and ``all``) in the window of ``at``.
+    def contribute(self, subject: str, key: str, at: float, member: Member, now: float, *, tenant: str) -> bool:
+        """Add one user's contribution to ``tenant``'s cell ``key`` (and its ``all``) in the window
+        of ``at``.
 
         Call inside a store transaction. False when the user already counts in
         ``max_per_user`` other cohorts this window (the contribution is not counted).
@@ -132,27 +163,35 @@ class CohortBook:
         ttl = window + 2 * self.window_s - now
         if ttl <= 0:
             return False  # the window closed long ago: too late to count
+        cell, everyone = cell_id(tenant, key), cell_id(tenant, ALL)
         stored = self.store.get(f"joined|{window}|{subject}", Keys)
         joined = stored or Keys()
-        if key not in joined.keys and self._full(window, key):
-            key = ALL  # a window with max_cohorts cells takes no new cohort: the node-wide cell only
-        joins = key != ALL and key not in joined.keys
-        if joins and len(joined.keys) >= self.max_per_user:
+        if cell not in joined.keys and self._full(window, cell, tenant):
+            cell = everyone  # a window with max_cohorts cells takes no new cohort: the tenant-wide cell only
+        joins = cell not in joined.keys
+        if joins and not _is_all(cell) and sum(not _is_all(k) for k in joined.keys) >= self.max_per_user:
             return False
         if joins:
-            joined.keys.append(key)
-        if joins or stored is None:  # written even for "all" alone: withdraw() looks here
+            joined.keys.append(cell)  # the tenant's "all" cell too: withdraw() finds it here
+        if everyone not in joined.keys:
+            joined.keys.append(everyone)
+            joins = True
+        if joins or stored is None:
             self.store.put(f"joined|{window}|{subject}", joined, ttl=ttl)
-        for cell_key in dict.fromkeys((key, ALL)):
-            self._add(window, cell_key, subject, member, ttl)
+        for target in dict.fromkeys((cell, everyone)):
+            self._add(window, target, subject, member, ttl)
         return True
 
-    def _full(self, window: int, key: str) -> bool:
-        if self.store.get(f"cohort|{window}|{key}", CohortCell) is not None:
+    def _full(self, window: int, cell: str, tenant: str) -> bool:
+        """The tenant has ``max_cohorts`` cells in this window already (its "all" not counted):
+        one tenant's many cohorts never crowd out another's."""
+        if self.store.get(f"cohort|{window}|{cell}", CohortCell) is not None:
             return False
         index = self.store.get(f"cohorts|{window}", Keys)
-        # "all" is one of the cells but never counts against the limit.
-        return index is not None and len(index.keys) - (ALL in index.keys) >= self.max_cohorts
+        if index is None:
+            return False
+        prefix = tenant + SEPARATOR
+        return sum(k.startswith(prefix) and not _is_all(k) for k in index.keys) >= self.max_cohorts
 
     def _add(self, window: int, key: str, subject: str, delta: Member, ttl: float) -> None:
         member_key = f"member|{window}|{key}|{subject}"
@@ -220,6 +259,8 @@ class CohortBook:
         if joined is None:
             return {}
         taken = {}
+        # A record from before tenants names bare keys and the bare "all" (not in its list then):
+        # each is looked up as written.
         for key in dict.fromkeys([*joined.keys, ALL]):
             member = self.store.get(f"member|{window}|{key}|{subject}", Member)
             cell = self.store.get(f"cohort|{window}|{key}", CohortCell)
@@ -249,9 +290,9 @@ class CohortBook:
             if not taken or ttl <= 0:
                 continue
             joined = self.store.get(f"joined|{window}|{target}", Keys) or Keys()
-            for key, member in taken.items():
-                if key != ALL and key not in joined.keys:
-                    if len(joined.keys) >= self.max_per_user:
+            for key, member in taken.items():  # both ids are one tenant's users: the same tenant's cells
+                if key not in joined.keys:
+                    if not _is_all(key) and sum(not _is_all(k) for k in joined.keys) >= self.max_per_user:
                         continue
                     joined.keys.append(key)
                 self._add(window, key, target, member, ttl)
@@ -259,37 +300,68 @@ class CohortBook:
             self.store.put(f"joined|{window}|{target}", joined, ttl=ttl)
         return moved
 
-    def cells(self, window: int) -> dict[str, CohortCell]:
+    def _stored(self, window: int) -> dict[str, CohortCell]:
         index = self.store.get(f"cohorts|{window}", Keys)
         if index is None:
             return {}
         found = {key: self.store.get(f"cohort|{window}|{key}", CohortCell) for key in index.keys}
         return {k: c for k, c in found.items() if c is not None}
 
-    def export(self, window: int) -> dict[str, CohortCell]:
-        """Cells of one window big enough to leave the node (the ``all`` cell included)."""
-        return {k: c for k, c in self.cells(window).items() if c.users >= self.min_size}
+    def all_cells(self, window: int) -> dict[tuple[str, str], CohortCell]:
+        """Every tenant's cells of one window: (tenant, cohort key) → cell."""
+        out = {}
+        for name, cell in self._stored(window).items():
+            split = split_cell_id(name, self.legacy_tenant)
+            if split is None:
+                continue
+            if SEPARATOR in name:
+                out[split] = cell
+            else:  # in the window of the upgrade, the cell written since wins over the one from before
+                out.setdefault(split, cell)
+        return out
 
-    def set_remote(self, priors: dict[str, CohortPrior]) -> None:
+    def cells(self, window: int, tenant: str) -> dict[str, CohortCell]:
+        """One tenant's cells of one window, by cohort key."""
+        return {key: cell for (t, key), cell in self.all_cells(window).items() if t == tenant}
+
+    def export(self, window: int) -> dict[tuple[str, str], CohortCell]:
+        """Cells of one window big enough to leave the node (each tenant's ``all`` cell included),
+        by (tenant, cohort key)."""
+        return {k: c for k, c in self.all_cells(window).items() if c.users >= self.min_size}
+
+    def set_remote(self, priors: dict[str, dict[str, CohortPrior]]) -> None:
+        """The control plane's merged priors, tenant → cohort → prior. Priors without a tenant (a
+        control plane from before tenants merged every app's users) are the legacy tenant's, or
+        none's."""
+        priors = dict(priors)
+        untenanted = priors.pop("", None)
+        if untenanted and self.legacy_tenant and self.legacy_tenant not in priors:
+            priors[self.legacy_tenant] = untenanted
         self.remote = priors
         self.generation += 1
 
-    def priors(self, now: float) -> dict[str, CohortPrior]:
-        """Local priors over the horizon from cells of at least ``min_size`` users, recomputed
-        at most every ``prior_cache_s`` (a busy node contributes on every event)."""
+    def set_remote_windows(self, recent: dict[tuple[int, str, str], CohortCell]) -> None:
+        self.remote_windows = {(w, t or self.legacy_tenant, k): c for (w, t, k), c in recent.items()
+                               if t or self.legacy_tenant}
+
+    def priors(self, now: float) -> dict[str, dict[str, CohortPrior]]:
+        """Local priors over the horizon from cells of at least ``min_size`` users, tenant →
+        cohort → prior, recomputed at most every ``prior_cache_s`` (a busy node contributes on
+        every event)."""
         if self._priors is not None and 0 <= now - self._priors[0] < self.prior_cache_s:
             return self._priors[1]
-        priors: dict[str, CohortPrior] = {}
+        priors: dict[str, dict[str, CohortPrior]] = {}
         window = self.window_of(now)
         while window > now - self.horizon_s:
-            for key, cell in self.export(window).items():
-                priors.setdefault(key, CohortPrior()).add(cell)
+            for (tenant, key), cell in self.export(window).items():
+                priors.setdefault(tenant, {}).setdefault(key, CohortPrior()).add(cell)
             window -= int(self.window_s)
         if self._priors is None or priors != self._priors[1]:
             self.generation += 1
         self._priors = (now, priors)
         return priors
 
-    def prior(self, key: str, now: float) -> CohortPrior | None:
-        """The prior for a cohort key: the control plane's merged one if any, else this node's."""
-        return self.remote.get(key) or self.priors(now).get(key)
+    def prior(self, key: str, now: float, tenant: str) -> CohortPrior | None:
+        """The tenant's prior for a cohort key: the control plane's merged one if any, else this
+        node's. Never another tenant's."""
+        return self.remote.get(tenant, {}).get(key) or self.priors(now).get(tenant, {}).get(key)

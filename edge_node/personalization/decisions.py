@@ -2,7 +2,8 @@
 
 A user with ``personalization`` consent and a profile gets their own vector; anyone else
 (anonymous, cold start, no consent, deleted) gets their cohort's prior when the cohort
-is big enough, else the node-wide prior, else nothing but popularity — never an error.
+is big enough, else the prior over all its cohorts, else nothing but popularity — never an
+error. Priors are the caller's tenant's only: another brand's cohorts never shape a decision.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Personalizer:
     def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
-                 held_out: Callable[[str, str | None], str | None] = lambda unit, segment=None: None,
+                 held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment=None, tenant="": None,
                  cache_bytes: int = 64 << 20, segments: SegmentBook | None = None) -> None:
         self.store = store
         self.privacy = privacy
@@ -73,8 +74,8 @@ class Personalizer:
         self.allow_personal = allow_personal
         self.held_out = held_out
         self.segments = segments
-        # (subject, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
-        self._cache: OrderedDict[tuple[str | None, str], tuple] = OrderedDict()
+        # (subject, tenant, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
+        self._cache: OrderedDict[tuple[str | None, str, str], tuple] = OrderedDict()
         # Bounded by an estimate of its bytes, not only by entries: one entry holds every
         # category of its user and cohort. An entry over 1/64 of the budget is not cached.
         self.cache_bytes = cache_bytes
@@ -94,17 +95,18 @@ class Personalizer:
             return subject, None, "no history yet"
         return subject, profile, ""
 
-    def choose(self, user_id: str | None, context: Context | None, now: float) -> Chosen:
-        """The decision for a user and context, reused for up to ``cache_s`` while neither the
-        user's consent nor their profile changes (any write makes it recomputed at once)."""
+    def choose(self, user_id: str | None, context: Context | None, now: float, *, tenant: str) -> Chosen:
+        """The decision for a user (scoped to ``tenant`` already) or an anonymous context of
+        ``tenant``'s app, reused for up to ``cache_s`` while neither the user's consent nor their
+        profile changes (any write makes it recomputed at once). Priors are the tenant's only."""
         key = context_cohort(context, now)
-        experiment = self.held_out(user_id or key, None)
+        experiment = self.held_out(user_id or key, None, tenant)
         if experiment is not None:  # the holdout of an experiment: no personalization at all
             return self._holdout(key, experiment)
-        chosen = self._cached_choice(user_id, key, now)
+        chosen = self._cached_choice(user_id, key, now, tenant)
         segment = chosen.decision.segment
         # An experiment that targets the user's segment can hold them out too.
-        experiment = self.held_out(user_id or key, segment.id) if segment is not None else None
+        experiment = self.held_out(user_id or key, segment.id, tenant) if segment is not None else None
         return self._holdout(key, experiment, segment) if experiment is not None else chosen
 
     def _holdout(self, key: str, experiment: str, segment=None) -> Chosen:
@@ -115,22 +117,22 @@ class Personalizer:
                             reason=f"holdout arm of experiment {experiment}: no personalization")
         return Chosen(decision=decision, scores={}, profile=None, cohort_scores={})
 
-    def _cached_choice(self, user_id: str | None, key: str, now: float) -> Chosen:
+    def _cached_choice(self, user_id: str | None, key: str, now: float, tenant: str) -> Chosen:
         subject = self.privacy.subject_of(user_id) if user_id else None
         versions = self.store.versions(subject) if subject else (None, None)
         self.cohorts.priors(now)  # refreshes the priors (and their generation) when due
-        cached = self._cache.get((subject, key))
+        cached = self._cache.get((subject, tenant, key))
         # The stored bytes themselves: the same object while cached in memory, equal when read
         # again (workers sharing the store cache nothing between requests).
         if (cached is not None and cached[0] > now and cached[1] == versions[0] and cached[2] == versions[1]
                 and cached[3] == self._generation()
                 and (cached[4].decision.source != "user" or self.allow_personal())):
             return cached[4]
-        chosen = self._choose(user_id, key, now)
+        chosen = self._choose(user_id, key, now, tenant)
         if self.cache_s > 0:
             # Read again: choosing may have written the profile (signal-to-action bookkeeping).
             versions = self.store.versions(subject) if subject else (None, None)
-            self._remember((subject, key), (now + self.cache_s, versions[0], versions[1], self._generation(),
+            self._remember((subject, tenant, key), (now + self.cache_s, versions[0], versions[1], self._generation(),
                                             chosen, _size(chosen)))
         return chosen
 
@@ -138,7 +140,7 @@ class Personalizer:
         """What else a cached decision depends on: the priors and the learned segments in force."""
         return self.cohorts.generation, self.segments.version if self.segments is not None else 0
 
-    def _remember(self, key: tuple[str | None, str], entry: tuple) -> None:
+    def _remember(self, key: tuple[str | None, str, str], entry: tuple) -> None:
         old = self._cache.pop(key, None)
         if old is not None:
             self.cached_bytes -= old[5]
@@ -149,9 +151,9 @@ class Personalizer:
         while self._cache and (self.cached_bytes > self.cache_bytes or len(self._cache) > CACHE_ENTRIES):
             self.cached_bytes -= self._cache.popitem(last=False)[1][5]
 
-    def _choose(self, user_id: str | None, key: str, now: float) -> Chosen:
+    def _choose(self, user_id: str | None, key: str, now: float, tenant: str) -> Chosen:
         subject, profile, why_not = self._profile(user_id)
-        cohort_prior = self.cohorts.prior(key, now)
+        cohort_prior = self.cohorts.prior(key, now, tenant)
         cohort_scores = cohort_prior.scores() if cohort_prior else {}
         if profile is not None:
             scores = personalization.affinity_scores(profile, now, self.tuning)
@@ -161,9 +163,9 @@ class Personalizer:
             scores, source = cohort_scores, "cohort"
             reason = f"{why_not}: prior of cohort {key} ({_users(cohort_prior)})"
         else:
-            global_prior = self.cohorts.prior(ALL, now)
+            global_prior = self.cohorts.prior(ALL, now, tenant)
             scores, source = (global_prior.scores() if global_prior else {}), "global"
-            reason = (f"{why_not}: node-wide prior ({_users(global_prior)})" if global_prior
+            reason = (f"{why_not}: prior over all cohorts ({_users(global_prior)})" if global_prior
                       else f"{why_not}: no cohort large enough yet, popularity only")
         vector = personalization.vector_of(scores, self.dimension)
         segment = self.segments.of(vector) if profile is not None and self.segments is not None else None
@@ -192,8 +194,8 @@ class Personalizer:
 
     def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
              limit: int, exploration_slots: int, max_per_category: int, now: float, diversity_depth: int = 1,
-             ) -> tuple[Decision, list[ranking.RankedItem]]:
-        chosen = self.choose(user_id, context, now)
+             tenant: str) -> tuple[Decision, list[ranking.RankedItem]]:
+        chosen = self.choose(user_id, context, now, tenant=tenant)
         profile = chosen.profile
         personal = chosen.scores if chosen.decision.source == "user" else {}
         # Without a profile the chosen prior already plays the cohort's part.

@@ -3,8 +3,9 @@
 A unit (the user id, or the request's cohort for anonymous traffic) is assigned by a hash
 of experiment name, salt and unit, so every edge puts it in the same arm with no state and
 no coordination. The holdout arm gets no personalization. Exposures and outcomes are
-counted per window, experiment, arm and cohort — counts only, never who — and windows with
-fewer exposures than the minimum size never leave the edge.
+counted per window, experiment, arm, tenant and cohort — counts only, never who — and windows
+with fewer exposures than the minimum size never leave the edge. An experiment with a
+``tenant`` takes that tenant's units only; for any other tenant it does not exist.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import msgspec
 from edge_node.errors import Conflict, InvalidInput
 from edge_node.records import Keys, Stored
 from edge_node.store import EdgeStore
-from sentiedge_core.experiments import KINDS, Arm, Experiment, assign, targets
+from edge_node.personalization.cohorts import SEPARATOR
+from sentiedge_core.experiments import KINDS, Arm, Experiment, assign, runs_for, targets
 
 __all__ = ["KINDS", "Arm", "Experiment", "assign", "Assignment", "ExpCell", "ExperimentBook"]
 
@@ -45,21 +47,22 @@ class ExperimentBook:
         self.experiments = {e.name: e for e in experiments if e.arms and sum(a.weight for a in e.arms) > 0}
         self.version = version
 
-    def assignments(self, unit: str, segment: str | None = None) -> list[Assignment]:
+    def assignments(self, unit: str, segment: str | None, tenant: str) -> list[Assignment]:
         """The unit's arm in every running experiment it takes part in (an experiment that
-        targets a learned segment takes only units in ``segment``)."""
+        targets a learned segment takes only units in ``segment``, one for a tenant only that
+        tenant's units)."""
         out = []
         for experiment in self.experiments.values():
-            if not targets(experiment, segment):
+            if not targets(experiment, segment) or not runs_for(experiment, tenant):
                 continue
             arm = assign(experiment, unit)
             out.append(Assignment(experiment=experiment.name, arm=arm.name, holdout=arm.holdout))
         return out
 
     def record(self, name: str, unit: str, kind: str, value: float, cohort: str, now: float,
-               segment: str | None = None) -> Assignment:
+               segment: str | None = None, *, tenant: str) -> Assignment:
         experiment = self.experiments.get(name)
-        if experiment is None:
+        if experiment is None or not runs_for(experiment, tenant):
             raise InvalidInput(f"no running experiment {name!r}", field="experiment")
         if not targets(experiment, segment):
             raise Conflict(f"experiment {name!r} runs in learned segment {experiment.segment} only and this unit is "
@@ -69,7 +72,7 @@ class ExperimentBook:
             raise InvalidInput(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
         arm = assign(experiment, unit)
         window = int(now // self.window_s * self.window_s)
-        key = f"exp|{window}|{name}|{arm.name}|{cohort}"
+        key = f"exp|{window}|{name}|{arm.name}|{tenant}{SEPARATOR}{cohort}"
         with self.store.transaction():
             cell = self.store.get(key, ExpCell) or ExpCell()
             if cell.exposures == cell.clicks == cell.conversions == 0:
@@ -83,13 +86,17 @@ class ExperimentBook:
             self.store.put(key, cell, ttl=self.horizon_s + self.window_s)
         return Assignment(experiment=name, arm=arm.name, holdout=arm.holdout)
 
-    def export(self, window: int) -> list[tuple[str, str, str, ExpCell]]:
-        """(experiment, arm, cohort, cell) of a window, minimum size applied."""
+    def export(self, window: int, legacy_tenant: str = "") -> list[tuple[str, str, str, str, ExpCell]]:
+        """(experiment, arm, tenant, cohort, cell) of a window, minimum size applied. Counts from
+        before tenants (no tenant in their key) are the legacy tenant's, or, with none, not sent."""
         index = self.store.get(f"exps|{window}", Keys)
         out = []
         for key in index.keys if index else []:
             cell = self.store.get(key, ExpCell)
-            _, _, name, arm, cohort = key.split("|", 4)
-            if cell is not None and cell.exposures >= self.min_size:
-                out.append((name, arm, cohort, cell))
+            _, _, name, arm, rest = key.split("|", 4)
+            tenant, sep, cohort = rest.partition(SEPARATOR)
+            if not sep:
+                tenant, cohort = legacy_tenant, rest
+            if cell is not None and cell.exposures >= self.min_size and tenant:
+                out.append((name, arm, tenant, cohort, cell))
         return out

@@ -279,7 +279,8 @@ class SyncAgent:
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
         acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
         closed = self.node.closed_windows(None if acked is None else int(acked), time.time())
-        aggregates = [convert.aggregate(window, closed.window_s, key, cell) for window, key, cell in closed.cohorts]
+        aggregates = [convert.aggregate(window, closed.window_s, tenant, key, cell)
+                      for window, tenant, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
         triggers = self.node.pending_triggers()
         self._beat += 1

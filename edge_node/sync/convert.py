@@ -22,16 +22,20 @@ def model_ref(name: str, version: str, manifest_sha: str) -> common_pb2.ModelRef
     return common_pb2.ModelRef(name=name, version=version, manifest_sha256=manifest_sha)
 
 
-def aggregate(window: int, window_s: int, cohort: str, cell: CohortCell) -> sync_pb2.CohortAggregate:
-    """A closed cell upstream, per-category counts included (the core's one wire conversion)."""
-    return cohorts.to_proto(cohorts.Aggregate(window_start=window, window_seconds=window_s, cohort=cohort,
-                                              **msgspec.structs.asdict(cell)))
+def aggregate(window: int, window_s: int, tenant: str, cohort: str, cell: CohortCell) -> sync_pb2.CohortAggregate:
+    """A tenant's closed cell upstream, per-category counts included (the core's one wire conversion)."""
+    return cohorts.to_proto(cohorts.Aggregate(tenant=tenant, window_start=window, window_seconds=window_s,
+                                              cohort=cohort, **msgspec.structs.asdict(cell)))
 
 
-def priors(message: sync_pb2.CohortPriors) -> dict[str, CohortPrior]:
-    return {a.cohort: CohortPrior(users=a.users, texts=a.texts, negative=a.negative, events=a.events,
-                                  sentiment_sum=a.sentiment_sum, categories=dict(a.categories))
-            for a in message.cohorts}
+def priors(message: sync_pb2.CohortPriors) -> dict[str, dict[str, CohortPrior]]:
+    """tenant → cohort → prior."""
+    out: dict[str, dict[str, CohortPrior]] = {}
+    for a in message.cohorts:
+        out.setdefault(a.tenant, {})[a.cohort] = CohortPrior(
+            users=a.users, texts=a.texts, negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum,
+            categories=dict(a.categories))
+    return out
 
 
 def filing(request: PrivacyRequest) -> sync_pb2.EdgeMessage:
@@ -61,24 +65,26 @@ def rules(message: sync_pb2.RuleSet) -> list[Rule]:
 
 
 def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
-    return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.cohort, active=t.active, value=t.value, at=t.at)
+    return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.reported_cohort(), active=t.active, value=t.value, at=t.at)
 
 
 def experiments(message: sync_pb2.ExperimentSet) -> list[Experiment]:
     return [experiment_wire.from_proto(e) for e in message.experiments]
 
 
-def experiment_aggregate(window: int, name: str, arm: str, cohort: str, cell: ExpCell) -> sync_pb2.ExperimentAggregate:
-    return sync_pb2.ExperimentAggregate(window_start=window, experiment=name, arm=arm, cohort=cohort,
+def experiment_aggregate(window: int, name: str, arm: str, tenant: str, cohort: str,
+                         cell: ExpCell) -> sync_pb2.ExperimentAggregate:
+    return sync_pb2.ExperimentAggregate(window_start=window, experiment=name, arm=arm, tenant=tenant, cohort=cohort,
                                         exposures=cell.exposures, clicks=cell.clicks, conversions=cell.conversions,
                                         value=cell.value)
 
 
-def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str], CohortCell]:
+def recent_cells(message: sync_pb2.CohortPriors) -> dict[tuple[int, str, str], CohortCell]:
     out = {}
-    for m in message.recent:  # a cell is the aggregate without its window and cohort
+    for m in message.recent:  # a cell is the aggregate without its window, tenant and cohort
         a = cohorts.from_proto(m)
-        out[(a.window_start, a.cohort)] = CohortCell(**{f: getattr(a, f) for f in CohortCell.__struct_fields__})
+        out[(a.window_start, a.tenant, a.cohort)] = CohortCell(
+            **{f: getattr(a, f) for f in CohortCell.__struct_fields__})
     return out
 
 

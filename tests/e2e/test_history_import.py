@@ -12,6 +12,7 @@ import pytest
 
 from tests.e2e.cluster import cp_env, edge_env, eventually, operator, operator_args, CLI
 from tests.e2e.http import call
+from tests.e2e.test_tenants import Client
 
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
@@ -39,18 +40,18 @@ def test_imported_history_becomes_a_fresh_edge_s_cold_start_prior(spawn, bundle_
     daily = tmp_path / "out" / "daily.parquet"
 
     _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3"))
-    app = operator(cp, "apps", "list")["apps"][0]
-    tenant = app["tenant"] or app["name"]  # an app is its own tenant by default
-    done = operator(cp, "cohorts", "import", str(daily), "--tenant", tenant)
-    assert (done["days"], done["cohorts"], done["tenant"]) == (3, 2, tenant)  # eu/tv/night and all, 3 days each
+    shop, clinic = Client(cp, "shop"), Client(cp, "clinic")  # two brands: each app its own tenant
+    done = operator(cp, "cohorts", "import", str(daily), "--tenant", "shop")
+    assert (done["days"], done["cohorts"], done["tenant"]) == (3, 2, "shop")  # eu/tv/night and all, 3 days each
     assert done["aggregates"] == 6
-
-    assert operator(cp, "cohorts", "import", str(daily)) == done  # again (one tenant: named by default): replaced
-    unknown = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(daily), "--tenant", "nobody"],
-                             capture_output=True, text=True, timeout=60)
-    assert unknown.returncode == 1 and "no tenant 'nobody'" in unknown.stderr
+    assert operator(cp, "cohorts", "import", str(daily), "--tenant", "shop") == done  # again: replaced, not added
+    for args, words in [(["--tenant", "nobody"], "no tenant 'nobody'"),
+                        ([], "name the user's tenant (--tenant)")]:  # several tenants: one must be named
+        refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(daily), *args],
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and words in refused.stderr, refused.stderr
     audit = subprocess.run([CLI, *operator_args(cp), "--json", "audit"], capture_output=True, text=True, timeout=60)
-    assert f"tenant {tenant}: 18 daily rows, 3 days, 2 cohorts from daily.parquet" in audit.stdout
+    assert "tenant shop: 18 daily rows, 3 days, 2 cohorts from daily.parquet" in audit.stdout
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -58,14 +59,15 @@ def test_imported_history_becomes_a_fresh_edge_s_cold_start_prior(spawn, bundle_
     small = tmp_path / "small.parquet"  # a row under the control plane's minimum size is refused
     pq.write_table(pa.Table.from_pylist([{"day": "2026-03-04", "cohort": "all", "category": "*", "users": 2,
                                           "texts": 9, "negative": 1, "sentiment_mean": 0.5}]), small)
-    refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(small)],
+    refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(small), "--tenant", "shop"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "minimum size 3" in refused.stderr
 
-    _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={
-        **edge_env(cp, "edge-fresh", tmp_path), "EDGE_COHORT_PRIOR_REFRESH_S": "0"})
+    _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, "edge-fresh", tmp_path))
     query = "/v1/personalize?region=eu&device=tv&daypart=night"
-    cold = eventually(lambda: (d := call(edge, "GET", query)[1])["source"] == "cohort" and d,
-                      what="the imported prior at a fresh edge")
+    cold = eventually(lambda: (d := call(edge, "GET", query, headers={"x-client-key": shop.client_key})[1])
+                      .get("source") == "cohort" and d, what="the imported prior at a fresh edge")
     affinities = [a["category"] for a in cold["affinities"]]
     assert affinities[0] == "garden" and "12 user-windows" in cold["reason"], cold
+    other = call(edge, "GET", query, headers={"x-client-key": clinic.client_key})  # the shop's history only
+    assert other[0] == 200 and other[1]["source"] != "cohort" and not other[1]["affinities"], other

@@ -197,3 +197,13 @@ def test_metrics_count_escalated_texts_by_the_encoder_layers_they_ran(client, mo
     assert escalated > 0 and sum(added.values()) == escalated  # short texts always escalate (thin evidence)
     layers = {e.layer for e in model.manifest.stage("transformer").exits} | {model.transformer_stage.layers}
     assert {int(k) for k, v in added.items() if v} <= layers
+
+
+def test_the_api_reference_page_needs_nothing_from_the_network(client):
+    page = client.get("/schema")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/v1/users/{user_id}/consent" in page.text and "X-Client-Key" in page.text
+    assert "http://" not in page.text.replace("http://127.0.0.1", "") and "https://" not in page.text
+    assert "<script" not in page.text
+    spec = client.get("/schema/openapi.json")
+    assert spec.status_code == 200 and "/v1/sentiment" in spec.json()["paths"]

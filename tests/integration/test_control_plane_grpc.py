@@ -10,6 +10,7 @@ from control_plane.config import load_settings
 from control_plane.server import build
 from control_plane.state import ControlPlane
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2, sync_pb2_grpc
+from sentiedge_core.cohorts import Aggregate
 
 TOKEN = "ops:integration-token"
 AUTH = (("authorization", "Bearer integration-token"),)
@@ -78,6 +79,36 @@ def test_bad_requests_get_invalid_argument_or_not_found_with_a_reason(tmp_path):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await call
             assert err.value.code() == code and message in err.value.details()
+
+    run(tmp_path, scenario, app="shop")
+
+
+def test_rules_experiments_and_merged_cohorts_name_a_known_tenant(tmp_path):
+    async def scenario(channel, cp):
+        rules = operator_pb2_grpc.RulesStub(channel)
+        experiments = operator_pb2_grpc.ExperimentsStub(channel)
+        cohorts = operator_pb2_grpc.CohortsStub(channel)
+        rule = sync_pb2.TriggerRule(name="r", cohort="eu/*/*", signal="negative_share", op=">", threshold=0.5,
+                                    clear=0.4, window_minutes=30, min_size=3, action="calm", tenant="nobody")
+        arms = [sync_pb2.Arm(name="a", weight=1), sync_pb2.Arm(name="h", weight=1, holdout=True)]
+        for call in (rules.Add(rule, metadata=AUTH),
+                     experiments.Add(sync_pb2.Experiment(name="x", salt="x", arms=arms, tenant="nobody"), metadata=AUTH),
+                     cohorts.Merged(operator_pb2.MergedCohortsRequest(tenant="nobody"), metadata=AUTH)):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no tenant 'nobody'" in err.value.details()
+        rule.tenant = "shop"
+        assert (await rules.Add(rule, metadata=AUTH)).tenant == "shop"
+        assert (await rules.List(operator_pb2.ListRulesRequest(), metadata=AUTH)).rules[0].tenant == "shop"
+        added = await experiments.Add(sync_pb2.Experiment(name="x", salt="x", arms=arms, tenant="shop"), metadata=AUTH)
+        assert added.tenant == "shop"
+        cp.cohorts.ingest("e1", [cp.cohorts.bound(a, 100)[0] for a in (
+            Aggregate(tenant="shop", window_start=int(cp.now()) - 60, window_seconds=60, cohort="eu/m/e", users=60),
+            Aggregate(tenant="other", window_start=int(cp.now()) - 60, window_seconds=60, cohort="eu/m/e", users=60))])
+        merged = await cohorts.Merged(operator_pb2.MergedCohortsRequest(tenant="shop"), metadata=AUTH)
+        assert [(c.tenant, c.cohort) for c in merged.cohorts] == [("shop", "eu/m/e")]
+        every = await cohorts.Merged(operator_pb2.MergedCohortsRequest(), metadata=AUTH)
+        assert {c.tenant for c in every.cohorts} == {"shop", "other"}
 
     run(tmp_path, scenario, app="shop")
 

@@ -5,6 +5,7 @@ import io
 import tarfile
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from control_plane.cohorts import CohortMerge
@@ -246,6 +247,61 @@ def test_cohorts_merge_across_edges_without_double_counting_and_hide_small_ones(
     assert merge.priors(100.0)[0].categories == {"books": 60.0}
 
 
+def test_cohorts_merge_per_tenant_and_never_across_tenants(store):
+    """The same cohort and window in two tenants are two merged cells and two priors; the
+    one-node share cap holds in each tenant's cell apart."""
+    merge = CohortMerge(store, min_size=50, horizon_s=10**10)
+    casino = msgspec.structs.replace(agg("eu/mobile/evening", 60, sentiment=-30.0), tenant="casino")
+    merge.ingest("e1", [casino, msgspec.structs.replace(agg("eu/mobile/evening", 90, sentiment=9.0), tenant="pharmacy")])
+    merge.ingest("e2", [msgspec.structs.replace(agg("eu/mobile/evening", 10, sentiment=1.0), tenant="pharmacy")])
+    merged = {(c.tenant, c.cohort): c for c in merge.merged(now=100.0)}
+    assert set(merged) == {("casino", "eu/mobile/evening"), ("pharmacy", "eu/mobile/evening")}
+    assert merged[("casino", "eu/mobile/evening")].sentiment_sum == -30.0  # e1 alone: bounded by its cap only
+    pharmacy = merged[("pharmacy", "eu/mobile/evening")]
+    # e1 reports 90 beside e2's 10: capped at 3 × max(10, min size 50) = 150 → not scaled here,
+    # and the casino's 60 users never count in the pharmacy's cell.
+    assert pharmacy.users == 100 and pharmacy.sentiment_sum == 10.0
+    priors = {(p.tenant, p.cohort): p for p in merge.priors(100.0)}
+    assert priors[("casino", "eu/mobile/evening")].users == 60 and priors[("pharmacy", "eu/mobile/evening")].users == 100
+    assert [c.tenant for c in merge.merged(100.0, "casino")] == ["casino"]
+    assert merge.merged(100.0, "nobody") == []
+
+
+def test_one_node_is_share_capped_in_each_tenants_cell(store):
+    merge = CohortMerge(store, min_size=10, horizon_s=10**10, new_node_users=1000)
+    merge.ingest("rogue", [msgspec.structs.replace(agg("eu/m/e", 900, sentiment=900.0), tenant="shop")])
+    merge.ingest("honest", [msgspec.structs.replace(agg("eu/m/e", 100, sentiment=-100.0), tenant="shop"),
+                            msgspec.structs.replace(agg("eu/m/e", 100, sentiment=-100.0), tenant="other")])
+    merged = {c.tenant: c for c in merge.merged(100.0)}
+    assert merged["shop"].users == 300 + 100  # the rogue counts at most 3 × the others in the shop's cell
+    assert merged["other"].users == 100 and merged["other"].sentiment_sum == -100.0  # untouched by the rogue
+
+
+def test_rows_without_a_tenant_are_the_legacy_tenants_or_nobodys(store):
+    merge = CohortMerge(store, min_size=10, horizon_s=10**10)
+    merge.ingest("e1", [agg("eu/m/e", 20)])  # from before tenants: tenant ""
+    merge.ingest("e2", [msgspec.structs.replace(agg("eu/m/e", 30), tenant="shop")])
+    assert {(c.tenant, c.users) for c in merge.merged(100.0)} == {("", 20), ("shop", 30)}  # "" serves nobody
+    merge.legacy_tenant = "shop"
+    assert [(c.tenant, c.users) for c in merge.merged(100.0)] == [("shop", 50)]
+
+
+def test_experiment_counts_are_kept_per_tenant_and_reported_for_one(store):
+    from control_plane.experiments import ExperimentBook
+    from sentiedge_core.experiments import Arm, Experiment
+
+    book = ExperimentBook(store)
+    book.add(Experiment(name="x", salt="x", arms=[Arm(name="a", weight=1), Arm(name="h", weight=1, holdout=True)]), 1.0)
+    book.ingest("e1", [(0, "x", "a", "eu/m/e", 200, 0, 40, 0.0, "shop"), (0, "x", "h", "eu/m/e", 200, 0, 20, 0.0, "shop"),
+                       (0, "x", "a", "eu/m/e", 100, 0, 5, 0.0, "casino")], 2.0)
+    overall = {r.arm: r for r in book.report("x")[1] if r.cohort == "all"}
+    assert overall["a"].exposures == 300 and overall["a"].conversions == 45
+    shop = {r.arm: r for r in book.report("x", "shop")[1] if r.cohort == "all"}
+    assert shop["a"].exposures == 200 and shop["a"].conversions == 40 and shop["h"].exposures == 200
+    casino = {r.arm: r for r in book.report("x", "casino")[1]}
+    assert set(casino) == {"a"} and casino["a"].exposures == 100
+
+
 def test_state_survives_a_reopen(backend):
     store = backend()
     Ledger(store, KEY).delete("x", 1.0)
@@ -311,6 +367,7 @@ def test_a_database_from_the_first_release_is_migrated_forward(tmp_path):
     assert rollout.current_sha == "sha200" and rollout.previous_sha == ""
     (_, cell), = store.aggregates_since(0)
     assert cell.categories == {"garden": 4.0} and cell.topic_texts == {}  # an old row, read as it was written
+    assert cell.tenant == ""  # from before tenants (migration 6): the legacy tenant's, or nobody's
     # The migrated tables work: the node reports its bundled model, and a rollback returns it there.
     NodeRegistry(store, stale_after_s=60).hello("pop-ams", "eu", ("sentiedge-sentiment", "2.0.0", "sha200"), 3, 2.0,
                                                 bundled=("sentiedge-sentiment", "1.1.1", "sha111"))

@@ -49,8 +49,9 @@ def test_a_planted_lift_is_recovered_through_edge_and_control_plane(edge, tmp_pa
     store = Store(tmp_path / "cp")
     book = ExperimentBook(store)
     book.add(EXPERIMENT, 1.0)
+    assert {t for _, _, t, _, _ in rows} == {"dev"}  # counted per tenant: the development app's
     store.put_experiment_counts("edge-1", [(now_window, e, a, c, cell.exposures, cell.clicks, cell.conversions,
-                                            cell.value) for e, a, c, cell in rows])
+                                            cell.value, t) for e, a, t, c, cell in rows])
     _, results = book.report("ranking-v2")
     overall = {r.arm: r for r in results if r.cohort == "all"}
     treatment, control = overall["treatment"], overall["control"]
@@ -88,3 +89,27 @@ def test_holdout_users_get_no_personalization_and_responses_name_the_arm(edge):
     assert [i["id"] for i in ranked["items"]] == ["t", "b"]  # popularity only
     bad = client.post("/v1/experiments/events", json={"experiment": "nope", "kind": "exposure"})
     assert bad.status_code == 400 and bad.json()["field"] == "experiment"
+
+
+def test_an_experiment_for_one_tenant_takes_only_that_tenants_units(edge):
+    """The development app is tenant "dev": an experiment for another tenant does not exist for
+    its users or its anonymous traffic, and its holdout holds none of them out."""
+    client, node = edge
+    other = Experiment(name="other-brand", salt="o", tenant="other", arms=[
+        Arm(name="a", weight=50), Arm(name="hold", weight=50, holdout=True)])
+    mine = Experiment(name="dev-only", salt="d", tenant="dev", arms=[
+        Arm(name="a", weight=50), Arm(name="hold", weight=50, holdout=True)])
+    node.experiments.set([other, mine], 2)
+    for params in ({"user_id": "u1"}, {"region": "eu"}):
+        named = {e["experiment"] for e in client.get("/v1/personalize", params=params).json()["experiments"]}
+        assert named == {"dev-only"}
+    refused = client.post("/v1/experiments/events", json={"experiment": "other-brand", "kind": "exposure",
+                                                          "user_id": "u1"})
+    assert refused.status_code == 400 and refused.json()["field"] == "experiment"
+    assert not any(node.held_out(dev_user(f"u{i}"), None, "dev") == "other-brand" for i in range(50))
+    counted = client.post("/v1/experiments/events", json={"experiment": "dev-only", "kind": "exposure",
+                                                          "user_id": "u1"})
+    assert counted.status_code == 200
+    window = int(node.now() // node.experiments.window_s * node.experiments.window_s)
+    node.experiments.min_size = 1
+    assert [(name, tenant) for name, _, tenant, _, _ in node.experiments.export(window)] == [("dev-only", "dev")]

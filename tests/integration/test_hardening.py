@@ -56,7 +56,7 @@ def test_a_profile_keeps_its_strongest_categories_and_no_more(client):
     assert top["category"] == "Beauty/Skincare"
     # The cohort cells it fed are bounded too, in every per-category field.
     window = n.cohorts.window_of(n.now())
-    for key, cell in n.cohorts.cells(window).items():
+    for key, cell in n.cohorts.cells(window, "dev").items():
         assert len(cell.categories) <= 80 and len(cell.topic_events) <= 80, key
         assert "beauty/skincare" in cell.categories
 
@@ -68,7 +68,7 @@ def test_a_withdrawal_after_capping_leaves_the_cells_empty(client):
     r = client.put("/v1/users/u/consent", json={"purposes": {"cohort_analytics": False}, "policy_version": "v1"})
     assert r.status_code == 200
     n = node(client)
-    for key, cell in n.cohorts.cells(n.cohorts.window_of(n.now())).items():
+    for key, cell in n.cohorts.cells(n.cohorts.window_of(n.now()), "dev").items():
         assert cell.users == 0 and all(abs(w) < 1e-6 for w in cell.categories.values()), key
         assert not cell.topic_events and all(abs(v) < 1e-6 for v in cell.topic_sentiment.values())
 
@@ -78,11 +78,11 @@ def test_new_cohorts_past_the_window_limit_count_node_wide_only(client):
         grant(client, f"u{i}")
         post(client, f"u{i}", [{"type": "click", "item_id": "x", "category": "books"}], {"region": f"r{i}"})
     n = node(client)
-    cells = n.cohorts.cells(n.cohorts.window_of(n.now()))
+    cells = n.cohorts.cells(n.cohorts.window_of(n.now()), "dev")
     assert len(cells) == 5 + 1 and cells[ALL].users == 12
     # A user who fell back to "all" alone can still take it back out.
     client.put("/v1/users/u11/consent", json={"purposes": {"cohort_analytics": False}, "policy_version": "v1"})
-    assert n.cohorts.cells(n.cohorts.window_of(n.now()))[ALL].users == 11
+    assert n.cohorts.cells(n.cohorts.window_of(n.now()), "dev")[ALL].users == 11
 
 
 def test_context_fields_are_bounded_and_never_echoed_whole(client):

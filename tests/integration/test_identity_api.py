@@ -52,7 +52,7 @@ def test_a_visitor_who_logs_in_keeps_what_they_browsed_once(edge):
     visit(client, dev, "anon-7f3a", SKINCARE)
     visit(client, dev, "alice", BOOKS)
     window = node.cohorts.window_of(node.now())
-    assert node.cohorts.cells(window)["all"].users == 2
+    assert node.cohorts.cells(window, "dev")["all"].users == 2
 
     r = link(client, dev, "alice", "anon-7f3a")
     assert r.status_code == 200, r.text
@@ -63,7 +63,7 @@ def test_a_visitor_who_logs_in_keeps_what_they_browsed_once(edge):
     alice = vector(client, dev, "alice").json()
     assert {a["category"] for a in alice["affinities"]} >= {"Beauty/Skincare", "Books"}
     assert alice["events"] == 3
-    assert node.cohorts.cells(window)["all"].users == 1  # one person, counted once now
+    assert node.cohorts.cells(window, "dev")["all"].users == 1  # one person, counted once now
 
     # The anonymous id now reaches alice's records: its events land in her profile.
     visit(client, dev, "anon-7f3a", BOOKS)
@@ -156,7 +156,7 @@ def test_deleting_the_user_erases_every_alias_and_late_events_stay_out(edge):
     assert node.store.alias(anonymous) is None and node.store.profile(anonymous) is None
     assert node.store.suppression(anonymous) is not None
     window = node.cohorts.window_of(node.now())
-    assert node.cohorts.cells(window)["all"].users == 0
+    assert node.cohorts.cells(window, "dev")["all"].users == 0
     # The anonymous id starts afresh only with a new grant, and an event of its stamped
     # before the deletion stays out even then.
     before = dt.datetime.fromtimestamp(node.now() - 60, dt.UTC).isoformat()

@@ -38,7 +38,7 @@ def test_an_unsupported_language_is_named_not_guessed(model, tmp_path):
         vector = c.get("/v1/users/anna/vector").json()
         assert vector["sentiment"]["texts"] == 0
         node = c.app.state.node
-        cell = node.cohorts.cells(node.cohorts.window_of(node.now()))["all"]
+        cell = node.cohorts.cells(node.cohorts.window_of(node.now()), "dev")["all"]
         assert cell.texts == 0 and cell.events == 1
         metrics = c.get("/metrics").text
         assert 'sentiedge_predictions_total{label="unsupported_language",stage="language"}' in metrics

@@ -47,20 +47,28 @@ def test_import_refuses_small_rows_bad_tenants_and_oversized_calls(history):
     assert history.priors() == [] and history.store.history_cells("shop") == 0  # nothing of a refused call kept
 
 
-def test_live_priors_win_and_history_fills_the_rest():
-    live = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80)]
-    past = [Aggregate(window_start=0, window_seconds=86400, cohort="eu/mobile/evening", users=500),
-            Aggregate(window_start=0, window_seconds=86400, cohort="us/desktop/night", users=300)]
+def test_live_priors_win_and_history_fills_the_rest_per_tenant():
+    t = {"tenant": "shop"} if TENANT_AWARE else {}
+    live = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80, **t)]
+    past = [Aggregate(window_start=0, window_seconds=86400, cohort="eu/mobile/evening", users=500, **t),
+            Aggregate(window_start=0, window_seconds=86400, cohort="us/desktop/night", users=300, **t)]
     assert [(a.cohort, a.users) for a in with_history(live, past)] == [("eu/mobile/evening", 80),
                                                                        ("us/desktop/night", 300)]
+    if TENANT_AWARE:  # another tenant's live prior of the same cohort hides nothing of this tenant's history
+        other = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80,
+                           tenant="clinic")]
+        assert [(a.tenant, a.users) for a in with_history(other, past[:1])] == [("clinic", 80), ("shop", 500)]
 
 
-@pytest.mark.skipif(TENANT_AWARE, reason="aggregates name tenants: history priors are per tenant")
-def test_before_tenant_aware_aggregates_history_is_scoped_as_the_live_priors_are(history):
+def test_history_priors_are_scoped_as_the_live_priors_are(history):
     history.import_rows("shop", [row()], source="x", at=1.0)
     history.import_rows("clinic", [row(users=50)], source="y", at=1.0)
-    [prior] = history.priors()  # every prior serves every tenant today: one per cohort
-    assert prior.users == 110
+    priors = history.priors()
+    if TENANT_AWARE:  # one per tenant and cohort, never summed across tenants
+        assert sorted((p.tenant, p.cohort, p.users) for p in priors) == [("clinic", "eu/mobile/evening", 50),
+                                                                         ("shop", "eu/mobile/evening", 60)]
+    else:  # every prior serves every tenant: one per cohort
+        assert [p.users for p in priors] == [110]
 
 
 def test_cli_sends_whole_days_per_call():

@@ -74,19 +74,19 @@ def test_a_shared_cohort_cell_counts_one_person_after_the_link(books):
         privacy.store.put_consent(subject, privacy.store.consent(subject))
         privacy.set_subject_consent(subject, {"personalization": True, "cohort_analytics": True}, "v1", NOW, NOW)
     with privacy.store.transaction():
-        cohorts.contribute(anonymous, "eu/web/night", NOW, Member(texts=1, sentiment_sum=0.6, events=1), NOW)
-        cohorts.contribute(user, "eu/web/night", NOW, Member(texts=2, sentiment_sum=0.7, events=2), NOW)
-        cohorts.contribute(anonymous, "us/app/night", NOW, Member(events=1), NOW)
-        cohorts.contribute(user, "de/app/night", NOW, Member(events=1), NOW)  # ann is in 2 cohorts: her bound
+        cohorts.contribute(anonymous, "eu/web/night", NOW, Member(texts=1, sentiment_sum=0.6, events=1), NOW, tenant="shop")
+        cohorts.contribute(user, "eu/web/night", NOW, Member(texts=2, sentiment_sum=0.7, events=2), NOW, tenant="shop")
+        cohorts.contribute(anonymous, "us/app/night", NOW, Member(events=1), NOW, tenant="shop")
+        cohorts.contribute(user, "de/app/night", NOW, Member(events=1), NOW, tenant="shop")  # ann is in 2 cohorts: her bound
     window = cohorts.window_of(NOW)
-    assert cohorts.cells(window)["eu/web/night"].users == 2
+    assert cohorts.cells(window, "shop")["eu/web/night"].users == 2
 
     link = identities.link("ann", "anon", NOW + 1)
     assert link.merged == ["cohort_contributions"]
-    cells = cohorts.cells(window)
+    cells = cohorts.cells(window, "shop")
     assert cells["eu/web/night"].users == 1 and cells["eu/web/night"].texts == 3
     assert cells["eu/web/night"].sentiment_sum == pytest.approx(1.0)  # one person: clipped once
-    assert cells["us/app/night"].users == 0  # past ann's bound: only the node-wide share moved
+    assert cells["us/app/night"].users == 0  # past ann's bound: only the tenant-wide share moved
     assert cells[ALL].users == 1 and cells[ALL].events == 5
 
 

@@ -45,12 +45,12 @@ def test_withdrawing_erases_what_the_purpose_allowed_and_queues_a_request(privac
     privacy.set_consent("alice", {"personalization": True, "cohort_analytics": True}, "v1", NOW, NOW)
     privacy.store.put_profile(subject, Profile(events=3))
     with privacy.store.transaction():
-        privacy.cohorts.contribute(subject, "eu/web/night", NOW, Member(events=1), NOW)
+        privacy.cohorts.contribute(subject, "eu/web/night", NOW, Member(events=1), NOW, tenant="shop")
     change = privacy.set_consent("alice", {"personalization": False, "cohort_analytics": False}, "v1", NOW + 1, NOW + 1)
     assert change.withdrawn == ["personalization", "cohort_analytics"]
     assert change.erased == ["profile", "cohort_contributions"]
     assert privacy.store.profile(subject) is None
-    assert privacy.cohorts.cells(privacy.cohorts.window_of(NOW))["eu/web/night"].users == 0
+    assert privacy.cohorts.cells(privacy.cohorts.window_of(NOW), "shop")["eu/web/night"].users == 0
     queued = [q for _, q in privacy.store.queued_requests()]
     assert [(q.kind, q.purposes, q.request_id) for q in queued] == [
         ("revoke_consent", ["personalization", "cohort_analytics"], change.request_id)]
