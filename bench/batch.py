@@ -15,8 +15,9 @@ runs, in a rotating order:
 
 Ratios are of medians over the rounds, measured in the same run. Texts per CPU-second (the
 worker processes' user+system time; this process's for in-process) shows the cost per core
-apart from how many cores were free: on a shared machine two workers can only scale as far as
-two cores are idle, so the load average is printed too. Memory per worker is each worker
+apart from how many cores were free, and ``cores`` the CPU-seconds the scoring processes got per
+second of the run: on a shared machine two workers can only scale as far as two cores are idle,
+so the load average is printed too. Memory per worker is each worker
 process's peak resident set (``ru_maxrss``) after the rounds.
 """
 
@@ -143,7 +144,7 @@ def main() -> int:
     print(f"\nedge-node batch, {args.texts} texts, {args.rounds} interleaved rounds, {cores} cores "
           f"(1-minute load average {min(loads):.1f}-{max(loads):.1f} during the run), partitions of "
           f"{args.partition_rows}, bundle {model_dir.name}")
-    print(f"{'configuration':<14} {'texts/s (each round)':<28} {'median':>8}  {'texts/CPU-s':>11}  ratio")
+    print(f"{'configuration':<14} {'texts/s (each round)':<28} {'median':>8}  {'texts/CPU-s':>11}  {'cores':>5}  ratio")
     baselines = {"1 worker": ("in-process", 0.9), "2 workers": ("1 worker", 1.7)}
     for name, values in rates.items():
         each = ", ".join(f"{v:.0f}" for v in values)
@@ -152,7 +153,13 @@ def main() -> int:
             base, target = baselines[name]
             x = median[name] / median[base]
             ratio = f"{x:.2f}x {base} (target >= {target}x: {'met' if x >= target else 'MISSED'})"
-        print(f"{name:<14} {each:<28} {median[name]:8.0f}  {statistics.median(per_cpu[name]):11.0f}  {ratio}")
+        cores_used = statistics.median(r / c for r, c in zip(values, per_cpu[name]))
+        print(f"{name:<14} {each:<28} {median[name]:8.0f}  {statistics.median(per_cpu[name]):11.0f}  "
+              f"{cores_used:5.2f}  {ratio}")
+    efficiency = statistics.median(per_cpu["2 workers"]) / statistics.median(per_cpu["1 worker"])
+    print(f"cores: CPU-seconds the scoring processes got per second of the run. Per CPU-second two workers score "
+          f"{efficiency:.2f}x what one does: with two idle cores, 2 workers ~ {2 * efficiency:.2f}x 1 worker "
+          "(a projection; the measured ratio is above)")
     for n, peaks in memory.items():
         print(f"peak RSS per worker ({n} worker{'s' if n > 1 else ''}): " + ", ".join(f"{m:.0f} MiB" for m in peaks))
     return 0

@@ -210,7 +210,8 @@ def read(partition: Partition, text_column: str):
         if len(frame) == 0:
             frame[text_column] = pd.Series([], dtype=str)
         else:
-            raise InputError(f"{partition.url} has no column {text_column!r} (columns: {', '.join(map(str, frame.columns))})")
+            columns = ", ".join(map(str, frame.columns))
+            raise InputError(f"{partition.url} has no column {text_column!r} (columns: {columns})")
     frame[text_column] = [t if isinstance(t, str) else "" if t is None or t != t else str(t)
                           for t in frame[text_column]]
     return frame
