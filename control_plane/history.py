@@ -5,9 +5,9 @@ Imported rows are aggregates with the minimum size applied (``sentiedge_core.dai
 one again here, against this control plane's ``CP_COHORT_MIN_SIZE``); each is stored with its
 tenant, one row per tenant, day and cohort, so importing a day again replaces it. A cohort's
 history prior is the sum of its imported days. Live priors win: :func:`with_history` adds a
-history prior only where the live merge has none for that cohort (in the same tenant, where
-aggregates name tenants) — the cold start of a cohort no edge has reported on yet, or one whose
-live cells are under the minimum size.
+history prior only where the live merge has none for that tenant and cohort — the cold start of
+a cohort no edge has reported on yet, or one whose live cells are under the minimum size. A
+history prior names its tenant, so only that tenant's users ever get it (as live priors).
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from sentiedge_core.daily import DailyRow, check, to_aggregates
 
 MAX_ROWS_PER_CALL = 25_000  # daily rows in one import call (the CLI sends a file in calls of whole days)
 MAX_CELLS_PER_TENANT = 200_000  # stored (day, cohort) aggregates per tenant: ~ a year of 550 cohorts
-# Aggregates name their tenant once the per-tenant merge is in (sentiedge_core.cohorts.Aggregate.tenant);
-# until then every prior serves every tenant, and so does the history (the same scoping as the live priors).
-TENANT_AWARE = "tenant" in Aggregate.__struct_fields__
 
 
 def _tenant_problem(tenant: str) -> str | None:
@@ -62,7 +59,7 @@ class History:
                 "cohorts": len({a.cohort for a in aggregates}), "aggregates": len(aggregates)}
 
     def priors(self) -> list[Aggregate]:
-        """One prior per tenant and cohort: the sum of its imported days."""
+        """One prior per tenant and cohort: the sum of its imported days (never across tenants)."""
         with self._lock:
             if self._cache is not None:
                 return self._cache
@@ -72,20 +69,11 @@ class History:
         for tenant, a in self.store.history():
             key = (tenant, a.cohort)
             if key not in summed:
-                fields = {"tenant": tenant} if TENANT_AWARE else {}
-                summed[key] = Aggregate(window_start=0, window_seconds=0, cohort=a.cohort, **fields)
+                summed[key] = Aggregate(tenant=tenant, window_start=0, window_seconds=0, cohort=a.cohort)
                 first[key] = a.window_start
             add(summed[key], a)
             last[key] = a.window_start + a.window_seconds
         out = [msgspec.structs.replace(p, window_seconds=last[k] - first[k]) for k, p in sorted(summed.items())]
-        if not TENANT_AWARE:  # every prior serves every tenant: one per cohort
-            merged: dict[str, Aggregate] = {}
-            for p in out:
-                if p.cohort in merged:
-                    add(merged[p.cohort], p)
-                else:
-                    merged[p.cohort] = p
-            out = list(merged.values())
         with self._lock:
             self._cache = out
         return out
@@ -93,8 +81,5 @@ class History:
 
 def with_history(live: list[Aggregate], history: list[Aggregate]) -> list[Aggregate]:
     """The live priors, plus each history prior whose tenant and cohort the live ones lack."""
-    def key(a: Aggregate) -> tuple[str, str]:
-        return getattr(a, "tenant", ""), a.cohort
-
-    have = {key(a) for a in live}
-    return [*live, *(h for h in history if key(h) not in have)]
+    have = {(a.tenant, a.cohort) for a in live}
+    return [*live, *(h for h in history if (h.tenant, h.cohort) not in have)]

@@ -5,7 +5,7 @@ import pytest
 
 from control_plane.cli_history import chunks
 from control_plane.errors import InvalidArgument
-from control_plane.history import MAX_ROWS_PER_CALL, TENANT_AWARE, History, with_history
+from control_plane.history import MAX_ROWS_PER_CALL, History, with_history
 from control_plane.store import Store
 from sentiedge_core.cohorts import Aggregate
 from sentiedge_core.daily import DailyRow
@@ -48,27 +48,23 @@ def test_import_refuses_small_rows_bad_tenants_and_oversized_calls(history):
 
 
 def test_live_priors_win_and_history_fills_the_rest_per_tenant():
-    t = {"tenant": "shop"} if TENANT_AWARE else {}
+    t = {"tenant": "shop"}
     live = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80, **t)]
     past = [Aggregate(window_start=0, window_seconds=86400, cohort="eu/mobile/evening", users=500, **t),
             Aggregate(window_start=0, window_seconds=86400, cohort="us/desktop/night", users=300, **t)]
     assert [(a.cohort, a.users) for a in with_history(live, past)] == [("eu/mobile/evening", 80),
                                                                        ("us/desktop/night", 300)]
-    if TENANT_AWARE:  # another tenant's live prior of the same cohort hides nothing of this tenant's history
-        other = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80,
-                           tenant="clinic")]
-        assert [(a.tenant, a.users) for a in with_history(other, past[:1])] == [("clinic", 80), ("shop", 500)]
+    other = [Aggregate(window_start=0, window_seconds=3600, cohort="eu/mobile/evening", users=80, tenant="clinic")]
+    # another tenant's live prior of the same cohort hides nothing of this tenant's history
+    assert [(a.tenant, a.users) for a in with_history(other, past[:1])] == [("clinic", 80), ("shop", 500)]
 
 
-def test_history_priors_are_scoped_as_the_live_priors_are(history):
+def test_history_priors_are_per_tenant(history):
     history.import_rows("shop", [row()], source="x", at=1.0)
     history.import_rows("clinic", [row(users=50)], source="y", at=1.0)
-    priors = history.priors()
-    if TENANT_AWARE:  # one per tenant and cohort, never summed across tenants
-        assert sorted((p.tenant, p.cohort, p.users) for p in priors) == [("clinic", "eu/mobile/evening", 50),
-                                                                         ("shop", "eu/mobile/evening", 60)]
-    else:  # every prior serves every tenant: one per cohort
-        assert [p.users for p in priors] == [110]
+    priors = history.priors()  # one per tenant and cohort, never summed across tenants
+    assert sorted((p.tenant, p.cohort, p.users) for p in priors) == [("clinic", "eu/mobile/evening", 50),
+                                                                     ("shop", "eu/mobile/evening", 60)]
 
 
 def test_cli_sends_whole_days_per_call():
