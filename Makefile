@@ -12,7 +12,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos clean reset
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos docs clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -114,6 +114,10 @@ bench-soak: $(STAMP)
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate
+
+# docs/configuration.md, from the settings' own help text and defaults.
+docs: $(STAMP)
+	$(BIN)/python -m tests.unit.test_configuration_doc
 
 # Start fresh: forget the development control plane and edges (keys, apps, enrolled nodes, data).
 reset:

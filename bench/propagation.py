@@ -260,7 +260,9 @@ async def run_case(name: str, tmp: Path, body) -> dict:
     data = tmp / f"cp-{name}"
     proc = spawn([str(Path(sys.executable).parent / "control-plane"), "serve"], {
         "CP_PORT": str(port), "CP_DATA_DIR": str(data), "CP_ADMIN_TOKENS": TOKEN, "CP_PSEUDONYM_KEY": KEY,
-        "CP_LOG_LEVEL": "warning", "CP_HEARTBEAT_INTERVAL_S": "2"}, tmp / f"cp-{name}.log")
+        "CP_LOG_LEVEL": "warning", "CP_HEARTBEAT_INTERVAL_S": "2",
+        # The simulated edges are protocol clients with no credential: development mode, on loopback only.
+        "CP_ALLOW_ANONYMOUS_NODES": "true"}, tmp / f"cp-{name}.log")
     try:
         async def up():
             try:

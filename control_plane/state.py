@@ -184,7 +184,14 @@ class ControlPlane:
         self._watchers.get(node_id, set()).discard(event)
 
     def wake_all(self) -> None:
-        """Wake every Sync stream; safe from the operator calls' worker threads."""
+        """Wake every Sync stream, this replica's and (PostgreSQL) every other replica's: they
+        listen for the notification instead of waiting for the next heartbeat. Safe from the
+        operator calls' worker threads."""
+        self.wake_local()
+        self.store.notify()
+
+    def wake_local(self) -> None:
+        """Wake this replica's streams only (what another replica's notification does)."""
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
@@ -199,6 +206,10 @@ class ControlPlane:
         for events in list(self._watchers.values()):
             for event in list(events):
                 event.set()
+
+    def listen_to_replicas(self) -> None:
+        """With PostgreSQL: wake this replica's streams when another replica changes something."""
+        self.store.listen(self.wake_local, self.settings.database_url)
 
     def close(self) -> None:
         self.store.close()

@@ -2,7 +2,7 @@
 plane: it holds a real credential, so nothing refuses its stream; what it says is bounded.
 Cohorts, segments and experiments go through the real gRPC control plane (in process, a free
 port); adaptation through the sync use cases the servicer calls, on the real release bundle,
-as tests/integration/test_adaptation_cp.py does. Each test asserts the bound README.md states
+as tests/integration/test_adaptation_cp.py does. Each test asserts the bound docs/operations.md states
 ("One node, bounded influence")."""
 
 import math
