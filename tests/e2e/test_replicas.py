@@ -38,7 +38,8 @@ def test_a_replica_wakes_the_others_instead_of_waiting_for_their_heartbeat(spawn
     import time
 
     # Heartbeats a minute apart: only a notification through PostgreSQL can be this fast.
-    shared = cp_env(CP_DATABASE_URL=postgres.new_database(), CP_HEARTBEAT_INTERVAL_S="60")
+    shared = cp_env(CP_DATABASE_URL=postgres.new_database(), CP_HEARTBEAT_INTERVAL_S="60",
+                    CP_STALE_AFTER_S="180")
     _, cp1 = spawn("control-plane", "serve", env=shared)
     _, cp2 = spawn("control-plane", "serve", env=shared)
     _, edge_b = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp2, "edge-b", tmp_path))
