@@ -179,3 +179,39 @@ def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, p
     assert done.state == "failed" and "probe set" in done.error, done.error
     assert cp.store.model(name=manifest.name, version=f"{manifest.version}-adapted.1") is None
     cp.close()
+
+
+def test_a_rogue_cannot_complete_a_request_for_others_nor_flood_the_ledger(tmp_path):
+    from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc
+
+    from tests.integration.test_control_plane_trust import AUTH
+
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        honest, rogue = Stream(channel, "honest", secrets["honest"]), Stream(channel, "rogue", secrets["rogue"])
+        await honest.until("welcome")
+        await rogue.until("welcome")
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        request = await privacy.Delete(operator_pb2.DeleteRequest(user_id="zoe"), metadata=AUTH)
+        # The rogue acknowledges every sequence number it can think of, its own and beyond.
+        for seq in range(1, 50):
+            rogue.queue.put_nowait(sync_pb2.EdgeMessage(ack=sync_pb2.Ack(status=common_pb2.ACK_STATUS_ACK,
+                                                                         privacy_seq=seq)))
+        await rogue.until("privacy")
+        status = await privacy.Status(operator_pb2.PrivacyStatusRequest(request_id=request.request_id), metadata=AUTH)
+        assert status.state != "completed" and list(status.missing) == ["honest"]  # only its own receipt counts
+        # A burst of filings past its bucket: the surplus is refused, the ledger stays bounded.
+        head = cp.store.privacy_head()
+        burst = int(cp.settings.filings_burst_per_node)
+        for i in range(burst + 300):
+            rogue.queue.put_nowait(sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
+                request_id=f"req-rogue-{i}", kind=1, subject=f"{i:032x}", at=1.0)))
+        for _ in range(burst):
+            await rogue.until("filing_receipt", timeout=60)
+        grown = cp.store.privacy_head() - head
+        elapsed_allowance = 60 * cp.settings.filings_per_node_per_s  # the refill over the test's own minute, at most
+        assert burst <= grown <= burst + elapsed_allowance
+        honest.close()
+        rogue.close()
+
+    run(tmp_path, scenario, app="shop", **STRICT)
