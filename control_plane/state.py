@@ -15,6 +15,7 @@ import threading
 import time
 
 from control_plane.apps import AppBook
+from control_plane.snapshot import Snapshot
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.adaptation import Adaptations, Defaults
@@ -98,6 +99,9 @@ class ControlPlane:
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
+        self.generation = 0
+        self.snapshot = Snapshot(self, max_age_s=settings.heartbeat_interval_s)
         self._receipts = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
@@ -192,6 +196,7 @@ class ControlPlane:
 
     def wake_local(self) -> None:
         """Wake this replica's streams only (what another replica's notification does)."""
+        self.generation += 1
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
