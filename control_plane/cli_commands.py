@@ -235,7 +235,8 @@ def _request_table(args, d: dict) -> str:
 
 def _cohorts_table(args, d: dict) -> str:
     if not d["cohorts"]:  # say why it is empty, not just a header
-        return ("no merged cohort cells yet. A cell is shown once a closed window (edges close one every "
+        whose = f" for tenant {args.tenant}" if getattr(args, "tenant", "") else ""
+        return (f"no merged cohort cells{whose} yet. A cell is shown once a closed window (edges close one every "
                 "EDGE_COHORT_WINDOW_MINUTES, 30 by default) held at least CP_COHORT_MIN_SIZE users (50 by default) "
                 "with the cohort_analytics purpose granted; smaller cells never leave an edge.")
     return rows(["tenant", "window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],

@@ -86,6 +86,8 @@ class ControlPlane:
                                       audit=self.audit) if settings.canary_auto else None
         self.apps = AppBook(self.store)
         self.cohorts.legacy_tenant = self.apps.legacy_tenant  # owns the aggregates stored before tenants
+        # Aggregates may name only tenants that exist (or none: rows from before tenants).
+        self.cohorts.known_tenants = lambda: set(self.apps.tenants())
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
                                   allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
@@ -96,6 +98,8 @@ class ControlPlane:
                                           exposures_per_user=settings.experiment_exposures_per_user,
                                           max_node_share=settings.max_node_share)
         self.experiments.legacy_tenant = self.apps.legacy_tenant
+        self.experiments.known_tenants = self.cohorts.known_tenants
+        self.experiments.horizon_s = settings.cohort_horizon_hours * 3600
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}

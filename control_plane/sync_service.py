@@ -13,6 +13,7 @@ import threading
 import msgspec
 
 from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
+from control_plane.model_quality import bound_quality
 from control_plane.snapshot import Snapshot
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
@@ -187,7 +188,7 @@ class SyncService:
         cp, node_id, now = self.cp, stream.node_id, self.cp.now()
         stream.serving = beat.model[2] or stream.serving
         if beat.quality:
-            cp.store.put_quality(node_id, beat.quality)
+            cp.store.put_quality(node_id, bound_quality(beat.quality))
             if cp.canary_gate is not None and cp.canary_gate.check(now):
                 cp.wake_all()  # the new assignment goes out
         if beat.outputs is not None:

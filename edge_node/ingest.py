@@ -166,7 +166,8 @@ class Ingestor:
         to_score = [i for i, e in enumerate(events)
                     if e.text and e.text.strip() and consent.allows("sentiment")
                     and _drop_reason(consent, suppression, times[i], now, self.retention_s) is None]
-        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject) if to_score else []))
+        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject, tenant=tenant)
+                          if to_score else []))
         with self.store.transaction():
             # Read again: a withdrawal or deletion may have landed while texts were scored.
             consent = self.store.consent(subject)

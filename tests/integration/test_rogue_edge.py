@@ -111,14 +111,15 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
         secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
         window = int(cp.now() // 1800 * 1800) - 1800
 
-        def counts(arm, exposures, conversions):
+        def counts(arm, exposures, conversions, value=1.0):
             return sync_pb2.ExperimentAggregate(window_start=window, experiment="exp", arm=arm, cohort=COHORT,
-                                                exposures=exposures, conversions=conversions, value=1.0)
+                                                exposures=exposures, conversions=conversions, value=value)
 
-        await beat(channel, "honest", secrets["honest"], experiments=[counts("treatment", 2000, 200),
-                                                                        counts("holdout", 2000, 200)])
-        # The attack of the issue: 10^12 exposures and conversions per arm (conversions above).
-        await beat(channel, "rogue", secrets["rogue"], experiments=[counts("treatment", 10**12, 2 * 10**12),
+        await beat(channel, "honest", secrets["honest"], experiments=[counts("treatment", 2000, 200, 200.0),
+                                                                        counts("holdout", 2000, 200, 200.0)])
+        # The attack of the issue: 10^12 exposures and conversions per arm (conversions above),
+        # and a value no traffic could make.
+        await beat(channel, "rogue", secrets["rogue"], experiments=[counts("treatment", 10**12, 2 * 10**12, 1e15),
                                                                       counts("holdout", 10**12, 0)])
         stored = {r[0]: r for r in cp.store.experiment_counts_by_node("exp") if r[2] == "rogue"}
         most = cp.cohorts.cap("rogue", cp.now()) * cp.settings.experiment_exposures_per_user
@@ -129,6 +130,8 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
         # The rogue's weight in the arm is at most CP_MAX_NODE_SHARE: the honest 10% rate moves
         # by at most 0.75 x (1 - 0.10).
         assert treatment.conversion_rate - 0.10 <= 0.75 * 0.90 + 1e-9
+        # Its value too: at most 3 times the honest node's (a 0.75 share of the arm's value).
+        assert treatment.value <= 200.0 / (1 - 0.75) + 1e-6
 
     run(tmp_path, scenario, **STRICT)
 
@@ -215,3 +218,22 @@ def test_a_rogue_cannot_complete_a_request_for_others_nor_flood_the_ledger(tmp_p
         rogue.close()
 
     run(tmp_path, scenario, app="shop", **STRICT)
+
+
+def test_a_rogues_label_counts_cannot_set_the_fleets_model_quality():
+    from control_plane.model_quality import MAX_LABELS_PER_NODE, bound_quality, merge_quality, wilson
+
+    rogue = bound_quality([("m 2", 10**15, 10**16), ("m 2", -5, 3)])
+    assert rogue[0] == ("m 2", MAX_LABELS_PER_NODE, MAX_LABELS_PER_NODE) and rogue[1] == ("m 2", 0, 0)
+    merged = merge_quality([("honest", "m 2", 1000, 100), ("rogue", "m 2", MAX_LABELS_PER_NODE, 0)])
+    labelled, disagreements = merged["m 2"]
+    assert labelled <= 1000 / (1 - 0.75) + 1  # its weight: at most 0.75 of the version's labels
+    assert disagreements / labelled >= 100 / 1000 * (1 - 0.75) - 1e-9  # the honest rate still shows
+    assert wilson(10**16, 10) == wilson(10, 10)  # impossible counts never crash the report
+
+
+def test_trusted_proxies_are_matched_as_uvicorn_matches_them():
+    from edge_node.config import load_settings
+
+    settings = load_settings({"EDGE_TRUSTED_PROXIES": "10.1.2.3/16, 127.0.0.1"})
+    assert settings.trusted_proxy_list == ["10.1.0.0/16", "127.0.0.1"]
