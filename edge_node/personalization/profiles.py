@@ -127,12 +127,14 @@ def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> N
     """Make room in a full profile: the categories with the weakest decayed affinity go. A
     category with a parent ("drama/romance") is folded into its nearest ancestor the profile
     holds (its decayed sums add there), else it becomes its top-level category ("drama"), so
-    a user with many category paths keeps what they said about the genre; only top-level
-    categories are ever dropped outright."""
+    a user with many category paths keeps what they said about the genre; a top-level
+    category is dropped outright only when no path is left."""
     remaining = count
     while remaining > 0:
-        weakest = sorted(profile.affinities,
-                         key=lambda c: abs(affinity_score(profile.affinities[c], now, tuning)))
+        # Paths fold first (they lose only detail), the weakest first; a top-level category is
+        # dropped only when no path is left to fold.
+        weakest = sorted(profile.affinities, key=lambda c: ("/" not in c,
+                                                            abs(affinity_score(profile.affinities[c], now, tuning))))
         for category in weakest:
             names = prefixes(category)
             if len(names) == 1:
