@@ -12,7 +12,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation protos docs clean reset
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking protos docs clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,16 @@ bench-propagation: $(STAMP)
 # Federated head adaptation: an IMDB-only base learns Rotten Tomatoes from 5% labels at 3 edges.
 bench-adaptation: $(TRAIN_STAMP)
 	$(BIN)/python bench/adaptation.py
+
+# Ranking replayed on MovieLens (Debian's r-cran-dslabs, fetched with apt-get download, no R needed)
+# against random, popularity and implicit ALS; docs/ranking.md.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml $(SERVE_STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-ranking: $(BENCH_STAMP)
+	$(BIN)/python bench/ranking.py
 
 bench-soak: $(STAMP)
 	$(BIN)/python bench/soak.py
