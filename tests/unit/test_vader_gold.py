@@ -81,3 +81,19 @@ def test_the_movie_snippets_are_never_read_and_a_missing_sdist_says_how_to_get_i
     monkeypatch.setattr(vader_gold, "__file__", str(tmp_path / "models" / "vader_gold.py"))
     with pytest.raises(vader_gold.MissingSource, match="pip download --no-deps --no-binary :all: vaderSentiment"):
         vader_gold.find_sdist()
+
+
+def test_the_vader_evaluation_reads_binary_and_three_way_figures_from_results(tmp_path):
+    from types import SimpleNamespace
+
+    from models.evaluate import three_way_report, vader_figures
+
+    assert three_way_report(np.array([0, 1, 2, 2]), np.array([0, 1, 2, 1]))["accuracy"] == 0.75
+    _fake_sdist(tmp_path)
+    items = [it for it in vader_gold.load_rated(tmp_path) if it.domain == "tweets"]
+    perfect = [SimpleNamespace(score=float(np.clip(it.mean / 4, -1, 1)), stage="fast",
+                               label="positive" if it.mean > 0 else "negative") for it in items]
+    figures = vader_figures({"tweets": perfect}, {"tweets": items})["tweets"]
+    assert figures["binary"]["balanced_accuracy"] == 1.0 and figures["binary"]["escalation_rate"] == 0.0
+    # no neutral label: the three-way view comes from the best cut on |score| (here a perfect one)
+    assert figures["three_way"]["macro_f1"] == 1.0 and figures["three_way"]["neutral_cut"] is not None
