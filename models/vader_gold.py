@@ -5,8 +5,8 @@ it) holds ``additional_resources/hutto_ICWSM_2014.tar.gz`` (Hutto & Gilbert, ICW
 its corpora are used, each text rated -4..+4 by at least 20 people (the file keeps every rating):
 
 - ``tweets``: 4,200 tweets;
-- ``amazon``: 3,708 sentences of 309 Amazon product reviews;
-- ``nyt``: 5,190 sentences of 500 New York Times editorials.
+- ``amazon``: 3,708 sentences of 300 Amazon product reviews;
+- ``nyt``: 5,190 sentences of 498 New York Times editorials.
 
 The fourth corpus, ``movieReviewSnippets``, is derived from the Rotten Tomatoes snippets whose test
 split this project holds out; it is never read (asking for it raises).
@@ -193,8 +193,8 @@ def provenance(sdist: str | os.PathLike | None = None) -> dict:
         "package": "vaderSentiment==3.3.2 source distribution (PyPI), " + INNER,
         "sha256": sha256_of(path),
         "license": LICENSE,
-        "sources": {"tweets": "4,200 tweets", "amazon": "3,708 Amazon product-review sentences (309 reviews)",
-                    "nyt": "5,190 New York Times editorial sentences (500 editorials)",
+        "sources": {"tweets": "4,200 tweets", "amazon": "3,708 Amazon product-review sentences (300 reviews)",
+                    "nyt": "5,190 New York Times editorial sentences (498 editorials)",
                     "excluded": f"{FORBIDDEN} (derived from Rotten Tomatoes; never read)"},
         "split": f"per domain, seed {SPLIT_SEED}: 60% train / 20% validation / 20% test, stratified by band "
                  f"(mean < -1, -1..1, > 1), grouped by document; validation/test texts verbatim in train dropped",
