@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--data", help="CSV with columns text,label")
     source.add_argument("--vader", choices=("validation", "test"), help="the VADER gold split (models.vader_gold)")
     parser.add_argument("--sdist", help="the vaderSentiment 3.3.2 sdist or a folder holding it")
+    parser.add_argument("--candidate", action="store_true",
+                        help="a staged candidate (models.release --validate-only): it has no golden examples yet")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     args = parser.parse_args(argv)
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return vader_main(args)
     try:
         split = read_labelled_csv(args.data)
-        model = SentimentModel(args.bundle, threads=args.threads)
+        model = SentimentModel(args.bundle, threads=args.threads, check_golden=not args.candidate)
     except (ValueError, OSError, SentiedgeError) as exc:
         print(f"evaluate: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
@@ -120,7 +122,7 @@ def vader_main(args) -> int:
 
     try:
         items = vader_gold.load_splits(args.sdist)[args.vader]
-        model = SentimentModel(args.bundle, threads=args.threads)
+        model = SentimentModel(args.bundle, threads=args.threads, check_golden=not args.candidate)
     except (ValueError, OSError, SentiedgeError) as exc:
         print(f"evaluate: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 2
