@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 SERVE_STAMP := $(VENV)/.installed-serve
 STAMP  := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.installed-train
+VADER_SDIST := build/data/vaderSentiment-3.3.2.tar.gz
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 CP_PORT ?= 50051
@@ -12,7 +13,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-batch protos clean reset
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train vader-data model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking bench-batch protos docs clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +54,14 @@ $(TRAIN_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,batch,train]'
 	touch $@
 
-install-train: $(TRAIN_STAMP)
+install-train: $(TRAIN_STAMP) $(VADER_SDIST)
+
+# The VADER paper's human-rated tweets, Amazon and NYT sentences (models/vader_gold.py) ship only in
+# vaderSentiment's source distribution (MIT), downloaded once here; nothing is fetched at run time.
+$(VADER_SDIST): | $(BIN)/python
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: vaderSentiment==3.3.2 -d build/data
+
+vader-data: $(VADER_SDIST)
 
 # A control plane and an edge wired together; Ctrl-C stops both. Operator token: var/control-plane/admin.token
 # The edge is enrolled like any other (a one-time token exchanged for a node secret in var/edge):
@@ -90,7 +98,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/integration -q
 
-model: $(TRAIN_STAMP)
+model: $(TRAIN_STAMP) $(VADER_SDIST)
 	$(BIN)/python -m models.build
 
 evaluate: $(STAMP)
@@ -113,11 +121,25 @@ bench-adaptation: $(TRAIN_STAMP)
 bench-batch: $(STAMP)
 	$(BIN)/python bench/batch.py
 
+# Ranking replayed on MovieLens (Debian's r-cran-dslabs, fetched with apt-get download, no R needed)
+# against random, popularity and implicit ALS; docs/ranking.md.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml $(SERVE_STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-ranking: $(BENCH_STAMP)
+	$(BIN)/python bench/ranking.py
+
 bench-soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
 protos: $(STAMP)
 	$(BIN)/python -m protos.generate
+
+# docs/configuration.md, from the settings' own help text and defaults.
+docs: $(STAMP)
+	$(BIN)/python -m tests.unit.test_configuration_doc
 
 # Start fresh: forget the development control plane and edges (keys, apps, enrolled nodes, data).
 reset:

@@ -9,7 +9,9 @@ Starts a real control plane and measures, on loopback:
 * key revocation → refused everywhere (real edges): from ``Apps.Revoke`` of a server key
   returning to the moment every edge answers that key with 401 (each polled every 5 ms).
 
-with 3 real ``edge-node serve`` processes, and with 30 and 1,000 *simulated* edges:
+with 3 real ``edge-node serve`` processes, with 3, 30 and 1,000 *simulated* edges, and with
+30 simulated edges on a second control-plane replica sharing PostgreSQL with the first (the
+deletion is filed on the first; the edges hear of it through the database's LISTEN/NOTIFY):
 protocol clients in this process that speak Sync exactly as an edge does (Hello, ACK each
 privacy update and assignment at once, heartbeats) but own no store or model, so the
 figures are the control plane's fan-out cost. Baseline, same run: one unary operator RPC
@@ -254,23 +256,63 @@ async def with_simulated_edges(cp: str, count: int, rounds: int, versions: list[
             await c.close()
 
 
-async def run_case(name: str, tmp: Path, body) -> dict:
+def start_cp(name: str, tmp: Path, **extra: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    cp = f"127.0.0.1:{port}"
-    data = tmp / f"cp-{name}"
     proc = spawn([str(Path(sys.executable).parent / "control-plane"), "serve"], {
-        "CP_PORT": str(port), "CP_DATA_DIR": str(data), "CP_ADMIN_TOKENS": TOKEN, "CP_PSEUDONYM_KEY": KEY,
-        "CP_LOG_LEVEL": "warning", "CP_HEARTBEAT_INTERVAL_S": "2"}, tmp / f"cp-{name}.log")
+        "CP_PORT": str(port), "CP_DATA_DIR": str(tmp / f"cp-{name}"), "CP_ADMIN_TOKENS": TOKEN,
+        "CP_PSEUDONYM_KEY": KEY, "CP_LOG_LEVEL": "warning", "CP_HEARTBEAT_INTERVAL_S": "2",
+        # The simulated edges are protocol clients with no credential: development mode, on loopback only.
+        "CP_ALLOW_ANONYMOUS_NODES": "true", **extra}, tmp / f"cp-{name}.log")
+    return f"127.0.0.1:{port}", proc
+
+
+async def run_replicas_case(tmp: Path, count: int, rounds: int) -> dict:
+    """Deletions filed on replica A; ``count`` simulated edges connected to replica B."""
+    from tests.postgres import Postgres
+
+    server = Postgres()
+    procs = []
     try:
-        async def up():
+        url = server.new_database()
+        a, proc_a = start_cp("replica-a", tmp, CP_DATABASE_URL=url)
+        procs.append(proc_a)
+        await wait_for(lambda: _up(a), step=0.2)
+        b, proc_b = start_cp("replica-b", tmp, CP_DATABASE_URL=url)
+        procs.append(proc_b)
+        await wait_for(lambda: _up(b), step=0.2)
+        edges = [SimulatedEdge(f"rep-{i}") for i in range(count)]
+        readies = [asyncio.Event() for _ in edges]
+        async with grpc.aio.insecure_channel(b) as channel:
+            tasks = [asyncio.create_task(e.run(sync_pb2_grpc.EdgeSyncStub(channel), r))
+                     for e, r in zip(edges, readies)]
             try:
-                async with grpc.aio.insecure_channel(cp) as channel:
-                    await operator_pb2_grpc.NodesStub(channel).List(operator_pb2.ListNodesRequest(), metadata=AUTH,
-                                                                    timeout=1)
-                return True
-            except grpc.aio.AioRpcError:
-                return False
-        await wait_for(up, step=0.2)
+                async def ready():
+                    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
+                return await measure(a, ready, rounds, [], lambda v: True)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+        server.stop()
+
+
+async def _up(cp: str) -> bool:
+    try:
+        async with grpc.aio.insecure_channel(cp) as channel:
+            await operator_pb2_grpc.NodesStub(channel).List(operator_pb2.ListNodesRequest(), metadata=AUTH, timeout=1)
+        return True
+    except grpc.aio.AioRpcError:
+        return False
+
+
+async def run_case(name: str, tmp: Path, body) -> dict:
+    cp, proc = start_cp(name, tmp)
+    try:
+        await wait_for(lambda: _up(cp), step=0.2)
         shas = {}
         for version in ("bench-1", "bench-2"):
             shas[version] = await push(cp, variant(tmp, version))
@@ -290,6 +332,7 @@ async def main_async(args) -> dict:
         for count in (3, 30, 1000):
             results[f"{count} simulated edges"] = await run_case(
                 f"sim{count}", tmp, lambda cp, shas, c=count: with_simulated_edges(cp, c, args.rounds, versions, shas))
+        results["30 on another replica"] = await run_replicas_case(tmp, 30, args.rounds)
     return results
 
 
@@ -303,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'rollout→last edge (2 rollouts)':>32}")
     for name, r in results.items():
         d, u, ro = r["delete_to_last_receipt"], r["unary_rtt"], r["rollout_to_last_edge"]
+        rollout = f"{ro['p50_ms']:>26.0f}ms max {ro['max_ms']:.0f}" if ro else f"{'-':>28}"
         print(f"{name:<22}{u['p50_ms']:>12.1f}ms{d['p50_ms']:>23.1f}ms{d['p99_ms']:>7.1f}ms"
-              f"{d['p50_ms'] / u['p50_ms']:>9.1f}x{ro['p50_ms']:>26.0f}ms max {ro['max_ms']:.0f}")
+              f"{d['p50_ms'] / u['p50_ms']:>9.1f}x{rollout}")
     revoked = results["3 real edges"]["revoke_to_refused_everywhere"]
     print(f"\nserver key revoked → refused by all 3 real edges: p50 {revoked['p50_ms']:.0f} ms, "
           f"p99 {revoked['p99_ms']:.0f} ms, max {revoked['max_ms']:.0f} ms ({revoked['n']} revocations; "

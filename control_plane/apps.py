@@ -66,24 +66,25 @@ class AppBook:
         """Decided once, when this release first opens the store: the apps registered before
         tenants existed all shared one user namespace, so they become one tenant (named after
         the first) that keeps the bare-id pseudonyms; a store with no apps then has none."""
-        def decide() -> bytes:
-            apps = [_decode.decode(body) for body in self.store.apps()]
-            if not apps:
-                return b""
-            tenant = apps[0].name
-            for app in apps:
-                if not app.tenant:
-                    app.tenant = tenant
-                    self.store.put_app(app.name, msgspec.json.encode(app).decode(), 0.0)
-            return tenant.encode()
-
-        return self.store.secret(LEGACY_TENANT, decide).decode()
+        stored = self.store.stored_secret(LEGACY_TENANT)
+        if stored is not None:
+            return stored.decode()
+        # Decided outside the secrets transaction (the apps are written in their own); a replica
+        # that decided first wins: secret() keeps the first value stored.
+        apps = self.all()
+        tenant = apps[0].name if apps else ""
+        for app in apps:
+            if not app.tenant:
+                app.tenant = tenant
+                self.store.put_app(app.name, msgspec.json.encode(app).decode(), 0.0)
+        return self.store.secret(LEGACY_TENANT, lambda: tenant.encode()).decode()
 
     def all(self) -> list[App]:
         return [_decode.decode(body) for body in self.store.apps()]
 
     def tenants(self) -> list[str]:
-        return sorted({a.tenant_id for a in self.all() if not a.revoked_at})
+        """Every tenant that ever had an app: a revoked app's users still have data to erase."""
+        return sorted({a.tenant_id for a in self.all()} | ({self.legacy_tenant} if self.legacy_tenant else set()))
 
     def tenant_of_request(self, tenant: str) -> str:
         """The tenant a privacy request names; may be left out while there is only one."""
@@ -91,13 +92,11 @@ class AppBook:
         if not tenant:
             if len(known) == 1:
                 return known[0]
-            if not known and not self.legacy_tenant:
-                raise InvalidArgument("no app is registered, so no tenant has users yet (control-plane apps add)")
             if not known:
-                return self.legacy_tenant
+                raise InvalidArgument("no app is registered, so no tenant has users yet (control-plane apps add)")
             raise InvalidArgument(f"name the user's tenant (--tenant): this control plane has {len(known)}: "
                                   f"{', '.join(known)}")
-        if tenant not in known and tenant != self.legacy_tenant:
+        if tenant not in known:
             raise InvalidArgument(f"no tenant {tenant!r}; tenants are {', '.join(known) or 'none'} "
                                   f"(control-plane apps list)")
         return tenant
@@ -179,7 +178,7 @@ class AppBook:
         for key in current:
             key.not_after = end
         client_key = f"ck_{secrets.token_urlsafe(18)}"
-        signing, shown = _new_signing_key(f"{name}-{len(app.signing_keys) + 1}", alg)
+        signing, shown = _new_signing_key(f"{name}-{_next_kid(app)}", alg)
         app.client_keys = [k for k in keep if k.not_after > now] + [KeyDigest(sha256=digest(client_key))]
         app.signing_keys = [k for k in app.signing_keys if not k.not_after or k.not_after > now] + [signing]
         self._save(app, now)
@@ -249,6 +248,13 @@ class AppBook:
                                       kid=signing.kid, private_key=issued.private_key, public_key=signing.public_key,
                                       tenant=issued.app.tenant_id, legacy_tenant=self.legacy_tenant,
                                       server_key=server.server_key)
+
+
+def _next_kid(app: App) -> int:
+    """One more than any key number the app has used: a kid is never reused while an older key
+    with it still verifies (edges look keys up by kid)."""
+    numbers = [int(k.kid.rsplit("-", 1)[1]) for k in app.signing_keys if k.kid.rsplit("-", 1)[-1].isdigit()]
+    return max(numbers, default=len(app.signing_keys)) + 1
 
 
 def _shown(alg: str, shown: str) -> dict[str, str]:

@@ -233,6 +233,18 @@ def _request_table(args, d: dict) -> str:
             f"missing: {', '.join(d['missing']) or '-'}")
 
 
+def _cohorts_table(args, d: dict) -> str:
+    if not d["cohorts"]:  # say why it is empty, not just a header
+        whose = f" for tenant {args.tenant}" if getattr(args, "tenant", "") else ""
+        return (f"no merged cohort cells{whose} yet. A cell is shown once a closed window (edges close one every "
+                "EDGE_COHORT_WINDOW_MINUTES, 30 by default) held at least CP_COHORT_MIN_SIZE users (50 by default) "
+                "with the cohort_analytics purpose granted; smaller cells never leave an edge.")
+    return rows(["tenant", "window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
+                [[c.get("tenant") or "-", when(int(c["window_start"])), c["cohort"], c["users"], c["texts"],
+                  c["negative"], f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}", c["events"]]
+                 for c in d["cohorts"]])
+
+
 def _rule_table(args, d: dict) -> str:
     return (f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
             + (f" (segment {d['segment']} only)" if d.get("segment") else "")
@@ -364,10 +376,7 @@ COMMANDS: dict[str, Command] = {
         "merged cohort signals per tenant and window (minimum size applied)",
         _args(a("--tenant", default="", help="this tenant's cells only (default: every tenant's)")),
         lambda args, rpc: rpc.cohorts.Merged(_pb().MergedCohortsRequest(tenant=args.tenant), metadata=rpc.metadata),
-        lambda args, d: rows(["tenant", "window", "cohort", "users", "texts", "negative", "mean sentiment", "events"],
-                             [[c.get("tenant") or "-", when(int(c["window_start"])), c["cohort"], c["users"],
-                               c["texts"], c["negative"], f"{c['sentiment_sum'] / max(c['users'], 1):+.3f}",
-                               c["events"]] for c in d["cohorts"]])),
+        _cohorts_table),
     "segments": Command(
         "learned segments: label, members in the last round, decayed size", _none,
         lambda args, rpc: rpc.cohorts.Segments(_pb().ListSegmentsRequest(), metadata=rpc.metadata),

@@ -76,6 +76,9 @@ def share_capped(parts: dict[str, Aggregate], share: float, floor: float = 0.0) 
     return {node: scaled(a, factors[node]) for node, a in parts.items()}
 
 
+MAX_ROWS_PER_BEAT = 20_000  # cohort cells one heartbeat may carry (an edge's own bound is 2,000 per tenant and window)
+
+
 class CohortMerge:
     def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
                  growth: float = 2.0, new_node_users: int = 100, growth_period_s: float = 3600.0,
@@ -90,6 +93,7 @@ class CohortMerge:
         self.max_node_share = max_node_share
         self.version = 0  # bumped when new aggregates arrive
         self.legacy_tenant = ""  # owns the rows without a tenant (control_plane.apps.AppBook.legacy_tenant)
+        self.known_tenants = lambda: None  # -> the tenants rows may name (None: any); set by the wiring
         self._largest: dict[str, tuple[int, float]] = {}  # node -> (largest accepted cell, when it was raised)
         self._lock = threading.RLock()  # streams and operator calls run in worker threads
 
@@ -130,11 +134,25 @@ class CohortMerge:
                              for c, v in a.topic_sentiment.items()})
         return bounded, bounded != a
 
+    def plausible(self, aggregates: list[Aggregate], now: float) -> list[Aggregate]:
+        """What a heartbeat may add: windows already closed and inside the horizon (a window in
+        the future would outlive every prune), of a tenant that exists, at most
+        MAX_ROWS_PER_BEAT of them."""
+        known = self.known_tenants()
+        return [a for a in aggregates
+                if now - self.horizon_s <= a.window_start <= now
+                and (known is None or not a.tenant or a.tenant in known)][:MAX_ROWS_PER_BEAT]
+
     def ingest(self, node_id: str, aggregates: list[Aggregate], now: float | None = None) -> int:
-        """Store a node's closed windows, bounded; returns how many had to be clipped."""
+        """Store a node's closed windows, bounded; returns how many had to be clipped or dropped."""
         if not aggregates:
             return 0
         now = time.time() if now is None else now
+        kept = self.plausible(aggregates, now)
+        dropped = len(aggregates) - len(kept)
+        if not kept:
+            return dropped
+        aggregates = kept
         with self._lock:
             cap = self.cap(node_id, now)  # from before this heartbeat: one batch cannot ramp itself up
             bounded = [self.bound(a, cap) for a in aggregates]
@@ -144,7 +162,7 @@ class CohortMerge:
                 self._largest[node_id] = (reported, now)
             self.store.put_aggregates(node_id, [a for a, _ in bounded])
             self.version += 1
-        return sum(clipped for _, clipped in bounded)
+        return dropped + sum(clipped for _, clipped in bounded)
 
     def changed(self) -> None:
         """Quarantine changed: merges differ from now on."""

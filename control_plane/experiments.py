@@ -86,6 +86,10 @@ def validate(e: Experiment) -> Experiment:
     return e
 
 
+MAX_ROWS_PER_BEAT = 20_000  # experiment count rows one heartbeat may carry
+MAX_VALUE_PER_CONVERSION = 1e6  # a value (revenue, say) beyond this per conversion is not believed
+
+
 class ExperimentBook:
     def __init__(self, store: Store, *, cap=None, exposures_per_user: int = 20, max_node_share: float = 0.75) -> None:
         self.store = store
@@ -93,6 +97,8 @@ class ExperimentBook:
         self.exposures_per_user = exposures_per_user
         self.max_node_share = max_node_share
         self.legacy_tenant = ""  # owns the counts stored before tenants (control_plane.apps.AppBook.legacy_tenant)
+        self.known_tenants = lambda: None  # -> the tenants rows may name (None: any); set by the wiring
+        self.horizon_s = 30 * 86400.0  # counts of windows older than this are not taken
 
     def bound(self, row: tuple, most: int) -> tuple:
         """One count row (window, experiment, arm, cohort, exposures, clicks, conversions, value,
@@ -101,18 +107,24 @@ class ExperimentBook:
         n = max(0, min(int(exposures), most))
         x = max(0, min(int(conversions), n))
         value = float(value) if math.isfinite(value) else 0.0
+        value = max(-MAX_VALUE_PER_CONVERSION * x, min(MAX_VALUE_PER_CONVERSION * x, value))
         if x < conversions:  # the value of the conversions that count
             value = value * x / conversions if conversions else 0.0
         return (window, experiment, arm, cohort, n, max(0, min(int(clicks), n)), x, value, *tenant)
 
     def ingest(self, node_id: str, rows: list[tuple], now: float) -> int:
-        """Store a node's closed windows of experiment counts, bounded; returns how many were clipped."""
+        """Store a node's closed windows of experiment counts, bounded; returns how many were
+        clipped or dropped (windows in the future or past the horizon, unknown tenants)."""
         if not rows:
             return 0
+        known = self.known_tenants()
+        kept = [r for r in rows if now - self.horizon_s <= r[0] <= now
+                and (known is None or len(r) < 9 or not r[8] or r[8] in known)][:MAX_ROWS_PER_BEAT]
         most = (self.cap(node_id, now) if self.cap else 10_000) * self.exposures_per_user
-        bounded = [self.bound(r, most) for r in rows]
-        self.store.put_experiment_counts(node_id, bounded)
-        return sum(tuple(b) != tuple(r) for b, r in zip(bounded, rows))
+        bounded = [self.bound(r, most) for r in kept]
+        if bounded:
+            self.store.put_experiment_counts(node_id, bounded)
+        return len(rows) - len(kept) + sum(tuple(b) != tuple(r) for b, r in zip(bounded, kept))
 
     def _counts(self, name: str, tenant: str | None = None) -> dict[tuple[str, str], list]:
         """(arm, cohort) -> [exposures, conversions, value], each node's share capped, with "all"
@@ -130,12 +142,15 @@ class ExperimentBook:
         for key, nodes in parts.items():
             factors = share_factors({node: float(c[0]) for node, c in nodes.items()}, self.max_node_share,
                                     MIN_EXPOSURES)
+            # Value is a sum of its own (revenue, say): its share is capped on its own weights too,
+            # or a node with few exposures could claim almost all of an arm's value.
+            value_factors = share_factors({node: abs(c[2]) for node, c in nodes.items()}, self.max_node_share)
             total = counts[key] = [0, 0, 0.0]
             for node, (n, x, v) in nodes.items():
                 f = factors[node]
                 total[0] += n if f >= 1 else int(math.floor(n * f))
                 total[1] += x if f >= 1 else int(math.floor(x * f))
-                total[2] += v * f
+                total[2] += v * min(f, value_factors[node])
         return counts
 
     def add(self, experiment: Experiment, now: float) -> Experiment:

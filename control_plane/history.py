@@ -34,8 +34,12 @@ class History:
     def __init__(self, store, *, min_size: int) -> None:
         self.store = store
         self.min_size = min_size
-        self._cache: list[Aggregate] | None = None
+        self._cache: tuple[object, list[Aggregate]] | None = None  # (the store's history version, priors)
         self._lock = threading.Lock()
+
+    def version(self) -> object:
+        """Moves when any replica imports (one cheap query): the streamed priors' version includes it."""
+        return self.store.history_version()
 
     def import_rows(self, tenant: str, rows: list[DailyRow], *, source: str, at: float) -> dict:
         """Check and store one call's rows (whole days); returns what was stored."""
@@ -53,16 +57,15 @@ class History:
             raise InvalidArgument(f"tenant {tenant} would hold more than {MAX_CELLS_PER_TENANT} imported day "
                                   "and cohort aggregates")
         self.store.put_history(tenant, aggregates, source=source[:200], at=at)
-        with self._lock:
-            self._cache = None
         return {"rows": len(rows), "days": len({a.window_start for a in aggregates}),
                 "cohorts": len({a.cohort for a in aggregates}), "aggregates": len(aggregates)}
 
     def priors(self) -> list[Aggregate]:
         """One prior per tenant and cohort: the sum of its imported days (never across tenants)."""
+        version = self.version()
         with self._lock:
-            if self._cache is not None:
-                return self._cache
+            if self._cache is not None and self._cache[0] == version:
+                return self._cache[1]
         summed: dict[tuple[str, str], Aggregate] = {}
         first: dict[tuple[str, str], int] = {}
         last: dict[tuple[str, str], int] = {}
@@ -75,7 +78,7 @@ class History:
             last[key] = a.window_start + a.window_seconds
         out = [msgspec.structs.replace(p, window_seconds=last[k] - first[k]) for k, p in sorted(summed.items())]
         with self._lock:
-            self._cache = out
+            self._cache = (version, out)
         return out
 
 

@@ -52,8 +52,8 @@ class Ledger:
         """``user_id`` is scoped to its tenant already (sentiedge_core.privacy.tenant_user)."""
         if not user_id.strip():
             raise InvalidArgument("user_id is empty")
-        if len(user_id) > 320:
-            raise InvalidArgument("user_id is longer than 256 characters")
+        if len(user_id) > 320:  # 256 for the id, the rest for its tenant's name
+            raise InvalidArgument("user_id (with its tenant) is longer than 320 characters")
         return self.pseudonymize(user_id)
 
     def delete(self, user_id: str, now: float, idempotency_key: str = "") -> PrivacyEntry:

@@ -42,10 +42,40 @@ class Comparison(msgspec.Struct, kw_only=True):
         return self.baseline_disagreements / self.baseline_labelled if self.baseline_labelled else 0.0
 
 
+MAX_LABELS_PER_NODE = 1_000_000  # labelled samples one node may claim for one model version
+QUALITY_SHARE = 0.75  # one node's share of a version's merged labels (as CP_MAX_NODE_SHARE's default)
+
+
+def bound_quality(rows: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """A node's (model, labelled, disagreements) as stored: counts non-negative and bounded,
+    disagreements never above the labels, at most 100 model versions, names of sane length."""
+    out = []
+    for model, labelled, disagreements in rows[:100]:
+        n = max(0, min(int(labelled), MAX_LABELS_PER_NODE))
+        out.append((str(model)[:200], n, max(0, min(int(disagreements), n))))
+    return out
+
+
+def merge_quality(rows, share: float = QUALITY_SHARE) -> dict[str, list[int]]:
+    """model -> [labelled, disagreements] over every node, each node's weight share-capped
+    (control_plane.influence): one node cannot set the fleet's figure the canary gate acts on."""
+    from control_plane.influence import share_factors
+
+    parts: dict[str, dict[str, tuple[int, int]]] = {}
+    for node, model, labelled, disagreements in rows:
+        parts.setdefault(model, {})[node] = (labelled, min(disagreements, labelled))
+    merged = {}
+    for model, nodes in parts.items():
+        factors = share_factors({n: float(c[0]) for n, c in nodes.items()}, share)
+        merged[model] = [sum(int(c[0] * factors[n]) for n, c in nodes.items()),
+                         sum(int(c[1] * factors[n]) for n, c in nodes.items())]
+    return merged
+
+
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     if n <= 0:
         return 0.0, 1.0
-    p = k / n
+    p = min(max(k / n, 0.0), 1.0)  # counts from elsewhere: never a rate outside [0, 1]
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
@@ -99,11 +129,7 @@ def _version(store, sha: str) -> str:
 def canaries(store, name: str = "", min_labels: int = MIN_LABELS) -> list[Comparison]:
     """For each rollout with a previous version: its current version against that one, on every
     edge's labelled samples so far."""
-    merged: dict[str, list[int]] = {}
-    for _node, model, labelled, disagreements in store.quality():
-        total = merged.setdefault(model, [0, 0])
-        total[0] += labelled
-        total[1] += disagreements
+    merged = merge_quality(store.quality())
     out = []
     for rollout in store.rollouts():
         if name and rollout.name != name:

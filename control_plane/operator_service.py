@@ -13,7 +13,7 @@ import msgspec
 
 from control_plane.adaptation import Job, LedgerRow
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
-from control_plane.model_quality import Comparison, canaries
+from control_plane.model_quality import Comparison, canaries, merge_quality
 from control_plane.apps import Issued
 from control_plane.ledger import RequestStatus, check_user_id
 from control_plane.nodes import NODE_ID, NodeView
@@ -84,14 +84,10 @@ class OperatorService:
     def quality(self, name: str = "") -> tuple[list[QualityRow], list[Comparison]]:
         """Disagreement of sampled, labelled predictions per model version (each node, and all),
         and for each rollout with a previous version, the current one compared with it."""
-        rows, merged = [], {}
-        for node_id, model, labelled, disagreements in self.cp.store.quality():
-            if name and model.split(" ", 1)[0] != name:
-                continue
-            rows.append(QualityRow(model=model, scope=node_id, labelled=labelled, disagreements=disagreements))
-            total = merged.setdefault(model, [0, 0])
-            total[0] += labelled
-            total[1] += disagreements
+        chosen = [r for r in self.cp.store.quality() if not name or r[1].split(" ", 1)[0] == name]
+        rows = [QualityRow(model=model, scope=node_id, labelled=labelled, disagreements=disagreements)
+                for node_id, model, labelled, disagreements in chosen]
+        merged = merge_quality(chosen)
         return rows + [QualityRow(model=model, scope="all", labelled=n, disagreements=d)
                        for model, (n, d) in sorted(merged.items())], canaries(self.cp.store, name)
 

@@ -61,6 +61,7 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
 async def serve(settings: CpSettings) -> int:
     cp = ControlPlane(settings)  # start-up work before serving may block: nothing is served yet
     cp.development_app()
+    cp.listen_to_replicas()
     server, health_servicer = build(settings, cp)
     await server.start()
     if settings.metrics_port:

@@ -15,6 +15,7 @@ import threading
 import time
 
 from control_plane.apps import AppBook
+from control_plane.snapshot import Snapshot
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.history import History
@@ -87,6 +88,8 @@ class ControlPlane:
                                       audit=self.audit) if settings.canary_auto else None
         self.apps = AppBook(self.store)
         self.cohorts.legacy_tenant = self.apps.legacy_tenant  # owns the aggregates stored before tenants
+        # Aggregates may name only tenants that exist (or none: rows from before tenants).
+        self.cohorts.known_tenants = lambda: set(self.apps.tenants())
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
                                   allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
@@ -97,9 +100,14 @@ class ControlPlane:
                                           exposures_per_user=settings.experiment_exposures_per_user,
                                           max_node_share=settings.max_node_share)
         self.experiments.legacy_tenant = self.apps.legacy_tenant
+        self.experiments.known_tenants = self.cohorts.known_tenants
+        self.experiments.horizon_s = settings.cohort_horizon_hours * 3600
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self._watchers: dict[str, set[asyncio.Event]] = {}
+        # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
+        self.generation = 0
+        self.snapshot = Snapshot(self, max_age_s=settings.heartbeat_interval_s)
         self._receipts = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
@@ -186,7 +194,15 @@ class ControlPlane:
         self._watchers.get(node_id, set()).discard(event)
 
     def wake_all(self) -> None:
-        """Wake every Sync stream; safe from the operator calls' worker threads."""
+        """Wake every Sync stream, this replica's and (PostgreSQL) every other replica's: they
+        listen for the notification instead of waiting for the next heartbeat. Safe from the
+        operator calls' worker threads."""
+        self.wake_local()
+        self.store.notify()
+
+    def wake_local(self) -> None:
+        """Wake this replica's streams only (what another replica's notification does)."""
+        self.generation += 1
         loop = self._loop
         try:
             running = asyncio.get_running_loop()
@@ -201,6 +217,10 @@ class ControlPlane:
         for events in list(self._watchers.values()):
             for event in list(events):
                 event.set()
+
+    def listen_to_replicas(self) -> None:
+        """With PostgreSQL: wake this replica's streams when another replica changes something."""
+        self.store.listen(self.wake_local, self.settings.database_url)
 
     def close(self) -> None:
         self.store.close()

@@ -13,7 +13,8 @@ import threading
 import msgspec
 
 from control_plane.errors import CpError, InvalidArgument, ResourceExhausted
-from control_plane.history import with_history
+from control_plane.model_quality import bound_quality
+from control_plane.snapshot import Snapshot
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
 from sentiedge_core.adaptation import Round as AdaptationRound
@@ -24,6 +25,7 @@ from sentiedge_core.rules import Rule
 from sentiedge_core.segments import SegmentSet, Summary
 
 log = logging.getLogger("control_plane.sync")
+_NEVER = object()
 PRIVACY_BATCH = 500
 RECEIPT_LOOKBACK = 10_000  # how far below a reconnecting edge's cursor missing receipts are looked for
 
@@ -35,11 +37,7 @@ class Stream(msgspec.Struct, kw_only=True):
     serving: str  # manifest sha the edge serves
     cursor: int  # last privacy seq sent
     model: str = ""  # manifest sha of the last assignment sent
-    priors: int = -1
-    rules: int = -1
-    experiments: int = -1
-    apps: int = -1
-    segments: int = -1
+    sent: dict[str, object] = {}  # resource kind -> the version of it last sent (control_plane.snapshot)
     adaptation: str = ""  # "job/round" of the last adaptation round sent
 
 
@@ -133,12 +131,14 @@ class SyncService:
         self.cp.nodes.gone(node_id, self.cp.now())
 
     def pending(self, stream: Stream) -> Pending:
-        """Everything the stream has not sent yet; marks it sent on ``stream``."""
+        """Everything the stream has not sent yet; marks it sent on ``stream``. What every stream
+        sends alike comes from the shared snapshot (computed once per change, not per stream)."""
         cp, node_id = self.cp, stream.node_id
-        credential = cp.store.credential(node_id)
-        if credential is not None and credential[2]:
+        view = cp.snapshot.view(cp.generation)
+        if node_id in view.revoked:
             return Pending(revoked=True)
-        out = Pending(privacy=cp.store.privacy_after(stream.cursor, PRIVACY_BATCH))
+        privacy, more = Snapshot.privacy_after(view, stream.cursor, PRIVACY_BATCH, cp.store.privacy_after)
+        out = Pending(privacy=privacy)
         if out.privacy:
             stream.cursor = out.privacy[-1].seq
         desired = cp.registry.desired(node_id)
@@ -147,33 +147,16 @@ class SyncService:
             if parked is None or parked[0] != "parked":
                 out.assignment = desired
                 stream.model = desired.manifest_sha
-        if cp.cohorts.version != stream.priors:
-            stream.priors = cp.cohorts.version
-            now = cp.now()
-            out.priors = Priors(generated_at=now, cohorts=with_history(cp.cohorts.priors(now), cp.history.priors()),
-                                recent=cp.cohorts.merged(now))
-        version = cp.store.rules_version()
-        if version != stream.rules:
-            stream.rules = version
-            out.rules = (version, cp.rules.all())
-        version = cp.store.experiments_version()
-        if version != stream.experiments:
-            stream.experiments = version
-            out.experiments = (version, cp.experiments.all())
-        version = cp.store.apps_version()
-        if version != stream.apps:
-            stream.apps = version
-            out.apps = (version, cp.apps.all(), cp.apps.legacy_tenant)
-        version = cp.segments.version()
-        if version != stream.segments:
-            stream.segments = version
-            out.segments = cp.segments.current()
+        for kind, (version, payload) in view.resources.items():  # one loop over the kinds, not one copy each
+            if stream.sent.get(kind, _NEVER) != version:
+                stream.sent[kind] = version
+                setattr(out, kind, payload)
         task = cp.adaptations.task_for(stream.serving)
         if task is not None and stream.adaptation != f"{task.job}/{task.round}" and \
                 not cp.store.answered(task.job, task.round, node_id):
             stream.adaptation = f"{task.job}/{task.round}"
             out.adaptation = task
-        out.more = bool(cp.store.privacy_after(stream.cursor, 1))
+        out.more = more
         return out
 
     def adaptation_update(self, stream: Stream, job: str, round_: int, status: str, delta: list[float], count: int,
@@ -205,7 +188,7 @@ class SyncService:
         cp, node_id, now = self.cp, stream.node_id, self.cp.now()
         stream.serving = beat.model[2] or stream.serving
         if beat.quality:
-            cp.store.put_quality(node_id, beat.quality)
+            cp.store.put_quality(node_id, bound_quality(beat.quality))
             if cp.canary_gate is not None and cp.canary_gate.check(now):
                 cp.wake_all()  # the new assignment goes out
         if beat.outputs is not None:

@@ -89,7 +89,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     cohort_horizon_hours: float = 24.0
     cohort_prior_refresh_s: float = 5.0
     max_categories_per_cohort: int = 1000  # per cohort cell and window: the strongest kept
-    max_cohorts_per_window: int = 2000  # distinct cohort cells per window; past it users count node-wide only
+    max_cohorts_per_window: int = 2000  # distinct cohort cells per tenant and window; past it, the tenant's "all" cell
     # Control plane (empty: a standalone edge)
     control_plane: str = ""  # HOST:PORT
     node_id: str = ""  # default: the host name
@@ -183,7 +183,19 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def trusted_proxy_list(self) -> list[str]:
-        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+        """The proxies as uvicorn matches them: each a normalized address or network (uvicorn
+        parses strictly, so ``10.1.2.3/16`` would be a literal that never matches)."""
+        import ipaddress
+
+        out = []
+        for entry in (p.strip() for p in self.trusted_proxies.split(",") if p.strip()):
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                out.append(entry)  # proxy_problem() refuses it at start-up
+                continue
+            out.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+        return out
 
     def proxy_problem(self) -> str:
         """Why ``trusted_proxies`` is not a list of addresses or CIDRs ('' when it is)."""
@@ -277,7 +289,8 @@ HELP = {
     "max_categories_per_profile": "most categories one user's profile keeps (the weakest decayed affinity goes first)",
     "max_aliases_per_user": "most anonymous ids one user may have linked (POST /v1/users/{id}/aliases)",
     "max_categories_per_cohort": "most categories one cohort cell keeps per window (the weakest go first)",
-    "max_cohorts_per_window": "most distinct cohort cells per window; further cohorts count only in the node-wide cell",
+    "max_cohorts_per_window": "most distinct cohort cells per tenant and window; further cohorts count only in the "
+                              "tenant's all-cohorts cell",
     "max_per_category": "most items of one category in a ranking's top",
     "diversity_depth": "category levels the diversity limit counts (1: top level, so beauty/skincare and "
                        "beauty/makeup share a limit; 0: the full path)",

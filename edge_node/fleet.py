@@ -108,6 +108,27 @@ class FleetUseCases:
         self._publish("apps", apps)
         return True
 
+    def apply_privacy_update(self, seq: int, kind: int, subject: str, purposes: list[str], at: float,
+                             request_id: str, policy_version: str = "") -> str | None:
+        """The privacy log's update ``seq``, applied exactly once and in order: None when it may
+        be acknowledged (applied now, or a replay of one applied before: its receipt is sent
+        again, nothing is applied twice), else why it was refused with nothing written (a gap
+        in the sequence, or a store that failed; the control plane sends it again)."""
+        cursor = int(self.store.value("privacy_cursor", 0))
+        if seq <= cursor:
+            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", seq, cursor)
+            return None
+        if seq != cursor + 1:
+            log.error("privacy update %d out of order (cursor %d): refused", seq, cursor)
+            return f"out of order: expected sequence {cursor + 1}, got {seq}; nothing applied"
+        try:
+            self.apply_privacy(seq, kind, subject, purposes, at, request_id,
+                               lambda: self.store.set_value("privacy_cursor", seq), policy_version=policy_version)
+        except Exception as exc:  # the store failed: refused, the cursor stays, sent again on reconnect
+            log.exception("could not apply privacy update %d", seq)
+            return str(exc) or type(exc).__name__
+        return None
+
     def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
                       after: Callable[[], None], policy_version: str = "") -> None:
         """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction

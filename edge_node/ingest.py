@@ -134,10 +134,10 @@ def validate_event(event: Event, index: int, max_text_chars: int, max_id_chars: 
 
 
 def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, now: float,
-                 retention_s: float) -> str | None:
+                 retention_s: float, backfill: bool = False) -> str | None:
     if suppression is not None and at <= suppression.at:
         return "user_deleted"
-    if now - at > retention_s:
+    if now - at > retention_s and not backfill:
         return "older_than_retention"
     if not (consent.allows("personalization") or consent.allows("cohort_analytics")):
         return "no_consent_personalization_or_cohort_analytics"
@@ -157,35 +157,47 @@ class Ingestor:
         self.segments = segments
 
     async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float, *,
-                     tenant: str) -> IngestReport:
-        """``user_id`` is scoped to ``tenant`` already; the events count in that tenant's cohorts."""
+                     tenant: str, backfill: bool = False) -> IngestReport:
+        """``user_id`` is scoped to ``tenant`` already; the events count in that tenant's cohorts.
+
+        ``backfill``: an import of history (a replay of a log with its own time stamps). Events
+        older than the retention window are kept rather than dropped as ``older_than_retention``;
+        they are applied in time order and every sum decays from each event's own time, so
+        old history weighs what its age says (a 7-day half-life leaves 5% after a month). Cohort
+        windows that closed long ago are not reopened (those events move the profile only);
+        consent and deletions apply as to any event."""
         subject = self.privacy.subject_of(user_id)
         times = [event_time(e, i, now) for i, e in enumerate(events)]
         consent = self.store.consent(subject)
         suppression = self.store.suppression(subject)
         to_score = [i for i, e in enumerate(events)
                     if e.text and e.text.strip() and consent.allows("sentiment")
-                    and _drop_reason(consent, suppression, times[i], now, self.retention_s) is None]
-        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject) if to_score else []))
+                    and _drop_reason(consent, suppression, times[i], now, self.retention_s, backfill) is None]
+        scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject, tenant=tenant)
+                          if to_score else []))
         with self.store.transaction():
             # Read again: a withdrawal or deletion may have landed while texts were scored.
             consent = self.store.consent(subject)
             suppression = self.store.suppression(subject)
-            return self._apply(subject, events, times, scored, consent, suppression, context, now, tenant)
+            return self._apply(subject, events, times, scored, consent, suppression, context, now, tenant,
+                               backfill)
 
     def _apply(self, subject: str, events: list[Event], times: list[float], scored: dict[int, Sentiment],
                consent: Consent, suppression: Suppression | None, context: Context | None,
-               now: float, tenant: str) -> IngestReport:
+               now: float, tenant: str, backfill: bool = False) -> IngestReport:
         profile = self.store.profile(subject) if consent.allows("personalization") else None
         if profile is None and consent.allows("personalization"):
             profile = Profile()
         members: dict[tuple[str, int], Member] = {}
-        results, reasons = [], {}
-        for i, (event, at) in enumerate(zip(events, times)):
-            reason = _drop_reason(consent, suppression, at, now, self.retention_s)
+        by_index: dict[int, EventResult] = {}
+        reasons: dict[str, int] = {}
+        order = sorted(range(len(events)), key=times.__getitem__) if backfill else range(len(events))
+        for i in order:
+            event, at = events[i], times[i]
+            reason = _drop_reason(consent, suppression, at, now, self.retention_s, backfill)
             if reason is not None:
                 reasons[reason] = reasons.get(reason, 0) + 1
-                results.append(EventResult(index=i, status="dropped", reason=reason))
+                by_index[i] = EventResult(index=i, status="dropped", reason=reason)
                 continue
             sentiment = scored.get(i) if consent.allows("sentiment") else None
             result = EventResult(index=i, status="accepted", sentiment=sentiment)
@@ -194,18 +206,20 @@ class Ingestor:
                 sentiment = None
             elif event.text and sentiment is None:
                 result.text_ignored = "no_consent_sentiment" if not consent.allows("sentiment") else "empty_text"
-            results.append(result)
+            by_index[i] = result
             category = personalization.normalize_category(event.category)
-            signal = sentiment.score if sentiment is not None else (
-                personalization.rating_signal(event.value) if event.type == "rating" and event.value else None)
+            # A rating's stars are its own opinion, not a text: they weigh the event and never
+            # enter the sentiment window (a user who only rates has sent no texts).
+            rating = personalization.rating_signal(event.value) if event.type == "rating" and event.value else None
+            signal = sentiment.score if sentiment is not None else None
             key = context_cohort(context, at)
             if profile is not None:
                 weight = personalization.apply_event(profile, category=category, kind=event.type, sentiment=signal,
-                                                     at=at, tuning=self.tuning,
+                                                     at=at, tuning=self.tuning, rating=rating,
                                                      display=personalization.display_category(event.category))
                 profile.cohort = key
             else:  # cohort-only consent: the event's own signal, unsmoothed (cohorts smooth over users)
-                weight = personalization.modulated(event.type, signal)
+                weight = personalization.modulated(event.type, signal, rating)
             if consent.allows("cohort_analytics"):
                 m = members.setdefault((key, self.cohorts.window_of(at)), Member())
                 m.events += 1
@@ -219,6 +233,7 @@ class Ingestor:
                     m.topic_sentiment[category] = m.topic_sentiment.get(category, 0.0) + sentiment.score
                     if sentiment.score < 0:
                         m.topic_negative[category] = m.topic_negative.get(category, 0) + 1
+        results = [by_index[i] for i in range(len(events))]
         for (key, window), member in members.items():
             self.cohorts.contribute(subject, key, float(window), member, now, tenant=tenant)
         accepted = sum(r.status == "accepted" for r in results)

@@ -237,8 +237,9 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.metrics.adaptation_rounds.labels(answer.status).inc()
         return answer
 
-    async def score(self, texts: list[str], subject: str | None = None) -> list[Sentiment]:
-        """Score texts; only a consenting user's texts (``subject``) may be sampled for review."""
+    async def score(self, texts: list[str], subject: str | None = None, *, tenant: str = "") -> list[Sentiment]:
+        """Score texts; only a consenting user's texts (``subject``, of ``tenant``) may be sampled
+        for review, and only that tenant's server keys may label them."""
         results = await self.sentiment.score(texts)
         self.metrics.observe_predictions(results)
         now = time.time()
@@ -246,8 +247,9 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         for r, _ in judged:
             self.drift.observe(r.label, r.confidence, now)
         if len(judged) == len(results):
-            return self.quality.sample(results, texts, now, subject)
-        sampled = iter(self.quality.sample([r for r, _ in judged], [t for _, t in judged], now, subject))
+            return self.quality.sample(results, texts, now, subject, tenant=tenant)
+        sampled = iter(self.quality.sample([r for r, _ in judged], [t for _, t in judged], now, subject,
+                                           tenant=tenant))
         return [r if r.label == UNSUPPORTED else next(sampled) for r in results]
 
     # --- use cases: the HTTP handlers translate to and from these ------------------------------

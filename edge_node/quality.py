@@ -33,6 +33,7 @@ class Sample(Stored, kw_only=True):
     text: str = ""
     true_label: str = ""
     subject: str = ""
+    tenant: str = ""  # whose user wrote it: only that tenant's server keys may label it
     # Adaptation features (edge_node/adaptation.py), computed once the sample is labelled and
     # an adaptation round needs them; kept in the sample so its erasure takes them too.
     pooled: list[float] = []
@@ -61,7 +62,7 @@ class QualityBook:
         self._random = random.Random(seed)
 
     def sample(self, results: list[Sentiment], texts: list[str], now: float,
-               subject: str | None = None) -> list[Sentiment]:
+               subject: str | None = None, *, tenant: str = "") -> list[Sentiment]:
         if self.rate <= 0 or not subject:
             return results
         out = []
@@ -71,19 +72,22 @@ class QualityBook:
                 try:
                     self.store.put_sample(subject, sample_id, Sample(
                         model=result.model, version=result.version, label=result.label, confidence=result.confidence,
-                        at=now, text=text, subject=subject))
+                        at=now, text=text, subject=subject, tenant=tenant))
                     result = msgspec.structs.replace(result, sample_id=sample_id)
                 except StorageFull:
                     pass  # sampling is best effort: the prediction is answered on a full disk too
             out.append(result)
         return out
 
-    def label(self, sample_id: str, true_label: str) -> tuple[Sample, bool]:
-        """Record the true label; returns the sample and whether the model agreed. Idempotent."""
+    def label(self, sample_id: str, true_label: str, tenant: str | None = None) -> tuple[Sample, bool]:
+        """Record the true label; returns the sample and whether the model agreed. Idempotent.
+        ``tenant``: the caller's; another tenant's sample answers as an unknown one would."""
         if true_label not in self.labels:
             raise InvalidInput(f"label {true_label!r} is not one of {', '.join(self.labels)}", field="label")
         with self.store.transaction():
             sample = self.store.get(f"sample|{sample_id}", Sample)
+            if sample is not None and tenant is not None and sample.tenant and sample.tenant != tenant:
+                sample = None  # never says whether another tenant's sample exists
             if sample is None:
                 raise NotFound(f"no sampled prediction {sample_id!r} on this edge (unknown or expired)",
                                field="sample_id")

@@ -52,14 +52,24 @@ CONTINUE_RECIPE = {
     "max_len": 128,
     "seed": 11,
     "imdb_sentences": 0,
+    "vader_repeats": 0,
 }
 
 
-def training_mix(corpus, recipe: dict, extra: tuple[list[str], list[int]] = ([], [])) -> tuple[list[str], list[int]]:
+def training_mix(corpus, recipe: dict, extra: tuple[list[str], list[int]] = ([], [])) -> tuple[list[str], list]:
+    """The replay mix; with ``vader_repeats`` the VADER gold training split (tweets, Amazon, NYT) with
+    its raters' soft labels, repeated, and every hard label as a float (the soft loss)."""
     texts, labels = transformer_training_set(corpus, recipe)  # every RT snippet + the seeded IMDB subset
     customers = read_labelled_csv(str(CUSTOMER_TRAIN))
-    return (texts + customers.texts * recipe["customer_repeats"] + extra[0],
-            labels + customers.labels * recipe["customer_repeats"] + extra[1])
+    texts = texts + customers.texts * recipe["customer_repeats"] + extra[0]
+    labels = labels + customers.labels * recipe["customer_repeats"] + extra[1]
+    if recipe.get("vader_repeats"):
+        from models import vader_gold
+
+        gold_texts, gold_p = vader_gold.soft_training_set(vader_gold.load_splits()["train"])
+        texts = texts + gold_texts * recipe["vader_repeats"]
+        labels = [float(y) for y in labels] + gold_p * recipe["vader_repeats"]
+    return texts, labels
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -104,7 +114,8 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
     from sentiedge_core.encoding import WindowEncoder
 
     release = recover(bundle, work / "release-recovered")
-    recipe_stamp = {k: v for k, v in recipe.items() if k != "imdb_sentences" or v}  # 0: the 1.4.0 stamp, as before
+    recipe_stamp = {k: v for k, v in recipe.items()
+                    if k not in ("imdb_sentences", "vader_repeats") or v}  # 0: the 1.4.0 stamp, as before
     stamp = recipe_stamp | {"bundle_transformer": sha256_file(bundle / "transformer.onnx"),
                             "customer_train": sha256_file(CUSTOMER_TRAIN)}
 
@@ -127,6 +138,7 @@ def continued_checkpoint(bundle: Path, corpus, work: Path, recipe: dict, threads
 
     name = "continued" if recipe["seed"] == CONTINUE_RECIPE["seed"] else f"continued-seed{recipe['seed']}"
     name += f"-sentences{recipe['imdb_sentences']}" if recipe["imdb_sentences"] else ""
+    name += f"-vader{recipe['vader_repeats']}" if recipe.get("vader_repeats") else ""
     return cached(work / name, stamp, build)
 
 
@@ -181,9 +193,15 @@ def first_window_margins(checkpoint: Path, texts: list[str], threads: int) -> np
     return out
 
 
-def validation_sets(corpus) -> dict[str, Split]:
-    return {"rotten_tomatoes": corpus.validation.only("rotten_tomatoes"), "imdb": corpus.validation.only("imdb"),
+def validation_sets(corpus, vader: bool = False) -> dict[str, Split]:
+    sets = {"rotten_tomatoes": corpus.validation.only("rotten_tomatoes"), "imdb": corpus.validation.only("imdb"),
             "customers": read_labelled_csv(str(CUSTOMER_VALIDATION))}
+    if vader:  # the binary view (|mean| > 1) of each VADER domain's validation split
+        from models import vader_gold
+
+        validation = vader_gold.load_splits()["validation"]
+        sets |= {f"vader_{d}": vader_gold.polar(validation, d) for d in vader_gold.DOMAINS}
+    return sets
 
 
 def score(checkpoint: Path, sets: dict[str, Split], threads: int) -> dict:
@@ -192,7 +210,7 @@ def score(checkpoint: Path, sets: dict[str, Split], threads: int) -> dict:
         m = first_window_margins(checkpoint, split.texts, threads)
         y = np.asarray(split.labels)
         r = report(1 / (1 + np.exp(-m)), y)  # raw: the cascade calibrates later
-        out[name] = {"accuracy": r["accuracy"], "ece": r["ece"], "n": len(y)}
+        out[name] = {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"], "ece": r["ece"], "n": len(y)}
     return out
 
 
@@ -211,16 +229,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imdb-sentences", type=int, default=0,
                         help="add this many IMDB training-review sentences, labelled by their review and kept "
                              "where the starting model agrees (0: none, the 1.4.0 recipe)")
+    parser.add_argument("--vader-repeats", type=int, default=0,
+                        help="add the VADER gold training split (models.vader_gold: tweets, Amazon, NYT) with "
+                             "the raters' soft labels, this many times (0: none, the 1.4.0 recipe)")
+    parser.add_argument("--epochs", type=float, default=CONTINUE_RECIPE["epochs"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     recipe = CONTINUE_RECIPE | {"lr": args.lr, "customer_repeats": args.customer_repeats,
-                                "imdb_sentences": args.imdb_sentences}
+                                "imdb_sentences": args.imdb_sentences, "vader_repeats": args.vader_repeats,
+                                "epochs": args.epochs}
     work = args.work_dir / f"lr{args.lr:g}-rep{args.customer_repeats}"
     corpus = load_corpus()
     seeds = [int(s) for s in args.seeds.split(",")]
     members = [continued_checkpoint(args.bundle, corpus, work, recipe | {"seed": s}, args.threads) for s in seeds]
     release = work / "release-recovered"
-    sets = validation_sets(corpus)
+    sets = validation_sets(corpus, vader=bool(args.vader_repeats))
     results = {}
 
     def scored(name: str, path: Path) -> None:

@@ -95,7 +95,7 @@ def load_lexicon(min_abs_mean: float = 1.5) -> Split:
     VADER sentiment lexicon (Hutto & Gilbert, 2014; ``vaderSentiment==3.3.2`` on PyPI, MIT):
     7,519 words, slang and emoticons, each rated -4..4 by ten people; the entries whose mean is at
     least ``min_abs_mean`` either way are kept, labelled by the sign. Used by the ``ft+lexicon``
-    recipe of :mod:`models.robust_recipes` (tried for 1.3.0, not adopted: see the README).
+    recipe of :mod:`models.robust_recipes` (tried for 1.3.0, not adopted: see docs/model.md).
 
     The edge spells emoticons out before tokenizing, so entries are kept as that spelling and
     only when it holds a letter; duplicates after spelling keep the first entry's sign.

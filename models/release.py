@@ -172,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
               for s in draft.stages]
     draft = msgspec.structs.replace(draft, cascade=spec, stages=stages)
     if args.validate_only:
+        write(staging, staging, draft)  # the fitted candidate, for other validation sets (models.evaluate --vader)
         print(json.dumps({"checkpoint": str(args.checkpoint or args.bundle), "shift_calibration": shift["trials"],
-                          "validation_int8": validation_figures(val, cust, spec)}))
+                          "validation_int8": validation_figures(val, cust, spec), "candidate": str(staging)}))
         return 0
     write(staging, staging, draft)
     model = SentimentModel(staging, threads=args.threads, check_golden=False)

@@ -87,11 +87,16 @@ def classifier(base: Path):
         base, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
 
 
-def train(model, encoder: WindowEncoder, texts: list[str], labels: list[int], *, epochs: float, batch_size: int,
+def train(model, encoder: WindowEncoder, texts: list[str], labels: list, *, epochs: float, batch_size: int,
           lr: float, seed: int, device: str | None = None, only: tuple[str, ...] = ()) -> str:
-    """AdamW with linear warm-up and decay; ``only`` names parameter prefixes to train (others frozen)."""
+    """AdamW with linear warm-up and decay; ``only`` names parameter prefixes to train (others frozen).
+
+    ``labels`` are class indices, or (when any is a float that is not 0 or 1) soft labels
+    P(positive) for a two-label head, trained with the cross-entropy against (1 - p, p)."""
     import torch
     from tqdm import tqdm
+
+    soft = any(isinstance(y, float) and y not in (0.0, 1.0) for y in labels)
 
     rng = np.random.default_rng(seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -120,11 +125,15 @@ def train(model, encoder: WindowEncoder, texts: list[str], labels: list[int], *,
                 if step >= total_steps:
                     break
                 padded = encoder.pad([windows[i] for i in batch], list(range(len(batch))), len(batch))
-                out = model(
-                    input_ids=torch.from_numpy(padded.input_ids).to(device),
-                    attention_mask=torch.from_numpy(padded.attention_mask).to(device),
-                    labels=torch.tensor([ys[i] for i in batch], device=device),
-                )
+                inputs = {"input_ids": torch.from_numpy(padded.input_ids).to(device),
+                          "attention_mask": torch.from_numpy(padded.attention_mask).to(device)}
+                if soft:
+                    out = model(**inputs)
+                    p = torch.tensor([float(ys[i]) for i in batch], device=device)
+                    log_p = torch.log_softmax(out.logits, dim=-1)
+                    out.loss = -((1 - p) * log_p[:, 0] + p * log_p[:, 1]).mean()
+                else:
+                    out = model(**inputs, labels=torch.tensor([ys[i] for i in batch], device=device))
                 out.loss.backward()
                 torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
                 optimizer.step()

@@ -37,6 +37,7 @@ from sentiedge_core.structs import Stored
 
 SCOPES = ("events:write", "users:read", "consent:write", "users:delete", "labels:write", "sentiment", "users:alias")
 MAX_TOKEN_CHARS = 8192
+MAX_SUB_CHARS = 256
 LEEWAY_S = 30.0  # clock skew between the app's backend and the edge
 ALGORITHMS = ("EdDSA", "ES256", "HS256")  # asymmetric first: HS256 puts a minting key on every edge
 ASYMMETRIC = ("EdDSA", "ES256")
@@ -95,6 +96,17 @@ class AppSet(Stored, kw_only=True):
     apps: list[App] = []
     # The tenant whose users keep the bare-id pseudonyms of the release before tenants.
     legacy_tenant: str = ""
+
+    def with_tenants(self) -> "AppSet":
+        """A set from before tenants (no app names one, none is legacy) — an edge's persisted set
+        or an old apps file — had its apps share one user namespace: they become one tenant, the
+        legacy tenant named after the first app, whose users keep their bare-id pseudonyms (as
+        the control plane migrates its store). Any other set is returned as it is."""
+        if self.legacy_tenant or not self.apps or any(a.tenant for a in self.apps):
+            return self
+        tenant = self.apps[0].name
+        return msgspec.structs.replace(self, legacy_tenant=tenant,
+                                       apps=[msgspec.structs.replace(a, tenant=tenant) for a in self.apps])
 
 
 class TokenConsent(msgspec.Struct, kw_only=True, frozen=True):
@@ -203,6 +215,7 @@ class Gatekeeper:
 
     # --- the app set ----------------------------------------------------------------------
     def set_apps(self, apps: AppSet) -> None:
+        apps = apps.with_tenants()
         by_client, by_server, by_kid = {}, {}, {}
         for app in apps.apps:
             if app.revoked_at:
@@ -258,7 +271,8 @@ class Gatekeeper:
                 self._address_limit(address, now)
             # Signed-in users and the app's backend draw on a budget of their own, so anyone
             # holding the public client key cannot spend it for them.
-            budget = caller.app.app_id if caller.kind == "client_key" else f"{caller.app.app_id}|authenticated"
+            # (the app's backend apart from its signed-in users: one user's token cannot starve it).
+            budget = caller.app.app_id if caller.kind == "client_key" else f"{caller.app.app_id}|{caller.kind}"
             if (wait := self.key_limit.take(budget, now)):
                 raise RateLimited(f"too many requests for this client key; retry in {math.ceil(wait)} s "
                                   f"(EDGE_RATE_LIMIT_PER_KEY)", retry_after=wait)
@@ -346,8 +360,13 @@ class Gatekeeper:
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the user token is invalid: {exc}", reason="invalid_token") from None
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
+        if not isinstance(sub, str) or not sub.strip():
             raise Unauthorized("the user token's sub must be the user id", reason="invalid_token")
+        # A user id never holds control characters (they separate a tenant from its user id in
+        # what pseudonyms are keyed on) and is a bounded string, as on every route.
+        if len(sub) > MAX_SUB_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in sub):
+            raise Unauthorized(f"the user token's sub must be at most {MAX_SUB_CHARS} characters without control "
+                               f"characters", reason="invalid_token")
         caller = Caller(app=app, user=sub, consent=_consent_claim(claims.get("consent"), now), token=token,
                         legacy_tenant=self.apps.legacy_tenant)
         self._verified[token] = (caller, float(claims["exp"]))

@@ -11,7 +11,9 @@ A standalone edge reads it (EDGE_APPS_FILE); both services write development app
 signing key may also hold its ``private_key`` (the development file does, so ``edge-node
 token`` can mint): it is for minting only and never enters the app set an edge verifies with.
 ``tenant`` groups the apps of one brand (default: each app is its own); ``legacy_tenant``
-names the tenant whose users keep the pseudonyms of the release before tenants.
+names the tenant whose users keep the pseudonyms of the release before tenants. A file from
+before tenants (no app names a tenant, no legacy tenant) keeps its old behaviour: its apps share
+one user namespace, the legacy tenant, so the users it served keep their records.
 """
 
 from __future__ import annotations

@@ -57,3 +57,16 @@ def _with_env_names(message: str, prefix: str) -> str:
         field = rest.split("`", 1)[0]
         return f"{head}{env_name(prefix, field)} / --{field.replace('_', '-')}"
     return message
+
+
+def markdown(cls: type[msgspec.Struct], prefix: str, help_text: Mapping[str, str]) -> str:
+    """The settings as a Markdown table: variable, flag, default, meaning — the same words
+    ``--help`` prints, so the page never says something the program does not."""
+    defaults = cls()
+    rows = ["| variable | flag | default | meaning |", "|---|---|---|---|"]
+    for field in msgspec.structs.fields(cls):
+        default = getattr(defaults, field.name)
+        shown = "(empty)" if default == "" else str(default).lower() if isinstance(default, bool) else str(default)
+        meaning = help_text.get(field.name, "").replace("|", "\\|")
+        rows.append(f"| `{env_name(prefix, field.name)}` | `--{field.name.replace('_', '-')}` | {shown} | {meaning} |")
+    return "\n".join(rows) + "\n"

@@ -52,6 +52,9 @@ class AccessStore:
                           "WHERE node_id = ?", (node_id,))
         return (rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
 
+    def revoked_nodes(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT node_id FROM node_credentials WHERE revoked_at > 0")]
+
     def node_for_secret(self, secret_sha256: str) -> str | None:
         rows = self._rows("SELECT node_id FROM node_credentials WHERE secret_sha256 = ? AND revoked_at = 0",
                           (secret_sha256,))

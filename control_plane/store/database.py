@@ -7,8 +7,10 @@ placeholders, how a write transaction starts) are in :class:`Dialect`.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 from control_plane import migrations
 from control_plane.errors import CpError
 from sentiedge_core.key_files import private_dir, private_file
+
+log = logging.getLogger("control_plane.store")
 
 # Schema version 1: the tables as the first release created them. Later changes are forward
 # migrations in control_plane/migrations.py, applied in order when the store opens.
@@ -153,6 +157,45 @@ class Database:
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
             where = "PostgreSQL (CP_DATABASE_URL)" if database_url else str(directory)
             raise CpError(f"cannot open the database in {where}: {exc}") from exc
+
+    # --- replicas wake each other (PostgreSQL LISTEN/NOTIFY) --------------------------------
+    CHANNEL = "sentiedge_changes"
+
+    def notify(self) -> None:
+        """Tell the other replicas that something their streams may need changed (a privacy
+        request, a rollout, an app, a rule…). SQLite has one process: nothing to tell."""
+        if self._pool is None or self._closed:
+            return
+        try:
+            with self._pool.connection() as conn:
+                conn.execute(f"NOTIFY {self.CHANNEL}")
+        except Exception as exc:  # the next heartbeat still reaches every stream
+            log.warning("could not notify the other control-plane replicas: %s", exc)
+
+    def listen(self, on_change, url: str) -> threading.Thread | None:
+        """Call ``on_change()`` whenever another replica notifies (a thread with its own
+        connection, reconnecting when the server drops it). None on SQLite."""
+        if self._pool is None:
+            return None
+
+        def run() -> None:
+            import psycopg
+
+            while not self._closed:
+                try:
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {self.CHANNEL}")
+                        while not self._closed:
+                            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                                on_change()
+                except Exception as exc:
+                    if not self._closed:
+                        log.warning("listening for other replicas failed (%s); retrying in 1 s", exc)
+                        time.sleep(1.0)
+
+        thread = threading.Thread(target=run, name="replica-listener", daemon=True)
+        thread.start()
+        return thread
 
     def close(self) -> None:
         """Close the database once every call in progress (in any thread) has finished; later

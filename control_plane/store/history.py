@@ -32,3 +32,8 @@ class HistoryStore:
 
     def history_cells(self, tenant: str) -> int:
         return int(self._rows("SELECT COUNT(*) FROM imported_daily WHERE tenant = ?", (tenant,))[0][0])
+
+    def history_version(self) -> tuple[int, float]:
+        """Changes whenever any replica imports: (rows, latest import time)."""
+        row = self._rows("SELECT COUNT(*), COALESCE(MAX(imported_at), 0) FROM imported_daily")[0]
+        return int(row[0]), float(row[1])

@@ -160,8 +160,9 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
     """The true label of a sampled prediction (its ``sample_id``), for the model's quality report.
     Needs the app's server key with the ``labels:write`` scope."""
     node = running(state)
-    caller_of(request).require_scope("labels:write")
-    sample, agreed = node.quality.label(data.sample_id, data.label)
+    caller = caller_of(request)
+    caller.require_scope("labels:write")
+    sample, agreed = node.quality.label(data.sample_id, data.label, caller.tenant)
     return LabelResponse(sample_id=data.sample_id, predicted=sample.label, label=data.label, agreed=agreed,
                          model=sample.model, version=sample.version)
 

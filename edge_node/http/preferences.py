@@ -24,7 +24,6 @@ from edge_node.http.access import KEY_IN_QUERY, authorize_user, caller_of
 from edge_node.http.schemas import error_responses
 from edge_node.node import EdgeNode, running
 from edge_node.records import PURPOSES
-from sentiedge_core.privacy import policy_version_problem
 
 ACTIONS = ("view", "save", "delete", "confirm_delete", "cancel")
 
@@ -73,15 +72,13 @@ def _answer(node: EdgeNode, request: Request, page: preference_page.Page, scope:
 
 
 def _page(request: Request, token: str | None, lang: str | None, embed: str | None, policy: str | None):
-    problem = policy_version_problem(policy) if policy else ""
-    if problem:  # refused, not cut: a saved choice records the policy exactly as the app named it
-        raise InvalidInput(problem.replace("policy_version", "policy", 1), field="policy")
+    """The page's state. ``policy`` (older links named a policy version) is ignored: a saved
+    choice records the app's registered policy, never one a URL can say."""
     client_key = request.headers.get("x-client-key") or request.query_params.get("client_key") or ""
     app = caller_of(request).app  # the gate admitted the client key before any handler runs
     return preference_page.Page(client_key=client_key, token=token or "", embed=embed in ("1", "true"),
                                 lang=preference_page.negotiate(lang, request.headers.get("accept-language")),
-                                policy=policy or "", app_name=app.name, policy_url=app.policy_url,
-                                policy_version=app.policy_version)
+                                app_name=app.name, policy_url=app.policy_url, policy_version=app.policy_version)
 
 
 class PreferencesController(Controller):

@@ -20,7 +20,7 @@ from edge_node.ingest import Context, context_cohort
 from edge_node.personalization.profiles import Tuning
 from edge_node.privacy import PrivacyBook
 from edge_node.errors import StorageFull
-from edge_node.records import Profile, Shown, ShownItem
+from edge_node.records import Affinity, Profile, Shown, ShownItem
 from edge_node.store import EdgeStore
 from edge_node.personalization.experiments import Assignment
 from edge_node.personalization.segments import SegmentBook, SegmentRef
@@ -194,7 +194,8 @@ class Personalizer:
 
     def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
              limit: int, exploration_slots: int, max_per_category: int, now: float, diversity_depth: int = 1,
-             tenant: str) -> tuple[Decision, list[ranking.RankedItem]]:
+             tenant: str, collaborative: dict[str, tuple[float, str]] | None = None,
+             ) -> tuple[Decision, list[ranking.RankedItem]]:
         chosen = self.choose(user_id, context, now, tenant=tenant)
         profile = chosen.profile
         personal = chosen.scores if chosen.decision.source == "user" else {}
@@ -202,18 +203,19 @@ class Personalizer:
         cohort = chosen.cohort_scores if profile is not None else chosen.scores
 
         def explain(name: str | None, display: str, score: float) -> str:
-            affinity = profile.affinities.get(name) if profile and name else None
-            sentiment = personalization.category_sentiment(affinity, now, self.tuning) if affinity else 0.0
-            # Name the category the evidence is about ("Skincare" for a Makeup item it lifted).
-            shown = display if name is None or name == personalization.normalize_category(display) else \
-                personalization.display_name(profile, name)
-            return ranking.personal_reason(shown, affinity, score, sentiment, now)
+            # ``name`` is the item's own category or the parent of it that holds the evidence
+            # ("drama" for a "Drama/Romance" item): shown in the item's own spelling, cut to it.
+            affinity = evidence(profile, name) if profile and name else None
+            depth = name.count("/") + 1 if name else 0
+            shown = "/".join(personalization.display_category(display).split("/")[:depth]) if name else display
+            return ranking.personal_reason(shown, affinity, score, now)
 
         day = int(now // 86400)
         items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=self.weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
-                             seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth)
+                             seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth,
+                             collaborative=collaborative)
         if chosen.decision.source == "user" and user_id:
             self._remember_shown(self.privacy.subject_of(user_id), items[:min(limit, SHOWN_ITEMS)], now)
         return chosen.decision, items
@@ -231,6 +233,22 @@ class Personalizer:
                                                        for i, r, c in fresh]))
         except StorageFull:
             pass  # explanation only: a ranking is answered on a full disk too
+
+
+def evidence(profile: Profile, name: str) -> Affinity | None:
+    """What the profile holds about ``name``: its own affinity, else (a parent known only through
+    its children) the children's kinds added up, with the latest of their times."""
+    own = profile.affinities.get(name)
+    if own is not None:
+        return own
+    children = [a for key, a in profile.affinities.items() if key.startswith(name + "/")]
+    if not children:
+        return None
+    kinds: dict[str, float] = {}
+    for child in children:
+        for kind, weight in child.kinds.items():
+            kinds[kind] = kinds.get(kind, 0.0) + weight
+    return Affinity(kinds=kinds, at=max(child.at for child in children))
 
 
 def named_affinities(profile, scores: dict[str, float], k: int = 5) -> list[NamedAffinity]:

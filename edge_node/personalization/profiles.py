@@ -72,12 +72,18 @@ def rating_signal(value: float) -> float:
     return (value - 3.0) / 2.0
 
 
-def modulated(kind: str, smoothed_sentiment: float | None) -> float:
+def modulated(kind: str, smoothed_sentiment: float | None, rating: float | None = None) -> float:
     """An event's weight once sentiment is known. The *smoothed* sentiment of the category
     is used, not the event's own score, so one angry sentence moves a category a little
     and a sustained mood moves it fully. Opinions (review, rating) take its sign; other
-    events are scaled between 0.5x (negative) and 1.5x (positive)."""
+    events are scaled between 0.5x (negative) and 1.5x (positive).
+
+    A rating states its own opinion: with ``rating`` (its signal in [-1, 1], 3 of 5 stars
+    neutral) its weight is the rating weight times that signal, whatever the texts say, so a
+    rating below neutral always moves the category down."""
     base = EVENT_WEIGHTS[kind]
+    if kind == "rating" and rating is not None:
+        return base * rating
     if smoothed_sentiment is None:
         return base
     if kind in OPINION_KINDS:
@@ -86,9 +92,12 @@ def modulated(kind: str, smoothed_sentiment: float | None) -> float:
 
 
 def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float | None, at: float,
-                tuning: Tuning, display: str = "") -> float:
-    """Fold one event into the profile (``sentiment`` in [-1, 1] or None); returns its weight.
-    ``category`` is the normalized key; ``display`` the client's spelling, kept for showing it."""
+                tuning: Tuning, display: str = "", rating: float | None = None) -> float:
+    """Fold one event into the profile; returns its weight. ``sentiment`` in [-1, 1] is the
+    score of the event's *text* (or None): only texts enter the sentiment window. ``rating``
+    is a star rating's signal (:func:`rating_signal`): it weighs the event by itself and is
+    no text. ``category`` is the normalized key; ``display`` the client's spelling, kept for
+    showing it."""
     affinity = profile.affinities.get(category)
     if affinity is None:
         if len(profile.affinities) >= tuning.max_categories:
@@ -106,7 +115,7 @@ def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float 
         profile.sentiment.total += sentiment
         profile.sentiment.weight += 1.0
         profile.sentiment.negative += 1.0 if sentiment < 0 else 0.0
-    weight = modulated(kind, smoothed_now)
+    weight = modulated(kind, smoothed_now, rating)
     affinity.weight += weight
     affinity.kinds[kind] = affinity.kinds.get(kind, 0.0) + abs(weight)
     profile.events += 1
@@ -115,10 +124,41 @@ def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float 
 
 
 def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> None:
-    """Make room in a full profile: the categories with the weakest decayed affinity go."""
-    weakest = sorted(profile.affinities, key=lambda c: abs(affinity_score(profile.affinities[c], now, tuning)))
-    for category in weakest[:count]:
-        del profile.affinities[category]
+    """Make room in a full profile: the categories with the weakest decayed affinity go. A
+    category with a parent ("drama/romance") is folded into its nearest ancestor the profile
+    holds (its decayed sums add there), else it becomes its top-level category ("drama"), so
+    a user with many category paths keeps what they said about the genre; a top-level
+    category is dropped outright only when no path is left."""
+    remaining = count
+    while remaining > 0:
+        # Paths fold first (they lose only detail), the weakest first; a top-level category is
+        # dropped only when no path is left to fold.
+        weakest = sorted(profile.affinities, key=lambda c: ("/" not in c,
+                                                            abs(affinity_score(profile.affinities[c], now, tuning))))
+        for category in weakest:
+            names = prefixes(category)
+            if len(names) == 1:
+                del profile.affinities[category]
+                remaining -= 1
+                break
+            ancestor = next((n for n in reversed(names[:-1]) if n in profile.affinities), None)
+            child = profile.affinities.pop(category)
+            _decay_affinity(child, now, tuning)
+            if ancestor is None:  # no room freed, but one level less: the next pass folds into it
+                child.display = "/".join(child.display.split("/")[:1]) if child.display else ""
+                profile.affinities[names[0]] = child
+                break
+            into = profile.affinities[ancestor]
+            _decay_affinity(into, now, tuning)
+            into.weight += child.weight
+            into.sentiment_sum += child.sentiment_sum
+            into.sentiment_weight += child.sentiment_weight
+            for kind, weight in child.kinds.items():
+                into.kinds[kind] = into.kinds.get(kind, 0.0) + weight
+            remaining -= 1
+            break
+        else:
+            return
 
 
 def merge(into: Profile, other: Profile, now: float, tuning: Tuning) -> None:

@@ -24,6 +24,7 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
     personal: float = 1.0
     cohort: float = 0.5
     popularity: float = 0.3
+    collaborative: float = 1.0  # prototype: used only where a neighbour table is given (cooccurrence.py)
 
 
 class Signals(msgspec.Struct, kw_only=True):
@@ -58,13 +59,22 @@ def expand(scores: dict[str, float]) -> dict[str, tuple[float, str]]:
 
 
 def lookup(expanded: dict[str, tuple[float, str]], category: str) -> tuple[float, str | None]:
-    """The category's score, else half its nearest scored parent's; with the category it came from."""
+    """The category's score, else half its nearest scored parent's; with the name it was found
+    under: the item's own category or one of its parents ("drama" for "Drama/Romance"), never
+    a sibling, so a reason names what the item is."""
     names = prefixes(normalize_category(category))
     for depth, name in enumerate(reversed(names)):
         if name in expanded:
-            score, source = expanded[name]
-            return score * (1.0 if depth == 0 else 0.5), source
+            score, _ = expanded[name]
+            return score * (1.0 if depth == 0 else 0.5), name
     return 0.0, None
+
+
+def scale_of(scores: dict[str, float]) -> float:
+    """What a user's (or cohort's) scores are divided by so that the strongest is about ±1 and
+    competes with popularity (in [0, 1]) on one scale; a weak profile (nothing above 1) is not
+    blown up to full strength."""
+    return max([1.0] + [abs(s) for s in scores.values()])
 
 
 PHRASES = {
@@ -82,15 +92,17 @@ def _when(age_s: float) -> str:
     return "recently"
 
 
-def personal_reason(display: str, affinity: Affinity | None, score: float, sentiment: float, now: float) -> str:
+def personal_reason(display: str, affinity: Affinity | None, score: float, now: float) -> str:
     """"because you rated Skincare positively this week": the opinion behind the score when
-    the user expressed one, else the behaviour that weighs most."""
+    the user expressed one, else the behaviour that weighs most. The mood is the score's own
+    sign, so the reason always says what the ranking did with it: "because ... positively"
+    lifts an item, "ranked lower because ... negatively" sinks it."""
     kinds = affinity.kinds if affinity else {}
     opinions = {k: v for k, v in kinds.items() if k in OPINION_KINDS}
     mood = ""
-    if opinions and abs(sentiment) >= 0.1:
+    if opinions and abs(score) >= 0.05:
         kind = max(opinions, key=opinions.get)
-        mood = " positively" if sentiment > 0 else " negatively"
+        mood = " positively" if score > 0 else " negatively"
     else:
         kind = max(kinds, key=kinds.get) if kinds else "view"
     when = _when(now - affinity.at) if affinity else "recently"
@@ -103,12 +115,17 @@ def personal_reason(display: str, affinity: Affinity | None, score: float, senti
 
 def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dict[str, float],
          weights: Weights, explain_personal, cohort_name: str | None, limit: int, exploration_slots: int,
-         max_per_category: int, seed: str, diversity_depth: int = 1) -> list[RankedItem]:
+         max_per_category: int, seed: str, diversity_depth: int = 1,
+         collaborative: dict[str, tuple[float, str]] | None = None) -> list[RankedItem]:
     """Every candidate in rank order (the first ``limit`` are the top).
 
-    ``explain_personal(category_name, display, score)`` words a personal reason. Diversity
-    counts categories cut to ``diversity_depth`` levels ("beauty/skincare" and
-    "beauty/makeup" are one "beauty" at depth 1; 0 counts the full path)."""
+    ``explain_personal(category_name, display, score)`` words a personal reason about
+    ``category_name``, the item's own category or the parent of it that holds the evidence.
+    Personal and cohort scores are divided by :func:`scale_of` first (the strongest ±1), so
+    popularity ([0, 1], log-normalized over the candidates) competes across categories, not
+    only inside one. ``collaborative`` (prototype): candidate id → (score in [0, 1], the item
+    it is often chosen with). Diversity counts categories cut to ``diversity_depth`` levels
+    ("beauty/skincare" and "beauty/makeup" are one "beauty" at depth 1; 0 counts the full path)."""
 
     def group(category: str) -> str:
         key = normalize_category(category)
@@ -116,16 +133,22 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
 
     top_pop = max((c.popularity for c in candidates), default=0.0)
     personal_x, cohort_x = expand(personal), expand(cohort)
+    p_scale, q_scale = scale_of(personal), scale_of(cohort)
     scored = []
     for c in candidates:
         p, p_name = lookup(personal_x, c.category)
         q, _ = lookup(cohort_x, c.category)
+        p, q = p / p_scale, q / q_scale
         pop = math.log1p(c.popularity) / math.log1p(top_pop) if top_pop > 0 else 0.0
         signals = Signals(personal=round(p, 4), cohort=round(q, 4), popularity=round(pop, 4))
-        score = weights.personal * p + weights.cohort * q + weights.popularity * pop + c.features.get("boost", 0.0)
+        co, co_with = (collaborative or {}).get(c.id, (0.0, ""))
         terms = {"personal": weights.personal * p, "cohort": weights.cohort * q,
-                 "popularity": weights.popularity * pop}
-        strongest = max(terms, key=lambda k: abs(terms[k]))
+                 "popularity": weights.popularity * pop, "collaborative": weights.collaborative * co}
+        score = sum(terms.values()) + c.features.get("boost", 0.0)
+        # The reason says what placed the item: a signal that pushed it down, when one did,
+        # else the one that lifted it most. An item that sank never reads "popular right now".
+        sinking = [k for k in ("personal", "cohort") if terms[k] <= -0.05]
+        strongest = min(sinking, key=terms.__getitem__) if sinking else max(terms, key=terms.__getitem__)
         if abs(terms[strongest]) < 1e-9:
             reason = "no signal yet: ordered by popularity"
         elif strongest == "personal":
@@ -133,6 +156,8 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         elif strongest == "cohort":
             reason = (f"popular with people like you ({cohort_name})" if q > 0
                       else f"ranked lower: less liked by people like you ({cohort_name})")
+        elif strongest == "collaborative":
+            reason = f"often chosen with {co_with}"
         else:
             reason = "popular right now"
         scored.append((score, c, signals, reason))

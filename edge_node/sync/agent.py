@@ -49,6 +49,19 @@ FILING_RETRY_S = 3.0  # no receipt this long after sending: sent again (a receip
 FILING_RETRY_MAX_S = 60.0
 
 
+class _Session:
+    """One open stream: its stub, the queue of what goes upstream, and the tasks it started
+    (cancelled when the stream ends)."""
+
+    def __init__(self, *, stub, queue: asyncio.Queue, tasks: set) -> None:
+        self.stub, self.queue, self.tasks = stub, queue, tasks
+
+    def spawn(self, work) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
 class SyncAgent:
     def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
                  audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
@@ -87,6 +100,7 @@ class SyncAgent:
             self.store.set_value("sync_last_success", time.time())  # a new node starts in sync
         # Read on every personalize request (fail-closed check): kept in memory, persisted on change.
         self._last_success = float(self.store.value("sync_last_success"))
+        self._handlers = self._handler_table()  # message kind -> what it does
 
     # --- state the rest of the node reads -----------------------------------------------------
     @property
@@ -153,55 +167,75 @@ class SyncAgent:
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
             try:
+                session = _Session(stub=stub, queue=queue, tasks=tasks)
                 async for message in call:
                     kind = message.WhichOneof("kind")
-                    if kind == "welcome":
-                        self.head = message.welcome.privacy_head
-                        if message.welcome.privacy_floor > self.cursor:  # compacted: every node applied those
-                            log.info("privacy log compacted up to %d: starting after it (cursor was %d)",
-                                     message.welcome.privacy_floor, self.cursor)
-                            self.store.set_value("privacy_cursor", message.welcome.privacy_floor)
-                        self.heartbeat_s = message.welcome.heartbeat_interval_s or self.heartbeat_s
-                        self.connected = True
-                        self.node.sync_connected(True)
-                        self.node.metrics.sync_sessions.inc()
-                        log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
-                        self._caught_up()
-                    elif kind == "privacy":
-                        await queue.put(self._apply_privacy(message.privacy))
-                    elif kind == "model":
-                        task = asyncio.create_task(self._apply_model(stub, message.model, queue))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    elif kind == "priors":
-                        self.node.apply_priors(convert.priors(message.priors), convert.recent_cells(message.priors))
-                    elif kind == "filing_receipt":
-                        self.store.filed(message.filing_receipt.request_id)
-                        self._last_receipt = time.monotonic()
-                        if self._filings.pop(message.filing_receipt.request_id, None) is not None:
-                            self._receipted.set()  # room in the window: the pump sends the next ones
-                    elif kind == "experiments":
-                        self.node.apply_experiments(convert.experiments(message.experiments),
-                                                    message.experiments.version)
-                    elif kind == "apps":
-                        if self.node.apply_apps(convert.apps(message.apps)):
-                            log.info("apps v%d: %d apps", message.apps.version, len(message.apps.apps))
-                    elif kind == "heartbeat_receipt":
-                        self._receipt(message.heartbeat_receipt.seq)
-                    elif kind == "segments":
-                        self.node.apply_segments(segments.set_from_proto(message.segments))
-                    elif kind == "adaptation":
-                        task = asyncio.create_task(self._adapt(message.adaptation, queue))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-                    elif kind == "rules":
-                        self.node.apply_rules(convert.rules(message.rules), message.rules.version)
-                        log.info("cohort trigger rules v%d: %d rules", message.rules.version, len(message.rules.rules))
+                    handler = self._handlers.get(kind)
+                    if handler is None:  # a kind from a newer control plane: ignored, as protobuf does
+                        log.debug("ignoring a %s message this edge does not know", kind)
+                        continue
+                    await handler(getattr(message, kind), session)
             finally:
                 pump.cancel()
                 for task in tasks:
                     task.cancel()
                 await queue.put(None)
+
+    # --- what each kind of control-plane message does (the protocol as a table) ----------------
+    def _handler_table(self) -> dict:
+        return {"welcome": self._on_welcome, "privacy": self._on_privacy, "model": self._on_model,
+                "priors": self._on_priors, "filing_receipt": self._on_filing_receipt,
+                "experiments": self._on_experiments, "apps": self._on_apps,
+                "heartbeat_receipt": self._on_heartbeat_receipt, "segments": self._on_segments,
+                "adaptation": self._on_adaptation, "rules": self._on_rules}
+
+    async def _on_welcome(self, welcome, session: "_Session") -> None:
+        self.head = welcome.privacy_head
+        if welcome.privacy_floor > self.cursor:  # compacted: every node applied those
+            log.info("privacy log compacted up to %d: starting after it (cursor was %d)", welcome.privacy_floor,
+                     self.cursor)
+            self.store.set_value("privacy_cursor", welcome.privacy_floor)
+        self.heartbeat_s = welcome.heartbeat_interval_s or self.heartbeat_s
+        self.connected = True
+        self.node.sync_connected(True)
+        self.node.metrics.sync_sessions.inc()
+        log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
+        self._caught_up()
+
+    async def _on_privacy(self, update, session: "_Session") -> None:
+        await session.queue.put(self._apply_privacy(update))
+
+    async def _on_model(self, assignment, session: "_Session") -> None:
+        session.spawn(self._apply_model(session.stub, assignment, session.queue))
+
+    async def _on_priors(self, priors, session: "_Session") -> None:
+        self.node.apply_priors(convert.priors(priors), convert.recent_cells(priors))
+
+    async def _on_filing_receipt(self, receipt, session: "_Session") -> None:
+        self.store.filed(receipt.request_id)
+        self._last_receipt = time.monotonic()
+        if self._filings.pop(receipt.request_id, None) is not None:
+            self._receipted.set()  # room in the window: the pump sends the next ones
+
+    async def _on_experiments(self, experiments, session: "_Session") -> None:
+        self.node.apply_experiments(convert.experiments(experiments), experiments.version)
+
+    async def _on_apps(self, apps, session: "_Session") -> None:
+        if self.node.apply_apps(convert.apps(apps)):
+            log.info("apps v%d: %d apps", apps.version, len(apps.apps))
+
+    async def _on_heartbeat_receipt(self, receipt, session: "_Session") -> None:
+        self._receipt(receipt.seq)
+
+    async def _on_segments(self, published, session: "_Session") -> None:
+        self.node.apply_segments(segments.set_from_proto(published))
+
+    async def _on_adaptation(self, request, session: "_Session") -> None:
+        session.spawn(self._adapt(request, session.queue))
+
+    async def _on_rules(self, rules, session: "_Session") -> None:
+        self.node.apply_rules(convert.rules(rules), rules.version)
+        log.info("cohort trigger rules v%d: %d rules", rules.version, len(rules.rules))
 
     async def _adapt(self, request: sync_pb2.AdaptationRound, queue: asyncio.Queue) -> None:
         """One adaptation round at a time; the answer goes upstream as soon as it is ready."""
@@ -298,27 +332,13 @@ class SyncAgent:
             segments=[segments.summary_to_proto(s) for s in closed.segments]))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
-        cursor = self.cursor
-        if update.seq <= cursor:
-            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", update.seq, cursor)
-            return convert.ack_privacy(update.seq)
-        if update.seq != cursor + 1:
-            log.error("privacy update %d out of order (cursor %d): refused", update.seq, cursor)
-            return convert.ack_privacy(update.seq, error=f"out of order: expected sequence {cursor + 1}, "
-                                                         f"got {update.seq}; nothing applied")
+        """The update as the node's privacy use case decides (once, in order), as an ACK or NACK."""
         self.head = max(self.head, update.seq)
-
-        def persist_cursor() -> None:
-            self.store.set_value("privacy_cursor", update.seq)
-
-        try:
-            self.node.apply_privacy(update.seq, update.kind, update.subject, list(update.purposes), update.at,
-                                    update.request_id, persist_cursor, policy_version=update.policy_version)
-        except Exception as exc:  # the store failed: NACK, keep the cursor, retry on reconnect
-            log.exception("could not apply privacy update %d", update.seq)
-            return convert.ack_privacy(update.seq, error=str(exc))
-        self._caught_up()
-        return convert.ack_privacy(update.seq)
+        refused = self.node.apply_privacy_update(update.seq, update.kind, update.subject, list(update.purposes),
+                                                 update.at, update.request_id, policy_version=update.policy_version)
+        if refused is None:
+            self._caught_up()
+        return convert.ack_privacy(update.seq, error=refused or "")
 
     async def _apply_model(self, stub, assignment: sync_pb2.ModelAssignment, queue: asyncio.Queue) -> None:
         ref = assignment.model

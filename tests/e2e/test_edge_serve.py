@@ -1,5 +1,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
+import re
+
 import pytest
 
 from tests.e2e.http import call
@@ -87,3 +89,15 @@ def test_a_second_edge_on_the_same_data_dir_says_so_in_one_line(spawn, bundle_di
     assert second.returncode == 2 and "in use by another process" in lines[-1], lines
     assert not any("Traceback" in line for line in lines) and len(lines) <= 2, lines
     assert call(base, "GET", "/readyz")[0] == 200
+
+
+def test_one_log_format_and_no_line_repeated_per_request_or_per_worker(spawn, bundle_dir):
+    proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={"EDGE_WORKERS": "2"})
+    for _ in range(20):
+        assert post(base, "/v1/sentiment", {"texts": ["Fine."]})[0] == 200
+    assert proc.terminate() == 0
+    lines = [line for line in proc.log_path.read_text().splitlines() if line.strip()]
+    stamped = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+")
+    assert all(stamped.match(line) for line in lines), [line for line in lines if not stamped.match(line)][:5]
+    assert sum("no EDGE_APPS_FILE" in line for line in lines) == 1  # said once per node, not once per worker
+    assert sum("learned segments" in line for line in lines) == 0

@@ -67,9 +67,12 @@ def test_apps_of_two_tenants_never_reach_each_others_users(spawn, bundle_dir, tm
                 headers={})[1]
     assert "SelfTest" not in page and "Health" not in page
     # Its writes and its erasure land on its own user, never on the shop's.
-    call(edge, "PUT", f"/v1/users/{USER}/consent", {"purposes": ALL, "policy_version": "c1"}, headers=b)
-    call(edge, "POST", f"/v1/users/{USER}/events", {"events": [
+    assert call(edge, "PUT", f"/v1/users/{USER}/consent", {"purposes": ALL, "policy_version": "c1"}, headers=b)[0] \
+        == 200
+    status, report = call(edge, "POST", f"/v1/users/{USER}/events", {"events": [
         {"type": "purchase", "item_id": "k", "category": "Casino", "text": "fun"}] * 5}, headers=b)
+    assert status == 200 and report["accepted"] == 5  # accepted: for the clinic's own user
+    assert call(edge, "GET", f"/v1/users/{USER}/vector", headers=b)[1]["affinities"][0]["category"] == "Casino"
     assert call(edge, "DELETE", f"/v1/users/{USER}", headers=b)[0] == 200
     after = call(edge, "GET", f"/v1/users/{USER}/vector", headers=a)[1]
     assert [x["category"] for x in after["affinities"]] == ["Health/SelfTest"]

@@ -208,5 +208,8 @@ def test_the_preference_center_records_no_policy_version_of_its_own(edge):
     purposes = client.get("/v1/users/dana/consent", headers=dev.server()).json()["purposes"]
     assert purposes["personalization"]["granted"] and purposes["personalization"]["policy_version"] == "2026-11"
     assert purposes["sentiment"]["granted"] and purposes["sentiment"]["policy_version"] is None
+    # A policy named by the page's URL or form (older links) is ignored, whatever it says.
     r = client.post(f"/v1/preferences/?client_key={dev.client_key}", data={**form, "policy": "p" * 65})
-    assert r.status_code == 400 and r.json()["field"] == "policy", r.text
+    assert r.status_code == 200, r.text
+    after = client.get("/v1/users/dana/consent", headers=dev.server()).json()["purposes"]
+    assert after["personalization"]["policy_version"] == "2026-11" and after["sentiment"]["policy_version"] is None

@@ -233,6 +233,9 @@ def test_operator_cli_takes_global_flags_anywhere_and_prints_integers_as_numbers
         deleted = json.loads(cli("privacy", "delete", "ann", "--wait", "10", "--json").stdout)
         assert deleted["state"] == "completed" and isinstance(deleted["seq"], int)  # no node to wait for
         assert json.loads(cli("nodes", "--json").stdout).get("nodes", []) == []
+        empty = run("-m", "control_plane", "--target", f"127.0.0.1:{port}", "--token", "cli-token-123", "cohorts",
+                    env=env)
+        assert "no merged cohort cells yet" in empty.stdout and "CP_COHORT_MIN_SIZE" in empty.stdout
     finally:
         server.terminate()
         server.wait(timeout=30)

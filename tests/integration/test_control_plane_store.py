@@ -336,7 +336,7 @@ def test_merged_windows_keep_per_category_counts_and_old_rows_still_read(store):
         merge.ingest(node_id, [Aggregate(window_start=1000, window_seconds=60, cohort="eu/m/e", users=2, texts=3,
                                          negative=negative, events=4, sentiment_sum=-0.5, categories={"garden": 1.0},
                                          topic_texts={"garden": 3}, topic_negative={"garden": negative},
-                                         topic_events={"garden": 4}, topic_sentiment={"garden": -0.5})])
+                                         topic_events={"garden": 4}, topic_sentiment={"garden": -0.5})], now=2000)
     (cell,) = merge.merged(2000)
     assert (cell.topic_texts, cell.topic_negative, cell.topic_events) == ({"garden": 6}, {"garden": 3}, {"garden": 8})
     assert cell.topic_sentiment == {"garden": -1.0} and cell.categories == {"garden": 2.0}
@@ -441,3 +441,37 @@ def test_adaptation_jobs_updates_ledger_and_unsigned_candidates_on_both_backends
     assert store.bundle_chunk("sha-c", 0, 100) == b"signed tar!!"
     row = store.model(sha="sha-c")
     assert (row.bundle_sha, row.size) == ("b2", 12)
+
+
+def test_a_store_from_before_tenants_with_apps_opens_and_keeps_its_users(tmp_path):
+    """The upgrade path: apps registered by the release before tenants become one legacy tenant."""
+    import msgspec
+
+    from control_plane.apps import AppBook
+    from control_plane.store import Store
+    from sentiedge_core.access import App, KeyDigest
+
+    store = Store(tmp_path)
+    for name in ("shop", "shop-ios"):  # as the earlier release stored them: no tenant field
+        body = msgspec.json.encode(App(app_id=f"app_{name}", name=name, client_keys=[KeyDigest(sha256="x")]))
+        store.put_app(name, body.decode().replace(',"tenant":""', ""), 1.0)
+    book = AppBook(store)
+    assert book.legacy_tenant == "shop" and {a.tenant_id for a in book.all()} == {"shop"}
+    assert AppBook(store).legacy_tenant == "shop"  # decided once
+    store.close()
+
+
+def test_privacy_requests_still_name_a_revoked_apps_tenant(tmp_path):
+    from control_plane.apps import AppBook
+    from control_plane.errors import InvalidArgument
+    from control_plane.store import Store
+
+    store = Store(tmp_path)
+    book = AppBook(store)
+    book.add("shop", [], "", 1.0)
+    book.add("clinic", [], "", 1.0)
+    book.revoke("shop", "", 2.0)
+    assert book.tenant_of_request("shop") == "shop"  # its users still have data to erase
+    with pytest.raises(InvalidArgument):  # two tenants: never guessed, even with one revoked
+        book.tenant_of_request("")
+    store.close()

@@ -2,7 +2,7 @@
 plane: it holds a real credential, so nothing refuses its stream; what it says is bounded.
 Cohorts, segments and experiments go through the real gRPC control plane (in process, a free
 port); adaptation through the sync use cases the servicer calls, on the real release bundle,
-as tests/integration/test_adaptation_cp.py does. Each test asserts the bound README.md states
+as tests/integration/test_adaptation_cp.py does. Each test asserts the bound docs/operations.md states
 ("One node, bounded influence")."""
 
 import math
@@ -111,14 +111,15 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
         secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
         window = int(cp.now() // 1800 * 1800) - 1800
 
-        def counts(arm, exposures, conversions):
+        def counts(arm, exposures, conversions, value=1.0):
             return sync_pb2.ExperimentAggregate(window_start=window, experiment="exp", arm=arm, cohort=COHORT,
-                                                exposures=exposures, conversions=conversions, value=1.0)
+                                                exposures=exposures, conversions=conversions, value=value)
 
-        await beat(channel, "honest", secrets["honest"], experiments=[counts("treatment", 2000, 200),
-                                                                        counts("holdout", 2000, 200)])
-        # The attack of the issue: 10^12 exposures and conversions per arm (conversions above).
-        await beat(channel, "rogue", secrets["rogue"], experiments=[counts("treatment", 10**12, 2 * 10**12),
+        await beat(channel, "honest", secrets["honest"], experiments=[counts("treatment", 2000, 200, 200.0),
+                                                                        counts("holdout", 2000, 200, 200.0)])
+        # The attack of the issue: 10^12 exposures and conversions per arm (conversions above),
+        # and a value no traffic could make.
+        await beat(channel, "rogue", secrets["rogue"], experiments=[counts("treatment", 10**12, 2 * 10**12, 1e15),
                                                                       counts("holdout", 10**12, 0)])
         stored = {r[0]: r for r in cp.store.experiment_counts_by_node("exp") if r[2] == "rogue"}
         most = cp.cohorts.cap("rogue", cp.now()) * cp.settings.experiment_exposures_per_user
@@ -129,6 +130,8 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
         # The rogue's weight in the arm is at most CP_MAX_NODE_SHARE: the honest 10% rate moves
         # by at most 0.75 x (1 - 0.10).
         assert treatment.conversion_rate - 0.10 <= 0.75 * 0.90 + 1e-9
+        # Its value too: at most 3 times the honest node's (a 0.75 share of the arm's value).
+        assert treatment.value <= 200.0 / (1 - 0.75) + 1e-6
 
     run(tmp_path, scenario, **STRICT)
 
@@ -179,3 +182,58 @@ def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, p
     assert done.state == "failed" and "probe set" in done.error, done.error
     assert cp.store.model(name=manifest.name, version=f"{manifest.version}-adapted.1") is None
     cp.close()
+
+
+def test_a_rogue_cannot_complete_a_request_for_others_nor_flood_the_ledger(tmp_path):
+    from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc
+
+    from tests.integration.test_control_plane_trust import AUTH
+
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        honest, rogue = Stream(channel, "honest", secrets["honest"]), Stream(channel, "rogue", secrets["rogue"])
+        await honest.until("welcome")
+        await rogue.until("welcome")
+        privacy = operator_pb2_grpc.PrivacyStub(channel)
+        request = await privacy.Delete(operator_pb2.DeleteRequest(user_id="zoe"), metadata=AUTH)
+        # The rogue acknowledges every sequence number it can think of, its own and beyond.
+        for seq in range(1, 50):
+            rogue.queue.put_nowait(sync_pb2.EdgeMessage(ack=sync_pb2.Ack(status=common_pb2.ACK_STATUS_ACK,
+                                                                         privacy_seq=seq)))
+        await rogue.until("privacy")
+        status = await privacy.Status(operator_pb2.PrivacyStatusRequest(request_id=request.request_id), metadata=AUTH)
+        assert status.state != "completed" and list(status.missing) == ["honest"]  # only its own receipt counts
+        # A burst of filings past its bucket: the surplus is refused, the ledger stays bounded.
+        head = cp.store.privacy_head()
+        burst = int(cp.settings.filings_burst_per_node)
+        for i in range(burst + 300):
+            rogue.queue.put_nowait(sync_pb2.EdgeMessage(filing=sync_pb2.PrivacyFiling(
+                request_id=f"req-rogue-{i}", kind=1, subject=f"{i:032x}", at=1.0)))
+        for _ in range(burst):
+            await rogue.until("filing_receipt", timeout=60)
+        grown = cp.store.privacy_head() - head
+        elapsed_allowance = 60 * cp.settings.filings_per_node_per_s  # the refill over the test's own minute, at most
+        assert burst <= grown <= burst + elapsed_allowance
+        honest.close()
+        rogue.close()
+
+    run(tmp_path, scenario, app="shop", **STRICT)
+
+
+def test_a_rogues_label_counts_cannot_set_the_fleets_model_quality():
+    from control_plane.model_quality import MAX_LABELS_PER_NODE, bound_quality, merge_quality, wilson
+
+    rogue = bound_quality([("m 2", 10**15, 10**16), ("m 2", -5, 3)])
+    assert rogue[0] == ("m 2", MAX_LABELS_PER_NODE, MAX_LABELS_PER_NODE) and rogue[1] == ("m 2", 0, 0)
+    merged = merge_quality([("honest", "m 2", 1000, 100), ("rogue", "m 2", MAX_LABELS_PER_NODE, 0)])
+    labelled, disagreements = merged["m 2"]
+    assert labelled <= 1000 / (1 - 0.75) + 1  # its weight: at most 0.75 of the version's labels
+    assert disagreements / labelled >= 100 / 1000 * (1 - 0.75) - 1e-9  # the honest rate still shows
+    assert wilson(10**16, 10) == wilson(10, 10)  # impossible counts never crash the report
+
+
+def test_trusted_proxies_are_matched_as_uvicorn_matches_them():
+    from edge_node.config import load_settings
+
+    settings = load_settings({"EDGE_TRUSTED_PROXIES": "10.1.2.3/16, 127.0.0.1"})
+    assert settings.trusted_proxy_list == ["10.1.0.0/16", "127.0.0.1"]

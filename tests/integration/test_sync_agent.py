@@ -24,6 +24,11 @@ def update(seq: int, subject: str, kind=common_pb2.PRIVACY_KIND_DELETE_USER, pur
                                   at=time.time())
 
 
+def applied(node, u) -> str | None:
+    """The node's privacy use case on an update as the log sends it: None (acknowledge) or why not."""
+    return node.apply_privacy_update(u.seq, u.kind, u.subject, list(u.purposes), u.at, u.request_id)
+
+
 def test_updates_apply_once_in_order_and_out_of_order_ones_are_refused(node):
     agent = node.sync
     alice, bob = node.privacy.pseudonymize("alice"), node.privacy.pseudonymize("bob")
@@ -31,20 +36,18 @@ def test_updates_apply_once_in_order_and_out_of_order_ones_are_refused(node):
         node.privacy.set_subject_consent(subject, {"personalization": True}, "v", time.time(), time.time())
         node.store.put_profile(subject, Profile(events=1))
 
-    ack = agent._apply_privacy(update(1, alice)).ack
-    assert ack.status == common_pb2.ACK_STATUS_ACK and ack.privacy_seq == 1
+    assert applied(node, update(1, alice)) is None
     assert node.store.profile(alice) is None and node.store.suppression(alice) is not None and agent.cursor == 1
 
-    gap = agent._apply_privacy(update(3, bob)).ack
-    assert gap.status == common_pb2.ACK_STATUS_NACK and "expected sequence 2" in gap.error
+    gap = applied(node, update(3, bob))
+    assert "expected sequence 2" in gap
     assert node.store.profile(bob) is not None and agent.cursor == 1  # nothing written
 
     node.privacy.set_subject_consent(alice, {"personalization": True}, "v", time.time() + 1, time.time() + 1)
-    replay = agent._apply_privacy(update(1, alice)).ack
-    assert replay.status == common_pb2.ACK_STATUS_ACK  # the receipt again ...
+    assert applied(node, update(1, alice)) is None  # the receipt again ...
     assert node.privacy.store.consent(alice).allows("personalization")  # ... but not applied twice
 
     revoke = update(2, bob, kind=common_pb2.PRIVACY_KIND_REVOKE_CONSENT, purposes=["personalization"])
-    assert agent._apply_privacy(revoke).ack.status == common_pb2.ACK_STATUS_ACK
+    assert applied(node, revoke) is None
     assert node.store.profile(bob) is None and agent.cursor == 2
     assert node.store.queued_requests() == []  # updates from the control plane are not filed back

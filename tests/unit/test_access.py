@@ -172,6 +172,12 @@ def test_anonymous_client_key_traffic_cannot_spend_the_budget_of_signed_in_users
     refused(gate, RateLimited, "rate_limited", "ck_shop", None, "10.0.0.9", now)
     assert gate.admit("ck_shop", f"Bearer {token(shop, 'ann')}", "7.7.7.7", now).user == "ann"
     assert gate.admit("ck_shop", "Bearer sk_shop", None, now).kind == "server_key"
+    for i in range(5):  # one signed-in user's token, spent from many addresses ...
+        try:
+            gate.admit("ck_shop", f"Bearer {token(shop, 'mallory')}", f"10.1.0.{i}", now)
+        except RateLimited:
+            break
+    assert gate.admit("ck_shop", "Bearer sk_shop", None, now).kind == "server_key"  # ... never starves the backend
 
 
 def test_callers_name_users_within_their_tenant():
@@ -204,3 +210,31 @@ def test_es256_tokens_verify_and_a_key_of_another_algorithm_is_refused():
     forged = jwt.encode({"sub": "ann", "aud": "app_shop", "exp": int(time.time()) + 60}, ED, algorithm="EdDSA",
                         headers={"kid": "shop-es"})
     refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {forged}", None)
+
+
+def test_a_token_cannot_name_a_user_of_another_tenant_through_control_characters():
+    from sentiedge_core.privacy import tenant_user
+
+    shop, clinic = app("shop"), app("clinic")
+    gate = Gatekeeper()
+    gate.set_apps(AppSet(apps=[shop, clinic], legacy_tenant="shop"))
+    # The legacy tenant names users by their bare id: a sub shaped like "clinic<US>bob" would be
+    # exactly the clinic's bob. Such a sub is refused wherever a token is verified.
+    forged = token(shop, "clinic\x1fbob")
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {forged}", None)
+    with pytest.raises(Unauthorized):
+        gate.verify_user_token(shop, forged)
+    assert gate.admit("ck_shop", f"Bearer {token(shop, 'bob')}", None).tenant_user("bob") \
+        != tenant_user("clinic", "bob")
+    refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {token(shop, 'x' * 300)}", None)
+
+
+def test_an_app_set_from_before_tenants_keeps_its_users_where_they_were():
+    old = AppSet(apps=[app("shop"), app("shop-ios")])  # as persisted or filed before tenants
+    gate = Gatekeeper()
+    gate.set_apps(old)
+    # Its apps shared one namespace: still so, under the bare-id pseudonyms the records carry.
+    assert gate.admit("ck_shop", "Bearer sk_shop", None).tenant_user("ann") == "ann"
+    assert gate.admit("ck_shop-ios", "Bearer sk_shop-ios", None).tenant_user("ann") == "ann"
+    gate.set_apps(AppSet(apps=[app("shop", tenant="shop"), app("clinic", tenant="clinic")]))  # a set of today
+    assert gate.admit("ck_clinic", "Bearer sk_clinic", None).tenant_user("ann") == "clinic\x1fann"

@@ -24,7 +24,8 @@ from edge_node.cli import _parser as edge_parser
 from edge_node.config import EdgeSettings
 from edge_node.metrics import EdgeMetrics
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 EDGE_VARS = {f"EDGE_{f.name.upper()}" for f in msgspec.structs.fields(EdgeSettings)}
 CP_VARS = {f"CP_{f.name.upper()}" for f in msgspec.structs.fields(CpSettings)}
 
@@ -260,3 +261,28 @@ def test_the_dashboard_charts_only_metrics_the_services_export(tmp_path):
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for topic in ("model version", "sync state", "staleness", "completion time", "latency", "batch size", "drift"):
         assert topic in titles, topic
+
+
+def test_bare_host_install_creates_what_the_units_read():
+    install = (DEPLOY / "systemd" / "install.sh").read_text()
+    assert "useradd --system" in install and "/opt/sentiedge" in install and "/etc/sentiedge" in install
+    for unit in ("sentiedge-edge.service", "sentiedge-control-plane.service"):
+        text = (DEPLOY / "systemd" / unit).read_text()
+        assert "pip install sentiedge" not in text and "install.sh" in text  # no such distribution on an index
+        env_file = re.search(r"^EnvironmentFile=/etc/sentiedge/(\S+)$", text, re.M).group(1)
+        example = DEPLOY / "systemd" / (env_file + ".example")
+        names = re.findall(r"^#?(\w+)=", example.read_text(), re.M)
+        assert names, example
+        check_env(names)  # every variable the example sets is a real setting
+
+
+def test_make_run_serves_without_the_test_toolchain_and_make_run_edge_has_its_own_data():
+    dry = subprocess.run(["make", "-n", "-B", "run", "run-edge", "reset"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    install_lines = [line for line in dry.stdout.splitlines() if "pip install" in line and " -e " in line]
+    assert install_lines and all("[test" not in line for line in install_lines), install_lines
+    assert "apt-get" not in dry.stdout  # no system package, no sudo, for serving
+    assert "--data-dir var/edge-standalone" in dry.stdout and "EDGE_PSEUDONYM_KEY" in dry.stdout
+    assert "EDGE_ENROLLMENT_TOKEN" in dry.stdout and "apps configure dev --origin http://localhost:8080" in dry.stdout
+    assert "rm -rf var" in dry.stdout

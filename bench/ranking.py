@@ -1,0 +1,516 @@
+"""Replay benchmark of the edge's ranking on a real public ratings log (``make bench-ranking``).
+
+Data: MovieLens "latest-small" (GroupLens, 2016 snapshot: 100,004 ratings of 9,066 movies by 671
+users, 1995-2016, with genres) as shipped in Debian's ``r-cran-dslabs`` package (the R package
+dslabs, Artistic-2.0; the MovieLens data itself is under GroupLens' usage licence: research use,
+no commercial use, cite Harper & Konstan 2015 — fine for a benchmark, never for shipping). The
+.deb is fetched with ``apt-get download`` (no R needed) and its lazy-load database read with the
+``rdata`` package. See docs/ranking.md.
+
+Protocol
+* Per user, chronological: the last 20% of a user's ratings are the test period, the 10% before
+  them the validation period, the rest training. A seeded 10% of users are *cold start*: only
+  their first 2 ratings are kept for training (the rest of their training history is dropped
+  for every method).
+* Relevant = a held-out rating >= 4. Each user's candidates: their held-out positives and 100
+  items sampled uniformly from the catalogue they never rated.
+* The edge: every training rating is replayed as a ``rating`` event (value clipped to 1-5,
+  category = the genre path "Action/Adventure") through ``Ingestor.ingest`` with the history's
+  own clock (``backfill``), in-process on a real disk store; then ``Personalizer.rank`` ranks
+  every user's candidates at the time the user comes back, with the shipped defaults
+  (diversity limit, exploration slot). Candidate popularity = training rating counts.
+* The ranker's blend is tuned on the validation period (training replayed without it), then
+  the test period is ranked with the training and validation periods replayed.
+* Baselines on the same split and candidates: random, popularity, implicit ALS, LightFM (when
+  it installs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # 2 shared cores: no thread pools
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DSLABS_DIRS = [Path("/usr/lib/R/site-library/dslabs"), ROOT / "build/bench-data/dslabs/usr/lib/R/site-library/dslabs"]
+CACHE = ROOT / "build/bench-data/movielens.npz"
+K = 10
+NEGATIVES = 100
+TEST_SHARE, VAL_SHARE, COLD_SHARE, COLD_EVENTS = 0.2, 0.1, 0.1, 2
+DAY = 86400.0
+
+
+# ---------------------------------------------------------------------------------------- data
+def _dslabs_dir() -> Path:
+    for d in DSLABS_DIRS:
+        if (d / "data/Rdata.rdx").exists():
+            return d
+    target = ROOT / "build/bench-data"
+    target.mkdir(parents=True, exist_ok=True)
+    print("fetching Debian's r-cran-dslabs (MovieLens) with apt-get download ...", flush=True)
+    subprocess.run(["apt-get", "download", "r-cran-dslabs"], cwd=target, check=True)
+    deb = sorted(target.glob("r-cran-dslabs_*.deb"))[-1]
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(target / "dslabs")], check=True)
+    return DSLABS_DIRS[1]
+
+
+def _read_lazyload(directory: Path, name: str):
+    """One object of an R package's lazy-load database (data/Rdata.rdx + .rdb)."""
+    import lzma, bz2  # noqa: E401
+    import rdata
+
+    warnings.simplefilter("ignore")
+    index = rdata.conversion.convert(rdata.parser.parse_data(
+        gzip.decompress((directory / "data/Rdata.rdx").read_bytes()), extension=".rds"))
+    offset, length = (int(v) for v in index["variables"][name])
+    with open(directory / "data/Rdata.rdb", "rb") as f:
+        f.seek(offset)
+        blob = f.read(length)
+    kind = blob[4:5]
+    raw = (lzma.decompress(blob[5:]) if kind == b"Z" else bz2.decompress(blob[5:]) if kind == b"2"
+           else blob[5:] if kind == b"0" else zlib.decompress(blob[4:]))
+    return rdata.conversion.convert(rdata.parser.parse_data(raw, extension=".rds"))
+
+
+def load() -> dict[str, np.ndarray]:
+    if CACHE.exists():
+        return dict(np.load(CACHE, allow_pickle=False))
+    df = _read_lazyload(_dslabs_dir(), "movielens")
+    genres = df["genres"].astype(str).to_numpy()
+    data = {"user": df["userId"].to_numpy(dtype=np.int64), "item": df["movieId"].to_numpy(dtype=np.int64),
+            "rating": df["rating"].to_numpy(dtype=np.float64), "ts": df["timestamp"].to_numpy(dtype=np.int64),
+            "genres": np.array([g for g in genres], dtype=str)}
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(CACHE, **data)
+    return data
+
+
+def genre_path(genres: str) -> str:
+    parts = [g for g in genres.split("|") if g and not g.startswith("(")]
+    return "/".join(parts) if parts else "Unknown"
+
+
+# --------------------------------------------------------------------------------------- split
+class Split:
+    def __init__(self, data: dict[str, np.ndarray], seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        order = np.lexsort((data["item"], data["ts"], data["user"]))
+        users, items, ratings, ts = (data[k][order] for k in ("user", "item", "rating", "ts"))
+        self.genres = {int(i): genre_path(g) for i, g in zip(data["item"], data["genres"])}
+        self.genre_sets = {i: frozenset(p.split("/")) for i, p in self.genres.items()}
+        self.users = sorted(set(users.tolist()))
+        self.cold = set(rng.choice(self.users, size=int(len(self.users) * COLD_SHARE), replace=False).tolist())
+        self.train: dict[int, list[tuple[int, float, int]]] = {}  # user → [(item, rating, ts)] in time order
+        self.val: dict[int, list[tuple[int, float, int]]] = {}
+        self.test: dict[int, list[tuple[int, float, int]]] = {}
+        bounds = np.flatnonzero(np.diff(users)) + 1
+        for chunk in np.split(np.arange(len(users)), bounds):
+            u = int(users[chunk[0]])
+            rows = [(int(items[j]), float(ratings[j]), int(ts[j])) for j in chunk]
+            n = len(rows)
+            n_test = max(1, int(round(n * TEST_SHARE)))
+            n_val = max(1, int(round(n * VAL_SHARE)))
+            train = rows[: n - n_test - n_val]
+            self.val[u] = rows[n - n_test - n_val: n - n_test]
+            self.test[u] = rows[n - n_test:]
+            self.train[u] = train[:COLD_EVENTS] if u in self.cold else train
+            if u in self.cold:
+                self.val[u] = rows[len(train): n - n_test]  # cold users are tuned like the others
+        self.rated = {u: {i for i, _, _ in self.train[u] + self.val[u] + self.test[u]} for u in self.users}
+        self.catalogue = np.array(sorted(self.genres))
+        self.rng = rng
+
+    def history(self, phase: str) -> dict[int, list[tuple[int, float, int]]]:
+        """What is replayed before ranking ``phase``'s period."""
+        if phase == "val":
+            return self.train
+        return {u: self.train[u] + ([] if u in self.cold else self.val[u]) for u in self.users}
+
+    def period(self, phase: str) -> dict[int, list[tuple[int, float, int]]]:
+        return self.val if phase == "val" else self.test
+
+    def cases(self, phase: str, seed: int) -> list[tuple[int, list[int], set[int], float]]:
+        """(user, candidates, positives, when the user comes back) for every user with a positive."""
+        rng = np.random.default_rng(seed)
+        out = []
+        for u in self.users:
+            held = self.period(phase)[u]
+            positives = {i for i, r, _ in held if r >= 4.0}
+            if not positives:
+                continue
+            negatives: list[int] = []
+            while len(negatives) < NEGATIVES:
+                for i in rng.choice(self.catalogue, size=NEGATIVES * 2).tolist():
+                    if i not in self.rated[u] and i not in negatives:
+                        negatives.append(i)
+                        if len(negatives) == NEGATIVES:
+                            break
+            candidates = sorted(positives) + negatives
+            rng.shuffle(candidates)
+            out.append((u, candidates, positives, float(held[0][2])))
+        return out
+
+
+# ------------------------------------------------------------------------------------- metrics
+def evaluate(rankings: dict[int, list[int]], cases, split: Split, popularity: dict[int, int],
+             users: set[int] | None = None) -> dict[str, float]:
+    chosen = [c for c in cases if users is None or c[0] in users]
+    p = r = ndcg = mrr = ild = nov = 0.0
+    exposure: dict[int, int] = {}
+    n_users = len(split.users)
+    for u, candidates, positives, _ in chosen:
+        ranked = rankings[u]
+        top = ranked[:K]
+        hits = [1.0 if i in positives else 0.0 for i in top]
+        p += sum(hits) / K
+        r += sum(hits) / len(positives)
+        dcg = sum(h / math.log2(k + 2) for k, h in enumerate(hits))
+        ideal = sum(1 / math.log2(k + 2) for k in range(min(len(positives), K)))
+        ndcg += dcg / ideal
+        first = next((k for k, i in enumerate(ranked) if i in positives), None)
+        mrr += 0.0 if first is None else 1.0 / (first + 1)
+        pairs = [(a, b) for x, a in enumerate(top) for b in top[x + 1:]]
+        ild += sum(1 - len(split.genre_sets[a] & split.genre_sets[b]) / len(split.genre_sets[a] | split.genre_sets[b])
+                   for a, b in pairs) / max(len(pairs), 1)
+        nov += sum(-math.log2((popularity.get(i, 0) + 1) / (n_users + 1)) for i in top) / len(top)
+        for i in top:
+            exposure[i] = exposure.get(i, 0) + 1
+    n = max(len(chosen), 1)
+    pool = sorted({i for c in chosen for i in c[1]})
+    counts = np.sort(np.array([exposure.get(i, 0) for i in pool], dtype=np.float64))
+    m = len(counts)
+    gini = float((2 * np.arange(1, m + 1) - m - 1).dot(counts) / (m * counts.sum())) if counts.sum() else 0.0
+    return {"users": len(chosen), "P@10": p / n, "R@10": r / n, "NDCG@10": ndcg / n, "MRR": mrr / n,
+            "coverage": len(exposure) / max(len(pool), 1), "ILD": ild / n, "novelty": nov / n, "gini": gini}
+
+
+# ------------------------------------------------------------------------------------ baselines
+def popularity_of(history) -> dict[int, int]:
+    pop: dict[int, int] = {}
+    for rows in history.values():
+        for i, _, _ in rows:
+            pop[i] = pop.get(i, 0) + 1
+    return pop
+
+
+def rank_by(scores_of, cases) -> dict[int, list[int]]:
+    out = {}
+    for u, candidates, _, _ in cases:
+        s = scores_of(u, candidates)
+        out[u] = [candidates[j] for j in np.argsort(-np.asarray(s, dtype=np.float64), kind="stable")]
+    return out
+
+
+def random_baseline(cases, seed: int):
+    rng = np.random.default_rng(seed)
+    return rank_by(lambda u, c: rng.random(len(c)), cases)
+
+
+def popularity_baseline(cases, pop):
+    return rank_by(lambda u, c: [pop.get(i, 0) for i in c], cases)
+
+
+def _interactions(history, split: Split):
+    from scipy.sparse import csr_matrix
+
+    uix = {u: k for k, u in enumerate(split.users)}
+    iix = {int(i): k for k, i in enumerate(split.catalogue)}
+    rows, cols = [], []
+    for u, events in history.items():
+        for i, _, _ in events:
+            rows.append(uix[u])
+            cols.append(iix[i])
+    m = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(uix), len(iix)))
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m, uix, iix
+
+
+def als_baseline(cases, history, split: Split, *, factors: int, alpha: float, reg: float = 0.05, seed: int = 1):
+    from threadpoolctl import threadpool_limits
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    m, uix, iix = _interactions(history, split)
+    with threadpool_limits(1):
+        model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=alpha, iterations=15,
+                                        random_state=seed, num_threads=1)
+        model.fit(m, show_progress=False)
+    U, V = model.user_factors, model.item_factors
+    return rank_by(lambda u, c: V[[iix[i] for i in c]] @ U[uix[u]], cases)
+
+
+def lightfm_baseline(cases, history, split: Split, seed: int = 1):
+    """A hybrid (collaborative + genre features) LightFM, WARP loss; None when it is not installed."""
+    try:
+        from lightfm import LightFM
+    except ImportError:
+        return None
+    from scipy.sparse import csr_matrix, hstack, identity
+
+    m, uix, iix = _interactions(history, split)
+    names = sorted({g for s in split.genre_sets.values() for g in s})
+    gix = {g: k for k, g in enumerate(names)}
+    rows, cols = [], []
+    for i, k in iix.items():
+        for g in split.genre_sets[i]:
+            rows.append(k)
+            cols.append(gix[g])
+    features = hstack([identity(len(iix), format="csr"),
+                       csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(iix), len(names)))]).tocsr()
+    model = LightFM(no_components=32, loss="warp", random_state=seed)
+    model.fit(m.tocoo(), item_features=features, epochs=20, num_threads=1)
+    return rank_by(lambda u, c: model.predict(uix[u], np.array([iix[i] for i in c]), item_features=features), cases)
+
+
+# ------------------------------------------------------------------------------------- the edge
+class Edge:
+    """One edge's ingest and ranking code, in-process, on a real disk store."""
+
+    def __init__(self, directory: Path, weights=None) -> None:
+        from edge_node.config import load_settings
+        from edge_node.ingest import Ingestor
+        from edge_node.personalization.cohorts import CohortBook
+        from edge_node.personalization.decisions import Personalizer
+        from edge_node.personalization.profiles import Tuning
+        from edge_node.personalization.ranking import Weights
+        from edge_node.privacy import PrivacyBook, Pseudonymizer
+        from edge_node.store import EdgeStore
+
+        s = self.settings = load_settings({"EDGE_DATA_DIR": str(directory)})
+        self.store = EdgeStore(directory, retention_s=s.retention_s, hot_records=200_000)
+        self.cohorts = CohortBook(self.store, window_s=s.cohort_window_minutes * 60, min_size=s.cohort_min_size,
+                                  max_per_user=s.max_cohorts_per_user, horizon_s=s.cohort_horizon_hours * 3600,
+                                  prior_cache_s=s.cohort_prior_refresh_s)
+        self.tuning = Tuning(sentiment_window_s=s.sentiment_window_minutes * 60,
+                             half_life_s=s.affinity_half_life_days * 86400, prior_weight=s.sentiment_prior_weight,
+                             max_categories=s.max_categories_per_profile)
+        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(b"b" * 32))
+
+        async def no_texts(texts, subject):
+            return []
+
+        self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=s.retention_s, score=no_texts)
+        self.weights = weights or Weights(personal=s.weight_personal, cohort=s.weight_cohort,
+                                          popularity=s.weight_popularity)
+        self.personalizer = Personalizer(self.store, self.privacy, self.cohorts, self.tuning,
+                                         dimension=s.vector_dim, weights=self.weights, cache_s=0)
+
+    def replay(self, history, split: Split) -> dict[str, float]:
+        from edge_node.ingest import Event
+        import datetime as dt
+
+        accepted = dropped = calls = 0
+        t0 = time.perf_counter()
+        loop = asyncio.new_event_loop()
+        for u, rows in history.items():
+            if not rows:
+                continue
+            uid = f"u{u}"
+            first = float(rows[0][2])
+            self.privacy.set_consent(uid, {"personalization": True, "cohort_analytics": True}, "bench", first, first)
+            for start in range(0, len(rows), 100):
+                chunk = rows[start:start + 100]
+                events = [Event(type="rating", item_id=str(i), category=split.genres[i],
+                                value=min(max(r, 1.0), 5.0),
+                                timestamp=dt.datetime.fromtimestamp(t, dt.UTC)) for i, r, t in chunk]
+                report = loop.run_until_complete(self._ingest(uid, events, float(chunk[-1][2])))
+                accepted += report.accepted
+                dropped += report.dropped
+                calls += 1
+        loop.close()
+        return {"events": accepted + dropped, "accepted": accepted, "dropped": dropped, "calls": calls,
+                "seconds": time.perf_counter() - t0}
+
+    async def _ingest(self, uid, events, now):
+        kwargs = {"tenant": ""}
+        if "backfill" in self.ingestor.ingest.__code__.co_varnames:
+            kwargs["backfill"] = True
+        return await self.ingestor.ingest(uid, events, None, now, **kwargs)
+
+    def rank(self, cases, split: Split, pop: dict[int, int], weights=None, exploration: int | None = None,
+             neighbours=None, history=None):
+        from edge_node.personalization.ranking import Candidate
+
+        if weights is not None:
+            self.personalizer.weights = weights
+        s = self.settings
+        slots = s.exploration_slots if exploration is None else exploration
+        out, reasons = {}, {}
+        from edge_node.personalization import cooccurrence
+
+        for u, candidates, _, when in cases:
+            cands = [Candidate(id=str(i), category=split.genres[i], popularity=float(pop.get(i, 0)))
+                     for i in candidates]
+            collaborative = None
+            if neighbours is not None:  # the user's last 50 items not rated below neutral
+                recent = {str(i): 1.0 for i, r, _ in history[u] if r >= 3.0}
+                recent = dict(list(recent.items())[-50:])
+                collaborative = cooccurrence.scores(neighbours, recent, [c.id for c in cands])
+            _, items = self.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=slots,
+                                              max_per_category=s.max_per_category, now=when,
+                                              diversity_depth=s.diversity_depth, tenant="",
+                                              collaborative=collaborative)
+            out[u] = [int(item.id) for item in items]
+            reasons[u] = items[:K]
+        self.last_reasons = reasons
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def neighbours_of(history, *, nodes: int = 3, k: int = 3, node_bound: int = 1000, window_s: float = DAY):
+    """The co-occurrence prototype end to end: users spread over ``nodes`` edges (by id), each
+    edge counts its users' items (ratings below neutral left out) per day, clipped per user, and
+    exports pairs of >= k users; the control plane merges under the one-node bound."""
+    from edge_node.personalization import cooccurrence
+
+    counters = [cooccurrence.PairCounter(window_s=window_s, k=k) for _ in range(nodes)]
+    for u, rows in history.items():
+        for i, r, t in rows:
+            if r >= 3.0:
+                counters[u % nodes].add(f"u{u}", str(i), float(t))
+    pairs, items = cooccurrence.merge([c.export() for c in counters], node_bound=node_bound)
+    return cooccurrence.neighbour_table(pairs, items), len(pairs)
+
+
+# ------------------------------------------------------------------------------------------ run
+def table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    cols = ["users", "P@10", "R@10", "NDCG@10", "MRR", "coverage", "ILD", "novelty", "gini"]
+    out = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for name, m in rows:
+        out.append(f"| {name} | " + " | ".join(str(m[c]) if c == "users" else f"{m[c]:.3f}" for c in cols) + " |")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=0, help="only the first N users (0: all 671)")
+    ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--no-tune", action="store_true", help="rank with the shipped weights only")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    data = load()
+    if args.users:
+        keep = np.isin(data["user"], np.unique(data["user"])[: args.users])
+        data = {k: v[keep] for k, v in data.items()}
+    split = Split(data)
+    print(f"MovieLens latest-small (dslabs): {len(data['user'])} ratings, {len(split.users)} users, "
+          f"{len(split.catalogue)} items; cold-start users: {len(split.cold)}", flush=True)
+    results: dict[str, dict] = {}
+    work = Path(tempfile.mkdtemp(prefix="bench-ranking-"))
+    try:
+        # Validation: tune the blend on the validation period (training replayed alone).
+        val_cases = split.cases("val", seed=11)
+        val_pop = popularity_of(split.history("val"))
+        edge = Edge(work / "val")
+        replay_val = edge.replay(split.history("val"), split)
+        print(f"validation replay: {replay_val}", flush=True)
+        tuned = tuned_co = None
+        val_table, _ = neighbours_of(split.history("val"))
+        if not args.no_tune:
+            tuned, grid = tune(edge, val_cases, split, val_pop)
+            tuned_co, grid_co = tune(edge, val_cases, split, val_pop, neighbours=val_table,
+                                     history=split.history("val"))
+            results["tuning"] = {"blend": grid, "with co-occurrence": grid_co}
+        edge.close()
+
+        test_cases = split.cases("test", seed=13)
+        history = split.history("test")
+        pop = popularity_of(history)
+        edge = Edge(work / "test")
+        replay = edge.replay(history, split)
+        print(f"test replay: {replay}", flush=True)
+        results["replay"] = replay
+        rankings = {"random": random_baseline(test_cases, 3), "popularity": popularity_baseline(test_cases, pop)}
+        als_cfg = tune_als(val_cases, split, val_pop)
+        results["als_config"] = als_cfg
+        rankings[f"ALS (implicit, {als_cfg['factors']}f)"] = als_baseline(test_cases, history, split, **als_cfg)
+        lfm = lightfm_baseline(test_cases, history, split)
+        if lfm is not None:
+            rankings["LightFM hybrid"] = lfm
+        rankings["sentiedge (shipped defaults)"] = edge.rank(test_cases, split, pop)
+        if tuned is not None:
+            rankings["sentiedge (blend tuned on validation)"] = edge.rank(test_cases, split, pop, weights=tuned)
+            table_test, n_pairs = neighbours_of(history)
+            results["co-occurrence pairs released"] = n_pairs
+            rankings["sentiedge + co-occurrence (prototype, tuned)"] = edge.rank(
+                test_cases, split, pop, weights=tuned_co, neighbours=table_test, history=history)
+        examples = {str(u): [(i.id, split.genres[int(i.id)], i.reason) for i in items[:4]]
+                    for u, items in list(edge.last_reasons.items())[:3]}
+        results["reason_examples"] = examples
+        edge.close()
+        warm = set(split.users) - split.cold
+        rows, cold_rows = [], []
+        for name, ranked in rankings.items():
+            rows.append((name, evaluate(ranked, test_cases, split, pop, warm)))
+            cold_rows.append((name, evaluate(ranked, test_cases, split, pop, split.cold)))
+        all_rows = [(name, evaluate(ranked, test_cases, split, pop)) for name, ranked in rankings.items()]
+        results["all"] = dict(all_rows)
+        results["warm"] = dict(rows)
+        results["cold"] = dict(cold_rows)
+        print("\nAll test users\n" + table(all_rows))
+        print("\nWarm users (> 2 training events)\n" + table(rows))
+        print(f"\nCold-start users (<= {COLD_EVENTS} training events)\n" + table(cold_rows))
+        print("\nreasons (first users, top 4):")
+        for u, items in examples.items():
+            for item in items:
+                print(f"  u{u} {item[0]:>6} {item[1]:<32} {item[2]}")
+        results["seconds"] = time.perf_counter() - t0
+        print(f"\n{results['seconds']:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1, default=str))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def tune(edge: Edge, cases, split: Split, pop, neighbours=None, history=None):
+    """Grid over the blend on the validation period; the best NDCG@10 over all users wins."""
+    from edge_node.personalization.ranking import Weights
+
+    grid = {}
+    best = None
+    for personal in (0.25, 0.5, 1.0):
+        for popularity in (0.5, 1.0, 2.0, 4.0):
+            for co in ((1.0, 2.0, 4.0) if neighbours is not None else (0.0,)):
+                w = Weights(personal=personal, cohort=0.5 * personal, popularity=popularity, collaborative=co)
+                m = evaluate(edge.rank(cases, split, pop, weights=w, neighbours=neighbours, history=history),
+                             cases, split, pop)
+                grid[f"personal={personal} popularity={popularity} collaborative={co}"] = round(m["NDCG@10"], 4)
+                if best is None or m["NDCG@10"] > best[0]:
+                    best = (m["NDCG@10"], w)
+    print(f"validation grid (NDCG@10): {grid}\n  best: {best[1]}", flush=True)
+    return best[1], grid
+
+
+def tune_als(cases, split: Split, pop) -> dict:
+    best = None
+    for factors in (32, 64):
+        for alpha in (1.0, 10.0):
+            cfg = {"factors": factors, "alpha": alpha}
+            m = evaluate(als_baseline(cases, split.history("val"), split, **cfg), cases, split, pop)
+            if best is None or m["NDCG@10"] > best[0]:
+                best = (m["NDCG@10"], cfg)
+    return best[1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
