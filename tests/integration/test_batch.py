@@ -181,3 +181,16 @@ def test_edge_node_batch_command(bundle_dir, tmp_path):
                           "--model-dir", str(bundle_dir), "--workers", "1"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
     assert bad.returncode == 2 and "no time column 'when'" in bad.stderr
+
+
+def test_edge_node_batch_on_an_existing_cluster(client, bundle_dir, tmp_path):
+    src = history(tmp_path / "history.csv", 150, seed=9)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "edge_node", "batch", str(src), "--out", str(tmp_path / "out"),
+                        "--scheduler", client.scheduler.address, "--model-dir", str(bundle_dir), "--min-size", "2",
+                        "--partition-rows", "50"], capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"2 workers at {client.scheduler.address}" in r.stderr and "scored 150 records" in r.stderr
+    assert "text/s" in r.stderr  # the progress bar's rate
+    assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2  # the cluster is the caller's: still up
+    assert len(read_scored(tmp_path / "out")) == 150
