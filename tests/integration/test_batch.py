@@ -158,6 +158,40 @@ def test_a_killed_worker_s_partition_is_run_again_once(client, bundle_dir, tmp_p
     assert sum(client.run(lambda dask_worker: "sentiedge-bundle" in dask_worker.plugins).values()) == 2
 
 
+class FailOnce(WorkerPlugin):
+    """The first time the chosen partition starts, its input file is moved away (the task raises
+    FileNotFoundError); when it starts again, the file is put back."""
+
+    name = "fail-once"
+
+    def __init__(self, key_part: str, path: str) -> None:
+        self.key_part, self.path = key_part, path
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if finish != "executing" or self.key_part not in str(key):
+            return
+        if not os.path.exists(self.path + ".failed"):
+            os.rename(self.path, self.path + ".away")
+            Path(self.path + ".failed").write_text("1")
+        elif os.path.exists(self.path + ".away"):
+            os.rename(self.path + ".away", self.path)
+
+
+def test_a_failed_partition_is_retried(client, bundle_dir, tmp_path):
+    from edge_node.batch.inputs import plan
+
+    src = history(tmp_path / "history.csv", 120, seed=6)
+    parts = plan(str(src), rows_per_partition=200)  # one partition: no other task reads the file meanwhile
+    client.register_plugin(FailOnce(f"sentiedge-score-{parts[0].id}", str(src)))
+    try:
+        summary = backfill(client, src, tmp_path / "out", bundle_dir, rows_per_partition=200)
+    finally:
+        client.unregister_worker_plugin("fail-once")
+    assert Path(str(src) + ".failed").exists() and src.exists()  # it failed once, then ran again
+    assert summary.rows == 120 and finished(str(tmp_path / "out")) == {p.id for p in parts}
+    assert read_scored(tmp_path / "out")["id"].astype(int).tolist() == list(range(120))
+
+
 def test_edge_node_batch_command(bundle_dir, tmp_path):
     src = tmp_path / "in.jsonl"
     rows = [{"body": t, "timestamp": f"2026-02-0{1 + i % 2}T12:00:00Z", "topic": "Shoes"}
