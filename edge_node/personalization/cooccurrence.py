@@ -1,4 +1,4 @@
-"""PROTOTYPE (issue 33): the collaborative signal, "often chosen with X", in-process only.
+"""PROTOTYPE: the collaborative signal, "often chosen with X", in-process only.
 
 Not wired into Sync, the store or /v1/rank's request path yet: ``bench/ranking.py`` measures it.
 
