@@ -178,8 +178,9 @@ def test_command_line_mistakes_get_one_line(bundle_dir, tmp_path):
         (("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(latin)), "not UTF-8"),
         (("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(tmp_path / "none.csv")),
          "cannot read"),
-        (("-m", "control_plane", "models", "push", str(tmp_path / "nowhere")), "is not a directory"),
-        (("-m", "control_plane", "models", "push", str(tmp_path)), "not a bundle directory"),
+        # (an operator token is given: a fresh checkout has none for the CLI to find)
+        (("-m", "control_plane", "--token", "t", "models", "push", str(tmp_path / "nowhere")), "is not a directory"),
+        (("-m", "control_plane", "--token", "t", "models", "push", str(tmp_path)), "not a bundle directory"),
         (("-m", "edge_node", "serve", "--model-dir", str(tmp_path / "typo"), "--data-dir", str(tmp_path / "e1")),
          "is not a model bundle"),
         (("-m", "edge_node", "serve", "--data-dir", str(tmp_path / "e2"), "--model-dir", str(bundle_dir),

@@ -4,6 +4,7 @@ virtual environment (its dependencies borrowed from the test environment, never 
 tree), and start both commands from it. A package the image forgets fails here, not in a
 crash-looping container."""
 
+import os
 import re
 import shutil
 import site
@@ -52,16 +53,17 @@ def test_the_image_wheel_holds_every_package_both_commands_need(dockerfile, tmp_
                     "--no-deps", "--no-index", *map(str, wheels.glob("*.whl"))], check=True, timeout=300)
     run = tmp_path / "run"  # not the source tree: only the installed wheel can be imported
     run.mkdir()
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for command in ("edge-node", "control-plane"):
         answer = subprocess.run([str(venv / "bin" / command), "--help"], capture_output=True, text=True,
-                                cwd=run, timeout=120)
+                                cwd=run, timeout=120, env=clean)
         assert answer.returncode == 0 and "usage:" in answer.stdout, answer.stderr
     probe = ("import edge_node.http.app, edge_node.workers, control_plane.server, sentiedge_core.inference; "
              "print(sentiedge_core.__file__)")
     where = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, cwd=run,
-                           timeout=120)
+                           timeout=120, env=clean)
     assert where.returncode == 0, where.stderr
     assert str(ROOT) not in where.stdout and str(venv) in where.stdout
     scored = subprocess.run([str(venv / "bin" / "edge-node"), "score", "what a lovely surprise"],
-                            capture_output=True, text=True, cwd=run, timeout=180)
+                            capture_output=True, text=True, cwd=run, timeout=180, env=clean)
     assert scored.returncode == 0 and re.search(r"positive", scored.stdout), scored.stderr
