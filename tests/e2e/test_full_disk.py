@@ -51,11 +51,10 @@ def small_disk_edge(tmp_path, bundle_dir):
 
 
 def fill(path: Path) -> None:
-    with open(path, "wb") as fh:
+    with open(path, "wb", buffering=0) as fh:  # unbuffered: nothing is left to fail again at close
         try:
             while True:
                 fh.write(b"\0" * (64 << 10))
-                fh.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
 
