@@ -25,8 +25,10 @@ def page() -> str:
     from edge_node.config import PREFIX as EDGE_PREFIX
     from edge_node.config import EdgeSettings
 
-    return (f"{HEAD}\n## Edge node (`edge-node serve`)\n\n{markdown(EdgeSettings, EDGE_PREFIX, EDGE_HELP)}\n"
+    text = (f"{HEAD}\n## Edge node (`edge-node serve`)\n\n{markdown(EdgeSettings, EDGE_PREFIX, EDGE_HELP)}\n"
             f"## Control plane (`control-plane serve`)\n\n{markdown(CpSettings, CP_PREFIX, CP_HELP)}")
+    # Defaults that are paths inside the checkout (the bundled model) read the same in any clone.
+    return text.replace(str(PAGE.parents[1]) + "/", "")
 
 
 def test_the_configuration_page_is_generated_from_the_settings():
