@@ -17,7 +17,7 @@ DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip "setuptools>=68"  # the build backend pyproject names (tests build wheels with it)
 
 # Serving needs Python and PyPI only (no test tools, no system packages, no sudo).
 $(SERVE_STAMP): pyproject.toml | $(BIN)/python
