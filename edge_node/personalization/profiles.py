@@ -150,15 +150,21 @@ def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> N
                 break
             into = profile.affinities[ancestor]
             _decay_affinity(into, now, tuning)
-            into.weight += child.weight
-            into.sentiment_sum += child.sentiment_sum
-            into.sentiment_weight += child.sentiment_weight
-            for kind, weight in child.kinds.items():
-                into.kinds[kind] = into.kinds.get(kind, 0.0) + weight
+            _add_affinity(into, child)
             remaining -= 1
             break
         else:
             return
+
+
+def _add_affinity(into, other) -> None:
+    """Add one category's decayed sums (behaviour, sentiment, kinds) to another's, both decayed
+    to the same moment already."""
+    into.weight += other.weight
+    into.sentiment_sum += other.sentiment_sum
+    into.sentiment_weight += other.sentiment_weight
+    for kind, weight in other.kinds.items():
+        into.kinds[kind] = into.kinds.get(kind, 0.0) + weight
 
 
 def merge(into: Profile, other: Profile, now: float, tuning: Tuning) -> None:
@@ -174,11 +180,7 @@ def merge(into: Profile, other: Profile, now: float, tuning: Tuning) -> None:
             into.affinities[category] = theirs
             continue
         _decay_affinity(mine, now, tuning)
-        mine.weight += theirs.weight
-        mine.sentiment_sum += theirs.sentiment_sum
-        mine.sentiment_weight += theirs.sentiment_weight
-        for kind, weight in theirs.kinds.items():
-            mine.kinds[kind] = mine.kinds.get(kind, 0.0) + weight
+        _add_affinity(mine, theirs)
         if spelled_later and theirs.display:
             mine.display = theirs.display
     _decay_sentiment(into.sentiment, now, tuning)
