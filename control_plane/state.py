@@ -89,7 +89,7 @@ class ControlPlane:
         self.apps = AppBook(self.store)
         self.cohorts.legacy_tenant = self.apps.legacy_tenant  # owns the aggregates stored before tenants
         # Aggregates may name only tenants that exist (or none: rows from before tenants).
-        self.cohorts.known_tenants = lambda: set(self.apps.tenants())
+        self.cohorts.known_tenants = self._known_tenants
         self.loopback = is_loopback(settings.host)
         self.node_auth = NodeAuth(self.store, tls=settings.tls,
                                   allow_anonymous=self.loopback and not settings.tls and settings.allow_anonymous_nodes)
@@ -217,6 +217,12 @@ class ControlPlane:
         for events in list(self._watchers.values()):
             for event in list(events):
                 event.set()
+
+    def _known_tenants(self) -> set[str]:
+        """Every tenant that ever had an app, from the shared snapshot's app set (read once per
+        change, not once per heartbeat)."""
+        _, apps, legacy = self.snapshot.view(self.generation).resources["apps"][1]
+        return {a.tenant_id for a in apps} | ({legacy} if legacy else set())
 
     def listen_to_replicas(self) -> None:
         """With PostgreSQL: wake this replica's streams when another replica changes something."""
