@@ -44,8 +44,7 @@ from models.cascade_fit import Margins, fit_cascade, negated  # noqa: E402
 from models.data import load_corpus  # noqa: E402
 from protos.sentiedge.v1 import sync_pb2  # noqa: E402
 from sentiedge_core import adaptation, cascade  # noqa: E402
-from sentiedge_core.bundle import (CascadeSpec, Golden, Manifest, StageSpec, encode_manifest,  # noqa: E402
-                                   sha256_file)
+from sentiedge_core.bundle import CascadeSpec, Golden, Manifest, StageSpec, encode_manifest, sha256_file  # noqa: E402
 from sentiedge_core.inference import SentimentModel  # noqa: E402
 from sentiedge_core.stages import Head  # noqa: E402
 
@@ -109,8 +108,8 @@ def build_base(work: Path, threads: int) -> Path:
     staging.mkdir(parents=True)
     corpus = load_corpus()
     rng = np.random.default_rng(5)
-    imdb_train = [(t, y) for t, y, s in zip(corpus.train.texts, corpus.train.y, corpus.train.sources) if s == "imdb"]
-    imdb_val = [(t, y) for t, y, s in zip(corpus.validation.texts, corpus.validation.y, corpus.validation.sources)
+    imdb_train = [(t, y) for t, y, s in zip(corpus.train.texts, corpus.train.y, corpus.train.sources, strict=False) if s == "imdb"]
+    imdb_val = [(t, y) for t, y, s in zip(corpus.validation.texts, corpus.validation.y, corpus.validation.sources, strict=False)
                 if s == "imdb"]
     print(f"base: fast stage on {len(imdb_train)} IMDB reviews", flush=True)
     recipe = fast_stage.FAST_RECIPE
@@ -284,7 +283,7 @@ def spread(cluster: Cluster, texts: list[str], y: np.ndarray) -> tuple[np.ndarra
                 {"type": "review", "item_id": f"i{i}", "category": "Movies", "text": texts[i]} for i in idx]},
                 cluster.headers)
             assert status == 200, report
-            for i, result in zip(idx, report["results"]):
+            for i, result in zip(idx, report["results"], strict=False):
                 sentiment = result["sentiment"]
                 predicted[i] = sentiment["label"] == "positive"
                 if sentiment.get("sample_id"):
@@ -390,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     model = SentimentModel(base, threads=args.threads)
     corpus = load_corpus()
     rt = [(t, y) for split in (corpus.train, corpus.validation, corpus.test)
-          for t, y, s in zip(split.texts, split.y, split.sources) if s == "rotten_tomatoes"]
+          for t, y, s in zip(split.texts, split.y, split.sources, strict=False) if s == "rotten_tomatoes"]
     order = np.random.default_rng(11).permutation(len(rt))
     texts, y = [rt[i][0] for i in order], np.asarray([rt[i][1] for i in order])
     run = work / "run"
@@ -454,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                 chunk = check[start:start + 32]
                 _, body = http(cluster.edges[0], "POST", "/v1/sentiment", {"texts": [texts[i] for i in chunk]},
                                cluster.headers)
-                right += sum((r["label"] == "positive") == bool(y[i]) for r, i in zip(body["results"], chunk))
+                right += sum((r["label"] == "positive") == bool(y[i]) for r, i in zip(body["results"], chunk, strict=False))
             sub = {k: v[check] for k, v in f_all.items()}
             results["served_check"] = {"texts": len(check), "served_accuracy": round(right / len(check), 4),
                                        "computed_accuracy": round(accuracy(theta_fed, model, sub, y[check]), 4)}

@@ -187,7 +187,7 @@ def main() -> int:
             x = median[name] / median[base]
             ratio = f"{x:.2f}x {base}" + (f" (target >= {target}x: {'met' if x >= target else 'MISSED'})" if target
                                           else " (the ceiling two processes reach on this machine now, no Dask)")
-        cores_used = statistics.median(r / c for r, c in zip(values, per_cpu[name]))
+        cores_used = statistics.median(r / c for r, c in zip(values, per_cpu[name], strict=False))
         print(f"{name:<14} {each:<28} {median[name]:8.0f}  {statistics.median(per_cpu[name]):11.0f}  "
               f"{cores_used:5.2f}  {ratio}")
     efficiency = statistics.median(per_cpu["2 workers"]) / statistics.median(per_cpu["1 worker"])

@@ -139,8 +139,8 @@ def summarize(latencies: list[float], seconds: float, errors: int = 0) -> dict:
 
 async def engine_direct(texts: list[str], concurrency: int, seconds: float, warmup: float = 1.0) -> dict:
     from edge_node.config import load_settings
-    from sentiedge_core.inference import SentimentModel
     from edge_node.sentiment_service import SentimentService
+    from sentiedge_core.inference import SentimentModel
 
     service = SentimentService(SentimentModel(BUNDLE_DIR, threads=1), load_settings({}))
     await service.start()

@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from edge_node.batching import MicroBatcher  # noqa: E402
-from sentiedge_core.bundle import encode_manifest, read_manifest, sha256_file  # noqa: E402
 from edge_node.config import EdgeSettings  # noqa: E402
-from sentiedge_core.inference import SentimentModel  # noqa: E402
 from edge_node.sentiment_service import SentimentService  # noqa: E402
-from sentiedge_core import BUNDLE_DIR  # noqa: E402
 from models.data import load_corpus  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
+from sentiedge_core.bundle import encode_manifest, read_manifest, sha256_file  # noqa: E402
+from sentiedge_core.inference import SentimentModel  # noqa: E402
 
 WORK = ROOT / "build"
 

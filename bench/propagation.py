@@ -39,9 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sentiedge_core.bundle import pack  # noqa: E402
-from sentiedge_core import BUNDLE_DIR  # noqa: E402
 from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc, sync_pb2, sync_pb2_grpc  # noqa: E402
+from sentiedge_core import BUNDLE_DIR  # noqa: E402
+from sentiedge_core.bundle import pack  # noqa: E402
 
 TOKEN = "bench:propagation-token"
 AUTH = (("authorization", "Bearer propagation-token"),)
@@ -238,7 +238,7 @@ async def with_simulated_edges(cp: str, count: int, rounds: int, versions: list[
     readies = [asyncio.Event() for _ in edges]
     channels = [grpc.aio.insecure_channel(cp) for _ in range(max(1, count // 100))]
     tasks = [asyncio.create_task(e.run(sync_pb2_grpc.EdgeSyncStub(channels[i % len(channels)]), r))
-             for i, (e, r) in enumerate(zip(edges, readies))]
+             for i, (e, r) in enumerate(zip(edges, readies, strict=False))]
 
     async def ready():
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
@@ -284,7 +284,7 @@ async def run_replicas_case(tmp: Path, count: int, rounds: int) -> dict:
         readies = [asyncio.Event() for _ in edges]
         async with grpc.aio.insecure_channel(b) as channel:
             tasks = [asyncio.create_task(e.run(sync_pb2_grpc.EdgeSyncStub(channel), r))
-                     for e, r in zip(edges, readies)]
+                     for e, r in zip(edges, readies, strict=False)]
             try:
                 async def ready():
                     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)

@@ -73,7 +73,9 @@ def _dslabs_dir() -> Path:
 
 def _read_lazyload(directory: Path, name: str):
     """One object of an R package's lazy-load database (data/Rdata.rdx + .rdb)."""
-    import lzma, bz2  # noqa: E401
+    import bz2
+    import lzma  # noqa: E401
+
     import rdata
 
     warnings.simplefilter("ignore")
@@ -113,7 +115,7 @@ class Split:
         rng = np.random.default_rng(seed)
         order = np.lexsort((data["item"], data["ts"], data["user"]))
         users, items, ratings, ts = (data[k][order] for k in ("user", "item", "rating", "ts"))
-        self.genres = {int(i): genre_path(g) for i, g in zip(data["item"], data["genres"])}
+        self.genres = {int(i): genre_path(g) for i, g in zip(data["item"], data["genres"], strict=False)}
         self.genre_sets = {i: frozenset(p.split("/")) for i, p in self.genres.items()}
         self.users = sorted(set(users.tolist()))
         self.cold = set(rng.choice(self.users, size=int(len(self.users) * COLD_SHARE), replace=False).tolist())
@@ -244,8 +246,8 @@ def _interactions(history, split: Split):
 
 
 def als_baseline(cases, history, split: Split, *, factors: int, alpha: float, reg: float = 0.05, seed: int = 1):
-    from threadpoolctl import threadpool_limits
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     m, uix, iix = _interactions(history, split)
     with threadpool_limits(1):
@@ -313,8 +315,9 @@ class Edge:
                                          dimension=s.vector_dim, weights=self.weights, cache_s=0)
 
     def replay(self, history, split: Split) -> dict[str, float]:
-        from edge_node.ingest import Event
         import datetime as dt
+
+        from edge_node.ingest import Event
 
         accepted = dropped = calls = 0
         t0 = time.perf_counter()

@@ -211,7 +211,7 @@ def main() -> None:
                          / before["healthz"]["p99_ms"]}}
     print(f"{'':28}{'before':>12}{'after':>12}{'ratio':>8}")
     rows = [("RSS MiB", before["rss_mb"], after["rss_mb"]), ("data dir MiB", before["disk_mb"], after["disk_mb"]),
-            ("store MB (budget %.0f)" % args.store_max_mb, before["store_mb"], after["store_mb"]),
+            (f"store MB (budget {args.store_max_mb:.0f})", before["store_mb"], after["store_mb"]),
             ("personalize req/s", before["normal"]["rps"], after["normal"]["rps"]),
             ("personalize p50 ms", before["normal"]["p50_ms"], after["normal"]["p50_ms"]),
             ("personalize p99 ms", before["normal"]["p99_ms"], after["normal"]["p99_ms"]),

@@ -3,9 +3,8 @@ needs an operator token; domain errors become their gRPC status with the message
 
 from __future__ import annotations
 
-import datetime as dt
-
 import asyncio
+import datetime as dt
 import functools
 import inspect
 import logging

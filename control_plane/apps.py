@@ -28,8 +28,18 @@ import msgspec
 
 from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.store import Store
-from sentiedge_core.access import (ALGORITHMS, SCOPES, App, KeyDigest, ServerKey, SigningKey, check_public_key, digest,
-                                   generate_key_pair, mint_token)
+from sentiedge_core.access import (
+    ALGORITHMS,
+    SCOPES,
+    App,
+    KeyDigest,
+    ServerKey,
+    SigningKey,
+    check_public_key,
+    digest,
+    generate_key_pair,
+    mint_token,
+)
 from sentiedge_core.apps_file import write_development_file
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -110,7 +110,7 @@ def _integers(message, data: dict) -> None:
             elif inner.type in _INT64 or inner.type == inner.TYPE_FIXED64:
                 data[field.name] = {k: int(v) for k, v in data[field.name].items()}
         elif field.message_type is not None:
-            for item, part in (zip(value, data[field.name]) if repeated else [(value, data[field.name])]):
+            for item, part in (zip(value, data[field.name], strict=False) if repeated else [(value, data[field.name])]):
                 _integers(item, part)
         elif field.type in _INT64 or field.type == field.TYPE_FIXED64:
             data[field.name] = [int(v) for v in data[field.name]] if repeated else int(data[field.name])

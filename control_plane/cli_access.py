@@ -139,7 +139,8 @@ def handles(args) -> bool:
 
 
 def table(args, d: dict) -> str:
-    from control_plane.cli_commands import rows as _rows, when as _when
+    from control_plane.cli_commands import rows as _rows
+    from control_plane.cli_commands import when as _when
     if args.command == "nodes" and "enrollment_token" in d:
         return (f"enrollment token for {d['node_id']} (one use, expires {_when(d['expires_at'])}):\n"
                 f"  {d['enrollment_token']}\nstart the edge with EDGE_NODE_ID={d['node_id']} "

@@ -78,8 +78,8 @@ def ref(r: dict) -> str:
 
 
 def rows(header: list[str], body: list[list]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)] if body else [len(h) for h in header]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))  # noqa: E731
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)] if body else [len(h) for h in header]
+    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False))  # noqa: E731
     return "\n".join([line(header), *(line(r) for r in body)])
 
 

@@ -38,14 +38,15 @@ its largest stored cell (the conservative side), and each replica keeps its own.
 from __future__ import annotations
 
 import math
-
-import msgspec
 import threading
 import time
 
+import msgspec
+
 from control_plane.influence import share_factors
 from control_plane.store import Store
-from sentiedge_core.cohorts import TOPIC_COUNTS, TOPIC_SUMS, Aggregate, add as _add
+from sentiedge_core.cohorts import TOPIC_COUNTS, TOPIC_SUMS, Aggregate
+from sentiedge_core.cohorts import add as _add
 
 SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.personalization.cohorts)
 CATEGORY_PER_USER = 3.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from control_plane.ledger import RequestStatus
 from control_plane.nodes import NodeView
-from sentiedge_core.access import App
 from control_plane.store import ModelRow, PrivacyEntry
 from control_plane.sync_service import Heartbeat
-from sentiedge_core import adaptation, cohorts, experiments, rules, segments
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
+from sentiedge_core import adaptation, cohorts, experiments, rules, segments
+from sentiedge_core.access import App
 
 
 def model_ref(row: ModelRow | None) -> common_pb2.ModelRef:

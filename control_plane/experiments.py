@@ -124,7 +124,7 @@ class ExperimentBook:
         bounded = [self.bound(r, most) for r in kept]
         if bounded:
             self.store.put_experiment_counts(node_id, bounded)
-        return len(rows) - len(kept) + sum(tuple(b) != tuple(r) for b, r in zip(bounded, kept))
+        return len(rows) - len(kept) + sum(tuple(b) != tuple(r) for b, r in zip(bounded, kept, strict=False))
 
     def _counts(self, name: str, tenant: str | None = None) -> dict[tuple[str, str], list]:
         """(arm, cohort) -> [exposures, conversions, value], each node's share capped, with "all"

@@ -15,8 +15,14 @@ import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import PrivacyEntry, Store
-from sentiedge_core.privacy import DELETE_USER, PURPOSES, REVOKE_CONSENT, Pseudonymizer, new_request_id, \
-    policy_version_problem
+from sentiedge_core.privacy import (
+    DELETE_USER,
+    PURPOSES,
+    REVOKE_CONSENT,
+    Pseudonymizer,
+    new_request_id,
+    policy_version_problem,
+)
 
 __all__ = ["check_user_id", "DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
 

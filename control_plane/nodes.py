@@ -9,7 +9,6 @@ import msgspec
 from control_plane.errors import NotFound
 from control_plane.store import Node, Store
 
-
 NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 

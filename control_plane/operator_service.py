@@ -12,18 +12,18 @@ import json
 import msgspec
 
 from control_plane.adaptation import Job, LedgerRow
-from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
-from control_plane.model_quality import Comparison, canaries, merge_quality
 from control_plane.apps import Issued
+from control_plane.errors import FailedPrecondition, InvalidArgument, NotFound
 from control_plane.ledger import RequestStatus, check_user_id
+from control_plane.model_quality import Comparison, canaries, merge_quality
 from control_plane.nodes import NODE_ID, NodeView
 from control_plane.registry import RolloutView
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow
+from sentiedge_core.access import App
 from sentiedge_core.daily import DailyRow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
-from sentiedge_core.access import App
 from sentiedge_core.privacy import tenant_user
 from sentiedge_core.rules import Rule
 

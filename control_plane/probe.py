@@ -47,7 +47,7 @@ class Probe:
 
         model = SentimentModel(bundle, threads=1, check_golden=False)  # golden examples: the registry's job
         positive = model.labels[1]
-        return sum((r.label == positive) == truth for r, truth in zip(model.score(list(self.texts)), self.positive))
+        return sum((r.label == positive) == truth for r, truth in zip(model.score(list(self.texts)), self.positive, strict=False))
 
     def __len__(self) -> int:
         return len(self.texts)

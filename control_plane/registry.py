@@ -21,7 +21,6 @@ from sentiedge_core import signing
 from sentiedge_core.bundle import MANIFEST, pack, sha256_file, unpack
 from sentiedge_core.errors import SentiedgeError
 
-
 BUNDLED = "bundled"  # a rollout's version meaning "each node's own bundled model"
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
 from sentiedge_core.rules import SIGNALS, Rule
 from sentiedge_core.segments import check_target
-import msgspec
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 PART = re.compile(r"^(\*|[a-z0-9._-]+)$")

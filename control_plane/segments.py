@@ -39,8 +39,17 @@ import threading
 from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
 from control_plane.store import Store
-from sentiedge_core.segments import (SegmentSet, Summary, bounded, merged, scaled, seed_clusters, segment_from,
-                                     segment_id, step)
+from sentiedge_core.segments import (
+    SegmentSet,
+    Summary,
+    bounded,
+    merged,
+    scaled,
+    seed_clusters,
+    segment_from,
+    segment_id,
+    step,
+)
 
 log = logging.getLogger("control_plane.segments")
 
@@ -140,7 +149,7 @@ class SegmentBook:
             labels = seed_clusters([s for _, s in seeds], self.k, seed=seed,
                                    weights=[s.users * factors[node] for node, s in seeds])
             clusters: dict[int, list[tuple[str, Summary]]] = {}
-            for (node, s), label in zip(seeds, labels):
+            for (node, s), label in zip(seeds, labels, strict=False):
                 clusters.setdefault(int(label), []).append((node, s))
             alone: dict[str, list[int]] = {}  # node -> clusters made of its seeds alone
             for label, members in clusters.items():

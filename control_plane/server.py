@@ -12,9 +12,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from control_plane.errors import CpError
 from control_plane import admin_servicers
 from control_plane.config import CpSettings
+from control_plane.errors import CpError
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import EdgeSyncServicer
 from protos.sentiedge.v1 import operator_pb2, sync_pb2, sync_pb2_grpc

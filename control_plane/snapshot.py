@@ -28,9 +28,8 @@ class Resource(NamedTuple):
 
 
 def _priors(cp, version, now):
-    from control_plane.sync_service import Priors  # the message shape lives with the use cases
-
     from control_plane.history import with_history
+    from control_plane.sync_service import Priors  # the message shape lives with the use cases
 
     return Priors(generated_at=now, cohorts=with_history(cp.cohorts.priors(now), cp.history.priors()),
                   recent=cp.cohorts.merged(now))

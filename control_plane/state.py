@@ -14,24 +14,24 @@ import secrets
 import threading
 import time
 
+from control_plane.adaptation import Adaptations, Defaults
 from control_plane.apps import AppBook
-from control_plane.snapshot import Snapshot
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
-from control_plane.history import History
-from control_plane.adaptation import Adaptations, Defaults
-from control_plane.model_quality import CanaryGate
-from control_plane.probe import Probe
-from control_plane.segments import SegmentBook
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
+from control_plane.experiments import ExperimentBook
+from control_plane.history import History
 from control_plane.ledger import Ledger
+from control_plane.metrics import CpMetrics
+from control_plane.model_quality import CanaryGate
 from control_plane.node_auth import NodeAuth, bearer, is_loopback
 from control_plane.nodes import NodeRegistry
+from control_plane.probe import Probe
 from control_plane.registry import Registry
-from control_plane.experiments import ExperimentBook
 from control_plane.rules import RuleBook
-from control_plane.metrics import CpMetrics
+from control_plane.segments import SegmentBook
+from control_plane.snapshot import Snapshot
 from control_plane.store import Store
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import RateLimiter

@@ -17,8 +17,8 @@ from control_plane.model_quality import bound_quality
 from control_plane.snapshot import Snapshot
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
-from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.access import App
+from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.cohorts import Aggregate
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.rules import Rule

@@ -146,7 +146,7 @@ class EdgeAdaptation:
     def _featurize(self, model: SentimentModel, batch: list[tuple[str, Sample]]) -> None:
         texts = [s.text for _, s in batch]
         verdicts = model.fast(texts)
-        for (sample_id, sample), verdict, text in zip(batch, verdicts, texts):
+        for (sample_id, sample), verdict, text in zip(batch, verdicts, texts, strict=False):
             pooled = model.transformer_stage.pooled([text])[0]  # one text per run, as it is served
             with self.store.transaction():
                 if self.store.get(f"sample|{sample_id}", Sample) is None:

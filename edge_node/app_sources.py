@@ -44,7 +44,7 @@ def development_app(data_dir: Path, origins: list[str]) -> Path:
     return path
 
 
-def initial(store: "EdgeStore", *, apps_file: str, standalone: bool, data_dir: Path, origins: list[str]) -> AppSet:
+def initial(store: EdgeStore, *, apps_file: str, standalone: bool, data_dir: Path, origins: list[str]) -> AppSet:
     """The app set an edge starts with."""
     if apps_file:
         return from_file(Path(apps_file))
@@ -56,5 +56,5 @@ def initial(store: "EdgeStore", *, apps_file: str, standalone: bool, data_dir: P
     return from_file(path)
 
 
-def persist(store: "EdgeStore", apps: AppSet) -> None:
+def persist(store: EdgeStore, apps: AppSet) -> None:
     store.set_value("apps", _encode(apps))

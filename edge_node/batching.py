@@ -103,7 +103,7 @@ class MicroBatcher(Generic[T, R]):
             items = [item for item, _ in batch]
             loop = asyncio.get_running_loop()
             outcomes = await loop.run_in_executor(self._executor, self._run_grouped, items)
-            for (_, future), outcome in zip(batch, outcomes):
+            for (_, future), outcome in zip(batch, outcomes, strict=False):
                 if future.done():  # the caller went away
                     continue
                 if isinstance(outcome, BaseException):
@@ -118,7 +118,7 @@ class MicroBatcher(Generic[T, R]):
         for group in length_groups([self._size_of(i) for i in items]):
             try:
                 results = self._run([items[i] for i in group])
-                for index, result in zip(group, results):
+                for index, result in zip(group, results, strict=False):
                     outcomes[index] = result
             except Exception:
                 for index in group:  # isolate the culprit: only its own caller fails

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import msgspec
 
-from sentiedge_core import settings_loader
 from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
 from edge_node.errors import EdgeError
-from sentiedge_core import BUNDLE_DIR
+from sentiedge_core import BUNDLE_DIR, settings_loader
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -264,19 +263,19 @@ def score(args: argparse.Namespace) -> int:
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:
         if fmt == "jsonl":
-            for row, r in zip(inputs, results):
+            for row, r in zip(inputs, results, strict=False):
                 found = msgspec.structs.asdict(r) if r is not None else {**dict.fromkeys(RESULT_FIELDS), "error": EMPTY}
                 out.write(msgspec.json.encode({**row, **found}).decode() + "\n")
         elif fmt == "csv":
             writer = csv.writer(out)
             writer.writerow([*names.values(), *RESULT_FIELDS, "error"])
-            for row, r in zip(inputs, results):
+            for row, r in zip(inputs, results, strict=False):
                 found = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
                 writer.writerow([*row.values(), *found, "" if r is not None else EMPTY])
         else:
             width = max([9, *(len(r.label) for r in results if r is not None)])
             out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")
-            for text, r in zip(texts, results):
+            for text, r in zip(texts, results, strict=False):
                 snippet = text if len(text) <= 60 else text[:57] + "..."
                 if r is None:
                     out.write(f"{'-':<{width}} {'-':>7} {'-':>5}  {'-':<11} (empty: not scored)\n")

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from sentiedge_core import settings_loader
 from edge_node.errors import ConfigError
-from sentiedge_core import BUNDLE_DIR
+from sentiedge_core import BUNDLE_DIR, settings_loader
 from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD
 
 PREFIX = "EDGE_"

@@ -14,8 +14,16 @@
 
 from __future__ import annotations
 
-from sentiedge_core.errors import (BundleError, ConfigError, Forbidden, InvalidInput, LimitExceeded, NotFound,
-                                   RateLimited, Unauthorized)
+from sentiedge_core.errors import (
+    BundleError,
+    ConfigError,
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from sentiedge_core.errors import SentiedgeError as EdgeError
 
 __all__ = ["EdgeError", "BundleError", "ConfigError", "Forbidden", "InvalidInput", "LimitExceeded", "NotFound",

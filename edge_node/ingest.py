@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from edge_node.errors import InvalidInput
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook, cohort_key, daypart
-from edge_node.personalization.segments import SegmentBook
-from edge_node.errors import InvalidInput
-from sentiedge_core.inference import UNSUPPORTED, Sentiment
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
+from edge_node.personalization.segments import SegmentBook
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
+from sentiedge_core.inference import UNSUPPORTED, Sentiment
 
 # Clocks differ; an event up to this far in the future is taken as "now".
 FUTURE_TOLERANCE_S = 300.0
@@ -174,7 +174,7 @@ class Ingestor:
                     if e.text and e.text.strip() and consent.allows("sentiment")
                     and _drop_reason(consent, suppression, times[i], now, self.retention_s, backfill) is None]
         scored = dict(zip(to_score, await self.score([events[i].text or "" for i in to_score], subject, tenant=tenant)
-                          if to_score else []))
+                          if to_score else [], strict=False))
         with self.store.transaction():
             # Read again: a withdrawal or deletion may have landed while texts were scored.
             consent = self.store.consent(subject)

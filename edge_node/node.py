@@ -13,40 +13,37 @@ from pathlib import Path
 import msgspec
 
 from edge_node import app_sources
-from sentiedge_core import key_files, signing
-from sentiedge_core.access import AppSet, Gatekeeper
-from sentiedge_core.bundle import MANIFEST, sha256_file
-from edge_node.personalization.cohorts import CohortBook
-from edge_node.config import EdgeSettings
-from edge_node.personalization.decisions import Personalizer
-from edge_node.disk import DiskReserve
-from edge_node.fleet import FleetUseCases
-from edge_node.identity import Identities
-from edge_node.user_data import UserDataUseCases
-from edge_node.errors import BundleError, ConfigError, InvalidInput, LimitExceeded, NotReady
-from edge_node.personalization.experiments import Experiment, ExperimentBook
-from edge_node.personalization.segments import SegmentBook
-from edge_node.fleet_state import FleetState
-from edge_node.workers import Role
-from edge_node.personalization.cohorts import CohortCell, CohortPrior
-from edge_node.personalization.triggers import Rule
-from sentiedge_core.adaptation import Round as AdaptationRound
-from sentiedge_core.segments import SegmentSet
-from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
-from edge_node.ingest import IngestReport, Ingestor, check_context, validate_event
-from edge_node.metrics import EdgeMetrics
-from sentiedge_core import monitoring
-from sentiedge_core.monitoring import DriftMonitor
 from edge_node.adaptation import Answer, EdgeAdaptation
-from edge_node.quality import QualityBook
-from edge_node.sync.model_updates import ModelUpdates
+from edge_node.config import EdgeSettings
+from edge_node.disk import DiskReserve
+from edge_node.errors import BundleError, ConfigError, InvalidInput, LimitExceeded, NotReady
+from edge_node.fleet import FleetUseCases
+from edge_node.fleet_state import FleetState
+from edge_node.identity import Identities
+from edge_node.ingest import Ingestor, IngestReport, check_context, validate_event
+from edge_node.metrics import EdgeMetrics
+from edge_node.personalization.cohorts import CohortBook, CohortCell, CohortPrior
+from edge_node.personalization.decisions import Personalizer
+from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.profiles import Tuning
-from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.personalization.ranking import Weights
+from edge_node.personalization.segments import SegmentBook
+from edge_node.personalization.triggers import Rule, TriggerBook
+from edge_node.privacy import PrivacyBook, Pseudonymizer
+from edge_node.quality import QualityBook
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
-from edge_node.personalization.triggers import TriggerBook
 from edge_node.sync.agent import SyncAgent
+from edge_node.sync.model_updates import ModelUpdates
+from edge_node.user_data import UserDataUseCases
+from edge_node.workers import Role
+from sentiedge_core import key_files, monitoring, signing
+from sentiedge_core.access import AppSet, Gatekeeper
+from sentiedge_core.adaptation import Round as AdaptationRound
+from sentiedge_core.bundle import MANIFEST, sha256_file
+from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
+from sentiedge_core.monitoring import DriftMonitor
+from sentiedge_core.segments import SegmentSet
 
 FOLLOW_S = 0.5  # how often a worker of several shares its counts and follows the leader
 log = logging.getLogger("edge_node")
@@ -243,7 +240,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         results = await self.sentiment.score(texts)
         self.metrics.observe_predictions(results)
         now = time.time()
-        judged = [(r, t) for r, t in zip(results, texts) if r.label != UNSUPPORTED]
+        judged = [(r, t) for r, t in zip(results, texts, strict=False) if r.label != UNSUPPORTED]
         for r, _ in judged:
             self.drift.observe(r.label, r.confidence, now)
         if len(judged) == len(results):
@@ -395,8 +392,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         for index in (i for i in range(self.role.count) if i != self.role.index):
             peer = self.store.value(f"drift|{index}")
             if peer and peer["sha"] == self.model_sha and now - peer["at"] < 4 * FOLLOW_S + 5:
-                labels = [a + b for a, b in zip(labels, peer["labels"])]
-                bins = [a + b for a, b in zip(bins, peer["bins"])]
+                labels = [a + b for a, b in zip(labels, peer["labels"], strict=False)]
+                bins = [a + b for a, b in zip(bins, peer["bins"], strict=False)]
         return labels, bins
 
     def apply_segments(self, segments) -> None:

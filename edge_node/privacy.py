@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import msgspec
 
-from edge_node.personalization.cohorts import CohortBook
-from edge_node.personalization.segments import SegmentBook
-from edge_node.personalization import profiles as personalization
 from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
+from edge_node.personalization import profiles as personalization
+from edge_node.personalization.cohorts import CohortBook
+from edge_node.personalization.segments import SegmentBook
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
 from sentiedge_core.privacy import Pseudonymizer, new_request_id, policy_version_problem

@@ -18,10 +18,10 @@ import uuid
 
 import msgspec
 
-from edge_node.errors import StorageFull, InvalidInput, NotFound
-from sentiedge_core.inference import Sentiment
+from edge_node.errors import InvalidInput, NotFound, StorageFull
 from edge_node.records import Stored
 from edge_node.store import EdgeStore
+from sentiedge_core.inference import Sentiment
 
 
 class Sample(Stored, kw_only=True):
@@ -66,7 +66,7 @@ class QualityBook:
         if self.rate <= 0 or not subject:
             return results
         out = []
-        for result, text in zip(results, texts):
+        for result, text in zip(results, texts, strict=False):
             if self._random.random() < self.rate:
                 sample_id = f"smp-{uuid.uuid4().hex}"
                 try:

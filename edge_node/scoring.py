@@ -22,10 +22,10 @@ def judge(model, gate, texts: list[str], *, batch_size: int = 64,
     for start in range(0, len(texts), batch_size):
         chunk = texts[start : start + batch_size]
         skipped = [not t.strip() for t in chunk]
-        foreign = [None if s else gate.answer(t, model) for t, s in zip(chunk, skipped)]
-        wanted = [t for t, f, s in zip(chunk, foreign, skipped) if f is None and not s]
+        foreign = [None if s else gate.answer(t, model) for t, s in zip(chunk, skipped, strict=False)]
+        wanted = [t for t, f, s in zip(chunk, foreign, skipped, strict=False) if f is None and not s]
         judged = iter(model.score(wanted, batch_size=batch_size) if wanted else [])
-        results.extend(None if s else next(judged) if f is None else f for f, s in zip(foreign, skipped))
+        results.extend(None if s else next(judged) if f is None else f for f, s in zip(foreign, skipped, strict=False))
         if progress is not None:
             progress(len(chunk))
     return results

@@ -37,8 +37,8 @@ import msgspec
 
 from edge_node.disk import is_disk_full
 from edge_node.errors import OutboxFull, StorageFull, StoreError
-from sentiedge_core.key_files import private_dir, private_file
 from edge_node.records import Alias, Consent, Keys, PrivacyRequest, Profile, Shown, Stored, Suppression
+from sentiedge_core.key_files import private_dir, private_file
 
 T = TypeVar("T", bound=Stored)
 

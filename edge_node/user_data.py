@@ -11,8 +11,8 @@ import numpy as np
 
 from edge_node.errors import InvalidInput, NotFound
 from edge_node.identity import Link
-from edge_node.preferences import PreferenceView, view_of
 from edge_node.personalization import profiles
+from edge_node.preferences import PreferenceView, view_of
 from edge_node.privacy import ConsentChange, Erasure
 from edge_node.records import Consent, Profile
 

@@ -23,17 +23,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sentiedge_core.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
-from sentiedge_core import monitoring
-from sentiedge_core.inference import SentimentModel
-from sentiedge_core.stages import FastStage, TransformerStage
 from models import fast_stage, shift_calibration, transformer_stage
-from sentiedge_core import BUNDLE_DIR
 from models.calibration import fit_temperature
 from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade, negated
 from models.checkpoints import TRANSFORMER_RECIPE, cached, transformer_checkpoint
 from models.data import PROVENANCE, Corpus, Split, load_corpus, read_labelled_csv
 from models.metrics import report
+from sentiedge_core import BUNDLE_DIR, monitoring
+from sentiedge_core.bundle import MANIFEST, Golden, Manifest, StageSpec, encode_manifest, sha256_file
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import FastStage, TransformerStage
 
 NAME = "sentiedge-sentiment"
 VERSION = "1.2.0"
@@ -84,7 +83,7 @@ def _in_chunks(fn, texts: list[str], desc: str, size: int = 64) -> np.ndarray:
     parts: list = [None] * len(texts)
     for start in tqdm(range(0, len(order), size), desc=desc, unit="chunk", leave=False):
         chunk = order[start : start + size]
-        for index, value in zip(chunk, zip(*fn([texts[i] for i in chunk]))):
+        for index, value in zip(chunk, zip(*fn([texts[i] for i in chunk]), strict=False), strict=False):
             parts[index] = value
     return np.asarray(parts, dtype=np.float64)
 
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ood_m = margins(ood, int8_stages, "out-of-domain", args.work_dir)
     p_ood, _ = cascade_probability(ood_m, spec)
     golden = [Golden(text=t, label="positive" if y else "negative")
-              for t, y, p in zip(ood.texts, ood.labels, p_ood) if (p >= 0.5) == bool(y)]
+              for t, y, p in zip(ood.texts, ood.labels, p_ood, strict=False) if (p >= 0.5) == bool(y)]
 
     manifest = Manifest(
         name=NAME, version=VERSION, labels=["negative", "positive"], files={},

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sentiedge_core import cascade
-from sentiedge_core.bundle import CascadeSpec, RouteSpec
 from models.calibration import fit_logistic, fit_temperature
 from models.metrics import report
+from sentiedge_core import cascade
+from sentiedge_core.bundle import CascadeSpec, RouteSpec
 
 # One point of accuracy is worth escalating 50 points more of the traffic: the
 # transformer costs ~50x the fast stage, so thresholds stop where gains flatten.

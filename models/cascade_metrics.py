@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiedge_core import monitoring
-from sentiedge_core.inference import SentimentModel
-from sentiedge_core.stages import Pass
 from models.cascade_fit import Margins, cascade_probability, evaluate, negated
 from models.data import Split, load_corpus
 from models.metrics import report
+from sentiedge_core import monitoring
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import Pass
 
 
 def transformer_runs(model: SentimentModel, split: Split, progress: str = "",

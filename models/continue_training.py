@@ -82,7 +82,7 @@ def review_sentences(corpus, seed: int = 13) -> tuple[list[str], list[int]]:
     imdb = corpus.train.only("imdb")
     held_out = set(corpus.validation.texts) | set(corpus.test.texts)
     texts, labels = [], []
-    for review, label in zip(imdb.texts, imdb.labels):
+    for review, label in zip(imdb.texts, imdb.labels, strict=False):
         for sentence in (s.strip() for s in _SENTENCE_END.split(review.replace("<br />", " "))):
             if 6 <= len(sentence.split()) <= 40 and sentence not in held_out:
                 texts.append(sentence)
@@ -97,9 +97,9 @@ def agreed_sentences(corpus, release: Path, n: int, threads: int,
     ``confidence`` or more (agreement filtering: drops most of the plot summary and the
     complaints inside positive reviews)."""
     texts, labels = review_sentences(corpus)
-    pool = list(zip(texts, labels))[: n * 4]
+    pool = list(zip(texts, labels, strict=False))[: n * 4]
     p = 1 / (1 + np.exp(-first_window_margins(release, [t for t, _ in pool], threads)))
-    kept = [(t, y) for (t, y), q in zip(pool, p) if (q if y else 1 - q) >= confidence][:n]
+    kept = [(t, y) for (t, y), q in zip(pool, p, strict=False) if (q if y else 1 - q) >= confidence][:n]
     return [t for t, _ in kept], [y for _, y in kept]
 
 
@@ -149,7 +149,7 @@ def soup(members: list[Path], out: Path) -> Path:
 
 def weighted_mean(states: list[dict], weights: list[float]) -> dict:
     """Every floating-point weight as ``sum(w_i * state_i)``; integer buffers (position ids) from the first."""
-    return {k: sum(w * s[k] for w, s in zip(weights, states)) if np.asarray(v).dtype.kind == "f" else v
+    return {k: sum(w * s[k] for w, s in zip(weights, states, strict=False)) if np.asarray(v).dtype.kind == "f" else v
             for k, v in states[0].items()}
 
 
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     scored("release", release)
     if len(members) > 1:
-        for s, member in zip(seeds, members):
+        for s, member in zip(seeds, members, strict=False):
             scored(f"seed-{s}", member)
         continued = soup(members, work / ("soup-" + "-".join(map(str, seeds))))
     else:

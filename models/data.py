@@ -45,7 +45,7 @@ class Split:
 
     def only(self, source: str) -> Split:
         out = Split()
-        for t, y, s in zip(self.texts, self.labels, self.sources):
+        for t, y, s in zip(self.texts, self.labels, self.sources, strict=False):
             if s == source:
                 out.add(t, y, s)
         return out
@@ -116,7 +116,7 @@ def load_lexicon(min_abs_mean: float = 1.5) -> Split:
 
 def _without(split: Split, texts: set[str]) -> Split:
     out = Split()
-    for t, y, s in zip(split.texts, split.labels, split.sources):
+    for t, y, s in zip(split.texts, split.labels, split.sources, strict=False):
         if t not in texts:
             out.add(t, y, s)
     return out

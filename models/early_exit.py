@@ -39,16 +39,16 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from sentiedge_core import BUNDLE_DIR, cascade
-from sentiedge_core.bundle import ExitSpec, read_manifest
-from sentiedge_core.inference import SentimentModel
-from sentiedge_core.stages import CARRIED, Exit, Head
 from models.calibration import fit_logistic, fit_temperature
 from models.cascade_fit import Margins
 from models.cascade_metrics import bundle_margins, transformer_runs
 from models.data import Split, load_corpus, read_labelled_csv
 from models.metrics import expected_calibration_error
 from models.thin_evidence import CUSTOMER_VALIDATION, write
+from sentiedge_core import BUNDLE_DIR, cascade
+from sentiedge_core.bundle import ExitSpec, read_manifest
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.stages import CARRIED, Exit, Head
 
 CUSTOMER_TRAIN = Path(__file__).resolve().parent / "customer_train.csv"
 IMDB_TRAIN_TEXTS = 1500  # long reviews cost ~25x a snippet to encode; a draw is enough for a linear head
@@ -137,7 +137,7 @@ def training_texts() -> Split:
     corpus = load_corpus()
     out = corpus.train.only("rotten_tomatoes")
     customers = read_labelled_csv(str(CUSTOMER_TRAIN))
-    for t, y in zip(customers.texts, customers.labels):
+    for t, y in zip(customers.texts, customers.labels, strict=False):
         out.add(t, y, "customers")
     imdb = corpus.train.only("imdb")
     for i in np.random.default_rng(DRAW_SEED).permutation(len(imdb))[:IMDB_TRAIN_TEXTS]:
@@ -184,7 +184,7 @@ def crossfitted_probabilities(weights: list[list[float]], pooled: dict) -> list[
     for f in range(FOLDS):
         temperatures = fit_exit_temperatures(weights, pooled, fold != f)
         inside = fold == f
-        for k, (w, (t1, t2)) in enumerate(zip(weights, temperatures)):
+        for k, (w, (t1, t2)) in enumerate(zip(weights, temperatures, strict=False)):
             exit_ = Exit(layer=0, head=head_of(w), temperature=t1, multi_window_temperature=t2, confidence=1.0)
             out[k][inside] = exit_.probability(pooled["exits"][k][inside], pooled["windows"][inside])
     return out
@@ -194,7 +194,7 @@ def first_exit(probabilities: list[np.ndarray], confidences: tuple[float, ...]) 
     """P(positive) from the first exit confident enough (NaN: none) and which exit (-1: none)."""
     n = len(probabilities[0])
     p, which = np.full(n, np.nan), np.full(n, -1)
-    for k, (pk, c) in enumerate(zip(probabilities, confidences)):
+    for k, (pk, c) in enumerate(zip(probabilities, confidences, strict=False)):
         fire = (which < 0) & (np.maximum(pk, 1 - pk) >= c)
         p[fire], which[fire] = pk[fire], k
     return p, which
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def draft(confidences, temperatures) -> None:
         exits = [ExitSpec(layer=layer, head=h, temperature=t[0], multi_window_temperature=t[1], confidence=c, rest=r)
-                 for layer, h, t, c, r in zip(layers, heads, temperatures, confidences, rests)]
+                 for layer, h, t, c, r in zip(layers, heads, temperatures, confidences, rests, strict=False)]
         stages = [msgspec.structs.replace(s, exits=exits) if s.name == "transformer" else s for s in old.stages]
         files = sorted({*old.files, *heads, *rests})
         for name in files:
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
               "windows": np.concatenate([val["windows"], cust["windows"]]),
               "escalated": np.concatenate([cascade.escalate(m.fast, m.tokens, old.cascade, m.negated)
                                            for m in (val["margins"], cust["margins"])]),
-              "exits": [np.concatenate([v, c]) for v, c in zip(val["exits"], cust["exits"])]}
+              "exits": [np.concatenate([v, c]) for v, c in zip(val["exits"], cust["exits"], strict=False)]}
     margins_of = {name: val["margins"].where(names[: len(val["margins"].y)] == name)
                   for name in ("rotten_tomatoes", "imdb")} | {"customers": cust["margins"]}
     weights = [fit_logistic(train["exits"][k], train["margins"].y) for k in range(len(layers))]

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sentiedge_core.errors import SentiedgeError
-from sentiedge_core.inference import SentimentModel
 from models.data import read_labelled_csv
 from models.metrics import format_report, report
+from sentiedge_core.errors import SentiedgeError
+from sentiedge_core.inference import SentimentModel
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +111,7 @@ def vader_figures(results_by_domain: dict, items_by_domain: dict) -> dict:
                 best = r if best is None or r["macro_f1"] > best["macro_f1"] else best
             three = best
         out[domain] = {"binary": binary | {"escalation_rate": round(float(np.mean(
-            [r.stage == "transformer" for r, p in zip(results, polar) if p])), 4)}, "three_way": three}
+            [r.stage == "transformer" for r, p in zip(results, polar, strict=False) if p])), 4)}, "three_way": three}
     return out
 
 
@@ -135,7 +135,7 @@ def vader_main(args) -> int:
     # the 160 customer validation texts (models/customer_validation.csv), pooled.
     p, y = [], []
     for d, part in by_domain.items():
-        for r, it in zip(results[d], part):
+        for r, it in zip(results[d], part, strict=False):
             if abs(it.mean) > vader_gold.POLAR:
                 p.append((r.score + 1) / 2)
                 y.append(int(it.mean > 0))

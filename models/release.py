@@ -30,9 +30,6 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from sentiedge_core import BUNDLE_DIR, cascade, monitoring
-from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest
-from sentiedge_core.inference import SentimentModel
 from models import shift_calibration
 from models.calibration import fit_temperature
 from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade
@@ -41,6 +38,9 @@ from models.data import load_corpus, read_labelled_csv
 from models.metrics import MAX_ECE, report
 from models.split_head import HEAD_FILE, split_graph
 from models.thin_evidence import CUSTOMER_VALIDATION, OUT_OF_DOMAIN, write
+from sentiedge_core import BUNDLE_DIR, cascade, monitoring
+from sentiedge_core.bundle import Golden, read_manifest
+from sentiedge_core.inference import SentimentModel
 
 EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_short.csv"  # the floor: reported, never used to choose
 GATE_POINTS = 0.01
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = gate_failures(test_int8, fp32, extra["everyday_floor_int8"][2]["accuracy"])
     ood, p_ood, _ = extra["out_of_domain_int8"]
     golden = [Golden(text=t, label="positive" if y else "negative")
-              for t, y, p in zip(ood.texts, ood.labels, p_ood) if (p >= 0.5) == bool(y) and max(p, 1 - p) >= GOLDEN_MIN]
+              for t, y, p in zip(ood.texts, ood.labels, p_ood, strict=False) if (p >= 0.5) == bool(y) and max(p, 1 - p) >= GOLDEN_MIN]
 
     metrics = dict(old.metrics)
     metrics.update({

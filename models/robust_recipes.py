@@ -92,8 +92,8 @@ def study(source: str, train: Split, source_val: Split, targets: dict[str, Split
 
     import torch
 
-    from sentiedge_core.encoding import WindowEncoder
     from models import transformer_stage as ts
+    from sentiedge_core.encoding import WindowEncoder
 
     base = ts.base_model_dir()
     encoder = WindowEncoder(base / "tokenizer.json", max_len=MAX_LEN, max_windows=8)

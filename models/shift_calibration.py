@@ -26,11 +26,11 @@ from collections.abc import Callable
 import msgspec
 import numpy as np
 
-from sentiedge_core import cascade
-from sentiedge_core.bundle import CascadeSpec
 from models.calibration import fit_logistic
 from models.cascade_fit import MIN_STACKER_TEXTS, Margins, cascade_probability, mixed_domain_short_stacker
 from models.metrics import MAX_ECE, expected_calibration_error
+from sentiedge_core import cascade
+from sentiedge_core.bundle import CascadeSpec
 
 CUSTOMER_WEIGHTS = (0.0, 0.5, 1.0, 2.0)  # 0: one weight per text
 FOLDS = 5

@@ -27,16 +27,15 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from sentiedge_core import cascade, monitoring
-from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest, sha256_file
-from sentiedge_core.encoding import normalize
-from sentiedge_core.inference import SentimentModel
-from sentiedge_core import BUNDLE_DIR
 from models.calibration import fit_logistic
 from models.cascade_fit import NEGATION_CUES, THIN_TOKENS, Margins, fit_cascade, mixed_domain_short_stacker
 from models.cascade_fit import negated as cascade_fit_negated  # noqa: E402
 from models.data import load_corpus, read_labelled_csv
 from models.metrics import report
+from sentiedge_core import BUNDLE_DIR, cascade, monitoring
+from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest, sha256_file
+from sentiedge_core.encoding import normalize
+from sentiedge_core.inference import SentimentModel
 
 OUT_OF_DOMAIN = Path(__file__).resolve().parent / "out_of_domain.csv"
 # Hand-written customer texts (shop, support, app, travel, food, services; 80/80), used as
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ood_m, ood_neg = split_margins(model, ood.texts, ood.labels, ood.sources, lambda f, t, n: np.ones(len(f), bool))
     p_ood, _ = cascade.combine(ood_m.fast, ood_m.transformer, ood_m.tokens, new, ood_neg)
     golden = [Golden(text=t, label="positive" if y else "negative")
-              for t, y, p in zip(ood.texts, ood.labels, p_ood) if (p >= 0.5) == bool(y)]
+              for t, y, p in zip(ood.texts, ood.labels, p_ood, strict=False) if (p >= 0.5) == bool(y)]
 
     manifest = read_manifest(args.bundle)
     metrics = dict(manifest.metrics)

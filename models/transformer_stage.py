@@ -28,7 +28,7 @@ def base_model_dir() -> Path:
 
 def _training_windows(encoder: WindowEncoder, token_ids, labels, rng) -> tuple[list[list[int]], list[int]]:
     windows, ys = [], []
-    for ids, y in zip(token_ids, labels):
+    for ids, y in zip(token_ids, labels, strict=False):
         options = encoder.windows_of(ids)
         windows.append(options[rng.integers(len(options))])
         ys.append(y)

@@ -97,7 +97,7 @@ class AppSet(Stored, kw_only=True):
     # The tenant whose users keep the bare-id pseudonyms of the release before tenants.
     legacy_tenant: str = ""
 
-    def with_tenants(self) -> "AppSet":
+    def with_tenants(self) -> AppSet:
         """A set from before tenants (no app names one, none is legacy) — an edge's persisted set
         or an old apps file — had its apps share one user namespace: they become one tenant, the
         legacy tenant named after the first app, whose users keep their bare-id pseudonyms (as

@@ -23,8 +23,17 @@ from pathlib import Path
 
 import msgspec
 
-from sentiedge_core.access import (ALGORITHMS, SCOPES, App, AppSet, KeyDigest, ServerKey, SigningKey, digest,
-                                   generate_key_pair)
+from sentiedge_core.access import (
+    ALGORITHMS,
+    SCOPES,
+    App,
+    AppSet,
+    KeyDigest,
+    ServerKey,
+    SigningKey,
+    digest,
+    generate_key_pair,
+)
 from sentiedge_core.errors import ConfigError
 
 DEV_FILE = "dev-app.json"

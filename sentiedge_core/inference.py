@@ -84,7 +84,7 @@ class SentimentModel:
     def fast(self, texts: list[str]) -> list[FastVerdict]:
         margins, tokens = self.fast_stage.margins(texts)
         escalate = cascade.escalate(margins, tokens, self.manifest.cascade, self.negated(texts))
-        return [FastVerdict(float(m), int(t), bool(e)) for m, t, e in zip(margins, tokens, escalate)]
+        return [FastVerdict(float(m), int(t), bool(e)) for m, t, e in zip(margins, tokens, escalate, strict=False)]
 
     def result(self, p_positive: float, stage: str) -> Sentiment:
         positive = p_positive >= 0.5
@@ -123,7 +123,7 @@ class SentimentModel:
         pending: list[tuple[int, FastVerdict]] = []
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            for index, verdict in zip(chunk, self.fast([texts[i] for i in chunk])):
+            for index, verdict in zip(chunk, self.fast([texts[i] for i in chunk]), strict=False):
                 if verdict.escalate:
                     pending.append((index, verdict))
                 else:
@@ -137,7 +137,7 @@ class SentimentModel:
         if not self.manifest.golden:
             raise BundleError(f"bundle {self.name} {self.version} has no golden examples to check")
         got = self.score([g.text for g in self.manifest.golden])
-        wrong = [(g, r) for g, r in zip(self.manifest.golden, got) if r.label != g.label]
+        wrong = [(g, r) for g, r in zip(self.manifest.golden, got, strict=False) if r.label != g.label]
         if wrong:
             g, r = wrong[0]
             raise BundleError(f"bundle {self.name} {self.version} fails {len(wrong)} golden example(s), "

@@ -36,7 +36,7 @@ def psi(expected: list[float], actual_counts: list[int]) -> float:
     if total == 0:
         return 0.0
     value = 0.0
-    for e, a in zip(expected, actual_counts):
+    for e, a in zip(expected, actual_counts, strict=False):
         e = max(e, EPSILON)
         a = max(a / total, EPSILON)
         value += (a - e) * math.log(a / e)
@@ -81,8 +81,8 @@ class DriftMonitor:
         bins = [0] * (len(CONFIDENCE_BINS) - 1)
         for w in (window, window - int(self.window_s)):
             if w in self.windows:
-                labels = [a + b for a, b in zip(labels, self.windows[w][0])]
-                bins = [a + b for a, b in zip(bins, self.windows[w][1])]
+                labels = [a + b for a, b in zip(labels, self.windows[w][0], strict=False)]
+                bins = [a + b for a, b in zip(bins, self.windows[w][1], strict=False)]
         return labels, bins
 
     def score(self, now: float) -> tuple[float, float, int]:
@@ -110,8 +110,8 @@ def drift_report(outputs: list[dict], threshold: float = DRIFT_PSI_THRESHOLD) ->
         rows.append(_drift_row(o["scope"], o, threshold))
         m = merged.setdefault(o["model"], {**o, "label_counts": [0] * len(o["label_counts"]),
                                            "confidence_counts": [0] * len(o["confidence_counts"])})
-        m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"])]
-        m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"])]
+        m["label_counts"] = [a + b for a, b in zip(m["label_counts"], o["label_counts"], strict=False)]
+        m["confidence_counts"] = [a + b for a, b in zip(m["confidence_counts"], o["confidence_counts"], strict=False)]
     return rows + [_drift_row(f"all {model}", o, threshold) for model, o in sorted(merged.items())]
 
 

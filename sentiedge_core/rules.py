@@ -30,7 +30,7 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
 def matches(selector: str, key: str) -> bool:
     """A cohort selector ("eu/*/evening") against a cohort key ("eu/mobile/evening")."""
     want, have = selector.lower().split("/"), key.split("/")
-    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have))
+    return len(want) == len(have) and all(w in ("*", h) for w, h in zip(want, have, strict=False))
 
 
 def to_proto(r: Rule) -> sync_pb2.TriggerRule:

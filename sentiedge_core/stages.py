@@ -179,7 +179,7 @@ class TransformerStage:
             (pooled,) = self._run(self.session, ["pooled"], batch, rows)
             return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, windows, features)
         values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
-        carried = dict(zip(self._carried, handed_on))
+        carried = dict(zip(self._carried, handed_on, strict=False))
         weights = batch.attention_mask[..., None].astype(np.float32)  # token weights of the masked mean
         weights /= weights.sum(1, keepdims=True)
         for index, ex in enumerate(self.exits):

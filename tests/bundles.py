@@ -70,7 +70,7 @@ def without_exits(release: Path, out: Path, version: str = "1.4.9") -> Path:
     from sentiedge_core.inference import SentimentModel
 
     got = SentimentModel(out, check_golden=False).score([g["text"] for g in manifest["golden"]])
-    manifest["golden"] = [g for g, r in zip(manifest["golden"], got) if r.label == g["label"]]
+    manifest["golden"] = [g for g, r in zip(manifest["golden"], got, strict=False) if r.label == g["label"]]
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 

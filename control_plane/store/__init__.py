@@ -16,8 +16,8 @@ with explicit column lists; :class:`Store` is all of them on one connection.
 from __future__ import annotations
 
 from control_plane.store.access import AccessStore
-from control_plane.store.cohorts import CohortStore
 from control_plane.store.adaptation import AdaptationStore
+from control_plane.store.cohorts import CohortStore
 from control_plane.store.database import SCHEMA, Database, Dialect
 from control_plane.store.history import HistoryStore
 from control_plane.store.models import ModelRow, ModelStore, Rollout

@@ -7,7 +7,6 @@ import json
 
 from sentiedge_core.cohorts import Aggregate
 
-
 COHORTS_COLUMNS = ("window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, "
                    "categories, tenant")
 SELECT_COHORTS = f"SELECT {COHORTS_COLUMNS} FROM cohorts"

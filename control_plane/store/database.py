@@ -221,7 +221,7 @@ class Database:
                 yield conn
 
     @contextmanager
-    def _tx(self) -> Iterator["_Conn"]:
+    def _tx(self) -> Iterator[_Conn]:
         with self._lock, self._connection() as conn:
             conn.execute(self.dialect.begin)
             outer, self._held = self._held, conn

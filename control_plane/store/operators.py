@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 
-
-
 class OperatorStore:
     # --- operator tokens and audit ------------------------------------------------------------
     def add_token(self, name: str, token_sha256: str, now: float) -> bool:

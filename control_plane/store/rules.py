@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 
-
-
 class RuleStore:
     # --- cohort trigger rules ---------------------------------------------------------------
     def put_rule(self, name: str, body: str, now: float) -> None:

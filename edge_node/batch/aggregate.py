@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_node.personalization.cohorts import daypart, cohort_key
+from edge_node.personalization.cohorts import cohort_key, daypart
 from edge_node.personalization.profiles import normalize_category
 from sentiedge_core.daily import ALL_CATEGORIES, ALL_COHORTS
 from sentiedge_core.inference import UNSUPPORTED
@@ -66,7 +66,7 @@ def cohort_keys(frame, seconds: np.ndarray, *, cohort: str | None, region: str |
     regions = frame[region] if region else [None] * len(frame)
     devices = frame[device] if device else [None] * len(frame)
     return [cohort_key(_text(r), _text(d), daypart(s) if s == s else "unknown")
-            for r, d, s in zip(regions, devices, seconds)]
+            for r, d, s in zip(regions, devices, seconds, strict=False)]
 
 
 def _text(value) -> str | None:

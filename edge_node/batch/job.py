@@ -375,7 +375,7 @@ def run(source: str, options: Options, *, model_dir: Path, fmt: str | None = Non
                                  pure=False) for p in todo]
         with tqdm(total=sum(p.rows for p in todo), unit="text", desc="scoring", disable=not progress,
                   file=sys.stderr, smoothing=0.1) as bar:
-            expected = {f.key: p.rows for f, p in zip(futures, todo)}
+            expected = {f.key: p.rows for f, p in zip(futures, todo, strict=False)}
             for future in as_completed(futures):
                 result = future.result()
                 rows += result["rows"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from edge_node.errors import EdgeError, Forbidden, Unauthorized
 from sentiedge_core.access import Caller
 from sentiedge_core.privacy import policy_version_problem
-from edge_node.errors import EdgeError, Forbidden, Unauthorized
 
 CALLER = "sentiedge.caller"
 # A page a browser opens by URL cannot send headers: it names its app in the query instead

@@ -17,23 +17,32 @@ from litestar.params import JSONBody
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_node import __version__
-from sentiedge_core import signing
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http import api_page
 from edge_node.http.access import caller_of, cors_headers, gate
 from edge_node.http.decisions import DecisionsController
+from edge_node.http.fast_path import fast_personalize
 from edge_node.http.preferences import PreferencesController, is_page, refusal
+from edge_node.http.schemas import (
+    BODY_ERRORS,
+    WRITE_ERRORS,
+    ErrorBody,
+    Health,
+    ItemError,
+    LabelRequest,
+    LabelResponse,
+    SentimentRequest,
+    SentimentResponse,
+    error_responses,
+)
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
-from edge_node.sync.model_updates import ModelUpdates
-from sentiedge_core.inference import SentimentModel
-from edge_node.http.fast_path import fast_personalize
 from edge_node.node import EdgeNode, running
+from edge_node.sync.model_updates import ModelUpdates
 from edge_node.workers import Role
-from edge_node.http.schemas import (BODY_ERRORS, WRITE_ERRORS, ErrorBody, Health, LabelRequest, LabelResponse,
-                               ItemError, SentimentRequest, SentimentResponse,
-                               error_responses)
+from sentiedge_core import signing
+from sentiedge_core.inference import SentimentModel
 
 log = logging.getLogger("edge_node")
 

@@ -5,20 +5,26 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from edge_node.personalization.decisions import Decision
 from edge_node.errors import InvalidInput, LimitExceeded
-from edge_node.personalization.experiments import Assignment
-from sentiedge_core.access import Caller
 from edge_node.http.access import authorize_user, caller_of
+from edge_node.http.schemas import (
+    BODY_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ExperimentEvent,
+    RankRequest,
+    RankResponse,
+    error_responses,
+)
 from edge_node.ingest import Context, check_context, check_id, context_cohort
 from edge_node.node import EdgeNode, running
-from edge_node.http.schemas import (BODY_ERRORS, READ_ERRORS, WRITE_ERRORS, ExperimentEvent, RankRequest, RankResponse,
-                               error_responses)
+from edge_node.personalization.decisions import Decision
+from edge_node.personalization.experiments import Assignment
+from sentiedge_core.access import Caller
 
 
 def personalize_for(node: EdgeNode, caller: Caller, user_id: str | None, context: Context) -> Decision:

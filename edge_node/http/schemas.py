@@ -6,13 +6,13 @@ import datetime as dt
 
 import msgspec
 
-from edge_node.personalization.decisions import NamedAffinity
-from sentiedge_core.inference import Sentiment
 from edge_node.ingest import Context, Event
-from edge_node.personalization.ranking import Candidate, RankedItem
+from edge_node.personalization.decisions import NamedAffinity
 from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.ranking import Candidate, RankedItem
 from edge_node.personalization.segments import SegmentRef
 from edge_node.personalization.triggers import Action
+from sentiedge_core.inference import Sentiment
 
 
 class Wire(msgspec.Struct, kw_only=True):

@@ -36,7 +36,7 @@ BUSY_503 = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json
 
 
 def _body(code: str, message: str) -> bytes:
-    return ('{"error": "%s", "message": "%s", "field": null}' % (code, message)).encode()
+    return (f'{{"error": "{code}", "message": "{message}", "field": null}}').encode()
 
 
 class RateLimitedLog:

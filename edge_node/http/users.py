@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-
 import datetime as dt
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from edge_node.personalization.decisions import named_affinities
 from edge_node.errors import Forbidden
 from edge_node.http.access import authorize_user, caller_of
+from edge_node.http.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    AliasRequest,
+    AliasView,
+    ConsentUpdate,
+    ConsentView,
+    DeletionView,
+    EventsRequest,
+    GrantView,
+    SentimentWindow,
+    VectorView,
+    error_responses,
+)
 from edge_node.ingest import IngestReport, check_id
 from edge_node.node import running
+from edge_node.personalization.decisions import named_affinities
 from edge_node.records import PURPOSES, Consent
-from edge_node.http.schemas import (READ_ERRORS, WRITE_ERRORS, AliasRequest, AliasView, ConsentUpdate, ConsentView, DeletionView, EventsRequest,
-                               GrantView, SentimentWindow, error_responses,
-                               VectorView)
 
 
 def timestamp(at: float) -> dt.datetime:

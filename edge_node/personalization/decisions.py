@@ -13,19 +13,18 @@ from collections.abc import Callable
 
 import msgspec
 
+from edge_node.errors import StorageFull
+from edge_node.ingest import Context, context_cohort
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization import ranking
 from edge_node.personalization.cohorts import ALL, CohortBook, CohortPrior
-from edge_node.ingest import Context, context_cohort
-from edge_node.personalization.profiles import Tuning
-from edge_node.privacy import PrivacyBook
-from edge_node.errors import StorageFull
-from edge_node.records import Affinity, Profile, Shown, ShownItem
-from edge_node.store import EdgeStore
 from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.profiles import Tuning
 from edge_node.personalization.segments import SegmentBook, SegmentRef
 from edge_node.personalization.triggers import Action
-
+from edge_node.privacy import PrivacyBook
+from edge_node.records import Affinity, Profile, Shown, ShownItem
+from edge_node.store import EdgeStore
 
 CACHE_ENTRIES = 50_000
 SHOWN_ITEMS = 10  # the reasons of this many top items are kept per user for the preference center

@@ -10,13 +10,12 @@ with fewer exposures than the minimum size never leave the edge. An experiment w
 
 from __future__ import annotations
 
-
 import msgspec
 
 from edge_node.errors import Conflict, InvalidInput
+from edge_node.personalization.cohorts import SEPARATOR
 from edge_node.records import Keys, Stored
 from edge_node.store import EdgeStore
-from edge_node.personalization.cohorts import SEPARATOR
 from sentiedge_core.experiments import KINDS, Arm, Experiment, assign, runs_for, targets
 
 __all__ = ["KINDS", "Arm", "Experiment", "assign", "Assignment", "ExpCell", "ExperimentBook"]

@@ -23,8 +23,7 @@ import numpy as np
 from edge_node.personalization import profiles
 from edge_node.records import Keys, Profile, SegmentCell, SegmentMember
 from edge_node.store import EdgeStore
-from sentiedge_core.segments import (Segment, SegmentSet, Summary, kmeans, member_categories, nearest,
-                                     sum_categories)
+from sentiedge_core.segments import Segment, SegmentSet, Summary, kmeans, member_categories, nearest, sum_categories
 
 log = logging.getLogger("edge_node.segments")
 SEED = -1  # a member's index while no segments exist
@@ -199,7 +198,7 @@ class SegmentBook:
         _, labels = kmeans(points, np.ones(len(points)), k, seed=window)
         out = []
         for j in range(k):
-            chosen = [m for m, label in zip(members, labels) if label == j]
+            chosen = [m for m, label in zip(members, labels, strict=False) if label == j]
             if len(chosen) < self.min_size:
                 continue  # too few to leave the node
             out.append(Summary(window_start=window, version=self.set.version, index=j, seed=True, users=len(chosen),

@@ -189,7 +189,7 @@ class SyncAgent:
                 "heartbeat_receipt": self._on_heartbeat_receipt, "segments": self._on_segments,
                 "adaptation": self._on_adaptation, "rules": self._on_rules}
 
-    async def _on_welcome(self, welcome, session: "_Session") -> None:
+    async def _on_welcome(self, welcome, session: _Session) -> None:
         self.head = welcome.privacy_head
         if welcome.privacy_floor > self.cursor:  # compacted: every node applied those
             log.info("privacy log compacted up to %d: starting after it (cursor was %d)", welcome.privacy_floor,
@@ -202,38 +202,38 @@ class SyncAgent:
         log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
         self._caught_up()
 
-    async def _on_privacy(self, update, session: "_Session") -> None:
+    async def _on_privacy(self, update, session: _Session) -> None:
         await session.queue.put(self._apply_privacy(update))
 
-    async def _on_model(self, assignment, session: "_Session") -> None:
+    async def _on_model(self, assignment, session: _Session) -> None:
         session.spawn(self._apply_model(session.stub, assignment, session.queue))
 
-    async def _on_priors(self, priors, session: "_Session") -> None:
+    async def _on_priors(self, priors, session: _Session) -> None:
         self.node.apply_priors(convert.priors(priors), convert.recent_cells(priors))
 
-    async def _on_filing_receipt(self, receipt, session: "_Session") -> None:
+    async def _on_filing_receipt(self, receipt, session: _Session) -> None:
         self.store.filed(receipt.request_id)
         self._last_receipt = time.monotonic()
         if self._filings.pop(receipt.request_id, None) is not None:
             self._receipted.set()  # room in the window: the pump sends the next ones
 
-    async def _on_experiments(self, experiments, session: "_Session") -> None:
+    async def _on_experiments(self, experiments, session: _Session) -> None:
         self.node.apply_experiments(convert.experiments(experiments), experiments.version)
 
-    async def _on_apps(self, apps, session: "_Session") -> None:
+    async def _on_apps(self, apps, session: _Session) -> None:
         if self.node.apply_apps(convert.apps(apps)):
             log.info("apps v%d: %d apps", apps.version, len(apps.apps))
 
-    async def _on_heartbeat_receipt(self, receipt, session: "_Session") -> None:
+    async def _on_heartbeat_receipt(self, receipt, session: _Session) -> None:
         self._receipt(receipt.seq)
 
-    async def _on_segments(self, published, session: "_Session") -> None:
+    async def _on_segments(self, published, session: _Session) -> None:
         self.node.apply_segments(segments.set_from_proto(published))
 
-    async def _on_adaptation(self, request, session: "_Session") -> None:
+    async def _on_adaptation(self, request, session: _Session) -> None:
         session.spawn(self._adapt(request, session.queue))
 
-    async def _on_rules(self, rules, session: "_Session") -> None:
+    async def _on_rules(self, rules, session: _Session) -> None:
         self.node.apply_rules(convert.rules(rules), rules.version)
         log.info("cohort trigger rules v%d: %d rules", rules.version, len(rules.rules))
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import msgspec
 
-from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
 from edge_node.personalization.cohorts import CohortPrior
 from edge_node.personalization.experiments import ExpCell, Experiment
-from edge_node.records import CohortCell, PrivacyRequest
 from edge_node.personalization.triggers import Rule, Transition
+from edge_node.records import CohortCell, PrivacyRequest
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 from sentiedge_core import cohorts
-from sentiedge_core.privacy import policy_version_problem
 from sentiedge_core import experiments as experiment_wire
 from sentiedge_core import rules as rule_wire
+from sentiedge_core.access import App, AppSet, KeyDigest, ServerKey, SigningKey
+from sentiedge_core.privacy import policy_version_problem
 
 KINDS = {"delete_user": common_pb2.PRIVACY_KIND_DELETE_USER, "revoke_consent": common_pb2.PRIVACY_KIND_REVOKE_CONSENT}
 

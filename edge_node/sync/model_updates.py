@@ -16,9 +16,9 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from edge_node.errors import EdgeError
 from sentiedge_core import signing
 from sentiedge_core.bundle import MANIFEST, sha256_file, unpack
-from edge_node.errors import EdgeError
 from sentiedge_core.inference import SentimentModel
 
 log = logging.getLogger("edge_node.models")

@@ -41,7 +41,7 @@ def label_at(edge: str, user: str, rows: list[tuple[str, str]]) -> int:
             {"type": "review", "item_id": f"i{start + i}", "category": "Shop", "text": text}
             for i, (text, _) in enumerate(chunk)]})
         assert status == 200, report
-        for result, (_, truth) in zip(report["results"], chunk):
+        for result, (_, truth) in zip(report["results"], chunk, strict=False):
             sample_id = (result.get("sentiment") or {}).get("sample_id")
             if sample_id:
                 assert call(edge, "POST", "/v1/labels", {"sample_id": sample_id, "label": truth})[0] == 200
@@ -55,7 +55,7 @@ def accuracy(edge: str, rows: list[tuple[str, str]]) -> float:
         chunk = rows[start:start + 32]
         status, body = call(edge, "POST", "/v1/sentiment", {"texts": [t for t, _ in chunk]}, timeout=120)
         assert status == 200, body
-        right += sum(r["label"] == truth for r, (_, truth) in zip(body["results"], chunk))
+        right += sum(r["label"] == truth for r, (_, truth) in zip(body["results"], chunk, strict=False))
     return right / len(rows)
 
 

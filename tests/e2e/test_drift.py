@@ -3,8 +3,8 @@ metrics and at the control plane, per node and overall."""
 
 import pytest
 
-from sentiedge_core.bundle import read_manifest
 from models.data import load_corpus
+from sentiedge_core.bundle import read_manifest
 from tests.e2e.cluster import cp_env, edge_env, eventually, metric, operator
 from tests.e2e.http import call
 
@@ -48,7 +48,7 @@ def test_sampled_predictions_can_be_labelled_and_disagreement_is_reported(spawn,
     assert all(sid.startswith("smp-") for sid, _ in samples)
     flip = {"positive": "negative", "negative": "positive"}
     answers = [label for _, label in samples[:2]] + [flip[samples[2][1]]]  # the reviewer disagrees once
-    for (sid, _), answer in zip(samples, answers):
+    for (sid, _), answer in zip(samples, answers, strict=False):
         status, body = call(edge, "POST", "/v1/labels", {"sample_id": sid, "label": answer})
         assert status == 200 and body["agreed"] == (answer == dict(samples)[sid])
     assert call(edge, "POST", "/v1/labels", {"sample_id": "smp-unknown", "label": "positive"})[0] == 404

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import cp_env, edge_env, eventually, operator, operator_args, CLI
+from tests.e2e.cluster import CLI, cp_env, edge_env, eventually, operator, operator_args
 from tests.e2e.http import call
 from tests.e2e.test_tenants import Client
 

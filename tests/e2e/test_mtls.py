@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.http import call
 from tests.e2e.cluster import KEY, TOKEN, eventually
+from tests.e2e.http import call
 
 pytestmark = pytest.mark.e2e
 CLI = str(Path(sys.executable).parent / "control-plane")

@@ -5,8 +5,12 @@ status codes, content types and bodies (errors included) that match their schema
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
-                                 status_code_conformance)
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -18,14 +22,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def _spec() -> dict:
     """The schema the edge serves at /schema/openapi.json (built from the same app factory; the
     served one is compared with it below), loaded at collection time for parametrization."""
+    import json
     import tempfile
 
-    from edge_node.http.app import create_app
-    from edge_node.config import load_settings
-
-    import json
-
     import msgspec
+
+    from edge_node.config import load_settings
+    from edge_node.http.app import create_app
 
     spec = create_app(load_settings({"EDGE_DATA_DIR": tempfile.mkdtemp()})).openapi_schema.to_schema()
     return json.loads(msgspec.json.encode(spec))

@@ -149,7 +149,7 @@ def test_cohort_aggregates_merge_across_edges_and_come_back_as_priors(spawn, bun
             **edge_env(cp, node_id, tmp_path), "EDGE_COHORT_WINDOW_MINUTES": "0.05", "EDGE_COHORT_MIN_SIZE": "1",
             "EDGE_COHORT_PRIOR_REFRESH_S": "0"})[1])
     context = {"region": "eu", "device": "tv", "daypart": "night"}
-    for edge, user in zip(urls, ("p1", "p2")):  # one user per edge: too small anywhere alone
+    for edge, user in zip(urls, ("p1", "p2"), strict=False):  # one user per edge: too small anywhere alone
         call(edge, "PUT", f"/v1/users/{user}/consent", {"purposes": {"cohort_analytics": True},
                                                         "policy_version": "v1"})
         status, _ = call(edge, "POST", f"/v1/users/{user}/events", {"context": context, "events": [

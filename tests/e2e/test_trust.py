@@ -6,7 +6,7 @@ import time
 
 from tests.credentials import DevApp
 from tests.e2e.cluster import CLI, cp_env, edge_env, eventually, operator
-from tests.e2e.http import CREDENTIALS, call
+from tests.e2e.http import call
 from tests.e2e.proxy import FaultyProxy
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
+from edge_node.config import load_settings
 from edge_node.http.app import create_app
 from tests.credentials import edge_app
-from edge_node.config import load_settings
 
 
 @pytest.fixture(scope="module")

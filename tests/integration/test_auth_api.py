@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from edge_node.http.app import create_app
 from edge_node.config import load_settings
-from tests.credentials import edge_app, dev_user
+from edge_node.http.app import create_app
+from tests.credentials import dev_user, edge_app
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 EVENT = {"type": "review", "item_id": "i1", "category": "Beauty/Skincare", "text": "I adore this serum, my skin glows"}

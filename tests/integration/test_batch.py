@@ -85,7 +85,7 @@ def test_two_workers_score_as_edge_node_score_does(client, bundle_dir, tmp_path)
     expected = [json.loads(line) for line in (tmp_path / "edge.jsonl").read_text().splitlines()]
     got = read_scored(tmp_path / "out")
     assert len(got) == len(expected)
-    for row, want in zip(got.to_dict("records"), expected):
+    for row, want in zip(got.to_dict("records"), expected, strict=False):
         assert row["id"] == want["id"] and row["text"] == want["text"] and row["input_label"] == want["input_label"]
         assert row["created_at"] == want["created_at"] and row["user_id"] == want["user_id"]
         if not want["text"].strip():  # the API's rule, in both: no result, empty_text

@@ -17,9 +17,9 @@ import onnxruntime as ort
 import pytest
 
 from edge_node.errors import BundleError
+from models.data import load_corpus
 from sentiedge_core import cascade
 from sentiedge_core.inference import SentimentModel
-from models.data import load_corpus
 from tests.bundles import joined_transformer, without_exits
 
 
@@ -69,9 +69,9 @@ def test_exits_answer_only_at_their_confidence_and_the_rest_run_on(model, snippe
 def test_served_answers_use_the_exit_where_one_answered(model, snippets):
     texts = snippets[0][:60]
     verdicts = model.fast(texts)
-    escalated = [(t, v) for t, v in zip(texts, verdicts) if v.escalate]
+    escalated = [(t, v) for t, v in zip(texts, verdicts, strict=False) if v.escalate]
     served = [model.escalated([t], [v])[0] for t, v in escalated]  # one text per run, as the edge serves
-    for (text, verdict), result in zip(escalated, served):
+    for (text, verdict), result in zip(escalated, served, strict=False):
         margin, exit_p, _ = model.transformer_stage.decide([text])
         p = cascade.answered(np.asarray([verdict.margin]), margin, exit_p, np.asarray([verdict.tokens]),
                              model.manifest.cascade)[0]
@@ -84,9 +84,9 @@ def test_exits_keep_the_answers_of_the_whole_encoder_on_held_out_snippets(bundle
     whole = SentimentModel(without_exits(bundle_dir, tmp_path / "whole"))
     texts, y = snippets
     with_exits, without = model.score(texts), whole.score(texts)
-    differ = sum(a.label != b.label for a, b in zip(with_exits, without))
+    differ = sum(a.label != b.label for a, b in zip(with_exits, without, strict=False))
     assert differ <= 3, differ
-    accuracy = lambda rs: np.mean([(r.label == "positive") == bool(t) for r, t in zip(rs, y)])  # noqa: E731
+    accuracy = lambda rs: np.mean([(r.label == "positive") == bool(t) for r, t in zip(rs, y, strict=False)])  # noqa: E731
     assert accuracy(with_exits) >= accuracy(without) - 0.02
 
 
@@ -169,7 +169,7 @@ def test_the_encoder_cut_after_any_layers_runs_as_the_whole(bundle_dir, model, t
         batch = model.transformer_stage.encoder.batch([text])
         feed = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
         hidden, *handed = pieces[0].run(None, feed)
-        carried = dict(zip(first_outputs[1:], handed))
+        carried = dict(zip(first_outputs[1:], handed, strict=False))
         for piece in pieces[1:]:
             available = {"hidden_in": hidden, **carried, **feed}
             (hidden,) = piece.run(None, {i.name: available[i.name] for i in piece.get_inputs()})

@@ -7,10 +7,10 @@ from litestar.testing import TestClient
 
 from control_plane.experiments import ExperimentBook
 from control_plane.store import Store
-from edge_node.http.app import create_app
-from tests.credentials import edge_app, dev_user
 from edge_node.config import load_settings
+from edge_node.http.app import create_app
 from edge_node.personalization.experiments import Arm, Experiment
+from tests.credentials import dev_user, edge_app
 
 EXPERIMENT = Experiment(name="ranking-v2", salt="s1", arms=[
     Arm(name="control", weight=40), Arm(name="treatment", weight=40), Arm(name="holdout", weight=20, holdout=True)])

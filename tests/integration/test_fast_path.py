@@ -5,8 +5,8 @@ everything it does not accept to the route."""
 import pytest
 from litestar.testing import TestClient
 
-from edge_node.http.app import create_app
 from edge_node.config import load_settings
+from edge_node.http.app import create_app
 from tests.credentials import edge_app
 
 

@@ -8,10 +8,10 @@ import time
 import pytest
 from litestar.testing import TestClient
 
+from edge_node.config import load_settings
 from edge_node.http.app import create_app
 from edge_node.personalization.cohorts import ALL
-from edge_node.config import load_settings
-from tests.credentials import edge_app, dev_user
+from tests.credentials import dev_user, edge_app
 
 ALL_PURPOSES = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 

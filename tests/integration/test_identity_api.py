@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from edge_node.config import load_settings
 from edge_node.http.app import create_app
-from tests.credentials import edge_app, dev_user
+from tests.credentials import dev_user, edge_app
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 CTX = {"region": "eu", "device": "mobile", "daypart": "evening"}

@@ -4,8 +4,8 @@
 import pytest
 from litestar.testing import TestClient
 
-from edge_node.http.app import create_app
 from edge_node.config import load_settings
+from edge_node.http.app import create_app
 from tests.credentials import edge_app
 
 GERMAN = "Die App stürzt ständig ab, sehr ärgerlich"

@@ -77,7 +77,7 @@ def test_scores_do_not_depend_on_the_batch_a_text_arrives_in(model, samples):
     together = model.score(texts)
     alone = [model.score([t])[0] for t in texts]
     assert any(r.stage == "transformer" for r in together)
-    for a, b in zip(together, alone):
+    for a, b in zip(together, alone, strict=False):
         assert a.label == b.label and abs(a.score - b.score) < 1e-5
 
 
@@ -92,7 +92,7 @@ def test_everyday_short_texts_floor(model):
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 100 and sum(r["label"] == "1" for r in rows) == len(rows) // 2
     results = model.score([r["text"] for r in rows])
-    accuracy = np.mean([(r.label == "positive") == (row["label"] == "1") for r, row in zip(results, rows)])
+    accuracy = np.mean([(r.label == "positive") == (row["label"] == "1") for r, row in zip(results, rows, strict=False)])
     assert accuracy >= 0.85, accuracy
-    short = [r for r, row in zip(results, rows) if len(row["text"].split()) <= 5]
+    short = [r for r, row in zip(results, rows, strict=False) if len(row["text"].split()) <= 5]
     assert all(r.stage == "transformer" for r in short)  # thin evidence never ends at the fast stage

@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from litestar.testing import TestClient
 
+from edge_node.config import load_settings
 from edge_node.http.app import create_app
 from tests.credentials import edge_app
-from edge_node.config import load_settings
 
 ALL_PURPOSES = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 CTX = {"region": "eu", "device": "mobile", "daypart": "evening"}

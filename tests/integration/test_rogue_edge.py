@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from control_plane.sync_service import SyncService
 from protos.sentiedge.v1 import sync_pb2
 from sentiedge_core import adaptation
 from sentiedge_core.experiments import Arm, Experiment
@@ -186,7 +185,6 @@ def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, p
 
 def test_a_rogue_cannot_complete_a_request_for_others_nor_flood_the_ledger(tmp_path):
     from protos.sentiedge.v1 import common_pb2, operator_pb2, operator_pb2_grpc
-
     from tests.integration.test_control_plane_trust import AUTH
 
     async def scenario(channel, cp):

@@ -11,7 +11,7 @@ from edge_node.personalization.experiments import Arm, Experiment
 from edge_node.records import SegmentMember
 from sentiedge_core.rules import Rule
 from sentiedge_core.segments import Segment, SegmentSet
-from tests.credentials import edge_app, dev_user
+from tests.credentials import dev_user, edge_app
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
 DIM = 32

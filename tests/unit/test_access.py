@@ -7,8 +7,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sentiedge_core.access import App, AppSet, Gatekeeper, KeyDigest, ServerKey, SigningKey, digest, mint_token
 from edge_node.errors import Forbidden, RateLimited, Unauthorized
+from sentiedge_core.access import App, AppSet, Gatekeeper, KeyDigest, ServerKey, SigningKey, digest, mint_token
 
 ED = Ed25519PrivateKey.generate()
 ED_PUBLIC = ED.public_key().public_bytes(serialization.Encoding.PEM,

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from sentiedge_core.bundle import verify
 from edge_node.errors import BundleError
+from sentiedge_core.bundle import verify
 from sentiedge_core.inference import SentimentModel
 from tests.bundles import head_inside_graph
 

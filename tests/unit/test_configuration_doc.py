@@ -36,12 +36,12 @@ def test_the_configuration_page_is_generated_from_the_settings():
 
 
 def test_every_setting_has_help_text():
+    import msgspec
+
     from control_plane.config import HELP as CP_HELP
     from control_plane.config import CpSettings
     from edge_node.config import HELP as EDGE_HELP
     from edge_node.config import EdgeSettings
-
-    import msgspec
 
     for cls, help_text in ((EdgeSettings, EDGE_HELP), (CpSettings, CP_HELP)):
         missing = [f.name for f in msgspec.structs.fields(cls) if not help_text.get(f.name)]

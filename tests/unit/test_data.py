@@ -36,7 +36,7 @@ def test_the_lexicon_source_is_human_rated_words_labelled_by_sign_and_never_an_e
     from models.data import load_lexicon
 
     lexicon = load_lexicon(1.5)
-    by_text = dict(zip(lexicon.texts, lexicon.labels))
+    by_text = dict(zip(lexicon.texts, lexicon.labels, strict=False))
     assert 3500 < len(lexicon) < 4500 and len(by_text) == len(lexicon)  # one entry per spelling
     assert by_text["wonderful"] == 1 and by_text["horrible"] == 0 and "okay" not in by_text  # |mean| < 1.5 left out
     assert all(any(c.isalpha() for c in t) for t in lexicon.texts) and set(lexicon.sources) == {"lexicon"}
@@ -120,11 +120,11 @@ def test_review_sentences_come_from_imdb_training_reviews_with_their_label():
     texts, labels = review_sentences(corpus)
     imdb = corpus.train.only("imdb")
     label_of = {}
-    for review, label in zip(imdb.texts[:200], imdb.labels[:200]):
+    for review, label in zip(imdb.texts[:200], imdb.labels[:200], strict=False):
         for sentence in review.replace("<br />", " ").split(". "):
             label_of.setdefault(sentence.strip().rstrip("."), label)
     assert len(texts) == len(labels) > len(imdb)  # several sentences a review
     assert all(6 <= len(t.split()) <= 40 and "<br" not in t for t in texts[:5000])
-    checked = [(t, y) for t, y in zip(texts, labels) if t.rstrip(".") in label_of]
+    checked = [(t, y) for t, y in zip(texts, labels, strict=False) if t.rstrip(".") in label_of]
     assert len(checked) > 100 and all(label_of[t.rstrip(".")] == y for t, y in checked)
     assert not set(texts) & (set(corpus.validation.texts) | set(corpus.test.texts))

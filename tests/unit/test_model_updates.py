@@ -2,9 +2,9 @@ import asyncio
 
 import pytest
 
-from sentiedge_core.bundle import MANIFEST, pack, sha256_file
 from edge_node.errors import EdgeError
 from edge_node.sync.model_updates import ModelUpdates
+from sentiedge_core.bundle import MANIFEST, pack, sha256_file
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from edge_node.personalization.cohorts import CohortBook
 from edge_node.errors import InvalidInput
+from edge_node.personalization.cohorts import CohortBook
 from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.records import Member, Profile
 from edge_node.store import EdgeStore

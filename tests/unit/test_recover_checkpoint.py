@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
+from models.recover_checkpoint import bundle_weights
 from sentiedge_core import BUNDLE_DIR
 from sentiedge_core.encoding import WindowEncoder
 from sentiedge_core.inference import SentimentModel
-from models.recover_checkpoint import bundle_weights
 
 LAYERS, HEADS, DIM = 6, 12, 384
 

@@ -15,8 +15,20 @@ from edge_node.personalization import profiles
 from edge_node.personalization.segments import SegmentBook
 from edge_node.records import Profile, SegmentCell, SegmentMember
 from edge_node.store import EdgeStore
-from sentiedge_core.segments import (Segment, SegmentSet, Summary, bounded, check_target, describe, kmeans,
-                                     set_from_proto, set_to_proto, step, summary_from_proto, summary_to_proto)
+from sentiedge_core.segments import (
+    Segment,
+    SegmentSet,
+    Summary,
+    bounded,
+    check_target,
+    describe,
+    kmeans,
+    set_from_proto,
+    set_to_proto,
+    step,
+    summary_from_proto,
+    summary_to_proto,
+)
 
 TUNING = profiles.Tuning(sentiment_window_s=1800, half_life_s=7 * 86400, prior_weight=2.0)
 DIM = 32
@@ -62,7 +74,7 @@ def run_rounds(cp: CpSegments, edges: list[SegmentBook], members: list[list[tupl
     versions = []
     for r in range(rounds):
         start = T0 + r * WINDOW
-        for book, users in zip(edges, members):
+        for book, users in zip(edges, members, strict=False):
             book.apply(cp.current())
             with book.store.transaction():
                 for subject, profile in users:
@@ -102,7 +114,7 @@ def test_the_federated_loop_recovers_planted_segments_and_matches_centralized_km
 
     # Each segment's label names its planted interests, read from member sums only.
     for segment in cp.current().segments:
-        members_truth = [t for t, f in zip(truth, federated) if f == int(segment.id[1:])]
+        members_truth = [t for t, f in zip(truth, federated, strict=False) if f == int(segment.id[1:])]
         majority = max(set(members_truth), key=members_truth.count)
         named = segment.label.split(" + ")
         assert set(named) <= set(PLANTED[majority]) and named, (segment.label, PLANTED[majority])

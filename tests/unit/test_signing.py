@@ -3,8 +3,8 @@ import shutil
 
 import pytest
 
-from sentiedge_core import signing
 from edge_node.errors import BundleError
+from sentiedge_core import signing
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 import pytest
 
 from edge_node.personalization.cohorts import CohortBook
+from edge_node.personalization.triggers import Rule, TriggerBook, matches
 from edge_node.records import Member
 from edge_node.store import EdgeStore
-from edge_node.personalization.triggers import Rule, TriggerBook, matches
 
 NOW = 1_800_000_000.0
 KEY = "eu/mobile/evening"
