@@ -11,7 +11,6 @@ import hmac
 import logging
 import re
 import secrets
-import threading
 import time
 
 from control_plane.adaptation import Adaptations, Defaults
@@ -21,6 +20,7 @@ from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.experiments import ExperimentBook
+from control_plane.group_commit import GroupCommit
 from control_plane.history import History
 from control_plane.ledger import Ledger
 from control_plane.metrics import CpMetrics
@@ -108,7 +108,7 @@ class ControlPlane:
         # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
         self.generation = 0
         self.snapshot = Snapshot(self, max_age_s=settings.heartbeat_interval_s)
-        self._receipts = threading.Lock()
+        self._receipts: GroupCommit[tuple[int, str], bool] = GroupCommit(self._store_receipts)
         self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
         for node in self.store.nodes():
@@ -161,17 +161,23 @@ class ControlPlane:
             raise NotFound(f"no active token named {name!r}")
 
     def receipt(self, seq: int, node_id: str) -> None:
-        """Record a node's receipt; observe the completion time when it was the last one needed.
-        Streams call this from worker threads: one at a time, so a completion is observed once."""
-        with self._receipts:
-            if not self.store.add_receipt(seq, node_id, self.now()):
-                return
-            self.metrics.receipts.inc()
+        """Record a node's receipt, returning once it is stored. Streams call this from worker
+        threads; receipts arriving together are stored together (:class:`GroupCommit`)."""
+        self._receipts.submit((seq, node_id))
+
+    def _store_receipts(self, receipts: list[tuple[int, str]]) -> list[bool]:
+        """One transaction for a batch; then, once per request the batch touched, observe its
+        completion time if the batch held its last receipt (batches run one at a time, so a
+        completion is observed once)."""
+        new = self.store.add_receipts(receipts, self.now())
+        self.metrics.receipts.inc(sum(new))
+        for seq in sorted({seq for (seq, _), is_new in zip(receipts, new, strict=True) if is_new}):
             entry = next(iter(self.store.privacy_after(seq - 1, 1)), None)
             if entry is not None and entry.seq == seq:
                 status = self.ledger.status_of(entry)
                 if status.state == "completed":
                     self.metrics.completion.observe(max(status.completed_at - entry.created_at, 0.0))
+        return new
 
     def audit(self, who: str, action: str, detail: str, ok: bool = True) -> None:
         self.audit_log.write(self.now(), who, action, detail, ok)

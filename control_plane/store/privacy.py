@@ -100,14 +100,23 @@ class PrivacyStore:
 
     def add_receipt(self, seq: int, node_id: str, now: float) -> bool:
         """Record a node's receipt (idempotent) and move its cursor; True if new."""
+        return self.add_receipts([(seq, node_id)], now)[0]
+
+    def add_receipts(self, receipts: list[tuple[int, str]], now: float) -> list[bool]:
+        """Record receipts (seq, node) in one transaction, each idempotent, moving each node's
+        cursor; per receipt, True if new (False: known already, or no such request)."""
+        out = []
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM privacy_log WHERE seq = ?", (seq,)).fetchone() is None:
-                return False
-            cur = db.execute("INSERT INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                             (seq, node_id, now))
-            db.execute("UPDATE nodes SET privacy_cursor = CASE WHEN privacy_cursor > ? THEN privacy_cursor ELSE ? END "
-                       "WHERE node_id = ?", (seq, seq, node_id))
-            return cur.rowcount == 1
+            for seq, node_id in receipts:
+                if db.execute("SELECT 1 FROM privacy_log WHERE seq = ?", (seq,)).fetchone() is None:
+                    out.append(False)
+                    continue
+                cur = db.execute("INSERT INTO privacy_receipts (seq, node_id, at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT DO NOTHING", (seq, node_id, now))
+                db.execute("UPDATE nodes SET privacy_cursor = CASE WHEN privacy_cursor > ? THEN privacy_cursor "
+                           "ELSE ? END WHERE node_id = ?", (seq, seq, node_id))
+                out.append(cur.rowcount == 1)
+        return out
 
     def receipts(self, seq: int) -> list[tuple[str, float]]:
         return [(r[0], r[1]) for r in self._rows(
