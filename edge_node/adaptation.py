@@ -132,7 +132,7 @@ class EdgeAdaptation:
         missing = [(i, s) for i, s in samples if not s.pooled]
         for start in range(0, len(missing), FEATURE_BATCH):
             self._featurize(model, missing[start: start + FEATURE_BATCH])
-        samples = [(i, s) for i, s in samples if s.pooled]
+        samples = [(i, s) for i, s in samples if s.pooled and s.true_label in model.labels]  # the binary head's own
         if not samples:
             return None
         positive = model.labels[1]

@@ -22,7 +22,7 @@ from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
 from edge_node.personalization.segments import SegmentBook
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
-from sentiedge_core.inference import UNSUPPORTED, Sentiment
+from sentiedge_core.inference import NEUTRAL, UNSUPPORTED, Sentiment
 
 # Clocks differ; an event up to this far in the future is taken as "now".
 FUTURE_TOLERANCE_S = 300.0
@@ -206,6 +206,8 @@ class Ingestor:
                 sentiment = None
             elif event.text and sentiment is None:
                 result.text_ignored = "no_consent_sentiment" if not consent.allows("sentiment") else "empty_text"
+            elif sentiment is not None and sentiment.label == NEUTRAL:
+                sentiment = None  # a neutral text states no opinion: it moves no affinity and no cohort sentiment
             by_index[i] = result
             category = personalization.normalize_category(event.category)
             # A rating's stars are its own opinion, not a text: they weigh the event and never

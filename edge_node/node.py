@@ -184,8 +184,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             allow_personal=self.personal_allowed, held_out=self.held_out, segments=self.segments,
             cache_bytes=int(settings.decision_cache_mb * (1 << 20)))
         self.metrics.model(model.name, model.version)
-        self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=settings.cohort_window_minutes * 60)
-        self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.labels)
+        self.drift = DriftMonitor(model.manifest.reference, model.label_set, window_s=settings.cohort_window_minutes * 60)
+        self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.label_set)
         self.adaptation = EdgeAdaptation(self.store, enabled=settings.adapt, min_labels=settings.adapt_min_labels,
                                          max_labels=settings.adapt_max_labels, max_epsilon=settings.adapt_max_epsilon)
         self.updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,
@@ -483,7 +483,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         fresh = self._service(model)
         await fresh.start()
         old, self.sentiment, self.model_sha = self.sentiment, fresh, sha
-        self.drift = DriftMonitor(model.manifest.reference, model.labels, window_s=self.drift.window_s)
+        self.drift = DriftMonitor(model.manifest.reference, model.label_set, window_s=self.drift.window_s)
         self.metrics.model(model.name, model.version)
         log.info("swapped model to %s %s (%s)", model.name, model.version, sha[:12])
         await old.close()  # drains the old batchers

@@ -58,10 +58,14 @@ class StageSpec(Base, kw_only=True):
     max_windows: int = 1
     head: str = ""  # transformer only: its classification layer as a file (1.3+); "" = inside the graph
     exits: list[ExitSpec] = []  # transformer only: early exits, in order (1.5+); needs a head
+    # transformer only (1.6+): a three-row head (negative, neutral, positive) over the pooled output
+    # that decides which texts run to the end are neutral; "" = no neutral class
+    neutral: str = ""
 
     def files(self) -> list[str]:
         """Every bundle file this stage reads."""
         return [self.model, self.tokenizer, *([self.head] if self.head else []),
+                *([self.neutral] if self.neutral else []),
                 *(name for e in self.exits for name in (e.head, e.rest))]
 
 
@@ -102,7 +106,8 @@ class Manifest(Base, kw_only=True):
     schema_version: int = SCHEMA_VERSION
     name: str
     version: str
-    labels: list[str]
+    labels: list[str]  # the binary head's rows: [negative, positive]
+    label_set: list[str] = []  # every label served, where more than ``labels`` (1.6+: with "neutral")
     files: dict[str, str]  # relative path -> sha256 hex
     stages: list[StageSpec]
     cascade: CascadeSpec

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 import numpy as np
@@ -16,13 +17,17 @@ import numpy as np
 from sentiedge_core import cascade
 from sentiedge_core.bundle import Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
-from sentiedge_core.stages import Exit, FastStage, TransformerStage, read_head, session
+from sentiedge_core.stages import NEUTRAL_LABELS, Exit, FastStage, TransformerStage, read_head, read_neutral, session
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    label: str
-    score: float  # 2·P(positive) − 1, in [-1, 1]
-    confidence: float  # probability of the returned label, in [0.5, 1]
+    label: Annotated[str, msgspec.Meta(description=(
+        "negative, positive, or neutral (a model with a neutral class: its manifest's label_set); "
+        "unsupported_language for a text in a language the model does not judge"))]
+    score: Annotated[float, msgspec.Meta(description=(
+        "2·P(positive) − 1, in [-1, 1]; a neutral text keeps the score the two-way model gives it"))]
+    confidence: Annotated[float, msgspec.Meta(description=(
+        "probability of the returned label: in [0.5, 1] for negative and positive, above 1/3 for neutral"))]
     stage: str  # which stage answered: "fast", "transformer", or "language" (not judged)
     model: str
     version: str
@@ -31,6 +36,7 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 UNSUPPORTED = "unsupported_language"
+NEUTRAL = NEUTRAL_LABELS[1]  # served by bundles with a neutral head (1.6+)
 
 
 class FastVerdict(msgspec.Struct, frozen=True):
@@ -48,12 +54,15 @@ class SentimentModel:
         fast = self.manifest.stage("fast")
         transformer = self.manifest.stage("transformer")
         try:
+            head = read_head(safe_member(self.root, transformer.head)) if transformer.head else None
+            neutral = (read_neutral(safe_member(self.root, transformer.neutral), head.dimension)
+                       if transformer.neutral and head is not None else None)
             self.fast_stage = FastStage(self.root / fast.model, self.root / fast.tokenizer,
                                         buckets=fast.buckets, max_tokens=fast.max_tokens, threads=threads)
             self.transformer_stage = TransformerStage(
                 self.root / transformer.model, self.root / transformer.tokenizer,
                 max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads,
-                head=read_head(safe_member(self.root, transformer.head)) if transformer.head else None,
+                head=head, neutral=neutral,
                 exits=[Exit(layer=e.layer, head=read_head(safe_member(self.root, e.head)), temperature=e.temperature,
                             multi_window_temperature=e.multi_window_temperature, confidence=e.confidence,
                             rest=session(safe_member(self.root, e.rest), threads))
@@ -63,6 +72,10 @@ class SentimentModel:
         except Exception as exc:  # onnxruntime / tokenizers raise their own types
             raise BundleError(f"bundle {self.root}: cannot load a stage: {exc}") from exc
         self.labels = self.manifest.labels
+        if transformer.neutral and (neutral is None or tuple(self.manifest.label_set) != NEUTRAL_LABELS):
+            raise BundleError(f"bundle {self.root}: a neutral head needs the transformer's head file and "
+                              f"label_set {list(NEUTRAL_LABELS)}")
+        self.neutral_label = NEUTRAL if neutral is not None else None
         self._negation = cascade.negation_pattern(self.manifest.cascade.negation_cues)
         if check_golden:
             self.check_golden()
@@ -86,14 +99,21 @@ class SentimentModel:
         escalate = cascade.escalate(margins, tokens, self.manifest.cascade, self.negated(texts))
         return [FastVerdict(float(m), int(t), bool(e)) for m, t, e in zip(margins, tokens, escalate, strict=False)]
 
-    def result(self, p_positive: float, stage: str) -> Sentiment:
+    @property
+    def label_set(self) -> list[str]:
+        """Every label this model returns."""
+        return list(self.manifest.label_set or self.labels)
+
+    def result(self, p_positive: float, stage: str, neutral: float | None = None) -> Sentiment:
+        """``neutral``: the neutral head's probability where it calls the text neutral."""
         positive = p_positive >= 0.5
-        return Sentiment(
-            label=self.labels[1] if positive else self.labels[0],
-            score=round(2.0 * p_positive - 1.0, 6),
-            confidence=round(max(p_positive, 1.0 - p_positive), 6),
-            stage=stage, model=self.name, version=self.version,
-        )
+        if neutral is not None and self.neutral_label is not None:
+            label, confidence = self.neutral_label, neutral
+        else:
+            label = self.labels[1] if positive else self.labels[0]
+            confidence = max(p_positive, 1.0 - p_positive)
+        return Sentiment(label=label, score=round(2.0 * p_positive - 1.0, 6), confidence=round(confidence, 6),
+                         stage=stage, model=self.name, version=self.version)
 
     def finish_fast(self, verdict: FastVerdict) -> Sentiment:
         p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
@@ -103,13 +123,15 @@ class SentimentModel:
                   on_layers: Callable[[list[int]], None] | None = None) -> list[Sentiment]:
         """The transformer's answers; ``on_layers`` hears how many encoder layers each text ran
         (fewer where an early exit answered it)."""
-        transformer_margins, exit_p, layers = self.transformer_stage.decide(texts)
+        decision = self.transformer_stage.decide(texts)
         if on_layers is not None:
-            on_layers([int(n) for n in layers])
+            on_layers([int(n) for n in decision.layers])
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
-        p = cascade.answered(fast_margins, transformer_margins, exit_p, tokens, self.manifest.cascade)
-        return [self.result(float(x), "transformer") for x in p]
+        p = cascade.answered(fast_margins, decision.margins, decision.exit_p, tokens, self.manifest.cascade)
+        neutral = decision.neutral_p
+        return [self.result(float(x), "transformer", float(n) if is_n else None)
+                for x, is_n, n in zip(p, decision.neutral, neutral, strict=True)]
 
     def score(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
         """Score texts synchronously; order is preserved.

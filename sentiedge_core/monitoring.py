@@ -68,6 +68,8 @@ class DriftMonitor:
 
     def observe(self, label: str, confidence: float, now: float) -> None:
         window = int(now // self.window_s * self.window_s)
+        if label not in self.labels:
+            return  # not a judgement (e.g. a language the model does not judge)
         counts = self.windows.setdefault(window, ([0] * len(self.labels), [0] * (len(CONFIDENCE_BINS) - 1)))
         counts[0][self.labels.index(label)] += 1
         counts[1][confidence_bin(confidence)] += 1
@@ -93,7 +95,7 @@ class DriftMonitor:
         """(label PSI, confidence PSI, predictions) of given counts (several workers' summed)."""
         if not self.enabled:
             return 0.0, 0.0, sum(labels)
-        expected = [self.reference["labels"][name] for name in self.labels]
+        expected = [self.reference["labels"].get(name, 0.0) for name in self.labels]
         return psi(expected, labels), psi(self.reference["confidence"], bins), sum(labels)
 
     def closed(self, after: int, until: int) -> list[tuple[int, list[int], list[int]]]:

@@ -71,6 +71,51 @@ def read_head(path: Path) -> Head:
     return head
 
 
+NEUTRAL_LABELS = ("negative", "neutral", "positive")  # the rows of a neutral head, in order
+
+
+class NeutralHead(msgspec.Struct, frozen=True):
+    """The neutral class (bundle 1.6+): ``softmax((weights · pooled + bias) / temperature)`` over
+    negative, neutral, positive, read from the same pooled output as the binary head. It only
+    decides whether a text is neutral; the score stays the binary cascade's."""
+
+    weights: list[list[float]]
+    bias: list[float]
+    temperature: float = 1.0
+
+    def probabilities(self, pooled: np.ndarray) -> np.ndarray:
+        z = (np.asarray(pooled, np.float64) @ np.asarray(self.weights).T + np.asarray(self.bias)) / self.temperature
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def judge(self, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of ``pooled``: whether the neutral row wins, and P(neutral) (NaN rows, texts
+        not run to the end: never neutral, NaN)."""
+        pooled = np.asarray(pooled, np.float64)
+        finite = np.isfinite(pooled).all(axis=1)
+        neutral, p = np.zeros(len(pooled), dtype=bool), np.full(len(pooled), np.nan)
+        if finite.any():
+            probs = self.probabilities(pooled[finite])
+            neutral[finite], p[finite] = probs.argmax(axis=1) == 1, probs[:, 1]
+        return neutral, p
+
+    def is_neutral(self, pooled: np.ndarray) -> np.ndarray:
+        return self.judge(pooled)[0]
+
+
+def read_neutral(path: Path, dimension: int) -> NeutralHead:
+    try:
+        head = msgspec.json.decode(path.read_bytes(), type=NeutralHead)
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BundleError(f"{path.name}: not a readable neutral head: {exc}") from exc
+    w, b = np.asarray(head.weights, np.float64), np.asarray(head.bias, np.float64)
+    if w.shape != (3, dimension) or b.shape != (3,):
+        raise BundleError(f"{path.name}: a neutral head needs 3 rows of width {dimension} and 3 biases")
+    if not (np.isfinite(w).all() and np.isfinite(b).all() and np.isfinite(head.temperature) and head.temperature > 0):
+        raise BundleError(f"{path.name}: the neutral head holds a non-finite number or a non-positive temperature")
+    return head
+
+
 @dataclass
 class Exit:
     """An early exit as loaded (:class:`sentiedge_core.bundle.ExitSpec`): its head over the
@@ -104,6 +149,17 @@ class Pass:
     exit_features: list[np.ndarray] = field(default_factory=list)  # per exit [n, width] (keep_features)
 
 
+@dataclass
+class Decision:
+    """The transformer stage's answer for some texts, as served."""
+
+    margins: np.ndarray  # the head's margin for texts run to the end, NaN for the others
+    exit_p: np.ndarray  # P(positive) for texts an exit answered, NaN for the others
+    layers: np.ndarray  # encoder layers each text ran
+    neutral: np.ndarray  # bool: the neutral head calls the text neutral (never for exit-answered texts)
+    neutral_p: np.ndarray  # the neutral head's P(neutral), NaN where it did not judge
+
+
 GRAPH_INPUTS = {"input_ids", "attention_mask", "hidden_in"}
 CARRIED = "carried_"  # outputs of the first graph by this prefix are handed on to the later ones
 
@@ -122,15 +178,17 @@ class TransformerStage:
     that runs to the end gets exactly the margin the uncut encoder would give."""
 
     def __init__(self, model_path: Path, tokenizer_path: Path, *, max_len: int, max_windows: int, threads: int = 1,
-                 head: Head | None = None, exits: list[Exit] | None = None, layers: int = 6):
+                 head: Head | None = None, exits: list[Exit] | None = None, layers: int = 6,
+                 neutral: NeutralHead | None = None):
         self.encoder = WindowEncoder(tokenizer_path, max_len=max_len, max_windows=max_windows)
         self.session = session(model_path, threads)
         self.head = head
         self.exits = list(exits or [])
+        self.neutral = neutral
         self.layers = layers  # the encoder's depth (MiniLM-L6), reported for texts run to the end
         self._inputs: dict[int, list[str]] = {}  # each graph's input names, by id of its session
-        if self.exits and head is None:
-            raise BundleError("early exits need the transformer's head outside its graph")
+        if (self.exits or neutral is not None) and head is None:
+            raise BundleError("early exits and a neutral head need the transformer's head outside its graph")
         if head is not None:
             self._carried = [o.name for o in self.session.get_outputs() if o.name.startswith(CARRIED)]
             graphs = [(model_path.name, self.session),
@@ -217,11 +275,19 @@ class TransformerStage:
         logits = batch.mean_over_owner(logits)
         return (logits[:, 1] - logits[:, 0]).astype(np.float32)
 
-    def decide(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decide(self, texts: list[str]) -> Decision:
         """As served: the head's margin for texts run to the end (NaN for the others),
-        P(positive) for texts an exit answered (NaN for the others) and the layers each text
-        ran (the exit's, or the whole encoder's: ``layers``)."""
-        if not self.exits:
-            return self.margins(texts), np.full(len(texts), np.nan), np.full(len(texts), self.layers)
+        P(positive) for texts an exit answered (NaN for the others), the layers each text
+        ran (the exit's, or the whole encoder's: ``layers``) and, where the bundle has a neutral
+        head, which texts it calls neutral."""
+        if self.head is None:
+            none = np.full(len(texts), np.nan)
+            return Decision(self.margins(texts), none, np.full(len(texts), self.layers),
+                            np.zeros(len(texts), dtype=bool), none)
         run = self.forward(texts)
-        return self.margins_of(run.pooled), run.exit_p, np.where(run.exit_layer > 0, run.exit_layer, self.layers)
+        layers = np.where(run.exit_layer > 0, run.exit_layer, self.layers)
+        if self.neutral is not None:
+            neutral, neutral_p = self.neutral.judge(run.pooled)
+        else:
+            neutral, neutral_p = np.zeros(len(texts), dtype=bool), np.full(len(texts), np.nan)
+        return Decision(self.margins_of(run.pooled), run.exit_p, layers, neutral, neutral_p)

@@ -52,7 +52,8 @@ def test_exits_answer_only_at_their_confidence_and_the_rest_run_on(model, snippe
     confidence = {e.layer: e.confidence for e in stage.exits}
     exited = 0
     for text in snippets[0]:
-        served_margin, served_exit, layers = stage.decide([text])
+        decision = stage.decide([text])
+        served_margin, served_exit, layers = decision.margins, decision.exit_p, decision.layers
         full = stage.forward([text], early=False)
         if np.isnan(served_exit[0]):  # ran to the end: the head's margin on the whole encoder
             assert full.exit_layer[0] == 0 and layers[0] == stage.layers
@@ -72,9 +73,9 @@ def test_served_answers_use_the_exit_where_one_answered(model, snippets):
     escalated = [(t, v) for t, v in zip(texts, verdicts, strict=False) if v.escalate]
     served = [model.escalated([t], [v])[0] for t, v in escalated]  # one text per run, as the edge serves
     for (text, verdict), result in zip(escalated, served, strict=False):
-        margin, exit_p, _ = model.transformer_stage.decide([text])
-        p = cascade.answered(np.asarray([verdict.margin]), margin, exit_p, np.asarray([verdict.tokens]),
-                             model.manifest.cascade)[0]
+        decision = model.transformer_stage.decide([text])
+        p = cascade.answered(np.asarray([verdict.margin]), decision.margins, decision.exit_p,
+                             np.asarray([verdict.tokens]), model.manifest.cascade)[0]
         assert result.stage == "transformer" and abs(result.score - (2 * p - 1)) < 1e-6
 
 
