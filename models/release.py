@@ -53,14 +53,14 @@ FLOORS = {"rotten_tomatoes": 0.84, "imdb": 0.91}
 EVERYDAY_FLOOR = 0.85
 
 
-def transformer_files(checkpoint: Path, staging: Path) -> dict[str, Path]:
+def transformer_files(checkpoint: Path, staging: Path, fp32_layers: tuple[int, ...] = ()) -> dict[str, Path]:
     """int8 and fp32 encoder graphs cut at the pooled output, and the head (from the int8 export)."""
     from models import transformer_stage
 
     work = staging.with_name(staging.name + ".onnx")
     work.mkdir(parents=True, exist_ok=True)
     fp32 = transformer_stage.export_onnx(checkpoint, work / "model.fp32.onnx")
-    int8 = transformer_stage.quantize(fp32, work / "model.int8.onnx", reduce_range=False)
+    int8 = transformer_stage.quantize(fp32, work / "model.int8.onnx", reduce_range=False, fp32_layers=fp32_layers)
     head = split_graph(int8, staging / "transformer.onnx")
     (staging / HEAD_FILE).write_text(json.dumps(head))
     split_graph(fp32, work / "pooled.fp32.onnx")
@@ -133,8 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate-only", action="store_true",
                         help="stop after fitting on validation and print the candidate's validation figures "
                              "(how candidates are compared; test is not scored)")
+    parser.add_argument("--fp32-layers", default="",
+                        help="encoder layers whose MatMuls stay fp32, comma-separated (e.g. 0,5; default: none)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    try:
+        args.fp32_layers = tuple(int(v) for v in args.fp32_layers.split(",") if v.strip())
+    except ValueError:
+        parser.error(f"--fp32-layers takes layer numbers like 0,5, not {args.fp32_layers!r}")
     if (args.checkpoint is None) == (not args.recalibrate):
         parser.error("give either a CHECKPOINT or --recalibrate")
     if args.keep_shift_fit and not args.recalibrate:
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in stage_files:
             shutil.copy2(args.bundle / name, staging / name)
     else:
-        graphs = transformer_files(args.checkpoint, staging)
+        graphs = transformer_files(args.checkpoint, staging, args.fp32_layers)
         stage_files = [HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
     files = sorted({"fast-tokenizer.json", "fast.onnx", *stage_files})
     stages = old.stages if args.recalibrate else [

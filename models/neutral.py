@@ -1,0 +1,255 @@
+"""The neutral class: a three-way head over the transformer's pooled output (``train`` extra).
+
+    python -m models.neutral BUNDLE --out DIR [--validate-only] [--threads 2]
+
+"where is my order?" and "it arrived today" are neither positive nor negative; a two-label model
+must call them one or the other. This fits, beside the binary head, a linear head with three rows
+(negative, neutral, positive) over the same pooled encoder output, on the VADER training split
+(:mod:`models.vader_gold`: tweets, Amazon and NYT sentences, each the mean of 20+ raters; neutral
+is a mean within [-1, 1]). Only texts that run through the whole encoder are ever judged neutral:
+a text the fast stage or an early exit answers is one the cascade is confident is polar.
+
+Chosen on the validation split only, as served (the fast stage's and the exits' routing applied):
+the L2 strength and a bias on the neutral row, maximising the mean of the three domains'
+three-way macro-F1, subject to the binary view staying as it is (the neutral head never changes
+``score``). Its probabilities are then temperature-scaled on validation (one temperature, NLL).
+The head is written as ``transformer-neutral.json`` and the manifest names it; the bundle's
+other files are copied unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from models import vader_gold
+from models.evaluate import three_way_report
+from sentiedge_core.bundle import MANIFEST, Golden, encode_manifest, read_manifest, sha256_file
+from sentiedge_core.inference import NEUTRAL, SentimentModel
+from sentiedge_core.stages import NEUTRAL_LABELS, NeutralHead
+
+NEUTRAL_FILE = "transformer-neutral.json"
+EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_short.csv"
+EVERYDAY_NEUTRAL = Path(__file__).resolve().parent / "everyday_neutral.csv"
+GOLDEN_MIN = 0.6  # as models.release: a golden example is one the bundle gets right with this confidence
+NEUTRAL_GOLDEN_MIN = 0.5  # three labels: 0.5 is well past a three-way coin flip
+MAX_NEUTRAL_GOLDEN = 10
+C_GRID = (0.003, 0.01, 0.03, 0.1)
+BIAS_GRID = tuple(np.round(np.arange(-1.5, 1.51, 0.25), 2))
+
+
+@dataclass
+class Features:
+    texts: list[str]
+    pooled: np.ndarray  # [n, d], every text run to the end
+    served: np.ndarray  # [n] bool: the text reaches the end of the encoder as served
+    y: np.ndarray  # [n] 0 negative, 1 neutral, 2 positive
+    domain: np.ndarray  # [n] str
+
+
+def features(model: SentimentModel, items: list[vader_gold.Rated], desc: str) -> Features:
+    from tqdm import tqdm
+
+    texts, y = vader_gold.three_way(items)
+    pooled, served = [], []
+    for start in tqdm(range(0, len(texts), 32), desc=desc, unit="batch", file=sys.stderr):
+        chunk = texts[start : start + 32]
+        escalate = np.asarray([v.escalate for v in model.fast(chunk)])
+        rows = []
+        for text in chunk:  # one text per run, as served (int8 quantizes activations per run)
+            run = model.transformer_stage.forward([text], early=False)
+            rows.append((run.pooled[0], run.exit_layer[0] == 0))
+        pooled.extend(r[0] for r in rows)
+        served.extend(e and r[1] for e, r in zip(escalate, rows, strict=True))
+    return Features(texts, np.asarray(pooled, np.float64), np.asarray(served, bool), y,
+                    np.asarray([it.domain for it in items]))
+
+
+def fit(train: Features, c: float) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, std = train.pooled.mean(0), train.pooled.std(0) + 1e-6
+    lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+    lr.fit((train.pooled - mean) / std, train.y)
+    weights = lr.coef_ / std  # folded: the head reads the raw pooled vector
+    bias = lr.intercept_ - weights @ mean
+    return weights, bias
+
+
+def served_predictions(head: NeutralHead, f: Features, binary_positive: np.ndarray) -> np.ndarray:
+    """Three-way labels as the edge serves them: the binary answer, or neutral where the head says so."""
+    neutral = f.served & head.is_neutral(f.pooled)
+    return np.where(neutral, 1, np.where(binary_positive, 2, 0))
+
+
+def macro_f1_by_domain(pred: np.ndarray, f: Features) -> dict[str, dict]:
+    return {d: three_way_report(pred[f.domain == d], f.y[f.domain == d]) for d in vader_gold.DOMAINS}
+
+
+def fit_temperature3(logits: np.ndarray, y: np.ndarray) -> float:
+    """One temperature for a softmax (golden-section on log T, NLL)."""
+    lo, hi, ratio = np.log(0.05), np.log(20.0), (np.sqrt(5) - 1) / 2
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    for _ in range(80):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        lo, hi = (lo, b) if nll(a) < nll(b) else (a, hi)
+    return float(np.exp((lo + hi) / 2))
+
+
+def ece3(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    confidence, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(1 / 3, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, bins - 1)
+    return float(sum((index == b).mean() * abs((pred == y)[index == b].mean() - confidence[index == b].mean())
+                     for b in range(bins) if (index == b).any()))
+
+
+def choose(train: Features, validation: Features, positive: np.ndarray) -> tuple[NeutralHead, dict]:
+    """``positive``: whether the served cascade calls each validation text positive."""
+    best, trials = None, []
+    for c in C_GRID:
+        weights, bias = fit(train, c)
+        for shift in BIAS_GRID:
+            b = bias.copy()
+            b[1] += shift
+            head = NeutralHead(weights=weights.tolist(), bias=b.tolist(), temperature=1.0)
+            by_domain = macro_f1_by_domain(served_predictions(head, validation, positive), validation)
+            score = float(np.mean([r["macro_f1"] for r in by_domain.values()]))
+            trials.append({"C": c, "neutral_bias": float(shift), "mean_macro_f1": round(score, 4)})
+            if best is None or score > best[0]:
+                best = (score, c, float(shift), weights, b, by_domain)
+    _, c, shift, weights, b, by_domain = best
+    logits = validation.pooled @ weights.T + b
+    temperature = fit_temperature3(logits[validation.served], validation.y[validation.served])
+    head = NeutralHead(weights=weights.tolist(), bias=b.tolist(), temperature=temperature)
+    probs = head.probabilities(validation.pooled[validation.served])
+    chosen = {"C": c, "neutral_bias": shift, "temperature": round(temperature, 4),
+              "validation_three_way": by_domain,
+              "validation_ece_served": round(ece3(probs, validation.y[validation.served]), 4),
+              "validation_served_share": round(float(validation.served.mean()), 4),
+              "neutral_reach": round(float(validation.served[validation.y == 1].mean()), 4),
+              "trials": trials}
+    return head, chosen
+
+
+def label_shares(results: list) -> dict:
+    """The drift reference (:mod:`sentiedge_core.monitoring`) of served results, every label counted."""
+    from sentiedge_core import monitoring
+
+    n = len(results)
+    bins = [0] * (len(monitoring.CONFIDENCE_BINS) - 1)
+    for r in results:
+        bins[monitoring.confidence_bin(r.confidence)] += 1
+    return {"labels": {label: round(sum(r.label == label for r in results) / n, 6) for label in NEUTRAL_LABELS},
+            "confidence_bins": monitoring.CONFIDENCE_BINS, "confidence": [round(b / n, 6) for b in bins], "n": n}
+
+
+def finish(staging: Path, splits: dict, threads: int) -> tuple[list[Golden], dict, dict]:
+    """Scored once, after the decision: the VADER test split, the movie test splits, the everyday
+    sets. Returns the golden examples, the metrics to add and the drift reference."""
+    from models.data import load_corpus, read_labelled_csv
+    from models.evaluate import vader_figures
+
+    model = SentimentModel(staging, threads=threads, check_golden=False)
+    old = read_manifest(staging)
+    test = splits["test"]
+    by_domain = {d: [it for it in test if it.domain == d] for d in vader_gold.DOMAINS}
+    vader = vader_figures({d: model.score([it.text for it in items]) for d, items in by_domain.items()}, by_domain)
+    movie = load_corpus().test
+    movie_results = model.score(movie.texts)
+    movie_neutral = float(np.mean([r.label == NEUTRAL for r in movie_results]))
+    everyday = read_labelled_csv(str(EVERYDAY))
+    everyday_results = model.score(everyday.texts)
+    everyday_accuracy = float(np.mean([r.label == ("positive" if y else "negative")
+                                       for r, y in zip(everyday_results, everyday.labels, strict=True)]))
+    neutral_texts = [row.split(",", 1)[0] for row in EVERYDAY_NEUTRAL.read_text().splitlines()[1:] if row]
+    neutral_results = model.score(neutral_texts)
+    golden_old = model.score([g.text for g in old.golden])
+    golden = [g for g, r in zip(old.golden, golden_old, strict=True)
+              if r.label == g.label and r.confidence >= GOLDEN_MIN]
+    golden += [Golden(text=t, label=NEUTRAL) for t, r in zip(neutral_texts, neutral_results, strict=True)
+               if r.label == NEUTRAL and r.confidence >= NEUTRAL_GOLDEN_MIN][:MAX_NEUTRAL_GOLDEN]
+    metrics = {
+        "vader_test_int8": vader,
+        "neutral_share_on_movie_test": round(movie_neutral, 4),
+        "everyday_floor_labels_int8": {"accuracy": round(everyday_accuracy, 4), "n": len(everyday_results),
+                                       "note": "label as served (a neutral answer counts as wrong)"},
+        "everyday_neutral_int8": {"neutral_recall": round(float(np.mean([r.label == NEUTRAL
+                                                                         for r in neutral_results])), 4),
+                                  "n": len(neutral_results),
+                                  "note": "models/everyday_neutral.csv: 30 hand-written neutral customer texts, "
+                                          "never used to fit or choose"},
+    }
+    return golden, metrics, label_shares(movie_results)
+
+
+def write_bundle(source: Path, out: Path, head: NeutralHead, chosen: dict, provenance: dict, splits: dict,
+                 threads: int, version: str | None = None) -> dict:
+    staging = out.with_name(out.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    (staging / NEUTRAL_FILE).write_bytes(msgspec.json.encode(head))
+    manifest = read_manifest(staging)
+    manifest.stage("transformer").neutral = NEUTRAL_FILE
+    manifest.label_set = list(NEUTRAL_LABELS)
+    manifest.version = version or manifest.version
+    manifest.files[NEUTRAL_FILE] = sha256_file(staging / NEUTRAL_FILE)
+    (staging / MANIFEST).write_bytes(encode_manifest(manifest))
+    golden, metrics, reference = finish(staging, splits, threads)
+    manifest.golden = golden
+    manifest.metrics = manifest.metrics | metrics | {"neutral_validation": {
+        k: v for k, v in chosen.items() if k != "trials"}}
+    manifest.reference = reference
+    manifest.provenance["neutral"] = provenance
+    (staging / MANIFEST).write_bytes(encode_manifest(manifest))
+    SentimentModel(staging, threads=threads)  # digests and golden examples check out
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.neutral", description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sdist", help="the vaderSentiment 3.3.2 source distribution (default: build/data/)")
+    parser.add_argument("--version", help="the new bundle's version (default: the source bundle's)")
+    parser.add_argument("--validate-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    try:
+        splits = vader_gold.load_splits(args.sdist)
+        model = SentimentModel(args.bundle, threads=args.threads, check_golden=False)
+    except (OSError, ValueError) as exc:
+        print(f"neutral: error: {exc}", file=sys.stderr)
+        return 2
+    train = features(model, splits["train"], "train")
+    validation = features(model, splits["validation"], "validation")
+    positive = np.asarray([r.score > 0 for r in model.score(validation.texts)])
+    head, chosen = choose(train, validation, positive)
+    print(json.dumps({k: v for k, v in chosen.items() if k != "trials"}, indent=1))
+    if not args.validate_only:
+        provenance = {"data": "VADER train split (models/vader_gold.py), neutral: |mean| <= 1",
+                      "sizes": {"train": int(train.y.size), "validation": int(validation.y.size)},
+                      "chosen_on": "validation split only, as served"}
+        metrics = write_bundle(args.bundle, args.out, head, chosen, provenance, splits, args.threads, args.version)
+        print(json.dumps(metrics, indent=1))
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
