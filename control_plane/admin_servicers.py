@@ -253,8 +253,8 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         log.info("%s decommissioned node %s", who, request.node_id)
         return _node_info(node)
 
-    @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires "
-                                                f"{dt.datetime.fromtimestamp(reply.expires_at, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
+    @operator_call(audit=lambda request, reply: (
+        f"{reply.node_id} (token expires {dt.datetime.fromtimestamp(reply.expires_at, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)"))
     def Enroll(self, request, context, who):  # noqa: N802
         token, expires = self.ops.enroll(request.node_id, request.ttl_s)
         return operator_pb2.NodeEnrollment(node_id=request.node_id, enrollment_token=token, expires_at=expires)
@@ -376,7 +376,8 @@ class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
     @operator_call
     def List(self, request, context, who):  # noqa: N802
         version, experiments = self.ops.experiments()
-        return sync_pb2.ExperimentSet(version=version, experiments=[convert.experiment_to_proto(e) for e in experiments])
+        return sync_pb2.ExperimentSet(version=version,
+                                      experiments=[convert.experiment_to_proto(e) for e in experiments])
 
     @operator_call
     def Report(self, request, context, who):  # noqa: N802

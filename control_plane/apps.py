@@ -125,7 +125,8 @@ class AppBook:
         """A new app. ``public_key`` registers the backend's own EdDSA/ES256 key (nothing private
         is made or shown); else a key pair of ``alg`` is made and its private key shown once."""
         if not NAME.match(name):
-            raise InvalidArgument("an app name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise InvalidArgument("an app name is 1-63 letters, digits, '.', '_' or '-', "
+                                  "starting with a letter or digit")
         if tenant and not NAME.match(tenant):
             raise InvalidArgument("a tenant name is 1-63 letters, digits, '.', '_' or '-', starting with a letter "
                                   "or digit")

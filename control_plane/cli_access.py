@@ -129,7 +129,8 @@ async def _mint_locally(args, stub, pb, metadata):
                            args.user, ttl_s=args.ttl, consent={p: True for p in args.consent} or None,
                            policy_version=args.policy_version, now=now, private_key=private)
     except (ValueError, TypeError) as exc:
-        raise SystemExit(f"control-plane: --private-key {args.private_key} cannot sign {info.alg} tokens: {exc}") from None
+        raise SystemExit(f"control-plane: --private-key {args.private_key} "
+                         f"cannot sign {info.alg} tokens: {exc}") from None
     return pb.AppToken(token=token, expires_at=now + args.ttl)
 
 

@@ -157,7 +157,7 @@ class SegmentBook:
                 if len(owners) == 1:
                     alone.setdefault(owners.pop(), []).append(label)
             dropped = set()
-            for node, labels_alone in alone.items():
+            for labels_alone in alone.values():
                 if len(labels_alone) > quota:  # keep its heaviest quota clusters, drop the rest
                     by_weight = sorted(labels_alone, key=lambda c: -sum(s.users for _, s in clusters[c]))
                     dropped.update(by_weight[quota:])

@@ -103,7 +103,8 @@ def token(args: argparse.Namespace) -> int:
 
 def configure_logging(settings: EdgeSettings, worker: int | None = None) -> None:
     tag = f" worker-{worker}" if worker is not None else ""
-    logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -229,7 +230,8 @@ def _passed_through(columns: list[str], column: str) -> dict[str, str]:
     a column named like a result field (``label``, ``score``, …) gets an ``input_`` prefix."""
     out = {}
     for c in columns:
-        name = "text" if c == column else f"input_{c}" if c in RESULT_FIELDS or (c == "text" and column != "text") else c
+        clashes = c in RESULT_FIELDS or (c == "text" and column != "text")
+        name = "text" if c == column else f"input_{c}" if clashes else c
         out[c] = name
     return out
 

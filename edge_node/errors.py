@@ -27,7 +27,8 @@ from sentiedge_core.errors import (
 from sentiedge_core.errors import SentiedgeError as EdgeError
 
 __all__ = ["EdgeError", "BundleError", "ConfigError", "Forbidden", "InvalidInput", "LimitExceeded", "NotFound",
-           "RateLimited", "Unauthorized", "Conflict", "NotReady", "StoreError", "StorageFull", "RequestTimeout", "OutboxFull"]
+           "RateLimited", "Unauthorized", "Conflict", "NotReady", "StoreError", "StorageFull", "RequestTimeout",
+           "OutboxFull"]
 
 
 class NotReady(EdgeError):

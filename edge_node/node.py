@@ -203,7 +203,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
-                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
+                                  tls=((settings.tls_ca, settings.tls_cert, settings.tls_key)
+                                       if settings.tls_ca else None),
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
         self._disk_watch: asyncio.Task | None = None

@@ -96,7 +96,8 @@ class SentimentModel:
         )
 
     def finish_fast(self, verdict: FastVerdict) -> Sentiment:
-        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
+        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]),
+                                           self.manifest.cascade)
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict],

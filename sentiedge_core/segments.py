@@ -183,7 +183,8 @@ def seed_clusters(summaries: list[Summary], k: int, *, seed: int = 0,
 def seeded(summaries: list[Summary], k: int, *, seed: int = 0) -> list[Segment]:
     """The first centroids: weighted k-means over the edges' seed clusters (their means)."""
     labels = seed_clusters(summaries, k, seed=seed)
-    clusters = [[s for s, label in zip(summaries, labels, strict=False) if label == j] for j in range(int(labels.max()) + 1)]
+    clusters = [[s for s, label in zip(summaries, labels, strict=False) if label == j]
+                for j in range(int(labels.max()) + 1)]
     return [segment_from(segment_id(j), merged(c)) for j, c in enumerate(c for c in clusters if c)]
 
 

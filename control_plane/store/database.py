@@ -26,7 +26,8 @@ log = logging.getLogger("control_plane.store")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     node_id TEXT PRIMARY KEY, region TEXT NOT NULL DEFAULT '', model_name TEXT NOT NULL DEFAULT '',
-    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '', privacy_cursor BIGINT NOT NULL DEFAULT 0,
+    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '',
+    privacy_cursor BIGINT NOT NULL DEFAULT 0,
     last_seen REAL NOT NULL DEFAULT 0, connected_since REAL NOT NULL DEFAULT 0, registered_at REAL NOT NULL,
     decommissioned INTEGER NOT NULL DEFAULT 0, serving_personal INTEGER NOT NULL DEFAULT 1
 );
@@ -80,7 +81,8 @@ CREATE TABLE IF NOT EXISTS node_quality (
 );
 CREATE TABLE IF NOT EXISTS node_outputs (node_id TEXT PRIMARY KEY, body TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
-    name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
+    name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL,
+    revoked_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS apps (
     name TEXT PRIMARY KEY, body TEXT NOT NULL, revision BIGINT NOT NULL, updated_at REAL NOT NULL
@@ -106,8 +108,9 @@ class Dialect:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.types = ({"SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB", "REAL": "REAL"} if name == "sqlite"
-                      else {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"})
+        sqlite = {"SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB", "REAL": "REAL"}
+        postgres = {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
+        self.types = sqlite if name == "sqlite" else postgres
         self.begin = "BEGIN IMMEDIATE" if name == "sqlite" else "BEGIN"
 
     def schema(self, text: str = SCHEMA) -> list[str]:

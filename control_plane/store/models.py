@@ -54,7 +54,8 @@ class ModelStore:
         return [r[0] for r in self._rows("SELECT manifest_sha FROM bundles ORDER BY manifest_sha")]
 
     def bundle_chunk(self, manifest_sha: str, offset: int, size: int) -> bytes:
-        rows = self._rows("SELECT substr(data, ?, ?) FROM bundles WHERE manifest_sha = ?", (offset + 1, size, manifest_sha))
+        rows = self._rows("SELECT substr(data, ?, ?) FROM bundles WHERE manifest_sha = ?",
+                          (offset + 1, size, manifest_sha))
         return bytes(rows[0][0]) if rows else b""
 
     def models(self) -> list[ModelRow]:

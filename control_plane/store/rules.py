@@ -56,7 +56,8 @@ class RuleStore:
             db.executemany(
                 "INSERT INTO experiment_counts (window_start, experiment, arm, cohort, node_id, exposures, clicks, "
                 "conversions, value, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                "(tenant, window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
+                "(tenant, window_start, experiment, arm, cohort, node_id) DO UPDATE SET "
+                "exposures = excluded.exposures, "
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
                 [(w, e, a, c, node_id, n, k, x, v, t[0] if t else "") for w, e, a, c, n, k, x, v, *t in rows])
 

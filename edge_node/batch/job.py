@@ -224,7 +224,7 @@ def materialize(days: list[str], ids: list[str], options: Options, labels: list[
             folder = f"{root}/scored/day={day}"
             fs.makedirs(folder, exist_ok=True)
             part = body.slice(at, end - at)
-            _atomic(fs, f"{folder}/part-0.parquet", lambda fh: pq.write_table(part, fh))
+            _atomic(fs, f"{folder}/part-0.parquet", lambda fh, part=part: pq.write_table(part, fh))
         at = end
     frame = table.select([c for c in ("day", "label", "score", "cohort") if c in table.column_names]).to_pandas()
     user = output_names([options.user_column], options.text_column)[options.user_column] if options.user_column \
