@@ -14,6 +14,7 @@ import msgspec
 
 from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
 from edge_node.errors import EdgeError
+from edge_node.role import Role
 from sentiedge_core import BUNDLE_DIR, settings_loader
 
 
@@ -122,7 +123,18 @@ def serve(args: argparse.Namespace) -> int:
         run_servers(create_app(settings), settings)
         return 0
     _, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
-    return Supervisor(settings, {k: v for k, v in vars(args).items() if k != "func"}, count, backlog).run()
+    flags = {k: v for k, v in vars(args).items() if k != "func"}
+    return Supervisor(settings, flags, count, backlog, serve=serve_worker).run()
+
+
+def serve_worker(flags: dict, role: Role, sockets: list, shared) -> None:
+    """One worker of ``serve --workers N`` (edge_node.workers spawns it): the same app and servers
+    as a single-process node, on the supervisor's sockets."""
+    from edge_node.http.app import create_app
+
+    settings = load_settings(flags=flags)
+    configure_logging(settings, worker=role.index)
+    run_servers(create_app(settings, role=role, shared=shared), settings, sockets=sockets)
 
 
 def proxy_options(settings: EdgeSettings) -> dict:

@@ -17,7 +17,7 @@ import msgspec
 
 from edge_node.errors import InvalidInput
 from edge_node.personalization import profiles as personalization
-from edge_node.personalization.cohorts import CohortBook, cohort_key, daypart
+from edge_node.personalization.cohorts import CohortBook, Context, context_cohort
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
 from edge_node.personalization.segments import SegmentBook
 from edge_node.privacy import PrivacyBook
@@ -39,14 +39,6 @@ class Event(msgspec.Struct, kw_only=True):
     provenance: str = "first_party"  # e.g. first_party, import
 
 
-class Context(msgspec.Struct, kw_only=True):
-    region: str | None = None
-    device: str | None = None
-    daypart: str | None = None  # morning|afternoon|evening|night; default from the time
-    referrer: str | None = None
-    tz_offset_minutes: int = 0
-
-
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
     index: int
     status: str  # "accepted" or "dropped"
@@ -66,12 +58,6 @@ class IngestReport(msgspec.Struct, kw_only=True):
 
 
 DAYPARTS = ("morning", "afternoon", "evening", "night")
-
-
-def context_cohort(context: Context | None, at: float) -> str:
-    context = context or Context()
-    part = context.daypart or daypart(at, context.tz_offset_minutes)
-    return cohort_key(context.region, context.device, part)
 
 
 def event_time(event: Event, index: int, now: float) -> float:

@@ -31,12 +31,12 @@ from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, TriggerBook
 from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.quality import QualityBook
+from edge_node.role import SOLE, Role
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
 from edge_node.sync.agent import SyncAgent
 from edge_node.sync.model_updates import ModelUpdates
 from edge_node.user_data import UserDataUseCases
-from edge_node.workers import Role
 from sentiedge_core import key_files, monitoring, signing
 from sentiedge_core.access import AppSet, Gatekeeper
 from sentiedge_core.adaptation import Round as AdaptationRound
@@ -126,7 +126,7 @@ def development_origins(settings: EdgeSettings) -> list[str]:
 
 class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
-                 role: Role = Role(), shared=None) -> None:
+                 role: Role = SOLE, shared=None) -> None:
         self.settings = settings
         self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
         # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's

@@ -39,8 +39,8 @@ from edge_node.http.schemas import (
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.node import EdgeNode, running
+from edge_node.role import SOLE, Role
 from edge_node.sync.model_updates import ModelUpdates
-from edge_node.workers import Role
 from sentiedge_core import signing
 from sentiedge_core.inference import SentimentModel
 
@@ -243,7 +243,7 @@ ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handl
                   Exception: unexpected_error_handler}
 
 
-def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = Role(),
+def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = SOLE,
                shared=None) -> Litestar:
     """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
     ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""
