@@ -36,6 +36,7 @@ from edge_node.http.schemas import (
     SentimentResponse,
     error_responses,
 )
+from edge_node.http.status import status_of
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.node import EdgeNode, running
@@ -152,7 +153,7 @@ def timing(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         except Exception as exc:  # raised past this layer (the gate's refusals): the handler answers it
-            status = getattr(exc, "status_code", 500)
+            status = status_of(exc)
             raise
         finally:
             node = scope["litestar_app"].state.get("node")
@@ -177,9 +178,10 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
 
 
 def edge_error_handler(request: Request, exc: EdgeError) -> Response:
-    if exc.status_code in (401, 403) and is_page(request):
-        return refusal(request, exc.status_code)
-    if exc.status_code == 500:  # 503 and 507 are states the node logs once and counts (metrics)
+    status = status_of(exc)
+    if status in (401, 403) and is_page(request):
+        return refusal(request, status)
+    if status == 500:  # 503 and 507 are states the node logs once and counts (metrics)
         log.error("request failed: %s", exc.message)
     headers = {}
     retry = getattr(exc, "retry_after", None)
@@ -188,7 +190,7 @@ def edge_error_handler(request: Request, exc: EdgeError) -> Response:
     node = request.app.state.get("node")
     if node is not None:  # a browser can read the error only with the CORS headers
         headers.update((k.decode(), v.decode("latin-1")) for k, v in cors_headers(node, request.scope))
-    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=exc.status_code,
+    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=status,
                     headers=headers or None)
 
 
