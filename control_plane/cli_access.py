@@ -68,14 +68,14 @@ async def call(args, channel, metadata):
     from protos.sentiedge.v1 import operator_pb2_grpc
 
     if args.command == "nodes":
-        stub = operator_pb2_grpc.NodesStub(channel)
+        nodes = operator_pb2_grpc.NodesStub(channel)
         if args.enroll:
-            return await stub.Enroll(pb.EnrollNodeRequest(node_id=args.enroll, ttl_s=args.ttl), metadata=metadata)
+            return await nodes.Enroll(pb.EnrollNodeRequest(node_id=args.enroll, ttl_s=args.ttl), metadata=metadata)
         if args.revoke:
-            return await stub.Revoke(pb.RevokeNodeRequest(node_id=args.revoke), metadata=metadata)
+            return await nodes.Revoke(pb.RevokeNodeRequest(node_id=args.revoke), metadata=metadata)
         node = args.quarantine or args.release
-        return await stub.Quarantine(pb.QuarantineRequest(node_id=node, release=bool(args.release)),
-                                     metadata=metadata)
+        return await nodes.Quarantine(pb.QuarantineRequest(node_id=node, release=bool(args.release)),
+                                      metadata=metadata)
     stub = operator_pb2_grpc.AppsStub(channel)
     if args.action == "add":
         key = args.public_key.read_text() if args.public_key else ""

@@ -12,10 +12,13 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sentiedge_core.privacy import PURPOSES
 from sentiedge_core.rules import SIGNALS
+
+if TYPE_CHECKING:
+    from protos.sentiedge.v1 import operator_pb2_grpc as stubs
 
 CHUNK = 1 << 20
 
@@ -31,13 +34,13 @@ GROUPS = {
 class Rpc(NamedTuple):
     """What a command's call needs: the stubs and the call metadata (the operator's token)."""
 
-    models: object
-    privacy: object
-    nodes: object
-    cohorts: object
-    admin: object
-    rules: object
-    experiments: object
+    models: stubs.ModelsStub
+    privacy: stubs.PrivacyStub
+    nodes: stubs.NodesStub
+    cohorts: stubs.CohortsStub
+    admin: stubs.AdminStub
+    rules: stubs.RulesStub
+    experiments: stubs.ExperimentsStub
     metadata: tuple
 
 

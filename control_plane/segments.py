@@ -40,6 +40,7 @@ from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
 from control_plane.store import Store
 from sentiedge_core.segments import (
+    Segment,
     SegmentSet,
     Summary,
     bounded,
@@ -166,7 +167,7 @@ class SegmentBook:
             log.warning("segment seeding: %d cluster(s) of seeds from one node alone over its quota of %d dropped",
                         len(dropped), quota)
             seeds = [m for label, members in clusters.items() if label not in dropped for m in members]
-        segments = []
+        segments: list[Segment] = []
         for label in sorted(clusters):
             members = clusters[label]
             weights: dict[str, float] = {}

@@ -156,6 +156,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         row = await asyncio.to_thread(self.service.bundle, request.manifest_sha256)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle {request.manifest_sha256}")
+            return  # abort raised already
         offset = request.offset
         if offset > row.size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"offset {offset} is past the end ({row.size})")

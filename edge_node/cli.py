@@ -284,8 +284,8 @@ def score(args: argparse.Namespace) -> int:
             writer = csv.writer(out)
             writer.writerow([*names.values(), *RESULT_FIELDS, "error"])
             for row, r in zip(inputs, results, strict=False):
-                found = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
-                writer.writerow([*row.values(), *found, "" if r is not None else EMPTY])
+                values = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
+                writer.writerow([*row.values(), *values, "" if r is not None else EMPTY])
         else:
             width = max([9, *(len(r.label) for r in results if r is not None)])
             out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 import msgspec
 
@@ -37,6 +38,13 @@ class Event(msgspec.Struct, kw_only=True):
     timestamp: dt.datetime | None = None  # default: when the edge receives it
     source: str = "unknown"  # e.g. web, app, email
     provenance: str = "first_party"  # e.g. first_party, import
+
+
+class Scorer(Protocol):
+    """Scores texts; only a consenting user's (``subject``, of ``tenant``) may be sampled (EdgeNode.score)."""
+
+    def __call__(self, texts: list[str], subject: str | None = None, *,
+                 tenant: str = "") -> Awaitable[list[Sentiment]]: ...
 
 
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -132,7 +140,7 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
 
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
-                 score: Callable[[list[str], str], Awaitable[list[Sentiment]]],
+                 score: Scorer,
                  segments: SegmentBook | None = None) -> None:
         self.privacy = privacy
         self.store = privacy.store

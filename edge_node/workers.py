@@ -27,6 +27,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from edge_node.role import Role
@@ -101,7 +102,7 @@ class Supervisor:
         self.backlog = backlog
         self.stopping = False
         self.context = multiprocessing.get_context("spawn")
-        self.processes: list[multiprocessing.Process | None] = [None] * count
+        self.processes: list[BaseProcess | None] = [None] * count
         self.started: list[float] = [0.0] * count
         self.early_deaths = 0
         # Shared memory of the node's workers: [0] the leader's last publication number
@@ -173,7 +174,7 @@ class Supervisor:
     def _drain(self, timeout_s: float = 30.0) -> None:
         """SIGTERM every worker (each drains its connections and closes its store), then wait."""
         for process in self.processes:
-            if process is not None and process.is_alive():
+            if process is not None and process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for process in self.processes:

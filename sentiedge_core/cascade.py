@@ -33,7 +33,7 @@ def route_values(tokens: np.ndarray, spec: CascadeSpec, pick) -> np.ndarray:
     return np.where(long, pick(spec.long), pick(spec.short))
 
 
-def fast_probability(margin: np.ndarray, temperature: float) -> np.ndarray:
+def fast_probability(margin: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
     return sigmoid(np.asarray(margin, dtype=np.float64) / temperature)
 
 

@@ -131,7 +131,7 @@ class SentimentModel:
                     results[index] = self.finish_fast(verdict)
         for index, verdict in pending:
             results[index] = self.escalated([texts[index]], [verdict])[0]
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot is filled by now
 
     def check_golden(self) -> None:
         """Refuse a bundle whose golden examples do not come out as the manifest says."""

@@ -40,7 +40,7 @@ def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[s
     error = error or ConfigError
     raw: dict[str, object] = {}
     for field in msgspec.structs.fields(cls):
-        value = environ.get(env_name(prefix, field.name))
+        value: object = environ.get(env_name(prefix, field.name))
         if flags is not None and flags.get(field.name) is not None:
             value = flags[field.name]
         if value is not None:

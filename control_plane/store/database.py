@@ -12,8 +12,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from control_plane import migrations
 from control_plane.errors import CpError
@@ -258,6 +259,18 @@ class Database:
     def forget_secret(self, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM secrets WHERE name = ?", (name,))
+
+
+class Repository:
+    """What a repository (each a mixin of control_plane.store.Store) uses of the Database it is
+    mixed with: declared here for readers and the type checker; Database provides them."""
+
+    if TYPE_CHECKING:
+        dialect: Dialect
+
+        def _tx(self) -> AbstractContextManager[_Conn]: ...
+
+        def _rows(self, sql: str, args: tuple = ()) -> list[tuple]: ...
 
 
 class _Conn:

@@ -7,6 +7,8 @@ import json
 
 import msgspec
 
+from control_plane.store.database import Repository
+
 
 class ModelRow(msgspec.Struct, kw_only=True):
     manifest_sha: str
@@ -37,7 +39,7 @@ SELECT_MODELS = f"SELECT {MODELS_COLUMNS} FROM models"
 SELECT_ROLLOUTS = f"SELECT {ROLLOUTS_COLUMNS} FROM rollouts"
 
 
-class ModelStore:
+class ModelStore(Repository):
     # --- models -----------------------------------------------------------------------------
     def add_model(self, row: ModelRow) -> bool:
         with self._tx() as db:

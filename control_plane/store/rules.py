@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from control_plane.store.database import Repository
 
-class RuleStore:
+
+class RuleStore(Repository):
     # --- cohort trigger rules ---------------------------------------------------------------
     def put_rule(self, name: str, body: str, now: float) -> None:
         with self._tx() as db:

@@ -58,6 +58,7 @@ def _user(node: EdgeNode, request: Request, token: str | None, scope: str) -> st
             raise Unauthorized("the preference center needs the user's token (token=... or "
                                "'Authorization: Bearer <user token>')", reason="user_token_required")
         caller = node.access.verify_user_token(caller.app, token, node.now())
+    assert caller.user is not None  # a verified user token names its user
     return authorize_user(node, caller, caller.user, scope)
 
 

@@ -67,7 +67,7 @@ class Personalizer:
     def __init__(self, store: EdgeStore, privacy: Subjects, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
-                 held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment=None, tenant="": None,
+                 held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment, tenant: None,
                  cache_bytes: int = 64 << 20, segments: SegmentBook | None = None) -> None:
         self.store = store
         self.privacy = privacy
