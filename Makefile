@@ -13,7 +13,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train vader-data model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking bench-batch protos docs clean reset
+.PHONY: run run-edge test test-fast lint install install-serve postgres browser install-train vader-data model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking bench-batch protos docs clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,8 +91,15 @@ run-edge: $(SERVE_STAMP)
 	EDGE_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/edge-node serve --host $(HOST) --port $(PORT) \
 	    --data-dir var/edge-standalone
 
-test: $(STAMP)
+# The linter, the type checker and the import contracts first (seconds), then the whole suite.
+test: lint
 	$(BIN)/python -m pytest tests
+
+# ruff (E, F, I, B, UP), mypy and import-linter, as configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The inner loop: unit and integration tests (no processes started, no browser).
 test-fast: $(STAMP)

@@ -108,8 +108,9 @@ def build_base(work: Path, threads: int) -> Path:
     staging.mkdir(parents=True)
     corpus = load_corpus()
     rng = np.random.default_rng(5)
-    imdb_train = [(t, y) for t, y, s in zip(corpus.train.texts, corpus.train.y, corpus.train.sources, strict=False) if s == "imdb"]
-    imdb_val = [(t, y) for t, y, s in zip(corpus.validation.texts, corpus.validation.y, corpus.validation.sources, strict=False)
+    train, validation = corpus.train, corpus.validation
+    imdb_train = [(t, y) for t, y, s in zip(train.texts, train.y, train.sources, strict=False) if s == "imdb"]
+    imdb_val = [(t, y) for t, y, s in zip(validation.texts, validation.y, validation.sources, strict=False)
                 if s == "imdb"]
     print(f"base: fast stage on {len(imdb_train)} IMDB reviews", flush=True)
     recipe = fast_stage.FAST_RECIPE
@@ -156,7 +157,8 @@ def build_base(work: Path, threads: int) -> Path:
                     "fast_stage": "trained on IMDB training reviews only",
                     "cascade": f"fitted on {VAL_TEXTS} IMDB validation reviews"})
     manifest.files = {n: sha256_file(staging / n) for n in sorted(
-        ["fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json", "transformer-head.json"])}
+        ["fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json",
+         "transformer-head.json"])}
     (staging / "manifest.json").write_bytes(encode_manifest(manifest))
     SentimentModel(staging, threads=threads)  # digests, stages, golden examples
     shutil.rmtree(out, ignore_errors=True)
@@ -355,7 +357,8 @@ def replay(model: SentimentModel, f: dict, y: np.ndarray, edges: int, share: flo
                                 len(part)))
             theta = theta + adaptation.fedavg(updates)
         central_theta = central(theta0, {k: v[lab] for k, v in f.items()}, y[lab], spec, ROUNDS, steps, l2)
-        gains.append((accuracy(theta, model, held, y[~lab]) - base, accuracy(central_theta, model, held, y[~lab]) - base))
+        gains.append((accuracy(theta, model, held, y[~lab]) - base,
+                      accuracy(central_theta, model, held, y[~lab]) - base))
     g = np.asarray(gains)
     return {"draws": draws, "federated_gain_mean": round(float(g[:, 0].mean()), 4),
             "central_gain_mean": round(float(g[:, 1].mean()), 4),
@@ -397,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     run.mkdir()
     cluster = Cluster(run, base, args.edges, args.label_share)
     results: dict = {"edges": args.edges, "new_domain": f"Rotten Tomatoes, {len(texts)} snippets",
-                     "base": "pretrained all-MiniLM-L6-v2 (mean pooled) + head, fast stage and cascade fitted on IMDB only"}
+                     "base": "pretrained all-MiniLM-L6-v2 (mean pooled) + head, "
+                             "fast stage and cascade fitted on IMDB only"}
     try:
         print(f"spreading {len(texts)} Rotten Tomatoes snippets over {args.edges} edges "
               f"(sampling {args.label_share:.0%} for labels)", flush=True)
@@ -453,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                 chunk = check[start:start + 32]
                 _, body = http(cluster.edges[0], "POST", "/v1/sentiment", {"texts": [texts[i] for i in chunk]},
                                cluster.headers)
-                right += sum((r["label"] == "positive") == bool(y[i]) for r, i in zip(body["results"], chunk, strict=False))
+                right += sum((r["label"] == "positive") == bool(y[i])
+                             for r, i in zip(body["results"], chunk, strict=False))
             sub = {k: v[check] for k, v in f_all.items()}
             results["served_check"] = {"texts": len(check), "served_accuracy": round(right / len(check), 4),
                                        "computed_accuracy": round(accuracy(theta_fed, model, sub, y[check]), 4)}

@@ -157,7 +157,8 @@ def main() -> int:
         names = list(runs)
         loads = [os.getloadavg()[0]]
         for r in range(args.rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:  # a rotating order: no configuration always goes first
+            # A rotating order: no configuration always goes first.
+            for name in names[r % len(names):] + names[: r % len(names)]:
                 rate, efficiency = runs[name]()
                 rates[name].append(rate)
                 per_cpu[name].append(efficiency)

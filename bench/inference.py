@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": {"cores": cores}, "runs": {}, "ratios": {}}
     print(f"{'system':<36}{'conc':>5}{'texts/s':>10}{'mean ms':>9}{'p50 ms':>9}{'p99 ms':>9}")
     for conc in args.concurrency:
-        for key, _, system, baseline in pairs:
+        for _key, _, system, baseline in pairs:
             for name in (system, baseline):
                 if name not in systems or (name, conc) in results["runs"]:
                     continue

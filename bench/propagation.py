@@ -125,7 +125,8 @@ async def measure(cp: str, edges_ready, rounds: int, versions: list[str], servin
             delete.append(time.perf_counter() - t0)
         rollout = []
         for version in versions:
-            await models.Rollout(operator_pb2.RolloutRequest(name="sentiedge-sentiment", version=version), metadata=AUTH)
+            await models.Rollout(operator_pb2.RolloutRequest(name="sentiedge-sentiment", version=version),
+                                 metadata=AUTH)
             t0 = time.perf_counter()
             await wait_for(lambda v=version: serving(v), step=0.01)
             rollout.append(time.perf_counter() - t0)
@@ -225,10 +226,10 @@ async def key_revocation(cp: str, urls: list[str], client_key: str, rounds: int)
         for i in range(rounds):
             key = (await apps.AddServerKey(operator_pb2.AddServerKeyRequest(
                 name="dev", key_name=f"bench-{i}", scopes=["users:read"]), metadata=AUTH)).server_key
-            await wait_for(lambda: everywhere(key, 200), timeout=60)
+            await wait_for(lambda key=key: everywhere(key, 200), timeout=60)
             started = time.perf_counter()
             await apps.Revoke(operator_pb2.RevokeAppRequest(name="dev", server_key=f"bench-{i}"), metadata=AUTH)
-            await wait_for(lambda: everywhere(key, 401), timeout=60)
+            await wait_for(lambda key=key: everywhere(key, 401), timeout=60)
             times.append(time.perf_counter() - started)
     return pct(times)
 

@@ -177,7 +177,7 @@ def evaluate(rankings: dict[int, list[int]], cases, split: Split, popularity: di
     p = r = ndcg = mrr = ild = nov = 0.0
     exposure: dict[int, int] = {}
     n_users = len(split.users)
-    for u, candidates, positives, _ in chosen:
+    for u, _candidates, positives, _ in chosen:
         ranked = rankings[u]
         top = ranked[:K]
         hits = [1.0 if i in positives else 0.0 for i in top]

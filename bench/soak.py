@@ -41,7 +41,8 @@ class Edge:
     def __init__(self, data: Path, store_max_bytes: int) -> None:
         self.port, self.admin = free_port(), free_port()
         # One worker, as its README figures were measured (EDGE_WORKERS in the environment overrides).
-        env = {"EDGE_WORKERS": "1"} | os.environ | {"EDGE_PORT": str(self.port), "EDGE_ADMIN_PORT": str(self.admin), "EDGE_DATA_DIR": str(data),
+        env = {"EDGE_WORKERS": "1"} | os.environ | {"EDGE_PORT": str(self.port), "EDGE_ADMIN_PORT": str(self.admin),
+                            "EDGE_DATA_DIR": str(data),
                             "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_RATE_LIMIT_PER_KEY": "0",
                             "EDGE_STORE_MAX_BYTES": str(store_max_bytes), "EDGE_HEADER_TIMEOUT_S": "5",
                             "EDGE_DISK_CHECK_INTERVAL_S": "1", "EDGE_LOG_LEVEL": "warning"}
@@ -50,7 +51,8 @@ class Edge:
                                       str(BUNDLE_DIR)], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_ready(f"http://127.0.0.1:{self.admin}/readyz", self.proc)
         app = json.loads((data / "dev-app.json").read_text())["apps"][0]
-        self.headers = {"x-client-key": app["client_keys"][0], "authorization": f"Bearer {app['server_keys'][0]['key']}"}
+        self.headers = {"x-client-key": app["client_keys"][0],
+                        "authorization": f"Bearer {app['server_keys'][0]['key']}"}
         self.data = data
 
     def call(self, method: str, path: str, body=None, raw: bytes | None = None) -> int:
@@ -225,7 +227,8 @@ def main() -> None:
     d = attacks["deletes"]
     print(f"deletes: {d['first_batch_per_s']:.0f}/s first 500, {d['last_batch_per_s']:.0f}/s last 500 "
           f"({d['ratio_last_first']:.2f}x); outbox pending {d['outbox_pending']:.0f}")
-    print(f"wide user: statuses {attacks['wide_user']['statuses']}, personalize {attacks['wide_user']['personalize_ms']:.1f} ms")
+    wide = attacks["wide_user"]
+    print(f"wide user: statuses {wide['statuses']}, personalize {wide['personalize_ms']:.1f} ms")
     print(f"bad input: statuses {attacks['bad_input']['statuses']}; many users: statuses "
           f"{attacks['many_users']['statuses']}, evicted {attacks['many_users']['evicted']:.0f}")
     print(f"store budget: {after['evicted']:.0f} cold records evicted, {after['writes_refused']:.0f} writes refused; "

@@ -364,7 +364,8 @@ class Adaptations:
                                 "base_version": job.version}
             (bundle / MANIFEST).write_bytes(encode_manifest(manifest))
             correct = self.probe.correct(bundle)
-            probe = f"{correct}/{len(self.probe)} of the probe set ({self.probe.path}) against the base's {base_correct}"
+            probe = (f"{correct}/{len(self.probe)} of the probe set ({self.probe.path}) "
+                     f"against the base's {base_correct}")
             # A drop of up to 1% of the probe (2 of 204 texts) is within what an honest round that
             # moves the head towards the edges' domain does on texts of other domains; the attack
             # this guards against (the rogue-edge suite) costs several points.

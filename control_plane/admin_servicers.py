@@ -16,6 +16,7 @@ import msgspec
 
 from control_plane import convert
 from control_plane.errors import CpError, InvalidArgument
+from control_plane.grpc_status import abort
 from control_plane.model_quality import Comparison, wilson
 from control_plane.operator_service import NodeState, OperatorService, QualityRow
 from control_plane.state import ControlPlane
@@ -75,7 +76,7 @@ def operator_call(method=None, *, audit=None):
         else:
             result, error = await asyncio.to_thread(checked, self, request, metadata, context)
         if error is not None:
-            await context.abort(error.code, error.message)
+            await abort(context, error)
         return result
 
     return wrapper
@@ -209,7 +210,7 @@ class ModelsServicer(Base, operator_pb2_grpc.ModelsServicer):
             row = await asyncio.to_thread(self.ops.bundle_of, request.name, request.version)
         except CpError as exc:
             await asyncio.to_thread(self.cp.audit, who, "Models.Pull", f"refused: {exc.message}"[:300], ok=False)
-            await context.abort(exc.code, exc.message)
+            await abort(context, exc)
         await asyncio.to_thread(self.cp.audit, who, "Models.Pull", f"{row.name} {row.version}")
         offset, step = 0, 1 << 20
         while chunk := await asyncio.to_thread(self.cp.store.bundle_chunk, row.manifest_sha, offset, step):
@@ -253,8 +254,8 @@ class NodesServicer(Base, operator_pb2_grpc.NodesServicer):
         log.info("%s decommissioned node %s", who, request.node_id)
         return _node_info(node)
 
-    @operator_call(audit=lambda request, reply: f"{reply.node_id} (token expires "
-                                                f"{dt.datetime.fromtimestamp(reply.expires_at, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
+    @operator_call(audit=lambda request, reply: (
+        f"{reply.node_id} (token expires {dt.datetime.fromtimestamp(reply.expires_at, dt.UTC):%Y-%m-%d %H:%M:%S} UTC)"))
     def Enroll(self, request, context, who):  # noqa: N802
         token, expires = self.ops.enroll(request.node_id, request.ttl_s)
         return operator_pb2.NodeEnrollment(node_id=request.node_id, enrollment_token=token, expires_at=expires)
@@ -376,7 +377,8 @@ class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
     @operator_call
     def List(self, request, context, who):  # noqa: N802
         version, experiments = self.ops.experiments()
-        return sync_pb2.ExperimentSet(version=version, experiments=[convert.experiment_to_proto(e) for e in experiments])
+        return sync_pb2.ExperimentSet(version=version,
+                                      experiments=[convert.experiment_to_proto(e) for e in experiments])
 
     @operator_call
     def Report(self, request, context, who):  # noqa: N802

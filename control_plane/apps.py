@@ -125,7 +125,8 @@ class AppBook:
         """A new app. ``public_key`` registers the backend's own EdDSA/ES256 key (nothing private
         is made or shown); else a key pair of ``alg`` is made and its private key shown once."""
         if not NAME.match(name):
-            raise InvalidArgument("an app name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise InvalidArgument("an app name is 1-63 letters, digits, '.', '_' or '-', "
+                                  "starting with a letter or digit")
         if tenant and not NAME.match(tenant):
             raise InvalidArgument("a tenant name is 1-63 letters, digits, '.', '_' or '-', starting with a letter "
                                   "or digit")
@@ -185,8 +186,8 @@ class AppBook:
             key.not_after = key.not_after or end
         current = [k for k in app.signing_keys if not k.not_after]
         alg = current[-1].alg if current else "EdDSA"
-        for key in current:
-            key.not_after = end
+        for signing_key in current:
+            signing_key.not_after = end
         client_key = f"ck_{secrets.token_urlsafe(18)}"
         signing, shown = _new_signing_key(f"{name}-{_next_kid(app)}", alg)
         app.client_keys = [k for k in keep if k.not_after > now] + [KeyDigest(sha256=digest(client_key))]

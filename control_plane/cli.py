@@ -51,11 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     certs = commands.add_parser("certs", help="a development CA and certificates for mTLS")
     c = certs.add_subparsers(dest="action", required=True)
     cinit = c.add_parser("init", help="create the CA and the control plane's server certificate")
-    cinit.add_argument("--dir", type=Path, default=Path("certs"), help="where the CA and certificates go (default: certs)")
+    cinit.add_argument("--dir", type=Path, default=Path("certs"),
+                       help="where the CA and certificates go (default: certs)")
     cinit.add_argument("--host", action="append", default=[], help="extra host name or IP of the control plane")
     cissue = c.add_parser("issue", help="a client certificate for a node id (or an operator)")
     cissue.add_argument("identity")
-    cissue.add_argument("--dir", type=Path, default=Path("certs"), help="the CA directory from certs init (default: certs)")
+    cissue.add_argument("--dir", type=Path, default=Path("certs"),
+                        help="the CA directory from certs init (default: certs)")
     cissue.add_argument("--operator", action="store_true",
                         help="a certificate for an operator's CLI (prints CP_CA/CP_CERT/CP_KEY, not EDGE_TLS_*)")
     _global_flags_anywhere(parser)
@@ -141,7 +143,8 @@ def _main(argv: list[str] | None) -> int:
             if args.action == "init":
                 ca.init(args.dir, args.host)
                 print(f"CA and server certificate in {args.dir}: ca.crt, control-plane.crt/.key\n"
-                      f"control plane: CP_TLS_CERT={args.dir}/control-plane.crt CP_TLS_KEY={args.dir}/control-plane.key "
+                      f"control plane: CP_TLS_CERT={args.dir}/control-plane.crt "
+                      f"CP_TLS_KEY={args.dir}/control-plane.key "
                       f"CP_TLS_CLIENT_CA={args.dir}/ca.crt")
             else:
                 path = ca.issue(args.dir, args.identity)
@@ -151,7 +154,8 @@ def _main(argv: list[str] | None) -> int:
                 else:
                     print(f"{path} and {path.with_suffix('.key')}: for the edge {args.identity}, EDGE_TLS_CERT={path} "
                           f"EDGE_TLS_KEY={path.with_suffix('.key')} EDGE_TLS_CA={args.dir}/ca.crt\n"
-                          f"(an operator's certificate? issue it with --operator for the CP_CA/CP_CERT/CP_KEY variables)")
+                          "(an operator's certificate? issue it with --operator "
+                          "for the CP_CA/CP_CERT/CP_KEY variables)")
         except CpError as exc:
             print(f"control-plane: {exc.message}", file=sys.stderr)
             return 1

@@ -68,14 +68,14 @@ async def call(args, channel, metadata):
     from protos.sentiedge.v1 import operator_pb2_grpc
 
     if args.command == "nodes":
-        stub = operator_pb2_grpc.NodesStub(channel)
+        nodes = operator_pb2_grpc.NodesStub(channel)
         if args.enroll:
-            return await stub.Enroll(pb.EnrollNodeRequest(node_id=args.enroll, ttl_s=args.ttl), metadata=metadata)
+            return await nodes.Enroll(pb.EnrollNodeRequest(node_id=args.enroll, ttl_s=args.ttl), metadata=metadata)
         if args.revoke:
-            return await stub.Revoke(pb.RevokeNodeRequest(node_id=args.revoke), metadata=metadata)
+            return await nodes.Revoke(pb.RevokeNodeRequest(node_id=args.revoke), metadata=metadata)
         node = args.quarantine or args.release
-        return await stub.Quarantine(pb.QuarantineRequest(node_id=node, release=bool(args.release)),
-                                     metadata=metadata)
+        return await nodes.Quarantine(pb.QuarantineRequest(node_id=node, release=bool(args.release)),
+                                      metadata=metadata)
     stub = operator_pb2_grpc.AppsStub(channel)
     if args.action == "add":
         key = args.public_key.read_text() if args.public_key else ""
@@ -129,7 +129,8 @@ async def _mint_locally(args, stub, pb, metadata):
                            args.user, ttl_s=args.ttl, consent={p: True for p in args.consent} or None,
                            policy_version=args.policy_version, now=now, private_key=private)
     except (ValueError, TypeError) as exc:
-        raise SystemExit(f"control-plane: --private-key {args.private_key} cannot sign {info.alg} tokens: {exc}") from None
+        raise SystemExit(f"control-plane: --private-key {args.private_key} "
+                         f"cannot sign {info.alg} tokens: {exc}") from None
     return pb.AppToken(token=token, expires_at=now + args.ttl)
 
 

@@ -12,10 +12,13 @@ import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sentiedge_core.privacy import PURPOSES
 from sentiedge_core.rules import SIGNALS
+
+if TYPE_CHECKING:
+    from protos.sentiedge.v1 import operator_pb2_grpc as stubs
 
 CHUNK = 1 << 20
 
@@ -31,13 +34,13 @@ GROUPS = {
 class Rpc(NamedTuple):
     """What a command's call needs: the stubs and the call metadata (the operator's token)."""
 
-    models: object
-    privacy: object
-    nodes: object
-    cohorts: object
-    admin: object
-    rules: object
-    experiments: object
+    models: stubs.ModelsStub
+    privacy: stubs.PrivacyStub
+    nodes: stubs.NodesStub
+    cohorts: stubs.CohortsStub
+    admin: stubs.AdminStub
+    rules: stubs.RulesStub
+    experiments: stubs.ExperimentsStub
     metadata: tuple
 
 
@@ -78,7 +81,8 @@ def ref(r: dict) -> str:
 
 
 def rows(header: list[str], body: list[list]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)] if body else [len(h) for h in header]
+    widths = ([max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)] if body
+              else [len(h) for h in header])
     line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=False))  # noqa: E731
     return "\n".join([line(header), *(line(r) for r in body)])
 
@@ -182,7 +186,8 @@ async def _rule_add(args, rpc: Rpc):
     from protos.sentiedge.v1 import sync_pb2
 
     step = 0.05 if args.signal in ("negative_share", "mean_sentiment") else max(1.0, abs(args.threshold) * 0.1)
-    clear = args.clear if args.clear is not None else (args.threshold - step if args.op == ">" else args.threshold + step)
+    clear = args.clear if args.clear is not None else (
+        args.threshold - step if args.op == ">" else args.threshold + step)
     return await rpc.rules.Add(sync_pb2.TriggerRule(
         name=args.name, cohort=args.cohort, signal=args.signal, category=args.category, op=args.op,
         threshold=args.threshold, clear=clear, window_minutes=args.window, min_size=args.min_size,
@@ -219,7 +224,8 @@ def _rollout_table(args, d: dict) -> str:
         head = f"{d['name']}: no rollout yet; every node serves the model it was installed with"
     else:
         share = "named nodes" if d["nodes"] else f"{d['percent']}% of nodes"
-        head = f"{d['name']}: current {current} for {share} ({', '.join(d['chosen']) or 'none yet'}), previous {previous}"
+        chosen = ", ".join(d["chosen"]) or "none yet"
+        head = f"{d['name']}: current {current} for {share} ({chosen}), previous {previous}"
     return head + "\n" + rows(["node", "assigned", "serving", "state", "error"],
                               [[s["node_id"], ref(s["assigned"]), ref(s["serving"]), s["state"], s["error"]]
                                for s in d["node_states"]])
@@ -337,7 +343,8 @@ COMMANDS: dict[str, Command] = {
         _rollout, _rollout_table),
     "models rollback": Command(
         "return every node to the previous version (before the first rollout: each node's own bundled model)",
-        _args(NAME), lambda args, rpc: rpc.models.Rollback(_pb().RollbackRequest(name=args.name), metadata=rpc.metadata),
+        _args(NAME),
+        lambda args, rpc: rpc.models.Rollback(_pb().RollbackRequest(name=args.name), metadata=rpc.metadata),
         _rollout_table),
     "models status": Command(
         "which node serves what", _args(NAME),

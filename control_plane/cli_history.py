@@ -55,7 +55,8 @@ async def call(args, channel, metadata):
         calls = chunks(rows)
     except ValueError as exc:
         raise SystemExit(f"control-plane: {args.file}: {exc}") from None
-    days, cohorts = set(), set()
+    days: set[str] = set()
+    cohorts: set[str] = set()
     for part in calls:
         reply = await stub.Import(pb.ImportCohortsRequest(
             tenant=args.tenant, source=args.file.name,

@@ -59,7 +59,8 @@ def _job_text(args, d: dict) -> str:
         name = d["model"]["name"]
         text += f"\ncandidate: {name} {d['candidate']}"
         if d.get("awaiting_signature") or d["state"] == "done":
-            text += (f"\nnext: {'sign it (models pull, models sign, models push), then ' if d.get('awaiting_signature') else ''}"
+            sign = "sign it (models pull, models sign, models push), then " if d.get("awaiting_signature") else ""
+            text += (f"\nnext: {sign}"
                      f"canary it: control-plane models rollout {name} {d['candidate']} --percent 10; "
                      f"then models quality {name}")
     return text
@@ -74,7 +75,8 @@ def _adaptations_table(args, d: dict) -> str:
                  for j in d.get("jobs", [])])
     errors = [f"{j['job']}: {j['error']}" for j in d.get("jobs", []) if j.get("error")]
     ledger = rows(["lineage", "noisy rounds", "rounds without noise", "epsilon", "delta"],
-                  [[r["lineage"], r["noisy_rounds"], r["noiseless_rounds"], _eps(float(r["epsilon"])), f"{r['delta']:g}"]
+                  [[r["lineage"], r["noisy_rounds"], r["noiseless_rounds"], _eps(float(r["epsilon"])),
+                    f"{r['delta']:g}"]
                    for r in d.get("ledger", [])])
     return "\n".join([jobs, *errors, "", "privacy ledger (per model lineage):", ledger])
 

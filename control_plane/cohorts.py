@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -62,13 +63,14 @@ def scaled(a: Aggregate, factor: float) -> Aggregate:
     def count(n: int) -> int:
         return int(math.floor(n * factor))
 
+    topics: dict[str, dict] = {name: {c: count(v) for c, v in getattr(a, name).items()} for name in TOPIC_COUNTS}
+    topics |= {name: {c: v * factor for c, v in getattr(a, name).items()} for name in TOPIC_SUMS}
     return Aggregate(
         tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
         users=count(a.users),
         texts=count(a.texts), negative=count(a.negative), events=count(a.events),
         sentiment_sum=a.sentiment_sum * factor, categories={c: v * factor for c, v in a.categories.items()},
-        **{name: {c: count(v) for c, v in getattr(a, name).items()} for name in TOPIC_COUNTS},
-        **{name: {c: v * factor for c, v in getattr(a, name).items()} for name in TOPIC_SUMS})
+        **topics)
 
 
 def share_capped(parts: dict[str, Aggregate], share: float, floor: float = 0.0) -> dict[str, Aggregate]:
@@ -94,7 +96,8 @@ class CohortMerge:
         self.max_node_share = max_node_share
         self.version = 0  # bumped when new aggregates arrive
         self.legacy_tenant = ""  # owns the rows without a tenant (control_plane.apps.AppBook.legacy_tenant)
-        self.known_tenants = lambda: None  # -> the tenants rows may name (None: any); set by the wiring
+        # -> the tenants rows may name (None: any); set by the wiring
+        self.known_tenants: Callable[[], set[str] | None] = lambda: None
         self._largest: dict[str, tuple[int, float]] = {}  # node -> (largest accepted cell, when it was raised)
         self._lock = threading.RLock()  # streams and operator calls run in worker threads
 

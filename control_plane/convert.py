@@ -29,8 +29,8 @@ def model_info(row: ModelRow, already: bool = False) -> operator_pb2.ModelInfo:
 
 def privacy_update(e: PrivacyEntry) -> sync_pb2.ControlMessage:
     return sync_pb2.ControlMessage(privacy=sync_pb2.PrivacyUpdate(
-        seq=e.seq, request_id=e.request_id, kind=e.kind, subject=e.subject, purposes=e.purposes, at=e.at,
-        origin_node=e.origin_node, policy_version=e.policy_version))
+        seq=e.seq, request_id=e.request_id, kind=e.kind,  # type: ignore[arg-type]  # the enum's int value
+        subject=e.subject, purposes=e.purposes, at=e.at, origin_node=e.origin_node, policy_version=e.policy_version))
 
 
 aggregate_from_proto = cohorts.from_proto  # the core's one conversion, both ways
@@ -40,7 +40,8 @@ aggregate_to_proto = cohorts.to_proto
 def request_status(s: RequestStatus) -> operator_pb2.PrivacyRequestStatus:
     e = s.entry
     return operator_pb2.PrivacyRequestStatus(
-        request_id=e.request_id, seq=e.seq, kind=e.kind, subject=e.subject, purposes=e.purposes, state=s.state,
+        request_id=e.request_id, seq=e.seq, kind=e.kind,  # type: ignore[arg-type]  # the enum's int value
+        subject=e.subject, purposes=e.purposes, state=s.state,
         created_at=e.created_at, completed_at=s.completed_at,
         receipts=[operator_pb2.NodeReceipt(node_id=n, at=at) for n, at in s.receipts], missing=s.missing,
         origin_node=e.origin_node)

@@ -1,56 +1,34 @@
-"""The control plane's error tree. Each class carries the gRPC status code it maps to.
+"""The control plane's names for the one error tree (sentiedge_core.errors), and its own class.
+No gRPC here: each error has a ``kind``, and the gRPC servicers map kinds to status codes in one
+place (control_plane/grpc_status.py).
 
-    CpError (INTERNAL)
-    ├── InvalidArgument (INVALID_ARGUMENT)   a request is malformed; names what is wrong
-    │   └── BundleRejected (INVALID_ARGUMENT) a pushed bundle fails verification
-    ├── NotFound (NOT_FOUND)                 no such model, node or request
-    ├── Unauthenticated (UNAUTHENTICATED)    no or unknown operator token or node credential
-    ├── PermissionDenied (PERMISSION_DENIED) a credential for another node, revoked, or a spent enrollment
-    ├── ResourceExhausted (RESOURCE_EXHAUSTED) over a rate limit (privacy filings per node)
-    ├── FailedPrecondition (FAILED_PRECONDITION) the state does not allow it (e.g. no previous version)
-    └── ConfigError (INVALID_ARGUMENT)       a setting has a value that cannot work
+    CpError (internal)                     = SentiedgeError, the root
+    ├── InvalidArgument (invalid)          = InvalidInput: a request is malformed; names what is wrong
+    │   └── BundleRejected (invalid)       a pushed bundle fails verification
+    ├── NotFound (not_found)               no such model, node or request
+    ├── Unauthenticated (unauthenticated)  = Unauthorized: no or unknown operator token or node credential
+    ├── PermissionDenied (forbidden)       = Forbidden: a credential for another node, revoked, or a spent enrollment
+    ├── ResourceExhausted (too_many)       = RateLimited: over a rate limit (privacy filings per node)
+    ├── FailedPrecondition                 the state does not allow it (e.g. no previous version)
+    └── ConfigError (invalid)              a setting has a value that cannot work
 """
 
 from __future__ import annotations
 
-import grpc
+from sentiedge_core.errors import (
+    ConfigError,
+    FailedPrecondition,
+    NotFound,
+)
+from sentiedge_core.errors import Forbidden as PermissionDenied
+from sentiedge_core.errors import InvalidInput as InvalidArgument
+from sentiedge_core.errors import RateLimited as ResourceExhausted
+from sentiedge_core.errors import SentiedgeError as CpError
+from sentiedge_core.errors import Unauthorized as Unauthenticated
 
-
-class CpError(Exception):
-    code = grpc.StatusCode.INTERNAL
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidArgument(CpError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+__all__ = ["CpError", "InvalidArgument", "BundleRejected", "NotFound", "Unauthenticated", "PermissionDenied",
+           "ResourceExhausted", "FailedPrecondition", "ConfigError"]
 
 
 class BundleRejected(InvalidArgument):
-    pass
-
-
-class NotFound(CpError):
-    code = grpc.StatusCode.NOT_FOUND
-
-
-class Unauthenticated(CpError):
-    code = grpc.StatusCode.UNAUTHENTICATED
-
-
-class PermissionDenied(CpError):
-    code = grpc.StatusCode.PERMISSION_DENIED
-
-
-class ResourceExhausted(CpError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-
-
-class FailedPrecondition(CpError):
-    code = grpc.StatusCode.FAILED_PRECONDITION
-
-
-class ConfigError(CpError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    code = "bundle_rejected"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import msgspec
 
@@ -97,7 +98,8 @@ class ExperimentBook:
         self.exposures_per_user = exposures_per_user
         self.max_node_share = max_node_share
         self.legacy_tenant = ""  # owns the counts stored before tenants (control_plane.apps.AppBook.legacy_tenant)
-        self.known_tenants = lambda: None  # -> the tenants rows may name (None: any); set by the wiring
+        # -> the tenants rows may name (None: any); set by the wiring
+        self.known_tenants: Callable[[], set[str] | None] = lambda: None
         self.horizon_s = 30 * 86400.0  # counts of windows older than this are not taken
 
     def bound(self, row: tuple, most: int) -> tuple:

@@ -24,7 +24,8 @@ from sentiedge_core.privacy import (
     policy_version_problem,
 )
 
-__all__ = ["check_user_id", "DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus", "pseudonymize"]
+__all__ = ["check_user_id", "DELETE_USER", "REVOKE_CONSENT", "PURPOSES", "new_request_id", "Ledger", "RequestStatus",
+           "pseudonymize"]
 
 
 class RequestStatus(msgspec.Struct, kw_only=True):

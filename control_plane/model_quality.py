@@ -136,8 +136,9 @@ def canaries(store, name: str = "", min_labels: int = MIN_LABELS) -> list[Compar
             continue
         candidate, baseline = _version(store, rollout.current_sha), _version(store, rollout.previous_sha)
         if candidate and baseline and candidate != baseline:
-            out.append(compare(rollout.name, candidate, tuple(merged.get(f"{rollout.name} {candidate}", (0, 0))),
-                               baseline, tuple(merged.get(f"{rollout.name} {baseline}", (0, 0))), min_labels))
+            cand = merged.get(f"{rollout.name} {candidate}", (0, 0))
+            base = merged.get(f"{rollout.name} {baseline}", (0, 0))
+            out.append(compare(rollout.name, candidate, (cand[0], cand[1]), baseline, (base[0], base[1]), min_labels))
     return out
 
 

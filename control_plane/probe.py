@@ -47,7 +47,8 @@ class Probe:
 
         model = SentimentModel(bundle, threads=1, check_golden=False)  # golden examples: the registry's job
         positive = model.labels[1]
-        return sum((r.label == positive) == truth for r, truth in zip(model.score(list(self.texts)), self.positive, strict=False))
+        results = model.score(list(self.texts))
+        return sum((r.label == positive) == truth for r, truth in zip(results, self.positive, strict=False))
 
     def __len__(self) -> int:
         return len(self.texts)

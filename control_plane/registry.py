@@ -88,14 +88,19 @@ class Registry:
             bundle_sha = sha256_file(tar)
             if existing is not None and self.trusted and not candidate and self.store.unsigned(manifest_sha):
                 self.store.replace_signed_bundle(manifest_sha, tar.read_bytes(), bundle_sha)
-                return self.store.model(sha=manifest_sha), False
+                return self._stored(manifest_sha), False
             row = ModelRow(manifest_sha=manifest_sha, name=model.name, version=model.version,
                            bundle_sha=bundle_sha, size=tar.stat().st_size, pushed_at=now)
             if candidate and self.trusted:
                 self.store.mark_unsigned(manifest_sha)  # before the row: never servable unsigned
             self.store.put_bundle(manifest_sha, tar.read_bytes())  # before the row that announces it
             new = self.store.add_model(row)
-            return (row if new else self.store.model(sha=manifest_sha)), new
+            return (row if new else self._stored(manifest_sha)), new
+
+    def _stored(self, manifest_sha: str) -> ModelRow:
+        row = self.store.model(sha=manifest_sha)
+        assert row is not None, manifest_sha  # its row exists: checked, or written in this call
+        return row
 
     def awaiting_signature(self, manifest_sha: str) -> bool:
         return bool(self.trusted) and self.store.unsigned(manifest_sha)

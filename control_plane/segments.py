@@ -40,6 +40,7 @@ from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
 from control_plane.store import Store
 from sentiedge_core.segments import (
+    Segment,
     SegmentSet,
     Summary,
     bounded,
@@ -157,7 +158,7 @@ class SegmentBook:
                 if len(owners) == 1:
                     alone.setdefault(owners.pop(), []).append(label)
             dropped = set()
-            for node, labels_alone in alone.items():
+            for labels_alone in alone.values():
                 if len(labels_alone) > quota:  # keep its heaviest quota clusters, drop the rest
                     by_weight = sorted(labels_alone, key=lambda c: -sum(s.users for _, s in clusters[c]))
                     dropped.update(by_weight[quota:])
@@ -166,7 +167,7 @@ class SegmentBook:
             log.warning("segment seeding: %d cluster(s) of seeds from one node alone over its quota of %d dropped",
                         len(dropped), quota)
             seeds = [m for label, members in clusters.items() if label not in dropped for m in members]
-        segments = []
+        segments: list[Segment] = []
         for label in sorted(clusters):
             members = clusters[label]
             weights: dict[str, float] = {}

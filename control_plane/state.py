@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import time
+from typing import cast
 
 from control_plane.adaptation import Adaptations, Defaults
 from control_plane.apps import AppBook
@@ -138,9 +139,9 @@ class ControlPlane:
             for token, name in self.tokens.items():
                 if hmac.compare_digest(token, given):
                     return name
-            name = self.store.token_name(hashlib.sha256(given.encode()).hexdigest())
-            if name is not None:
-                return name
+            stored = self.store.token_name(hashlib.sha256(given.encode()).hexdigest())
+            if stored is not None:
+                return stored
         raise Unauthenticated("operator calls need 'authorization: Bearer <token>' with a valid token "
                               "(control-plane --token, CP_TOKEN, or the data dir's admin.token)")
 
@@ -227,7 +228,7 @@ class ControlPlane:
     def _known_tenants(self) -> set[str]:
         """Every tenant that ever had an app, from the shared snapshot's app set (read once per
         change, not once per heartbeat)."""
-        _, apps, legacy = self.snapshot.view(self.generation).resources["apps"][1]
+        _, apps, legacy = cast(tuple, self.snapshot.view(self.generation).resources["apps"][1])
         return {a.tenant_id for a in apps} | ({legacy} if legacy else set())
 
     def listen_to_replicas(self) -> None:

@@ -18,6 +18,7 @@ import grpc
 
 from control_plane import convert
 from control_plane.errors import CpError
+from control_plane.grpc_status import abort
 from control_plane.nodes import NODE_ID
 from control_plane.state import ControlPlane
 from control_plane.sync_service import Stream, SyncService
@@ -137,7 +138,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
             return await asyncio.to_thread(self.service.authenticate, node_id, names,
                                            tuple(context.invocation_metadata() or ()), call)
         except CpError as exc:
-            await context.abort(exc.code, exc.message)
+            await abort(context, exc)
 
     async def Enroll(self, request, context):  # noqa: N802
         """A one-time enrollment token for this node id, exchanged for its node secret."""
@@ -147,7 +148,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         try:
             secret = await asyncio.to_thread(self.service.enroll, node_id, request.enrollment_token[:200])
         except CpError as exc:
-            await context.abort(exc.code, exc.message)
+            await abort(context, exc)
         return sync_pb2.EnrollResponse(node_id=node_id, node_secret=secret)
 
     async def DownloadBundle(self, request, context):  # noqa: N802
@@ -155,6 +156,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         row = await asyncio.to_thread(self.service.bundle, request.manifest_sha256)
         if row is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no bundle {request.manifest_sha256}")
+            return  # abort raised already
         offset = request.offset
         if offset > row.size:
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, f"offset {offset} is past the end ({row.size})")

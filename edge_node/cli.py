@@ -14,6 +14,7 @@ import msgspec
 
 from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
 from edge_node.errors import EdgeError
+from edge_node.role import Role
 from sentiedge_core import BUNDLE_DIR, settings_loader
 
 
@@ -103,7 +104,8 @@ def token(args: argparse.Namespace) -> int:
 
 def configure_logging(settings: EdgeSettings, worker: int | None = None) -> None:
     tag = f" worker-{worker}" if worker is not None else ""
-    logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format=f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -121,7 +123,18 @@ def serve(args: argparse.Namespace) -> int:
         run_servers(create_app(settings), settings)
         return 0
     _, backlog = connection_budget(settings.max_connections, 2 if settings.admin_port else 1)
-    return Supervisor(settings, {k: v for k, v in vars(args).items() if k != "func"}, count, backlog).run()
+    flags = {k: v for k, v in vars(args).items() if k != "func"}
+    return Supervisor(settings, flags, count, backlog, serve=serve_worker).run()
+
+
+def serve_worker(flags: dict, role: Role, sockets: list, shared) -> None:
+    """One worker of ``serve --workers N`` (edge_node.workers spawns it): the same app and servers
+    as a single-process node, on the supervisor's sockets."""
+    from edge_node.http.app import create_app
+
+    settings = load_settings(flags=flags)
+    configure_logging(settings, worker=role.index)
+    run_servers(create_app(settings, role=role, shared=shared), settings, sockets=sockets)
 
 
 def proxy_options(settings: EdgeSettings) -> dict:
@@ -229,7 +242,8 @@ def _passed_through(columns: list[str], column: str) -> dict[str, str]:
     a column named like a result field (``label``, ``score``, …) gets an ``input_`` prefix."""
     out = {}
     for c in columns:
-        name = "text" if c == column else f"input_{c}" if c in RESULT_FIELDS or (c == "text" and column != "text") else c
+        clashes = c in RESULT_FIELDS or (c == "text" and column != "text")
+        name = "text" if c == column else f"input_{c}" if clashes else c
         out[c] = name
     return out
 
@@ -270,8 +284,8 @@ def score(args: argparse.Namespace) -> int:
             writer = csv.writer(out)
             writer.writerow([*names.values(), *RESULT_FIELDS, "error"])
             for row, r in zip(inputs, results, strict=False):
-                found = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
-                writer.writerow([*row.values(), *found, "" if r is not None else EMPTY])
+                values = [getattr(r, f) for f in RESULT_FIELDS] if r is not None else [""] * len(RESULT_FIELDS)
+                writer.writerow([*row.values(), *values, "" if r is not None else EMPTY])
         else:
             width = max([9, *(len(r.label) for r in results if r is not None)])
             out.write(f"{'label':<{width}} {'score':>7} {'conf':>5}  {'stage':<11} text\n")

@@ -173,7 +173,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
             (not self.proxy_problem(), self.proxy_problem()),
-            (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
+            (self.log_level in {"critical", "error", "warning", "info", "debug"},
+             "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
             if not ok:

@@ -1,15 +1,16 @@
 """The edge node's error tree: the shared core's (sentiedge_core.errors), whose root is
-``EdgeError`` here, and the edge's own. Each class carries the HTTP status it maps to.
+``EdgeError`` here, and the edge's own. Each class has a ``kind``; the HTTP status of each kind
+is chosen in one place, edge_node/http/status.py.
 
-    EdgeError (500)               = sentiedge_core.errors.SentiedgeError
+    EdgeError (internal)          = sentiedge_core.errors.SentiedgeError
     ├── BundleError, InvalidInput (LimitExceeded), NotFound, Unauthorized, Forbidden,
     │   RateLimited, ConfigError  from the core
-    ├── Conflict (409)            the request contradicts what is recorded (an id already linked elsewhere)
-    ├── StoreError (500)          the disk store cannot be opened or written
-    │   └── StorageFull (507)     the disk is full: writes are refused, deletions still succeed
-    ├── RequestTimeout (408)      the request body did not arrive in time (EDGE_BODY_TIMEOUT_S)
-    └── NotReady (503)            the model is not loaded yet (or is being replaced)
-        └── OutboxFull (503)      too many privacy filings wait for the control plane; retry later
+    ├── Conflict (conflict)       the request contradicts what is recorded (an id already linked elsewhere)
+    ├── StoreError (internal)     the disk store cannot be opened or written
+    │   └── StorageFull (no_space) the disk is full: writes are refused, deletions still succeed
+    ├── RequestTimeout (timeout)  the request body did not arrive in time (EDGE_BODY_TIMEOUT_S)
+    └── NotReady (unavailable)    the model is not loaded yet (or is being replaced)
+        └── OutboxFull            too many privacy filings wait for the control plane; retry later
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sentiedge_core.errors import (
     ConfigError,
     Forbidden,
     InvalidInput,
+    Kind,
     LimitExceeded,
     NotFound,
     RateLimited,
@@ -27,16 +29,17 @@ from sentiedge_core.errors import (
 from sentiedge_core.errors import SentiedgeError as EdgeError
 
 __all__ = ["EdgeError", "BundleError", "ConfigError", "Forbidden", "InvalidInput", "LimitExceeded", "NotFound",
-           "RateLimited", "Unauthorized", "Conflict", "NotReady", "StoreError", "StorageFull", "RequestTimeout", "OutboxFull"]
+           "RateLimited", "Unauthorized", "Conflict", "NotReady", "StoreError", "StorageFull", "RequestTimeout",
+           "OutboxFull"]
 
 
 class NotReady(EdgeError):
-    status_code = 503
+    kind = Kind.UNAVAILABLE
     code = "not_ready"
 
 
 class Conflict(EdgeError):
-    status_code = 409
+    kind = Kind.CONFLICT
     code = "conflict"
 
     def __init__(self, message: str, *, reason: str | None = None, field: str | None = None) -> None:
@@ -50,12 +53,12 @@ class StoreError(EdgeError):
 
 
 class StorageFull(StoreError):
-    status_code = 507
+    kind = Kind.NO_SPACE
     code = "insufficient_storage"
 
 
 class RequestTimeout(EdgeError):
-    status_code = 408
+    kind = Kind.TIMEOUT
     code = "request_timeout"
 
 

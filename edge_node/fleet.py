@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import msgspec
 
@@ -20,6 +21,19 @@ from edge_node.personalization.triggers import Transition
 from sentiedge_core.access import AppSet
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from sentiedge_core.privacy import DELETE_USER, policy_version_problem
+
+if TYPE_CHECKING:
+    from edge_node.config import EdgeSettings
+    from edge_node.metrics import EdgeMetrics
+    from edge_node.personalization.cohorts import CohortBook
+    from edge_node.personalization.experiments import ExperimentBook
+    from edge_node.personalization.segments import SegmentBook
+    from edge_node.personalization.triggers import TriggerBook
+    from edge_node.privacy import PrivacyBook
+    from edge_node.quality import QualityBook
+    from edge_node.role import Role
+    from edge_node.store import EdgeStore
+    from sentiedge_core.inference import SentimentModel
 
 log = logging.getLogger("edge_node.sync")
 MAX_PENDING_TRIGGERS = 1000
@@ -48,7 +62,49 @@ class ClosedWindows(msgspec.Struct, kw_only=True):
     segments: list = []  # sentiedge_core.segments.Summary: per learned segment, or seed clusters
 
 
+class ModelFiles(Protocol):
+    """What these use cases need of the assigned bundles on disk (edge_node.sync.model_updates)."""
+
+    async def fetch(self, sha: str, bundle_sha: str, size: int,
+                    download: Callable[[int], AsyncIterator[bytes]]) -> Path: ...
+
+    async def load(self, path: Path) -> SentimentModel: ...
+
+    def applied_bundled(self) -> None: ...
+
+    def applied(self, sha: str) -> None: ...
+
+
 class FleetUseCases:
+    if TYPE_CHECKING:  # what this mixin uses of EdgeNode (edge_node/node.py), for readers and the type checker
+        settings: EdgeSettings
+        role: Role
+        model_sha: str
+        store: EdgeStore
+        metrics: EdgeMetrics
+        privacy: PrivacyBook
+        quality: QualityBook
+        cohorts: CohortBook
+        experiments: ExperimentBook
+        segments: SegmentBook
+        triggers: TriggerBook
+        updates: ModelFiles
+
+        @property
+        def model(self) -> SentimentModel: ...
+
+        def personal_allowed(self) -> bool: ...
+
+        def model_outputs(self) -> dict: ...
+
+        def set_apps(self, apps: AppSet, *, persist: bool = False) -> None: ...
+
+        def _publish(self, kind: str, payload) -> None: ...
+
+        async def workers_serve(self, sha: str, timeout_s: float = 120.0) -> None: ...
+
+        async def swap_model(self, model: SentimentModel, sha: str) -> None: ...
+
     # --- what this edge is ------------------------------------------------------------------
     def serving(self) -> ModelId:
         return ModelId(self.model.name, self.model.version, self.model_sha)
@@ -186,7 +242,9 @@ class FleetUseCases:
         last_closed = cohorts.window_of(now) - window_s
         first_kept = last_closed - int(cohorts.horizon_s // window_s) * window_s
         acked = last_closed - window_s if acked_until is None else acked_until
-        cells, experiments, segments = [], [], []
+        cells: list[tuple] = []
+        experiments: list[tuple] = []
+        segments: list = []
         for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):
             cells.extend((window, tenant, key, cell) for (tenant, key), cell in cohorts.export(window).items())
             experiments.extend((window, *row) for row in self.experiments.export(window, cohorts.legacy_tenant))

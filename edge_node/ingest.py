@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 import msgspec
 
 from edge_node.errors import InvalidInput
 from edge_node.personalization import profiles as personalization
-from edge_node.personalization.cohorts import CohortBook, cohort_key, daypart
+from edge_node.personalization.cohorts import CohortBook, Context, context_cohort
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
 from edge_node.personalization.segments import SegmentBook
 from edge_node.privacy import PrivacyBook
@@ -39,12 +40,11 @@ class Event(msgspec.Struct, kw_only=True):
     provenance: str = "first_party"  # e.g. first_party, import
 
 
-class Context(msgspec.Struct, kw_only=True):
-    region: str | None = None
-    device: str | None = None
-    daypart: str | None = None  # morning|afternoon|evening|night; default from the time
-    referrer: str | None = None
-    tz_offset_minutes: int = 0
+class Scorer(Protocol):
+    """Scores texts; only a consenting user's (``subject``, of ``tenant``) may be sampled (EdgeNode.score)."""
+
+    def __call__(self, texts: list[str], subject: str | None = None, *,
+                 tenant: str = "") -> Awaitable[list[Sentiment]]: ...
 
 
 class EventResult(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -66,12 +66,6 @@ class IngestReport(msgspec.Struct, kw_only=True):
 
 
 DAYPARTS = ("morning", "afternoon", "evening", "night")
-
-
-def context_cohort(context: Context | None, at: float) -> str:
-    context = context or Context()
-    part = context.daypart or daypart(at, context.tz_offset_minutes)
-    return cohort_key(context.region, context.device, part)
 
 
 def event_time(event: Event, index: int, now: float) -> float:
@@ -146,7 +140,7 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
 
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
-                 score: Callable[[list[str], str], Awaitable[list[Sentiment]]],
+                 score: Scorer,
                  segments: SegmentBook | None = None) -> None:
         self.privacy = privacy
         self.store = privacy.store

@@ -9,6 +9,7 @@ gauge the value a worker set last. The model info is the answering worker's.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -22,9 +23,9 @@ SIGNAL_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-def _gauge(*args, **kwargs) -> Gauge:
+def _gauge(name: str, documentation: str, labelnames: Iterable[str] = (), **kwargs) -> Gauge:
     """A gauge; across workers, the value set last counts."""
-    return Gauge(*args, multiprocess_mode="mostrecent", **kwargs)
+    return Gauge(name, documentation, labelnames, multiprocess_mode="mostrecent", **kwargs)
 
 
 class EdgeMetrics:
@@ -103,7 +104,8 @@ class EdgeMetrics:
         self._decision_children: dict = {}
         self.store_records = _gauge("sentiedge_store_records", "Records in the edge store", registry=r)
         self.outbox_capacity = _gauge("sentiedge_privacy_outbox_capacity",
-                                     "Most privacy requests that may wait for the control plane (EDGE_PRIVACY_OUTBOX_MAX)",
+                                     "Most privacy requests that may wait for the control plane "
+                                     "(EDGE_PRIVACY_OUTBOX_MAX)",
                                      registry=r)
         self.store_bytes = _gauge("sentiedge_store_bytes", "Bytes the edge store's database holds in use", registry=r)
         self.store_max_bytes = _gauge("sentiedge_store_max_bytes", "The store's size budget (EDGE_STORE_MAX_BYTES; "

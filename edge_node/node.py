@@ -31,12 +31,12 @@ from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, TriggerBook
 from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.quality import QualityBook
+from edge_node.role import SOLE, Role
 from edge_node.sentiment_service import SentimentService
 from edge_node.store import EdgeStore
 from edge_node.sync.agent import SyncAgent
 from edge_node.sync.model_updates import ModelUpdates
 from edge_node.user_data import UserDataUseCases
-from edge_node.workers import Role
 from sentiedge_core import key_files, monitoring, signing
 from sentiedge_core.access import AppSet, Gatekeeper
 from sentiedge_core.adaptation import Round as AdaptationRound
@@ -126,7 +126,7 @@ def development_origins(settings: EdgeSettings) -> list[str]:
 
 class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
-                 role: Role = Role(), shared=None) -> None:
+                 role: Role = SOLE, shared=None) -> None:
         self.settings = settings
         self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
         # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's
@@ -203,7 +203,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
-                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
+                                  tls=((settings.tls_ca, settings.tls_cert, settings.tls_key)
+                                       if settings.tls_ca else None),
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
         self._disk_watch: asyncio.Task | None = None

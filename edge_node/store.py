@@ -317,7 +317,7 @@ class EdgeStore:
 
     def queued_requests(self, after: int = -1, limit: int = 500) -> list[tuple[int, PrivacyRequest]]:
         """Up to ``limit`` queued requests with a sequence number over ``after``, oldest first."""
-        found = []
+        found: list[tuple[int, PrivacyRequest]] = []
         seq, tail = max(after + 1, self._counter("outbox_head")), self._counter("outbox_tail")
         while seq < tail and len(found) < limit:
             request = self.get(f"outbox|{seq:012d}", PrivacyRequest)

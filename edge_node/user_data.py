@@ -6,6 +6,8 @@ authorize the caller, then call these and encode what they return. Nothing here 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 import numpy as np
 
@@ -15,6 +17,14 @@ from edge_node.personalization import profiles
 from edge_node.preferences import PreferenceView, view_of
 from edge_node.privacy import ConsentChange, Erasure
 from edge_node.records import Consent, Profile
+
+if TYPE_CHECKING:
+    from edge_node.config import EdgeSettings
+    from edge_node.identity import Identities
+    from edge_node.metrics import EdgeMetrics
+    from edge_node.personalization.profiles import Tuning
+    from edge_node.privacy import PrivacyBook
+    from edge_node.store import EdgeStore
 
 
 class UserVector(msgspec.Struct, kw_only=True):
@@ -27,6 +37,16 @@ class UserVector(msgspec.Struct, kw_only=True):
 
 
 class UserDataUseCases:
+    if TYPE_CHECKING:  # what this mixin uses of EdgeNode (edge_node/node.py), for readers and the type checker
+        settings: EdgeSettings
+        store: EdgeStore
+        metrics: EdgeMetrics
+        privacy: PrivacyBook
+        identities: Identities
+        tuning: Tuning
+
+        def now(self) -> float: ...
+
     def consent_of(self, user_id: str) -> Consent:
         return self.privacy.consent(user_id)
 

@@ -26,28 +26,19 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-import msgspec
+from edge_node.role import Role
+
+# A worker's life once its process is set up: serve(flags, role, sockets, shared) runs the same
+# app and servers as a single-process node on the supervisor's sockets (edge_node.cli.serve_worker).
+ServeWorker = Callable[[dict, Role, list[socket.socket], object], None]
 
 log = logging.getLogger("edge_node.workers")
 RESTART_WINDOW_S = 30.0  # a worker that dies this soon after starting counts as failing at start-up
 MAX_EARLY_DEATHS = 3
-
-
-class Role(msgspec.Struct, frozen=True):
-    """Which worker of how many this process is (the default: the only one)."""
-
-    index: int = 0
-    count: int = 1
-
-    @property
-    def leader(self) -> bool:
-        return self.index == 0
-
-    @property
-    def shared(self) -> bool:
-        return self.count > 1
 
 
 def worker_count(wanted: int) -> int:
@@ -92,30 +83,26 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(flags: dict, role: Role, sockets: list[socket.socket], shared) -> None:
-    """A worker's life: the same app and servers as a single-process node, on the supervisor's sockets."""
-    from edge_node.cli import configure_logging, run_servers
-    from edge_node.config import load_settings
-    from edge_node.http.app import create_app
-
+def _worker(serve: ServeWorker, flags: dict, role: Role, sockets: list[socket.socket], shared) -> None:
+    """A worker's process: tied to the supervisor, then ``serve``."""
     _die_with_parent()
     # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
     # every worker once (a second signal would make uvicorn skip the graceful drain).
     os.setpgrp()
-    settings = load_settings(flags=flags)
-    configure_logging(settings, worker=role.index)
-    run_servers(create_app(settings, role=role, shared=shared), settings, sockets=sockets)
+    serve(flags, role, sockets, shared)
 
 
 class Supervisor:
-    def __init__(self, settings, flags: dict, count: int, backlog: int) -> None:
+    def __init__(self, settings, flags: dict, count: int, backlog: int, serve: ServeWorker) -> None:
+        """``serve`` runs in each spawned worker, so it is a module-level function (pickled by name)."""
         self.settings = settings
+        self.serve = serve
         self.flags = flags
         self.count = count
         self.backlog = backlog
         self.stopping = False
         self.context = multiprocessing.get_context("spawn")
-        self.processes: list[multiprocessing.Process | None] = [None] * count
+        self.processes: list[BaseProcess | None] = [None] * count
         self.started: list[float] = [0.0] * count
         self.early_deaths = 0
         # Shared memory of the node's workers: [0] the leader's last publication number
@@ -123,8 +110,8 @@ class Supervisor:
         self.shared = self.context.Array("q", 2, lock=False)
 
     def _start(self, index: int, sockets: list[socket.socket]) -> None:
-        process = self.context.Process(target=_worker, args=(self.flags, Role(index, self.count), sockets,
-                                                             self.shared),
+        process = self.context.Process(target=_worker, args=(self.serve, self.flags, Role(index, self.count),
+                                                             sockets, self.shared),
                                        name=f"edge-worker-{index}", daemon=False)
         process.start()
         self.processes[index] = process
@@ -187,7 +174,7 @@ class Supervisor:
     def _drain(self, timeout_s: float = 30.0) -> None:
         """SIGTERM every worker (each drains its connections and closes its store), then wait."""
         for process in self.processes:
-            if process is not None and process.is_alive():
+            if process is not None and process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for process in self.processes:

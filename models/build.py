@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         reference=monitoring.reference_of(p_all.tolist(), ["negative", "positive"]),
         metrics={
             "test_int8": metrics_int8, "test_fp32": metrics_fp32,
-            "test_overall_int8": report(p_all, test_int8.y) | {"escalation_rate": round(float(escalated_all.mean()), 4)},
+            "test_overall_int8": report(p_all, test_int8.y)
+            | {"escalation_rate": round(float(escalated_all.mean()), 4)},
             "validation_routes": fit_info,
             "out_of_domain_int8": report(p_ood, ood.y) | {"note": "44 hand-written tweets, product reviews, "
                                                           "support messages and service reviews"},

@@ -210,7 +210,8 @@ def score(checkpoint: Path, sets: dict[str, Split], threads: int) -> dict:
         m = first_window_margins(checkpoint, split.texts, threads)
         y = np.asarray(split.labels)
         r = report(1 / (1 + np.exp(-m)), y)  # raw: the cascade calibrates later
-        out[name] = {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"], "ece": r["ece"], "n": len(y)}
+        out[name] = {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"], "ece": r["ece"],
+                     "n": len(y)}
     return out
 
 

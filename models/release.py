@@ -42,7 +42,8 @@ from sentiedge_core import BUNDLE_DIR, cascade, monitoring
 from sentiedge_core.bundle import Golden, read_manifest
 from sentiedge_core.inference import SentimentModel
 
-EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_short.csv"  # the floor: reported, never used to choose
+# the floor: reported, never used to choose
+EVERYDAY = Path(__file__).resolve().parents[1] / "tests" / "data" / "everyday_short.csv"
 GATE_POINTS = 0.01
 # Golden examples are out-of-domain texts the bundle gets right with at least this confidence: a
 # coin-flip text (0.51) would refuse every adapted candidate for a change too small to matter.
@@ -205,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     failures = gate_failures(test_int8, fp32, extra["everyday_floor_int8"][2]["accuracy"])
     ood, p_ood, _ = extra["out_of_domain_int8"]
     golden = [Golden(text=t, label="positive" if y else "negative")
-              for t, y, p in zip(ood.texts, ood.labels, p_ood, strict=False) if (p >= 0.5) == bool(y) and max(p, 1 - p) >= GOLDEN_MIN]
+              for t, y, p in zip(ood.texts, ood.labels, p_ood, strict=False)
+              if (p >= 0.5) == bool(y) and max(p, 1 - p) >= GOLDEN_MIN]
 
     metrics = dict(old.metrics)
     metrics.update({

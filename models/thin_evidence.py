@@ -166,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "validation_routes": fit_info,
                                    "short_stacker_fitted_on": f"{int(esc.sum())} escalated movie validation texts and "
                                                               f"{int(cust_esc.sum())} escalated customer validation "
-                                                              f"texts (models/customer_validation.csv: 160 texts written for this "
-                                                              f"project, 80/80, same license as the code)"}
+                                                              "texts (models/customer_validation.csv: 160 texts "
+                                                              "written for this project, 80/80, same license as "
+                                                              "the code)"}
     out = msgspec.structs.replace(manifest, version=args.version, cascade=new, golden=golden, metrics=metrics,
-                                  provenance=provenance, reference=monitoring.reference_of(p_new.tolist(), manifest.labels),
+                                  provenance=provenance,
+                                  reference=monitoring.reference_of(p_new.tolist(), manifest.labels),
                                   created=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat())
     write(args.bundle, args.out, out)
     SentimentModel(args.out, threads=args.threads)  # digests and golden examples check out

@@ -218,7 +218,7 @@ def fedavg(updates: list[tuple[np.ndarray, int]]) -> np.ndarray:
     total = sum(count for _, count in updates)
     if not updates or total <= 0:
         raise ValueError("no update to average")
-    return sum(delta * (count / total) for delta, count in updates)
+    return np.asarray(sum(delta * (count / total) for delta, count in updates))
 
 
 # -- privacy accounting ------------------------------------------------------------------

@@ -212,6 +212,7 @@ def unpack(tar_path: Path, into: Path) -> None:
                     raise BundleError(f"bundle member {name!r} is not a plain top-level file")
             for m in members:
                 source = tar.extractfile(m)
+                assert source is not None  # a regular file (checked above)
                 with open(into / m.name, "wb") as out:
                     shutil.copyfileobj(source, out)
     except tarfile.TarError as exc:

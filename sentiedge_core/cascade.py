@@ -33,7 +33,7 @@ def route_values(tokens: np.ndarray, spec: CascadeSpec, pick) -> np.ndarray:
     return np.where(long, pick(spec.long), pick(spec.short))
 
 
-def fast_probability(margin: np.ndarray, temperature: float) -> np.ndarray:
+def fast_probability(margin: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
     return sigmoid(np.asarray(margin, dtype=np.float64) / temperature)
 
 
@@ -90,14 +90,16 @@ def negation_pattern(cues: list[str]):
 
 def stacker_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, stacker: list[float]) -> np.ndarray:
     w_fast, w_transformer, bias = stacker
-    return sigmoid(w_fast * np.asarray(fast_margin, np.float64) + w_transformer * np.asarray(transformer_margin, np.float64) + bias)
+    return sigmoid(w_fast * np.asarray(fast_margin, np.float64)
+                   + w_transformer * np.asarray(transformer_margin, np.float64) + bias)
 
 
 def stacked_probability(fast_margin: np.ndarray, transformer_margin: np.ndarray, route: RouteSpec) -> np.ndarray:
     return stacker_probability(fast_margin, transformer_margin, route.stacker)
 
 
-def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray, spec: CascadeSpec) -> np.ndarray:
+def stacked(fast_margin: np.ndarray, transformer_margin: np.ndarray, tokens: np.ndarray,
+            spec: CascadeSpec) -> np.ndarray:
     p = np.where(is_long(tokens, spec), stacked_probability(fast_margin, transformer_margin, spec.long),
                  stacked_probability(fast_margin, transformer_margin, spec.short))
     if spec.thin_stacker:

@@ -45,9 +45,11 @@ def add(into: Aggregate, a) -> None:
 
 
 def to_proto(a) -> sync_pb2.CohortAggregate:
-    """An Aggregate (or an edge cell with ``tenant``/``window_start``/``window_seconds``/``cohort`` given) on the wire."""
+    """An Aggregate (or an edge cell with ``tenant``/``window_start``/``window_seconds``/``cohort`` given)
+    on the wire."""
     return sync_pb2.CohortAggregate(
-        tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users, texts=a.texts,
+        tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=a.users,
+        texts=a.texts,
         negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum, categories=a.categories,
         topic_texts=a.topic_texts, topic_negative=a.topic_negative, topic_events=a.topic_events,
         topic_sentiment=a.topic_sentiment)
@@ -55,7 +57,8 @@ def to_proto(a) -> sync_pb2.CohortAggregate:
 
 def from_proto(m: sync_pb2.CohortAggregate) -> Aggregate:
     return Aggregate(
-        tenant=m.tenant, window_start=m.window_start, window_seconds=m.window_seconds, cohort=m.cohort, users=m.users, texts=m.texts,
+        tenant=m.tenant, window_start=m.window_start, window_seconds=m.window_seconds, cohort=m.cohort, users=m.users,
+        texts=m.texts,
         negative=m.negative, events=m.events, sentiment_sum=m.sentiment_sum, categories=dict(m.categories),
         topic_texts=dict(m.topic_texts), topic_negative=dict(m.topic_negative), topic_events=dict(m.topic_events),
         topic_sentiment=dict(m.topic_sentiment))

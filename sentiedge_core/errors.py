@@ -1,22 +1,47 @@
-"""The errors of the shared core; each service's own tree extends this one. Each class
-carries the HTTP status it maps to at the edge (the control plane maps them to gRPC codes).
+"""The one error tree of both services, rooted here. An error says what went wrong in words
+(``message``, and ``field`` where one input is the culprit), names it for machines (``code``:
+``invalid_input``, ``token_expired``, ...) and says what *kind* of failure it is (``kind``) —
+never an HTTP status or a gRPC code. Each transport maps a kind to its own status in one place:
+the edge's HTTP app (edge_node/http/status.py), the control plane's gRPC servicers
+(control_plane/grpc_status.py). Each service adds its own classes under this root
+(edge_node/errors.py, control_plane/errors.py).
 
-    SentiedgeError (500)
-    ├── BundleError (500)         a model bundle is missing, corrupt, unverifiable or fails its golden examples
-    ├── InvalidInput (400)        a request or argument is malformed; ``field`` names the culprit
-    │   └── LimitExceeded (413)   an input is over a configured limit; names the limit
-    ├── NotFound (404)            the named record does not exist
-    ├── Unauthorized (401)        no, an unknown, revoked or expired client key or user token
-    ├── Forbidden (403)           a valid credential that may not do this (another user or app, a missing scope)
-    ├── RateLimited (429)         over a rate limit; ``retry_after`` says when to try again
-    └── ConfigError (400)         a setting has a value that cannot work
+    SentiedgeError (internal)
+    ├── BundleError (internal)            a model bundle is missing, corrupt, unverifiable or fails its golden examples
+    ├── InvalidInput (invalid)            a request or argument is malformed; ``field`` names the culprit
+    │   └── LimitExceeded (too_large)     an input is over a configured limit; names the limit
+    ├── ConfigError (invalid)             a setting has a value that cannot work
+    ├── NotFound (not_found)              the named record does not exist
+    ├── FailedPrecondition (failed_precondition)  the state does not allow it (e.g. no previous version)
+    ├── Unauthorized (unauthenticated)    no, an unknown, revoked or expired key, token or credential
+    ├── Forbidden (forbidden)             a valid credential that may not do this (another user or app, a scope)
+    └── RateLimited (too_many)            over a rate limit; ``retry_after`` says when to try again
 """
 
 from __future__ import annotations
 
+import enum
+
+
+class Kind(enum.StrEnum):
+    """What kind of failure an error is; a transport maps each to its own status."""
+
+    INTERNAL = "internal"  # the service failed (a bug, a broken store or bundle)
+    INVALID = "invalid"  # the request or a setting is malformed
+    TOO_LARGE = "too_large"  # an input is over a configured limit
+    NOT_FOUND = "not_found"  # the named thing does not exist
+    CONFLICT = "conflict"  # the request contradicts what is recorded
+    FAILED_PRECONDITION = "failed_precondition"  # the state does not allow it now
+    UNAUTHENTICATED = "unauthenticated"  # no credential, or one that is unknown, revoked or expired
+    FORBIDDEN = "forbidden"  # a valid credential that may not do this
+    TOO_MANY = "too_many"  # over a rate limit or a queue's bound: retry later
+    UNAVAILABLE = "unavailable"  # not ready now (loading, catching up): retry later
+    TIMEOUT = "timeout"  # the request did not arrive in time
+    NO_SPACE = "no_space"  # the disk is full
+
 
 class SentiedgeError(Exception):
-    status_code = 500
+    kind = Kind.INTERNAL
     code = "internal_error"
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -30,23 +55,28 @@ class BundleError(SentiedgeError):
 
 
 class InvalidInput(SentiedgeError):
-    status_code = 400
+    kind = Kind.INVALID
     code = "invalid_input"
 
 
 class LimitExceeded(InvalidInput):
-    status_code = 413
+    kind = Kind.TOO_LARGE
     code = "limit_exceeded"
 
 
 class ConfigError(SentiedgeError):
-    status_code = 400
+    kind = Kind.INVALID
     code = "invalid_setting"
 
 
 class NotFound(SentiedgeError):
-    status_code = 404
+    kind = Kind.NOT_FOUND
     code = "not_found"
+
+
+class FailedPrecondition(SentiedgeError):
+    kind = Kind.FAILED_PRECONDITION
+    code = "failed_precondition"
 
 
 class _Refusal(SentiedgeError):
@@ -59,17 +89,17 @@ class _Refusal(SentiedgeError):
 
 
 class Unauthorized(_Refusal):
-    status_code = 401
+    kind = Kind.UNAUTHENTICATED
     code = "unauthorized"
 
 
 class Forbidden(_Refusal):
-    status_code = 403
+    kind = Kind.FORBIDDEN
     code = "forbidden"
 
 
 class RateLimited(_Refusal):
-    status_code = 429
+    kind = Kind.TOO_MANY
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:

@@ -116,7 +116,8 @@ class SentimentModel:
                          stage=stage, model=self.name, version=self.version)
 
     def finish_fast(self, verdict: FastVerdict) -> Sentiment:
-        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
+        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]),
+                                           self.manifest.cascade)
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict],
@@ -152,7 +153,7 @@ class SentimentModel:
                     results[index] = self.finish_fast(verdict)
         for index, verdict in pending:
             results[index] = self.escalated([texts[index]], [verdict])[0]
-        return results  # type: ignore[return-value]
+        return results  # type: ignore[return-value]  # every slot is filled by now
 
     def check_golden(self) -> None:
         """Refuse a bundle whose golden examples do not come out as the manifest says."""

@@ -36,9 +36,9 @@ def psi(expected: list[float], actual_counts: list[int]) -> float:
     if total == 0:
         return 0.0
     value = 0.0
-    for e, a in zip(expected, actual_counts, strict=False):
-        e = max(e, EPSILON)
-        a = max(a / total, EPSILON)
+    for share, count in zip(expected, actual_counts, strict=False):
+        e = max(share, EPSILON)
+        a = max(count / total, EPSILON)
         value += (a - e) * math.log(a / e)
     return value
 
@@ -105,7 +105,8 @@ class DriftMonitor:
 def drift_report(outputs: list[dict], threshold: float = DRIFT_PSI_THRESHOLD) -> list[dict]:
     """Each node's recent predictions against its model's reference, then all nodes on the same
     model together. ``outputs``: what edges report (scope, model, reference and counts)."""
-    rows, merged = [], {}
+    rows: list[dict] = []
+    merged: dict[str, dict] = {}
     for o in outputs:
         if not o["reference_labels"]:
             continue

@@ -118,13 +118,14 @@ def kmeans(points: np.ndarray, weights: np.ndarray, k: int, *, seed: int = 0, re
     """Weighted k-means: the best (least weighted inertia) of ``restarts`` runs of k-means++
     seeding then Lloyd, as scikit-learn's ``n_init``. Returns (centers (k', dim), labels),
     k' = min(k, points)."""
-    best = None
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
     w = np.asarray(weights, dtype=np.float64)
     for run in range(restarts):
         centers, labels = _lloyd(points, w, k, seed=seed * 1000 + run, iterations=iterations)
         inertia = float((w * ((points - centers[labels]) ** 2).sum(axis=1)).sum())
         if best is None or inertia < best[0]:
             best = (inertia, centers, labels)
+    assert best is not None, "restarts must be at least 1"
     return best[1], best[2]
 
 
@@ -183,7 +184,8 @@ def seed_clusters(summaries: list[Summary], k: int, *, seed: int = 0,
 def seeded(summaries: list[Summary], k: int, *, seed: int = 0) -> list[Segment]:
     """The first centroids: weighted k-means over the edges' seed clusters (their means)."""
     labels = seed_clusters(summaries, k, seed=seed)
-    clusters = [[s for s, label in zip(summaries, labels, strict=False) if label == j] for j in range(int(labels.max()) + 1)]
+    clusters = [[s for s, label in zip(summaries, labels, strict=False) if label == j]
+                for j in range(int(labels.max()) + 1)]
     return [segment_from(segment_id(j), merged(c)) for j, c in enumerate(c for c in clusters if c)]
 
 

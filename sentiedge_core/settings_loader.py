@@ -20,13 +20,15 @@ def env_name(prefix: str, field: str) -> str:
     return f"{prefix}{field.upper()}"
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct], prefix: str, help_text: Mapping[str, str]) -> None:
+def add_flags(parser: argparse.ArgumentParser, cls: type[msgspec.Struct], prefix: str,
+              help_text: Mapping[str, str]) -> None:
     defaults = cls()
     for field in msgspec.structs.fields(cls):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         parser.add_argument(flag, dest=field.name, default=None, metavar=field.name.upper(),
-                            help=f"{help_text.get(field.name, '')} (env {env_name(prefix, field.name)}; default {default})")
+                            help=f"{help_text.get(field.name, '')} "
+                                 f"(env {env_name(prefix, field.name)}; default {default})")
 
 
 def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[str, object] | None = None,
@@ -38,7 +40,7 @@ def load(cls: type[T], prefix: str, environ: Mapping[str, str], flags: Mapping[s
     error = error or ConfigError
     raw: dict[str, object] = {}
     for field in msgspec.structs.fields(cls):
-        value = environ.get(env_name(prefix, field.name))
+        value: object = environ.get(env_name(prefix, field.name))
         if flags is not None and flags.get(field.name) is not None:
             value = flags[field.name]
         if value is not None:

@@ -231,7 +231,8 @@ class TransformerStage:
         batch = self.encoder.batch(texts)
         n = batch.num_texts
         rows = np.arange(len(batch.owners))
-        exit_p, exit_layer, features = np.full(n, np.nan), np.zeros(n, dtype=np.int64), []
+        exit_p, exit_layer = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+        features: list[np.ndarray] = []
         windows = np.bincount(batch.owners, minlength=n)
         if not self.exits:
             (pooled,) = self._run(self.session, ["pooled"], batch, rows)

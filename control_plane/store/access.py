@@ -6,8 +6,10 @@ rule); kept apart so each file stays about one thing.
 
 from __future__ import annotations
 
+from control_plane.store.database import Repository
 
-class AccessStore:
+
+class AccessStore(Repository):
     # --- client apps --------------------------------------------------------------------------
     def put_app(self, name: str, body: str, now: float) -> None:
         with self._tx() as db:

@@ -5,8 +5,10 @@ adaptation candidates that wait for an operator's signature."""
 
 from __future__ import annotations
 
+from control_plane.store.database import Repository
 
-class AdaptationStore:
+
+class AdaptationStore(Repository):
     def add_adaptation(self, job_id: str, name: str, body: str, sigmas: list[float], now: float) -> bool:
         """Store a new running job and reserve its rounds in the ledger; False when the name
         already has a running job."""

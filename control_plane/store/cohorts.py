@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from control_plane.store.database import Repository
 from sentiedge_core.cohorts import Aggregate
 
 COHORTS_COLUMNS = ("window_start, cohort, node_id, window_seconds, users, texts, negative, events, sentiment_sum, "
@@ -12,7 +13,7 @@ COHORTS_COLUMNS = ("window_start, cohort, node_id, window_seconds, users, texts,
 SELECT_COHORTS = f"SELECT {COHORTS_COLUMNS} FROM cohorts"
 
 
-class CohortStore:
+class CohortStore(Repository):
     # --- cohorts ----------------------------------------------------------------------------
     def put_aggregates(self, node_id: str, aggregates: list[Aggregate]) -> None:
         with self._tx() as db:

@@ -12,8 +12,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from control_plane import migrations
 from control_plane.errors import CpError
@@ -26,7 +27,8 @@ log = logging.getLogger("control_plane.store")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     node_id TEXT PRIMARY KEY, region TEXT NOT NULL DEFAULT '', model_name TEXT NOT NULL DEFAULT '',
-    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '', privacy_cursor BIGINT NOT NULL DEFAULT 0,
+    model_version TEXT NOT NULL DEFAULT '', model_sha TEXT NOT NULL DEFAULT '',
+    privacy_cursor BIGINT NOT NULL DEFAULT 0,
     last_seen REAL NOT NULL DEFAULT 0, connected_since REAL NOT NULL DEFAULT 0, registered_at REAL NOT NULL,
     decommissioned INTEGER NOT NULL DEFAULT 0, serving_personal INTEGER NOT NULL DEFAULT 1
 );
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS node_quality (
 );
 CREATE TABLE IF NOT EXISTS node_outputs (node_id TEXT PRIMARY KEY, body TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
-    name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL NOT NULL DEFAULT 0
+    name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created_at REAL NOT NULL,
+    revoked_at REAL NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS apps (
     name TEXT PRIMARY KEY, body TEXT NOT NULL, revision BIGINT NOT NULL, updated_at REAL NOT NULL
@@ -106,8 +109,9 @@ class Dialect:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.types = ({"SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB", "REAL": "REAL"} if name == "sqlite"
-                      else {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"})
+        sqlite = {"SERIAL": "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB": "BLOB", "REAL": "REAL"}
+        postgres = {"SERIAL": "BIGSERIAL PRIMARY KEY", "BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
+        self.types = sqlite if name == "sqlite" else postgres
         self.begin = "BEGIN IMMEDIATE" if name == "sqlite" else "BEGIN"
 
     def schema(self, text: str = SCHEMA) -> list[str]:
@@ -255,6 +259,18 @@ class Database:
     def forget_secret(self, name: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM secrets WHERE name = ?", (name,))
+
+
+class Repository:
+    """What a repository (each a mixin of control_plane.store.Store) uses of the Database it is
+    mixed with: declared here for readers and the type checker; Database provides them."""
+
+    if TYPE_CHECKING:
+        dialect: Dialect
+
+        def _tx(self) -> AbstractContextManager[_Conn]: ...
+
+        def _rows(self, sql: str, args: tuple = ()) -> list[tuple]: ...
 
 
 class _Conn:

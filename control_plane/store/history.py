@@ -4,13 +4,14 @@ A row is an aggregate with the minimum size applied: nothing in it is per user."
 from __future__ import annotations
 
 from control_plane.store.cohorts import _categories_column, _categories_fields
+from control_plane.store.database import Repository
 from sentiedge_core.cohorts import Aggregate
 
 HISTORY_COLUMNS = ("tenant, window_start, cohort, users, texts, negative, events, sentiment_sum, categories, source, "
                    "imported_at")
 
 
-class HistoryStore:
+class HistoryStore(Repository):
     def put_history(self, tenant: str, aggregates: list[Aggregate], *, source: str, at: float) -> None:
         """Store one tenant's imported days; a day and cohort imported again is replaced (idempotent)."""
         with self._tx() as db:

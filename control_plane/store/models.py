@@ -7,6 +7,8 @@ import json
 
 import msgspec
 
+from control_plane.store.database import Repository
+
 
 class ModelRow(msgspec.Struct, kw_only=True):
     manifest_sha: str
@@ -37,7 +39,7 @@ SELECT_MODELS = f"SELECT {MODELS_COLUMNS} FROM models"
 SELECT_ROLLOUTS = f"SELECT {ROLLOUTS_COLUMNS} FROM rollouts"
 
 
-class ModelStore:
+class ModelStore(Repository):
     # --- models -----------------------------------------------------------------------------
     def add_model(self, row: ModelRow) -> bool:
         with self._tx() as db:
@@ -54,7 +56,8 @@ class ModelStore:
         return [r[0] for r in self._rows("SELECT manifest_sha FROM bundles ORDER BY manifest_sha")]
 
     def bundle_chunk(self, manifest_sha: str, offset: int, size: int) -> bytes:
-        rows = self._rows("SELECT substr(data, ?, ?) FROM bundles WHERE manifest_sha = ?", (offset + 1, size, manifest_sha))
+        rows = self._rows("SELECT substr(data, ?, ?) FROM bundles WHERE manifest_sha = ?",
+                          (offset + 1, size, manifest_sha))
         return bytes(rows[0][0]) if rows else b""
 
     def models(self) -> list[ModelRow]:

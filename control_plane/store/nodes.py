@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
+from control_plane.store.database import Repository
+
 
 class Node(msgspec.Struct, kw_only=True):
     node_id: str
@@ -25,7 +27,7 @@ NODES_COLUMNS = ("node_id, region, model_name, model_version, model_sha, privacy
 SELECT_NODES = f"SELECT {NODES_COLUMNS} FROM nodes"
 
 
-class NodeStore:
+class NodeStore(Repository):
     # --- nodes ------------------------------------------------------------------------------
     def upsert_node(self, node: Node) -> None:
         fields = {k: int(v) if isinstance(v, bool) else v for k, v in msgspec.structs.asdict(node).items()}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from control_plane.store.database import Repository
 
-class OperatorStore:
+
+class OperatorStore(Repository):
     # --- operator tokens and audit ------------------------------------------------------------
     def add_token(self, name: str, token_sha256: str, now: float) -> bool:
         with self._tx() as db:

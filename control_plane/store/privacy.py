@@ -7,6 +7,8 @@ import json
 
 import msgspec
 
+from control_plane.store.database import Repository
+
 
 class PrivacyEntry(msgspec.Struct, kw_only=True):
     seq: int
@@ -24,7 +26,7 @@ PRIVACY_LOG_COLUMNS = "seq, request_id, kind, subject, purposes, at, origin_node
 SELECT_PRIVACY = f"SELECT {PRIVACY_LOG_COLUMNS} FROM privacy_log"
 
 
-class PrivacyStore:
+class PrivacyStore(Repository):
     # --- privacy log ------------------------------------------------------------------------
     def append_privacy(self, request_id: str, kind: int, subject: str, purposes: list[str], at: float,
                        origin_node: str, now: float, policy_version: str = "") -> tuple[PrivacyEntry, bool]:

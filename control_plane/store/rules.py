@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from control_plane.store.database import Repository
 
-class RuleStore:
+
+class RuleStore(Repository):
     # --- cohort trigger rules ---------------------------------------------------------------
     def put_rule(self, name: str, body: str, now: float) -> None:
         with self._tx() as db:
@@ -56,7 +58,8 @@ class RuleStore:
             db.executemany(
                 "INSERT INTO experiment_counts (window_start, experiment, arm, cohort, node_id, exposures, clicks, "
                 "conversions, value, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                "(tenant, window_start, experiment, arm, cohort, node_id) DO UPDATE SET exposures = excluded.exposures, "
+                "(tenant, window_start, experiment, arm, cohort, node_id) DO UPDATE SET "
+                "exposures = excluded.exposures, "
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
                 [(w, e, a, c, node_id, n, k, x, v, t[0] if t else "") for w, e, a, c, n, k, x, v, *t in rows])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
+from control_plane.store.database import Repository
 from sentiedge_core.segments import SegmentSet, Summary
 
 _BODY = msgspec.json.Encoder()
@@ -20,7 +21,7 @@ class _Sums(msgspec.Struct):
 _SUMS = msgspec.json.Decoder(_Sums)
 
 
-class SegmentStore:
+class SegmentStore(Repository):
     def segment_set(self) -> SegmentSet | None:
         rows = self._rows("SELECT body FROM segment_state WHERE id = 1")
         return _SET.decode(rows[0][0]) if rows else None

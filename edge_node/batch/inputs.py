@@ -13,8 +13,12 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
@@ -52,7 +56,7 @@ def format_of(path: str, given: str | None = None) -> str:
     raise InputError(f"{path}: cannot tell the format from the name; give --format csv|jsonl|parquet")
 
 
-def expand(source: str, fmt: str | None = None) -> tuple[object, list[str]]:
+def expand(source: str, fmt: str | None = None) -> tuple[AbstractFileSystem, list[str]]:
     """The filesystem and the files of ``source``: a file, a directory (every file of a known
     format below it, sorted) or a glob, local or any fsspec URL."""
     from fsspec.core import url_to_fs

@@ -29,6 +29,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -36,6 +37,10 @@ from edge_node.batch import aggregate
 from edge_node.batch.inputs import InputError, Partition, plan, read
 from edge_node.scoring import EMPTY_TEXT, judge
 from sentiedge_core.daily import FORMAT
+
+if TYPE_CHECKING:
+    from sentiedge_core.inference import SentimentModel
+    from sentiedge_core.language import LanguageGate
 
 PLUGIN = "sentiedge-bundle"
 RESULT_COLUMNS = ["label", "score", "confidence", "stage", "model", "version", "language", "error"]
@@ -82,7 +87,7 @@ def bundle_archive(model_dir: Path) -> bytes:
 try:
     from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError:  # the batch extra is not installed: the CLI says so before anything runs
-    WorkerPlugin = object
+    WorkerPlugin = object  # type: ignore[misc,assignment]  # a stand-in base: nothing runs without the extra
 
 
 class BundlePlugin(WorkerPlugin):
@@ -96,8 +101,8 @@ class BundlePlugin(WorkerPlugin):
         self.threads = threads
         self.languages = languages
         self.min_confidence = min_confidence
-        self.model = None
-        self.gate = None
+        self.model: SentimentModel | None = None  # set up on each worker (setup)
+        self.gate: LanguageGate | None = None
 
     def setup(self, worker) -> None:
         from sentiedge_core.inference import SentimentModel
@@ -167,7 +172,8 @@ def score_partition(partition: Partition, options: Options) -> dict:
     import pyarrow.parquet as pq
     from distributed import get_worker
 
-    plugin = get_worker().plugins[PLUGIN]
+    plugin = cast(BundlePlugin, get_worker().plugins[PLUGIN])
+    assert plugin.model is not None and plugin.gate is not None  # the worker ran its setup before any task
     started = time.perf_counter()
     frame = read(partition, options.text_column)
     scored = score_frame(frame, plugin.model, plugin.gate, options)
@@ -224,7 +230,7 @@ def materialize(days: list[str], ids: list[str], options: Options, labels: list[
             folder = f"{root}/scored/day={day}"
             fs.makedirs(folder, exist_ok=True)
             part = body.slice(at, end - at)
-            _atomic(fs, f"{folder}/part-0.parquet", lambda fh: pq.write_table(part, fh))
+            _atomic(fs, f"{folder}/part-0.parquet", lambda fh, part=part: pq.write_table(part, fh))
         at = end
     frame = table.select([c for c in ("day", "label", "score", "cohort") if c in table.column_names]).to_pandas()
     user = output_names([options.user_column], options.text_column)[options.user_column] if options.user_column \

@@ -14,7 +14,8 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin
 STYLE = """<style>
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
 h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2.2rem}.op{margin:1.2rem 0 1.8rem}
-.method{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}code,pre{font:13px ui-monospace,monospace}
+.method{display:inline-block;min-width:4.2rem;font-weight:700;text-transform:uppercase}
+code,pre{font:13px ui-monospace,monospace}
 pre{background:#f5f5f5;padding:.6rem;overflow:auto;max-height:22rem}table{border-collapse:collapse}
 td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left;vertical-align:top}</style>"""
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head")

@@ -7,14 +7,16 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.params import JSONBody
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
 from edge_node import __version__
 from edge_node.config import EdgeSettings
@@ -36,17 +38,18 @@ from edge_node.http.schemas import (
     SentimentResponse,
     error_responses,
 )
+from edge_node.http.status import status_of
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.node import EdgeNode, running
+from edge_node.role import SOLE, Role
 from edge_node.sync.model_updates import ModelUpdates
-from edge_node.workers import Role
 from sentiedge_core import signing
-from sentiedge_core.inference import SentimentModel
+from sentiedge_core.inference import Sentiment, SentimentModel
 
 log = logging.getLogger("edge_node")
 
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
     "clientKey": SecurityScheme(type="apiKey", name="X-Client-Key", security_scheme_in="header",
                                 description="The app's public client key: required on every /v1 route"),
     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT or sk_ server key",
@@ -115,7 +118,7 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     check_texts(data.texts, node.settings)
     blank = [i for i, text in enumerate(data.texts) if not text.strip()]
     if not blank:
-        return SentimentResponse(results=await node.score(data.texts))
+        return SentimentResponse(results=cast("list[Sentiment | None]", await node.score(data.texts)))
     if len(blank) == len(data.texts):
         raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
     scored = iter(await node.score([t for t in data.texts if t.strip()]))
@@ -130,11 +133,12 @@ def timing(app: ASGIApp) -> ASGIApp:
     ``--workers N`` every answer names the worker that gave it (``x-sentiedge-worker``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500
+        method = scope["method"]
         running_node = scope["litestar_app"].state.get("node")
         worker = None
         if running_node is not None and running_node.role.shared:
@@ -152,12 +156,12 @@ def timing(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         except Exception as exc:  # raised past this layer (the gate's refusals): the handler answers it
-            status = getattr(exc, "status_code", 500)
+            status = status_of(exc)
             raise
         finally:
             node = scope["litestar_app"].state.get("node")
             if node is not None:
-                node.metrics.observe_request(scope["method"], scope.get("path_template", "?"), status,
+                node.metrics.observe_request(method, scope.get("path_template", "?"), status,
                                              time.perf_counter() - started)
 
     return middleware
@@ -177,9 +181,10 @@ async def submit_label(data: JSONBody[LabelRequest], state: State, request: Requ
 
 
 def edge_error_handler(request: Request, exc: EdgeError) -> Response:
-    if exc.status_code in (401, 403) and is_page(request):
-        return refusal(request, exc.status_code)
-    if exc.status_code == 500:  # 503 and 507 are states the node logs once and counts (metrics)
+    status = status_of(exc)
+    if status in (401, 403) and is_page(request):
+        return refusal(request, status)
+    if status == 500:  # 503 and 507 are states the node logs once and counts (metrics)
         log.error("request failed: %s", exc.message)
     headers = {}
     retry = getattr(exc, "retry_after", None)
@@ -188,7 +193,7 @@ def edge_error_handler(request: Request, exc: EdgeError) -> Response:
     node = request.app.state.get("node")
     if node is not None:  # a browser can read the error only with the CORS headers
         headers.update((k.decode(), v.decode("latin-1")) for k, v in cors_headers(node, request.scope))
-    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=exc.status_code,
+    return Response(ErrorBody(error=exc.code, message=exc.message, field=exc.field), status_code=status,
                     headers=headers or None)
 
 
@@ -238,12 +243,12 @@ def unexpected_error_handler(request: Request, exc: Exception) -> Response[Error
                                                               "it is logged"), status_code=500)
 
 
-ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handler,
+ERROR_HANDLERS: ExceptionHandlersMap = {EdgeError: edge_error_handler, HTTPException: http_error_handler,
                   UnicodeDecodeError: unicode_error_handler, RecursionError: recursion_error_handler,
                   Exception: unexpected_error_handler}
 
 
-def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = Role(),
+def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = SOLE,
                shared=None) -> Litestar:
     """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
     ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""

@@ -27,11 +27,13 @@ _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 CSS = """
 :root{color-scheme:light dark;--fg:#1b1b1b;--bg:#fff;--muted:#555;--line:#c8c8c8;--accent:#0b57d0;--danger:#b3261e}
-@media (prefers-color-scheme:dark){:root{--fg:#eee;--bg:#161616;--muted:#bbb;--line:#555;--accent:#8ab4f8;--danger:#f2b8b5}}
+@media (prefers-color-scheme:dark){
+:root{--fg:#eee;--bg:#161616;--muted:#bbb;--line:#555;--accent:#8ab4f8;--danger:#f2b8b5}}
 body{font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0}
 main{max-width:42rem;margin:0 auto;padding:1.5rem}
 body.embed main{padding:.75rem}
-h1{font-size:1.5rem;margin:.2rem 0 .5rem}h2{font-size:1.15rem;margin:1.6rem 0 .4rem}h3{font-size:1rem;margin:1rem 0 .3rem}
+h1{font-size:1.5rem;margin:.2rem 0 .5rem}h2{font-size:1.15rem;margin:1.6rem 0 .4rem}
+h3{font-size:1rem;margin:1rem 0 .3rem}
 fieldset{border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem}
 legend{font-weight:600;padding:0 .3rem}
 .purpose{display:grid;grid-template-columns:auto 1fr;gap:.1rem .6rem;margin:.6rem 0}

@@ -22,6 +22,7 @@ from edge_node.errors import Forbidden, InvalidInput, Unauthorized
 from edge_node.http import preference_page
 from edge_node.http.access import KEY_IN_QUERY, authorize_user, caller_of
 from edge_node.http.schemas import error_responses
+from edge_node.http.status import status_of
 from edge_node.node import EdgeNode, running
 from edge_node.records import PURPOSES
 
@@ -57,6 +58,7 @@ def _user(node: EdgeNode, request: Request, token: str | None, scope: str) -> st
             raise Unauthorized("the preference center needs the user's token (token=... or "
                                "'Authorization: Bearer <user token>')", reason="user_token_required")
         caller = node.access.verify_user_token(caller.app, token, node.now())
+    assert caller.user is not None  # a verified user token names its user
     return authorize_user(node, caller, caller.user, scope)
 
 
@@ -66,7 +68,7 @@ def _answer(node: EdgeNode, request: Request, page: preference_page.Page, scope:
     try:
         user_id = _user(node, request, page.token, scope)
     except (Unauthorized, Forbidden) as exc:
-        return Response(preference_page.refused(page.lang, nonce, page.embed), status_code=exc.status_code,
+        return Response(preference_page.refused(page.lang, nonce, page.embed), status_code=status_of(exc),
                         media_type=MediaType.HTML, headers=headers)
     return Response(act(user_id, nonce), media_type=MediaType.HTML, headers=headers)
 

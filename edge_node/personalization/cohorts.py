@@ -52,6 +52,21 @@ def cohort_key(region: str | None, device: str | None, part: str) -> str:
     return f"{clean(region)}/{clean(device)}/{part}"
 
 
+# Where and when a request comes from: what names its cohort (a request schema of the HTTP API).
+class Context(msgspec.Struct, kw_only=True):
+    region: str | None = None
+    device: str | None = None
+    daypart: str | None = None  # morning|afternoon|evening|night; default from the time
+    referrer: str | None = None
+    tz_offset_minutes: int = 0
+
+
+def context_cohort(context: Context | None, at: float) -> str:
+    context = context or Context()
+    part = context.daypart or daypart(at, context.tz_offset_minutes)
+    return cohort_key(context.region, context.device, part)
+
+
 def cell_id(tenant: str, key: str) -> str:
     """The name of a tenant's cohort cell in the store."""
     return f"{tenant}{SEPARATOR}{key}"

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 import msgspec
 
 from edge_node.errors import StorageFull
-from edge_node.ingest import Context, context_cohort
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization import ranking
-from edge_node.personalization.cohorts import ALL, CohortBook, CohortPrior
+from edge_node.personalization.cohorts import ALL, CohortBook, CohortPrior, Context, context_cohort
 from edge_node.personalization.experiments import Assignment
 from edge_node.personalization.profiles import Tuning
 from edge_node.personalization.segments import SegmentBook, SegmentRef
 from edge_node.personalization.triggers import Action
-from edge_node.privacy import PrivacyBook
 from edge_node.records import Affinity, Profile, Shown, ShownItem
 from edge_node.store import EdgeStore
 
@@ -56,11 +55,19 @@ class Chosen(msgspec.Struct, kw_only=True):
     cohort_scores: dict[str, float]
 
 
+class Subjects(Protocol):
+    """What decisions need of the privacy use case (edge_node.privacy.PrivacyBook)."""
+
+    def subject_of(self, user_id: str) -> str:
+        """The pseudonym whose records a user id reaches."""
+        ...
+
+
 class Personalizer:
-    def __init__(self, store: EdgeStore, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *,
+    def __init__(self, store: EdgeStore, privacy: Subjects, cohorts: CohortBook, tuning: Tuning, *,
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
-                 held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment=None, tenant="": None,
+                 held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment, tenant: None,
                  cache_bytes: int = 64 << 20, segments: SegmentBook | None = None) -> None:
         self.store = store
         self.privacy = privacy

@@ -101,10 +101,10 @@ def personal_reason(display: str, affinity: Affinity | None, score: float, now: 
     opinions = {k: v for k, v in kinds.items() if k in OPINION_KINDS}
     mood = ""
     if opinions and abs(score) >= 0.05:
-        kind = max(opinions, key=opinions.get)
+        kind = max(opinions, key=opinions.__getitem__)
         mood = " positively" if score > 0 else " negatively"
     else:
-        kind = max(kinds, key=kinds.get) if kinds else "view"
+        kind = max(kinds, key=kinds.__getitem__) if kinds else "view"
     when = _when(now - affinity.at) if affinity else "recently"
     if kind == "add_to_cart":
         phrase = f"you added {display} items to your cart {when}"
@@ -165,7 +165,9 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
     limit = min(limit, len(scored))
 
     # Diversity: at most max_per_category of one category in the returned top; the rest wait.
-    top, overflow, per_category = [], [], {}
+    top: list[tuple] = []
+    overflow: list[tuple] = []
+    per_category: dict[str, int] = {}
     for item in scored:
         category = group(item[1].category)
         if len(top) < limit and per_category.get(category, 0) < max_per_category:
@@ -206,9 +208,8 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         exploring = c.id in explored_ids
         if exploring:
             reason = "exploring: something you might not have seen"
-        elif position > limit:
-            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per {group(c.category)!r})" \
-                if per_category.get(group(c.category), 0) >= max_per_category else reason
+        elif position > limit and per_category.get(group(c.category), 0) >= max_per_category:
+            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per {group(c.category)!r})"
         out.append(RankedItem(id=c.id, category=c.category, rank=position, score=round(score, 4), reason=reason,
                               signals=signals, exploration=exploring))
     return out

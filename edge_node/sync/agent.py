@@ -38,6 +38,7 @@ from google.protobuf.json_format import MessageToJson
 from edge_node.errors import ConfigError, EdgeError
 from edge_node.fleet import ModelId
 from edge_node.personalization.triggers import Transition
+from edge_node.records import PrivacyRequest
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
 from sentiedge_core import adaptation, segments
@@ -81,7 +82,7 @@ class SyncAgent:
             ca, cert, key = (Path(p).read_bytes() for p in tls)
             self.credentials = grpc.ssl_channel_credentials(ca, key, cert)
         self.enrollment_token = enrollment_token
-        self.metadata = None
+        self.metadata: tuple[tuple[str, str], ...] | None = None
         if self.credentials is None and not self.node_secret and not enrollment_token \
                 and not target.startswith(LOOPBACK):
             raise ConfigError(f"the control plane {target} is not on loopback: this edge needs a credential, "
@@ -89,7 +90,7 @@ class SyncAgent:
                               f"{node_id}` (EDGE_ENROLLMENT_TOKEN)")
         self._beat = 0
         # Filings unreceipted on this stream: request id -> (outbox seq, sent at, due again at, delay, request)
-        self._filings: dict[str, tuple[int, float, float, float, object]] = {}
+        self._filings: dict[str, tuple[int, float, float, float, PrivacyRequest]] = {}
         self._receipted = asyncio.Event()
         self._last_receipt = 0.0
         self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)

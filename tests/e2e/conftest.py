@@ -136,8 +136,9 @@ def spawn(tmp_path, request):
             base = f"http://127.0.0.1:{port}"
             # One worker process unless the test (or EDGE_WORKERS in the environment) asks for more:
             # `EDGE_WORKERS=2 pytest tests/e2e` runs the whole suite against multi-process nodes.
-            full_env = {"EDGE_WORKERS": "1"} | os.environ | {"EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1",
-                                                              "EDGE_DATA_DIR": str(tmp_path / f"data-{port}")} | (env or {})
+            full_env = {"EDGE_WORKERS": "1"} | os.environ | {
+                "EDGE_PORT": str(port), "EDGE_HOST": "127.0.0.1", "EDGE_DATA_DIR": str(tmp_path / f"data-{port}")
+            } | (env or {})
             health = health_url or base + health_path
         exe = str(Path(sys.executable).parent / args[0])
         proc = Process([exe, *args[1:]], full_env, tmp_path / f"{args[0]}-{port}.log", health)

@@ -38,7 +38,8 @@ def test_consent_events_rankings_withdrawal_and_deletion(spawn, bundle_dir):
     status, report = call(base, "POST", "/v1/users/ann/events", {"context": CTX, "events": [
         {"type": "review", "item_id": "serum", "category": "Skincare", "text": "This serum is wonderful, I love it!"},
         {"type": "rating", "item_id": "serum", "category": "Skincare", "value": 5},
-        {"type": "review", "item_id": "spade", "category": "Garden", "text": "Snapped the first time I used it. Awful."},
+        {"type": "review", "item_id": "spade", "category": "Garden",
+         "text": "Snapped the first time I used it. Awful."},
     ]})
     assert status == 200 and report["accepted"] == 3 and report["texts_scored"] == 2
 

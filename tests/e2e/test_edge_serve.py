@@ -14,7 +14,8 @@ def post(base, path, body):
 
 def test_edge_serves_the_bundled_model_to_concurrent_clients_and_stops_on_sigterm(spawn, bundle_dir, model):
     proc, base = spawn("edge-node", "serve", "--model-dir", str(bundle_dir))
-    distinct = ["I love this place, the staff are wonderful!", "The food was cold and the waiter was rude. Never again.",
+    distinct = ["I love this place, the staff are wonderful!",
+                "The food was cold and the waiter was rude. Never again.",
                 "An uneven film with a few good scenes.", "Refund took a month and nobody answered.",
                 "Great value, would buy again.", "Not bad, not great.", "It broke after a day.",
                 " ".join(["A long review of a long film that goes on."] * 60 + ["Loved it."])]

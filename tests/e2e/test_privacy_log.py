@@ -28,7 +28,8 @@ def test_compaction_keeps_the_proof_and_new_edges_start_after_it(spawn, bundle_d
     new_edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir),
                      env=edge_env(cp, "edge-new", tmp_path))[1]
     nodes = eventually(lambda: (n := {x["node_id"]: x for x in operator(cp, "nodes")["nodes"]})
-                       and "edge-new" in n and int(n["edge-new"].get("privacy_cursor", 0)) >= 30 and n, what="edge-new in sync")
+                       and "edge-new" in n and int(n["edge-new"].get("privacy_cursor", 0)) >= 30 and n,
+                       what="edge-new in sync")
     assert int(nodes["edge-new"].get("cursor_lag", 0)) == 0
     upstream = (tmp_path / "upstream-edge-new.jsonl").read_text()
     assert '"privacy"' not in upstream or upstream.count("seq") < 30  # no receipts for the compacted 30

@@ -60,7 +60,8 @@ def test_the_readme_quick_start_and_five_requests_run_as_written(spawn, bundle_d
     assert ranked["source"] == "user" and ranked["items"][0]["id"] == "serum-2"
     assert "Garden" in ranked["items"][-1]["reason"] and ranked["items"][-1]["id"] == "spade-3"
     # The answers the README shows as comments are the ones a newcomer gets.
-    shown = re.findall(r'"id":"([\w-]+)","rank":(\d+),"reason":"([^"]+)"', blocks("Personalization in five requests")[0])
+    shown = re.findall(r'"id":"([\w-]+)","rank":(\d+),"reason":"([^"]+)"',
+                       blocks("Personalization in five requests")[0])
     assert shown and [(i["id"], str(i["rank"]), i["reason"]) for i in ranked["items"][:len(shown)]] == shown
     assert withdrawn["withdrawn"] == ["personalization"] and "profile" in withdrawn["erased"]
     assert erased["user_id"] == "ann" and erased["request_id"].startswith("req-")

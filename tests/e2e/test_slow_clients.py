@@ -14,8 +14,8 @@ from tests.e2e.conftest import Process, free_port
 from tests.e2e.http import call
 
 NOFILE = 256  # soft and hard: the public listener's cap shrinks to fit it
-LIMITED = ("import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (%d, %d)); "
-           "os.execv(sys.argv[1], sys.argv[1:])" % (NOFILE, NOFILE))
+LIMITED = (f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({NOFILE}, {NOFILE})); "
+           "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 @pytest.fixture

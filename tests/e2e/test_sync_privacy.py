@@ -17,7 +17,8 @@ def test_privacy_reaches_every_edge_with_receipts_and_catches_up(spawn, bundle_d
     _, cp = spawn("control-plane", "serve", env=cp_env(CP_METRICS_PORT=str(metrics_port)))
     edges = {}
     for node_id in ("edge-a", "edge-b", "edge-c"):
-        edges[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, node_id, tmp_path))
+        edges[node_id] = spawn("edge-node", "serve", "--model-dir", str(bundle_dir),
+                               env=edge_env(cp, node_id, tmp_path))
     urls = {n: base for n, (_, base) in edges.items()}
     eventually(lambda: sum(n["state"] == "connected" for n in operator(cp, "nodes")["nodes"]) == 3, what="3 nodes")
 

@@ -59,7 +59,8 @@ def test_two_tenants_in_the_same_context_build_and_see_their_own_priors(spawn, b
             *({"type": "review", "item_id": f"box-{i}", "category": "Packaging", "text": t}
               for i, t in enumerate(PACKAGING))])
         contribute(clinic_edge, clinic, f"u{u}", [
-            {"type": "purchase", "item_id": f"vit-{u}", "category": "Vitamins", "text": "Great vitamins, I feel better."}])
+            {"type": "purchase", "item_id": f"vit-{u}", "category": "Vitamins",
+             "text": "Great vitamins, I feel better."}])
 
     # Each tenant's cold-start user on the edge that never saw its tenant's users: the merged prior
     # of its own tenant's cohort, streamed back by the control plane.

@@ -45,7 +45,8 @@ def test_apps_of_two_tenants_never_reach_each_others_users(spawn, bundle_dir, tm
                what="the apps to reach the edge")
 
     a, b = shop.user(USER), clinic.user(USER)
-    assert call(edge, "PUT", f"/v1/users/{USER}/consent", {"purposes": ALL, "policy_version": "v1"}, headers=a)[0] == 200
+    consent = {"purposes": ALL, "policy_version": "v1"}
+    assert call(edge, "PUT", f"/v1/users/{USER}/consent", consent, headers=a)[0] == 200
     status, _ = call(edge, "POST", f"/v1/users/{USER}/events", {"events": [
         {"type": "purchase", "item_id": "kit-1", "category": "Health/SelfTest", "text": "discreet and fast"}]},
         headers=a)

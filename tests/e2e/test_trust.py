@@ -33,8 +33,8 @@ def test_a_users_token_works_across_two_edges_and_a_revoked_app_stops_everywhere
     started = time.monotonic()
     operator(cp, "apps", "revoke", "dev")
     for edge in edges:
-        eventually(lambda: call(edge, "GET", "/v1/personalize", headers=app.anonymous())[0] == 401, timeout=15,
-                   what=f"revocation at {edge}")
+        eventually(lambda edge=edge: call(edge, "GET", "/v1/personalize", headers=app.anonymous())[0] == 401,
+                   timeout=15, what=f"revocation at {edge}")
     elapsed = time.monotonic() - started
     assert call(a, "GET", "/v1/users/carol/vector", headers=token)[1]["error"] == "unknown_client_key"
     print(f"app revocation reached both edges in {elapsed:.2f} s")

@@ -74,9 +74,10 @@ def test_bad_requests_get_a_4xx_naming_the_field(client, body, status, field):
 
 
 def test_malformed_json_and_invalid_utf8_are_400(client):
-    assert client.post("/v1/sentiment", content=b"{bad", headers={"content-type": "application/json"}).status_code == 400
+    json_type = {"content-type": "application/json"}
+    assert client.post("/v1/sentiment", content=b"{bad", headers=json_type).status_code == 400
     bad_utf8 = b'{"texts": ["\xff\xfe"]}'
-    assert client.post("/v1/sentiment", content=bad_utf8, headers={"content-type": "application/json"}).status_code == 400
+    assert client.post("/v1/sentiment", content=bad_utf8, headers=json_type).status_code == 400
 
 
 def test_oversized_body_is_413_and_names_the_setting(client):
@@ -125,7 +126,8 @@ context = st.fixed_dictionaries({"region": maybe(ids), "device": maybe(ids),
                                  "tz_offset_minutes": maybe(st.integers())})
 candidates = st.fixed_dictionaries({"id": maybe(ids), "category": maybe(ids),
                                     "popularity": maybe(st.floats(allow_nan=False)),
-                                    "features": maybe(st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False)))})
+                                    "features": maybe(st.dictionaries(st.text(max_size=5),
+                                                                      st.floats(allow_nan=False)))})
 requests = st.one_of(
     st.tuples(st.just("PUT"), st.just("consent"), st.fixed_dictionaries({
         "purposes": maybe(st.dictionaries(st.sampled_from(["sentiment", "personalization", "cohort_analytics", "ads"]),

@@ -94,7 +94,8 @@ def test_edge_node_score_file_keeps_every_input_column(bundle_dir, tmp_path):
             "--out", str(out))
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(x["ticket_id"], x["channel"], x["input_label"]) for x in rows] == [("T-1", "app", "1"), ("T-2", "chat", "0")]
+    assert [(x["ticket_id"], x["channel"], x["input_label"]) for x in rows] == [("T-1", "app", "1"),
+                                                                               ("T-2", "chat", "0")]
     assert rows[0]["text"] == "love the new app, works great" and rows[0]["label"] in ("positive", "negative")
     out_csv = tmp_path / "scored.csv"
     r = run("-m", "edge_node", "score", "--model-dir", str(bundle_dir), "--file", str(src), "--column", "body",

@@ -92,7 +92,8 @@ def test_rules_experiments_and_merged_cohorts_name_a_known_tenant(tmp_path):
                                     clear=0.4, window_minutes=30, min_size=3, action="calm", tenant="nobody")
         arms = [sync_pb2.Arm(name="a", weight=1), sync_pb2.Arm(name="h", weight=1, holdout=True)]
         for call in (rules.Add(rule, metadata=AUTH),
-                     experiments.Add(sync_pb2.Experiment(name="x", salt="x", arms=arms, tenant="nobody"), metadata=AUTH),
+                     experiments.Add(sync_pb2.Experiment(name="x", salt="x", arms=arms, tenant="nobody"),
+                                     metadata=AUTH),
                      cohorts.Merged(operator_pb2.MergedCohortsRequest(tenant="nobody"), metadata=AUTH)):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await call

@@ -102,11 +102,11 @@ def test_an_idempotency_key_files_a_request_once(store):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda l: l.revoke("bob", [], 1.0), "at least one purpose"),
-    (lambda l: l.revoke("bob", ["ads"], 1.0), "unknown purpose"),
-    (lambda l: l.delete("  ", 1.0), "empty"),
-    (lambda l: l.file("r", 1, "not-a-hash", [], 1.0, "e", 1.0), "pseudonymized"),
-    (lambda l: l.status("req-nope"), "no privacy request"),
+    (lambda ledger: ledger.revoke("bob", [], 1.0), "at least one purpose"),
+    (lambda ledger: ledger.revoke("bob", ["ads"], 1.0), "unknown purpose"),
+    (lambda ledger: ledger.delete("  ", 1.0), "empty"),
+    (lambda ledger: ledger.file("r", 1, "not-a-hash", [], 1.0, "e", 1.0), "pseudonymized"),
+    (lambda ledger: ledger.status("req-nope"), "no privacy request"),
 ])
 def test_bad_privacy_requests_are_refused_with_a_reason(store, call, message):
     with pytest.raises((InvalidArgument, NotFound), match=message):
@@ -252,7 +252,8 @@ def test_cohorts_merge_per_tenant_and_never_across_tenants(store):
     one-node share cap holds in each tenant's cell apart."""
     merge = CohortMerge(store, min_size=50, horizon_s=10**10)
     casino = msgspec.structs.replace(agg("eu/mobile/evening", 60, sentiment=-30.0), tenant="casino")
-    merge.ingest("e1", [casino, msgspec.structs.replace(agg("eu/mobile/evening", 90, sentiment=9.0), tenant="pharmacy")])
+    pharmacy_e1 = msgspec.structs.replace(agg("eu/mobile/evening", 90, sentiment=9.0), tenant="pharmacy")
+    merge.ingest("e1", [casino, pharmacy_e1])
     merge.ingest("e2", [msgspec.structs.replace(agg("eu/mobile/evening", 10, sentiment=1.0), tenant="pharmacy")])
     merged = {(c.tenant, c.cohort): c for c in merge.merged(now=100.0)}
     assert set(merged) == {("casino", "eu/mobile/evening"), ("pharmacy", "eu/mobile/evening")}
@@ -262,7 +263,8 @@ def test_cohorts_merge_per_tenant_and_never_across_tenants(store):
     # and the casino's 60 users never count in the pharmacy's cell.
     assert pharmacy.users == 100 and pharmacy.sentiment_sum == 10.0
     priors = {(p.tenant, p.cohort): p for p in merge.priors(100.0)}
-    assert priors[("casino", "eu/mobile/evening")].users == 60 and priors[("pharmacy", "eu/mobile/evening")].users == 100
+    assert priors[("casino", "eu/mobile/evening")].users == 60
+    assert priors[("pharmacy", "eu/mobile/evening")].users == 100
     assert [c.tenant for c in merge.merged(100.0, "casino")] == ["casino"]
     assert merge.merged(100.0, "nobody") == []
 
@@ -292,7 +294,8 @@ def test_experiment_counts_are_kept_per_tenant_and_reported_for_one(store):
 
     book = ExperimentBook(store)
     book.add(Experiment(name="x", salt="x", arms=[Arm(name="a", weight=1), Arm(name="h", weight=1, holdout=True)]), 1.0)
-    book.ingest("e1", [(0, "x", "a", "eu/m/e", 200, 0, 40, 0.0, "shop"), (0, "x", "h", "eu/m/e", 200, 0, 20, 0.0, "shop"),
+    book.ingest("e1", [(0, "x", "a", "eu/m/e", 200, 0, 40, 0.0, "shop"),
+                       (0, "x", "h", "eu/m/e", 200, 0, 20, 0.0, "shop"),
                        (0, "x", "a", "eu/m/e", 100, 0, 5, 0.0, "casino")], 2.0)
     overall = {r.arm: r for r in book.report("x")[1] if r.cohort == "all"}
     assert overall["a"].exposures == 300 and overall["a"].conversions == 45

@@ -235,6 +235,7 @@ def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
             await apps.Token(operator_pb2.AppTokenRequest(name="shop", user_id="u1"), metadata=AUTH)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "--private-key" in err.value.details()
         from sentiedge_core.access import AppSet, Gatekeeper, mint_token
+        from sentiedge_core.errors import Unauthorized
         app = cp.apps.get("shop")
         current = next(k for k in app.signing_keys if k.kid == now.kid)
         token = mint_token(app, current, "u1", private_key=now.private_key.encode())
@@ -242,7 +243,7 @@ def test_rotation_issues_new_keys_and_retires_the_old_after_the_grace(tmp_path):
         gate.set_apps(AppSet(apps=[cp.apps.get("shop")]))
         assert gate.admit(now.client_key, f"Bearer {token}", None).user == "u1"
         assert gate.admit(first.client_key, None, None).app.name == "shop"  # still in its hour of grace
-        with pytest.raises(Exception):
+        with pytest.raises(Unauthorized):
             gate.admit(rotated.client_key, None, None)  # replaced without grace
 
     run(tmp_path, scenario, **STRICT)

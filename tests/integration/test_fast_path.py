@@ -16,7 +16,8 @@ def app(model, tmp_path):
     with TestClient(app) as client:
         client.headers.update(edge_app(tmp_path).server())
         client.put("/v1/users/ann/consent", json={"purposes": {"personalization": True}, "policy_version": "v"})
-        client.post("/v1/users/ann/events", json={"events": [{"type": "purchase", "item_id": "a", "category": "Books"}]})
+        client.post("/v1/users/ann/events",
+                    json={"events": [{"type": "purchase", "item_id": "a", "category": "Books"}]})
         yield app, client
 
 

@@ -66,7 +66,8 @@ def test_a_profile_keeps_its_strongest_categories_and_no_more(client):
 def test_a_withdrawal_after_capping_leaves_the_cells_empty(client):
     grant(client, "u")
     for start in range(0, 200, 100):
-        post(client, "u", [{"type": "like", "item_id": f"i{n}", "category": f"c/{n}"} for n in range(start, start + 100)])
+        post(client, "u", [{"type": "like", "item_id": f"i{n}", "category": f"c/{n}"}
+                           for n in range(start, start + 100)])
     r = client.put("/v1/users/u/consent", json={"purposes": {"cohort_analytics": False}, "policy_version": "v1"})
     assert r.status_code == 200
     n = node(client)

@@ -60,8 +60,10 @@ def test_category_cells_from_two_edges_merge_and_stream_back(cp):
     b, _ = sync.connect("edge-b", "eu", MODEL, 0, None)
     sync.pending(a)
     now = int(cp.now()) // 300 * 300
-    sync.heartbeat(a, Heartbeat(model=MODEL, serving_personal=True, cohorts=[window("eu/mobile/evening", 3, {"beauty": 1.5}, now)]))
-    sync.heartbeat(b, Heartbeat(model=MODEL, serving_personal=True, cohorts=[window("eu/mobile/evening", 4, {"beauty": 2.0}, now)]))
+    sync.heartbeat(a, Heartbeat(model=MODEL, serving_personal=True,
+                                cohorts=[window("eu/mobile/evening", 3, {"beauty": 1.5}, now)]))
+    sync.heartbeat(b, Heartbeat(model=MODEL, serving_personal=True,
+                                cohorts=[window("eu/mobile/evening", 4, {"beauty": 2.0}, now)]))
     priors = sync.pending(a).priors
     (cell,) = priors.recent
     assert cell.users == 7 and cell.categories == {"beauty": 3.5} and cell.topic_texts == {"beauty": 7}

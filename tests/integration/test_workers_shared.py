@@ -14,8 +14,9 @@ from edge_node.errors import StoreError
 from edge_node.fleet_state import FleetState
 from edge_node.http.app import create_app
 from edge_node.personalization.experiments import Arm, Experiment
+from edge_node.role import Role
 from edge_node.store import EdgeStore, lock_directory
-from edge_node.workers import Role, worker_count
+from edge_node.workers import worker_count
 from sentiedge_core.rules import Rule
 from tests.credentials import edge_app
 

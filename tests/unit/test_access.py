@@ -18,7 +18,8 @@ ED_PUBLIC = ED.public_key().public_bytes(serialization.Encoding.PEM,
 def app(name="shop", **extra) -> App:
     return App(app_id=f"app_{name}", name=name, origins=["https://shop.example"],
                client_keys=[KeyDigest(sha256=digest(f"ck_{name}"))],
-               signing_keys=[SigningKey(kid=f"{name}-1", alg="HS256", secret=f"secret-of-{name}-0123456789abcdef-0123456789"),
+               signing_keys=[SigningKey(kid=f"{name}-1", alg="HS256",
+                                        secret=f"secret-of-{name}-0123456789abcdef-0123456789"),
                              SigningKey(kid=f"{name}-ed", alg="EdDSA", public_key=ED_PUBLIC)],
                server_keys=[ServerKey(name="backend", sha256=digest(f"sk_{name}"), scopes=["events:write"])], **extra)
 
@@ -62,7 +63,8 @@ def test_user_token_acts_for_its_own_user_only(gate):
 def test_forged_expired_and_cross_app_tokens_are_refused(gate):
     shop = app("shop")
     refused(gate, Unauthorized, "token_expired", "ck_shop", f"Bearer {token(shop, 'alice', ttl_s=-3600)}", None)
-    forged = jwt.encode({"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60}, "wrong-secret-0123456789abcdef-0123456789",
+    forged = jwt.encode({"sub": "alice", "aud": "app_shop", "exp": int(time.time()) + 60},
+                        "wrong-secret-0123456789abcdef-0123456789",
                         algorithm="HS256", headers={"kid": "shop-1"})
     refused(gate, Unauthorized, "invalid_token", "ck_shop", f"Bearer {forged}", None)
     refused(gate, Forbidden, "wrong_app", "ck_shop", f"Bearer {token(app('other'), 'alice')}", None)

@@ -143,7 +143,8 @@ def test_cells_from_before_tenants_belong_to_the_legacy_tenant_or_to_none(book):
 def test_remote_priors_are_per_tenant_and_untenanted_ones_are_the_legacy_tenants(book):
     from edge_node.personalization.cohorts import CohortPrior
 
-    book.set_remote({"casino": {"eu/mobile/evening": CohortPrior(users=40)}, "": {"eu/mobile/evening": CohortPrior(users=7)}})
+    book.set_remote({"casino": {"eu/mobile/evening": CohortPrior(users=40)},
+                     "": {"eu/mobile/evening": CohortPrior(users=7)}})
     assert book.prior("eu/mobile/evening", NOW + 10, "casino").users == 40
     assert book.prior("eu/mobile/evening", NOW + 10, "pharmacy") is None
     book.legacy_tenant = "pharmacy"

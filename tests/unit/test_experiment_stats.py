@@ -28,7 +28,7 @@ def test_a_planted_lift_is_recovered_and_a_null_one_is_not_found():
     diff, low, high, p = two_proportions(int(x_t), n, int(x_h), n)
     assert low < 0.02 < high and p < 1e-6
     misses = 0
-    for trial in range(200):  # with no lift, the 95% interval misses 0 about 5% of the time
+    for _trial in range(200):  # with no lift, the 95% interval misses 0 about 5% of the time
         a, b = rng.binomial(2_000, 0.1, size=2)
         _, lo, hi, _ = two_proportions(int(a), 2_000, int(b), 2_000)
         misses += not lo <= 0 <= hi

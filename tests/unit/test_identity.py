@@ -74,10 +74,12 @@ def test_a_shared_cohort_cell_counts_one_person_after_the_link(books):
         privacy.store.put_consent(subject, privacy.store.consent(subject))
         privacy.set_subject_consent(subject, {"personalization": True, "cohort_analytics": True}, "v1", NOW, NOW)
     with privacy.store.transaction():
-        cohorts.contribute(anonymous, "eu/web/night", NOW, Member(texts=1, sentiment_sum=0.6, events=1), NOW, tenant="shop")
+        cohorts.contribute(anonymous, "eu/web/night", NOW, Member(texts=1, sentiment_sum=0.6, events=1), NOW,
+                           tenant="shop")
         cohorts.contribute(user, "eu/web/night", NOW, Member(texts=2, sentiment_sum=0.7, events=2), NOW, tenant="shop")
         cohorts.contribute(anonymous, "us/app/night", NOW, Member(events=1), NOW, tenant="shop")
-        cohorts.contribute(user, "de/app/night", NOW, Member(events=1), NOW, tenant="shop")  # ann is in 2 cohorts: her bound
+        # ann is in 2 cohorts: her bound
+        cohorts.contribute(user, "de/app/night", NOW, Member(events=1), NOW, tenant="shop")
     window = cohorts.window_of(NOW)
     assert cohorts.cells(window, "shop")["eu/web/night"].users == 2
 

@@ -125,7 +125,8 @@ def test_an_edge_keeps_one_membership_per_user_and_window_and_gives_it_back(tmp_
     book = edge(tmp_path, "e", min_size=2)
     centroids = [profiles.category_vector(c, DIM).tolist() for c in ("books", "beauty")]
     book.apply(SegmentSet(version=3, k=2, dimension=DIM, segments=[
-        Segment(id="s1", label="books", centroid=centroids[0]), Segment(id="s2", label="beauty", centroid=centroids[1])]))
+        Segment(id="s1", label="books", centroid=centroids[0]),
+        Segment(id="s2", label="beauty", centroid=centroids[1])]))
     now = T0 + 5
     reader, changer, other = Profile(), Profile(), Profile()
     for p, category in ((reader, "books"), (changer, "books"), (other, "books")):

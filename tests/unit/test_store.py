@@ -99,6 +99,7 @@ def test_a_full_outbox_refuses_the_whole_change(tmp_path):
     import pytest
 
     from edge_node.errors import OutboxFull
+    from edge_node.http.status import status_of
     from edge_node.records import PrivacyRequest, Suppression
 
     store = EdgeStore(tmp_path, retention_s=100, outbox_max=1)
@@ -107,6 +108,6 @@ def test_a_full_outbox_refuses_the_whole_change(tmp_path):
     with pytest.raises(OutboxFull) as refused, store.transaction():
         store.suppress("t" * 32, Suppression(at=2, request_id="b", reason="deleted"))
         store.queue_request(PrivacyRequest(request_id="b", kind="delete_user", subject="t" * 32, at=2))
-    assert refused.value.status_code == 503 and "EDGE_PRIVACY_OUTBOX_MAX=1" in refused.value.message
+    assert status_of(refused.value) == 503 and "EDGE_PRIVACY_OUTBOX_MAX=1" in refused.value.message
     assert store.suppression("t" * 32) is None and store.outbox_pending() == 1
     store.close()

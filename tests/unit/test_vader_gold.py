@@ -67,7 +67,8 @@ def test_labels_soft_polar_and_three_way(tmp_path):
     assert polar.labels == [int(it.mean > 0) for it in chosen] and set(polar.sources) == {"vader_amazon"}
     texts, y = vader_gold.three_way(items, "nyt")
     assert len(texts) == 120 and set(y) <= {0, 1, 2}
-    assert all((label == 1) == (abs(it.mean) <= 1) for it, label in zip([i for i in items if i.domain == "nyt"], y, strict=False))
+    nyt = [i for i in items if i.domain == "nyt"]
+    assert all((label == 1) == (abs(it.mean) <= 1) for it, label in zip(nyt, y, strict=False))
     texts, soft = vader_gold.soft_training_set(items)
     assert all(0 <= p <= 1 for p in soft) and len(texts) == len(items)
 
