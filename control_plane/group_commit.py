@@ -47,10 +47,12 @@ class GroupCommit(Generic[T, R]):
                 batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
                 self._writing = True
                 self._cond.release()
+                results: list[R | None] = [None] * len(batch)
+                error: BaseException | None = None
                 try:
-                    results, error = self._write([t.item for t in batch]), None
+                    results = list(self._write([t.item for t in batch]))
                 except BaseException as exc:  # every caller of the batch hears the failure
-                    results, error = [None] * len(batch), exc
+                    error = exc
                 finally:
                     self._cond.acquire()
                     self._writing = False

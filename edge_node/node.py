@@ -184,7 +184,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             allow_personal=self.personal_allowed, held_out=self.held_out, segments=self.segments,
             cache_bytes=int(settings.decision_cache_mb * (1 << 20)))
         self.metrics.model(model.name, model.version)
-        self.drift = DriftMonitor(model.manifest.reference, model.label_set, window_s=settings.cohort_window_minutes * 60)
+        self.drift = DriftMonitor(model.manifest.reference, model.label_set,
+                                  window_s=settings.cohort_window_minutes * 60)
         self.quality = QualityBook(self.store, rate=settings.label_sample_rate, labels=model.label_set)
         self.adaptation = EdgeAdaptation(self.store, enabled=settings.adapt, min_labels=settings.adapt_min_labels,
                                          max_labels=settings.adapt_max_labels, max_epsilon=settings.adapt_max_epsilon)
