@@ -17,6 +17,7 @@ from sentiedge_core import cascade
 from sentiedge_core.bundle import Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
 from sentiedge_core.stages import Exit, FastStage, TransformerStage, read_head, session
+from sentiedge_core.topics import Aspect
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -28,6 +29,7 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     version: str
     sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
     language: str | None = None  # set when the text is in a language the model does not judge
+    aspects: tuple[Aspect, ...] = ()  # one per topic of the caller's tenant found in the text (edge_node.aspects)
 
 
 UNSUPPORTED = "unsupported_language"
@@ -96,7 +98,8 @@ class SentimentModel:
         )
 
     def finish_fast(self, verdict: FastVerdict) -> Sentiment:
-        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]), self.manifest.cascade)
+        p = cascade.route_fast_probability(np.asarray([verdict.margin]), np.asarray([verdict.tokens]),
+                                           self.manifest.cascade)
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict],
