@@ -14,6 +14,8 @@ import msgspec
 
 from edge_node import app_sources
 from edge_node.adaptation import Answer, EdgeAdaptation
+from edge_node.aspects.analyzer import AspectAnalyzer
+from edge_node.aspects.book import TopicBook
 from edge_node.config import EdgeSettings
 from edge_node.disk import DiskReserve
 from edge_node.errors import BundleError, ConfigError, InvalidInput, LimitExceeded, NotReady
@@ -173,6 +175,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                                     shared_active=self._shared_trigger if role.shared else None)
         self.identities = Identities(self.privacy, self.cohorts, self.tuning,
                                      max_aliases=settings.max_aliases_per_user)
+        self.topic_book = TopicBook()  # each tenant's topics, as the control plane streams them
+        self.aspects = AspectAnalyzer(self.topic_book, max_clauses=settings.aspect_max_clauses)
         self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score, segments=self.segments)
@@ -224,7 +228,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def _service(self, model: SentimentModel) -> SentimentService:
         return SentimentService(model, self.settings,
                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n),
-                                on_layers=self.metrics.ran_layers)
+                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember)
 
     @property
     def model(self) -> SentimentModel:
@@ -238,8 +242,12 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
 
     async def score(self, texts: list[str], subject: str | None = None, *, tenant: str = "") -> list[Sentiment]:
         """Score texts; only a consenting user's texts (``subject``, of ``tenant``) may be sampled
-        for review, and only that tenant's server keys may label them."""
-        results = await self.sentiment.score(texts)
+        for review, and only that tenant's server keys may label them. Where ``tenant`` has topics,
+        each result carries the text's aspects (computed here, never stored)."""
+        service = self.sentiment  # a model swap mid-call: the aspects come from the model that scored
+        results = await service.score(texts)
+        if self.topic_book.get(tenant) is not None:
+            results = await service.in_worker(self.aspects.attach, service.model, tenant, texts, results)
         self.metrics.observe_predictions(results)
         now = time.time()
         judged = [(r, t) for r, t in zip(results, texts, strict=False) if r.label != UNSUPPORTED]

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
 
 from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
@@ -18,11 +21,14 @@ from sentiedge_core.encoding import normalize
 from sentiedge_core.inference import FastVerdict, Sentiment, SentimentModel
 from sentiedge_core.language import LanguageGate
 
+R = TypeVar("R")
+
 
 class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
                  on_batch: Callable[[str, int], None] | None = None,
-                 on_layers: Callable[[list[int]], None] | None = None) -> None:
+                 on_layers: Callable[[list[int]], None] | None = None,
+                 on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> None:
         self.model = model
         self.languages = LanguageGate.from_settings(settings)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
@@ -43,7 +49,7 @@ class SentimentService:
                 run = pairs[start:start + per_run]
                 if observed is not None:
                     observed(len(run))
-                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers)
+                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers, on_lower)
             return out
 
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(
@@ -61,6 +67,10 @@ class SentimentService:
         await self._fast.close()
         await self._transformer.close()
         self._executor.shutdown(wait=True)
+
+    async def in_worker(self, fn: Callable[..., R], *args) -> R:
+        """Run ``fn(*args)`` in one of the inference worker threads (other ONNX work of this model)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def score_one(self, text: str) -> Sentiment:
         foreign = self.languages.answer(text, self.model)

@@ -18,6 +18,7 @@ from sentiedge_core import cascade
 from sentiedge_core.bundle import Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
 from sentiedge_core.stages import NEUTRAL_LABELS, Exit, FastStage, TransformerStage, read_head, read_neutral, session
+from sentiedge_core.topics import Aspect
 
 
 class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -33,6 +34,7 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     version: str
     sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
     language: str | None = None  # set when the text is in a language the model does not judge
+    aspects: tuple[Aspect, ...] = ()  # one per topic of the caller's tenant found in the text (edge_node.aspects)
 
 
 UNSUPPORTED = "unsupported_language"
@@ -121,12 +123,16 @@ class SentimentModel:
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict],
-                  on_layers: Callable[[list[int]], None] | None = None) -> list[Sentiment]:
+                  on_layers: Callable[[list[int]], None] | None = None,
+                  on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> list[Sentiment]:
         """The transformer's answers; ``on_layers`` hears how many encoder layers each text ran
-        (fewer where an early exit answered it)."""
-        decision = self.transformer_stage.decide(texts)
+        (fewer where an early exit answered it), ``on_lower`` the texts' lower-layer features
+        (:meth:`~sentiedge_core.stages.TransformerStage.lower_features`, from the same run)."""
+        decision = self.transformer_stage.decide(texts, want_lower=on_lower is not None)
         if on_layers is not None:
             on_layers([int(n) for n in decision.layers])
+        if on_lower is not None and decision.lower is not None:
+            on_lower(texts, decision.lower)
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
         p = cascade.answered(fast_margins, decision.margins, decision.exit_p, tokens, self.manifest.cascade)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,13 @@ class Decision:
     layers: np.ndarray  # encoder layers each text ran
     neutral: np.ndarray  # bool: the neutral head calls the text neutral (never for exit-answered texts)
     neutral_p: np.ndarray  # the neutral head's P(neutral), NaN where it did not judge
+    lower: np.ndarray | None = None  # lower-layer features (TransformerStage.lower_features), if asked for
+
+
+def token_weights(batch: WindowBatch) -> np.ndarray:
+    """[windows, width] weights of a masked mean over each window's tokens."""
+    weights = batch.attention_mask.astype(np.float32)
+    return weights / weights.sum(1, keepdims=True)
 
 
 GRAPH_INPUTS = {"input_ids", "attention_mask", "hidden_in"}
@@ -223,9 +231,12 @@ class TransformerStage:
             feed.update({k: v if whole else v[rows] for k, v in carried.items() if k in names})
         return graph.run(outputs, {name: feed[name] for name in names})
 
-    def forward(self, texts: list[str], *, early: bool = True, keep_features: bool = False) -> Pass:
+    def forward(self, texts: list[str], *, early: bool = True, keep_features: bool = False,
+                only: Callable[[np.ndarray], np.ndarray] | None = None) -> Pass:
         """Run the stage. ``early=False`` runs every text to the end but still records which exit
-        would have answered it (and with what), as the served path would."""
+        would have answered it (and with what), as the served path would. ``only`` (with exits and
+        ``early``) hears the first exit's features [n, width] and says which texts go on past it
+        (a boolean per text): the others stop there, unanswered (pooled NaN) unless that exit fired."""
         if self.head is None:
             raise BundleError("this bundle's transformer has no separate head, so no pooled output")
         batch = self.encoder.batch(texts)
@@ -239,19 +250,20 @@ class TransformerStage:
             return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, windows, features)
         values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
         carried = dict(zip(self._carried, handed_on, strict=False))
-        weights = batch.attention_mask[..., None].astype(np.float32)  # token weights of the masked mean
-        weights /= weights.sum(1, keepdims=True)
+        weights = token_weights(batch)
+        wanted = np.ones(n, dtype=bool)
         for index, ex in enumerate(self.exits):
-            per_window = np.einsum("wtd,wt->wd", values, weights[rows, :, 0])
-            pooled_hidden = batch.mean_over_owner(per_window, rows)
+            pooled_hidden = batch.mean_over_owner(np.einsum("wtd,wt->wd", values, weights[rows]), rows)
             if keep_features:
                 features.append(pooled_hidden)
             running = ~np.isnan(pooled_hidden[:, 0])
             p = ex.probability(np.where(running[:, None], pooled_hidden, 0.0), windows)
             fire = (exit_layer == 0) & running & (np.maximum(p, 1 - p) >= ex.confidence)
             exit_p[fire], exit_layer[fire] = p[fire], ex.layer
+            if index == 0 and only is not None:
+                wanted = np.asarray(only(pooled_hidden), dtype=bool)
             if early:
-                keep = exit_layer[batch.owners[rows]] == 0
+                keep = (exit_layer[batch.owners[rows]] == 0) & wanted[batch.owners[rows]]
                 rows, values = rows[keep], values[keep]
             if not rows.size:
                 return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, windows,
@@ -259,6 +271,17 @@ class TransformerStage:
             last = index == len(self.exits) - 1
             (values,) = self._run(ex.rest, ["pooled" if last else "hidden"], batch, rows, values, carried)
         return Pass(batch.mean_over_owner(values, rows), exit_p, exit_layer, windows, features)
+
+    def lower_features(self, texts: list[str]) -> np.ndarray:
+        """Each text's hidden states after the first exit's layer, mean-pooled [n, width] (what that
+        exit's head reads; ``forward(..., keep_features=True).exit_features[0]`` for the same texts).
+        The fine-tuned top layers mostly say how a text feels; these lower ones still say what it is
+        about (edge_node.aspects matches topics on them). Without exits: the pooled output."""
+        if not self.exits:
+            return self.pooled(texts)
+        batch = self.encoder.batch(texts)
+        (values,) = self._run(self.session, ["hidden"], batch, np.arange(len(batch.owners)))
+        return batch.mean_over_owner(np.einsum("wtd,wt->wd", values, token_weights(batch)))
 
     def pooled(self, texts: list[str]) -> np.ndarray:
         """Each text's pooled encoder output [n, dimension] (what the head reads), exits ignored."""
@@ -276,19 +299,21 @@ class TransformerStage:
         logits = batch.mean_over_owner(logits)
         return (logits[:, 1] - logits[:, 0]).astype(np.float32)
 
-    def decide(self, texts: list[str]) -> Decision:
+    def decide(self, texts: list[str], *, want_lower: bool = False) -> Decision:
         """As served: the head's margin for texts run to the end (NaN for the others),
         P(positive) for texts an exit answered (NaN for the others), the layers each text
         ran (the exit's, or the whole encoder's: ``layers``) and, where the bundle has a neutral
-        head, which texts it calls neutral."""
+        head, which texts it calls neutral. ``want_lower``: also the texts' :meth:`lower_features`
+        from the same run (computed on the way: no extra work; None without a head)."""
+        n = len(texts)
         if self.head is None:
-            none = np.full(len(texts), np.nan)
-            return Decision(self.margins(texts), none, np.full(len(texts), self.layers),
-                            np.zeros(len(texts), dtype=bool), none)
-        run = self.forward(texts)
+            none = np.full(n, np.nan)
+            return Decision(self.margins(texts), none, np.full(n, self.layers), np.zeros(n, dtype=bool), none)
+        run = self.forward(texts, keep_features=want_lower and bool(self.exits))
         layers = np.where(run.exit_layer > 0, run.exit_layer, self.layers)
         if self.neutral is not None:
             neutral, neutral_p = self.neutral.judge(run.pooled)
         else:
-            neutral, neutral_p = np.zeros(len(texts), dtype=bool), np.full(len(texts), np.nan)
-        return Decision(self.margins_of(run.pooled), run.exit_p, layers, neutral, neutral_p)
+            neutral, neutral_p = np.zeros(n, dtype=bool), np.full(n, np.nan)
+        lower = (run.exit_features[0] if self.exits else run.pooled) if want_lower else None
+        return Decision(self.margins_of(run.pooled), run.exit_p, layers, neutral, neutral_p, lower)

@@ -8,6 +8,8 @@ clauses, assigns topics to clauses and scores each matched clause (aspect sentim
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 
 import msgspec
 
@@ -16,6 +18,7 @@ MAX_TOPICS = 64  # per tenant
 MAX_EXAMPLES = 32  # per topic
 MAX_KEYWORDS = 64  # per topic
 MAX_PHRASE = 200  # characters of one example or keyword
+STARTER = Path(__file__).with_name("starter_topics.json")
 
 
 class Topic(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,3 +57,14 @@ def problem(topic: Topic) -> str | None:
         if not phrase.strip() or len(phrase) > MAX_PHRASE or not phrase.isprintable():
             return f"topic {topic.name!r}: each example and keyword is 1-{MAX_PHRASE} printable characters"
     return None
+
+
+@cache
+def starter() -> tuple[Topic, ...]:
+    """The starter topic set for direct-to-consumer commerce (delivery, packaging, price-value, quality,
+    sizing-fit, support, app-website): what ``control-plane topics seed`` gives a tenant, to edit."""
+    topics = msgspec.json.decode(STARTER.read_bytes(), type=tuple[Topic, ...])
+    wrong = next((p for p in map(problem, topics) if p), None)
+    if wrong:
+        raise ValueError(f"{STARTER.name}: {wrong}")
+    return topics

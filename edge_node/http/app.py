@@ -109,8 +109,9 @@ def metrics(state: State) -> Response[bytes]:
 @post("/v1/sentiment", tags=["sentiment"], status_code=200, security=[{"clientKey": []}], responses=BODY_ERRORS)
 async def score_sentiment(data: JSONBody[SentimentRequest], state: State, request: Request) -> SentimentResponse:
     """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version.
-    Nothing is stored: no user, no consent needed. A client key suffices; a server key needs
-    the ``sentiment`` scope."""
+    Where the caller's tenant has topics, each result also has ``aspects``: one per topic the text
+    talks about (topic, label, score, confidence). Nothing is stored: no user, no consent needed.
+    A client key suffices; a server key needs the ``sentiment`` scope."""
     node = running(state)
     caller = caller_of(request)
     if caller.scopes:
@@ -118,10 +119,11 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     check_texts(data.texts, node.settings)
     blank = [i for i, text in enumerate(data.texts) if not text.strip()]
     if not blank:
-        return SentimentResponse(results=cast("list[Sentiment | None]", await node.score(data.texts)))
+        results = await node.score(data.texts, tenant=caller.tenant)
+        return SentimentResponse(results=cast("list[Sentiment | None]", results))
     if len(blank) == len(data.texts):
         raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
-    scored = iter(await node.score([t for t in data.texts if t.strip()]))
+    scored = iter(await node.score([t for t in data.texts if t.strip()], tenant=caller.tenant))
     return SentimentResponse(
         results=[None if not text.strip() else next(scored) for text in data.texts],
         errors=[ItemError(index=i, error="empty_text", message=f"texts[{i}] is empty or only whitespace: not scored")
