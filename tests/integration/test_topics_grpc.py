@@ -65,7 +65,7 @@ def test_bad_topic_calls_say_what_is_wrong(tmp_path):
             (rules.Add(sync_pb2.TriggerRule(name="r", cohort="*/*/*", signal="negative_share", topic="packaging",
                                             op=">", threshold=0.5, clear=0.4, window_minutes=30, min_size=3,
                                             action="note", tenant="shop"), metadata=AUTH),
-             grpc.StatusCode.INVALID_ARGUMENT, "tenant shop has a topic 'packaging'"),
+             grpc.StatusCode.INVALID_ARGUMENT, "tenant shop has no topic 'packaging'"),
             (rules.Add(sync_pb2.TriggerRule(name="r", cohort="*/*/*", signal="mean_sentiment", topic="packaging",
                                             op="<", threshold=-0.5, clear=-0.4, window_minutes=30, min_size=3,
                                             action="note"), metadata=AUTH),
