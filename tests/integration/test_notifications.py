@@ -3,9 +3,7 @@ signed webhooks retried with backoff and logged, trends that fire once and clear
 transitions notified when the fleet's state changes."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,36 +15,7 @@ from control_plane.trends import TrendRule, Trends
 from control_plane.webhooks import EVENT_ID, SIGNATURE, TIMESTAMP, Sender, WebhookBook, verify
 from sentiedge_core.rules import Rule
 from sentiedge_core.topics import Topic
-from tests.integration.test_control_plane_store import backend, store  # noqa: F401 (fixtures)
-
-
-class Receiver:
-    """A local HTTP endpoint answering each POST with the next scripted status (then 200)."""
-
-    def __init__(self, statuses=()) -> None:
-        self.statuses = list(statuses)
-        self.received: list[tuple[dict, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/sentiedge"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.receiver import Receiver
 
 
 @pytest.fixture
