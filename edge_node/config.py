@@ -43,6 +43,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_events_per_request: int = 100
     max_candidates_per_request: int = 500
     max_id_chars: int = 128
+    # Aspect sentiment (edge_node/aspects): a text of a tenant with topics is cut into at most this
+    # many clauses (the first ones), each matched to a topic and scored in one transformer run
+    aspect_max_clauses: int = 8
     # Connections (edge_node/http/server.py): slow or idle clients are closed, open connections capped
     header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
     body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
@@ -124,6 +127,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "admin_port must be 0 (off) or another port than port"),
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
             (self.inference_workers >= 1, "inference_workers must be >= 1"),
+            (1 <= self.aspect_max_clauses <= 64, "aspect_max_clauses must be within 1..64"),
             (0 <= self.workers <= 256, "workers must be 0 (one per core) .. 256"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
@@ -173,7 +177,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.rate_limit_per_key >= 0 and self.rate_limit_per_address >= 0 and self.token_cache_size >= 1,
              "rate limits must be >= 0 (0: off) and token_cache_size >= 1"),
             (not self.proxy_problem(), self.proxy_problem()),
-            (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be critical|error|warning|info|debug"),
+            (self.log_level in {"critical", "error", "warning", "info", "debug"},
+             "log_level must be critical|error|warning|info|debug"),
         ]
         for ok, message in checks:
             if not ok:
@@ -246,6 +251,7 @@ HELP = {
                                  "unless transformer_max_batch > 1)",
     "max_texts_per_request": "most texts one /v1/sentiment call may carry",
     "max_text_chars": "most characters in one text",
+    "aspect_max_clauses": "most clauses of one text analysed for topics (the first ones)",
     "max_body_bytes": "largest request body in bytes",
     "max_events_per_request": "most events one /events call may carry",
     "max_candidates_per_request": "most candidates one /v1/rank call may carry",

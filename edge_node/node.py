@@ -14,6 +14,8 @@ import msgspec
 
 from edge_node import app_sources
 from edge_node.adaptation import Answer, EdgeAdaptation
+from edge_node.aspects.analyzer import AspectAnalyzer
+from edge_node.aspects.book import TopicBook
 from edge_node.config import EdgeSettings
 from edge_node.disk import DiskReserve
 from edge_node.errors import BundleError, ConfigError, InvalidInput, LimitExceeded, NotReady
@@ -127,7 +129,7 @@ def development_origins(settings: EdgeSettings) -> list[str]:
 
 class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
-                 role: Role = Role(), shared=None) -> None:
+                 role: Role = Role(), shared=None) -> None:  # noqa: B008 (a frozen Struct)
         self.settings = settings
         self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
         # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's
@@ -175,6 +177,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.identities = Identities(self.privacy, self.cohorts, self.tuning,
                                      max_aliases=settings.max_aliases_per_user)
         self.sentiment = self._service(model)
+        self.topic_book = TopicBook()  # each tenant's topics, as the control plane streams them
+        self.aspects = AspectAnalyzer(self.topic_book, max_clauses=settings.aspect_max_clauses)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score, segments=self.segments)
         self.personalizer = Personalizer(
@@ -205,7 +209,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
-                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
+                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key)
+                                  if settings.tls_ca else None,
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
         self._disk_watch: asyncio.Task | None = None
@@ -238,8 +243,12 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
 
     async def score(self, texts: list[str], subject: str | None = None, *, tenant: str = "") -> list[Sentiment]:
         """Score texts; only a consenting user's texts (``subject``, of ``tenant``) may be sampled
-        for review, and only that tenant's server keys may label them."""
-        results = await self.sentiment.score(texts)
+        for review, and only that tenant's server keys may label them. Where ``tenant`` has topics,
+        each result carries the text's aspects (computed here, never stored)."""
+        service = self.sentiment  # a model swap mid-call: the aspects come from the model that scored
+        results = await service.score(texts)
+        if self.topic_book.get(tenant) is not None:
+            results = await service.in_worker(self.aspects.attach, service.model, tenant, texts, results)
         self.metrics.observe_predictions(results)
         now = time.time()
         judged = [(r, t) for r, t in zip(results, texts, strict=False) if r.label != UNSUPPORTED]

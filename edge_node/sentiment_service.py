@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
 from sentiedge_core.encoding import normalize
 from sentiedge_core.inference import FastVerdict, Sentiment, SentimentModel
 from sentiedge_core.language import LanguageGate
+
+R = TypeVar("R")
 
 
 class SentimentService:
@@ -61,6 +64,10 @@ class SentimentService:
         await self._fast.close()
         await self._transformer.close()
         self._executor.shutdown(wait=True)
+
+    async def in_worker(self, fn: Callable[..., R], *args) -> R:
+        """Run ``fn(*args)`` in one of the inference worker threads (other ONNX work of this model)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def score_one(self, text: str) -> Sentiment:
         foreign = self.languages.answer(text, self.model)

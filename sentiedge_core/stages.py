@@ -104,6 +104,12 @@ class Pass:
     exit_features: list[np.ndarray] = field(default_factory=list)  # per exit [n, width] (keep_features)
 
 
+def token_weights(batch: WindowBatch) -> np.ndarray:
+    """[windows, width] weights of a masked mean over each window's tokens."""
+    weights = batch.attention_mask.astype(np.float32)
+    return weights / weights.sum(1, keepdims=True)
+
+
 GRAPH_INPUTS = {"input_ids", "attention_mask", "hidden_in"}
 CARRIED = "carried_"  # outputs of the first graph by this prefix are handed on to the later ones
 
@@ -180,11 +186,9 @@ class TransformerStage:
             return Pass(batch.mean_over_owner(pooled), exit_p, exit_layer, windows, features)
         values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
         carried = dict(zip(self._carried, handed_on, strict=False))
-        weights = batch.attention_mask[..., None].astype(np.float32)  # token weights of the masked mean
-        weights /= weights.sum(1, keepdims=True)
+        weights = token_weights(batch)
         for index, ex in enumerate(self.exits):
-            per_window = np.einsum("wtd,wt->wd", values, weights[rows, :, 0])
-            pooled_hidden = batch.mean_over_owner(per_window, rows)
+            pooled_hidden = batch.mean_over_owner(np.einsum("wtd,wt->wd", values, weights[rows]), rows)
             if keep_features:
                 features.append(pooled_hidden)
             running = ~np.isnan(pooled_hidden[:, 0])
@@ -200,6 +204,17 @@ class TransformerStage:
             last = index == len(self.exits) - 1
             (values,) = self._run(ex.rest, ["pooled" if last else "hidden"], batch, rows, values, carried)
         return Pass(batch.mean_over_owner(values, rows), exit_p, exit_layer, windows, features)
+
+    def lower_features(self, texts: list[str]) -> np.ndarray:
+        """Each text's hidden states after the first exit's layer, mean-pooled [n, width] (what that
+        exit's head reads; ``forward(..., keep_features=True).exit_features[0]`` for the same texts).
+        The fine-tuned top layers mostly say how a text feels; these lower ones still say what it is
+        about (edge_node.aspects matches topics on them). Without exits: the pooled output."""
+        if not self.exits:
+            return self.pooled(texts)
+        batch = self.encoder.batch(texts)
+        (values,) = self._run(self.session, ["hidden"], batch, np.arange(len(batch.owners)))
+        return batch.mean_over_owner(np.einsum("wtd,wt->wd", values, token_weights(batch)))
 
     def pooled(self, texts: list[str]) -> np.ndarray:
         """Each text's pooled encoder output [n, dimension] (what the head reads), exits ignored."""

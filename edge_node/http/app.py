@@ -106,8 +106,9 @@ def metrics(state: State) -> Response[bytes]:
 @post("/v1/sentiment", tags=["sentiment"], status_code=200, security=[{"clientKey": []}], responses=BODY_ERRORS)
 async def score_sentiment(data: JSONBody[SentimentRequest], state: State, request: Request) -> SentimentResponse:
     """Score one or many texts: label, score in [-1, 1], confidence, stage, model and version.
-    Nothing is stored: no user, no consent needed. A client key suffices; a server key needs
-    the ``sentiment`` scope."""
+    Where the caller's tenant has topics, each result also has ``aspects``: one per topic the text
+    talks about (topic, label, score, confidence). Nothing is stored: no user, no consent needed.
+    A client key suffices; a server key needs the ``sentiment`` scope."""
     node = running(state)
     caller = caller_of(request)
     if caller.scopes:
@@ -115,10 +116,10 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     check_texts(data.texts, node.settings)
     blank = [i for i, text in enumerate(data.texts) if not text.strip()]
     if not blank:
-        return SentimentResponse(results=await node.score(data.texts))
+        return SentimentResponse(results=await node.score(data.texts, tenant=caller.tenant))
     if len(blank) == len(data.texts):
         raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
-    scored = iter(await node.score([t for t in data.texts if t.strip()]))
+    scored = iter(await node.score([t for t in data.texts if t.strip()], tenant=caller.tenant))
     return SentimentResponse(
         results=[None if not text.strip() else next(scored) for text in data.texts],
         errors=[ItemError(index=i, error="empty_text", message=f"texts[{i}] is empty or only whitespace: not scored")
@@ -243,8 +244,8 @@ ERROR_HANDLERS = {EdgeError: edge_error_handler, HTTPException: http_error_handl
                   Exception: unexpected_error_handler}
 
 
-def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = Role(),
-               shared=None) -> Litestar:
+def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None,
+               role: Role = Role(), shared=None) -> Litestar:  # noqa: B008 (a frozen Struct)
     """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
     ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""
     @asynccontextmanager
