@@ -5,12 +5,13 @@ not get it); the trigger's activation reaches the tenant's webhook, signed; the 
 signals show in `topics trends` once windows close."""
 
 import json
+import subprocess
 import time
 
 import pytest
 
 from control_plane.webhooks import SIGNATURE, verify
-from tests.e2e.cluster import cp_env, edge_env, eventually, operator
+from tests.e2e.cluster import CLI, cp_env, edge_env, eventually, operator, operator_args
 from tests.e2e.http import call
 from tests.receiver import Receiver
 
@@ -85,5 +86,12 @@ def test_packaging_complaints_in_one_cohort_switch_on_the_note_there_only_and_no
         merged = trend["windows"][-1]
         assert merged["texts"] >= 6 and merged["negative"] >= 3  # complaints and praise, merged over cohorts
         assert trend["note"].startswith("too few mentions")  # one window: nothing to judge a rise against
+        table = subprocess.run([CLI, *operator_args(cp), "topics", "trends"], capture_output=True, text=True,
+                               timeout=60, check=True).stdout  # for people: the rule, a row per topic, why not judged
+        assert table.startswith("rule: one-sided two-proportion z-test") and "dev/packaging: too few mentions" in table
+        refused = subprocess.run([CLI, *operator_args(cp), "topics", "add", "Bad Name"], capture_output=True,
+                                 text=True, timeout=60)
+        assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "INVALID_ARGUMENT: topic name 'Bad Name' must be" in refused.stderr
     finally:
         receiver.close()
