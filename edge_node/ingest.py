@@ -145,10 +145,11 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
 
 
 def count_aspects(m: Member, aspects) -> None:
-    """A text's aspects (one per topic it mentions) in the user's cohort contribution."""
+    """A text's aspects (one per topic it mentions) in the user's cohort contribution: a mention,
+    negative when the aspect's label is (a neutral aspect is not), and its score."""
     for aspect in aspects:
         m.aspect_texts[aspect.topic] = m.aspect_texts.get(aspect.topic, 0) + 1
-        m.aspect_negative[aspect.topic] = m.aspect_negative.get(aspect.topic, 0) + (aspect.score < 0)
+        m.aspect_negative[aspect.topic] = m.aspect_negative.get(aspect.topic, 0) + (aspect.label == "negative")
         m.aspect_sentiment[aspect.topic] = m.aspect_sentiment.get(aspect.topic, 0.0) + aspect.score
 
 

@@ -12,12 +12,14 @@ from control_plane.errors import InvalidArgument
 from control_plane.rules import validate
 from control_plane.trends import TrendRule, Window, judge, one_sided_two_proportion
 from control_plane.webhooks import check_url, sign, verify
+from edge_node.ingest import count_aspects
 from edge_node.personalization.cohorts import CohortBook
 from edge_node.personalization.triggers import TriggerBook
 from edge_node.records import CohortCell, Member
 from edge_node.store import EdgeStore
 from sentiedge_core.cohorts import ASPECT_TEXTS_PER_USER, Aggregate
 from sentiedge_core.rules import Rule
+from sentiedge_core.topics import Aspect
 
 NOW = 1_800_000_000.0
 KEY = "eu/mobile/evening"
@@ -59,6 +61,17 @@ def test_one_user_counts_at_most_a_few_mentions_per_topic_and_a_withdrawal_takes
     cohorts.withdraw("u2", NOW)
     c = cell(cohorts)
     assert (c.aspect_texts, c.aspect_negative, c.aspect_sentiment) == ({}, {}, {})
+
+
+def test_each_aspect_of_a_text_is_one_mention_negative_only_when_labelled_so():
+    m = Member()
+    for aspects in [(Aspect(topic="packaging", label="negative", score=-0.8, confidence=0.9),
+                     Aspect(topic="delivery", label="positive", score=0.6, confidence=0.8)),
+                    (Aspect(topic="packaging", label="neutral", score=-0.1, confidence=0.6),)]:
+        count_aspects(m, aspects)
+    assert m.aspect_texts == {"packaging": 2, "delivery": 1}
+    assert m.aspect_negative == {"packaging": 1, "delivery": 0}  # the neutral one is no complaint
+    assert m.aspect_sentiment == pytest.approx({"packaging": -0.9, "delivery": 0.6})
 
 
 def test_a_rule_on_a_topic_reads_the_topics_mentions_only_in_its_tenants_cohort(cohorts):
