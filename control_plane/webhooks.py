@@ -81,7 +81,7 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance_s: float
 def _private(host: str) -> str | None:
     """The first loopback/private/link-local/reserved address ``host`` resolves to, or None."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
     except OSError as exc:
         raise InvalidArgument(f"webhook host {host!r} does not resolve: {exc.strerror or exc}") from None
     for address in sorted(addresses):
