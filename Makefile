@@ -13,7 +13,7 @@ NODE_ID ?= edge-local
 # Development only: the control plane and the edge must pseudonymize user ids with the same key.
 DEV_PSEUDONYM_KEY ?= sentiedge-development-key-change-me
 
-.PHONY: run run-edge test test-fast install install-serve postgres browser install-train vader-data model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking bench-batch protos docs clean reset
+.PHONY: run run-edge test test-fast install install-serve postgres browser install-train vader-data model evaluate bench bench-http bench-propagation bench-soak bench-adaptation bench-ranking bench-batch bench-aspects evaluate-aspects protos docs clean reset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -116,6 +116,13 @@ bench-propagation: $(STAMP)
 # Federated head adaptation: an IMDB-only base learns Rotten Tomatoes from 5% labels at 3 edges.
 bench-adaptation: $(TRAIN_STAMP)
 	$(BIN)/python bench/adaptation.py
+
+# Aspect sentiment: the events path with five topics against none (interleaved rounds); the clause-set figures.
+bench-aspects: $(STAMP)
+	$(BIN)/python bench/aspects.py
+
+evaluate-aspects: $(STAMP)
+	$(BIN)/python -m edge_node.aspects.evaluate
 
 # edge-node batch: 1 vs 2 Dask workers, 1 worker vs the in-process engine (interleaved rounds).
 bench-batch: $(STAMP)

@@ -176,9 +176,9 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                                     shared_active=self._shared_trigger if role.shared else None)
         self.identities = Identities(self.privacy, self.cohorts, self.tuning,
                                      max_aliases=settings.max_aliases_per_user)
-        self.sentiment = self._service(model)
         self.topic_book = TopicBook()  # each tenant's topics, as the control plane streams them
         self.aspects = AspectAnalyzer(self.topic_book, max_clauses=settings.aspect_max_clauses)
+        self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
                                  score=self.score, segments=self.segments)
         self.personalizer = Personalizer(
@@ -229,7 +229,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def _service(self, model: SentimentModel) -> SentimentService:
         return SentimentService(model, self.settings,
                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n),
-                                on_layers=self.metrics.ran_layers)
+                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember)
 
     @property
     def model(self) -> SentimentModel:

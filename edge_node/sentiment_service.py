@@ -13,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
+
 from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
 from sentiedge_core.encoding import normalize
@@ -25,7 +27,8 @@ R = TypeVar("R")
 class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
                  on_batch: Callable[[str, int], None] | None = None,
-                 on_layers: Callable[[list[int]], None] | None = None) -> None:
+                 on_layers: Callable[[list[int]], None] | None = None,
+                 on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> None:
         self.model = model
         self.languages = LanguageGate.from_settings(settings)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
@@ -46,7 +49,7 @@ class SentimentService:
                 run = pairs[start:start + per_run]
                 if observed is not None:
                     observed(len(run))
-                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers)
+                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers, on_lower)
             return out
 
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(

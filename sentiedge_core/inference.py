@@ -103,12 +103,17 @@ class SentimentModel:
         return self.result(float(p[0]), "fast")
 
     def escalated(self, texts: list[str], verdicts: list[FastVerdict],
-                  on_layers: Callable[[list[int]], None] | None = None) -> list[Sentiment]:
+                  on_layers: Callable[[list[int]], None] | None = None,
+                  on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> list[Sentiment]:
         """The transformer's answers; ``on_layers`` hears how many encoder layers each text ran
-        (fewer where an early exit answered it)."""
-        transformer_margins, exit_p, layers = self.transformer_stage.decide(texts)
+        (fewer where an early exit answered it), ``on_lower`` the texts' lower-layer features
+        (:meth:`~sentiedge_core.stages.TransformerStage.lower_features`, from the same run)."""
+        lower: list[np.ndarray] | None = [] if on_lower is not None else None
+        transformer_margins, exit_p, layers = self.transformer_stage.decide(texts, lower)
         if on_layers is not None:
             on_layers([int(n) for n in layers])
+        if on_lower is not None and lower and self.transformer_stage.head is not None:
+            on_lower(texts, lower[0])
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
         p = cascade.answered(fast_margins, transformer_margins, exit_p, tokens, self.manifest.cascade)

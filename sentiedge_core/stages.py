@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,9 +172,12 @@ class TransformerStage:
             feed.update({k: v if whole else v[rows] for k, v in carried.items() if k in names})
         return graph.run(outputs, {name: feed[name] for name in names})
 
-    def forward(self, texts: list[str], *, early: bool = True, keep_features: bool = False) -> Pass:
+    def forward(self, texts: list[str], *, early: bool = True, keep_features: bool = False,
+                only: Callable[[np.ndarray], np.ndarray] | None = None) -> Pass:
         """Run the stage. ``early=False`` runs every text to the end but still records which exit
-        would have answered it (and with what), as the served path would."""
+        would have answered it (and with what), as the served path would. ``only`` (with exits and
+        ``early``) hears the first exit's features [n, width] and says which texts go on past it
+        (a boolean per text): the others stop there, unanswered (pooled NaN) unless that exit fired."""
         if self.head is None:
             raise BundleError("this bundle's transformer has no separate head, so no pooled output")
         batch = self.encoder.batch(texts)
@@ -187,6 +191,7 @@ class TransformerStage:
         values, *handed_on = self._run(self.session, ["hidden", *self._carried], batch, rows)
         carried = dict(zip(self._carried, handed_on, strict=False))
         weights = token_weights(batch)
+        wanted = np.ones(n, dtype=bool)
         for index, ex in enumerate(self.exits):
             pooled_hidden = batch.mean_over_owner(np.einsum("wtd,wt->wd", values, weights[rows]), rows)
             if keep_features:
@@ -195,8 +200,10 @@ class TransformerStage:
             p = ex.probability(np.where(running[:, None], pooled_hidden, 0.0), windows)
             fire = (exit_layer == 0) & running & (np.maximum(p, 1 - p) >= ex.confidence)
             exit_p[fire], exit_layer[fire] = p[fire], ex.layer
+            if index == 0 and only is not None:
+                wanted = np.asarray(only(pooled_hidden), dtype=bool)
             if early:
-                keep = exit_layer[batch.owners[rows]] == 0
+                keep = (exit_layer[batch.owners[rows]] == 0) & wanted[batch.owners[rows]]
                 rows, values = rows[keep], values[keep]
             if not rows.size:
                 return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, windows,
@@ -232,11 +239,18 @@ class TransformerStage:
         logits = batch.mean_over_owner(logits)
         return (logits[:, 1] - logits[:, 0]).astype(np.float32)
 
-    def decide(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decide(self, texts: list[str], lower: list[np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """As served: the head's margin for texts run to the end (NaN for the others),
         P(positive) for texts an exit answered (NaN for the others) and the layers each text
-        ran (the exit's, or the whole encoder's: ``layers``)."""
+        ran (the exit's, or the whole encoder's: ``layers``). A ``lower`` list receives the texts'
+        :meth:`lower_features` from the same run (computed on the way: no extra work)."""
         if not self.exits:
-            return self.margins(texts), np.full(len(texts), np.nan), np.full(len(texts), self.layers)
-        run = self.forward(texts)
+            pooled = self.pooled(texts)
+            if lower is not None:
+                lower.append(pooled)
+            return self.margins_of(pooled), np.full(len(texts), np.nan), np.full(len(texts), self.layers)
+        run = self.forward(texts, keep_features=lower is not None)
+        if lower is not None:
+            lower.append(run.exit_features[0])
         return self.margins_of(run.pooled), run.exit_p, np.where(run.exit_layer > 0, run.exit_layer, self.layers)

@@ -1,17 +1,23 @@
 """Aspects of scored texts: each text's clauses matched to its tenant's topics and scored.
 
-The transformer stage runs once over a text's clauses (one ONNX run, early exits as served): its
-lower layers give each clause's topic vector, and each clause gets the answer an escalated text
-gets (both stages: the exit that answered it, else the stacker over both margins; on the tuning
-clauses this beat the served cascade, whose fast stage answers many short clauses alone, 0.874
-against 0.867). The clauses of one topic are averaged in probability. So a one-clause text's
-aspect can differ from the text's own label where the fast stage answered the text.
-Runs in the inference worker threads (ONNX Runtime releases the GIL); nothing is stored.
+A matched clause gets the answer an escalated text gets (both stages: the exit that answered it,
+else the stacker over both margins; on the tuning clauses this beat the served cascade, whose fast
+stage answers many short clauses alone: 0.874 against 0.867). The clauses of one topic are
+averaged in probability.
+
+What it costs: the transformer stage runs once over a text's clauses (one ONNX run): its lower
+layers give each clause's topic vector, the topics are assigned there, and only the clauses with
+a topic run on (early exits as served) to their answer. A text of one clause that the served
+cascade escalated needs no run at all: its answer is the escalated answer, and its vector was
+computed on the way (handed over by :meth:`remember`). Runs in the inference worker threads;
+nothing is stored.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
@@ -20,27 +26,57 @@ from edge_node.aspects import clauses as clause_split
 from edge_node.aspects.book import TopicBook
 from edge_node.aspects.matching import TopicIndex
 from sentiedge_core import cascade
+from sentiedge_core.encoding import normalize
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from sentiedge_core.topics import Aspect, TopicSet
 
 
-def clause_answers(model: SentimentModel, clauses: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Each clause's topic vector [n, width] and P(positive) [n], from one transformer run."""
+def clause_answers(model: SentimentModel, clauses: list[str],
+                   assign: Callable[[np.ndarray], list[str | None]] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Each clause's topic vector [n, width], P(positive) [n] and, with ``assign`` (vectors →
+    topics), its topic, from one transformer run; with ``assign``, a clause without a topic stops
+    at the first exit (its probability is then not meaningful)."""
     stage = model.transformer_stage
     fast_margins, tokens = model.fast_stage.margins(clauses)
-    run = stage.forward(clauses, keep_features=True)
+    topics: list[str | None] = []
+
+    def matched(vectors: np.ndarray) -> np.ndarray:
+        topics.extend(assign(vectors))
+        return np.asarray([t is not None for t in topics], dtype=bool)
+
+    run = stage.forward(clauses, keep_features=True, only=matched if assign is not None else None)
     vectors = run.exit_features[0] if run.exit_features else run.pooled
+    if assign is not None and not topics:  # no exits: the vectors came at the end
+        topics = assign(vectors)
     exit_p = run.exit_p if stage.exits else None
     p = cascade.answered(fast_margins, stage.margins_of(run.pooled), exit_p, tokens, model.manifest.cascade)
-    return vectors, p
+    return vectors, p, topics
 
 
 class AspectAnalyzer:
+    REMEMBERED = 1024  # escalated texts' vectors kept until their request asks for them (oldest dropped)
+
     def __init__(self, book: TopicBook, *, max_clauses: int) -> None:
         self.book = book
         self.max_clauses = max_clauses
         self._indexes: dict[str, tuple[tuple, TopicIndex]] = {}
         self._lock = threading.Lock()
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """The served transformer run's lower-layer features of escalated (normalized) texts."""
+        if not self.book.tenants():
+            return
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                self._vectors[text] = vector
+            while len(self._vectors) > self.REMEMBERED:
+                self._vectors.popitem(last=False)
+
+    def _recall(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            return self._vectors.pop(normalize(text), None)
 
     def index(self, model: SentimentModel, topic_set: TopicSet) -> TopicIndex:
         """The tenant's index, built once per set version and model (its examples embedded)."""
@@ -63,17 +99,23 @@ class AspectAnalyzer:
         index = self.index(model, topic_set)
         out = []
         for text, result in zip(texts, results, strict=True):
-            found = () if result.label == UNSUPPORTED else self.aspects(model, index, text)
+            found = () if result.label == UNSUPPORTED else self.aspects(model, index, text, result)
             out.append(msgspec.structs.replace(result, aspects=found) if found else result)
         return out
 
-    def aspects(self, model: SentimentModel, index: TopicIndex, text: str) -> tuple[Aspect, ...]:
+    def aspects(self, model: SentimentModel, index: TopicIndex, text: str, whole: Sentiment) -> tuple[Aspect, ...]:
         parts = clause_split.split(text, self.max_clauses)
         if not parts:
             return ()
-        vectors, p = clause_answers(model, parts)
+        if len(parts) == 1 and whole.stage == "transformer":  # the served run: its answer and its vector
+            vector = self._recall(parts[0])
+            if vector is not None:
+                (topic,) = index.assign(parts, vector[None])
+                return () if topic is None else (Aspect(topic=topic, label=whole.label, score=whole.score,
+                                                        confidence=whole.confidence),)
+        _, p, topics = clause_answers(model, parts, lambda vectors: index.assign(parts, vectors))
         by_topic: dict[str, list[float]] = {}
-        for topic, probability in zip(index.assign(parts, vectors), p, strict=True):
+        for topic, probability in zip(topics, p, strict=True):
             if topic is not None:
                 by_topic.setdefault(topic, []).append(float(probability))
         answers = {topic: model.result(float(np.mean(ps)), "aspect") for topic, ps in by_topic.items()}

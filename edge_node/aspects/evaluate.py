@@ -95,8 +95,8 @@ class Evaluation:
         self.topic_set = TopicSet(tenant="evaluation", version=1, topics=starter())
         self.topics = [t.name for t in self.topic_set.topics]
         answers = [clause_answers(model, [c.text]) for c in clauses]  # one per run, as served
-        self.vectors = np.vstack([vectors for vectors, _ in answers])
-        self.labels = [model.result(float(p[0]), "aspect").label for _, p in answers]
+        self.vectors = np.vstack([vectors for vectors, _, _ in answers])
+        self.labels = [model.result(float(p[0]), "aspect").label for _, p, _ in answers]
         self._embedded: dict[str, np.ndarray] = {}
 
     def _embed(self, texts: list[str]) -> np.ndarray:

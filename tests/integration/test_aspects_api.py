@@ -153,3 +153,15 @@ def test_held_out_figures_stay_near_the_reported_ones(model):
     held_out = Evaluation(model, [c for c in load() if c.part == "test"]).measure("test")
     assert held_out.macro_f1 >= 0.75
     assert held_out.polarity[0] / held_out.polarity[1] >= 0.80
+
+
+def test_texts_not_wanted_past_the_first_exit_stop_there(model):
+    import numpy as np
+
+    stage = model.transformer_stage
+    texts = ["The parcel came late and the box was torn, so annoying.", "It is okay I guess, nothing special."]
+    whole = stage.forward(texts, keep_features=True)
+    cut = stage.forward(texts, keep_features=True, only=lambda features: np.array([True, False]))
+    assert np.array_equal(whole.exit_features[0], cut.exit_features[0])
+    assert np.isnan(cut.pooled[1]).all()
+    assert cut.exit_layer[0] > 0 or np.isfinite(cut.pooled[0]).all()  # the wanted one was answered

@@ -122,3 +122,17 @@ def test_macro_f1_averages_the_topics_and_counts_a_wrong_topic_against_the_predi
     score, per = macro_f1(["a", "a", "b", "none"], ["a", "b", "b", "a"], ["a", "b"])
     assert per["a"] == pytest.approx((0.5, 0.5, 0.5)) and per["b"] == pytest.approx((0.5, 1.0, 2 / 3))
     assert score == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def test_served_vectors_are_kept_only_while_a_tenant_has_topics_and_only_the_newest():
+    from edge_node.aspects.analyzer import AspectAnalyzer
+
+    book = TopicBook()
+    analyzer = AspectAnalyzer(book, max_clauses=4)
+    analyzer.remember(["a text"], np.ones((1, 3)))
+    assert analyzer._recall("a text") is None  # no tenant has topics: nothing kept
+    book.set(TopicSet(tenant="shop", version=1, topics=(Topic(name="delivery", keywords=("parcel",)),)))
+    texts = [f"text {i}" for i in range(analyzer.REMEMBERED + 5)]
+    analyzer.remember(texts, np.arange(len(texts), dtype=float)[:, None])
+    assert analyzer._recall("text 0") is None and analyzer._recall("  text   7 ")[0] == 7.0
+    assert analyzer._recall("text 7") is None  # handed over once
