@@ -255,18 +255,24 @@ class OperatorService:
             whose = f"tenant {tenant} has no topic" if tenant else "no tenant has a topic"
             raise InvalidArgument(f"{whose} {topic!r} (control-plane topics list; add it with topics add)")
 
+    def _topic_tenant(self, tenant: str) -> str:
+        return self.cp.apps.tenant_of_request(tenant, "the tenant whose topics these are")
+
+    def _hook_tenant(self, tenant: str) -> str:
+        return self.cp.apps.tenant_of_request(tenant, "the tenant whose webhook this is")
+
     def add_topic(self, tenant: str, topic: Topic) -> TopicSet:
-        topic_set = self.cp.topics.add(self.cp.apps.tenant_of_request(tenant), topic, self.cp.now())
+        topic_set = self.cp.topics.add(self._topic_tenant(tenant), topic, self.cp.now())
         self.cp.wake_all()  # every edge gets the tenant's new set
         return topic_set
 
     def remove_topic(self, tenant: str, name: str) -> TopicSet:
-        topic_set = self.cp.topics.remove(self.cp.apps.tenant_of_request(tenant), name, self.cp.now())
+        topic_set = self.cp.topics.remove(self._topic_tenant(tenant), name, self.cp.now())
         self.cp.wake_all()
         return topic_set
 
     def seed_topics(self, tenant: str) -> tuple[TopicSet, list[str], list[str]]:
-        done = self.cp.topics.seed(self.cp.apps.tenant_of_request(tenant), starter(), self.cp.now())
+        done = self.cp.topics.seed(self._topic_tenant(tenant), starter(), self.cp.now())
         if done[1]:
             self.cp.wake_all()
         return done
@@ -280,13 +286,13 @@ class OperatorService:
         return self.cp.trends.report(self.cp.now(), self.tenant_filter(tenant), topic)
 
     def set_webhook(self, tenant: str, url: str, rotate: bool) -> HookView:
-        return self.cp.webhooks.set(self.cp.apps.tenant_of_request(tenant), url, rotate, self.cp.now())
+        return self.cp.webhooks.set(self._hook_tenant(tenant), url, rotate, self.cp.now())
 
     def remove_webhook(self, tenant: str) -> HookView:
-        return self.cp.webhooks.remove(self.cp.apps.tenant_of_request(tenant), self.cp.now())
+        return self.cp.webhooks.remove(self._hook_tenant(tenant), self.cp.now())
 
     def test_webhook(self, tenant: str) -> Outgoing:
-        return self.cp.webhooks.test(self.cp.apps.tenant_of_request(tenant), self.cp.now())
+        return self.cp.webhooks.test(self._hook_tenant(tenant), self.cp.now())
 
     def webhook_log(self, tenant: str, limit: int) -> tuple[list[tuple], list[Outgoing]]:
         return self.cp.webhooks.log(self.tenant_filter(tenant), limit)

@@ -57,7 +57,7 @@ def test_bad_topic_calls_say_what_is_wrong(tmp_path):
             (topics.Add(operator_pb2.AddTopicRequest(tenant="shop", topic=topic("packaging", ["x" * 201])),
                         metadata=AUTH), grpc.StatusCode.INVALID_ARGUMENT, "1-200 printable characters"),
             (topics.Add(operator_pb2.AddTopicRequest(topic=topic("packaging", ["x"])), metadata=AUTH),
-             grpc.StatusCode.INVALID_ARGUMENT, "name the user's tenant"),
+             grpc.StatusCode.INVALID_ARGUMENT, "name the tenant whose topics these are (--tenant)"),
             (topics.Add(operator_pb2.AddTopicRequest(tenant="casino", topic=topic("packaging", ["x"])),
                         metadata=AUTH), grpc.StatusCode.INVALID_ARGUMENT, "no tenant 'casino'"),
             (topics.Remove(operator_pb2.RemoveTopicRequest(tenant="shop", name="delivery"), metadata=AUTH),
