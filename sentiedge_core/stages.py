@@ -246,10 +246,13 @@ class TransformerStage:
         ran (the exit's, or the whole encoder's: ``layers``). A ``lower`` list receives the texts'
         :meth:`lower_features` from the same run (computed on the way: no extra work)."""
         if not self.exits:
-            pooled = self.pooled(texts)
-            if lower is not None:
+            if lower is None or self.head is None:  # without a head: no pooled output to hand over
+                margins = self.margins(texts)
+            else:
+                pooled = self.pooled(texts)
                 lower.append(pooled)
-            return self.margins_of(pooled), np.full(len(texts), np.nan), np.full(len(texts), self.layers)
+                margins = self.margins_of(pooled)
+            return margins, np.full(len(texts), np.nan), np.full(len(texts), self.layers)
         run = self.forward(texts, keep_features=lower is not None)
         if lower is not None:
             lower.append(run.exit_features[0])

@@ -15,6 +15,7 @@ nothing is stored.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -54,6 +55,11 @@ def clause_answers(model: SentimentModel, clauses: list[str],
     return vectors, p, topics
 
 
+def _key(text: str) -> bytes:
+    """A remembered vector's key: a digest, so no text is held past its request."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 class AspectAnalyzer:
     REMEMBERED = 1024  # escalated texts' vectors kept until their request asks for them (oldest dropped)
 
@@ -65,18 +71,19 @@ class AspectAnalyzer:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def remember(self, texts: list[str], vectors: np.ndarray) -> None:
-        """The served transformer run's lower-layer features of escalated (normalized) texts."""
+        """The served transformer run's lower-layer features of escalated (normalized) texts, kept
+        (by a digest of the text) until the request's :meth:`attach` takes them."""
         if not self.book.tenants():
             return
         with self._lock:
             for text, vector in zip(texts, vectors, strict=True):
-                self._vectors[text] = vector
+                self._vectors[_key(text)] = vector
             while len(self._vectors) > self.REMEMBERED:
                 self._vectors.popitem(last=False)
 
     def _recall(self, text: str) -> np.ndarray | None:
         with self._lock:
-            return self._vectors.pop(normalize(text), None)
+            return self._vectors.pop(_key(normalize(text)), None)
 
     def index(self, model: SentimentModel, topic_set: TopicSet) -> TopicIndex:
         """The tenant's index, built once per set version and model (its examples embedded)."""
