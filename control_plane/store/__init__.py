@@ -10,7 +10,8 @@ no gaps even when a transaction rolls back (edges refuse a gap as out of order).
 
 One repository per table group, each a mixin in this package (nodes, privacy, models,
 cohorts, rules, operators, access, segments, history, topics, webhooks) over
-:class:`~control_plane.store.database.Database`, with explicit column lists; :class:`Store` is all of them on one connection.
+:class:`~control_plane.store.database.Database`, with explicit column lists; :class:`Store` is all
+of them on one connection.
 """
 
 from __future__ import annotations
