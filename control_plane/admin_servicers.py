@@ -21,6 +21,7 @@ from control_plane.model_quality import Comparison, wilson
 from control_plane.operator_service import NodeState, OperatorService, QualityRow
 from control_plane.state import ControlPlane
 from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc, sync_pb2
+from sentiedge_core import topic_wire
 from sentiedge_core.daily import DailyRow
 
 log = logging.getLogger("control_plane.admin")
@@ -388,6 +389,83 @@ class ExperimentsServicer(Base, operator_pb2_grpc.ExperimentsServicer):
             results=[operator_pb2.ArmResult(**msgspec.structs.asdict(r)) for r in results])
 
 
+def _topics(reply) -> str:
+    return f"tenant {reply.tenant}: {', '.join(t.name for t in reply.topics) or 'no topics'} (v{reply.version})"
+
+
+class TopicsServicer(Base, operator_pb2_grpc.TopicsServicer):
+    @operator_call(audit=lambda request, reply: f"{request.topic.name} -> " + _topics(reply))
+    def Add(self, request, context, who):  # noqa: N802
+        return topic_wire.set_to_proto(self.ops.add_topic(request.tenant, topic_wire.topic_from_proto(request.topic)))
+
+    @operator_call
+    def List(self, request, context, who):  # noqa: N802
+        return topic_wire.sets_to_proto(*self.ops.topic_sets(request.tenant))
+
+    @operator_call(audit=lambda request, reply: f"removed {request.name}: " + _topics(reply))
+    def Remove(self, request, context, who):  # noqa: N802
+        return topic_wire.set_to_proto(self.ops.remove_topic(request.tenant, request.name))
+
+    @operator_call(audit=lambda request, reply: f"seeded {', '.join(reply.added) or 'nothing'}: " + _topics(reply.set))
+    def Seed(self, request, context, who):  # noqa: N802
+        topic_set, added, kept = self.ops.seed_topics(request.tenant)
+        return operator_pb2.SeedTopicsResponse(set=topic_wire.set_to_proto(topic_set), added=added, kept=kept)
+
+    @operator_call
+    def Trends(self, request, context, who):  # noqa: N802
+        trends = self.ops.trends(request.tenant, request.topic)
+        return operator_pb2.TopicTrends(
+            rule=self.cp.trends.rule.words(), generated_at=self.cp.now(), window_seconds=_window_seconds(trends),
+            trends=[operator_pb2.TopicTrend(
+                windows=[operator_pb2.TopicWindow(**msgspec.structs.asdict(w)) for w in t.windows],
+                **{f: getattr(t, f) for f in t.__struct_fields__ if f != "windows"}) for t in trends])
+
+
+def _window_seconds(trends) -> int:
+    starts = sorted({w.window_start for t in trends for w in t.windows})
+    return min((b - a for a, b in zip(starts, starts[1:], strict=False)), default=0)
+
+
+def _hook(view) -> operator_pb2.WebhookInfo:
+    h = view.hook
+    return operator_pb2.WebhookInfo(tenant=h.tenant, url=h.url, secret=view.secret, created_at=h.created_at,
+                                    updated_at=h.updated_at, pending=view.pending, failed=view.failed)
+
+
+def _delivery(o) -> operator_pb2.WebhookDelivery:
+    return operator_pb2.WebhookDelivery(event_id=o.event_id, tenant=o.tenant, type=o.type, state=o.state,
+                                        attempts=o.attempts, created_at=o.created_at, next_at=o.next_at,
+                                        delivered_at=o.delivered_at, last_error=o.last_error)
+
+
+class WebhooksServicer(Base, operator_pb2_grpc.WebhooksServicer):
+    @operator_call(audit=lambda request, reply: f"tenant {reply.tenant}: {reply.url}"
+                   + (" (new signing secret)" if reply.secret else ""))
+    def Set(self, request, context, who):  # noqa: N802
+        return _hook(self.ops.set_webhook(request.tenant, request.url, request.rotate_secret))
+
+    @operator_call
+    def List(self, request, context, who):  # noqa: N802
+        return operator_pb2.ListWebhooksResponse(webhooks=[_hook(v) for v in self.cp.webhooks.all()])
+
+    @operator_call(audit=lambda request, reply: f"tenant {reply.tenant}: {reply.url} removed")
+    def Remove(self, request, context, who):  # noqa: N802
+        return _hook(self.ops.remove_webhook(request.tenant))
+
+    @operator_call
+    def Log(self, request, context, who):  # noqa: N802
+        attempts, outbox = self.ops.webhook_log(request.tenant, request.limit)
+        return operator_pb2.WebhookLog(
+            attempts=[operator_pb2.WebhookAttempt(event_id=e, tenant=t, type=k, attempt=n, at=at, url=url, status=s,
+                                                  error=err, duration_ms=ms)
+                      for e, t, k, n, at, url, s, err, ms in attempts],
+            deliveries=[_delivery(o) for o in outbox])
+
+    @operator_call(audit=lambda request, reply: f"tenant {reply.tenant}: test notification {reply.event_id}")
+    def Test(self, request, context, who):  # noqa: N802
+        return _delivery(self.ops.test_webhook(request.tenant))
+
+
 class AdminServicer(Base, operator_pb2_grpc.AdminServicer):
     @operator_call(audit=lambda request, reply: f"token {reply.name}")
     def AddToken(self, request, context, who):  # noqa: N802
@@ -423,3 +501,5 @@ def add_all(server: grpc.aio.Server, cp: ControlPlane) -> None:
     operator_pb2_grpc.add_NodesServicer_to_server(NodesServicer(cp, ops), server)
     operator_pb2_grpc.add_CohortsServicer_to_server(CohortsServicer(cp, ops), server)
     operator_pb2_grpc.add_AppsServicer_to_server(AppsServicer(cp, ops), server)
+    operator_pb2_grpc.add_TopicsServicer_to_server(TopicsServicer(cp, ops), server)
+    operator_pb2_grpc.add_WebhooksServicer_to_server(WebhooksServicer(cp, ops), server)

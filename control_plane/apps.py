@@ -96,15 +96,15 @@ class AppBook:
         """Every tenant that ever had an app: a revoked app's users still have data to erase."""
         return sorted({a.tenant_id for a in self.all()} | ({self.legacy_tenant} if self.legacy_tenant else set()))
 
-    def tenant_of_request(self, tenant: str) -> str:
-        """The tenant a privacy request names; may be left out while there is only one."""
+    def tenant_of_request(self, tenant: str, what: str = "the user's tenant") -> str:
+        """The tenant a request names (``what`` it is, in the error); may be left out while there is only one."""
         known = self.tenants()
         if not tenant:
             if len(known) == 1:
                 return known[0]
             if not known:
                 raise InvalidArgument("no app is registered, so no tenant has users yet (control-plane apps add)")
-            raise InvalidArgument(f"name the user's tenant (--tenant): this control plane has {len(known)}: "
+            raise InvalidArgument(f"name {what} (--tenant): this control plane has {len(known)}: "
                                   f"{', '.join(known)}")
         if tenant not in known:
             raise InvalidArgument(f"no tenant {tenant!r}; tenants are {', '.join(known) or 'none'} "

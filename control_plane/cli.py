@@ -15,9 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-from control_plane import __version__, cli_access, cli_commands, cli_history, cli_models
+from control_plane import __version__, cli_access, cli_commands, cli_history, cli_models, cli_topics
 
 cli_commands.COMMANDS.update(cli_models.COMMANDS)  # the model-quality loop's commands join the table
+cli_commands.COMMANDS.update(cli_topics.COMMANDS)  # topics, trends and webhooks too
+cli_commands.GROUPS.update(cli_topics.GROUPS)
 
 def _parser() -> argparse.ArgumentParser:
     from control_plane.config import HELP, PREFIX, CpSettings
@@ -235,7 +237,8 @@ async def _operator(args) -> int:
         g = operator_pb2_grpc
         rpc = cli_commands.Rpc(models=g.ModelsStub(channel), privacy=g.PrivacyStub(channel),
                                nodes=g.NodesStub(channel), cohorts=g.CohortsStub(channel), admin=g.AdminStub(channel),
-                               rules=g.RulesStub(channel), experiments=g.ExperimentsStub(channel), metadata=metadata)
+                               rules=g.RulesStub(channel), experiments=g.ExperimentsStub(channel),
+                               topics=g.TopicsStub(channel), webhooks=g.WebhooksStub(channel), metadata=metadata)
         try:
             if cli_access.handles(args):
                 reply = await cli_access.call(args, channel, metadata)

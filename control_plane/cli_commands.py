@@ -25,7 +25,7 @@ CHUNK = 1 << 20
 GROUPS = {
     "models": "push, list, roll out and roll back model bundles",
     "privacy": "revoke consent, delete users, and follow the receipts",
-    "rules": "cohort sentiment triggers: add, list, remove, history",
+    "rules": "cohort sentiment triggers (on a whole cohort, a category or a topic): add, list, remove, history",
     "experiments": "experiments with holdouts: add, list, report (optionally within one learned segment)",
     "tokens": "operator tokens: add (shown once), list, revoke",
 }
@@ -41,6 +41,8 @@ class Rpc(NamedTuple):
     admin: stubs.AdminStub
     rules: stubs.RulesStub
     experiments: stubs.ExperimentsStub
+    topics: stubs.TopicsStub
+    webhooks: stubs.WebhooksStub
     metadata: tuple
 
 
@@ -191,7 +193,7 @@ async def _rule_add(args, rpc: Rpc):
     return await rpc.rules.Add(sync_pb2.TriggerRule(
         name=args.name, cohort=args.cohort, signal=args.signal, category=args.category, op=args.op,
         threshold=args.threshold, clear=clear, window_minutes=args.window, min_size=args.min_size,
-        action=args.rule_action, segment=args.segment, tenant=args.tenant), metadata=rpc.metadata)
+        action=args.rule_action, segment=args.segment, tenant=args.tenant, topic=args.topic), metadata=rpc.metadata)
 
 
 async def _experiment_add(args, rpc: Rpc):
@@ -252,7 +254,8 @@ def _cohorts_table(args, d: dict) -> str:
 
 
 def _rule_table(args, d: dict) -> str:
-    return (f"{args.action} rule {d['name']}: {d['cohort']} {d['signal']} {d['op']} {d['threshold']:g} -> {d['action']}"
+    what = d["signal"] + (f" of topic {d['topic']}" if d.get("topic") else "")
+    return (f"{args.action} rule {d['name']}: {d['cohort']} {what} {d['op']} {d['threshold']:g} -> {d['action']}"
             + (f" (segment {d['segment']} only)" if d.get("segment") else "")
             + (f" (tenant {d['tenant']} only)" if d.get("tenant") else " (each tenant's cohorts apart)"))
 
@@ -393,7 +396,9 @@ COMMANDS: dict[str, Command] = {
         _args(NAME,
               a("--cohort", required=True, help="region/device/daypart; '*' matches anything (eu/mobile/*)"),
               a("--signal", required=True, choices=list(SIGNALS), help="what the rule watches in each closed window"),
-              a("--category", default="", help="restrict the signal to one category (topic)"),
+              a("--category", default="", help="restrict the signal to one category of the events"),
+              a("--topic", default="", help="the signal over one topic's aspects (texts that mention it): "
+                                            "negative_share or text_volume"),
               a("--op", choices=[">", "<"], default=">", help="fire above (>) or below (<) the threshold"),
               a("--threshold", type=float, required=True, help="the value the signal must cross"),
               a("--clear", type=float, default=None,
@@ -409,9 +414,10 @@ COMMANDS: dict[str, Command] = {
     "rules list": Command(
         "the rules every edge applies", _none,
         lambda args, rpc: rpc.rules.List(_pb().ListRulesRequest(), metadata=rpc.metadata),
-        lambda args, d: rows(["rule", "tenant", "cohort", "signal", "category", "when", "clear", "window", "min size",
-                              "action"],
-                             [[r["name"], r.get("tenant") or "(each)", r["cohort"], r["signal"], r["category"] or "-",
+        lambda args, d: rows(["rule", "tenant", "cohort", "signal", "category/topic", "when", "clear", "window",
+                              "min size", "action"],
+                             [[r["name"], r.get("tenant") or "(each)", r["cohort"], r["signal"],
+                               r["category"] or (f"topic {r['topic']}" if r.get("topic") else "-"),
                                f"{r['op']} {r['threshold']:g}", f"{r['clear']:g}", f"{r['window_minutes']:g} min",
                                r["min_size"], r["action"]] for r in d.get("rules", [])])),
     "rules remove": Command(

@@ -46,7 +46,8 @@ import msgspec
 
 from control_plane.influence import share_factors
 from control_plane.store import Store
-from sentiedge_core.cohorts import TOPIC_COUNTS, TOPIC_SUMS, Aggregate
+from sentiedge_core import topics
+from sentiedge_core.cohorts import ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate
 from sentiedge_core.cohorts import add as _add
 
 SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.personalization.cohorts)
@@ -63,20 +64,27 @@ def scaled(a: Aggregate, factor: float) -> Aggregate:
     def count(n: int) -> int:
         return int(math.floor(n * factor))
 
-    topics: dict[str, dict] = {name: {c: count(v) for c, v in getattr(a, name).items()} for name in TOPIC_COUNTS}
-    topics |= {name: {c: v * factor for c, v in getattr(a, name).items()} for name in TOPIC_SUMS}
+    keyed: dict[str, dict] = {name: {c: count(v) for c, v in getattr(a, name).items()} for name in COUNTS}
+    keyed |= {name: {c: v * factor for c, v in getattr(a, name).items()} for name in SUMS}
     return Aggregate(
         tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort,
         users=count(a.users),
         texts=count(a.texts), negative=count(a.negative), events=count(a.events),
         sentiment_sum=a.sentiment_sum * factor, categories={c: v * factor for c, v in a.categories.items()},
-        **topics)
+        **keyed)
 
 
 def share_capped(parts: dict[str, Aggregate], share: float, floor: float = 0.0) -> dict[str, Aggregate]:
     """Each node's part of one merged output, scaled so that no node outweighs ``share`` of it."""
     factors = share_factors({node: float(a.users) for node, a in parts.items()}, share, floor)
     return {node: scaled(a, factors[node]) for node, a in parts.items()}
+
+
+def _topic_counts(counts: dict[str, int], texts: int) -> dict[str, int]:
+    """A cell's texts per topic: at most ``texts`` each, only names a topic can have, at most a
+    topic set's worth of them (the most mentioned kept): a node cannot grow a cell without bound."""
+    valid = {t: min(n, texts) for t, n in counts.items() if n > 0 and topics.NAME.match(t)}
+    return dict(sorted(valid.items(), key=lambda kv: -kv[1])[:topics.MAX_TOPICS])
 
 
 MAX_ROWS_PER_BEAT = 20_000  # cohort cells one heartbeat may carry (an edge's own bound is 2,000 per tenant and window)
@@ -123,6 +131,7 @@ class CohortMerge:
         users = min(a.users, cap)
         events = min(a.events, users * EVENTS_PER_USER)
         texts = min(a.texts, events)
+        mentions = _topic_counts(a.aspect_texts, min(texts, users * ASPECT_TEXTS_PER_USER))
         bounded = Aggregate(
             tenant=a.tenant, window_start=a.window_start, window_seconds=a.window_seconds, cohort=a.cohort, users=users,
             events=events, texts=texts, negative=min(a.negative, texts),
@@ -135,7 +144,12 @@ class CohortMerge:
             topic_negative={c: min(n, min(a.topic_texts.get(c, 0), texts)) for c, n in a.topic_negative.items()},
             topic_sentiment={c: max(-min(users, texts) * SENTIMENT_PER_USER,
                                     min(min(users, texts) * SENTIMENT_PER_USER, v))
-                             for c, v in a.topic_sentiment.items()})
+                             for c, v in a.topic_sentiment.items()},
+            aspect_texts=mentions,
+            aspect_negative={t: min(n, mentions[t]) for t, n in a.aspect_negative.items() if t in mentions},
+            aspect_sentiment={t: max(-min(users, mentions[t]) * SENTIMENT_PER_USER,
+                                     min(min(users, mentions[t]) * SENTIMENT_PER_USER, v))
+                              for t, v in a.aspect_sentiment.items() if t in mentions})
         return bounded, bounded != a
 
     def plausible(self, aggregates: list[Aggregate], now: float) -> list[Aggregate]:

@@ -73,6 +73,21 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     adapt_probe: str = ""
     canary_auto: bool = False  # promote a better canary / roll back a worse one on its own (p < 0.05)
     canary_min_labels: int = 200  # labels each side needs before the automatic gate acts
+    # Topic trends: the last trend_recent_windows cohort windows against the trend_baseline_windows
+    # before them, judged with at least trend_min_mentions on each side; fires at p < trend_alpha.
+    trend_recent_windows: int = 2
+    trend_baseline_windows: int = 12
+    trend_min_mentions: int = 20
+    trend_alpha: float = 0.01
+    trend_interval_s: float = 60.0  # how often trends are judged (and fired or cleared ones notified)
+    # Webhooks: one POST per attempt with this timeout; retried after base * 2^(attempt-1) s (capped)
+    # until webhook_max_attempts failed.
+    webhook_timeout_s: float = 5.0
+    webhook_retry_base_s: float = 2.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_max_attempts: int = 12
+    webhook_allow_private: bool = False  # loopback / private addresses allowed (development and tests)
+    webhook_log_days: float = 30.0  # delivered, failed and cancelled notifications and attempts kept this long
     max_message_bytes: int = 4 << 20
     max_bundle_bytes: int = 200 << 20
     log_level: str = "info"
@@ -104,6 +119,14 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
+            (1 <= self.trend_recent_windows <= 96 and 1 <= self.trend_baseline_windows <= 480
+             and self.trend_min_mentions >= 1 and 0 < self.trend_alpha < 0.1 and self.trend_interval_s > 0,
+             "trend_recent_windows must be 1..96, trend_baseline_windows 1..480, trend_min_mentions >= 1, "
+             "trend_alpha in (0, 0.1) and trend_interval_s > 0"),
+            (0 < self.webhook_timeout_s <= 60 and 0 < self.webhook_retry_base_s <= self.webhook_retry_max_s
+             and 1 <= self.webhook_max_attempts <= 100 and self.webhook_log_days > 0,
+             "webhook_timeout_s must be in (0, 60], 0 < webhook_retry_base_s <= webhook_retry_max_s, "
+             "webhook_max_attempts 1..100 and webhook_log_days > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -184,6 +207,17 @@ HELP = {
                    "than its baseline's at p < 0.05, roll it back when higher (audited)",
     "canary_min_labels": "labelled samples each side needs before the automatic canary gate acts",
     "segment_round_delay_s": "how long the edges' sums wait so that one window's sums share a round",
+    "trend_recent_windows": "topic trends: the recent period, in cohort windows, whose negative share is tested",
+    "trend_baseline_windows": "topic trends: the trailing baseline, in cohort windows before the recent period",
+    "trend_min_mentions": "topic trends: mentions of a topic each period needs before it is judged",
+    "trend_alpha": "topic trends: a rise fires at one-sided p < this (and clears at p >= 10 times it)",
+    "trend_interval_s": "how often topic trends are judged and fired or cleared ones notified",
+    "webhook_timeout_s": "seconds one webhook POST may take",
+    "webhook_retry_base_s": "first retry delay of a failed webhook delivery (doubling each attempt)",
+    "webhook_retry_max_s": "longest delay between two webhook attempts",
+    "webhook_max_attempts": "attempts before a webhook notification is given up (marked failed)",
+    "webhook_allow_private": "DEVELOPMENT ONLY: allow webhook URLs on loopback and private addresses",
+    "webhook_log_days": "finished webhook notifications and their attempts are kept this many days",
     "max_message_bytes": "largest gRPC message accepted",
     "max_bundle_bytes": "largest model bundle accepted by a push",
     "log_level": "log level",

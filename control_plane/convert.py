@@ -8,7 +8,7 @@ from control_plane.nodes import NodeView
 from control_plane.store import ModelRow, PrivacyEntry
 from control_plane.sync_service import Heartbeat
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
-from sentiedge_core import adaptation, cohorts, experiments, rules, segments
+from sentiedge_core import adaptation, cohorts, experiments, rules, segments, topic_wire
 from sentiedge_core.access import App
 
 
@@ -84,6 +84,12 @@ def outputs_record(health: sync_pb2.NodeHealth) -> dict:
             "confidence_counts": list(o.confidence_counts), "reference_confidence": list(o.reference_confidence)}
 
 
+def bare_cohort(t: sync_pb2.TriggerEvent) -> str:
+    """The cohort key of a trigger event without the tenant the edge put before it."""
+    prefix = f"{t.tenant}:"
+    return t.cohort[len(prefix):] if t.tenant and t.cohort.startswith(prefix) else t.cohort
+
+
 def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
     health = beat.health
     return Heartbeat(
@@ -92,7 +98,7 @@ def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
         outputs=outputs_record(health) if health.HasField("outputs") else None,
         experiments=[(e.window_start, e.experiment, e.arm, e.cohort, e.exposures, e.clicks, e.conversions, e.value,
                       e.tenant) for e in beat.experiments],
-        triggers=[(t.at, t.rule, t.cohort, t.active, t.value) for t in beat.triggers],
+        triggers=[(t.at, t.rule, t.cohort, t.active, t.value, t.tenant, bare_cohort(t)) for t in beat.triggers],
         cohorts=[aggregate_from_proto(a) for a in beat.cohorts],
         segments=[segments.summary_from_proto(s) for s in beat.segments])
 
@@ -118,6 +124,8 @@ def pending_messages(p) -> list[sync_pb2.ControlMessage]:
         out.append(sync_pb2.ControlMessage(apps=apps_to_proto(*p.apps)))
     if p.segments is not None:
         out.append(sync_pb2.ControlMessage(segments=segments.set_to_proto(p.segments)))
+    if p.topics is not None:
+        out.append(sync_pb2.ControlMessage(topics=topic_wire.sets_to_proto(*p.topics)))
     if p.adaptation is not None:
         out.append(sync_pb2.ControlMessage(adaptation=adaptation.round_to_proto(p.adaptation)))
     return out

@@ -44,6 +44,35 @@ class StateCollector:
         for g in segments.segments:
             size.add_metric([g.id], g.last_users)
         yield from (state, lag, seen, model, personal, head, version, size)
+        yield from self._topics()
+
+    def _topics(self):
+        """Each topic's trend as last judged (every CP_TREND_INTERVAL_S), and the webhooks' outboxes."""
+        labels = ["tenant", "topic"]
+        share = GaugeMetricFamily("sentiedge_cp_topic_negative_share", "Negative share of a topic's mentions, "
+                                  "recent windows and trailing baseline", labels=[*labels, "period"])
+        mentions = GaugeMetricFamily("sentiedge_cp_topic_mentions", "Mentions of a topic (merged texts)",
+                                     labels=[*labels, "period"])
+        mean = GaugeMetricFamily("sentiedge_cp_topic_mean_sentiment", "Mean aspect sentiment of a topic over the "
+                                 "windows judged", labels=labels)
+        firing = GaugeMetricFamily("sentiedge_cp_topic_trend_firing", "1 while a topic's rising negative share "
+                                   "has fired (and not cleared)", labels=labels)
+        p_value = GaugeMetricFamily("sentiedge_cp_topic_trend_p_value", "One-sided p of the recent negative share "
+                                    "above the baseline", labels=labels)
+        for t in self.cp.trends.last:
+            key = [t.tenant, t.topic]
+            share.add_metric([*key, "recent"], t.recent_share)
+            share.add_metric([*key, "baseline"], t.baseline_share)
+            mentions.add_metric([*key, "recent"], t.recent_texts)
+            mentions.add_metric([*key, "baseline"], t.baseline_texts)
+            mean.add_metric(key, t.mean_sentiment)
+            firing.add_metric(key, int(t.firing))
+            p_value.add_metric(key, t.p_value)
+        outbox = GaugeMetricFamily("sentiedge_cp_webhook_notifications", "Webhook notifications by state",
+                                   labels=["tenant", "state"])
+        for (tenant, state), n in self.cp.store.outbox_counts().items():
+            outbox.add_metric([tenant, state], n)
+        yield from (share, mentions, mean, firing, p_value, outbox)
 
 
 class CpMetrics:

@@ -92,6 +92,37 @@ CREATE TABLE IF NOT EXISTS imported_daily (
     PRIMARY KEY (tenant, window_start, cohort)
 );
 """),
+    (9, "topics per tenant and their history; a webhook per tenant, its durable outbox and delivery log; "
+        "the notified state of each topic trend and each trigger in each cohort", """
+CREATE TABLE IF NOT EXISTS topics (
+    tenant TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS topic_history (
+    id {SERIAL}, tenant TEXT NOT NULL, name TEXT NOT NULL, event TEXT NOT NULL, at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    tenant TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    event_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL,
+    claimed_until REAL NOT NULL DEFAULT 0, delivered_at REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (state, next_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    id {SERIAL}, event_id TEXT NOT NULL, tenant TEXT NOT NULL, type TEXT NOT NULL, attempt INTEGER NOT NULL,
+    at REAL NOT NULL, url TEXT NOT NULL, status INTEGER NOT NULL, error TEXT NOT NULL, duration_ms REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trend_state (
+    tenant TEXT NOT NULL, topic TEXT NOT NULL, firing INTEGER NOT NULL, changed_at REAL NOT NULL,
+    PRIMARY KEY (tenant, topic)
+);
+CREATE TABLE IF NOT EXISTS trigger_state (
+    tenant TEXT NOT NULL, rule TEXT NOT NULL, cohort TEXT NOT NULL, node_id TEXT NOT NULL, active INTEGER NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (tenant, rule, cohort, node_id)
+);
+"""),
 ]
 LATEST = MIGRATIONS[-1][0] if MIGRATIONS else 1
 

@@ -18,14 +18,19 @@ from control_plane.ledger import RequestStatus, check_user_id
 from control_plane.model_quality import Comparison, canaries, merge_quality
 from control_plane.nodes import NODE_ID, NodeView
 from control_plane.registry import RolloutView
+from control_plane.rules import validate as validate_rule
 from control_plane.state import ControlPlane
 from control_plane.store import ModelRow
+from control_plane.store.webhooks import Outgoing
+from control_plane.trends import Trend
+from control_plane.webhooks import HookView
 from sentiedge_core.access import App
 from sentiedge_core.daily import DailyRow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.monitoring import DRIFT_PSI_THRESHOLD, drift_report
 from sentiedge_core.privacy import tenant_user
 from sentiedge_core.rules import Rule
+from sentiedge_core.topics import Topic, TopicSet, starter
 
 
 class QualityRow(msgspec.Struct, kw_only=True):
@@ -215,6 +220,8 @@ class OperatorService:
     def add_rule(self, rule: Rule) -> Rule:
         if rule.tenant:
             self._known_tenant(rule.tenant)
+        if rule.topic:
+            self._topic_exists(validate_rule(rule).topic, rule.tenant)
         rule = self.cp.rules.add(rule, self.cp.now())
         self.cp.wake_all()
         return rule
@@ -239,6 +246,56 @@ class OperatorService:
 
     def experiments(self) -> tuple[int, list[Experiment]]:
         return self.cp.store.experiments_version(), self.cp.experiments.all()
+
+    # --- topics, trends, webhooks -----------------------------------------------------------
+    def _topic_exists(self, topic: str, tenant: str) -> None:
+        """A rule may watch a topic only some tenant (its own, when it names one) has."""
+        sets = [s for s in self.cp.topics.sets() if not tenant or s.tenant == tenant]
+        if not any(t.name == topic for s in sets for t in s.topics):
+            whose = f"tenant {tenant} has no topic" if tenant else "no tenant has a topic"
+            raise InvalidArgument(f"{whose} {topic!r} (control-plane topics list; add it with topics add)")
+
+    def _topic_tenant(self, tenant: str) -> str:
+        return self.cp.apps.tenant_of_request(tenant, "the tenant whose topics these are")
+
+    def _hook_tenant(self, tenant: str) -> str:
+        return self.cp.apps.tenant_of_request(tenant, "the tenant whose webhook this is")
+
+    def add_topic(self, tenant: str, topic: Topic) -> TopicSet:
+        topic_set = self.cp.topics.add(self._topic_tenant(tenant), topic, self.cp.now())
+        self.cp.wake_all()  # every edge gets the tenant's new set
+        return topic_set
+
+    def remove_topic(self, tenant: str, name: str) -> TopicSet:
+        topic_set = self.cp.topics.remove(self._topic_tenant(tenant), name, self.cp.now())
+        self.cp.wake_all()
+        return topic_set
+
+    def seed_topics(self, tenant: str) -> tuple[TopicSet, list[str], list[str]]:
+        done = self.cp.topics.seed(self._topic_tenant(tenant), starter(), self.cp.now())
+        if done[1]:
+            self.cp.wake_all()
+        return done
+
+    def topic_sets(self, tenant: str) -> tuple[int, list[TopicSet]]:
+        if tenant:
+            return self.cp.topics.version(), [self.cp.topics.set_of(self._known_tenant(tenant))]
+        return self.cp.topics.version(), self.cp.topics.sets()
+
+    def trends(self, tenant: str, topic: str) -> list[Trend]:
+        return self.cp.trends.report(self.cp.now(), self.tenant_filter(tenant), topic)
+
+    def set_webhook(self, tenant: str, url: str, rotate: bool) -> HookView:
+        return self.cp.webhooks.set(self._hook_tenant(tenant), url, rotate, self.cp.now())
+
+    def remove_webhook(self, tenant: str) -> HookView:
+        return self.cp.webhooks.remove(self._hook_tenant(tenant), self.cp.now())
+
+    def test_webhook(self, tenant: str) -> Outgoing:
+        return self.cp.webhooks.test(self._hook_tenant(tenant), self.cp.now())
+
+    def webhook_log(self, tenant: str, limit: int) -> tuple[list[tuple], list[Outgoing]]:
+        return self.cp.webhooks.log(self.tenant_filter(tenant), limit)
 
     # --- operators --------------------------------------------------------------------------
     def tokens(self) -> tuple[list[str], list[tuple[str, float, float]]]:

@@ -8,7 +8,9 @@ import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.store import Store
-from sentiedge_core.rules import SIGNALS, Rule
+from control_plane.webhooks import notice
+from sentiedge_core import topics
+from sentiedge_core.rules import SIGNALS, TOPIC_SIGNALS, Rule
 from sentiedge_core.segments import check_target
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -23,6 +25,14 @@ def validate(rule: Rule) -> Rule:
         raise InvalidArgument(f"cohort {rule.cohort!r} must be region/device/daypart, each a value or '*'")
     if rule.signal not in SIGNALS:
         raise InvalidArgument(f"signal {rule.signal!r} is not one of {', '.join(SIGNALS)}")
+    if rule.topic:
+        if not topics.NAME.match(rule.topic):
+            raise InvalidArgument(f"topic {rule.topic[:60]!r} is not a topic name (control-plane topics list)")
+        if rule.signal not in TOPIC_SIGNALS:
+            raise InvalidArgument(f"a rule on a topic watches {' or '.join(TOPIC_SIGNALS)} of the texts that mention "
+                                  f"it, not {rule.signal}")
+        if rule.category:
+            raise InvalidArgument("give a category or a topic, not both")
     if rule.op not in (">", "<"):
         raise InvalidArgument("op must be '>' or '<'")
     if (rule.op == ">" and rule.clear > rule.threshold) or (rule.op == "<" and rule.clear < rule.threshold):
@@ -52,7 +62,22 @@ class RuleBook:
         rule = next((r for r in self.all() if r.name == name), None)
         if rule is None or not self.store.remove_rule(name, now):
             raise NotFound(f"no rule {name!r}")
+        self.store.forget_trigger(name)
         return rule
+
+    def reported(self, node_id: str, tenant: str, name: str, cohort: str, active: bool, value: float, at: float,
+                 now: float) -> bool:
+        """An edge's trigger transition in a tenant's cohort: when it changes the fleet's state
+        (active while any edge has it active) the tenant's webhook is notified, once."""
+        rule = next((r for r in self.all() if r.name == name), None)
+
+        def make(fleet_active: bool):
+            return notice("trigger.activated" if fleet_active else "trigger.cleared", tenant, {
+                "rule": name, "cohort": cohort, "active": fleet_active, "value": value, "at": at, "node": node_id,
+                "action": rule.action if rule else "", "signal": rule.signal if rule else "",
+                "topic": rule.topic if rule else "", "threshold": rule.threshold if rule else None}, now)
+
+        return self.store.report_trigger(tenant, name, cohort, node_id, active, at, make, now)
 
     def all(self) -> list[Rule]:
         return [msgspec.json.decode(body, type=Rule) for body in self.store.rules()]

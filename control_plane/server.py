@@ -24,7 +24,8 @@ log = logging.getLogger("control_plane")
 SERVICES = [
     sync_pb2.DESCRIPTOR.services_by_name["EdgeSync"].full_name,
     *(operator_pb2.DESCRIPTOR.services_by_name[s].full_name
-      for s in ("Models", "Privacy", "Nodes", "Cohorts", "Admin", "Rules", "Experiments", "Apps")),
+      for s in ("Models", "Privacy", "Nodes", "Cohorts", "Admin", "Rules", "Experiments", "Apps", "Topics",
+                "Webhooks")),
 ]
 
 
@@ -80,10 +81,12 @@ async def serve(settings: CpSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pruner = asyncio.create_task(_prune(cp))
+    background = [asyncio.create_task(_prune(cp)), asyncio.create_task(_judge_trends(cp)),
+                  asyncio.create_task(_deliver_webhooks(cp))]
     await stop.wait()
     log.info("shutting down: draining calls")
-    pruner.cancel()
+    for task in background:
+        task.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
     cp.close()
@@ -97,8 +100,38 @@ async def _prune(cp: ControlPlane) -> None:
         try:  # database work: in a worker thread, off the streams' event loop
             await asyncio.to_thread(cp.cohorts.prune, cp.now())
             await asyncio.to_thread(cp.segments.prune, cp.now(), cp.cohorts.horizon_s)
+            await asyncio.to_thread(cp.store.prune_webhooks, cp.now() - cp.settings.webhook_log_days * 86400)
             floor, compacted = await asyncio.to_thread(cp.ledger.compact, cp.now(), cp.settings.privacy_compact_after_s)
             if compacted:
                 log.info("privacy log compacted: %d entries every node applied, up to sequence %d", compacted, floor)
         except Exception:  # keep the loop alive; the next round retries
             log.exception("control plane maintenance failed")
+
+
+async def _judge_trends(cp: ControlPlane) -> None:
+    """Every CP_TREND_INTERVAL_S: judge every topic's trend; a fired or cleared one is notified."""
+    while True:
+        await asyncio.sleep(cp.settings.trend_interval_s)
+        try:
+            for trend in await asyncio.to_thread(cp.trends.evaluate, cp.now()):
+                log.info("topic trend %s of tenant %s %s: negative share %.2f against %.2f (p=%.2g)", trend.topic,
+                         trend.tenant, "fired" if trend.firing else "cleared", trend.recent_share,
+                         trend.baseline_share, trend.p_value)
+        except Exception:  # keep judging; the next round retries
+            log.exception("judging topic trends failed")
+
+
+WEBHOOK_POLL_S = 1.0  # how often the outbox is looked at for due notifications
+
+
+async def _deliver_webhooks(cp: ControlPlane) -> None:
+    """Send due webhook notifications (several at once, each in a worker thread), then look again."""
+    while True:
+        try:
+            due = await asyncio.to_thread(cp.sender.due, cp.now())
+            if due:
+                await asyncio.gather(*(asyncio.to_thread(cp.sender.deliver, n) for n in due))
+                continue
+        except Exception:  # keep delivering; what was claimed is due again when its lease ends
+            log.exception("delivering webhooks failed")
+        await asyncio.sleep(WEBHOOK_POLL_S)

@@ -34,6 +34,9 @@ from control_plane.rules import RuleBook
 from control_plane.segments import SegmentBook
 from control_plane.snapshot import Snapshot
 from control_plane.store import Store
+from control_plane.topics import TopicCatalog
+from control_plane.trends import TrendRule, Trends
+from control_plane.webhooks import Sender, WebhookBook
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import RateLimiter
 
@@ -97,6 +100,14 @@ class ControlPlane:
         self.filing_limit = RateLimiter(settings.filings_per_node_per_s, settings.filings_burst_per_node)
         self.audit_log = AuditLog(self.store)
         self.rules = RuleBook(self.store)
+        self.topics = TopicCatalog(self.store)
+        self.trends = Trends(self.store, self.cohorts, self.topics, TrendRule(
+            recent_windows=settings.trend_recent_windows, baseline_windows=settings.trend_baseline_windows,
+            min_mentions=settings.trend_min_mentions, alpha=settings.trend_alpha))
+        self.webhooks = WebhookBook(self.store, allow_private=settings.webhook_allow_private)
+        self.sender = Sender(self.store, timeout_s=settings.webhook_timeout_s, base_s=settings.webhook_retry_base_s,
+                             max_s=settings.webhook_retry_max_s, max_attempts=settings.webhook_max_attempts,
+                             allow_private=settings.webhook_allow_private)
         self.experiments = ExperimentBook(self.store, cap=self.cohorts.cap,
                                           exposures_per_user=settings.experiment_exposures_per_user,
                                           max_node_share=settings.max_node_share)

@@ -23,6 +23,7 @@ from sentiedge_core.cohorts import Aggregate
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.rules import Rule
 from sentiedge_core.segments import SegmentSet, Summary
+from sentiedge_core.topics import TopicSet
 
 log = logging.getLogger("control_plane.sync")
 _NEVER = object()
@@ -64,6 +65,7 @@ class Pending(msgspec.Struct, kw_only=True):
     experiments: tuple[int, list[Experiment]] | None = None
     apps: tuple[int, list[App]] | None = None
     segments: SegmentSet | None = None
+    topics: tuple[int, list[TopicSet]] | None = None
     adaptation: AdaptationRound | None = None
     more: bool = False
 
@@ -76,7 +78,8 @@ class Heartbeat(msgspec.Struct, kw_only=True):
     quality: list[tuple[str, int, int]] = []  # (model, labelled, disagreements)
     outputs: dict | None = None
     experiments: list[tuple] = []  # (window, experiment, arm, cohort, exposures, clicks, conversions, value)
-    triggers: list[tuple[float, str, str, bool, float]] = []  # (at, rule, cohort, active, value)
+    # (at, rule, cohort as reported ("tenant:key"), active, value, tenant, the bare cohort key)
+    triggers: list[tuple[float, str, str, bool, float, str, str]] = []
     cohorts: list[Aggregate] = []
     segments: list[Summary] = []
 
@@ -198,8 +201,10 @@ class SyncService:
             clipped = cp.experiments.ingest(node_id, beat.experiments, now)
             if clipped:
                 log.warning("node %s reported %d implausible experiment counts: clipped", node_id, clipped)
-        for at, rule, cohort, active, value in beat.triggers:
+        for at, rule, cohort, active, value, tenant, key in beat.triggers:
             cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
+            if tenant:  # the tenant's webhook hears of a change of the fleet's state
+                cp.rules.reported(node_id, tenant, rule, key, active, value, at, now)
         clipped = cp.cohorts.ingest(node_id, beat.cohorts, now)
         if clipped:
             log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)

@@ -1,8 +1,8 @@
 """What the control plane streams, shared by the workers of one node (``--workers N``).
 
 Only the leading worker holds the Sync stream. Whatever it applies that lives in memory —
-rules, experiments, cohort priors and merged windows, learned segments, the app set, the
-model it swapped to — it also publishes here: one store value per kind with a sequence
+rules, experiments, cohort priors and merged windows, learned segments, topic sets, the app
+set, the model it swapped to — it also publishes here: one store value per kind with a sequence
 number. Every other worker polls (:meth:`FleetState.changed`, a few store reads) and applies
 what changed, so all workers answer alike within a poll interval — and before that: the
 leader also sets a number in shared memory, which a following worker checks before every
@@ -18,7 +18,7 @@ import msgspec
 
 from edge_node.store import EdgeStore
 
-KINDS = ("apps", "rules", "experiments", "priors", "segments", "model")
+KINDS = ("apps", "rules", "experiments", "priors", "segments", "topics", "model")
 
 
 class FleetState:

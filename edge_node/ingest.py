@@ -138,6 +138,15 @@ def _drop_reason(consent: Consent, suppression: Suppression | None, at: float, n
     return None
 
 
+def count_aspects(m: Member, aspects) -> None:
+    """A text's aspects (one per topic it mentions) in the user's cohort contribution: a mention,
+    negative when the aspect's label is (a neutral aspect is not), and its score."""
+    for aspect in aspects:
+        m.aspect_texts[aspect.topic] = m.aspect_texts.get(aspect.topic, 0) + 1
+        m.aspect_negative[aspect.topic] = m.aspect_negative.get(aspect.topic, 0) + (aspect.label == "negative")
+        m.aspect_sentiment[aspect.topic] = m.aspect_sentiment.get(aspect.topic, 0.0) + aspect.score
+
+
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
                  score: Scorer,
@@ -229,6 +238,7 @@ class Ingestor:
                     m.topic_sentiment[category] = m.topic_sentiment.get(category, 0.0) + sentiment.score
                     if sentiment.score < 0:
                         m.topic_negative[category] = m.topic_negative.get(category, 0) + 1
+                    count_aspects(m, sentiment.aspects)
         results = [by_index[i] for i in range(len(events))]
         for (key, window), member in members.items():
             self.cohorts.contribute(subject, key, float(window), member, now, tenant=tenant)

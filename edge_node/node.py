@@ -46,6 +46,7 @@ from sentiedge_core.bundle import MANIFEST, sha256_file
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from sentiedge_core.monitoring import DriftMonitor
 from sentiedge_core.segments import SegmentSet
+from sentiedge_core.topics import TopicSet
 
 FOLLOW_S = 0.5  # how often a worker of several shares its counts and follows the leader
 log = logging.getLogger("edge_node")
@@ -203,6 +204,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.set_apps(app_sources.initial(
             self.store, apps_file=settings.apps_file, standalone=not settings.control_plane,
             data_dir=settings.data_path, origins=development_origins(settings)))
+        self._topic_tenants: set[str] = set()  # tenants whose topic sets the control plane sent
         self.sync: SyncAgent | None = None
         if settings.control_plane and role.leader:
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
@@ -292,6 +294,19 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def apply_rules(self, rules: list, version: int) -> None:
         self.triggers.set_rules(rules, version)
         self._publish("rules", {"version": version, "rules": rules})
+
+    def apply_topics(self, sets: list[TopicSet], version: int) -> None:
+        """Every tenant's topics (the whole state): a tenant no longer in it has none any more."""
+        self._use_topics(sets)
+        self._publish("topics", {"version": version, "sets": sets})
+
+    def _use_topics(self, sets: list[TopicSet]) -> None:
+        tenants = {s.tenant for s in sets}
+        for gone in self._topic_tenants - tenants:
+            self.topic_book.set(TopicSet(tenant=gone))
+        for topic_set in sets:
+            self.topic_book.set(topic_set)
+        self._topic_tenants = tenants
 
     def apply_experiments(self, experiments: list, version: int) -> None:
         self.experiments.set(experiments, version)
@@ -394,6 +409,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                                       for row in data["recent"] if len(row) == 4})
         elif kind == "segments":
             self.apply_segments(msgspec.convert(data, SegmentSet))
+        elif kind == "topics":
+            self._use_topics(msgspec.convert(data["sets"], list[TopicSet]))
 
     def drift_counts(self, now: float) -> tuple[list[int], list[int]]:
         """Recent prediction counts of this node: this worker's, plus every other worker's last

@@ -110,6 +110,11 @@ class CohortCell(Stored, kw_only=True):
     topic_negative: dict[str, int] = {}
     topic_events: dict[str, int] = {}
     topic_sentiment: dict[str, float] = {}  # per category: sum over users of each user's clipped sum
+    # Per topic (the tenant's topic set), from the texts' aspects: mentions (at most
+    # ASPECT_TEXTS_PER_USER per user), the negative ones, the sum of each user's clipped sum.
+    aspect_texts: dict[str, int] = {}
+    aspect_negative: dict[str, int] = {}
+    aspect_sentiment: dict[str, float] = {}
 
 
 class Member(Stored, kw_only=True):
@@ -124,6 +129,9 @@ class Member(Stored, kw_only=True):
     topic_negative: dict[str, int] = {}
     topic_events: dict[str, int] = {}
     topic_sentiment: dict[str, float] = {}
+    aspect_texts: dict[str, int] = {}  # per topic: this user's texts that mention it, raw (clipped in the cell)
+    aspect_negative: dict[str, int] = {}
+    aspect_sentiment: dict[str, float] = {}
 
 
 class Keys(Stored, kw_only=True):

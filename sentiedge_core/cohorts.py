@@ -10,6 +10,13 @@ from protos.sentiedge.v1 import sync_pb2
 
 TOPIC_COUNTS = ("topic_texts", "topic_negative", "topic_events")  # per category, integers
 TOPIC_SUMS = ("topic_sentiment",)  # per category, floats
+ASPECT_COUNTS = ("aspect_texts", "aspect_negative")  # per topic of the tenant's topic set, integers
+ASPECT_SUMS = ("aspect_sentiment",)  # per topic, floats
+# One user's texts that count for one topic in one window (the edges clip; the control plane
+# bounds a cell's mentions of a topic by its users times this): one user cannot make a trend.
+ASPECT_TEXTS_PER_USER = 5
+COUNTS = (*TOPIC_COUNTS, *ASPECT_COUNTS)  # every per-key count (scaled down together, rounded down)
+SUMS = (*TOPIC_SUMS, *ASPECT_SUMS)
 
 
 class Aggregate(msgspec.Struct, kw_only=True):
@@ -26,6 +33,11 @@ class Aggregate(msgspec.Struct, kw_only=True):
     topic_negative: dict[str, int] = {}
     topic_events: dict[str, int] = {}
     topic_sentiment: dict[str, float] = {}
+    # Per topic (sentiedge_core.topics), from the texts' aspects: texts mentioning it, the negative
+    # ones, and the sum over users of each user's clipped sum of the topic's aspect scores.
+    aspect_texts: dict[str, int] = {}
+    aspect_negative: dict[str, int] = {}
+    aspect_sentiment: dict[str, float] = {}
     # Whose users these are: aggregates are merged and served per tenant, never across tenants.
     # Empty only in rows from before tenants (see control_plane.cohorts.CohortMerge.legacy_tenant).
     tenant: str = ""
@@ -38,7 +50,7 @@ def add(into: Aggregate, a) -> None:
     into.negative += a.negative
     into.events += a.events
     into.sentiment_sum += a.sentiment_sum
-    for name in ("categories", *TOPIC_COUNTS, *TOPIC_SUMS):
+    for name in ("categories", *COUNTS, *SUMS):
         target = getattr(into, name)
         for c, v in getattr(a, name).items():
             target[c] = target.get(c, 0) + v
@@ -52,7 +64,8 @@ def to_proto(a) -> sync_pb2.CohortAggregate:
         texts=a.texts,
         negative=a.negative, events=a.events, sentiment_sum=a.sentiment_sum, categories=a.categories,
         topic_texts=a.topic_texts, topic_negative=a.topic_negative, topic_events=a.topic_events,
-        topic_sentiment=a.topic_sentiment)
+        topic_sentiment=a.topic_sentiment, aspect_texts=a.aspect_texts, aspect_negative=a.aspect_negative,
+        aspect_sentiment=a.aspect_sentiment)
 
 
 def from_proto(m: sync_pb2.CohortAggregate) -> Aggregate:
@@ -61,4 +74,5 @@ def from_proto(m: sync_pb2.CohortAggregate) -> Aggregate:
         texts=m.texts,
         negative=m.negative, events=m.events, sentiment_sum=m.sentiment_sum, categories=dict(m.categories),
         topic_texts=dict(m.topic_texts), topic_negative=dict(m.topic_negative), topic_events=dict(m.topic_events),
-        topic_sentiment=dict(m.topic_sentiment))
+        topic_sentiment=dict(m.topic_sentiment), aspect_texts=dict(m.aspect_texts),
+        aspect_negative=dict(m.aspect_negative), aspect_sentiment=dict(m.aspect_sentiment))

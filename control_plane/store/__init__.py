@@ -9,8 +9,9 @@ numbers are allocated under a table lock, never from a sequence generator, so th
 no gaps even when a transaction rolls back (edges refuse a gap as out of order).
 
 One repository per table group, each a mixin in this package (nodes, privacy, models,
-cohorts, rules, operators, access, segments) over :class:`~control_plane.store.database.Database`,
-with explicit column lists; :class:`Store` is all of them on one connection.
+cohorts, rules, operators, access, segments, history, topics, webhooks) over
+:class:`~control_plane.store.database.Database`, with explicit column lists; :class:`Store` is all
+of them on one connection.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from control_plane.store.operators import OperatorStore
 from control_plane.store.privacy import PrivacyEntry, PrivacyStore
 from control_plane.store.rules import RuleStore
 from control_plane.store.segments import SegmentStore
+from control_plane.store.topics import TopicStore
+from control_plane.store.webhooks import WebhookStore
 from sentiedge_core.cohorts import Aggregate
 
 __all__ = ["SCHEMA", "Aggregate", "Dialect", "ModelRow", "Node", "PrivacyEntry", "Rollout", "Store"]
 
 
 class Store(Database, NodeStore, PrivacyStore, ModelStore, CohortStore, RuleStore, OperatorStore, AccessStore,
-            SegmentStore, AdaptationStore, HistoryStore):
+            SegmentStore, AdaptationStore, HistoryStore, TopicStore, WebhookStore):
     """Every table's repository on one connection, one transaction per call."""

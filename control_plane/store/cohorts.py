@@ -40,7 +40,8 @@ class CohortStore(Repository):
             db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))
 
 
-PER_CATEGORY = ("categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment")
+PER_CATEGORY = ("categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment",
+                "aspect_texts", "aspect_negative", "aspect_sentiment")  # per topic (aspects), in the same column
 
 
 def _categories_column(a: Aggregate) -> str:

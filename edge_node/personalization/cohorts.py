@@ -25,6 +25,7 @@ import msgspec
 
 from edge_node.records import CohortCell, Keys, Member
 from edge_node.store import EdgeStore
+from sentiedge_core.cohorts import ASPECT_TEXTS_PER_USER
 
 ALL = "all"
 UNKNOWN = "unknown"
@@ -101,6 +102,29 @@ def cap_categories(record: CohortCell | Member, limit: int) -> None:
 
 def _clip(value: float, bound: float) -> float:
     return max(-bound, min(bound, value))
+
+
+ASPECT_FIELDS = ("aspect_texts", "aspect_negative", "aspect_sentiment")
+
+
+def _shift_aspects(cell: CohortCell, member: Member, sign: int) -> None:
+    """Add (``sign`` 1) or take back (-1) one user's topic mentions: at most
+    ASPECT_TEXTS_PER_USER texts per topic (negative ones in proportion), and the user's sum of
+    the topic's scores clipped to ±SENTIMENT_CLIP; the same member always moves the same amounts."""
+    for topic, n in member.aspect_texts.items():
+        if n <= 0:
+            continue
+        counted = min(n, ASPECT_TEXTS_PER_USER)
+        negative = min(member.aspect_negative.get(topic, 0), n) * counted // n
+        texts = cell.aspect_texts.get(topic, 0) + sign * counted
+        if texts <= 0:  # nothing of the topic left in the cell
+            for field in ASPECT_FIELDS:
+                getattr(cell, field).pop(topic, None)
+            continue
+        cell.aspect_texts[topic] = texts
+        cell.aspect_negative[topic] = max(0, cell.aspect_negative.get(topic, 0) + sign * negative)
+        cell.aspect_sentiment[topic] = (cell.aspect_sentiment.get(topic, 0.0)
+                                        + sign * _clip(member.aspect_sentiment.get(topic, 0.0), SENTIMENT_CLIP))
 
 
 class CohortPrior(msgspec.Struct, kw_only=True):
@@ -225,10 +249,11 @@ class CohortBook:
                      topic_texts=dict(old.topic_texts) if old else {},
                      topic_negative=dict(old.topic_negative) if old else {},
                      topic_events=dict(old.topic_events) if old else {},
-                     topic_sentiment=dict(old.topic_sentiment) if old else {})
+                     topic_sentiment=dict(old.topic_sentiment) if old else {},
+                     **{f: dict(getattr(old, f)) if old else {} for f in ASPECT_FIELDS})
         for c, w in delta.categories.items():
             new.categories[c] = new.categories.get(c, 0.0) + w
-        for field in ("topic_texts", "topic_negative", "topic_events", "topic_sentiment"):
+        for field in ("topic_texts", "topic_negative", "topic_events", "topic_sentiment", *ASPECT_FIELDS):
             counts = getattr(new, field)
             for c, n in getattr(delta, field).items():
                 counts[c] = counts.get(c, 0) + n
@@ -267,6 +292,7 @@ class CohortBook:
             if sign < 0 and c not in cell.topic_sentiment:
                 continue
             cell.topic_sentiment[c] = cell.topic_sentiment.get(c, 0.0) + sign * _clip(total, SENTIMENT_CLIP)
+        _shift_aspects(cell, member, sign)
 
     def _take_out(self, window: int, subject: str) -> dict[str, Member]:
         """Remove the user's contributions to one window's cells; returns them by cell key."""

@@ -2,7 +2,8 @@
 
 Rules come from the control plane. Each names a cohort selector (``eu/mobile/*``), a
 signal over a window (mean sentiment, share of negative texts, event or text volume, each
-optionally for one category), a comparison, a threshold,
+optionally for one category; or the share of negative mentions, or the mentions, of one topic
+among the texts' aspects), a comparison, a threshold,
 a minimum cohort size and an action. An action turns on when the signal crosses the
 threshold and off only when it crosses back past the ``clear`` value (hysteresis), so it
 does not flap. Signals come from the cohort windows merged over every edge by the control plane
@@ -100,7 +101,10 @@ class TriggerBook:
                     or self.cohorts.cells(window, tenant).get(key))
             if cell is not None:
                 users += cell.users
-                if rule.category:  # the topic's share of the cohort's activity
+                if rule.topic:  # the texts that mention the topic (their aspects)
+                    texts += cell.aspect_texts.get(rule.topic, 0)
+                    negative += cell.aspect_negative.get(rule.topic, 0)
+                elif rule.category:  # the topic's share of the cohort's activity
                     events += cell.topic_events.get(rule.category, 0)
                     sentiment += cell.topic_sentiment.get(rule.category, 0.0)
                     texts += cell.topic_texts.get(rule.category, 0)
@@ -171,7 +175,8 @@ class TriggerBook:
                 state.served = True
                 if self.on_served is not None:
                     self.on_served(max(now - state.crossed_at, 0.0))
-            label = LABELS[rule.signal] + (f" of {rule.category}" if rule.category else "")
+            label = LABELS[rule.signal] + (f" of {rule.category}" if rule.category else "") + (
+                f" of topic {rule.topic}" if rule.topic else "")
             value = f"{state.value:.2f}" if "volume" not in rule.signal else f"{state.value:.0f}"
             out.append(Action(action=rule.action, rule=rule.name,
                               reason=f"cohort {key}: {label} {value} {rule.op} {rule.threshold:g} over "

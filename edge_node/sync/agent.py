@@ -41,7 +41,7 @@ from edge_node.personalization.triggers import Transition
 from edge_node.records import PrivacyRequest
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
-from sentiedge_core import adaptation, segments
+from sentiedge_core import adaptation, segments, topic_wire
 
 log = logging.getLogger("edge_node.sync")
 LOOPBACK = ("127.", "localhost:", "[::1]:")
@@ -188,7 +188,7 @@ class SyncAgent:
                 "priors": self._on_priors, "filing_receipt": self._on_filing_receipt,
                 "experiments": self._on_experiments, "apps": self._on_apps,
                 "heartbeat_receipt": self._on_heartbeat_receipt, "segments": self._on_segments,
-                "adaptation": self._on_adaptation, "rules": self._on_rules}
+                "adaptation": self._on_adaptation, "rules": self._on_rules, "topics": self._on_topics}
 
     async def _on_welcome(self, welcome, session: _Session) -> None:
         self.head = welcome.privacy_head
@@ -237,6 +237,11 @@ class SyncAgent:
     async def _on_rules(self, rules, session: _Session) -> None:
         self.node.apply_rules(convert.rules(rules), rules.version)
         log.info("cohort trigger rules v%d: %d rules", rules.version, len(rules.rules))
+
+    async def _on_topics(self, topics, session: _Session) -> None:
+        self.node.apply_topics(topic_wire.sets_from_proto(topics), topics.version)
+        log.info("topics v%d: %s", topics.version,
+                 "; ".join(f"{s.tenant}: {len(s.topics)}" for s in topics.sets) or "none")
 
     async def _adapt(self, request: sync_pb2.AdaptationRound, queue: asyncio.Queue) -> None:
         """One adaptation round at a time; the answer goes upstream as soon as it is ready."""

@@ -65,7 +65,8 @@ def rules(message: sync_pb2.RuleSet) -> list[Rule]:
 
 
 def trigger_event(t: Transition) -> sync_pb2.TriggerEvent:
-    return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.reported_cohort(), active=t.active, value=t.value, at=t.at)
+    return sync_pb2.TriggerEvent(rule=t.rule, cohort=t.reported_cohort(), active=t.active, value=t.value, at=t.at,
+                                 tenant=t.tenant)
 
 
 def experiments(message: sync_pb2.ExperimentSet) -> list[Experiment]:

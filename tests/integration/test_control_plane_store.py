@@ -19,22 +19,6 @@ from edge_node.privacy import Pseudonymizer
 KEY = b"k" * 32
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, tmp_path):
-    """Opens a Store on one backend; the same database every time it is called in a test."""
-    if request.param == "sqlite":
-        return lambda: Store(tmp_path)
-    url = request.getfixturevalue("postgres").new_database()
-    return lambda: Store(tmp_path, url)
-
-
-@pytest.fixture
-def store(backend):
-    s = backend()
-    yield s
-    s.close()
-
-
 def node(store, node_id, now=100.0):
     store.upsert_node(Node(node_id=node_id, registered_at=now, last_seen=now))
 

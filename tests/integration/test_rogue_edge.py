@@ -72,6 +72,40 @@ def seed(window: int, index: int, users: int, direction: np.ndarray, category: s
                                      vector_sum=(users * direction).tolist(), categories={category: 2.0 * users})
 
 
+def test_a_rogues_topic_complaints_are_bounded_by_its_users_and_its_share(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        window = int(cp.now() // 1800 * 1800) - 1800
+        calm = cell(window, 100, {})
+        calm.tenant, calm.texts, calm.events = "shop", 200, 200
+        calm.aspect_texts["packaging"], calm.aspect_negative["packaging"] = 100, 10  # one in ten negative
+        calm.aspect_sentiment["packaging"] = 30.0
+        await beat(channel, "honest", secrets["honest"], cohorts=[calm])
+        # The rogue claims a flood of packaging complaints in the same cell, and topics of junk.
+        flood = cell(window, 100, {})
+        flood.tenant, flood.texts, flood.events = "shop", 1_000_000, 1_000_000
+        flood.aspect_texts.update({"packaging": 1_000_000, **{f"junk{i}": 9 for i in range(500)}})
+        flood.aspect_negative["packaging"] = 1_000_000
+        flood.aspect_sentiment["packaging"] = -1e9
+        await beat(channel, "rogue", secrets["rogue"], cohorts=[flood])
+        (rogue,) = [a for n, a in cp.store.aggregates_since(0) if n == "rogue"]
+        assert rogue.aspect_texts["packaging"] == 100 * 5  # at most 5 mentions per user it may claim
+        assert rogue.aspect_sentiment["packaging"] == -100.0 and len(rogue.aspect_texts) <= 64
+        (merged,) = cp.cohorts.merged(cp.now(), "shop")
+        # Two nodes of 100 users: neither is scaled; the rogue's complaints count as its users allow.
+        share = merged.aspect_negative["packaging"] / merged.aspect_texts["packaging"]
+        assert share <= (500 + 10) / (500 + 100)
+        # Sent again, its claims replace the stored ones: they never add up over heartbeats.
+        again = cell(window, 20, {})
+        again.tenant, again.texts, again.events = "shop", 100, 100
+        again.aspect_texts["packaging"], again.aspect_negative["packaging"] = 100, 100
+        await beat(channel, "rogue", secrets["rogue"], cohorts=[again])
+        (merged,) = cp.cohorts.merged(cp.now(), "shop")
+        assert merged.aspect_negative["packaging"] == 10 + 100 and merged.aspect_texts["packaging"] == 200
+
+    run(tmp_path, scenario, app="shop", **STRICT)
+
+
 def test_one_node_of_seed_clusters_seeds_nothing_and_owns_at_most_its_quota(tmp_path):
     k, dim = 8, 32
     eye = np.eye(dim)

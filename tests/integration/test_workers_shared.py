@@ -18,6 +18,7 @@ from edge_node.role import Role
 from edge_node.store import EdgeStore, lock_directory
 from edge_node.workers import worker_count
 from sentiedge_core.rules import Rule
+from sentiedge_core.topics import Topic, TopicSet
 from tests.credentials import edge_app
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
@@ -67,6 +68,21 @@ def test_what_the_leader_is_told_the_follower_applies_before_its_next_answer(wor
     answer = two.get("/v1/personalize", params={"region": "eu"}).json()
     assert [e["experiment"] for e in answer["experiments"]] == ["exp"]
     assert follower.triggers.version == 4 and [r.name for r in follower.triggers.rules] == ["busy"]
+
+
+def test_topic_sets_the_leader_is_streamed_reach_the_followers_aspects_and_a_dropped_tenant_loses_them(workers):
+    one, two, leader, follower = workers
+    tenant = next(iter(leader.access.apps.apps)).tenant_id
+    packaging = Topic(name="packaging", examples=("the box arrived crushed",), keywords=("packaging", "box"))
+    leader.apply_topics([TopicSet(tenant=tenant, version=2, topics=(packaging,))], 2)
+    text = {"texts": ["Nice cream, but the box arrived crushed."]}
+    for client in (one, two):  # the follower catches up before it answers
+        aspects = client.post("/v1/sentiment", json=text).json()["results"][0]["aspects"]
+        assert [a["topic"] for a in aspects] == ["packaging"]
+    leader.apply_topics([], 3)  # the tenant's topics were all removed on the control plane
+    for client in (one, two):
+        assert "aspects" not in client.post("/v1/sentiment", json=text).json()["results"][0]
+    assert follower.topic_book.get(tenant) is None
 
 
 def test_a_trigger_transition_is_reported_once_by_the_node(workers):

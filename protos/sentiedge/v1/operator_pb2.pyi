@@ -464,6 +464,222 @@ class RuleHistory(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[RuleHistoryEntry]
     def __init__(self, entries: _Optional[_Iterable[_Union[RuleHistoryEntry, _Mapping]]] = ...) -> None: ...
 
+class AddTopicRequest(_message.Message):
+    __slots__ = ("tenant", "topic")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    topic: _sync_pb2.Topic
+    def __init__(self, tenant: _Optional[str] = ..., topic: _Optional[_Union[_sync_pb2.Topic, _Mapping]] = ...) -> None: ...
+
+class ListTopicsRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class RemoveTopicRequest(_message.Message):
+    __slots__ = ("tenant", "name")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    name: str
+    def __init__(self, tenant: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class SeedTopicsRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class SeedTopicsResponse(_message.Message):
+    __slots__ = ("set", "added", "kept")
+    SET_FIELD_NUMBER: _ClassVar[int]
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    set: _sync_pb2.TopicSet
+    added: _containers.RepeatedScalarFieldContainer[str]
+    kept: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, set: _Optional[_Union[_sync_pb2.TopicSet, _Mapping]] = ..., added: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TopicTrendsRequest(_message.Message):
+    __slots__ = ("tenant", "topic")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    topic: str
+    def __init__(self, tenant: _Optional[str] = ..., topic: _Optional[str] = ...) -> None: ...
+
+class TopicWindow(_message.Message):
+    __slots__ = ("window_start", "texts", "negative", "sentiment_sum", "users")
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_SUM_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    window_start: int
+    texts: int
+    negative: int
+    sentiment_sum: float
+    users: int
+    def __init__(self, window_start: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., users: _Optional[int] = ...) -> None: ...
+
+class TopicTrend(_message.Message):
+    __slots__ = ("tenant", "topic", "windows", "recent_texts", "recent_negative", "baseline_texts", "baseline_negative", "recent_share", "baseline_share", "z", "p_value", "rising", "firing", "note", "mean_sentiment")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    RECENT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_SHARE_FIELD_NUMBER: _ClassVar[int]
+    Z_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    RISING_FIELD_NUMBER: _ClassVar[int]
+    FIRING_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    topic: str
+    windows: _containers.RepeatedCompositeFieldContainer[TopicWindow]
+    recent_texts: int
+    recent_negative: int
+    baseline_texts: int
+    baseline_negative: int
+    recent_share: float
+    baseline_share: float
+    z: float
+    p_value: float
+    rising: bool
+    firing: bool
+    note: str
+    mean_sentiment: float
+    def __init__(self, tenant: _Optional[str] = ..., topic: _Optional[str] = ..., windows: _Optional[_Iterable[_Union[TopicWindow, _Mapping]]] = ..., recent_texts: _Optional[int] = ..., recent_negative: _Optional[int] = ..., baseline_texts: _Optional[int] = ..., baseline_negative: _Optional[int] = ..., recent_share: _Optional[float] = ..., baseline_share: _Optional[float] = ..., z: _Optional[float] = ..., p_value: _Optional[float] = ..., rising: _Optional[bool] = ..., firing: _Optional[bool] = ..., note: _Optional[str] = ..., mean_sentiment: _Optional[float] = ...) -> None: ...
+
+class TopicTrends(_message.Message):
+    __slots__ = ("trends", "rule", "window_seconds", "generated_at")
+    TRENDS_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    trends: _containers.RepeatedCompositeFieldContainer[TopicTrend]
+    rule: str
+    window_seconds: int
+    generated_at: float
+    def __init__(self, trends: _Optional[_Iterable[_Union[TopicTrend, _Mapping]]] = ..., rule: _Optional[str] = ..., window_seconds: _Optional[int] = ..., generated_at: _Optional[float] = ...) -> None: ...
+
+class SetWebhookRequest(_message.Message):
+    __slots__ = ("tenant", "url", "rotate_secret")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_SECRET_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    url: str
+    rotate_secret: bool
+    def __init__(self, tenant: _Optional[str] = ..., url: _Optional[str] = ..., rotate_secret: _Optional[bool] = ...) -> None: ...
+
+class WebhookInfo(_message.Message):
+    __slots__ = ("tenant", "url", "secret", "created_at", "updated_at", "pending", "failed")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    url: str
+    secret: str
+    created_at: float
+    updated_at: float
+    pending: int
+    failed: int
+    def __init__(self, tenant: _Optional[str] = ..., url: _Optional[str] = ..., secret: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ..., pending: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWebhooksResponse(_message.Message):
+    __slots__ = ("webhooks",)
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    webhooks: _containers.RepeatedCompositeFieldContainer[WebhookInfo]
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[WebhookInfo, _Mapping]]] = ...) -> None: ...
+
+class RemoveWebhookRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class WebhookLogRequest(_message.Message):
+    __slots__ = ("tenant", "limit")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    limit: int
+    def __init__(self, tenant: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class TestWebhookRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("event_id", "tenant", "type", "state", "attempts", "created_at", "next_at", "delivered_at", "last_error")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    tenant: str
+    type: str
+    state: str
+    attempts: int
+    created_at: float
+    next_at: float
+    delivered_at: float
+    last_error: str
+    def __init__(self, event_id: _Optional[str] = ..., tenant: _Optional[str] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., attempts: _Optional[int] = ..., created_at: _Optional[float] = ..., next_at: _Optional[float] = ..., delivered_at: _Optional[float] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class WebhookAttempt(_message.Message):
+    __slots__ = ("event_id", "tenant", "type", "attempt", "at", "status", "error", "duration_ms", "url")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    tenant: str
+    type: str
+    attempt: int
+    at: float
+    status: int
+    error: str
+    duration_ms: float
+    url: str
+    def __init__(self, event_id: _Optional[str] = ..., tenant: _Optional[str] = ..., type: _Optional[str] = ..., attempt: _Optional[int] = ..., at: _Optional[float] = ..., status: _Optional[int] = ..., error: _Optional[str] = ..., duration_ms: _Optional[float] = ..., url: _Optional[str] = ...) -> None: ...
+
+class WebhookLog(_message.Message):
+    __slots__ = ("attempts", "deliveries")
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    attempts: _containers.RepeatedCompositeFieldContainer[WebhookAttempt]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    def __init__(self, attempts: _Optional[_Iterable[_Union[WebhookAttempt, _Mapping]]] = ..., deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ...) -> None: ...
+
 class ListExperimentsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

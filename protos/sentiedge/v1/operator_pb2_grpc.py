@@ -1638,6 +1638,513 @@ class Rules:
             _registered_method=True)
 
 
+class TopicsStub:
+    """Topics per tenant: what customers talk about (packaging, delivery, ...). Versioned, stored,
+    streamed to every edge like rules (EdgeSync's TopicSets); edges find them in texts (aspects).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Add = channel.unary_unary(
+                '/sentiedge.v1.Topics/Add',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTopicRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/sentiedge.v1.Topics/List',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTopicsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSets.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/sentiedge.v1.Topics/Remove',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveTopicRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.FromString,
+                _registered_method=True)
+        self.Seed = channel.unary_unary(
+                '/sentiedge.v1.Topics/Seed',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsResponse.FromString,
+                _registered_method=True)
+        self.Trends = channel.unary_unary(
+                '/sentiedge.v1.Topics/Trends',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrendsRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrends.FromString,
+                _registered_method=True)
+
+
+class TopicsServicer:
+    """Topics per tenant: what customers talk about (packaging, delivery, ...). Versioned, stored,
+    streamed to every edge like rules (EdgeSync's TopicSets); edges find them in texts (aspects).
+    """
+
+    def Add(self, request, context):
+        """add, or replace a topic of the same name
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """one tenant's set, or every tenant's
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """the tenant's set after it
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Seed(self, request, context):
+        """the starter set's topics the tenant lacks
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Trends(self, request, context):
+        """Each topic's merged sentiment over recent windows, and whether its negative share is rising.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TopicsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Add': grpc.unary_unary_rpc_method_handler(
+                    servicer.Add,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTopicRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTopicsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSets.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveTopicRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.SerializeToString,
+            ),
+            'Seed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Seed,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsResponse.SerializeToString,
+            ),
+            'Trends': grpc.unary_unary_rpc_method_handler(
+                    servicer.Trends,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrendsRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrends.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Topics', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Topics', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Topics:
+    """Topics per tenant: what customers talk about (packaging, delivery, ...). Versioned, stored,
+    streamed to every edge like rules (EdgeSync's TopicSets); edges find them in texts (aspects).
+    """
+
+    @staticmethod
+    def Add(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Topics/Add',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.AddTopicRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Topics/List',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListTopicsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSets.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Topics/Remove',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveTopicRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_sync__pb2.TopicSet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Seed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Topics/Seed',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.SeedTopicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Trends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Topics/Trends',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrendsRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.TopicTrends.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class WebhooksStub:
+    """A webhook per tenant: trend and trigger notifications, signed (HMAC-SHA256 over
+    "timestamp.body"), retried with exponential backoff from a durable outbox.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Set = channel.unary_unary(
+                '/sentiedge.v1.Webhooks/Set',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SetWebhookRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.FromString,
+                _registered_method=True)
+        self.List = channel.unary_unary(
+                '/sentiedge.v1.Webhooks/List',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.Remove = channel.unary_unary(
+                '/sentiedge.v1.Webhooks/Remove',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveWebhookRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.FromString,
+                _registered_method=True)
+        self.Log = channel.unary_unary(
+                '/sentiedge.v1.Webhooks/Log',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLogRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLog.FromString,
+                _registered_method=True)
+        self.Test = channel.unary_unary(
+                '/sentiedge.v1.Webhooks/Test',
+                request_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TestWebhookRequest.SerializeToString,
+                response_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookDelivery.FromString,
+                _registered_method=True)
+
+
+class WebhooksServicer:
+    """A webhook per tenant: trend and trigger notifications, signed (HMAC-SHA256 over
+    "timestamp.body"), retried with exponential backoff from a durable outbox.
+    """
+
+    def Set(self, request, context):
+        """a new hook's signing secret is returned once
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def List(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Remove(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Log(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Test(self, request, context):
+        """queue a signed ping to the tenant's URL
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WebhooksServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Set': grpc.unary_unary_rpc_method_handler(
+                    servicer.Set,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.SetWebhookRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.SerializeToString,
+            ),
+            'List': grpc.unary_unary_rpc_method_handler(
+                    servicer.List,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'Remove': grpc.unary_unary_rpc_method_handler(
+                    servicer.Remove,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveWebhookRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.SerializeToString,
+            ),
+            'Log': grpc.unary_unary_rpc_method_handler(
+                    servicer.Log,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLogRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLog.SerializeToString,
+            ),
+            'Test': grpc.unary_unary_rpc_method_handler(
+                    servicer.Test,
+                    request_deserializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.TestWebhookRequest.FromString,
+                    response_serializer=protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookDelivery.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sentiedge.v1.Webhooks', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sentiedge.v1.Webhooks', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Webhooks:
+    """A webhook per tenant: trend and trigger notifications, signed (HMAC-SHA256 over
+    "timestamp.body"), retried with exponential backoff from a durable outbox.
+    """
+
+    @staticmethod
+    def Set(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Webhooks/Set',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.SetWebhookRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def List(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Webhooks/List',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Remove(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Webhooks/Remove',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.RemoveWebhookRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Log(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Webhooks/Log',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLogRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookLog.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Test(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sentiedge.v1.Webhooks/Test',
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.TestWebhookRequest.SerializeToString,
+            protos_dot_sentiedge_dot_v1_dot_operator__pb2.WebhookDelivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class ExperimentsStub:
     """Missing associated documentation comment in .proto file."""
 

@@ -125,18 +125,20 @@ class SegmentAggregate(_message.Message):
     def __init__(self, window_start: _Optional[int] = ..., version: _Optional[int] = ..., index: _Optional[int] = ..., seed: _Optional[bool] = ..., users: _Optional[int] = ..., vector_sum: _Optional[_Iterable[float]] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class TriggerEvent(_message.Message):
-    __slots__ = ("rule", "cohort", "active", "value", "at")
+    __slots__ = ("rule", "cohort", "active", "value", "at", "tenant")
     RULE_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     rule: str
     cohort: str
     active: bool
     value: float
     at: float
-    def __init__(self, rule: _Optional[str] = ..., cohort: _Optional[str] = ..., active: _Optional[bool] = ..., value: _Optional[float] = ..., at: _Optional[float] = ...) -> None: ...
+    tenant: str
+    def __init__(self, rule: _Optional[str] = ..., cohort: _Optional[str] = ..., active: _Optional[bool] = ..., value: _Optional[float] = ..., at: _Optional[float] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class NodeHealth(_message.Message):
     __slots__ = ("ready", "model", "privacy_cursor", "uptime_s", "queued_filings", "serving_personal", "outputs", "quality")
@@ -187,7 +189,7 @@ class ModelOutputs(_message.Message):
     def __init__(self, labels: _Optional[_Iterable[str]] = ..., label_counts: _Optional[_Iterable[int]] = ..., reference_labels: _Optional[_Iterable[float]] = ..., confidence_counts: _Optional[_Iterable[int]] = ..., reference_confidence: _Optional[_Iterable[float]] = ..., label_psi: _Optional[float] = ..., confidence_psi: _Optional[float] = ...) -> None: ...
 
 class CohortAggregate(_message.Message):
-    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment", "tenant")
+    __slots__ = ("window_start", "window_seconds", "cohort", "users", "texts", "negative", "events", "sentiment_sum", "categories", "topic_texts", "topic_negative", "topic_events", "topic_sentiment", "tenant", "aspect_texts", "aspect_negative", "aspect_sentiment")
     class CategoriesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +225,27 @@ class CohortAggregate(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class AspectTextsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class AspectNegativeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class AspectSentimentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +260,9 @@ class CohortAggregate(_message.Message):
     TOPIC_EVENTS_FIELD_NUMBER: _ClassVar[int]
     TOPIC_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     window_start: int
     window_seconds: int
     cohort: str
@@ -251,7 +277,10 @@ class CohortAggregate(_message.Message):
     topic_events: _containers.ScalarMap[str, int]
     topic_sentiment: _containers.ScalarMap[str, float]
     tenant: str
-    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ..., tenant: _Optional[str] = ...) -> None: ...
+    aspect_texts: _containers.ScalarMap[str, int]
+    aspect_negative: _containers.ScalarMap[str, int]
+    aspect_sentiment: _containers.ScalarMap[str, float]
+    def __init__(self, window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., cohort: _Optional[str] = ..., users: _Optional[int] = ..., texts: _Optional[int] = ..., negative: _Optional[int] = ..., events: _Optional[int] = ..., sentiment_sum: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., topic_texts: _Optional[_Mapping[str, int]] = ..., topic_negative: _Optional[_Mapping[str, int]] = ..., topic_events: _Optional[_Mapping[str, int]] = ..., topic_sentiment: _Optional[_Mapping[str, float]] = ..., tenant: _Optional[str] = ..., aspect_texts: _Optional[_Mapping[str, int]] = ..., aspect_negative: _Optional[_Mapping[str, int]] = ..., aspect_sentiment: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class PrivacyFiling(_message.Message):
     __slots__ = ("request_id", "kind", "subject", "purposes", "at", "policy_version")
@@ -270,7 +299,7 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., policy_version: _Optional[str] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation", "topics")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +311,7 @@ class ControlMessage(_message.Message):
     HEARTBEAT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     ADAPTATION_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
     model: ModelAssignment
@@ -293,7 +323,36 @@ class ControlMessage(_message.Message):
     heartbeat_receipt: HeartbeatReceipt
     segments: SegmentSet
     adaptation: AdaptationRound
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationRound, _Mapping]] = ...) -> None: ...
+    topics: TopicSets
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationRound, _Mapping]] = ..., topics: _Optional[_Union[TopicSets, _Mapping]] = ...) -> None: ...
+
+class TopicSets(_message.Message):
+    __slots__ = ("version", "sets")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SETS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    sets: _containers.RepeatedCompositeFieldContainer[TopicSet]
+    def __init__(self, version: _Optional[int] = ..., sets: _Optional[_Iterable[_Union[TopicSet, _Mapping]]] = ...) -> None: ...
+
+class TopicSet(_message.Message):
+    __slots__ = ("tenant", "version", "topics")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOPICS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    version: int
+    topics: _containers.RepeatedCompositeFieldContainer[Topic]
+    def __init__(self, tenant: _Optional[str] = ..., version: _Optional[int] = ..., topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ...) -> None: ...
+
+class Topic(_message.Message):
+    __slots__ = ("name", "examples", "keywords")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., examples: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AdaptationRound(_message.Message):
     __slots__ = ("job", "round", "rounds", "model", "dimension", "theta", "steps", "regularization", "clip", "noise_multiplier", "min_labels")
@@ -495,7 +554,7 @@ class RuleSet(_message.Message):
     def __init__(self, version: _Optional[int] = ..., rules: _Optional[_Iterable[_Union[TriggerRule, _Mapping]]] = ...) -> None: ...
 
 class TriggerRule(_message.Message):
-    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action", "segment", "tenant")
+    __slots__ = ("name", "cohort", "signal", "category", "op", "threshold", "clear", "window_minutes", "min_size", "action", "segment", "tenant", "topic")
     NAME_FIELD_NUMBER: _ClassVar[int]
     COHORT_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -508,6 +567,7 @@ class TriggerRule(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
     name: str
     cohort: str
     signal: str
@@ -520,7 +580,8 @@ class TriggerRule(_message.Message):
     action: str
     segment: str
     tenant: str
-    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ..., tenant: _Optional[str] = ...) -> None: ...
+    topic: str
+    def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ..., tenant: _Optional[str] = ..., topic: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
     __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor")
