@@ -43,6 +43,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("apps", lambda cp: cp.store.apps_version(),
              lambda cp, v, now: (v, cp.apps.all(), cp.apps.legacy_tenant)),
     Resource("segments", lambda cp: cp.segments.version(), lambda cp, v, now: cp.segments.current()),
+    Resource("neighbours", lambda cp: cp.neighbours.version(), lambda cp, v, now: cp.neighbours.tables()),
 )
 
 
