@@ -38,7 +38,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
     cohort_growth: float = 2.0  # a node's users per cell may grow by this factor per cohort_growth_period_s
-    cohort_growth_period_s: float = 3600.0  # the time (not heartbeats) over which a node's cap may grow by cohort_growth
+    # the time (not heartbeats) over which a node's cap may grow by cohort_growth
+    cohort_growth_period_s: float = 3600.0
     # One node's share of any merged output that other nodes also report (cohort cells and priors,
     # segment rounds and seeds, experiment arms): at most this fraction (control_plane.influence).
     max_node_share: float = 0.75
@@ -127,7 +128,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
         for entry in filter(None, self.admin_tokens.split(",")):
             name, sep, token = entry.partition(":")
             if not sep or not name.strip() or len(token) < 8:
-                raise ConfigError("invalid setting: CP_ADMIN_TOKENS entries are name:token with tokens of 8+ characters")
+                raise ConfigError("invalid setting: CP_ADMIN_TOKENS entries are name:token with tokens of 8+ "
+                                  "characters")
         return self
 
     @property

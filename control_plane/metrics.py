@@ -18,7 +18,8 @@ class StateCollector:
     def collect(self):
         now = self.cp.now()
         views = self.cp.nodes.views(now)
-        state = GaugeMetricFamily("sentiedge_cp_node_state", "1 for the state each node is in", labels=["node", "state"])
+        state = GaugeMetricFamily("sentiedge_cp_node_state", "1 for the state each node is in",
+                                  labels=["node", "state"])
         lag = GaugeMetricFamily("sentiedge_cp_node_cursor_lag", "Privacy updates a node has not acknowledged",
                                 labels=["node"])
         seen = GaugeMetricFamily("sentiedge_cp_node_last_seen_seconds", "Seconds since a node was heard from",

@@ -23,8 +23,8 @@ log = logging.getLogger("control_plane")
 
 SERVICES = [
     sync_pb2.DESCRIPTOR.services_by_name["EdgeSync"].full_name,
-    *(operator_pb2.DESCRIPTOR.services_by_name[s].full_name for s in ("Models", "Privacy", "Nodes", "Cohorts", "Admin", "Rules",
-                                                                  "Experiments", "Apps")),
+    *(operator_pb2.DESCRIPTOR.services_by_name[s].full_name
+      for s in ("Models", "Privacy", "Nodes", "Cohorts", "Admin", "Rules", "Experiments", "Apps")),
 ]
 
 

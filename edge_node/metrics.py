@@ -124,7 +124,8 @@ class EdgeMetrics:
         self._decision_children: dict = {}
         self.store_records = _gauge("sentiedge_store_records", "Records in the edge store", registry=r)
         self.outbox_capacity = _gauge("sentiedge_privacy_outbox_capacity",
-                                     "Most privacy requests that may wait for the control plane (EDGE_PRIVACY_OUTBOX_MAX)",
+                                     "Most privacy requests that may wait for the control plane "
+                                     "(EDGE_PRIVACY_OUTBOX_MAX)",
                                      registry=r)
         self.store_bytes = _gauge("sentiedge_store_bytes", "Bytes the edge store's database holds in use", registry=r)
         self.store_max_bytes = _gauge("sentiedge_store_max_bytes", "The store's size budget (EDGE_STORE_MAX_BYTES; "

@@ -129,8 +129,9 @@ def development_origins(settings: EdgeSettings) -> list[str]:
 
 class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
-                 role: Role = Role(), shared=None) -> None:
+                 role: Role | None = None, shared=None) -> None:
         self.settings = settings
+        role = role if role is not None else Role()
         self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
         # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's
         # last publication, [1] 1 while the data disk is full.
@@ -214,7 +215,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             self.sync = SyncAgent(self, target=settings.control_plane, node_id=settings.node_name,
                                   region=settings.region, backoff_max_s=settings.sync_backoff_max_s,
                                   audit_log=settings.sync_audit_log or None,
-                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
+                                  tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca
+                                  else None,
                                   enrollment_token=settings.enrollment_token)
         self._maintenance: asyncio.Task | None = None
         self._disk_watch: asyncio.Task | None = None

@@ -211,8 +211,9 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         if exploring:
             reason = "exploring: something you might not have seen"
         elif position > limit:
-            reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per {group(c.category)!r})" \
-                if per_category.get(group(c.category), 0) >= max_per_category else reason
+            if per_category.get(group(c.category), 0) >= max_per_category:
+                reason = f"{reason} (outside the top {limit}: diversity limit {max_per_category} per " \
+                         f"{group(c.category)!r})"
         out.append(RankedItem(id=c.id, category=c.category, rank=position, score=round(score, 4), reason=reason,
                               signals=signals, exploration=exploring))
     return out

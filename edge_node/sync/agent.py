@@ -149,7 +149,8 @@ class SyncAgent:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        # 16 MiB: a tenant's item-neighbour table is one message (CP_NEIGHBOURS_MAX_ITEMS x TOP_M: ~5 MB at the defaults)
+        # 16 MiB: a tenant's item-neighbour table is one message (CP_NEIGHBOURS_MAX_ITEMS x TOP_M: ~5 MB at
+        # the defaults)
         options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.keepalive_time_ms", 20_000)]
         channel_cm = (grpc.aio.secure_channel(self.target, self.credentials, options=options) if self.credentials
                       else grpc.aio.insecure_channel(self.target, options=options))

@@ -34,7 +34,8 @@ def client(model, tmp_path):
 
 
 def grant(client, user, purposes=None):
-    r = client.put(f"/v1/users/{user}/consent", json={"purposes": purposes or ALL_PURPOSES, "policy_version": "2026-11"})
+    r = client.put(f"/v1/users/{user}/consent",
+                   json={"purposes": purposes or ALL_PURPOSES, "policy_version": "2026-11"})
     assert r.status_code == 200, r.text
     return r.json()
 
