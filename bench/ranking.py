@@ -19,6 +19,11 @@ Protocol
   own clock (``backfill``), in-process on a real disk store; then ``Personalizer.rank`` ranks
   every user's candidates at the time the user comes back, with the shipped defaults
   (diversity limit, exploration slot). Candidate popularity = training rating counts.
+* The collaborative signal runs as deployed, in-process: users are spread over 3 edges (by id),
+  each edge's baskets are counted when their window closes (pairs and items of at least 3 users
+  leave it), a control plane's NeighbourBook on a real SQLite store merges the 3 edges' windows
+  under the one-node bound (a pair needs 2 of the 3 nodes) and builds the item-neighbour table,
+  which every edge applies; each user is ranked at their own edge from their profile's recent items.
 * The ranker's blend is tuned on the validation period (training replayed without it), then
   the test period is ranked with the training and validation periods replayed.
 * Baselines on the same split and candidates: random, popularity, implicit ALS, LightFM (when
@@ -55,6 +60,21 @@ K = 10
 NEGATIVES = 100
 TEST_SHARE, VAL_SHARE, COLD_SHARE, COLD_EVENTS = 0.2, 0.1, 0.1, 2
 DAY = 86400.0
+TENANT = "bench"
+# The collaborative signal's setup (see docs/ranking.md): users spread over NODES edges, each
+# edge's closed windows leave with pairs of at least MIN_USERS users, merged by the control plane.
+NODES = 3
+MIN_USERS = 3  # the edges' cohort minimum (EDGE_COHORT_MIN_SIZE) for this replay's 671 users
+# One co-occurrence window spans the whole replayed log (1970-2038): 671 users over 20 years
+# are about 0.1 active users a day, so a day's window would hold no pair of 3 users; a busy
+# edge's day does. Each user's basket keeps their latest PAIR_MAX_ITEMS chosen items.
+PAIR_WINDOW_S = float(2 ** 31)
+PAIR_MAX_ITEMS = 200
+# ... and that one window stands for ~7,000 days: the per-window bound of pairs sent (20,000 at an
+# edge and at the control plane) is lifted with it.
+MAX_PAIRS = 1_000_000
+TOP_M, SHRINK = 50, 5.0  # CP_NEIGHBOURS_TOP_M, CP_NEIGHBOURS_SHRINK
+COLLABORATIVE_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -283,12 +303,14 @@ def lightfm_baseline(cases, history, split: Split, seed: int = 1):
 
 # ------------------------------------------------------------------------------------- the edge
 class Edge:
-    """One edge's ingest and ranking code, in-process, on a real disk store."""
+    """One edge's ingest and ranking code, in-process, on a real disk store: the cohorts, the
+    co-occurrence baskets (PairBook) and the item-neighbour tables (Neighbours) as a node wires them."""
 
-    def __init__(self, directory: Path, weights=None) -> None:
+    def __init__(self, directory: Path, *, pair_window_s: float, pair_max_items: int, min_users: int) -> None:
         from edge_node.config import load_settings
         from edge_node.ingest import Ingestor
         from edge_node.personalization.cohorts import CohortBook
+        from edge_node.personalization.cooccurrence import Neighbours, PairBook
         from edge_node.personalization.decisions import Personalizer
         from edge_node.personalization.profiles import Tuning
         from edge_node.personalization.ranking import Weights
@@ -303,18 +325,25 @@ class Edge:
         self.tuning = Tuning(sentiment_window_s=s.sentiment_window_minutes * 60,
                              half_life_s=s.affinity_half_life_days * 86400, prior_weight=s.sentiment_prior_weight,
                              max_categories=s.max_categories_per_profile)
-        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(b"b" * 32))
+        self.pairs = PairBook(self.store, window_s=pair_window_s, min_users=min_users, max_items=pair_max_items,
+                              max_pairs=MAX_PAIRS)
+        self.neighbours = Neighbours(self.store)
+        self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(b"b" * 32), pairs=self.pairs)
 
-        async def no_texts(texts, subject):
+        async def no_texts(texts, subject, tenant=""):
             return []
 
-        self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=s.retention_s, score=no_texts)
-        self.weights = weights or Weights(personal=s.weight_personal, cohort=s.weight_cohort,
-                                          popularity=s.weight_popularity)
+        self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=s.retention_s, score=no_texts,
+                                 pairs=self.pairs)
+        self.weights = Weights(personal=s.weight_personal, cohort=s.weight_cohort, popularity=s.weight_popularity,
+                               collaborative=s.weight_collaborative)
         self.personalizer = Personalizer(self.store, self.privacy, self.cohorts, self.tuning,
-                                         dimension=s.vector_dim, weights=self.weights, cache_s=0)
+                                         dimension=s.vector_dim, weights=self.weights, cache_s=0,
+                                         neighbours=self.neighbours)
 
     def replay(self, history, split: Split) -> dict[str, float]:
+        """Every user's ratings as ``rating`` events, in calls of at most 100 events of one
+        co-occurrence window, each at the time of its last event (the history's own clock)."""
         import datetime as dt
 
         from edge_node.ingest import Event
@@ -328,12 +357,18 @@ class Edge:
             uid = f"u{u}"
             first = float(rows[0][2])
             self.privacy.set_consent(uid, {"personalization": True, "cohort_analytics": True}, "bench", first, first)
-            for start in range(0, len(rows), 100):
-                chunk = rows[start:start + 100]
+            chunks: list[list] = []
+            for row in rows:
+                if not chunks or len(chunks[-1]) == 100 or \
+                        self.pairs.window_of(row[2]) != self.pairs.window_of(chunks[-1][-1][2]):
+                    chunks.append([])
+                chunks[-1].append(row)
+            for chunk in chunks:
                 events = [Event(type="rating", item_id=str(i), category=split.genres[i],
                                 value=min(max(r, 1.0), 5.0),
                                 timestamp=dt.datetime.fromtimestamp(t, dt.UTC)) for i, r, t in chunk]
-                report = loop.run_until_complete(self._ingest(uid, events, float(chunk[-1][2])))
+                report = loop.run_until_complete(self.ingestor.ingest(uid, events, None, float(chunk[-1][2]),
+                                                                      tenant=TENANT, backfill=True))
                 accepted += report.accepted
                 dropped += report.dropped
                 calls += 1
@@ -341,57 +376,92 @@ class Edge:
         return {"events": accepted + dropped, "accepted": accepted, "dropped": dropped, "calls": calls,
                 "seconds": time.perf_counter() - t0}
 
-    async def _ingest(self, uid, events, now):
-        kwargs = {"tenant": ""}
-        if "backfill" in self.ingestor.ingest.__code__.co_varnames:
-            kwargs["backfill"] = True
-        return await self.ingestor.ingest(uid, events, None, now, **kwargs)
+    def close(self) -> None:
+        self.store.close()
 
-    def rank(self, cases, split: Split, pop: dict[int, int], weights=None, exploration: int | None = None,
-             neighbours=None, history=None):
+
+class Fleet:
+    """``nodes`` edges (users spread by id) and a control plane's co-occurrence merge on a real
+    SQLite store: each edge counts its users' baskets, exports its closed windows (minimum size
+    applied), the control plane merges them under the one-node bound and builds the tenant's
+    item-neighbour table, which every edge applies; each user is ranked at their own edge."""
+
+    def __init__(self, directory: Path, *, nodes: int = NODES, pair_window_s: float = PAIR_WINDOW_S,
+                 pair_max_items: int = PAIR_MAX_ITEMS, min_users: int = MIN_USERS) -> None:
+        self.directory = directory
+        self.min_users = min_users
+        self.edges = [Edge(directory / f"edge-{n}", pair_window_s=pair_window_s, pair_max_items=pair_max_items,
+                           min_users=min_users) for n in range(nodes)]
+
+    def edge_of(self, u: int) -> Edge:
+        return self.edges[u % len(self.edges)]
+
+    def replay(self, history, split: Split) -> dict[str, float]:
+        reports = [edge.replay({u: rows for u, rows in history.items() if self.edge_of(u) is edge}, split)
+                   for edge in self.edges]
+        return {k: sum(r[k] for r in reports) for k in reports[0]}
+
+    def share_neighbours(self, history, *, top_m: int, shrink: float, min_nodes: int = 2) -> dict:
+        """Every edge's closed windows → the control plane's merge → the table, applied at every edge."""
+        from control_plane.cohorts import CohortMerge
+        from control_plane.cooccurrence import NeighbourBook
+        from control_plane.store import Store
+
+        times = [t for rows in history.values() for _, _, t in rows]
+        now = max(times) + DAY
+        store = Store(self.directory / f"cp-{time.monotonic_ns()}")
+        try:
+            # The replay's nodes are trusted and their traffic grew long ago: no new-node cap.
+            cohorts = CohortMerge(store, min_size=self.min_users, horizon_s=now, new_node_users=10**9,
+                                  max_node_users=10**9)
+            book = NeighbourBook(store, cohorts, min_size=self.min_users, horizon_s=now, top_m=top_m,
+                                 max_items=50_000, shrink=shrink, min_nodes=min_nodes, max_node_share=0.75,
+                                 max_pairs=MAX_PAIRS)
+            sent = 0
+            for n, edge in enumerate(self.edges):
+                windows = sorted({edge.pairs.window_of(t) for rows in history.values() for _, _, t in rows})
+                exported = [w for window in windows for w in edge.pairs.export(window)]
+                sent += sum(len(w.pairs) for w in exported)
+                book.ingest(f"edge-{n}", exported, now)
+            book.rebuild(now)
+            table = store.neighbour_table(TENANT)
+        finally:
+            store.close()
+        if table is not None:
+            for edge in self.edges:
+                edge.neighbours.apply(table[0])
+        items = table[0].items if table else {}
+        return {"pairs_sent": sent, "items": len(items), "neighbours": sum(len(ns) for ns in items.values())}
+
+    def rank(self, cases, split: Split, pop: dict[int, int], weights=None, exploration: int | None = None):
         from edge_node.personalization.ranking import Candidate
 
-        if weights is not None:
-            self.personalizer.weights = weights
-        s = self.settings
-        slots = s.exploration_slots if exploration is None else exploration
         out, reasons = {}, {}
-        from edge_node.personalization import cooccurrence
-
         for u, candidates, _, when in cases:
+            edge = self.edge_of(u)
+            if weights is not None:
+                edge.personalizer.weights = weights
+            s = edge.settings
+            slots = s.exploration_slots if exploration is None else exploration
             cands = [Candidate(id=str(i), category=split.genres[i], popularity=float(pop.get(i, 0)))
                      for i in candidates]
-            collaborative = None
-            if neighbours is not None:  # the user's last 50 items not rated below neutral
-                recent = {str(i): 1.0 for i, r, _ in history[u] if r >= 3.0}
-                recent = dict(list(recent.items())[-50:])
-                collaborative = cooccurrence.scores(neighbours, recent, [c.id for c in cands])
-            _, items = self.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=slots,
+            _, items = edge.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=slots,
                                               max_per_category=s.max_per_category, now=when,
-                                              diversity_depth=s.diversity_depth, tenant="",
-                                              collaborative=collaborative)
+                                              diversity_depth=s.diversity_depth, tenant=TENANT)
             out[u] = [int(item.id) for item in items]
             reasons[u] = items[:K]
         self.last_reasons = reasons
         return out
 
+    def clear_neighbours(self) -> None:
+        from sentiedge_core.cooccurrence import NeighbourTable
+
+        for edge in self.edges:
+            edge.neighbours.apply(NeighbourTable(tenant=TENANT))
+
     def close(self) -> None:
-        self.store.close()
-
-
-def neighbours_of(history, *, nodes: int = 3, k: int = 3, node_bound: int = 1000, window_s: float = DAY):
-    """The co-occurrence prototype end to end: users spread over ``nodes`` edges (by id), each
-    edge counts its users' items (ratings below neutral left out) per day, clipped per user, and
-    exports pairs of >= k users; the control plane merges under the one-node bound."""
-    from edge_node.personalization import cooccurrence
-
-    counters = [cooccurrence.PairCounter(window_s=window_s, k=k) for _ in range(nodes)]
-    for u, rows in history.items():
-        for i, r, t in rows:
-            if r >= 3.0:
-                counters[u % nodes].add(f"u{u}", str(i), float(t))
-    pairs, items = cooccurrence.merge([c.export() for c in counters], node_bound=node_bound)
-    return cooccurrence.neighbour_table(pairs, items), len(pairs)
+        for edge in self.edges:
+            edge.close()
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -417,29 +487,32 @@ def main() -> int:
     split = Split(data)
     print(f"MovieLens latest-small (dslabs): {len(data['user'])} ratings, {len(split.users)} users, "
           f"{len(split.catalogue)} items; cold-start users: {len(split.cold)}", flush=True)
-    results: dict[str, dict] = {}
+    results: dict[str, dict] = {"setup": {"nodes": NODES, "min_users": MIN_USERS, "pair_window_s": PAIR_WINDOW_S,
+                                          "pair_max_items": PAIR_MAX_ITEMS, "max_pairs": MAX_PAIRS, "top_m": TOP_M,
+                                          "shrink": SHRINK}}
     work = Path(tempfile.mkdtemp(prefix="bench-ranking-"))
     try:
         # Validation: tune the blend on the validation period (training replayed alone).
         val_cases = split.cases("val", seed=11)
         val_pop = popularity_of(split.history("val"))
-        edge = Edge(work / "val")
-        replay_val = edge.replay(split.history("val"), split)
-        print(f"validation replay: {replay_val}", flush=True)
+        fleet = Fleet(work / "val")
+        print(f"validation replay: {fleet.replay(split.history('val'), split)}", flush=True)
         tuned = tuned_co = None
-        val_table, _ = neighbours_of(split.history("val"))
         if not args.no_tune:
-            tuned, grid = tune(edge, val_cases, split, val_pop)
-            tuned_co, grid_co = tune(edge, val_cases, split, val_pop, neighbours=val_table,
-                                     history=split.history("val"))
-            results["tuning"] = {"blend": grid, "with co-occurrence": grid_co}
-        edge.close()
+            tuned, grid = tune(fleet, val_cases, split, val_pop)
+            shared = fleet.share_neighbours(split.history("val"), top_m=TOP_M, shrink=SHRINK)
+            print(f"validation neighbours: {shared}", flush=True)
+            tuned_co, grid_co = tune(fleet, val_cases, split, val_pop, collaborative=True)
+            shipped_co, grid_shipped = tune_collaborative(fleet, val_cases, split, val_pop)
+            results["tuning"] = {"blend": grid, "with co-occurrence": grid_co,
+                                 "collaborative weight with the shipped blend": grid_shipped}
+        fleet.close()
 
         test_cases = split.cases("test", seed=13)
         history = split.history("test")
         pop = popularity_of(history)
-        edge = Edge(work / "test")
-        replay = edge.replay(history, split)
+        fleet = Fleet(work / "test")
+        replay = fleet.replay(history, split)
         print(f"test replay: {replay}", flush=True)
         results["replay"] = replay
         rankings = {"random": random_baseline(test_cases, 3), "popularity": popularity_baseline(test_cases, pop)}
@@ -449,17 +522,29 @@ def main() -> int:
         lfm = lightfm_baseline(test_cases, history, split)
         if lfm is not None:
             rankings["LightFM hybrid"] = lfm
-        rankings["sentiedge (shipped defaults)"] = edge.rank(test_cases, split, pop)
+        rankings["sentiedge (shipped defaults, no neighbour table)"] = fleet.rank(test_cases, split, pop)
         if tuned is not None:
-            rankings["sentiedge (blend tuned on validation)"] = edge.rank(test_cases, split, pop, weights=tuned)
-            table_test, n_pairs = neighbours_of(history)
-            results["co-occurrence pairs released"] = n_pairs
-            rankings["sentiedge + co-occurrence (prototype, tuned)"] = edge.rank(
-                test_cases, split, pop, weights=tuned_co, neighbours=table_test, history=history)
+            rankings["sentiedge (blend tuned on validation, no neighbour table)"] = fleet.rank(
+                test_cases, split, pop, weights=tuned)
+        results["neighbours"] = fleet.share_neighbours(history, top_m=TOP_M, shrink=SHRINK)
+        print(f"test neighbours: {results['neighbours']}", flush=True)
+        rankings["sentiedge + collaborative (shipped defaults)"] = fleet.rank(test_cases, split, pop,
+                                                                            weights=shipped_weights())
+        if tuned is not None:
+            rankings["sentiedge + collaborative (shipped blend, weight tuned)"] = fleet.rank(
+                test_cases, split, pop, weights=shipped_co)
+            rankings["sentiedge + collaborative (blend tuned on validation)"] = fleet.rank(
+                test_cases, split, pop, weights=tuned_co)
+            shown = fleet.last_reasons
+            # A diagnostic, not a ranker that ships: what the exploration slot costs the figures.
+            rankings["(diagnostic) the same without its exploration slot"] = fleet.rank(
+                test_cases, split, pop, weights=tuned_co, exploration=0)
+            results["weights"] = {"tuned": msgspec_dict(tuned), "tuned with collaborative": msgspec_dict(tuned_co),
+                                  "shipped with collaborative tuned": msgspec_dict(shipped_co)}
         examples = {str(u): [(i.id, split.genres[int(i.id)], i.reason) for i in items[:4]]
-                    for u, items in list(edge.last_reasons.items())[:3]}
+                    for u, items in list((shown if tuned is not None else fleet.last_reasons).items())[:3]}
         results["reason_examples"] = examples
-        edge.close()
+        fleet.close()
         warm = set(split.users) - split.cold
         rows, cold_rows = [], []
         for name, ranked in rankings.items():
@@ -485,23 +570,48 @@ def main() -> int:
     return 0
 
 
-def tune(edge: Edge, cases, split: Split, pop, neighbours=None, history=None):
-    """Grid over the blend on the validation period; the best NDCG@10 over all users wins."""
+def shipped_weights(**changes):
+    from edge_node.config import load_settings
     from edge_node.personalization.ranking import Weights
 
-    grid = {}
-    best = None
-    for personal in (0.25, 0.5, 1.0):
-        for popularity in (0.5, 1.0, 2.0, 4.0):
-            for co in ((1.0, 2.0, 4.0) if neighbours is not None else (0.0,)):
-                w = Weights(personal=personal, cohort=0.5 * personal, popularity=popularity, collaborative=co)
-                m = evaluate(edge.rank(cases, split, pop, weights=w, neighbours=neighbours, history=history),
-                             cases, split, pop)
-                grid[f"personal={personal} popularity={popularity} collaborative={co}"] = round(m["NDCG@10"], 4)
-                if best is None or m["NDCG@10"] > best[0]:
-                    best = (m["NDCG@10"], w)
-    print(f"validation grid (NDCG@10): {grid}\n  best: {best[1]}", flush=True)
+    s = load_settings({})
+    return Weights(**{"personal": s.weight_personal, "cohort": s.weight_cohort, "popularity": s.weight_popularity,
+                      "collaborative": s.weight_collaborative, **changes})
+
+
+def msgspec_dict(weights) -> dict:
+    import msgspec
+
+    return msgspec.structs.asdict(weights)
+
+
+def best_of(fleet: Fleet, cases, split: Split, pop, candidates: dict, title: str):
+    """The weights of ``candidates`` (label → Weights) with the best NDCG@10 over all validation users."""
+    grid, best = {}, None
+    for label, w in candidates.items():
+        m = evaluate(fleet.rank(cases, split, pop, weights=w), cases, split, pop)
+        grid[label] = round(m["NDCG@10"], 4)
+        if best is None or m["NDCG@10"] > best[0]:
+            best = (m["NDCG@10"], w)
+    print(f"{title} (NDCG@10): {grid}\n  best: {best[1]}", flush=True)
     return best[1], grid
+
+
+def tune(fleet: Fleet, cases, split: Split, pop, collaborative: bool = False):
+    """Grid over the blend on the validation period."""
+    from edge_node.personalization.ranking import Weights
+
+    grid = {f"personal={p} popularity={q} collaborative={c}": Weights(personal=p, cohort=0.5 * p, popularity=q,
+                                                                      collaborative=c)
+            for p in (0.25, 0.5, 1.0) for q in (0.5, 1.0, 2.0, 4.0)
+            for c in (COLLABORATIVE_GRID if collaborative else (0.0,))}
+    return best_of(fleet, cases, split, pop, grid, "validation grid")
+
+
+def tune_collaborative(fleet: Fleet, cases, split: Split, pop):
+    """The collaborative weight alone, the shipped blend's other weights kept (EDGE_WEIGHT_COLLABORATIVE's default)."""
+    grid = {f"collaborative={c}": shipped_weights(collaborative=c) for c in (0.5, *COLLABORATIVE_GRID)}
+    return best_of(fleet, cases, split, pop, grid, "validation, shipped blend")
 
 
 def tune_als(cases, split: Split, pop) -> dict:

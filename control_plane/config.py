@@ -62,6 +62,12 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     segment_decay: float = 0.5  # weight a segment's history keeps per round (lower follows change faster)
     segment_round_delay_s: float = 10.0  # sums wait this long so one window's sums from every edge share a round
     segment_seed_min_nodes: int = 2  # seeding waits for seed clusters from this many distinct nodes
+    # The collaborative signal: item co-occurrence merged per tenant into an item-neighbour table
+    cooccurrence_horizon_days: float = 30.0  # how far back the tables look
+    cooccurrence_min_nodes: int = 2  # a pair needs this many nodes once this many report co-occurrence for a tenant
+    neighbours_top_m: int = 50  # neighbours kept per item
+    neighbours_max_items: int = 5000  # items per tenant's table: those chosen by the most users
+    neighbours_shrink: float = 5.0  # similarity x users / (users + shrink): pairs seen by few users count less
     # An edge's exposures per experiment arm, cohort and window count at most its cohort cap times this.
     experiment_exposures_per_user: int = 20
     adapt_min_labels: int = 50  # labels an edge needs before its update counts in an adaptation round
@@ -117,6 +123,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.filings_burst_per_node >= 1, "filings_burst_per_node must be >= 1"),
             (0 <= self.segments <= 64 and 0 < self.segment_decay <= 1 and self.segment_round_delay_s >= 0,
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
+            (0 < self.cooccurrence_horizon_days <= 366 and self.cooccurrence_min_nodes >= 1
+             and 1 <= self.neighbours_top_m <= 200 and 1 <= self.neighbours_max_items <= 50_000
+             and self.neighbours_shrink >= 0,
+             "cooccurrence_horizon_days must be in (0, 366], cooccurrence_min_nodes >= 1, neighbours_top_m 1..200, "
+             "neighbours_max_items 1..50000 and neighbours_shrink >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
             (1 <= self.trend_recent_windows <= 96 and 1 <= self.trend_baseline_windows <= 480
@@ -195,6 +206,14 @@ HELP = {
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",
     "cohort_horizon_hours": "how far back merged cohort priors look",
+    "cooccurrence_horizon_days": "how far back the item-neighbour tables (the collaborative signal) look",
+    "cooccurrence_min_nodes": "once this many nodes report item co-occurrence for a tenant, a pair must come from "
+                              "at least this many of them (one node cannot make two items neighbours)",
+    "neighbours_top_m": "neighbours kept per item in a tenant's item-neighbour table",
+    "neighbours_max_items": "items in a tenant's item-neighbour table: those chosen by the most users (bounds the "
+                            "message every edge gets)",
+    "neighbours_shrink": "a pair's similarity is its cosine times users / (users + this): pairs few users chose "
+                         "count less",
     "segments": "learned segments: k of the federated k-means over consenting users' vectors (0: off)",
     "segment_decay": "weight a segment's history keeps per round (1: plain running mean)",
     "adapt_min_labels": "labelled samples an edge needs before its update counts in an adaptation round (>= 10)",

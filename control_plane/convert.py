@@ -8,7 +8,7 @@ from control_plane.nodes import NodeView
 from control_plane.store import ModelRow, PrivacyEntry
 from control_plane.sync_service import Heartbeat
 from protos.sentiedge.v1 import common_pb2, operator_pb2, sync_pb2
-from sentiedge_core import adaptation, cohorts, experiments, rules, segments, topic_wire
+from sentiedge_core import adaptation, cohorts, cooccurrence, experiments, rules, segments, topic_wire
 from sentiedge_core.access import App
 
 
@@ -100,7 +100,8 @@ def heartbeat_from_proto(beat: sync_pb2.Heartbeat) -> Heartbeat:
                       e.tenant) for e in beat.experiments],
         triggers=[(t.at, t.rule, t.cohort, t.active, t.value, t.tenant, bare_cohort(t)) for t in beat.triggers],
         cohorts=[aggregate_from_proto(a) for a in beat.cohorts],
-        segments=[segments.summary_from_proto(s) for s in beat.segments])
+        segments=[segments.summary_from_proto(s) for s in beat.segments],
+        cooccurrence=[cooccurrence.window_from_proto(w) for w in beat.cooccurrence])
 
 
 def pending_messages(p) -> list[sync_pb2.ControlMessage]:
@@ -126,6 +127,8 @@ def pending_messages(p) -> list[sync_pb2.ControlMessage]:
         out.append(sync_pb2.ControlMessage(segments=segments.set_to_proto(p.segments)))
     if p.topics is not None:
         out.append(sync_pb2.ControlMessage(topics=topic_wire.sets_to_proto(*p.topics)))
+    for table in p.neighbours or []:  # one message per tenant: each bounded by its table's size
+        out.append(sync_pb2.ControlMessage(neighbours=cooccurrence.table_to_proto(table)))
     if p.adaptation is not None:
         out.append(sync_pb2.ControlMessage(adaptation=adaptation.round_to_proto(p.adaptation)))
     return out

@@ -43,7 +43,14 @@ class StateCollector:
                                  labels=["segment"])
         for g in segments.segments:
             size.add_metric([g.id], g.last_users)
-        yield from (state, lag, seen, model, personal, head, version, size)
+        tables = GaugeMetricFamily("sentiedge_cp_neighbour_items", "Items in each tenant's item-neighbour table",
+                                   labels=["tenant"])
+        table_version = GaugeMetricFamily("sentiedge_cp_neighbours_version",
+                                          "Version of each tenant's item-neighbour table", labels=["tenant"])
+        for table in self.cp.neighbours.tables():
+            tables.add_metric([table.tenant], len(table.items))
+            table_version.add_metric([table.tenant], table.version)
+        yield from (state, lag, seen, model, personal, head, version, size, tables, table_version)
         yield from self._topics()
 
     def _topics(self):

@@ -92,6 +92,17 @@ CREATE TABLE IF NOT EXISTS imported_daily (
     PRIMARY KEY (tenant, window_start, cohort)
 );
 """),
+    (8, "item co-occurrence per tenant, window and node (the collaborative signal), and the item-neighbour table "
+        "built from it per tenant (versioned)", """
+CREATE TABLE IF NOT EXISTS cooccurrence (
+    tenant TEXT NOT NULL, window_start BIGINT NOT NULL, node_id TEXT NOT NULL, window_seconds INTEGER NOT NULL,
+    items TEXT NOT NULL, pairs TEXT NOT NULL, received_at REAL NOT NULL,
+    PRIMARY KEY (tenant, window_start, node_id)
+);
+CREATE TABLE IF NOT EXISTS neighbour_tables (
+    tenant TEXT PRIMARY KEY, version BIGINT NOT NULL, digest TEXT NOT NULL, body TEXT NOT NULL, built_at REAL NOT NULL
+);
+"""),
     (9, "topics per tenant and their history; a webhook per tenant, its durable outbox and delivery log; "
         "the notified state of each topic trend and each trigger in each cohort", """
 CREATE TABLE IF NOT EXISTS topics (

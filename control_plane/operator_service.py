@@ -192,6 +192,7 @@ class OperatorService:
     def quarantine(self, node_id: str, release: bool) -> NodeState:
         self.cp.store.set_quarantine(_node_id(node_id), not release)
         self.cp.cohorts.changed()
+        self.cp.neighbours.rebuild(self.cp.now())  # its co-occurrence leaves (or rejoins) every table
         self.cp.wake_all()  # merged priors change for every edge
         return self.node(node_id)
 

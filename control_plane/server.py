@@ -101,6 +101,8 @@ async def _prune(cp: ControlPlane) -> None:
             await asyncio.to_thread(cp.cohorts.prune, cp.now())
             await asyncio.to_thread(cp.segments.prune, cp.now(), cp.cohorts.horizon_s)
             await asyncio.to_thread(cp.store.prune_webhooks, cp.now() - cp.settings.webhook_log_days * 86400)
+            if await asyncio.to_thread(cp.neighbours.prune, cp.now()):
+                cp.wake_all()  # a table lost its oldest windows: every stream sends it
             floor, compacted = await asyncio.to_thread(cp.ledger.compact, cp.now(), cp.settings.privacy_compact_after_s)
             if compacted:
                 log.info("privacy log compacted: %d entries every node applied, up to sequence %d", compacted, floor)

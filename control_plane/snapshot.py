@@ -44,6 +44,7 @@ RESOURCES: tuple[Resource, ...] = (
              lambda cp, v, now: (v, cp.apps.all(), cp.apps.legacy_tenant)),
     Resource("segments", lambda cp: cp.segments.version(), lambda cp, v, now: cp.segments.current()),
     Resource("topics", lambda cp: cp.topics.version(), lambda cp, v, now: (v, cp.topics.sets())),
+    Resource("neighbours", lambda cp: cp.neighbours.version(), lambda cp, v, now: cp.neighbours.tables()),
 )
 
 

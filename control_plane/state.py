@@ -19,6 +19,7 @@ from control_plane.apps import AppBook
 from control_plane.audit import AuditLog
 from control_plane.cohorts import CohortMerge
 from control_plane.config import CpSettings
+from control_plane.cooccurrence import NeighbourBook
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.experiments import ExperimentBook
 from control_plane.group_commit import GroupCommit
@@ -82,6 +83,11 @@ class ControlPlane:
                                    growth_period_s=settings.cohort_growth_period_s,
                                    max_node_share=settings.max_node_share)
         self.history = History(self.store, min_size=settings.cohort_min_size)  # imported backfill aggregates
+        self.neighbours = NeighbourBook(self.store, self.cohorts, min_size=settings.cohort_min_size,
+                                        horizon_s=settings.cooccurrence_horizon_days * 86400,
+                                        top_m=settings.neighbours_top_m, max_items=settings.neighbours_max_items,
+                                        shrink=settings.neighbours_shrink, min_nodes=settings.cooccurrence_min_nodes,
+                                        max_node_share=settings.max_node_share)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
                                     seed_min_nodes=settings.segment_seed_min_nodes)

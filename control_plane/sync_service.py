@@ -20,6 +20,7 @@ from control_plane.store import ModelRow, PrivacyEntry
 from sentiedge_core.access import App
 from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.cohorts import Aggregate
+from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.rules import Rule
 from sentiedge_core.segments import SegmentSet, Summary
@@ -66,6 +67,7 @@ class Pending(msgspec.Struct, kw_only=True):
     apps: tuple[int, list[App]] | None = None
     segments: SegmentSet | None = None
     topics: tuple[int, list[TopicSet]] | None = None
+    neighbours: list[NeighbourTable] | None = None  # every tenant's table, when any version moved
     adaptation: AdaptationRound | None = None
     more: bool = False
 
@@ -82,6 +84,7 @@ class Heartbeat(msgspec.Struct, kw_only=True):
     triggers: list[tuple[float, str, str, bool, float, str, str]] = []
     cohorts: list[Aggregate] = []
     segments: list[Summary] = []
+    cooccurrence: list[PairWindow] = []
 
 
 class SyncService:
@@ -215,7 +218,14 @@ class SyncService:
         if cp.segments.advance(now):
             cp.metrics.segment_rounds.inc()
         self.advance_adaptations()  # rounds past their timeout close here too
-        if beat.cohorts or beat.segments:  # the merge or the segments changed: every stream sends them
+        published = []
+        if beat.cooccurrence:
+            tenants, clipped = cp.neighbours.ingest(node_id, beat.cooccurrence, now)
+            if clipped:
+                log.warning("node %s reported %d implausible co-occurrence windows: clipped", node_id, clipped)
+                cp.metrics.clipped.labels(node_id).inc(clipped)
+            published = cp.neighbours.rebuild(now, tenants)
+        if beat.cohorts or beat.segments or published:  # a merge changed: every stream sends it
             cp.wake_all()
 
     def file(self, node_id: str, request_id: str, kind: int, subject: str, purposes: list[str],

@@ -20,12 +20,14 @@ from edge_node.personalization.cohorts import CohortCell
 from edge_node.personalization.triggers import Transition
 from sentiedge_core.access import AppSet
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
+from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
 from sentiedge_core.privacy import DELETE_USER, policy_version_problem
 
 if TYPE_CHECKING:
     from edge_node.config import EdgeSettings
     from edge_node.metrics import EdgeMetrics
     from edge_node.personalization.cohorts import CohortBook
+    from edge_node.personalization.cooccurrence import Neighbours, PairBook
     from edge_node.personalization.experiments import ExperimentBook
     from edge_node.personalization.segments import SegmentBook
     from edge_node.personalization.triggers import TriggerBook
@@ -60,6 +62,8 @@ class ClosedWindows(msgspec.Struct, kw_only=True):
     cohorts: list[tuple[int, str, CohortCell]]  # (window, cohort key, cell)
     experiments: list[tuple]  # (window, experiment, arm, cohort, cell)
     segments: list = []  # sentiedge_core.segments.Summary: per learned segment, or seed clusters
+    cooccurrence: list[PairWindow] = []  # item co-occurrence per tenant (its own windows)
+    cooccurrence_last_closed: int = 0
 
 
 class ModelFiles(Protocol):
@@ -89,6 +93,8 @@ class FleetUseCases:
         segments: SegmentBook
         triggers: TriggerBook
         updates: ModelFiles
+        neighbours: Neighbours
+        pairs: PairBook
 
         @property
         def model(self) -> SentimentModel: ...
@@ -204,6 +210,15 @@ class FleetUseCases:
             self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
         self.metrics.sync_cursor.set(seq)
 
+    def apply_neighbours(self, table: NeighbourTable) -> None:
+        """A tenant's item-neighbour table from the control plane (the collaborative signal)."""
+        before = self.neighbours.version(table.tenant)
+        self.neighbours.apply(table)
+        self._publish("neighbours", msgspec.to_builtins(table))
+        self.metrics.neighbours_version.labels(table.tenant).set(table.version)
+        if table.version != before:
+            log.info("item neighbours of tenant %s v%d: %d items", table.tenant, table.version, len(table.items))
+
     async def install_model(self, target: ModelId, *, bundled: bool, bundle_sha: str, size: int,
                             download: Callable[[int], AsyncIterator[bytes]]) -> None:
         """Fetch (or, for ``bundled``, return to the installed bundle), verify, load, warm up and
@@ -235,8 +250,10 @@ class FleetUseCases:
             self.updates.applied(target.sha)
 
     # --- gathered for upstream --------------------------------------------------------------
-    def closed_windows(self, acked_until: int | None, now: float) -> ClosedWindows:
-        """Windows closed after ``acked_until`` (receipted up to there) and still within the horizon."""
+    def closed_windows(self, acked_until: int | None, now: float, pairs_acked_until: int | None = None
+                       ) -> ClosedWindows:
+        """Windows closed after ``acked_until`` (receipted up to there) and still within the horizon;
+        co-occurrence windows (their own length) closed after ``pairs_acked_until``."""
         cohorts = self.cohorts
         window_s = int(cohorts.window_s)
         last_closed = cohorts.window_of(now) - window_s
@@ -249,8 +266,9 @@ class FleetUseCases:
             cells.extend((window, tenant, key, cell) for (tenant, key), cell in cohorts.export(window).items())
             experiments.extend((window, *row) for row in self.experiments.export(window, cohorts.legacy_tenant))
             segments.extend(self.segments.export(window))
+        pairs_closed, pairs = self.pairs.closed(pairs_acked_until, now)
         return ClosedWindows(last_closed=last_closed, window_s=window_s, cohorts=cells, experiments=experiments,
-                             segments=segments)
+                             segments=segments, cooccurrence=pairs, cooccurrence_last_closed=pairs_closed)
 
     def pending_triggers(self) -> list[dict]:
         """Trigger transitions not yet receipted upstream, kept in the store (bounded: the oldest

@@ -8,7 +8,8 @@ server key); nothing is inferred from devices or behaviour. A link needs the use
 * folds the anonymous profile into the user's once (:func:`profiles.merge`: both decayed to
   now, then decayed weights add and the sentiment windows combine),
 * moves the anonymous id's contributions to the open cohort windows to the user (where both
-  counted in one cell, it counts one user) when the user allows ``cohort_analytics``,
+  counted in one cell, it counts one user), and its item baskets of the open co-occurrence
+  windows (one user, one basket), when the user allows ``cohort_analytics``,
 * routes the anonymous id to the user from then on (:meth:`PrivacyBook.subject_of`).
 
 Linking the same pair again changes nothing; an anonymous id already linked to another user
@@ -29,7 +30,7 @@ from edge_node.records import Profile
 class Link(msgspec.Struct, kw_only=True):
     linked_at: float
     already_linked: bool  # the same pair was linked before: nothing changed
-    merged: list[str]  # what moved to the user: "profile", "cohort_contributions"
+    merged: list[str]  # what moved to the user: "profile", "cohort_contributions", "cooccurrence_contributions"
     events: int  # events the anonymous profile brought
 
 
@@ -78,6 +79,9 @@ class Identities:
                 events = theirs.events
             if consent.allows("cohort_analytics") and self.cohorts.merge(anonymous, user, now):
                 merged.append("cohort_contributions")
+            pairs = self.privacy.pairs
+            if pairs is not None and consent.allows("cohort_analytics") and pairs.merge(anonymous, user, now):
+                merged.append("cooccurrence_contributions")
             segments = self.privacy.segments
             if segments is not None:  # one member now, placed by the merged profile
                 segments.withdraw(anonymous, now)

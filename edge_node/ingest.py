@@ -1,17 +1,18 @@
 """Behavioural events → the user's profile and the cohort aggregates, consent permitting.
 
-An event needs ``personalization`` to move the user's profile and ``cohort_analytics`` to
-count in a cohort; with neither it is dropped. Its text is scored only with ``sentiment``
-(otherwise the event still counts, its text is ignored). Consent and suppression are read
-again after scoring, inside the transaction that writes, so a deletion that lands while
-texts are being scored is never undone.
+An event needs ``personalization`` to move the user's profile (and its recent chosen items) and
+``cohort_analytics`` to count in a cohort and in the item co-occurrence counts (a chosen item:
+not a dislike, a rating under 3 stars or a negative review); with neither it is dropped. Its
+text is scored only with ``sentiment`` (otherwise the event still counts, its text is
+ignored). Consent and suppression are read again after scoring, inside the transaction that
+writes, so a deletion that lands while texts are being scored is never undone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import msgspec
@@ -19,6 +20,8 @@ import msgspec
 from edge_node.errors import InvalidInput
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook, Context, context_cohort
+from edge_node.personalization.cooccurrence import PairBook
+from edge_node.personalization.exposure import ExplorationLog
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
 from edge_node.personalization.segments import SegmentBook
 from edge_node.privacy import PrivacyBook
@@ -150,7 +153,9 @@ def count_aspects(m: Member, aspects) -> None:
 class Ingestor:
     def __init__(self, privacy: PrivacyBook, cohorts: CohortBook, tuning: Tuning, *, retention_s: float,
                  score: Scorer,
-                 segments: SegmentBook | None = None) -> None:
+                 segments: SegmentBook | None = None, pairs: PairBook | None = None,
+                 exploration: ExplorationLog | None = None,
+                 on_exploration_click: Callable[[str], None] = lambda tenant: None) -> None:
         self.privacy = privacy
         self.store = privacy.store
         self.cohorts = cohorts
@@ -158,6 +163,9 @@ class Ingestor:
         self.retention_s = retention_s
         self.score = score
         self.segments = segments
+        self.pairs = pairs  # item co-occurrence (the collaborative signal)
+        self.exploration = exploration  # which items exploration slots showed each user
+        self.on_exploration_click = on_exploration_click
 
     async def ingest(self, user_id: str, events: list[Event], context: Context | None, now: float, *,
                      tenant: str, backfill: bool = False) -> IngestReport:
@@ -218,6 +226,8 @@ class Ingestor:
             rating = personalization.rating_signal(event.value) if event.type == "rating" and event.value else None
             signal = sentiment.score if sentiment is not None else None
             key = context_cohort(context, at)
+            chose = personalization.chosen(event.type, rating if rating is not None else signal)
+            self._items(subject, event, at, now, chose, profile, consent, tenant)
             if profile is not None:
                 weight = personalization.apply_event(profile, category=category, kind=event.type, sentiment=signal,
                                                      at=at, tuning=self.tuning, rating=rating,
@@ -252,3 +262,15 @@ class Ingestor:
                             texts_scored=sum(r.sentiment is not None and r.text_ignored is None for r in results),
                             texts_ignored=sum(r.text_ignored is not None for r in results),
                             cohort=context_cohort(context, now), results=results)
+
+    def _items(self, subject: str, event: Event, at: float, now: float, chose: bool, profile: Profile | None,
+               consent: Consent, tenant: str) -> None:
+        """The item itself: the profile's recent items, the co-occurrence basket, and a click on
+        what an exploration slot showed."""
+        if profile is not None:
+            personalization.remember_item(profile, event.item_id, at, chose)
+        if chose and self.pairs is not None and consent.allows("cohort_analytics"):
+            self.pairs.add(subject, event.item_id, at, now, tenant=tenant)
+        if event.type == "click" and self.exploration is not None and \
+                self.exploration.clicked(subject, event.item_id, at):
+            self.on_exploration_click(tenant)

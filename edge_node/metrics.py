@@ -91,6 +91,27 @@ class EdgeMetrics:
         self.segments_version = _gauge("sentiedge_segments_version",
                                       "Version of the learned segments this node assigns users to (0: none yet)",
                                       registry=r)
+        self.neighbours_version = _gauge("sentiedge_neighbours_version",
+                                         "Version of the item-neighbour table (the collaborative signal) per tenant",
+                                         ["tenant"], registry=r)
+        self.rank_shown = Counter("sentiedge_rank_shown_total",
+                                  "Items returned in a /v1/rank top, per tenant, by slot (ranked or exploration)",
+                                  ["tenant", "slot"], registry=r)
+        self.rank_collaborative = Counter("sentiedge_rank_collaborative_total",
+                                          "Items of a /v1/rank top placed by the collaborative signal "
+                                          "(\"often chosen with X\"), per tenant", ["tenant"], registry=r)
+        self.exploration_clicks = Counter("sentiedge_exploration_clicks_total",
+                                          "Clicks on an item an exploration slot showed the user in the day before, "
+                                          "per tenant", ["tenant"], registry=r)
+        self.exposure_items = _gauge("sentiedge_exposure_catalogue_items",
+                                     "Distinct items offered to /v1/rank over the recent exposure windows, per tenant",
+                                     ["tenant"], registry=r)
+        self.exposure_share = _gauge("sentiedge_exposure_catalogue_share",
+                                     "Share of the offered items shown in a top at least once (recent windows)",
+                                     ["tenant"], registry=r)
+        self.exposure_gini = _gauge("sentiedge_exposure_gini",
+                                    "Concentration of what the tops showed over the offered items (Gini: 0 even, "
+                                    "1 one item takes every slot)", ["tenant"], registry=r)
         self.trigger_activations = Counter("sentiedge_trigger_activations_total", "Cohort trigger activations",
                                            ["rule"], registry=r)
         self.trigger_signal_to_action = Histogram(
@@ -131,6 +152,22 @@ class EdgeMetrics:
         if child is None:
             child = self._decision_children[source] = self.decisions.labels(source)
         child.inc()
+
+    def shown(self, tenant: str, ranked: int, explored: int, collaborative: int) -> None:
+        """One /v1/rank top: its ranked and exploration slots, and the items the collaborative signal placed."""
+        self.rank_shown.labels(tenant, "ranked").inc(ranked)
+        if explored:
+            self.rank_shown.labels(tenant, "exploration").inc(explored)
+        if collaborative:
+            self.rank_collaborative.labels(tenant).inc(collaborative)
+
+    def explored_click(self, tenant: str) -> None:
+        self.exploration_clicks.labels(tenant).inc()
+
+    def exposure(self, tenant: str, figures) -> None:
+        self.exposure_items.labels(tenant).set(figures.catalogue)
+        self.exposure_share.labels(tenant).set(figures.share)
+        self.exposure_gini.labels(tenant).set(figures.gini)
 
     def model(self, name: str, version: str) -> None:
         self.model_info.info({"name": name, "version": version})

@@ -25,10 +25,12 @@ from edge_node.identity import Identities
 from edge_node.ingest import Ingestor, IngestReport, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
 from edge_node.personalization.cohorts import CohortBook, CohortCell, CohortPrior
+from edge_node.personalization.cooccurrence import Neighbours, PairBook
 from edge_node.personalization.decisions import Personalizer
 from edge_node.personalization.experiments import Experiment, ExperimentBook
+from edge_node.personalization.exposure import Counts, ExplorationLog, ExposureBook, Figures, combined, figures
 from edge_node.personalization.profiles import Tuning
-from edge_node.personalization.ranking import Weights
+from edge_node.personalization.ranking import COLLABORATIVE_REASON, Weights
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, TriggerBook
 from edge_node.privacy import PrivacyBook, Pseudonymizer
@@ -43,6 +45,7 @@ from sentiedge_core import key_files, monitoring, signing
 from sentiedge_core.access import AppSet, Gatekeeper
 from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.bundle import MANIFEST, sha256_file
+from sentiedge_core.cooccurrence import NeighbourTable
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from sentiedge_core.monitoring import DriftMonitor
 from sentiedge_core.segments import SegmentSet
@@ -131,6 +134,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
     def __init__(self, settings: EdgeSettings, model: SentimentModel, model_sha: str = "", *,
                  role: Role = SOLE, shared=None) -> None:
         self.settings = settings
+        role = role if role is not None else Role()
         self.role = role  # worker ``index`` of ``count`` serving this node (edge_node.workers)
         # Shared memory of the node's workers (the supervisor's): [0] the number of the leader's
         # last publication, [1] 1 while the data disk is full.
@@ -164,8 +168,13 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                              max_categories=settings.max_categories_per_profile)
         self.segments = SegmentBook(self.store, self.tuning, dimension=settings.vector_dim,
                                     window_s=settings.cohort_window_minutes * 60, min_size=settings.cohort_min_size)
+        self.pairs = PairBook(self.store, window_s=settings.cooccurrence_window_minutes * 60,
+                              min_users=settings.cohort_min_size, max_items=settings.cooccurrence_max_items)
+        self.neighbours = Neighbours(self.store)
+        self.exposure = ExposureBook(window_s=settings.exposure_window_minutes * 60)
+        self.exploration = ExplorationLog(self.store)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),
-                                   reserve=self.reserve, segments=self.segments)
+                                   reserve=self.reserve, segments=self.segments, pairs=self.pairs)
         self.experiments = ExperimentBook(self.store, window_s=settings.cohort_window_minutes * 60,
                                           min_size=settings.cohort_min_size,
                                           horizon_s=settings.cohort_horizon_hours * 3600)
@@ -180,14 +189,17 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.aspects = AspectAnalyzer(self.topic_book, max_clauses=settings.aspect_max_clauses)
         self.sentiment = self._service(model)
         self.ingestor = Ingestor(self.privacy, self.cohorts, self.tuning, retention_s=settings.retention_s,
-                                 score=self.score, segments=self.segments)
+                                 score=self.score, segments=self.segments, pairs=self.pairs,
+                                 exploration=self.exploration,
+                                 on_exploration_click=self.metrics.explored_click)
         self.personalizer = Personalizer(
             self.store, self.privacy, self.cohorts, self.tuning, dimension=settings.vector_dim,
             weights=Weights(personal=settings.weight_personal, cohort=settings.weight_cohort,
-                            popularity=settings.weight_popularity),
+                            popularity=settings.weight_popularity, collaborative=settings.weight_collaborative),
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
             allow_personal=self.personal_allowed, held_out=self.held_out, segments=self.segments,
-            cache_bytes=int(settings.decision_cache_mb * (1 << 20)))
+            cache_bytes=int(settings.decision_cache_mb * (1 << 20)), neighbours=self.neighbours,
+            exploration=self.exploration)
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.label_set,
                                   window_s=settings.cohort_window_minutes * 60)
@@ -218,6 +230,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self._follower: asyncio.Task | None = None
         self._parent = os.getppid()
         self._reported_full = False
+        self._exposure_shared = 0.0  # when this worker last shared its exposure counts
 
     def set_apps(self, apps: AppSet, *, persist: bool = False) -> None:
         """Verify keys and tokens against this app set from now on (a revocation applies at once)."""
@@ -280,6 +293,22 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         for result in report.results:
             self.metrics.events.labels(result.status, result.reason or "").inc()
         return report
+
+    def observe_ranking(self, tenant: str, offered: list[str], top: list) -> None:
+        """What a ranking offered and showed, for the exposure figures (item ids only)."""
+        self.exposure.observe(tenant, offered, [item.id for item in top], self.now())
+        explored = sum(item.exploration for item in top)
+        self.metrics.shown(tenant, len(top) - explored, explored,
+                           sum(item.reason.startswith(COLLABORATIVE_REASON) for item in top))
+
+    def exposure_figures(self, now: float) -> dict[str, Figures]:
+        """Per tenant, over the recent windows: this worker's counts and every other worker's last shared ones."""
+        parts = [self.exposure.recent(now)]
+        for index in (i for i in range(self.role.count) if i != self.role.index):
+            peer = self.store.value(f"exposure|{index}")
+            if peer and now - peer["at"] < 60:
+                parts.append(msgspec.convert(peer["windows"], dict[int, dict[str, Counts]], strict=False))
+        return {tenant: figures(counts) for tenant, counts in combined(parts).items()}
 
     # --- what the control plane streams, applied; what goes upstream, gathered ----------------
     def apply_priors(self, priors: dict, recent: dict) -> None:
@@ -348,8 +377,19 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                 self.store.set_value(f"drift|{self.role.index}", {"sha": self.model_sha, "at": time.time(),
                                                                    "labels": labels, "bins": bins})
                 self.pending_triggers()
+                self._share_exposure()
             except Exception:  # keep following; the next poll retries
                 log.exception("worker %d could not follow the leader", self.role.index)
+
+    def _share_exposure(self) -> None:
+        """This worker's exposure counts, for whichever worker answers a scrape (every few seconds, when changed)."""
+        now = time.time()
+        if not self.exposure.changed or now - self._exposure_shared < 5 * FOLLOW_S:
+            return
+        self.exposure.changed = False
+        self._exposure_shared = now
+        self.store.set_value(f"exposure|{self.role.index}", {"at": now, "windows": msgspec.to_builtins(
+            self.exposure.recent(now), str_keys=True)})
 
     def catch_up(self, force: bool = False) -> None:
         """A following worker: apply whatever the leader published since the last call. Called
@@ -411,6 +451,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             self.apply_segments(msgspec.convert(data, SegmentSet))
         elif kind == "topics":
             self._use_topics(msgspec.convert(data["sets"], list[TopicSet]))
+        elif kind == "neighbours":
+            self.neighbours.use(msgspec.convert(data, NeighbourTable))
 
     def drift_counts(self, now: float) -> tuple[list[int], list[int]]:
         """Recent prediction counts of this node: this worker's, plus every other worker's last
@@ -454,6 +496,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.metrics.outbox_capacity.set(self.settings.privacy_outbox_max)
         self.metrics.store_bytes.set(self.store.used_bytes())
         self.metrics.store_max_bytes.set(self.store.max_bytes)
+        for tenant, f in self.exposure_figures(time.time()).items():
+            self.metrics.exposure(tenant, f)
 
     def drift_status(self) -> tuple[float, float, int, bool]:
         """(label PSI, confidence PSI, predictions, drifted) over the recent windows, into the metrics too."""

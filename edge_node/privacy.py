@@ -7,8 +7,9 @@ data directory.
 
 Withdrawing a purpose erases what it allowed, at once: ``personalization`` the profile,
 ``sentiment`` everything derived from the user's texts, ``cohort_analytics`` the user's
-contributions to open cohort windows. Every withdrawal and deletion is also queued to be
-filed with the control plane, so it reaches the other edges the user may have visited.
+contributions to open cohort windows and to the open windows' item co-occurrence counts.
+Every withdrawal and deletion is also queued to be filed with the control plane, so it reaches
+the other edges the user may have visited.
 
 Identity: an anonymous id linked to a known user (edge_node.identity) reaches the user's
 records from then on (:meth:`PrivacyBook.subject_of`). A deletion or withdrawal of the user
@@ -24,6 +25,7 @@ from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook
+from edge_node.personalization.cooccurrence import PairBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
@@ -55,13 +57,14 @@ class Erasure(msgspec.Struct, kw_only=True):
 class PrivacyBook:
     def __init__(self, store: EdgeStore, cohorts: CohortBook, pseudonymize: Pseudonymizer, *,
                  upstream: bool = True, reserve: DiskReserve | None = None,
-                 segments: SegmentBook | None = None) -> None:
+                 segments: SegmentBook | None = None, pairs: PairBook | None = None) -> None:
         self.store = store
         self.reserve = reserve  # released when the disk is full, so an erasure still succeeds
         # A standalone edge has no control plane to file with: its requests apply here only.
         self.upstream = upstream
         self.cohorts = cohorts
         self.segments = segments
+        self.pairs = pairs
         self.pseudonymize = pseudonymize
 
     def subject_of(self, user_id: str) -> str:
@@ -167,6 +170,8 @@ class PrivacyBook:
             erased.append("profile")
         if "personalization" in withdrawn and self.store.delete(f"shown|{subject}"):
             erased.append("recent_reasons")
+        if "personalization" in withdrawn and self.store.delete(f"explored|{subject}"):
+            erased.append("explored_items")
         if "sentiment" in withdrawn:
             profile = self.store.profile(subject)
             if profile is not None:
@@ -177,6 +182,8 @@ class PrivacyBook:
                 erased.append("quality_samples")
         if "cohort_analytics" in withdrawn and self.cohorts.withdraw(subject, now):
             erased.append("cohort_contributions")
+        if "cohort_analytics" in withdrawn and self._leave_pairs(subject, now):
+            erased.append("cooccurrence_contributions")
         # Segment sums hold the profile's vector and leave the node: either purpose takes them out.
         if {"cohort_analytics", "personalization"} & set(withdrawn) and self._leave_segments(subject, now):
             erased.append("segment_membership")
@@ -184,6 +191,9 @@ class PrivacyBook:
 
     def _leave_segments(self, subject: str, now: float) -> int:
         return self.segments.withdraw(subject, now) if self.segments is not None else 0
+
+    def _leave_pairs(self, subject: str, now: float) -> int:
+        return self.pairs.withdraw(subject, now) if self.pairs is not None else 0
 
     def delete_user(self, user_id: str, now: float, *, request_id: str | None = None,
                     file_upstream: bool = True) -> Erasure:
@@ -208,6 +218,8 @@ class PrivacyBook:
                 erased.append("cohort_contributions")
             if self._leave_segments(subject, now):
                 erased.append("segment_membership")
+            if self._leave_pairs(subject, now):
+                erased.append("cooccurrence_contributions")
             self.store.suppress(subject, Suppression(at=now, request_id=request_id, reason="deleted"))
             if file_upstream and self.upstream:
                 self.store.queue_request(PrivacyRequest(request_id=request_id, kind="delete_user",
@@ -218,6 +230,7 @@ class PrivacyBook:
                 self.store.erase_user(alias)
                 self.cohorts.withdraw(alias, now)
                 self._leave_segments(alias, now)
+                self._leave_pairs(alias, now)
                 self.store.suppress(alias, Suppression(at=now, request_id=request_id, reason="deleted"))
                 if self.upstream:
                     self.store.queue_request(PrivacyRequest(request_id=new_request_id(), kind="delete_user",

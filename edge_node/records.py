@@ -56,6 +56,9 @@ class Profile(Stored, kw_only=True):
     updated_at: float = 0.0
     # When a signal changed this profile and no decision has used it yet (signal-to-action latency).
     pending_signal_at: float | None = None
+    # The items the user chose lately (item → when), for the collaborative signal ("often chosen
+    # with X"); the most recent RECENT_ITEMS (edge_node.personalization.profiles), disliked ones out.
+    items: dict[str, float] = {}
 
 
 class Alias(Stored, kw_only=True):

@@ -189,6 +189,13 @@ class EdgeStore:
         if len(self._hot) > self._hot_max:
             self._hot.popitem(last=False)
 
+    def keys(self, prefix: str) -> list[str]:
+        """The committed, unexpired keys that start with ``prefix`` (one range read of the index)."""
+        rows = self._pages.execute(
+            "SELECT key FROM Cache WHERE key >= ? AND key < ? AND raw = 1 AND (expire_time IS NULL OR expire_time > ?)",
+            (prefix, prefix + "\U0010ffff", time.time())).fetchall()
+        return [row[0] for row in rows]
+
     # --- per user (keys hold pseudonymized ids only) --------------------------------------
     def consent(self, subject: str) -> Consent:
         return self.get(f"consent|{subject}", Consent) or Consent()
@@ -268,6 +275,8 @@ class EdgeStore:
         erased = [kind for kind in ("profile", "consent") if self.delete(f"{kind}|{subject}")]
         if self.delete(f"shown|{subject}"):
             erased.append("recent_reasons")
+        if self.delete(f"explored|{subject}"):
+            erased.append("explored_items")
         if self.forget_samples(subject):
             erased.append("quality_samples")
         return erased

@@ -9,7 +9,8 @@ numbers are allocated under a table lock, never from a sequence generator, so th
 no gaps even when a transaction rolls back (edges refuse a gap as out of order).
 
 One repository per table group, each a mixin in this package (nodes, privacy, models,
-cohorts, rules, operators, access, segments, history, topics, webhooks) over
+cohorts, rules, operators, access, segments, history, topics, webhooks,
+co-occurrence) over
 :class:`~control_plane.store.database.Database`, with explicit column lists; :class:`Store` is all
 of them on one connection.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 from control_plane.store.access import AccessStore
 from control_plane.store.adaptation import AdaptationStore
 from control_plane.store.cohorts import CohortStore
+from control_plane.store.cooccurrence import CooccurrenceStore
 from control_plane.store.database import SCHEMA, Database, Dialect
 from control_plane.store.history import HistoryStore
 from control_plane.store.models import ModelRow, ModelStore, Rollout
@@ -35,5 +37,6 @@ __all__ = ["SCHEMA", "Aggregate", "Dialect", "ModelRow", "Node", "PrivacyEntry",
 
 
 class Store(Database, NodeStore, PrivacyStore, ModelStore, CohortStore, RuleStore, OperatorStore, AccessStore,
-            SegmentStore, AdaptationStore, HistoryStore, TopicStore, WebhookStore):
+            SegmentStore, AdaptationStore, HistoryStore, TopicStore, WebhookStore,
+            CooccurrenceStore):
     """Every table's repository on one connection, one transaction per call."""

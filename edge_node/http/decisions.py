@@ -104,6 +104,7 @@ class DecisionsController(Controller):
             user, data.context, data.candidates, limit=limit, exploration_slots=slots,
             max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth, tenant=caller.tenant)
         node.metrics.decided(decision.source)
+        node.observe_ranking(caller.tenant, [c.id for c in data.candidates], items[:limit])
         segment = decision.segment.id if decision.segment is not None else None
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
                             items=items[:limit], rest=items[limit:] if data.include_rest else [],

@@ -1,93 +1,191 @@
-"""PROTOTYPE: the collaborative signal, "often chosen with X", in-process only.
+"""The collaborative signal on the edge, "often chosen with X" (sentiedge_core.cooccurrence).
 
-Not wired into Sync, the store or /v1/rank's request path yet: ``bench/ranking.py`` measures it.
+Counting (:class:`PairBook`): per window (``EDGE_COOCCURRENCE_WINDOW_MINUTES``) each user who
+granted ``cohort_analytics`` has a basket of the items they chose (any event but a dislike, a
+rating below 3 stars or a negative review), at most ``max_items`` of them (the most recent),
+kept on disk only while the window is open (the current and the previous one), so a deletion
+or a withdrawal takes the basket out. When a window has closed, its baskets are counted per
+tenant: distinct users per item and per pair of items (a user adds at most 1 to a pair), and
+only counts of at least ``min_users`` (the cohort minimum) are kept for upstream. A window's
+counts are computed once and kept for ``keep_windows`` windows, until the control plane
+receipts them; a late change to an open window counts it again.
 
-* Edge side (:class:`PairCounter`): per window, each ``cohort_analytics`` user's items (the
-  ones not disliked) form pairs; a user adds at most 1 to a pair per window and brings at
-  most ``max_items`` items per window (the most recent), so one user's weight is bounded.
-  :meth:`PairCounter.export` releases only pairs (and item counts) seen by at least ``k``
-  distinct users: nothing that one or two people did leaves the node.
-* Control plane (:func:`merge`): the nodes' exports add up, each node's count for a pair
-  clipped to ``node_bound`` (the one-node bound: one node cannot make two items neighbours).
-* Back to the edges (:func:`neighbour_table`): per item its ``top_n`` neighbours by cosine
-  similarity of the user sets, c_ij / sqrt(n_i n_j), shrunk by c_ij / (c_ij + shrink).
-* Ranking (:func:`scores`): a candidate scores the sum of its similarity to the user's recent
-  items, normalized so the best candidate is 1, and names the item that contributed most.
+Using (:class:`Neighbours`, :func:`scores`): the control plane's table per tenant, persisted;
+a candidate scores the sum of its similarity to the user's recent items (the profile's, under
+``personalization``; the later ones weigh more, :func:`recency_weights`), normalized so the
+best candidate is 1, and names the item that contributed most.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
-Pair = tuple[str, str]
+import msgspec
+
+from edge_node.records import Stored
+from edge_node.store import EdgeStore
+from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
+
+MAX_PAIRS = 20_000  # per tenant and window sent upstream: the pairs of the most users
+# A user's recent items weigh by recency: the latest 1, the 10th latest 1/2, the 20th 1/4 (tuned on the
+# replay benchmark's validation period: +0.005 NDCG@10 over equal weights).
+RECENT_HALF_LIFE = 10
 
 
-def _pair(a: str, b: str) -> Pair:
-    return (a, b) if a < b else (b, a)
+class Basket(Stored, kw_only=True):
+    """One user's chosen items in one open window (item → when last chosen)."""
+
+    tenant: str
+    items: dict[str, float] = {}
 
 
-class PairCounter:
-    """One edge's co-occurrence counts for the open windows (prototype: in memory)."""
+class ClosedPairs(Stored, kw_only=True):
+    """A closed window's counts, minimum size applied, per tenant: what goes upstream."""
 
-    def __init__(self, *, window_s: float, max_items: int = 50, k: int = 3) -> None:
+    windows: list[PairWindow] = []
+
+
+class PairBook:
+    def __init__(self, store: EdgeStore, *, window_s: float, min_users: int, max_items: int = 50,
+                 keep_windows: int = 7, max_pairs: int = MAX_PAIRS) -> None:
+        self.store = store
         self.window_s = window_s
+        self.min_users = min_users
         self.max_items = max_items
-        self.k = k
-        self._baskets: dict[tuple[int, str], dict[str, float]] = {}  # (window, subject) → item → last time
+        self.keep_windows = keep_windows
+        self.max_pairs = max_pairs
 
-    def add(self, subject: str, item: str, at: float) -> None:
-        basket = self._baskets.setdefault((int(at // self.window_s), subject), {})
-        basket[item] = max(basket.get(item, at), at)
+    def window_of(self, at: float) -> int:
+        return int(at // self.window_s * self.window_s)
 
-    def forget(self, subject: str) -> None:
-        """Consent for cohort_analytics withdrawn, or the user deleted: their baskets go."""
-        for key in [key for key in self._baskets if key[1] == subject]:
-            del self._baskets[key]
+    def _open_windows(self, now: float) -> list[int]:
+        current = self.window_of(now)
+        return [current, current - int(self.window_s)]
 
-    def export(self) -> tuple[dict[Pair, int], dict[str, int]]:
-        """(pair → users, item → users) over the windows held, only counts of >= k users."""
-        pairs: dict[Pair, int] = defaultdict(int)
-        items: dict[str, int] = defaultdict(int)
-        for basket in self._baskets.values():
-            kept = sorted(basket, key=basket.__getitem__)[-self.max_items:]
-            for x, a in enumerate(kept):
-                items[a] += 1
-                for b in kept[x + 1:]:
-                    pairs[_pair(a, b)] += 1
-        return ({p: n for p, n in pairs.items() if n >= self.k},
-                {i: n for i, n in items.items() if n >= self.k})
+    # --- baskets (call inside a store transaction) ----------------------------------------------
+    def add(self, subject: str, item: str, at: float, now: float, *, tenant: str) -> bool:
+        """The user chose ``item`` at ``at``; False when its window closed long ago (not counted)."""
+        window = self.window_of(at)
+        ttl = window + 2 * self.window_s - now
+        if ttl <= 0:
+            return False
+        key = f"cob|{window}|{subject}"
+        basket = self.store.get(key, Basket) or Basket(tenant=tenant)
+        if basket.items.get(item, -1.0) >= at:
+            return True  # chosen again, earlier: nothing changes
+        basket.items[item] = at
+        if len(basket.items) > self.max_items:  # each user's share of a window is bounded: the latest items
+            basket.items = dict(sorted(basket.items.items(), key=lambda kv: kv[1])[-self.max_items:])
+        self.store.put(key, basket, ttl=ttl)
+        self._changed(window)
+        return True
+
+    def withdraw(self, subject: str, now: float) -> int:
+        """Take the user's baskets out of the open windows; returns how many there were."""
+        taken = 0
+        for window in self._open_windows(now):
+            if self.store.delete(f"cob|{window}|{subject}"):
+                self._changed(window)
+                taken += 1
+        return taken
+
+    def merge(self, source: str, target: str, now: float) -> int:
+        """An anonymous visitor who logged in: their baskets become the user's (one user, one basket)."""
+        moved = 0
+        for window in self._open_windows(now):
+            theirs = self.store.get(f"cob|{window}|{source}", Basket)
+            if theirs is None:
+                continue
+            self.store.delete(f"cob|{window}|{source}")
+            for item, at in theirs.items.items():
+                self.add(target, item, at, now, tenant=theirs.tenant)
+            moved += 1
+        return moved
+
+    def _changed(self, window: int) -> None:
+        """A basket of a window whose counts were kept already: they are counted again."""
+        self.store.delete(f"cox|{window}")
+
+    # --- what leaves the node -------------------------------------------------------------------
+    def export(self, window: int) -> list[PairWindow]:
+        """A closed window's counts per tenant, minimum size applied (computed once, then kept)."""
+        kept = self.store.get(f"cox|{window}", ClosedPairs)
+        if kept is not None:
+            return kept.windows
+        items: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        pairs: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        for key in self.store.keys(f"cob|{window}|"):
+            basket = self.store.get(key, Basket)
+            if basket is None:
+                continue
+            chosen = sorted(basket.items)
+            for x, a in enumerate(chosen):
+                items[basket.tenant][a] += 1
+                for b in chosen[x + 1:]:
+                    pairs[basket.tenant][(a, b)] += 1
+        out = []
+        for tenant in sorted(items):
+            common = sorted(((n, p) for p, n in pairs[tenant].items() if n >= self.min_users),
+                            key=lambda t: (-t[0], t[1]))[: self.max_pairs]
+            frequent = {i: n for i, n in items[tenant].items() if n >= self.min_users}
+            if common or frequent:
+                out.append(PairWindow(tenant=tenant, window_start=window, window_seconds=int(self.window_s),
+                                      items=frequent, pairs=[(a, b, n) for n, (a, b) in common]))
+        self.store.put(f"cox|{window}", ClosedPairs(windows=out), ttl=self.keep_windows * self.window_s)
+        return out
+
+    def closed(self, acked_until: int | None, now: float) -> tuple[int, list[PairWindow]]:
+        """(the last closed window, the counts of the closed windows after ``acked_until`` that are
+        still kept)."""
+        window_s = int(self.window_s)
+        last_closed = self.window_of(now) - window_s
+        first_kept = last_closed - (self.keep_windows - 1) * window_s
+        acked = last_closed - window_s if acked_until is None else acked_until
+        out: list[PairWindow] = []
+        for window in range(max(acked + window_s, first_kept), last_closed + 1, window_s):
+            out.extend(self.export(window))
+        return last_closed, out
 
 
-def merge(exports: list[tuple[dict[Pair, int], dict[str, int]]], *, node_bound: int) -> tuple[dict[Pair, int],
-                                                                                                 dict[str, int]]:
-    """The control plane's sum of the nodes' exports, each node's count clipped to ``node_bound``."""
-    pairs: dict[Pair, int] = defaultdict(int)
-    items: dict[str, int] = defaultdict(int)
-    for node_pairs, node_items in exports:
-        for p, n in node_pairs.items():
-            pairs[p] += min(n, node_bound)
-        for i, n in node_items.items():
-            items[i] += min(n, node_bound)
-    return dict(pairs), dict(items)
+class Neighbours:
+    """The control plane's item-neighbour tables, per tenant, kept on disk so a restarted node
+    ranks with them before it reconnects."""
+
+    def __init__(self, store: EdgeStore) -> None:
+        self.store = store
+        self.tables: dict[str, NeighbourTable] = {}
+        for key in store.keys("value|neighbours|"):
+            found = store.value(key.removeprefix("value|"))
+            if found is not None:
+                table = msgspec.convert(found, NeighbourTable)
+                self.tables[table.tenant] = table
+
+    def apply(self, table: NeighbourTable) -> None:
+        self.store.set_value(f"neighbours|{table.tenant}", msgspec.to_builtins(table))
+        self.use(table)
+
+    def use(self, table: NeighbourTable) -> None:
+        self.tables[table.tenant] = table
+
+    def version(self, tenant: str) -> int:
+        table = self.tables.get(tenant)
+        return table.version if table is not None else 0
+
+    def of(self, tenant: str) -> dict[str, list[tuple[str, float]]]:
+        table = self.tables.get(tenant)
+        return table.items if table is not None else {}
 
 
-def neighbour_table(pairs: dict[Pair, int], items: dict[str, int], *, top_n: int = 50,
-                    shrink: float = 5.0) -> dict[str, list[tuple[str, float]]]:
-    """Item → its ``top_n`` neighbours with their similarity, strongest first."""
-    out: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for (a, b), c in pairs.items():
-        na, nb = items.get(a, c), items.get(b, c)
-        sim = c / math.sqrt(na * nb) * c / (c + shrink)
-        out[a].append((b, sim))
-        out[b].append((a, sim))
-    return {i: sorted(ns, key=lambda t: -t[1])[:top_n] for i, ns in out.items()}
+def recency_weights(items: dict[str, float]) -> dict[str, float]:
+    """A user's recent items (item → when) → their weight: halved every RECENT_HALF_LIFE items back."""
+    latest_first = sorted(items, key=lambda i: (-items[i], i))
+    return {item: 0.5 ** (n / RECENT_HALF_LIFE) for n, item in enumerate(latest_first)}
 
 
 def scores(table: dict[str, list[tuple[str, float]]], recent: dict[str, float],
            candidates: list[str]) -> dict[str, tuple[float, str]]:
     """Candidate → (score in [0, 1], the recent item that contributed most); ``recent`` maps the
-    user's recent items to a weight (e.g. 1, or decayed by age)."""
+    user's recent items to a weight. A candidate the user chose recently gets nothing from it."""
     wanted = set(candidates)
     total: dict[str, float] = defaultdict(float)
     best: dict[str, tuple[float, str]] = {}

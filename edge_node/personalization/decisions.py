@@ -15,10 +15,11 @@ from typing import Protocol
 import msgspec
 
 from edge_node.errors import StorageFull
+from edge_node.personalization import cooccurrence, ranking
 from edge_node.personalization import profiles as personalization
-from edge_node.personalization import ranking
 from edge_node.personalization.cohorts import ALL, CohortBook, CohortPrior, Context, context_cohort
 from edge_node.personalization.experiments import Assignment
+from edge_node.personalization.exposure import ExplorationLog
 from edge_node.personalization.profiles import Tuning
 from edge_node.personalization.segments import SegmentBook, SegmentRef
 from edge_node.personalization.triggers import Action
@@ -68,7 +69,8 @@ class Personalizer:
                  dimension: int, weights: ranking.Weights, on_signal_used: Callable[[float], None] | None = None,
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
                  held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment, tenant: None,
-                 cache_bytes: int = 64 << 20, segments: SegmentBook | None = None) -> None:
+                 cache_bytes: int = 64 << 20, segments: SegmentBook | None = None,
+                 neighbours: cooccurrence.Neighbours | None = None, exploration: ExplorationLog | None = None) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -80,6 +82,8 @@ class Personalizer:
         self.allow_personal = allow_personal
         self.held_out = held_out
         self.segments = segments
+        self.neighbours = neighbours  # the control plane's item-neighbour tables (the collaborative signal)
+        self.exploration = exploration  # which items exploration slots showed a user (click-through)
         # (subject, tenant, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
         self._cache: OrderedDict[tuple[str | None, str, str], tuple] = OrderedDict()
         # Bounded by an estimate of its bytes, not only by entries: one entry holds every
@@ -200,8 +204,10 @@ class Personalizer:
 
     def rank(self, user_id: str | None, context: Context | None, candidates: list[ranking.Candidate], *,
              limit: int, exploration_slots: int, max_per_category: int, now: float, diversity_depth: int = 1,
-             tenant: str, collaborative: dict[str, tuple[float, str]] | None = None,
-             ) -> tuple[Decision, list[ranking.RankedItem]]:
+             tenant: str) -> tuple[Decision, list[ranking.RankedItem]]:
+        """The candidates in rank order for a user (scoped to ``tenant``) or a context. A user
+        whose own profile is used is also ranked by the tenant's item-neighbour table: candidates
+        often chosen with the items they chose lately."""
         chosen = self.choose(user_id, context, now, tenant=tenant)
         profile = chosen.profile
         personal = chosen.scores if chosen.decision.source == "user" else {}
@@ -221,10 +227,31 @@ class Personalizer:
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
                              seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth,
-                             collaborative=collaborative)
+                             collaborative=self._collaborative(profile, candidates, tenant))
         if chosen.decision.source == "user" and user_id:
-            self._remember_shown(self.privacy.subject_of(user_id), items[:min(limit, SHOWN_ITEMS)], now)
+            subject = self.privacy.subject_of(user_id)
+            self._remember_shown(subject, items[:min(limit, SHOWN_ITEMS)], now)
+            if self.exploration is not None:
+                self._remember_explored(subject, [i.id for i in items[:limit] if i.exploration], now)
         return chosen.decision, items
+
+    def _collaborative(self, profile: Profile | None, candidates: list[ranking.Candidate],
+                       tenant: str) -> dict[str, tuple[float, str]] | None:
+        """Candidate → (similarity to the user's recent items, the item it is most often chosen with)."""
+        if profile is None or not profile.items or self.neighbours is None:
+            return None
+        table = self.neighbours.of(tenant)
+        if not table:
+            return None
+        return cooccurrence.scores(table, cooccurrence.recency_weights(profile.items), [c.id for c in candidates])
+
+    def _remember_explored(self, subject: str, explored: list[str], now: float) -> None:
+        if self.exploration is None:
+            return
+        try:
+            self.exploration.shown(subject, explored, now)
+        except StorageFull:
+            pass  # measurement only: a ranking is answered on a full disk too
 
     def _remember_shown(self, subject: str, items: list[ranking.RankedItem], now: float) -> None:
         """Keep the reasons of what the user was shown because of their own activity (written

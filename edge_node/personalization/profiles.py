@@ -28,6 +28,8 @@ EVENT_WEIGHTS = {
 }
 # Events that state an opinion: their weight takes the sign of the category's smoothed sentiment.
 OPINION_KINDS = frozenset({"review", "rating"})
+# Items a profile remembers as chosen lately (the collaborative signal's "your recent items").
+RECENT_ITEMS = 50
 # How strongly a category's smoothed sentiment adds to its affinity (behaviour is log-scaled).
 SENTIMENT_INFLUENCE = 1.0
 
@@ -123,6 +125,25 @@ def apply_event(profile: Profile, *, category: str, kind: str, sentiment: float 
     return weight
 
 
+def chosen(kind: str, own_signal: float | None) -> bool:
+    """Whether an event says the user chose the item: anything but a dislike, a rating below
+    neutral or a review whose own text is negative (``own_signal``: the rating's or the text's)."""
+    return kind != "dislike" and (own_signal is None or own_signal >= 0)
+
+
+def remember_item(profile: Profile, item: str, at: float, is_chosen: bool) -> None:
+    """Keep ``item`` among the profile's recent chosen items (the latest RECENT_ITEMS), or take
+    it out when the user turned against it."""
+    if not is_chosen:
+        profile.items.pop(item, None)
+        return
+    if profile.items.get(item, -1.0) >= at:
+        return
+    profile.items[item] = at
+    if len(profile.items) > RECENT_ITEMS:
+        profile.items = dict(sorted(profile.items.items(), key=lambda kv: kv[1])[-RECENT_ITEMS:])
+
+
 def _drop_weakest(profile: Profile, count: int, now: float, tuning: Tuning) -> None:
     """Make room in a full profile: the categories with the weakest decayed affinity go. A
     category with a parent ("drama/romance") is folded into its nearest ancestor the profile
@@ -192,6 +213,8 @@ def merge(into: Profile, other: Profile, now: float, tuning: Tuning) -> None:
         into.cohort = other.cohort or into.cohort
     into.events += other.events
     into.updated_at = max(into.updated_at, other.updated_at)
+    for item, at in other.items.items():
+        remember_item(into, item, at, True)
     pending = [at for at in (into.pending_signal_at, other.pending_signal_at) if at is not None]
     into.pending_signal_at = min(pending) if pending else None
     if len(into.affinities) > tuning.max_categories:

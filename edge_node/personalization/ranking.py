@@ -1,5 +1,6 @@
-"""Re-rank candidate items: personal affinity + cohort signal + popularity, then
-exploration slots and a per-category diversity limit, each item with a reason."""
+"""Re-rank candidate items: personal affinity + cohort signal + popularity + the collaborative
+signal ("often chosen with X"), then exploration slots and a per-category diversity limit, each
+item with a reason."""
 
 from __future__ import annotations
 
@@ -24,13 +25,17 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
     personal: float = 1.0
     cohort: float = 0.5
     popularity: float = 0.3
-    collaborative: float = 1.0  # prototype: used only where a neighbour table is given (cooccurrence.py)
+    collaborative: float = 1.0  # the item-neighbour table's score (personalization/cooccurrence.py)
 
 
 class Signals(msgspec.Struct, kw_only=True):
     personal: float
     cohort: float
     popularity: float
+    collaborative: float = 0.0  # similarity to the user's recent items, the best candidate 1
+
+
+COLLABORATIVE_REASON = "often chosen with "  # + the user's recent item that contributed most
 
 
 class RankedItem(msgspec.Struct, kw_only=True):
@@ -123,7 +128,7 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
     ``category_name``, the item's own category or the parent of it that holds the evidence.
     Personal and cohort scores are divided by :func:`scale_of` first (the strongest ±1), so
     popularity ([0, 1], log-normalized over the candidates) competes across categories, not
-    only inside one. ``collaborative`` (prototype): candidate id → (score in [0, 1], the item
+    only inside one. ``collaborative``: candidate id → (score in [0, 1], the user's recent item
     it is often chosen with). Diversity counts categories cut to ``diversity_depth`` levels
     ("beauty/skincare" and "beauty/makeup" are one "beauty" at depth 1; 0 counts the full path)."""
 
@@ -140,8 +145,9 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         q, _ = lookup(cohort_x, c.category)
         p, q = p / p_scale, q / q_scale
         pop = math.log1p(c.popularity) / math.log1p(top_pop) if top_pop > 0 else 0.0
-        signals = Signals(personal=round(p, 4), cohort=round(q, 4), popularity=round(pop, 4))
         co, co_with = (collaborative or {}).get(c.id, (0.0, ""))
+        signals = Signals(personal=round(p, 4), cohort=round(q, 4), popularity=round(pop, 4),
+                          collaborative=round(co, 4))
         terms = {"personal": weights.personal * p, "cohort": weights.cohort * q,
                  "popularity": weights.popularity * pop, "collaborative": weights.collaborative * co}
         score = sum(terms.values()) + c.features.get("boost", 0.0)
@@ -157,7 +163,7 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
             reason = (f"popular with people like you ({cohort_name})" if q > 0
                       else f"ranked lower: less liked by people like you ({cohort_name})")
         elif strongest == "collaborative":
-            reason = f"often chosen with {co_with}"
+            reason = f"{COLLABORATIVE_REASON}{co_with}"
         else:
             reason = "popular right now"
         scored.append((score, c, signals, reason))
@@ -176,8 +182,6 @@ def rank(candidates: list[Candidate], *, personal: dict[str, float], cohort: dic
         else:
             overflow.append(item)
 
-    # Exploration: the last slots of the top go to items picked at random (stable for the
-    # same user and day) from outside it, so the ranking keeps learning.
     # Exploration: the last slots of the top go to items picked at random (stable for the
     # same user and day) from outside it, so the ranking keeps learning. Items the user has
     # shown they dislike are not explored back at them, and exploring keeps the diversity limit.

@@ -13,13 +13,16 @@
   (with jitter) up to ``FILING_RETRY_MAX_S``. A reconnect starts every unreceipted one afresh.
 * Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
   is NACKed and the current model keeps serving.
-* Heartbeats carry health and the cohort windows that closed since the last one, aggregates
-  only: no text and no user id ever leaves the edge. Closed windows, experiment counts and
-  trigger transitions count as sent only when the control plane returns a receipt for the
+* Heartbeats carry health and the cohort windows that closed since the last one (and the item
+  co-occurrence windows, minimum size applied), aggregates only: no text and no user id ever
+  leaves the edge. Closed windows, co-occurrence windows, experiment counts and trigger
+  transitions count as sent only when the control plane returns a receipt for the
   heartbeat that carried them; until then every heartbeat carries them again (the control
   plane replaces a resent window, so nothing is counted twice and nothing is lost).
 * The edge proves who it is: its mTLS certificate, or (plain gRPC) a node secret it got once
   for the one-time enrollment token of ``control-plane nodes --enroll`` and keeps in its store.
+* Item-neighbour tables (the collaborative signal) arrive per tenant, are persisted and rank
+  from then on.
 * The app set (client keys, signing keys, server keys) arrives like everything else and is
   persisted, so a restarted edge verifies callers before it reconnects.
 """
@@ -41,7 +44,7 @@ from edge_node.personalization.triggers import Transition
 from edge_node.records import PrivacyRequest
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
-from sentiedge_core import adaptation, segments, topic_wire
+from sentiedge_core import adaptation, cooccurrence, segments, topic_wire
 
 log = logging.getLogger("edge_node.sync")
 LOOPBACK = ("127.", "localhost:", "[::1]:")
@@ -93,7 +96,8 @@ class SyncAgent:
         self._filings: dict[str, tuple[int, float, float, float, PrivacyRequest]] = {}
         self._receipted = asyncio.Event()
         self._last_receipt = 0.0
-        self._inflight: dict[int, tuple[int, int]] = {}  # heartbeat seq -> (last window, last trigger id)
+        # heartbeat seq -> (last cohort window, last trigger id, last co-occurrence window)
+        self._inflight: dict[int, tuple[int, int, int]] = {}
         self._adapting = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
@@ -146,7 +150,9 @@ class SyncAgent:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        options = [("grpc.max_receive_message_length", 8 << 20), ("grpc.keepalive_time_ms", 20_000)]
+        # 16 MiB: a tenant's item-neighbour table is one message (CP_NEIGHBOURS_MAX_ITEMS x TOP_M: ~5 MB at
+        # the defaults)
+        options = [("grpc.max_receive_message_length", 16 << 20), ("grpc.keepalive_time_ms", 20_000)]
         channel_cm = (grpc.aio.secure_channel(self.target, self.credentials, options=options) if self.credentials
                       else grpc.aio.insecure_channel(self.target, options=options))
         async with channel_cm as channel:
@@ -188,7 +194,8 @@ class SyncAgent:
                 "priors": self._on_priors, "filing_receipt": self._on_filing_receipt,
                 "experiments": self._on_experiments, "apps": self._on_apps,
                 "heartbeat_receipt": self._on_heartbeat_receipt, "segments": self._on_segments,
-                "adaptation": self._on_adaptation, "rules": self._on_rules, "topics": self._on_topics}
+                "adaptation": self._on_adaptation, "rules": self._on_rules, "topics": self._on_topics,
+                "neighbours": self._on_neighbours}
 
     async def _on_welcome(self, welcome, session: _Session) -> None:
         self.head = welcome.privacy_head
@@ -230,6 +237,9 @@ class SyncAgent:
 
     async def _on_segments(self, published, session: _Session) -> None:
         self.node.apply_segments(segments.set_from_proto(published))
+
+    async def _on_neighbours(self, table, session: _Session) -> None:
+        self.node.apply_neighbours(cooccurrence.table_from_proto(table))
 
     async def _on_adaptation(self, request, session: _Session) -> None:
         session.spawn(self._adapt(request, session.queue))
@@ -309,22 +319,27 @@ class SyncAgent:
         done = self._inflight.pop(seq, None)
         if done is None:
             return
-        last_window, last_trigger = done
+        last_window, last_trigger, last_pairs = done
         with self.store.transaction():
             if last_window > int(self.store.value("cohorts_acked_until", last_window - 1)):
                 self.store.set_value("cohorts_acked_until", last_window)
+            if last_pairs > int(self.store.value("pairs_acked_until", last_pairs - 1)):
+                self.store.set_value("pairs_acked_until", last_pairs)
             pending = [t for t in self.store.value("pending_triggers", []) if t["id"] > last_trigger]
             self.store.set_value("pending_triggers", pending)
 
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
         acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
-        closed = self.node.closed_windows(None if acked is None else int(acked), time.time())
+        pairs_acked = self.store.value("pairs_acked_until")
+        closed = self.node.closed_windows(None if acked is None else int(acked), time.time(),
+                                          None if pairs_acked is None else int(pairs_acked))
         aggregates = [convert.aggregate(window, closed.window_s, tenant, key, cell)
                       for window, tenant, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
         triggers = self.node.pending_triggers()
         self._beat += 1
-        self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0)
+        self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0,
+                                      closed.cooccurrence_last_closed)
         h = self.node.health()
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(*h.model), privacy_cursor=self.cursor,
@@ -335,7 +350,8 @@ class SyncAgent:
         events = [convert.trigger_event(Transition(**{k: v for k, v in t.items() if k != "id"})) for t in triggers]
         return sync_pb2.EdgeMessage(heartbeat=sync_pb2.Heartbeat(
             health=health, cohorts=aggregates, triggers=events, experiments=experiments, seq=self._beat,
-            segments=[segments.summary_to_proto(s) for s in closed.segments]))
+            segments=[segments.summary_to_proto(s) for s in closed.segments],
+            cooccurrence=[cooccurrence.window_to_proto(w) for w in closed.cooccurrence]))
 
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         """The update as the node's privacy use case decides (once, in order), as an ACK or NACK."""

@@ -38,7 +38,8 @@ def apps_file(tmp_path):
 def client(model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("aspects")
     settings = load_settings({"EDGE_DATA_DIR": str(tmp / "edge"), "EDGE_APPS_FILE": str(apps_file(tmp)),
-                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_ASPECT_MAX_CLAUSES": "4"})
+                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_ASPECT_MAX_CLAUSES": "4",
+                              "EDGE_LABEL_SAMPLE_RATE": "0"})  # sampled for review at random: not what is compared
     app = create_app(settings, model=model)
     with TestClient(app) as c:
         app.state.node.topic_book.set(TopicSet(tenant="shop", version=1, topics=starter()))

@@ -8,6 +8,7 @@ from litestar.testing import TestClient
 
 from edge_node.config import load_settings
 from edge_node.http.app import create_app
+from edge_node.personalization.cooccurrence import Basket
 from tests.credentials import dev_user, edge_app
 
 ALL = {"sentiment": True, "personalization": True, "cohort_analytics": True}
@@ -58,7 +59,9 @@ def test_a_visitor_who_logs_in_keeps_what_they_browsed_once(edge):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["already_linked"] is False and body["events"] == 2
-    assert body["merged"] == ["profile", "cohort_contributions"]
+    assert body["merged"] == ["profile", "cohort_contributions", "cooccurrence_contributions"]
+    [basket] = node.store.keys(f"cob|{node.pairs.window_of(node.now())}|")  # one person, one basket
+    assert set(node.store.get(basket, Basket).items) == {"s1", "b1"}
 
     alice = vector(client, dev, "alice").json()
     assert {a["category"] for a in alice["affinities"]} >= {"Beauty/Skincare", "Books"}

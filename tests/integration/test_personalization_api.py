@@ -276,3 +276,30 @@ def test_invalid_utf8_and_malformed_json_are_400(client):
 def test_bodies_over_the_limit_are_413(client):
     r = client.post("/v1/rank", json={"candidates": [{"id": "a", "category": "c" * 30000}]})
     assert r.status_code == 413
+
+
+def metric_value(text: str, name: str) -> float:
+    import re
+
+    found = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_exposure_and_exploration_click_through_are_watched_per_tenant(client):
+    grant(client, "ann")
+    events(client, "ann", LOVES_SKINCARE)
+    first = rank(client, "ann", limit=3, exploration_slots=1)["items"]
+    explored = [i for i in first if i["exploration"]]
+    assert len(explored) == 1
+    shown = {i["id"] for i in first + rank(client, "ann", limit=3, exploration_slots=1)["items"]}
+    events(client, "ann", [{"type": "click", "item_id": explored[0]["id"], "category": explored[0]["category"]}])
+    text = client.get("/metrics").text
+    tenant = '{tenant="dev"}'
+    assert metric_value(text, 'sentiedge_rank_shown_total{slot="exploration",tenant="dev"}') == 2
+    assert metric_value(text, 'sentiedge_rank_shown_total{slot="ranked",tenant="dev"}') == 4
+    assert metric_value(text, f"sentiedge_exploration_clicks_total{tenant}") == 1
+    assert metric_value(text, f"sentiedge_exposure_catalogue_items{tenant}") == len(CANDIDATES)
+    shown |= {i["id"] for i in rank(client, "ann", limit=3, exploration_slots=1)["items"]}
+    text = client.get("/metrics").text
+    assert metric_value(text, f"sentiedge_exposure_catalogue_share{tenant}") == len(shown) / len(CANDIDATES)
+    assert 0 < metric_value(text, f"sentiedge_exposure_gini{tenant}") < 1

@@ -169,6 +169,38 @@ def test_experiment_counts_are_bounded_by_the_nodes_traffic_and_share(tmp_path):
     run(tmp_path, scenario, **STRICT)
 
 
+def test_one_node_cannot_make_two_items_neighbours(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "honest2", "rogue", "reader")}
+        day = int(cp.now() // 86400 * 86400) - 86400
+
+        def pairs(items: dict, counts: list) -> sync_pb2.PairWindow:
+            return sync_pb2.PairWindow(tenant="shop", window_start=day, window_seconds=86400, items=items,
+                                       pairs=[sync_pb2.ItemPair(a=a, b=b, users=n) for a, b, n in counts])
+
+        await beat(channel, "honest", secrets["honest"], cooccurrence=[pairs({"serum": 60, "cream": 50},
+                                                                             [("cream", "serum", 40)])])
+        await beat(channel, "honest2", secrets["honest2"], cooccurrence=[pairs({"serum": 30, "cream": 30},
+                                                                               [("cream", "serum", 20)])])
+        # The attack: every "serum" buyer should read "often chosen with serum" on "poison", and
+        # "cream" should drown in made-up serum buyers: one node, any numbers it likes.
+        await beat(channel, "rogue", secrets["rogue"], cooccurrence=[pairs(
+            {"serum": 10**9, "poison": 10**9, "cream": 10**9},
+            [("poison", "serum", 10**9), ("cream", "poison", 10**9), ("cream", "serum", 1)])])
+        reader = Stream(channel, "reader", secrets["reader"])
+        table = (await reader.until("neighbours")).neighbours
+        reader.close()
+        got = {e.item: dict(zip(e.neighbours, e.similarity, strict=True)) for e in table.items}
+        assert table.tenant == "shop" and "poison" not in got and set(got["serum"]) == {"cream"}
+        # Its made-up buyers count at most its cap and a bounded share of each item: cream stays a
+        # strong neighbour (60 honest users of 90 chose both; the rogue's 100 capped users dilute it).
+        assert got["serum"]["cream"] >= 60 / (190 * 180) ** 0.5 * 60 / 65 - 1e-4
+        stored = {n: w for n, w in cp.store.pair_windows_since(0)}
+        assert max(stored["rogue"].items.values()) <= cp.cohorts.cap("rogue", cp.now())
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
 def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, pushed):  # noqa: F811
     tar, manifest, sha = pushed
     # The probe is the shipped default (out-of-domain and customer validation texts, 204, none sent

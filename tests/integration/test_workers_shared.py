@@ -114,6 +114,22 @@ def test_drift_counts_are_the_whole_nodes(workers):
     assert sum(leader.model_outputs()["label_counts"]) == 6
 
 
+def test_exposure_figures_are_the_whole_nodes(workers):
+    one, two, leader, follower = workers
+    candidates = [{"id": f"i{n}", "category": f"c{n}", "popularity": n} for n in range(4)]
+    assert one.post("/v1/rank", json={"candidates": candidates[:2], "limit": 1, "exploration_slots": 0}).status_code \
+        == 200
+    assert two.post("/v1/rank", json={"candidates": candidates[2:], "limit": 1, "exploration_slots": 0}).status_code \
+        == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        figures = leader.exposure_figures(time.time()).get("dev")
+        if figures is not None and figures.catalogue == 4:
+            break
+        time.sleep(0.2)  # each worker shares its counts every few seconds
+    assert (figures.catalogue, figures.exposed, figures.share) == (4, 2, 0.5)
+
+
 def test_one_node_per_data_directory_its_workers_share_it(tmp_path):
     assert worker_count(3) == 3 and worker_count(0) >= 1
     fd = lock_directory(tmp_path / "d")

@@ -260,7 +260,7 @@ def test_the_dashboard_charts_only_metrics_the_services_export(tmp_path):
     assert not missing, missing
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for topic in ("model version", "sync state", "staleness", "completion time", "latency", "batch size", "drift",
-                  "topic trends"):
+                  "topic trends", "exposure", "gini", "exploration", "click-through"):
         assert topic in titles, topic
 
 

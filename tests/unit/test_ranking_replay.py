@@ -4,7 +4,6 @@ import asyncio
 import datetime as dt
 
 from edge_node.ingest import Event, Ingestor
-from edge_node.personalization import cooccurrence
 from edge_node.personalization import profiles as p
 from edge_node.personalization.cohorts import CohortBook
 from edge_node.personalization.ranking import Candidate, Weights, rank
@@ -85,19 +84,3 @@ def test_backfill_keeps_old_events_and_decays_them(tmp_path):
     score = p.affinity_scores(profile, NOW, TUNING)["drama"]
     assert 0 < score < 1e-6  # kept, and a year of 7-day half-lives later it weighs next to nothing
     store.close()
-
-
-def test_cooccurrence_releases_only_pairs_of_k_users_and_bounds_a_node():
-    counter = cooccurrence.PairCounter(window_s=86400, k=3)
-    for u in range(3):
-        counter.add(f"u{u}", "a", NOW)
-        counter.add(f"u{u}", "b", NOW + 1)
-    counter.add("u9", "a", NOW)
-    counter.add("u9", "secret", NOW + 1)  # one user's pair never leaves the node
-    pairs, items = counter.export()
-    assert pairs == {("a", "b"): 3} and "secret" not in items
-    merged, _ = cooccurrence.merge([(pairs, items), ({("a", "c"): 500}, {"a": 500, "c": 500})], node_bound=10)
-    assert merged[("a", "c")] == 10  # one node cannot make two items neighbours alone
-    table = cooccurrence.neighbour_table(merged, {"a": 14, "b": 3, "c": 10})
-    got = cooccurrence.scores(table, {"a": 1.0}, ["b", "c", "z"])
-    assert set(got) == {"b", "c"} and max(s for s, _ in got.values()) == 1.0 and got["b"][1] == "a"

@@ -84,20 +84,53 @@ class Ack(_message.Message):
     def __init__(self, status: _Optional[_Union[_common_pb2.AckStatus, str]] = ..., error: _Optional[str] = ..., privacy_seq: _Optional[int] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("health", "cohorts", "triggers", "experiments", "seq", "segments")
+    __slots__ = ("health", "cohorts", "triggers", "experiments", "seq", "segments", "cooccurrence")
     HEALTH_FIELD_NUMBER: _ClassVar[int]
     COHORTS_FIELD_NUMBER: _ClassVar[int]
     TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENTS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_FIELD_NUMBER: _ClassVar[int]
     health: NodeHealth
     cohorts: _containers.RepeatedCompositeFieldContainer[CohortAggregate]
     triggers: _containers.RepeatedCompositeFieldContainer[TriggerEvent]
     experiments: _containers.RepeatedCompositeFieldContainer[ExperimentAggregate]
     seq: int
     segments: _containers.RepeatedCompositeFieldContainer[SegmentAggregate]
-    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ..., seq: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[SegmentAggregate, _Mapping]]] = ...) -> None: ...
+    cooccurrence: _containers.RepeatedCompositeFieldContainer[PairWindow]
+    def __init__(self, health: _Optional[_Union[NodeHealth, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[CohortAggregate, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[TriggerEvent, _Mapping]]] = ..., experiments: _Optional[_Iterable[_Union[ExperimentAggregate, _Mapping]]] = ..., seq: _Optional[int] = ..., segments: _Optional[_Iterable[_Union[SegmentAggregate, _Mapping]]] = ..., cooccurrence: _Optional[_Iterable[_Union[PairWindow, _Mapping]]] = ...) -> None: ...
+
+class PairWindow(_message.Message):
+    __slots__ = ("tenant", "window_start", "window_seconds", "items", "pairs")
+    class ItemsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    window_start: int
+    window_seconds: int
+    items: _containers.ScalarMap[str, int]
+    pairs: _containers.RepeatedCompositeFieldContainer[ItemPair]
+    def __init__(self, tenant: _Optional[str] = ..., window_start: _Optional[int] = ..., window_seconds: _Optional[int] = ..., items: _Optional[_Mapping[str, int]] = ..., pairs: _Optional[_Iterable[_Union[ItemPair, _Mapping]]] = ...) -> None: ...
+
+class ItemPair(_message.Message):
+    __slots__ = ("a", "b", "users")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    users: int
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., users: _Optional[int] = ...) -> None: ...
 
 class SegmentAggregate(_message.Message):
     __slots__ = ("window_start", "version", "index", "seed", "users", "vector_sum", "categories")
@@ -299,7 +332,7 @@ class PrivacyFiling(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_common_pb2.PrivacyKind, str]] = ..., subject: _Optional[str] = ..., purposes: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., policy_version: _Optional[str] = ...) -> None: ...
 
 class ControlMessage(_message.Message):
-    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation", "topics")
+    __slots__ = ("welcome", "privacy", "model", "priors", "filing_receipt", "rules", "experiments", "apps", "heartbeat_receipt", "segments", "adaptation", "neighbours", "topics")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +344,7 @@ class ControlMessage(_message.Message):
     HEARTBEAT_RECEIPT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     ADAPTATION_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
     TOPICS_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     privacy: PrivacyUpdate
@@ -323,8 +357,31 @@ class ControlMessage(_message.Message):
     heartbeat_receipt: HeartbeatReceipt
     segments: SegmentSet
     adaptation: AdaptationRound
+    neighbours: NeighbourTable
     topics: TopicSets
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationRound, _Mapping]] = ..., topics: _Optional[_Union[TopicSets, _Mapping]] = ...) -> None: ...
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., privacy: _Optional[_Union[PrivacyUpdate, _Mapping]] = ..., model: _Optional[_Union[ModelAssignment, _Mapping]] = ..., priors: _Optional[_Union[CohortPriors, _Mapping]] = ..., filing_receipt: _Optional[_Union[FilingReceipt, _Mapping]] = ..., rules: _Optional[_Union[RuleSet, _Mapping]] = ..., experiments: _Optional[_Union[ExperimentSet, _Mapping]] = ..., apps: _Optional[_Union[AppSet, _Mapping]] = ..., heartbeat_receipt: _Optional[_Union[HeartbeatReceipt, _Mapping]] = ..., segments: _Optional[_Union[SegmentSet, _Mapping]] = ..., adaptation: _Optional[_Union[AdaptationRound, _Mapping]] = ..., neighbours: _Optional[_Union[NeighbourTable, _Mapping]] = ..., topics: _Optional[_Union[TopicSets, _Mapping]] = ...) -> None: ...
+
+class NeighbourTable(_message.Message):
+    __slots__ = ("tenant", "version", "built_at", "items")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    version: int
+    built_at: float
+    items: _containers.RepeatedCompositeFieldContainer[ItemNeighbours]
+    def __init__(self, tenant: _Optional[str] = ..., version: _Optional[int] = ..., built_at: _Optional[float] = ..., items: _Optional[_Iterable[_Union[ItemNeighbours, _Mapping]]] = ...) -> None: ...
+
+class ItemNeighbours(_message.Message):
+    __slots__ = ("item", "neighbours", "similarity")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    item: str
+    neighbours: _containers.RepeatedScalarFieldContainer[str]
+    similarity: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, item: _Optional[str] = ..., neighbours: _Optional[_Iterable[str]] = ..., similarity: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class TopicSets(_message.Message):
     __slots__ = ("version", "sets")

@@ -1,0 +1,151 @@
+"""The collaborative signal on the control plane: the edges' item co-occurrence, merged per tenant
+into a versioned item-neighbour table that every stream sends (sentiedge_core.cooccurrence).
+
+Edges send, per tenant and closed window, distinct users per item and per pair of items (only
+counts of at least the cohort minimum). :meth:`NeighbourBook.ingest` bounds each window and
+stores it once per node (a resent window replaces the node's row); :meth:`NeighbourBook.rebuild`
+merges every node's windows over the horizon (``CP_COOCCURRENCE_HORIZON_DAYS``) per tenant and
+keeps, per item, its ``CP_NEIGHBOURS_TOP_M`` neighbours by shrunk cosine similarity, for the
+``CP_NEIGHBOURS_MAX_ITEMS`` items chosen by the most users. A table whose content changed is
+published with the next version (compare-and-set, so replicas agree) and streamed to every edge.
+Tenants never meet: each tenant's table is built from its own rows only.
+
+One node, bounded influence (:mod:`control_plane.influence`; ``share`` is ``CP_MAX_NODE_SHARE``):
+
+* Per node and window, before it is stored: an item's users at most the node's cohort cap (which
+  grows with time, control_plane.cohorts), a pair's users at most those of either of its items in
+  the same window, at most ``max_pairs`` (MAX_PAIRS) pairs and ``MAX_ITEMS`` items; counts under the minimum
+  size, unknown tenants, windows outside the horizon or in the future are dropped.
+* A pair only one node reports is no pair while at least ``CP_COOCCURRENCE_MIN_NODES`` (2) nodes
+  report co-occurrence (items or pairs) for the tenant: **one node cannot make two items neighbours**. Where
+  several nodes report an item or a pair, each node's count is scaled to at most ``share`` of the
+  merged count (its users at most ``share/(1−share)`` times the others'), so one node moves a
+  similarity by a bounded amount and cannot dilute an item's neighbours away. A tenant whose
+  co-occurrence comes from a single node (a one-edge deployment) takes that node's pairs,
+  bounded by its cap only.
+* A quarantined node's windows are left out of every table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import defaultdict
+
+import msgspec
+
+from control_plane.cohorts import CohortMerge
+from control_plane.influence import share_factors
+from control_plane.store import Store
+from sentiedge_core.cooccurrence import MAX_ITEM_CHARS, NeighbourTable, PairWindow, pair, top_neighbours
+
+log = logging.getLogger("control_plane.cooccurrence")
+MAX_WINDOWS_PER_BEAT = 200  # co-occurrence windows one heartbeat may carry
+MAX_PAIRS = 20_000  # per node, tenant and window (an edge sends at most that many)
+MAX_ITEMS = 50_000
+
+
+class NeighbourBook:
+    def __init__(self, store: Store, cohorts: CohortMerge, *, min_size: int, horizon_s: float, top_m: int,
+                 max_items: int, shrink: float, min_nodes: int, max_node_share: float,
+                 max_pairs: int = MAX_PAIRS) -> None:
+        self.store = store
+        self.cohorts = cohorts  # the per-node cap (grows with time), the known tenants, quarantine
+        self.min_size = min_size
+        self.horizon_s = horizon_s
+        self.top_m = top_m
+        self.max_items = max_items
+        self.shrink = shrink
+        self.min_nodes = min_nodes
+        self.max_node_share = max_node_share
+        self.max_pairs = max_pairs  # per node, tenant and window
+        self._lock = threading.Lock()  # one rebuild at a time on this replica
+
+    # --- in -------------------------------------------------------------------------------------
+    def bound(self, w: PairWindow, cap: int) -> PairWindow:
+        """The window as one node may plausibly report it."""
+        items = {i: min(n, cap) for i, n in w.items.items()
+                 if n >= self.min_size and 0 < len(i) <= MAX_ITEM_CHARS}
+        if len(items) > MAX_ITEMS:
+            items = dict(sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ITEMS])
+        pairs: dict[tuple[str, str], int] = {}
+        for a, b, n in w.pairs:
+            if a == b or a not in items or b not in items or n < self.min_size:
+                continue
+            key = pair(a, b)
+            pairs[key] = max(pairs.get(key, 0), min(n, items[a], items[b]))
+        kept = sorted(((n, p) for p, n in pairs.items()), key=lambda t: (-t[0], t[1]))[:self.max_pairs]
+        return PairWindow(tenant=w.tenant, window_start=w.window_start, window_seconds=w.window_seconds,
+                          items=items, pairs=[(a, b, n) for n, (a, b) in kept])
+
+    def ingest(self, node_id: str, windows: list[PairWindow], now: float) -> tuple[list[str], int]:
+        """Store a node's windows, bounded; returns (the tenants whose counts changed, how many
+        windows were dropped or clipped)."""
+        known = self.cohorts.known_tenants()
+        plausible = [w for w in windows[:MAX_WINDOWS_PER_BEAT]
+                     if w.tenant and (known is None or w.tenant in known) and w.window_seconds > 0
+                     and now - self.horizon_s <= w.window_start <= now]
+        cap = self.cohorts.cap(node_id, now)
+        bounded = [self.bound(w, cap) for w in plausible]
+        kept = [b for b in bounded if b.items]
+        if kept:
+            self.store.put_pair_windows(node_id, kept, now)
+        clipped = sum(b != w for b, w in zip(bounded, plausible, strict=True))
+        return sorted({w.tenant for w in kept}), len(windows) - len(kept) + clipped
+
+    # --- the tables -----------------------------------------------------------------------------
+    def merged(self, tenant: str, now: float) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+        """(pair → users, item → users) of one tenant over the horizon, each node's share bounded."""
+        quarantined = self.store.quarantined()
+        node_items: dict[str, dict[str, int]] = defaultdict(dict)
+        node_pairs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for node_id, w in self.store.pair_windows_since(int(now - self.horizon_s), tenant):
+            if node_id in quarantined:
+                continue
+            for item, n in w.items.items():
+                node_items[item][node_id] = node_items[item].get(node_id, 0) + n
+            for a, b, n in w.pairs:
+                node_pairs[(a, b)][node_id] = node_pairs[(a, b)].get(node_id, 0) + n
+        reporting = {node for parts in node_items.values() for node in parts}
+        need = self.min_nodes if len(reporting) >= self.min_nodes else 1
+        return ({p: self._capped(parts) for p, parts in node_pairs.items() if len(parts) >= need},
+                {i: self._capped(parts) for i, parts in node_items.items()})
+
+    def _capped(self, parts: dict[str, int]) -> float:
+        factors = share_factors({node: float(n) for node, n in parts.items()}, self.max_node_share, self.min_size)
+        return sum(n * factors[node] for node, n in parts.items())
+
+    def build(self, tenant: str, now: float) -> NeighbourTable:
+        pairs, items = self.merged(tenant, now)
+        return NeighbourTable(tenant=tenant, built_at=now, items=top_neighbours(
+            pairs, items, top_m=self.top_m, max_items=self.max_items, shrink=self.shrink))
+
+    def rebuild(self, now: float, tenants: list[str] | None = None) -> list[str]:
+        """Build the tables of ``tenants`` (None: every tenant with counts or a table) and publish
+        those whose content changed; returns the tenants published."""
+        published = []
+        with self._lock:
+            for tenant in self.store.pair_tenants() if tenants is None else tenants:
+                table = self.build(tenant, now)
+                digest = hashlib.sha256(msgspec.json.encode(table.items)).hexdigest()
+                stored = self.store.neighbour_table(tenant)
+                if stored is not None and stored[1] == digest:
+                    continue
+                expected = stored[0].version if stored is not None else 0
+                table.version = expected + 1
+                if self.store.put_neighbour_table(table, digest, expected):
+                    published.append(tenant)
+                    log.info("item neighbours of tenant %s v%d: %d items", tenant, table.version, len(table.items))
+        return published
+
+    def version(self) -> tuple[int, int]:
+        return self.store.neighbours_version()
+
+    def tables(self) -> list[NeighbourTable]:
+        return self.store.neighbour_tables()
+
+    def prune(self, now: float) -> list[str]:
+        """Forget windows past the horizon; returns the tenants whose table changed."""
+        self.store.prune_pair_windows(int(now - self.horizon_s - 3600))
+        return self.rebuild(now)
