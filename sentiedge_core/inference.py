@@ -57,18 +57,20 @@ class SentimentModel:
         transformer = self.manifest.stage("transformer")
         try:
             head = read_head(safe_member(self.root, transformer.head)) if transformer.head else None
-            neutral = (read_neutral(safe_member(self.root, transformer.neutral), head.dimension)
-                       if transformer.neutral and head is not None else None)
             self.fast_stage = FastStage(self.root / fast.model, self.root / fast.tokenizer,
                                         buckets=fast.buckets, max_tokens=fast.max_tokens, threads=threads)
             self.transformer_stage = TransformerStage(
                 self.root / transformer.model, self.root / transformer.tokenizer,
                 max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads,
-                head=head, neutral=neutral,
+                head=head,
                 exits=[Exit(layer=e.layer, head=read_head(safe_member(self.root, e.head)), temperature=e.temperature,
                             multi_window_temperature=e.multi_window_temperature, confidence=e.confidence,
                             rest=session(safe_member(self.root, e.rest), threads))
                        for e in transformer.exits])
+            # read after the stage has checked its head against the graph's pooled output
+            neutral = (read_neutral(safe_member(self.root, transformer.neutral), head.dimension)
+                       if transformer.neutral and head is not None else None)
+            self.transformer_stage.neutral = neutral
         except BundleError:
             raise
         except Exception as exc:  # onnxruntime / tokenizers raise their own types

@@ -97,8 +97,13 @@ def head_inside_graph(release: Path, out: Path, version: str = "1.2.9") -> Path:
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["version"] = version
     del manifest["files"]["transformer-head.json"]
+    if manifest["files"].pop("transformer-neutral.json", None) is not None:  # the neutral class (1.6+) reads the head
+        (out / "transformer-neutral.json").unlink()
+        manifest.pop("label_set", None)
+        manifest["golden"] = [g for g in manifest["golden"] if g["label"] != "neutral"]
     manifest["files"]["transformer.onnx"] = hashlib.sha256((out / "transformer.onnx").read_bytes()).hexdigest()
     for stage in manifest["stages"]:
         stage.pop("head", None)
+        stage.pop("neutral", None)
     (out / "manifest.json").write_text(json.dumps(manifest))
     return out

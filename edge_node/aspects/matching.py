@@ -21,7 +21,7 @@ import numpy as np
 from sentiedge_core.topics import TopicSet
 
 TOP_K = 1
-THRESHOLD = 0.745
+THRESHOLD = 0.755
 KEYWORD_BONUS = 0.25
 
 

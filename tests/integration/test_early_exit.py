@@ -81,13 +81,15 @@ def test_served_answers_use_the_exit_where_one_answered(model, snippets):
 
 def test_exits_keep_the_answers_of_the_whole_encoder_on_held_out_snippets(bundle_dir, tmp_path, model, snippets):
     """The exits were chosen so that validation accuracy does not fall; on held-out snippets the
-    labels they give agree with the whole encoder's nearly always."""
+    polarity they give agrees with the whole encoder's nearly always. (Which side of zero: a text
+    an exit answers is never judged neutral, so the labels differ where the whole encoder calls
+    a text neutral; docs/model.md measures that.)"""
     whole = SentimentModel(without_exits(bundle_dir, tmp_path / "whole"))
     texts, y = snippets
     with_exits, without = model.score(texts), whole.score(texts)
-    differ = sum(a.label != b.label for a, b in zip(with_exits, without, strict=False))
+    differ = sum((a.score >= 0) != (b.score >= 0) for a, b in zip(with_exits, without, strict=False))
     assert differ <= 3, differ
-    accuracy = lambda rs: np.mean([(r.label == "positive") == bool(t) for r, t in zip(rs, y, strict=False)])  # noqa: E731
+    accuracy = lambda rs: np.mean([(r.score >= 0) == bool(t) for r, t in zip(rs, y, strict=False)])  # noqa: E731
     assert accuracy(with_exits) >= accuracy(without) - 0.02
 
 

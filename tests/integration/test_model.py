@@ -92,7 +92,8 @@ def test_everyday_short_texts_floor(model):
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 100 and sum(r["label"] == "1" for r in rows) == len(rows) // 2
     results = model.score([r["text"] for r in rows])
-    accuracy = np.mean([(r.label == "positive") == (row["label"] == "1")
+    # the label as served: a neutral answer to a clear opinion is wrong
+    accuracy = np.mean([r.label == ("positive" if row["label"] == "1" else "negative")
                         for r, row in zip(results, rows, strict=False)])
     assert accuracy >= 0.85, accuracy
     short = [r for r, row in zip(results, rows, strict=False) if len(row["text"].split()) <= 5]

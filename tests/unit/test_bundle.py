@@ -30,8 +30,9 @@ def test_release_bundle_verifies(copy):
     exit_files = {name for e in stage.exits for name in (e.head, e.rest)}
     assert exit_files  # early exits since 1.5.0: a head and the rest of the encoder for each
     assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json",
-                                   "transformer-head.json"} | exit_files
-    assert manifest.labels == ["negative", "positive"]
+                                   "transformer-head.json", "transformer-neutral.json"} | exit_files
+    assert manifest.labels == ["negative", "positive"]  # the binary head's rows
+    assert manifest.label_set == ["negative", "neutral", "positive"] and stage.neutral == "transformer-neutral.json"
     assert manifest.stage("transformer").head == "transformer-head.json"
 
 
