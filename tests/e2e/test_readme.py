@@ -48,7 +48,7 @@ def test_the_readme_quick_start_and_five_requests_run_as_written(spawn, bundle_d
     sentiment = runnable(quick.split("\n\n")[0])
     out = subprocess.run(["bash", "-c", sentiment], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     results = json.loads(out.stdout)["results"]
-    assert [r["label"] for r in results] == ["positive", "negative"], out.stderr
+    assert [r["label"] for r in results] == ["positive", "negative", "neutral"], out.stderr
 
     five = runnable(blocks("Personalization in five requests")[0])
     out = subprocess.run(["bash", "-c", five], capture_output=True, text=True, timeout=120, cwd=tmp_path)
