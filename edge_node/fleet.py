@@ -26,6 +26,7 @@ from sentiedge_core.privacy import DELETE_USER, policy_version_problem
 if TYPE_CHECKING:
     from edge_node.config import EdgeSettings
     from edge_node.metrics import EdgeMetrics
+    from edge_node.node_state import NodeState
     from edge_node.personalization.cohorts import CohortBook
     from edge_node.personalization.cooccurrence import Neighbours, PairBook
     from edge_node.personalization.experiments import ExperimentBook
@@ -85,6 +86,7 @@ class FleetUseCases:
         role: Role
         model_sha: str
         store: EdgeStore
+        state: NodeState
         metrics: EdgeMetrics
         privacy: PrivacyBook
         quality: QualityBook
@@ -132,7 +134,7 @@ class FleetUseCases:
     def sync_connected(self, connected: bool) -> None:
         self.metrics.sync_connected.set(int(connected))
         if self.role.shared:  # the other workers report it in /readyz
-            self.store.set_value("sync_connected", connected)
+            self.state.sync_connected = connected
 
     def outbox_pending(self) -> int:
         """Privacy requests filed here and not yet receipted upstream."""
@@ -176,7 +178,7 @@ class FleetUseCases:
         be acknowledged (applied now, or a replay of one applied before: its receipt is sent
         again, nothing is applied twice), else why it was refused with nothing written (a gap
         in the sequence, or a store that failed; the control plane sends it again)."""
-        cursor = int(self.store.value("privacy_cursor", 0))
+        cursor = self.state.privacy_cursor
         if seq <= cursor:
             log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", seq, cursor)
             return None
@@ -185,7 +187,7 @@ class FleetUseCases:
             return f"out of order: expected sequence {cursor + 1}, got {seq}; nothing applied"
         try:
             self.apply_privacy(seq, kind, subject, purposes, at, request_id,
-                               lambda: self.store.set_value("privacy_cursor", seq), policy_version=policy_version)
+                               lambda: setattr(self.state, "privacy_cursor", seq), policy_version=policy_version)
         except Exception as exc:  # the store failed: refused, the cursor stays, sent again on reconnect
             log.exception("could not apply privacy update %d", seq)
             return str(exc) or type(exc).__name__
@@ -275,16 +277,16 @@ class FleetUseCases:
         go first); this worker's new ones are added first."""
         transitions = self.take_transitions()
         if not transitions:
-            return self.store.value("pending_triggers", [])
-        with self.store.transaction():
-            pending = self.store.value("pending_triggers", [])
-            next_id = int(self.store.value("trigger_seq", 0))
+            return self.state.pending_triggers
+        with self.state.transaction():
+            pending = self.state.pending_triggers
+            next_id = self.state.trigger_seq
             for transition in transitions:
                 next_id += 1
                 pending.append({**msgspec.structs.asdict(transition), "id": next_id})
             pending = pending[-MAX_PENDING_TRIGGERS:]
-            self.store.set_value("pending_triggers", pending)
-            self.store.set_value("trigger_seq", next_id)
+            self.state.pending_triggers = pending
+            self.state.trigger_seq = next_id
         return pending
 
     def take_transitions(self) -> list[Transition]:

@@ -16,25 +16,21 @@ from typing import Any
 
 import msgspec
 
-from edge_node.store import EdgeStore
+from edge_node.node_state import NodeState
 
 KINDS = ("apps", "rules", "experiments", "priors", "segments", "topics", "model")
 
 
 class FleetState:
-    def __init__(self, store: EdgeStore) -> None:
-        self.store = store
+    def __init__(self, state: NodeState) -> None:
+        self.state = state
         self._seen: dict[str, int] = {}
         self._last = -1
 
     def publish(self, kind: str, payload: Any) -> int:
         """Share what the leader applied (the leader is the only writer: no race on the number);
         returns the publication's number."""
-        seq = int(self.store.value("fleet_seq", 0)) + 1
-        with self.store.transaction():
-            self.store.set_value(f"fleet|{kind}", {"seq": seq, "data": msgspec.to_builtins(payload)})
-            self.store.set_value("fleet_seq", seq)
-        return seq
+        return self.state.publish(kind, msgspec.to_builtins(payload))
 
     def forget(self, kind: str) -> None:
         """Return ``kind`` again from the next :meth:`changed` (applying it failed here)."""
@@ -43,12 +39,12 @@ class FleetState:
 
     def changed(self) -> list[tuple[str, Any]]:
         """(kind, data) of everything published since the last call, in ``KINDS`` order."""
-        seq = int(self.store.value("fleet_seq", 0))
+        seq = self.state.fleet_seq
         if seq == self._last:
             return []
         out = []
         for kind in KINDS:
-            entry = self.store.value(f"fleet|{kind}")
+            entry = self.state.publication(kind)
             if entry is not None and entry["seq"] != self._seen.get(kind):
                 self._seen[kind] = entry["seq"]
                 out.append((kind, entry["data"]))

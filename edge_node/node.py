@@ -24,6 +24,7 @@ from edge_node.fleet_state import FleetState
 from edge_node.identity import Identities
 from edge_node.ingest import Ingestor, IngestReport, check_context, validate_event
 from edge_node.metrics import EdgeMetrics
+from edge_node.node_state import NodeState
 from edge_node.personalization.cohorts import CohortBook, CohortCell, CohortPrior
 from edge_node.personalization.cooccurrence import Neighbours, PairBook
 from edge_node.personalization.decisions import Personalizer
@@ -61,11 +62,11 @@ def pseudonym_key(store: EdgeStore, settings: EdgeSettings) -> bytes:
     try:
         key = key_files.choose_key(settings.pseudonym_key, settings.data_path / "pseudonym.key",
                                    legacy=store.stored_secret("pseudonym"),
-                                   fingerprint=store.value("pseudonym_fingerprint"), setting="EDGE_PSEUDONYM_KEY")
+                                   fingerprint=NodeState(store).pseudonym_fingerprint, setting="EDGE_PSEUDONYM_KEY")
     except key_files.KeyRefused as exc:
         raise ConfigError(str(exc)) from None
     store.forget_secret("pseudonym")  # moved out to pseudonym.key (or never used)
-    store.set_value("pseudonym_fingerprint", key_files.fingerprint(key))
+    NodeState(store).pseudonym_fingerprint = key_files.fingerprint(key)
     return key
 
 
@@ -147,7 +148,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self.store = EdgeStore(settings.data_path, retention_s=settings.retention_s, fsync=settings.store_fsync,
                                outbox_max=settings.privacy_outbox_max, max_bytes=settings.store_max_bytes,
                                lock=not role.shared, hot_records=0 if role.shared else 100_000)
-        self.fleet = FleetState(self.store)
+        self.state = NodeState(self.store)
+        self.fleet = FleetState(self.state)
         try:
             key = pseudonym_key(self.store, settings)
         except BaseException:
@@ -305,7 +307,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         """Per tenant, over the recent windows: this worker's counts and every other worker's last shared ones."""
         parts = [self.exposure.recent(now)]
         for index in (i for i in range(self.role.count) if i != self.role.index):
-            peer = self.store.value(f"exposure|{index}")
+            peer = self.state.worker_exposure(index)
             if peer and now - peer["at"] < 60:
                 parts.append(msgspec.convert(peer["windows"], dict[int, dict[str, Counts]], strict=False))
         return {tenant: figures(counts) for tenant, counts in combined(parts).items()}
@@ -342,15 +344,14 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         self._publish("experiments", {"version": version, "experiments": experiments})
 
     def _shared_trigger(self, rule: str, cohort: str, tenant: str) -> bool:
-        return bool(self.store.value(f"trigger_state|{rule}|{tenant}|{cohort}", False))
+        return self.state.trigger_active(rule, tenant, cohort)
 
     def _claim_transition(self, rule: str, cohort: str, tenant: str, active: bool) -> bool:
         """True when this worker's flip changes the node's shared state of a rule in a tenant's cohort."""
-        key = f"trigger_state|{rule}|{tenant}|{cohort}"
-        with self.store.transaction():
-            if bool(self.store.value(key, False)) == active:
+        with self.state.transaction():
+            if self.state.trigger_active(rule, tenant, cohort) == active:
                 return False
-            self.store.set_value(key, active)
+            self.state.set_trigger_active(rule, tenant, cohort, active)
             return True
 
     def _publish(self, kind: str, payload) -> None:
@@ -374,8 +375,8 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
                 if not self.role.leader:
                     self.catch_up(force=True)
                 labels, bins = self.drift.recent(time.time())
-                self.store.set_value(f"drift|{self.role.index}", {"sha": self.model_sha, "at": time.time(),
-                                                                   "labels": labels, "bins": bins})
+                self.state.share_drift(self.role.index, {"sha": self.model_sha, "at": time.time(),
+                                                         "labels": labels, "bins": bins})
                 self.pending_triggers()
                 self._share_exposure()
             except Exception:  # keep following; the next poll retries
@@ -388,7 +389,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             return
         self.exposure.changed = False
         self._exposure_shared = now
-        self.store.set_value(f"exposure|{self.role.index}", {"at": now, "windows": msgspec.to_builtins(
+        self.state.share_exposure(self.role.index, {"at": now, "windows": msgspec.to_builtins(
             self.exposure.recent(now), str_keys=True)})
 
     def catch_up(self, force: bool = False) -> None:
@@ -415,7 +416,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         if not (self.role.shared and self.role.leader):
             return
         deadline = time.monotonic() + timeout_s
-        while lagging := [i for i in range(1, self.role.count) if self.store.value(f"serving|{i}") != sha]:
+        while lagging := [i for i in range(1, self.role.count) if self.state.worker_serving(i) != sha]:
             if time.monotonic() > deadline:
                 log.error("workers %s do not serve %s yet after %.0f s; they keep trying", lagging, sha[:12],
                           timeout_s)
@@ -426,7 +427,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         try:
             model = await self.updates.load(Path(data["path"]))
             await self.swap_model(model, data["sha"])
-            self.store.set_value(f"serving|{self.role.index}", data["sha"])
+            self.state.set_worker_serving(self.role.index, data["sha"])
         except Exception:
             log.exception("worker %d could not load the model the leader swapped to (%s)", self.role.index,
                           data["path"])
@@ -459,7 +460,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         shared counts for the same model."""
         labels, bins = self.drift.recent(now)
         for index in (i for i in range(self.role.count) if i != self.role.index):
-            peer = self.store.value(f"drift|{index}")
+            peer = self.state.worker_drift(index)
             if peer and peer["sha"] == self.model_sha and now - peer["at"] < 4 * FOLLOW_S + 5:
                 labels = [a + b for a, b in zip(labels, peer["labels"], strict=False)]
                 bins = [a + b for a, b in zip(bins, peer["bins"], strict=False)]
@@ -514,7 +515,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         if self.role.leader:  # one purge per node, not one per worker
             self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
         if self.role.shared:
-            self.store.set_value(f"serving|{self.role.index}", self.model_sha)
+            self.state.set_worker_serving(self.role.index, self.model_sha)
             self._follower = asyncio.create_task(self._follow(), name="share-with-the-other-workers")
         self._disk_watch = asyncio.create_task(self._watch_disk(), name="disk-watch")
         if self.sync is not None:
@@ -530,7 +531,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         """The Sync stream as /readyz reports it (a following worker reports the leader's)."""
         if not self.settings.control_plane:
             return "standalone"
-        connected = self.sync.connected if self.sync is not None else bool(self.store.value("sync_connected", False))
+        connected = self.sync.connected if self.sync is not None else self.state.sync_connected
         return "connected" if connected else "disconnected"
 
     def last_sync(self) -> float:
@@ -539,7 +540,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
         up (or falls behind) every worker answers alike."""
         if self.sync is not None:
             return self.sync.last_success
-        return float(self.store.value("sync_last_success", 0.0) or 0.0)
+        return self.state.sync_last_success or 0.0
 
     def personal_allowed(self) -> bool:
         """False while failing closed: too long without a sync with the privacy log."""

@@ -72,6 +72,7 @@ class SyncAgent:
                  enrollment_token: str = "") -> None:
         self.node = node
         self.store = node.store
+        self.state = node.state  # edge_node.node_state.NodeState
         self.target = target
         self.node_id = node_id
         self.region = region
@@ -101,20 +102,21 @@ class SyncAgent:
         self._adapting = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
-        if self.store.value("sync_last_success") is None:
-            self.store.set_value("sync_last_success", time.time())  # a new node starts in sync
+        last_success = self.state.sync_last_success
+        if last_success is None:
+            last_success = self.state.sync_last_success = time.time()  # a new node starts in sync
         # Read on every personalize request (fail-closed check): kept in memory, persisted on change.
-        self._last_success = float(self.store.value("sync_last_success"))
+        self._last_success = last_success
         self._handlers = self._handler_table()  # message kind -> what it does
 
     # --- state the rest of the node reads -----------------------------------------------------
     @property
     def cursor(self) -> int:
-        return int(self.store.value("privacy_cursor", 0))
+        return self.state.privacy_cursor
 
     @property
     def node_secret(self) -> str:
-        return self.store.value("node_secret", "")
+        return self.state.node_secret
 
     @property
     def last_success(self) -> float:
@@ -160,7 +162,7 @@ class SyncAgent:
             if self.credentials is None and not self.node_secret and self.enrollment_token:
                 reply = await stub.Enroll(sync_pb2.EnrollRequest(node_id=self.node_id,
                                                                  enrollment_token=self.enrollment_token), timeout=30)
-                self.store.set_value("node_secret", reply.node_secret)
+                self.state.node_secret = reply.node_secret
                 log.info("enrolled with %s as %s: node secret stored in the data dir", self.target, self.node_id)
             self.metadata = (("authorization", f"Bearer {self.node_secret}"),) if self.node_secret else None
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
@@ -202,7 +204,7 @@ class SyncAgent:
         if welcome.privacy_floor > self.cursor:  # compacted: every node applied those
             log.info("privacy log compacted up to %d: starting after it (cursor was %d)", welcome.privacy_floor,
                      self.cursor)
-            self.store.set_value("privacy_cursor", welcome.privacy_floor)
+            self.state.privacy_cursor = welcome.privacy_floor
         self.heartbeat_s = welcome.heartbeat_interval_s or self.heartbeat_s
         self.connected = True
         self.node.sync_connected(True)
@@ -312,7 +314,7 @@ class SyncAgent:
     def _caught_up(self) -> None:
         if self.connected and self.cursor >= self.head:
             self._last_success = time.time()
-            self.store.set_value("sync_last_success", self._last_success)
+            self.state.sync_last_success = self._last_success
 
     def _receipt(self, seq: int) -> None:
         """The control plane stored heartbeat ``seq``: what it carried is sent."""
@@ -320,19 +322,18 @@ class SyncAgent:
         if done is None:
             return
         last_window, last_trigger, last_pairs = done
-        with self.store.transaction():
-            if last_window > int(self.store.value("cohorts_acked_until", last_window - 1)):
-                self.store.set_value("cohorts_acked_until", last_window)
-            if last_pairs > int(self.store.value("pairs_acked_until", last_pairs - 1)):
-                self.store.set_value("pairs_acked_until", last_pairs)
-            pending = [t for t in self.store.value("pending_triggers", []) if t["id"] > last_trigger]
-            self.store.set_value("pending_triggers", pending)
+        state = self.state
+        with state.transaction():
+            acked = state.cohorts_acked_until
+            if acked is None or last_window > acked:
+                state.cohorts_acked_until = last_window
+            pairs_acked = state.pairs_acked_until
+            if pairs_acked is None or last_pairs > pairs_acked:
+                state.pairs_acked_until = last_pairs
+            state.pending_triggers = [t for t in state.pending_triggers if t["id"] > last_trigger]
 
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
-        acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
-        pairs_acked = self.store.value("pairs_acked_until")
-        closed = self.node.closed_windows(None if acked is None else int(acked), time.time(),
-                                          None if pairs_acked is None else int(pairs_acked))
+        closed = self.node.closed_windows(self.state.cohorts_acked_until, time.time(), self.state.pairs_acked_until)
         aggregates = [convert.aggregate(window, closed.window_s, tenant, key, cell)
                       for window, tenant, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]

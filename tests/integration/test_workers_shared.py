@@ -13,6 +13,7 @@ from edge_node.config import load_settings
 from edge_node.errors import StoreError
 from edge_node.fleet_state import FleetState
 from edge_node.http.app import create_app
+from edge_node.node_state import NodeState
 from edge_node.personalization.experiments import Arm, Experiment
 from edge_node.role import Role
 from edge_node.store import EdgeStore, lock_directory
@@ -98,7 +99,7 @@ def test_a_trigger_transition_is_reported_once_by_the_node(workers):
         assert [a["action"] for a in client.get("/v1/personalize", params=ctx).json()["actions"]] == ["banner"]
     leader.pending_triggers()
     follower.pending_triggers()  # each worker queues its transitions in the store for the leader's heartbeat
-    queued = leader.store.value("pending_triggers", [])
+    queued = leader.state.pending_triggers
     assert [(t["rule"], t["active"]) for t in queued] == [("busy", True)], queued
 
 
@@ -139,7 +140,7 @@ def test_one_node_per_data_directory_its_workers_share_it(tmp_path):
     shared.set_value("x", 1)
     other = EdgeStore(tmp_path / "d", retention_s=60, lock=False, hot_records=0)
     assert other.value("x") == 1
-    fleet, mirror = FleetState(shared), FleetState(other)
+    fleet, mirror = FleetState(NodeState(shared)), FleetState(NodeState(other))
     assert mirror.changed() == []
     assert fleet.publish("rules", {"version": 1, "rules": []}) == 1
     assert mirror.changed() == [("rules", {"version": 1, "rules": []})] and mirror.changed() == []
