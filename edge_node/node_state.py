@@ -110,12 +110,17 @@ class NodeState:
         self._store.set_value("trigger_seq", seq)
 
     # --- shared by the workers of one node ------------------------------------------------------
-    def trigger_active(self, rule: str, tenant: str, cohort: str) -> bool:
+    def trigger_active(self, rule: str, cohort: str, tenant: str) -> bool:
         """The node's state of a trigger rule in a tenant's cohort (the workers' flips agree here)."""
         return bool(self._store.value(f"trigger_state|{rule}|{tenant}|{cohort}", False))
 
-    def set_trigger_active(self, rule: str, tenant: str, cohort: str, active: bool) -> None:
-        self._store.set_value(f"trigger_state|{rule}|{tenant}|{cohort}", active)
+    def flip_trigger(self, rule: str, cohort: str, tenant: str, active: bool) -> bool:
+        """True when this worker's flip changes the node's shared state of a rule in a tenant's cohort."""
+        with self._store.transaction():
+            if self.trigger_active(rule, cohort, tenant) == active:
+                return False
+            self._store.set_value(f"trigger_state|{rule}|{tenant}|{cohort}", active)
+            return True
 
     def worker_serving(self, index: int) -> str | None:
         """The manifest sha worker ``index`` serves."""

@@ -39,9 +39,12 @@ import grpc
 from google.protobuf.json_format import MessageToJson
 
 from edge_node.errors import ConfigError, EdgeError
-from edge_node.fleet import ModelId
+from edge_node.fleet import Fleet, ModelId
+from edge_node.metrics import EdgeMetrics
+from edge_node.node_state import NodeState
 from edge_node.personalization.triggers import Transition
 from edge_node.records import PrivacyRequest
+from edge_node.store import EdgeStore
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
 from sentiedge_core import adaptation, cooccurrence, segments, topic_wire
@@ -67,12 +70,13 @@ class _Session:
 
 
 class SyncAgent:
-    def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
-                 audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
-                 enrollment_token: str = "") -> None:
-        self.node = node
-        self.store = node.store
-        self.state = node.state  # edge_node.node_state.NodeState
+    def __init__(self, fleet: Fleet, *, state: NodeState, store: EdgeStore, metrics: EdgeMetrics, target: str,
+                 node_id: str, region: str, backoff_max_s: float = 30.0, audit_log: str | None = None,
+                 tls: tuple[str, str, str] | None = None, enrollment_token: str = "") -> None:
+        self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
+        self.state = state
+        self.store = store  # the privacy outbox: filings queued here, receipted upstream
+        self.metrics = metrics
         self.target = target
         self.node_id = node_id
         self.region = region
@@ -146,7 +150,7 @@ class SyncAgent:
             except Exception:
                 log.exception("sync session failed")
             self.connected = False
-            self.node.sync_connected(False)
+            self.fleet.sync_connected(False)
             delay = random.uniform(0, min(self.backoff_max_s, backoff))  # full jitter
             backoff = min(self.backoff_max_s, backoff * 2)
             await asyncio.sleep(delay)
@@ -168,10 +172,10 @@ class SyncAgent:
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
             self._inflight.clear()
             call = stub.Sync(self._outgoing(queue), metadata=self.metadata)
-            bundled = self.node.bundled()
+            bundled = self.fleet.bundled()
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
-                model=convert.model_ref(*self.node.serving()), privacy_cursor=self.cursor, agent_version="1",
+                model=convert.model_ref(*self.fleet.serving()), privacy_cursor=self.cursor, agent_version="1",
                 bundled=convert.model_ref(*bundled) if bundled else None)))
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
@@ -207,8 +211,8 @@ class SyncAgent:
             self.state.privacy_cursor = welcome.privacy_floor
         self.heartbeat_s = welcome.heartbeat_interval_s or self.heartbeat_s
         self.connected = True
-        self.node.sync_connected(True)
-        self.node.metrics.sync_sessions.inc()
+        self.fleet.sync_connected(True)
+        self.metrics.sync_sessions.inc()
         log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
         self._caught_up()
 
@@ -219,7 +223,7 @@ class SyncAgent:
         session.spawn(self._apply_model(session.stub, assignment, session.queue))
 
     async def _on_priors(self, priors, session: _Session) -> None:
-        self.node.apply_priors(convert.priors(priors), convert.recent_cells(priors))
+        self.fleet.apply_priors(convert.priors(priors), convert.recent_cells(priors))
 
     async def _on_filing_receipt(self, receipt, session: _Session) -> None:
         self.store.filed(receipt.request_id)
@@ -228,37 +232,37 @@ class SyncAgent:
             self._receipted.set()  # room in the window: the pump sends the next ones
 
     async def _on_experiments(self, experiments, session: _Session) -> None:
-        self.node.apply_experiments(convert.experiments(experiments), experiments.version)
+        self.fleet.apply_experiments(convert.experiments(experiments), experiments.version)
 
     async def _on_apps(self, apps, session: _Session) -> None:
-        if self.node.apply_apps(convert.apps(apps)):
+        if self.fleet.apply_apps(convert.apps(apps)):
             log.info("apps v%d: %d apps", apps.version, len(apps.apps))
 
     async def _on_heartbeat_receipt(self, receipt, session: _Session) -> None:
         self._receipt(receipt.seq)
 
     async def _on_segments(self, published, session: _Session) -> None:
-        self.node.apply_segments(segments.set_from_proto(published))
+        self.fleet.apply_segments(segments.set_from_proto(published))
 
     async def _on_neighbours(self, table, session: _Session) -> None:
-        self.node.apply_neighbours(cooccurrence.table_from_proto(table))
+        self.fleet.apply_neighbours(cooccurrence.table_from_proto(table))
 
     async def _on_adaptation(self, request, session: _Session) -> None:
         session.spawn(self._adapt(request, session.queue))
 
     async def _on_rules(self, rules, session: _Session) -> None:
-        self.node.apply_rules(convert.rules(rules), rules.version)
+        self.fleet.apply_rules(convert.rules(rules), rules.version)
         log.info("cohort trigger rules v%d: %d rules", rules.version, len(rules.rules))
 
     async def _on_topics(self, topics, session: _Session) -> None:
-        self.node.apply_topics(topic_wire.sets_from_proto(topics), topics.version)
+        self.fleet.apply_topics(topic_wire.sets_from_proto(topics), topics.version)
         log.info("topics v%d: %s", topics.version,
                  "; ".join(f"{s.tenant}: {len(s.topics)}" for s in topics.sets) or "none")
 
     async def _adapt(self, request: sync_pb2.AdaptationRound, queue: asyncio.Queue) -> None:
         """One adaptation round at a time; the answer goes upstream as soon as it is ready."""
         async with self._adapting:
-            answer = await self.node.adaptation_round(adaptation.round_from_proto(request))
+            answer = await self.fleet.adaptation_round(adaptation.round_from_proto(request))
         await queue.put(sync_pb2.EdgeMessage(adaptation=sync_pb2.AdaptationUpdate(
             job=answer.job, round=answer.round, status=answer.status, delta=answer.delta, count=answer.count,
             error=answer.error)))
@@ -278,7 +282,7 @@ class SyncAgent:
         next_beat = 0.0
         while True:
             sent = await self._send_filings(queue, sent)
-            pending = self.node.outbox_pending()
+            pending = self.fleet.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
                 await queue.put(self._heartbeat(pending))
@@ -301,7 +305,7 @@ class SyncAgent:
             # short; while none is, it doubles.
             delay = FILING_RETRY_S if self._last_receipt > sent_at else min(delay * 2, FILING_RETRY_MAX_S)
             self._filings[request_id] = (seq, now, now + random.uniform(delay / 2, delay), delay, request)
-            self.node.metrics.filings_resent.inc()
+            self.metrics.filings_resent.inc()
             await queue.put(convert.filing(request))
         room = FILING_WINDOW - len(self._filings)
         if room > 0:
@@ -333,15 +337,15 @@ class SyncAgent:
             state.pending_triggers = [t for t in state.pending_triggers if t["id"] > last_trigger]
 
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
-        closed = self.node.closed_windows(self.state.cohorts_acked_until, time.time(), self.state.pairs_acked_until)
+        closed = self.fleet.closed_windows(self.state.cohorts_acked_until, time.time(), self.state.pairs_acked_until)
         aggregates = [convert.aggregate(window, closed.window_s, tenant, key, cell)
                       for window, tenant, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
-        triggers = self.node.pending_triggers()
+        triggers = self.fleet.pending_triggers()
         self._beat += 1
         self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0,
                                       closed.cooccurrence_last_closed)
-        h = self.node.health()
+        h = self.fleet.health()
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(*h.model), privacy_cursor=self.cursor,
             uptime_s=time.monotonic() - self._started, queued_filings=queued_filings,
@@ -357,7 +361,7 @@ class SyncAgent:
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         """The update as the node's privacy use case decides (once, in order), as an ACK or NACK."""
         self.head = max(self.head, update.seq)
-        refused = self.node.apply_privacy_update(update.seq, update.kind, update.subject, list(update.purposes),
+        refused = self.fleet.apply_privacy_update(update.seq, update.kind, update.subject, list(update.purposes),
                                                  update.at, update.request_id, policy_version=update.policy_version)
         if refused is None:
             self._caught_up()
@@ -373,7 +377,7 @@ class SyncAgent:
                 yield chunk.data
 
         try:
-            await self.node.install_model(ModelId(ref.name, ref.version, sha), bundled=assignment.bundled,
+            await self.fleet.install_model(ModelId(ref.name, ref.version, sha), bundled=assignment.bundled,
                                           bundle_sha=assignment.bundle_sha256, size=assignment.bundle_size,
                                           download=download)
             await queue.put(convert.ack_model(ref))
@@ -381,7 +385,7 @@ class SyncAgent:
             raise
         except Exception as exc:
             message = exc.message if isinstance(exc, EdgeError) else f"{type(exc).__name__}: {exc}"
-            serving = self.node.serving()
+            serving = self.fleet.serving()
             log.error("refusing model %s %s: %s (still serving %s %s)", ref.name, ref.version, message,
                       serving.name, serving.version)
             await queue.put(convert.ack_model(ref, error=message))
