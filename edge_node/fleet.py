@@ -1,7 +1,8 @@
 """The use cases facing the control plane: what the Sync stream applies, and what it gathers
 to send upstream (counts and aggregates only).
 
-The sync agent (edge_node.sync.agent) calls only these and translates to and from protobuf;
+The sync agent (edge_node.sync.agent) calls these (and, for the privacy log, the privacy use
+case edge_node.privacy.PrivacyLog) and translates to and from protobuf;
 a following worker applies what the leader published through :meth:`Fleet.follow`. Nothing
 here knows gRPC.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol
@@ -32,14 +32,12 @@ from edge_node.personalization.cooccurrence import Neighbours, PairBook
 from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, Transition, TriggerBook
-from edge_node.privacy import PrivacyBook
 from edge_node.serving import ModelId, Serving
 from sentiedge_core.access import AppSet
 from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
 from sentiedge_core.inference import SentimentModel
-from sentiedge_core.privacy import DELETE_USER, policy_version_problem
 from sentiedge_core.segments import SegmentSet
 from sentiedge_core.topics import TopicSet
 
@@ -74,7 +72,7 @@ class ModelFiles(Protocol):
 
 
 class Fleet:
-    def __init__(self, settings: EdgeSettings, *, state: NodeState, metrics: EdgeMetrics, privacy: PrivacyBook,
+    def __init__(self, settings: EdgeSettings, *, state: NodeState, metrics: EdgeMetrics,
                  cohorts: CohortBook, experiments: ExperimentBook, segments: SegmentBook, triggers: TriggerBook,
                  neighbours: Neighbours, pairs: PairBook, topic_book: TopicBook, apps: AppsInUse,
                  adaptation: EdgeAdaptation, updates: ModelFiles, serving: Serving, publications: FleetState,
@@ -82,7 +80,6 @@ class Fleet:
         self.settings = settings
         self.state = state
         self.metrics = metrics
-        self.privacy = privacy
         self.cohorts = cohorts
         self.experiments = experiments
         self.segments = segments
@@ -131,46 +128,6 @@ class Fleet:
         self.apps.use(apps, persist=True)
         self.publications.share("apps", apps)
         return True
-
-    def apply_privacy_update(self, seq: int, kind: int, subject: str, purposes: list[str], at: float,
-                             request_id: str, policy_version: str = "") -> str | None:
-        """The privacy log's update ``seq``, applied exactly once and in order: None when it may
-        be acknowledged (applied now, or a replay of one applied before: its receipt is sent
-        again, nothing is applied twice), else why it was refused with nothing written (a gap
-        in the sequence, or a store that failed; the control plane sends it again)."""
-        cursor = self.state.privacy_cursor
-        if seq <= cursor:
-            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", seq, cursor)
-            return None
-        if seq != cursor + 1:
-            log.error("privacy update %d out of order (cursor %d): refused", seq, cursor)
-            return f"out of order: expected sequence {cursor + 1}, got {seq}; nothing applied"
-        try:
-            self.apply_privacy(seq, kind, subject, purposes, at, request_id,
-                               lambda: setattr(self.state, "privacy_cursor", seq), policy_version=policy_version)
-        except Exception as exc:  # the store failed: refused, the cursor stays, sent again on reconnect
-            log.exception("could not apply privacy update %d", seq)
-            return str(exc) or type(exc).__name__
-        return None
-
-    def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
-                      after: Callable[[], None], policy_version: str = "") -> None:
-        """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
-        (the cursor). A withdrawal records the policy version the user withdrew under (filed by
-        the edge where they did); an operator's request carries none, and each purpose keeps the
-        version the user last agreed to. Raises when the store fails: nothing applied, the update
-        is refused."""
-        now = time.time()
-        if kind == DELETE_USER:
-            self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
-            self.metrics.privacy_actions.labels("deleted_remote").inc()
-        else:
-            self.privacy.set_subject_consent(subject, {p: False for p in purposes},
-                                             policy_version if not policy_version_problem(policy_version) else None,
-                                             at, now,
-                                             request_id=request_id, file_upstream=False, after=after)
-            self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
-        self.metrics.sync_cursor.set(seq)
 
     def apply_neighbours(self, table: NeighbourTable) -> None:
         """A tenant's item-neighbour table from the control plane (the collaborative signal)."""

@@ -28,7 +28,7 @@ from edge_node.personalization.decisions import Personalizer
 from edge_node.personalization.experiments import ExperimentBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import TriggerBook
-from edge_node.privacy import PrivacyBook
+from edge_node.privacy import PrivacyBook, PrivacyLog
 from edge_node.quality import QualityBook
 from edge_node.role import Role
 from edge_node.serving import Serving
@@ -48,6 +48,7 @@ class EdgeNode:
     state: NodeState
     access: Gatekeeper
     privacy: PrivacyBook
+    privacy_log: PrivacyLog  # the control plane's privacy log, applied once and in order
     cohorts: CohortBook
     segments: SegmentBook
     pairs: PairBook

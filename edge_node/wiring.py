@@ -41,7 +41,7 @@ from edge_node.personalization.profiles import Tuning
 from edge_node.personalization.ranking import Weights
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import TriggerBook
-from edge_node.privacy import PrivacyBook, Pseudonymizer
+from edge_node.privacy import PrivacyBook, PrivacyLog, Pseudonymizer
 from edge_node.quality import QualityBook
 from edge_node.role import SOLE, Role
 from edge_node.serving import Serving
@@ -212,14 +212,15 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
     health = NodeHealth(settings, metrics=metrics, serving=serving, peers=peers, link=link, store=store,
                         quality=quality)
     publications = FleetState(state, role, shared)
-    fleet = Fleet(settings, state=state, metrics=metrics, privacy=privacy, cohorts=cohorts, experiments=experiments,
+    fleet = Fleet(settings, state=state, metrics=metrics, cohorts=cohorts, experiments=experiments,
                   segments=segments, triggers=triggers, neighbours=neighbours, pairs=pairs, topic_book=topic_book,
                   apps=apps, adaptation=adaptation, updates=updates, serving=serving, publications=publications,
                   link=link, health=health)
+    privacy_log = PrivacyLog(privacy, state, metrics)
     sync = None
     if settings.control_plane and role.leader:
-        sync = SyncAgent(fleet, state=state, store=store, metrics=metrics, target=settings.control_plane,
-                         node_id=settings.node_name, region=settings.region,
+        sync = SyncAgent(fleet, privacy_log=privacy_log, state=state, store=store, metrics=metrics,
+                         target=settings.control_plane, node_id=settings.node_name, region=settings.region,
                          backoff_max_s=settings.sync_backoff_max_s, audit_log=settings.sync_audit_log or None,
                          tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
                          enrollment_token=settings.enrollment_token)
@@ -228,6 +229,7 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                         state=state) if role.shared else None
     return EdgeNode(
         settings=settings, role=role, metrics=metrics, store=store, state=state, access=access, privacy=privacy,
+        privacy_log=privacy_log,
         cohorts=cohorts, segments=segments, pairs=pairs, neighbours=neighbours, experiments=experiments,
         triggers=triggers, identities=identities, topic_book=topic_book, aspects=aspects, quality=quality,
         adaptation=adaptation, personalizer=personalizer, serving=serving, link=link, health=health, disk=disk,

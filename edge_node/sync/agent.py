@@ -43,6 +43,7 @@ from edge_node.fleet import Fleet, ModelId
 from edge_node.metrics import EdgeMetrics
 from edge_node.node_state import NodeState
 from edge_node.personalization.triggers import Transition
+from edge_node.privacy import PrivacyLog
 from edge_node.records import PrivacyRequest
 from edge_node.store import EdgeStore
 from edge_node.sync import convert
@@ -70,10 +71,12 @@ class _Session:
 
 
 class SyncAgent:
-    def __init__(self, fleet: Fleet, *, state: NodeState, store: EdgeStore, metrics: EdgeMetrics, target: str,
-                 node_id: str, region: str, backoff_max_s: float = 30.0, audit_log: str | None = None,
-                 tls: tuple[str, str, str] | None = None, enrollment_token: str = "") -> None:
+    def __init__(self, fleet: Fleet, *, privacy_log: PrivacyLog, state: NodeState, store: EdgeStore,
+                 metrics: EdgeMetrics, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
+                 audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
+                 enrollment_token: str = "") -> None:
         self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
+        self.privacy_log = privacy_log  # the privacy use case: the log's updates, once and in order
         self.state = state
         self.store = store  # the privacy outbox: filings queued here, receipted upstream
         self.metrics = metrics
@@ -361,8 +364,8 @@ class SyncAgent:
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         """The update as the node's privacy use case decides (once, in order), as an ACK or NACK."""
         self.head = max(self.head, update.seq)
-        refused = self.fleet.apply_privacy_update(update.seq, update.kind, update.subject, list(update.purposes),
-                                                 update.at, update.request_id, policy_version=update.policy_version)
+        refused = self.privacy_log.apply_update(update.seq, update.kind, update.subject, list(update.purposes),
+                                                update.at, update.request_id, policy_version=update.policy_version)
         if refused is None:
             self._caught_up()
         return convert.ack_privacy(update.seq, error=refused or "")

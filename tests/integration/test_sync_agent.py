@@ -26,7 +26,7 @@ def update(seq: int, subject: str, kind=common_pb2.PRIVACY_KIND_DELETE_USER, pur
 
 def applied(node, u) -> str | None:
     """The node's privacy use case on an update as the log sends it: None (acknowledge) or why not."""
-    return node.fleet.apply_privacy_update(u.seq, u.kind, u.subject, list(u.purposes), u.at, u.request_id)
+    return node.privacy_log.apply_update(u.seq, u.kind, u.subject, list(u.purposes), u.at, u.request_id)
 
 
 def test_updates_apply_once_in_order_and_out_of_order_ones_are_refused(node):
