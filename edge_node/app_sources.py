@@ -18,17 +18,16 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import msgspec
 
-from sentiedge_core.access import AppSet
+from edge_node.metrics import EdgeMetrics
+from edge_node.personalization.cohorts import CohortBook
+from edge_node.store import EdgeStore
+from sentiedge_core.access import AppSet, Gatekeeper
 from sentiedge_core.apps_file import DEV_FILE, from_file, read, write_development_file
 
-if TYPE_CHECKING:
-    from edge_node.store import EdgeStore
-
-__all__ = ["DEV_FILE", "from_file", "read", "write_development_file", "development_app", "initial", "persist"]
+__all__ = ["DEV_FILE", "from_file", "read", "write_development_file", "development_app", "initial", "save", "AppsInUse"]
 log = logging.getLogger("edge_node")
 _decode_set = msgspec.msgpack.Decoder(AppSet)
 _encode = msgspec.msgpack.Encoder().encode
@@ -56,5 +55,23 @@ def initial(store: EdgeStore, *, apps_file: str, standalone: bool, data_dir: Pat
     return from_file(path)
 
 
-def persist(store: EdgeStore, apps: AppSet) -> None:
+def save(store: EdgeStore, apps: AppSet) -> None:
+    """Keep the set the control plane sent, for a restart before it reconnects."""
     store.set_value("apps", _encode(apps))
+
+
+class AppsInUse:
+    """The app set this node verifies keys and tokens against from now on (a revocation applies at once)."""
+
+    def __init__(self, store: EdgeStore, *, access: Gatekeeper, cohorts: CohortBook, metrics: EdgeMetrics) -> None:
+        self.store = store
+        self.access = access
+        self.cohorts = cohorts
+        self.metrics = metrics
+
+    def use(self, apps: AppSet, *, persist: bool = False) -> None:
+        if persist:
+            save(self.store, apps)
+        self.access.set_apps(apps)
+        self.cohorts.legacy_tenant = apps.legacy_tenant  # owns the cells written before tenants
+        self.metrics.apps_known.set(sum(not a.revoked_at for a in apps.apps))

@@ -110,7 +110,7 @@ def configure_logging(settings: EdgeSettings, worker: int | None = None) -> None
 
 def serve(args: argparse.Namespace) -> int:
     from edge_node.http.server import connection_budget
-    from edge_node.node import preflight
+    from edge_node.wiring import preflight
     from edge_node.workers import Supervisor, worker_count
 
     settings = load_settings(flags=vars(args))

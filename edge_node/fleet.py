@@ -1,57 +1,49 @@
-"""EdgeNode's use cases facing the control plane: what the Sync stream applies, and what it
-gathers to send upstream (counts and aggregates only).
+"""The use cases facing the control plane: what the Sync stream applies, and what it gathers
+to send upstream (counts and aggregates only).
 
-A mixin of :class:`edge_node.node.EdgeNode`; the sync agent (edge_node.sync.agent) calls only
-these and translates to and from protobuf. Nothing here knows gRPC.
+The sync agent (edge_node.sync.agent) calls these (and, for the privacy log, the privacy use
+case edge_node.privacy.PrivacyLog) and translates to and from protobuf;
+a following worker applies what the leader published through :meth:`Fleet.follow`. Nothing
+here knows gRPC.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import Protocol
 
 import msgspec
 
+from edge_node.adaptation import Answer, EdgeAdaptation
+from edge_node.app_sources import AppsInUse
+from edge_node.aspects.book import TopicBook
+from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError
-from edge_node.personalization.cohorts import CohortCell
-from edge_node.personalization.triggers import Transition
+from edge_node.fleet_state import FleetState
+from edge_node.health import Health, NodeHealth
+from edge_node.link import SyncLink
+from edge_node.metrics import EdgeMetrics
+from edge_node.node_state import NodeState
+from edge_node.personalization.cohorts import CohortBook, CohortCell, CohortPrior
+from edge_node.personalization.cooccurrence import Neighbours, PairBook
+from edge_node.personalization.experiments import Experiment, ExperimentBook
+from edge_node.personalization.segments import SegmentBook
+from edge_node.personalization.triggers import Rule, Transition, TriggerBook
+from edge_node.serving import ModelId, Serving
 from sentiedge_core.access import AppSet
+from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
 from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
-from sentiedge_core.privacy import DELETE_USER, policy_version_problem
+from sentiedge_core.inference import SentimentModel
+from sentiedge_core.segments import SegmentSet
+from sentiedge_core.topics import TopicSet
 
-if TYPE_CHECKING:
-    from edge_node.config import EdgeSettings
-    from edge_node.metrics import EdgeMetrics
-    from edge_node.personalization.cohorts import CohortBook
-    from edge_node.personalization.cooccurrence import Neighbours, PairBook
-    from edge_node.personalization.experiments import ExperimentBook
-    from edge_node.personalization.segments import SegmentBook
-    from edge_node.personalization.triggers import TriggerBook
-    from edge_node.privacy import PrivacyBook
-    from edge_node.quality import QualityBook
-    from edge_node.role import Role
-    from edge_node.store import EdgeStore
-    from sentiedge_core.inference import SentimentModel
-
+__all__ = ["ClosedWindows", "Fleet", "Health", "ModelFiles", "ModelId"]
 log = logging.getLogger("edge_node.sync")
 MAX_PENDING_TRIGGERS = 1000
-
-
-class ModelId(NamedTuple):
-    name: str
-    version: str
-    sha: str  # the manifest's sha256
-
-
-class Health(msgspec.Struct, kw_only=True):
-    model: ModelId
-    serving_personal: bool
-    outputs: dict  # recent prediction counts against the model's reference (drift)
-    quality: dict  # model -> counts of sampled, labelled predictions
 
 
 class ClosedWindows(msgspec.Struct, kw_only=True):
@@ -59,7 +51,7 @@ class ClosedWindows(msgspec.Struct, kw_only=True):
 
     last_closed: int
     window_s: int
-    cohorts: list[tuple[int, str, CohortCell]]  # (window, cohort key, cell)
+    cohorts: list[tuple[int, str, str, CohortCell]]  # (window, tenant, cohort key, cell)
     experiments: list[tuple]  # (window, experiment, arm, cohort, cell)
     segments: list = []  # sentiedge_core.segments.Summary: per learned segment, or seed clusters
     cooccurrence: list[PairWindow] = []  # item co-occurrence per tenant (its own windows)
@@ -79,41 +71,34 @@ class ModelFiles(Protocol):
     def applied(self, sha: str) -> None: ...
 
 
-class FleetUseCases:
-    if TYPE_CHECKING:  # what this mixin uses of EdgeNode (edge_node/node.py), for readers and the type checker
-        settings: EdgeSettings
-        role: Role
-        model_sha: str
-        store: EdgeStore
-        metrics: EdgeMetrics
-        privacy: PrivacyBook
-        quality: QualityBook
-        cohorts: CohortBook
-        experiments: ExperimentBook
-        segments: SegmentBook
-        triggers: TriggerBook
-        updates: ModelFiles
-        neighbours: Neighbours
-        pairs: PairBook
-
-        @property
-        def model(self) -> SentimentModel: ...
-
-        def personal_allowed(self) -> bool: ...
-
-        def model_outputs(self) -> dict: ...
-
-        def set_apps(self, apps: AppSet, *, persist: bool = False) -> None: ...
-
-        def _publish(self, kind: str, payload) -> None: ...
-
-        async def workers_serve(self, sha: str, timeout_s: float = 120.0) -> None: ...
-
-        async def swap_model(self, model: SentimentModel, sha: str) -> None: ...
+class Fleet:
+    def __init__(self, settings: EdgeSettings, *, state: NodeState, metrics: EdgeMetrics,
+                 cohorts: CohortBook, experiments: ExperimentBook, segments: SegmentBook, triggers: TriggerBook,
+                 neighbours: Neighbours, pairs: PairBook, topic_book: TopicBook, apps: AppsInUse,
+                 adaptation: EdgeAdaptation, updates: ModelFiles, serving: Serving, publications: FleetState,
+                 link: SyncLink, health: NodeHealth) -> None:
+        self.settings = settings
+        self.state = state
+        self.metrics = metrics
+        self.cohorts = cohorts
+        self.experiments = experiments
+        self.segments = segments
+        self.triggers = triggers
+        self.neighbours = neighbours
+        self.pairs = pairs
+        self.topic_book = topic_book
+        self.apps = apps
+        self.adaptation = adaptation
+        self.updates = updates
+        self.served = serving
+        self.publications = publications
+        self.link = link
+        self.node_health = health
+        self._topic_tenants: set[str] = set()  # tenants whose topic sets the control plane sent
 
     # --- what this edge is ------------------------------------------------------------------
     def serving(self) -> ModelId:
-        return ModelId(self.model.name, self.model.version, self.model_sha)
+        return self.served.identity()
 
     def bundled(self) -> ModelId | None:
         """The bundle this edge was installed with (EDGE_MODEL_DIR), where a rollback may return."""
@@ -125,40 +110,14 @@ class FleetUseCases:
             return None
 
     def health(self) -> Health:
-        return Health(model=self.serving(), serving_personal=self.personal_allowed(), outputs=self.model_outputs(),
-                      quality=self.quality.counts())
+        return self.node_health.health()
 
-    # --- the link's state, for the metrics --------------------------------------------------
+    # --- the link's state ----------------------------------------------------------------------
     def sync_connected(self, connected: bool) -> None:
-        self.metrics.sync_connected.set(int(connected))
-        if self.role.shared:  # the other workers report it in /readyz
-            self.store.set_value("sync_connected", connected)
+        self.link.connected(connected)
 
     def outbox_pending(self) -> int:
-        """Privacy requests filed here and not yet receipted upstream."""
-        pending = self.store.outbox_pending()
-        self.metrics.outbox_pending.set(pending)
-        return pending
-
-    def privacy_backlog_s(self, now: float) -> float:
-        """How long the oldest request made here has waited for the control plane's receipt (0:
-        none waits), into the metrics too."""
-        oldest = self.store.oldest_queued_at()
-        age = 0.0 if oldest is None else max(now - oldest, 0.0)
-        self.metrics.outbox_oldest.set(age)
-        return age
-
-    def privacy_backlog(self) -> tuple[float, bool]:
-        """(the oldest waiting request's age, whether it is past EDGE_PRIVACY_BACKLOG_MAX_S);
-        logged once each time the backlog stalls."""
-        age = self.privacy_backlog_s(time.time())
-        stalled = age > self.settings.privacy_backlog_max_s
-        if stalled and not getattr(self, "_backlog_stalled", False):
-            log.warning("privacy backlog stalled: the oldest of %d deletions/withdrawals made here has waited %.0f s "
-                        "for the control plane's receipt (EDGE_PRIVACY_BACKLOG_MAX_S=%g)", self.store.outbox_pending(),
-                        age, self.settings.privacy_backlog_max_s)
-        self._backlog_stalled = stalled
-        return age, stalled
+        return self.link.outbox_pending()
 
     # --- applied from the control plane -----------------------------------------------------
     def apply_apps(self, apps: AppSet) -> bool:
@@ -166,55 +125,15 @@ class FleetUseCases:
         if self.settings.apps_file:
             log.debug("apps from the control plane ignored: EDGE_APPS_FILE is set")
             return False
-        self.set_apps(apps, persist=True)
-        self._publish("apps", apps)
+        self.apps.use(apps, persist=True)
+        self.publications.share("apps", apps)
         return True
-
-    def apply_privacy_update(self, seq: int, kind: int, subject: str, purposes: list[str], at: float,
-                             request_id: str, policy_version: str = "") -> str | None:
-        """The privacy log's update ``seq``, applied exactly once and in order: None when it may
-        be acknowledged (applied now, or a replay of one applied before: its receipt is sent
-        again, nothing is applied twice), else why it was refused with nothing written (a gap
-        in the sequence, or a store that failed; the control plane sends it again)."""
-        cursor = int(self.store.value("privacy_cursor", 0))
-        if seq <= cursor:
-            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", seq, cursor)
-            return None
-        if seq != cursor + 1:
-            log.error("privacy update %d out of order (cursor %d): refused", seq, cursor)
-            return f"out of order: expected sequence {cursor + 1}, got {seq}; nothing applied"
-        try:
-            self.apply_privacy(seq, kind, subject, purposes, at, request_id,
-                               lambda: self.store.set_value("privacy_cursor", seq), policy_version=policy_version)
-        except Exception as exc:  # the store failed: refused, the cursor stays, sent again on reconnect
-            log.exception("could not apply privacy update %d", seq)
-            return str(exc) or type(exc).__name__
-        return None
-
-    def apply_privacy(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
-                      after: Callable[[], None], policy_version: str = "") -> None:
-        """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
-        (the cursor). A withdrawal records the policy version the user withdrew under (filed by
-        the edge where they did); an operator's request carries none, and each purpose keeps the
-        version the user last agreed to. Raises when the store fails: nothing applied, the update
-        is refused."""
-        now = time.time()
-        if kind == DELETE_USER:
-            self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
-            self.metrics.privacy_actions.labels("deleted_remote").inc()
-        else:
-            self.privacy.set_subject_consent(subject, {p: False for p in purposes},
-                                             policy_version if not policy_version_problem(policy_version) else None,
-                                             at, now,
-                                             request_id=request_id, file_upstream=False, after=after)
-            self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
-        self.metrics.sync_cursor.set(seq)
 
     def apply_neighbours(self, table: NeighbourTable) -> None:
         """A tenant's item-neighbour table from the control plane (the collaborative signal)."""
         before = self.neighbours.version(table.tenant)
         self.neighbours.apply(table)
-        self._publish("neighbours", msgspec.to_builtins(table))
+        self.publications.share("neighbours", msgspec.to_builtins(table))
         self.metrics.neighbours_version.labels(table.tenant).set(table.version)
         if table.version != before:
             log.info("item neighbours of tenant %s v%d: %d items", table.tenant, table.version, len(table.items))
@@ -241,9 +160,9 @@ class FleetUseCases:
             raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {target.name} {target.version}")
         # Other workers of this node swap first and the leader last, so once the leader serves it
         # (and ACKs) every worker does.
-        self._publish("model", {"path": str(path), "sha": target.sha})
-        await self.workers_serve(target.sha)
-        await self.swap_model(model, target.sha)
+        self.publications.share("model", {"path": str(path), "sha": target.sha})
+        await self.publications.workers_serve(target.sha)
+        await self.served.swap(model, target.sha)
         if bundled:
             self.updates.applied_bundled()
         else:
@@ -275,16 +194,16 @@ class FleetUseCases:
         go first); this worker's new ones are added first."""
         transitions = self.take_transitions()
         if not transitions:
-            return self.store.value("pending_triggers", [])
-        with self.store.transaction():
-            pending = self.store.value("pending_triggers", [])
-            next_id = int(self.store.value("trigger_seq", 0))
+            return self.state.pending_triggers
+        with self.state.transaction():
+            pending = self.state.pending_triggers
+            next_id = self.state.trigger_seq
             for transition in transitions:
                 next_id += 1
                 pending.append({**msgspec.structs.asdict(transition), "id": next_id})
             pending = pending[-MAX_PENDING_TRIGGERS:]
-            self.store.set_value("pending_triggers", pending)
-            self.store.set_value("trigger_seq", next_id)
+            self.state.pending_triggers = pending
+            self.state.trigger_seq = next_id
         return pending
 
     def take_transitions(self) -> list[Transition]:
@@ -294,3 +213,75 @@ class FleetUseCases:
         while transitions:
             out.append(transitions.popleft())
         return out
+
+    def apply_priors(self, priors: dict, recent: dict) -> None:
+        """Cohort priors over the horizon, and the merged recent windows trigger rules read."""
+        self._use_priors(priors, recent)
+        self.publications.share("priors", {"priors": priors,
+                                           "recent": [[w, t, k, c] for (w, t, k), c in recent.items()]})
+
+    def _use_priors(self, priors: dict, recent: dict) -> None:
+        self.cohorts.set_remote(priors)
+        self.cohorts.set_remote_windows(recent)
+
+    def apply_rules(self, rules: list, version: int) -> None:
+        self.triggers.set_rules(rules, version)
+        self.publications.share("rules", {"version": version, "rules": rules})
+
+    def apply_topics(self, sets: list[TopicSet], version: int) -> None:
+        """Every tenant's topics (the whole state): a tenant no longer in it has none any more."""
+        self._use_topics(sets)
+        self.publications.share("topics", {"version": version, "sets": sets})
+
+    def _use_topics(self, sets: list[TopicSet]) -> None:
+        tenants = {s.tenant for s in sets}
+        for gone in self._topic_tenants - tenants:
+            self.topic_book.set(TopicSet(tenant=gone))
+        for topic_set in sets:
+            self.topic_book.set(topic_set)
+        self._topic_tenants = tenants
+
+    def apply_experiments(self, experiments: list, version: int) -> None:
+        self.experiments.set(experiments, version)
+        self.publications.share("experiments", {"version": version, "experiments": experiments})
+
+    def apply_segments(self, segments: SegmentSet) -> None:
+        """The learned segments the control plane published (centroids and labels)."""
+        self.publications.share("segments", segments)
+        before = self.segments.version
+        if self.segments.apply(segments):
+            # Said once per published version (a set still seeding is re-sent often: debug only).
+            level = logging.INFO if segments.segments and segments.version != before else logging.DEBUG
+            log.log(level, "learned segments v%d: %s", segments.version,
+                    ", ".join(f"{g.id} {g.label}" for g in segments.segments) or f"seeding (k={segments.k})")
+        self.metrics.segments_version.set(self.segments.version)
+
+    async def adaptation_round(self, task: AdaptationRound) -> Answer:
+        """Train this edge's update for an adaptation round (off the event loop)."""
+        answer = await asyncio.to_thread(self.adaptation.answer, task, self.served.model)
+        self.metrics.adaptation_rounds.labels(answer.status).inc()
+        return answer
+
+    # --- what the leading worker published, applied by a following one ------------------------
+    def follow(self, kind: str, data) -> None:
+        """Apply what the leader applied and published (``kind``, as FleetState returns it); a
+        model is the follower's to load (edge_node.follower)."""
+        if kind == "apps":
+            self.apps.use(msgspec.convert(data, AppSet))
+        elif kind == "rules":
+            self.triggers.set_rules(msgspec.convert(data["rules"], list[Rule]), data["version"])
+        elif kind == "experiments":
+            self.experiments.set(msgspec.convert(data["experiments"], list[Experiment]), data["version"])
+        elif kind == "priors":
+            try:
+                priors = msgspec.convert(data["priors"], dict[str, dict[str, CohortPrior]])
+            except msgspec.ValidationError:  # published before per-tenant priors: the next one will do
+                return
+            self._use_priors(priors, {(row[0], row[1], row[2]): msgspec.convert(row[3], CohortCell)
+                                      for row in data["recent"] if len(row) == 4})
+        elif kind == "segments":
+            self.apply_segments(msgspec.convert(data, SegmentSet))
+        elif kind == "topics":
+            self._use_topics(msgspec.convert(data["sets"], list[TopicSet]))
+        elif kind == "neighbours":
+            self.neighbours.use(msgspec.convert(data, NeighbourTable))

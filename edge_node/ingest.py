@@ -6,24 +6,33 @@ not a dislike, a rating under 3 stars or a negative review); with neither it is 
 text is scored only with ``sentiment`` (otherwise the event still counts, its text is
 ignored). Consent and suppression are read again after scoring, inside the transaction that
 writes, so a deletion that lands while texts are being scored is never undone.
+
+:class:`Events` is the use case the HTTP controllers call: every check, then ingest, the
+tenant's cohort triggers re-evaluated, the results counted; and what a ranking showed (for the
+exposure figures).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import msgspec
 
-from edge_node.errors import InvalidInput
+from edge_node.config import EdgeSettings
+from edge_node.errors import InvalidInput, LimitExceeded
+from edge_node.metrics import EdgeMetrics
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook, Context, context_cohort
 from edge_node.personalization.cooccurrence import PairBook
-from edge_node.personalization.exposure import ExplorationLog
+from edge_node.personalization.exposure import ExplorationLog, ExposureBook
 from edge_node.personalization.profiles import EVENT_WEIGHTS, Tuning
+from edge_node.personalization.ranking import COLLABORATIVE_REASON
 from edge_node.personalization.segments import SegmentBook
+from edge_node.personalization.triggers import TriggerBook
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
 from sentiedge_core.inference import NEUTRAL, UNSUPPORTED, Sentiment
@@ -274,3 +283,40 @@ class Ingestor:
         if event.type == "click" and self.exploration is not None and \
                 self.exploration.clicked(subject, event.item_id, at):
             self.on_exploration_click(tenant)
+
+
+class Events:
+    def __init__(self, settings: EdgeSettings, *, ingestor: Ingestor, triggers: TriggerBook, metrics: EdgeMetrics,
+                 exposure: ExposureBook, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.ingestor = ingestor
+        self.triggers = triggers
+        self.metrics = metrics
+        self.exposure = exposure
+        self.clock = clock
+
+    async def record_events(self, user_id: str, events: list, context, *, tenant: str) -> IngestReport:
+        """A user's events (the caller is authorized for the user, ``user_id`` scoped to the
+        caller's ``tenant``): every check in one place, then ingest (score, profile, the tenant's
+        cohorts), re-evaluate the tenant's cohort triggers, count."""
+        settings = self.settings
+        if not events:
+            raise InvalidInput("events must hold at least one event", field="events")
+        if len(events) > settings.max_events_per_request:
+            raise LimitExceeded(f"events holds {len(events)} items; the limit is "
+                                f"{settings.max_events_per_request} (EDGE_MAX_EVENTS_PER_REQUEST)", field="events")
+        check_context(context, settings)
+        for i, event in enumerate(events):
+            validate_event(event, i, settings.max_text_chars, settings.max_id_chars)
+        report = await self.ingestor.ingest(user_id, events, context, self.clock(), tenant=tenant)
+        self.triggers.evaluate(report.cohort, self.clock(), tenant)  # a crossing is timed from here
+        for result in report.results:
+            self.metrics.events.labels(result.status, result.reason or "").inc()
+        return report
+
+    def observe_ranking(self, tenant: str, offered: list[str], top: list) -> None:
+        """What a ranking offered and showed, for the exposure figures (item ids only)."""
+        self.exposure.observe(tenant, offered, [item.id for item in top], self.clock())
+        explored = sum(item.exploration for item in top)
+        self.metrics.shown(tenant, len(top) - explored, explored,
+                           sum(item.reason.startswith(COLLABORATIVE_REASON) for item in top))

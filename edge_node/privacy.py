@@ -19,19 +19,26 @@ pseudonym, so edges that saw only the anonymous id erase it too.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 import msgspec
 
 from edge_node.disk import DiskReserve
 from edge_node.errors import InvalidInput, StorageFull
+from edge_node.metrics import EdgeMetrics
+from edge_node.node_state import NodeState
 from edge_node.personalization import profiles as personalization
 from edge_node.personalization.cohorts import CohortBook
 from edge_node.personalization.cooccurrence import PairBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.records import PURPOSES, Consent, Grant, PrivacyRequest, Suppression
 from edge_node.store import EdgeStore
-from sentiedge_core.privacy import Pseudonymizer, new_request_id, policy_version_problem
+from sentiedge_core.privacy import DELETE_USER, Pseudonymizer, new_request_id, policy_version_problem
 
-__all__ = ["Pseudonymizer", "new_request_id", "ConsentChange", "Erasure", "PrivacyBook"]
+__all__ = ["Pseudonymizer", "new_request_id", "ConsentChange", "Erasure", "PrivacyBook", "PrivacyLog"]
+log = logging.getLogger("edge_node.sync")
 
 
 def _version(given: str | None, previous: Grant | None) -> str:
@@ -240,3 +247,56 @@ class PrivacyBook:
             if after is not None:
                 after()
         return Erasure(request_id=request_id, erased=erased, suppressed_at=now)
+
+
+class PrivacyLog:
+    """The control plane's privacy log applied on this node: every update exactly once and in
+    order, the cursor (in the node state) moved in the same store transaction as the erasure or
+    withdrawal it records."""
+
+    def __init__(self, privacy: PrivacyBook, state: NodeState, metrics: EdgeMetrics,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.privacy = privacy
+        self.state = state
+        self.metrics = metrics
+        self.clock = clock
+
+    def apply_update(self, seq: int, kind: int, subject: str, purposes: list[str], at: float,
+                     request_id: str, policy_version: str = "") -> str | None:
+        """The privacy log's update ``seq``, applied exactly once and in order: None when it may
+        be acknowledged (applied now, or a replay of one applied before: its receipt is sent
+        again, nothing is applied twice), else why it was refused with nothing written (a gap
+        in the sequence, or a store that failed; the control plane sends it again)."""
+        cursor = self.state.privacy_cursor
+        if seq <= cursor:
+            log.warning("privacy update %d replayed (cursor %d): not applied again, receipt resent", seq, cursor)
+            return None
+        if seq != cursor + 1:
+            log.error("privacy update %d out of order (cursor %d): refused", seq, cursor)
+            return f"out of order: expected sequence {cursor + 1}, got {seq}; nothing applied"
+        try:
+            self._apply(seq, kind, subject, purposes, at, request_id,
+                        lambda: setattr(self.state, "privacy_cursor", seq), policy_version=policy_version)
+        except Exception as exc:  # the store failed: refused, the cursor stays, sent again on reconnect
+            log.exception("could not apply privacy update %d", seq)
+            return str(exc) or type(exc).__name__
+        return None
+
+    def _apply(self, seq: int, kind: int, subject: str, purposes: list[str], at: float, request_id: str,
+               after: Callable[[], None], policy_version: str = "") -> None:
+        """Erase a subject or withdraw consent as the log says, ``after`` in the same transaction
+        (the cursor). A withdrawal records the policy version the user withdrew under (filed by
+        the edge where they did); an operator's request carries none, and each purpose keeps the
+        version the user last agreed to. Raises when the store fails: nothing applied, the update
+        is refused."""
+        now = self.clock()
+        if kind == DELETE_USER:
+            self.privacy.delete_subject(subject, now, request_id=request_id, file_upstream=False, after=after)
+            self.metrics.privacy_actions.labels("deleted_remote").inc()
+        else:
+            self.privacy.set_subject_consent(subject, {p: False for p in purposes},
+                                             policy_version if not policy_version_problem(policy_version) else None,
+                                             at, now,
+                                             request_id=request_id, file_upstream=False, after=after)
+            self.metrics.privacy_actions.labels("consent_withdrawn_remote").inc()
+        self.metrics.sync_cursor.set(seq)

@@ -1,30 +1,28 @@
-"""EdgeNode's use cases on one user's data: consent, the user's own vector, erasure.
+"""The use cases on one user's data: consent, the user's own vector, preferences, identity
+links, erasure.
 
-A mixin of :class:`edge_node.node.EdgeNode`; the HTTP controllers (edge_node.http.users)
-authorize the caller, then call these and encode what they return. Nothing here knows HTTP.
+The HTTP controllers (edge_node.http.users, .preferences) authorize the caller, then call
+these and encode what they return. Nothing here knows HTTP.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
 
 import msgspec
 import numpy as np
 
+from edge_node.config import EdgeSettings
 from edge_node.errors import InvalidInput, NotFound
-from edge_node.identity import Link
+from edge_node.identity import Identities, Link
+from edge_node.metrics import EdgeMetrics
 from edge_node.personalization import profiles
+from edge_node.personalization.profiles import Tuning
 from edge_node.preferences import PreferenceView, view_of
-from edge_node.privacy import ConsentChange, Erasure
+from edge_node.privacy import ConsentChange, Erasure, PrivacyBook
 from edge_node.records import Consent, Profile
-
-if TYPE_CHECKING:
-    from edge_node.config import EdgeSettings
-    from edge_node.identity import Identities
-    from edge_node.metrics import EdgeMetrics
-    from edge_node.personalization.profiles import Tuning
-    from edge_node.privacy import PrivacyBook
-    from edge_node.store import EdgeStore
+from edge_node.store import EdgeStore
 
 
 class UserVector(msgspec.Struct, kw_only=True):
@@ -36,16 +34,16 @@ class UserVector(msgspec.Struct, kw_only=True):
     negative_share: float
 
 
-class UserDataUseCases:
-    if TYPE_CHECKING:  # what this mixin uses of EdgeNode (edge_node/node.py), for readers and the type checker
-        settings: EdgeSettings
-        store: EdgeStore
-        metrics: EdgeMetrics
-        privacy: PrivacyBook
-        identities: Identities
-        tuning: Tuning
-
-        def now(self) -> float: ...
+class UserData:
+    def __init__(self, settings: EdgeSettings, *, store: EdgeStore, privacy: PrivacyBook, identities: Identities,
+                 tuning: Tuning, metrics: EdgeMetrics, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = store
+        self.privacy = privacy
+        self.identities = identities
+        self.tuning = tuning
+        self.metrics = metrics
+        self.now = clock
 
     def consent_of(self, user_id: str) -> Consent:
         return self.privacy.consent(user_id)

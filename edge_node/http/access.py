@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from edge_node.errors import EdgeError, Forbidden, Unauthorized
+from edge_node.errors import EdgeError, Forbidden, NotReady, Unauthorized
+from edge_node.node import EdgeNode
 from sentiedge_core.access import Caller
 from sentiedge_core.privacy import policy_version_problem
 
@@ -20,6 +21,14 @@ CALLER = "sentiedge.caller"
 KEY_IN_QUERY = ("/v1/preferences", "/v1/preferences/")
 ALLOW_HEADERS = b"authorization, content-type, x-client-key"
 ALLOW_METHODS = b"GET, POST, PUT, DELETE, OPTIONS"
+
+
+def running(state) -> EdgeNode:
+    """The node behind an app's state, or 503 while it starts or stops."""
+    node: EdgeNode | None = state.get("node")
+    if node is None:
+        raise NotReady("model or store is not ready yet")
+    return node
 
 
 def header(scope, name: bytes) -> str | None:

@@ -18,11 +18,11 @@ from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 
-from edge_node import __version__
+from edge_node import __version__, wiring
 from edge_node.config import EdgeSettings
 from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http import api_page
-from edge_node.http.access import caller_of, cors_headers, gate
+from edge_node.http.access import caller_of, cors_headers, gate, running
 from edge_node.http.decisions import DecisionsController
 from edge_node.http.fast_path import fast_personalize
 from edge_node.http.preferences import PreferencesController, is_page, refusal
@@ -41,7 +41,6 @@ from edge_node.http.schemas import (
 from edge_node.http.status import status_of
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
-from edge_node.node import EdgeNode, running
 from edge_node.role import SOLE, Role
 from edge_node.sync.model_updates import ModelUpdates
 from sentiedge_core import signing
@@ -89,11 +88,11 @@ def readyz(state: State) -> Health:
     public = state.get("public_server")
     if public is not None and not public.started:
         raise NotReady("the public port is not listening yet")
-    if not node.space_back():
+    if not node.disk.space_back():
         raise NotReady("the disk is full: writes are refused until space returns (deletions still succeed)")
-    backlog = node.privacy_backlog() if node.settings.control_plane else None
-    return Health(status="ready", model=node.model.name, version=node.model.version, sync=node.sync_state(),
-                  serving_personal=node.personal_allowed(), worker=node.role.index if node.role.shared else None,
+    backlog = node.link.privacy_backlog() if node.settings.control_plane else None
+    return Health(status="ready", model=node.model.name, version=node.model.version, sync=node.link.sync_state(),
+                  serving_personal=node.link.personal_allowed(), worker=node.role.index if node.role.shared else None,
                   privacy_backlog=None if backlog is None else ("stalled" if backlog[1] else "ok"),
                   privacy_backlog_s=None if backlog is None else round(backlog[0], 1))
 
@@ -102,7 +101,7 @@ def readyz(state: State) -> Health:
 def metrics(state: State) -> Response[bytes]:
     """Prometheus metrics."""
     node = running(state)
-    node.refresh_gauges()
+    node.health.refresh_gauges()
     return Response(node.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -119,11 +118,11 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     check_texts(data.texts, node.settings)
     blank = [i for i, text in enumerate(data.texts) if not text.strip()]
     if not blank:
-        results = await node.score(data.texts, tenant=caller.tenant)
+        results = await node.serving.score(data.texts, tenant=caller.tenant)
         return SentimentResponse(results=cast("list[Sentiment | None]", results))
     if len(blank) == len(data.texts):
         raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
-    scored = iter(await node.score([t for t in data.texts if t.strip()], tenant=caller.tenant))
+    scored = iter(await node.serving.score([t for t in data.texts if t.strip()], tenant=caller.tenant))
     return SentimentResponse(
         results=[None if not text.strip() else next(scored) for text in data.texts],
         errors=[ItemError(index=i, error="empty_text", message=f"texts[{i}] is empty or only whitespace: not scored")
@@ -143,9 +142,9 @@ def timing(app: ASGIApp) -> ASGIApp:
         method = scope["method"]
         running_node = scope["litestar_app"].state.get("node")
         worker = None
-        if running_node is not None and running_node.role.shared:
+        if running_node is not None and running_node.follower is not None:
             worker = str(running_node.role.index).encode()
-            running_node.catch_up()  # what the leader applied, this worker applies before answering
+            running_node.follower.catch_up()  # what the leader applied, this worker applies before answering
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -262,7 +261,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
         if model is None and settings.trusted_keys:  # only signed bundles, the first one too
             signing.verify(assigned or settings.model_path, signing.trusted_keys(settings.trusted_keys))
         loaded = model or SentimentModel(assigned or settings.model_path, threads=settings.inference_threads)
-        node = EdgeNode(settings, loaded, role=role, shared=shared)
+        node = wiring.build(settings, loaded, role=role, shared=shared)
         await node.start()
         app.state.node = node
         log.info("serving model %s %s from %s; store in %s", loaded.name, loaded.version, loaded.root,

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from edge_node.errors import InvalidInput, LimitExceeded
-from edge_node.http.access import authorize_user, caller_of
+from edge_node.http.access import authorize_user, caller_of, running
 from edge_node.http.schemas import (
     BODY_ERRORS,
     READ_ERRORS,
@@ -21,7 +21,7 @@ from edge_node.http.schemas import (
     error_responses,
 )
 from edge_node.ingest import Context, check_context, check_id, context_cohort
-from edge_node.node import EdgeNode, running
+from edge_node.node import EdgeNode
 from edge_node.personalization.decisions import Decision
 from edge_node.personalization.experiments import Assignment
 from sentiedge_core.access import Caller
@@ -104,7 +104,7 @@ class DecisionsController(Controller):
             user, data.context, data.candidates, limit=limit, exploration_slots=slots,
             max_per_category=settings.max_per_category, now=node.now(), diversity_depth=depth, tenant=caller.tenant)
         node.metrics.decided(decision.source)
-        node.observe_ranking(caller.tenant, [c.id for c in data.candidates], items[:limit])
+        node.events.observe_ranking(caller.tenant, [c.id for c in data.candidates], items[:limit])
         segment = decision.segment.id if decision.segment is not None else None
         return RankResponse(source=decision.source, cohort=decision.cohort, reason=decision.reason,
                             items=items[:limit], rest=items[limit:] if data.include_rest else [],

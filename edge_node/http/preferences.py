@@ -20,10 +20,10 @@ from litestar.params import Body, FromQuery
 
 from edge_node.errors import Forbidden, InvalidInput, Unauthorized
 from edge_node.http import preference_page
-from edge_node.http.access import KEY_IN_QUERY, authorize_user, caller_of
+from edge_node.http.access import KEY_IN_QUERY, authorize_user, caller_of, running
 from edge_node.http.schemas import error_responses
 from edge_node.http.status import status_of
-from edge_node.node import EdgeNode, running
+from edge_node.node import EdgeNode
 from edge_node.records import PURPOSES
 
 ACTIONS = ("view", "save", "delete", "confirm_delete", "cancel")
@@ -101,7 +101,7 @@ class PreferencesController(Controller):
         node = running(state)
         page = _page(request, token, lang, embed, policy)
         return _answer(node, request, page, "users:read",
-                       lambda user_id, nonce: preference_page.render(node.preferences_of(user_id), page, nonce))
+                       lambda user_id, nonce: preference_page.render(node.users.preferences_of(user_id), page, nonce))
 
     @post("/", status_code=200, media_type=MediaType.HTML, responses=FORM_ERRORS)
     async def submit(self, state: State, request: Request,
@@ -123,17 +123,17 @@ class PreferencesController(Controller):
                 # The app's registered policy is what the user saw and chose under (a policy named
                 # in the page's URL is not: anyone can write a URL). Without one, each purpose keeps
                 # the version the user agreed to (none recorded: none), never a name of this page.
-                node.set_consent(user_id, chosen, caller_of(request).app.policy_version or None, None)
-                return preference_page.render(node.preferences_of(user_id), page, nonce, notice=strings["saved"])
+                node.users.set_consent(user_id, chosen, caller_of(request).app.policy_version or None, None)
+                return preference_page.render(node.users.preferences_of(user_id), page, nonce, notice=strings["saved"])
             if action == "delete":
-                return preference_page.render(node.preferences_of(user_id), page, nonce, confirm=True)
+                return preference_page.render(node.users.preferences_of(user_id), page, nonce, confirm=True)
             if action == "confirm_delete":
                 if data.get("confirm") != "yes":
-                    return preference_page.render(node.preferences_of(user_id), page, nonce, confirm=True,
+                    return preference_page.render(node.users.preferences_of(user_id), page, nonce, confirm=True,
                                                   error=strings["confirm_missing"])
-                erasure = node.delete_user(user_id)
+                erasure = node.users.delete_user(user_id)
                 notice = strings["deleted"].replace("{request_id}", erasure.request_id)
-                return preference_page.render(node.preferences_of(user_id), page, nonce, notice=notice)
-            return preference_page.render(node.preferences_of(user_id), page, nonce)
+                return preference_page.render(node.users.preferences_of(user_id), page, nonce, notice=notice)
+            return preference_page.render(node.users.preferences_of(user_id), page, nonce)
 
         return _answer(node, request, page, scope, act)

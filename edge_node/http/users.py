@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from edge_node.errors import Forbidden
-from edge_node.http.access import authorize_user, caller_of
+from edge_node.http.access import authorize_user, caller_of, running
 from edge_node.http.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -25,7 +25,6 @@ from edge_node.http.schemas import (
     error_responses,
 )
 from edge_node.ingest import IngestReport, check_id
-from edge_node.node import running
 from edge_node.personalization.decisions import named_affinities
 from edge_node.records import PURPOSES, Consent
 
@@ -64,7 +63,7 @@ class UsersController(Controller):
         (through the control plane) on every other edge. User token, or server key ``consent:write``."""
         node, user = user_request(request, state, user_id, "consent:write")
         at = data.timestamp.timestamp() if data.timestamp is not None and data.timestamp.tzinfo else None
-        change = node.set_consent(user, data.purposes, data.policy_version, at)
+        change = node.users.set_consent(user, data.purposes, data.policy_version, at)
         return consent_view(user_id, change.consent, withdrawn=change.withdrawn, erased=change.erased,
                             request_id=change.request_id)
 
@@ -73,7 +72,7 @@ class UsersController(Controller):
         """Consent per purpose; a purpose never granted reads ``granted: false``.
         User token, or server key ``users:read``."""
         node, user = user_request(request, state, user_id, "users:read")
-        return consent_view(user_id, node.consent_of(user))
+        return consent_view(user_id, node.users.consent_of(user))
 
     @post("/events", status_code=200, responses={**WRITE_ERRORS, **error_responses(404)})
     async def post_events(self, user_id: FromPath[str], data: JSONBody[EventsRequest],
@@ -82,14 +81,14 @@ class UsersController(Controller):
         each event moves the profile; events without consent are dropped and counted.
         User token, or server key ``events:write``."""
         node, user = user_request(request, state, user_id, "events:write")
-        return await node.record_events(user, data.events, data.context, tenant=caller_of(request).tenant)
+        return await node.events.record_events(user, data.events, data.context, tenant=caller_of(request).tenant)
 
     @get("/vector", sync_to_thread=False, responses={**READ_ERRORS, **error_responses(404)})
     def get_vector(self, user_id: FromPath[str], state: State, request: Request) -> VectorView:
         """The user's own vector, top affinities and windowed sentiment (needs ``personalization``).
         User token, or server key ``users:read``."""
         node, user = user_request(request, state, user_id, "users:read")
-        v = node.user_vector(user)
+        v = node.users.user_vector(user)
         return VectorView(
             user_id=user_id, vector=v.vector.tolist(), dimension=node.settings.vector_dim,
             affinities=named_affinities(v.profile, v.scores),
@@ -118,7 +117,7 @@ class UsersController(Controller):
             if proven != data.anonymous_id:
                 raise Forbidden("anonymous_token is for another id than anonymous_id", reason="wrong_user",
                                 field="anonymous_token")
-        link = node.link_alias(user, caller.tenant_user(data.anonymous_id))
+        link = node.users.link_alias(user, caller.tenant_user(data.anonymous_id))
         return AliasView(user_id=user_id, anonymous_id=data.anonymous_id, linked_at=timestamp(link.linked_at),
                          already_linked=link.already_linked, merged=link.merged, events=link.events)
 
@@ -128,6 +127,6 @@ class UsersController(Controller):
         the request is filed with the control plane so every other edge erases too.
         User token, or server key ``users:delete``."""
         node, user = user_request(request, state, user_id, "users:delete")
-        erasure = node.delete_user(user)
+        erasure = node.users.delete_user(user)
         return DeletionView(user_id=user_id, request_id=erasure.request_id, erased=erasure.erased,
                             suppressed_at=timestamp(erasure.suppressed_at))

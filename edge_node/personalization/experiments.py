@@ -58,6 +58,11 @@ class ExperimentBook:
             out.append(Assignment(experiment=experiment.name, arm=arm.name, holdout=arm.holdout))
         return out
 
+    def held_out(self, unit: str, segment: str | None = None, tenant: str = "") -> str | None:
+        """The experiment whose holdout arm this unit (of ``tenant``) is in, if any (no
+        personalization then)."""
+        return next((a.experiment for a in self.assignments(unit, segment, tenant) if a.holdout), None)
+
     def record(self, name: str, unit: str, kind: str, value: float, cohort: str, now: float,
                segment: str | None = None, *, tenant: str) -> Assignment:
         experiment = self.experiments.get(name)

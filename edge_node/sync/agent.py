@@ -39,9 +39,13 @@ import grpc
 from google.protobuf.json_format import MessageToJson
 
 from edge_node.errors import ConfigError, EdgeError
-from edge_node.fleet import ModelId
+from edge_node.fleet import Fleet, ModelId
+from edge_node.metrics import EdgeMetrics
+from edge_node.node_state import NodeState
 from edge_node.personalization.triggers import Transition
+from edge_node.privacy import PrivacyLog
 from edge_node.records import PrivacyRequest
+from edge_node.store import EdgeStore
 from edge_node.sync import convert
 from protos.sentiedge.v1 import sync_pb2, sync_pb2_grpc
 from sentiedge_core import adaptation, cooccurrence, segments, topic_wire
@@ -67,11 +71,15 @@ class _Session:
 
 
 class SyncAgent:
-    def __init__(self, node, *, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
+    def __init__(self, fleet: Fleet, *, privacy_log: PrivacyLog, state: NodeState, store: EdgeStore,
+                 metrics: EdgeMetrics, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
                  audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
                  enrollment_token: str = "") -> None:
-        self.node = node
-        self.store = node.store
+        self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
+        self.privacy_log = privacy_log  # the privacy use case: the log's updates, once and in order
+        self.state = state
+        self.store = store  # the privacy outbox: filings queued here, receipted upstream
+        self.metrics = metrics
         self.target = target
         self.node_id = node_id
         self.region = region
@@ -101,20 +109,21 @@ class SyncAgent:
         self._adapting = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._started = time.monotonic()
-        if self.store.value("sync_last_success") is None:
-            self.store.set_value("sync_last_success", time.time())  # a new node starts in sync
+        last_success = self.state.sync_last_success
+        if last_success is None:
+            last_success = self.state.sync_last_success = time.time()  # a new node starts in sync
         # Read on every personalize request (fail-closed check): kept in memory, persisted on change.
-        self._last_success = float(self.store.value("sync_last_success"))
+        self._last_success = last_success
         self._handlers = self._handler_table()  # message kind -> what it does
 
     # --- state the rest of the node reads -----------------------------------------------------
     @property
     def cursor(self) -> int:
-        return int(self.store.value("privacy_cursor", 0))
+        return self.state.privacy_cursor
 
     @property
     def node_secret(self) -> str:
-        return self.store.value("node_secret", "")
+        return self.state.node_secret
 
     @property
     def last_success(self) -> float:
@@ -144,7 +153,7 @@ class SyncAgent:
             except Exception:
                 log.exception("sync session failed")
             self.connected = False
-            self.node.sync_connected(False)
+            self.fleet.sync_connected(False)
             delay = random.uniform(0, min(self.backoff_max_s, backoff))  # full jitter
             backoff = min(self.backoff_max_s, backoff * 2)
             await asyncio.sleep(delay)
@@ -160,16 +169,16 @@ class SyncAgent:
             if self.credentials is None and not self.node_secret and self.enrollment_token:
                 reply = await stub.Enroll(sync_pb2.EnrollRequest(node_id=self.node_id,
                                                                  enrollment_token=self.enrollment_token), timeout=30)
-                self.store.set_value("node_secret", reply.node_secret)
+                self.state.node_secret = reply.node_secret
                 log.info("enrolled with %s as %s: node secret stored in the data dir", self.target, self.node_id)
             self.metadata = (("authorization", f"Bearer {self.node_secret}"),) if self.node_secret else None
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
             self._inflight.clear()
             call = stub.Sync(self._outgoing(queue), metadata=self.metadata)
-            bundled = self.node.bundled()
+            bundled = self.fleet.bundled()
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
-                model=convert.model_ref(*self.node.serving()), privacy_cursor=self.cursor, agent_version="1",
+                model=convert.model_ref(*self.fleet.serving()), privacy_cursor=self.cursor, agent_version="1",
                 bundled=convert.model_ref(*bundled) if bundled else None)))
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
@@ -202,11 +211,11 @@ class SyncAgent:
         if welcome.privacy_floor > self.cursor:  # compacted: every node applied those
             log.info("privacy log compacted up to %d: starting after it (cursor was %d)", welcome.privacy_floor,
                      self.cursor)
-            self.store.set_value("privacy_cursor", welcome.privacy_floor)
+            self.state.privacy_cursor = welcome.privacy_floor
         self.heartbeat_s = welcome.heartbeat_interval_s or self.heartbeat_s
         self.connected = True
-        self.node.sync_connected(True)
-        self.node.metrics.sync_sessions.inc()
+        self.fleet.sync_connected(True)
+        self.metrics.sync_sessions.inc()
         log.info("synced with %s (privacy head %d, cursor %d)", self.target, self.head, self.cursor)
         self._caught_up()
 
@@ -217,7 +226,7 @@ class SyncAgent:
         session.spawn(self._apply_model(session.stub, assignment, session.queue))
 
     async def _on_priors(self, priors, session: _Session) -> None:
-        self.node.apply_priors(convert.priors(priors), convert.recent_cells(priors))
+        self.fleet.apply_priors(convert.priors(priors), convert.recent_cells(priors))
 
     async def _on_filing_receipt(self, receipt, session: _Session) -> None:
         self.store.filed(receipt.request_id)
@@ -226,37 +235,37 @@ class SyncAgent:
             self._receipted.set()  # room in the window: the pump sends the next ones
 
     async def _on_experiments(self, experiments, session: _Session) -> None:
-        self.node.apply_experiments(convert.experiments(experiments), experiments.version)
+        self.fleet.apply_experiments(convert.experiments(experiments), experiments.version)
 
     async def _on_apps(self, apps, session: _Session) -> None:
-        if self.node.apply_apps(convert.apps(apps)):
+        if self.fleet.apply_apps(convert.apps(apps)):
             log.info("apps v%d: %d apps", apps.version, len(apps.apps))
 
     async def _on_heartbeat_receipt(self, receipt, session: _Session) -> None:
         self._receipt(receipt.seq)
 
     async def _on_segments(self, published, session: _Session) -> None:
-        self.node.apply_segments(segments.set_from_proto(published))
+        self.fleet.apply_segments(segments.set_from_proto(published))
 
     async def _on_neighbours(self, table, session: _Session) -> None:
-        self.node.apply_neighbours(cooccurrence.table_from_proto(table))
+        self.fleet.apply_neighbours(cooccurrence.table_from_proto(table))
 
     async def _on_adaptation(self, request, session: _Session) -> None:
         session.spawn(self._adapt(request, session.queue))
 
     async def _on_rules(self, rules, session: _Session) -> None:
-        self.node.apply_rules(convert.rules(rules), rules.version)
+        self.fleet.apply_rules(convert.rules(rules), rules.version)
         log.info("cohort trigger rules v%d: %d rules", rules.version, len(rules.rules))
 
     async def _on_topics(self, topics, session: _Session) -> None:
-        self.node.apply_topics(topic_wire.sets_from_proto(topics), topics.version)
+        self.fleet.apply_topics(topic_wire.sets_from_proto(topics), topics.version)
         log.info("topics v%d: %s", topics.version,
                  "; ".join(f"{s.tenant}: {len(s.topics)}" for s in topics.sets) or "none")
 
     async def _adapt(self, request: sync_pb2.AdaptationRound, queue: asyncio.Queue) -> None:
         """One adaptation round at a time; the answer goes upstream as soon as it is ready."""
         async with self._adapting:
-            answer = await self.node.adaptation_round(adaptation.round_from_proto(request))
+            answer = await self.fleet.adaptation_round(adaptation.round_from_proto(request))
         await queue.put(sync_pb2.EdgeMessage(adaptation=sync_pb2.AdaptationUpdate(
             job=answer.job, round=answer.round, status=answer.status, delta=answer.delta, count=answer.count,
             error=answer.error)))
@@ -276,7 +285,7 @@ class SyncAgent:
         next_beat = 0.0
         while True:
             sent = await self._send_filings(queue, sent)
-            pending = self.node.outbox_pending()
+            pending = self.fleet.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
                 next_beat = time.monotonic() + self.heartbeat_s
                 await queue.put(self._heartbeat(pending))
@@ -299,7 +308,7 @@ class SyncAgent:
             # short; while none is, it doubles.
             delay = FILING_RETRY_S if self._last_receipt > sent_at else min(delay * 2, FILING_RETRY_MAX_S)
             self._filings[request_id] = (seq, now, now + random.uniform(delay / 2, delay), delay, request)
-            self.node.metrics.filings_resent.inc()
+            self.metrics.filings_resent.inc()
             await queue.put(convert.filing(request))
         room = FILING_WINDOW - len(self._filings)
         if room > 0:
@@ -312,7 +321,7 @@ class SyncAgent:
     def _caught_up(self) -> None:
         if self.connected and self.cursor >= self.head:
             self._last_success = time.time()
-            self.store.set_value("sync_last_success", self._last_success)
+            self.state.sync_last_success = self._last_success
 
     def _receipt(self, seq: int) -> None:
         """The control plane stored heartbeat ``seq``: what it carried is sent."""
@@ -320,27 +329,26 @@ class SyncAgent:
         if done is None:
             return
         last_window, last_trigger, last_pairs = done
-        with self.store.transaction():
-            if last_window > int(self.store.value("cohorts_acked_until", last_window - 1)):
-                self.store.set_value("cohorts_acked_until", last_window)
-            if last_pairs > int(self.store.value("pairs_acked_until", last_pairs - 1)):
-                self.store.set_value("pairs_acked_until", last_pairs)
-            pending = [t for t in self.store.value("pending_triggers", []) if t["id"] > last_trigger]
-            self.store.set_value("pending_triggers", pending)
+        state = self.state
+        with state.transaction():
+            acked = state.cohorts_acked_until
+            if acked is None or last_window > acked:
+                state.cohorts_acked_until = last_window
+            pairs_acked = state.pairs_acked_until
+            if pairs_acked is None or last_pairs > pairs_acked:
+                state.pairs_acked_until = last_pairs
+            state.pending_triggers = [t for t in state.pending_triggers if t["id"] > last_trigger]
 
     def _heartbeat(self, queued_filings: int) -> sync_pb2.EdgeMessage:
-        acked = self.store.value("cohorts_acked_until", self.store.value("cohorts_sent_until"))
-        pairs_acked = self.store.value("pairs_acked_until")
-        closed = self.node.closed_windows(None if acked is None else int(acked), time.time(),
-                                          None if pairs_acked is None else int(pairs_acked))
+        closed = self.fleet.closed_windows(self.state.cohorts_acked_until, time.time(), self.state.pairs_acked_until)
         aggregates = [convert.aggregate(window, closed.window_s, tenant, key, cell)
                       for window, tenant, key, cell in closed.cohorts]
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
-        triggers = self.node.pending_triggers()
+        triggers = self.fleet.pending_triggers()
         self._beat += 1
         self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0,
                                       closed.cooccurrence_last_closed)
-        h = self.node.health()
+        h = self.fleet.health()
         health = sync_pb2.NodeHealth(
             ready=True, model=convert.model_ref(*h.model), privacy_cursor=self.cursor,
             uptime_s=time.monotonic() - self._started, queued_filings=queued_filings,
@@ -356,8 +364,8 @@ class SyncAgent:
     def _apply_privacy(self, update: sync_pb2.PrivacyUpdate) -> sync_pb2.EdgeMessage:
         """The update as the node's privacy use case decides (once, in order), as an ACK or NACK."""
         self.head = max(self.head, update.seq)
-        refused = self.node.apply_privacy_update(update.seq, update.kind, update.subject, list(update.purposes),
-                                                 update.at, update.request_id, policy_version=update.policy_version)
+        refused = self.privacy_log.apply_update(update.seq, update.kind, update.subject, list(update.purposes),
+                                                update.at, update.request_id, policy_version=update.policy_version)
         if refused is None:
             self._caught_up()
         return convert.ack_privacy(update.seq, error=refused or "")
@@ -372,7 +380,7 @@ class SyncAgent:
                 yield chunk.data
 
         try:
-            await self.node.install_model(ModelId(ref.name, ref.version, sha), bundled=assignment.bundled,
+            await self.fleet.install_model(ModelId(ref.name, ref.version, sha), bundled=assignment.bundled,
                                           bundle_sha=assignment.bundle_sha256, size=assignment.bundle_size,
                                           download=download)
             await queue.put(convert.ack_model(ref))
@@ -380,7 +388,7 @@ class SyncAgent:
             raise
         except Exception as exc:
             message = exc.message if isinstance(exc, EdgeError) else f"{type(exc).__name__}: {exc}"
-            serving = self.node.serving()
+            serving = self.fleet.serving()
             log.error("refusing model %s %s: %s (still serving %s %s)", ref.name, ref.version, message,
                       serving.name, serving.version)
             await queue.put(convert.ack_model(ref, error=message))

@@ -193,7 +193,7 @@ def test_a_policy_version_over_64_characters_is_refused_wherever_it_enters(edge)
                    headers={"x-client-key": dev.client_key, "authorization": f"Bearer {token}"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token", r.text
     assert "consent claim: policy_version has 65 characters; at most 64" in r.json()["message"]
-    assert not node.consent_of("bob").purposes
+    assert not node.users.consent_of("bob").purposes
 
 
 def test_the_preference_center_records_no_policy_version_of_its_own(edge):

@@ -74,8 +74,8 @@ def test_a_planted_lift_is_recovered_through_edge_and_control_plane(edge, tmp_pa
 def test_holdout_users_get_no_personalization_and_responses_name_the_arm(edge):
     client, node = edge
     # Arms are drawn for the user as the edge names it: scoped to the app's tenant.
-    holdout_user = next(f"u{i}" for i in range(1000) if node.held_out(dev_user(f"u{i}")))
-    other_user = next(f"u{i}" for i in range(1000) if not node.held_out(dev_user(f"u{i}")))
+    holdout_user = next(f"u{i}" for i in range(1000) if node.experiments.held_out(dev_user(f"u{i}")))
+    other_user = next(f"u{i}" for i in range(1000) if not node.experiments.held_out(dev_user(f"u{i}")))
     for user in (holdout_user, other_user):
         client.put(f"/v1/users/{user}/consent", json={"purposes": {"personalization": True}, "policy_version": "v"})
         client.post(f"/v1/users/{user}/events", json={"events": [{"type": "purchase", "item_id": "a",
@@ -106,7 +106,7 @@ def test_an_experiment_for_one_tenant_takes_only_that_tenants_units(edge):
     refused = client.post("/v1/experiments/events", json={"experiment": "other-brand", "kind": "exposure",
                                                           "user_id": "u1"})
     assert refused.status_code == 400 and refused.json()["field"] == "experiment"
-    assert not any(node.held_out(dev_user(f"u{i}"), None, "dev") == "other-brand" for i in range(50))
+    assert not any(node.experiments.held_out(dev_user(f"u{i}"), None, "dev") == "other-brand" for i in range(50))
     counted = client.post("/v1/experiments/events", json={"experiment": "dev-only", "kind": "exposure",
                                                           "user_id": "u1"})
     assert counted.status_code == 200

@@ -191,9 +191,9 @@ def test_the_store_budget_evicts_cold_profiles_first_and_never_consent(model, tm
                                                              "policy_version": "v1"}).status_code == 200
             post(c, user, [{"type": "like", "item_id": "x", "category": f"c/{k}"} for k in range(20)])
             if i == 100:
-                n.check_disk()
+                n.disk.check_disk()
         assert c.delete("/v1/users/user-5").status_code == 200
-        n.check_disk()
+        n.disk.check_disk()
         assert n.store.used_bytes() <= 1_800_000 and not n.store.over_budget
         assert metric(c, 'sentiedge_store_evictions_total{kind="profile"}') > 0
         assert metric(c, "sentiedge_store_bytes") <= metric(c, "sentiedge_store_max_bytes") == 1_800_000
@@ -212,7 +212,7 @@ def test_past_the_budget_in_records_never_evicted_writes_are_refused_but_not_era
         while n.store.used_bytes() <= 150_000:  # consent only: nothing here may be evicted
             grant(c, f"u{i}")
             i += 1
-        n.check_disk()
+        n.disk.check_disk()
         assert n.store.over_budget
         r = c.put("/v1/users/new/consent", json={"purposes": ALL_PURPOSES, "policy_version": "v1"})
         assert r.status_code == 507 and "EDGE_STORE_MAX_BYTES" in r.json()["message"]

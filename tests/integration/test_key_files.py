@@ -10,7 +10,7 @@ from control_plane.errors import ConfigError as CpConfigError
 from control_plane.state import ControlPlane
 from edge_node.config import load_settings
 from edge_node.errors import ConfigError
-from edge_node.node import EdgeNode, preflight
+from edge_node.wiring import build, preflight
 
 
 def mode(path):
@@ -18,7 +18,7 @@ def mode(path):
 
 
 def edge(model, data_dir, key=""):
-    node = EdgeNode(load_settings({"EDGE_DATA_DIR": str(data_dir), "EDGE_PSEUDONYM_KEY": key}), model)
+    node = build(load_settings({"EDGE_DATA_DIR": str(data_dir), "EDGE_PSEUDONYM_KEY": key}), model)
     subject = node.privacy.pseudonymize("alice")
     node.store.close()
     return subject

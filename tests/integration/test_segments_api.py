@@ -31,7 +31,7 @@ def edge(model, tmp_path):
     with TestClient(app) as client:
         client.headers.update(edge_app(settings.data_path).server())
         node = app.state.node
-        node.apply_segments(segments())
+        node.fleet.apply_segments(segments())
         yield client, node
 
 
@@ -61,7 +61,7 @@ def test_responses_name_the_users_segment(edge):
     assert client.get("/v1/personalize", params={"region": "eu"}).json()["segment"] is None
     assert client.get("/v1/personalize", params={"user_id": "stranger"}).json()["segment"] is None
     # A new set is used at once (decisions cached before it are not served).
-    node.apply_segments(SegmentSet(version=3, k=2, dimension=DIM, segments=[
+    node.fleet.apply_segments(SegmentSet(version=3, k=2, dimension=DIM, segments=[
         Segment(id="s1", label="beauty", centroid=profiles.category_vector("beauty/skincare", DIM).tolist()),
         Segment(id="s2", label="books", centroid=profiles.category_vector("books", DIM).tolist())]))
     assert client.get("/v1/personalize", params={"user_id": "reader"}).json()["segment"] == \
@@ -96,9 +96,9 @@ def test_rules_and_experiments_can_target_a_segment(edge):
     client, node = edge
     shop(client, "reader", "Books")
     shop(client, "glow", "Beauty/Skincare")
-    node.apply_rules([Rule(name="busy-readers", cohort="*/*/*", signal="event_volume", op=">", threshold=0, clear=0,
-                           window_minutes=60, min_size=1, action="reading_club", segment="s1")], 1)
-    node.apply_experiments([
+    node.fleet.apply_rules([Rule(name="busy-readers", cohort="*/*/*", signal="event_volume", op=">", threshold=0,
+                                 clear=0, window_minutes=60, min_size=1, action="reading_club", segment="s1")], 1)
+    node.fleet.apply_experiments([
         Experiment(name="glow-offer", salt="x", segment="s2", arms=[Arm(name="a", weight=1), Arm(name="b", weight=1)]),
         Experiment(name="everyone", salt="y", arms=[Arm(name="a", weight=1), Arm(name="b", weight=1)])], 1)
 
@@ -114,8 +114,9 @@ def test_rules_and_experiments_can_target_a_segment(edge):
     assert refused.status_code == 409 and refused.json()["error"] == "not_in_segment", refused.text
 
     # A holdout that targets a segment holds out only that segment's users.
-    node.apply_experiments([Experiment(name="quiet", salt="z", segment="s2",
-                                       arms=[Arm(name="on", weight=0), Arm(name="off", weight=1, holdout=True)])], 2)
+    quiet = Experiment(name="quiet", salt="z", segment="s2",
+                       arms=[Arm(name="on", weight=0), Arm(name="off", weight=1, holdout=True)])
+    node.fleet.apply_experiments([quiet], 2)
     held = client.get("/v1/personalize", params={"user_id": "glow"}).json()
     assert held["source"] == "global" and "holdout arm of experiment quiet" in held["reason"]
     assert client.get("/v1/personalize", params={"user_id": "reader"}).json()["source"] == "user"

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from edge_node.config import load_settings
-from edge_node.node import EdgeNode
 from edge_node.records import Profile
+from edge_node.wiring import build
 from protos.sentiedge.v1 import common_pb2, sync_pb2
 
 
@@ -14,7 +14,7 @@ from protos.sentiedge.v1 import common_pb2, sync_pb2
 def node(model, tmp_path):
     settings = load_settings({"EDGE_DATA_DIR": str(tmp_path), "EDGE_CONTROL_PLANE": "127.0.0.1:9",
                               "EDGE_PSEUDONYM_KEY": "k"})
-    n = EdgeNode(settings, model)
+    n = build(settings, model)
     yield n
     n.store.close()
 
@@ -26,7 +26,7 @@ def update(seq: int, subject: str, kind=common_pb2.PRIVACY_KIND_DELETE_USER, pur
 
 def applied(node, u) -> str | None:
     """The node's privacy use case on an update as the log sends it: None (acknowledge) or why not."""
-    return node.apply_privacy_update(u.seq, u.kind, u.subject, list(u.purposes), u.at, u.request_id)
+    return node.privacy_log.apply_update(u.seq, u.kind, u.subject, list(u.purposes), u.at, u.request_id)
 
 
 def test_updates_apply_once_in_order_and_out_of_order_ones_are_refused(node):

@@ -13,6 +13,7 @@ from edge_node.config import load_settings
 from edge_node.errors import StoreError
 from edge_node.fleet_state import FleetState
 from edge_node.http.app import create_app
+from edge_node.node_state import NodeState
 from edge_node.personalization.experiments import Arm, Experiment
 from edge_node.role import Role
 from edge_node.store import EdgeStore, lock_directory
@@ -60,9 +61,9 @@ def test_what_one_worker_writes_the_other_reads_at_once(workers):
 
 def test_what_the_leader_is_told_the_follower_applies_before_its_next_answer(workers):
     one, two, leader, follower = workers
-    leader.apply_experiments([Experiment(name="exp", salt="s", arms=[Arm(name="a", weight=1),
+    leader.fleet.apply_experiments([Experiment(name="exp", salt="s", arms=[Arm(name="a", weight=1),
                                                                      Arm(name="h", weight=1, holdout=True)])], 3)
-    leader.apply_rules([Rule(name="busy", cohort="*/*/*", signal="event_volume", op=">", threshold=0, clear=0,
+    leader.fleet.apply_rules([Rule(name="busy", cohort="*/*/*", signal="event_volume", op=">", threshold=0, clear=0,
                              window_minutes=60, min_size=1, action="banner")], 4)
     # No poll needed: the shared number moved, so the follower catches up before answering.
     answer = two.get("/v1/personalize", params={"region": "eu"}).json()
@@ -74,12 +75,12 @@ def test_topic_sets_the_leader_is_streamed_reach_the_followers_aspects_and_a_dro
     one, two, leader, follower = workers
     tenant = next(iter(leader.access.apps.apps)).tenant_id
     packaging = Topic(name="packaging", examples=("the box arrived crushed",), keywords=("packaging", "box"))
-    leader.apply_topics([TopicSet(tenant=tenant, version=2, topics=(packaging,))], 2)
+    leader.fleet.apply_topics([TopicSet(tenant=tenant, version=2, topics=(packaging,))], 2)
     text = {"texts": ["Nice cream, but the box arrived crushed."]}
     for client in (one, two):  # the follower catches up before it answers
         aspects = client.post("/v1/sentiment", json=text).json()["results"][0]["aspects"]
         assert [a["topic"] for a in aspects] == ["packaging"]
-    leader.apply_topics([], 3)  # the tenant's topics were all removed on the control plane
+    leader.fleet.apply_topics([], 3)  # the tenant's topics were all removed on the control plane
     for client in (one, two):
         assert "aspects" not in client.post("/v1/sentiment", json=text).json()["results"][0]
     assert follower.topic_book.get(tenant) is None
@@ -89,16 +90,16 @@ def test_a_trigger_transition_is_reported_once_by_the_node(workers):
     one, two, leader, follower = workers
     rule = Rule(name="busy", cohort="*/*/*", signal="event_volume", op=">", threshold=0, clear=0,
                 window_minutes=60, min_size=1, action="banner")
-    leader.apply_rules([rule], 1)
+    leader.fleet.apply_rules([rule], 1)
     assert one.put("/v1/users/a/consent", json={"purposes": ALL, "policy_version": "v1"}).status_code == 200
     assert one.post("/v1/users/a/events", json={"events": [{"type": "view", "item_id": "x", "category": "Books"}],
                                                 "context": {"region": "eu"}}).status_code == 200
     ctx = {"region": "eu"}
     for client in (one, two):  # both workers see the same shared cells and turn the action on
         assert [a["action"] for a in client.get("/v1/personalize", params=ctx).json()["actions"]] == ["banner"]
-    leader.pending_triggers()
-    follower.pending_triggers()  # each worker queues its transitions in the store for the leader's heartbeat
-    queued = leader.store.value("pending_triggers", [])
+    leader.fleet.pending_triggers()
+    follower.fleet.pending_triggers()  # each worker queues its transitions in the store for the leader's heartbeat
+    queued = leader.state.pending_triggers
     assert [(t["rule"], t["active"]) for t in queued] == [("busy", True)], queued
 
 
@@ -108,10 +109,10 @@ def test_drift_counts_are_the_whole_nodes(workers):
     assert two.post("/v1/sentiment", json={"texts": texts}).status_code == 200
     assert one.post("/v1/sentiment", json={"texts": texts[:2]}).status_code == 200
     deadline = time.monotonic() + 10
-    while sum(leader.drift_counts(time.time())[0]) < 6 and time.monotonic() < deadline:
+    while sum(leader.health.drift_counts(time.time())[0]) < 6 and time.monotonic() < deadline:
         time.sleep(0.1)  # each worker shares its counts every FOLLOW_S
-    assert sum(leader.drift_counts(time.time())[0]) == 6
-    assert sum(leader.model_outputs()["label_counts"]) == 6
+    assert sum(leader.health.drift_counts(time.time())[0]) == 6
+    assert sum(leader.health.model_outputs()["label_counts"]) == 6
 
 
 def test_exposure_figures_are_the_whole_nodes(workers):
@@ -123,7 +124,7 @@ def test_exposure_figures_are_the_whole_nodes(workers):
         == 200
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        figures = leader.exposure_figures(time.time()).get("dev")
+        figures = leader.health.exposure_figures(time.time()).get("dev")
         if figures is not None and figures.catalogue == 4:
             break
         time.sleep(0.2)  # each worker shares its counts every few seconds
@@ -139,7 +140,7 @@ def test_one_node_per_data_directory_its_workers_share_it(tmp_path):
     shared.set_value("x", 1)
     other = EdgeStore(tmp_path / "d", retention_s=60, lock=False, hot_records=0)
     assert other.value("x") == 1
-    fleet, mirror = FleetState(shared), FleetState(other)
+    fleet, mirror = FleetState(NodeState(shared)), FleetState(NodeState(other))
     assert mirror.changed() == []
     assert fleet.publish("rules", {"version": 1, "rules": []}) == 1
     assert mirror.changed() == [("rules", {"version": 1, "rules": []})] and mirror.changed() == []
