@@ -30,7 +30,7 @@ from edge_node.personalization.decisions import Personalizer
 from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.exposure import Counts, ExplorationLog, ExposureBook, Figures, combined, figures
 from edge_node.personalization.profiles import Tuning
-from edge_node.personalization.ranking import COLLABORATIVE_REASON, Weights
+from edge_node.personalization.ranking import COLLABORATIVE_REASON, ColdStart, Weights
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, TriggerBook
 from edge_node.privacy import PrivacyBook, Pseudonymizer
@@ -199,6 +199,7 @@ class EdgeNode(FleetUseCases, UserDataUseCases):
             on_signal_used=self.metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
             allow_personal=self.personal_allowed, held_out=self.held_out, segments=self.segments,
             cache_bytes=int(settings.decision_cache_mb * (1 << 20)), neighbours=self.neighbours,
+            cold_start=ColdStart(events=settings.cold_start_events, popularity=settings.weight_popularity_cold_start),
             exploration=self.exploration)
         self.metrics.model(model.name, model.version)
         self.drift = DriftMonitor(model.manifest.reference, model.label_set,
