@@ -18,14 +18,18 @@ Protocol
   category = the genre path "Action/Adventure") through ``Ingestor.ingest`` with the history's
   own clock (``backfill``), in-process on a real disk store; then ``Personalizer.rank`` ranks
   every user's candidates at the time the user comes back, with the shipped defaults
-  (diversity limit, exploration slot). Candidate popularity = training rating counts.
+  (diversity limit, exploration slots, the cold-start rule). Candidate popularity = training rating counts.
 * The collaborative signal runs as deployed, in-process: users are spread over 3 edges (by id),
   each edge's baskets are counted when their window closes (pairs and items of at least 3 users
   leave it), a control plane's NeighbourBook on a real SQLite store merges the 3 edges' windows
   under the one-node bound (a pair needs 2 of the 3 nodes) and builds the item-neighbour table,
   which every edge applies; each user is ranked at their own edge from their profile's recent items.
-* The ranker's blend is tuned on the validation period (training replayed without it), then
-  the test period is ranked with the training and validation periods replayed.
+* The ranker is tuned on the validation period (training replayed without it): a grid over the
+  blend, the exploration slots and the diversity limit, the best NDCG@10 with catalogue coverage
+  at least ALS's (what ships); then the test period is ranked with the training and validation
+  periods replayed.
+* The HTTP slice (``--http-slice N``, bench/ranking_http.py): the first N test users through a
+  real ``edge-node serve`` over HTTP, which must answer as the in-process edge does.
 * Baselines on the same split and candidates: random, popularity, implicit ALS, LightFM (when
   it installs).
 """
