@@ -308,8 +308,8 @@ HELP = {
     "weight_collaborative": "ranking weight of the collaborative signal: similarity to the user's recent items in "
                             "the control plane's item-neighbour table (\"often chosen with X\"; 0: off)",
     "exploration_slots": "positions of the top reserved for exploration",
-    "cold_start_events": "a user with fewer events is ranked as a cold start: no exploration slot and "
-                         "weight_popularity_cold_start for popularity (0: off)",
+    "cold_start_events": "a user with fewer events is ranked as a cold start: no exploration slot and, where "
+                         "their own profile is used, weight_popularity_cold_start for popularity (0: off)",
     "weight_popularity_cold_start": "ranking weight of item popularity for a cold-start user",
     "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
     "decision_cache_mb": "memory budget (MiB, estimated) of the decision cache; the oldest entries go first",

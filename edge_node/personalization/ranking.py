@@ -30,7 +30,8 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
 
 class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
     """How a user with fewer than ``events`` events is ranked: no exploration slot (a guess costs
-    a two-item profile most) and popularity weighs ``popularity`` (their own signal is thin)."""
+    a two-item profile most) and, where their own profile is used, popularity weighs
+    ``popularity`` (their own signal is thin; without a profile the cohort prior ranks as usual)."""
 
     events: int = 0  # 0: no user is ranked as a cold start
     popularity: float = 0.3

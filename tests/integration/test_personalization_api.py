@@ -23,7 +23,11 @@ CANDIDATES = [
 
 @pytest.fixture
 def client(model, tmp_path):
+    # The mechanics (reasons, priors, the diversity limit) pinned with a blend where personal and
+    # cohort signals outweigh popularity and 3 per category; the shipped defaults are the replay
+    # benchmark's (docs/ranking.md) and the e2e tests run with them.
     settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_COHORT_MIN_SIZE": "3",
+                              "EDGE_WEIGHT_POPULARITY": "0.3", "EDGE_MAX_PER_CATEGORY": "3",
                               "EDGE_MAX_EVENTS_PER_REQUEST": "5", "EDGE_MAX_CANDIDATES_PER_REQUEST": "10",
                               "EDGE_MAX_BODY_BYTES": "20000", "EDGE_EXPLORATION_SLOTS": "0",
                               "EDGE_COHORT_PRIOR_REFRESH_S": "0"})
@@ -99,10 +103,7 @@ def test_events_build_a_vector_and_rankings_change_with_reasons(client):
     after = rank(client, "alice")
     assert after["source"] == "user"
     order = [i["id"] for i in after["items"]]
-    assert order[:2] == ["skin-1", "skin-2"]
-    # The negative review sinks Garden: below where popularity put it and below every Beauty item.
-    assert order.index("garden-1") > [i["id"] for i in before["items"]].index("garden-1")
-    assert order.index("garden-1") > order.index("makeup-1")
+    assert order[:2] == ["skin-1", "skin-2"] and order[-1] == "garden-1"
     reasons = {i["id"]: i["reason"] for i in after["items"]}
     assert reasons["skin-1"] == "because you rated Beauty/Skincare positively today"
     assert reasons["garden-1"].startswith("ranked lower because you reviewed Garden negatively")
