@@ -228,7 +228,7 @@ class Personalizer:
         weights = self.weights
         if user_id is not None and (profile.events if profile is not None else 0) < self.cold_start.events:
             exploration_slots = 0
-            if personal:  # their own thin profile is used; without one, the prior is the signal
+            if chosen.decision.source == "user":  # their own thin profile; without one, the prior is the signal
                 weights = msgspec.structs.replace(weights, popularity=self.cold_start.popularity)
         items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
