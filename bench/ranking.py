@@ -18,14 +18,18 @@ Protocol
   category = the genre path "Action/Adventure") through ``Ingestor.ingest`` with the history's
   own clock (``backfill``), in-process on a real disk store; then ``Personalizer.rank`` ranks
   every user's candidates at the time the user comes back, with the shipped defaults
-  (diversity limit, exploration slot). Candidate popularity = training rating counts.
+  (diversity limit, exploration slots, the cold-start rule). Candidate popularity = training rating counts.
 * The collaborative signal runs as deployed, in-process: users are spread over 3 edges (by id),
   each edge's baskets are counted when their window closes (pairs and items of at least 3 users
   leave it), a control plane's NeighbourBook on a real SQLite store merges the 3 edges' windows
   under the one-node bound (a pair needs 2 of the 3 nodes) and builds the item-neighbour table,
   which every edge applies; each user is ranked at their own edge from their profile's recent items.
-* The ranker's blend is tuned on the validation period (training replayed without it), then
-  the test period is ranked with the training and validation periods replayed.
+* The ranker is tuned on the validation period (training replayed without it): a grid over the
+  blend, the exploration slots and the diversity limit, the best NDCG@10 with catalogue coverage
+  at least ALS's (what ships); then the test period is ranked with the training and validation
+  periods replayed.
+* The HTTP slice (``--http-slice N``, bench/ranking_http.py): the first N test users through a
+  real ``edge-node serve`` over HTTP, which must answer as the in-process edge does.
 * Baselines on the same split and candidates: random, popularity, implicit ALS, LightFM (when
   it installs).
 """
@@ -49,10 +53,13 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # 2 shared cores: no thread pools
 
+import msgspec  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from edge_node.personalization.ranking import ColdStart, Weights  # noqa: E402
 
 DSLABS_DIRS = [Path("/usr/lib/R/site-library/dslabs"), ROOT / "build/bench-data/dslabs/usr/lib/R/site-library/dslabs"]
 CACHE = ROOT / "build/bench-data/movielens.npz"
@@ -74,7 +81,10 @@ PAIR_MAX_ITEMS = 200
 # edge and at the control plane) is lifted with it.
 MAX_PAIRS = 1_000_000
 TOP_M, SHRINK = 50, 5.0  # CP_NEIGHBOURS_TOP_M, CP_NEIGHBOURS_SHRINK
-COLLABORATIVE_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+# The ranker's defaults: the best validation NDCG@10 with coverage >= ALS's; of the configurations
+# within TIE of it, the one with the most exploration slots (the slot is what lets a ranking learn,
+# and an offline replay cannot show that).
+TIE = 0.005
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -306,18 +316,18 @@ class Edge:
     """One edge's ingest and ranking code, in-process, on a real disk store: the cohorts, the
     co-occurrence baskets (PairBook) and the item-neighbour tables (Neighbours) as a node wires them."""
 
-    def __init__(self, directory: Path, *, pair_window_s: float, pair_max_items: int, min_users: int) -> None:
+    def __init__(self, directory: Path, *, pair_window_s: float = PAIR_WINDOW_S, pair_max_items: int = PAIR_MAX_ITEMS,
+                 min_users: int = MIN_USERS, env: dict[str, str] | None = None) -> None:
         from edge_node.config import load_settings
         from edge_node.ingest import Ingestor
         from edge_node.personalization.cohorts import CohortBook
         from edge_node.personalization.cooccurrence import Neighbours, PairBook
         from edge_node.personalization.decisions import Personalizer
         from edge_node.personalization.profiles import Tuning
-        from edge_node.personalization.ranking import Weights
         from edge_node.privacy import PrivacyBook, Pseudonymizer
         from edge_node.store import EdgeStore
 
-        s = self.settings = load_settings({"EDGE_DATA_DIR": str(directory)})
+        s = self.settings = load_settings({"EDGE_DATA_DIR": str(directory), **(env or {})})
         self.store = EdgeStore(directory, retention_s=s.retention_s, hot_records=200_000)
         self.cohorts = CohortBook(self.store, window_s=s.cohort_window_minutes * 60, min_size=s.cohort_min_size,
                                   max_per_user=s.max_cohorts_per_user, horizon_s=s.cohort_horizon_hours * 3600,
@@ -339,7 +349,9 @@ class Edge:
                                collaborative=s.weight_collaborative)
         self.personalizer = Personalizer(self.store, self.privacy, self.cohorts, self.tuning,
                                          dimension=s.vector_dim, weights=self.weights, cache_s=0,
-                                         neighbours=self.neighbours)
+                                         neighbours=self.neighbours,
+                                         cold_start=ColdStart(events=s.cold_start_events,
+                                                              popularity=s.weight_popularity_cold_start))
 
     def replay(self, history, split: Split) -> dict[str, float]:
         """Every user's ratings as ``rating`` events, in calls of at most 100 events of one
@@ -427,27 +439,28 @@ class Fleet:
             table = store.neighbour_table(TENANT)
         finally:
             store.close()
+        self.table = table[0] if table is not None else None
         if table is not None:
             for edge in self.edges:
                 edge.neighbours.apply(table[0])
         items = table[0].items if table else {}
         return {"pairs_sent": sent, "items": len(items), "neighbours": sum(len(ns) for ns in items.values())}
 
-    def rank(self, cases, split: Split, pop: dict[int, int], weights=None, exploration: int | None = None):
+    def rank(self, cases, split: Split, pop: dict[int, int], config: Config | None = None):
+        """Every case ranked at its user's edge with ``config`` (default: the shipped settings)."""
         from edge_node.personalization.ranking import Candidate
 
         out, reasons = {}, {}
         for u, candidates, _, when in cases:
             edge = self.edge_of(u)
-            if weights is not None:
-                edge.personalizer.weights = weights
-            s = edge.settings
-            slots = s.exploration_slots if exploration is None else exploration
+            c = config or shipped_config()
+            edge.personalizer.weights = c.weights
+            edge.personalizer.cold_start = c.cold_start
             cands = [Candidate(id=str(i), category=split.genres[i], popularity=float(pop.get(i, 0)))
                      for i in candidates]
-            _, items = edge.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=slots,
-                                              max_per_category=s.max_per_category, now=when,
-                                              diversity_depth=s.diversity_depth, tenant=TENANT)
+            _, items = edge.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=c.exploration_slots,
+                                              max_per_category=c.max_per_category, now=when,
+                                              diversity_depth=edge.settings.diversity_depth, tenant=TENANT)
             out[u] = [int(item.id) for item in items]
             reasons[u] = items[:K]
         self.last_reasons = reasons
@@ -478,6 +491,9 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=0, help="only the first N users (0: all 671)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     ap.add_argument("--no-tune", action="store_true", help="rank with the shipped weights only")
+    ap.add_argument("--http-slice", type=int, default=30, metavar="N",
+                    help="also replay the first N test users through a real edge-node serve over HTTP and check "
+                         "that it answers as the in-process edge does (0: skip; default 30)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     data = load()
@@ -492,20 +508,20 @@ def main() -> int:
                                           "shrink": SHRINK}}
     work = Path(tempfile.mkdtemp(prefix="bench-ranking-"))
     try:
-        # Validation: tune the blend on the validation period (training replayed alone).
+        # Validation: tune the ranker on the validation period (training replayed alone).
         val_cases = split.cases("val", seed=11)
         val_pop = popularity_of(split.history("val"))
+        als_cfg, als_val = tune_als(val_cases, split, val_pop)
+        results["als_config"] = als_cfg
         fleet = Fleet(work / "val")
         print(f"validation replay: {fleet.replay(split.history('val'), split)}", flush=True)
-        tuned = tuned_co = None
+        tuned = None
         if not args.no_tune:
-            tuned, grid = tune(fleet, val_cases, split, val_pop)
             shared = fleet.share_neighbours(split.history("val"), top_m=TOP_M, shrink=SHRINK)
-            print(f"validation neighbours: {shared}", flush=True)
-            tuned_co, grid_co = tune(fleet, val_cases, split, val_pop, collaborative=True)
-            shipped_co, grid_shipped = tune_collaborative(fleet, val_cases, split, val_pop)
-            results["tuning"] = {"blend": grid, "with co-occurrence": grid_co,
-                                 "collaborative weight with the shipped blend": grid_shipped}
+            print(f"validation neighbours: {shared}; ALS coverage {als_val['coverage']:.4f}", flush=True)
+            tuned = search(fleet, val_cases, split, val_pop, min_coverage=als_val["coverage"])
+            results["tuning"] = {"min_coverage (ALS on validation)": als_val["coverage"],
+                                 **{k: (v.label() if isinstance(v, Config) else v) for k, v in tuned.items()}}
         fleet.close()
 
         test_cases = split.cases("test", seed=13)
@@ -516,33 +532,31 @@ def main() -> int:
         print(f"test replay: {replay}", flush=True)
         results["replay"] = replay
         rankings = {"random": random_baseline(test_cases, 3), "popularity": popularity_baseline(test_cases, pop)}
-        als_cfg = tune_als(val_cases, split, val_pop)
-        results["als_config"] = als_cfg
         rankings[f"ALS (implicit, {als_cfg['factors']}f)"] = als_baseline(test_cases, history, split, **als_cfg)
         lfm = lightfm_baseline(test_cases, history, split)
         if lfm is not None:
             rankings["LightFM hybrid"] = lfm
         rankings["sentiedge (shipped defaults, no neighbour table)"] = fleet.rank(test_cases, split, pop)
-        if tuned is not None:
-            rankings["sentiedge (blend tuned on validation, no neighbour table)"] = fleet.rank(
-                test_cases, split, pop, weights=tuned)
         results["neighbours"] = fleet.share_neighbours(history, top_m=TOP_M, shrink=SHRINK)
         print(f"test neighbours: {results['neighbours']}", flush=True)
-        rankings["sentiedge + collaborative (shipped defaults)"] = fleet.rank(test_cases, split, pop,
-                                                                            weights=shipped_weights())
+        shipped = shipped_config()
+        rankings["sentiedge + collaborative (shipped defaults)"] = fleet.rank(test_cases, split, pop, shipped)
+        shown = fleet.last_reasons
+        if args.http_slice:
+            results["http_slice"] = http_slice(work, split, history, test_cases, pop, fleet.table, args.http_slice,
+                                               rankings["sentiedge + collaborative (shipped defaults)"])
         if tuned is not None:
-            rankings["sentiedge + collaborative (shipped blend, weight tuned)"] = fleet.rank(
-                test_cases, split, pop, weights=shipped_co)
-            rankings["sentiedge + collaborative (blend tuned on validation)"] = fleet.rank(
-                test_cases, split, pop, weights=tuned_co)
-            shown = fleet.last_reasons
-            # A diagnostic, not a ranker that ships: what the exploration slot costs the figures.
-            rankings["(diagnostic) the same without its exploration slot"] = fleet.rank(
-                test_cases, split, pop, weights=tuned_co, exploration=0)
-            results["weights"] = {"tuned": msgspec_dict(tuned), "tuned with collaborative": msgspec_dict(tuned_co),
-                                  "shipped with collaborative tuned": msgspec_dict(shipped_co)}
+            if tuned["best"] is not None and tuned["best"] != shipped:
+                rankings["sentiedge + collaborative (validation's best with coverage >= ALS)"] = fleet.rank(
+                    test_cases, split, pop, tuned["best"])
+            rankings["sentiedge + collaborative (validation's best for NDCG alone)"] = fleet.rank(
+                test_cases, split, pop, tuned["free"])
+            # A diagnostic: the shipped ranker without its cold-start rule (exploration slot, shipped popularity).
+            rankings["(diagnostic) shipped defaults without the cold-start rule"] = fleet.rank(
+                test_cases, split, pop, msgspec.structs.replace(shipped, cold_start=ColdStart()))
+        results["shipped"] = shipped.label()
         examples = {str(u): [(i.id, split.genres[int(i.id)], i.reason) for i in items[:4]]
-                    for u, items in list((shown if tuned is not None else fleet.last_reasons).items())[:3]}
+                    for u, items in list(shown.items())[:3]}
         results["reason_examples"] = examples
         fleet.close()
         warm = set(split.users) - split.cold
@@ -567,62 +581,101 @@ def main() -> int:
             args.json.write_text(json.dumps(results, indent=1, default=str))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return 0
+    slice_ = results.get("http_slice")
+    return 1 if slice_ and (slice_["same top 10 and reasons"] != slice_["users"] or slice_["dropped"]) else 0
 
 
-def shipped_weights(**changes):
+def http_slice(work: Path, split: Split, history, cases, pop, table, users: int, replayed) -> dict:
+    """The slice through a real ``edge-node serve`` (bench/ranking_http.py), against the in-process edge."""
+    from bench import ranking_http
+
+    out = ranking_http.run(work / "http", ROOT, edge_factory=lambda d, env: Edge(d, env=env), split=split,
+                           history=history, cases=cases, pop=pop, table=table, tenant=TENANT, users=users)
+    http = {u: [int(i) for i, _ in top] for u, top in out.pop("answers")["http"].items()}
+    # For the record, not a check: the replay above ran on the log's own clock (backfill) and day, the slice
+    # on now (another day and user name: another exploration pick), so only most of a top is shared.
+    out["top-10 overlap with the backfilled replay"] = round(
+        sum(len(set(http[u]) & set(replayed[u][:K])) for u in http) / (K * max(len(http), 1)), 3)
+    out["NDCG@10 (http)"] = round(evaluate(http, [c for c in cases if c[0] in http], split, pop)["NDCG@10"], 4)
+    print(f"HTTP slice: {json.dumps({k: v for k, v in out.items() if k != 'differences'})}", flush=True)
+    for u, both in list(out["differences"].items())[:3]:
+        print(f"  differs for u{u}: {both}", flush=True)
+    return out
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    """What the ranker is run with: the blend, the exploration slots, the diversity limit, the cold-start rule."""
+
+    weights: Weights
+    exploration_slots: int
+    max_per_category: int
+    cold_start: ColdStart
+
+    def label(self) -> str:
+        w = self.weights
+        return (f"personal={w.personal} cohort={w.cohort} popularity={w.popularity} collaborative={w.collaborative} "
+                f"slots={self.exploration_slots} per-category={self.max_per_category} "
+                f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}")
+
+
+def shipped_config(**changes) -> Config:
     from edge_node.config import load_settings
-    from edge_node.personalization.ranking import Weights
 
     s = load_settings({})
-    return Weights(**{"personal": s.weight_personal, "cohort": s.weight_cohort, "popularity": s.weight_popularity,
-                      "collaborative": s.weight_collaborative, **changes})
+    return Config(**{"weights": Weights(personal=s.weight_personal, cohort=s.weight_cohort,
+                                        popularity=s.weight_popularity, collaborative=s.weight_collaborative),
+                     "exploration_slots": s.exploration_slots, "max_per_category": s.max_per_category,
+                     "cold_start": ColdStart(events=s.cold_start_events, popularity=s.weight_popularity_cold_start),
+                     **changes})
 
 
-def msgspec_dict(weights) -> dict:
-    import msgspec
+def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> dict:
+    """A grid over the blend, the exploration slots and the diversity limit on the validation period
+    (cohort weight half the personal one, the collaborative weight as shipped, the shipped cold-start
+    rule): the best NDCG@10 whose catalogue coverage is at least ``min_coverage`` (ALS's on validation)
+    and the best regardless. Then, for the constrained best, the cold-start rule measured."""
+    shipped = shipped_config()
+    co = shipped.weights.collaborative
+    grid = {}
+    for p in (co / 256, co / 128, co / 64):  # against the collaborative weight: only the ratios matter
+        for q in (0.15 * co / 32, 0.3 * co / 32, 0.6 * co / 32):
+            for slots in (0, 1, 2):
+                for per in (4, 6):
+                    w = Weights(personal=p, cohort=p / 2, popularity=q, collaborative=co)
+                    config = msgspec.structs.replace(shipped, weights=w, exploration_slots=slots, max_per_category=per)
+                    m = evaluate(fleet.rank(cases, split, pop, config), cases, split, pop)
+                    grid[config] = (round(m["NDCG@10"], 4), round(m["coverage"], 4))
+    allowed = [c for c, (_, cov) in grid.items() if cov >= min_coverage]
+    best = max(allowed, key=lambda c: grid[c][0]) if allowed else None
+    if best is not None:  # within TIE of the best (noise: its standard error is ~0.012), keep the most exploration
+        near = [c for c in allowed if grid[c][0] >= grid[best][0] - TIE]
+        best = max(near, key=lambda c: (c.exploration_slots, grid[c][0]))
+    free = max(grid, key=lambda c: grid[c][0])
+    print(f"validation grid ({len(grid)} configurations): constrained best {best and best.label()} "
+          f"{best and grid[best]}; unconstrained best {free.label()} {grid[free]}; shipped "
+          f"{grid.get(shipped)}", flush=True)
+    cold, base, rule = {}, best or shipped, shipped.cold_start
+    for events, popularity in ((0, rule.popularity), (rule.events, base.weights.popularity),
+                               (rule.events, rule.popularity)):
+        config = msgspec.structs.replace(base, cold_start=ColdStart(events=events, popularity=popularity))
+        ranked = fleet.rank(cases, split, pop, config)
+        cold[config.label()] = {"all": round(evaluate(ranked, cases, split, pop)["NDCG@10"], 4),
+                                "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4)}
+    print(f"validation, the cold-start rule (NDCG@10): {cold}", flush=True)
+    return {"best": best, "free": free, "grid": {c.label(): v for c, v in grid.items()}, "cold_start": cold,
+            "shipped": grid.get(shipped)}
 
-    return msgspec.structs.asdict(weights)
 
-
-def best_of(fleet: Fleet, cases, split: Split, pop, candidates: dict, title: str):
-    """The weights of ``candidates`` (label → Weights) with the best NDCG@10 over all validation users."""
-    grid, best = {}, None
-    for label, w in candidates.items():
-        m = evaluate(fleet.rank(cases, split, pop, weights=w), cases, split, pop)
-        grid[label] = round(m["NDCG@10"], 4)
-        if best is None or m["NDCG@10"] > best[0]:
-            best = (m["NDCG@10"], w)
-    print(f"{title} (NDCG@10): {grid}\n  best: {best[1]}", flush=True)
-    return best[1], grid
-
-
-def tune(fleet: Fleet, cases, split: Split, pop, collaborative: bool = False):
-    """Grid over the blend on the validation period."""
-    from edge_node.personalization.ranking import Weights
-
-    grid = {f"personal={p} popularity={q} collaborative={c}": Weights(personal=p, cohort=0.5 * p, popularity=q,
-                                                                      collaborative=c)
-            for p in (0.25, 0.5, 1.0) for q in (0.5, 1.0, 2.0, 4.0)
-            for c in (COLLABORATIVE_GRID if collaborative else (0.0,))}
-    return best_of(fleet, cases, split, pop, grid, "validation grid")
-
-
-def tune_collaborative(fleet: Fleet, cases, split: Split, pop):
-    """The collaborative weight alone, the shipped blend's other weights kept (EDGE_WEIGHT_COLLABORATIVE's default)."""
-    grid = {f"collaborative={c}": shipped_weights(collaborative=c) for c in (0.5, *COLLABORATIVE_GRID)}
-    return best_of(fleet, cases, split, pop, grid, "validation, shipped blend")
-
-
-def tune_als(cases, split: Split, pop) -> dict:
+def tune_als(cases, split: Split, pop) -> tuple[dict, dict[str, float]]:
+    """ALS's factors and alpha picked on validation, and its validation figures with them."""
     best = None
     for factors in (32, 64):
         for alpha in (1.0, 10.0):
             cfg = {"factors": factors, "alpha": alpha}
             m = evaluate(als_baseline(cases, split.history("val"), split, **cfg), cases, split, pop)
-            if best is None or m["NDCG@10"] > best[0]:
-                best = (m["NDCG@10"], cfg)
-    return best[1]
+            if best is None or m["NDCG@10"] > best[1]["NDCG@10"]:
+                best = (cfg, m)
+    return best
 
 
 if __name__ == "__main__":

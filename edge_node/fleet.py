@@ -133,7 +133,8 @@ class Fleet:
         """A tenant's item-neighbour table from the control plane (the collaborative signal)."""
         before = self.neighbours.version(table.tenant)
         self.neighbours.apply(table)
-        self.publications.share("neighbours", msgspec.to_builtins(table))
+        # every tenant's table: a publication holds one payload per kind
+        self.publications.share("neighbours", [msgspec.to_builtins(t) for t in self.neighbours.tables.values()])
         self.metrics.neighbours_version.labels(table.tenant).set(table.version)
         if table.version != before:
             log.info("item neighbours of tenant %s v%d: %d items", table.tenant, table.version, len(table.items))
@@ -284,4 +285,5 @@ class Fleet:
         elif kind == "topics":
             self._use_topics(msgspec.convert(data["sets"], list[TopicSet]))
         elif kind == "neighbours":
-            self.neighbours.use(msgspec.convert(data, NeighbourTable))
+            for table in msgspec.convert(data, list[NeighbourTable]):
+                self.neighbours.use(table)

@@ -22,7 +22,7 @@ import msgspec
 from edge_node.node_state import NodeState
 from edge_node.role import SOLE, Role
 
-KINDS = ("apps", "rules", "experiments", "priors", "segments", "topics", "model")
+KINDS = ("apps", "rules", "experiments", "priors", "segments", "topics", "neighbours", "model")
 log = logging.getLogger("edge_node")
 
 

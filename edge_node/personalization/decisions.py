@@ -70,7 +70,8 @@ class Personalizer:
                  cache_s: float = 1.0, allow_personal: Callable[[], bool] = lambda: True,
                  held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment, tenant: None,
                  cache_bytes: int = 64 << 20, segments: SegmentBook | None = None,
-                 neighbours: cooccurrence.Neighbours | None = None, exploration: ExplorationLog | None = None) -> None:
+                 neighbours: cooccurrence.Neighbours | None = None, exploration: ExplorationLog | None = None,
+                 cold_start: ranking.ColdStart | None = None) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -84,6 +85,7 @@ class Personalizer:
         self.segments = segments
         self.neighbours = neighbours  # the control plane's item-neighbour tables (the collaborative signal)
         self.exploration = exploration  # which items exploration slots showed a user (click-through)
+        self.cold_start = cold_start or ranking.ColdStart()  # how users with few events are ranked
         # (subject, tenant, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
         self._cache: OrderedDict[tuple[str | None, str, str], tuple] = OrderedDict()
         # Bounded by an estimate of its bytes, not only by entries: one entry holds every
@@ -223,7 +225,12 @@ class Personalizer:
             return ranking.personal_reason(shown, affinity, score, now)
 
         day = int(now // 86400)
-        items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=self.weights,
+        weights = self.weights
+        if user_id is not None and (profile.events if profile is not None else 0) < self.cold_start.events:
+            exploration_slots = 0
+            if chosen.decision.source == "user":  # their own thin profile; without one, the prior is the signal
+                weights = msgspec.structs.replace(weights, popularity=self.cold_start.popularity)
+        items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
                              seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth,

@@ -28,6 +28,15 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
     collaborative: float = 1.0  # the item-neighbour table's score (personalization/cooccurrence.py)
 
 
+class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
+    """How a user with fewer than ``events`` events is ranked: no exploration slot (a guess costs
+    a two-item profile most) and, where their own profile is used, popularity weighs
+    ``popularity`` (their own signal is thin; without a profile the cohort prior ranks as usual)."""
+
+    events: int = 0  # 0: no user is ranked as a cold start
+    popularity: float = 0.3
+
+
 class Signals(msgspec.Struct, kw_only=True):
     personal: float
     cohort: float

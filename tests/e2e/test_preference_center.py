@@ -94,8 +94,10 @@ def seed(base: str, dev: DevApp, user: str) -> None:
     status, report = call(base, "POST", f"/v1/users/{user}/events", {"events": [
         {"type": "review", "item_id": "serum-1", "category": "Beauty/Skincare",
          "text": "I absolutely love this serum, my skin has never looked better!"},
+        {"type": "view", "item_id": "serum-4", "category": "Beauty/Skincare"},
         {"type": "purchase", "item_id": "serum-1", "category": "Beauty/Skincare"}]}, headers=headers)
-    assert status == 200 and report["accepted"] == 2
+    # Three events: past the cold start (EDGE_COLD_START_EVENTS), so the ranking is the user's own.
+    assert status == 200 and report["accepted"] == 3
     status, ranked = call(base, "POST", "/v1/rank", {"user_id": user, "candidates": [
         {"id": "serum-2", "category": "Beauty/Skincare", "popularity": 1},
         {"id": "spade-3", "category": "Garden", "popularity": 50}]}, headers=headers)

@@ -18,6 +18,7 @@ from edge_node.personalization.experiments import Arm, Experiment
 from edge_node.role import Role
 from edge_node.store import EdgeStore, lock_directory
 from edge_node.workers import worker_count
+from sentiedge_core.cooccurrence import NeighbourTable
 from sentiedge_core.rules import Rule
 from sentiedge_core.topics import Topic, TopicSet
 from tests.credentials import edge_app
@@ -84,6 +85,16 @@ def test_topic_sets_the_leader_is_streamed_reach_the_followers_aspects_and_a_dro
     for client in (one, two):
         assert "aspects" not in client.post("/v1/sentiment", json=text).json()["results"][0]
     assert follower.topic_book.get(tenant) is None
+
+
+def test_every_tenants_neighbour_table_the_leader_is_streamed_reaches_the_follower(workers):
+    """Tables arrive one tenant at a time; the follower must hold each, not only the last one."""
+    one, two, leader, follower = workers
+    leader.fleet.apply_neighbours(NeighbourTable(tenant="shop", version=3, items={"serum-1": [("serum-2", 0.8)]}))
+    leader.fleet.apply_neighbours(NeighbourTable(tenant="clinic", version=5, items={"a": [("b", 0.5)]}))
+    two.get("/readyz")  # the follower catches up before it answers
+    assert follower.neighbours.version("shop") == 3 and follower.neighbours.version("clinic") == 5
+    assert follower.neighbours.of("shop") == {"serum-1": [("serum-2", 0.8)]}
 
 
 def test_a_trigger_transition_is_reported_once_by_the_node(workers):
