@@ -79,15 +79,15 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance_s: float
 
 
 def _private(host: str) -> str | None:
-    """The first loopback/private/link-local/reserved address ``host`` resolves to, or None."""
+    """The first address ``host`` resolves to that is not globally reachable (loopback, private,
+    link-local, shared, reserved, multicast, unspecified), or None."""
     try:
         addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
     except OSError as exc:
         raise InvalidArgument(f"webhook host {host!r} does not resolve: {exc.strerror or exc}") from None
     for address in sorted(addresses):
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast \
-                or ip.is_unspecified:
+        if not ip.is_global or ip.is_multicast:  # is_global also excludes shared space (100.64/10: cloud metadata)
             return address
     return None
 

@@ -186,6 +186,15 @@ def test_scores_sum_similarities_and_name_the_strongest_item():
     assert weights["new"] == 1.0 > weights["mid"] > weights["old"] == 0.5 ** (2 / 10)
 
 
+def test_items_no_pair_names_cannot_crowd_real_items_out_of_the_table():
+    """A lone node's junk items (many users each, but in no pair that survives the merge) do not
+    push the items of real pairs out of a table capped at max_items."""
+    pairs = {("a", "b"): 9, ("b", "c"): 4}
+    items = {"a": 10, "b": 12, "c": 6} | {f"junk-{i}": 100 for i in range(50)}
+    table = core.top_neighbours(pairs, items, top_m=5, max_items=3, shrink=0)
+    assert set(table) == {"a", "b", "c"}
+
+
 def test_core_similarity_top_neighbours_and_the_wire():
     assert core.similarity(10, 10, 10, shrink=0) == 1.0
     assert core.similarity(10, 10, 10, shrink=10) == 0.5  # few users: shrunk

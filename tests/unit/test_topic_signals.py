@@ -168,6 +168,8 @@ def test_signatures_verify_only_with_the_secret_the_body_and_a_fresh_timestamp()
     ("http://127.0.0.1:9000/hook", "resolves to 127.0.0.1, a loopback, private or reserved address"),
     ("http://10.1.2.3/hook", "resolves to 10.1.2.3"),
     ("http://[::1]/hook", "resolves to ::1"),
+    ("http://100.100.100.200/latest/meta-data", "resolves to 100.100.100.200"),  # shared space: cloud metadata
+    ("http://100.64.0.1/hook", "resolves to 100.64.0.1"),
 ])
 def test_webhook_urls_are_checked(url, message):
     with pytest.raises(InvalidArgument, match=message.replace("(", r"\(")):
