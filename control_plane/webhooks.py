@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import random
 import secrets
 import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import NamedTuple
 
 from control_plane import __version__
@@ -90,6 +90,41 @@ def _private(host: str) -> str | None:
         if not ip.is_global or ip.is_multicast:  # is_global also excludes shared space (100.64/10: cloud metadata)
             return address
     return None
+
+
+def _resolve_checked(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to: ``host`` resolved once; every address it resolves to must be
+    globally reachable unless ``allow_private``."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OSError(f"{host} does not resolve: {exc.strerror or exc}") from None
+    addresses = [str(info[4][0]) for info in infos]
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_global or ip.is_multicast:
+                raise InvalidArgument(f"refused: {host} resolves to {address}, a private or loopback address")
+    return addresses[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 def check_url(url: str, allow_private: bool) -> str:
@@ -166,14 +201,6 @@ class WebhookBook:
         return HookView(hook, secret, counts.get((hook.tenant, "pending"), 0), counts.get((hook.tenant, "failed"), 0))
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # a 3xx is an answer like any other non-2xx: retried
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 class Sender:
     """Delivers due notifications: one POST per attempt, the outcome logged and scheduled."""
 
@@ -211,8 +238,6 @@ class Sender:
                 error = f"HTTP {status}"
         except InvalidArgument as exc:
             error = exc.message
-        except urllib.error.URLError as exc:
-            error = f"no answer: {exc.reason}"
         except (OSError, ValueError) as exc:  # timeouts, resets, a malformed answer
             error = f"no answer: {type(exc).__name__}: {exc}"
         done = time.time()
@@ -227,17 +252,25 @@ class Sender:
         return state
 
     def _post(self, hook: Hook, n: Outgoing) -> int:
+        """POST the notification to the address the host name resolved to when it was checked:
+        the connection is pinned to it, so a name that re-resolves elsewhere (DNS rebinding) is
+        not followed; TLS still verifies the certificate for the name. Redirects are not followed."""
         parts = urllib.parse.urlsplit(hook.url)
-        if not self.allow_private and (address := _private(parts.hostname or "")) is not None:
-            raise InvalidArgument(f"refused: {parts.hostname} resolves to {address}, a private or loopback address")
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        address = _resolve_checked(host, port, self.allow_private)
         body = n.body.encode()
         timestamp = int(time.time())
-        request = urllib.request.Request(hook.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": f"sentiedge-control-plane/{__version__}",
-            EVENT_ID: n.event_id, TIMESTAMP: str(timestamp), SIGNATURE: sign(hook.secret, timestamp, body)})
+        headers = {"Content-Type": "application/json", "User-Agent": f"sentiedge-control-plane/{__version__}",
+                   EVENT_ID: n.event_id, TIMESTAMP: str(timestamp), SIGNATURE: sign(hook.secret, timestamp, body)}
+        conn: http.client.HTTPConnection = (
+            _PinnedHTTPS(host, port, address, self.timeout_s) if parts.scheme == "https"
+            else _PinnedHTTP(host, port, address, self.timeout_s))
         try:
-            with _OPENER.open(request, timeout=self.timeout_s) as answer:
-                answer.read(4096)
-                return answer.status
-        except urllib.error.HTTPError as exc:  # an answer, just not a 2xx
-            return exc.code
+            conn.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+            answer = conn.getresponse()
+            answer.read(4096)
+            return answer.status
+        except http.client.HTTPException as exc:  # a malformed answer
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            conn.close()

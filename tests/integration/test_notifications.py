@@ -158,3 +158,31 @@ def test_a_trigger_is_notified_when_the_fleet_state_changes_not_per_edge(store, 
     assert [e["type"] for e in events] == ["trigger.activated", "trigger.cleared"]
     assert events[0]["data"]["action"] == "sustainability_note" and events[0]["data"]["cohort"] == "eu/web/night"
     assert events[0]["data"]["topic"] == "packaging"
+
+
+def test_a_host_that_rebinds_to_loopback_after_the_check_is_not_followed(store, receiver, monkeypatch):
+    """DNS rebinding: the name resolves to a public address when the hook is set and when the
+    sender checks it, and to the receiver on loopback at the next lookup (where a client that
+    resolves again when it connects would go). The sender connects to the address it checked:
+    the loopback receiver never hears the notification; a later attempt that sees loopback is
+    refused."""
+    import socket
+
+    hooks = WebhookBook(store, allow_private=False)
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34", "93.184.216.34"])  # the URL check and the send's check see a public address
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "hooks.example.test":
+            return real(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    hooks.set("shop", f"http://hooks.example.test:{receiver.url.rsplit(':', 1)[1]}", rotate=False, now=time.time())
+    hooks.test("shop", time.time())
+    assert deliver_all(sender(store, max_attempts=2, allow_private=False, timeout_s=1.0)) == ["pending", "failed"]
+    attempts, _ = hooks.log("shop", 2)
+    assert attempts[1][7].startswith("no answer")  # the pinned public address: nothing there here
+    assert "127.0.0.1" in attempts[0][7] and "private or loopback" in attempts[0][7]  # the rebinding, refused
+    assert receiver.received == []
