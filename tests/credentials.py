@@ -50,3 +50,19 @@ class DevApp:
 
 def edge_app(data_dir: Path) -> DevApp:
     return DevApp(Path(data_dir) / "dev-app.json")
+
+
+def two_tenant_apps_file(tmp_path: Path, scopes: list[str]) -> Path:
+    """An apps file with two apps of two tenants, shop and clinic: client keys ck_<name>, an
+    EdDSA signing key each, and a server key sk_<name>_backend with ``scopes``."""
+    from sentiedge_core.access import generate_key_pair
+
+    apps = []
+    for name in ("shop", "clinic"):
+        _, public = generate_key_pair("EdDSA")
+        apps.append({"name": name, "tenant": name, "client_keys": [f"ck_{name}"],
+                     "signing_keys": [{"kid": f"{name}-1", "alg": "EdDSA", "public_key": public}],
+                     "server_keys": [{"name": "backend", "key": f"sk_{name}_backend", "scopes": scopes}]})
+    path = tmp_path / "apps.json"
+    path.write_text(json.dumps({"apps": apps}))
+    return path

@@ -2,7 +2,6 @@
 each text's aspects on /v1/sentiment and on event results; another tenant gets none; nothing new
 is stored; and the figures on the held-out clauses stay near what docs/topics.md reports."""
 
-import json
 
 import pytest
 from litestar.testing import TestClient
@@ -13,6 +12,7 @@ from edge_node.aspects.evaluate import Evaluation, load
 from edge_node.config import load_settings
 from edge_node.http.app import create_app
 from sentiedge_core.topics import Topic, TopicSet, starter
+from tests.credentials import two_tenant_apps_file
 
 SCOPES = ["events:write", "consent:write", "users:read", "sentiment"]
 SHOP = {"x-client-key": "ck_shop", "authorization": "Bearer sk_shop_backend"}
@@ -21,17 +21,7 @@ SERUM = "The serum is lovely but the box was crushed and full of plastic."
 
 
 def apps_file(tmp_path):
-    from sentiedge_core.access import generate_key_pair
-
-    apps = []
-    for name in ("shop", "clinic"):
-        _, public = generate_key_pair("EdDSA")
-        apps.append({"name": name, "tenant": name, "client_keys": [f"ck_{name}"],
-                     "signing_keys": [{"kid": f"{name}-1", "alg": "EdDSA", "public_key": public}],
-                     "server_keys": [{"name": "backend", "key": f"sk_{name}_backend", "scopes": SCOPES}]})
-    path = tmp_path / "apps.json"
-    path.write_text(json.dumps({"apps": apps}))
-    return path
+    return two_tenant_apps_file(tmp_path, SCOPES)
 
 
 @pytest.fixture(scope="module")

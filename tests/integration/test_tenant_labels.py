@@ -1,28 +1,18 @@
 """Sampled predictions belong to the tenant whose user wrote them: another tenant's server key
 can neither label one nor learn that it exists."""
 
-import json
 
 from litestar.testing import TestClient
 
 from edge_node.config import load_settings
 from edge_node.http.app import create_app
+from tests.credentials import two_tenant_apps_file
 
 SCOPES = ["events:write", "consent:write", "labels:write", "users:read"]
 
 
 def apps_file(tmp_path):
-    from sentiedge_core.access import generate_key_pair
-
-    apps = []
-    for name in ("shop", "clinic"):
-        _, public = generate_key_pair("EdDSA")
-        apps.append({"name": name, "tenant": name, "client_keys": [f"ck_{name}"],
-                     "signing_keys": [{"kid": f"{name}-1", "alg": "EdDSA", "public_key": public}],
-                     "server_keys": [{"name": "backend", "key": f"sk_{name}_backend", "scopes": SCOPES}]})
-    path = tmp_path / "apps.json"
-    path.write_text(json.dumps({"apps": apps}))
-    return path
+    return two_tenant_apps_file(tmp_path, SCOPES)
 
 
 def test_another_tenants_server_key_cannot_label_a_sample(model, tmp_path):
