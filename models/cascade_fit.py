@@ -96,8 +96,20 @@ def fit_length_buckets(m: Margins) -> list[float]:
     return temperatures
 
 
-def fit_cascade(validation: Margins, long_text_tokens: int,
-                escalation_cost: float = ESCALATION_COST) -> tuple[CascadeSpec, dict]:
+def concatenate(*parts: Margins) -> Margins:
+    """One set of margins from several (every part with or without negation cues and exits alike)."""
+    def joined(name: str):
+        values = [getattr(m, name) for m in parts]
+        return None if any(v is None for v in values) else np.concatenate(values)
+    return Margins(*(np.concatenate([getattr(m, f) for m in parts]) for f in ("fast", "tokens", "transformer", "y")),
+                   np.concatenate([np.asarray(m.sources) for m in parts]), joined("negated"), joined("exit_p"))
+
+
+def fit_cascade(validation: Margins, long_text_tokens: int, escalation_cost: float = ESCALATION_COST,
+                short_extra: Margins | None = None) -> tuple[CascadeSpec, dict]:
+    """``short_extra``: more validation texts (e.g. rated tweets, product and news sentences) the short
+    route is fitted on beside ``validation``'s short texts, so its threshold is chosen where
+    the fast stage is weak too, not on movie snippets alone."""
     long = validation.tokens > long_text_tokens
     rule = CascadeSpec(long_text_tokens=long_text_tokens, short=RouteSpec(temperature=1, threshold=0, stacker=[]),
                        long=RouteSpec(temperature=1, threshold=0, stacker=[]), thin_tokens=THIN_TOKENS,
@@ -105,8 +117,11 @@ def fit_cascade(validation: Margins, long_text_tokens: int,
                        length_buckets=list(LENGTH_BUCKETS), bucket_temperatures=fit_length_buckets(validation))
     temperatures = cascade.fast_temperatures(validation.tokens, rule)
     short_part = validation.where(~long)
+    if short_extra is not None:
+        short_part = concatenate(short_part, short_extra.where(short_extra.tokens <= long_text_tokens))
+    short_temperatures = cascade.fast_temperatures(short_part.tokens, rule)
     short_spec, short_info = fit_route(short_part, escalation_cost,
-                                       cascade.thin(short_part.tokens, rule, short_part.negated), temperatures[~long])
+                                       cascade.thin(short_part.tokens, rule, short_part.negated), short_temperatures)
     long_spec, long_info = fit_route(validation.where(long), escalation_cost, temperatures=temperatures[long])
     spec = CascadeSpec(long_text_tokens=long_text_tokens, short=short_spec, long=long_spec,
                        thin_tokens=rule.thin_tokens, negation_cues=rule.negation_cues,

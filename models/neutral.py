@@ -8,9 +8,11 @@ must call them one or the other. This fits, beside the binary head, a linear hea
 (:mod:`models.vader_gold`: tweets, Amazon and NYT sentences, each the mean of 20+ raters; neutral
 is a mean within [-1, 1]) and the customer training texts (all clearly positive or negative,
 repeated ``CUSTOMER_REPEATS`` times: VADER's middle band holds many mild opinions, and a head
-trained on it alone called 18% of the customer validation texts neutral). Only texts that run
-through the whole encoder are ever judged neutral: a text the fast stage or an early exit answers
-is one the cascade is confident is polar.
+trained on it alone called 18% of the customer validation texts neutral). Texts the fast stage
+answers are never neutral. A text an early exit answers is judged by that exit's own three-row
+head over the hidden states the exit reads (bundle 1.7+; ``--no-exit-heads``: only texts that run
+through the whole encoder are judged, 1.6.0's rule, which left most neutral texts to the exits'
+positive or negative answer).
 
 Chosen on validation only, as served (the fast stage's and the exits' routing applied): the L2
 strength and a bias on the neutral row, maximising the mean of the three VADER domains' three-way
@@ -30,7 +32,7 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -64,6 +66,27 @@ class Features:
     served: np.ndarray  # [n] bool: the text reaches the end of the encoder as served
     y: np.ndarray  # [n] 0 negative, 1 neutral, 2 positive
     domain: np.ndarray  # [n] str
+    lower: list[np.ndarray] = field(default_factory=list)  # per early exit: its pooled hidden states [n, w]
+    exit_layer: np.ndarray | None = None  # [n] the layer of the exit that answers the text as served, 0 = none
+
+    def at_exit(self, layer: int) -> np.ndarray:
+        """Texts the exit after ``layer`` answers as served (escalated by the fast stage, then fired)."""
+        if self.exit_layer is None:
+            return np.zeros(self.y.size, dtype=bool)
+        return self.exit_layer == layer
+
+    def rows(self, index: np.ndarray) -> Features:
+        return Features([self.texts[i] for i in index], self.pooled[index], self.served[index], self.y[index],
+                        self.domain[index], [f[index] for f in self.lower],
+                        None if self.exit_layer is None else self.exit_layer[index])
+
+
+def joined(*parts: Features) -> Features:
+    return Features([t for p in parts for t in p.texts], np.vstack([p.pooled for p in parts]),
+                    np.concatenate([p.served for p in parts]), np.concatenate([p.y for p in parts]),
+                    np.concatenate([p.domain for p in parts]),
+                    [np.vstack([p.lower[i] for p in parts]) for i in range(len(parts[0].lower))],
+                    np.concatenate([p.exit_layer for p in parts]))
 
 
 def features(model: SentimentModel, texts: list[str], y: np.ndarray, domain: list[str], desc: str,
@@ -72,24 +95,29 @@ def features(model: SentimentModel, texts: list[str], y: np.ndarray, domain: lis
     in ``cache`` (an .npz named by the bundle's manifest digest) so a second fit reads them back."""
     from tqdm import tqdm
 
+    exits = len(model.transformer_stage.exits)
     if cache is not None and cache.exists():
         held = np.load(cache)
-        if len(held["served"]) == len(texts):
-            return Features(texts, held["pooled"], held["served"], y, np.asarray(domain))
-    pooled, served = [], []
+        if len(held["served"]) == len(texts) and "exit_layer" in held:
+            return Features(texts, held["pooled"], held["served"], y, np.asarray(domain),
+                            [held[f"lower{i}"] for i in range(exits)], held["exit_layer"])
+    pooled, served, exit_layer, lower = [], [], [], [[] for _ in range(exits)]
     for start in tqdm(range(0, len(texts), 32), desc=desc, unit="batch", file=sys.stderr):
         chunk = texts[start : start + 32]
         escalate = np.asarray([v.escalate for v in model.fast(chunk)])
-        rows = []
-        for text in chunk:  # one text per run, as served (int8 quantizes activations per run)
-            run = model.transformer_stage.forward([text], early=False)
-            rows.append((run.pooled[0], run.exit_layer[0] == 0))
-        pooled.extend(r[0] for r in rows)
-        served.extend(e and r[1] for e, r in zip(escalate, rows, strict=True))
-    f = Features(texts, np.asarray(pooled, np.float64), np.asarray(served, bool), y, np.asarray(domain))
+        for text, escalated in zip(chunk, escalate, strict=True):  # one text per run, as served
+            run = model.transformer_stage.forward([text], early=False, keep_features=True)
+            pooled.append(run.pooled[0])
+            served.append(bool(escalated and run.exit_layer[0] == 0))
+            exit_layer.append(int(run.exit_layer[0]) if escalated else 0)
+            for i in range(exits):
+                lower[i].append(run.exit_features[i][0])
+    f = Features(texts, np.asarray(pooled, np.float64), np.asarray(served, bool), y, np.asarray(domain),
+                 [np.asarray(v, np.float64) for v in lower], np.asarray(exit_layer, np.int64))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, pooled=f.pooled, served=f.served)
+        np.savez(cache, pooled=f.pooled, served=f.served, exit_layer=f.exit_layer,
+                 **{f"lower{i}": v for i, v in enumerate(f.lower)})
     return f
 
 
@@ -98,21 +126,37 @@ def vader_features(model: SentimentModel, items: list[vader_gold.Rated], desc: s
     return features(model, texts, y, [it.domain for it in items], desc, cache)
 
 
-def fit(train: Features, c: float) -> tuple[np.ndarray, np.ndarray]:
+def fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
-    mean, std = train.pooled.mean(0), train.pooled.std(0) + 1e-6
+    mean, std = x.mean(0), x.std(0) + 1e-6
     lr = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    lr.fit((train.pooled - mean) / std, train.y)
-    weights = lr.coef_ / std  # folded: the head reads the raw pooled vector
+    lr.fit((x - mean) / std, y)
+    weights = lr.coef_ / std  # folded: the head reads the raw vector
     bias = lr.intercept_ - weights @ mean
     return weights, bias
 
 
-def served_predictions(head: NeutralHead, f: Features, binary_positive: np.ndarray) -> np.ndarray:
-    """Three-way labels as the edge serves them: the binary answer, or neutral where the head says so."""
-    neutral = f.served & head.is_neutral(f.pooled)
-    return np.where(neutral, 1, np.where(binary_positive, 2, 0))
+@dataclass
+class Heads:
+    """The neutral head over the pooled output and, per early exit (by layer), one over the
+    exit's pooled hidden states for the texts that exit answers."""
+
+    final: NeutralHead
+    exits: dict[int, NeutralHead] = field(default_factory=dict)
+
+    def neutral(self, f: Features, layers: list[int]) -> np.ndarray:
+        """Which texts of ``f`` are served neutral (``layers``: the bundle's exits' layers, in order)."""
+        out = f.served & self.final.is_neutral(f.pooled)
+        for index, layer in enumerate(layers):
+            if layer in self.exits:
+                out |= f.at_exit(layer) & self.exits[layer].is_neutral(f.lower[index])
+        return out
+
+
+def served_predictions(heads: Heads, f: Features, binary_positive: np.ndarray, layers: list[int]) -> np.ndarray:
+    """Three-way labels as the edge serves them: the binary answer, or neutral where a head says so."""
+    return np.where(heads.neutral(f, layers), 1, np.where(binary_positive, 2, 0))
 
 
 def macro_f1_by_domain(pred: np.ndarray, f: Features) -> dict[str, dict]:
@@ -143,43 +187,75 @@ def ece3(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
                      for b in range(bins) if (index == b).any()))
 
 
-def choose(train: Features, validation: Features, positive: np.ndarray,
-           customers: Features) -> tuple[NeutralHead, dict]:
+def choose(train: Features, validation: Features, positive: np.ndarray, customers: Features,
+           layers: list[int], exit_heads: bool = True) -> tuple[Heads, dict]:
     """``positive``: whether the served cascade calls each validation text positive. A candidate
     may call at most ``MAX_CUSTOMER_NEUTRAL`` of the customer validation texts (every one a clear
-    opinion) neutral: a neutral class must not swallow what customers plainly say."""
-    best, trials = None, []
-    for c in C_GRID:
-        weights, bias = fit(train, c)
-        for shift in BIAS_GRID:
-            b = bias.copy()
-            b[1] += shift
-            head = NeutralHead(weights=weights.tolist(), bias=b.tolist(), temperature=1.0)
-            by_domain = macro_f1_by_domain(served_predictions(head, validation, positive), validation)
-            score = float(np.mean([r["macro_f1"] for r in by_domain.values()]))
-            customer_neutral = float((customers.served & head.is_neutral(customers.pooled)).mean())
-            trials.append({"C": c, "neutral_bias": float(shift), "mean_macro_f1": round(score, 4),
-                           "customer_neutral": round(customer_neutral, 4)})
-            if customer_neutral > MAX_CUSTOMER_NEUTRAL:
-                continue
-            if best is None or score > best[0]:
-                best = (score, c, float(shift), weights, b, by_domain)
-    _, c, shift, weights, b, by_domain = best
-    logits = validation.pooled @ weights.T + b
-    temperature = fit_temperature3(logits[validation.served], validation.y[validation.served])
-    head = NeutralHead(weights=weights.tolist(), bias=b.tolist(), temperature=temperature)
-    probs = head.probabilities(validation.pooled[validation.served])
-    chosen = {"C": c, "neutral_bias": shift, "temperature": round(temperature, 4),
-              "customer_validation_called_neutral": round(float(
-                  (customers.served & head.is_neutral(customers.pooled)).mean()), 4),
-              "rule": f"best mean three-way macro-F1 over the three VADER validation domains, as served, with at "
-                      f"most {MAX_CUSTOMER_NEUTRAL:.0%} of the customer validation texts called neutral",
-              "validation_three_way": by_domain,
-              "validation_ece_served": round(ece3(probs, validation.y[validation.served]), 4),
-              "validation_served_share": round(float(validation.served.mean()), 4),
-              "neutral_reach": round(float(validation.served[validation.y == 1].mean()), 4),
-              "trials": trials}
-    return head, chosen
+    opinion) neutral: a neutral class must not swallow what customers plainly say. The head over
+    the pooled output is chosen first; then, with ``exit_heads``, each early exit's in turn (given
+    the heads chosen before it), kept only where it raises the validation score."""
+    trials: list[dict] = []
+
+    def judged(heads: Heads) -> tuple[float, dict, float]:
+        by_domain = macro_f1_by_domain(served_predictions(heads, validation, positive, layers), validation)
+        return (float(np.mean([r["macro_f1"] for r in by_domain.values()])), by_domain,
+                float(heads.neutral(customers, layers).mean()))
+
+    def search(name: str, x: np.ndarray, make) -> tuple | None:
+        best = None
+        for c in C_GRID:
+            weights, bias = fit(x, train.y, c)
+            for shift in BIAS_GRID:
+                b = bias.copy()
+                b[1] += shift
+                head = NeutralHead(weights=weights.tolist(), bias=b.tolist(), temperature=1.0)
+                score, by_domain, customer_neutral = judged(make(head))
+                trials.append({"head": name, "C": c, "neutral_bias": float(shift), "mean_macro_f1": round(score, 4),
+                               "customer_neutral": round(customer_neutral, 4)})
+                if customer_neutral <= MAX_CUSTOMER_NEUTRAL and (best is None or score > best[0]):
+                    best = (score, c, float(shift), head, by_domain)
+        return best
+
+    found = search("pooled", train.pooled, lambda head: Heads(head))
+    assert found is not None  # a neutral row biased far enough down calls no customer text neutral
+    score, c, shift, final, by_domain = found
+    heads = Heads(_calibrated(final, validation.pooled[validation.served], validation.y[validation.served]))
+    chosen: dict = {"C": c, "neutral_bias": shift, "temperature": round(heads.final.temperature, 4), "exits": {}}
+    for index, layer in enumerate(layers if exit_heads else []):
+        found = search(f"exit after layer {layer}", train.lower[index],
+                       lambda head, layer=layer: Heads(heads.final, heads.exits | {layer: head}))
+        if found is None or found[0] <= score + 1e-9:
+            continue
+        score, c, shift, head, by_domain = found
+        at = validation.at_exit(layer)
+        heads.exits[layer] = _calibrated(head, validation.lower[index][at], validation.y[at])
+        chosen["exits"][str(layer)] = {"C": c, "neutral_bias": shift,
+                                       "temperature": round(heads.exits[layer].temperature, 4)}
+    judged_any = validation.served | np.isin(validation.exit_layer, list(heads.exits))
+    probs = np.zeros((int(judged_any.sum()), 3))
+    where = np.flatnonzero(judged_any)
+    for row, i in enumerate(where):
+        layer = int(validation.exit_layer[i])
+        if validation.served[i]:
+            probs[row] = heads.final.probabilities(validation.pooled[i : i + 1])[0]
+        else:
+            probs[row] = heads.exits[layer].probabilities(validation.lower[layers.index(layer)][i : i + 1])[0]
+    chosen |= {"customer_validation_called_neutral": round(float(heads.neutral(customers, layers).mean()), 4),
+               "rule": f"best mean three-way macro-F1 over the three VADER validation domains, as served, with at "
+                       f"most {MAX_CUSTOMER_NEUTRAL:.0%} of the customer validation texts called neutral; the "
+                       "pooled output's head first, then each early exit's where it raises that mean",
+               "validation_three_way": by_domain,
+               "validation_ece_served": round(ece3(probs, validation.y[judged_any]), 4),
+               "validation_served_share": round(float(judged_any.mean()), 4),
+               "neutral_reach": round(float(judged_any[validation.y == 1].mean()), 4),
+               "trials": trials}
+    return heads, chosen
+
+
+def _calibrated(head: NeutralHead, x: np.ndarray, y: np.ndarray) -> NeutralHead:
+    """``head`` with one temperature fitted (NLL) on the texts it judges as served."""
+    logits = x @ np.asarray(head.weights).T + np.asarray(head.bias)
+    return NeutralHead(weights=head.weights, bias=head.bias, temperature=fit_temperature3(logits, y))
 
 
 def label_shares(results: list) -> dict:
@@ -233,17 +309,33 @@ def finish(staging: Path, splits: dict, threads: int) -> tuple[list[Golden], dic
     return golden, metrics, label_shares(movie_results)
 
 
-def write_bundle(source: Path, out: Path, head: NeutralHead, chosen: dict, provenance: dict, splits: dict,
+def exit_file(layer: int) -> str:
+    return f"transformer-exit-{layer}-neutral.json"
+
+
+def write_bundle(source: Path, out: Path, heads: Heads, chosen: dict, provenance: dict, splits: dict,
                  threads: int, version: str | None = None) -> dict:
     staging = out.with_name(out.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging)
-    (staging / NEUTRAL_FILE).write_bytes(msgspec.json.encode(head))
     manifest = read_manifest(staging)
-    manifest.stage("transformer").neutral = NEUTRAL_FILE
+    stage = manifest.stage("transformer")
+    for ex in stage.exits:  # heads of an earlier fit go; the chosen ones are written below
+        if ex.neutral:
+            manifest.files.pop(ex.neutral, None)
+            (staging / ex.neutral).unlink(missing_ok=True)
+            ex.neutral = ""
+    written = {NEUTRAL_FILE: heads.final}
+    for ex in stage.exits:
+        if ex.layer in heads.exits:
+            ex.neutral = exit_file(ex.layer)
+            written[ex.neutral] = heads.exits[ex.layer]
+    for name, head in written.items():
+        (staging / name).write_bytes(msgspec.json.encode(head))
+        manifest.files[name] = sha256_file(staging / name)
+    stage.neutral = NEUTRAL_FILE
     manifest.label_set = list(NEUTRAL_LABELS)
     manifest.version = version or manifest.version
-    manifest.files[NEUTRAL_FILE] = sha256_file(staging / NEUTRAL_FILE)
     (staging / MANIFEST).write_bytes(encode_manifest(manifest))
     golden, metrics, reference = finish(staging, splits, threads)
     manifest.golden = golden
@@ -265,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdist", help="the vaderSentiment 3.3.2 source distribution (default: build/data/)")
     parser.add_argument("--version", help="the new bundle's version (default: the source bundle's)")
     parser.add_argument("--validate-only", action="store_true")
+    parser.add_argument("--no-exit-heads", action="store_true",
+                        help="judge only texts that run through the whole encoder (1.6.0's rule); by default each "
+                             "early exit gets a neutral head of its own where it raises the validation score")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     try:
@@ -280,24 +375,21 @@ def main(argv: list[str] | None = None) -> int:
     ct = read_labelled_csv(str(CUSTOMER_TRAIN))
     customer_train = features(model, ct.texts, np.asarray(ct.labels) * 2, ["customers"] * len(ct.texts),
                               "customer train", CACHE / f"{digest}-customer-train.npz")
-    train = Features(vader_train.texts + customer_train.texts * CUSTOMER_REPEATS,
-                     np.vstack([vader_train.pooled] + [customer_train.pooled] * CUSTOMER_REPEATS),
-                     np.concatenate([vader_train.served] + [customer_train.served] * CUSTOMER_REPEATS),
-                     np.concatenate([vader_train.y] + [customer_train.y] * CUSTOMER_REPEATS),
-                     np.concatenate([vader_train.domain] + [customer_train.domain] * CUSTOMER_REPEATS))
+    train = joined(vader_train, *[customer_train] * CUSTOMER_REPEATS)
     validation = vader_features(model, splits["validation"], "validation", CACHE / f"{digest}-validation.npz")
     cust = read_labelled_csv(str(CUSTOMER_VALIDATION))
     customers = features(model, cust.texts, np.asarray(cust.labels) * 2, ["customers"] * len(cust.texts),
                          "customers", CACHE / f"{digest}-customers.npz")
     positive = np.asarray([r.score > 0 for r in model.score(validation.texts)])
-    head, chosen = choose(train, validation, positive, customers)
+    layers = [e.layer for e in model.transformer_stage.exits]
+    heads, chosen = choose(train, validation, positive, customers, layers, exit_heads=not args.no_exit_heads)
     print(json.dumps({k: v for k, v in chosen.items() if k != "trials"}, indent=1))
     if not args.validate_only:
         provenance = {"data": "VADER train split (models/vader_gold.py), neutral: |mean| <= 1; "
                               f"models/customer_train.csv (polar) x{CUSTOMER_REPEATS}",
                       "sizes": {"train": int(train.y.size), "validation": int(validation.y.size)},
                       "chosen_on": "validation split only, as served"}
-        metrics = write_bundle(args.bundle, args.out, head, chosen, provenance, splits, args.threads, args.version)
+        metrics = write_bundle(args.bundle, args.out, heads, chosen, provenance, splits, args.threads, args.version)
         print(json.dumps(metrics, indent=1))
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -30,9 +30,9 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from models import shift_calibration
+from models import shift_calibration, vader_gold
 from models.calibration import fit_temperature
-from models.cascade_fit import Margins, cascade_probability, evaluate, fit_cascade
+from models.cascade_fit import Margins, cascade_probability, concatenate, evaluate, fit_cascade
 from models.cascade_metrics import bundle_margins
 from models.data import load_corpus, read_labelled_csv
 from models.metrics import MAX_ECE, report
@@ -105,9 +105,16 @@ def gate_failures(test_int8: dict, fp32: dict, everyday_accuracy: float) -> list
     return failures
 
 
-def validation_figures(val: Margins, customers: Margins, spec) -> dict:
-    """The fitted cascade on validation, per movie source and on the customer texts."""
+def validation_figures(val: Margins, customers: Margins, spec, rated: Margins | None = None) -> dict:
+    """The fitted cascade on validation, per movie source and on the customer texts (and, with
+    ``rated``, balanced accuracy per VADER domain)."""
     out = {}
+    if rated is not None:
+        for source in sorted(set(rated.sources.tolist())):
+            part = rated.where(rated.sources == source)
+            p, escalated = cascade_probability(part, spec)
+            out[source] = {"balanced_accuracy": report(p, part.y)["balanced_accuracy"],
+                           "escalation_rate": round(float(escalated.mean()), 4), "n": int(part.y.size)}
     for name, part in (("rotten_tomatoes", val.where(val.sources == "rotten_tomatoes")),
                        ("imdb", val.where(val.sources == "imdb")), ("customers", customers)):
         p, _ = cascade_probability(part, spec)
@@ -136,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(how candidates are compared; test is not scored)")
     parser.add_argument("--fp32-layers", default="",
                         help="encoder layers whose MatMuls stay fp32, comma-separated (e.g. 0,5; default: none)")
+    parser.add_argument("--mixed-routing", action="store_true",
+                        help="fit the short route's threshold on the VADER validation split's rated tweets, "
+                             "product and news sentences and the customer validation texts beside the movie "
+                             "validation split (default: movie validation only)")
+    parser.add_argument("--sdist", help="with --mixed-routing: the vaderSentiment 3.3.2 sdist (default: build/data/)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     try:
@@ -170,9 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     corpus = load_corpus()
     val = bundle_margins(model, corpus.validation, "validation int8")
     transformer_t = fit_temperature(val.transformer, val.y)
-    spec, routes = fit_cascade(val, old.cascade.long_text_tokens)
     customers = read_labelled_csv(str(CUSTOMER_VALIDATION))
     cust = bundle_margins(model, customers, "customer validation")
+    rated = None
+    if args.mixed_routing:  # the VADER validation split's polar texts (tweets, Amazon, NYT sentences)
+        rated = bundle_margins(model, vader_gold.polar(vader_gold.load_splits(args.sdist)["validation"]),
+                               "rated validation")
+    spec, routes = fit_cascade(val, old.cascade.long_text_tokens,
+                               short_extra=None if rated is None else concatenate(rated, cust))
     keep = old.metrics.get("calibration_under_shift", {}).get("chosen") if args.keep_shift_fit else None
     spec, shift = shift_calibration.choose(spec, val, cust, keep=keep)
     stages = [msgspec.structs.replace(s, temperature=transformer_t) if s.name == "transformer" else s
@@ -181,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.validate_only:
         write(staging, staging, draft)  # the fitted candidate, for other validation sets (models.evaluate --vader)
         print(json.dumps({"checkpoint": str(args.checkpoint or args.bundle), "shift_calibration": shift["trials"],
-                          "validation_int8": validation_figures(val, cust, spec), "candidate": str(staging)}))
+                          "validation_int8": validation_figures(val, cust, spec, rated), "routes": routes,
+                          "candidate": str(staging)}))
         return 0
     write(staging, staging, draft)
     model = SentimentModel(staging, threads=args.threads, check_golden=False)

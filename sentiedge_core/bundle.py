@@ -39,6 +39,9 @@ class ExitSpec(Base, kw_only=True):
     multi_window_temperature: float  # and for a text of several windows (a long review)
     confidence: float  # in (0.5, 1]; 1 only answers a text the head is certain of
     rest: str
+    # (1.7+) a three-row head (negative, neutral, positive) over the same pooled hidden states,
+    # deciding which texts this exit answers are neutral; "" = texts it answers are never neutral
+    neutral: str = ""
 
     def __post_init__(self) -> None:
         temperatures = (self.temperature, self.multi_window_temperature)
@@ -66,7 +69,7 @@ class StageSpec(Base, kw_only=True):
         """Every bundle file this stage reads."""
         return [self.model, self.tokenizer, *([self.head] if self.head else []),
                 *([self.neutral] if self.neutral else []),
-                *(name for e in self.exits for name in (e.head, e.rest))]
+                *(name for e in self.exits for name in (e.head, e.rest, *([e.neutral] if e.neutral else [])))]
 
 
 class RouteSpec(Base, kw_only=True):

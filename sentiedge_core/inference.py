@@ -15,7 +15,7 @@ import msgspec
 import numpy as np
 
 from sentiedge_core import cascade
-from sentiedge_core.bundle import Manifest, safe_member, verify
+from sentiedge_core.bundle import ExitSpec, Manifest, safe_member, verify
 from sentiedge_core.errors import BundleError
 from sentiedge_core.stages import NEUTRAL_LABELS, Exit, FastStage, TransformerStage, read_head, read_neutral, session
 from sentiedge_core.topics import Aspect
@@ -63,10 +63,7 @@ class SentimentModel:
                 self.root / transformer.model, self.root / transformer.tokenizer,
                 max_len=transformer.max_len, max_windows=transformer.max_windows, threads=threads,
                 head=head,
-                exits=[Exit(layer=e.layer, head=read_head(safe_member(self.root, e.head)), temperature=e.temperature,
-                            multi_window_temperature=e.multi_window_temperature, confidence=e.confidence,
-                            rest=session(safe_member(self.root, e.rest), threads))
-                       for e in transformer.exits])
+                exits=[self._exit(e, threads) for e in transformer.exits])
             # read after the stage has checked its head against the graph's pooled output
             neutral = (read_neutral(safe_member(self.root, transformer.neutral), head.dimension)
                        if transformer.neutral and head is not None else None)
@@ -76,6 +73,9 @@ class SentimentModel:
         except Exception as exc:  # onnxruntime / tokenizers raise their own types
             raise BundleError(f"bundle {self.root}: cannot load a stage: {exc}") from exc
         self.labels = self.manifest.labels
+        exit_neutral = any(e.neutral for e in transformer.exits)
+        if exit_neutral and not transformer.neutral:
+            raise BundleError(f"bundle {self.root}: an exit's neutral head needs the transformer's own neutral head")
         if transformer.neutral and (neutral is None or tuple(self.manifest.label_set) != NEUTRAL_LABELS):
             raise BundleError(f"bundle {self.root}: a neutral head needs the transformer's head file and "
                               f"label_set {list(NEUTRAL_LABELS)}")
@@ -83,6 +83,13 @@ class SentimentModel:
         self._negation = cascade.negation_pattern(self.manifest.cascade.negation_cues)
         if check_golden:
             self.check_golden()
+
+    def _exit(self, spec: ExitSpec, threads: int) -> Exit:
+        head = read_head(safe_member(self.root, spec.head))
+        neutral = read_neutral(safe_member(self.root, spec.neutral), head.dimension) if spec.neutral else None
+        return Exit(layer=spec.layer, head=head, temperature=spec.temperature,
+                    multi_window_temperature=spec.multi_window_temperature, confidence=spec.confidence,
+                    rest=session(safe_member(self.root, spec.rest), threads), neutral=neutral)
 
     @property
     def name(self) -> str:

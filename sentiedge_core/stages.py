@@ -128,6 +128,7 @@ class Exit:
     multi_window_temperature: float  # texts of several
     confidence: float
     rest: ort.InferenceSession | None = None  # None: only its probabilities are wanted (fitting)
+    neutral: NeutralHead | None = None  # judges which texts this exit answers are neutral (1.7+)
 
     def __post_init__(self) -> None:
         self._direction, self._offset = self.head.margin_parameters()
@@ -148,6 +149,9 @@ class Pass:
     exit_layer: np.ndarray  # layers run before the exit that answered each text; 0 = none did
     windows: np.ndarray  # windows each text was cut into
     exit_features: list[np.ndarray] = field(default_factory=list)  # per exit [n, width] (keep_features)
+    # P(neutral) from the neutral head of the exit that answered a text, where that exit has one
+    # and calls it neutral; NaN for every other text
+    exit_neutral_p: np.ndarray | None = None
 
 
 @dataclass
@@ -157,7 +161,7 @@ class Decision:
     margins: np.ndarray  # the head's margin for texts run to the end, NaN for the others
     exit_p: np.ndarray  # P(positive) for texts an exit answered, NaN for the others
     layers: np.ndarray  # encoder layers each text ran
-    neutral: np.ndarray  # bool: the neutral head calls the text neutral (never for exit-answered texts)
+    neutral: np.ndarray  # bool: the neutral head (or the answering exit's) calls the text neutral
     neutral_p: np.ndarray  # the neutral head's P(neutral), NaN where it did not judge
     lower: np.ndarray | None = None  # lower-layer features (TransformerStage.lower_features), if asked for
 
@@ -243,6 +247,7 @@ class TransformerStage:
         n = batch.num_texts
         rows = np.arange(len(batch.owners))
         exit_p, exit_layer = np.full(n, np.nan), np.zeros(n, dtype=np.int64)
+        exit_neutral_p = np.full(n, np.nan)
         features: list[np.ndarray] = []
         windows = np.bincount(batch.owners, minlength=n)
         if not self.exits:
@@ -260,6 +265,9 @@ class TransformerStage:
             p = ex.probability(np.where(running[:, None], pooled_hidden, 0.0), windows)
             fire = (exit_layer == 0) & running & (np.maximum(p, 1 - p) >= ex.confidence)
             exit_p[fire], exit_layer[fire] = p[fire], ex.layer
+            if ex.neutral is not None and fire.any():
+                is_neutral, p_neutral = ex.neutral.judge(pooled_hidden[fire])
+                exit_neutral_p[np.flatnonzero(fire)[is_neutral]] = p_neutral[is_neutral]
             if index == 0 and only is not None:
                 wanted = np.asarray(only(pooled_hidden), dtype=bool)
             if early:
@@ -267,10 +275,10 @@ class TransformerStage:
                 rows, values = rows[keep], values[keep]
             if not rows.size:
                 return Pass(np.full((n, self.head.dimension), np.nan, np.float32), exit_p, exit_layer, windows,
-                            features)
+                            features, exit_neutral_p)
             last = index == len(self.exits) - 1
             (values,) = self._run(ex.rest, ["pooled" if last else "hidden"], batch, rows, values, carried)
-        return Pass(batch.mean_over_owner(values, rows), exit_p, exit_layer, windows, features)
+        return Pass(batch.mean_over_owner(values, rows), exit_p, exit_layer, windows, features, exit_neutral_p)
 
     def lower_features(self, texts: list[str]) -> np.ndarray:
         """Each text's hidden states after the first exit's layer, mean-pooled [n, width] (what that
@@ -315,5 +323,8 @@ class TransformerStage:
             neutral, neutral_p = self.neutral.judge(run.pooled)
         else:
             neutral, neutral_p = np.zeros(n, dtype=bool), np.full(n, np.nan)
+        if run.exit_neutral_p is not None:  # texts an exit answered: that exit's neutral head, if any
+            at_exit = ~np.isnan(run.exit_neutral_p)
+            neutral, neutral_p = neutral | at_exit, np.where(at_exit, run.exit_neutral_p, neutral_p)
         lower = (run.exit_features[0] if self.exits else run.pooled) if want_lower else None
         return Decision(self.margins_of(run.pooled), run.exit_p, layers, neutral, neutral_p, lower)

@@ -120,3 +120,57 @@ def test_a_reviewer_may_label_a_sample_neutral(model, tmp_path):
         assert answer.json()["agreed"] is True
         bad = c.post("/v1/labels", json={"sample_id": sample_id, "label": "meh"})
         assert bad.status_code == 400 and "neutral" in bad.json()["message"]
+
+
+def _with_exit_head(model, tmp_path, head: dict | None, *, drop_final: bool = False):
+    """A copy of the bundle whose first early exit carries ``head`` as its neutral head."""
+    root = tmp_path / "exit-bundle"
+    shutil.copytree(model.root, root)
+    manifest = read_manifest(root)
+    stage = manifest.stage("transformer")
+    first = stage.exits[0]
+    first.neutral = first.neutral or f"transformer-exit-{first.layer}-neutral.json"
+    (root / first.neutral).write_text(json.dumps(head))
+    manifest.files[first.neutral] = sha256_file(root / first.neutral)
+    if drop_final:
+        manifest.files.pop(stage.neutral)
+        stage.neutral = ""
+    (root / MANIFEST).write_bytes(msgspec.json.encode(manifest))
+    return root, first
+
+
+def test_an_exit_judges_the_texts_it_answers_with_its_own_neutral_head(model, tmp_path):
+    """A neutral head on the first exit that calls everything neutral: exactly the texts that exit
+    answers come out neutral, with the score they had; texts the fast stage answers, or that run
+    on past the exit, keep their labels."""
+    width = model.transformer_stage.exits[0].head.dimension
+    root, first = _with_exit_head(model, tmp_path, {"weights": [[0.0] * width] * 3, "bias": [0.0, 9.0, 0.0]})
+    changed = SentimentModel(root, check_golden=False)
+    texts = ["I absolutely love it, best purchase ever!", "Broken on arrival, awful.", "it was fine I guess",
+             "The soup was cold.", "where is my order?", "Great value for money.", "meh",
+             "The hotel was lovely but the breakfast was a letdown."]
+    before, after = model.score(texts), changed.score(texts)
+    assert [r.score for r in before] == [r.score for r in after]
+    answered_there = [bool(v.escalate) and int(model.transformer_stage.forward([t]).exit_layer[0]) == first.layer
+                      for t, v in zip(texts, model.fast(texts), strict=True)]
+    assert any(answered_there) and not all(answered_there)
+    for b, a, there in zip(before, after, answered_there, strict=True):
+        assert (a.label == NEUTRAL and a.confidence > 0.99) if there else a.label == b.label
+
+
+@pytest.mark.parametrize("head, message", [
+    ({"weights": [[0.0] * 5] * 3, "bias": [0.0, 0.0, 0.0]}, "3 rows of width"),
+    ({"weights": "nope", "bias": []}, "not a readable neutral head"),
+])
+def test_a_malformed_exit_neutral_head_is_refused_by_name(model, tmp_path, head, message):
+    root, first = _with_exit_head(model, tmp_path, head)
+    with pytest.raises(BundleError, match=f"{first.neutral}.*{message}|{message}"):
+        SentimentModel(root, check_golden=False)
+
+
+def test_an_exit_neutral_head_needs_the_encoders_own(model, tmp_path):
+    width = model.transformer_stage.exits[0].head.dimension
+    root, _ = _with_exit_head(model, tmp_path, {"weights": [[0.0] * width] * 3, "bias": [0.0, 0.0, 0.0]},
+                              drop_final=True)
+    with pytest.raises(BundleError, match="exit's neutral head needs the transformer's own"):
+        SentimentModel(root, check_golden=False)

@@ -114,3 +114,26 @@ def test_a_thin_stacker_must_be_three_finite_numbers():
     with pytest.raises(msgspec.ValidationError, match="three finite numbers"):
         msgspec.convert(raw | {"thin_stacker": [1.0, float("inf"), 0.0]}, CascadeSpec)
     assert msgspec.convert(raw | {"thin_stacker": [0.1, 0.9, -0.2]}, CascadeSpec).thin_stacker == [0.1, 0.9, -0.2]
+
+
+def test_texts_where_the_fast_stage_is_weak_raise_the_short_routes_threshold():
+    """Fitted on movie-like texts alone the fast stage answers most short texts; with rated texts
+    of a domain where its confident answers are often wrong beside them, the route escalates more."""
+    from models.cascade_fit import Margins, fit_cascade
+
+    rng = np.random.default_rng(1)
+
+    def part(n, fast_noise, flip, source, longest=100, transformer_margin=3.0):
+        y = rng.integers(0, 2, n)
+        sign = np.where(y == 1, 1.0, -1.0)
+        fast = sign * np.where(rng.random(n) < flip, -3.0, 3.0) + rng.normal(0, fast_noise, n)
+        transformer = sign * transformer_margin + rng.normal(0, 1, n)
+        return Margins(fast, rng.integers(12, longest, n), transformer, y, np.array([source] * n), np.zeros(n, bool))
+
+    movies = part(1200, 1.0, 0.01, "movies", longest=400, transformer_margin=1.0)
+    tweets = part(1200, 1.0, 0.25, "vader_tweets")
+    alone, _ = fit_cascade(movies, 126)
+    mixed, info = fit_cascade(movies, 126, short_extra=tweets)
+    assert mixed.short.threshold > alone.short.threshold
+    short_movies = int((movies.tokens <= 126).sum())
+    assert info["short"]["n"] == short_movies + 1200 and mixed.long == alone.long
