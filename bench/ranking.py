@@ -22,8 +22,9 @@ Protocol
 * The collaborative signal runs as deployed, in-process: users are spread over 3 edges (by id),
   each edge's baskets are counted when their window closes (pairs and items of at least 3 users
   leave it), a control plane's NeighbourBook on a real SQLite store merges the 3 edges' windows
-  under the one-node bound (a pair needs 2 of the 3 nodes) and builds the item-neighbour table,
-  which every edge applies; each user is ranked at their own edge from their profile's recent items.
+  under the one-node bound (a pair one node reports stands unless the others see its items well)
+  and builds the item-neighbour table, which every edge applies; each user is ranked at their own
+  edge from their profile's recent items.
 * The ranker is tuned on the validation period (training replayed without it): a grid over the
   blend, the exploration slots and the diversity limit, the best NDCG@10 with catalogue coverage
   at least ALS's (what ships); then the test period is ranked with the training and validation

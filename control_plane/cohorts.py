@@ -30,6 +30,16 @@ One node, bounded influence. A credentialed node can still lie about its numbers
   ``share/(1−share)`` (3) times the others' users to its count. A cell only it reports is
   bounded by its cap.
 
+* What a heartbeat may add is checked first (:meth:`CohortMerge.plausible`): the tenant exists,
+  the cohort key is one an edge builds (``all`` or region/device/daypart, cleaned values, a
+  daypart of the four; ``sentiedge_core.cohorts.key_problem``), the window starts inside the
+  horizon and not in the future, of the control plane's length (``CP_COHORT_WINDOW_MINUTES``, which the edges'
+  ``EDGE_COHORT_WINDOW_MINUTES`` must equal) and starts where such a window starts. Anything
+  else is refused, counted per reason (``sentiedge_cp_cohort_aggregates_refused_total``).
+* Topic mentions (what topic trends and topic triggers read) are bounded once more over the
+  whole tenant per window (:mod:`control_plane.topic_share`): a node alone in cohorts it made up
+  counts at most ``share`` of the tenant's mentions of a topic where others report the window.
+
 An operator can quarantine a node: its aggregates are then left out of every merge until
 released. The growth clock lives in memory: after a restart a node's cap starts again from
 its largest stored cell (the conservative side), and each replica keeps its own.
@@ -44,10 +54,11 @@ from collections.abc import Callable
 
 import msgspec
 
+from control_plane import topic_share
 from control_plane.influence import share_factors
 from control_plane.store import Store
 from sentiedge_core import topics
-from sentiedge_core.cohorts import ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate
+from sentiedge_core.cohorts import ALL, ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate, key_problem
 from sentiedge_core.cohorts import add as _add
 
 SENTIMENT_PER_USER = 1.0  # the edges' per-user clips (edge_node.personalization.cohorts)
@@ -93,8 +104,9 @@ MAX_ROWS_PER_BEAT = 20_000  # cohort cells one heartbeat may carry (an edge's ow
 class CohortMerge:
     def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
                  growth: float = 2.0, new_node_users: int = 100, growth_period_s: float = 3600.0,
-                 max_node_share: float = 0.75) -> None:
+                 max_node_share: float = 0.75, window_s: float = 1800.0) -> None:
         self.store = store
+        self.window_s = window_s  # the edges' cohort window (CP_COHORT_WINDOW_MINUTES): every cell's length
         self.min_size = min_size
         self.horizon_s = horizon_s
         self.max_node_users = max_node_users
@@ -106,6 +118,8 @@ class CohortMerge:
         self.legacy_tenant = ""  # owns the rows without a tenant (control_plane.apps.AppBook.legacy_tenant)
         # -> the tenants rows may name (None: any); set by the wiring
         self.known_tenants: Callable[[], set[str] | None] = lambda: None
+        # (node, reason, how many) for every refused aggregate; set by the wiring (a metric)
+        self.on_refused: Callable[[str, str, int], None] = lambda node, reason, n: None
         self._largest: dict[str, tuple[int, float]] = {}  # node -> (largest accepted cell, when it was raised)
         self._lock = threading.RLock()  # streams and operator calls run in worker threads
 
@@ -152,21 +166,43 @@ class CohortMerge:
                               for t, v in a.aspect_sentiment.items() if t in mentions})
         return bounded, bounded != a
 
-    def plausible(self, aggregates: list[Aggregate], now: float) -> list[Aggregate]:
-        """What a heartbeat may add: windows already closed and inside the horizon (a window in
-        the future would outlive every prune), of a tenant that exists, at most
-        MAX_ROWS_PER_BEAT of them."""
+    def problem(self, a: Aggregate, now: float, known: set[str] | None) -> str | None:
+        """Why a heartbeat may not add ``a`` (a reason of the refusal metric), or None."""
+        if known is not None and a.tenant and a.tenant not in known:
+            return "tenant"
+        if key_problem(a.cohort) is not None:
+            return "cohort"
+        if a.window_seconds != int(self.window_s):
+            return "window_length"
+        if int(round(a.window_start / self.window_s) * self.window_s) != a.window_start:
+            return "window_start"
+        if not now - self.horizon_s <= a.window_start <= now:  # a window in the future would outlive every prune
+            return "window_time"
+        return None
+
+    def plausible(self, aggregates: list[Aggregate], now: float, node_id: str = "") -> list[Aggregate]:
+        """What a heartbeat may add: at most MAX_ROWS_PER_BEAT aggregates without a
+        :meth:`problem`; the others are refused, counted per reason."""
         known = self.known_tenants()
-        return [a for a in aggregates
-                if now - self.horizon_s <= a.window_start <= now
-                and (known is None or not a.tenant or a.tenant in known)][:MAX_ROWS_PER_BEAT]
+        kept, refused = [], {}
+        for a in aggregates[:MAX_ROWS_PER_BEAT]:
+            why = self.problem(a, now, known)
+            if why is None:
+                kept.append(a)
+            else:
+                refused[why] = refused.get(why, 0) + 1
+        if len(aggregates) > MAX_ROWS_PER_BEAT:
+            refused["too_many"] = len(aggregates) - MAX_ROWS_PER_BEAT
+        for why, n in refused.items():
+            self.on_refused(node_id, why, n)
+        return kept
 
     def ingest(self, node_id: str, aggregates: list[Aggregate], now: float | None = None) -> int:
         """Store a node's closed windows, bounded; returns how many had to be clipped or dropped."""
         if not aggregates:
             return 0
         now = time.time() if now is None else now
-        kept = self.plausible(aggregates, now)
+        kept = self.plausible(aggregates, now, node_id)
         dropped = len(aggregates) - len(kept)
         if not kept:
             return dropped
@@ -203,7 +239,8 @@ class CohortMerge:
                 total = self._sum([parts[node_id], a], a.window_start, a.window_seconds, a.cohort, tenant)
                 a = self.bound(total, self.cap(node_id, now))[0]
             parts[node_id] = a
-        return {key: share_capped(parts, self.max_node_share, self.min_size) for key, parts in cells.items()}
+        return topic_share.capped({key: share_capped(parts, self.max_node_share, self.min_size)
+                                   for key, parts in cells.items()}, self.max_node_share, self.min_size)
 
     @staticmethod
     def _sum(parts, window_start: int, window_seconds: int, cohort: str, tenant: str) -> Aggregate:
@@ -219,6 +256,14 @@ class CohortMerge:
                  for (t, w, cohort), parts in self._cells(now).items() if tenant is None or t == tenant)
         return sorted((c for c in cells if c.users >= self.min_size),
                       key=lambda c: (c.tenant, c.window_start, c.cohort))
+
+    def everyone(self, now: float, tenant: str | None = None) -> dict[tuple[str, int], dict[str, Aggregate]]:
+        """Per (tenant, window), each node's ``all`` cell (every consenting user of the tenant
+        at that node once), bounded as in :meth:`merged`, where the merged cell meets the minimum
+        size: what topic trends read, node by node."""
+        return {(t, w): parts for (t, w, cohort), parts in self._cells(now).items()
+                if cohort == ALL and (tenant is None or t == tenant)
+                and sum(a.users for a in parts.values()) >= self.min_size}
 
     def priors(self, now: float) -> list[Aggregate]:
         """Per tenant and cohort over the horizon, from merged cells that meet the minimum size;

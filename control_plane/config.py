@@ -58,13 +58,17 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     stale_after_s: float = 60.0
     cohort_min_size: int = 50
     cohort_horizon_hours: float = 24.0
+    # The edges' cohort window (EDGE_COHORT_WINDOW_MINUTES must equal it): cells of another length,
+    # or not starting where such a window starts, are refused; topic trends count in these windows
+    cohort_window_minutes: float = 30.0
     segments: int = 8  # learned segments (k of the federated k-means); 0: off
     segment_decay: float = 0.5  # weight a segment's history keeps per round (lower follows change faster)
     segment_round_delay_s: float = 10.0  # sums wait this long so one window's sums from every edge share a round
     segment_seed_min_nodes: int = 2  # seeding waits for seed clusters from this many distinct nodes
     # The collaborative signal: item co-occurrence merged per tenant into an item-neighbour table
     cooccurrence_horizon_days: float = 30.0  # how far back the tables look
-    cooccurrence_min_nodes: int = 2  # a pair needs this many nodes once this many report co-occurrence for a tenant
+    # a pair fewer nodes report is left out where the others carry comparable users of one of its items
+    cooccurrence_min_nodes: int = 2
     neighbours_top_m: int = 50  # neighbours kept per item
     neighbours_max_items: int = 5000  # items per tenant's table: those chosen by the most users
     neighbours_shrink: float = 5.0  # similarity x users / (users + shrink): pairs seen by few users count less
@@ -104,6 +108,9 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.heartbeat_interval_s > 0 and self.stale_after_s > self.heartbeat_interval_s,
              "stale_after_s must exceed heartbeat_interval_s > 0"),
             (self.cohort_min_size >= 1 and self.cohort_horizon_hours > 0, "cohort settings must be positive"),
+            (0.05 <= self.cohort_window_minutes <= 1440
+             and self.cohort_horizon_hours * 60 >= self.cohort_window_minutes,
+             "cohort_window_minutes must be 0.05..1440 and within cohort_horizon_hours"),
             (10 <= self.adapt_min_labels <= 100_000 and 1 <= self.adapt_round_timeout_s <= 86_400
              and 0 < self.adapt_delta < 0.01,
              "adapt_min_labels must be 10..100000, adapt_round_timeout_s 1..86400 and adapt_delta in (0, 0.01)"),
@@ -206,12 +213,15 @@ HELP = {
     "stale_after_s": "a node not heard from this long is shown as stale",
     "cohort_min_size": "merged cohorts with fewer users are withheld",
     "cohort_horizon_hours": "how far back merged cohort priors look",
+    "cohort_window_minutes": "the edges' cohort window (set EDGE_COHORT_WINDOW_MINUTES to the same): cells of "
+                             "another length or alignment are refused; topic trends count in these windows",
     "cooccurrence_horizon_days": "how far back the item-neighbour tables (the collaborative signal) look",
-    "cooccurrence_min_nodes": "once this many nodes report item co-occurrence for a tenant, a pair must come from "
-                              "at least this many of them (one node cannot make two items neighbours)",
+    "cooccurrence_min_nodes": "a pair fewer nodes report is left out where the nodes that do not report it carry "
+                              "at least (1-max_node_share)/max_node_share as many users of one of its items as its "
+                              "reporters (1: every pair counts)",
     "neighbours_top_m": "neighbours kept per item in a tenant's item-neighbour table",
-    "neighbours_max_items": "items in a tenant's item-neighbour table: those chosen by the most users (bounds the "
-                            "message every edge gets)",
+    "neighbours_max_items": "items in a tenant's item-neighbour table: those several nodes report first (most users "
+                            "first), then each node's own items in turn (bounds the message every edge gets)",
     "neighbours_shrink": "a pair's similarity is its cosine times users / (users + this): pairs few users chose "
                          "count less",
     "segments": "learned segments: k of the federated k-means over consenting users' vectors (0: off)",

@@ -16,13 +16,21 @@ One node, bounded influence (:mod:`control_plane.influence`; ``share`` is ``CP_M
   grows with time, control_plane.cohorts), a pair's users at most those of either of its items in
   the same window, at most ``max_pairs`` (MAX_PAIRS) pairs and ``MAX_ITEMS`` items; counts under the minimum
   size, unknown tenants, windows outside the horizon or in the future are dropped.
-* A pair only one node reports is no pair while at least ``CP_COOCCURRENCE_MIN_NODES`` (2) nodes
-  report co-occurrence (items or pairs) for the tenant: **one node cannot make two items neighbours**. Where
-  several nodes report an item or a pair, each node's count is scaled to at most ``share`` of the
-  merged count (its users at most ``share/(1−share)`` times the others'), so one node moves a
-  similarity by a bounded amount and cannot dilute an item's neighbours away. A tenant whose
-  co-occurrence comes from a single node (a one-edge deployment) takes that node's pairs,
-  bounded by its cap only.
+* A pair fewer than ``CP_COOCCURRENCE_MIN_NODES`` (2) nodes report (a *lone* pair) is weighed
+  against the other nodes' volume of its items (:func:`contested`): it is left out where the nodes
+  that do not report it carry at least ``(1−share)/share`` (⅓) as many users of one of its items
+  as its reporters do (they see the item well enough and do not see the pair), and kept where
+  they carry less, or nothing (a one-edge deployment; an edge alone with its own items). So one
+  node can neither pair an item with another the others see well (**one node cannot make two
+  items neighbours** that another node sees: it would need more than ``share/(1−share)`` (3×) their
+  users of the item), nor empty an honest edge's pairs by merely reporting (it would need a third
+  of that edge's users of one of each pair's items, bounded by its cap, which grows with time).
+  Where several nodes report an item or a pair, each node's count is scaled to at most ``share``
+  of the merged count (its users at most ``share/(1−share)`` times the others'), so one node
+  moves a similarity by a bounded amount and cannot dilute an item's neighbours away.
+* Which items a table keeps (``CP_NEIGHBOURS_MAX_ITEMS``): items several nodes report first (by
+  users), then each node's own items in turn (each node's by users), so items one node alone
+  reports cannot crowd out what others see, nor another node's own items.
 * A quarantined node's windows are left out of every table.
 """
 
@@ -32,6 +40,7 @@ import hashlib
 import logging
 import threading
 from collections import defaultdict
+from itertools import zip_longest
 
 import msgspec
 
@@ -97,6 +106,19 @@ class NeighbourBook:
     # --- the tables -----------------------------------------------------------------------------
     def merged(self, tenant: str, now: float) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
         """(pair → users, item → users) of one tenant over the horizon, each node's share bounded."""
+        return self._merge(*self._parts(tenant, now))
+
+    def _merge(self, node_pairs: dict[tuple[str, str], dict[str, int]], node_items: dict[str, dict[str, int]]
+               ) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+        ratio = self.max_node_share / (1.0 - self.max_node_share)
+        return ({p: self._capped(parts) for p, parts in node_pairs.items()
+                 if len(parts) >= self.min_nodes or not contested(set(parts), p, node_items, ratio)},
+                {i: self._capped(parts) for i, parts in node_items.items()})
+
+    def _parts(self, tenant: str, now: float) -> tuple[dict[tuple[str, str], dict[str, int]],
+                                                      dict[str, dict[str, int]]]:
+        """(pair → node → users, item → node → users) of one tenant over the horizon, quarantined
+        nodes left out."""
         quarantined = self.store.quarantined()
         node_items: dict[str, dict[str, int]] = defaultdict(dict)
         node_pairs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
@@ -107,19 +129,18 @@ class NeighbourBook:
                 node_items[item][node_id] = node_items[item].get(node_id, 0) + n
             for a, b, n in w.pairs:
                 node_pairs[(a, b)][node_id] = node_pairs[(a, b)].get(node_id, 0) + n
-        reporting = {node for parts in node_items.values() for node in parts}
-        need = self.min_nodes if len(reporting) >= self.min_nodes else 1
-        return ({p: self._capped(parts) for p, parts in node_pairs.items() if len(parts) >= need},
-                {i: self._capped(parts) for i, parts in node_items.items()})
+        return node_pairs, node_items
 
     def _capped(self, parts: dict[str, int]) -> float:
         factors = share_factors({node: float(n) for node, n in parts.items()}, self.max_node_share, self.min_size)
         return sum(n * factors[node] for node, n in parts.items())
 
     def build(self, tenant: str, now: float) -> NeighbourTable:
-        pairs, items = self.merged(tenant, now)
+        node_pairs, node_items = self._parts(tenant, now)
+        pairs, items = self._merge(node_pairs, node_items)
         return NeighbourTable(tenant=tenant, built_at=now, items=top_neighbours(
-            pairs, items, top_m=self.top_m, max_items=self.max_items, shrink=self.shrink))
+            pairs, items, top_m=self.top_m, max_items=self.max_items, shrink=self.shrink,
+            order=preference(node_items, items)))
 
     def rebuild(self, now: float, tenants: list[str] | None = None) -> list[str]:
         """Build the tables of ``tenants`` (None: every tenant with counts or a table) and publish
@@ -149,3 +170,29 @@ class NeighbourBook:
         """Forget windows past the horizon; returns the tenants whose table changed."""
         self.store.prune_pair_windows(int(now - self.horizon_s - 3600))
         return self.rebuild(now)
+
+
+def contested(reporters: set[str], pair: tuple[str, str], node_items: dict[str, dict[str, int]], ratio: float) -> bool:
+    """A lone pair's reporters are contradicted: for one of its items, the nodes that do not report
+    the pair carry at least 1/``ratio`` as many users of it as the reporters do."""
+    for item in pair:
+        parts = node_items.get(item, {})
+        theirs = sum(n for node, n in parts.items() if node not in reporters)
+        mine = sum(n for node, n in parts.items() if node in reporters)
+        if theirs > 0 and theirs * ratio >= mine:
+            return True
+    return False
+
+
+def preference(node_items: dict[str, dict[str, int]], merged: dict[str, float]) -> list[str]:
+    """Every item, in the order a table takes them: those several nodes report (most users first),
+    then each node's own items in turn, each node's by its users."""
+    shared = sorted((i for i, parts in node_items.items() if len(parts) > 1), key=lambda i: (-merged[i], i))
+    own: dict[str, list[str]] = defaultdict(list)
+    for item, parts in node_items.items():
+        if len(parts) == 1:
+            (node,) = parts
+            own[node].append(item)
+    queues = [sorted(items, key=lambda i: (-node_items[i][node], i)) for node, items in sorted(own.items())]
+    turns = [item for group in zip_longest(*queues) for item in group if item is not None]
+    return shared + turns

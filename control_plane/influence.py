@@ -50,3 +50,15 @@ def share_factors(weights: dict[str, float], share: float, floor: float = 0.0) -
         else:
             out[node] = min(1.0, ratio * max(total - w, floor) / w)
     return out
+
+
+def present_share_factors(weights: dict[str, float], share: float, floor: float) -> dict[str, float]:
+    """As :func:`share_factors`, but every node in ``weights`` is present, whether it claims
+    anything or not: a node is alone only where no other node reports at all. Where others are
+    present and claim nothing, a node counts at most ``share/(1−share)`` times ``floor``."""
+    if len(weights) < 2:
+        return {node: 1.0 for node in weights}
+    ratio = share / (1.0 - share)
+    clean = {n: (w if math.isfinite(w) and w > 0 else 0.0) for n, w in weights.items()}
+    total = sum(clean.values())
+    return {node: 1.0 if w <= 0 else min(1.0, ratio * max(total - w, floor) / w) for node, w in clean.items()}

@@ -93,6 +93,9 @@ class CpMetrics:
         self.clipped = Counter("sentiedge_cp_cohort_aggregates_clipped_total",
                                "Cohort aggregates bounded to what their node can plausibly report", ["node"],
                                registry=self.registry)
+        self.refused = Counter("sentiedge_cp_cohort_aggregates_refused_total",
+                               "Cohort aggregates refused on intake, by reason (tenant, cohort, window_length, "
+                               "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
         self.segment_rounds = Counter("sentiedge_cp_segment_rounds_total",
                                       "Learned-segment rounds published (the seeding included)", registry=self.registry)
         self.segment_sums_refused = Counter("sentiedge_cp_segment_sums_refused_total",

@@ -81,7 +81,8 @@ class ControlPlane:
                                    max_node_users=settings.max_node_cohort_users, growth=settings.cohort_growth,
                                    new_node_users=settings.new_node_cohort_users,
                                    growth_period_s=settings.cohort_growth_period_s,
-                                   max_node_share=settings.max_node_share)
+                                   max_node_share=settings.max_node_share,
+                                   window_s=settings.cohort_window_minutes * 60)
         self.history = History(self.store, min_size=settings.cohort_min_size)  # imported backfill aggregates
         self.neighbours = NeighbourBook(self.store, self.cohorts, min_size=settings.cohort_min_size,
                                         horizon_s=settings.cooccurrence_horizon_days * 86400,
@@ -122,6 +123,7 @@ class ControlPlane:
         self.experiments.horizon_s = settings.cohort_horizon_hours * 3600
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
+        self.cohorts.on_refused = lambda node, reason, n: self.metrics.refused.labels(node, reason).inc(n)
         self._watchers: dict[str, set[asyncio.Event]] = {}
         # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
         self.generation = 0

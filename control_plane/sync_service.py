@@ -210,7 +210,8 @@ class SyncService:
                 cp.rules.reported(node_id, tenant, rule, key, active, value, at, now)
         clipped = cp.cohorts.ingest(node_id, beat.cohorts, now)
         if clipped:
-            log.warning("node %s reported %d implausible cohort aggregates: clipped", node_id, clipped)
+            log.warning("node %s reported %d implausible cohort aggregates: refused or clipped "
+                        "(sentiedge_cp_cohort_aggregates_refused_total says why)", node_id, clipped)
             cp.metrics.clipped.labels(node_id).inc(clipped)
         refused = cp.segments.ingest(node_id, beat.segments, now)
         if refused:

@@ -1,17 +1,29 @@
 """Topic trends: each topic's merged sentiment over recent windows, and a rising negative share
 flagged by a stated statistical rule.
 
-The numbers are the merged cohort cells (``CohortMerge.merged``: every edge, cells under the
-minimum size left out, each node's share bounded), summed per tenant, topic and window over
-the tenant's cohorts. The rule, one-sided two-proportion z-test against the trailing baseline:
+The numbers are each node's ``all`` cell of the tenant (every consenting user of the tenant at
+that node, once; ``CohortMerge.everyone``: cells under the minimum size left out, each node's
+share of the cell bounded, and its share of each topic's mentions bounded over the whole tenant,
+control_plane.topic_share), summed per tenant, topic and window. Cohorts a node makes up do not
+count here; windows are the control plane's (``CP_COHORT_WINDOW_MINUTES``; cells of another
+length or alignment were refused on intake). The rule, one-sided two-proportion z-test against
+the trailing baseline:
 
-* the *recent* period is the last ``recent_windows`` windows up to the latest closed window the
-  tenant has data for; the *baseline* is the ``baseline_windows`` windows before it;
+* the *recent* period is the last ``recent_windows`` windows up to the latest window the tenant
+  has data for that has closed by the control plane's clock; the *baseline* is the
+  ``baseline_windows`` windows before it;
 * x₁ of n₁ recent mentions of the topic were negative, x₂ of n₂ in the baseline; with the pooled
   share p̂ = (x₁+x₂)/(n₁+n₂), z = (x₁/n₁ − x₂/n₂) / √(p̂(1−p̂)(1/n₁ + 1/n₂)) and p = 1 − Φ(z);
 * it is judged only when n₁ and n₂ are both at least ``min_mentions`` (below, a note says so);
 * the trend *fires* when p < ``alpha``, and once fired it *clears* only when p ≥ 10·``alpha`` or
-  the counts fall under the minimum (hysteresis: it does not flap around alpha).
+  the counts fall under the minimum (hysteresis: it does not flap around alpha);
+* **no single node flips a trend**: where several nodes report the tenant, a change (firing or
+  clearing) must also follow from the counts with any one node left out, wherever what is left
+  is enough to judge; else the trend holds its state and says which node's counts disagree.
+  So a node cannot fire a trend the other nodes' counts do not show, nor clear one they still
+  show. A node whose counts alone are enough to judge (a one-edge fleet, or the only node
+  mentioning the topic that often) still decides alone: that is the single edge's case, bounded
+  by its cohort cap, and it is the residual risk (docs/operations.md).
 
 Mentions are counted per text, at most ``ASPECT_TEXTS_PER_USER`` per user, topic and window
 (the edges' clip), so one user cannot make a trend; texts of one user are not independent,
@@ -23,7 +35,6 @@ compare-and-set: one replica wins) through the tenant's webhook.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import NamedTuple
 
 import msgspec
@@ -85,23 +96,23 @@ def one_sided_two_proportion(x1: int, n1: int, x2: int, n2: int) -> tuple[float,
     return z, 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def windows_by_topic(cells: list[Aggregate]) -> tuple[dict[tuple[str, str], dict[int, Window]], dict[str, int],
-                                                        dict[str, int]]:
-    """Per (tenant, topic), its merged numbers per window; per tenant, its window length (the
-    most common) and its latest window with data."""
+Cells = dict[tuple[str, int], dict[str, Aggregate]]  # (tenant, window) -> node -> its all cell
+
+
+def windows_by_topic(cells: Cells, without: str = "") -> dict[tuple[str, str], dict[int, Window]]:
+    """Per (tenant, topic), its numbers per window summed over the nodes (but ``without``)."""
     out: dict[tuple[str, str], dict[int, Window]] = {}
-    lengths: dict[str, Counter] = {}
-    latest: dict[str, int] = {}
-    for c in cells:
-        lengths.setdefault(c.tenant, Counter())[c.window_seconds] += 1
-        latest[c.tenant] = max(latest.get(c.tenant, c.window_start), c.window_start)
-        for topic, n in c.aspect_texts.items():
-            w = out.setdefault((c.tenant, topic), {}).setdefault(c.window_start, Window(window_start=c.window_start))
-            w.texts += n
-            w.negative += c.aspect_negative.get(topic, 0)
-            w.sentiment_sum += c.aspect_sentiment.get(topic, 0.0)
-            w.users += c.users
-    return out, {t: n.most_common(1)[0][0] for t, n in lengths.items()}, latest
+    for (tenant, start), parts in cells.items():
+        for node, c in parts.items():
+            if node == without:
+                continue
+            for topic, n in c.aspect_texts.items():
+                w = out.setdefault((tenant, topic), {}).setdefault(start, Window(window_start=start))
+                w.texts += n
+                w.negative += c.aspect_negative.get(topic, 0)
+                w.sentiment_sum += c.aspect_sentiment.get(topic, 0.0)
+                w.users += c.users
+    return out
 
 
 def judge(tenant: str, topic: str, windows: dict[int, Window], latest: int, window_s: int, rule: TrendRule,
@@ -137,18 +148,28 @@ class Trends:
 
     def report(self, now: float, tenant: str | None = None, topic: str = "") -> list[Trend]:
         """Every topic of every tenant (or of one), judged against its notified state."""
-        by_topic, lengths, latest = windows_by_topic(self.cohorts.merged(now, tenant))
+        window_s = int(self.cohorts.window_s)
+        cells = {k: parts for k, parts in self.cohorts.everyone(now, tenant).items() if k[1] + window_s <= now}
         states = self.store.trend_states()
         out = []
         for topic_set in self.topics.sets():
             if tenant is not None and topic_set.tenant != tenant:
                 continue
             t = topic_set.tenant
+            mine = {k: parts for k, parts in cells.items() if k[0] == t}
+            by_topic = windows_by_topic(mine)
+            nodes = sorted({node for parts in mine.values() for node in parts})
+            without = {node: windows_by_topic(mine, node) for node in nodes} if len(nodes) > 1 else {}
+            latest = max((w for _, w in mine), default=0)
             for name in sorted(x.name for x in topic_set.topics):
                 if topic and name != topic:
                     continue
-                out.append(judge(t, name, by_topic.get((t, name), {}), latest.get(t, 0), lengths.get(t, 1800),
-                                 self.rule, states.get((t, name), False)))
+                state = states.get((t, name), False)
+                trend = judge(t, name, by_topic.get((t, name), {}), latest, window_s, self.rule, state)
+                if trend.firing != state:
+                    trend = held(trend, state, {node: judge(t, name, rest.get((t, name), {}), latest, window_s,
+                                                            self.rule, state) for node, rest in without.items()})
+                out.append(trend)
         return out
 
     def evaluate(self, now: float) -> list[Trend]:
@@ -164,6 +185,17 @@ class Trends:
                                      notice(kind, trend.tenant, _payload(trend, self.rule), now)):
                 changed.append(trend)
         return changed
+
+
+def held(trend: Trend, state: bool, without: dict[str, Trend]) -> Trend:
+    """``trend``, whose counts flip its state, held where the counts without some node are
+    enough to judge and do not flip it: no single node flips a trend."""
+    for node, rest in without.items():
+        if not rest.note and rest.firing == state:
+            return msgspec.structs.replace(trend, firing=state, note=(
+                f"held {'firing' if state else 'quiet'}: without node {node} the counts do not "
+                f"{'clear' if state else 'fire'} it (no single node flips a trend)"))
+    return trend
 
 
 def _payload(t: Trend, rule: TrendRule) -> dict:

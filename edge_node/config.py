@@ -46,6 +46,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Aspect sentiment (edge_node/aspects): a text of a tenant with topics is cut into at most this
     # many clauses (the first ones), each matched to a topic and scored in one transformer run
     aspect_max_clauses: int = 8
+    # ... and one request's texts at most this many clauses together (texts in order; from the
+    # first that does not fit, texts get no aspects and say so): what one call can make it run
+    aspect_max_clauses_per_request: int = 128
     # Connections (edge_node/http/server.py): slow or idle clients are closed, open connections capped
     header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
     body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
@@ -139,6 +142,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.inference_threads >= 1, "inference_threads must be >= 1"),
             (self.inference_workers >= 1, "inference_workers must be >= 1"),
             (1 <= self.aspect_max_clauses <= 64, "aspect_max_clauses must be within 1..64"),
+            (1 <= self.aspect_max_clauses_per_request <= 10_000, "aspect_max_clauses_per_request must be 1..10000"),
             (0 <= self.workers <= 256, "workers must be 0 (one per core) .. 256"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
@@ -269,6 +273,9 @@ HELP = {
     "max_texts_per_request": "most texts one /v1/sentiment call may carry",
     "max_text_chars": "most characters in one text",
     "aspect_max_clauses": "most clauses of one text analysed for topics (the first ones)",
+    "aspect_max_clauses_per_request": "most clauses one request's texts may have analysed for topics together; "
+                                      "from the first text that does not fit, texts get no aspects "
+                                      "(aspects_truncated)",
     "max_body_bytes": "largest request body in bytes",
     "max_events_per_request": "most events one /events call may carry",
     "max_candidates_per_request": "most candidates one /v1/rank call may carry",

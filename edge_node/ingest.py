@@ -35,6 +35,7 @@ from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import TriggerBook
 from edge_node.privacy import PrivacyBook
 from edge_node.records import Consent, Member, Profile, Suppression
+from sentiedge_core.cohorts import DAYPARTS
 from sentiedge_core.inference import NEUTRAL, UNSUPPORTED, Sentiment
 
 # Clocks differ; an event up to this far in the future is taken as "now".
@@ -77,7 +78,6 @@ class IngestReport(msgspec.Struct, kw_only=True):
     results: list[EventResult]
 
 
-DAYPARTS = ("morning", "afternoon", "evening", "night")
 
 
 def event_time(event: Event, index: int, now: float) -> float:

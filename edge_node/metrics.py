@@ -44,6 +44,11 @@ class EdgeMetrics:
         self.transformer_layers = Counter("sentiedge_transformer_texts_total",
                                           "Escalated texts by the encoder layers they ran (fewer: an early exit "
                                           "answered them)", ["layers"], registry=r)
+        self.aspect_clauses = Counter("sentiedge_aspect_clauses_total",
+                                      "Clauses analysed for topics (aspect sentiment)", registry=r)
+        self.aspect_truncated = Counter("sentiedge_aspect_texts_truncated_total",
+                                        "Texts left without aspects: their request's clause budget was spent",
+                                        registry=r)
         self.low_confidence_total = Counter("sentiedge_low_confidence_predictions_total",
                                             "Predictions whose confidence is under the low-confidence threshold",
                                             registry=r)
@@ -175,6 +180,10 @@ class EdgeMetrics:
     def ran_layers(self, layers: list[int]) -> None:
         for n in layers:
             self.transformer_layers.labels(str(n)).inc()
+
+    def analysed_aspects(self, clauses: int, truncated: int) -> None:
+        self.aspect_clauses.inc(clauses)
+        self.aspect_truncated.inc(truncated)
 
     def observe_predictions(self, results: list[Sentiment]) -> None:
         for s in results:

@@ -181,7 +181,9 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                            shared_active=state.trigger_active if role.shared else None)
     identities = Identities(privacy, cohorts, tuning, max_aliases=settings.max_aliases_per_user)
     topic_book = TopicBook()  # each tenant's topics, as the control plane streams them
-    aspects = AspectAnalyzer(topic_book, max_clauses=settings.aspect_max_clauses)
+    aspects = AspectAnalyzer(topic_book, max_clauses=settings.aspect_max_clauses,
+                             max_clauses_per_request=settings.aspect_max_clauses_per_request,
+                             on_analysed=metrics.analysed_aspects)
     quality = QualityBook(store, rate=settings.label_sample_rate, labels=model.label_set)
     serving = Serving(model, settings, metrics=metrics, aspects=aspects, topic_book=topic_book, quality=quality,
                       model_sha=model_sha)

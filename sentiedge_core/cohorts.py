@@ -18,6 +18,30 @@ ASPECT_TEXTS_PER_USER = 5
 COUNTS = (*TOPIC_COUNTS, *ASPECT_COUNTS)  # every per-key count (scaled down together, rounded down)
 SUMS = (*TOPIC_SUMS, *ASPECT_SUMS)
 
+# The cohort keys the fleet defines: an edge names a cell "region/device/daypart" (each value
+# lower case, stripped, without "/" or control characters; an unknown one "unknown") or "all",
+# its tenant's cell of every consenting user (edge_node.personalization.cohorts.cohort_key).
+ALL = "all"
+DAYPARTS = ("morning", "afternoon", "evening", "night")
+MAX_KEY_PART_CHARS = 256
+
+
+def key_problem(cohort: str) -> str | None:
+    """Why ``cohort`` is not a cohort key an edge can build, or None."""
+    if cohort == ALL:
+        return None
+    parts = cohort.split("/")
+    if len(parts) != 3:
+        return "not region/device/daypart"
+    region, device, part = parts
+    for name, value in (("region", region), ("device", device)):
+        if not value or len(value) > MAX_KEY_PART_CHARS or value != value.strip().lower() \
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            return f"{name} is not a cleaned value"
+    if part not in DAYPARTS:
+        return f"daypart is not one of {', '.join(DAYPARTS)}"
+    return None
+
 
 class Aggregate(msgspec.Struct, kw_only=True):
     window_start: int

@@ -55,13 +55,14 @@ def similarity(users: float, users_a: float, users_b: float, shrink: float) -> f
 
 
 def top_neighbours(pairs: dict[tuple[str, str], float], items: dict[str, float], *, top_m: int, max_items: int,
-                   shrink: float) -> dict[str, list[tuple[str, float]]]:
+                   shrink: float, order: list[str] | None = None) -> dict[str, list[tuple[str, float]]]:
     """Item → its ``top_m`` neighbours with their similarity (rounded to 5 places), strongest
-    first (ties by id), for at most ``max_items`` items: those chosen by the most users among the
-    items of some pair (an item no kept pair names has no neighbour to give, so items one node
-    alone reports cannot crowd the others out of the table)."""
+    first (ties by id), for at most ``max_items`` items: the first in ``order`` (default: those
+    chosen by the most users) among the items of some pair (an item no kept pair names has no
+    neighbour to give, so items one node alone reports cannot crowd the others out of the table)."""
     paired = {item for pair in pairs for item in pair}
-    keep = set(sorted((i for i in items if i in paired), key=lambda i: (-items[i], i))[:max_items])
+    ranked = order if order is not None else sorted(items, key=lambda i: (-items[i], i))
+    keep = set([i for i in ranked if i in paired and i in items][:max_items])
     out: dict[str, list[tuple[str, float]]] = {}
     for (a, b), c in pairs.items():
         if a not in keep or b not in keep:

@@ -35,6 +35,10 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
     language: str | None = None  # set when the text is in a language the model does not judge
     aspects: tuple[Aspect, ...] = ()  # one per topic of the caller's tenant found in the text (edge_node.aspects)
+    aspects_truncated: Annotated[bool, msgspec.Meta(description=(
+        "true where the caller's tenant has topics but this text was not analysed for them: the "
+        "request's clause budget (EDGE_ASPECT_MAX_CLAUSES_PER_REQUEST) was spent on the texts before "
+        "it; the text is scored as a whole all the same"))] = False
 
 
 UNSUPPORTED = "unsupported_language"

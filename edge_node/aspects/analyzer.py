@@ -11,6 +11,12 @@ a topic run on (early exits as served) to their answer. A text of one clause tha
 cascade escalated needs no run at all: its answer is the escalated answer, and its vector was
 computed on the way (handed over by :meth:`remember`). Runs in the inference worker threads;
 nothing is stored.
+
+Bounded per request: one call's texts have at most ``max_clauses_per_request`` clauses analysed
+together, in order (a text's clauses are at most ``max_clauses``). From the first text whose
+clauses do not fit, no text gets aspects; each such result says so (``aspects_truncated``), and
+is still scored as a whole. So one request runs at most that many clauses through the model,
+whatever its texts.
 """
 
 from __future__ import annotations
@@ -64,9 +70,12 @@ def _key(text: str) -> bytes:
 class AspectAnalyzer:
     REMEMBERED = 1024  # escalated texts' vectors kept until their request asks for them (oldest dropped)
 
-    def __init__(self, book: TopicBook, *, max_clauses: int) -> None:
+    def __init__(self, book: TopicBook, *, max_clauses: int, max_clauses_per_request: int = 128,
+                 on_analysed: Callable[[int, int], None] = lambda clauses, truncated: None) -> None:
         self.book = book
         self.max_clauses = max_clauses
+        self.max_clauses_per_request = max_clauses_per_request
+        self.on_analysed = on_analysed  # (clauses analysed, texts left without aspects) per call
         self._indexes: dict[str, tuple[tuple, TopicIndex]] = {}
         self._lock = threading.Lock()
         self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()
@@ -106,13 +115,22 @@ class AspectAnalyzer:
             return results
         index = self.index(model, topic_set)
         out = []
+        spent = truncated = 0
         for text, result in zip(texts, results, strict=True):
-            found = () if result.label == UNSUPPORTED else self.aspects(model, index, text, result)
+            parts = [] if result.label == UNSUPPORTED else clause_split.split(text, self.max_clauses)
+            if truncated or spent + len(parts) > self.max_clauses_per_request:
+                truncated += bool(parts)
+                out.append(msgspec.structs.replace(result, aspects_truncated=True) if parts else result)
+                continue
+            spent += len(parts)
+            found = self.aspects(model, index, parts, result)
             out.append(msgspec.structs.replace(result, aspects=found) if found else result)
+        self.on_analysed(spent, truncated)
         return out
 
-    def aspects(self, model: SentimentModel, index: TopicIndex, text: str, whole: Sentiment) -> tuple[Aspect, ...]:
-        parts = clause_split.split(text, self.max_clauses)
+    def aspects(self, model: SentimentModel, index: TopicIndex, parts: list[str],
+                whole: Sentiment) -> tuple[Aspect, ...]:
+        """One text's aspects from its clauses."""
         if not parts:
             return ()
         if len(parts) == 1 and whole.stage == "transformer":  # the served run: its answer and its vector

@@ -96,7 +96,8 @@ def daily(frame, *, labels: list[str], min_size: int, user: str | None = None):
         "cohort": frame["cohort"].astype(str) if "cohort" in frame else ALL_COHORTS,
         "category": frame["category"].astype(str) if "category" in frame else ALL_CATEGORIES,
         "texts": judged.astype("int64"),
-        "negative": (judged & (frame["score"].astype(float).fillna(0.0) < 0)).astype("int64"),
+        # by label, as the edges count: a neutral text can score below zero and is not negative
+        "negative": (judged & (label == "negative")).astype("int64"),
         "score": frame["score"].astype(float).where(judged, 0.0),
         "not_judged": (label == UNSUPPORTED).astype("int64"),
         "empty": label.isna().astype("int64"),

@@ -25,9 +25,8 @@ import msgspec
 
 from edge_node.records import CohortCell, Keys, Member
 from edge_node.store import EdgeStore
-from sentiedge_core.cohorts import ASPECT_TEXTS_PER_USER
+from sentiedge_core.cohorts import ALL, ASPECT_TEXTS_PER_USER  # ALL: a tenant's cell of every consenting user
 
-ALL = "all"
 UNKNOWN = "unknown"
 SEPARATOR = "\x1f"  # neither a tenant name nor a cohort key holds a control character
 SENTIMENT_CLIP = 1.0  # one user moves a cell's sentiment sum by at most this much per window

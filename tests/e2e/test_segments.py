@@ -29,7 +29,7 @@ def segment(edge: str, user: str) -> dict | None:
 
 def test_segments_are_learned_across_edges_and_targeted(spawn, bundle_dir, tmp_path):
     _, cp = spawn("control-plane", "serve", env=cp_env(CP_SEGMENTS="2", CP_COHORT_MIN_SIZE="3",
-                                                         CP_SEGMENT_ROUND_DELAY_S="1"))
+                                                         CP_SEGMENT_ROUND_DELAY_S="1", CP_COHORT_WINDOW_MINUTES="0.05"))
     edges = [spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
         cp, node_id, tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="3"))[1]
         for node_id in ("edge-s1", "edge-s2")]

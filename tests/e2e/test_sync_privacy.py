@@ -143,7 +143,7 @@ def test_offline_first_fail_closed_and_a_durable_outbox(spawn, bundle_dir, tmp_p
 
 
 def test_cohort_aggregates_merge_across_edges_and_come_back_as_priors(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2"))
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2", CP_COHORT_WINDOW_MINUTES="0.05"))
     urls = []
     for node_id in ("edge-1", "edge-2"):
         urls.append(spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env={

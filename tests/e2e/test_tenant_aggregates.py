@@ -39,7 +39,7 @@ def anonymous(edge: str, app: Client) -> dict:
 
 
 def test_two_tenants_in_the_same_context_build_and_see_their_own_priors(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2"))
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2", CP_COHORT_WINDOW_MINUTES="0.05"))
     shop, clinic = Client(cp, "shop"), Client(cp, "clinic")
     operator(cp, "rules", "add", "packaging", "--cohort", "eu/*/*", "--signal", "negative_share", "--category",
              "packaging", "--threshold", "0.5", "--clear", "0.4", "--min-size", "3", "--window", "5",

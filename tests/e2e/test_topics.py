@@ -49,7 +49,8 @@ def topics_of(edge: str, text: str) -> dict:
 def test_packaging_complaints_in_one_cohort_switch_on_the_note_there_only_and_notify(spawn, bundle_dir, tmp_path):
     receiver = Receiver()
     try:
-        _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3", CP_WEBHOOK_ALLOW_PRIVATE="true"))
+        _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3", CP_WEBHOOK_ALLOW_PRIVATE="true",
+                                                              CP_COHORT_WINDOW_MINUTES="0.1"))
         _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
             cp, "edge-p", tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.1", EDGE_COHORT_MIN_SIZE="3"))
         seeded = operator(cp, "topics", "seed")

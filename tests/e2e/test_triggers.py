@@ -65,7 +65,7 @@ def test_negative_cohort_gets_the_action_others_do_not_and_it_clears(spawn, bund
 
 
 def test_experiments_reach_the_edge_and_report_from_the_control_plane(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env=cp_env())
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_WINDOW_MINUTES="0.05"))
     _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
         cp, "edge-x", tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="1"))
     added = operator(cp, "experiments", "add", "ranking-v2", "--arm", "control=50", "--arm", "holdout=50:holdout")
@@ -87,7 +87,7 @@ def test_experiments_reach_the_edge_and_report_from_the_control_plane(spawn, bun
 
 
 def test_rules_act_on_cohorts_merged_across_edges(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2"))
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="2", CP_COHORT_WINDOW_MINUTES="0.05"))
     edges = [spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(
         cp, node_id, tmp_path, EDGE_COHORT_WINDOW_MINUTES="0.05", EDGE_COHORT_MIN_SIZE="1"))[1]
         for node_id in ("edge-m1", "edge-m2")]

@@ -43,7 +43,7 @@ def test_a_users_token_works_across_two_edges_and_a_revoked_app_stops_everywhere
 def test_without_tls_an_edge_needs_an_enrollment_and_windows_survive_a_dropped_stream(spawn, bundle_dir, tmp_path):
     _, cp = spawn("control-plane", "serve", env={"CP_PSEUDONYM_KEY": "k" * 32, "CP_ADMIN_TOKENS": "ops:e2e-token-123",
                                                  "CP_REQUIRE_NODE_CREDENTIALS": "true", "CP_COHORT_MIN_SIZE": "1",
-                                                 "CP_HEARTBEAT_INTERVAL_S": "0.5"})
+                                                 "CP_HEARTBEAT_INTERVAL_S": "0.5", "CP_COHORT_WINDOW_MINUTES": "0.05"})
     ops = [CLI, "--target", cp, "--token", "e2e-token-123", "--json"]
 
     def cli(*args):

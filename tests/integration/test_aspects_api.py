@@ -156,3 +156,29 @@ def test_texts_not_wanted_past_the_first_exit_stop_there(model):
     assert np.array_equal(whole.exit_features[0], cut.exit_features[0])
     assert np.isnan(cut.pooled[1]).all()
     assert cut.exit_layer[0] > 0 or np.isfinite(cut.pooled[0]).all()  # the wanted one was answered
+
+
+def test_one_request_runs_at_most_its_clause_budget_and_says_which_texts_got_no_aspects(model, tmp_path):
+    # Three clauses a text: with a budget of 7, the first two texts are analysed (6 clauses); the
+    # third would take 9, so it and every later text get no aspects and say so.
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_APPS_FILE": str(apps_file(tmp_path)),
+                              "EDGE_RATE_LIMIT_PER_ADDRESS": "0", "EDGE_LABEL_SAMPLE_RATE": "0",
+                              "EDGE_ASPECT_MAX_CLAUSES_PER_REQUEST": "7"})
+    text = "The box was crushed. Delivery took three weeks. Support never answered my emails."
+    app = create_app(settings, model=model)
+    with TestClient(app) as c:
+        app.state.node.topic_book.set(TopicSet(tenant="shop", version=1, topics=starter()))
+        r = c.post("/v1/sentiment", headers=SHOP, json={"texts": [text, text, text, "I love it!", text]})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [bool(aspects_of(x)) for x in results[:2]] == [True, True]
+        assert "aspects_truncated" not in results[0] and "aspects_truncated" not in results[1]
+        for later in results[2:]:
+            assert later["aspects_truncated"] is True and "aspects" not in later, later
+            assert later["label"] in ("negative", "positive", "neutral")  # still scored as a whole
+        metrics = c.get("/metrics").text
+        assert "sentiedge_aspect_clauses_total 6.0" in metrics
+        assert "sentiedge_aspect_texts_truncated_total 3.0" in metrics
+        schema = c.get("/schema/openapi.json").json()["components"]["schemas"]
+        sentiment = next(v for k, v in schema.items() if k.endswith("Sentiment"))
+        assert "aspects_truncated" in sentiment["properties"]

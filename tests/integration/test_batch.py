@@ -103,7 +103,7 @@ def test_two_workers_score_as_edge_node_score_does(client, bundle_dir, tmp_path)
     everyone = days[(days.cohort == "all") & (days.category == "*")]
     judged = got[got["label"].notna() & (got["label"] != "unsupported_language")]
     assert everyone["texts"].sum() == len(judged)
-    assert everyone["negative"].sum() == (judged["score"] < 0).sum()
+    assert everyone["negative"].sum() == (judged["label"] == "negative").sum()
     day1 = judged[judged["day"].astype(str) == "2026-01-01"]
     row = everyone[everyone.day == "2026-01-01"].iloc[0]
     assert row["sentiment_mean"] == pytest.approx(day1["score"].mean(), abs=1e-6)

@@ -104,15 +104,16 @@ def test_rules_experiments_and_merged_cohorts_name_a_known_tenant(tmp_path):
         added = await experiments.Add(sync_pb2.Experiment(name="x", salt="x", arms=arms, tenant="shop"), metadata=AUTH)
         assert added.tenant == "shop"
         cp.apps.add("other", [], "", cp.now())
+        last = int(cp.now()) // 1800 * 1800 - 1800
         cp.cohorts.ingest("e1", [cp.cohorts.bound(a, 100)[0] for a in (
-            Aggregate(tenant="shop", window_start=int(cp.now()) - 60, window_seconds=60, cohort="eu/m/e", users=60),
-            Aggregate(tenant="other", window_start=int(cp.now()) - 60, window_seconds=60, cohort="eu/m/e", users=60),
+            Aggregate(tenant="shop", window_start=last, window_seconds=1800, cohort="eu/m/evening", users=60),
+            Aggregate(tenant="other", window_start=last, window_seconds=1800, cohort="eu/m/evening", users=60),
             # A tenant no app has, and a window from the future: a rogue's new dimensions, dropped.
-            Aggregate(tenant="nobody", window_start=int(cp.now()) - 60, window_seconds=60, cohort="eu/m/e", users=60),
-            Aggregate(tenant="shop", window_start=int(cp.now()) + 86400 * 365, window_seconds=60, cohort="eu/m/e",
+            Aggregate(tenant="nobody", window_start=last, window_seconds=1800, cohort="eu/m/evening", users=60),
+            Aggregate(tenant="shop", window_start=last + 1800 * 17520, window_seconds=1800, cohort="eu/m/evening",
                       users=60))])
         merged = await cohorts.Merged(operator_pb2.MergedCohortsRequest(tenant="shop"), metadata=AUTH)
-        assert [(c.tenant, c.cohort) for c in merged.cohorts] == [("shop", "eu/m/e")]
+        assert [(c.tenant, c.cohort) for c in merged.cohorts] == [("shop", "eu/m/evening")]
         every = await cohorts.Merged(operator_pb2.MergedCohortsRequest(), metadata=AUTH)
         assert {c.tenant for c in every.cohorts} == {"shop", "other"}
         assert all(c.window_start <= cp.now() for c in every.cohorts)

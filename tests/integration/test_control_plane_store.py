@@ -255,9 +255,9 @@ def test_cohorts_merge_per_tenant_and_never_across_tenants(store):
 
 def test_one_node_is_share_capped_in_each_tenants_cell(store):
     merge = CohortMerge(store, min_size=10, horizon_s=10**10, new_node_users=1000)
-    merge.ingest("rogue", [msgspec.structs.replace(agg("eu/m/e", 900, sentiment=900.0), tenant="shop")])
-    merge.ingest("honest", [msgspec.structs.replace(agg("eu/m/e", 100, sentiment=-100.0), tenant="shop"),
-                            msgspec.structs.replace(agg("eu/m/e", 100, sentiment=-100.0), tenant="other")])
+    merge.ingest("rogue", [msgspec.structs.replace(agg("eu/mobile/evening", 900, sentiment=900.0), tenant="shop")])
+    merge.ingest("honest", [msgspec.structs.replace(agg("eu/mobile/evening", 100, sentiment=-100.0), tenant="shop"),
+                            msgspec.structs.replace(agg("eu/mobile/evening", 100, sentiment=-100.0), tenant="other")])
     merged = {c.tenant: c for c in merge.merged(100.0)}
     assert merged["shop"].users == 300 + 100  # the rogue counts at most 3 × the others in the shop's cell
     assert merged["other"].users == 100 and merged["other"].sentiment_sum == -100.0  # untouched by the rogue
@@ -265,8 +265,8 @@ def test_one_node_is_share_capped_in_each_tenants_cell(store):
 
 def test_rows_without_a_tenant_are_the_legacy_tenants_or_nobodys(store):
     merge = CohortMerge(store, min_size=10, horizon_s=10**10)
-    merge.ingest("e1", [agg("eu/m/e", 20)])  # from before tenants: tenant ""
-    merge.ingest("e2", [msgspec.structs.replace(agg("eu/m/e", 30), tenant="shop")])
+    merge.ingest("e1", [agg("eu/mobile/evening", 20)])  # from before tenants: tenant ""
+    merge.ingest("e2", [msgspec.structs.replace(agg("eu/mobile/evening", 30), tenant="shop")])
     assert {(c.tenant, c.users) for c in merge.merged(100.0)} == {("", 20), ("shop", 30)}  # "" serves nobody
     merge.legacy_tenant = "shop"
     assert [(c.tenant, c.users) for c in merge.merged(100.0)] == [("shop", 50)]
@@ -278,9 +278,9 @@ def test_experiment_counts_are_kept_per_tenant_and_reported_for_one(store):
 
     book = ExperimentBook(store)
     book.add(Experiment(name="x", salt="x", arms=[Arm(name="a", weight=1), Arm(name="h", weight=1, holdout=True)]), 1.0)
-    book.ingest("e1", [(0, "x", "a", "eu/m/e", 200, 0, 40, 0.0, "shop"),
-                       (0, "x", "h", "eu/m/e", 200, 0, 20, 0.0, "shop"),
-                       (0, "x", "a", "eu/m/e", 100, 0, 5, 0.0, "casino")], 2.0)
+    book.ingest("e1", [(0, "x", "a", "eu/mobile/evening", 200, 0, 40, 0.0, "shop"),
+                       (0, "x", "h", "eu/mobile/evening", 200, 0, 20, 0.0, "shop"),
+                       (0, "x", "a", "eu/mobile/evening", 100, 0, 5, 0.0, "casino")], 2.0)
     overall = {r.arm: r for r in book.report("x")[1] if r.cohort == "all"}
     assert overall["a"].exposures == 300 and overall["a"].conversions == 45
     shop = {r.arm: r for r in book.report("x", "shop")[1] if r.cohort == "all"}
@@ -318,12 +318,13 @@ def test_sequence_numbers_have_no_gaps_after_a_failed_append(store):
 
 
 def test_merged_windows_keep_per_category_counts_and_old_rows_still_read(store):
-    merge = CohortMerge(store, min_size=2, horizon_s=86400)
+    merge = CohortMerge(store, min_size=2, horizon_s=86400, window_s=60)
     for node_id, negative in (("a", 2), ("b", 1)):
-        merge.ingest(node_id, [Aggregate(window_start=1000, window_seconds=60, cohort="eu/m/e", users=2, texts=3,
-                                         negative=negative, events=4, sentiment_sum=-0.5, categories={"garden": 1.0},
-                                         topic_texts={"garden": 3}, topic_negative={"garden": negative},
-                                         topic_events={"garden": 4}, topic_sentiment={"garden": -0.5})], now=2000)
+        merge.ingest(node_id, [Aggregate(window_start=960, window_seconds=60, cohort="eu/mobile/evening", users=2,
+                                         texts=3, negative=negative, events=4, sentiment_sum=-0.5,
+                                         categories={"garden": 1.0}, topic_texts={"garden": 3},
+                                         topic_negative={"garden": negative}, topic_events={"garden": 4},
+                                         topic_sentiment={"garden": -0.5})], now=2000)
     (cell,) = merge.merged(2000)
     assert (cell.topic_texts, cell.topic_negative, cell.topic_events) == ({"garden": 6}, {"garden": 3}, {"garden": 8})
     assert cell.topic_sentiment == {"garden": -1.0} and cell.categories == {"garden": 2.0}

@@ -85,3 +85,16 @@ def test_windows_past_the_horizon_are_pruned_and_the_table_emptied(store):  # no
     assert b.prune(NOW + 5 * DAY) == ["shop"]
     table, _ = store.neighbour_table("shop")
     assert table.items == {} and table.version == 2 and store.pair_windows_since(0) == []
+
+
+def test_a_lone_pair_stands_unless_the_others_see_a_third_of_its_users_of_one_of_its_items(store):  # noqa: F811
+    """The rule and its stated bound: a pair only one node reports is left out exactly where the
+    other nodes carry at least (1 - share)/share (a third at 0.75) of its users of an item."""
+    b = book(store)
+    b.ingest("honest", [window(items={"a": 60, "b": 30, "c": 9}, pairs=[("a", "b", 20), ("a", "c", 9)])], NOW)
+    b.ingest("other", [window(items={"a": 19, "x": 9, "y": 9}, pairs=[("x", "y", 9)])], NOW)
+    pairs, _ = b.merged("shop", NOW)
+    assert set(pairs) == {("a", "b"), ("a", "c"), ("x", "y")}  # 19 < 60 / 3; x and y are the other's own
+    b.ingest("other", [window(items={"a": 20, "x": 9, "y": 9}, pairs=[("x", "y", 9)])], NOW + 1)
+    pairs, _ = b.merged("shop", NOW + 1)
+    assert set(pairs) == {("x", "y")}  # 20 >= 60 / 3: the other sees "a" well and never with "b" or "c"

@@ -110,7 +110,7 @@ def test_a_rising_negative_share_fires_once_is_notified_and_clears(store, receiv
                                                     alpha=0.01))
 
     def report(start: int, node: str, mentions: int, negative: int, at: float = now) -> None:
-        merge.ingest(node, [Aggregate(tenant="shop", window_start=start, window_seconds=window, cohort="eu/web/night",
+        merge.ingest(node, [Aggregate(tenant="shop", window_start=start, window_seconds=window, cohort="all",
                                       users=40, texts=80, events=80, aspect_texts={"packaging": mentions},
                                       aspect_negative={"packaging": negative},
                                       aspect_sentiment={"packaging": -0.5 * negative})], at)

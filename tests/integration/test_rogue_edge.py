@@ -301,3 +301,132 @@ def test_trusted_proxies_are_matched_as_uvicorn_matches_them():
 
     settings = load_settings({"EDGE_TRUSTED_PROXIES": "10.1.2.3/16, 127.0.0.1"})
     assert settings.trusted_proxy_list == ["10.1.0.0/16", "127.0.0.1"]
+
+
+def mentions(window: int, cohort: str, users: int, texts: int, negative: int, *, seconds: int = 1800,
+             tenant: str = "shop") -> sync_pb2.CohortAggregate:
+    """A cell whose texts mention packaging ``texts`` times, ``negative`` of them negative."""
+    return sync_pb2.CohortAggregate(tenant=tenant, window_start=window, window_seconds=seconds, cohort=cohort,
+                                    users=users, texts=texts, events=texts, aspect_texts={"packaging": texts},
+                                    aspect_negative={"packaging": negative},
+                                    aspect_sentiment={"packaging": -0.5 * negative})
+
+
+def honest_history(latest: int, recent_negative: int) -> list:
+    """An honest edge's "all" cells of 14 windows: 30 packaging mentions each, 3 negative in the
+    12 baseline windows and ``recent_negative`` in the 2 recent ones."""
+    return [mentions(latest - k * 1800, "all", 60, 30, recent_negative if k < 2 else 3) for k in range(14)]
+
+
+async def trend_world(channel, cp):
+    from sentiedge_core.topics import Topic
+
+    cp.topics.add("shop", Topic(name="packaging", examples=("box arrived crushed",)), cp.now())
+    latest = int(cp.now() // 1800 * 1800) - 1800
+    return {n: await enroll(channel, n) for n in ("honest", "rogue")}, latest
+
+
+def test_a_rogue_cannot_fire_a_tenants_topic_trend(tmp_path):
+    async def scenario(channel, cp):
+        secrets, latest = await trend_world(channel, cp)
+        await beat(channel, "honest", secrets["honest"], cohorts=honest_history(latest, 3))  # calm throughout
+        assert cp.trends.evaluate(cp.now()) == []
+        # The rogue: packaging complaints in the two recent windows, in twenty cohorts only it
+        # reports, in its own tenant-wide cell, in windows of its own length (600 s, also making
+        # that length the most common) and in windows that start where no window starts.
+        flood = [mentions(latest - k * 1800, f"zz/evil-{i}/night", 100, 500, 500) for k in (0, 1) for i in range(20)]
+        flood += [mentions(latest - k * 1800, "all", 100, 500, 500) for k in (0, 1)]
+        flood += [mentions(latest - k * 600, "all", 100, 500, 500, seconds=600) for k in range(1, 60)]
+        flood += [mentions(latest - 900, "eu/mobile/evening", 100, 500, 500)]
+        flood += [mentions(latest, bad, 100, 500, 500) for bad in ("eu/mobile/evening/x", "EU/mobile/night",
+                                                                   "eu/mobile/teatime")]
+        await beat(channel, "rogue", secrets["rogue"], cohorts=flood)
+        assert cp.trends.evaluate(cp.now()) == [], "one node fired the tenant's trend"
+        (trend,) = cp.trends.report(cp.now(), "shop")
+        assert not trend.firing and trend.note.startswith("held quiet: without node rogue"), trend.note
+        # Its mentions count at most 3 times the honest edge's in a window, over every cohort it reports.
+        (recent,) = [w for w in trend.windows if w.window_start == latest]
+        assert recent.texts <= 30 + 3 * 30
+        # The topic triggers read the merged cells the edges are sent: the rogue's made-up cohorts
+        # hold at most that share of the tenant's packaging mentions too.
+        cells = [c for c in cp.cohorts.merged(cp.now(), "shop") if c.window_start == latest and c.cohort != "all"]
+        assert sum(c.aspect_texts.get("packaging", 0) for c in cells) <= 3 * 30
+        # What no edge builds was refused on intake, counted per reason.
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_cohort_aggregates_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused == {"window_length": 59, "window_start": 1, "cohort": 3}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
+def test_a_rogue_cannot_clear_an_honest_trend(tmp_path):
+    async def scenario(channel, cp):
+        secrets, latest = await trend_world(channel, cp)
+        await beat(channel, "honest", secrets["honest"], cohorts=honest_history(latest, 15))  # half negative lately
+        (fired,) = cp.trends.evaluate(cp.now())
+        assert fired.firing and fired.recent_share == 0.5
+        # The rogue drowns the recent windows in calm mentions, fills the baseline with complaints,
+        # and reports windows of its own length everywhere.
+        calm = [mentions(latest - k * 1800, "all", 100, 500, 0) for k in (0, 1)]
+        calm += [mentions(latest - k * 1800, "all", 100, 500, 500) for k in range(2, 14)]
+        calm += [mentions(latest - k * 1800, f"zz/calm-{i}/night", 100, 500, 0) for k in (0, 1) for i in range(10)]
+        calm += [mentions(latest - k * 300, "all", 100, 500, 0, seconds=300) for k in range(1, 100)]
+        await beat(channel, "rogue", secrets["rogue"], cohorts=calm)
+        assert cp.trends.evaluate(cp.now()) == [], "one node cleared the tenant's trend"
+        (trend,) = cp.trends.report(cp.now(), "shop")
+        assert trend.firing and trend.note.startswith("held firing: without node rogue"), trend.note
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
+def test_an_honest_edge_beside_a_silent_node_still_fires_its_trend(tmp_path):
+    async def scenario(channel, cp):
+        secrets, latest = await trend_world(channel, cp)
+        # The other node reports the tenant's windows but never mentions packaging: the honest
+        # edge's mentions are bounded by the others' floor, their shares kept, and the rise shows.
+        quiet = [sync_pb2.CohortAggregate(tenant="shop", window_start=latest - k * 1800, window_seconds=1800,
+                                          cohort="all", users=60, texts=60, events=60) for k in range(14)]
+        await beat(channel, "rogue", secrets["rogue"], cohorts=quiet)
+        await beat(channel, "honest", secrets["honest"], cohorts=honest_history(latest, 15))
+        (fired,) = cp.trends.evaluate(cp.now())
+        assert fired.firing and fired.note == "" and abs(fired.recent_share - 0.5) < 0.05
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
+def test_a_rogue_beside_one_honest_edge_neither_empties_nor_joins_its_neighbour_table(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue", "reader")}
+        day = int(cp.now() // 86400 * 86400) - 86400
+
+        def pairs(items: dict, counts: list, back: int = 0) -> sync_pb2.PairWindow:
+            return sync_pb2.PairWindow(tenant="shop", window_start=day - back * 86400, window_seconds=86400,
+                                       items=items, pairs=[sync_pb2.ItemPair(a=a, b=b, users=n) for a, b, n in counts])
+
+        await beat(channel, "honest", secrets["honest"], cooccurrence=[pairs(
+            {"serum": 60, "cream": 50, "mask": 40, "toner": 30},
+            [("cream", "serum", 40), ("mask", "toner", 20)])])
+        # The rogue reports its own junk (its pairs are its own business: nobody else sees those
+        # items), some of the honest edge's items (under a third of its users of each), and pairs
+        # tying the honest items to its own; many junk items with big counts over three days, to
+        # crowd the honest ones out of a small table.
+        junk = {f"junk{i}": 100 for i in range(20)}
+        chain = [(f"junk{i}", f"junk{i + 1}", 100) for i in range(19)]
+        await beat(channel, "rogue", secrets["rogue"], cooccurrence=[
+            pairs({**junk, "serum": 19, "cream": 16, "toner": 9, "poison": 100},
+                  [*chain, ("poison", "serum", 19), ("cream", "poison", 16), ("poison", "toner", 9)]),
+            *(pairs(junk, chain, back=b) for b in (1, 2))])
+        reader = Stream(channel, "reader", secrets["reader"])
+        table = (await reader.until("neighbours")).neighbours
+        reader.close()
+        got = {e.item: set(e.neighbours) for e in table.items}
+        # The honest edge's pairs stand (a second node that reports "anything" empties nothing) ...
+        assert got["serum"] == {"cream"} and got["cream"] == {"serum"}, got
+        assert got["mask"] == {"toner"} and got["toner"] == {"mask"}, got
+        # ... and nothing ties an item the honest edge sees to one of the rogue's.
+        assert "poison" not in got, got
+        # The table's 6 places: the items both report first, then each node's own in turn.
+        assert {"serum", "toner", "cream", "mask"} <= set(got) and len(got) <= 6, got
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6")

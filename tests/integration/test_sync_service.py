@@ -19,7 +19,8 @@ MODEL = ("sentiedge-sentiment", "1.0.0", "a" * 64)
 @pytest.fixture
 def cp(tmp_path):
     plane = ControlPlane(load_settings({"CP_DATA_DIR": str(tmp_path), "CP_ADMIN_TOKENS": "ops:integration-token",
-                                        "CP_PSEUDONYM_KEY": "k" * 32, "CP_COHORT_MIN_SIZE": "5"}))
+                                        "CP_PSEUDONYM_KEY": "k" * 32, "CP_COHORT_MIN_SIZE": "5",
+                                        "CP_COHORT_WINDOW_MINUTES": "5"}))
     plane.apps.add("shop", [], "", plane.now())  # one tenant: privacy requests need not name it
     yield plane
     plane.close()

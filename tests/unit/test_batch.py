@@ -130,6 +130,16 @@ def test_daily_without_users_counts_texts_and_without_neutral_class_reports_zero
     assert aggregate.daily(frame, labels=["negative", "positive"], min_size=3).empty
 
 
+def test_daily_counts_negative_by_label_not_by_the_sign_of_the_score():
+    # A neutral text can score below zero ("where is my order?" scores about -0.2): it is not a
+    # negative text, as the edges' cohort cells do not count it either.
+    rows = [("2026-01-02", "all", "*", None, "neutral", -0.21), ("2026-01-02", "all", "*", None, "negative", -0.7),
+            ("2026-01-02", "all", "*", None, "positive", 0.4), ("2026-01-02", "all", "*", None, "neutral", -0.05)]
+    frame = _scored(rows).drop(columns=["user", "cohort", "category"])
+    (row,) = aggregate.daily(frame, labels=["negative", "neutral", "positive"], min_size=1).itertuples()
+    assert (row.texts, row.negative, row.neutral_share, row.share_negative) == (4, 1, 0.5, 0.25)
+
+
 def test_output_names_keep_every_input_column_beside_the_result():
     assert output_names(["body", "label", "day", "cohort", "text", "x"], "body") == {
         "body": "text", "label": "input_label", "day": "input_day", "cohort": "input_cohort", "text": "input_text",

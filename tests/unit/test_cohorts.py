@@ -151,3 +151,16 @@ def test_remote_priors_are_per_tenant_and_untenanted_ones_are_the_legacy_tenants
     book.set_remote({"": {"eu/mobile/evening": CohortPrior(users=7)}})
     assert book.prior("eu/mobile/evening", NOW + 10, "pharmacy").users == 7
     assert book.prior("eu/mobile/evening", NOW + 10, "casino") is None
+
+
+def test_every_key_an_edge_builds_passes_the_control_planes_intake_check_and_others_do_not():
+    from sentiedge_core.cohorts import DAYPARTS, key_problem
+
+    for region, device in (("EU", "Mobile"), (" us-east ", None), ("a/b", "web / app"), ("İstanbul", "ΣΑΣ"),
+                           (None, None), ("x" * 128, "tablet")):
+        for part in DAYPARTS:
+            assert key_problem(cohort_key(region, device, part)) is None, (region, device, part)
+    assert key_problem(ALL) is None
+    for bad in ("eu/mobile", "eu/mobile/evening/x", "EU/mobile/night", "eu/mobile/teatime", "eu//night",
+                " eu/mobile/night", "e\x01u/mobile/night", "x" * 300 + "/mobile/night", "All"):
+        assert key_problem(bad) is not None, bad
