@@ -30,10 +30,14 @@ def test_held_out_accuracy_on_samples_of_each_test_split(model, samples):
 
 
 def test_cascade_escalates_some_texts_but_not_all(model, samples):
-    texts, _ = samples["rotten_tomatoes"]
-    stages = [r.stage for r in model.score(texts)]
-    share = stages.count("transformer") / len(stages)
-    assert 0.05 < share < 0.9
+    """The fast stage answers some short snippets alone (1.7.0's short route, fitted on tweets, product
+    and news sentences too, escalates most of them) and most long reviews."""
+    shares = {}
+    for source, (texts, _) in samples.items():
+        stages = [r.stage for r in model.score(texts)]
+        shares[source] = stages.count("transformer") / len(stages)
+    assert 0.5 < shares["rotten_tomatoes"] < 0.99
+    assert 0.05 < shares["imdb"] < 0.5
 
 
 def exact_accuracy(report: dict) -> float:

@@ -35,14 +35,20 @@ def test_the_bundle_serves_three_labels_and_names_them(model):
 
 
 def test_the_neutral_head_never_changes_the_score(model):
-    """Same texts with the neutral head taken away: identical scores, only labels differ."""
+    """Same texts with the neutral heads taken away: identical scores, only labels differ."""
     texts = neutral_golden(model) + ["it was fine I guess", "The soup was cold."]
     with_head = model.score(texts)
-    model.transformer_stage.neutral, saved = None, model.transformer_stage.neutral
+    stage = model.transformer_stage
+    saved = stage.neutral, [e.neutral for e in stage.exits]
+    stage.neutral = None
+    for e in stage.exits:  # 1.7+: each early exit judges the texts it answers with a head of its own
+        e.neutral = None
     try:
         without = model.score(texts)
     finally:
-        model.transformer_stage.neutral = saved
+        stage.neutral = saved[0]
+        for e, head in zip(stage.exits, saved[1], strict=True):
+            e.neutral = head
     assert [r.score for r in with_head] == [r.score for r in without]
     assert all(r.label in ("negative", "positive") for r in without)
 

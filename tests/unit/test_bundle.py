@@ -27,8 +27,9 @@ def rewrite_manifest(root, change):
 def test_release_bundle_verifies(copy):
     manifest = verify(copy)
     stage = manifest.stage("transformer")
-    exit_files = {name for e in stage.exits for name in (e.head, e.rest)}
-    assert exit_files  # early exits since 1.5.0: a head and the rest of the encoder for each
+    exit_files = {name for e in stage.exits for name in (e.head, e.rest, e.neutral)}
+    assert exit_files  # early exits since 1.5.0: a head and the rest of the encoder for each; 1.7.0: a neutral head
+    assert all(e.neutral for e in stage.exits)
     assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json",
                                    "transformer-head.json", "transformer-neutral.json"} | exit_files
     assert manifest.labels == ["negative", "positive"]  # the binary head's rows
