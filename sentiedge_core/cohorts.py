@@ -43,6 +43,17 @@ def key_problem(cohort: str) -> str | None:
     return None
 
 
+def window_mismatch(edge_s: int, control_plane_s: int) -> str | None:
+    """Why an edge whose cohort windows are ``edge_s`` long has every cell refused by a control
+    plane of ``control_plane_s``-second windows, or None where they agree (or the edge did not say)."""
+    if not edge_s or edge_s == control_plane_s:
+        return None
+    return (f"cohort window mismatch: this edge aggregates {edge_s}-second windows (EDGE_COHORT_WINDOW_MINUTES="
+            f"{edge_s / 60:g}), the control plane {control_plane_s}-second ones (CP_COHORT_WINDOW_MINUTES="
+            f"{control_plane_s / 60:g}): every cohort cell it sends is refused (no trends, topic triggers or priors "
+            f"from it) until both are set to the same value")
+
+
 class Aggregate(msgspec.Struct, kw_only=True):
     window_start: int
     window_seconds: int
