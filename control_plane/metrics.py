@@ -96,6 +96,10 @@ class CpMetrics:
         self.refused = Counter("sentiedge_cp_cohort_aggregates_refused_total",
                                "Cohort aggregates refused on intake, by reason (tenant, cohort, window_length, "
                                "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
+        self.triggers_refused = Counter("sentiedge_cp_trigger_events_refused_total",
+                                        "Trigger transitions an edge reported and the control plane refused, by "
+                                        "reason (rule, tenant, cohort, time, too_many, rate, quarantined)",
+                                        ["node", "reason"], registry=self.registry)
         self.window_mismatch = Gauge("sentiedge_cp_node_cohort_window_mismatch",
                                      "1 while a node's Hello declared a cohort window other than "
                                      "CP_COHORT_WINDOW_MINUTES (every cohort cell it sends is refused)", ["node"],

@@ -37,6 +37,7 @@ from control_plane.snapshot import Snapshot
 from control_plane.store import Store
 from control_plane.topics import TopicCatalog
 from control_plane.trends import TrendRule, Trends
+from control_plane.trigger_intake import TriggerIntake
 from control_plane.webhooks import Sender, WebhookBook
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import RateLimiter
@@ -124,6 +125,10 @@ class ControlPlane:
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self.cohorts.on_refused = lambda node, reason, n: self.metrics.refused.labels(node, reason).inc(n)
+        self.trigger_intake = TriggerIntake(
+            rules=self.rules.all, known_tenants=self.cohorts.known_tenants, quarantined=self.store.quarantined,
+            horizon_s=settings.cohort_horizon_hours * 3600,
+            on_refused=lambda node, reason, n: self.metrics.triggers_refused.labels(node, reason).inc(n))
         self._watchers: dict[str, set[asyncio.Event]] = {}
         # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
         self.generation = 0

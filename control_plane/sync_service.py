@@ -216,7 +216,7 @@ class SyncService:
             clipped = cp.experiments.ingest(node_id, beat.experiments, now)
             if clipped:
                 log.warning("node %s reported %d implausible experiment counts: clipped", node_id, clipped)
-        for at, rule, cohort, active, value, tenant, key in beat.triggers:
+        for at, rule, cohort, active, value, tenant, key in cp.trigger_intake.accept(node_id, beat.triggers, now):
             cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
             if tenant:  # the tenant's webhook hears of a change of the fleet's state
                 cp.rules.reported(node_id, tenant, rule, key, active, value, at, now)

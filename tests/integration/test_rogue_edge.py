@@ -430,3 +430,63 @@ def test_a_rogue_beside_one_honest_edge_neither_empties_nor_joins_its_neighbour_
         assert {"serum", "toner", "cream", "mask"} <= set(got) and len(got) <= 6, got
 
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6")
+
+
+def event(rule: str, key: str, at: float, *, tenant: str = "shop", active: bool = True) -> sync_pb2.TriggerEvent:
+    return sync_pb2.TriggerEvent(rule=rule, cohort=f"{tenant}:{key}" if tenant else key, tenant=tenant, active=active,
+                                 value=0.9, at=at)
+
+
+def test_a_rogue_cannot_forge_trigger_transitions_nor_flood_the_webhook_and_history(tmp_path):
+    from control_plane.trigger_intake import MAX_PER_BEAT
+    from sentiedge_core.rules import Rule
+
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        now = cp.now()
+        cp.apps.add("clinic", [], "", now)
+        cp.rules.add(Rule(name="pack", cohort="eu/*/*", signal="negative_share", topic="packaging", op=">",
+                          threshold=0.5, clear=0.4, window_minutes=30, min_size=3, action="note"), now)
+        cp.rules.add(Rule(name="clinic-only", cohort="*/*/*", signal="negative_share", op=">", threshold=0.5,
+                          clear=0.4, window_minutes=30, min_size=3, action="x", tenant="clinic"), now)
+        cp.webhooks.set("shop", "http://127.0.0.1:9/in", rotate=False, now=now)
+        # Forged: a rule that does not exist, a rule of another tenant, a tenant that does not
+        # exist, a cohort the rule's selector does not match, a cohort no edge builds, the "all"
+        # cell, a transition dated in the future and one older than the horizon.
+        forged = [event("nope", COHORT, now), event("clinic-only", COHORT, now),
+                  event("pack", COHORT, now, tenant="x"), event("pack", "us/mobile/evening", now),
+                  event("pack", "EU/x/teatime", now), event("pack", "all", now),
+                  event("pack", COHORT, now + 86400), event("pack", COHORT, now - 30 * 86400)]
+        await beat(channel, "rogue", secrets["rogue"], triggers=forged)
+        def reported():  # the history's rows edges reported (an operator's "added" has no node)
+            return [row for row in cp.store.rule_history(10 * MAX_PER_BEAT) if row[1]]
+
+        assert cp.store.outbox("shop", 100) == [] and reported() == []
+        # A flood: flapping a real rule in invented cohort keys the selector matches, far past
+        # what one heartbeat may carry and one node may report per second.
+        flood = [event("pack", f"eu/junk-{i}/night", now + i * 1e-3, active=i % 2 == 0)
+                 for i in range(3 * MAX_PER_BEAT)]
+        await beat(channel, "rogue", secrets["rogue"], triggers=flood)
+        await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/more/night", now + 5)] * 50)
+        assert len(reported()) <= MAX_PER_BEAT + 5  # the bucket, and its refill
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_trigger_events_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused["rule"] == 2 and refused["tenant"] == 1 and refused["cohort"] == 3 and refused["time"] == 2
+        assert refused["too_many"] == 2 * MAX_PER_BEAT and refused["rate"] >= 45, refused
+        # Quarantined, nothing it reports reaches the history or the webhook; an honest edge's does.
+        await cp_quarantine(channel, "rogue")
+        before = len(cp.store.outbox("shop", 10_000))
+        await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/web/night", now + 10)])
+        await beat(channel, "honest", secrets["honest"], triggers=[event("pack", "eu/web/evening", now + 10)])
+        queued = cp.store.outbox("shop", 10_000)
+        assert len(queued) == before + 1 and "eu/web/evening" in queued[0].body
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_WEBHOOK_ALLOW_PRIVATE="true")
+
+
+async def cp_quarantine(channel, node: str) -> None:
+    from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc
+    from tests.integration.test_control_plane_trust import AUTH
+
+    await operator_pb2_grpc.NodesStub(channel).Quarantine(operator_pb2.QuarantineRequest(node_id=node), metadata=AUTH)
