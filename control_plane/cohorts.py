@@ -56,6 +56,7 @@ import msgspec
 
 from control_plane import topic_share
 from control_plane.influence import share_factors
+from control_plane.intake import screen
 from control_plane.store import Store
 from sentiedge_core import topics
 from sentiedge_core.cohorts import ALL, ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate, key_problem
@@ -184,15 +185,7 @@ class CohortMerge:
         """What a heartbeat may add: at most MAX_ROWS_PER_BEAT aggregates without a
         :meth:`problem`; the others are refused, counted per reason."""
         known = self.known_tenants()
-        kept, refused = [], {}
-        for a in aggregates[:MAX_ROWS_PER_BEAT]:
-            why = self.problem(a, now, known)
-            if why is None:
-                kept.append(a)
-            else:
-                refused[why] = refused.get(why, 0) + 1
-        if len(aggregates) > MAX_ROWS_PER_BEAT:
-            refused["too_many"] = len(aggregates) - MAX_ROWS_PER_BEAT
+        kept, refused = screen(aggregates, lambda a: self.problem(a, now, known), MAX_ROWS_PER_BEAT)
         for why, n in refused.items():
             self.on_refused(node_id, why, n)
         return kept

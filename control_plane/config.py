@@ -67,6 +67,9 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     segment_seed_min_nodes: int = 2  # seeding waits for seed clusters from this many distinct nodes
     # The collaborative signal: item co-occurrence merged per tenant into an item-neighbour table
     cooccurrence_horizon_days: float = 30.0  # how far back the tables look
+    # The edges' co-occurrence window (EDGE_COOCCURRENCE_WINDOW_MINUTES must equal it): windows of
+    # another length, or not starting where such a window starts, are refused
+    cooccurrence_window_minutes: float = 1440.0
     # a pair fewer nodes report is left out where the others carry comparable users of one of its items
     cooccurrence_min_nodes: int = 2
     neighbours_top_m: int = 50  # neighbours kept per item
@@ -132,9 +135,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (0 < self.cooccurrence_horizon_days <= 366 and self.cooccurrence_min_nodes >= 1
              and 1 <= self.neighbours_top_m <= 200 and 1 <= self.neighbours_max_items <= 50_000
-             and self.neighbours_shrink >= 0,
+             and self.neighbours_shrink >= 0
+             and 0.05 <= self.cooccurrence_window_minutes <= self.cooccurrence_horizon_days * 1440,
              "cooccurrence_horizon_days must be in (0, 366], cooccurrence_min_nodes >= 1, neighbours_top_m 1..200, "
-             "neighbours_max_items 1..50000 and neighbours_shrink >= 0"),
+             "neighbours_max_items 1..50000, neighbours_shrink >= 0 and cooccurrence_window_minutes within "
+             "0.05..the horizon"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
             (1 <= self.trend_recent_windows <= 96 and 1 <= self.trend_baseline_windows <= 480
@@ -216,6 +221,9 @@ HELP = {
     "cohort_window_minutes": "the edges' cohort window (set EDGE_COHORT_WINDOW_MINUTES to the same): cells of "
                              "another length or alignment are refused; topic trends count in these windows",
     "cooccurrence_horizon_days": "how far back the item-neighbour tables (the collaborative signal) look",
+    "cooccurrence_window_minutes": "the edges' co-occurrence window (set EDGE_COOCCURRENCE_WINDOW_MINUTES to the "
+                                   "same): windows of another length or misaligned are refused, so one node holds at "
+                                   "most the horizon's number of windows per tenant",
     "cooccurrence_min_nodes": "a pair fewer nodes report is left out where the nodes that do not report it carry "
                               "at least (1-max_node_share)/max_node_share as many users of one of its items as its "
                               "reporters (1: every pair counts)",

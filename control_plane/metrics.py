@@ -100,10 +100,13 @@ class CpMetrics:
                                         "Trigger transitions an edge reported and the control plane refused, by "
                                         "reason (rule, tenant, cohort, time, too_many, rate, quarantined)",
                                         ["node", "reason"], registry=self.registry)
-        self.window_mismatch = Gauge("sentiedge_cp_node_cohort_window_mismatch",
-                                     "1 while a node's Hello declared a cohort window other than "
-                                     "CP_COHORT_WINDOW_MINUTES (every cohort cell it sends is refused)", ["node"],
-                                     registry=self.registry)
+        self.pairs_refused = Counter("sentiedge_cp_pair_windows_refused_total",
+                                     "Co-occurrence windows refused on intake, by reason (tenant, window_length, "
+                                     "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
+        self.window_mismatch = Gauge("sentiedge_cp_node_window_mismatch",
+                                     "1 while a node's Hello declared a cohort (or co-occurrence) window other than "
+                                     "CP_COHORT_WINDOW_MINUTES (CP_COOCCURRENCE_WINDOW_MINUTES): everything of that "
+                                     "length it sends is refused", ["node", "kind"], registry=self.registry)
         self.segment_rounds = Counter("sentiedge_cp_segment_rounds_total",
                                       "Learned-segment rounds published (the seeding included)", registry=self.registry)
         self.segment_sums_refused = Counter("sentiedge_cp_segment_sums_refused_total",

@@ -89,7 +89,8 @@ class ControlPlane:
                                         horizon_s=settings.cooccurrence_horizon_days * 86400,
                                         top_m=settings.neighbours_top_m, max_items=settings.neighbours_max_items,
                                         shrink=settings.neighbours_shrink, min_nodes=settings.cooccurrence_min_nodes,
-                                        max_node_share=settings.max_node_share)
+                                        max_node_share=settings.max_node_share,
+                                        window_s=settings.cooccurrence_window_minutes * 60)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
                                     seed_min_nodes=settings.segment_seed_min_nodes)
@@ -125,6 +126,7 @@ class ControlPlane:
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self.cohorts.on_refused = lambda node, reason, n: self.metrics.refused.labels(node, reason).inc(n)
+        self.neighbours.on_refused = lambda node, reason, n: self.metrics.pairs_refused.labels(node, reason).inc(n)
         self.trigger_intake = TriggerIntake(
             rules=self.rules.all, known_tenants=self.cohorts.known_tenants, quarantined=self.store.quarantined,
             horizon_s=settings.cohort_horizon_hours * 3600,

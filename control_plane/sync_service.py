@@ -48,7 +48,8 @@ class Welcome(msgspec.Struct, kw_only=True):
     privacy_floor: int
     heartbeat_interval_s: float
     cohort_window_s: int = 0  # the control plane's cohort window
-    cohort_window_error: str = ""  # set where the edge declared another
+    cooccurrence_window_s: int = 0  # and its co-occurrence window
+    window_error: str = ""  # set where the edge declared another of either
 
 
 class Priors(msgspec.Struct, kw_only=True):
@@ -118,9 +119,9 @@ class SyncService:
         return secret
 
     def connect(self, node_id: str, region: str, model: tuple[str, str, str], cursor: int,
-                bundled: tuple[str, str, str] | None, cohort_window_s: int = 0) -> tuple[Stream, Welcome]:
-        """A node's stream opens; ``cohort_window_s`` is the cohort window its Hello declared (0:
-        an edge from before that field)."""
+                bundled: tuple[str, str, str] | None, windows: tuple[int, int] = (0, 0)) -> tuple[Stream, Welcome]:
+        """A node's stream opens; ``windows`` are the cohort and co-occurrence windows its Hello
+        declared (0: an edge from before those fields)."""
         cp = self.cp
         floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
         start = max(cursor, floor)
@@ -133,17 +134,20 @@ class SyncService:
         if gap is not None:
             log.info("node %s: receipts from privacy update %d up to its cursor %d are missing: sending those again "
                      "for their receipts", node_id, gap, start)
-        window_s = int(cp.cohorts.window_s)
-        mismatch = window_mismatch(cohort_window_s, window_s)
-        if cohort_window_s:  # an old edge says nothing: its cells are checked on intake
-            cp.metrics.window_mismatch.labels(node_id).set(int(mismatch is not None))
-        if mismatch is not None:
-            log.warning("node %s: %s", node_id, mismatch)
-            cp.audit(f"node {node_id}", "EdgeSync.Hello", mismatch[:300], ok=False)
+        ours = (int(cp.cohorts.window_s), int(cp.neighbours.window_s))
+        problems = []
+        for kind, declared, own in zip(("cohort", "co-occurrence"), windows, ours, strict=True):
+            mismatch = window_mismatch(kind, declared, own)
+            if declared:  # an old edge says nothing: what it sends is checked on intake
+                cp.metrics.window_mismatch.labels(node_id, kind).set(int(mismatch is not None))
+            if mismatch is not None:
+                problems.append(mismatch)
+                log.warning("node %s: %s", node_id, mismatch)
+                cp.audit(f"node {node_id}", "EdgeSync.Hello", mismatch[:300], ok=False)
         return (Stream(node_id=node_id, serving=model[2], cursor=start if gap is None else gap - 1),
                 Welcome(privacy_head=cp.store.privacy_head(), privacy_floor=floor,
-                        heartbeat_interval_s=cp.settings.heartbeat_interval_s, cohort_window_s=window_s,
-                        cohort_window_error=mismatch or ""))
+                        heartbeat_interval_s=cp.settings.heartbeat_interval_s, cohort_window_s=ours[0],
+                        cooccurrence_window_s=ours[1], window_error="; ".join(problems)))
 
     def disconnect(self, node_id: str) -> None:
         self.cp.nodes.gone(node_id, self.cp.now())

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from control_plane.intake import screen
 from sentiedge_core.access import RateLimiter
 from sentiedge_core.cohorts import ALL, key_problem
 from sentiedge_core.rules import Rule, matches
@@ -64,20 +65,14 @@ class TriggerIntake:
         """The transitions a heartbeat may add; the others are refused, counted per reason."""
         if not reports:
             return []
-        refused: dict[str, int] = {}
         if node_id in self.quarantined():
-            refused["quarantined"] = len(reports)
-            reports = []
+            self.on_refused(node_id, "quarantined", len(reports))
+            return []
         rules, known = {r.name: r for r in self.rules()}, self.known_tenants()
-        kept = []
-        for i, report in enumerate(reports):
-            why = "too_many" if i >= MAX_PER_BEAT else self.problem(report, rules, known, now)
-            if why is None and self.limit.take(node_id, now) > 0:
-                why = "rate"
-            if why is None:
-                kept.append(report)
-            else:
-                refused[why] = refused.get(why, 0) + 1
+        plausible, refused = screen(reports, lambda r: self.problem(r, rules, known, now), MAX_PER_BEAT)
+        kept = [r for r in plausible if self.limit.take(node_id, now) == 0]
+        if len(kept) < len(plausible):
+            refused["rate"] = len(plausible) - len(kept)
         for why, n in refused.items():
             self.on_refused(node_id, why, n)
         return kept

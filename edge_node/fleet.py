@@ -116,8 +116,8 @@ class Fleet:
     def sync_connected(self, connected: bool) -> None:
         self.link.connected(connected)
 
-    def welcomed(self, cohort_window_error: str) -> None:
-        self.link.welcomed(cohort_window_error)
+    def welcomed(self, window_error: str) -> None:
+        self.link.welcomed(window_error)
 
     def outbox_pending(self) -> int:
         return self.link.outbox_pending()

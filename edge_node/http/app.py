@@ -84,9 +84,9 @@ def readyz(state: State) -> Health:
     reports its privacy backlog (``privacy_backlog``: ok, or stalled past
     EDGE_PRIVACY_BACKLOG_MAX_S) without failing on it: the requests already took effect here,
     and taking the edge out of rotation would not file them any sooner. ``warnings`` names a
-    setting the control plane refuses (a cohort window other than its own: the edge serves, but
-    none of its cohort cells count upstream) without failing either: every edge of a fleet
-    would fail together on one control-plane setting."""
+    setting the control plane refuses (a cohort or co-occurrence window other than its own: the
+    edge serves, but none of what it aggregates in such windows counts upstream) without failing
+    either: every edge of a fleet would fail together on one control-plane setting."""
     node = running(state)
     public = state.get("public_server")
     if public is not None and not public.started:

@@ -12,7 +12,7 @@ from tests.e2e.test_tenants import ALL, Client
 
 pytestmark = pytest.mark.e2e
 
-LOGGED = "the control plane refuses this edge's cohort cells"
+LOGGED = "the control plane refuses what this edge aggregates"
 
 
 def test_an_edge_with_another_cohort_window_is_told_at_once_and_says_so(spawn, bundle_dir, tmp_path):
@@ -31,13 +31,15 @@ def test_an_edge_with_another_cohort_window_is_told_at_once_and_says_so(spawn, b
     (warning,) = ready["warnings"]
     assert ready["status"] == "ready" and warning.startswith("cohort window mismatch: this edge aggregates 3-second")
     assert "CP_COHORT_WINDOW_MINUTES=30" in warning and "EDGE_COHORT_WINDOW_MINUTES=0.05" in warning, warning
-    assert metric(short, "sentiedge_cohort_window_mismatch") == 1
-    assert metric(cp_metrics, 'sentiedge_cp_node_cohort_window_mismatch{node="edge-short"}') == 1
+    assert metric(short, "sentiedge_window_mismatch") == 1
+    assert metric(cp_metrics, 'sentiedge_cp_node_window_mismatch{kind="cohort",node="edge-short"}') == 1
     # The edge of the control plane's window: no warning, no mismatch.
     same_ready = eventually(lambda: (r := call(same, "GET", "/readyz"))[1].get("sync") == "connected" and r[1],
                             what="the other edge connected")
-    assert "warnings" not in same_ready and metric(same, "sentiedge_cohort_window_mismatch") == 0
-    assert metric(cp_metrics, 'sentiedge_cp_node_cohort_window_mismatch{node="edge-same"}') == 0
+    assert "warnings" not in same_ready and metric(same, "sentiedge_window_mismatch") == 0
+    assert metric(cp_metrics, 'sentiedge_cp_node_window_mismatch{kind="cohort",node="edge-same"}') == 0
+    # Its co-occurrence window is the control plane's (a day, both defaults): no mismatch there.
+    assert metric(cp_metrics, 'sentiedge_cp_node_window_mismatch{kind="co-occurrence",node="edge-short"}') == 0
 
     # It still serves, and what it sends upstream is refused and counted, by node and reason.
     headers = shop.user("u1")
@@ -55,7 +57,7 @@ def test_an_edge_with_another_cohort_window_is_told_at_once_and_says_so(spawn, b
     # A reconnect (the control plane restarts) is told again, and the edge does not log it again.
     cp_proc.terminate()
     cp_proc.restart()
-    eventually(lambda: metric(cp_metrics, 'sentiedge_cp_node_cohort_window_mismatch{node="edge-short"}') == 1,
+    eventually(lambda: metric(cp_metrics, 'sentiedge_cp_node_window_mismatch{kind="cohort",node="edge-short"}') == 1,
                timeout=45, what="the short edge back on the restarted control plane")
     assert call(short, "GET", "/readyz")[1]["warnings"] == [warning]
     assert short_proc.tail(10_000).count(LOGGED) == 1

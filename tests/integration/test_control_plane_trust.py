@@ -302,11 +302,18 @@ def test_the_welcome_answers_the_cohort_window_a_hello_declares(tmp_path):
             answers[declared] = (await stream.until("welcome")).welcome
             stream.close()
         assert all(w.cohort_window_seconds == 1800 for w in answers.values())
-        assert answers[0].cohort_window_error == answers[1800].cohort_window_error == ""
-        error = answers[600].cohort_window_error
+        assert answers[0].window_error == answers[1800].window_error == ""
+        error = answers[600].window_error
         assert error.startswith("cohort window mismatch: this edge aggregates 600-second windows "
                                 "(EDGE_COHORT_WINDOW_MINUTES=10), the control plane 1800-second ones "
                                 "(CP_COHORT_WINDOW_MINUTES=30)"), error
+        stream = Stream(channel, "edge-1", secret, cohort_window_seconds=600, cooccurrence_window_seconds=3600)
+        both = (await stream.until("welcome")).welcome
+        stream.close()
+        assert both.cooccurrence_window_seconds == 86400
+        assert both.window_error.split("; ")[1].startswith(
+            "co-occurrence window mismatch: this edge aggregates 3600-second windows (EDGE_COOCCURRENCE_WINDOW_MINUTES"
+            "=60), the control plane 86400-second ones (CP_COOCCURRENCE_WINDOW_MINUTES=1440)"), both.window_error
         assert any("cohort window mismatch" in e[3] for e in cp.store.audit_entries(20))
 
     run(tmp_path, scenario, **STRICT)

@@ -444,6 +444,7 @@ def test_a_rogue_cannot_forge_trigger_transitions_nor_flood_the_webhook_and_hist
     async def scenario(channel, cp):
         secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
         now = cp.now()
+        cp.now = lambda: now  # the clock stands still: no bucket refills while the test runs
         cp.apps.add("clinic", [], "", now)
         cp.rules.add(Rule(name="pack", cohort="eu/*/*", signal="negative_share", topic="packaging", op=">",
                           threshold=0.5, clear=0.4, window_minutes=30, min_size=3, action="note"), now)
@@ -468,19 +469,20 @@ def test_a_rogue_cannot_forge_trigger_transitions_nor_flood_the_webhook_and_hist
                  for i in range(3 * MAX_PER_BEAT)]
         await beat(channel, "rogue", secrets["rogue"], triggers=flood)
         await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/more/night", now + 5)] * 50)
-        assert len(reported()) <= MAX_PER_BEAT + 5  # the bucket, and its refill
+        assert len(reported()) == MAX_PER_BEAT  # the bucket
         refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
                    if m.name == "sentiedge_cp_trigger_events_refused" for s in m.samples
                    if s.name.endswith("_total") and s.labels["node"] == "rogue"}
         assert refused["rule"] == 2 and refused["tenant"] == 1 and refused["cohort"] == 3 and refused["time"] == 2
-        assert refused["too_many"] == 2 * MAX_PER_BEAT and refused["rate"] >= 45, refused
+        assert refused["too_many"] == 2 * MAX_PER_BEAT and refused["rate"] == 50, refused
         # Quarantined, nothing it reports reaches the history or the webhook; an honest edge's does.
         await cp_quarantine(channel, "rogue")
         before = len(cp.store.outbox("shop", 10_000))
         await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/web/night", now + 10)])
         await beat(channel, "honest", secrets["honest"], triggers=[event("pack", "eu/web/evening", now + 10)])
         queued = cp.store.outbox("shop", 10_000)
-        assert len(queued) == before + 1 and "eu/web/evening" in queued[0].body
+        assert len(queued) == before + 1 and any("eu/web/evening" in q.body for q in queued)
+        assert not any("eu/web/night" in q.body for q in queued)
 
     run(tmp_path, scenario, app="shop", **STRICT, CP_WEBHOOK_ALLOW_PRIVATE="true")
 
@@ -490,3 +492,35 @@ async def cp_quarantine(channel, node: str) -> None:
     from tests.integration.test_control_plane_trust import AUTH
 
     await operator_pb2_grpc.NodesStub(channel).Quarantine(operator_pb2.QuarantineRequest(node_id=node), metadata=AUTH)
+
+
+def test_a_rogue_cannot_multiply_its_pair_windows_by_their_length_or_alignment(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue", "reader")}
+        day = int(cp.now() // 86400 * 86400) - 86400
+
+        def pairs(start: int, seconds: int, items: dict, counts: list) -> sync_pb2.PairWindow:
+            return sync_pb2.PairWindow(tenant="shop", window_start=start, window_seconds=seconds, items=items,
+                                       pairs=[sync_pb2.ItemPair(a=a, b=b, users=n) for a, b, n in counts])
+
+        await beat(channel, "honest", secrets["honest"], cooccurrence=[pairs(
+            day, 86400, {"serum": 60, "cream": 50}, [("cream", "serum", 40)])])
+        # The rogue cuts the day into one-second windows (and windows starting off the day), each
+        # at its cap, to carry far more than three times the honest edge's users of the serum
+        # and tie its own item to it; and stores a row per window.
+        short = [pairs(day + i, 1, {"serum": 100, "poison": 100}, [("poison", "serum", 100)]) for i in range(150)]
+        shifted = [pairs(day - k * 86400 + 3600, 86400, {"serum": 100, "poison": 100}, [("poison", "serum", 100)])
+                   for k in range(1, 51)]
+        await beat(channel, "rogue", secrets["rogue"], cooccurrence=short + shifted)
+        reader = Stream(channel, "reader", secrets["reader"])
+        table = (await reader.until("neighbours")).neighbours
+        reader.close()
+        got = {e.item: set(e.neighbours) for e in table.items}
+        assert got["serum"] == {"cream"} and "poison" not in got, got
+        assert [w for n, w in cp.store.pair_windows_since(0) if n == "rogue"] == []  # no row of it stored
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_pair_windows_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused == {"window_length": 150, "window_start": 50}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
