@@ -37,6 +37,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     require_node_credentials: bool = True  # kept for old configurations; false changes nothing now
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
+    max_node_cohorts_per_window: int = 2000  # distinct cohort cells one node may hold per tenant and window
     cohort_growth: float = 2.0  # a node's users per cell may grow by this factor per cohort_growth_period_s
     # the time (not heartbeats) over which a node's cap may grow by cohort_growth
     cohort_growth_period_s: float = 3600.0
@@ -122,6 +123,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.canary_min_labels >= 30, "canary_min_labels must be >= 30"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
+            (self.max_node_cohorts_per_window >= 1, "max_node_cohorts_per_window must be >= 1"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0
              and self.cohort_growth_period_s > 0,
              "max_node_cohort_users >= 1, cohort_growth >= 1, cohort_growth_period_s > 0 and "
@@ -198,6 +200,9 @@ HELP = {
     "require_node_credentials": "(obsolete: credentials are always needed unless allow_anonymous_nodes)",
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
     "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
+    "max_node_cohorts_per_window": "distinct cohort cells (its \"all\" cell not counted) one node may hold per tenant "
+                                   "and window, over all its heartbeats; further new keys are refused (the edges' "
+                                   "EDGE_MAX_COHORTS_PER_WINDOW should not exceed it)",
     "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell, per "
                      "cohort_growth_period_s of time (poisoning bound)",
     "cohort_growth_period_s": "seconds over which a node's cohort cap may grow by cohort_growth (time, not heartbeats)",

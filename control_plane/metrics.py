@@ -95,7 +95,8 @@ class CpMetrics:
                                registry=self.registry)
         self.refused = Counter("sentiedge_cp_cohort_aggregates_refused_total",
                                "Cohort aggregates refused on intake, by reason (tenant, cohort, window_length, "
-                               "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
+                               "window_start, window_time, too_many, too_many_cohorts)", ["node", "reason"],
+                               registry=self.registry)
         self.triggers_refused = Counter("sentiedge_cp_trigger_events_refused_total",
                                         "Trigger transitions an edge reported and the control plane refused, by "
                                         "reason (rule, tenant, cohort, time, too_many, rate, quarantined)",

@@ -83,7 +83,8 @@ class ControlPlane:
                                    new_node_users=settings.new_node_cohort_users,
                                    growth_period_s=settings.cohort_growth_period_s,
                                    max_node_share=settings.max_node_share,
-                                   window_s=settings.cohort_window_minutes * 60)
+                                   window_s=settings.cohort_window_minutes * 60,
+                                   max_node_cohorts=settings.max_node_cohorts_per_window)
         self.history = History(self.store, min_size=settings.cohort_min_size)  # imported backfill aggregates
         self.neighbours = NeighbourBook(self.store, self.cohorts, min_size=settings.cohort_min_size,
                                         horizon_s=settings.cooccurrence_horizon_days * 86400,

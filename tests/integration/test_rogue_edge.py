@@ -524,3 +524,30 @@ def test_a_rogue_cannot_multiply_its_pair_windows_by_their_length_or_alignment(t
         assert refused == {"window_length": 150, "window_start": 50}, refused
 
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
+def test_a_rogue_cannot_grow_the_store_by_inventing_cohort_keys(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("rogue",)}
+        window = int(cp.now() // 1800 * 1800) - 1800
+
+        def invented(i: int, users: int = 5) -> sync_pb2.CohortAggregate:
+            return sync_pb2.CohortAggregate(tenant="shop", window_start=window, window_seconds=1800,
+                                            cohort=f"zz/made-up-{i}/night", users=users, texts=users, events=users)
+
+        # Heartbeat after heartbeat of new keys in one window, each beat well under its row bound.
+        for beat_no in range(3):
+            await beat(channel, "rogue", secrets["rogue"], cohorts=[
+                invented(beat_no * 40 + i) for i in range(40)] + [mentions(window, "all", 5, 5, 0)])
+        rows = [a for n, a in cp.store.aggregates_since(0) if n == "rogue"]
+        assert len([a for a in rows if a.cohort != "all"]) == 50 and len(rows) == 51
+        # A resend of a key it holds still replaces its row; a new one is refused.
+        await beat(channel, "rogue", secrets["rogue"], cohorts=[invented(0, users=7), invented(999)])
+        rows = {a.cohort: a.users for n, a in cp.store.aggregates_since(0) if n == "rogue"}
+        assert rows["zz/made-up-0/night"] == 7 and "zz/made-up-999/night" not in rows and len(rows) == 51
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_cohort_aggregates_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused == {"too_many_cohorts": 70 + 1}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_MAX_NODE_COHORTS_PER_WINDOW="50")
