@@ -58,7 +58,7 @@ import msgspec
 
 from control_plane import topic_share
 from control_plane.influence import share_factors
-from control_plane.intake import screen
+from control_plane.intake import misaligned, screen, within_key_limit
 from control_plane.store import Store
 from sentiedge_core import topics
 from sentiedge_core.cohorts import ALL, ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate, key_problem
@@ -178,7 +178,7 @@ class CohortMerge:
             return "cohort"
         if a.window_seconds != int(self.window_s):
             return "window_length"
-        if int(round(a.window_start / self.window_s) * self.window_s) != a.window_start:
+        if misaligned(a.window_start, self.window_s):
             return "window_start"
         if not now - self.horizon_s <= a.window_start <= now:  # a window in the future would outlive every prune
             return "window_time"
@@ -197,18 +197,9 @@ class CohortMerge:
         """``aggregates`` but the cells past ``max_node_cohorts`` distinct keys of the node in a
         tenant's window, counting what earlier heartbeats stored (a resend of a held key passes):
         made-up keys cannot grow the store without end. The rest refused as ``too_many_cohorts``."""
-        held: dict[tuple[str, int], set[str]] = {}
-        kept = []
-        for a in aggregates:
-            if a.cohort != ALL:
-                keys = held.get((a.tenant, a.window_start))
-                if keys is None:
-                    keys = held[(a.tenant, a.window_start)] = self.store.cohort_keys(node_id, a.tenant, a.window_start)
-                if a.cohort not in keys:
-                    if len(keys - {ALL}) >= self.max_node_cohorts:
-                        continue
-                    keys.add(a.cohort)
-            kept.append(a)
+        kept = within_key_limit(aggregates, lambda a: (a.tenant, a.window_start),
+                                lambda a: None if a.cohort == ALL else a.cohort,
+                                lambda g: self.store.cohort_keys(node_id, *g) - {ALL}, self.max_node_cohorts)
         if len(kept) < len(aggregates):
             self.on_refused(node_id, "too_many_cohorts", len(aggregates) - len(kept))
         return kept

@@ -52,7 +52,7 @@ import msgspec
 
 from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
-from control_plane.intake import screen
+from control_plane.intake import misaligned, screen
 from control_plane.store import Store
 from sentiedge_core.cooccurrence import MAX_ITEM_CHARS, NeighbourTable, PairWindow, pair, top_neighbours
 
@@ -106,7 +106,7 @@ class NeighbourBook:
             return "tenant"
         if w.window_seconds != int(self.window_s):
             return "window_length"
-        if int(round(w.window_start / self.window_s) * self.window_s) != w.window_start:
+        if misaligned(w.window_start, self.window_s):
             return "window_start"
         if not now - self.horizon_s <= w.window_start <= now:
             return "window_time"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -22,3 +22,30 @@ def screen(items: Sequence[T], problem: Callable[[T], str | None], limit: int) -
     if len(items) > limit:
         refused["too_many"] = len(items) - limit
     return kept, refused
+
+
+def misaligned(window_start: int, window_s: float) -> bool:
+    """The window does not start where a window of ``window_s`` seconds starts."""
+    return int(round(window_start / window_s) * window_s) != window_start
+
+
+def within_key_limit(items: Sequence[T], group: Callable[[T], Hashable], key: Callable[[T], str | None],
+                     held: Callable[[Hashable], set[str]], limit: int) -> list[T]:
+    """``items`` but those that would bring a group's distinct keys (what earlier heartbeats
+    stored, ``held``, included) past ``limit``; an item whose key is None (a tenant-wide cell)
+    or already held passes."""
+    keys_of: dict[Hashable, set[str]] = {}
+    kept: list[T] = []
+    for item in items:
+        k = key(item)
+        if k is not None:
+            g = group(item)
+            keys = keys_of.get(g)
+            if keys is None:
+                keys = keys_of[g] = set(held(g))
+            if k not in keys:
+                if len(keys) >= limit:
+                    continue
+                keys.add(k)
+        kept.append(item)
+    return kept

@@ -124,6 +124,8 @@ class ControlPlane:
         self.experiments.legacy_tenant = self.apps.legacy_tenant
         self.experiments.known_tenants = self.cohorts.known_tenants
         self.experiments.horizon_s = settings.cohort_horizon_hours * 3600
+        self.experiments.window_s = settings.cohort_window_minutes * 60
+        self.experiments.max_node_cohorts = settings.max_node_cohorts_per_window
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self.cohorts.on_refused = lambda node, reason, n: self.metrics.refused.labels(node, reason).inc(n)

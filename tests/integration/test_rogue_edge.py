@@ -551,3 +551,28 @@ def test_a_rogue_cannot_grow_the_store_by_inventing_cohort_keys(tmp_path):
         assert refused == {"too_many_cohorts": 70 + 1}, refused
 
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_MAX_NODE_COHORTS_PER_WINDOW="50")
+
+
+def test_a_rogue_cannot_grow_the_experiment_counts_with_made_up_names_keys_or_windows(tmp_path):
+    async def scenario(channel, cp):
+        cp.experiments.add(Experiment(name="exp", salt="s", arms=[Arm(name="treatment", weight=1),
+                                                                   Arm(name="holdout", weight=1, holdout=True)]),
+                           cp.now())
+        secrets = {n: await enroll(channel, n) for n in ("rogue",)}
+        window = int(cp.now() // 1800 * 1800) - 1800
+
+        def counts(experiment="exp", arm="treatment", cohort=COHORT, start=window):
+            return sync_pb2.ExperimentAggregate(window_start=start, experiment=experiment, arm=arm, cohort=cohort,
+                                                exposures=10, conversions=1, value=1.0, tenant="shop")
+
+        junk = [counts(experiment="nope"), counts(arm="arm-9"), counts(cohort="EU/x/teatime"),
+                *(counts(start=window - k) for k in range(1, 40))]  # windows cut finer than the cohort window
+        junk += [counts(cohort=f"zz/made-up-{i}/night") for i in range(120)]
+        await beat(channel, "rogue", secrets["rogue"], experiments=junk)
+        await beat(channel, "rogue", secrets["rogue"], experiments=[counts(cohort=f"zz/more-{i}/night")
+                                                                      for i in range(30)])
+        rows = [r for r in cp.store.experiment_counts_by_node("exp") if r[2] == "rogue"]
+        assert len(rows) == 50 and {r[0] for r in rows} == {"treatment"}, len(rows)  # the key limit, one arm
+        assert cp.store.experiment_counts_by_node("nope") == []
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_MAX_NODE_COHORTS_PER_WINDOW="50")
