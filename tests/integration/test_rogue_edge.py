@@ -380,6 +380,23 @@ def test_a_rogue_cannot_clear_an_honest_trend(tmp_path):
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
 
 
+def test_a_rogue_that_dilutes_an_honest_rise_is_named_by_the_trend(tmp_path):
+    async def scenario(channel, cp):
+        secrets, latest = await trend_world(channel, cp)
+        # The rogue reports three times the honest edge's mentions in every window, calm lately
+        # and as negative in the baseline as the honest edge is lately: the honest rise alone
+        # would fire the trend; with the rogue's counts it does not (the shares barely move).
+        calm = [mentions(latest - k * 1800, "all", 100, 90, 0 if k < 2 else 12) for k in range(14)]
+        await beat(channel, "rogue", secrets["rogue"], cohorts=calm)
+        await beat(channel, "honest", secrets["honest"], cohorts=honest_history(latest, 15))
+        assert cp.trends.evaluate(cp.now()) == []  # a rise one node contradicts holds the trend quiet
+        (trend,) = cp.trends.report(cp.now(), "shop")
+        assert not trend.firing and trend.note == ("quiet, but without node rogue the counts fire it (one node may "
+                                                   "be holding it)"), trend.note
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
 def test_an_honest_edge_beside_a_silent_node_still_fires_its_trend(tmp_path):
     async def scenario(channel, cp):
         secrets, latest = await trend_world(channel, cp)
