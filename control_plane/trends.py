@@ -22,9 +22,10 @@ the trailing baseline:
   is enough to judge; else the trend holds its state and says which node's counts disagree.
   So a node cannot fire a trend the other nodes' counts do not show, nor clear one they still
   show; it can hold one in its state (dilute a rise), and where the counts without some node
-  would flip a trend that holds, its note says so and names that node. A node whose counts alone are enough to judge (a one-edge fleet, or the only node
-  mentioning the topic that often) still decides alone: that is the single edge's case, bounded
-  by its cohort cap, and it is the residual risk (docs/operations.md).
+  would flip a trend that holds, its note says so and names that node. A node whose counts
+  alone are enough to judge (a one-edge fleet, or the only node mentioning the topic that often)
+  still decides alone: that is the single edge's case, bounded by its cohort cap, and it is the
+  residual risk (docs/operations.md).
 
 Mentions are counted per text, at most ``ASPECT_TEXTS_PER_USER`` per user, topic and window
 (the edges' clip), so one user cannot make a trend; texts of one user are not independent,
