@@ -76,6 +76,8 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     neighbours_top_m: int = 50  # neighbours kept per item
     neighbours_max_items: int = 5000  # items per tenant's table: those chosen by the most users
     neighbours_shrink: float = 5.0  # similarity x users / (users + shrink): pairs seen by few users count less
+    # a tenant's table is rebuilt from heartbeats at most this often (0: on every heartbeat with windows)
+    neighbours_rebuild_min_s: float = 10.0
     # An edge's exposures per experiment arm, cohort and window count at most its cohort cap times this.
     experiment_exposures_per_user: int = 20
     adapt_min_labels: int = 50  # labels an edge needs before its update counts in an adaptation round
@@ -138,10 +140,11 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (0 < self.cooccurrence_horizon_days <= 366 and self.cooccurrence_min_nodes >= 1
              and 1 <= self.neighbours_top_m <= 200 and 1 <= self.neighbours_max_items <= 50_000
              and self.neighbours_shrink >= 0
-             and 0.05 <= self.cooccurrence_window_minutes <= self.cooccurrence_horizon_days * 1440,
+             and 0.05 <= self.cooccurrence_window_minutes <= self.cooccurrence_horizon_days * 1440
+             and self.neighbours_rebuild_min_s >= 0,
              "cooccurrence_horizon_days must be in (0, 366], cooccurrence_min_nodes >= 1, neighbours_top_m 1..200, "
-             "neighbours_max_items 1..50000, neighbours_shrink >= 0 and cooccurrence_window_minutes within "
-             "0.05..the horizon"),
+             "neighbours_max_items 1..50000, neighbours_shrink >= 0, cooccurrence_window_minutes within "
+             "0.05..the horizon and neighbours_rebuild_min_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
             (1 <= self.trend_recent_windows <= 96 and 1 <= self.trend_baseline_windows <= 480
@@ -226,6 +229,9 @@ HELP = {
     "cohort_window_minutes": "the edges' cohort window (set EDGE_COHORT_WINDOW_MINUTES to the same): cells of "
                              "another length or alignment are refused; topic trends count in these windows",
     "cooccurrence_horizon_days": "how far back the item-neighbour tables (the collaborative signal) look",
+    "neighbours_rebuild_min_s": "a tenant's item-neighbour table is rebuilt from heartbeats at most this often "
+                                "(seconds; windows that arrive meanwhile wait for the next heartbeat after it), so a "
+                                "node resending windows cannot make the control plane rebuild on every heartbeat",
     "cooccurrence_window_minutes": "the edges' co-occurrence window (set EDGE_COOCCURRENCE_WINDOW_MINUTES to the "
                                    "same): windows of another length or misaligned are refused, so one node holds at "
                                    "most the horizon's number of windows per tenant",

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -65,7 +66,7 @@ MAX_ITEMS = 50_000
 class NeighbourBook:
     def __init__(self, store: Store, cohorts: CohortMerge, *, min_size: int, horizon_s: float, top_m: int,
                  max_items: int, shrink: float, min_nodes: int, max_node_share: float,
-                 max_pairs: int = MAX_PAIRS, window_s: float = 86400.0) -> None:
+                 max_pairs: int = MAX_PAIRS, window_s: float = 86400.0, rebuild_min_s: float = 0.0) -> None:
         self.store = store
         self.window_s = window_s  # the edges' co-occurrence window (CP_COOCCURRENCE_WINDOW_MINUTES)
         self.cohorts = cohorts  # the per-node cap (grows with time), the known tenants, quarantine
@@ -78,6 +79,9 @@ class NeighbourBook:
         self.max_node_share = max_node_share
         self.max_pairs = max_pairs  # per node, tenant and window
         self._lock = threading.Lock()  # one rebuild at a time on this replica
+        self.rebuild_min_s = rebuild_min_s  # between rebuilds of one tenant's table from heartbeats
+        self._built: dict[str, float] = {}  # tenant -> when a heartbeat last rebuilt its table
+        self._waiting: set[str] = set()  # tenants with windows that arrived inside that interval
         # (node, reason, how many) for every refused window; set by the wiring (a metric)
         self.on_refused: Callable[[str, str, int], None] = lambda node, reason, n: None
 
@@ -183,6 +187,17 @@ class NeighbourBook:
                     published.append(tenant)
                     log.info("item neighbours of tenant %s v%d: %d items", tenant, table.version, len(table.items))
         return published
+
+    def rebuild_due(self, now: float, tenants: list[str]) -> list[str]:
+        """What a heartbeat rebuilds: ``tenants`` (whose windows it brought) and those still
+        waiting, each at most once per ``rebuild_min_s``; the others wait for a later heartbeat
+        (any node's). A node resending windows cannot make every heartbeat read the horizon."""
+        with self._lock:
+            self._waiting.update(tenants)
+            due = sorted(t for t in self._waiting if now - self._built.get(t, -math.inf) >= self.rebuild_min_s)
+            self._waiting.difference_update(due)
+            self._built.update(dict.fromkeys(due, now))
+        return self.rebuild(now, due) if due else []
 
     def version(self) -> tuple[int, int]:
         return self.store.neighbours_version()

@@ -91,7 +91,8 @@ class ControlPlane:
                                         top_m=settings.neighbours_top_m, max_items=settings.neighbours_max_items,
                                         shrink=settings.neighbours_shrink, min_nodes=settings.cooccurrence_min_nodes,
                                         max_node_share=settings.max_node_share,
-                                        window_s=settings.cooccurrence_window_minutes * 60)
+                                        window_s=settings.cooccurrence_window_minutes * 60,
+                                        rebuild_min_s=settings.neighbours_rebuild_min_s)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
                                     seed_min_nodes=settings.segment_seed_min_nodes)

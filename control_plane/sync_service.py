@@ -235,13 +235,13 @@ class SyncService:
         if cp.segments.advance(now):
             cp.metrics.segment_rounds.inc()
         self.advance_adaptations()  # rounds past their timeout close here too
-        published = []
+        tenants = []
         if beat.cooccurrence:
             tenants, clipped = cp.neighbours.ingest(node_id, beat.cooccurrence, now)
             if clipped:
                 log.warning("node %s reported %d implausible co-occurrence windows: clipped", node_id, clipped)
                 cp.metrics.clipped.labels(node_id).inc(clipped)
-            published = cp.neighbours.rebuild(now, tenants)
+        published = cp.neighbours.rebuild_due(now, tenants)
         if beat.cohorts or beat.segments or published:  # a merge changed: every stream sends it
             cp.wake_all()
 

@@ -446,7 +446,8 @@ def test_a_rogue_beside_one_honest_edge_neither_empties_nor_joins_its_neighbour_
         # The table's 6 places: the items both report first, then each node's own in turn.
         assert {"serum", "toner", "cream", "mask"} <= set(got) and len(got) <= 6, got
 
-    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6")
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6",
+        CP_NEIGHBOURS_REBUILD_MIN_S="0")
 
 
 def event(rule: str, key: str, at: float, *, tenant: str = "shop", active: bool = True) -> sync_pb2.TriggerEvent:
@@ -539,6 +540,29 @@ def test_a_rogue_cannot_multiply_its_pair_windows_by_their_length_or_alignment(t
                    if m.name == "sentiedge_cp_pair_windows_refused" for s in m.samples
                    if s.name.endswith("_total") and s.labels["node"] == "rogue"}
         assert refused == {"window_length": 150, "window_start": 50}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_REBUILD_MIN_S="0")
+
+
+def test_a_rogue_resending_a_window_cannot_make_every_heartbeat_rebuild_the_tables(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        clock = [cp.now()]
+        cp.now = lambda: clock[0]
+        day = int(clock[0] // 86400 * 86400) - 86400
+        builds = []
+        build = cp.neighbours.build
+        cp.neighbours.build = lambda tenant, now: builds.append(tenant) or build(tenant, now)
+        window = sync_pb2.PairWindow(tenant="shop", window_start=day, window_seconds=86400,
+                                     items={"serum": 60, "cream": 50}, pairs=[sync_pb2.ItemPair(a="cream", b="serum",
+                                                                                                users=40)])
+        for _ in range(30):  # the same window, heartbeat after heartbeat
+            await beat(channel, "rogue", secrets["rogue"], cooccurrence=[window])
+            clock[0] += 0.1
+        assert builds == ["shop"], "one rebuild per CP_NEIGHBOURS_REBUILD_MIN_S, not one per heartbeat"
+        clock[0] += 10
+        await beat(channel, "honest", secrets["honest"])  # any node's next heartbeat rebuilds what waited
+        assert builds == ["shop", "shop"]
 
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
 
