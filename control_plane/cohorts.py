@@ -35,7 +35,9 @@ One node, bounded influence. A credentialed node can still lie about its numbers
   daypart of the four; ``sentiedge_core.cohorts.key_problem``), the window starts inside the
   horizon and not in the future, of the control plane's length (``CP_COHORT_WINDOW_MINUTES``, which the edges'
   ``EDGE_COHORT_WINDOW_MINUTES`` must equal) and starts where such a window starts. Anything
-  else is refused, counted per reason (``sentiedge_cp_cohort_aggregates_refused_total``).
+  else is refused, counted per reason (``sentiedge_cp_cohort_aggregates_refused_total``), and
+  so is a new cohort key past ``max_node_cohorts`` distinct keys of the node in that tenant's
+  window (counted over every heartbeat: the edges' own bound, so made-up keys cannot grow the store).
 * Topic mentions (what topic trends and topic triggers read) are bounded once more over the
   whole tenant per window (:mod:`control_plane.topic_share`): a node alone in cohorts it made up
   counts at most ``share`` of the tenant's mentions of a topic where others report the window.
@@ -56,6 +58,7 @@ import msgspec
 
 from control_plane import topic_share
 from control_plane.influence import share_factors
+from control_plane.intake import misaligned, screen, within_key_limit
 from control_plane.store import Store
 from sentiedge_core import topics
 from sentiedge_core.cohorts import ALL, ASPECT_TEXTS_PER_USER, COUNTS, SUMS, Aggregate, key_problem
@@ -104,8 +107,9 @@ MAX_ROWS_PER_BEAT = 20_000  # cohort cells one heartbeat may carry (an edge's ow
 class CohortMerge:
     def __init__(self, store: Store, *, min_size: int, horizon_s: float, max_node_users: int = 10_000,
                  growth: float = 2.0, new_node_users: int = 100, growth_period_s: float = 3600.0,
-                 max_node_share: float = 0.75, window_s: float = 1800.0) -> None:
+                 max_node_share: float = 0.75, window_s: float = 1800.0, max_node_cohorts: int = 2000) -> None:
         self.store = store
+        self.max_node_cohorts = max_node_cohorts  # distinct cells (but "all") per node, tenant and window
         self.window_s = window_s  # the edges' cohort window (CP_COHORT_WINDOW_MINUTES): every cell's length
         self.min_size = min_size
         self.horizon_s = horizon_s
@@ -174,7 +178,7 @@ class CohortMerge:
             return "cohort"
         if a.window_seconds != int(self.window_s):
             return "window_length"
-        if int(round(a.window_start / self.window_s) * self.window_s) != a.window_start:
+        if misaligned(a.window_start, self.window_s):
             return "window_start"
         if not now - self.horizon_s <= a.window_start <= now:  # a window in the future would outlive every prune
             return "window_time"
@@ -184,17 +188,20 @@ class CohortMerge:
         """What a heartbeat may add: at most MAX_ROWS_PER_BEAT aggregates without a
         :meth:`problem`; the others are refused, counted per reason."""
         known = self.known_tenants()
-        kept, refused = [], {}
-        for a in aggregates[:MAX_ROWS_PER_BEAT]:
-            why = self.problem(a, now, known)
-            if why is None:
-                kept.append(a)
-            else:
-                refused[why] = refused.get(why, 0) + 1
-        if len(aggregates) > MAX_ROWS_PER_BEAT:
-            refused["too_many"] = len(aggregates) - MAX_ROWS_PER_BEAT
+        kept, refused = screen(aggregates, lambda a: self.problem(a, now, known), MAX_ROWS_PER_BEAT)
         for why, n in refused.items():
             self.on_refused(node_id, why, n)
+        return kept
+
+    def within_cohort_limit(self, node_id: str, aggregates: list[Aggregate]) -> list[Aggregate]:
+        """``aggregates`` but the cells past ``max_node_cohorts`` distinct keys of the node in a
+        tenant's window, counting what earlier heartbeats stored (a resend of a held key passes):
+        made-up keys cannot grow the store without end. The rest refused as ``too_many_cohorts``."""
+        kept = within_key_limit(aggregates, lambda a: (a.tenant, a.window_start),
+                                lambda a: None if a.cohort == ALL else a.cohort,
+                                lambda g: self.store.cohort_keys(node_id, *g) - {ALL}, self.max_node_cohorts)
+        if len(kept) < len(aggregates):
+            self.on_refused(node_id, "too_many_cohorts", len(aggregates) - len(kept))
         return kept
 
     def ingest(self, node_id: str, aggregates: list[Aggregate], now: float | None = None) -> int:
@@ -202,7 +209,7 @@ class CohortMerge:
         if not aggregates:
             return 0
         now = time.time() if now is None else now
-        kept = self.plausible(aggregates, now, node_id)
+        kept = self.within_cohort_limit(node_id, self.plausible(aggregates, now, node_id))
         dropped = len(aggregates) - len(kept)
         if not kept:
             return dropped

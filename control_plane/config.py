@@ -37,6 +37,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     require_node_credentials: bool = True  # kept for old configurations; false changes nothing now
     max_node_cohort_users: int = 10_000  # most users one node may claim for one cohort and window
     new_node_cohort_users: int = 100  # most users a node with no history may claim per cell
+    max_node_cohorts_per_window: int = 2000  # distinct cohort cells one node may hold per tenant and window
     cohort_growth: float = 2.0  # a node's users per cell may grow by this factor per cohort_growth_period_s
     # the time (not heartbeats) over which a node's cap may grow by cohort_growth
     cohort_growth_period_s: float = 3600.0
@@ -67,11 +68,16 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
     segment_seed_min_nodes: int = 2  # seeding waits for seed clusters from this many distinct nodes
     # The collaborative signal: item co-occurrence merged per tenant into an item-neighbour table
     cooccurrence_horizon_days: float = 30.0  # how far back the tables look
+    # The edges' co-occurrence window (EDGE_COOCCURRENCE_WINDOW_MINUTES must equal it): windows of
+    # another length, or not starting where such a window starts, are refused
+    cooccurrence_window_minutes: float = 1440.0
     # a pair fewer nodes report is left out where the others carry comparable users of one of its items
     cooccurrence_min_nodes: int = 2
     neighbours_top_m: int = 50  # neighbours kept per item
     neighbours_max_items: int = 5000  # items per tenant's table: those chosen by the most users
     neighbours_shrink: float = 5.0  # similarity x users / (users + shrink): pairs seen by few users count less
+    # a tenant's table is rebuilt from heartbeats at most this often (0: on every heartbeat with windows)
+    neighbours_rebuild_min_s: float = 10.0
     # An edge's exposures per experiment arm, cohort and window count at most its cohort cap times this.
     experiment_exposures_per_user: int = 20
     adapt_min_labels: int = 50  # labels an edge needs before its update counts in an adaptation round
@@ -119,6 +125,7 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.canary_min_labels >= 30, "canary_min_labels must be >= 30"),
             (self.max_message_bytes >= 64 << 10 and self.max_bundle_bytes >= 1 << 20, "size limits too small"),
             (self.log_level in {"critical", "error", "warning", "info", "debug"}, "log_level must be a level name"),
+            (self.max_node_cohorts_per_window >= 1, "max_node_cohorts_per_window must be >= 1"),
             (self.max_node_cohort_users >= 1 and self.cohort_growth >= 1 and self.filings_per_node_per_s > 0
              and self.cohort_growth_period_s > 0,
              "max_node_cohort_users >= 1, cohort_growth >= 1, cohort_growth_period_s > 0 and "
@@ -132,9 +139,12 @@ class CpSettings(msgspec.Struct, frozen=True, kw_only=True):
              "segments must be 0..64, segment_decay in (0, 1] and segment_round_delay_s >= 0"),
             (0 < self.cooccurrence_horizon_days <= 366 and self.cooccurrence_min_nodes >= 1
              and 1 <= self.neighbours_top_m <= 200 and 1 <= self.neighbours_max_items <= 50_000
-             and self.neighbours_shrink >= 0,
+             and self.neighbours_shrink >= 0
+             and 0.05 <= self.cooccurrence_window_minutes <= self.cooccurrence_horizon_days * 1440
+             and self.neighbours_rebuild_min_s >= 0,
              "cooccurrence_horizon_days must be in (0, 366], cooccurrence_min_nodes >= 1, neighbours_top_m 1..200, "
-             "neighbours_max_items 1..50000 and neighbours_shrink >= 0"),
+             "neighbours_max_items 1..50000, neighbours_shrink >= 0, cooccurrence_window_minutes within "
+             "0.05..the horizon and neighbours_rebuild_min_s >= 0"),
             (self.privacy_compact_after_s >= 0 and self.maintenance_interval_s > 0,
              "privacy_compact_after_s must be >= 0 and maintenance_interval_s > 0"),
             (1 <= self.trend_recent_windows <= 96 and 1 <= self.trend_baseline_windows <= 480
@@ -193,6 +203,9 @@ HELP = {
     "require_node_credentials": "(obsolete: credentials are always needed unless allow_anonymous_nodes)",
     "max_node_cohort_users": "most users one node may report for one cohort and window (poisoning bound)",
     "new_node_cohort_users": "most users a node with no history may report for one cohort and window",
+    "max_node_cohorts_per_window": "distinct cohort cells (its \"all\" cell not counted) one node may hold per tenant "
+                                   "and window, over all its heartbeats; further new keys are refused (the edges' "
+                                   "EDGE_MAX_COHORTS_PER_WINDOW should not exceed it)",
     "cohort_growth": "a node's cell may hold at most this many times its largest earlier cell, per "
                      "cohort_growth_period_s of time (poisoning bound)",
     "cohort_growth_period_s": "seconds over which a node's cohort cap may grow by cohort_growth (time, not heartbeats)",
@@ -216,6 +229,12 @@ HELP = {
     "cohort_window_minutes": "the edges' cohort window (set EDGE_COHORT_WINDOW_MINUTES to the same): cells of "
                              "another length or alignment are refused; topic trends count in these windows",
     "cooccurrence_horizon_days": "how far back the item-neighbour tables (the collaborative signal) look",
+    "neighbours_rebuild_min_s": "a tenant's item-neighbour table is rebuilt from heartbeats at most this often "
+                                "(seconds; windows that arrive meanwhile wait for the next heartbeat after it), so a "
+                                "node resending windows cannot make the control plane rebuild on every heartbeat",
+    "cooccurrence_window_minutes": "the edges' co-occurrence window (set EDGE_COOCCURRENCE_WINDOW_MINUTES to the "
+                                   "same): windows of another length or misaligned are refused, so one node holds at "
+                                   "most the horizon's number of windows per tenant",
     "cooccurrence_min_nodes": "a pair fewer nodes report is left out where the nodes that do not report it carry "
                               "at least (1-max_node_share)/max_node_share as many users of one of its items as its "
                               "reporters (1: every pair counts)",

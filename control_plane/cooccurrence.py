@@ -31,6 +31,11 @@ One node, bounded influence (:mod:`control_plane.influence`; ``share`` is ``CP_M
 * Which items a table keeps (``CP_NEIGHBOURS_MAX_ITEMS``): items several nodes report first (by
   users), then each node's own items in turn (each node's by users), so items one node alone
   reports cannot crowd out what others see, nor another node's own items.
+* What a heartbeat may add is checked first (:meth:`NeighbourBook.problem`): a known tenant, a
+  window of the control plane's length (``CP_COOCCURRENCE_WINDOW_MINUTES``, which the edges'
+  ``EDGE_COOCCURRENCE_WINDOW_MINUTES`` must equal) that starts where such a window starts, inside
+  the horizon: one node holds at most horizon/window windows per tenant (30 at the defaults),
+  so its volume over the horizon is at most its cap times that, and so are the rows it costs.
 * A quarantined node's windows are left out of every table.
 """
 
@@ -38,14 +43,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from itertools import zip_longest
 
 import msgspec
 
 from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
+from control_plane.intake import misaligned, screen
 from control_plane.store import Store
 from sentiedge_core.cooccurrence import MAX_ITEM_CHARS, NeighbourTable, PairWindow, pair, top_neighbours
 
@@ -58,8 +66,9 @@ MAX_ITEMS = 50_000
 class NeighbourBook:
     def __init__(self, store: Store, cohorts: CohortMerge, *, min_size: int, horizon_s: float, top_m: int,
                  max_items: int, shrink: float, min_nodes: int, max_node_share: float,
-                 max_pairs: int = MAX_PAIRS) -> None:
+                 max_pairs: int = MAX_PAIRS, window_s: float = 86400.0, rebuild_min_s: float = 0.0) -> None:
         self.store = store
+        self.window_s = window_s  # the edges' co-occurrence window (CP_COOCCURRENCE_WINDOW_MINUTES)
         self.cohorts = cohorts  # the per-node cap (grows with time), the known tenants, quarantine
         self.min_size = min_size
         self.horizon_s = horizon_s
@@ -70,6 +79,11 @@ class NeighbourBook:
         self.max_node_share = max_node_share
         self.max_pairs = max_pairs  # per node, tenant and window
         self._lock = threading.Lock()  # one rebuild at a time on this replica
+        self.rebuild_min_s = rebuild_min_s  # between rebuilds of one tenant's table from heartbeats
+        self._built: dict[str, float] = {}  # tenant -> when a heartbeat last rebuilt its table
+        self._waiting: set[str] = set()  # tenants with windows that arrived inside that interval
+        # (node, reason, how many) for every refused window; set by the wiring (a metric)
+        self.on_refused: Callable[[str, str, int], None] = lambda node, reason, n: None
 
     # --- in -------------------------------------------------------------------------------------
     def bound(self, w: PairWindow, cap: int) -> PairWindow:
@@ -88,13 +102,27 @@ class NeighbourBook:
         return PairWindow(tenant=w.tenant, window_start=w.window_start, window_seconds=w.window_seconds,
                           items=items, pairs=[(a, b, n) for n, (a, b) in kept])
 
+    def problem(self, w: PairWindow, now: float, known: set[str] | None) -> str | None:
+        """Why a heartbeat may not add ``w`` (a reason of the refusal metric), or None. Windows of
+        the control plane's length, aligned, inside the horizon: one node holds at most the
+        horizon's number of windows per tenant (a resend replaces), whatever it sends."""
+        if not w.tenant or (known is not None and w.tenant not in known):
+            return "tenant"
+        if w.window_seconds != int(self.window_s):
+            return "window_length"
+        if misaligned(w.window_start, self.window_s):
+            return "window_start"
+        if not now - self.horizon_s <= w.window_start <= now:
+            return "window_time"
+        return None
+
     def ingest(self, node_id: str, windows: list[PairWindow], now: float) -> tuple[list[str], int]:
         """Store a node's windows, bounded; returns (the tenants whose counts changed, how many
-        windows were dropped or clipped)."""
+        windows were dropped or clipped). Refusals are counted per reason."""
         known = self.cohorts.known_tenants()
-        plausible = [w for w in windows[:MAX_WINDOWS_PER_BEAT]
-                     if w.tenant and (known is None or w.tenant in known) and w.window_seconds > 0
-                     and now - self.horizon_s <= w.window_start <= now]
+        plausible, refused = screen(windows, lambda w: self.problem(w, now, known), MAX_WINDOWS_PER_BEAT)
+        for why, n in refused.items():
+            self.on_refused(node_id, why, n)
         cap = self.cohorts.cap(node_id, now)
         bounded = [self.bound(w, cap) for w in plausible]
         kept = [b for b in bounded if b.items]
@@ -159,6 +187,17 @@ class NeighbourBook:
                     published.append(tenant)
                     log.info("item neighbours of tenant %s v%d: %d items", tenant, table.version, len(table.items))
         return published
+
+    def rebuild_due(self, now: float, tenants: list[str]) -> list[str]:
+        """What a heartbeat rebuilds: ``tenants`` (whose windows it brought) and those still
+        waiting, each at most once per ``rebuild_min_s``; the others wait for a later heartbeat
+        (any node's). A node resending windows cannot make every heartbeat read the horizon."""
+        with self._lock:
+            self._waiting.update(tenants)
+            due = sorted(t for t in self._waiting if now - self._built.get(t, -math.inf) >= self.rebuild_min_s)
+            self._waiting.difference_update(due)
+            self._built.update(dict.fromkeys(due, now))
+        return self.rebuild(now, due) if due else []
 
     def version(self) -> tuple[int, int]:
         return self.store.neighbours_version()

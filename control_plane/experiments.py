@@ -35,7 +35,9 @@ import msgspec
 
 from control_plane.errors import InvalidArgument, NotFound
 from control_plane.influence import share_factors
+from control_plane.intake import misaligned, screen, within_key_limit
 from control_plane.store import Store
+from sentiedge_core.cohorts import ALL, key_problem
 from sentiedge_core.experiments import Arm, Experiment
 from sentiedge_core.segments import check_target
 
@@ -101,6 +103,8 @@ class ExperimentBook:
         # -> the tenants rows may name (None: any); set by the wiring
         self.known_tenants: Callable[[], set[str] | None] = lambda: None
         self.horizon_s = 30 * 86400.0  # counts of windows older than this are not taken
+        self.window_s = 1800.0  # the cohort window (CP_COHORT_WINDOW_MINUTES): counts are per such window
+        self.max_node_cohorts = 2000  # distinct cohort keys per node, tenant and window (CP_MAX_NODE_COHORTS_...)
 
     def bound(self, row: tuple, most: int) -> tuple:
         """One count row (window, experiment, arm, cohort, exposures, clicks, conversions, value,
@@ -116,12 +120,30 @@ class ExperimentBook:
 
     def ingest(self, node_id: str, rows: list[tuple], now: float) -> int:
         """Store a node's closed windows of experiment counts, bounded; returns how many were
-        clipped or dropped (windows in the future or past the horizon, unknown tenants)."""
+        clipped or dropped: an experiment or arm that does not exist, an unknown tenant, a cohort
+        key no edge builds, a window of the cohort length misaligned, in the future or past the
+        horizon, and new cohort keys past ``max_node_cohorts`` per tenant and window (so made-up
+        names, arms, keys and windows cannot grow the store)."""
         if not rows:
             return 0
         known = self.known_tenants()
-        kept = [r for r in rows if now - self.horizon_s <= r[0] <= now
-                and (known is None or len(r) < 9 or not r[8] or r[8] in known)][:MAX_ROWS_PER_BEAT]
+        arms = {e.name: {a.name for a in e.arms} for e in self.all()}
+
+        def problem(r: tuple) -> str | None:
+            window, experiment, arm, cohort, *_ = r
+            tenant = r[8] if len(r) > 8 else ""
+            if arm not in arms.get(experiment, ()):
+                return "experiment"
+            if known is not None and tenant and tenant not in known:
+                return "tenant"
+            if key_problem(cohort) is not None or misaligned(window, self.window_s):
+                return "key"
+            return None if now - self.horizon_s <= window <= now else "window_time"
+
+        kept, _ = screen(rows, problem, MAX_ROWS_PER_BEAT)
+        kept = within_key_limit(kept, lambda r: (r[8] if len(r) > 8 else "", r[0]),
+                                lambda r: None if r[3] == ALL else r[3],
+                                lambda g: self.store.experiment_cohorts(node_id, *g) - {ALL}, self.max_node_cohorts)
         most = (self.cap(node_id, now) if self.cap else 10_000) * self.exposures_per_user
         bounded = [self.bound(r, most) for r in kept]
         if bounded:

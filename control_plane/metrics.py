@@ -3,7 +3,7 @@ every scrape plus a histogram of privacy-request completion times."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 COMPLETION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600, 86400)
@@ -95,7 +95,19 @@ class CpMetrics:
                                registry=self.registry)
         self.refused = Counter("sentiedge_cp_cohort_aggregates_refused_total",
                                "Cohort aggregates refused on intake, by reason (tenant, cohort, window_length, "
-                               "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
+                               "window_start, window_time, too_many, too_many_cohorts)", ["node", "reason"],
+                               registry=self.registry)
+        self.triggers_refused = Counter("sentiedge_cp_trigger_events_refused_total",
+                                        "Trigger transitions an edge reported and the control plane refused, by "
+                                        "reason (rule, tenant, cohort, time, too_many, rate, quarantined)",
+                                        ["node", "reason"], registry=self.registry)
+        self.pairs_refused = Counter("sentiedge_cp_pair_windows_refused_total",
+                                     "Co-occurrence windows refused on intake, by reason (tenant, window_length, "
+                                     "window_start, window_time, too_many)", ["node", "reason"], registry=self.registry)
+        self.window_mismatch = Gauge("sentiedge_cp_node_window_mismatch",
+                                     "1 while a node's Hello declared a cohort (or co-occurrence) window other than "
+                                     "CP_COHORT_WINDOW_MINUTES (CP_COOCCURRENCE_WINDOW_MINUTES): everything of that "
+                                     "length it sends is refused", ["node", "kind"], registry=self.registry)
         self.segment_rounds = Counter("sentiedge_cp_segment_rounds_total",
                                       "Learned-segment rounds published (the seeding included)", registry=self.registry)
         self.segment_sums_refused = Counter("sentiedge_cp_segment_sums_refused_total",

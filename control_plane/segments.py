@@ -38,6 +38,7 @@ import threading
 
 from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
+from control_plane.intake import misaligned
 from control_plane.store import Store
 from sentiedge_core.segments import (
     Segment,
@@ -88,7 +89,8 @@ class SegmentBook:
         for s in sums:
             # Only windows that can have closed within the horizon: a node cannot file sums for
             # made-up windows (in the future, never pruned) to outweigh the others.
-            if not now - self.cohorts.horizon_s <= s.window_start <= now:
+            if not now - self.cohorts.horizon_s <= s.window_start <= now \
+                    or misaligned(s.window_start, self.cohorts.window_s):  # nor cut the windows finer
                 continue
             if current.segments:  # a round's sums: against this set or the one before it, a known centroid
                 usable = not s.seed and current.version - 1 <= s.version <= current.version \

@@ -37,6 +37,7 @@ from control_plane.snapshot import Snapshot
 from control_plane.store import Store
 from control_plane.topics import TopicCatalog
 from control_plane.trends import TrendRule, Trends
+from control_plane.trigger_intake import TriggerIntake
 from control_plane.webhooks import Sender, WebhookBook
 from sentiedge_core import key_files, signing
 from sentiedge_core.access import RateLimiter
@@ -82,13 +83,16 @@ class ControlPlane:
                                    new_node_users=settings.new_node_cohort_users,
                                    growth_period_s=settings.cohort_growth_period_s,
                                    max_node_share=settings.max_node_share,
-                                   window_s=settings.cohort_window_minutes * 60)
+                                   window_s=settings.cohort_window_minutes * 60,
+                                   max_node_cohorts=settings.max_node_cohorts_per_window)
         self.history = History(self.store, min_size=settings.cohort_min_size)  # imported backfill aggregates
         self.neighbours = NeighbourBook(self.store, self.cohorts, min_size=settings.cohort_min_size,
                                         horizon_s=settings.cooccurrence_horizon_days * 86400,
                                         top_m=settings.neighbours_top_m, max_items=settings.neighbours_max_items,
                                         shrink=settings.neighbours_shrink, min_nodes=settings.cooccurrence_min_nodes,
-                                        max_node_share=settings.max_node_share)
+                                        max_node_share=settings.max_node_share,
+                                        window_s=settings.cooccurrence_window_minutes * 60,
+                                        rebuild_min_s=settings.neighbours_rebuild_min_s)
         self.segments = SegmentBook(self.store, self.cohorts, k=settings.segments, decay=settings.segment_decay,
                                     round_delay_s=settings.segment_round_delay_s, min_size=settings.cohort_min_size,
                                     seed_min_nodes=settings.segment_seed_min_nodes)
@@ -121,9 +125,16 @@ class ControlPlane:
         self.experiments.legacy_tenant = self.apps.legacy_tenant
         self.experiments.known_tenants = self.cohorts.known_tenants
         self.experiments.horizon_s = settings.cohort_horizon_hours * 3600
+        self.experiments.window_s = settings.cohort_window_minutes * 60
+        self.experiments.max_node_cohorts = settings.max_node_cohorts_per_window
         self.tokens = self._tokens(settings)
         self.metrics = CpMetrics(self)
         self.cohorts.on_refused = lambda node, reason, n: self.metrics.refused.labels(node, reason).inc(n)
+        self.neighbours.on_refused = lambda node, reason, n: self.metrics.pairs_refused.labels(node, reason).inc(n)
+        self.trigger_intake = TriggerIntake(
+            rules=self.rules.all, known_tenants=self.cohorts.known_tenants, quarantined=self.store.quarantined,
+            horizon_s=settings.cohort_horizon_hours * 3600,
+            on_refused=lambda node, reason, n: self.metrics.triggers_refused.labels(node, reason).inc(n))
         self._watchers: dict[str, set[asyncio.Event]] = {}
         # Bumped by every wake: the shared snapshot of what streams send is rebuilt once per change.
         self.generation = 0

@@ -19,7 +19,7 @@ from control_plane.state import ControlPlane
 from control_plane.store import ModelRow, PrivacyEntry
 from sentiedge_core.access import App
 from sentiedge_core.adaptation import Round as AdaptationRound
-from sentiedge_core.cohorts import Aggregate
+from sentiedge_core.cohorts import Aggregate, window_mismatch
 from sentiedge_core.cooccurrence import NeighbourTable, PairWindow
 from sentiedge_core.experiments import Experiment
 from sentiedge_core.rules import Rule
@@ -47,6 +47,9 @@ class Welcome(msgspec.Struct, kw_only=True):
     privacy_head: int
     privacy_floor: int
     heartbeat_interval_s: float
+    cohort_window_s: int = 0  # the control plane's cohort window
+    cooccurrence_window_s: int = 0  # and its co-occurrence window
+    window_error: str = ""  # set where the edge declared another of either
 
 
 class Priors(msgspec.Struct, kw_only=True):
@@ -116,7 +119,9 @@ class SyncService:
         return secret
 
     def connect(self, node_id: str, region: str, model: tuple[str, str, str], cursor: int,
-                bundled: tuple[str, str, str] | None) -> tuple[Stream, Welcome]:
+                bundled: tuple[str, str, str] | None, windows: tuple[int, int] = (0, 0)) -> tuple[Stream, Welcome]:
+        """A node's stream opens; ``windows`` are the cohort and co-occurrence windows its Hello
+        declared (0: an edge from before those fields)."""
         cp = self.cp
         floor = cp.store.privacy_floor()  # a node behind the compacted prefix starts after it
         start = max(cursor, floor)
@@ -129,9 +134,20 @@ class SyncService:
         if gap is not None:
             log.info("node %s: receipts from privacy update %d up to its cursor %d are missing: sending those again "
                      "for their receipts", node_id, gap, start)
+        ours = (int(cp.cohorts.window_s), int(cp.neighbours.window_s))
+        problems = []
+        for kind, declared, own in zip(("cohort", "co-occurrence"), windows, ours, strict=True):
+            mismatch = window_mismatch(kind, declared, own)
+            if declared:  # an old edge says nothing: what it sends is checked on intake
+                cp.metrics.window_mismatch.labels(node_id, kind).set(int(mismatch is not None))
+            if mismatch is not None:
+                problems.append(mismatch)
+                log.warning("node %s: %s", node_id, mismatch)
+                cp.audit(f"node {node_id}", "EdgeSync.Hello", mismatch[:300], ok=False)
         return (Stream(node_id=node_id, serving=model[2], cursor=start if gap is None else gap - 1),
                 Welcome(privacy_head=cp.store.privacy_head(), privacy_floor=floor,
-                        heartbeat_interval_s=cp.settings.heartbeat_interval_s))
+                        heartbeat_interval_s=cp.settings.heartbeat_interval_s, cohort_window_s=ours[0],
+                        cooccurrence_window_s=ours[1], window_error="; ".join(problems)))
 
     def disconnect(self, node_id: str) -> None:
         self.cp.nodes.gone(node_id, self.cp.now())
@@ -204,7 +220,7 @@ class SyncService:
             clipped = cp.experiments.ingest(node_id, beat.experiments, now)
             if clipped:
                 log.warning("node %s reported %d implausible experiment counts: clipped", node_id, clipped)
-        for at, rule, cohort, active, value, tenant, key in beat.triggers:
+        for at, rule, cohort, active, value, tenant, key in cp.trigger_intake.accept(node_id, beat.triggers, now):
             cp.store.rule_event(at, node_id, rule, cohort, "activated" if active else "cleared", value)
             if tenant:  # the tenant's webhook hears of a change of the fleet's state
                 cp.rules.reported(node_id, tenant, rule, key, active, value, at, now)
@@ -219,13 +235,13 @@ class SyncService:
         if cp.segments.advance(now):
             cp.metrics.segment_rounds.inc()
         self.advance_adaptations()  # rounds past their timeout close here too
-        published = []
+        tenants = []
         if beat.cooccurrence:
             tenants, clipped = cp.neighbours.ingest(node_id, beat.cooccurrence, now)
             if clipped:
                 log.warning("node %s reported %d implausible co-occurrence windows: clipped", node_id, clipped)
                 cp.metrics.clipped.labels(node_id).inc(clipped)
-            published = cp.neighbours.rebuild(now, tenants)
+        published = cp.neighbours.rebuild_due(now, tenants)
         if beat.cohorts or beat.segments or published:  # a merge changed: every stream sends it
             cp.wake_all()
 

@@ -48,7 +48,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         node_id = await self._authenticate(hello.node_id, context, "Sync")
         stream, welcome = await asyncio.to_thread(
             service.connect, node_id, hello.region, convert.ref_tuple(hello.model), hello.privacy_cursor,
-            convert.ref_tuple(hello.bundled) if hello.HasField("bundled") else None)
+            convert.ref_tuple(hello.bundled) if hello.HasField("bundled") else None,
+            (hello.cohort_window_seconds, hello.cooccurrence_window_seconds))
         log.info("node %s connected (region %s, model %s %s, privacy cursor %d)", node_id, hello.region,
                  hello.model.name, hello.model.version, hello.privacy_cursor)
         wake = asyncio.Event()
@@ -58,7 +59,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         try:
             yield sync_pb2.ControlMessage(welcome=sync_pb2.Welcome(
                 node_id=node_id, privacy_head=welcome.privacy_head, privacy_floor=welcome.privacy_floor,
-                heartbeat_interval_s=welcome.heartbeat_interval_s))
+                heartbeat_interval_s=welcome.heartbeat_interval_s, cohort_window_seconds=welcome.cohort_window_s,
+                cooccurrence_window_seconds=welcome.cooccurrence_window_s, window_error=welcome.window_error))
             while not reader.done():
                 wake.clear()
                 try:

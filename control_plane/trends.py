@@ -21,9 +21,11 @@ the trailing baseline:
   clearing) must also follow from the counts with any one node left out, wherever what is left
   is enough to judge; else the trend holds its state and says which node's counts disagree.
   So a node cannot fire a trend the other nodes' counts do not show, nor clear one they still
-  show. A node whose counts alone are enough to judge (a one-edge fleet, or the only node
-  mentioning the topic that often) still decides alone: that is the single edge's case, bounded
-  by its cohort cap, and it is the residual risk (docs/operations.md).
+  show; it can hold one in its state (dilute a rise), and where the counts without some node
+  would flip a trend that holds, its note says so and names that node. A node whose counts
+  alone are enough to judge (a one-edge fleet, or the only node mentioning the topic that often)
+  still decides alone: that is the single edge's case, bounded by its cohort cap, and it is the
+  residual risk (docs/operations.md).
 
 Mentions are counted per text, at most ``ASPECT_TEXTS_PER_USER`` per user, topic and window
 (the edges' clip), so one user cannot make a trend; texts of one user are not independent,
@@ -166,9 +168,10 @@ class Trends:
                     continue
                 state = states.get((t, name), False)
                 trend = judge(t, name, by_topic.get((t, name), {}), latest, window_s, self.rule, state)
-                if trend.firing != state:
-                    trend = held(trend, state, {node: judge(t, name, rest.get((t, name), {}), latest, window_s,
-                                                            self.rule, state) for node, rest in without.items()})
+                alternatives = {node: judge(t, name, rest.get((t, name), {}), latest, window_s, self.rule, state)
+                                for node, rest in without.items()}
+                trend = held(trend, state, alternatives) if trend.firing != state else \
+                    contested(trend, state, alternatives)
                 out.append(trend)
         return out
 
@@ -195,6 +198,20 @@ def held(trend: Trend, state: bool, without: dict[str, Trend]) -> Trend:
             return msgspec.structs.replace(trend, firing=state, note=(
                 f"held {'firing' if state else 'quiet'}: without node {node} the counts do not "
                 f"{'clear' if state else 'fire'} it (no single node flips a trend)"))
+    return trend
+
+
+def contested(trend: Trend, state: bool, without: dict[str, Trend]) -> Trend:
+    """``trend``, whose counts keep its state, with a note where the counts without some node
+    would flip it: one node may be holding it (a rise it dilutes stays quiet), and the note
+    names that node for an operator to look at."""
+    if trend.note:
+        return trend
+    for node, rest in without.items():
+        if not rest.note and rest.firing != state:
+            return msgspec.structs.replace(trend, note=(
+                f"{'firing' if state else 'quiet'}, but without node {node} the counts "
+                f"{'clear' if state else 'fire'} it (one node may be holding it)"))
     return trend
 
 

@@ -116,6 +116,9 @@ class Fleet:
     def sync_connected(self, connected: bool) -> None:
         self.link.connected(connected)
 
+    def welcomed(self, window_error: str) -> None:
+        self.link.welcomed(window_error)
+
     def outbox_pending(self) -> int:
         return self.link.outbox_pending()
 

@@ -67,6 +67,23 @@ class SyncLink:
         if self.role.shared:  # the other workers report it in /readyz
             self.state.sync_connected = connected
 
+    def welcomed(self, window_error: str) -> None:
+        """The control plane's verdict on this edge's window settings at the stream's start ("":
+        none): logged once when it appears or changes, shown by /readyz and a gauge until it goes."""
+        if window_error and window_error != self.state.sync_warning:
+            log.error("the control plane refuses what this edge aggregates: %s", window_error)
+        elif not window_error and self.state.sync_warning:
+            log.info("the control plane accepts this edge's windows again")
+        self.metrics.window_mismatch.set(int(bool(window_error)))
+        if window_error != self.state.sync_warning:
+            self.state.sync_warning = window_error
+
+    def warnings(self) -> list[str]:
+        """Named warnings for /readyz (every worker reads the leader's): what keeps this edge's
+        numbers from counting upstream without stopping it from serving."""
+        warning = self.state.sync_warning if self.settings.control_plane else ""
+        return warning.split("; ") if warning else []
+
     def outbox_pending(self) -> int:
         """Privacy requests filed here and not yet receipted upstream."""
         pending = self.store.outbox_pending()

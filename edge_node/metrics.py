@@ -75,6 +75,10 @@ class EdgeMetrics:
                                 registry=r)
         self.apps_known = _gauge("sentiedge_apps", "Client apps this edge verifies keys and tokens for", registry=r)
         self.sync_connected = _gauge("sentiedge_sync_connected", "1 while the Sync stream is open", registry=r)
+        self.window_mismatch = _gauge(
+            "sentiedge_window_mismatch", "1 while the control plane says this edge's EDGE_COHORT_WINDOW_MINUTES or "
+            "EDGE_COOCCURRENCE_WINDOW_MINUTES differs from its own (what is sent of that length is refused; /readyz "
+            "names it)", registry=r)
         self.sync_cursor = _gauge("sentiedge_sync_privacy_cursor", "Last privacy sequence number applied", registry=r)
         self.sync_last_success = _gauge("sentiedge_sync_last_success_timestamp_seconds",
                                        "When this edge was last in sync with the privacy log", registry=r)

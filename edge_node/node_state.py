@@ -62,6 +62,15 @@ class NodeState:
         self._store.set_value("sync_connected", connected)
 
     @property
+    def sync_warning(self) -> str:
+        """What the control plane's Welcome said is wrong with this node's settings ("": nothing)."""
+        return self._store.value("sync_warning", "")
+
+    @sync_warning.setter
+    def sync_warning(self, warning: str) -> None:
+        self._store.set_value("sync_warning", warning)
+
+    @property
     def pseudonym_fingerprint(self) -> str | None:
         """The fingerprint of the pseudonym key the store was written with."""
         return self._store.value("pseudonym_fingerprint")

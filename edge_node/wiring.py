@@ -226,7 +226,8 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                          target=settings.control_plane, node_id=settings.node_name, region=settings.region,
                          backoff_max_s=settings.sync_backoff_max_s, audit_log=settings.sync_audit_log or None,
                          tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
-                         enrollment_token=settings.enrollment_token)
+                         enrollment_token=settings.enrollment_token,
+                         windows=(int(window_s), int(pairs.window_s)))
         link.agent = sync
     follower = Follower(role, publications=publications, fleet=fleet, serving=serving, updates=updates, peers=peers,
                         state=state) if role.shared else None

@@ -43,6 +43,26 @@ def key_problem(cohort: str) -> str | None:
     return None
 
 
+WINDOWS = {  # what an edge aggregates per window, its setting, the control plane's, what a mismatch costs
+    "cohort": ("COHORT_WINDOW_MINUTES", "every cohort cell it sends is refused (no trends, topic triggers or priors "
+               "from it)"),
+    "co-occurrence": ("COOCCURRENCE_WINDOW_MINUTES", "every co-occurrence window it sends is refused (nothing of it "
+                      "in the item-neighbour tables)"),
+}
+
+
+def window_mismatch(kind: str, edge_s: int, control_plane_s: int) -> str | None:
+    """Why an edge whose ``kind`` windows ("cohort", "co-occurrence") are ``edge_s`` long has
+    every one refused by a control plane of ``control_plane_s``-second windows, or None where
+    they agree (or the edge did not say)."""
+    if not edge_s or edge_s == control_plane_s:
+        return None
+    setting, cost = WINDOWS[kind]
+    return (f"{kind} window mismatch: this edge aggregates {edge_s}-second windows (EDGE_{setting}="
+            f"{edge_s / 60:g}), the control plane {control_plane_s}-second ones (CP_{setting}="
+            f"{control_plane_s / 60:g}): {cost} until both are set to the same value")
+
+
 class Aggregate(msgspec.Struct, kw_only=True):
     window_start: int
     window_seconds: int

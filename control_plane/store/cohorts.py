@@ -35,6 +35,11 @@ class CohortStore(Repository):
         """The most users this node ever reported for one cohort and window (0: none kept)."""
         return int(self._rows("SELECT COALESCE(MAX(users), 0) FROM cohorts WHERE node_id = ?", (node_id,))[0][0])
 
+    def cohort_keys(self, node_id: str, tenant: str, window_start: int) -> set[str]:
+        """The cohort keys a node holds cells of in one tenant's window."""
+        return {r[0] for r in self._rows("SELECT cohort FROM cohorts WHERE node_id = ? AND tenant = ? AND "
+                                         "window_start = ?", (node_id, tenant, window_start))}
+
     def prune_aggregates(self, before: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM cohorts WHERE window_start < ?", (before,))

@@ -63,6 +63,11 @@ class RuleStore(Repository):
                 "clicks = excluded.clicks, conversions = excluded.conversions, value = excluded.value",
                 [(w, e, a, c, node_id, n, k, x, v, t[0] if t else "") for w, e, a, c, n, k, x, v, *t in rows])
 
+    def experiment_cohorts(self, node_id: str, tenant: str, window_start: int) -> set[str]:
+        """The cohort keys a node holds experiment counts of in one tenant's window."""
+        return {r[0] for r in self._rows("SELECT DISTINCT cohort FROM experiment_counts WHERE node_id = ? AND "
+                                         "tenant = ? AND window_start = ?", (node_id, tenant, window_start))}
+
     def experiment_counts_by_node(self, name: str, tenants: list[str] | None = None,
                                   ) -> list[tuple[str, str, str, int, int, float]]:
         """(arm, cohort, node, exposures, conversions, value), summed over windows (and over

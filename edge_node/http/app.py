@@ -83,7 +83,10 @@ def readyz(state: State) -> Health:
     listening (the admin port can answer before it binds). An edge with a control plane also
     reports its privacy backlog (``privacy_backlog``: ok, or stalled past
     EDGE_PRIVACY_BACKLOG_MAX_S) without failing on it: the requests already took effect here,
-    and taking the edge out of rotation would not file them any sooner."""
+    and taking the edge out of rotation would not file them any sooner. ``warnings`` names a
+    setting the control plane refuses (a cohort or co-occurrence window other than its own: the
+    edge serves, but none of what it aggregates in such windows counts upstream) without failing
+    either: every edge of a fleet would fail together on one control-plane setting."""
     node = running(state)
     public = state.get("public_server")
     if public is not None and not public.started:
@@ -94,7 +97,8 @@ def readyz(state: State) -> Health:
     return Health(status="ready", model=node.model.name, version=node.model.version, sync=node.link.sync_state(),
                   serving_personal=node.link.personal_allowed(), worker=node.role.index if node.role.shared else None,
                   privacy_backlog=None if backlog is None else ("stalled" if backlog[1] else "ok"),
-                  privacy_backlog_s=None if backlog is None else round(backlog[0], 1))
+                  privacy_backlog_s=None if backlog is None else round(backlog[0], 1),
+                  warnings=node.link.warnings() or None)
 
 
 @get("/metrics", tags=["health"], sync_to_thread=False, media_type=CONTENT_TYPE)

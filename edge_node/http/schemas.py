@@ -53,6 +53,9 @@ class Health(Wire, kw_only=True, omit_defaults=True):
     # "stalled" once the oldest waited EDGE_PRIVACY_BACKLOG_MAX_S; with the oldest's age in seconds.
     privacy_backlog: str | None = None
     privacy_backlog_s: float | None = None
+    # What keeps this edge's numbers from counting upstream without stopping it from serving,
+    # each named first (e.g. "cohort window mismatch: ..."); left out when there is none.
+    warnings: list[str] | None = None
 
 
 class GrantView(Wire, kw_only=True):

@@ -74,7 +74,7 @@ class SyncAgent:
     def __init__(self, fleet: Fleet, *, privacy_log: PrivacyLog, state: NodeState, store: EdgeStore,
                  metrics: EdgeMetrics, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
                  audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
-                 enrollment_token: str = "") -> None:
+                 enrollment_token: str = "", windows: tuple[int, int] = (0, 0)) -> None:
         self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
         self.privacy_log = privacy_log  # the privacy use case: the log's updates, once and in order
         self.state = state
@@ -84,6 +84,7 @@ class SyncAgent:
         self.node_id = node_id
         self.region = region
         self.backoff_max_s = backoff_max_s
+        self.windows = windows  # cohort and co-occurrence, declared in the Hello: the control plane checks them
         self.connected = False
         self.head = 0
         self.heartbeat_s = 5.0
@@ -179,7 +180,8 @@ class SyncAgent:
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
                 node_id=self.node_id, region=self.region, capabilities=["privacy", "models", "cohorts"],
                 model=convert.model_ref(*self.fleet.serving()), privacy_cursor=self.cursor, agent_version="1",
-                bundled=convert.model_ref(*bundled) if bundled else None)))
+                bundled=convert.model_ref(*bundled) if bundled else None,
+                cohort_window_seconds=self.windows[0], cooccurrence_window_seconds=self.windows[1])))
             pump = asyncio.create_task(self._pump(queue))
             tasks: set[asyncio.Task] = set()
             try:
@@ -213,6 +215,7 @@ class SyncAgent:
                      self.cursor)
             self.state.privacy_cursor = welcome.privacy_floor
         self.heartbeat_s = welcome.heartbeat_interval_s or self.heartbeat_s
+        self.fleet.welcomed(welcome.window_error)
         self.connected = True
         self.fleet.sync_connected(True)
         self.metrics.sync_sessions.inc()

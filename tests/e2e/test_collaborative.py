@@ -39,7 +39,8 @@ def top(edge: str, app: Client, user: str, candidates: list[dict]) -> dict:
 
 
 def test_cooccurrence_at_one_edge_improves_a_ranking_at_the_other(spawn, bundle_dir, tmp_path):
-    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3"))
+    _, cp = spawn("control-plane", "serve", env=cp_env(CP_COHORT_MIN_SIZE="3",
+                                                       CP_COOCCURRENCE_WINDOW_MINUTES=str(WINDOW_MINUTES)))
     shop = Client(cp, "shop")
     settings = {"EDGE_COHORT_MIN_SIZE": "3", "EDGE_COOCCURRENCE_WINDOW_MINUTES": str(WINDOW_MINUTES)}
     edges = {node: spawn("edge-node", "serve", "--model-dir", str(bundle_dir),

@@ -15,11 +15,11 @@ STRICT = {"CP_REQUIRE_NODE_CREDENTIALS": "true"}
 class Stream:
     """One Sync stream driven by hand: put messages, read what comes back."""
 
-    def __init__(self, channel, node_id: str, secret: str = "") -> None:
+    def __init__(self, channel, node_id: str, secret: str = "", **hello) -> None:
         self.queue: asyncio.Queue = asyncio.Queue()
         metadata = (("authorization", f"Bearer {secret}"),) if secret else None
         self.call = sync_pb2_grpc.EdgeSyncStub(channel).Sync(self._out(), metadata=metadata)
-        self.queue.put_nowait(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id=node_id, region="eu")))
+        self.queue.put_nowait(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(node_id=node_id, region="eu", **hello)))
 
     async def _out(self):
         while (item := await self.queue.get()) is not None:
@@ -291,3 +291,29 @@ def test_node_states_read_as_what_happened(tmp_path):
         assert audit and " UTC)" in audit[0][3]
 
     run(tmp_path, scenario)
+
+
+def test_the_welcome_answers_the_cohort_window_a_hello_declares(tmp_path):
+    async def scenario(channel, cp):
+        secret = await enroll(channel, "edge-1")
+        answers = {}
+        for declared in (0, 1800, 600):  # 0: an edge from before the field, checked cell by cell as before
+            stream = Stream(channel, "edge-1", secret, cohort_window_seconds=declared)
+            answers[declared] = (await stream.until("welcome")).welcome
+            stream.close()
+        assert all(w.cohort_window_seconds == 1800 for w in answers.values())
+        assert answers[0].window_error == answers[1800].window_error == ""
+        error = answers[600].window_error
+        assert error.startswith("cohort window mismatch: this edge aggregates 600-second windows "
+                                "(EDGE_COHORT_WINDOW_MINUTES=10), the control plane 1800-second ones "
+                                "(CP_COHORT_WINDOW_MINUTES=30)"), error
+        stream = Stream(channel, "edge-1", secret, cohort_window_seconds=600, cooccurrence_window_seconds=3600)
+        both = (await stream.until("welcome")).welcome
+        stream.close()
+        assert both.cooccurrence_window_seconds == 86400
+        assert both.window_error.split("; ")[1].startswith(
+            "co-occurrence window mismatch: this edge aggregates 3600-second windows (EDGE_COOCCURRENCE_WINDOW_MINUTES"
+            "=60), the control plane 86400-second ones (CP_COOCCURRENCE_WINDOW_MINUTES=1440)"), both.window_error
+        assert any("cohort window mismatch" in e[3] for e in cp.store.audit_entries(20))
+
+    run(tmp_path, scenario, **STRICT)

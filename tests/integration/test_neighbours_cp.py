@@ -17,7 +17,7 @@ def book(store, **overrides):  # noqa: F811
 
 
 def window(tenant="shop", days_ago=1, items=None, pairs=()):
-    return PairWindow(tenant=tenant, window_start=int(NOW - days_ago * DAY), window_seconds=DAY,
+    return PairWindow(tenant=tenant, window_start=int((NOW - days_ago * DAY) // DAY * DAY), window_seconds=DAY,
                       items=items or {}, pairs=list(pairs))
 
 

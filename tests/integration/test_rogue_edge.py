@@ -380,6 +380,23 @@ def test_a_rogue_cannot_clear_an_honest_trend(tmp_path):
     run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
 
 
+def test_a_rogue_that_dilutes_an_honest_rise_is_named_by_the_trend(tmp_path):
+    async def scenario(channel, cp):
+        secrets, latest = await trend_world(channel, cp)
+        # The rogue reports three times the honest edge's mentions in every window, calm lately
+        # and as negative in the baseline as the honest edge is lately: the honest rise alone
+        # would fire the trend; with the rogue's counts it does not (the shares barely move).
+        calm = [mentions(latest - k * 1800, "all", 100, 90, 0 if k < 2 else 12) for k in range(14)]
+        await beat(channel, "rogue", secrets["rogue"], cohorts=calm)
+        await beat(channel, "honest", secrets["honest"], cohorts=honest_history(latest, 15))
+        assert cp.trends.evaluate(cp.now()) == []  # a rise one node contradicts holds the trend quiet
+        (trend,) = cp.trends.report(cp.now(), "shop")
+        assert not trend.firing and trend.note == ("quiet, but without node rogue the counts fire it (one node may "
+                                                   "be holding it)"), trend.note
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
 def test_an_honest_edge_beside_a_silent_node_still_fires_its_trend(tmp_path):
     async def scenario(channel, cp):
         secrets, latest = await trend_world(channel, cp)
@@ -429,4 +446,174 @@ def test_a_rogue_beside_one_honest_edge_neither_empties_nor_joins_its_neighbour_
         # The table's 6 places: the items both report first, then each node's own in turn.
         assert {"serum", "toner", "cream", "mask"} <= set(got) and len(got) <= 6, got
 
-    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6")
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_MAX_ITEMS="6",
+        CP_NEIGHBOURS_REBUILD_MIN_S="0")
+
+
+def event(rule: str, key: str, at: float, *, tenant: str = "shop", active: bool = True) -> sync_pb2.TriggerEvent:
+    return sync_pb2.TriggerEvent(rule=rule, cohort=f"{tenant}:{key}" if tenant else key, tenant=tenant, active=active,
+                                 value=0.9, at=at)
+
+
+def test_a_rogue_cannot_forge_trigger_transitions_nor_flood_the_webhook_and_history(tmp_path):
+    from control_plane.trigger_intake import MAX_PER_BEAT
+    from sentiedge_core.rules import Rule
+
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        now = cp.now()
+        cp.now = lambda: now  # the clock stands still: no bucket refills while the test runs
+        cp.apps.add("clinic", [], "", now)
+        cp.rules.add(Rule(name="pack", cohort="eu/*/*", signal="negative_share", topic="packaging", op=">",
+                          threshold=0.5, clear=0.4, window_minutes=30, min_size=3, action="note"), now)
+        cp.rules.add(Rule(name="clinic-only", cohort="*/*/*", signal="negative_share", op=">", threshold=0.5,
+                          clear=0.4, window_minutes=30, min_size=3, action="x", tenant="clinic"), now)
+        cp.webhooks.set("shop", "http://127.0.0.1:9/in", rotate=False, now=now)
+        # Forged: a rule that does not exist, a rule of another tenant, a tenant that does not
+        # exist, a cohort the rule's selector does not match, a cohort no edge builds, the "all"
+        # cell, a transition dated in the future and one older than the horizon.
+        forged = [event("nope", COHORT, now), event("clinic-only", COHORT, now),
+                  event("pack", COHORT, now, tenant="x"), event("pack", "us/mobile/evening", now),
+                  event("pack", "EU/x/teatime", now), event("pack", "all", now),
+                  event("pack", COHORT, now + 86400), event("pack", COHORT, now - 30 * 86400)]
+        await beat(channel, "rogue", secrets["rogue"], triggers=forged)
+        def reported():  # the history's rows edges reported (an operator's "added" has no node)
+            return [row for row in cp.store.rule_history(10 * MAX_PER_BEAT) if row[1]]
+
+        assert cp.store.outbox("shop", 100) == [] and reported() == []
+        # A flood: flapping a real rule in invented cohort keys the selector matches, far past
+        # what one heartbeat may carry and one node may report per second.
+        flood = [event("pack", f"eu/junk-{i}/night", now + i * 1e-3, active=i % 2 == 0)
+                 for i in range(3 * MAX_PER_BEAT)]
+        await beat(channel, "rogue", secrets["rogue"], triggers=flood)
+        await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/more/night", now + 5)] * 50)
+        assert len(reported()) == MAX_PER_BEAT  # the bucket
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_trigger_events_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused["rule"] == 2 and refused["tenant"] == 1 and refused["cohort"] == 3 and refused["time"] == 2
+        assert refused["too_many"] == 2 * MAX_PER_BEAT and refused["rate"] == 50, refused
+        # Quarantined, nothing it reports reaches the history or the webhook; an honest edge's does.
+        await cp_quarantine(channel, "rogue")
+        before = len(cp.store.outbox("shop", 10_000))
+        await beat(channel, "rogue", secrets["rogue"], triggers=[event("pack", "eu/web/night", now + 10)])
+        await beat(channel, "honest", secrets["honest"], triggers=[event("pack", "eu/web/evening", now + 10)])
+        queued = cp.store.outbox("shop", 10_000)
+        assert len(queued) == before + 1 and any("eu/web/evening" in q.body for q in queued)
+        assert not any("eu/web/night" in q.body for q in queued)
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_WEBHOOK_ALLOW_PRIVATE="true")
+
+
+async def cp_quarantine(channel, node: str) -> None:
+    from protos.sentiedge.v1 import operator_pb2, operator_pb2_grpc
+    from tests.integration.test_control_plane_trust import AUTH
+
+    await operator_pb2_grpc.NodesStub(channel).Quarantine(operator_pb2.QuarantineRequest(node_id=node), metadata=AUTH)
+
+
+def test_a_rogue_cannot_multiply_its_pair_windows_by_their_length_or_alignment(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue", "reader")}
+        day = int(cp.now() // 86400 * 86400) - 86400
+
+        def pairs(start: int, seconds: int, items: dict, counts: list) -> sync_pb2.PairWindow:
+            return sync_pb2.PairWindow(tenant="shop", window_start=start, window_seconds=seconds, items=items,
+                                       pairs=[sync_pb2.ItemPair(a=a, b=b, users=n) for a, b, n in counts])
+
+        await beat(channel, "honest", secrets["honest"], cooccurrence=[pairs(
+            day, 86400, {"serum": 60, "cream": 50}, [("cream", "serum", 40)])])
+        # The rogue cuts the day into one-second windows (and windows starting off the day), each
+        # at its cap, to carry far more than three times the honest edge's users of the serum
+        # and tie its own item to it; and stores a row per window.
+        short = [pairs(day + i, 1, {"serum": 100, "poison": 100}, [("poison", "serum", 100)]) for i in range(150)]
+        shifted = [pairs(day - k * 86400 + 3600, 86400, {"serum": 100, "poison": 100}, [("poison", "serum", 100)])
+                   for k in range(1, 51)]
+        await beat(channel, "rogue", secrets["rogue"], cooccurrence=short + shifted)
+        reader = Stream(channel, "reader", secrets["reader"])
+        table = (await reader.until("neighbours")).neighbours
+        reader.close()
+        got = {e.item: set(e.neighbours) for e in table.items}
+        assert got["serum"] == {"cream"} and "poison" not in got, got
+        assert [w for n, w in cp.store.pair_windows_since(0) if n == "rogue"] == []  # no row of it stored
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_pair_windows_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused == {"window_length": 150, "window_start": 50}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_NEIGHBOURS_REBUILD_MIN_S="0")
+
+
+def test_a_rogue_resending_a_window_cannot_make_every_heartbeat_rebuild_the_tables(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("honest", "rogue")}
+        clock = [cp.now()]
+        cp.now = lambda: clock[0]
+        day = int(clock[0] // 86400 * 86400) - 86400
+        builds = []
+        build = cp.neighbours.build
+        cp.neighbours.build = lambda tenant, now: builds.append(tenant) or build(tenant, now)
+        window = sync_pb2.PairWindow(tenant="shop", window_start=day, window_seconds=86400,
+                                     items={"serum": 60, "cream": 50}, pairs=[sync_pb2.ItemPair(a="cream", b="serum",
+                                                                                                users=40)])
+        for _ in range(30):  # the same window, heartbeat after heartbeat
+            await beat(channel, "rogue", secrets["rogue"], cooccurrence=[window])
+            clock[0] += 0.1
+        assert builds == ["shop"], "one rebuild per CP_NEIGHBOURS_REBUILD_MIN_S, not one per heartbeat"
+        clock[0] += 10
+        await beat(channel, "honest", secrets["honest"])  # any node's next heartbeat rebuilds what waited
+        assert builds == ["shop", "shop"]
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5")
+
+
+def test_a_rogue_cannot_grow_the_store_by_inventing_cohort_keys(tmp_path):
+    async def scenario(channel, cp):
+        secrets = {n: await enroll(channel, n) for n in ("rogue",)}
+        window = int(cp.now() // 1800 * 1800) - 1800
+
+        def invented(i: int, users: int = 5) -> sync_pb2.CohortAggregate:
+            return sync_pb2.CohortAggregate(tenant="shop", window_start=window, window_seconds=1800,
+                                            cohort=f"zz/made-up-{i}/night", users=users, texts=users, events=users)
+
+        # Heartbeat after heartbeat of new keys in one window, each beat well under its row bound.
+        for beat_no in range(3):
+            await beat(channel, "rogue", secrets["rogue"], cohorts=[
+                invented(beat_no * 40 + i) for i in range(40)] + [mentions(window, "all", 5, 5, 0)])
+        rows = [a for n, a in cp.store.aggregates_since(0) if n == "rogue"]
+        assert len([a for a in rows if a.cohort != "all"]) == 50 and len(rows) == 51
+        # A resend of a key it holds still replaces its row; a new one is refused.
+        await beat(channel, "rogue", secrets["rogue"], cohorts=[invented(0, users=7), invented(999)])
+        rows = {a.cohort: a.users for n, a in cp.store.aggregates_since(0) if n == "rogue"}
+        assert rows["zz/made-up-0/night"] == 7 and "zz/made-up-999/night" not in rows and len(rows) == 51
+        refused = {s.labels["reason"]: s.value for m in cp.metrics.registry.collect()
+                   if m.name == "sentiedge_cp_cohort_aggregates_refused" for s in m.samples
+                   if s.name.endswith("_total") and s.labels["node"] == "rogue"}
+        assert refused == {"too_many_cohorts": 70 + 1}, refused
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_COHORT_MIN_SIZE="5", CP_MAX_NODE_COHORTS_PER_WINDOW="50")
+
+
+def test_a_rogue_cannot_grow_the_experiment_counts_with_made_up_names_keys_or_windows(tmp_path):
+    async def scenario(channel, cp):
+        cp.experiments.add(Experiment(name="exp", salt="s", arms=[Arm(name="treatment", weight=1),
+                                                                   Arm(name="holdout", weight=1, holdout=True)]),
+                           cp.now())
+        secrets = {n: await enroll(channel, n) for n in ("rogue",)}
+        window = int(cp.now() // 1800 * 1800) - 1800
+
+        def counts(experiment="exp", arm="treatment", cohort=COHORT, start=window):
+            return sync_pb2.ExperimentAggregate(window_start=start, experiment=experiment, arm=arm, cohort=cohort,
+                                                exposures=10, conversions=1, value=1.0, tenant="shop")
+
+        junk = [counts(experiment="nope"), counts(arm="arm-9"), counts(cohort="EU/x/teatime"),
+                *(counts(start=window - k) for k in range(1, 40))]  # windows cut finer than the cohort window
+        junk += [counts(cohort=f"zz/made-up-{i}/night") for i in range(120)]
+        await beat(channel, "rogue", secrets["rogue"], experiments=junk)
+        await beat(channel, "rogue", secrets["rogue"], experiments=[counts(cohort=f"zz/more-{i}/night")
+                                                                      for i in range(30)])
+        rows = [r for r in cp.store.experiment_counts_by_node("exp") if r[2] == "rogue"]
+        assert len(rows) == 50 and {r[0] for r in rows} == {"treatment"}, len(rows)  # the key limit, one arm
+        assert cp.store.experiment_counts_by_node("nope") == []
+
+    run(tmp_path, scenario, app="shop", **STRICT, CP_MAX_NODE_COHORTS_PER_WINDOW="50")

@@ -63,7 +63,7 @@ def edge(tmp_path, name: str, min_size: int = 5) -> SegmentBook:
 
 def control_plane(tmp_path, k: int = 4, min_size: int = 5, decay: float = 0.5) -> CpSegments:
     store = Store(tmp_path / "cp")
-    return CpSegments(store, CohortMerge(store, min_size=min_size, horizon_s=86400), k=k, decay=decay,
+    return CpSegments(store, CohortMerge(store, min_size=min_size, horizon_s=86400, window_s=WINDOW), k=k, decay=decay,
                       round_delay_s=0, min_size=min_size)
 
 
@@ -298,7 +298,8 @@ def test_a_resent_window_counts_once_and_stale_or_foreign_sums_are_refused(tmp_p
     seed_late = seed_sums(version=2)[0]
     future = Summary(window_start=T0 + 10 * 86400, version=2, index=index, users=10, vector_sum=[0.0] * DIM)
     ancient = Summary(window_start=T0 - 10 * 86400, version=2, index=index, users=10, vector_sum=[0.0] * DIM)
-    assert cp.ingest("edge-0", [stale, unknown, small, seed_late, future, ancient], T0 + 181) == 6
+    finer = Summary(window_start=T0 + 121, version=2, index=index, users=10, vector_sum=[0.0] * DIM)  # misaligned
+    assert cp.ingest("edge-0", [stale, unknown, small, seed_late, future, ancient, finer], T0 + 181) == 7
     fresh = control_plane(tmp_path / "other")
     too_many = [Summary(window_start=T0, version=0, index=8, seed=True, users=10, vector_sum=[0.1] * DIM)]
     assert fresh.ingest("edge-0", too_many, T0 + 61) == 1, "an edge sends at most 2k seed clusters per window"

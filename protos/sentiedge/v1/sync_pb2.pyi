@@ -54,7 +54,7 @@ class AdaptationUpdate(_message.Message):
     def __init__(self, job: _Optional[str] = ..., round: _Optional[int] = ..., status: _Optional[str] = ..., delta: _Optional[_Iterable[float]] = ..., count: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version", "bundled")
+    __slots__ = ("node_id", "region", "capabilities", "model", "privacy_cursor", "agent_version", "bundled", "cohort_window_seconds", "cooccurrence_window_seconds")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,8 @@ class Hello(_message.Message):
     PRIVACY_CURSOR_FIELD_NUMBER: _ClassVar[int]
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     BUNDLED_FIELD_NUMBER: _ClassVar[int]
+    COHORT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     region: str
     capabilities: _containers.RepeatedScalarFieldContainer[str]
@@ -69,7 +71,9 @@ class Hello(_message.Message):
     privacy_cursor: int
     agent_version: str
     bundled: _common_pb2.ModelRef
-    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., agent_version: _Optional[str] = ..., bundled: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+    cohort_window_seconds: int
+    cooccurrence_window_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., region: _Optional[str] = ..., capabilities: _Optional[_Iterable[str]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., privacy_cursor: _Optional[int] = ..., agent_version: _Optional[str] = ..., bundled: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., cohort_window_seconds: _Optional[int] = ..., cooccurrence_window_seconds: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("status", "error", "privacy_seq", "model")
@@ -641,16 +645,22 @@ class TriggerRule(_message.Message):
     def __init__(self, name: _Optional[str] = ..., cohort: _Optional[str] = ..., signal: _Optional[str] = ..., category: _Optional[str] = ..., op: _Optional[str] = ..., threshold: _Optional[float] = ..., clear: _Optional[float] = ..., window_minutes: _Optional[float] = ..., min_size: _Optional[int] = ..., action: _Optional[str] = ..., segment: _Optional[str] = ..., tenant: _Optional[str] = ..., topic: _Optional[str] = ...) -> None: ...
 
 class Welcome(_message.Message):
-    __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor")
+    __slots__ = ("node_id", "privacy_head", "heartbeat_interval_s", "privacy_floor", "cohort_window_seconds", "window_error", "cooccurrence_window_seconds")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_HEAD_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FLOOR_FIELD_NUMBER: _ClassVar[int]
+    COHORT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_ERROR_FIELD_NUMBER: _ClassVar[int]
+    COOCCURRENCE_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     privacy_head: int
     heartbeat_interval_s: float
     privacy_floor: int
-    def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ..., privacy_floor: _Optional[int] = ...) -> None: ...
+    cohort_window_seconds: int
+    window_error: str
+    cooccurrence_window_seconds: int
+    def __init__(self, node_id: _Optional[str] = ..., privacy_head: _Optional[int] = ..., heartbeat_interval_s: _Optional[float] = ..., privacy_floor: _Optional[int] = ..., cohort_window_seconds: _Optional[int] = ..., window_error: _Optional[str] = ..., cooccurrence_window_seconds: _Optional[int] = ...) -> None: ...
 
 class PrivacyUpdate(_message.Message):
     __slots__ = ("seq", "request_id", "kind", "subject", "purposes", "at", "origin_node", "policy_version")
