@@ -81,6 +81,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     weight_cohort: float = 0.5
     weight_popularity: float = 1.2
     weight_collaborative: float = 256.0
+    # A candidate and a recent item are neighbours when either keeps the other among its top M.
+    collaborative_both_ways: bool = True
     exploration_slots: int = 2
     # A user with fewer events is a cold start: no exploration slot, popularity weighs more.
     cold_start_events: int = 3
@@ -307,6 +309,9 @@ HELP = {
     "weight_popularity": "ranking weight of item popularity",
     "weight_collaborative": "ranking weight of the collaborative signal: similarity to the user's recent items in "
                             "the control plane's item-neighbour table (\"often chosen with X\"; 0: off)",
+    "collaborative_both_ways": "read the item-neighbour table both ways: a candidate counts as a recent item's "
+                               "neighbour when either keeps the other among its top neighbours (false: only the "
+                               "recent item's own list)",
     "exploration_slots": "positions of the top reserved for exploration",
     "cold_start_events": "a user with fewer events is ranked as a cold start: no exploration slot and, where "
                          "their own profile is used, weight_popularity_cold_start for popularity (0: off)",

@@ -168,7 +168,7 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                            min_size=settings.cohort_min_size)
     pairs = PairBook(store, window_s=settings.cooccurrence_window_minutes * 60, min_users=settings.cohort_min_size,
                      max_items=settings.cooccurrence_max_items)
-    neighbours = Neighbours(store)
+    neighbours = Neighbours(store, both_ways=settings.collaborative_both_ways)
     exposure = ExposureBook(window_s=settings.exposure_window_minutes * 60)
     exploration = ExplorationLog(store)
     privacy = PrivacyBook(store, cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),

@@ -247,7 +247,7 @@ class Personalizer:
         """Candidate → (similarity to the user's recent items, the item it is most often chosen with)."""
         if profile is None or not profile.items or self.neighbours is None:
             return None
-        table = self.neighbours.of(tenant)
+        table = self.neighbours.lookup(tenant)
         if not table:
             return None
         return cooccurrence.scores(table, cooccurrence.recency_weights(profile.items), [c.id for c in candidates])

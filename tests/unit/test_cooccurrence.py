@@ -9,7 +9,7 @@ import pytest
 from edge_node.ingest import Event, Ingestor
 from edge_node.personalization import profiles as p
 from edge_node.personalization.cohorts import CohortBook
-from edge_node.personalization.cooccurrence import Neighbours, PairBook, recency_weights, scores
+from edge_node.personalization.cooccurrence import Neighbours, PairBook, both_ways, recency_weights, scores
 from edge_node.personalization.decisions import Personalizer
 from edge_node.personalization.exposure import (
     Counts,
@@ -184,6 +184,35 @@ def test_scores_sum_similarities_and_name_the_strongest_item():
     assert scores(table, {"c": 1.0}, ["x"]) == {}
     weights = recency_weights({"old": 1.0, "new": 3.0, "mid": 2.0})
     assert weights["new"] == 1.0 > weights["mid"] > weights["old"] == 0.5 ** (2 / 10)
+
+
+def test_the_table_is_read_both_ways_unless_configured_otherwise(edge):
+    """A popular item's own top M holds other popular items; a niche item that keeps the popular
+    one among its neighbours is still its neighbour when the table is read both ways."""
+    items = {"blockbuster": [("sequel", 0.9)], "niche": [("blockbuster", 0.4), ("sequel", 0.1)]}
+    assert both_ways(items) == {"blockbuster": [("sequel", 0.9), ("niche", 0.4)],
+                                "niche": [("blockbuster", 0.4), ("sequel", 0.1)],
+                                "sequel": [("blockbuster", 0.9), ("niche", 0.1)]}
+    assert both_ways({"a": [("b", 0.5)], "b": [("a", 0.5)]}) == {"a": [("b", 0.5)], "b": [("a", 0.5)]}  # once
+    edge.user("ann")
+    edge.events("ann", ("purchase", "blockbuster", None))
+    candidates = [Candidate(id="lipstick", category="Makeup", popularity=90),
+                  Candidate(id="niche", category="Toys", popularity=1)]
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=1, items=items))
+
+    def top(neighbours):
+        edge.personalizer.neighbours = neighbours
+        _, ranked = edge.personalizer.rank("ann", None, candidates, limit=2, exploration_slots=0,
+                                           max_per_category=3, now=NOW + 60, tenant="shop")
+        return ranked[0]
+
+    lifted = top(edge.neighbours)
+    assert lifted.id == "niche" and lifted.reason == "often chosen with blockbuster"
+    one_way = Neighbours(edge.store, both_ways=False)  # the persisted table, the recent item's own list only
+    assert one_way.lookup("shop") == items and top(one_way).id == "lipstick"
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=2, items={"sequel": [("niche", 0.3)]}))
+    assert edge.neighbours.lookup("shop") == {"sequel": [("niche", 0.3)], "niche": [("sequel", 0.3)]}  # rebuilt
+    assert top(edge.neighbours).id == "lipstick"  # the new table no longer links blockbuster and niche
 
 
 def test_items_no_pair_names_cannot_crowd_real_items_out_of_the_table():
