@@ -25,8 +25,8 @@ Protocol
   under the one-node bound (a pair needs 2 of the 3 nodes) and builds the item-neighbour table,
   which every edge applies; each user is ranked at their own edge from their profile's recent items.
 * The ranker is tuned on the validation period (training replayed without it): a grid over the
-  blend, the exploration slots and the diversity limit, the best NDCG@10 with catalogue coverage
-  at least ALS's (what ships); then the test period is ranked with the training and validation
+  blend and the exploration slots, the best NDCG@10 with catalogue coverage at least ALS's (what
+  ships), and the cold-start rule's popularity weight; then the test period is ranked with the training and validation
   periods replayed.
 * The HTTP slice (``--http-slice N``, bench/ranking_http.py): the first N test users through a
   real ``edge-node serve`` over HTTP, which must answer as the in-process edge does.
@@ -337,7 +337,7 @@ class Edge:
                              max_categories=s.max_categories_per_profile)
         self.pairs = PairBook(self.store, window_s=pair_window_s, min_users=min_users, max_items=pair_max_items,
                               max_pairs=MAX_PAIRS)
-        self.neighbours = Neighbours(self.store)
+        self.neighbours = Neighbours(self.store, both_ways=s.collaborative_both_ways)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(b"b" * 32), pairs=self.pairs)
 
         async def no_texts(texts, subject, tenant=""):
@@ -456,6 +456,7 @@ class Fleet:
             c = config or shipped_config()
             edge.personalizer.weights = c.weights
             edge.personalizer.cold_start = c.cold_start
+            edge.neighbours.both_ways = c.both_ways
             cands = [Candidate(id=str(i), category=split.genres[i], popularity=float(pop.get(i, 0)))
                      for i in candidates]
             _, items = edge.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=c.exploration_slots,
@@ -554,6 +555,9 @@ def main() -> int:
             # A diagnostic: the shipped ranker without its cold-start rule (exploration slot, shipped popularity).
             rankings["(diagnostic) shipped defaults without the cold-start rule"] = fleet.rank(
                 test_cases, split, pop, msgspec.structs.replace(shipped, cold_start=ColdStart()))
+            # ... and with the neighbour table read one way (each recent item's own list only).
+            rankings["(diagnostic) shipped defaults, neighbour table read one way"] = fleet.rank(
+                test_cases, split, pop, msgspec.structs.replace(shipped, both_ways=False))
         results["shipped"] = shipped.label()
         examples = {str(u): [(i.id, split.genres[int(i.id)], i.reason) for i in items[:4]]
                     for u, items in list(shown.items())[:3]}
@@ -610,12 +614,14 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     exploration_slots: int
     max_per_category: int
     cold_start: ColdStart
+    both_ways: bool = True  # the neighbour table read both ways (EDGE_COLLABORATIVE_BOTH_WAYS)
 
     def label(self) -> str:
         w = self.weights
         return (f"personal={w.personal} cohort={w.cohort} popularity={w.popularity} collaborative={w.collaborative} "
                 f"slots={self.exploration_slots} per-category={self.max_per_category} "
-                f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}")
+                f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}"
+                + ("" if self.both_ways else " table-one-way"))
 
 
 def shipped_config(**changes) -> Config:
@@ -626,23 +632,25 @@ def shipped_config(**changes) -> Config:
                                         popularity=s.weight_popularity, collaborative=s.weight_collaborative),
                      "exploration_slots": s.exploration_slots, "max_per_category": s.max_per_category,
                      "cold_start": ColdStart(events=s.cold_start_events, popularity=s.weight_popularity_cold_start),
-                     **changes})
+                     "both_ways": s.collaborative_both_ways, **changes})
 
 
 def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> dict:
-    """A grid over the blend, the exploration slots and the diversity limit on the validation period
-    (cohort weight half the personal one, the collaborative weight as shipped, the shipped cold-start
-    rule): the best NDCG@10 whose catalogue coverage is at least ``min_coverage`` (ALS's on validation)
-    and the best regardless. Then, for the constrained best, the cold-start rule measured."""
+    """A grid over the blend and the exploration slots on the validation period (cohort weight half
+    the personal one; the collaborative weight 64, where the table's candidates decide, or 8, where
+    genre and popularity can outweigh a weak neighbour; no exploration slot or 2 — one slot never
+    reached ALS's coverage in a wider search; the shipped diversity limit and cold-start rule): the
+    best NDCG@10 whose catalogue coverage is at least ``min_coverage`` (ALS's on validation) and
+    the best regardless. Then, for the constrained best, the cold-start rule's popularity weight
+    and the table read one way measured."""
     shipped = shipped_config()
-    co = shipped.weights.collaborative
     grid = {}
-    for p in (co / 256, co / 128, co / 64):  # against the collaborative weight: only the ratios matter
-        for q in (0.15 * co / 32, 0.3 * co / 32, 0.6 * co / 32):
-            for slots in (0, 1, 2):
-                for per in (4, 6):
+    for co in (64.0, 8.0):
+        for p in (0.5, 1.0, 2.0):
+            for q in (0.3, 0.6, 1.2):
+                for slots in (0, 2):
                     w = Weights(personal=p, cohort=p / 2, popularity=q, collaborative=co)
-                    config = msgspec.structs.replace(shipped, weights=w, exploration_slots=slots, max_per_category=per)
+                    config = msgspec.structs.replace(shipped, weights=w, exploration_slots=slots)
                     m = evaluate(fleet.rank(cases, split, pop, config), cases, split, pop)
                     grid[config] = (round(m["NDCG@10"], 4), round(m["coverage"], 4))
     allowed = [c for c, (_, cov) in grid.items() if cov >= min_coverage]
@@ -654,16 +662,22 @@ def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> di
     print(f"validation grid ({len(grid)} configurations): constrained best {best and best.label()} "
           f"{best and grid[best]}; unconstrained best {free.label()} {grid[free]}; shipped "
           f"{grid.get(shipped)}", flush=True)
+    # The cold-start rule: off, or on with popularity weighing as for everyone else or more (the
+    # best for cold-start users is what ships as EDGE_WEIGHT_POPULARITY_COLD_START).
     cold, base, rule = {}, best or shipped, shipped.cold_start
     for events, popularity in ((0, rule.popularity), (rule.events, base.weights.popularity),
-                               (rule.events, rule.popularity)):
+                               *((rule.events, w) for w in (2.0, 4.0, 8.0, 16.0))):
         config = msgspec.structs.replace(base, cold_start=ColdStart(events=events, popularity=popularity))
         ranked = fleet.rank(cases, split, pop, config)
         cold[config.label()] = {"all": round(evaluate(ranked, cases, split, pop)["NDCG@10"], 4),
-                                "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4)}
+                                "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4),
+                                "coverage": round(evaluate(ranked, cases, split, pop)["coverage"], 4)}
     print(f"validation, the cold-start rule (NDCG@10): {cold}", flush=True)
+    one_way = evaluate(fleet.rank(cases, split, pop, msgspec.structs.replace(base, both_ways=False)), cases, split, pop)
+    one_way = (round(one_way["NDCG@10"], 4), round(one_way["coverage"], 4))
+    print(f"validation, the neighbour table read one way (NDCG@10, coverage): {one_way}", flush=True)
     return {"best": best, "free": free, "grid": {c.label(): v for c, v in grid.items()}, "cold_start": cold,
-            "shipped": grid.get(shipped)}
+            "shipped": grid.get(shipped), "one_way": one_way}
 
 
 def tune_als(cases, split: Split, pop) -> tuple[dict, dict[str, float]]:

@@ -79,8 +79,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # (features.boost aside): the collaborative score is relative (1 for the best candidate).
     weight_personal: float = 1.0
     weight_cohort: float = 0.5
-    weight_popularity: float = 1.2
-    weight_collaborative: float = 256.0
+    weight_popularity: float = 0.6
+    weight_collaborative: float = 8.0
     # A candidate and a recent item are neighbours when either keeps the other among its top M.
     collaborative_both_ways: bool = True
     exploration_slots: int = 2
