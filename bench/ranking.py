@@ -351,8 +351,7 @@ class Edge:
                                          dimension=s.vector_dim, weights=self.weights, cache_s=0,
                                          neighbours=self.neighbours,
                                          cold_start=ColdStart(events=s.cold_start_events,
-                                                              popularity=s.weight_popularity_cold_start,
-                                                              without_neighbours=s.cold_start_without_neighbours))
+                                                              popularity=s.weight_popularity_cold_start))
 
     def replay(self, history, split: Split) -> dict[str, float]:
         """Every user's ratings as ``rating`` events, in calls of at most 100 events of one
@@ -622,7 +621,6 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return (f"personal={w.personal} cohort={w.cohort} popularity={w.popularity} collaborative={w.collaborative} "
                 f"slots={self.exploration_slots} per-category={self.max_per_category} "
                 f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}"
-                + (" (and without neighbours)" if self.cold_start.without_neighbours else "")
                 + ("" if self.both_ways else " table-one-way"))
 
 
@@ -633,8 +631,7 @@ def shipped_config(**changes) -> Config:
     return Config(**{"weights": Weights(personal=s.weight_personal, cohort=s.weight_cohort,
                                         popularity=s.weight_popularity, collaborative=s.weight_collaborative),
                      "exploration_slots": s.exploration_slots, "max_per_category": s.max_per_category,
-                     "cold_start": ColdStart(events=s.cold_start_events, popularity=s.weight_popularity_cold_start,
-                                             without_neighbours=s.cold_start_without_neighbours),
+                     "cold_start": ColdStart(events=s.cold_start_events, popularity=s.weight_popularity_cold_start),
                      "both_ways": s.collaborative_both_ways, **changes})
 
 
@@ -670,8 +667,7 @@ def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> di
     cold, base, rule = {}, best or shipped, shipped.cold_start
     for events, popularity in ((0, rule.popularity), (rule.events, base.weights.popularity),
                                *((rule.events, w) for w in (2.0, 4.0, 8.0, 16.0))):
-        config = msgspec.structs.replace(base, cold_start=msgspec.structs.replace(base.cold_start, events=events,
-                                                                                     popularity=popularity))
+        config = msgspec.structs.replace(base, cold_start=ColdStart(events=events, popularity=popularity))
         ranked = fleet.rank(cases, split, pop, config)
         cold[config.label()] = {"all": round(evaluate(ranked, cases, split, pop)["NDCG@10"], 4),
                                 "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4),

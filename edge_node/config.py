@@ -87,8 +87,6 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # A user with fewer events is a cold start: no exploration slot, popularity weighs more.
     cold_start_events: int = 3
     weight_popularity_cold_start: float = 8.0
-    # ... and also for a user the neighbour table says nothing about (no table yet, no neighbour among the candidates).
-    cold_start_without_neighbours: bool = True
     decision_cache_ms: float = 1000.0  # reuse a user's decision this long unless their data changes
     decision_cache_mb: float = 64.0  # memory budget of those reused decisions
     max_categories_per_profile: int = 256  # a user's strongest categories kept; the weakest go first
@@ -318,9 +316,6 @@ HELP = {
     "cold_start_events": "a user with fewer events is ranked as a cold start: no exploration slot and, where "
                          "their own profile is used, weight_popularity_cold_start for popularity (0: off)",
     "weight_popularity_cold_start": "ranking weight of item popularity for a cold-start user",
-    "cold_start_without_neighbours": "weight_popularity_cold_start also for a user whose own profile is used but "
-                                     "whom the neighbour table says nothing about (no table yet, or none of their "
-                                     "recent items has a neighbour among the candidates); exploration slots kept",
     "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
     "decision_cache_mb": "memory budget (MiB, estimated) of the decision cache; the oldest entries go first",
     "max_categories_per_profile": "most categories one user's profile keeps (the weakest decayed affinity goes first)",

@@ -226,19 +226,15 @@ class Personalizer:
 
         day = int(now // 86400)
         weights = self.weights
-        collaborative = self._collaborative(profile, candidates, tenant)
         if user_id is not None and (profile.events if profile is not None else 0) < self.cold_start.events:
             exploration_slots = 0
             if chosen.decision.source == "user":  # their own thin profile; without one, the prior is the signal
                 weights = msgspec.structs.replace(weights, popularity=self.cold_start.popularity)
-        elif (self.cold_start.without_neighbours and chosen.decision.source == "user" and not collaborative
-              and weights.collaborative > 0):
-            weights = msgspec.structs.replace(weights, popularity=self.cold_start.popularity)
         items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
                              seed=f"{user_id or chosen.decision.cohort}|{day}", diversity_depth=diversity_depth,
-                             collaborative=collaborative)
+                             collaborative=self._collaborative(profile, candidates, tenant))
         if chosen.decision.source == "user" and user_id:
             subject = self.privacy.subject_of(user_id)
             self._remember_shown(subject, items[:min(limit, SHOWN_ITEMS)], now)

@@ -31,15 +31,10 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True):
 class ColdStart(msgspec.Struct, frozen=True, kw_only=True):
     """How a user with fewer than ``events`` events is ranked: no exploration slot (a guess costs
     a two-item profile most) and, where their own profile is used, popularity weighs
-    ``popularity`` (their own signal is thin; without a profile the cohort prior ranks as usual).
-    ``without_neighbours``: popularity weighs ``popularity`` as well (exploration slots kept) for a
-    user whose own profile is used but whom the collaborative signal says nothing about — no
-    neighbour table yet, or none of their recent items has a neighbour among the candidates: the
-    blend is tuned with the table, and the user's categories alone would order too much."""
+    ``popularity`` (their own signal is thin; without a profile the cohort prior ranks as usual)."""
 
     events: int = 0  # 0: no user is ranked as a cold start
     popularity: float = 0.3
-    without_neighbours: bool = False
 
 
 class Signals(msgspec.Struct, kw_only=True):

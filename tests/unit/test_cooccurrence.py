@@ -20,7 +20,7 @@ from edge_node.personalization.exposure import (
     figures,
     gini,
 )
-from edge_node.personalization.ranking import Candidate, ColdStart, Weights
+from edge_node.personalization.ranking import Candidate, Weights
 from edge_node.privacy import PrivacyBook, Pseudonymizer
 from edge_node.store import EdgeStore
 from protos.sentiedge.v1 import sync_pb2
@@ -213,31 +213,6 @@ def test_the_table_is_read_both_ways_unless_configured_otherwise(edge):
     edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=2, items={"sequel": [("niche", 0.3)]}))
     assert edge.neighbours.lookup("shop") == {"sequel": [("niche", 0.3)], "niche": [("sequel", 0.3)]}  # rebuilt
     assert top(edge.neighbours).id == "lipstick"  # the new table no longer links blockbuster and niche
-
-
-def test_a_user_the_table_says_nothing_about_is_ranked_with_the_cold_start_popularity(edge):
-    """The blend is tuned with the table: where it says nothing about a user's candidates (no table
-    yet, or no neighbour among them), popularity weighs as for a cold start; the slots stay."""
-    edge.user("ann")
-    edge.events("ann", *(("purchase", f"book-{n}", None) for n in range(4)))
-    candidates = [Candidate(id="novel", category="Books", popularity=1)] + [
-        Candidate(id=f"hit-{n}", category=f"Toys{n}", popularity=1000) for n in range(3)]
-    edge.personalizer.cold_start = ColdStart(events=3, popularity=8.0, without_neighbours=True)
-
-    def ranked():
-        _, items = edge.personalizer.rank("ann", None, candidates, limit=3, exploration_slots=1,
-                                          max_per_category=3, now=NOW + 60, tenant="shop")
-        return items
-
-    assert [i.id for i in ranked()[:2]] == ["hit-0", "hit-1"] and ranked()[2].exploration  # no table yet
-    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=1, items={"other": [("hit-0", 0.5)]}))
-    assert ranked()[0].id == "hit-0"  # a table, but nothing about ann's items: still
-    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=2, items={"book-1": [("novel", 0.5)]}))
-    top = ranked()[0]
-    assert top.id == "novel" and top.signals.collaborative == 1.0  # the table speaks: the blend
-    edge.personalizer.cold_start = ColdStart(events=3, popularity=8.0)  # the rule off: genre outweighs 0.3
-    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=3, items={}))
-    assert ranked()[0].id == "novel" and ranked()[0].reason.startswith("because you bought Books")
 
 
 def test_items_no_pair_names_cannot_crowd_real_items_out_of_the_table():
