@@ -26,8 +26,10 @@ Protocol
   and builds the item-neighbour table, which every edge applies; each user is ranked at their own
   edge from their profile's recent items.
 * The ranker is tuned on the validation period (training replayed without it): a grid over the
-  blend, the exploration slots and the diversity limit, the best NDCG@10 with catalogue coverage
-  at least ALS's (what ships); then the test period is ranked with the training and validation
+  blend and the exploration slots, the best NDCG@10 with catalogue coverage at least ALS's (what
+  ships), the cold-start rule's popularity weight (paired with popularity on the cold-start users,
+  with its standard error) and, before the validation table is applied, popularity's weight for
+  a tenant with no table (the same constraint); then the test period is ranked with the training and validation
   periods replayed.
 * The HTTP slice (``--http-slice N``, bench/ranking_http.py): the first N test users through a
   real ``edge-node serve`` over HTTP, which must answer as the in-process edge does.
@@ -338,7 +340,7 @@ class Edge:
                              max_categories=s.max_categories_per_profile)
         self.pairs = PairBook(self.store, window_s=pair_window_s, min_users=min_users, max_items=pair_max_items,
                               max_pairs=MAX_PAIRS)
-        self.neighbours = Neighbours(self.store)
+        self.neighbours = Neighbours(self.store, both_ways=s.collaborative_both_ways)
         self.privacy = PrivacyBook(self.store, self.cohorts, Pseudonymizer(b"b" * 32), pairs=self.pairs)
 
         async def no_texts(texts, subject, tenant=""):
@@ -352,7 +354,8 @@ class Edge:
                                          dimension=s.vector_dim, weights=self.weights, cache_s=0,
                                          neighbours=self.neighbours,
                                          cold_start=ColdStart(events=s.cold_start_events,
-                                                              popularity=s.weight_popularity_cold_start))
+                                                              popularity=s.weight_popularity_cold_start),
+                                         no_table_popularity=s.weight_popularity_no_table)
 
     def replay(self, history, split: Split) -> dict[str, float]:
         """Every user's ratings as ``rating`` events, in calls of at most 100 events of one
@@ -457,6 +460,8 @@ class Fleet:
             c = config or shipped_config()
             edge.personalizer.weights = c.weights
             edge.personalizer.cold_start = c.cold_start
+            edge.personalizer.no_table_popularity = c.no_table_popularity
+            edge.neighbours.both_ways = c.both_ways
             cands = [Candidate(id=str(i), category=split.genres[i], popularity=float(pop.get(i, 0)))
                      for i in candidates]
             _, items = edge.personalizer.rank(f"u{u}", None, cands, limit=K, exploration_slots=c.exploration_slots,
@@ -518,10 +523,11 @@ def main() -> int:
         print(f"validation replay: {fleet.replay(split.history('val'), split)}", flush=True)
         tuned = None
         if not args.no_tune:
+            no_table = search_no_table(fleet, val_cases, split, val_pop, min_coverage=als_val["coverage"])
             shared = fleet.share_neighbours(split.history("val"), top_m=TOP_M, shrink=SHRINK)
             print(f"validation neighbours: {shared}; ALS coverage {als_val['coverage']:.4f}", flush=True)
             tuned = search(fleet, val_cases, split, val_pop, min_coverage=als_val["coverage"])
-            results["tuning"] = {"min_coverage (ALS on validation)": als_val["coverage"],
+            results["tuning"] = {"min_coverage (ALS on validation)": als_val["coverage"], "no_table": no_table,
                                  **{k: (v.label() if isinstance(v, Config) else v) for k, v in tuned.items()}}
         fleet.close()
 
@@ -538,6 +544,8 @@ def main() -> int:
         if lfm is not None:
             rankings["LightFM hybrid"] = lfm
         rankings["sentiedge (shipped defaults, no neighbour table)"] = fleet.rank(test_cases, split, pop)
+        rankings["(diagnostic) no neighbour table, without the no-table rule"] = fleet.rank(
+            test_cases, split, pop, shipped_config(no_table_popularity=None))
         results["neighbours"] = fleet.share_neighbours(history, top_m=TOP_M, shrink=SHRINK)
         print(f"test neighbours: {results['neighbours']}", flush=True)
         shipped = shipped_config()
@@ -555,6 +563,9 @@ def main() -> int:
             # A diagnostic: the shipped ranker without its cold-start rule (exploration slot, shipped popularity).
             rankings["(diagnostic) shipped defaults without the cold-start rule"] = fleet.rank(
                 test_cases, split, pop, msgspec.structs.replace(shipped, cold_start=ColdStart()))
+            # ... and with the neighbour table read one way (each recent item's own list only).
+            rankings["(diagnostic) shipped defaults, neighbour table read one way"] = fleet.rank(
+                test_cases, split, pop, msgspec.structs.replace(shipped, both_ways=False))
         results["shipped"] = shipped.label()
         examples = {str(u): [(i.id, split.genres[int(i.id)], i.reason) for i in items[:4]]
                     for u, items in list(shown.items())[:3]}
@@ -611,12 +622,16 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     exploration_slots: int
     max_per_category: int
     cold_start: ColdStart
+    both_ways: bool = True  # the neighbour table read both ways (EDGE_COLLABORATIVE_BOTH_WAYS)
+    no_table_popularity: float | None = None  # popularity's weight without a table (EDGE_WEIGHT_POPULARITY_NO_TABLE)
 
     def label(self) -> str:
         w = self.weights
         return (f"personal={w.personal} cohort={w.cohort} popularity={w.popularity} collaborative={w.collaborative} "
                 f"slots={self.exploration_slots} per-category={self.max_per_category} "
-                f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}")
+                f"cold-start<{self.cold_start.events}:popularity={self.cold_start.popularity}"
+                + ("" if self.both_ways else " table-one-way")
+                + ("" if self.no_table_popularity is None else f" no-table:popularity={self.no_table_popularity}"))
 
 
 def shipped_config(**changes) -> Config:
@@ -627,23 +642,26 @@ def shipped_config(**changes) -> Config:
                                         popularity=s.weight_popularity, collaborative=s.weight_collaborative),
                      "exploration_slots": s.exploration_slots, "max_per_category": s.max_per_category,
                      "cold_start": ColdStart(events=s.cold_start_events, popularity=s.weight_popularity_cold_start),
+                     "both_ways": s.collaborative_both_ways, "no_table_popularity": s.weight_popularity_no_table,
                      **changes})
 
 
 def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> dict:
-    """A grid over the blend, the exploration slots and the diversity limit on the validation period
-    (cohort weight half the personal one, the collaborative weight as shipped, the shipped cold-start
-    rule): the best NDCG@10 whose catalogue coverage is at least ``min_coverage`` (ALS's on validation)
-    and the best regardless. Then, for the constrained best, the cold-start rule measured."""
+    """A grid over the blend and the exploration slots on the validation period (cohort weight half
+    the personal one; the collaborative weight 64, where the table's candidates decide, or 8, where
+    genre and popularity can outweigh a weak neighbour; no exploration slot or 2 — one slot never
+    reached ALS's coverage in a wider search; the shipped diversity limit and cold-start rule): the
+    best NDCG@10 whose catalogue coverage is at least ``min_coverage`` (ALS's on validation) and
+    the best regardless. Then, for the constrained best, the cold-start rule's popularity weight
+    and the table read one way measured."""
     shipped = shipped_config()
-    co = shipped.weights.collaborative
     grid = {}
-    for p in (co / 256, co / 128, co / 64):  # against the collaborative weight: only the ratios matter
-        for q in (0.15 * co / 32, 0.3 * co / 32, 0.6 * co / 32):
-            for slots in (0, 1, 2):
-                for per in (4, 6):
+    for co in (64.0, 8.0):
+        for p in (0.5, 1.0, 2.0):
+            for q in (0.3, 0.6, 1.2):
+                for slots in (0, 2):
                     w = Weights(personal=p, cohort=p / 2, popularity=q, collaborative=co)
-                    config = msgspec.structs.replace(shipped, weights=w, exploration_slots=slots, max_per_category=per)
+                    config = msgspec.structs.replace(shipped, weights=w, exploration_slots=slots)
                     m = evaluate(fleet.rank(cases, split, pop, config), cases, split, pop)
                     grid[config] = (round(m["NDCG@10"], 4), round(m["coverage"], 4))
     allowed = [c for c, (_, cov) in grid.items() if cov >= min_coverage]
@@ -655,16 +673,53 @@ def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> di
     print(f"validation grid ({len(grid)} configurations): constrained best {best and best.label()} "
           f"{best and grid[best]}; unconstrained best {free.label()} {grid[free]}; shipped "
           f"{grid.get(shipped)}", flush=True)
+    # The cold-start rule: off, or on with popularity weighing as for everyone else or more (the
+    # best for cold-start users is what ships as EDGE_WEIGHT_POPULARITY_COLD_START).
+    # Against popularity on the same cold-start users: the paired difference and its standard error.
     cold, base, rule = {}, best or shipped, shipped.cold_start
+    popular = ndcg_per_user(popularity_baseline(cases, pop), cases, split, split.cold)
     for events, popularity in ((0, rule.popularity), (rule.events, base.weights.popularity),
-                               (rule.events, rule.popularity)):
+                               *((rule.events, w) for w in (2.0, 4.0, 8.0, 16.0, 64.0))):
         config = msgspec.structs.replace(base, cold_start=ColdStart(events=events, popularity=popularity))
         ranked = fleet.rank(cases, split, pop, config)
+        mine = ndcg_per_user(ranked, cases, split, split.cold)
+        diff = np.array([mine[u] - popular[u] for u in mine])
         cold[config.label()] = {"all": round(evaluate(ranked, cases, split, pop)["NDCG@10"], 4),
-                                "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4)}
+                                "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4),
+                                "cold - popularity": round(float(diff.mean()), 4),
+                                "its standard error": round(float(diff.std(ddof=1) / math.sqrt(len(diff))), 4),
+                                "coverage": round(evaluate(ranked, cases, split, pop)["coverage"], 4)}
     print(f"validation, the cold-start rule (NDCG@10): {cold}", flush=True)
+    one_way = evaluate(fleet.rank(cases, split, pop, msgspec.structs.replace(base, both_ways=False)), cases, split, pop)
+    one_way = (round(one_way["NDCG@10"], 4), round(one_way["coverage"], 4))
+    print(f"validation, the neighbour table read one way (NDCG@10, coverage): {one_way}", flush=True)
     return {"best": best, "free": free, "grid": {c.label(): v for c, v in grid.items()}, "cold_start": cold,
-            "shipped": grid.get(shipped)}
+            "shipped": grid.get(shipped), "one_way": one_way}
+
+
+def search_no_table(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> dict:
+    """Before any neighbour table: popularity's weight for users ranked by their own profile
+    (EDGE_WEIGHT_POPULARITY_NO_TABLE) on the validation period, the rest as shipped: the best
+    NDCG@10 whose coverage is at least ``min_coverage`` (ALS's, as for the blend); of the weights
+    within TIE of it, the smallest (the user's own profile weighs most)."""
+    shipped = shipped_config()
+    grid = {}
+    for w in (shipped.weights.popularity, 1.2, 2.0, 4.0, 8.0):
+        m = evaluate(fleet.rank(cases, split, pop, msgspec.structs.replace(shipped, no_table_popularity=w)),
+                     cases, split, pop)
+        grid[w] = (round(m["NDCG@10"], 4), round(m["coverage"], 4))
+    allowed = [w for w, (_, cov) in grid.items() if cov >= min_coverage]
+    best = max(allowed, key=lambda w: grid[w][0]) if allowed else None
+    if best is not None:
+        best = min(w for w in allowed if grid[w][0] >= grid[best][0] - TIE)
+    print(f"validation without a neighbour table (popularity weight: NDCG@10, coverage): {grid}; chosen {best}",
+          flush=True)
+    return {"grid": {str(w): v for w, v in grid.items()}, "best": best, "shipped": shipped.no_table_popularity}
+
+
+def ndcg_per_user(rankings: dict[int, list[int]], cases, split: Split, users: set[int]) -> dict[int, float]:
+    """Each of ``users``' NDCG@10 (for paired differences between two rankers)."""
+    return {c[0]: evaluate(rankings, [c], split, {})["NDCG@10"] for c in cases if c[0] in users}
 
 
 def tune_als(cases, split: Split, pop) -> tuple[dict, dict[str, float]]:

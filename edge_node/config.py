@@ -82,12 +82,16 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # (features.boost aside): the collaborative score is relative (1 for the best candidate).
     weight_personal: float = 1.0
     weight_cohort: float = 0.5
-    weight_popularity: float = 1.2
-    weight_collaborative: float = 256.0
+    weight_popularity: float = 0.6
+    weight_collaborative: float = 8.0
+    # A candidate and a recent item are neighbours when either keeps the other among its top M.
+    collaborative_both_ways: bool = True
     exploration_slots: int = 2
     # A user with fewer events is a cold start: no exploration slot, popularity weighs more.
     cold_start_events: int = 3
     weight_popularity_cold_start: float = 8.0
+    # A tenant with no neighbour table (none received yet, or empty): popularity weighs this instead.
+    weight_popularity_no_table: float = 1.2
     decision_cache_ms: float = 1000.0  # reuse a user's decision this long unless their data changes
     decision_cache_mb: float = 64.0  # memory budget of those reused decisions
     max_categories_per_profile: int = 256  # a user's strongest categories kept; the weakest go first
@@ -168,6 +172,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (self.weight_collaborative >= 0, "weight_collaborative must be >= 0 (0: off)"),
             (self.cold_start_events >= 0 and self.weight_popularity_cold_start >= 0,
              "cold_start_events and weight_popularity_cold_start must be >= 0 (cold_start_events 0: off)"),
+            (self.weight_popularity_no_table >= 0, "weight_popularity_no_table must be >= 0"),
             (self.sentiment_prior_weight >= 0 and self.affinity_half_life_days > 0,
              "sentiment_prior_weight must be >= 0 and affinity_half_life_days > 0"),
             (4 <= self.vector_dim <= 1024, "vector_dim must be 4..1024"),
@@ -314,10 +319,16 @@ HELP = {
     "weight_popularity": "ranking weight of item popularity",
     "weight_collaborative": "ranking weight of the collaborative signal: similarity to the user's recent items in "
                             "the control plane's item-neighbour table (\"often chosen with X\"; 0: off)",
+    "collaborative_both_ways": "read the item-neighbour table both ways: a candidate counts as a recent item's "
+                               "neighbour when either keeps the other among its top neighbours (false: only the "
+                               "recent item's own list)",
     "exploration_slots": "positions of the top reserved for exploration",
     "cold_start_events": "a user with fewer events is ranked as a cold start: no exploration slot and, where "
                          "their own profile is used, weight_popularity_cold_start for popularity (0: off)",
     "weight_popularity_cold_start": "ranking weight of item popularity for a cold-start user",
+    "weight_popularity_no_table": "ranking weight of item popularity for a user ranked by their own profile (past the "
+                                  "cold start) in a tenant with no item-neighbour table yet, or an empty one: the "
+                                  "blend above is tuned with the table (equal to weight_popularity: no rule)",
     "decision_cache_ms": "reuse a decision this long unless the user's consent or profile changes (0: off)",
     "decision_cache_mb": "memory budget (MiB, estimated) of the decision cache; the oldest entries go first",
     "max_categories_per_profile": "most categories one user's profile keeps (the weakest decayed affinity goes first)",

@@ -168,7 +168,7 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                            min_size=settings.cohort_min_size)
     pairs = PairBook(store, window_s=settings.cooccurrence_window_minutes * 60, min_users=settings.cohort_min_size,
                      max_items=settings.cooccurrence_max_items)
-    neighbours = Neighbours(store)
+    neighbours = Neighbours(store, both_ways=settings.collaborative_both_ways)
     exposure = ExposureBook(window_s=settings.exposure_window_minutes * 60)
     exploration = ExplorationLog(store)
     privacy = PrivacyBook(store, cohorts, Pseudonymizer(key), upstream=bool(settings.control_plane),
@@ -198,7 +198,8 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
         on_signal_used=metrics.signal_to_action.observe, cache_s=settings.decision_cache_ms / 1000,
         allow_personal=link.personal_allowed, held_out=experiments.held_out, segments=segments,
         cache_bytes=int(settings.decision_cache_mb * (1 << 20)), neighbours=neighbours, exploration=exploration,
-        cold_start=ColdStart(events=settings.cold_start_events, popularity=settings.weight_popularity_cold_start))
+        cold_start=ColdStart(events=settings.cold_start_events, popularity=settings.weight_popularity_cold_start),
+        no_table_popularity=settings.weight_popularity_no_table)
     adaptation = EdgeAdaptation(store, enabled=settings.adapt, min_labels=settings.adapt_min_labels,
                                 max_labels=settings.adapt_max_labels, max_epsilon=settings.adapt_max_epsilon)
     updates = ModelUpdates(settings.data_path / "models", settings.inference_threads,

@@ -13,7 +13,10 @@ receipts them; a late change to an open window counts it again.
 Using (:class:`Neighbours`, :func:`scores`): the control plane's table per tenant, persisted;
 a candidate scores the sum of its similarity to the user's recent items (the profile's, under
 ``personalization``; the later ones weigh more, :func:`recency_weights`), normalized so the
-best candidate is 1, and names the item that contributed most.
+best candidate is 1, and names the item that contributed most. By default a pair counts when
+either item keeps the other among its top neighbours (:func:`both_ways`): a popular recent
+item's own list is full of other popular items, while a less chosen candidate often keeps the
+popular item in its list.
 """
 
 from __future__ import annotations
@@ -149,11 +152,14 @@ class PairBook:
 
 class Neighbours:
     """The control plane's item-neighbour tables, per tenant, kept on disk so a restarted node
-    ranks with them before it reconnects."""
+    ranks with them before it reconnects. ``both_ways``: rank with :func:`both_ways` of a table
+    (built once per table received), else with each item's own list only."""
 
-    def __init__(self, store: EdgeStore) -> None:
+    def __init__(self, store: EdgeStore, *, both_ways: bool = True) -> None:
         self.store = store
+        self.both_ways = both_ways
         self.tables: dict[str, NeighbourTable] = {}
+        self._lookups: dict[str, dict[str, list[tuple[str, float]]]] = {}
         for key in store.keys("value|neighbours|"):
             found = store.value(key.removeprefix("value|"))
             if found is not None:
@@ -166,14 +172,37 @@ class Neighbours:
 
     def use(self, table: NeighbourTable) -> None:
         self.tables[table.tenant] = table
+        self._lookups.pop(table.tenant, None)
 
     def version(self, tenant: str) -> int:
         table = self.tables.get(tenant)
         return table.version if table is not None else 0
 
     def of(self, tenant: str) -> dict[str, list[tuple[str, float]]]:
+        """The tenant's table as the control plane sent it."""
         table = self.tables.get(tenant)
         return table.items if table is not None else {}
+
+    def lookup(self, tenant: str) -> dict[str, list[tuple[str, float]]]:
+        """What the tenant's rankings read: the table, both ways unless configured otherwise."""
+        if not self.both_ways:
+            return self.of(tenant)
+        found = self._lookups.get(tenant)
+        if found is None:
+            found = self._lookups[tenant] = both_ways(self.of(tenant))
+        return found
+
+
+def both_ways(items: dict[str, list[tuple[str, float]]]) -> dict[str, list[tuple[str, float]]]:
+    """Item → its neighbours by the table read both ways: its own list, then the items that keep
+    it in theirs (the similarity is symmetric; the top-M cut is not). At most twice the table."""
+    own = {item: {other for other, _ in ns} for item, ns in items.items()}
+    out = {item: list(ns) for item, ns in items.items()}
+    for item, ns in items.items():
+        for other, sim in ns:
+            if item not in own.get(other, ()):
+                out.setdefault(other, []).append((item, sim))
+    return out
 
 
 def recency_weights(items: dict[str, float]) -> dict[str, float]:

@@ -71,7 +71,7 @@ class Personalizer:
                  held_out: Callable[[str, str | None, str], str | None] = lambda unit, segment, tenant: None,
                  cache_bytes: int = 64 << 20, segments: SegmentBook | None = None,
                  neighbours: cooccurrence.Neighbours | None = None, exploration: ExplorationLog | None = None,
-                 cold_start: ranking.ColdStart | None = None) -> None:
+                 cold_start: ranking.ColdStart | None = None, no_table_popularity: float | None = None) -> None:
         self.store = store
         self.privacy = privacy
         self.cohorts = cohorts
@@ -86,6 +86,9 @@ class Personalizer:
         self.neighbours = neighbours  # the control plane's item-neighbour tables (the collaborative signal)
         self.exploration = exploration  # which items exploration slots showed a user (click-through)
         self.cold_start = cold_start or ranking.ColdStart()  # how users with few events are ranked
+        # Popularity's weight for a user ranked by their own profile in a tenant with no neighbour
+        # table (None: the blend's): the blend is tuned with the table, without it genre orders too much.
+        self.no_table_popularity = no_table_popularity
         # (subject, tenant, cohort) → (expires, consent bytes, profile bytes, priors generation, decision, size)
         self._cache: OrderedDict[tuple[str | None, str, str], tuple] = OrderedDict()
         # Bounded by an estimate of its bytes, not only by entries: one entry holds every
@@ -230,6 +233,8 @@ class Personalizer:
             exploration_slots = 0
             if chosen.decision.source == "user":  # their own thin profile; without one, the prior is the signal
                 weights = msgspec.structs.replace(weights, popularity=self.cold_start.popularity)
+        elif chosen.decision.source == "user" and self.no_table_popularity is not None and not self._has_table(tenant):
+            weights = msgspec.structs.replace(weights, popularity=self.no_table_popularity)
         items = ranking.rank(candidates, personal=personal, cohort=cohort, weights=weights,
                              explain_personal=explain, cohort_name=chosen.decision.cohort, limit=limit,
                              exploration_slots=exploration_slots, max_per_category=max_per_category,
@@ -242,12 +247,16 @@ class Personalizer:
                 self._remember_explored(subject, [i.id for i in items[:limit] if i.exploration], now)
         return chosen.decision, items
 
+    def _has_table(self, tenant: str) -> bool:
+        """Whether the tenant's item-neighbour table is in force here (received and not empty)."""
+        return self.neighbours is not None and bool(self.neighbours.of(tenant))
+
     def _collaborative(self, profile: Profile | None, candidates: list[ranking.Candidate],
                        tenant: str) -> dict[str, tuple[float, str]] | None:
         """Candidate → (similarity to the user's recent items, the item it is most often chosen with)."""
         if profile is None or not profile.items or self.neighbours is None:
             return None
-        table = self.neighbours.of(tenant)
+        table = self.neighbours.lookup(tenant)
         if not table:
             return None
         return cooccurrence.scores(table, cooccurrence.recency_weights(profile.items), [c.id for c in candidates])

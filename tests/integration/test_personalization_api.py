@@ -25,9 +25,11 @@ CANDIDATES = [
 def client(model, tmp_path):
     # The mechanics (reasons, priors, the diversity limit) pinned with a blend where personal and
     # cohort signals outweigh popularity and 3 per category; the shipped defaults are the replay
-    # benchmark's (docs/ranking.md) and the e2e tests run with them.
+    # benchmark's (docs/ranking.md) and the e2e tests run with them. This edge gets no neighbour
+    # table, so popularity's weight is the one without a table (EDGE_WEIGHT_POPULARITY_NO_TABLE).
     settings = load_settings({"EDGE_DATA_DIR": str(tmp_path / "edge"), "EDGE_COHORT_MIN_SIZE": "3",
-                              "EDGE_WEIGHT_POPULARITY": "0.3", "EDGE_MAX_PER_CATEGORY": "3",
+                              "EDGE_WEIGHT_POPULARITY": "0.3", "EDGE_WEIGHT_POPULARITY_NO_TABLE": "0.3",
+                              "EDGE_MAX_PER_CATEGORY": "3",
                               "EDGE_MAX_EVENTS_PER_REQUEST": "5", "EDGE_MAX_CANDIDATES_PER_REQUEST": "10",
                               "EDGE_MAX_BODY_BYTES": "20000", "EDGE_EXPLORATION_SLOTS": "0",
                               "EDGE_COHORT_PRIOR_REFRESH_S": "0"})

@@ -6,10 +6,12 @@ import asyncio
 
 import pytest
 
+from edge_node.config import load_settings
+from edge_node.errors import ConfigError
 from edge_node.ingest import Event, Ingestor
 from edge_node.personalization import profiles as p
 from edge_node.personalization.cohorts import CohortBook
-from edge_node.personalization.cooccurrence import Neighbours, PairBook, recency_weights, scores
+from edge_node.personalization.cooccurrence import Neighbours, PairBook, both_ways, recency_weights, scores
 from edge_node.personalization.decisions import Personalizer
 from edge_node.personalization.exposure import (
     Counts,
@@ -184,6 +186,67 @@ def test_scores_sum_similarities_and_name_the_strongest_item():
     assert scores(table, {"c": 1.0}, ["x"]) == {}
     weights = recency_weights({"old": 1.0, "new": 3.0, "mid": 2.0})
     assert weights["new"] == 1.0 > weights["mid"] > weights["old"] == 0.5 ** (2 / 10)
+
+
+def test_the_table_is_read_both_ways_unless_configured_otherwise(edge):
+    """A popular item's own top M holds other popular items; a niche item that keeps the popular
+    one among its neighbours is still its neighbour when the table is read both ways."""
+    items = {"blockbuster": [("sequel", 0.9)], "niche": [("blockbuster", 0.4), ("sequel", 0.1)]}
+    assert both_ways(items) == {"blockbuster": [("sequel", 0.9), ("niche", 0.4)],
+                                "niche": [("blockbuster", 0.4), ("sequel", 0.1)],
+                                "sequel": [("blockbuster", 0.9), ("niche", 0.1)]}
+    assert both_ways({"a": [("b", 0.5)], "b": [("a", 0.5)]}) == {"a": [("b", 0.5)], "b": [("a", 0.5)]}  # once
+    edge.user("ann")
+    edge.events("ann", ("purchase", "blockbuster", None))
+    candidates = [Candidate(id="lipstick", category="Makeup", popularity=90),
+                  Candidate(id="niche", category="Toys", popularity=1)]
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=1, items=items))
+
+    def top(neighbours):
+        edge.personalizer.neighbours = neighbours
+        _, ranked = edge.personalizer.rank("ann", None, candidates, limit=2, exploration_slots=0,
+                                           max_per_category=3, now=NOW + 60, tenant="shop")
+        return ranked[0]
+
+    lifted = top(edge.neighbours)
+    assert lifted.id == "niche" and lifted.reason == "often chosen with blockbuster"
+    one_way = Neighbours(edge.store, both_ways=False)  # the persisted table, the recent item's own list only
+    assert one_way.lookup("shop") == items and top(one_way).id == "lipstick"
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=2, items={"sequel": [("niche", 0.3)]}))
+    assert edge.neighbours.lookup("shop") == {"sequel": [("niche", 0.3)], "niche": [("sequel", 0.3)]}  # rebuilt
+    assert top(edge.neighbours).id == "lipstick"  # the new table no longer links blockbuster and niche
+
+
+def test_without_a_neighbour_table_popularity_weighs_its_own_weight(edge):
+    """The blend is tuned with the table; in a tenant with none (not received yet, or empty)
+    a user ranked by their own profile gets popularity's no-table weight, and the blend's once a
+    table is in force, whatever it says about the user. Another tenant's table does not count."""
+    edge.user("ann")
+    edge.events("ann", *(("purchase", f"book-{n}", None) for n in range(4)))
+    candidates = [Candidate(id="novel", category="Books", popularity=1)] + [
+        Candidate(id=f"hit-{n}", category=f"Toys{n}", popularity=1000) for n in range(3)]
+
+    def top(personalizer=edge.personalizer):
+        _, items = personalizer.rank("ann", None, candidates, limit=3, exploration_slots=0, max_per_category=3,
+                                     now=NOW + 60, tenant="shop")
+        return items[0]
+
+    assert top().id == "novel"  # no rule (None): the blend's popularity 0.3 under the user's Books
+    edge.personalizer.no_table_popularity = 2.0
+    assert top().id.startswith("hit-") and top().reason == "popular right now"  # no table yet
+    edge.neighbours.apply(core.NeighbourTable(tenant="clinic", version=1, items={"x": [("y", 0.5)]}))
+    assert top().id.startswith("hit-")  # another tenant's table
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=1, items={}))
+    assert top().id.startswith("hit-")  # an empty table is none
+    edge.neighbours.apply(core.NeighbourTable(tenant="shop", version=2, items={"other": [("thing", 0.5)]}))
+    lifted = top()  # a table in force, silent about ann's items: the blend, her Books first
+    assert lifted.id == "novel" and lifted.reason.startswith("because you bought Books")
+    restarted = Personalizer(edge.store, edge.privacy, edge.cohorts, TUNING, dimension=16, cache_s=0,
+                             weights=edge.personalizer.weights, neighbours=Neighbours(edge.store),
+                             no_table_popularity=2.0)
+    assert top(restarted).id == "novel"  # the persisted table counts after a restart
+    with pytest.raises(ConfigError, match="weight_popularity_no_table"):
+        load_settings({"EDGE_WEIGHT_POPULARITY_NO_TABLE": "-1"})
 
 
 def test_items_no_pair_names_cannot_crowd_real_items_out_of_the_table():
