@@ -5,8 +5,8 @@ server (uvicorn, same settings) that returns a constant vector. One asyncio load
 with keep-alive connections drives both at the same concurrency, back to back:
 
 * ``GET /v1/personalize`` (a user with consent and a profile; warm store), each request with
-  the app's client key and that user's token (a JWT verified at the edge: HS256, aud, exp,
-  kid), vs the bare app, once with no parameters and once declaring the same six query
+  the app's client key and that user's token (a JWT verified at the edge: EdDSA or
+  HS256, aud, exp, kid), vs the bare app, once with no parameters and once declaring the same six query
   parameters; the load comes from one address, so the edge's per-address limit is off;
 * ``POST /v1/sentiment`` with one short text vs the inference engine called directly
   (the same ``SentimentService`` in this process, same concurrency, same texts).
@@ -208,11 +208,12 @@ def start_edge(tmp: Path, name: str, exe: Path, extra: dict[str, str]) -> tuple[
             urllib.request.urlopen(req).read()
     import jwt
 
-    signing = dev["signing_keys"][0]
+    signing = dev["signing_keys"][0]  # the development app's key: EdDSA by default (an HS256 secret also works)
+    key = signing.get("secret") or signing["private_key"]
 
     def user_headers(user: str) -> dict:
-        token = jwt.encode({"sub": user, "aud": dev["app_id"], "exp": int(time.time()) + 3600}, signing["secret"],
-                           algorithm="HS256", headers={"kid": signing["kid"]})
+        token = jwt.encode({"sub": user, "aud": dev["app_id"], "exp": int(time.time()) + 3600}, key,
+                           algorithm=signing["alg"], headers={"kid": signing["kid"]})
         return {"x-client-key": dev["client_keys"][0], "authorization": f"Bearer {token}"}
 
     personalize = [request_bytes("GET", f"/v1/personalize?user_id={u}&region=eu&device=mobile",
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=3,
                         help="each round runs every system once, interleaved; ratios are per round (median, range)")
+    parser.add_argument("--targets-only", action="store_true",
+                        help="only the systems of the personalize and sentiment ratios (no route-only, no 2 workers)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "edge_http.json")
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent
@@ -259,14 +262,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             edge, port, personalize, sentiment = start_edge(Path(tmp), "edge", exe, {"EDGE_WORKERS": "1"})
             procs.append(edge)
-            # The same data and load with the fast path off: the framework route answers every request.
-            edge, slow_port, slow_personalize, _ = start_edge(Path(tmp), "edge-route", exe, {
-                "EDGE_FAST_PATH": "false", "EDGE_WORKERS": "1"})
-            procs.append(edge)
-            # The same node on every core: two worker processes, one ONNX run at a time in each.
-            edge, two_port, two_personalize, two_sentiment = start_edge(Path(tmp), "edge-2w", exe, {
-                "EDGE_WORKERS": "2", "EDGE_INFERENCE_WORKERS": "1"})
-            procs.append(edge)
             loads = {
                 "bare app: constant vector": (bare_port, [request_bytes(
                     "GET", "/v1/personalize?user_id=u0&region=eu&device=mobile")]),
@@ -274,11 +269,22 @@ def main(argv: list[str] | None = None) -> int:
                 "bare app: same query params": (bare_port, [request_bytes(
                     "GET", "/v1/personalize-params?user_id=u0&region=eu&device=mobile")]),
                 "edge: GET /v1/personalize (key+token)": (port, personalize),
-                "edge, fast path off: GET /v1/personalize": (slow_port, slow_personalize),
                 "edge: POST /v1/sentiment (1 text)": (port, sentiment),
-                "edge, 2 workers: GET /v1/personalize": (two_port, two_personalize),
-                "edge, 2 workers: POST /v1/sentiment (1 text)": (two_port, two_sentiment),
             }
+            if not args.targets_only:
+                # The same data and load with the fast path off: the framework route answers every request.
+                edge, slow_port, slow_personalize, _ = start_edge(Path(tmp), "edge-route", exe, {
+                    "EDGE_FAST_PATH": "false", "EDGE_WORKERS": "1"})
+                procs.append(edge)
+                # The same node on every core: two worker processes, one ONNX run at a time in each.
+                edge, two_port, two_personalize, two_sentiment = start_edge(Path(tmp), "edge-2w", exe, {
+                    "EDGE_WORKERS": "2", "EDGE_INFERENCE_WORKERS": "1"})
+                procs.append(edge)
+                loads |= {
+                    "edge, fast path off: GET /v1/personalize": (slow_port, slow_personalize),
+                    "edge, 2 workers: GET /v1/personalize": (two_port, two_personalize),
+                    "edge, 2 workers: POST /v1/sentiment (1 text)": (two_port, two_sentiment),
+                }
             for number in range(args.rounds):
                 result = {name: asyncio.run(load(p, payloads, args.concurrency, args.seconds))
                           for name, (p, payloads) in loads.items()}
@@ -300,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<48}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}")
     ratios, ranges = {}, {}
     for name, (top, bottom) in RATIOS.items():
+        if top not in rounds[0] or bottom not in rounds[0]:
+            continue
         per_round = [r[top]["rps"] / r[bottom]["rps"] for r in rounds]
         ratios[name], ranges[name] = float(np.median(per_round)), [min(per_round), max(per_round)]
         print(f"{name:<56}{ratios[name]:>6.2f}x  (rounds {ranges[name][0]:.2f}-{ranges[name][1]:.2f})")
