@@ -53,6 +53,8 @@ class MicroBatcher(Generic[T, R]):
         self._full = asyncio.Event()
         self._slots = asyncio.Semaphore(workers)
         self._inflight: set[asyncio.Task] = set()
+        self._direct = 0  # items running at once, outside the queue (see submit)
+        self._held = False
         self._collector: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -63,6 +65,16 @@ class MicroBatcher(Generic[T, R]):
         if self._collector is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        if self._max_wait_s == 0 and self._queue.empty() and not self._slots.locked():
+            # Nothing queued and a worker free: run it now, in this coroutine (no hand-off to the
+            # collector and no task of its own); batches form only while every worker is busy.
+            await self._slots.acquire()  # free: does not wait
+            self._direct += 1
+            try:
+                await self._dispatch([(item, future)])
+            finally:
+                self._direct -= 1
+            return future.result()
         self._queue.put_nowait((item, future))
         if self._queue.qsize() >= self._max_batch:
             self._full.set()
@@ -70,7 +82,7 @@ class MicroBatcher(Generic[T, R]):
 
     async def close(self) -> None:
         """Finish everything queued, then stop."""
-        while not self._queue.empty() or self._inflight:
+        while not self._queue.empty() or self._inflight or self._direct or self._held:
             await asyncio.sleep(0.005)
         if self._collector is not None:
             self._collector.cancel()
@@ -79,8 +91,9 @@ class MicroBatcher(Generic[T, R]):
 
     async def _collect(self) -> None:
         while True:
+            first = await self._queue.get()  # then a worker: an idle collector holds none (see submit)
+            self._held = True  # out of the queue, not dispatched yet: close() waits for it
             await self._slots.acquire()
-            first = await self._queue.get()
             batch = [first]
             if self._queue.qsize() + 1 < self._max_batch and self._max_wait_s > 0:
                 self._full.clear()
@@ -95,6 +108,7 @@ class MicroBatcher(Generic[T, R]):
             task = asyncio.get_running_loop().create_task(self._dispatch(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+            self._held = False
 
     async def _dispatch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

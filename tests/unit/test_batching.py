@@ -85,3 +85,32 @@ def test_submit_before_start_is_an_error():
         executor.shutdown()
 
     run(main())
+
+
+def test_with_no_wait_an_item_that_finds_the_queue_empty_and_a_worker_free_runs_at_once():
+    """Its run is handed to the pool before the caller first yields (no collector hand-off), and
+    items that arrive while every worker is busy still share a run."""
+    started, release = threading.Event(), threading.Event()
+    sizes = []
+
+    def slow(items):
+        sizes.append(len(items))
+        started.set()
+        release.wait(2)
+        return items
+
+    async def main():
+        batcher, executor = make(slow, max_wait_s=0.0, workers=1)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit("a"))
+        await asyncio.sleep(0)  # one step of the loop: the caller's own
+        assert started.wait(1)  # the pool runs it already; the loop has not turned again
+        rest = [asyncio.ensure_future(batcher.submit(x)) for x in "bcd"]
+        await asyncio.sleep(0.01)
+        release.set()
+        assert await first == "a" and await asyncio.gather(*rest) == ["b", "c", "d"]
+        await batcher.close()
+        executor.shutdown()
+
+    run(main())
+    assert sizes == [1, 3]
