@@ -114,3 +114,31 @@ def test_with_no_wait_an_item_that_finds_the_queue_empty_and_a_worker_free_runs_
 
     run(main())
     assert sizes == [1, 3]
+
+
+def largest_job(share: bool) -> tuple[int, int]:
+    """(items run, the largest job) for four items queued at once with two idle workers."""
+    sizes = []
+    lock = threading.Lock()
+
+    def record(items):
+        with lock:
+            sizes.append(len(items))
+        return items
+
+    async def main():
+        batcher, executor = make(record, max_batch=4, max_wait_s=0.05, workers=2, share=share)
+        batcher.start()
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(4))) == [0, 1, 2, 3]
+        await batcher.close()
+        executor.shutdown()
+
+    run(main())
+    return sum(sizes), max(sizes)
+
+
+def test_shared_jobs_are_split_between_idle_workers():
+    """With ``share``, four queued items and two idle workers: the first job takes two, the other
+    worker the rest (without it, one worker takes all four while the other idles)."""
+    assert largest_job(share=True) == (4, 2)
+    assert largest_job(share=False) == (4, 4)
