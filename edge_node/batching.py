@@ -7,9 +7,12 @@ text is not padded to a long one. If a batch raises, its items are retried one b
 so a bad input fails only its own caller. At most ``workers`` batches run at once;
 while all are busy the queue keeps filling, so batches grow exactly when load does.
 
-With no wait configured, an item that finds nothing queued and a worker free runs at once, as a
-run of its own, in its caller's coroutine: at low load the batcher costs what a plain call in
-the pool costs. With ``share``, a worker takes no more than its share of the queue while other
+With no wait configured, an item that finds nothing queued and nothing running runs at once, as
+a run of its own, in its caller's coroutine: at low load the batcher costs what a plain call in
+the pool costs. (Letting every item that finds a worker free run alone lost the fast stage its
+batches at concurrency 32: callers come back one by one and mostly find the queue just drained.)
+
+With ``share``, a worker takes no more than its share of the queue while other
 workers are idle (for jobs that are batches only to save hand-offs, such as the transformer's
 texts per job: one worker taking four while another idles made the fourth wait for three runs).
 """
@@ -75,9 +78,9 @@ class MicroBatcher(Generic[T, R]):
         if self._collector is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        if self._max_wait_s == 0 and self._queue.empty() and not self._slots.locked():
-            # Nothing queued and a worker free: run it now, in this coroutine (no hand-off to the
-            # collector and no task of its own); batches form only while every worker is busy.
+        if self._max_wait_s == 0 and self._busy == 0 and self._queue.empty():
+            # Nothing queued and nothing running: run it now, in this coroutine (no hand-off to the
+            # collector and no task of its own). Under load it queues, and batches form.
             await self._slots.acquire()  # free: does not wait
             self._busy += 1
             self._direct += 1

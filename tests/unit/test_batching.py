@@ -87,7 +87,7 @@ def test_submit_before_start_is_an_error():
     run(main())
 
 
-def test_with_no_wait_an_item_that_finds_the_queue_empty_and_a_worker_free_runs_at_once():
+def test_with_no_wait_an_item_that_finds_nothing_queued_and_nothing_running_runs_at_once():
     """Its run is handed to the pool before the caller first yields (no collector hand-off), and
     items that arrive while every worker is busy still share a run."""
     started, release = threading.Event(), threading.Event()
