@@ -9,7 +9,7 @@ while all are busy the queue keeps filling, so batches grow exactly when load do
 
 With no wait configured, an item that finds nothing queued and nothing running runs at once, as
 a run of its own, in its caller's coroutine: at low load the batcher costs what a plain call in
-the pool costs. (Letting every item that finds a worker free run alone lost the fast stage its
+the pool costs. (Letting every item that finds a worker free run alone would cost the fast stage its
 batches at concurrency 32: callers come back one by one and mostly find the queue just drained.)
 
 With ``share``, a worker takes no more than its share of the queue while other
