@@ -227,13 +227,19 @@ class Adaptations:
         return bundle
 
     # --- edges ----------------------------------------------------------------------------------
-    def task_for(self, serving_sha: str) -> adaptation.Round | None:
-        """The open round an edge serving ``serving_sha`` should work on, if any."""
+    def task_for(self, serving_sha: str, tasks: dict[str, adaptation.Round] | None = None) -> adaptation.Round | None:
+        """The open round an edge serving ``serving_sha`` should work on, if any (from ``tasks``,
+        :meth:`open_tasks` read once for many streams, where given)."""
+        return (self.open_tasks() if tasks is None else tasks).get(serving_sha)
+
+    def open_tasks(self) -> dict[str, adaptation.Round]:
+        """The open round of every running job, by the model it adapts (the first job per model)."""
+        tasks: dict[str, adaptation.Round] = {}
         for body in self.store.adaptation_bodies(state="running"):
             job = _JOB.decode(body)
-            if job.base_sha == serving_sha and job.round < job.rounds:
-                return job.task()
-        return None
+            if job.round < job.rounds:
+                tasks.setdefault(job.base_sha, job.task())
+        return tasks
 
     def running(self) -> bool:
         """Whether a job has a round open or a candidate being written."""

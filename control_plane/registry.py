@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -186,14 +187,17 @@ class Registry:
             chosen |= set(extra)
         return chosen
 
-    def desired(self, node_id: str, fleet: list | None = None) -> ModelRow | None:
-        """The model this node should serve, if any rollout targets it."""
-        for rollout in self.store.rollouts():
+    def desired(self, node_id: str, fleet: list | None = None, *, rollouts: list[Rollout] | None = None,
+                model_of: Callable[[str], ModelRow | None] | None = None) -> ModelRow | None:
+        """The model this node should serve, if any rollout targets it. ``rollouts`` and
+        ``model_of`` (a model row by manifest sha) stand in for the store's reads where given:
+        read once for every stream (control_plane.snapshot)."""
+        for rollout in self.store.rollouts() if rollouts is None else rollouts:
             sha = rollout.current_sha if self._targeted(rollout, node_id, fleet) else rollout.previous_sha
             if sha == BUNDLED or (not sha and rollout.current_sha):
                 return self.bundled(node_id)
             if sha:
-                return self.store.model(sha=sha)
+                return self.store.model(sha=sha) if model_of is None else model_of(sha)
         return None
 
     def _targeted(self, rollout: Rollout, node_id: str, fleet: list | None) -> bool:

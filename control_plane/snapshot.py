@@ -8,11 +8,14 @@ whenever anything changes (an operator call, a heartbeat that moved a merge, ano
 notification) — and at least once per heartbeat interval, so a stream that wakes because of a
 change does not query the store for what the others already fetched. The tail of the privacy
 log is kept the same way: a stream that is caught up reads its updates from memory; one far
-behind (a reconnecting edge) reads the store.
+behind (a reconnecting edge) reads the store. Other reads every stream makes alike (the
+rollouts, the models they name, the open adaptation rounds) are kept per view with
+:meth:`Snapshot.once`: read by the first stream that needs them in a generation.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +57,8 @@ class View(NamedTuple):
     revoked: frozenset[str]  # node ids whose credential was revoked
     privacy: list  # the newest PrivacyEntry objects, oldest first
     privacy_head: int
+    privacy_seqs: list[int]  # their seqs (ascending), to find a cursor by bisection
+    reads: dict  # what Snapshot.once read for this view, by key
 
 
 class Snapshot:
@@ -84,13 +89,22 @@ class Snapshot:
         head = cp.store.privacy_head()
         tail = cp.store.privacy_after(max(0, head - PRIVACY_TAIL), PRIVACY_TAIL) if head else []
         return View(generation=generation, resources=resources, revoked=frozenset(cp.store.revoked_nodes()),
-                    privacy=tail, privacy_head=head)
+                    privacy=tail, privacy_head=head, privacy_seqs=[e.seq for e in tail], reads={})
+
+    @staticmethod
+    def once(view: View, key: object, read: Callable[[], Any]) -> Any:
+        """``read()`` for the first stream that asks in this view; the same answer for the rest.
+        (Two streams asking at once may both read; either answer is the view's.)"""
+        try:
+            return view.reads[key]
+        except KeyError:
+            return view.reads.setdefault(key, read())
 
     @staticmethod
     def privacy_after(view: View, cursor: int, limit: int, read_store) -> tuple[list, bool]:
         """(updates after ``cursor``, whether more remain): from memory when the tail covers it."""
         if view.privacy and cursor >= view.privacy[0].seq - 1:
-            after = [e for e in view.privacy if e.seq > cursor]
-            return after[:limit], len(after) > limit
+            start = bisect.bisect_right(view.privacy_seqs, cursor)
+            return view.privacy[start:start + limit], len(view.privacy) - start > limit
         found = read_store(cursor, limit + 1)
         return found[:limit], len(found) > limit

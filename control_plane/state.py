@@ -22,7 +22,7 @@ from control_plane.config import CpSettings
 from control_plane.cooccurrence import NeighbourBook
 from control_plane.errors import ConfigError, FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from control_plane.experiments import ExperimentBook
-from control_plane.group_commit import GroupCommit
+from control_plane.group_commit import AsyncGroupCommit, GroupCommit
 from control_plane.history import History
 from control_plane.ledger import Ledger
 from control_plane.metrics import CpMetrics
@@ -140,6 +140,7 @@ class ControlPlane:
         self.generation = 0
         self.snapshot = Snapshot(self, max_age_s=settings.heartbeat_interval_s)
         self._receipts: GroupCommit[tuple[int, str], bool] = GroupCommit(self._store_receipts)
+        self._stream_receipts = AsyncGroupCommit(self._receipts)
         self._loop: asyncio.AbstractEventLoop | None = None
         # Streams that were open when the process died are not open now.
         for node in self.store.nodes():
@@ -195,6 +196,11 @@ class ControlPlane:
         """Record a node's receipt, returning once it is stored. Streams call this from worker
         threads; receipts arriving together are stored together (:class:`GroupCommit`)."""
         self._receipts.submit((seq, node_id))
+
+    async def stream_receipt(self, seq: int, node_id: str) -> None:
+        """The same from a Sync stream's event loop: no thread is held while the receipt waits
+        for its write, so the ACKs of every stream that applied an update share a few writes."""
+        await self._stream_receipts.submit((seq, node_id))
 
     def _store_receipts(self, receipts: list[tuple[int, str]]) -> list[bool]:
         """One transaction for a batch; then, once per request the batch touched, observe its

@@ -163,7 +163,9 @@ class SyncService:
         out = Pending(privacy=privacy)
         if out.privacy:
             stream.cursor = out.privacy[-1].seq
-        desired = cp.registry.desired(node_id)
+        desired = cp.registry.desired(node_id, rollouts=Snapshot.once(view, "rollouts", cp.store.rollouts),
+                                      model_of=lambda sha: Snapshot.once(view, ("model", sha),
+                                                                         lambda: cp.store.model(sha=sha)))
         if desired is not None and desired.manifest_sha not in (stream.serving, stream.model):
             parked = cp.store.node_model(node_id, desired.manifest_sha)
             if parked is None or parked[0] != "parked":
@@ -173,7 +175,7 @@ class SyncService:
             if stream.sent.get(kind, _NEVER) != version:
                 stream.sent[kind] = version
                 setattr(out, kind, payload)
-        task = cp.adaptations.task_for(stream.serving)
+        task = cp.adaptations.task_for(stream.serving, Snapshot.once(view, "adaptation", cp.adaptations.open_tasks))
         if task is not None and stream.adaptation != f"{task.job}/{task.round}" and \
                 not cp.store.answered(task.job, task.round, node_id):
             stream.adaptation = f"{task.job}/{task.round}"
@@ -267,7 +269,14 @@ class SyncService:
         if error is None:
             self.cp.receipt(seq, node_id)
         else:
-            log.error("node %s could not apply privacy update %d: %s", node_id, seq, error)
+            _not_applied(node_id, seq, error)
+
+    async def privacy_acked(self, node_id: str, seq: int, error: str | None) -> None:
+        """:meth:`privacy_applied` for a stream's event loop (the receipt is group-committed there)."""
+        if error is None:
+            await self.cp.stream_receipt(seq, node_id)
+        else:
+            _not_applied(node_id, seq, error)
 
     def model_applied(self, stream: Stream, model: tuple[str, str, str], error: str | None) -> None:
         """The edge serves the assigned model now, or refused it (parked until a new push)."""
@@ -285,3 +294,7 @@ class SyncService:
 
     def bundle_chunk(self, manifest_sha: str, offset: int, size: int) -> bytes:
         return self.cp.store.bundle_chunk(manifest_sha, offset, size)
+
+
+def _not_applied(node_id: str, seq: int, error: str) -> None:
+    log.error("node %s could not apply privacy update %d: %s", node_id, seq, error)

@@ -94,7 +94,11 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
         try:
             async for message in request_iterator:
                 kind = message.WhichOneof("kind")
-                if kind == "ack":
+                if kind == "ack" and message.ack.WhichOneof("subject") == "privacy_seq":
+                    ack = message.ack
+                    await service.privacy_acked(stream.node_id, ack.privacy_seq,
+                                                None if ack.status == common_pb2.ACK_STATUS_ACK else ack.error)
+                elif kind == "ack":
                     await asyncio.to_thread(self._ack, stream, message.ack)
                 elif kind == "heartbeat":
                     await asyncio.to_thread(service.heartbeat, stream, convert.heartbeat_from_proto(message.heartbeat))
@@ -125,10 +129,7 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
 
     def _ack(self, stream: Stream, ack: sync_pb2.Ack) -> None:
         error = None if ack.status == common_pb2.ACK_STATUS_ACK else ack.error
-        subject = ack.WhichOneof("subject")
-        if subject == "privacy_seq":
-            self.service.privacy_applied(stream.node_id, ack.privacy_seq, error)
-        elif subject == "model":
+        if ack.WhichOneof("subject") == "model":
             self.service.model_applied(stream, convert.ref_tuple(ack.model), error)
 
     async def _authenticate(self, node_id: str, context, call: str) -> str:

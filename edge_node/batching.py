@@ -6,6 +6,15 @@ thread pool (ONNX Runtime releases the GIL). Items are grouped by length so a sh
 text is not padded to a long one. If a batch raises, its items are retried one by one,
 so a bad input fails only its own caller. At most ``workers`` batches run at once;
 while all are busy the queue keeps filling, so batches grow exactly when load does.
+
+With no wait configured, an item that finds nothing queued and nothing running runs at once, as
+a run of its own, in its caller's coroutine: at low load the batcher costs what a plain call in
+the pool costs. (Letting every item that finds a worker free run alone would cost the fast stage its
+batches at concurrency 32: callers come back one by one and mostly find the queue just drained.)
+
+With ``share``, a worker takes no more than its share of the queue while other
+workers are idle (for jobs that are batches only to save hand-offs, such as the transformer's
+texts per job: one worker taking four while another idles made the fourth wait for three runs).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ class MicroBatcher(Generic[T, R]):
         workers: int,
         size_of: Callable[[T], int] = lambda _: 1,
         on_batch: Callable[[int], None] | None = None,
+        share: bool = False,
     ) -> None:
         self._run = run
         self._executor = executor
@@ -52,7 +62,12 @@ class MicroBatcher(Generic[T, R]):
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
         self._full = asyncio.Event()
         self._slots = asyncio.Semaphore(workers)
+        self._workers = workers
+        self._busy = 0  # workers running a batch
+        self._share = share
         self._inflight: set[asyncio.Task] = set()
+        self._direct = 0  # items running at once, outside the queue (see submit)
+        self._held = False
         self._collector: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -63,6 +78,17 @@ class MicroBatcher(Generic[T, R]):
         if self._collector is None:
             raise RuntimeError("MicroBatcher.start() was not called")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        if self._max_wait_s == 0 and self._busy == 0 and self._queue.empty():
+            # Nothing queued and nothing running: run it now, in this coroutine (no hand-off to the
+            # collector and no task of its own). Under load it queues, and batches form.
+            await self._slots.acquire()  # free: does not wait
+            self._busy += 1
+            self._direct += 1
+            try:
+                await self._dispatch([(item, future)])
+            finally:
+                self._direct -= 1
+            return future.result()
         self._queue.put_nowait((item, future))
         if self._queue.qsize() >= self._max_batch:
             self._full.set()
@@ -70,7 +96,7 @@ class MicroBatcher(Generic[T, R]):
 
     async def close(self) -> None:
         """Finish everything queued, then stop."""
-        while not self._queue.empty() or self._inflight:
+        while not self._queue.empty() or self._inflight or self._direct or self._held:
             await asyncio.sleep(0.005)
         if self._collector is not None:
             self._collector.cancel()
@@ -79,8 +105,10 @@ class MicroBatcher(Generic[T, R]):
 
     async def _collect(self) -> None:
         while True:
+            first = await self._queue.get()  # then a worker: an idle collector holds none (see submit)
+            self._held = True  # out of the queue, not dispatched yet: close() waits for it
             await self._slots.acquire()
-            first = await self._queue.get()
+            self._busy += 1
             batch = [first]
             if self._queue.qsize() + 1 < self._max_batch and self._max_wait_s > 0:
                 self._full.clear()
@@ -88,13 +116,18 @@ class MicroBatcher(Generic[T, R]):
                     await asyncio.wait_for(self._full.wait(), self._max_wait_s)
                 except TimeoutError:
                     pass
-            while len(batch) < self._max_batch and not self._queue.empty():
+            limit = self._max_batch
+            if self._share:  # no more than this worker's share of the queue while others are idle
+                idle = self._workers - self._busy
+                limit = min(limit, -(-(self._queue.qsize() + 1) // (idle + 1)))
+            while len(batch) < limit and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             if self._queue.qsize() < self._max_batch:
                 self._full.clear()
             task = asyncio.get_running_loop().create_task(self._dispatch(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
+            self._held = False
 
     async def _dispatch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
@@ -111,6 +144,7 @@ class MicroBatcher(Generic[T, R]):
                 else:
                     future.set_result(outcome)
         finally:
+            self._busy -= 1
             self._slots.release()
 
     def _run_grouped(self, items: list[T]) -> list[R | BaseException]:

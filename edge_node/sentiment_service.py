@@ -55,7 +55,7 @@ class SentimentService:
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(
             escalate, executor=self._executor, max_batch=max(per_run, settings.transformer_texts_per_job),
             max_wait_s=settings.transformer_max_wait_ms / 1000, workers=settings.inference_workers,
-            size_of=lambda pair: len(pair[0]))
+            size_of=lambda pair: len(pair[0]), share=True)
 
     async def start(self) -> None:
         self._fast.start()

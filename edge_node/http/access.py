@@ -16,6 +16,7 @@ from sentiedge_core.access import Caller
 from sentiedge_core.privacy import policy_version_problem
 
 CALLER = "sentiedge.caller"
+REFUSED = "sentiedge.refused"
 # A page a browser opens by URL cannot send headers: it names its app in the query instead
 # (client keys are public). Every other route takes the key from its header only.
 KEY_IN_QUERY = ("/v1/preferences", "/v1/preferences/")
@@ -44,20 +45,33 @@ def client_address(scope) -> str | None:
 
 
 def admit(node, scope) -> Caller:
-    """The caller of this request, admitted once (the fast path and the gate share the result)."""
+    """The caller of this request, admitted or refused once (the fast path and the gate share
+    the result: a refused caller spends its rate-limit budget and is counted once)."""
     caller = scope.get(CALLER)
     if caller is None:
-        client_key = header(scope, b"x-client-key")
-        if client_key is None and scope["path"] in KEY_IN_QUERY:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
-            client_key = (query.get("client_key") or [None])[0]
-        caller = node.access.admit(client_key, header(scope, b"authorization"), client_address(scope), node.now())
-        origin = header(scope, b"origin")
-        if origin is not None and not caller.app.allows_origin(origin) and not own_page_post(scope, origin):
-            node.metrics.refusals.labels("origin_not_allowed").inc()
-            raise Forbidden(f"origin {origin} is not one of app {caller.app.name!r}'s origins",
-                            reason="origin_not_allowed")
+        refused = scope.get(REFUSED)
+        if refused is not None:
+            raise refused
+        try:
+            caller = _admit(node, scope)
+        except EdgeError as exc:
+            scope[REFUSED] = exc
+            raise
         scope[CALLER] = caller
+    return caller
+
+
+def _admit(node, scope) -> Caller:
+    client_key = header(scope, b"x-client-key")
+    if client_key is None and scope["path"] in KEY_IN_QUERY:
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), max_num_fields=20)
+        client_key = (query.get("client_key") or [None])[0]
+    caller = node.access.admit(client_key, header(scope, b"authorization"), client_address(scope), node.now())
+    origin = header(scope, b"origin")
+    if origin is not None and not caller.app.allows_origin(origin) and not own_page_post(scope, origin):
+        node.metrics.refusals.labels("origin_not_allowed").inc()
+        raise Forbidden(f"origin {origin} is not one of app {caller.app.name!r}'s origins",
+                        reason="origin_not_allowed")
     return caller
 
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.params import JSONBody
-from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
+from litestar.types import ExceptionHandlersMap
 
 from edge_node import __version__, wiring
 from edge_node.config import EdgeSettings
@@ -24,7 +22,7 @@ from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
 from edge_node.http import api_page
 from edge_node.http.access import caller_of, cors_headers, gate, running
 from edge_node.http.decisions import DecisionsController
-from edge_node.http.fast_path import fast_personalize
+from edge_node.http.fast_path import PersonalizeFirst
 from edge_node.http.preferences import PreferencesController, is_page, refusal
 from edge_node.http.schemas import (
     BODY_ERRORS,
@@ -39,6 +37,7 @@ from edge_node.http.schemas import (
     error_responses,
 )
 from edge_node.http.status import status_of
+from edge_node.http.timing import timing
 from edge_node.http.users import UsersController
 from edge_node.metrics import CONTENT_TYPE
 from edge_node.role import SOLE, Role
@@ -133,45 +132,6 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
                 for i in blank])
 
 
-def timing(app: ASGIApp) -> ASGIApp:
-    """Request latency per route template and status, into the node's histogram; under
-    ``--workers N`` every answer names the worker that gave it (``x-sentiedge-worker``)."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        method = scope["method"]
-        running_node = scope["litestar_app"].state.get("node")
-        worker = None
-        if running_node is not None and running_node.follower is not None:
-            worker = str(running_node.role.index).encode()
-            running_node.follower.catch_up()  # what the leader applied, this worker applies before answering
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if worker is not None:
-                    message = {**message, "headers": [*message.get("headers", []), (b"x-sentiedge-worker", worker)]}
-            await send(message)
-
-        try:
-            await app(scope, receive, send_wrapper)
-        except Exception as exc:  # raised past this layer (the gate's refusals): the handler answers it
-            status = status_of(exc)
-            raise
-        finally:
-            node = scope["litestar_app"].state.get("node")
-            if node is not None:
-                node.metrics.observe_request(method, scope.get("path_template", "?"), status,
-                                             time.perf_counter() - started)
-
-    return middleware
-
-
 @post("/v1/labels", tags=["sentiment"], status_code=200, security=[{"clientKey": [], "bearer": []}],
       responses={**WRITE_ERRORS, **error_responses(404)})
 async def submit_label(data: JSONBody[LabelRequest], state: State, request: Request) -> LabelResponse:
@@ -255,8 +215,9 @@ ERROR_HANDLERS: ExceptionHandlersMap = {EdgeError: edge_error_handler, HTTPExcep
 
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = SOLE,
                shared=None) -> Litestar:
-    """The edge's HTTP app. With ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``)
-    ``GET /v1/personalize`` is left to the framework route alone (see edge_node/http/fast_path.py)."""
+    """The edge's HTTP app: the Litestar app, with the happy path of ``GET /v1/personalize``
+    answered before its router (edge_node/http/fast_path.py). With ``EDGE_FAST_PATH=false`` (or
+    ``app.state.fast_path = False``) that route is left to the framework alone."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Offline first: an edge that was assigned a model serves it again after a restart.
@@ -277,10 +238,10 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
             await node.close()
 
     public_ops = [] if settings.admin_port else [healthz, readyz, metrics]  # with an admin port, only there
-    return Litestar(
+    return PersonalizeFirst(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController,
                          PreferencesController],
-        middleware=[timing, gate, fast_personalize],  # outermost first
+        middleware=[timing, gate],  # outermost first
         lifespan=[lifespan],
         state=State({"settings": settings, "node": None, "fast_path": settings.fast_path}),
         exception_handlers=ERROR_HANDLERS,

@@ -101,3 +101,15 @@ def test_the_happy_path_is_answered_by_the_fast_path(app, monkeypatch):
     assert client.get("/v1/personalize?user_id=ann&region=eu").status_code == 200
     assert client.get("/v1/personalize?tz_offset_minutes=1_0").status_code == 400
     assert answered == [1]  # the first by the fast path, the refused one by the route
+
+
+def test_a_refused_request_is_refused_once(model, tmp_path):
+    """The fast path admits before the framework's gate; a refusal it meets is the gate's too,
+    not decided again: it spends one unit of the address's budget and is counted once."""
+    settings = load_settings({"EDGE_DATA_DIR": str(tmp_path), "EDGE_RATE_LIMIT_PER_ADDRESS": "1"})  # burst 2
+    with TestClient(create_app(settings, model=model)) as client:
+        forged = {"x-client-key": "ck_forged"}
+        statuses = [client.get("/v1/personalize?region=eu", headers=forged).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        text = client.get("/metrics").text
+        assert 'sentiedge_auth_refusals_total{reason="unknown_client_key"} 2.0' in text

@@ -85,3 +85,60 @@ def test_submit_before_start_is_an_error():
         executor.shutdown()
 
     run(main())
+
+
+def test_with_no_wait_an_item_that_finds_nothing_queued_and_nothing_running_runs_at_once():
+    """Its run is handed to the pool before the caller first yields (no collector hand-off), and
+    items that arrive while every worker is busy still share a run."""
+    started, release = threading.Event(), threading.Event()
+    sizes = []
+
+    def slow(items):
+        sizes.append(len(items))
+        started.set()
+        release.wait(2)
+        return items
+
+    async def main():
+        batcher, executor = make(slow, max_wait_s=0.0, workers=1)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit("a"))
+        await asyncio.sleep(0)  # one step of the loop: the caller's own
+        assert started.wait(1)  # the pool runs it already; the loop has not turned again
+        rest = [asyncio.ensure_future(batcher.submit(x)) for x in "bcd"]
+        await asyncio.sleep(0.01)
+        release.set()
+        assert await first == "a" and await asyncio.gather(*rest) == ["b", "c", "d"]
+        await batcher.close()
+        executor.shutdown()
+
+    run(main())
+    assert sizes == [1, 3]
+
+
+def largest_job(share: bool) -> tuple[int, int]:
+    """(items run, the largest job) for four items queued at once with two idle workers."""
+    sizes = []
+    lock = threading.Lock()
+
+    def record(items):
+        with lock:
+            sizes.append(len(items))
+        return items
+
+    async def main():
+        batcher, executor = make(record, max_batch=4, max_wait_s=0.05, workers=2, share=share)
+        batcher.start()
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(4))) == [0, 1, 2, 3]
+        await batcher.close()
+        executor.shutdown()
+
+    run(main())
+    return sum(sizes), max(sizes)
+
+
+def test_shared_jobs_are_split_between_idle_workers():
+    """With ``share``, four queued items and two idle workers: the first job takes two, the other
+    worker the rest (without it, one worker takes all four while the other idles)."""
+    assert largest_job(share=True) == (4, 2)
+    assert largest_job(share=False) == (4, 4)
