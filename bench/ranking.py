@@ -406,6 +406,7 @@ class Fleet:
                  pair_max_items: int = PAIR_MAX_ITEMS, min_users: int = MIN_USERS) -> None:
         self.directory = directory
         self.min_users = min_users
+        self.pair_window_s = pair_window_s
         self.edges = [Edge(directory / f"edge-{n}", pair_window_s=pair_window_s, pair_max_items=pair_max_items,
                            min_users=min_users) for n in range(nodes)]
 
@@ -432,7 +433,7 @@ class Fleet:
                                   max_node_users=10**9)
             book = NeighbourBook(store, cohorts, min_size=self.min_users, horizon_s=now, top_m=top_m,
                                  max_items=50_000, shrink=shrink, min_nodes=min_nodes, max_node_share=0.75,
-                                 max_pairs=MAX_PAIRS)
+                                 max_pairs=MAX_PAIRS, window_s=self.pair_window_s)  # the replay's one window
             sent = 0
             for n, edge in enumerate(self.edges):
                 windows = sorted({edge.pairs.window_of(t) for rows in history.values() for _, _, t in rows})
