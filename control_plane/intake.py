@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,12 +29,12 @@ def misaligned(window_start: int, window_s: float) -> bool:
     return int(round(window_start / window_s) * window_s) != window_start
 
 
-def within_key_limit(items: Sequence[T], group: Callable[[T], Hashable], key: Callable[[T], str | None],
-                     held: Callable[[Hashable], set[str]], limit: int) -> list[T]:
+def within_key_limit(items: Sequence[T], group: Callable[[T], tuple], key: Callable[[T], str | None],
+                     held: Callable[[tuple], set[str]], limit: int) -> list[T]:
     """``items`` but those that would bring a group's distinct keys (what earlier heartbeats
     stored, ``held``, included) past ``limit``; an item whose key is None (a tenant-wide cell)
     or already held passes."""
-    keys_of: dict[Hashable, set[str]] = {}
+    keys_of: dict[tuple, set[str]] = {}
     kept: list[T] = []
     for item in items:
         k = key(item)

@@ -237,7 +237,7 @@ class SyncService:
         if cp.segments.advance(now):
             cp.metrics.segment_rounds.inc()
         self.advance_adaptations()  # rounds past their timeout close here too
-        tenants = []
+        tenants: list[str] = []
         if beat.cooccurrence:
             tenants, clipped = cp.neighbours.ingest(node_id, beat.cooccurrence, now)
             if clipped:
