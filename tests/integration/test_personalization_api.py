@@ -110,7 +110,7 @@ def test_events_build_a_vector_and_rankings_change_with_reasons(client):
     assert reasons["skin-1"] == "because you rated Beauty/Skincare positively today"
     assert reasons["garden-1"].startswith("ranked lower because you reviewed Garden negatively")
     # Lifted by its sibling: the reason names the item's own category at the level the evidence
-    # is (Beauty), never the sibling's (issue 33: a Makeup item explained by "Skincare").
+    # is (Beauty), never the sibling's (a Makeup item was once explained by "Skincare").
     assert reasons["makeup-1"] == "because you rated Beauty positively today"
 
     personalized = client.get("/v1/personalize", params={"user_id": "alice", **CTX}).json()
@@ -206,7 +206,7 @@ def test_categories_keep_the_clients_spelling_and_compare_case_insensitively(cli
         {"id": "m", "category": "Beauty/Makeup"}, {"id": "s", "category": "BEAUTY/skincare"}]}).json()["items"]
     assert ranked[0]["id"] == "s" and ranked[0]["category"] == "BEAUTY/skincare"  # matched whatever the case
     # The Makeup item is lifted through its parent: the reason names that parent, in the client's
-    # spelling (issue 33: it used to name the sibling, "Skincare", which is not what the item is).
+    # spelling (it used to name the sibling, "Skincare", which is not what the item is).
     assert ranked[1]["reason"] == "because you bought Beauty today", ranked[1]["reason"]
 
 
