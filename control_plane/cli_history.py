@@ -49,6 +49,9 @@ async def call(args, channel, metadata):
                          f"{exc}") from None
     except (daily.DailyError, OSError, ValueError) as exc:
         raise SystemExit(f"control-plane: {exc}") from None
+    if not rows:  # nothing to send, so nothing would check the tenant either: say so instead of "imported 0"
+        raise SystemExit(f"control-plane: {args.file} holds no daily rows (a backfill writes none for days under "
+                         "its minimum size: edge-node batch --min-size)")
     stub = operator_pb2_grpc.CohortsStub(channel)
     total = pb.ImportCohortsResponse()
     try:

@@ -62,6 +62,13 @@ def test_imported_history_becomes_a_fresh_edge_s_cold_start_prior(spawn, bundle_
     refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(small), "--tenant", "shop"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr and "minimum size 3" in refused.stderr
+    empty = tmp_path / "empty.parquet"  # a backfill whose days were all under its minimum: no "imported 0"
+    pq.write_table(pa.Table.from_pylist([{"day": "2026-03-04", "cohort": "all", "category": "*", "users": 2,
+                                          "texts": 9, "negative": 1, "sentiment_mean": 0.5}]).slice(0, 0), empty)
+    refused = subprocess.run([CLI, *operator_args(cp), "cohorts", "import", str(empty), "--tenant", "nobody"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "holds no daily rows" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1  # one line, no traceback
 
     _, edge = spawn("edge-node", "serve", "--model-dir", str(bundle_dir), env=edge_env(cp, "edge-fresh", tmp_path))
     query = "/v1/personalize?region=eu&device=tv&daypart=night"
