@@ -122,10 +122,17 @@ def _without(split: Split, texts: set[str]) -> Split:
     return out
 
 
-def read_labelled_csv(path: str) -> Split:
-    """Read a ``text,label`` CSV (label 1 = positive, 0 = negative) for evaluation."""
+NEUTRAL_ROW = -1  # read_labelled_csv(..., neutral=True): the label of a row marked neutral
+
+
+def read_labelled_csv(path: str, *, neutral: bool = False) -> Split:
+    """Read a ``text,label`` CSV (label 1 = positive, 0 = negative) for evaluation; with
+    ``neutral`` a row may also be labelled ``neutral`` (its label is then ``NEUTRAL_ROW``)."""
     csv.field_size_limit(1 << 30)
     split = Split()
+    labels = {"1": 1, "0": 0, "positive": 1, "negative": 0, "pos": 1, "neg": 0}
+    if neutral:
+        labels |= {"neutral": NEUTRAL_ROW, "neu": NEUTRAL_ROW}
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"text", "label"} - set(reader.fieldnames or [])
@@ -133,8 +140,9 @@ def read_labelled_csv(path: str) -> Split:
             raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need text,label")
         for line, row in enumerate(reader, start=2):
             label = (row["label"] or "").strip().lower()
-            mapped = {"1": 1, "0": 0, "positive": 1, "negative": 0, "pos": 1, "neg": 0}.get(label)
+            mapped = labels.get(label)
             if mapped is None:
-                raise ValueError(f"{path}:{line}: label {row['label']!r} is not 1/0 or positive/negative")
+                allowed = "1/0, positive/negative" + (" or neutral" if neutral else "")
+                raise ValueError(f"{path}:{line}: label {row['label']!r} is not {allowed}")
             split.add(row["text"] or "", mapped, "file")
     return split

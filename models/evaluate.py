@@ -4,7 +4,8 @@
     python -m models.evaluate BUNDLE --vader validation [--sdist PATH] [--json]
 
 FILE.csv needs columns ``text,label`` (label 1 = positive, 0 = negative; ``positive`` /
-``negative`` also accepted). Prints accuracy, balanced accuracy, macro-F1, expected
+``negative`` also accepted; ``neutral`` rows add a three-way view with the labels as served,
+the two-way metrics count the other rows). Prints accuracy, balanced accuracy, macro-F1, expected
 calibration error, the confusion matrix and how many texts escalated to the transformer.
 Needs only the serving stack.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import read_labelled_csv
+from models.data import NEUTRAL_ROW, read_labelled_csv
 from models.metrics import format_report, report
 from sentiedge_core.errors import SentiedgeError
 from sentiedge_core.inference import SentimentModel
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.vader:
         return vader_main(args)
     try:
-        split = read_labelled_csv(args.data)
+        split = read_labelled_csv(args.data, neutral=True)
         model = SentimentModel(args.bundle, threads=args.threads, check_golden=not args.candidate)
     except (ValueError, OSError, SentiedgeError) as exc:
         print(f"evaluate: error: {getattr(exc, 'message', exc)}", file=sys.stderr)
@@ -63,14 +64,28 @@ def main(argv: list[str] | None = None) -> int:
             chunk = split.texts[start : start + 64]
             results.extend(model.score(chunk))
             bar.update(len(chunk))
+    y = np.asarray(split.labels)
+    polar = y != NEUTRAL_ROW
+    if not polar.any():
+        print(f"evaluate: error: {args.data} has no positive or negative rows", file=sys.stderr)
+        return 2
     p_positive = np.asarray([(r.score + 1) / 2 for r in results])
-    metrics = report(p_positive, split.y)
+    metrics = report(p_positive[polar], y[polar])  # the two-way view: rows labelled positive or negative
     metrics["escalation_rate"] = round(float(np.mean([r.stage == "transformer" for r in results])), 4)
+    if not polar.all():  # rows labelled neutral: the three-way view, with the labels as served
+        pred = np.asarray([{"negative": 0, "neutral": 1, "positive": 2}.get(r.label, 1) for r in results])
+        metrics["three_way"] = three_way_report(pred, np.where(polar, y * 2, 1))
     if args.json:
         print(json.dumps({"bundle": str(args.bundle), "model": model.name, "version": model.version, **metrics}))
     else:
-        print(format_report(f"{model.name} {model.version} on {args.data}", metrics))
+        print(format_report(f"{model.name} {model.version} on {args.data} ({int(polar.sum())} positive or "
+                            f"negative rows)", metrics))
         print(f"  escalated          {metrics['escalation_rate']:.1%} of texts to the transformer")
+        if "three_way" in metrics:
+            t = metrics["three_way"]
+            print(f"  three-way          macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f} on all {t['n']} "
+                  f"rows ({int((~polar).sum())} labelled neutral); confusion (rows: true negative/neutral/positive) "
+                  f"{t['confusion']}")
     return 0
 
 

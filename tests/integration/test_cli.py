@@ -62,6 +62,27 @@ def test_models_evaluate_prints_the_metrics(bundle_dir, tmp_path):
     assert json.loads(r.stdout)["accuracy"] == 1.0
 
 
+def test_models_evaluate_takes_neutral_rows_for_a_three_way_view(bundle_dir, tmp_path):
+    data = tmp_path / "mine.csv"
+    with data.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        w.writerows([["I adore this phone", "positive"], ["Broken on arrival, refund please", "negative"],
+                     ["where is my order?", "neutral"], ["The package arrived on Tuesday.", "neutral"]])
+    r = run("-m", "models.evaluate", str(bundle_dir), "--data", str(data), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 2 and out["accuracy"] == 1.0  # the two-way view: the positive and negative rows
+    three = out["three_way"]
+    assert three["n"] == 4 and sum(map(sum, three["confusion"])) == 4 and sum(three["confusion"][1]) == 2
+    r = run("-m", "models.evaluate", str(bundle_dir), "--data", str(data))
+    assert r.returncode == 0 and "three-way" in r.stdout and "2 labelled neutral" in r.stdout
+    data.write_text("text,label\nhello,maybe\n")
+    r = run("-m", "models.evaluate", str(bundle_dir), "--data", str(data))
+    assert r.returncode == 2 and "is not 1/0, positive/negative or neutral" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_models_evaluate_rejects_a_file_without_labels(bundle_dir, tmp_path):
     data = tmp_path / "bad.csv"
     data.write_text("text\nhello\n")
