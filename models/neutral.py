@@ -232,20 +232,17 @@ def choose(train: Features, validation: Features, positive: np.ndarray, customer
         chosen["exits"][str(layer)] = {"C": c, "neutral_bias": shift,
                                        "temperature": round(heads.exits[layer].temperature, 4)}
     judged_any = validation.served | np.isin(validation.exit_layer, list(heads.exits))
-    probs = np.zeros((int(judged_any.sum()), 3))
-    where = np.flatnonzero(judged_any)
-    for row, i in enumerate(where):
-        layer = int(validation.exit_layer[i])
-        if validation.served[i]:
-            probs[row] = heads.final.probabilities(validation.pooled[i : i + 1])[0]
-        else:
-            probs[row] = heads.exits[layer].probabilities(validation.lower[layers.index(layer)][i : i + 1])[0]
+    probs = np.full((validation.y.size, 3), np.nan)  # each judged text's probabilities from the head that judges it
+    probs[validation.served] = heads.final.probabilities(validation.pooled[validation.served])
+    for layer, head in heads.exits.items():
+        at = validation.at_exit(layer)
+        probs[at] = head.probabilities(validation.lower[layers.index(layer)][at])
     chosen |= {"customer_validation_called_neutral": round(float(heads.neutral(customers, layers).mean()), 4),
                "rule": f"best mean three-way macro-F1 over the three VADER validation domains, as served, with at "
                        f"most {MAX_CUSTOMER_NEUTRAL:.0%} of the customer validation texts called neutral; the "
                        "pooled output's head first, then each early exit's where it raises that mean",
                "validation_three_way": by_domain,
-               "validation_ece_served": round(ece3(probs, validation.y[judged_any]), 4),
+               "validation_ece_served": round(ece3(probs[judged_any], validation.y[judged_any]), 4),
                "validation_served_share": round(float(judged_any.mean()), 4),
                "neutral_reach": round(float(judged_any[validation.y == 1].mean()), 4),
                "trials": trials}
