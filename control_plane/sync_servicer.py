@@ -126,6 +126,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
             pass
         except CpError as exc:  # the store is closing or unreachable: end the stream, the edge reconnects
             log.warning("node %s: stream ends: %s", stream.node_id, exc.message)
+        except Exception:  # a bug, not the edge's doing: logged, and the stream ends so the edge reconnects
+            log.exception("node %s: stream ends: reading its messages failed", stream.node_id)
 
     def _ack(self, stream: Stream, ack: sync_pb2.Ack) -> None:
         error = None if ack.status == common_pb2.ACK_STATUS_ACK else ack.error

@@ -228,7 +228,7 @@ def _parts(settings: EdgeSettings, model: SentimentModel, model_sha: str, role: 
                          backoff_max_s=settings.sync_backoff_max_s, audit_log=settings.sync_audit_log or None,
                          tls=(settings.tls_ca, settings.tls_cert, settings.tls_key) if settings.tls_ca else None,
                          enrollment_token=settings.enrollment_token,
-                         windows=(int(window_s), int(pairs.window_s)))
+                         windows=(int(window_s), int(pairs.window_s)), stall_s=settings.sync_stall_s)
         link.agent = sync
     follower = Follower(role, publications=publications, fleet=fleet, serving=serving, updates=updates, peers=peers,
                         state=state) if role.shared else None

@@ -11,6 +11,11 @@
   come (the control plane refused it for its per-node rate limit, or could not store it: it
   answers nothing then) is sent again on the same stream after ``FILING_RETRY_S``, doubling
   (with jitter) up to ``FILING_RETRY_MAX_S``. A reconnect starts every unreceipted one afresh.
+* A stream that stops answering is replaced: the control plane answers every heartbeat with a
+  receipt, so when nothing at all has come down the stream for ``stall_s`` while heartbeats
+  went up, the edge ends the session and reconnects (``sentiedge_sync_stalls_total``). The
+  task that sends filings and heartbeats is watched the same way: if it fails, the session
+  ends with the error logged instead of staying open with nothing going up.
 * Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
   is NACKed and the current model keeps serving.
 * Heartbeats carry health and the cohort windows that closed since the last one (and the item
@@ -57,6 +62,10 @@ FILING_RETRY_S = 3.0  # no receipt this long after sending: sent again (a receip
 FILING_RETRY_MAX_S = 60.0
 
 
+class StreamStalled(Exception):
+    """Nothing came down the stream for too long while the edge kept sending: it is replaced."""
+
+
 class _Session:
     """One open stream: its stub, the queue of what goes upstream, and the tasks it started
     (cancelled when the stream ends)."""
@@ -74,7 +83,7 @@ class SyncAgent:
     def __init__(self, fleet: Fleet, *, privacy_log: PrivacyLog, state: NodeState, store: EdgeStore,
                  metrics: EdgeMetrics, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
                  audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
-                 enrollment_token: str = "", windows: tuple[int, int] = (0, 0)) -> None:
+                 enrollment_token: str = "", windows: tuple[int, int] = (0, 0), stall_s: float = 60.0) -> None:
         self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
         self.privacy_log = privacy_log  # the privacy use case: the log's updates, once and in order
         self.state = state
@@ -84,6 +93,7 @@ class SyncAgent:
         self.node_id = node_id
         self.region = region
         self.backoff_max_s = backoff_max_s
+        self.stall_s = stall_s  # nothing heard this long while sending: the stream is replaced
         self.windows = windows  # cohort and co-occurrence, declared in the Hello: the control plane checks them
         self.connected = False
         self.head = 0
@@ -105,6 +115,7 @@ class SyncAgent:
         self._filings: dict[str, tuple[int, float, float, float, PrivacyRequest]] = {}
         self._receipted = asyncio.Event()
         self._last_receipt = 0.0
+        self._last_heard = 0.0  # when the control plane last sent anything on this stream
         # heartbeat seq -> (last cohort window, last trigger id, last co-occurrence window)
         self._inflight: dict[int, tuple[int, int, int]] = {}
         self._adapting = asyncio.Lock()
@@ -151,6 +162,9 @@ class SyncAgent:
                 raise
             except grpc.aio.AioRpcError as exc:
                 log.warning("sync with %s: %s %s", self.target, exc.code().name, exc.details())
+            except StreamStalled as exc:
+                self.metrics.sync_stalls.inc()
+                log.warning("sync with %s: %s; reconnecting", self.target, exc)
             except Exception:
                 log.exception("sync session failed")
             self.connected = False
@@ -182,22 +196,31 @@ class SyncAgent:
                 model=convert.model_ref(*self.fleet.serving()), privacy_cursor=self.cursor, agent_version="1",
                 bundled=convert.model_ref(*bundled) if bundled else None,
                 cohort_window_seconds=self.windows[0], cooccurrence_window_seconds=self.windows[1])))
-            pump = asyncio.create_task(self._pump(queue))
-            tasks: set[asyncio.Task] = set()
-            try:
-                session = _Session(stub=stub, queue=queue, tasks=tasks)
-                async for message in call:
-                    kind = message.WhichOneof("kind")
-                    handler = self._handlers.get(kind)
-                    if handler is None:  # a kind from a newer control plane: ignored, as protobuf does
-                        log.debug("ignoring a %s message this edge does not know", kind)
-                        continue
-                    await handler(getattr(message, kind), session)
+            self._last_heard = time.monotonic()
+            session = _Session(stub=stub, queue=queue, tasks=set())
+            pump = asyncio.create_task(self._pump(queue), name="sync-pump")
+            reader = asyncio.create_task(self._read(call, session), name="sync-read")
+            try:  # the session ends when the stream does, or when what sends upstream fails or sees a stall
+                await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (reader, pump):
+                    if task.done():
+                        task.result()  # its error ends the session (logged by run), else the stream ended
             finally:
-                pump.cancel()
-                for task in tasks:
+                call.cancel()
+                for task in (pump, reader, *session.tasks):
                     task.cancel()
                 await queue.put(None)
+
+    async def _read(self, call, session: _Session) -> None:
+        """Every message the control plane sends, to its handler, in order."""
+        async for message in call:
+            self._last_heard = time.monotonic()
+            kind = message.WhichOneof("kind")
+            handler = self._handlers.get(kind)
+            if handler is None:  # a kind from a newer control plane: ignored, as protobuf does
+                log.debug("ignoring a %s message this edge does not know", kind)
+                continue
+            await handler(getattr(message, kind), session)
 
     # --- what each kind of control-plane message does (the protocol as a table) ----------------
     def _handler_table(self) -> dict:
@@ -287,6 +310,11 @@ class SyncAgent:
         sent = -1  # the outbox's sequence number sent last in this session (all are resent each session)
         next_beat = 0.0
         while True:
+            silent = time.monotonic() - self._last_heard
+            # Every heartbeat is receipted: a quiet stream hears something at least once an interval.
+            if silent > max(self.stall_s, 3 * self.heartbeat_s) and (self.connected or self._filings):
+                raise StreamStalled(f"nothing from the control plane for {silent:.0f} s "
+                                    f"(EDGE_SYNC_STALL_S {self.stall_s:g}) while heartbeats and filings went up")
             sent = await self._send_filings(queue, sent)
             pending = self.fleet.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
