@@ -24,8 +24,9 @@ cli_commands.GROUPS.update(cli_topics.GROUPS)
 def _parser() -> argparse.ArgumentParser:
     from control_plane.config import HELP, PREFIX, CpSettings
     from sentiedge_core import settings_loader
+    from sentiedge_core.cli_parser import Parser
 
-    parser = argparse.ArgumentParser(prog="control-plane", description="Sentiedge control plane")
+    parser = Parser(prog="control-plane", description="Sentiedge control plane")
     parser.add_argument("--target", default=os.environ.get("CP_TARGET", "127.0.0.1:50051"),
                         help="control plane address for operator commands (env CP_TARGET)")
     parser.add_argument("--token", default=os.environ.get("CP_TOKEN"), help="operator token (env CP_TOKEN)")

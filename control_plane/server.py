@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from pathlib import Path
 
 import grpc
@@ -48,15 +49,36 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
         credentials = grpc.ssl_server_credentials(
             [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
             root_certificates=Path(settings.tls_client_ca).read_bytes(), require_client_auth=True)
+    unusable = CpError(f"cannot listen on {settings.address}: the port is in use or the host is not this machine's "
+                       f"(CP_HOST / CP_PORT, --host / --port)")
+    if not _can_listen(settings.host, settings.port):  # asked first: gRPC would print its own raw error line
+        raise unusable
     try:
         if settings.tls:
             server.add_secure_port(settings.address, credentials)  # and no plain port at all
         else:
             server.add_insecure_port(settings.address)
     except RuntimeError:
-        raise CpError(f"cannot listen on {settings.address}: the port is in use or the host is not this machine's "
-                      f"(CP_HOST / CP_PORT, --host / --port)") from None
+        raise unusable from None
     return server, health_servicer
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Whether a listening socket can be bound on (host, port) now (port 0: any is free)."""
+    if port == 0:
+        return True
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no obstacle
+            try:
+                probe.bind(address)
+            except OSError:
+                return False
+    return True
 
 
 async def serve(settings: CpSettings) -> int:

@@ -16,10 +16,11 @@ from edge_node.config import HELP, PREFIX, EdgeSettings, load_settings
 from edge_node.errors import EdgeError
 from edge_node.role import Role
 from sentiedge_core import BUNDLE_DIR, settings_loader
+from sentiedge_core.cli_parser import Parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-node", description="Sentiedge edge node")
+    parser = Parser(prog="edge-node", description="Sentiedge edge node")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the HTTP API")

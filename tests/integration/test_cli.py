@@ -227,6 +227,7 @@ def test_a_busy_port_stops_either_service_in_one_line(bundle_dir, tmp_path):
             assert r.returncode == 2 and f"127.0.0.1:{port}" in r.stderr.splitlines()[-1], r.stderr
         r = run("-m", "control_plane", "serve", "--port", port, env={**os.environ, "CP_DATA_DIR": str(tmp_path / "cp")})
         assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr.splitlines()[-1], r.stderr
+        assert "add_port" not in r.stderr and "Failed to add port" not in r.stderr, r.stderr  # no raw gRPC line
 
 
 def test_operator_cli_takes_global_flags_anywhere_and_prints_integers_as_numbers(tmp_path):
