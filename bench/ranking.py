@@ -293,6 +293,40 @@ def als_baseline(cases, history, split: Split, *, factors: int, alpha: float, re
     return rank_by(lambda u, c: V[[iix[i] for i in c]] @ U[uix[u]], cases)
 
 
+def item_knn_baseline(cases, history, split: Split, pop, *, top_m: int = TOP_M, shrink: float = SHRINK):
+    """Central item-to-item collaborative filtering on all the training data, without any of the
+    privacy rules (no minimum of users, one node): the shipped similarity (shrunk cosine) over
+    every pair of items, each item's top ``top_m`` read both ways, a candidate scored by the sum of
+    its similarities to everything the user rated (popularity breaks ties). The reference for
+    what the privacy rules cost the collaborative signal."""
+    from scipy.sparse import csr_matrix
+
+    m, uix, iix = _interactions(history, split)
+    counts = (m.T @ m).tocoo()
+    n = np.asarray(m.sum(axis=0)).ravel()
+    keep = counts.row != counts.col
+    r, c, v = counts.row[keep], counts.col[keep], counts.data[keep].astype(np.float64)
+    sim = v / np.sqrt(n[r] * n[c]) * v / (v + shrink)
+    full = csr_matrix((sim, (r, c)), shape=counts.shape)
+    rows, cols, vals = [], [], []
+    for i in range(full.shape[0]):
+        start, end = full.indptr[i], full.indptr[i + 1]
+        best = np.argsort(-full.data[start:end], kind="stable")[:top_m] + start
+        rows += [i] * len(best)
+        cols += full.indices[best].tolist()
+        vals += full.data[best].tolist()
+    top = csr_matrix((vals, (rows, cols)), shape=full.shape)
+    table = top.maximum(top.T).tocsr()  # both ways
+    log_pop = {i: 1e-9 * math.log1p(pop.get(i, 0)) for i in split.catalogue.tolist()}
+
+    def score(u, candidates):
+        mine = [iix[i] for i, _, _ in history[u]]
+        s = np.asarray(table[mine][:, [iix[i] for i in candidates]].sum(axis=0)).ravel()
+        return s + np.array([log_pop[i] for i in candidates])
+
+    return rank_by(score, cases)
+
+
 def lightfm_baseline(cases, history, split: Split, seed: int = 1):
     """A hybrid (collaborative + genre features) LightFM, WARP loss; None when it is not installed."""
     try:
@@ -538,6 +572,8 @@ def main() -> int:
             results["tuning"] = {"min_coverage (ALS on validation)": als_val["coverage"], "no_table": no_table,
                                  "ALS on validation": als_val, "popularity on validation": evaluate(
                                      popularity_baseline(val_cases, val_pop), val_cases, split, val_pop),
+                                 "central item-kNN on validation": evaluate(item_knn_baseline(
+                                     val_cases, split.history("val"), split, val_pop), val_cases, split, val_pop),
                                  "first events": first_events, "similarity": measures,
                                  **{k: (v.label() if isinstance(v, Config) else v) for k, v in tuned.items()}}
         fleet.close()
@@ -551,6 +587,7 @@ def main() -> int:
         results["replay"] = replay
         rankings = {"random": random_baseline(test_cases, 3), "popularity": popularity_baseline(test_cases, pop)}
         rankings[f"ALS (implicit, {als_cfg['factors']}f)"] = als_baseline(test_cases, history, split, **als_cfg)
+        rankings["item-kNN (central, no privacy rules)"] = item_knn_baseline(test_cases, history, split, pop)
         lfm = lightfm_baseline(test_cases, history, split)
         if lfm is not None:
             rankings["LightFM hybrid"] = lfm
