@@ -29,8 +29,10 @@ Protocol
   blend and the exploration slots, the best NDCG@10 with catalogue coverage at least ALS's (what
   ships), the cold-start rule's popularity weight (paired with popularity on the cold-start users,
   with its standard error) and, before the validation table is applied, popularity's weight for
-  a tenant with no table (the same constraint); then the test period is ranked with the training and validation
-  periods replayed.
+  a tenant with no table (the same constraint). Then, for the cold-start rule with ~10x the users,
+  every user's first 2 (4, 8, 16, 32) training events replayed alone and ranked with the validation
+  table; and the control plane's similarity measure and top-M, each table built from the same
+  merged counts. Then the test period is ranked with the training and validation periods replayed.
 * The HTTP slice (``--http-slice N``, bench/ranking_http.py): the first N test users through a
   real ``edge-node serve`` over HTTP, which must answer as the in-process edge does.
 * Baselines on the same split and candidates: random, popularity, implicit ALS, LightFM (when
@@ -291,6 +293,40 @@ def als_baseline(cases, history, split: Split, *, factors: int, alpha: float, re
     return rank_by(lambda u, c: V[[iix[i] for i in c]] @ U[uix[u]], cases)
 
 
+def item_knn_baseline(cases, history, split: Split, pop, *, top_m: int = TOP_M, shrink: float = SHRINK):
+    """Central item-to-item collaborative filtering on all the training data, without any of the
+    privacy rules (no minimum of users, one node): the shipped similarity (shrunk cosine) over
+    every pair of items, each item's top ``top_m`` read both ways, a candidate scored by the sum of
+    its similarities to everything the user rated (popularity breaks ties). The reference for
+    what the privacy rules cost the collaborative signal."""
+    from scipy.sparse import csr_matrix
+
+    m, uix, iix = _interactions(history, split)
+    counts = (m.T @ m).tocoo()
+    n = np.asarray(m.sum(axis=0)).ravel()
+    keep = counts.row != counts.col
+    r, c, v = counts.row[keep], counts.col[keep], counts.data[keep].astype(np.float64)
+    sim = v / np.sqrt(n[r] * n[c]) * v / (v + shrink)
+    full = csr_matrix((sim, (r, c)), shape=counts.shape)
+    rows, cols, vals = [], [], []
+    for i in range(full.shape[0]):
+        start, end = full.indptr[i], full.indptr[i + 1]
+        best = np.argsort(-full.data[start:end], kind="stable")[:top_m] + start
+        rows += [i] * len(best)
+        cols += full.indices[best].tolist()
+        vals += full.data[best].tolist()
+    top = csr_matrix((vals, (rows, cols)), shape=full.shape)
+    table = top.maximum(top.T).tocsr()  # both ways
+    log_pop = {i: 1e-9 * math.log1p(pop.get(i, 0)) for i in split.catalogue.tolist()}
+
+    def score(u, candidates):
+        mine = [iix[i] for i, _, _ in history[u]]
+        s = np.asarray(table[mine][:, [iix[i] for i in candidates]].sum(axis=0)).ravel()
+        return s + np.array([log_pop[i] for i in candidates])
+
+    return rank_by(score, cases)
+
+
 def lightfm_baseline(cases, history, split: Split, seed: int = 1):
     """A hybrid (collaborative + genre features) LightFM, WARP loss; None when it is not installed."""
     try:
@@ -418,11 +454,13 @@ class Fleet:
                    for edge in self.edges]
         return {k: sum(r[k] for r in reports) for k in reports[0]}
 
-    def share_neighbours(self, history, *, top_m: int, shrink: float, min_nodes: int = 2) -> dict:
-        """Every edge's closed windows → the control plane's merge → the table, applied at every edge."""
+    def share_neighbours(self, history, *, top_m: int, shrink: float, min_nodes: int = 2, measure=None) -> dict:
+        """Every edge's closed windows → the control plane's merge → the table, applied at every edge
+        (``measure``: the pairs' similarity, default the shipped shrunk cosine)."""
         from control_plane.cohorts import CohortMerge
         from control_plane.cooccurrence import NeighbourBook
         from control_plane.store import Store
+        from sentiedge_core.cooccurrence import similarity
 
         times = [t for rows in history.values() for _, _, t in rows]
         now = max(times) + DAY
@@ -433,7 +471,8 @@ class Fleet:
                                   max_node_users=10**9)
             book = NeighbourBook(store, cohorts, min_size=self.min_users, horizon_s=now, top_m=top_m,
                                  max_items=50_000, shrink=shrink, min_nodes=min_nodes, max_node_share=0.75,
-                                 max_pairs=MAX_PAIRS, window_s=self.pair_window_s)  # the replay's one window
+                                 max_pairs=MAX_PAIRS, window_s=self.pair_window_s,  # the replay's one window
+                                 measure=measure or similarity)
             sent = 0
             for n, edge in enumerate(self.edges):
                 windows = sorted({edge.pairs.window_of(t) for rows in history.values() for _, _, t in rows})
@@ -528,7 +567,14 @@ def main() -> int:
             shared = fleet.share_neighbours(split.history("val"), top_m=TOP_M, shrink=SHRINK)
             print(f"validation neighbours: {shared}; ALS coverage {als_val['coverage']:.4f}", flush=True)
             tuned = search(fleet, val_cases, split, val_pop, min_coverage=als_val["coverage"])
+            first_events = search_cold_start(work / "val-first", fleet.table, val_cases, split, val_pop)
+            measures = search_similarity(fleet, split.history("val"), val_cases, split, val_pop)
             results["tuning"] = {"min_coverage (ALS on validation)": als_val["coverage"], "no_table": no_table,
+                                 "ALS on validation": als_val, "popularity on validation": evaluate(
+                                     popularity_baseline(val_cases, val_pop), val_cases, split, val_pop),
+                                 "central item-kNN on validation": evaluate(item_knn_baseline(
+                                     val_cases, split.history("val"), split, val_pop), val_cases, split, val_pop),
+                                 "first events": first_events, "similarity": measures,
                                  **{k: (v.label() if isinstance(v, Config) else v) for k, v in tuned.items()}}
         fleet.close()
 
@@ -541,6 +587,7 @@ def main() -> int:
         results["replay"] = replay
         rankings = {"random": random_baseline(test_cases, 3), "popularity": popularity_baseline(test_cases, pop)}
         rankings[f"ALS (implicit, {als_cfg['factors']}f)"] = als_baseline(test_cases, history, split, **als_cfg)
+        rankings["item-kNN (central, no privacy rules)"] = item_knn_baseline(test_cases, history, split, pop)
         lfm = lightfm_baseline(test_cases, history, split)
         if lfm is not None:
             rankings["LightFM hybrid"] = lfm
@@ -683,12 +730,9 @@ def search(fleet: Fleet, cases, split: Split, pop, *, min_coverage: float) -> di
                                *((rule.events, w) for w in (2.0, 4.0, 8.0, 16.0, 64.0))):
         config = msgspec.structs.replace(base, cold_start=ColdStart(events=events, popularity=popularity))
         ranked = fleet.rank(cases, split, pop, config)
-        mine = ndcg_per_user(ranked, cases, split, split.cold)
-        diff = np.array([mine[u] - popular[u] for u in mine])
         cold[config.label()] = {"all": round(evaluate(ranked, cases, split, pop)["NDCG@10"], 4),
                                 "cold": round(evaluate(ranked, cases, split, pop, split.cold)["NDCG@10"], 4),
-                                "cold - popularity": round(float(diff.mean()), 4),
-                                "its standard error": round(float(diff.std(ddof=1) / math.sqrt(len(diff))), 4),
+                                **against(ranked, popular, cases, split, split.cold),
                                 "coverage": round(evaluate(ranked, cases, split, pop)["coverage"], 4)}
     print(f"validation, the cold-start rule (NDCG@10): {cold}", flush=True)
     one_way = evaluate(fleet.rank(cases, split, pop, msgspec.structs.replace(base, both_ways=False)), cases, split, pop)
@@ -716,6 +760,80 @@ def search_no_table(fleet: Fleet, cases, split: Split, pop, *, min_coverage: flo
     print(f"validation without a neighbour table (popularity weight: NDCG@10, coverage): {grid}; chosen {best}",
           flush=True)
     return {"grid": {str(w): v for w, v in grid.items()}, "best": best, "shipped": shipped.no_table_popularity}
+
+
+def against(ranked: dict[int, list[int]], reference: dict[int, float], cases, split: Split, users: set[int]) -> dict:
+    """The paired difference in NDCG@10 between ``ranked`` and a reference's per-user figures
+    over ``users``, and its standard error."""
+    mine = ndcg_per_user(ranked, cases, split, users)
+    diff = np.array([mine[u] - reference[u] for u in mine])
+    return {"- popularity": round(float(diff.mean()), 4),
+            "its standard error": round(float(diff.std(ddof=1) / math.sqrt(len(diff))), 4)}
+
+
+def search_cold_start(directory: Path, table, cases, split: Split, pop) -> dict:
+    """The cold-start rule on validation with more users than the 63 cold ones: every user's
+    first ``k`` training events replayed alone (users with at least ``k``), ranked with the
+    validation table. At k = 2 (the cold start's definition, ~620 users) popularity's weight in
+    the rule, paired with popularity; at every k the rule (no exploration slot, the shipped
+    cold-start weight) against the blend, i.e. how many events the rule should cover. The table
+    was built from the full training period, these users' later events included."""
+    shipped = shipped_config()
+    out: dict[int, dict] = {}
+    for k in (COLD_EVENTS, 4, 8, 16, 32):
+        users = {u for u in split.users if len(split.train[u]) >= k}
+        chosen = [c for c in cases if c[0] in users]
+        fleet = Fleet(directory / f"first-{k}")
+        try:
+            fleet.replay({u: split.train[u][:k] for u in users}, split)
+            for edge in fleet.edges:
+                edge.neighbours.apply(table)
+            popular = ndcg_per_user(popularity_baseline(chosen, pop), chosen, split, users)
+            weights = (2.0, 4.0, 8.0, 16.0, 64.0) if k == COLD_EVENTS else (shipped.cold_start.popularity,)
+            rules = {f"rule, popularity {w}": ColdStart(events=10**9, popularity=w) for w in weights}
+            row: dict = {"users": len(chosen)}
+            for name, rule in {**rules, "blend (no rule)": ColdStart()}.items():
+                ranked = fleet.rank(chosen, split, pop, msgspec.structs.replace(shipped, cold_start=rule))
+                m = evaluate(ranked, chosen, split, pop)
+                row[name] = {"NDCG@10": round(m["NDCG@10"], 4), "coverage": round(m["coverage"], 4),
+                             **against(ranked, popular, chosen, split, users)}
+            out[k] = row
+        finally:
+            fleet.close()
+        print(f"validation, users' first {k} events: {json.dumps(out[k])}", flush=True)
+    return out
+
+
+def _power(e: float):
+    return lambda c, a, b, shrink: c / (a * b) ** e * c / (c + shrink)
+
+
+# The pairs' similarity measures compared on validation (c: the pair's users, a and b: its items'):
+# the shipped cosine c/sqrt(ab) and the powers toward raw counts (0) and lift (1), Jaccard, all shrunk
+# by c/(c + shrink); the shipped cosine with other top-M cuts.
+MEASURES = {"cosine (shipped)": (None, TOP_M), "c/(ab)^0, raw counts": (_power(0.0), TOP_M),
+            "c/(ab)^0.35": (_power(0.35), TOP_M), "c/(ab)^0.65": (_power(0.65), TOP_M),
+            "c/ab, lift": (_power(1.0), TOP_M),
+            "Jaccard c/(a+b-c)": (lambda c, a, b, shrink: c / (a + b - c) * c / (c + shrink), TOP_M),
+            "cosine, top 10": (None, 10), "cosine, top 20": (None, 20), "cosine, top 200": (None, 200)}
+
+
+def search_similarity(fleet: Fleet, history, cases, split: Split, pop) -> dict:
+    """The control plane's similarity measure and top-M on validation: each builds the table from
+    the same merged counts (every integrity bound as shipped), ranked with the shipped ranker and
+    with no exploration slot (NDCG@10, coverage)."""
+    shipped = shipped_config()
+    out = {}
+    for name, (measure, top_m) in MEASURES.items():
+        fleet.share_neighbours(history, top_m=top_m, shrink=SHRINK, measure=measure)
+        row = {}
+        for slots in (shipped.exploration_slots, 0):
+            m = evaluate(fleet.rank(cases, split, pop, msgspec.structs.replace(shipped, exploration_slots=slots)),
+                         cases, split, pop)
+            row[f"{slots} slots"] = (round(m["NDCG@10"], 4), round(m["coverage"], 4))
+        out[name] = row
+    print(f"validation, similarity measures (NDCG@10, coverage): {json.dumps(out)}", flush=True)
+    return out
 
 
 def ndcg_per_user(rankings: dict[int, list[int]], cases, split: Split, users: set[int]) -> dict[int, float]:

@@ -55,7 +55,15 @@ from control_plane.cohorts import CohortMerge
 from control_plane.influence import share_factors
 from control_plane.intake import misaligned, screen
 from control_plane.store import Store
-from sentiedge_core.cooccurrence import MAX_ITEM_CHARS, NeighbourTable, PairWindow, pair, top_neighbours
+from sentiedge_core.cooccurrence import (
+    MAX_ITEM_CHARS,
+    NeighbourTable,
+    PairWindow,
+    Similarity,
+    pair,
+    similarity,
+    top_neighbours,
+)
 
 log = logging.getLogger("control_plane.cooccurrence")
 MAX_WINDOWS_PER_BEAT = 200  # co-occurrence windows one heartbeat may carry
@@ -66,8 +74,10 @@ MAX_ITEMS = 50_000
 class NeighbourBook:
     def __init__(self, store: Store, cohorts: CohortMerge, *, min_size: int, horizon_s: float, top_m: int,
                  max_items: int, shrink: float, min_nodes: int, max_node_share: float,
-                 max_pairs: int = MAX_PAIRS, window_s: float = 86400.0, rebuild_min_s: float = 0.0) -> None:
+                 max_pairs: int = MAX_PAIRS, window_s: float = 86400.0, rebuild_min_s: float = 0.0,
+                 measure: Similarity = similarity) -> None:
         self.store = store
+        self.measure = measure  # of a pair's merged counts (shrunk cosine; the benchmark compares others)
         self.window_s = window_s  # the edges' co-occurrence window (CP_COOCCURRENCE_WINDOW_MINUTES)
         self.cohorts = cohorts  # the per-node cap (grows with time), the known tenants, quarantine
         self.min_size = min_size
@@ -168,7 +178,7 @@ class NeighbourBook:
         pairs, items = self._merge(node_pairs, node_items)
         return NeighbourTable(tenant=tenant, built_at=now, items=top_neighbours(
             pairs, items, top_m=self.top_m, max_items=self.max_items, shrink=self.shrink,
-            order=preference(node_items, items)))
+            order=preference(node_items, items), measure=self.measure))
 
     def rebuild(self, now: float, tenants: list[str] | None = None) -> list[str]:
         """Build the tables of ``tenants`` (None: every tenant with counts or a table) and publish

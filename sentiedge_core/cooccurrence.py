@@ -14,6 +14,7 @@ types here and their one wire conversion.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import msgspec
 
@@ -54,12 +55,19 @@ def similarity(users: float, users_a: float, users_b: float, shrink: float) -> f
     return users / math.sqrt(users_a * users_b) * users / (users + shrink)
 
 
+# (users of the pair, users of a, users of b, shrink) → similarity; symmetric in a and b (the
+# edges read the table both ways)
+Similarity = Callable[[float, float, float, float], float]
+
+
 def top_neighbours(pairs: dict[tuple[str, str], float], items: dict[str, float], *, top_m: int, max_items: int,
-                   shrink: float, order: list[str] | None = None) -> dict[str, list[tuple[str, float]]]:
-    """Item → its ``top_m`` neighbours with their similarity (rounded to 5 places), strongest
-    first (ties by id), for at most ``max_items`` items: the first in ``order`` (default: those
-    chosen by the most users) among the items of some pair (an item no kept pair names has no
-    neighbour to give, so items one node alone reports cannot crowd the others out of the table)."""
+                   shrink: float, order: list[str] | None = None,
+                   measure: Similarity = similarity) -> dict[str, list[tuple[str, float]]]:
+    """Item → its ``top_m`` neighbours with their ``measure`` (default: :func:`similarity`, rounded
+    to 5 places), strongest first (ties by id), for at most ``max_items`` items: the first in
+    ``order`` (default: those chosen by the most users) among the items of some pair (an item no
+    kept pair names has no neighbour to give, so items one node alone reports cannot crowd the
+    others out of the table)."""
     paired = {item for pair in pairs for item in pair}
     ranked = order if order is not None else sorted(items, key=lambda i: (-items[i], i))
     keep = set([i for i in ranked if i in paired and i in items][:max_items])
@@ -67,7 +75,7 @@ def top_neighbours(pairs: dict[tuple[str, str], float], items: dict[str, float],
     for (a, b), c in pairs.items():
         if a not in keep or b not in keep:
             continue
-        sim = round(similarity(c, items[a], items[b], shrink), 5)
+        sim = round(measure(c, items[a], items[b], shrink), 5)
         if sim <= 0:
             continue
         out.setdefault(a, []).append((b, sim))

@@ -98,3 +98,10 @@ def test_a_lone_pair_stands_unless_the_others_see_a_third_of_its_users_of_one_of
     b.ingest("other", [window(items={"a": 20, "x": 9, "y": 9}, pairs=[("x", "y", 9)])], NOW + 1)
     pairs, _ = b.merged("shop", NOW + 1)
     assert set(pairs) == {("x", "y")}  # 20 >= 60 / 3: the other sees "a" well and never with "b" or "c"
+
+
+def test_the_book_builds_with_the_similarity_measure_it_is_given(store):  # noqa: F811
+    b = book(store, measure=lambda users, n_a, n_b, shrink: users / max(n_a, n_b))
+    b.ingest("edge-a", [window(items={"serum": 9, "cream": 6}, pairs=[("cream", "serum", 6)])], NOW)
+    b.rebuild(NOW)
+    assert neighbours_of(b, "shop", "serum") == {"cream": round(6 / 9, 5)}

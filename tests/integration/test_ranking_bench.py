@@ -30,3 +30,15 @@ def test_the_benchmark_fleet_builds_a_neighbour_table(tmp_path):
     finally:
         for edge in fleet.edges:
             edge.close()
+
+
+def test_the_central_item_knn_baseline_ranks_what_is_chosen_together_over_what_is_popular(tmp_path):
+    log = small_log(40)
+    split = ranking.Split(log)
+    t = 1_300_000_000
+    # Users 0-9 chose items 1, 2 and 3 together; users 10-39 items 4 and 5 (more popular, never with 1).
+    history = {u: [(i, 5.0, t + i) for i in ((1, 2, 3) if u < 10 else (4, 5))] for u in range(40)}
+    history[0] = [(1, 5.0, t)]  # the user ranked: only item 1
+    pop = ranking.popularity_of(history)
+    ranked = ranking.item_knn_baseline([(0, [4, 2, 5, 3], {2, 3}, t + 10)], history, split, pop)
+    assert set(ranked[0][:2]) == {2, 3}  # popularity alone would put 4 and 5 first

@@ -271,6 +271,15 @@ def test_core_similarity_top_neighbours_and_the_wire():
     assert core.table_from_proto(core.table_to_proto(t)) == t
 
 
+def test_the_table_builder_takes_its_similarity_measure():
+    """Shrunk cosine by default; a measure passed in (the benchmark compares others) orders the lists."""
+    pairs, items = {("a", "b"): 9, ("a", "c"): 10}, {"a": 10, "b": 9, "c": 80}
+    cosine = core.top_neighbours(pairs, items, top_m=1, max_items=3, shrink=0)
+    assert cosine["a"] == [("b", round(core.similarity(9, 10, 9, 0), 5))]
+    counts = core.top_neighbours(pairs, items, top_m=1, max_items=3, shrink=0, measure=lambda c, a, b, shrink: c)
+    assert counts["a"] == [("c", 10)]  # the popular item co-occurs more often, less in proportion
+
+
 def test_exposure_share_and_gini_over_the_offered_catalogue():
     book = ExposureBook(window_s=3600)
     for _ in range(3):
