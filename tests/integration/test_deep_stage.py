@@ -2,6 +2,9 @@
 answered by the deep stage (and say so); the others, and every answer with the setting off, are
 the cascade's, unchanged."""
 
+import csv
+import io
+
 import msgspec
 import numpy as np
 import pytest
@@ -77,3 +80,15 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
         assert sample(after, name) - sample(before, name) == len(went)
     assert sum(float(line.split()[-1]) for line in after.splitlines()
                if line.startswith("sentiedge_predictions_total{") and 'stage="deep"' in line) == len(went)
+
+
+def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
+    from edge_node.cli import main
+
+    text = "Not bad, not great."
+    for on in ("true", "false"):
+        monkeypatch.setenv("EDGE_DEEP_STAGE", on)
+        assert main(["score", "--model-dir", str(bundle_dir), "--format", "csv", text]) == 0
+    rows = [row for row in csv.DictReader(io.StringIO(capsys.readouterr().out)) if row["text"] == text]
+    assert [row["stage"] for row in rows] == ["deep", "transformer"]
+    assert float(rows[0]["score"]) != float(rows[1]["score"])
