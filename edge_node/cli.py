@@ -255,6 +255,7 @@ def score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edge_node.scoring import judge
+    from sentiedge_core import deep
     from sentiedge_core.inference import SentimentModel
     from sentiedge_core.language import LanguageGate
 
@@ -271,9 +272,11 @@ def score(args: argparse.Namespace) -> int:
     else:
         names, texts = {"text": "text"}, list(args.texts)
         inputs = [{"text": t} for t in texts]
-    gate = LanguageGate.from_settings(load_settings())  # EDGE_LANGUAGES: the same scope as the API
+    settings = load_settings()  # EDGE_LANGUAGES, EDGE_DEEP_STAGE: as the API answers
+    gate = LanguageGate.from_settings(settings)
+    deep_stage = deep.load(model.root, model.manifest, args.threads or 1) if settings.deep_stage else None
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
-        results = judge(model, gate, texts, batch_size=args.batch_size, progress=bar.update)
+        results = judge(model, gate, texts, batch_size=args.batch_size, progress=bar.update, deep=deep_stage)
     fmt = args.format or ("jsonl" if args.file else "table")
     out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
     try:

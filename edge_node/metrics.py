@@ -44,6 +44,11 @@ class EdgeMetrics:
         self.transformer_layers = Counter("sentiedge_transformer_texts_total",
                                           "Escalated texts by the encoder layers they ran (fewer: an early exit "
                                           "answered them)", ["layers"], registry=r)
+        self.deep_texts = Counter("sentiedge_deep_texts_total",
+                                  "Texts the deep stage re-scored (EDGE_DEEP_STAGE)", registry=r)
+        self.deep_seconds = Histogram("sentiedge_deep_text_seconds",
+                                      "The deep stage's e5 time per text it re-scored (one call's time over its texts)",
+                                      buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), registry=r)
         self.aspect_clauses = Counter("sentiedge_aspect_clauses_total",
                                       "Clauses analysed for topics (aspect sentiment)", registry=r)
         self.aspect_truncated = Counter("sentiedge_aspect_texts_truncated_total",
@@ -187,6 +192,11 @@ class EdgeMetrics:
     def ran_layers(self, layers: list[int]) -> None:
         for n in layers:
             self.transformer_layers.labels(str(n)).inc()
+
+    def ran_deep(self, texts: int, seconds: float) -> None:
+        self.deep_texts.inc(texts)
+        for _ in range(texts):
+            self.deep_seconds.observe(seconds / texts)
 
     def analysed_aspects(self, clauses: int, truncated: int) -> None:
         self.aspect_clauses.inc(clauses)

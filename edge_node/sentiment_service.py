@@ -1,7 +1,8 @@
 """Async sentiment scoring for the HTTP API: two micro-batched stages over one model.
 
 Every text goes through the fast stage's batcher; only texts it is unsure of are
-submitted to the transformer's batcher. Per stage, batch size and wait are separate
+submitted to the transformer's batcher (and, with EDGE_DEEP_STAGE, the texts the deep stage
+takes from a worker's job are embedded together after its transformer runs). Per stage, batch size and wait are separate
 settings because batching pays very differently for a 3 MB embedding bag and a
 6-layer transformer (see ``bench/inference.py``).
 """
@@ -17,8 +18,9 @@ import numpy as np
 
 from edge_node.batching import MicroBatcher
 from edge_node.config import EdgeSettings
+from sentiedge_core.deep import DeepStage
 from sentiedge_core.encoding import normalize
-from sentiedge_core.inference import FastVerdict, Sentiment, SentimentModel
+from sentiedge_core.inference import Answers, FastVerdict, Sentiment, SentimentModel
 from sentiedge_core.language import LanguageGate
 
 R = TypeVar("R")
@@ -28,8 +30,10 @@ class SentimentService:
     def __init__(self, model: SentimentModel, settings: EdgeSettings,
                  on_batch: Callable[[str, int], None] | None = None,
                  on_layers: Callable[[list[int]], None] | None = None,
-                 on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> None:
+                 on_lower: Callable[[list[str], np.ndarray], None] | None = None,
+                 deep: DeepStage | None = None) -> None:
         self.model = model
+        self.deep = deep
         self.languages = LanguageGate.from_settings(settings)
         self._executor = ThreadPoolExecutor(max_workers=settings.inference_workers, thread_name_prefix="inference")
 
@@ -43,14 +47,15 @@ class SentimentService:
         per_run, observed = settings.transformer_max_batch, observe("transformer")
 
         def escalate(pairs: list[tuple[str, FastVerdict]]) -> list[Sentiment]:
-            """A worker's job: up to transformer_texts_per_job texts, in ONNX runs of per_run."""
-            out: list[Sentiment] = []
+            """A worker's job: up to transformer_texts_per_job texts, in ONNX runs of per_run; the
+            deep stage (when on) takes the job's texts it qualifies in one e5 call."""
+            answers: list[Answers] = []
             for start in range(0, len(pairs), per_run):
                 run = pairs[start:start + per_run]
                 if observed is not None:
                     observed(len(run))
-                out += model.escalated([t for t, _ in run], [v for _, v in run], on_layers, on_lower)
-            return out
+                answers.append(model.answers([t for t, _ in run], [v for _, v in run], on_layers, on_lower))
+            return model.finish([t for t, _ in pairs], Answers.join(answers), deep)
 
         self._transformer: MicroBatcher[tuple[str, FastVerdict], Sentiment] = MicroBatcher(
             escalate, executor=self._executor, max_batch=max(per_run, settings.transformer_texts_per_job),

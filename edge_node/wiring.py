@@ -111,14 +111,16 @@ def check_ports(settings: EdgeSettings) -> None:
 def check_bundle(settings: EdgeSettings) -> None:
     """The bundle the node would serve first is one, whole, and (with EDGE_TRUSTED_KEYS) signed
     by a trusted key: said in one line here rather than by a worker's start-up traceback."""
-    from sentiedge_core import bundle
+    from sentiedge_core import bundle, deep
 
     assigned = ModelUpdates(settings.data_path / "models", settings.inference_threads).current() \
         if settings.control_plane else None
     path = Path(assigned or settings.model_path)
     if not (path / "manifest.json").is_file():
         raise ConfigError(f"{path} is not a model bundle (no manifest.json): check --model-dir / EDGE_MODEL_DIR")
-    bundle.verify(path)
+    manifest = bundle.verify(path)
+    if settings.deep_stage:
+        deep.check(path, manifest)
     if settings.trusted_keys:
         try:
             signing.verify(path, signing.trusted_keys(settings.trusted_keys))

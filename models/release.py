@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted({"fast-tokenizer.json", "fast.onnx", *stage_files})
     stages = old.stages if args.recalibrate else [
         msgspec.structs.replace(s, exits=[]) if s.name == "transformer" else s for s in old.stages]
-    draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files}, stages=stages)
+    # a new release drops the deep stage's head: its stacker reads the old cascade's answers (fit again: models.deep)
+    draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files}, stages=stages,
+                                    deep_stage="")
     write(staging, staging, draft)
     model = SentimentModel(staging, threads=args.threads, check_golden=False)
 

@@ -115,6 +115,9 @@ class Manifest(Base, kw_only=True):
     stages: list[StageSpec]
     cascade: CascadeSpec
     golden: list[Golden] = []
+    # (1.7+, optional) the deep stage's head (sentiedge_core.deep): read only when EDGE_DEEP_STAGE is on;
+    # "" = the bundle has none
+    deep_stage: str = ""
     license: str = ""
     provenance: dict = {}
     metrics: dict = {}
@@ -178,6 +181,8 @@ def verify(root: Path) -> Manifest:
         if actual != expected.lower():
             raise BundleError(f"bundle {manifest.name} {manifest.version}: {name} has sha256 {actual[:12]}…, "
                               f"manifest says {expected[:12]}…; the file is corrupt or was altered")
+    if manifest.deep_stage and manifest.deep_stage not in manifest.files:
+        raise BundleError(f"the deep stage uses {manifest.deep_stage}, which the manifest does not list with a digest")
     for spec in manifest.stages:
         if spec.exits and not spec.head:
             raise BundleError(f"stage {spec.name} has early exits but no separate head")

@@ -8,6 +8,7 @@ service (the edge's batching) gathers concurrent callers into the same
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from sentiedge_core import cascade
 from sentiedge_core.bundle import ExitSpec, Manifest, safe_member, verify
+from sentiedge_core.deep import DeepStage
 from sentiedge_core.errors import BundleError
 from sentiedge_core.stages import NEUTRAL_LABELS, Exit, FastStage, TransformerStage, read_head, read_neutral, session
 from sentiedge_core.topics import Aspect
@@ -29,7 +31,7 @@ class Sentiment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
         "2·P(positive) − 1, in [-1, 1]; a neutral text keeps the score the two-way model gives it"))]
     confidence: Annotated[float, msgspec.Meta(description=(
         "probability of the returned label: in [0.5, 1] for negative and positive, above 1/3 for neutral"))]
-    stage: str  # which stage answered: "fast", "transformer", or "language" (not judged)
+    stage: str  # which stage answered: "fast", "transformer", "deep" (EDGE_DEEP_STAGE), or "language" (not judged)
     model: str
     version: str
     sample_id: str | None = None  # set when this prediction was sampled for review (POST /v1/labels)
@@ -51,6 +53,21 @@ class FastVerdict(msgspec.Struct, frozen=True):
     margin: float
     tokens: int
     escalate: bool
+
+
+@dataclass
+class Answers:
+    """The transformer's answers for escalated texts, before they become results."""
+
+    p: np.ndarray  # the cascade's P(positive)
+    ran_to_end: np.ndarray  # bool: the whole encoder ran (no early exit answered)
+    neutral: np.ndarray  # bool: a neutral head calls the text neutral
+    neutral_p: np.ndarray  # its P(neutral), NaN where none judged
+
+    @staticmethod
+    def join(parts: list[Answers]) -> Answers:
+        return Answers(*(np.concatenate([getattr(a, f) for a in parts]) for f in ("p", "ran_to_end", "neutral",
+                                                                                   "neutral_p")))
 
 
 class SentimentModel:
@@ -135,12 +152,12 @@ class SentimentModel:
                                            self.manifest.cascade)
         return self.result(float(p[0]), "fast")
 
-    def escalated(self, texts: list[str], verdicts: list[FastVerdict],
-                  on_layers: Callable[[list[int]], None] | None = None,
-                  on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> list[Sentiment]:
-        """The transformer's answers; ``on_layers`` hears how many encoder layers each text ran
-        (fewer where an early exit answered it), ``on_lower`` the texts' lower-layer features
-        (:meth:`~sentiedge_core.stages.TransformerStage.lower_features`, from the same run)."""
+    def answers(self, texts: list[str], verdicts: list[FastVerdict],
+                on_layers: Callable[[list[int]], None] | None = None,
+                on_lower: Callable[[list[str], np.ndarray], None] | None = None) -> Answers:
+        """The transformer's answers for escalated texts; ``on_layers`` hears how many encoder layers
+        each text ran (fewer where an early exit answered it), ``on_lower`` the texts' lower-layer
+        features (:meth:`~sentiedge_core.stages.TransformerStage.lower_features`, from the same run)."""
         decision = self.transformer_stage.decide(texts, want_lower=on_lower is not None)
         if on_layers is not None:
             on_layers([int(n) for n in decision.layers])
@@ -149,11 +166,25 @@ class SentimentModel:
         fast_margins = np.asarray([v.margin for v in verdicts])
         tokens = np.asarray([v.tokens for v in verdicts])
         p = cascade.answered(fast_margins, decision.margins, decision.exit_p, tokens, self.manifest.cascade)
-        neutral = decision.neutral_p
-        return [self.result(float(x), "transformer", float(n) if is_n else None)
-                for x, is_n, n in zip(p, decision.neutral, neutral, strict=True)]
+        return Answers(np.asarray(p, np.float64), ~np.isnan(decision.margins), decision.neutral, decision.neutral_p)
 
-    def score(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
+    def finish(self, texts: list[str], answers: Answers, deep: DeepStage | None = None) -> list[Sentiment]:
+        """Results for escalated texts; with ``deep`` (EDGE_DEEP_STAGE) the texts it takes are re-scored
+        by it, in one call, and say ``stage: "deep"``."""
+        p, went_deep = answers.p, np.zeros(len(texts), dtype=bool)
+        if deep is not None:
+            p, went_deep = deep.refine(texts, answers.p, answers.ran_to_end)
+        return [self.result(float(x), "deep" if d else "transformer", float(n) if is_n else None)
+                for x, d, is_n, n in zip(p, went_deep, answers.neutral, answers.neutral_p, strict=True)]
+
+    def escalated(self, texts: list[str], verdicts: list[FastVerdict],
+                  on_layers: Callable[[list[int]], None] | None = None,
+                  on_lower: Callable[[list[str], np.ndarray], None] | None = None,
+                  deep: DeepStage | None = None) -> list[Sentiment]:
+        """The transformer's answers (:meth:`answers`) as results (:meth:`finish`)."""
+        return self.finish(texts, self.answers(texts, verdicts, on_layers, on_lower), deep)
+
+    def score(self, texts: list[str], batch_size: int = 32, deep: DeepStage | None = None) -> list[Sentiment]:
         """Score texts synchronously; order is preserved.
 
         The fast stage runs in length-sorted batches. The transformer runs one text per
@@ -170,17 +201,23 @@ class SentimentModel:
                     pending.append((index, verdict))
                 else:
                     results[index] = self.finish_fast(verdict)
-        for index, verdict in pending:
-            results[index] = self.escalated([texts[index]], [verdict])[0]
+        answers = [self.answers([texts[i]], [v]) for i, v in pending]
+        for start in range(0, len(pending), batch_size):  # the deep stage (if on): one e5 call per batch
+            indices = [i for i, _ in pending[start:start + batch_size]]
+            finished = self.finish([texts[i] for i in indices], Answers.join(answers[start:start + batch_size]), deep)
+            for index, r in zip(indices, finished, strict=True):
+                results[index] = r
         return results  # type: ignore[return-value]  # every slot is filled by now
 
-    def check_golden(self) -> None:
-        """Refuse a bundle whose golden examples do not come out as the manifest says."""
+    def check_golden(self, deep: DeepStage | None = None) -> None:
+        """Refuse a bundle whose golden examples do not come out as the manifest says (with ``deep``:
+        with the deep stage on)."""
         if not self.manifest.golden:
             raise BundleError(f"bundle {self.name} {self.version} has no golden examples to check")
-        got = self.score([g.text for g in self.manifest.golden])
+        got = self.score([g.text for g in self.manifest.golden], deep=deep)
         wrong = [(g, r) for g, r in zip(self.manifest.golden, got, strict=False) if r.label != g.label]
         if wrong:
             g, r = wrong[0]
-            raise BundleError(f"bundle {self.name} {self.version} fails {len(wrong)} golden example(s), "
+            raise BundleError(f"bundle {self.name} {self.version} fails {len(wrong)} golden example(s)"
+                              f"{' with the deep stage on' if deep is not None else ''}, "
                               f"e.g. {g.text[:60]!r}: expected {g.label}, got {r.label}")

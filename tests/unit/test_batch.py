@@ -152,7 +152,7 @@ class _Model:
     def __init__(self):
         self.calls = []
 
-    def score(self, texts, batch_size=32):
+    def score(self, texts, batch_size=32, deep=None):
         self.calls.append(list(texts))
         return [Sentiment(label="positive", score=0.5, confidence=0.75, stage="fast", model="m", version="1")
                 for _ in texts]

@@ -31,7 +31,7 @@ def test_release_bundle_verifies(copy):
     assert exit_files  # early exits since 1.5.0: a head and the rest of the encoder for each; 1.7.0: a neutral head
     assert all(e.neutral for e in stage.exits)
     assert set(manifest.files) == {"fast.onnx", "fast-tokenizer.json", "transformer.onnx", "transformer-tokenizer.json",
-                                   "transformer-head.json", "transformer-neutral.json"} | exit_files
+                                   "transformer-head.json", "transformer-neutral.json", "deep-stage.json"} | exit_files
     assert manifest.labels == ["negative", "positive"]  # the binary head's rows
     assert manifest.label_set == ["negative", "neutral", "positive"] and stage.neutral == "transformer-neutral.json"
     assert manifest.stage("transformer").head == "transformer-head.json"
@@ -81,8 +81,9 @@ def test_path_traversal_in_a_file_name_is_refused(copy, name):
         verify(copy)
 
 
-def test_a_stage_file_without_a_digest_is_refused(copy):
-    rewrite_manifest(copy, lambda m: m["files"].pop("fast-tokenizer.json"))
+@pytest.mark.parametrize("name", ["fast-tokenizer.json", "deep-stage.json"])
+def test_a_stage_file_without_a_digest_is_refused(copy, name):
+    rewrite_manifest(copy, lambda m: m["files"].pop(name))
     with pytest.raises(BundleError, match="does not list with a digest"):
         verify(copy)
 

