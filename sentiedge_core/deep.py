@@ -54,14 +54,17 @@ class DeepHead(msgspec.Struct, kw_only=True):
     teacher: Teacher
     stacker: list[float]  # [w_cascade_logit, w_teacher_margin, bias]
     margin_cut: float = 0.0  # > 0: only texts whose |cascade logit| < margin_cut go deep; 0: every full-encoder text
+    # > 0: texts longer than this (characters) stay with the cascade: the longest text the head was validated
+    # on, so it never judges a kind of text it was not measured on (a long review would also cost e5 ~0.5 s)
+    max_chars: int = 0
     fitted_on: dict = {}  # provenance: what the teacher and the stacker were fitted on, the validation figures
 
     def __post_init__(self) -> None:
         numbers = [*self.teacher.weights, self.teacher.bias, *self.stacker, self.margin_cut]
         if len(self.teacher.weights) != DIMENSION or len(self.stacker) != 3:
             raise ValueError(f"a deep head needs {DIMENSION} teacher weights and a stacker of three numbers")
-        if not all(np.isfinite(numbers)) or self.margin_cut < 0:
-            raise ValueError("a deep head holds a non-finite number or a negative margin cut")
+        if not all(np.isfinite(numbers)) or self.margin_cut < 0 or self.max_chars < 0:
+            raise ValueError("a deep head holds a non-finite number, a negative margin cut or a negative max_chars")
 
 
 def read_head(path: Path) -> DeepHead:
@@ -86,11 +89,15 @@ def stacked(p_cascade: np.ndarray, margin: np.ndarray, stacker: list[float]) -> 
     return sigmoid(w_cascade * logit(p_cascade) + w_teacher * np.asarray(margin, np.float64) + bias)
 
 
-def goes_deep(p_cascade: np.ndarray, ran_to_end: np.ndarray, margin_cut: float) -> np.ndarray:
-    """Which texts the deep stage re-scores: run to the end, and within the margin cut (if any)."""
+def goes_deep(p_cascade: np.ndarray, ran_to_end: np.ndarray, margin_cut: float, lengths: np.ndarray | None = None,
+              max_chars: int = 0) -> np.ndarray:
+    """Which texts the deep stage re-scores: run to the end, within the margin cut (if any), and no
+    longer than ``max_chars`` characters (if set)."""
     deep = np.asarray(ran_to_end, dtype=bool).copy()
     if margin_cut > 0:
         deep &= np.abs(logit(p_cascade)) < margin_cut
+    if max_chars > 0 and lengths is not None:
+        deep &= np.asarray(lengths) <= max_chars
     return deep
 
 
@@ -108,7 +115,8 @@ class DeepStage:
         """P(positive) for every text (the cascade's where the text does not go deep) and which went deep;
         the texts that go deep are embedded in one call."""
         p = np.asarray(p_cascade, np.float64).copy()
-        deep = goes_deep(p, ran_to_end, self.head.margin_cut)
+        deep = goes_deep(p, ran_to_end, self.head.margin_cut, np.fromiter(map(len, texts), int, len(texts)),
+                         self.head.max_chars)
         if deep.any():
             chosen = [texts[i] for i in np.flatnonzero(deep)]
             started = time.perf_counter()

