@@ -64,7 +64,8 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
 
 
 def _can_listen(host: str, port: int) -> bool:
-    """Whether a listening socket can be bound on (host, port) now (port 0: any is free)."""
+    """Whether a listening socket can be bound on (host, port) now, on at least one address the host
+    resolves to, as gRPC requires (port 0: any is free)."""
     if port == 0:
         return True
     try:
@@ -76,9 +77,10 @@ def _can_listen(host: str, port: int) -> bool:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no obstacle
             try:
                 probe.bind(address)
+                return True
             except OSError:
-                return False
-    return True
+                continue
+    return False
 
 
 async def serve(settings: CpSettings) -> int:

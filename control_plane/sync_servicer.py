@@ -80,6 +80,9 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                     await asyncio.wait_for(wake.wait(), timeout=cp.settings.heartbeat_interval_s)
                 except TimeoutError:
                     pass
+            if not reader.cancelled() and reader.result() is False:
+                await context.abort(grpc.StatusCode.INTERNAL, "the control plane failed reading this stream's "
+                                                              "messages (its log says why); reconnect later")
         finally:
             reader.cancel()
             cp.unwatch(node_id, wake)
@@ -89,7 +92,8 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
                 log.debug("could not record that %s disconnected", node_id)
             log.info("node %s disconnected", node_id)
 
-    async def _read(self, stream: Stream, request_iterator, outbox: asyncio.Queue, wake: asyncio.Event) -> None:
+    async def _read(self, stream: Stream, request_iterator, outbox: asyncio.Queue, wake: asyncio.Event) -> bool:
+        """The edge's messages, in order, until the stream ends; False if reading them failed here."""
         service = self.service
         try:
             async for message in request_iterator:
@@ -126,8 +130,10 @@ class EdgeSyncServicer(sync_pb2_grpc.EdgeSyncServicer):
             pass
         except CpError as exc:  # the store is closing or unreachable: end the stream, the edge reconnects
             log.warning("node %s: stream ends: %s", stream.node_id, exc.message)
-        except Exception:  # a bug, not the edge's doing: logged, and the stream ends so the edge reconnects
+        except Exception:  # a bug, not the edge's doing: logged; the stream ends with INTERNAL (the edge backs off)
             log.exception("node %s: stream ends: reading its messages failed", stream.node_id)
+            return False
+        return True
 
     def _ack(self, stream: Stream, ack: sync_pb2.Ack) -> None:
         error = None if ack.status == common_pb2.ACK_STATUS_ACK else ack.error

@@ -275,6 +275,8 @@ def score(args: argparse.Namespace) -> int:
     settings = load_settings()  # EDGE_LANGUAGES, EDGE_DEEP_STAGE: as the API answers
     gate = LanguageGate.from_settings(settings)
     deep_stage = deep.load(model.root, model.manifest, args.threads or 1) if settings.deep_stage else None
+    if deep_stage is not None:
+        model.check_golden(deep_stage)  # as serving does: a head that misjudges them is refused
     with tqdm(total=len(texts), desc="scoring", unit="text", disable=args.file is None, file=sys.stderr) as bar:
         results = judge(model, gate, texts, batch_size=args.batch_size, progress=bar.update, deep=deep_stage)
     fmt = args.format or ("jsonl" if args.file else "table")

@@ -123,7 +123,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     enrollment_token: str = ""  # one-time token from `control-plane nodes --enroll` (exchanged for a node secret)
     fail_closed_after_s: float = 3600.0
     sync_backoff_max_s: float = 30.0
-    sync_stall_s: float = 60.0  # nothing from the control plane this long while sending: reconnect
+    sync_stall_s: float = 120.0  # a heartbeat unreceipted this long: the stream is replaced
     trusted_keys: str = ""  # Ed25519 public keys (base64 or files), comma-separated: only signed bundles
     max_bundle_bytes: int = 512 << 20  # model bundles larger than this are refused (NACKed)
     sync_audit_log: str = ""  # a file that receives every message sent upstream (JSON lines)
@@ -366,8 +366,8 @@ HELP = {
     "enrollment_token": "one-time enrollment token from `control-plane nodes --enroll` (plain gRPC without mTLS)",
     "fail_closed_after_s": "after this long without a sync, stop serving per-user vectors until caught up",
     "sync_backoff_max_s": "longest wait between reconnection attempts",
-    "sync_stall_s": "a Sync stream that sends nothing down for this long (at least 3 heartbeat intervals) while "
-                    "this edge sends heartbeats and filings is replaced by a new one",
+    "sync_stall_s": "a Sync stream whose oldest unreceipted heartbeat was sent this long ago (at least 3 heartbeat "
+                    "intervals) is replaced by a new one",
     "trusted_keys": "Ed25519 public keys (base64, or files) whose signed bundles this edge accepts; empty: no check",
     "max_bundle_bytes": "largest model bundle this edge accepts from the control plane (disk budget)",
     "sync_audit_log": "append every message this edge sends upstream to this file (JSON lines)",

@@ -33,7 +33,6 @@ from edge_node.personalization.experiments import Experiment, ExperimentBook
 from edge_node.personalization.segments import SegmentBook
 from edge_node.personalization.triggers import Rule, Transition, TriggerBook
 from edge_node.serving import ModelId, Serving
-from sentiedge_core import deep
 from sentiedge_core.access import AppSet
 from sentiedge_core.adaptation import Round as AdaptationRound
 from sentiedge_core.bundle import MANIFEST, read_manifest, sha256_file
@@ -161,15 +160,15 @@ class Fleet:
             log.info("model assignment %s %s (%s): downloading", target.name, target.version, target.sha[:12])
             path = await self.updates.fetch(target.sha, bundle_sha, size, download)
         model = await self.updates.load(path)
-        if self.settings.deep_stage:  # EDGE_DEEP_STAGE: refused here, before any worker is told to swap
-            await asyncio.to_thread(deep.check, model.root, model.manifest)
+        # EDGE_DEEP_STAGE: loaded and its golden examples checked here, before any worker is told to swap
+        deep_stage = await self.served.prepare_deep(model)
         if (model.name, model.version) != (target.name, target.version):
             raise EdgeError(f"bundle is {model.name} {model.version}, assignment says {target.name} {target.version}")
         # Other workers of this node swap first and the leader last, so once the leader serves it
         # (and ACKs) every worker does.
         self.publications.share("model", {"path": str(path), "sha": target.sha})
         await self.publications.workers_serve(target.sha)
-        await self.served.swap(model, target.sha)
+        await self.served.swap(model, target.sha, deep_stage)
         if bundled:
             self.updates.applied_bundled()
         else:

@@ -103,8 +103,8 @@ class EdgeMetrics:
         self.sync_sessions = Counter("sentiedge_sync_sessions_total",
                                      "Sync streams the control plane welcomed (each reconnect adds one)", registry=r)
         self.sync_stalls = Counter("sentiedge_sync_stalls_total",
-                                   "Sync streams replaced because nothing came down them for EDGE_SYNC_STALL_S "
-                                   "while this edge sent heartbeats and filings", registry=r)
+                                   "Sync streams replaced because a heartbeat went unreceipted for EDGE_SYNC_STALL_S",
+                                   registry=r)
         self.segments_version = _gauge("sentiedge_segments_version",
                                       "Version of the learned segments this node assigns users to (0: none yet)",
                                       registry=r)

@@ -3,7 +3,8 @@
 ``batch_size`` in the texts' order.
 
 ``edge-node score`` and ``edge-node batch`` (on every Dask worker) both call :func:`judge`,
-so a backfill labels a text exactly as the CLI does. A blank text is answered the way
+so a backfill labels a text exactly as the CLI does, except that with ``EDGE_DEEP_STAGE`` on
+``score`` (like the API) adds the deep stage and ``batch`` keeps the cascade alone. A blank text is answered the way
 ``POST /v1/sentiment`` answers it: no result (``None``), the caller reports ``empty_text``.
 """
 

@@ -93,10 +93,16 @@ class Serving:
                                            tenant=tenant))
         return [r if r.label == UNSUPPORTED else next(sampled) for r in results]
 
-    async def swap(self, model: SentimentModel, sha: str) -> None:
-        """Warm the new model up, route new requests to it, let in-flight ones finish on the old."""
-        # the deep stage (EDGE_DEEP_STAGE) loads e5 and checks the golden examples: off the event loop
-        deep_stage = await asyncio.to_thread(self._deep, model) if self.settings.deep_stage else None
+    async def prepare_deep(self, model: SentimentModel) -> DeepStage | None:
+        """With EDGE_DEEP_STAGE, the model's deep stage loaded and its golden examples checked with it on
+        (off the event loop; raises BundleError when it cannot serve); None with the setting off."""
+        return await asyncio.to_thread(self._deep, model) if self.settings.deep_stage else None
+
+    async def swap(self, model: SentimentModel, sha: str, deep_stage: DeepStage | None = None) -> None:
+        """Warm the new model up, route new requests to it, let in-flight ones finish on the old.
+        ``deep_stage``: one :meth:`prepare_deep` already loaded for this model (else it is loaded here)."""
+        if deep_stage is None:
+            deep_stage = await self.prepare_deep(model)
         fresh = self._service(model, deep_stage)
         await fresh.start()
         old, self.service, self.sha = self.service, fresh, sha

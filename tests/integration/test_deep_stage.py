@@ -96,6 +96,20 @@ def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
     assert float(rows[0]["score"]) != float(rows[1]["score"])
 
 
+def test_edge_node_score_and_the_api_answer_a_text_with_markup_alike(model, monkeypatch, capsys, bundle_dir,
+                                                                       tmp_path):
+    text = "Not bad,<br /><br />not great."  # the API cleans the markup before any stage; the CLI must too
+    monkeypatch.setenv("EDGE_DEEP_STAGE", "true")
+    assert main(["score", "--model-dir", str(bundle_dir), "--format", "csv", text]) == 0
+    cli = next(row for row in csv.DictReader(io.StringIO(capsys.readouterr().out)) if row["text"] == text)
+    app = create_app(load_settings({"EDGE_DEEP_STAGE": "true", "EDGE_DATA_DIR": str(tmp_path)}), model=model)
+    with TestClient(app) as client:
+        client.headers.update(edge_app(app.state.settings.data_path).server())
+        api = client.post("/v1/sentiment", json={"texts": [text]}).json()["results"][0]
+    assert cli["stage"] == api["stage"] == "deep"
+    assert abs(float(cli["score"]) - api["score"]) < 1e-3, (cli, api)
+
+
 def test_a_swap_to_a_bundle_without_a_deep_head_is_refused_and_the_old_model_keeps_serving(
         model, bundle_dir, tmp_path):
     bare = tmp_path / "bare"
