@@ -135,7 +135,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     adapt_max_epsilon: float = 0.0  # > 0: this edge's own privacy budget per model (noiseless rounds refused)
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
-    fast_path: bool = True  # GET /v1/personalize's happy path before the framework's router
+    fast_path: bool = True  # the happy paths of GET /v1/personalize and POST /v1/sentiment before the router
     log_level: str = "info"
 
     def validate(self) -> EdgeSettings:
@@ -372,9 +372,9 @@ HELP = {
     "adapt_max_labels": "the most recent labelled samples a round trains on",
     "adapt_max_epsilon": "this edge's own (epsilon, delta=1e-5) budget per model name, kept here whatever the "
                          "control plane says: rounds without noise, or past the budget, are declined (0: no limit)",
-    "fast_path": "answer GET /v1/personalize's happy path at the app's entry, before the framework's router, "
-                 "parameter and response machinery (same admission, validation, metrics and answers; false: the "
-                 "framework route alone)",
+    "fast_path": "answer the happy paths of GET /v1/personalize and POST /v1/sentiment at the app's entry, before "
+                 "the framework's router, parameter and response machinery (same admission, validation, metrics and "
+                 "answers; false: the framework routes alone)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",

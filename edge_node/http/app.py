@@ -186,9 +186,10 @@ ERROR_HANDLERS: ExceptionHandlersMap = {EdgeError: edge_error_handler, HTTPExcep
 
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = SOLE,
                shared=None) -> Litestar:
-    """The edge's HTTP app: the Litestar app, with the happy path of ``GET /v1/personalize``
-    answered before its router (edge_node/http/fast_path.py). With ``EDGE_FAST_PATH=false`` (or
-    ``app.state.fast_path = False``) that route is left to the framework alone."""
+    """The edge's HTTP app: the Litestar app, with the happy paths of ``GET /v1/personalize`` and
+    ``POST /v1/sentiment`` answered before its router (edge_node/http/fast_path.py). With
+    ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``) those routes are left to the
+    framework alone."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Offline first: an edge that was assigned a model serves it again after a restart.

@@ -123,3 +123,44 @@ def test_a_refusal_or_a_failure_is_met_once(model, tmp_path):
         assert r.status_code == 403 and r.json()["error"] == "missing_scope", r.text
         assert ('sentiedge_http_request_duration_seconds_count{method="POST",route="/v1/sentiment",status="403"} 1.0'
                 in client.get("/metrics").text)
+
+
+def asgi_post(client, parts: list[bytes], headers: dict) -> tuple[int, list, bytes]:
+    """POST /v1/sentiment straight into the app, its body in ``parts`` (one receive message each)."""
+    app, sent = client.app, []
+    messages = [{"type": "http.request", "body": part, "more_body": i < len(parts) - 1} for i, part in enumerate(parts)]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/sentiment", "raw_path": b"/v1/sentiment", "query_string": b"", "root_path": "",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
+    client.blocking_portal.call(app, scope, receive, send)
+    return sent[0]["status"], sent[0]["headers"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize("parts", [3, 17])
+def test_a_body_in_several_messages_is_answered_in_front(served, monkeypatch, parts):
+    """A body that arrives over several receive messages (a slow client, chunked encoding) is read
+    whole and answered in front, as the route answers it; over the limit, the route answers 413."""
+    from edge_node.http import fast_path
+
+    app, client, dev = served
+    answered = []
+    encode = fast_path._encode
+    monkeypatch.setattr(fast_path, "_encode", lambda answer: answered.append(1) or encode(answer))
+    headers = {**dev.anonymous(), **JSON}
+    for body, status in ((BODIES[1], 200), (BODIES[8], 413)):
+        size = -(-len(body) // parts)
+        split = [body[i:i + size] for i in range(0, len(body), size)]
+        fast = asgi_post(client, split, headers)
+        app.state.fast_path = False
+        slow = asgi_post(client, split, headers)
+        app.state.fast_path = True
+        assert fast == slow and fast[0] == status
+    assert answered == [1]
