@@ -206,7 +206,9 @@ def batching_rounds(args) -> int:
     texts = load_corpus().test.only("rotten_tomatoes").texts
     baseline = "one run/request"
     systems = {"shipped": EdgeSettings(inference_threads=1, inference_workers=cores)} if not args.fast_max_batch \
-        else {f"fast batch {n}": EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=n)
+        else {f"fast batch {n}": EdgeSettings(inference_threads=1, inference_workers=cores,
+                                              fast_max_batch=int(n.split(":")[0]),
+                                              fast_batch_min_queue=int(n.split(":")[1]) if ":" in n else 1)
               for n in args.fast_max_batch}
     systems[baseline] = EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=1,
                                      transformer_max_batch=1)
@@ -255,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching-rounds", type=int, default=0, metavar="N",
                         help="only (a), the shipped micro-batching vs one run per request: N interleaved rounds "
                              "(median ratios and their range); nothing else is run")
-    parser.add_argument("--fast-max-batch", type=int, nargs="+", metavar="N",
-                        help="with --batching-rounds: compare these fast-stage batch caps (each vs one run per "
-                             "request, in the same rounds) instead of the shipped settings")
+    parser.add_argument("--fast-max-batch", nargs="+", metavar="N[:Q]",
+                        help="with --batching-rounds: compare these fast-stage batch caps, each with a batch only "
+                             "from Q texts waiting (EDGE_FAST_BATCH_MIN_QUEUE; default 1), each vs one run per "
+                             "request in the same rounds, instead of the shipped settings")
     args = parser.parse_args(argv)
     if args.batching_rounds:
         return batching_rounds(args)
