@@ -40,7 +40,6 @@ from edge_node.ingest import Context
 ROUTE = "/v1/personalize"
 SENTIMENT = "/v1/sentiment"
 CONTENT_TYPE = (b"content-type", b"application/json")
-JSON = b"application/json"
 _encode = msgspec.json.Encoder().encode
 _decode_sentiment = msgspec.json.Decoder(SentimentRequest).decode
 
@@ -137,7 +136,7 @@ async def _read_body(scope, receive: Receive, limit: int) -> tuple[bytes | None,
     """(the whole body, the messages read), or (None, ...) where the route must answer: a
     declared or actual size over ``limit``, a malformed length, a client gone."""
     declared = header(scope, b"content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and not (declared.isascii() and declared.isdigit() and int(declared) <= limit):
         return None, []
     read: list = []
     size = 0

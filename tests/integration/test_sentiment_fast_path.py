@@ -138,7 +138,7 @@ def asgi_post(client, parts: list[bytes], headers: dict) -> tuple[int, list, byt
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/v1/sentiment", "raw_path": b"/v1/sentiment", "query_string": b"", "root_path": "",
-             "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+             "headers": [(k.encode(), v.encode("latin-1")) for k, v in headers.items()],
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80), "state": {}}
     client.blocking_portal.call(app, scope, receive, send)
     return sent[0]["status"], sent[0]["headers"], b"".join(m.get("body", b"") for m in sent[1:])
@@ -164,3 +164,14 @@ def test_a_body_in_several_messages_is_answered_in_front(served, monkeypatch, pa
         app.state.fast_path = True
         assert fast == slow and fast[0] == status
     assert answered == [1]
+
+
+@pytest.mark.parametrize("length", ["²", "abc", "-1", " 5", "99999999"])
+def test_a_declared_length_the_front_path_does_not_trust_is_the_route_s_to_answer(served, length):
+    app, client, dev = served
+    headers = {**dev.anonymous(), **JSON, "content-length": length}
+    fast = asgi_post(client, [BODIES[0]], headers)
+    app.state.fast_path = False
+    slow = asgi_post(client, [BODIES[0]], headers)
+    app.state.fast_path = True
+    assert fast == slow
