@@ -197,37 +197,49 @@ def base_checkpoint(tmp: Path) -> Path:
 
 
 def batching_rounds(args) -> int:
-    """(a) alone, in interleaved rounds: per round and concurrency, the shipped cascade and the
-    same cascade with one ONNX run per request, back to back in alternating order, so a noisy
-    neighbour hits both; ratios are per round, reported as the median and the range."""
+    """(a) alone, in interleaved rounds: per round and concurrency, the shipped cascade (or, with
+    ``--fast-max-batch``, the cascade with each of those fast-stage batch caps) and the same
+    cascade with one ONNX run per request, back to back in an order that turns each round, so a
+    noisy neighbour hits all; ratios are per round, reported as the median and the range."""
     cores = os.cpu_count() or 1
     model = SentimentModel(BUNDLE_DIR, threads=1)
     texts = load_corpus().test.only("rotten_tomatoes").texts
-    systems = {"shipped": EdgeSettings(inference_threads=1, inference_workers=cores),
-               "one run/request": EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=1,
-                                               transformer_max_batch=1)}
+    baseline = "one run/request"
+    systems = {"shipped": EdgeSettings(inference_threads=1, inference_workers=cores)} if not args.fast_max_batch \
+        else {f"fast batch {n}": EdgeSettings(inference_threads=1, inference_workers=cores,
+                                              fast_max_batch=int(n.split(":")[0]),
+                                              fast_batch_min_queue=int(n.split(":")[1]) if ":" in n else 1)
+              for n in args.fast_max_batch}
+    systems[baseline] = EdgeSettings(inference_threads=1, inference_workers=cores, fast_max_batch=1,
+                                     transformer_max_batch=1)
     runs: dict[int, list[dict[str, dict]]] = {conc: [] for conc in args.concurrency}
     for number in range(args.batching_rounds):
         for conc in args.concurrency:
-            order = list(systems) if number % 2 == 0 else list(reversed(systems))
+            names = list(systems)
+            order = names[number % len(names):] + names[:number % len(names)]
+            if number % 2:
+                order.reverse()
             runs[conc].append({name: asyncio.run(load(Cascade(model, systems[name]), texts, conc, args.seconds))
                                for name in order})
-        print(f"round {number + 1}/{args.batching_rounds}: " + "; ".join(
-            f"conc {conc} {r[-1]['shipped']['texts_per_s']:.0f} vs {r[-1]['one run/request']['texts_per_s']:.0f}"
+        print(f"round {number + 1}/{args.batching_rounds} (texts/s): " + "; ".join(
+            f"conc {conc} " + " vs ".join(f"{r[-1][name]['texts_per_s']:.0f}" for name in systems)
             for conc, r in runs.items()), flush=True)
-    print(f"\n(a) shipped micro-batching vs one ONNX run per request, {args.batching_rounds} interleaved rounds of "
-          f"{args.seconds:.0f} s, medians of the per-round ratios (range)")
-    print(f"{'conc':>5}{'texts/s':>22}{'p50':>22}{'p99':>22}{'shipped texts/s, p99 ms':>26}")
-    summary = {}
-    for conc, rounds in runs.items():
-        ratios = {"throughput": [r["shipped"]["texts_per_s"] / r["one run/request"]["texts_per_s"] for r in rounds],
-                  "p50": [r["one run/request"]["p50_ms"] / r["shipped"]["p50_ms"] for r in rounds],
-                  "p99": [r["one run/request"]["p99_ms"] / r["shipped"]["p99_ms"] for r in rounds]}
-        summary[conc] = {k: {"median": float(np.median(v)), "min": min(v), "max": max(v)} for k, v in ratios.items()}
-        cells = "".join(f"{summary[conc][k]['median']:>8.2f}x ({summary[conc][k]['min']:.2f}-"
-                        f"{summary[conc][k]['max']:.2f})" for k in ratios)
-        print(f"{conc:>5}{cells}{np.median([r['shipped']['texts_per_s'] for r in rounds]):>14.0f}, "
-              f"{np.median([r['shipped']['p99_ms'] for r in rounds]):.1f}")
+    summary: dict[str, dict] = {}
+    for name in systems:
+        if name == baseline:
+            continue
+        print(f"\n(a) {name} vs one ONNX run per request, {args.batching_rounds} interleaved rounds of "
+              f"{args.seconds:.0f} s, medians of the per-round ratios (range)")
+        print(f"{'conc':>5}{'texts/s':>22}{'p50':>22}{'p99':>22}{'its texts/s, p99 ms':>26}")
+        for conc, rounds in runs.items():
+            ratios = {"throughput": [r[name]["texts_per_s"] / r[baseline]["texts_per_s"] for r in rounds],
+                      "p50": [r[baseline]["p50_ms"] / r[name]["p50_ms"] for r in rounds],
+                      "p99": [r[baseline]["p99_ms"] / r[name]["p99_ms"] for r in rounds]}
+            cell = {k: {"median": float(np.median(v)), "min": min(v), "max": max(v)} for k, v in ratios.items()}
+            summary.setdefault(name, {})[conc] = cell
+            cells = "".join(f"{cell[k]['median']:>8.2f}x ({cell[k]['min']:.2f}-{cell[k]['max']:.2f})" for k in ratios)
+            print(f"{conc:>5}{cells}{np.median([r[name]['texts_per_s'] for r in rounds]):>14.0f}, "
+                  f"{np.median([r[name]['p99_ms'] for r in rounds]):.1f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": {"cores": cores}, "seconds": args.seconds, "summary": summary,
                                      "rounds": {str(c): r for c, r in runs.items()}}, indent=2))
@@ -245,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batching-rounds", type=int, default=0, metavar="N",
                         help="only (a), the shipped micro-batching vs one run per request: N interleaved rounds "
                              "(median ratios and their range); nothing else is run")
+    parser.add_argument("--fast-max-batch", nargs="+", metavar="N[:Q]",
+                        help="with --batching-rounds: compare these fast-stage batch caps, each with a batch only "
+                             "from Q texts waiting (EDGE_FAST_BATCH_MIN_QUEUE; default 1), each vs one run per "
+                             "request in the same rounds, instead of the shipped settings")
     args = parser.parse_args(argv)
     if args.batching_rounds:
         return batching_rounds(args)

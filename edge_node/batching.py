@@ -12,6 +12,11 @@ a run of its own, in its caller's coroutine: at low load the batcher costs what 
 the pool costs. (Letting every item that finds a worker free run alone would cost the fast stage its
 batches at concurrency 32: callers come back one by one and mostly find the queue just drained.)
 
+With ``min_queue`` above one, a batch takes more than its first item only when at least that many
+wait: at low load the items go one a run, as they arrive, and batches form only from a queue
+that deep (fast-stage batches of a few texts made the escalated ones move as a convoy: at
+concurrency 8 they cost p99 and throughput, see docs/benchmarks.md).
+
 With ``share``, a worker takes no more than its share of the queue while other
 workers are idle (for jobs that are batches only to save hand-offs, such as the transformer's
 texts per job: one worker taking four while another idles made the fourth wait for three runs).
@@ -52,6 +57,7 @@ class MicroBatcher(Generic[T, R]):
         size_of: Callable[[T], int] = lambda _: 1,
         on_batch: Callable[[int], None] | None = None,
         share: bool = False,
+        min_queue: int = 1,
     ) -> None:
         self._run = run
         self._executor = executor
@@ -65,6 +71,7 @@ class MicroBatcher(Generic[T, R]):
         self._workers = workers
         self._busy = 0  # workers running a batch
         self._share = share
+        self._min_queue = min_queue
         self._inflight: set[asyncio.Task] = set()
         self._direct = 0  # items running at once, outside the queue (see submit)
         self._held = False
@@ -116,7 +123,7 @@ class MicroBatcher(Generic[T, R]):
                     await asyncio.wait_for(self._full.wait(), self._max_wait_s)
                 except TimeoutError:
                     pass
-            limit = self._max_batch
+            limit = self._max_batch if self._queue.qsize() + 1 >= self._min_queue else 1
             if self._share:  # no more than this worker's share of the queue while others are idle
                 idle = self._workers - self._busy
                 limit = min(limit, -(-(self._queue.qsize() + 1) // (idle + 1)))

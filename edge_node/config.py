@@ -35,6 +35,8 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # latency (batches still form from requests that queue while both workers are busy).
     fast_max_batch: int = 64
     fast_max_wait_ms: float = 0.0
+    # A fast-stage batch takes more than one text only when this many wait (bench/inference.py).
+    fast_batch_min_queue: int = 8
     transformer_max_batch: int = 1
     transformer_max_wait_ms: float = 0.0
     # Escalated texts an inference worker takes from the queue at once, each still run on its own
@@ -139,7 +141,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     adapt_max_epsilon: float = 0.0  # > 0: this edge's own privacy budget per model (noiseless rounds refused)
     maintenance_interval_s: float = 60.0
     access_log: bool = False  # one log line per request; /metrics has per-route latency
-    fast_path: bool = True  # GET /v1/personalize's happy path before the framework's router
+    fast_path: bool = True  # the happy paths of GET /v1/personalize and POST /v1/sentiment before the router
     log_level: str = "info"
 
     def validate(self) -> EdgeSettings:
@@ -153,6 +155,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
             (1 <= self.aspect_max_clauses_per_request <= 10_000, "aspect_max_clauses_per_request must be 1..10000"),
             (0 <= self.workers <= 256, "workers must be 0 (one per core) .. 256"),
             (self.fast_max_batch >= 1 and self.transformer_max_batch >= 1, "max batch sizes must be >= 1"),
+            (self.fast_batch_min_queue >= 1, "fast_batch_min_queue must be >= 1"),
             (self.fast_max_wait_ms >= 0 and self.transformer_max_wait_ms >= 0, "max waits must be >= 0 ms"),
             (1 <= self.transformer_texts_per_job <= 64, "transformer_texts_per_job must be 1..64"),
             (min(self.max_texts_per_request, self.max_text_chars, self.max_body_bytes, self.max_events_per_request,
@@ -279,6 +282,8 @@ HELP = {
     "workers": "processes serving this node, sharing its data dir; worker 0 holds the Sync stream (0: one per core)",
     "fast_max_batch": "largest micro-batch for the fast stage",
     "fast_max_wait_ms": "longest a text waits for its fast-stage batch to fill",
+    "fast_batch_min_queue": "a fast-stage batch takes more than one text only when at least this many wait "
+                            "(fewer: one text a run)",
     "transformer_max_batch": "largest micro-batch for the transformer stage",
     "transformer_max_wait_ms": "longest a text waits for its transformer batch to fill",
     "transformer_texts_per_job": "escalated texts an inference worker takes at once (each its own ONNX run "
@@ -382,9 +387,9 @@ HELP = {
     "adapt_max_labels": "the most recent labelled samples a round trains on",
     "adapt_max_epsilon": "this edge's own (epsilon, delta=1e-5) budget per model name, kept here whatever the "
                          "control plane says: rounds without noise, or past the budget, are declined (0: no limit)",
-    "fast_path": "answer GET /v1/personalize's happy path at the app's entry, before the framework's router, "
-                 "parameter and response machinery (same admission, validation, metrics and answers; false: the "
-                 "framework route alone)",
+    "fast_path": "answer the happy paths of GET /v1/personalize and POST /v1/sentiment at the app's entry, before "
+                 "the framework's router, parameter and response machinery (same admission, validation, metrics and "
+                 "answers; false: the framework routes alone)",
     "drift_psi_threshold": "population stability index over which the prediction distribution counts as drifted",
     "maintenance_interval_s": "how often expired records are purged",
     "access_log": "log every request (costs throughput)",

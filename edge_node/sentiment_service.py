@@ -43,7 +43,7 @@ class SentimentService:
         self._fast: MicroBatcher[str, FastVerdict] = MicroBatcher(
             model.fast, executor=self._executor, max_batch=settings.fast_max_batch,
             max_wait_s=settings.fast_max_wait_ms / 1000, workers=settings.inference_workers,
-            size_of=len, on_batch=observe("fast"))
+            size_of=len, on_batch=observe("fast"), min_queue=settings.fast_batch_min_queue)
         per_run, observed = settings.transformer_max_batch, observe("transformer")
 
         def escalate(pairs: list[tuple[str, FastVerdict]]) -> list[Sentiment]:

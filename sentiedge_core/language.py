@@ -50,7 +50,7 @@ class LanguageGate:
 
     def unsupported(self, text: str) -> tuple[str, float] | None:
         """(language, confidence) when the text is confidently in a language not accepted."""
-        if not self.enabled or sum(ch.isalpha() for ch in text) < self.min_letters:
+        if not self.enabled or not _has_letters(text, self.min_letters):
             return None
         if "en" in self.accepted and text.isascii() and _looks_english(text):
             return None
@@ -64,6 +64,19 @@ class LanguageGate:
         """The answer for ``text`` if the model must not judge it (its language), else None."""
         foreign = self.unsupported(text)
         return None if foreign is None else not_judged(*foreign, model=model.name, version=model.version)
+
+
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether ``text`` has at least ``wanted`` letters (str.isalpha), counting only until it has:
+    the first few characters of a text usually settle it (a full count cost 0.02-0.03 ms a text)."""
+    if wanted <= 0:
+        return True
+    for ch in text:
+        if ch.isalpha():
+            wanted -= 1
+            if wanted == 0:
+                return True
+    return False
 
 
 def _looks_english(text: str) -> bool:

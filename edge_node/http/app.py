@@ -6,7 +6,6 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
@@ -18,24 +17,24 @@ from litestar.types import ExceptionHandlersMap
 
 from edge_node import __version__, wiring
 from edge_node.config import EdgeSettings
-from edge_node.errors import EdgeError, InvalidInput, LimitExceeded, NotReady
+from edge_node.errors import EdgeError, NotReady
 from edge_node.http import api_page
 from edge_node.http.access import caller_of, cors_headers, gate, running
 from edge_node.http.decisions import DecisionsController
-from edge_node.http.fast_path import PersonalizeFirst
+from edge_node.http.fast_path import HotPathsFirst
 from edge_node.http.preferences import PreferencesController, is_page, refusal
 from edge_node.http.schemas import (
     BODY_ERRORS,
     WRITE_ERRORS,
     ErrorBody,
     Health,
-    ItemError,
     LabelRequest,
     LabelResponse,
     SentimentRequest,
     SentimentResponse,
     error_responses,
 )
+from edge_node.http.sentiment import score_texts
 from edge_node.http.status import status_of
 from edge_node.http.timing import timing
 from edge_node.http.users import UsersController
@@ -43,7 +42,7 @@ from edge_node.metrics import CONTENT_TYPE
 from edge_node.role import SOLE, Role
 from edge_node.sync.model_updates import ModelUpdates
 from sentiedge_core import signing
-from sentiedge_core.inference import Sentiment, SentimentModel
+from sentiedge_core.inference import SentimentModel
 
 log = logging.getLogger("edge_node")
 
@@ -54,20 +53,6 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
                              description="A user token (JWT: sub = user id, aud = app id, exp, kid) for "
                                          "user-scoped routes, or the app's server key (sk_...) with a scope"),
 }
-
-
-def check_texts(texts: list[str], settings: EdgeSettings) -> None:
-    """Refuse the whole batch for what bounds the work (count, length); blank texts are
-    answered per item (see score_sentiment)."""
-    if not texts:
-        raise InvalidInput("texts must hold at least one text", field="texts")
-    if len(texts) > settings.max_texts_per_request:
-        raise LimitExceeded(f"texts holds {len(texts)} items; the limit is {settings.max_texts_per_request} "
-                            f"(EDGE_MAX_TEXTS_PER_REQUEST)", field="texts")
-    for i, text in enumerate(texts):
-        if len(text) > settings.max_text_chars:
-            raise LimitExceeded(f"texts[{i}] has {len(text)} characters; the limit is {settings.max_text_chars} "
-                                f"(EDGE_MAX_TEXT_CHARS)", field=f"texts[{i}]")
 
 
 @get("/healthz", tags=["health"], sync_to_thread=False)
@@ -115,21 +100,7 @@ async def score_sentiment(data: JSONBody[SentimentRequest], state: State, reques
     talks about (topic, label, score, confidence). Nothing is stored: no user, no consent needed.
     A client key suffices; a server key needs the ``sentiment`` scope."""
     node = running(state)
-    caller = caller_of(request)
-    if caller.scopes:
-        caller.require_scope("sentiment")
-    check_texts(data.texts, node.settings)
-    blank = [i for i, text in enumerate(data.texts) if not text.strip()]
-    if not blank:
-        results = await node.serving.score(data.texts, tenant=caller.tenant)
-        return SentimentResponse(results=cast("list[Sentiment | None]", results))
-    if len(blank) == len(data.texts):
-        raise InvalidInput("every text is empty or only whitespace; nothing to score", field="texts")
-    scored = iter(await node.serving.score([t for t in data.texts if t.strip()], tenant=caller.tenant))
-    return SentimentResponse(
-        results=[None if not text.strip() else next(scored) for text in data.texts],
-        errors=[ItemError(index=i, error="empty_text", message=f"texts[{i}] is empty or only whitespace: not scored")
-                for i in blank])
+    return await score_texts(node, caller_of(request), data.texts, request.scope)
 
 
 @post("/v1/labels", tags=["sentiment"], status_code=200, security=[{"clientKey": [], "bearer": []}],
@@ -215,9 +186,10 @@ ERROR_HANDLERS: ExceptionHandlersMap = {EdgeError: edge_error_handler, HTTPExcep
 
 def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, role: Role = SOLE,
                shared=None) -> Litestar:
-    """The edge's HTTP app: the Litestar app, with the happy path of ``GET /v1/personalize``
-    answered before its router (edge_node/http/fast_path.py). With ``EDGE_FAST_PATH=false`` (or
-    ``app.state.fast_path = False``) that route is left to the framework alone."""
+    """The edge's HTTP app: the Litestar app, with the happy paths of ``GET /v1/personalize`` and
+    ``POST /v1/sentiment`` answered before its router (edge_node/http/fast_path.py). With
+    ``EDGE_FAST_PATH=false`` (or ``app.state.fast_path = False``) those routes are left to the
+    framework alone."""
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Offline first: an edge that was assigned a model serves it again after a restart.
@@ -238,7 +210,7 @@ def create_app(settings: EdgeSettings, *, model: SentimentModel | None = None, r
             await node.close()
 
     public_ops = [] if settings.admin_port else [healthz, readyz, metrics]  # with an admin port, only there
-    return PersonalizeFirst(
+    return HotPathsFirst(
         route_handlers=[*public_ops, score_sentiment, submit_label, UsersController, DecisionsController,
                          PreferencesController],
         middleware=[timing, gate],  # outermost first

@@ -87,9 +87,8 @@ def test_submit_before_start_is_an_error():
     run(main())
 
 
-def test_with_no_wait_an_item_that_finds_nothing_queued_and_nothing_running_runs_at_once():
-    """Its run is handed to the pool before the caller first yields (no collector hand-off), and
-    items that arrive while every worker is busy still share a run."""
+def batch_sizes(min_queue: int, waiting: int) -> list[int]:
+    """The runs' sizes when ``waiting`` items queue behind a first one that holds the one worker."""
     started, release = threading.Event(), threading.Event()
     sizes = []
 
@@ -100,20 +99,26 @@ def test_with_no_wait_an_item_that_finds_nothing_queued_and_nothing_running_runs
         return items
 
     async def main():
-        batcher, executor = make(slow, max_wait_s=0.0, workers=1)
+        batcher, executor = make(slow, max_wait_s=0.0, workers=1, min_queue=min_queue)
         batcher.start()
-        first = asyncio.ensure_future(batcher.submit("a"))
+        first = asyncio.ensure_future(batcher.submit(-1))
         await asyncio.sleep(0)  # one step of the loop: the caller's own
         assert started.wait(1)  # the pool runs it already; the loop has not turned again
-        rest = [asyncio.ensure_future(batcher.submit(x)) for x in "bcd"]
+        rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(waiting)]
         await asyncio.sleep(0.01)
         release.set()
-        assert await first == "a" and await asyncio.gather(*rest) == ["b", "c", "d"]
+        assert await first == -1 and await asyncio.gather(*rest) == list(range(waiting))
         await batcher.close()
         executor.shutdown()
 
     run(main())
-    assert sizes == [1, 3]
+    return sizes
+
+
+def test_with_no_wait_an_item_that_finds_nothing_queued_and_nothing_running_runs_at_once():
+    """Its run is handed to the pool before the caller first yields (no collector hand-off, checked
+    in batch_sizes), and items that arrive while every worker is busy still share a run."""
+    assert batch_sizes(min_queue=1, waiting=3) == [1, 3]
 
 
 def largest_job(share: bool) -> tuple[int, int]:
@@ -142,3 +147,9 @@ def test_shared_jobs_are_split_between_idle_workers():
     worker the rest (without it, one worker takes all four while the other idles)."""
     assert largest_job(share=True) == (4, 2)
     assert largest_job(share=False) == (4, 4)
+
+
+def test_a_batch_forms_only_from_a_queue_that_deep():
+    """With ``min_queue``, items that queue fewer than that go one a run; as many or more share one."""
+    assert batch_sizes(min_queue=4, waiting=3) == [1, 1, 1, 1]
+    assert batch_sizes(min_queue=4, waiting=4) == [1, 4]

@@ -57,3 +57,32 @@ def test_accepted_languages_and_any():
 ])
 def test_emoji_and_emoticons_become_words_before_tokenizing(text, expected):
     assert normalize(text) == expected
+
+
+FOREIGN = ["Die App stürzt ständig ab, sehr ärgerlich", "C'est vraiment nul, je suis déçu", "Muy buen producto",
+           "Questo film è stato una delusione totale", "Ik vond het een prachtige film", "Não gostei nada do final",
+           "Это был лучший фильм года", "アプリがすぐに落ちます。最悪です。", "这部电影非常好看",
+           "Bardzo dobry produkt", "Çok güzel bir ürün, tavsiye ederim", "Hyvä tuote, suosittelen",
+           "Ótimo", "Schön", "très bien 👍"]
+
+
+def test_the_counted_letters_decide_as_the_full_count_did():
+    """The gate stops counting letters once it has enough; every text of a real corpus (the movie
+    snippets, everyday short texts, texts in other languages, texts at the bound) is
+    judged exactly as the full count judged it."""
+    from models.data import load_corpus
+
+    with EVERYDAY.open() as fh:
+        everyday = [row["text"] for row in csv.DictReader(fh)]
+    snippets = load_corpus().test.only("rotten_tomatoes").texts
+    # at the bound: 7 letters ("zły film", "こんにちは世界") and 8 ("Отличный") that the identifier is sure of
+    bound = ["zły film", "こんにちは世界", "Отличный", "这部电影好", "abcdefgh", "1234567 a", "", "   ",
+             "😍😍 ok ok ok"]
+    texts = snippets + everyday + FOREIGN + bound
+    assert len(snippets) >= 1000
+    for accepted, confidence, letters in ((("en",), 0.8, 8), (("en", "de"), 0.5, 7), (("fr",), 0.8, 5)):
+        gate = LanguageGate(accepted, min_confidence=confidence, min_letters=letters)
+        uncounted = LanguageGate(accepted, min_confidence=confidence, min_letters=0)  # no letter bound at all
+        for text in texts:
+            before = uncounted.unsupported(text) if sum(ch.isalpha() for ch in text) >= letters else None
+            assert gate.unsupported(text) == before, (text, accepted, letters)
