@@ -68,13 +68,17 @@ vader-data: $(VADER_SDIST)
 # the control plane admits no anonymous node, on loopback neither.
 run: $(SERVE_STAMP)
 	@echo "control plane on 127.0.0.1:$(CP_PORT), edge $(NODE_ID) on http://$(HOST):$(PORT)"
+	@if $(BIN)/python -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $(CP_PORT))) != 0)"; then \
+	  echo "make run: 127.0.0.1:$(CP_PORT) is taken (another make run? stop it, or CP_PORT=... and PORT=... pick others)" >&2; \
+	  exit 1; fi
 	@trap 'kill $$cp 2>/dev/null; wait $$cp 2>/dev/null' EXIT INT TERM; \
 	CP_PSEUDONYM_KEY=$(DEV_PSEUDONYM_KEY) $(BIN)/control-plane serve --port $(CP_PORT) & cp=$$!; \
+	alive() { s=$$(ps -o stat= -p $$cp 2>/dev/null) && [ -n "$$s" ] && [ "$${s#Z}" = "$$s" ]; }; \
 	enroll() { $(BIN)/control-plane --target 127.0.0.1:$(CP_PORT) --json nodes --enroll $(NODE_ID) --ttl 600 2>/dev/null \
 	  | $(BIN)/python -c "import json, sys; print(json.load(sys.stdin)['enrollment_token'])" 2>/dev/null; }; \
-	for i in $$(seq 150); do kill -0 $$cp 2>/dev/null || break; tok=$$(enroll) && [ -n "$$tok" ] && break; sleep 0.2; done; \
-	if ! kill -0 $$cp 2>/dev/null || [ -z "$$tok" ]; then \
-	  echo "make run: the control plane did not start on 127.0.0.1:$(CP_PORT) (port taken? see its message above; CP_PORT=... picks another)" >&2; exit 1; fi; \
+	for i in $$(seq 150); do alive || break; tok=$$(enroll) && [ -n "$$tok" ] && break; sleep 0.2; done; \
+	if ! alive || [ -z "$$tok" ]; then \
+	  echo "make run: the control plane did not start on 127.0.0.1:$(CP_PORT) (see its message above: a port or a data directory in use by another make run?)" >&2; exit 1; fi; \
 	$(BIN)/control-plane --target 127.0.0.1:$(CP_PORT) apps configure dev --origin http://localhost:$(PORT) \
 	    --origin http://127.0.0.1:$(PORT) >/dev/null; \
 	$(BIN)/python -c "import json; a = json.load(open('var/control-plane/dev-app.json'))['apps'][0]; \

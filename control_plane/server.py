@@ -4,7 +4,9 @@ SIGTERM stops accepting, lets calls finish for a grace period, and exits 0."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 import signal
 import socket
 from pathlib import Path
@@ -15,7 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from control_plane import admin_servicers
 from control_plane.config import CpSettings
-from control_plane.errors import CpError
+from control_plane.errors import ConfigError, CpError
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import EdgeSyncServicer
 from protos.sentiedge.v1 import operator_pb2, sync_pb2, sync_pb2_grpc
@@ -63,6 +65,21 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
     return server, health_servicer
 
 
+def _lock_data_dir(directory: Path) -> int:
+    """One control plane per SQLite data directory: a second one (another port, the same store)
+    is refused before it writes anything, instead of serving and changing the same state. The
+    lock goes with the process (kill -9 included)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"the data in {directory} is in use by another control plane (one per data directory: "
+                          f"CP_DATA_DIR / --data-dir picks another)") from None
+    return fd
+
+
 def _can_listen(host: str, port: int) -> bool:
     """Whether a listening socket can be bound on (host, port) now, on at least one address the host
     resolves to, as gRPC requires (port 0: any is free)."""
@@ -84,6 +101,7 @@ def _can_listen(host: str, port: int) -> bool:
 
 
 async def serve(settings: CpSettings) -> int:
+    lock = None if settings.database_url else _lock_data_dir(settings.data_path)  # PostgreSQL replicas may share
     cp = ControlPlane(settings)  # start-up work before serving may block: nothing is served yet
     cp.development_app()
     cp.listen_to_replicas()
@@ -114,6 +132,8 @@ async def serve(settings: CpSettings) -> int:
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
     cp.close()
+    if lock is not None:
+        os.close(lock)
     log.info("control plane stopped")
     return 0
 

@@ -314,8 +314,8 @@ def batch(args: argparse.Namespace) -> int:
         import distributed  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError as exc:
-        raise EdgeError(f"edge-node batch needs the batch extra (pip install 'sentiedge[batch]'): {exc}",
-                        field="batch") from exc
+        raise EdgeError(f"edge-node batch needs the batch extra (in a checkout: .venv/bin/pip install -e '.[batch]'; "
+                        f"make test installs it): {exc}", field="batch") from exc
     from edge_node.batch.inputs import InputError
     from edge_node.batch.job import Options, run
 

@@ -65,8 +65,16 @@ class SentimentService:
     async def start(self) -> None:
         self._fast.start()
         self._transformer.start()
-        # Warm-up: the first ONNX runs allocate arenas; do it before traffic arrives.
-        await self.score(["warm-up: a short neutral sentence."] * 2)
+        # Warm-up: the first ONNX runs allocate arenas; do it before traffic arrives (the deep stage's
+        # metrics count served texts only).
+        heard = self.deep.on_run if self.deep is not None else None
+        if self.deep is not None:
+            self.deep.on_run = None
+        try:
+            await self.score(["warm-up: a short neutral sentence."] * 2)
+        finally:
+            if self.deep is not None:
+                self.deep.on_run = heard
 
     async def close(self) -> None:
         await self._fast.close()

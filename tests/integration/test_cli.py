@@ -230,6 +230,37 @@ def test_a_busy_port_stops_either_service_in_one_line(bundle_dir, tmp_path):
         assert "add_port" not in r.stderr and "Failed to add port" not in r.stderr, r.stderr  # no raw gRPC line
 
 
+def test_a_second_control_plane_on_the_same_data_directory_is_refused_in_one_line(tmp_path):
+    import os
+    import socket
+    import time
+
+    def free_port() -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return str(probe.getsockname()[1])
+
+    env = {**os.environ, "CP_DATA_DIR": str(tmp_path / "cp")}
+    port = free_port()
+    first = subprocess.Popen([sys.executable, "-m", "control_plane", "serve", "--port", port], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", int(port))) != 0:  # serving: it holds the directory
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        tokens = (tmp_path / "cp" / "admin.token").read_text()
+        r = run("-m", "control_plane", "serve", "--port", free_port(), env=env)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.splitlines()[-1] == (
+            f"control-plane: error: the data in {tmp_path / 'cp'} is in use by another control plane (one per data "
+            "directory: CP_DATA_DIR / --data-dir picks another)"), r.stderr
+        assert (tmp_path / "cp" / "admin.token").read_text() == tokens  # the refused one wrote nothing
+    finally:
+        first.terminate()
+        assert first.wait(timeout=30) == 0
+
+
 def test_operator_cli_takes_global_flags_anywhere_and_prints_integers_as_numbers(tmp_path):
     import os
     import socket

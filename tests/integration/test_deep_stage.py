@@ -80,6 +80,7 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
     expected = 2 * deep.stacked(p_off, deep.teacher_margin(embeddings, head.teacher), head.stacker) - 1
     assert np.allclose([on[i]["score"] for i in went], expected, atol=1e-4)
     before, after = metrics
+    assert sample(before, "sentiedge_deep_texts_total") == 0  # the start-up warm-up is not counted
     for name in ("sentiedge_deep_texts_total", "sentiedge_deep_text_seconds_count"):
         assert sample(after, name) - sample(before, name) == len(went)
     assert sum(float(line.split()[-1]) for line in after.splitlines()
