@@ -4,7 +4,6 @@ SIGTERM stops accepting, lets calls finish for a grace period, and exits 0."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from control_plane.errors import ConfigError, CpError
 from control_plane.state import ControlPlane
 from control_plane.sync_servicer import EdgeSyncServicer
 from protos.sentiedge.v1 import operator_pb2, sync_pb2, sync_pb2_grpc
+from sentiedge_core.key_files import lock_exclusively, private_dir
 
 log = logging.getLogger("control_plane")
 
@@ -69,14 +69,10 @@ def _lock_data_dir(directory: Path) -> int:
     """One control plane per SQLite data directory: a second one (another port, the same store)
     is refused before it writes anything, instead of serving and changing the same state. The
     lock goes with the process (kill -9 included)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = lock_exclusively(private_dir(directory) / "serve.lock")
+    if fd is None:
         raise ConfigError(f"the data in {directory} is in use by another control plane (one per data directory: "
-                          f"CP_DATA_DIR / --data-dir picks another)") from None
+                          f"CP_DATA_DIR / --data-dir picks another)")
     return fd
 
 

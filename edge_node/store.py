@@ -22,7 +22,6 @@ store keep no such cache (``hot_records=0``): another process may have written s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import sqlite3
@@ -38,7 +37,7 @@ import msgspec
 from edge_node.disk import is_disk_full
 from edge_node.errors import OutboxFull, StorageFull, StoreError
 from edge_node.records import Alias, Consent, Keys, PrivacyRequest, Profile, Shown, Stored, Suppression
-from sentiedge_core.key_files import private_dir, private_file
+from sentiedge_core.key_files import lock_exclusively, private_dir, private_file
 
 T = TypeVar("T", bound=Stored)
 
@@ -60,13 +59,9 @@ def lock_directory(directory: Path) -> int:
     """Take the data directory's exclusive lock (released when the returned fd is closed, or
     the process ends); StoreError when another node holds it."""
     private_dir(directory)  # 0700: user data, keys and the dev app's secrets live here
-    fd = os.open(directory / "store.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreError(f"the store in {directory} is in use by another process "
-                         f"(one edge-node per data directory)") from None
+    fd = lock_exclusively(directory / "store.lock")
+    if fd is None:
+        raise StoreError(f"the store in {directory} is in use by another process (one edge-node per data directory)")
     return fd
 
 

@@ -9,6 +9,7 @@ match. A generated key lives in its own 0600 file next to the store, never insid
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import os
@@ -31,6 +32,18 @@ def private_file(path: Path) -> Path:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     path.chmod(0o600)
     return path
+
+
+def lock_exclusively(path: Path) -> int | None:
+    """An exclusive lock on ``path`` (created 0600) held by the returned descriptor until it is
+    closed or the process ends (kill -9 included); None when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def read_or_create_key(path: Path, *, legacy: bytes | None = None) -> bytes:
