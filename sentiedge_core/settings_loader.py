@@ -57,6 +57,8 @@ def _with_env_names(message: str, prefix: str) -> str:
     if "`$." in message:
         head, _, rest = message.partition("`$.")
         field = rest.split("`", 1)[0]
+        if head.startswith("Expected `bool`"):  # say which words are accepted
+            head = "Expected true or false (or 1 / 0) - at "
         return f"{head}{env_name(prefix, field)} / --{field.replace('_', '-')}"
     return message
 

@@ -16,3 +16,10 @@ def test_a_bad_value_names_the_variable():
         load_settings({"EDGE_INFERENCE_WORKERS": "many"})
     with pytest.raises(ConfigError, match="port must be"):
         load_settings({"EDGE_PORT": "70000"})
+
+
+def test_a_switch_given_a_word_it_does_not_take_says_which_it_takes():
+    with pytest.raises(ConfigError, match=r"Expected true or false \(or 1 / 0\) - at EDGE_DEEP_STAGE / --deep-stage"):
+        load_settings({"EDGE_DEEP_STAGE": "maybe"})
+    assert load_settings({"EDGE_DEEP_STAGE": "1"}).deep_stage
+    assert not load_settings({"EDGE_DEEP_STAGE": "false"}).deep_stage
