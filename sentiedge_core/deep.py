@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from sentiedge_core.access import RateLimiter
 from sentiedge_core.bundle import Manifest, safe_member, sha256_file
 from sentiedge_core.cascade import sigmoid
 from sentiedge_core.encoding import normalize
@@ -111,6 +112,8 @@ class DeepStage:
         self._embed = embed
         self._lock = threading.Lock()  # one e5 handle: its C engine keeps per-model scratch buffers
         self.on_run = on_run  # hears (texts, seconds) for each e5 call
+        self.on_over_budget: Callable[[int], None] | None = None  # hears how many texts the budget turned away
+        self._budget: RateLimiter | None = None  # limit(): a bound on the texts a second that go deep
 
     def refine(self, texts: list[str], p_cascade: np.ndarray, ran_to_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P(positive) for every text (the cascade's where the text does not go deep) and which went deep;
@@ -119,6 +122,8 @@ class DeepStage:
         texts = [normalize(t) for t in texts]  # as the head was fitted (the API's texts already are; the CLI's not)
         deep = goes_deep(p, ran_to_end, self.head.margin_cut, np.fromiter(map(len, texts), int, len(texts)),
                          self.head.max_chars)
+        if deep.any() and self._budget is not None:
+            deep = self._within_budget(p, deep)
         if deep.any():
             chosen = [texts[i] for i in np.flatnonzero(deep)]
             started = time.perf_counter()
@@ -128,6 +133,25 @@ class DeepStage:
                 self.on_run(len(chosen), time.perf_counter() - started)
             p[deep] = stacked(p[deep], teacher_margin(embeddings, self.head.teacher), self.head.stacker)
         return p, deep
+
+
+    def limit(self, max_per_s: float) -> None:
+        """From now on at most ``max_per_s`` texts a second (a burst of as many) go deep, the least
+        sure first; the others keep the cascade's answer. Serving sets it after the golden check."""
+        self._budget = RateLimiter(max_per_s, max_per_s)
+
+    def _within_budget(self, p: np.ndarray, deep: np.ndarray) -> np.ndarray:
+        """The candidates the budget allows, the least sure (smallest |logit|) first."""
+        assert self._budget is not None
+        kept = np.zeros_like(deep)
+        now = time.monotonic()
+        with self._lock:
+            for i in sorted(np.flatnonzero(deep), key=lambda j: abs(float(logit(p[j])))):
+                kept[i] = self._budget.take("deep", now) == 0.0
+        over = int(deep.sum() - kept.sum())
+        if over and self.on_over_budget is not None:
+            self.on_over_budget(over)
+        return kept
 
 
 def check(root: Path, manifest: Manifest) -> tuple[DeepHead, Any, Path]:

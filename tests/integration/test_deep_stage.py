@@ -87,6 +87,19 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
                if line.startswith("sentiedge_predictions_total{") and 'stage="deep"' in line) == len(went)
 
 
+def test_past_its_budget_the_deep_stage_leaves_texts_to_the_cascade(model, tmp_path):
+    settings = load_settings({"EDGE_DEEP_STAGE": "true", "EDGE_DEEP_MAX_TEXTS_PER_S": "1",
+                              "EDGE_DATA_DIR": str(tmp_path)})
+    app = create_app(settings, model=model)
+    with TestClient(app) as client:
+        client.headers.update(edge_app(app.state.settings.data_path).server())
+        results = client.post("/v1/sentiment", json={"texts": TEXTS * 3}).json()["results"]
+        metrics = client.get("/metrics").text
+    deep_answers = sum(r["stage"] == "deep" for r in results)
+    assert deep_answers <= 2 and sample(metrics, "sentiedge_deep_texts_over_budget_total") >= 4
+    assert all(r["stage"] in {"fast", "transformer", "deep"} for r in results)
+
+
 def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
     text = "Not bad, not great."
     for on in ("true", "false"):

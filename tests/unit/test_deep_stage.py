@@ -55,6 +55,21 @@ def test_texts_longer_than_the_heads_longest_validation_text_stay_with_the_casca
         head(max_chars=-1)
 
 
+def test_over_the_budget_the_least_sure_go_deep_and_the_rest_keep_the_cascades_answer():
+    calls, turned_away = [], []
+    stage = deep.DeepStage(head(), lambda texts: calls.append(texts) or np.ones((len(texts), deep.DIMENSION)))
+    stage.on_over_budget = turned_away.append
+    p = np.array([0.6, 0.51, 0.7, 0.45, 0.8])  # |logit|: 0.41, 0.04, 0.85, 0.20, 1.39
+    _, went = stage.refine(list("abcde"), p, np.ones(5, bool))
+    assert went.all() and turned_away == []  # no limit yet (the golden check runs without one)
+    stage.limit(2.0)
+    out, went = stage.refine(list("abcde"), p, np.ones(5, bool))
+    assert went.tolist() == [False, True, False, True, False] and calls[-1] == ["b", "d"]
+    assert turned_away == [3] and np.array_equal(out[~went], p[~went])  # the cascade's answers, untouched
+    _, went = stage.refine(list("abcde"), p, np.ones(5, bool))
+    assert not went.any() and turned_away == [3, 5]  # the second's budget is spent until it refills
+
+
 def test_refine_embeds_only_the_texts_that_go_deep_in_one_call():
     calls = []
 
