@@ -67,7 +67,7 @@ SESSION_RESET_S = 30.0  # a session that lasted this long resets the reconnect b
 
 
 class StreamStalled(Exception):
-    """Nothing came down the stream for too long while the edge kept sending: it is replaced."""
+    """A heartbeat went unreceipted for longer than the stall timeout: the stream is replaced."""
 
 
 class _Session:
