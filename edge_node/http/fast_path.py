@@ -41,7 +41,13 @@ ROUTE = "/v1/personalize"
 SENTIMENT = "/v1/sentiment"
 CONTENT_TYPE = (b"content-type", b"application/json")
 _encode = msgspec.json.Encoder().encode
-_decode_sentiment = msgspec.json.Decoder(SentimentRequest).decode
+
+
+def _decode_sentiment(body: bytes) -> SentimentRequest:
+    """As the route decodes it (the whole document first, then the Struct), so a body the route
+    refuses — invalid UTF-8 or a number out of range in a field it does not read — is refused
+    here too rather than scored (a typed decoder would skip those fields unchecked)."""
+    return msgspec.convert(msgspec.json.decode(body), SentimentRequest, strict=False)
 
 Receive = Callable[[], Awaitable[Any]]
 

@@ -51,6 +51,10 @@ BODIES = [
     b'{"texts": ["ok"], "texts": ["twice: the last counts"]}', b'{"texts": ["ok"], "colour": "red"}',
     b'{"texts": [1]}', b'{"texts": "abc"}', b'{"texts": null}', b"{}", b"[]", b"null", b"", b'{"texts": ["a"',
     b"\xff\xfe", b'{"texts": ["\\ud800"]}', b"[" * 5000 + b"]" * 5000, b'{"texts": ["a"]} trailing',
+    # what the route refuses in a field it does not read: invalid or overlong UTF-8, a number out of range
+    b'{"texts": ["ok"], "x": "\xff"}', b'{"texts": ["ok"], "x": [{"y": ["\xc3\x28"]}]}',
+    b'{"\xff": 1, "texts": ["ok"]}', b'{"texts": ["ok"], "x": "\xc0\xaf"}', b'{"texts": ["ok"], "x": 1e999}',
+    b'{"texts": ["ok"], "x": ' + b"9" * 5000 + b"}",
 ]
 
 
