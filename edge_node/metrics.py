@@ -47,8 +47,8 @@ class EdgeMetrics:
         self.deep_texts = Counter("sentiedge_deep_texts_total",
                                   "Texts the deep stage re-scored (EDGE_DEEP_STAGE)", registry=r)
         self.deep_over_budget = Counter("sentiedge_deep_texts_over_budget_total",
-                                        "Texts that qualified for the deep stage but kept the cascade's answer: over "
-                                        "EDGE_DEEP_MAX_TEXTS_PER_S", registry=r)
+                                        "Texts that qualified for the deep stage but kept the cascade's answer: past "
+                                        "EDGE_DEEP_CPU_SHARE, or e5 busy too long", registry=r)
         self.deep_seconds = Histogram("sentiedge_deep_text_seconds",
                                       "The deep stage's e5 time per text it re-scored (one call's time over its texts)",
                                       buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64), registry=r)

@@ -56,7 +56,7 @@ class Serving:
         match), checked against the golden examples with it on."""
         stage = deep.load(model.root, model.manifest, self.settings.inference_threads)
         model.check_golden(stage)
-        stage.limit(self.settings.deep_max_texts_per_s)
+        stage.limit(self.settings.deep_cpu_share)
         stage.on_run = self.metrics.ran_deep
         stage.on_over_budget = self.metrics.deep_over_budget.inc
         log.info("deep stage on: %s %s (margin cut %s)", stage.head.encoder.package, stage.head.encoder.version,

@@ -26,7 +26,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from sentiedge_core.access import RateLimiter
 from sentiedge_core.bundle import Manifest, safe_member, sha256_file
 from sentiedge_core.cascade import sigmoid
 from sentiedge_core.encoding import normalize
@@ -104,7 +103,15 @@ def goes_deep(p_cascade: np.ndarray, ran_to_end: np.ndarray, margin_cut: float, 
 
 
 class DeepStage:
-    """A loaded head and the encoder it reads; ``embed`` maps texts to [n, 384] embeddings."""
+    """A loaded head and the encoder it reads; ``embed`` maps texts to [n, 384] embeddings.
+
+    Unlimited (``edge-node score``, the golden check), the texts that go deep are embedded in one
+    call. Serving calls :meth:`limit`: then e5 may spend at most ``share`` seconds a second (a
+    burst of one second's worth), the least sure texts first and one at a time, each charged what
+    it took; a text finds the budget spent, or e5 busy for longer than ``wait_s``, keeps the
+    cascade's answer. What a text costs e5 grows with its tokens (34 ms for a short one, up to
+    about 1.5 s for 847 characters of punctuation), so the budget is in seconds, not texts.
+    """
 
     def __init__(self, head: DeepHead, embed: Callable[[list[str]], np.ndarray],
                  on_run: Callable[[int, float], None] | None = None) -> None:
@@ -113,45 +120,66 @@ class DeepStage:
         self._lock = threading.Lock()  # one e5 handle: its C engine keeps per-model scratch buffers
         self.on_run = on_run  # hears (texts, seconds) for each e5 call
         self.on_over_budget: Callable[[int], None] | None = None  # hears how many texts the budget turned away
-        self._budget: RateLimiter | None = None  # limit(): a bound on the texts a second that go deep
+        self._share = 0.0  # limit(): e5 seconds a second; 0: no limit
+        self._wait_s = 0.0
+        self._credit = 0.0
+        self._at = 0.0
+        self._budget_lock = threading.Lock()  # never held while e5 runs
+
+    def limit(self, share: float, wait_s: float = 0.25) -> None:
+        """From now on e5 spends at most ``share`` seconds a second and a text waits at most
+        ``wait_s`` for it; serving sets this after the golden check."""
+        with self._budget_lock:
+            self._share, self._wait_s, self._credit, self._at = share, wait_s, share, time.monotonic()
 
     def refine(self, texts: list[str], p_cascade: np.ndarray, ran_to_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """P(positive) for every text (the cascade's where the text does not go deep) and which went deep;
-        the texts that go deep are embedded in one call."""
+        """P(positive) for every text (the cascade's where the text does not go deep) and which went deep."""
         p = np.asarray(p_cascade, np.float64).copy()
         texts = [normalize(t) for t in texts]  # as the head was fitted (the API's texts already are; the CLI's not)
         deep = goes_deep(p, ran_to_end, self.head.margin_cut, np.fromiter(map(len, texts), int, len(texts)),
                          self.head.max_chars)
-        if deep.any() and self._budget is not None:
-            deep = self._within_budget(p, deep)
-        if deep.any():
-            chosen = [texts[i] for i in np.flatnonzero(deep)]
-            started = time.perf_counter()
-            with self._lock:
-                embeddings = self._embed(chosen)
-            if self.on_run is not None:
-                self.on_run(len(chosen), time.perf_counter() - started)
-            p[deep] = stacked(p[deep], teacher_margin(embeddings, self.head.teacher), self.head.stacker)
-        return p, deep
-
-
-    def limit(self, max_per_s: float) -> None:
-        """From now on at most ``max_per_s`` texts a second (a burst of as many) go deep, the least
-        sure first; the others keep the cascade's answer. Serving sets it after the golden check."""
-        self._budget = RateLimiter(max_per_s, max_per_s)
-
-    def _within_budget(self, p: np.ndarray, deep: np.ndarray) -> np.ndarray:
-        """The candidates the budget allows, the least sure (smallest |logit|) first."""
-        assert self._budget is not None
-        kept = np.zeros_like(deep)
-        now = time.monotonic()
-        with self._lock:
-            for i in sorted(np.flatnonzero(deep), key=lambda j: abs(float(logit(p[j])))):
-                kept[i] = self._budget.take("deep", now) == 0.0
-        over = int(deep.sum() - kept.sum())
+        if not deep.any():
+            return p, deep
+        if self._share <= 0:  # no limit: one call
+            chosen = np.flatnonzero(deep)
+            self._run(p, chosen, [texts[i] for i in chosen])
+            return p, deep
+        went = np.zeros_like(deep)
+        for i in sorted(np.flatnonzero(deep), key=lambda j: abs(float(logit(p[j])))):  # the least sure first
+            if not self._has_credit() or not self._lock.acquire(timeout=self._wait_s):
+                break
+            try:
+                seconds = self._run(p, np.asarray([i]), [texts[i]], locked=True)
+            finally:
+                self._lock.release()
+            with self._budget_lock:
+                self._credit -= seconds
+            went[i] = True
+        over = int(deep.sum() - went.sum())
         if over and self.on_over_budget is not None:
             self.on_over_budget(over)
-        return kept
+        return p, went
+
+    def _has_credit(self) -> bool:
+        with self._budget_lock:
+            now = time.monotonic()
+            self._credit = min(self._share, self._credit + max(now - self._at, 0.0) * self._share)
+            self._at = now
+            return self._credit > 0
+
+    def _run(self, p: np.ndarray, rows: np.ndarray, chosen: list[str], *, locked: bool = False) -> float:
+        """e5 on ``chosen`` (rows ``rows`` of ``p``), ``p`` re-scored in place; the seconds it took."""
+        started = time.perf_counter()
+        if locked:
+            embeddings = self._embed(chosen)
+        else:
+            with self._lock:
+                embeddings = self._embed(chosen)
+        seconds = time.perf_counter() - started
+        if self.on_run is not None:
+            self.on_run(len(chosen), seconds)
+        p[rows] = stacked(p[rows], teacher_margin(embeddings, self.head.teacher), self.head.stacker)
+        return seconds
 
 
 def check(root: Path, manifest: Manifest) -> tuple[DeepHead, Any, Path]:

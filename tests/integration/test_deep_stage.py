@@ -88,7 +88,7 @@ def test_on_the_least_sure_texts_are_rescored_by_e5_and_the_rest_are_unchanged(a
 
 
 def test_past_its_budget_the_deep_stage_leaves_texts_to_the_cascade(model, tmp_path):
-    settings = load_settings({"EDGE_DEEP_STAGE": "true", "EDGE_DEEP_MAX_TEXTS_PER_S": "1",
+    settings = load_settings({"EDGE_DEEP_STAGE": "true", "EDGE_DEEP_CPU_SHARE": "0.01",
                               "EDGE_DATA_DIR": str(tmp_path)})
     app = create_app(settings, model=model)
     with TestClient(app) as client:

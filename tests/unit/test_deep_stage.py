@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import threading
+import time
 
 import msgspec
 import numpy as np
@@ -55,19 +57,46 @@ def test_texts_longer_than_the_heads_longest_validation_text_stay_with_the_casca
         head(max_chars=-1)
 
 
-def test_over_the_budget_the_least_sure_go_deep_and_the_rest_keep_the_cascades_answer():
+def test_past_its_cpu_budget_the_least_sure_went_deep_and_the_rest_keep_the_cascades_answer():
     calls, turned_away = [], []
-    stage = deep.DeepStage(head(), lambda texts: calls.append(texts) or np.ones((len(texts), deep.DIMENSION)))
+
+    def embed(texts):  # each text costs e5 60 ms
+        calls.append(list(texts))
+        time.sleep(0.06 * len(texts))
+        return np.ones((len(texts), deep.DIMENSION))
+
+    stage = deep.DeepStage(head(), embed)
     stage.on_over_budget = turned_away.append
     p = np.array([0.6, 0.51, 0.7, 0.45, 0.8])  # |logit|: 0.41, 0.04, 0.85, 0.20, 1.39
     _, went = stage.refine(list("abcde"), p, np.ones(5, bool))
-    assert went.all() and turned_away == []  # no limit yet (the golden check runs without one)
-    stage.limit(2.0)
+    assert went.all() and calls == [list("abcde")] and turned_away == []  # no limit: one call (the golden check)
+    calls.clear()
+    stage.limit(0.1)  # 0.1 s of e5 a second, a burst of 0.1 s: two texts of 60 ms
     out, went = stage.refine(list("abcde"), p, np.ones(5, bool))
-    assert went.tolist() == [False, True, False, True, False] and calls[-1] == ["b", "d"]
+    assert went.tolist() == [False, True, False, True, False] and calls == [["b"], ["d"]]
     assert turned_away == [3] and np.array_equal(out[~went], p[~went])  # the cascade's answers, untouched
     _, went = stage.refine(list("abcde"), p, np.ones(5, bool))
-    assert not went.any() and turned_away == [3, 5]  # the second's budget is spent until it refills
+    assert not went.any() and turned_away == [3, 5]  # spent until it refills
+
+
+def test_a_text_does_not_wait_long_for_e5_busy_with_another():
+    started, release = threading.Event(), threading.Event()
+
+    def embed(texts):
+        started.set()
+        release.wait(5)
+        return np.ones((len(texts), deep.DIMENSION))
+
+    stage = deep.DeepStage(head(), embed)
+    stage.limit(10.0, wait_s=0.1)
+    busy = threading.Thread(target=stage.refine, args=(["slow"], np.array([0.5]), np.array([True])))
+    busy.start()
+    assert started.wait(5)
+    _, went = stage.refine(["next"], np.array([0.5]), np.array([True]))
+    still_busy = busy.is_alive()  # it answered while e5 was still held by the other text
+    release.set()
+    busy.join(5)
+    assert not went.any() and still_busy  # the cascade's answer, without waiting for e5
 
 
 def test_refine_embeds_only_the_texts_that_go_deep_in_one_call():
