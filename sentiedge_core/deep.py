@@ -142,14 +142,15 @@ class DeepStage:
             return p, deep
         if self._share <= 0:  # no limit: one call
             chosen = np.flatnonzero(deep)
-            self._run(p, chosen, [texts[i] for i in chosen])
+            with self._lock:
+                self._run(p, chosen, [texts[i] for i in chosen])
             return p, deep
         went = np.zeros_like(deep)
         for i in sorted(np.flatnonzero(deep), key=lambda j: abs(float(logit(p[j])))):  # the least sure first
             if not self._has_credit() or not self._lock.acquire(timeout=self._wait_s):
                 break
             try:
-                seconds = self._run(p, np.asarray([i]), [texts[i]], locked=True)
+                seconds = self._run(p, np.asarray([i]), [texts[i]])
             finally:
                 self._lock.release()
             with self._budget_lock:
@@ -167,14 +168,11 @@ class DeepStage:
             self._at = now
             return self._credit > 0
 
-    def _run(self, p: np.ndarray, rows: np.ndarray, chosen: list[str], *, locked: bool = False) -> float:
-        """e5 on ``chosen`` (rows ``rows`` of ``p``), ``p`` re-scored in place; the seconds it took."""
+    def _run(self, p: np.ndarray, rows: np.ndarray, chosen: list[str]) -> float:
+        """e5 on ``chosen`` (rows ``rows`` of ``p``), ``p`` re-scored in place; the seconds it took.
+        The caller holds the e5 lock."""
         started = time.perf_counter()
-        if locked:
-            embeddings = self._embed(chosen)
-        else:
-            with self._lock:
-                embeddings = self._embed(chosen)
+        embeddings = self._embed(chosen)
         seconds = time.perf_counter() - started
         if self.on_run is not None:
             self.on_run(len(chosen), seconds)
