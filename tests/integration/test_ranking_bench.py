@@ -42,3 +42,30 @@ def test_the_central_item_knn_baseline_ranks_what_is_chosen_together_over_what_i
     pop = ranking.popularity_of(history)
     ranked = ranking.item_knn_baseline([(0, [4, 2, 5, 3], {2, 3}, t + 10)], history, split, pop)
     assert set(ranked[0][:2]) == {2, 3}  # popularity alone would put 4 and 5 first
+
+
+def test_the_cold_start_on_test_ranks_every_user_with_a_positive_against_popularity(tmp_path):
+    # 30 users, each liking 5 of 12 shared items (pairs that many users choose together) and 5 of
+    # their own: every user has held-out positives and 100 unrated candidates among 162 items.
+    rows = [(u, item, 4.5, 1_300_000_000 + u * 3600 + n * 60) for u in range(30)
+            for n, item in enumerate([(u + k) % 12 + 1 for k in range(5)] + [13 + u * 5 + k for k in range(5)])]
+    user, item, rating, ts = (np.asarray(c) for c in zip(*rows, strict=True))
+    log = {"user": user, "item": item, "rating": rating, "ts": ts,
+           "genres": np.asarray(["Drama|Romance" if i % 2 else "Action" for i in item], dtype=object)}
+    split = ranking.Split(log)
+    history = split.history("test")
+    fleet = ranking.Fleet(tmp_path / "fleet", min_users=3)
+    try:
+        fleet.replay(history, split)
+        fleet.share_neighbours(history, top_m=50, shrink=5)
+        table = fleet.table
+        assert table is not None
+    finally:
+        fleet.close()
+    cases = split.cases("test", seed=13)
+    out = ranking.first_events_on_test(tmp_path / "first", table, cases, split, history,
+                                       ranking.popularity_of(history), ranking.shipped_config())
+    assert out["users"] == len(cases) > 0
+    assert 0 <= out["popularity NDCG@10"] <= 1 and 0 <= out["shipped NDCG@10"] <= 1
+    assert out["its standard error"] >= 0
+    assert (tmp_path / "first").is_dir()
