@@ -173,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         graphs = transformer_files(args.checkpoint, staging, args.fp32_layers)
         stage_files = [HEAD_FILE, "transformer-tokenizer.json", "transformer.onnx"]
     files = sorted({"fast-tokenizer.json", "fast.onnx", *stage_files})
+    # new weights drop the heads fitted on the old ones: the early exits (models.early_exit) and the
+    # neutral class (models.neutral) are fitted again on the new bundle
     stages = old.stages if args.recalibrate else [
-        msgspec.structs.replace(s, exits=[]) if s.name == "transformer" else s for s in old.stages]
+        msgspec.structs.replace(s, exits=[], neutral="") if s.name == "transformer" else s for s in old.stages]
     # a new release drops the deep stage's head: its stacker reads the old cascade's answers (fit again: models.deep)
     draft = msgspec.structs.replace(old, version=args.version, golden=[], files={f: "" for f in files}, stages=stages,
-                                    deep_stage="")
+                                    deep_stage="", label_set=old.label_set if args.recalibrate else [])
     write(staging, staging, draft)
     model = SentimentModel(staging, threads=args.threads, check_golden=False)
 
