@@ -18,7 +18,8 @@ of ``--bundle``: a logistic regression over multilingual-e5-small embeddings) an
 It prints, and writes to ``WORK_DIR/validation.json``, the validation figures of ``--release``
 and of the distilled student, each in fp32 and as an int8 graph alone (the release recipe's
 dynamic int8), first 128-token window: balanced accuracy and ECE on the VADER validation polar
-texts, the customer texts, Rotten Tomatoes and IMDB. No test split is read.
+texts, the customer texts, Rotten Tomatoes and IMDB. Test texts are read only to keep them out of
+the unlabelled sentences; nothing is scored on them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 from models.checkpoints import cached
 from models.continue_training import (
     CONTINUE_RECIPE,
+    CUSTOMER_TRAIN,
     first_window_margins,
     review_sentences,
     training_mix,
@@ -82,7 +84,8 @@ def distilled_mix(corpus, head: deep.DeepHead, release: Path, weight: float, sen
     gold = np.asarray([float(y) for y in labels] + [np.nan] * len(extra))
     target = np.where(np.isnan(p_teacher), gold, np.where(np.isnan(gold), p_teacher, (1 - weight) * gold
                                                           + weight * p_teacher))
-    return texts + extra, [float(v) for v in target]
+    keep = np.isfinite(target)  # an unlabelled sentence too long for the teacher has no target: left out
+    return [t for t, k in zip(texts + extra, keep, strict=True) if k], [float(v) for v in target[keep]]
 
 
 def int8_graph(checkpoint: Path, work: Path) -> Path:
@@ -144,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = CONTINUE_RECIPE | {"vader_repeats": 2, "teacher_weight": args.weight, "sentences": args.sentences,
                                 "start": sha256_file(args.start / "model.safetensors"),
                                 "release": sha256_file(args.release / "model.safetensors"),
-                                "head": sha256_file(args.bundle / "deep-stage.json")}
+                                "head": sha256_file(args.bundle / "deep-stage.json"),
+                                "customer_train": sha256_file(CUSTOMER_TRAIN)}
 
     def build(out: Path) -> None:
         texts, targets = distilled_mix(corpus, head, args.release, args.weight, args.sentences, args.threads)
@@ -163,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     sets = validation_sets(corpus, vader=True)
     results = {}
     for name, checkpoint in (("release", args.release), ("distilled", student)):
+        graphs = args.work_dir / f"graphs-{name}"
+        graphs.mkdir(parents=True, exist_ok=True)
         results[f"{name} fp32"] = figures(lambda t, c=checkpoint: first_window_margins(c, t, args.threads), sets)
         print(json.dumps({f"{name} fp32": results[f"{name} fp32"]}), flush=True)
-        graph = int8_graph(checkpoint, args.work_dir)
+        graph = int8_graph(checkpoint, graphs)
         results[f"{name} int8"] = figures(lambda t, g=graph, c=checkpoint: graph_margins(g, c / "tokenizer.json", t),
                                           sets)
         print(json.dumps({f"{name} int8": results[f"{name} int8"]}), flush=True)

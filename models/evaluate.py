@@ -146,7 +146,7 @@ def vader_main(args) -> int:
                    for r in model.score([it.text for it in part[start:start + 64]])]
                for d, part in by_domain.items()}
     figures = vader_figures(results, by_domain)
-    # The out-of-domain validation set of issue 30: the three domains' polar texts and, on validation,
+    # The out-of-domain validation set: the three domains' polar texts and, on validation,
     # the 160 customer validation texts (models/customer_validation.csv), pooled.
     p, y = [], []
     for d, part in by_domain.items():
