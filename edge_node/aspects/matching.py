@@ -4,7 +4,7 @@ it; the best topic is taken when its score reaches ``THRESHOLD``, else none. One
 
 Vectors come from the encoder the edge already runs (its hidden states after the first early
 exit, mean-pooled: :meth:`sentiedge_core.stages.TransformerStage.lower_features`). The three numbers
-were fitted on the tuning part of ``tests/data/aspect_clauses.csv`` for bundle 1.5.0
+were fitted on the tuning part of ``tests/data/aspect_clauses.csv`` for the shipped bundle, 1.8.0
 (``python -m edge_node.aspects.evaluate [--fit]`` measures any bundle; docs/topics.md has the figures).
 A topic with keywords only (no examples) is matched by its keywords alone.
 
@@ -20,8 +20,8 @@ import numpy as np
 
 from sentiedge_core.topics import TopicSet
 
-TOP_K = 1
-THRESHOLD = 0.755
+TOP_K = 2
+THRESHOLD = 0.75
 KEYWORD_BONUS = 0.25
 
 

@@ -27,7 +27,9 @@ TEXTS = ["I love this place, the staff are wonderful!", "Great value, would buy 
          "It arrived a day late, but the quality surprised me.", "I expected more from this director.",
          "A strange, slow film that stayed with me for days.", "Well, that was something.",
          "The soup was cold and the waiter was rude. Never again.", "wow, just wow",
-         "The editorial makes a fair point about the budget."]
+         "The editorial makes a fair point about the budget.", "Well, it was an experience.",
+         "The hotel was an experience, to say the least."]
+UNSURE = "wow, just wow"  # the shipped cascade's logit is within the head's margin cut: it goes deep
 
 
 def served(model, tmp_path_factory, on: bool) -> tuple[list[dict], str]:
@@ -101,7 +103,7 @@ def test_past_its_budget_the_deep_stage_leaves_texts_to_the_cascade(model, tmp_p
 
 
 def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
-    text = "Not bad, not great."
+    text = UNSURE
     for on in ("true", "false"):
         monkeypatch.setenv("EDGE_DEEP_STAGE", on)
         assert main(["score", "--model-dir", str(bundle_dir), "--format", "csv", text]) == 0
@@ -112,7 +114,7 @@ def test_edge_node_score_honours_the_setting(monkeypatch, capsys, bundle_dir):
 
 def test_edge_node_score_and_the_api_answer_a_text_with_markup_alike(model, monkeypatch, capsys, bundle_dir,
                                                                        tmp_path):
-    text = "Not bad,<br /><br />not great."  # the API cleans the markup before any stage; the CLI must too
+    text = UNSURE.replace(", ", ",<br /><br />")  # the API cleans the markup before any stage; the CLI must too
     monkeypatch.setenv("EDGE_DEEP_STAGE", "true")
     assert main(["score", "--model-dir", str(bundle_dir), "--format", "csv", text]) == 0
     cli = next(row for row in csv.DictReader(io.StringIO(capsys.readouterr().out)) if row["text"] == text)
@@ -141,5 +143,5 @@ def test_a_swap_to_a_bundle_without_a_deep_head_is_refused_and_the_old_model_kee
         assert serving.service.deep is not None and serving.model is model
         client.blocking_portal.call(serving.swap, SentimentModel(bundle_dir, threads=1), "1" * 64)
         assert serving.service.deep is not None and serving.sha == "1" * 64
-        r = client.post("/v1/sentiment", json={"texts": ["Not bad, not great."]})
+        r = client.post("/v1/sentiment", json={"texts": [UNSURE]})
         assert r.json()["results"][0]["stage"] == "deep"

@@ -236,8 +236,11 @@ def test_adaptation_weighs_edges_alike_bounds_norms_trims_and_probes(tmp_path, p
     # The last round: the rogue alone answers (the honest edges decline), with the largest
     # update its norm bound allows, against the head's direction. Its golden examples are not
     # asked first: the probe set (texts no edge sees) refuses the candidate, nothing is registered.
-    theta = np.asarray(after.theta)
-    against = -theta / np.linalg.norm(theta) * bound * 0.99
+    # Only the head's direction and offset are pushed: reversing every coordinate would flip the route
+    # stackers too, whose weight on the transformer's margin then undoes the head's flip.
+    head = np.asarray(after.theta)[: job.dimension + 1]
+    against = np.zeros(size)
+    against[: job.dimension + 1] = -head / np.linalg.norm(head) * bound * 0.99
     for n in honest:
         sync.pending(edges[n])
         sync.adaptation_update(edges[n], task.job, 1, "too_few_labels", [], 3, "")
