@@ -44,6 +44,19 @@ def test_the_central_item_knn_baseline_ranks_what_is_chosen_together_over_what_i
     assert set(ranked[0][:2]) == {2, 3}  # popularity alone would put 4 and 5 first
 
 
+def test_the_ease_baseline_ranks_what_is_chosen_together_over_what_is_popular(tmp_path):
+    split = ranking.Split(small_log(40))
+    t = 1_300_000_000
+    history = {u: [(i, 5.0, t + i) for i in ((1, 2, 3) if u < 10 else (4, 5))] for u in range(40)}
+    history[0] = [(1, 5.0, t)]
+    pop = ranking.popularity_of(history)
+    case = [(0, [4, 2, 5, 3], {2, 3}, t + 10)]
+    ranked = ranking.ease_baseline(case, history, split, pop, lam=1.0, popularity=0.0)
+    assert set(ranked[0][:2]) == {2, 3}
+    # With popularity's weight far above EASE's scores, the popular items come first again.
+    assert set(ranking.ease_baseline(case, history, split, pop, lam=1.0, popularity=10.0)[0][:2]) == {4, 5}
+
+
 def test_the_cold_start_on_test_ranks_every_user_with_a_positive_against_popularity(tmp_path):
     # 30 users, each liking 5 of 12 shared items (pairs that many users choose together) and 5 of
     # their own: every user has held-out positives and 100 unrated candidates among 162 items.
