@@ -51,18 +51,25 @@ def build(settings: CpSettings, cp: ControlPlane) -> tuple[grpc.aio.Server, heal
         credentials = grpc.ssl_server_credentials(
             [(Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes())],
             root_certificates=Path(settings.tls_client_ca).read_bytes(), require_client_auth=True)
-    unusable = CpError(f"cannot listen on {settings.address}: the port is in use or the host is not this machine's "
-                       f"(CP_HOST / CP_PORT, --host / --port)")
-    if not _can_listen(settings.host, settings.port):  # asked first: gRPC would print its own raw error line
-        raise unusable
+    _check_listen(settings)  # asked first: gRPC would print its own raw error line
     try:
         if settings.tls:
             server.add_secure_port(settings.address, credentials)  # and no plain port at all
         else:
             server.add_insecure_port(settings.address)
     except RuntimeError:
-        raise unusable from None
+        raise _unusable(settings) from None
     return server, health_servicer
+
+
+def _unusable(settings: CpSettings) -> CpError:
+    return CpError(f"cannot listen on {settings.address}: the port is in use or the host is not this machine's "
+                   f"(CP_HOST / CP_PORT, --host / --port)")
+
+
+def _check_listen(settings: CpSettings) -> None:
+    if not _can_listen(settings.host, settings.port):
+        raise _unusable(settings)
 
 
 def _lock_data_dir(directory: Path) -> int:
@@ -98,6 +105,9 @@ def _can_listen(host: str, port: int) -> bool:
 
 async def serve(settings: CpSettings) -> int:
     lock = None if settings.database_url else _lock_data_dir(settings.data_path)  # PostgreSQL replicas may share
+    # Before the control plane writes anything (a generated admin.token, the development app's keys):
+    # a start that cannot serve leaves no credential behind that nobody was told about.
+    _check_listen(settings)
     cp = ControlPlane(settings)  # start-up work before serving may block: nothing is served yet
     cp.development_app()
     cp.listen_to_replicas()

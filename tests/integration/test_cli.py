@@ -228,6 +228,8 @@ def test_a_busy_port_stops_either_service_in_one_line(bundle_dir, tmp_path):
         r = run("-m", "control_plane", "serve", "--port", port, env={**os.environ, "CP_DATA_DIR": str(tmp_path / "cp")})
         assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr.splitlines()[-1], r.stderr
         assert "add_port" not in r.stderr and "Failed to add port" not in r.stderr, r.stderr  # no raw gRPC line
+        # ... and it wrote no credential nobody was told about (a generated operator token, dev app keys).
+        assert not (tmp_path / "cp" / "admin.token").exists() and not (tmp_path / "cp" / "dev-app.json").exists()
 
 
 def test_a_second_control_plane_on_the_same_data_directory_is_refused_in_one_line(tmp_path):
