@@ -11,8 +11,9 @@ with keep-alive connections drives both at the same concurrency, back to back:
 * ``POST /v1/sentiment`` with one short text vs the inference engine called directly
   (the same ``SentimentService`` in this process, same concurrency, same texts).
 
-Every system runs once per round, rounds interleaved (``--rounds``, default 3), so a noisy
-neighbour on a shared host hits both sides of a ratio alike; each ratio is taken per round and
+Every system runs once per round, rounds interleaved (``--rounds``, default 3) and each system
+taking each place in the round in turn, so a noisy neighbour on a shared host hits both sides of
+a ratio alike; each ratio is taken per round and
 the median reported with its range. Prints requests/s, p50/p99 latency and each server's CPU
 time per request (medians), and the ratios, by requests/s and by CPU time (which other work on
 a shared host disturbs far less). Goals: personalize >= 0.9x the bare app with the same query
@@ -318,11 +319,19 @@ def main(argv: list[str] | None = None) -> int:
                     "edge, 2 workers: GET /v1/personalize": (two_port, two_personalize, None),
                     "edge, 2 workers: POST /v1/sentiment (1 text)": (two_port, two_sentiment, None),
                 }
+            engine = "engine called directly (1 text)"
+            names = [*loads, engine]
             for number in range(args.rounds):
-                result = {name: asyncio.run(load(p, payloads, args.concurrency, args.seconds, pid=pid))
-                          for name, (p, payloads, pid) in loads.items()}
-                result["engine called directly (1 text)"] = asyncio.run(
-                    engine_direct(short_texts(), args.concurrency, args.seconds))
+                # Each system takes each place in turn, so none always runs first (or right after another).
+                order = names[number % len(names):] + names[:number % len(names)]
+                measured = {}
+                for name in order:
+                    if name == engine:
+                        measured[name] = asyncio.run(engine_direct(short_texts(), args.concurrency, args.seconds))
+                    else:
+                        p, payloads, pid = loads[name]
+                        measured[name] = asyncio.run(load(p, payloads, args.concurrency, args.seconds, pid=pid))
+                result = {name: measured[name] for name in names}
                 rounds.append(result)
                 print(f"round {number + 1}/{args.rounds} (req/s): " + "; ".join(
                     f"{name} {r['rps']:.0f}" for name, r in result.items()), flush=True)

@@ -229,10 +229,8 @@ def batching_rounds(args) -> int:
     runs: dict[int, list[dict[str, dict]]] = {conc: [] for conc in args.concurrency}
     for number in range(args.batching_rounds):
         for conc in args.concurrency:
-            names = list(systems)
+            names = list(systems)  # each system takes each place in turn (with two: first every other round)
             order = names[number % len(names):] + names[:number % len(names)]
-            if number % 2:
-                order.reverse()
             runs[conc].append({name: asyncio.run(load(Cascade(model, systems[name]), texts, conc, args.seconds))
                                for name in order})
         print(f"round {number + 1}/{args.batching_rounds} (texts/s): " + "; ".join(

@@ -14,6 +14,8 @@ the package is touched. Benchmark only: serving and the tests never import Light
 from __future__ import annotations
 
 import hashlib
+import http.client
+import os
 import re
 import shutil
 import subprocess
@@ -58,11 +60,13 @@ def fetch() -> Path:
         SDIST.parent.mkdir(parents=True, exist_ok=True)
         try:
             blob = _download()
-        except OSError as exc:  # urllib's errors are OSErrors
+        except (OSError, http.client.HTTPException) as exc:  # urllib's errors; a transfer cut short
             raise SystemExit(f"install_lightfm: could not download LightFM {VERSION} ({exc}); not installed") from None
         if hashlib.sha256(blob).hexdigest() != SHA256:
             raise SystemExit("install_lightfm: the downloaded sdist does not have the expected sha256; not installed")
-        SDIST.write_bytes(blob)
+        partial = SDIST.with_name(SDIST.name + ".part")  # never a truncated file under the final name
+        partial.write_bytes(blob)
+        os.replace(partial, SDIST)
     elif hashlib.sha256(SDIST.read_bytes()).hexdigest() != SHA256:
         raise SystemExit(f"install_lightfm: {SDIST} does not have the expected sha256 (delete it and rerun)")
     return SDIST
@@ -83,14 +87,20 @@ def main() -> int:
     work = ROOT / "build" / f"lightfm-{VERSION}-patched"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    with tarfile.open(sdist) as archive:
-        archive.extractall(work, filter="data")
-    tree = work / f"lightfm-{VERSION}"
-    patch(tree)
-    print(f"building LightFM {VERSION} from its patched sdist (a C compiler is needed)", flush=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", str(tree)],
-                          capture_output=True, text=True)  # setuptools' deprecation warnings for its old setup.cfg
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with tarfile.open(sdist) as archive:
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4+; the archive's sha256 was checked either way
+                archive.extractall(work, filter="data")
+            else:
+                archive.extractall(work)
+        tree = work / f"lightfm-{VERSION}"
+        patch(tree)
+        print(f"building LightFM {VERSION} from its patched sdist (a C compiler is needed)", flush=True)
+        # No build isolation: the venv's own setuptools builds it (nothing more to download).
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", str(tree)],
+                              capture_output=True, text=True)  # setuptools' warnings for its old setup.cfg
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if done.returncode:
         sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
         raise SystemExit(f"install_lightfm: pip could not build the patched LightFM {VERSION} (exit {done.returncode})")

@@ -361,9 +361,9 @@ def ease_baseline(cases, history, split: Split, pop, *, lam: float, popularity: 
 def tune_ease(cases, split: Split, pop) -> tuple[dict, dict[str, float]]:
     """EASE's λ and popularity blend picked on validation, and its validation figures with them."""
     best: tuple[dict, dict[str, float]] | None = None
-    for lam in (200.0, 500.0):
+    for lam in (50.0, 100.0, 200.0, 500.0, 1000.0):
         scorer = ease_scorer(split.history("val"), split, lam)
-        for popularity in (0.0, 0.01, 0.03):
+        for popularity in (0.0, 0.01, 0.03, 0.1):
             cfg = {"lam": lam, "popularity": popularity}
             m = evaluate(ease_baseline(cases, None, split, pop, scorer=scorer, **cfg), cases, split, pop)
             if best is None or m["NDCG@10"] > best[1]["NDCG@10"]:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.credentials import DevApp
 from tests.e2e.conftest import free_port
@@ -150,10 +151,12 @@ def test_a_user_sees_what_was_inferred_changes_consent_and_deletes_everything(ed
     page.screenshot(path=str(ARTIFACTS / "2-personalization-off.png"), full_page=True)
 
     # Delete everything: asks first, refuses without the confirmation box, then erases.
+    # (expect() waits for the page the click posts to; is_visible() answers at once, and under load
+    # the old page could still be showing.)
     page.get_by_role("button", name="Delete everything…").click()
-    assert page.get_by_role("heading", name="Delete everything?").is_visible()
+    expect(page.get_by_role("heading", name="Delete everything?")).to_be_visible()
     page.get_by_role("button", name="Yes, delete everything").click()  # the required box is empty
-    assert page.get_by_role("heading", name="Delete everything?").is_visible()
+    expect(page.get_by_role("heading", name="Delete everything?")).to_be_visible()
     assert consent(base, dev, "ann")["sentiment"]["granted"]  # nothing happened
     page.get_by_label("I understand that this cannot be undone").check()
     page.get_by_role("button", name="Yes, delete everything").click()

@@ -57,6 +57,29 @@ def test_the_ease_baseline_ranks_what_is_chosen_together_over_what_is_popular(tm
     assert set(ranking.ease_baseline(case, history, split, pop, lam=1.0, popularity=10.0)[0][:2]) == {4, 5}
 
 
+def test_the_ease_scores_are_steck_s_closed_form():
+    # EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, diag(B) = 0, scores X·B;
+    # written here the textbook way, on a random interaction log of 12 users and 9 items.
+    rng = np.random.default_rng(5)
+    rows = [(u, int(i), 4.0, 1_300_000_000 + u * 3600 + n) for u in range(12)
+            for n, i in enumerate(sorted(rng.choice(9, size=4, replace=False) + 1))]
+    user, item, rating, ts = (np.asarray(c) for c in zip(*rows, strict=True))
+    split = ranking.Split({"user": user, "item": item, "rating": rating, "ts": ts,
+                           "genres": np.asarray(["Action"] * len(item), dtype=object)})
+    history = {u: [(i, r, t) for uu, i, r, t in rows if uu == u] for u in range(12)}
+    x = np.zeros((12, 9))
+    for u, i, _, _ in rows:
+        x[u, i - 1] = 1.0
+    lam = 3.0
+    p = np.linalg.inv(x.T @ x + lam * np.eye(9))
+    b = np.eye(9) - p @ np.diag(1.0 / np.diag(p))
+    np.fill_diagonal(b, 0.0)
+    expected = x @ b
+    score = ranking.ease_scorer(history, split, lam)
+    for u in range(12):
+        np.testing.assert_allclose(score(u, list(range(1, 10))), expected[u], atol=1e-9)
+
+
 def test_the_cold_start_on_test_ranks_every_user_with_a_positive_against_popularity(tmp_path):
     # 30 users, each liking 5 of 12 shared items (pairs that many users choose together) and 5 of
     # their own: every user has held-out positives and 100 unrated candidates among 162 items.
